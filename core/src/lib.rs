@@ -1,0 +1,19 @@
+//! shoal-core: the pure state machines of Shoal and the runtime-agnostic node shell.
+//!
+//! * Pure modules (`model`, `store`, `cli`): no async, no I/O, no clock, no ambient
+//!   randomness; `BTreeMap` wherever order can reach an output. `scripts/check-boundary`
+//!   and `clippy.toml` enforce it.
+//! * `raft`: openraft glue — type config, async runtime (madsim under `cfg(madsim)`), log and
+//!   state-machine storage on the [`raft::Disk`] trait, the gRPC network.
+//! * `node`: the async shell of a manager: owns the `Raft`, serves gRPC, forwards writes.
+
+pub mod cli;
+pub mod model;
+pub mod node;
+pub mod raft;
+pub mod store;
+
+/// Generated protobuf/gRPC code (madsim-tonic: real tonic, or simulated under `cfg(madsim)`).
+pub mod proto {
+    tonic::include_proto!("shoal.raft");
+}

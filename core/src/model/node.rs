@@ -1,0 +1,89 @@
+use super::{Annotations, Meta};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    #[default]
+    Worker,
+    Manager,
+}
+
+/// Whether the scheduler may place tasks on the node (swarm's `--availability`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeAvailability {
+    #[default]
+    Active,
+    Pause,
+    Drain,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    #[default]
+    Unknown,
+    Down,
+    Ready,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub annotations: Annotations,
+    /// The role the operator wants; `Node::role` is the role the node has now.
+    pub desired_role: NodeRole,
+    pub availability: NodeAvailability,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+}
+
+/// Resources in swarmkit's units: CPUs in billionths, memory in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+    #[serde(default)]
+    pub generic: BTreeMap<String, i64>,
+}
+
+/// What the node reports about itself when it registers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDescription {
+    pub hostname: String,
+    pub platform: Platform,
+    pub resources: Resources,
+    #[serde(default)]
+    pub engine_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub state: NodeState,
+    pub message: String,
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagerStatus {
+    pub raft_id: u64,
+    pub addr: String,
+    pub leader: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    pub meta: Meta,
+    pub spec: NodeSpec,
+    pub role: NodeRole,
+    pub description: Option<NodeDescription>,
+    pub status: NodeStatus,
+    pub manager_status: Option<ManagerStatus>,
+}

@@ -1,0 +1,205 @@
+use super::{Annotations, Meta, Resources};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a task runs: swarmkit's `ContainerSpec` subset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub image: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub configs: Vec<String>,
+    #[serde(default)]
+    pub stop_grace_period_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRequirements {
+    pub limits: Option<Resources>,
+    pub reservations: Option<Resources>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartCondition {
+    None,
+    OnFailure,
+    #[default]
+    Any,
+}
+
+/// Restart supervisor settings; swarm's defaults: any, 5 s, unlimited, no window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPolicy {
+    pub condition: RestartCondition,
+    pub delay_ms: u64,
+    pub max_attempts: u64,
+    pub window_ms: u64,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy { condition: RestartCondition::Any, delay_ms: 5_000, max_attempts: 0, window_ms: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// e.g. `node.labels.zone==east`
+    #[serde(default)]
+    pub constraints: Vec<String>,
+    /// Spread descriptors, e.g. `node.labels.zone`, outermost first.
+    #[serde(default)]
+    pub preferences: Vec<String>,
+    /// 0 = unlimited.
+    #[serde(default)]
+    pub max_replicas: u64,
+}
+
+/// The task template. A change of any field here is what makes a rolling update.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub container: ContainerSpec,
+    #[serde(default)]
+    pub resources: ResourceRequirements,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    #[serde(default)]
+    pub placement: Placement,
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Bumped by `service update --force` to make an update without a spec change.
+    #[serde(default)]
+    pub force_update: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceMode {
+    Replicated { replicas: u64 },
+    Global,
+    ReplicatedJob { max_concurrent: u64, total_completions: u64 },
+    GlobalJob,
+}
+
+impl Default for ServiceMode {
+    fn default() -> Self {
+        ServiceMode::Replicated { replicas: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    #[default]
+    Pause,
+    Continue,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    #[default]
+    StopFirst,
+    StartFirst,
+}
+
+/// Rolling update (and rollback) settings; swarm's defaults: 1, 0 s, pause, 5 s, 0, stop-first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateConfig {
+    pub parallelism: u64,
+    pub delay_ms: u64,
+    pub failure_action: FailureAction,
+    pub monitor_ms: u64,
+    pub max_failure_ratio: f32,
+    pub order: UpdateOrder,
+}
+
+impl Eq for UpdateConfig {}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            delay_ms: 0,
+            failure_action: FailureAction::Pause,
+            monitor_ms: 5_000,
+            max_failure_ratio: 0.0,
+            order: UpdateOrder::StopFirst,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    #[default]
+    Ingress,
+    Host,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortConfig {
+    pub protocol: String,
+    pub target_port: u32,
+    /// 0 = the allocator picks one in the ingress range 30000-32767.
+    pub published_port: u32,
+    pub publish_mode: PublishMode,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSpec {
+    #[serde(default)]
+    pub ports: Vec<PortConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub annotations: Annotations,
+    pub task: TaskSpec,
+    pub mode: ServiceMode,
+    pub update: Option<UpdateConfig>,
+    pub rollback: Option<UpdateConfig>,
+    pub endpoint: Option<EndpointSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    #[default]
+    Unknown,
+    Updating,
+    Paused,
+    Completed,
+    RollbackStarted,
+    RollbackPaused,
+    RollbackCompleted,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateStatus {
+    pub state: UpdateState,
+    pub started_at_ms: Option<u64>,
+    pub completed_at_ms: Option<u64>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    pub meta: Meta,
+    pub spec: ServiceSpec,
+    /// The spec before the last update; `service rollback` restores it.
+    pub previous_spec: Option<ServiceSpec>,
+    /// Bumped on every spec change; tasks record the version they were made from.
+    pub spec_version: u64,
+    pub update_status: Option<UpdateStatus>,
+}

@@ -1,0 +1,291 @@
+//! The async shell of a node: owns the openraft `Raft`, serves gRPC, forwards writes.
+//!
+//! Every node runs a [`Manager`]; on a worker it stays dormant (no membership, so it never
+//! campaigns) until a promotion adds it as a voter — promotion is then only a membership
+//! change. Inputs: gRPC calls (raft messages from peers, proposals and membership changes from
+//! clients or other managers). Outputs: raft RPCs, applied state ([`SharedState`]), trace
+//! events (target `shoal`).
+//!
+//! Invariants: writes reach only the leader (a follower forwards, at most [`MAX_HOPS`] times —
+//! seed 000: "un secundario solo hará de proxy"); reads are linearizable (leader check through
+//! a quorum round) unless asked otherwise; every outgoing call has a deadline.
+
+mod service;
+
+pub use service::ManagerService;
+
+use crate::model::{Kind, Object, RaftConfig};
+use crate::proto::manager_client::ManagerClient;
+use crate::proto::{MembershipRequest, ProposeRequest, ReadRequest};
+use crate::raft::network::{channel, NetworkFactory, RaftService};
+use crate::raft::{
+    openraft_config, ApplyResult, Disk, LogStore, NodeId, Raft, SharedObserver, SharedState, StateMachine,
+};
+use crate::store::Transaction;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A request is forwarded to the leader at most this many times (a follower forwards once; a
+/// stale leader hint may need one more hop).
+pub const MAX_HOPS: u32 = 2;
+/// Deadline of a proposal, a membership change or a forwarded call. A leader cut off from its
+/// quorum never commits; the caller learns "outcome unknown" instead of waiting forever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub name: String,
+    /// "ip:port" this node listens on and peers dial.
+    pub addr: String,
+    pub raft: RaftConfig,
+    /// Initial voters; only the bootstrapping node (swarm's `init`) sets it, and it is used only
+    /// on an empty disk.
+    pub bootstrap: Option<BTreeMap<NodeId, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("disk: {0}")]
+    Disk(#[from] std::io::Error),
+    #[error("raft configuration: {0}")]
+    Config(#[from] openraft::ConfigError),
+    #[error("raft: {0}")]
+    Fatal(String),
+}
+
+/// Why a request did not complete. `Unavailable` and `Timeout` leave the outcome unknown to
+/// the caller (the write may still commit); `Rejected` means applied as a no-op.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    #[error("no leader reachable: {0}; retry later")]
+    Unavailable(String),
+    #[error("request timed out after {0:?}; its outcome is unknown")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<RequestError> for tonic::Status {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Unavailable(m) => tonic::Status::unavailable(m),
+            RequestError::Timeout(_) => tonic::Status::deadline_exceeded(e.to_string()),
+            RequestError::Invalid(m) => tonic::Status::invalid_argument(m),
+        }
+    }
+}
+
+impl From<tonic::Status> for RequestError {
+    fn from(s: tonic::Status) -> Self {
+        match s.code() {
+            tonic::Code::InvalidArgument => RequestError::Invalid(s.message().to_string()),
+            tonic::Code::DeadlineExceeded => RequestError::Timeout(REQUEST_TIMEOUT),
+            _ => RequestError::Unavailable(format!("{}: {}", s.code(), s.message())),
+        }
+    }
+}
+
+pub struct Manager {
+    pub id: NodeId,
+    pub name: String,
+    pub addr: String,
+    pub raft: Raft,
+    pub state: SharedState,
+}
+
+/// Where to send a request that this node cannot serve itself.
+enum Route<T> {
+    Done(T),
+    Forward(String),
+}
+
+impl Manager {
+    /// Opens the node's storage on `disk`, starts raft, and bootstraps the cluster if asked and
+    /// the disk is empty. Does not serve gRPC: call [`Manager::serve`].
+    pub async fn start(cfg: NodeConfig, disk: Arc<dyn Disk>, observer: SharedObserver) -> Result<Arc<Manager>, NodeError> {
+        let config = Arc::new(openraft_config(&cfg.raft)?);
+        let log = LogStore::open(disk.clone())?;
+        let sm = StateMachine::open(cfg.id, disk, observer)?;
+        let state = sm.shared();
+        let raft = Raft::new(cfg.id, config, NetworkFactory { self_id: cfg.id }, log, sm)
+            .await
+            .map_err(|e| NodeError::Fatal(e.to_string()))?;
+        if let Some(voters) = &cfg.bootstrap {
+            let initialized = raft.is_initialized().await.map_err(|e| NodeError::Fatal(e.to_string()))?;
+            if !initialized {
+                let members: BTreeMap<NodeId, BasicNode> =
+                    voters.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+                raft.initialize(members).await.map_err(|e| NodeError::Fatal(e.to_string()))?;
+                tracing::info!(target: "shoal", node = %cfg.name, voters = voters.len(), "cluster bootstrapped");
+            }
+        }
+        let node = Arc::new(Manager { id: cfg.id, name: cfg.name, addr: cfg.addr, raft, state });
+        tokio::spawn(node.clone().watch_role());
+        Ok(node)
+    }
+
+    /// Serves the raft and manager gRPC services on this node's address until the task is
+    /// dropped (a crash in the simulator) or the server fails.
+    pub async fn serve(self: Arc<Self>) -> Result<(), tonic::transport::Error> {
+        let addr: SocketAddr = self.addr.parse().expect("node address is ip:port");
+        tonic::transport::Server::builder()
+            .add_service(crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone() }))
+            .add_service(crate::proto::manager_server::ManagerServer::new(ManagerService { node: self.clone() }))
+            .serve(addr)
+            .await
+    }
+
+    /// Traces every change of role or term: the election-safety checker reads these.
+    async fn watch_role(self: Arc<Self>) {
+        let mut rx = self.raft.metrics();
+        let mut last = None;
+        loop {
+            let (state, term, leader) = {
+                let m = rx.borrow();
+                (m.state, m.current_term, m.current_leader)
+            };
+            if last != Some((state, term, leader)) {
+                tracing::info!(target: "shoal", node = %self.name, term, leader = ?leader, "role {:?}", state);
+                last = Some((state, term, leader));
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn leader_addr(&self, hint: Option<BasicNode>) -> Option<String> {
+        hint.map(|n| n.addr).or_else(|| {
+            let m = self.raft.metrics().borrow().clone();
+            let leader = m.current_leader?;
+            m.membership_config.membership().get_node(&leader).map(|n| n.addr.clone())
+        })
+    }
+
+    async fn forward_client(&self, addr: &str) -> Result<ManagerClient<tonic::transport::Channel>, RequestError> {
+        let ch = channel(addr).map_err(|e| RequestError::Unavailable(e.to_string()))?;
+        Ok(ManagerClient::new(ch))
+    }
+
+    /// Proposes a transaction; returns the raft index and the store's verdict.
+    pub async fn propose(&self, txn: Transaction, hops: u32) -> Result<ApplyResult, RequestError> {
+        txn.validate().map_err(|e| RequestError::Invalid(e.to_string()))?;
+        let route = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.client_write(txn.clone())).await {
+            Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+            Ok(Ok(resp)) => Route::Done(resp.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                match self.leader_addr(f.leader_node) {
+                    Some(a) if a != self.addr => Route::Forward(a),
+                    _ => return Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
+                }
+            }
+            Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
+        };
+        match route {
+            Route::Done(r) => Ok(r),
+            Route::Forward(addr) => {
+                if hops >= MAX_HOPS {
+                    return Err(RequestError::Unavailable("too many forwarding hops".into()));
+                }
+                let mut c = self.forward_client(&addr).await?;
+                let req = ProposeRequest { transaction: serde_json::to_vec(&txn).expect("txn serialises"), hops: hops + 1 };
+                let resp = match tokio::time::timeout(REQUEST_TIMEOUT, c.propose(req)).await {
+                    Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+                    Ok(r) => r?.into_inner(),
+                };
+                Ok(ApplyResult { index: resp.index, error: (!resp.error.is_empty()).then_some(resp.error) })
+            }
+        }
+    }
+
+    /// Adds (`add = true`) or removes a voter. Adding first syncs the node as a learner.
+    pub async fn change_manager(&self, id: NodeId, addr: &str, add: bool, hops: u32) -> Result<u64, RequestError> {
+        let work = async {
+            if add {
+                self.raft.add_learner(id, BasicNode { addr: addr.to_string() }, true).await?;
+                self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await
+            } else {
+                self.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false).await
+            }
+        };
+        let route = match tokio::time::timeout(REQUEST_TIMEOUT, work).await {
+            Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+            Ok(Ok(resp)) => Route::Done(resp.log_id.index),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                match self.leader_addr(f.leader_node) {
+                    Some(a) if a != self.addr => Route::Forward(a),
+                    _ => return Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
+                }
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                return Err(RequestError::Invalid(e.to_string()))
+            }
+            Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
+        };
+        match route {
+            Route::Done(i) => Ok(i),
+            Route::Forward(leader) => {
+                if hops >= MAX_HOPS {
+                    return Err(RequestError::Unavailable("too many forwarding hops".into()));
+                }
+                let mut c = self.forward_client(&leader).await?;
+                let req = MembershipRequest { node_id: id, addr: addr.to_string(), hops: hops + 1 };
+                let call = async {
+                    if add {
+                        c.add_manager(req).await
+                    } else {
+                        c.remove_manager(req).await
+                    }
+                };
+                match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                    Err(_) => Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+                    Ok(r) => Ok(r?.into_inner().index),
+                }
+            }
+        }
+    }
+
+    /// Linearizable read of one object: confirms leadership with a quorum round first (on the
+    /// leader; a follower forwards).
+    pub async fn read(&self, kind: Kind, id: &str, hops: u32) -> Result<(Option<Object>, u64), RequestError> {
+        let route = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+            Ok(Ok(_)) => Route::Done(()),
+            Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f)))) => {
+                match self.leader_addr(f.leader_node) {
+                    Some(a) if a != self.addr => Route::Forward(a),
+                    _ => return Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
+                }
+            }
+            Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
+        };
+        match route {
+            Route::Done(()) => {
+                let (index, _) = self.state.applied();
+                Ok((self.state.get(kind, id), index))
+            }
+            Route::Forward(leader) => {
+                if hops >= MAX_HOPS {
+                    return Err(RequestError::Unavailable("too many forwarding hops".into()));
+                }
+                let mut c = self.forward_client(&leader).await?;
+                let req = ReadRequest { kind: kind.as_str().into(), id: id.into(), hops: hops + 1 };
+                let resp = match tokio::time::timeout(REQUEST_TIMEOUT, c.read(req)).await {
+                    Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+                    Ok(r) => r?.into_inner(),
+                };
+                let obj = if resp.object.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::from_slice(&resp.object).map_err(|e| RequestError::Invalid(e.to_string()))?)
+                };
+                Ok((obj, resp.index))
+            }
+        }
+    }
+}

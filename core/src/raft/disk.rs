@@ -1,0 +1,48 @@
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Durable storage of one node, as named files. The raft log store and the state machine
+/// reach the disk only through this trait: the simulator implements it in memory with crash
+/// semantics, production on real files with fsync.
+///
+/// Contract: `append` may buffer; only `sync` makes appended bytes durable (a crash before it
+/// may lose them, or keep a torn prefix). `replace` is atomic and durable when it returns
+/// (write a temporary file, fsync, rename, fsync the directory).
+pub trait Disk: Send + Sync + 'static {
+    /// The file's content (including appended but unsynced bytes), `None` if it does not exist.
+    fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>>;
+    fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()>;
+    fn sync(&self, file: &str) -> io::Result<()>;
+    fn replace(&self, file: &str, bytes: &[u8]) -> io::Result<()>;
+    /// How long a sync takes. The simulator returns a virtual latency, slept before each sync,
+    /// so that a crash can land between a write and its sync; real disks return zero (the
+    /// fsync itself takes the time).
+    fn sync_latency(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// A disk that lives in memory and never crashes: for unit tests of the storage code.
+#[derive(Default)]
+pub struct MemDisk {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl Disk for MemDisk {
+    fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.files.lock().unwrap().get(file).cloned())
+    }
+    fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        self.files.lock().unwrap().entry(file.to_string()).or_default().extend_from_slice(bytes);
+        Ok(())
+    }
+    fn sync(&self, _file: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn replace(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        self.files.lock().unwrap().insert(file.to_string(), bytes.to_vec());
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The raft log, vote and purge point, persisted through [`Disk`].
+//!
+//! Layout: file `raft.log` is a sequence of framed records
+//! `[len u32 LE][crc32 u32 LE][kind u8][payload]` (`len` counts kind + payload); kinds are
+//! entries (JSON array), truncate-since (u64) and purged-up-to (JSON log id). Appends are
+//! synced before openraft is told they are durable. A purge rewrites the file atomically with
+//! only the kept entries. File `vote` holds the JSON vote, replaced atomically.
+//!
+//! On open, a damaged *last* record is a torn write that was never acknowledged and is dropped;
+//! a damaged record followed by more data is corruption and opening fails: the node must refuse
+//! to serve a log it cannot trust.
+
+use super::{Disk, Entry, LogId, NodeId, TypeConfig};
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{LogState, RaftLogId, RaftLogReader, StorageError, StorageIOError, Vote};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex};
+
+const LOG_FILE: &str = "raft.log";
+const VOTE_FILE: &str = "vote";
+const KIND_ENTRIES: u8 = 1;
+const KIND_TRUNCATE: u8 = 2;
+const KIND_PURGED: u8 = 3;
+/// A record larger than this is treated as corrupt (bounds what a bad length field can make
+/// us allocate).
+const MAX_RECORD_BYTES: usize = 256 << 20;
+
+#[derive(Default)]
+struct LogInner {
+    entries: BTreeMap<u64, Entry>,
+    last_purged: Option<LogId>,
+    vote: Option<Vote<NodeId>>,
+}
+
+/// Log storage of one node. Cloning shares the same log (openraft's log reader is a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    disk: Arc<dyn Disk>,
+    inner: Arc<Mutex<LogInner>>,
+}
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(payload.len() + 1);
+    body.push(kind);
+    body.extend_from_slice(payload);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn corrupt(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Parses the records of `raft.log`. Returns the records and whether a torn tail was dropped.
+fn parse_records(bytes: &[u8]) -> io::Result<(Vec<(u8, &[u8])>, bool)> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while off < bytes.len() {
+        let rest = &bytes[off..];
+        let torn_tail = |why: &str| -> io::Result<()> {
+            // Only the last record may be damaged: it is a write that never completed its sync.
+            tracing::debug!(target: "shoal::disk", offset = off, why, "dropping torn tail of raft.log");
+            Ok(())
+        };
+        if rest.len() < 8 {
+            torn_tail("short header")?;
+            return Ok((out, true));
+        }
+        let len = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
+        if len == 0 || len > MAX_RECORD_BYTES {
+            if off + 8 + len.min(MAX_RECORD_BYTES) >= bytes.len() {
+                torn_tail("bad length at tail")?;
+                return Ok((out, true));
+            }
+            return Err(corrupt(format!("raft.log: record at byte {off} has invalid length {len}")));
+        }
+        if rest.len() < 8 + len {
+            torn_tail("short body")?;
+            return Ok((out, true));
+        }
+        let body = &rest[8..8 + len];
+        if crc32fast::hash(body) != crc {
+            if off + 8 + len == bytes.len() {
+                torn_tail("checksum mismatch in last record")?;
+                return Ok((out, true));
+            }
+            return Err(corrupt(format!(
+                "raft.log: checksum mismatch in record at byte {off} (followed by more records): \
+                 the log is corrupted; refusing to serve it"
+            )));
+        }
+        out.push((body[0], &body[1..]));
+        off += 8 + len;
+    }
+    Ok((out, false))
+}
+
+fn sto_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageError::IO { source: StorageIOError::write_logs(&e) }
+}
+
+impl LogStore {
+    /// Opens (or creates) the log on `disk`, replaying its records.
+    pub fn open(disk: Arc<dyn Disk>) -> io::Result<LogStore> {
+        let mut inner = LogInner::default();
+        if let Some(bytes) = disk.read(VOTE_FILE)? {
+            inner.vote =
+                Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("vote file: {e}")))?);
+        }
+        let mut torn = false;
+        if let Some(bytes) = disk.read(LOG_FILE)? {
+            let (records, t) = parse_records(&bytes)?;
+            torn = t;
+            for (kind, payload) in records {
+                match kind {
+                    KIND_ENTRIES => {
+                        let entries: Vec<Entry> = serde_json::from_slice(payload)
+                            .map_err(|e| corrupt(format!("raft.log entries record: {e}")))?;
+                        for e in entries {
+                            inner.entries.insert(e.log_id.index, e);
+                        }
+                    }
+                    KIND_TRUNCATE => {
+                        let since = u64::from_le_bytes(
+                            payload.try_into().map_err(|_| corrupt("raft.log truncate record".into()))?,
+                        );
+                        inner.entries.split_off(&since);
+                    }
+                    KIND_PURGED => {
+                        let id: LogId = serde_json::from_slice(payload)
+                            .map_err(|e| corrupt(format!("raft.log purge record: {e}")))?;
+                        inner.entries = inner.entries.split_off(&(id.index + 1));
+                        inner.last_purged = Some(id);
+                    }
+                    k => return Err(corrupt(format!("raft.log: unknown record kind {k}"))),
+                }
+            }
+            if torn {
+                // Rewrite without the torn tail so later appends follow a clean record.
+                let clean = Self::encode_all(&inner);
+                disk.replace(LOG_FILE, &clean)?;
+            }
+        }
+        debug_assert!(!torn || disk.read(LOG_FILE)?.is_some());
+        Ok(LogStore { disk, inner: Arc::new(Mutex::new(inner)) })
+    }
+
+    fn encode_all(inner: &LogInner) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(p) = &inner.last_purged {
+            out.extend(frame(KIND_PURGED, &serde_json::to_vec(p).expect("log id serialises")));
+        }
+        if !inner.entries.is_empty() {
+            let entries: Vec<&Entry> = inner.entries.values().collect();
+            out.extend(frame(KIND_ENTRIES, &serde_json::to_vec(&entries).expect("entries serialise")));
+        }
+        out
+    }
+
+    async fn sync_log(&self) -> io::Result<()> {
+        let latency = self.disk.sync_latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.disk.sync(LOG_FILE)
+    }
+
+    /// Last log id present (or purged), for checkers and tests.
+    pub fn last_log_id(&self) -> Option<LogId> {
+        let inner = self.inner.lock().unwrap();
+        inner.entries.values().next_back().map(|e| e.log_id).or(inner.last_purged)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let inner = self.inner.lock().unwrap();
+        let last = inner.entries.values().next_back().map(|e| *e.get_log_id()).or(inner.last_purged);
+        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let bytes = serde_json::to_vec(vote).expect("vote serialises");
+        // Sleep first: a crash during the (virtual) fsync leaves the old vote, and openraft
+        // never learns the new one was saved.
+        let latency = self.disk.sync_latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.disk.replace(VOTE_FILE, &bytes).map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })?;
+        self.inner.lock().unwrap().vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        Ok(self.inner.lock().unwrap().vote)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        let bytes = frame(KIND_ENTRIES, &serde_json::to_vec(&entries).expect("entries serialise"));
+        self.disk.append(LOG_FILE, &bytes).map_err(sto_err)?;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            for e in entries {
+                debug_assert!(
+                    inner.entries.keys().next_back().is_none_or(|last| *last + 1 == e.log_id.index),
+                    "appends are contiguous"
+                );
+                inner.entries.insert(e.log_id.index, e);
+            }
+        }
+        let res = self.sync_log().await;
+        let failed = res.as_ref().err().map(|e| sto_err(io::Error::new(e.kind(), e.to_string())));
+        callback.log_io_completed(res);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
+        self.disk.append(LOG_FILE, &frame(KIND_TRUNCATE, &log_id.index.to_le_bytes())).map_err(sto_err)?;
+        self.inner.lock().unwrap().entries.split_off(&log_id.index);
+        self.sync_log().await.map_err(sto_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
+        let bytes = {
+            let mut inner = self.inner.lock().unwrap();
+            debug_assert!(inner.last_purged.is_none_or(|p| p.index <= log_id.index), "purge only moves forward");
+            inner.entries = inner.entries.split_off(&(log_id.index + 1));
+            inner.last_purged = Some(log_id);
+            Self::encode_all(&inner)
+        };
+        self.disk.replace(LOG_FILE, &bytes).map_err(sto_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::MemDisk;
+
+    #[test]
+    fn torn_tail_is_dropped_but_mid_file_corruption_is_refused() {
+        let disk = Arc::new(MemDisk::default());
+        let a = frame(KIND_TRUNCATE, &5u64.to_le_bytes());
+        let b = frame(KIND_TRUNCATE, &6u64.to_le_bytes());
+        // A torn last record: only part of it reached the disk.
+        disk.append(LOG_FILE, &a).unwrap();
+        disk.append(LOG_FILE, &b[..b.len() - 3]).unwrap();
+        let bytes = disk.read(LOG_FILE).unwrap().unwrap();
+        let (records, torn) = parse_records(&bytes).unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(torn);
+        LogStore::open(disk.clone()).expect("a torn tail is not an error");
+        // A flipped bit in the first of two records is corruption.
+        let mut bad = a.clone();
+        bad[10] ^= 0x40;
+        bad.extend_from_slice(&b);
+        let err = parse_records(&bad).unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        let disk2 = Arc::new(MemDisk::default());
+        disk2.append(LOG_FILE, &bad).unwrap();
+        assert!(LogStore::open(disk2).is_err(), "a node must refuse a corrupted log");
+    }
+}

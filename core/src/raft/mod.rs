@@ -1,0 +1,88 @@
+//! openraft glue: the managers' replicated log and the store as its state machine.
+//!
+//! Owns: the type configuration ([`TypeConfig`]), the async runtime selection (madsim under
+//! `cfg(madsim)`, tokio otherwise), log/vote/snapshot persistence through the [`Disk`] trait, and
+//! the gRPC [`network`]. Inputs: entries to append and apply, RPCs from peers. Outputs: durable
+//! log records, the applied [`Store`](crate::store::Store), [`Observer`] callbacks that the
+//! simulator's invariant checkers consume.
+//!
+//! Invariants: an entry is acknowledged to openraft only after the disk synced it; apply is a
+//! pure function of the entry; a corrupted log record is refused, never served.
+
+mod disk;
+mod log_store;
+pub mod network;
+mod runtime;
+mod state_machine;
+
+pub use disk::{Disk, MemDisk};
+pub use log_store::LogStore;
+pub use runtime::Runtime;
+pub use state_machine::{SharedState, StateMachine};
+
+use crate::store::Transaction;
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+use std::sync::Arc;
+
+pub type NodeId = u64;
+
+/// What applying one entry produced, returned to the proposer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyResult {
+    pub index: u64,
+    /// `None` when the transaction applied; the store's reason otherwise (nothing changed).
+    pub error: Option<String>,
+}
+
+openraft::declare_raft_types!(
+    /// Shoal's raft types: entries carry store transactions.
+    pub TypeConfig:
+        D = Transaction,
+        R = ApplyResult,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        AsyncRuntime = Runtime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+
+// `declare_raft_types!` names `Cursor` unqualified for its default snapshot type.
+#[allow(dead_code)]
+type SnapshotCursor = Cursor<Vec<u8>>;
+
+/// Hooks through which a host watches a node's state machine. The simulator's checkers
+/// implement it (state-machine safety, log matching); production passes [`NoObserver`].
+pub trait Observer: Send + Sync + 'static {
+    /// Entry `index` of `term` (digest `entry_hash`) applied; the store's hash is now `state_hash`.
+    fn applied(&self, node: NodeId, index: u64, term: u64, entry_hash: u64, state_hash: u64);
+    /// A snapshot up to `index` replaced the state; the store's hash is now `state_hash`.
+    fn snapshot_installed(&self, node: NodeId, index: u64, term: u64, state_hash: u64);
+}
+
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn applied(&self, _: NodeId, _: u64, _: u64, _: u64, _: u64) {}
+    fn snapshot_installed(&self, _: NodeId, _: u64, _: u64, _: u64) {}
+}
+
+pub type SharedObserver = Arc<dyn Observer>;
+
+/// The openraft configuration derived from the cluster's raft settings.
+pub fn openraft_config(c: &crate::model::RaftConfig) -> Result<openraft::Config, openraft::ConfigError> {
+    openraft::Config {
+        cluster_name: "shoal".into(),
+        heartbeat_interval: c.heartbeat_interval_ms,
+        election_timeout_min: c.election_timeout_min_ms,
+        election_timeout_max: c.election_timeout_max_ms,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_interval),
+        max_in_snapshot_log_to_keep: c.log_entries_for_slow_followers,
+        // Purge as soon as a snapshot allows; `max_in_snapshot_log_to_keep` keeps the tail.
+        purge_batch_size: 1,
+        ..Default::default()
+    }
+    .validate()
+}

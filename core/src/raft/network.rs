@@ -1,0 +1,170 @@
+//! Raft transport over gRPC: the client (openraft's `RaftNetwork`) and the server (the
+//! `Raft` service that hands peers' messages to the local `Raft`).
+//!
+//! Dead peers are detected by deadlines, not HTTP/2 keepalive (madsim-tonic ignores it, and an
+//! open stream to a partitioned peer stalls silently): every RPC runs under a timeout. Failures
+//! are reported as `RPCError::Network`/`Timeout`, never `Unreachable`: openraft answers
+//! `Unreachable` with an unbiased `select!` backoff that breaks determinism (FACTS.md).
+
+use super::{NodeId, Raft, TypeConfig};
+use crate::proto::raft_client::RaftClient;
+use crate::proto::raft_server;
+use crate::proto::RaftMessage;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// Upper bound on any raft RPC; openraft's own TTL is used when smaller.
+const RPC_TIMEOUT_MAX: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Builds a lazily connecting channel to `addr` ("host:port").
+pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(CONNECT_TIMEOUT).connect_lazy())
+}
+
+pub struct NetworkFactory {
+    pub self_id: NodeId,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = Network;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Network {
+        Network { from: self.self_id, target, addr: node.addr.clone(), client: None }
+    }
+}
+
+pub struct Network {
+    from: NodeId,
+    target: NodeId,
+    addr: String,
+    client: Option<RaftClient<Channel>>,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Msg(String);
+
+impl Network {
+    async fn call<Req, Resp, E>(
+        &mut self,
+        rpc: &'static str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RpcErr<E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let ttl = option.hard_ttl().min(RPC_TIMEOUT_MAX);
+        if self.client.is_none() {
+            let ch = channel(&self.addr).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            self.client = Some(RaftClient::new(ch));
+        }
+        let mut client = self.client.clone().expect("client set above");
+        let payload = serde_json::to_vec(req).expect("openraft requests serialise");
+        let msg = RaftMessage { payload };
+        let fut = async move {
+            match rpc {
+                "append" => client.append_entries(msg).await,
+                "vote" => client.vote(msg).await,
+                _ => client.install_snapshot(msg).await,
+            }
+        };
+        let resp = match tokio::time::timeout(ttl, fut).await {
+            Err(_) => {
+                // The peer may be partitioned with a stalled connection: drop it and dial anew.
+                self.client = None;
+                return Err(RPCError::Timeout(Timeout {
+                    action: match rpc {
+                        "append" => openraft::RPCTypes::AppendEntries,
+                        "vote" => openraft::RPCTypes::Vote,
+                        _ => openraft::RPCTypes::InstallSnapshot,
+                    },
+                    id: self.from,
+                    target: self.target,
+                    timeout: ttl,
+                }));
+            }
+            Ok(Err(status)) => {
+                self.client = None;
+                return Err(RPCError::Network(NetworkError::new(&Msg(format!("{rpc} to {}: {status}", self.addr)))));
+            }
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        let res: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&resp.payload)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Network {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        self.call("append", &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        self.call("snapshot", &rpc, &option).await
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
+        self.call("vote", &rpc, &option).await
+    }
+}
+
+/// The server half: peers' raft messages into the local `Raft`.
+pub struct RaftService {
+    pub raft: Raft,
+}
+
+fn decode<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, tonic::Status> {
+    serde_json::from_slice(&m.payload).map_err(|e| tonic::Status::invalid_argument(format!("bad raft payload: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+    Ok(tonic::Response::new(RaftMessage { payload: serde_json::to_vec(v).expect("openraft responses serialise") }))
+}
+
+#[tonic::async_trait]
+impl raft_server::Raft for RaftService {
+    async fn append_entries(
+        &self,
+        request: tonic::Request<RaftMessage>,
+    ) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+        let req: AppendEntriesRequest<TypeConfig> = decode(request.get_ref())?;
+        encode(&self.raft.append_entries(req).await)
+    }
+
+    async fn vote(&self, request: tonic::Request<RaftMessage>) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+        let req: VoteRequest<NodeId> = decode(request.get_ref())?;
+        encode(&self.raft.vote(req).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: tonic::Request<RaftMessage>,
+    ) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+        let req: InstallSnapshotRequest<TypeConfig> = decode(request.get_ref())?;
+        encode(&self.raft.install_snapshot(req).await)
+    }
+}

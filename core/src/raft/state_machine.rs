@@ -1,0 +1,204 @@
+//! The store as openraft's state machine, with snapshots persisted through [`Disk`].
+//!
+//! Applied state is in memory and rebuilt on restart from the last snapshot plus the log
+//! (openraft re-applies committed entries); only snapshots are written (file `snapshot`, JSON
+//! of meta and store bytes, replaced atomically).
+
+use super::{ApplyResult, Disk, Entry, LogId, NodeId, SharedObserver, TypeConfig};
+use crate::model::Kind;
+use crate::model::Object;
+use crate::store::Store;
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    BasicNode, EntryPayload, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Cursor};
+use std::sync::{Arc, Mutex};
+use xxhash_rust::xxh3::xxh3_64;
+
+const SNAPSHOT_FILE: &str = "snapshot";
+
+#[derive(Serialize, Deserialize, Clone)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct SmInner {
+    store: Store,
+    last_applied: Option<LogId>,
+    membership: StoredMembership<NodeId, BasicNode>,
+    snapshot: Option<StoredSnapshot>,
+}
+
+/// Read access to a node's applied state, shared with the node shell and the simulator.
+#[derive(Clone, Default)]
+pub struct SharedState {
+    inner: Arc<Mutex<SmInner>>,
+}
+
+impl SharedState {
+    /// (last applied index, state hash) read atomically.
+    pub fn applied(&self) -> (u64, u64) {
+        let i = self.inner.lock().unwrap();
+        (i.last_applied.map(|l| l.index).unwrap_or(0), i.store.state_hash())
+    }
+
+    pub fn get(&self, kind: Kind, id: &str) -> Option<Object> {
+        self.inner.lock().unwrap().store.get(kind, id).cloned()
+    }
+
+    pub fn with_store<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.inner.lock().unwrap().store)
+    }
+
+    pub fn membership(&self) -> StoredMembership<NodeId, BasicNode> {
+        self.inner.lock().unwrap().membership.clone()
+    }
+}
+
+pub struct StateMachine {
+    node: NodeId,
+    disk: Arc<dyn Disk>,
+    shared: SharedState,
+    observer: SharedObserver,
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageError::IO { source: StorageIOError::read_snapshot(None, &e) }
+}
+
+fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageError::IO { source: StorageIOError::write_snapshot(None, &e) }
+}
+
+impl StateMachine {
+    /// Opens the state machine, restoring the last snapshot on `disk` if there is one.
+    pub fn open(node: NodeId, disk: Arc<dyn Disk>, observer: SharedObserver) -> io::Result<StateMachine> {
+        let shared = SharedState::default();
+        if let Some(bytes) = disk.read(SNAPSHOT_FILE)? {
+            let snap: StoredSnapshot = serde_json::from_slice(&bytes)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot file: {e}")))?;
+            let store = Store::restore(&snap.data)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let mut i = shared.inner.lock().unwrap();
+            i.store = store;
+            i.last_applied = snap.meta.last_log_id;
+            i.membership = snap.meta.last_membership.clone();
+            i.snapshot = Some(snap);
+        }
+        Ok(StateMachine { node, disk, shared, observer })
+    }
+
+    pub fn shared(&self) -> SharedState {
+        self.shared.clone()
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let snap = {
+            let i = self.shared.inner.lock().unwrap();
+            let last = i.last_applied;
+            let id = match last {
+                Some(l) => format!("{}-{}", l.leader_id.term, l.index),
+                None => "0-0".to_string(),
+            };
+            StoredSnapshot {
+                meta: SnapshotMeta { last_log_id: last, last_membership: i.membership.clone(), snapshot_id: id },
+                data: i.store.snapshot(),
+            }
+        };
+        let bytes = serde_json::to_vec(&snap).expect("snapshot serialises");
+        self.disk.replace(SNAPSHOT_FILE, &bytes).map_err(write_err)?;
+        tracing::info!(target: "shoal::raft", node = self.node, index = snap.meta.last_log_id.map(|l| l.index).unwrap_or(0), "snapshot built");
+        self.shared.inner.lock().unwrap().snapshot = Some(snap.clone());
+        Ok(Snapshot { meta: snap.meta, snapshot: Box::new(Cursor::new(snap.data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>> {
+        let i = self.shared.inner.lock().unwrap();
+        Ok((i.last_applied, i.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut out = Vec::new();
+        let mut i = self.shared.inner.lock().unwrap();
+        for entry in entries {
+            let index = entry.log_id.index;
+            debug_assert!(i.last_applied.is_none_or(|l| l.index < index), "entries apply in order, once");
+            let entry_hash = xxh3_64(&serde_json::to_vec(&entry).expect("entry serialises"));
+            let mut result = ApplyResult { index, error: None };
+            match &entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(txn) => {
+                    if let Err(e) = i.store.apply(index, txn) {
+                        result.error = Some(e.to_string());
+                    }
+                }
+                EntryPayload::Membership(m) => {
+                    i.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                }
+            }
+            i.last_applied = Some(entry.log_id);
+            self.observer.applied(self.node, index, entry.log_id.leader_id.term, entry_hash, i.store.state_hash());
+            out.push(result);
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        StateMachine {
+            node: self.node,
+            disk: self.disk.clone(),
+            shared: self.shared.clone(),
+            observer: self.observer.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let data = snapshot.into_inner();
+        let store = Store::restore(&data).map_err(read_err)?;
+        let snap = StoredSnapshot { meta: meta.clone(), data };
+        let bytes = serde_json::to_vec(&snap).expect("snapshot serialises");
+        self.disk.replace(SNAPSHOT_FILE, &bytes).map_err(write_err)?;
+        let mut i = self.shared.inner.lock().unwrap();
+        i.store = store;
+        i.last_applied = meta.last_log_id;
+        i.membership = meta.last_membership.clone();
+        i.snapshot = Some(snap);
+        let (index, term) = meta.last_log_id.map(|l| (l.index, l.leader_id.term)).unwrap_or((0, 0));
+        tracing::info!(target: "shoal::raft", node = self.node, index, "snapshot installed");
+        self.observer.snapshot_installed(self.node, index, term, i.store.state_hash());
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let i = self.shared.inner.lock().unwrap();
+        Ok(i.snapshot.as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: Box::new(Cursor::new(s.data.clone())),
+        }))
+    }
+}

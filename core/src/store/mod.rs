@@ -1,0 +1,231 @@
+//! The replicated store: versioned objects, transactions, watch events, snapshots.
+//!
+//! Owns: every [`Object`] of the cluster, keyed by kind and id. Input: [`Transaction`]s taken
+//! from committed raft entries, with the entry's index. Output: the [`Event`]s each applied
+//! transaction caused (the watch stream) or a [`StoreError`] that changed nothing.
+//!
+//! Invariants: `apply` is a pure function of (state, index, transaction) — ids and timestamps
+//! come inside the transaction; a failed transaction leaves the store byte-identical; iteration
+//! order is key order (`BTreeMap`), so snapshots and hashes are deterministic; the state hash is
+//! kept incrementally (a sum of per-object hashes) so it costs O(1) per change.
+
+mod event;
+mod transaction;
+
+pub use event::Event;
+pub use transaction::{batches, Action, StoreError, Transaction, MAX_CHANGES_PER_TRANSACTION};
+
+use crate::model::{Kind, Object};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// The store's tables. Cloning is a full copy (used for snapshots and tests only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Store {
+    objects: BTreeMap<(Kind, String), Object>,
+    /// Sum (wrapping) of `object_hash` over all objects.
+    objects_hash: u64,
+    /// Raft index of the last transaction applied (successful or not).
+    last_index: u64,
+}
+
+/// The serialised form of a snapshot: objects in key order.
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    last_index: u64,
+    objects: Vec<Object>,
+}
+
+fn object_hash(o: &Object) -> u64 {
+    // serde_json of our types is deterministic: struct fields in declaration order, maps are
+    // BTreeMaps.
+    let bytes = serde_json::to_vec(o).expect("model objects always serialise");
+    xxh3_64(&bytes)
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, kind: Kind, id: &str) -> Option<&Object> {
+        self.objects.get(&(kind, id.to_string()))
+    }
+
+    /// All objects of one kind in id order.
+    pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Object> {
+        self.objects.range((kind, String::new())..).take_while(move |((k, _), _)| *k == kind).map(|(_, o)| o)
+    }
+
+    pub fn find_by_name(&self, kind: Kind, name: &str) -> Option<&Object> {
+        self.list(kind).find(|o| o.name() == Some(name))
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    /// A 64-bit digest of the whole content. Equal stores have equal hashes; the index of the
+    /// last applied entry is not part of it (compare hashes at equal indexes).
+    pub fn state_hash(&self) -> u64 {
+        self.objects_hash
+    }
+
+    /// Applies one transaction atomically at raft index `index`.
+    ///
+    /// Either every action succeeds and the events are returned, or the store is left as it
+    /// was (apart from `last_index`, which records that the entry was consumed).
+    pub fn apply(&mut self, index: u64, txn: &Transaction) -> Result<Vec<Event>, StoreError> {
+        debug_assert!(index > self.last_index || self.last_index == 0, "indexes only rise");
+        self.last_index = index;
+        txn.validate()?;
+        // Validate every action against the state as the earlier actions leave it, without
+        // touching the tables: a view of pending writes over the committed tables.
+        let mut pending: BTreeMap<(Kind, String), Option<Object>> = BTreeMap::new();
+        let mut events = Vec::with_capacity(txn.actions.len());
+        for (i, action) in txn.actions.iter().enumerate() {
+            let key = action.key();
+            let current = match pending.get(&key) {
+                Some(p) => p.as_ref(),
+                None => self.objects.get(&key),
+            };
+            let fail = |reason: String| StoreError::Rejected { action: i, reason };
+            match action {
+                Action::Create(o) => {
+                    if current.is_some() {
+                        return Err(fail(format!("{} {} already exists", o.kind(), o.id())));
+                    }
+                    if let Some(name) = o.name().filter(|_| o.kind().unique_names()) {
+                        if self.name_taken(&pending, o.kind(), name, o.id()) {
+                            return Err(fail(format!(
+                                "{} name {:?} conflicts with an existing object",
+                                o.kind(),
+                                name
+                            )));
+                        }
+                    }
+                    let mut o = o.clone();
+                    *o.meta_mut() = crate::model::Meta {
+                        version: index,
+                        created_at_ms: txn.timestamp_ms,
+                        updated_at_ms: txn.timestamp_ms,
+                    };
+                    events.push(Event::Created(o.clone()));
+                    pending.insert(key, Some(o));
+                }
+                Action::Update { object, expected_version } => {
+                    let Some(cur) = current else {
+                        return Err(fail(format!("{} {} does not exist", object.kind(), object.id())));
+                    };
+                    if cur.meta().version != *expected_version {
+                        return Err(fail(format!(
+                            "{} {} has version {}, not {} (update out of sequence: re-read and retry)",
+                            object.kind(),
+                            object.id(),
+                            cur.meta().version,
+                            expected_version
+                        )));
+                    }
+                    if let Some(name) = object.name().filter(|_| object.kind().unique_names()) {
+                        if self.name_taken(&pending, object.kind(), name, object.id()) {
+                            return Err(fail(format!(
+                                "{} name {:?} conflicts with an existing object",
+                                object.kind(),
+                                name
+                            )));
+                        }
+                    }
+                    let mut o = object.clone();
+                    *o.meta_mut() = crate::model::Meta {
+                        version: index,
+                        created_at_ms: cur.meta().created_at_ms,
+                        updated_at_ms: txn.timestamp_ms,
+                    };
+                    events.push(Event::Updated { old: cur.clone(), new: o.clone() });
+                    pending.insert(key, Some(o));
+                }
+                Action::Delete { kind, id, expected_version } => {
+                    let Some(cur) = current else {
+                        return Err(fail(format!("{kind} {id} does not exist")));
+                    };
+                    if let Some(v) = expected_version {
+                        if cur.meta().version != *v {
+                            return Err(fail(format!(
+                                "{kind} {id} has version {}, not {v} (re-read and retry)",
+                                cur.meta().version
+                            )));
+                        }
+                    }
+                    events.push(Event::Deleted(cur.clone()));
+                    pending.insert(key, None);
+                }
+            }
+        }
+        // Commit: every action validated.
+        for (key, value) in pending {
+            if let Some(old) = self.objects.remove(&key) {
+                self.objects_hash = self.objects_hash.wrapping_sub(object_hash(&old));
+            }
+            if let Some(new) = value {
+                self.objects_hash = self.objects_hash.wrapping_add(object_hash(&new));
+                self.objects.insert(key, new);
+            }
+        }
+        debug_assert_eq!(self.objects_hash, self.recompute_hash(), "incremental hash drifted");
+        Ok(events)
+    }
+
+    fn name_taken(
+        &self,
+        pending: &BTreeMap<(Kind, String), Option<Object>>,
+        kind: Kind,
+        name: &str,
+        except_id: &str,
+    ) -> bool {
+        let committed = self.list(kind).any(|o| {
+            o.name() == Some(name)
+                && o.id() != except_id
+                && !matches!(pending.get(&(kind, o.id().to_string())), Some(None))
+        });
+        let in_txn = pending
+            .iter()
+            .any(|((k, id), v)| *k == kind && id != except_id && v.as_ref().and_then(|o| o.name()) == Some(name));
+        committed || in_txn
+    }
+
+    fn recompute_hash(&self) -> u64 {
+        self.objects.values().fold(0u64, |h, o| h.wrapping_add(object_hash(o)))
+    }
+
+    /// Serialises the whole store deterministically.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let data = SnapshotData { last_index: self.last_index, objects: self.objects.values().cloned().collect() };
+        serde_json::to_vec(&data).expect("model objects always serialise")
+    }
+
+    /// Rebuilds a store from [`Store::snapshot`] output.
+    pub fn restore(bytes: &[u8]) -> Result<Store, StoreError> {
+        let data: SnapshotData =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::CorruptSnapshot(e.to_string()))?;
+        let mut store = Store { last_index: data.last_index, ..Default::default() };
+        for o in data.objects {
+            store.objects_hash = store.objects_hash.wrapping_add(object_hash(&o));
+            if store.objects.insert((o.kind(), o.id().to_string()), o).is_some() {
+                return Err(StoreError::CorruptSnapshot("duplicate object in snapshot".into()));
+            }
+        }
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests;
