@@ -1,1 +1,22 @@
+//! shoal-sim: Shoal's deterministic simulated world.
+//!
+//! A run is fully determined by `(scenario, seed)`: madsim drives simulated nodes, network and
+//! time from the seed; this crate adds what madsim does not have — a disk with crash semantics
+//! ([`disk`]), cluster control with faults ([`cluster`]), invariant checkers ([`invariants`]),
+//! a trace with a hash ([`trace`]), scenario files ([`scenario`]) and the runner ([`runner`]).
+//!
+//! Only compiled with `--cfg madsim` (scripts/sim, `cargo sim-*` aliases): a binary built with
+//! the cfg panics outside the simulator, and one built without it has no simulator.
+#![cfg(madsim)]
 
+pub mod bench;
+pub mod client;
+pub mod cluster;
+pub mod disk;
+pub mod invariants;
+pub mod runner;
+pub mod scenario;
+pub mod trace;
+
+pub use runner::{run, RunOptions, RunReport};
+pub use scenario::Scenario;

@@ -54,9 +54,9 @@ impl Default for RaftConfig {
         RaftConfig {
             snapshot_interval: 10_000,
             log_entries_for_slow_followers: 500,
-            heartbeat_interval_ms: 150,
-            election_timeout_min_ms: 750,
-            election_timeout_max_ms: 1_500,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
         }
     }
 }

@@ -96,6 +96,7 @@ pub struct Manager {
     pub addr: String,
     pub raft: Raft,
     pub state: SharedState,
+    observer: SharedObserver,
 }
 
 /// Where to send a request that this node cannot serve itself.
@@ -110,7 +111,7 @@ impl Manager {
     pub async fn start(cfg: NodeConfig, disk: Arc<dyn Disk>, observer: SharedObserver) -> Result<Arc<Manager>, NodeError> {
         let config = Arc::new(openraft_config(&cfg.raft)?);
         let log = LogStore::open(disk.clone())?;
-        let sm = StateMachine::open(cfg.id, disk, observer)?;
+        let sm = StateMachine::open(cfg.id, disk, observer.clone())?;
         let state = sm.shared();
         let raft = Raft::new(cfg.id, config, NetworkFactory { self_id: cfg.id }, log, sm)
             .await
@@ -124,7 +125,7 @@ impl Manager {
                 tracing::info!(target: "shoal", node = %cfg.name, voters = voters.len(), "cluster bootstrapped");
             }
         }
-        let node = Arc::new(Manager { id: cfg.id, name: cfg.name, addr: cfg.addr, raft, state });
+        let node = Arc::new(Manager { id: cfg.id, name: cfg.name, addr: cfg.addr, raft, state, observer });
         tokio::spawn(node.clone().watch_role());
         Ok(node)
     }
@@ -151,6 +152,7 @@ impl Manager {
             };
             if last != Some((state, term, leader)) {
                 tracing::info!(target: "shoal", node = %self.name, term, leader = ?leader, "role {:?}", state);
+                self.observer.role_changed(self.id, term, state == openraft::ServerState::Leader);
                 last = Some((state, term, leader));
             }
             if rx.changed().await.is_err() {

@@ -60,6 +60,8 @@ pub trait Observer: Send + Sync + 'static {
     fn applied(&self, node: NodeId, index: u64, term: u64, entry_hash: u64, state_hash: u64);
     /// A snapshot up to `index` replaced the state; the store's hash is now `state_hash`.
     fn snapshot_installed(&self, node: NodeId, index: u64, term: u64, state_hash: u64);
+    /// The node's raft role or term changed; `leader` is true when it leads `term`.
+    fn role_changed(&self, _node: NodeId, _term: u64, _leader: bool) {}
 }
 
 pub struct NoObserver;

@@ -25,6 +25,13 @@ use tonic::transport::{Channel, Endpoint};
 /// Upper bound on any raft RPC; openraft's own TTL is used when smaller.
 const RPC_TIMEOUT_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Backoff after consecutive failures to one peer: 20 ms doubling up to 500 ms. openraft
+/// retries on every heartbeat and every new entry after `Network` errors (its own backoff only
+/// follows `Unreachable`, which we avoid for determinism), so without this a dead peer costs a
+/// stream of calls that each re-serialise every entry it misses. During the backoff calls fail
+/// at once without serialising: sleeping instead would overrun openraft's own RPC timeout.
+const BACKOFF_FIRST: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// Builds a lazily connecting channel to `addr` ("host:port").
 pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
@@ -39,7 +46,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Network;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Network {
-        Network { from: self.self_id, target, addr: node.addr.clone(), client: None }
+        Network { from: self.self_id, target, addr: node.addr.clone(), client: None, failures: 0, retry_at: None }
     }
 }
 
@@ -48,6 +55,10 @@ pub struct Network {
     target: NodeId,
     addr: String,
     client: Option<RaftClient<Channel>>,
+    /// Consecutive failed calls; drives the backoff.
+    failures: u32,
+    /// No call is attempted before this instant.
+    retry_at: Option<tokio::time::Instant>,
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -58,6 +69,41 @@ struct Msg(String);
 
 impl Network {
     async fn call<Req, Resp, E>(
+        &mut self,
+        rpc: &'static str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RpcErr<E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let now = tokio::time::Instant::now();
+        if let Some(t) = self.retry_at.filter(|t| now < *t) {
+            // Fail without serialising, but not instantly: openraft may retry straight away,
+            // and a loop that never yields virtual time would stall the simulation. Half the
+            // RPC's TTL keeps us inside openraft's own timeout.
+            let ttl = option.hard_ttl().min(RPC_TIMEOUT_MAX);
+            tokio::time::sleep((t - now).min(ttl / 2)).await;
+            return Err(RPCError::Network(NetworkError::new(&Msg(format!("{rpc} to {}: backing off", self.addr)))));
+        }
+        let r = self.call_once(rpc, req, option).await;
+        match &r {
+            Ok(_) | Err(RPCError::RemoteError(_)) => {
+                self.failures = 0;
+                self.retry_at = None;
+            }
+            Err(_) => {
+                let backoff = BACKOFF_FIRST.saturating_mul(1 << self.failures.min(5)).min(BACKOFF_MAX);
+                self.failures = self.failures.saturating_add(1);
+                self.retry_at = Some(tokio::time::Instant::now() + backoff);
+            }
+        }
+        r
+    }
+
+    async fn call_once<Req, Resp, E>(
         &mut self,
         rpc: &'static str,
         req: &Req,

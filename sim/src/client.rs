@@ -1,0 +1,104 @@
+//! The deterministic load client: `load writes R/s`.
+//!
+//! Runs on its own simulated node and proposes one store transaction (create config `w-<n>`)
+//! every 1/R virtual seconds, round-robin over the managers (followers forward to the leader).
+//! Acknowledged writes go to the oracle ([`crate::invariants::AckedWrites`]); timeouts and
+//! errors are outcome-unknown and never counted. In-flight writes are bounded.
+
+use crate::invariants::Checkers;
+use shoal_core::model::{Annotations, Config, ConfigSpec, Meta, Object};
+use shoal_core::node::REQUEST_TIMEOUT;
+use shoal_core::proto::manager_client::ManagerClient;
+use shoal_core::proto::ProposeRequest;
+use shoal_core::raft::network::channel;
+use shoal_core::store::{Action, Transaction};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// At most this many writes are outstanding; the client skips ticks beyond it.
+pub const MAX_IN_FLIGHT: u64 = 256;
+
+pub struct LoadClient {
+    stop: Arc<AtomicBool>,
+}
+
+impl LoadClient {
+    /// Starts writing at `per_sec` on the simulated client node `node`. `next_id` numbers the
+    /// writes across loads so no id is ever reused.
+    pub fn start(
+        node: &madsim::runtime::NodeHandle,
+        managers: Vec<String>,
+        per_sec: f64,
+        checkers: Arc<Checkers>,
+        next_id: Arc<AtomicU64>,
+    ) -> LoadClient {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let period = Duration::from_secs_f64(1.0 / per_sec);
+        node.spawn(async move {
+            let in_flight = Arc::new(AtomicU64::new(0));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !s.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                    continue;
+                }
+                let n = next_id.fetch_add(1, Ordering::Relaxed);
+                let target = managers[(n as usize) % managers.len()].clone();
+                let (checkers, in_flight) = (checkers.clone(), in_flight.clone());
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    write_one(n, &target, &checkers).await;
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        });
+        LoadClient { stop }
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn write_one(n: u64, target: &str, checkers: &Checkers) {
+    let id = format!("w-{n}");
+    let now_ms = (crate::trace::now_secs() * 1000.0) as u64;
+    let txn = Transaction {
+        timestamp_ms: now_ms,
+        actions: vec![Action::Create(Object::Config(Config {
+            id: id.clone(),
+            meta: Meta::default(),
+            spec: ConfigSpec {
+                annotations: Annotations { name: id.clone(), ..Default::default() },
+                data: n.to_le_bytes().to_vec(),
+            },
+        }))],
+    };
+    let Ok(ch) = channel(target) else { return };
+    let mut client = ManagerClient::new(ch);
+    let req = ProposeRequest { transaction: serde_json::to_vec(&txn).expect("txn serialises"), hops: 0 };
+    let deadline = REQUEST_TIMEOUT + Duration::from_secs(1);
+    match tokio::time::timeout(deadline, client.propose(req)).await {
+        Ok(Ok(resp)) => {
+            let resp = resp.into_inner();
+            if resp.error.is_empty() {
+                checkers.with_acked(|a| a.ack(id.clone(), resp.index, crate::trace::now_secs()));
+                tracing::info!(target: "shoal::client", node = "client", index = resp.index, via = target, "ack {id}");
+            } else {
+                checkers.violate("client", format!("write {id} was rejected: {}", resp.error));
+            }
+        }
+        Ok(Err(status)) => {
+            tracing::debug!(target: "shoal::client", node = "client", "write {id} failed: {status}");
+        }
+        Err(_) => {
+            tracing::debug!(target: "shoal::client", node = "client", "write {id} timed out");
+        }
+    }
+}

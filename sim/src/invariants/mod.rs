@@ -1,0 +1,123 @@
+//! Invariant checkers, one file per property. Each says what it guards and records a
+//! [`Violation`] the moment the property breaks; the runner fails the run on the first one.
+//!
+//! They observe nodes through [`shoal_core::raft::Observer`] callbacks (made synchronously
+//! inside each node's apply path) and through the client oracle, never through the trace.
+
+mod acked_writes;
+mod election_safety;
+mod log_matching;
+mod state_machine_safety;
+
+pub use acked_writes::AckedWrites;
+pub use election_safety::ElectionSafety;
+pub use log_matching::LogMatching;
+pub use state_machine_safety::StateMachineSafety;
+
+use shoal_core::raft::{NodeId, Observer};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Violation {
+    /// Virtual seconds.
+    pub at: f64,
+    pub checker: &'static str,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    election: ElectionSafety,
+    sm: StateMachineSafety,
+    log: LogMatching,
+    acked: AckedWrites,
+    violations: Vec<Violation>,
+    snapshots_installed: u64,
+    names: BTreeMap<NodeId, String>,
+}
+
+/// All checkers of a run behind one lock; the simulated nodes report into it.
+#[derive(Default)]
+pub struct Checkers {
+    inner: Mutex<Inner>,
+}
+
+impl Checkers {
+    pub fn new(names: BTreeMap<NodeId, String>) -> Checkers {
+        Checkers { inner: Mutex::new(Inner { names, ..Default::default() }) }
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        self.inner.lock().unwrap().violations.clone()
+    }
+
+    pub fn violate(&self, checker: &'static str, message: String) {
+        let v = Violation { at: crate::trace::now_secs(), checker, message };
+        tracing::info!(target: "shoal::check", node = "checker", "VIOLATION {}: {}", v.checker, v.message);
+        self.inner.lock().unwrap().violations.push(v);
+    }
+
+    pub fn snapshots_installed(&self) -> u64 {
+        self.inner.lock().unwrap().snapshots_installed
+    }
+
+    pub fn with_acked<R>(&self, f: impl FnOnce(&mut AckedWrites) -> R) -> R {
+        f(&mut self.inner.lock().unwrap().acked)
+    }
+
+    /// Runs the acknowledged-writes check against one replica's store (called when managers
+    /// agree, and at the end of a run).
+    pub fn check_acked(&self, node: &str, applied: u64, store: &shoal_core::store::Store) {
+        let missing = self.inner.lock().unwrap().acked.missing(applied, store);
+        if let Some(m) = missing {
+            self.violate("acked-writes", format!("{node}: {m}"));
+        }
+    }
+
+    fn name(inner: &Inner, id: NodeId) -> String {
+        inner.names.get(&id).cloned().unwrap_or_else(|| format!("node-{id}"))
+    }
+}
+
+impl Observer for Checkers {
+    fn applied(&self, node: NodeId, index: u64, term: u64, entry_hash: u64, state_hash: u64) {
+        let mut i = self.inner.lock().unwrap();
+        let name = Self::name(&i, node);
+        let mut found = Vec::new();
+        if let Err(m) = i.log.applied(&name, index, term, entry_hash) {
+            found.push(("log-matching", m));
+        }
+        if let Err(m) = i.sm.applied(&name, index, state_hash) {
+            found.push(("state-machine-safety", m));
+        }
+        drop(i);
+        for (c, m) in found {
+            self.violate(c, m);
+        }
+    }
+
+    fn snapshot_installed(&self, node: NodeId, index: u64, _term: u64, state_hash: u64) {
+        let mut i = self.inner.lock().unwrap();
+        i.snapshots_installed += 1;
+        let name = Self::name(&i, node);
+        let r = i.sm.applied(&name, index, state_hash);
+        drop(i);
+        if let Err(m) = r {
+            self.violate("state-machine-safety", m);
+        }
+    }
+
+    fn role_changed(&self, node: NodeId, term: u64, leader: bool) {
+        if !leader {
+            return;
+        }
+        let mut i = self.inner.lock().unwrap();
+        let name = Self::name(&i, node);
+        let r = i.election.leader(node, &name, term);
+        drop(i);
+        if let Err(m) = r {
+            self.violate("election-safety", m);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! State-machine safety (Raft §5.4.3): every manager that applied the same index has the same
+//! state (compared by the store's state hash). Guards against non-deterministic apply (clock,
+//! randomness or map order leaking into the store) and bad snapshot install.
+
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+pub struct StateMachineSafety {
+    /// index → (state hash after applying it, first node that reported it)
+    states: BTreeMap<u64, (u64, String)>,
+}
+
+impl StateMachineSafety {
+    pub fn applied(&mut self, node: &str, index: u64, state_hash: u64) -> Result<(), String> {
+        match self.states.get(&index) {
+            Some((h, first)) if *h != state_hash => Err(format!(
+                "state after index {index} differs: {first} has {h:016x}, {node} has {state_hash:016x}"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.states.insert(index, (state_hash, node.to_string()));
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn different_state_at_same_index_is_a_violation() {
+        let mut s = StateMachineSafety::default();
+        s.applied("m1", 9, 1).unwrap();
+        s.applied("m2", 9, 1).unwrap();
+        assert!(s.applied("m3", 9, 2).unwrap_err().contains("index 9"));
+    }
+}

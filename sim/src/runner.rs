@@ -1,0 +1,496 @@
+//! Runs one scenario under one seed: banner, cluster, steps, injectors, checkers, report.
+//!
+//! The run is a pure function of (scenario, seed): madsim derives network delays, scheduling
+//! and openraft's election timeouts from the seed; the runner derives its own choices
+//! (selectors, injector timing) from a ChaCha RNG seeded with it. Waiting is always in
+//! virtual time with a bound; the first violation fails the run.
+
+use crate::client::LoadClient;
+use crate::cluster::Cluster;
+use crate::invariants::{Checkers, Violation};
+use crate::scenario::{Action, DoCmd, Fault, InjectorKind, Predicate, Scenario, Selector, When};
+use crate::trace::{now_secs, Trace};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use shoal_core::cli::{ControlCommand, NodeCommand};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// How often predicates and checkers are polled, in virtual time.
+const POLL: Duration = Duration::from_millis(10);
+/// How long `crash leader` & co. wait for a leader to exist before failing the step.
+const SELECT_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Keep every trace line (for `--trace FILE` and determinism diffs).
+    pub keep_trace: bool,
+    /// Print trace lines to stderr as they happen.
+    pub echo_trace: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: &'static str,
+    pub trace_hash: String,
+    pub virtual_secs: f64,
+    pub wall_secs: f64,
+    pub events: u64,
+    /// Writes acknowledged to the load client over the whole run.
+    pub writes_acked: usize,
+    /// name → virtual time (s) the expectation was met.
+    pub expectations: BTreeMap<String, f64>,
+    /// name → virtual time (s) from the step's start until it was met.
+    pub expectation_waits: BTreeMap<String, f64>,
+    pub violations: Vec<Violation>,
+    #[serde(skip)]
+    pub trace_lines: Vec<String>,
+    #[serde(skip)]
+    pub banner: String,
+}
+
+impl RunReport {
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
+    }
+
+    /// The two failure lines: what broke, and the one command that replays it.
+    pub fn failure_text(&self) -> Option<String> {
+        let v = self.violations.first()?;
+        Some(format!(
+            "FAILED scenario={} seed={} at t={:.3}s: [{}] {}\nreproduce: scripts/sim run {} --seed {}",
+            self.scenario, self.seed, v.at, v.checker, v.message, self.banner_path(), self.seed
+        ))
+    }
+
+    fn banner_path(&self) -> &str {
+        self.banner.split(" file=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or("SCENARIO.toml")
+    }
+}
+
+/// Parameters derived from the seed.
+struct Derived {
+    latency_ms: (u64, u64),
+}
+
+fn derive(scenario: &Scenario, seed: u64) -> Derived {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5348_4f41_4c00_0000);
+    let latency_ms = scenario.sim.latency_ms.unwrap_or_else(|| {
+        let lo = rng.gen_range(1..=3);
+        (lo, lo + rng.gen_range(1..=9))
+    });
+    Derived { latency_ms }
+}
+
+/// The first line of every run: the seed and every parameter derived from it.
+pub fn banner(scenario: &Scenario, seed: u64) -> String {
+    let d = derive(scenario, seed);
+    let r = &scenario.raft;
+    let inj: Vec<String> = scenario
+        .injectors
+        .iter()
+        .map(|i| match &i.kind {
+            InjectorKind::Crash { down } => format!("crash(every={:?},down={:?})", i.every, down),
+            InjectorKind::Partition { duration } => format!("partition(every={:?},for={:?})", i.every, duration),
+            InjectorKind::PacketLoss { rate } => format!("packet-loss({rate})"),
+        })
+        .collect();
+    format!(
+        "shoal-sim scenario={} seed={} file={} managers={} workers={} latency_ms={}..{} disk_sync_ms={} torn_writes={} \
+         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} injectors=[{}]",
+        scenario.name,
+        seed,
+        scenario.path,
+        scenario.managers().count(),
+        scenario.workers().count(),
+        d.latency_ms.0,
+        d.latency_ms.1,
+        scenario.sim.disk_sync_ms,
+        scenario.sim.torn_writes,
+        r.heartbeat_interval_ms,
+        r.election_timeout_min_ms,
+        r.election_timeout_max_ms,
+        r.snapshot_interval,
+        r.log_entries_for_slow_followers,
+        inj.join(",")
+    )
+}
+
+/// Runs `scenario` under `seed` in a fresh simulated world.
+pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
+    let d = derive(scenario, seed);
+    let trace = Trace::new(opts.keep_trace, opts.echo_trace);
+    let subscriber = tracing_subscriber::registry().with(trace.layer());
+    let mut config = madsim::Config::default();
+    config.net.send_latency = Duration::from_millis(d.latency_ms.0)..Duration::from_millis(d.latency_ms.1 + 1);
+    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+    let names: BTreeMap<u64, String> =
+        scenario.nodes.iter().enumerate().map(|(i, n)| (i as u64 + 1, n.name.clone())).collect();
+    let checkers = Arc::new(Checkers::new(names));
+    // The wall clock is read outside the simulation only (inside, time is virtual).
+    #[allow(clippy::disallowed_methods)]
+    let wall = std::time::Instant::now();
+    let (virtual_secs, expectations, waits) = tracing::subscriber::with_default(subscriber, || {
+        let scenario = scenario.clone();
+        let checkers = checkers.clone();
+        rt.block_on(async move { drive(scenario, seed, checkers).await })
+    });
+    let wall_secs = wall.elapsed().as_secs_f64();
+    let violations = checkers.violations();
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        verdict: if violations.is_empty() { "pass" } else { "fail" },
+        trace_hash: format!("{:016x}", trace.hash()),
+        virtual_secs,
+        wall_secs,
+        events: trace.events(),
+        writes_acked: checkers.with_acked(|a| a.total()),
+        expectations,
+        expectation_waits: waits,
+        violations,
+        trace_lines: trace.lines(),
+        banner: banner(scenario, seed),
+    }
+}
+
+struct Run {
+    cluster: Arc<Mutex<Cluster>>,
+    checkers: Arc<Checkers>,
+    client_node: madsim::runtime::NodeHandle,
+    load: Option<LoadClient>,
+    next_write: Arc<AtomicU64>,
+}
+
+async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let rng = ChaCha8Rng::seed_from_u64(seed);
+    let cluster = Arc::new(Mutex::new(Cluster::create(&scenario, seed, checkers.clone(), rng)));
+    let client_node = madsim::runtime::Handle::current()
+        .create_node()
+        .name("client")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)))
+        .build();
+    let mut run = Run { cluster: cluster.clone(), checkers: checkers.clone(), client_node, load: None, next_write: Arc::default() };
+
+    let mut injectors = Vec::new();
+    for (k, inj) in scenario.injectors.iter().enumerate() {
+        let inj_rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1 + k as u64));
+        injectors.push(tokio::spawn(injector(inj.clone(), cluster.clone(), inj_rng)));
+    }
+
+    let mut expectations = BTreeMap::new();
+    let mut waits = BTreeMap::new();
+    for (n, step) in scenario.steps.iter().enumerate() {
+        match step.when {
+            When::Next => {}
+            When::At(t) => {
+                let now = Duration::from_secs_f64(now_secs());
+                if t > now && !sleep_checking(t - now, &checkers).await {
+                    break;
+                }
+            }
+            When::After(d) => {
+                if !sleep_checking(d, &checkers).await {
+                    break;
+                }
+            }
+        }
+        let start = now_secs();
+        tracing::info!(target: "shoal::step", node = "runner", "step {} (line {}): {}", n + 1, step.line, step.text);
+        let label = step.name.clone().unwrap_or_else(|| format!("step {} (line {})", n + 1, step.line));
+        match &step.action {
+            Action::Do(cmd) => {
+                if let Err(e) = run.do_cmd(cmd).await {
+                    checkers.violate("step", format!("{label}: {e}"));
+                }
+            }
+            Action::Fault(f) => {
+                if let Err(e) = run.fault(f).await {
+                    checkers.violate("step", format!("{label}: {e}"));
+                }
+            }
+            Action::Expect { predicate, within } => {
+                match run.expect(predicate, *within).await {
+                    Ok(()) => {
+                        let met = now_secs();
+                        tracing::info!(target: "shoal::step", node = "runner", "expectation met: {label} after {:.3}s", met - start);
+                        if let Some(name) = &step.name {
+                            expectations.insert(name.clone(), met);
+                            waits.insert(name.clone(), met - start);
+                        }
+                    }
+                    Err(e) => checkers.violate("expect", format!("{label}: `{}` not met within {within:?}{e}", step.text)),
+                }
+            }
+        }
+        if !checkers.violations().is_empty() {
+            break;
+        }
+    }
+    for i in injectors {
+        i.abort();
+    }
+    if let Some(l) = run.load.take() {
+        l.stop();
+    }
+    // Final durability check on every live replica, whatever the steps asked.
+    {
+        let c = cluster.lock().unwrap();
+        for i in 0..c.nodes.len() {
+            if let Some(m) = c.manager(i) {
+                let (applied, _) = m.state.applied();
+                m.state.with_store(|s| checkers.check_acked(&c.nodes[i].name, applied, s));
+            }
+        }
+    }
+    (now_secs(), expectations, waits)
+}
+
+/// Sleeps `d` of virtual time, polling the checkers; false if a violation appeared.
+async fn sleep_checking(d: Duration, checkers: &Checkers) -> bool {
+    let end = tokio::time::Instant::now() + d;
+    loop {
+        if !checkers.violations().is_empty() {
+            return false;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= end {
+            return true;
+        }
+        tokio::time::sleep((end - now).min(Duration::from_millis(100))).await;
+    }
+}
+
+impl Run {
+    /// Resolves a selector, waiting up to [`SELECT_WAIT`] for e.g. a leader to exist.
+    async fn resolve(&self, sel: &Selector) -> Result<Vec<usize>, String> {
+        let end = tokio::time::Instant::now() + SELECT_WAIT;
+        loop {
+            let r = self.cluster.lock().unwrap().resolve(sel);
+            match r {
+                Ok(v) => return Ok(v),
+                Err(e) if tokio::time::Instant::now() >= end => return Err(e),
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    async fn resolve_one(&self, sel: &Selector) -> Result<usize, String> {
+        Ok(self.resolve(sel).await?[0])
+    }
+
+    async fn do_cmd(&mut self, cmd: &DoCmd) -> Result<(), String> {
+        match cmd {
+            DoCmd::LoadWrites { per_sec } => {
+                if let Some(l) = self.load.take() {
+                    l.stop();
+                }
+                self.checkers.with_acked(|a| a.reset_load_counter());
+                let managers = self.cluster.lock().unwrap().manager_addrs();
+                self.load = Some(LoadClient::start(&self.client_node, managers, *per_sec, self.checkers.clone(), self.next_write.clone()));
+                Ok(())
+            }
+            DoCmd::LoadStop => {
+                if let Some(l) = self.load.take() {
+                    l.stop();
+                }
+                Ok(())
+            }
+            DoCmd::Control(ControlCommand::Node(nc)) => {
+                let (nodes, add) = match nc {
+                    NodeCommand::Promote { nodes } => (nodes, true),
+                    NodeCommand::Demote { nodes } => (nodes, false),
+                };
+                for name in nodes {
+                    self.membership(name, add).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `node promote|demote NAME` through the control plane: sent to a live manager, which
+    /// forwards to the leader. Retried (bounded) while there is no leader.
+    async fn membership(&self, name: &str, add: bool) -> Result<(), String> {
+        let (raft_id, addr, managers) = {
+            let c = self.cluster.lock().unwrap();
+            let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+            (c.nodes[i].raft_id, c.nodes[i].addr.clone(), c.manager_addrs())
+        };
+        let mut last = String::new();
+        for attempt in 0..10 {
+            let target = managers[attempt % managers.len()].clone();
+            let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: addr.clone(), hops: 0 };
+            let call = async move {
+                let ch = shoal_core::raft::network::channel(&target).map_err(|e| e.to_string())?;
+                let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
+                let r = if add { c.add_manager(req).await } else { c.remove_manager(req).await };
+                r.map(|r| r.into_inner().index).map_err(|s| format!("{}: {}", s.code(), s.message()))
+            };
+            let fut = self.client_node.spawn(call);
+            match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
+                Ok(Ok(Ok(index))) => {
+                    tracing::info!(target: "shoal::step", node = "runner", index, "{} {name} committed", if add { "promote" } else { "demote" });
+                    return Ok(());
+                }
+                Ok(Ok(Err(e))) => last = e,
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(format!("{} {name} failed: {last}", if add { "promote" } else { "demote" }))
+    }
+
+    async fn fault(&mut self, f: &Fault) -> Result<(), String> {
+        match f {
+            Fault::Crash(s) => {
+                let i = self.resolve_one(s).await?;
+                self.cluster.lock().unwrap().crash(i);
+            }
+            Fault::Restart(s) => {
+                let i = self.resolve_one(s).await?;
+                self.cluster.lock().unwrap().restart(i);
+            }
+            Fault::Pause(s) => {
+                let i = self.resolve_one(s).await?;
+                self.cluster.lock().unwrap().pause(i);
+            }
+            Fault::Resume(s) => {
+                let i = self.resolve_one(s).await?;
+                self.cluster.lock().unwrap().resume(i);
+            }
+            Fault::Partition { from, to, one_way } => {
+                let mut a = Vec::new();
+                for s in from {
+                    a.extend(self.resolve(s).await?);
+                }
+                let mut b = Vec::new();
+                for s in to {
+                    b.extend(self.resolve(s).await?);
+                }
+                if let Some(x) = a.iter().find(|x| b.contains(x)) {
+                    let name = self.cluster.lock().unwrap().nodes[*x].name.clone();
+                    return Err(format!("{name} resolved onto both sides of the partition"));
+                }
+                self.cluster.lock().unwrap().partition(&a, &b, *one_way);
+            }
+            Fault::Clog(x, y) => {
+                let (a, b) = (self.resolve_one(x).await?, self.resolve_one(y).await?);
+                self.cluster.lock().unwrap().clog(a, b);
+            }
+            Fault::Heal => self.cluster.lock().unwrap().heal(),
+            Fault::PacketLoss(r) => self.cluster.lock().unwrap().packet_loss(*r),
+        }
+        Ok(())
+    }
+
+    /// Polls `p` until it holds or `within` passes. Err carries extra context for the message.
+    async fn expect(&self, p: &Predicate, within: Duration) -> Result<(), String> {
+        let start = tokio::time::Instant::now();
+        let start_secs = now_secs();
+        let end = start + within;
+        loop {
+            if !self.checkers.violations().is_empty() {
+                return Err(" (a violation stopped the run)".into());
+            }
+            let holds = {
+                let c = self.cluster.lock().unwrap();
+                match p {
+                    Predicate::LeaderElected => c.leader_elected(),
+                    Predicate::ManagersAgree => c.managers_agree().is_some(),
+                    Predicate::WritesCommitted(n) => self.checkers.with_acked(|a| a.since_load() >= *n),
+                    Predicate::NoWritesFor(d) => {
+                        // Quiet since the last ack or since this step started, whichever is later.
+                        let quiet_since = self.checkers.with_acked(|a| a.last_ack_secs()).max(start_secs);
+                        now_secs() - quiet_since >= d.as_secs_f64()
+                    }
+                    Predicate::SnapshotInstalled => self.checkers.snapshots_installed() > 0,
+                }
+            };
+            if holds {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= end {
+                let c = self.cluster.lock().unwrap();
+                let views: Vec<String> = (0..c.nodes.len())
+                    .filter_map(|i| c.view(i).map(|v| format!("{}:{:?}/t{}/i{}", c.nodes[i].name, v.state, v.term, v.applied)))
+                    .collect();
+                return Err(format!(" (nodes: {})", views.join(" ")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// A background fault injector (FoundationDB style): acts at random times in its window.
+async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, mut rng: ChaCha8Rng) {
+    let now = Duration::from_secs_f64(now_secs());
+    if inj.from > now {
+        tokio::time::sleep(inj.from - now).await;
+    }
+    if let InjectorKind::PacketLoss { rate } = inj.kind {
+        cluster.lock().unwrap().packet_loss(rate);
+        let now = Duration::from_secs_f64(now_secs());
+        tokio::time::sleep(inj.until.saturating_sub(now)).await;
+        cluster.lock().unwrap().packet_loss(0.0);
+        return;
+    }
+    // Bounded: at most one fault per `every / 2`, so the loop ends by `until`.
+    loop {
+        let gap = inj.every.mul_f64(rng.gen_range(0.5..1.5));
+        tokio::time::sleep(gap).await;
+        if Duration::from_secs_f64(now_secs()) >= inj.until {
+            return;
+        }
+        match inj.kind {
+            InjectorKind::Crash { down } => {
+                let victim = {
+                    let mut c = cluster.lock().unwrap();
+                    let voters = c.voters();
+                    let down_now = c.nodes.iter().filter(|n| !n.up && voters.contains(&n.raft_id)).count();
+                    // Never take down more than a minority: this injector tests recovery, not
+                    // quorum loss (scenarios do that on purpose with steps).
+                    if down_now + 1 > voters.len().saturating_sub(1) / 2 {
+                        None
+                    } else {
+                        let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
+                        let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                        if let Some(v) = v {
+                            c.crash(v);
+                        }
+                        v
+                    }
+                };
+                if let Some(v) = victim {
+                    tokio::time::sleep(down).await;
+                    cluster.lock().unwrap().restart(v);
+                }
+            }
+            InjectorKind::Partition { duration } => {
+                let victim = {
+                    let mut c = cluster.lock().unwrap();
+                    let voters = c.voters();
+                    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| voters.contains(&c.nodes[*i].raft_id)).collect();
+                    let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                    if let Some(v) = v {
+                        c.partition(&[v], &[], false);
+                    }
+                    v
+                };
+                if let Some(v) = victim {
+                    tokio::time::sleep(duration).await;
+                    cluster.lock().unwrap().heal_node(v);
+                }
+            }
+            InjectorKind::PacketLoss { .. } => unreachable!("handled above"),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Scenario files: a cluster, timed steps (actions, faults, expectations) and background fault
+//! injectors, in TOML. The format is documented in docs/scenarios.md.
+//!
+//! Parsing validates everything that can be checked before a run — keys, types, durations,
+//! verbs, node names, partition sides — and reports the file, line and key of the first
+//! problem. Nothing runs from a file that did not validate.
+
+mod grammar;
+
+pub use grammar::{parse_action, Action, DoCmd, Fault, Predicate, Selector};
+
+use serde::Deserialize;
+use shoal_core::model::RaftConfig;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A problem in a scenario file: where it is and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        } else {
+            write!(f, "{}:{}: key `{}`: {}", self.file, self.line, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub manager: bool,
+    pub labels: BTreeMap<String, String>,
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum When {
+    /// Right after the previous step.
+    Next,
+    /// At this absolute virtual time (or at once if already past).
+    At(Duration),
+    /// This long after the previous step finished.
+    After(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub line: usize,
+    /// The step as written, for the trace.
+    pub text: String,
+    pub when: When,
+    pub action: Action,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InjectorKind {
+    /// Crash a random manager, restart it `down` later; never more than a minority at once.
+    Crash { down: Duration },
+    /// Cut a random manager off from all others for `duration`.
+    Partition { duration: Duration },
+    /// Drop this fraction of messages during the window.
+    PacketLoss { rate: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Injector {
+    pub line: usize,
+    pub kind: InjectorKind,
+    /// Mean time between faults (crash, partition).
+    pub every: Duration,
+    pub from: Duration,
+    pub until: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimParams {
+    /// Network latency range; `None` = derived from the seed.
+    pub latency_ms: Option<(u64, u64)>,
+    pub disk_sync_ms: u64,
+    pub torn_writes: bool,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// The file it came from, for the reproduce command.
+    pub path: String,
+    pub nodes: Vec<NodeSpec>,
+    pub raft: RaftConfig,
+    pub sim: SimParams,
+    pub steps: Vec<Step>,
+    pub injectors: Vec<Injector>,
+}
+
+impl Scenario {
+    pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.manager)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| !n.manager)
+    }
+
+    /// Reads and validates a scenario file.
+    pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.into(),
+            line: 0,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Validates scenario text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1;
+        let err = |offset: usize, key: &str, message: String| ScenarioError {
+            file: file.into(),
+            line: line_of(offset),
+            key: key.into(),
+            message,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let off = e.span().map(|s| s.start).unwrap_or(0);
+            err(off, "", e.message().trim().to_string())
+        })?;
+
+        let duration = |s: &Spanned<String>, key: &str| -> Result<Duration, ScenarioError> {
+            humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
+                err(s.span().start, key, format!("{:?} is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"2m\"", s.get_ref()))
+            })
+        };
+
+        // Cluster.
+        let c = &raw.cluster;
+        let managers = *c.managers.get_ref();
+        if managers == 0 || managers > 99 {
+            return Err(err(c.managers.span().start, "cluster.managers", format!("{managers} managers: use 1 to 99")));
+        }
+        if c.workers > 999 {
+            return Err(err(0, "cluster.workers", format!("{} workers: use at most 999", c.workers)));
+        }
+        let mut nodes: Vec<NodeSpec> = Vec::new();
+        for (role_manager, count, prefix) in [(true, managers, "manager"), (false, c.workers, "worker")] {
+            let listed: Vec<&Spanned<RawNode>> =
+                c.node.iter().filter(|n| n.get_ref().role.as_deref().unwrap_or("worker") == prefix).collect();
+            if listed.len() as u32 > count {
+                let n = listed[count as usize];
+                return Err(err(
+                    n.span().start,
+                    "cluster.node",
+                    format!("more {prefix} nodes listed ({}) than cluster.{prefix}s = {count}", listed.len()),
+                ));
+            }
+            for i in 0..count {
+                let (name, labels, cpus, mem) = match listed.get(i as usize) {
+                    Some(n) => {
+                        let n = n.get_ref();
+                        (
+                            n.name.clone().unwrap_or_else(|| format!("{prefix}-{}", i + 1)),
+                            n.labels.clone(),
+                            n.cpus.unwrap_or(4.0),
+                            n.memory_gib.unwrap_or(8.0),
+                        )
+                    }
+                    None => (format!("{prefix}-{}", i + 1), BTreeMap::new(), 4.0, 8.0),
+                };
+                nodes.push(NodeSpec {
+                    name,
+                    manager: role_manager,
+                    labels,
+                    nano_cpus: (cpus * 1e9) as i64,
+                    memory_bytes: (mem * (1u64 << 30) as f64) as i64,
+                });
+            }
+        }
+        for n in &c.node {
+            if let Some(r) = &n.get_ref().role {
+                if r != "manager" && r != "worker" {
+                    return Err(err(n.span().start, "cluster.node.role", format!("role {r:?}: use \"manager\" or \"worker\"")));
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for n in &nodes {
+            if !seen.insert(n.name.clone()) {
+                return Err(err(0, "cluster.node.name", format!("node name {:?} is used twice", n.name)));
+            }
+            if grammar::RESERVED.contains(&n.name.as_str()) {
+                return Err(err(0, "cluster.node.name", format!("{:?} is a selector word; pick another name", n.name)));
+            }
+        }
+        let names: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+
+        // Raft and simulator settings.
+        let raft = raft_config(raw.raft.as_ref());
+        if let Err(e) = shoal_core::raft::openraft_config(&raft) {
+            return Err(err(0, "raft", format!("invalid raft settings: {e}")));
+        }
+        let sim = match &raw.sim {
+            None => SimParams { latency_ms: None, disk_sync_ms: 1, torn_writes: true },
+            Some(s) => {
+                if let Some([lo, hi]) = s.latency_ms {
+                    if lo > hi || hi > 10_000 {
+                        return Err(err(0, "sim.latency_ms", format!("[{lo}, {hi}]: need low ≤ high ≤ 10000")));
+                    }
+                }
+                SimParams {
+                    latency_ms: s.latency_ms.map(|[a, b]| (a, b)),
+                    disk_sync_ms: s.disk_sync_ms.unwrap_or(1),
+                    torn_writes: s.torn_writes.unwrap_or(true),
+                }
+            }
+        };
+
+        // Steps.
+        let mut steps = Vec::new();
+        for s in &raw.step {
+            let start = s.span().start;
+            let r = s.get_ref();
+            let line = line_of(start);
+            let (key, text) = match (&r.r#do, &r.fault, &r.expect) {
+                (Some(d), None, None) => ("do", d),
+                (None, Some(f), None) => ("fault", f),
+                (None, None, Some(e)) => ("expect", e),
+                _ => {
+                    return Err(err(start, "step", "a step needs exactly one of `do`, `fault`, `expect`".into()));
+                }
+            };
+            let when = match (&r.at, &r.after) {
+                (Some(_), Some(a)) => return Err(err(a.span().start, "after", "use `at` or `after`, not both".into())),
+                (Some(a), None) => When::At(duration(a, "at")?),
+                (None, Some(a)) => When::After(duration(a, "after")?),
+                (None, None) => When::Next,
+            };
+            let within = match &r.within {
+                Some(w) if key == "expect" => Some(duration(w, "within")?),
+                Some(w) => return Err(err(w.span().start, "within", "`within` only goes with `expect`".into())),
+                None => None,
+            };
+            let action = parse_action(key, text.get_ref(), within, &names)
+                .map_err(|m| err(text.span().start, key, m))?;
+            steps.push(Step { line, text: format!("{key} {}", text.get_ref()), when, action, name: r.name.clone() });
+        }
+        if steps.is_empty() {
+            return Err(err(0, "step", "no [[step]]: a scenario needs at least one step".into()));
+        }
+
+        // Injectors.
+        let mut injectors = Vec::new();
+        for inj in &raw.injector {
+            let start = inj.span().start;
+            let r = inj.get_ref();
+            let from = match &r.from {
+                Some(f) => duration(f, "from")?,
+                None => Duration::ZERO,
+            };
+            let until = duration(&r.until, "until")?;
+            if until <= from {
+                return Err(err(r.until.span().start, "until", "`until` must be after `from`".into()));
+            }
+            let every = match &r.every {
+                Some(e) => duration(e, "every")?,
+                None => Duration::from_secs(10),
+            };
+            if every.is_zero() {
+                return Err(err(start, "every", "`every` must be more than 0s".into()));
+            }
+            let kind = match r.kind.get_ref().as_str() {
+                "crash" => InjectorKind::Crash {
+                    down: match &r.down {
+                        Some(d) => duration(d, "down")?,
+                        None => Duration::from_secs(5),
+                    },
+                },
+                "partition" => InjectorKind::Partition {
+                    duration: match &r.duration {
+                        Some(d) => duration(d, "duration")?,
+                        None => Duration::from_secs(5),
+                    },
+                },
+                "packet-loss" => {
+                    let rate = r.rate.unwrap_or(0.01);
+                    if !(0.0..1.0).contains(&rate) {
+                        return Err(err(start, "rate", format!("rate {rate}: use a fraction in [0, 1)")));
+                    }
+                    InjectorKind::PacketLoss { rate }
+                }
+                k => {
+                    return Err(err(
+                        r.kind.span().start,
+                        "kind",
+                        format!("unknown injector kind {k:?}: use crash, partition or packet-loss"),
+                    ))
+                }
+            };
+            injectors.push(Injector { line: line_of(start), kind, every, from, until });
+        }
+
+        Ok(Scenario { name: raw.name, path: file.to_string(), nodes, raft, sim, steps, injectors })
+    }
+}
+
+/// The scenario's `[raft]` table over Shoal's defaults.
+fn raft_config(raw: Option<&RawRaft>) -> RaftConfig {
+    let d = RaftConfig::default();
+    match raw {
+        None => d,
+        Some(r) => RaftConfig {
+            snapshot_interval: r.snapshot_interval.unwrap_or(d.snapshot_interval),
+            log_entries_for_slow_followers: r.log_entries_for_slow_followers.unwrap_or(d.log_entries_for_slow_followers),
+            heartbeat_interval_ms: r.heartbeat_interval_ms.unwrap_or(d.heartbeat_interval_ms),
+            election_timeout_min_ms: r.election_timeout_min_ms.unwrap_or(d.election_timeout_min_ms),
+            election_timeout_max_ms: r.election_timeout_max_ms.unwrap_or(d.election_timeout_max_ms),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[allow(dead_code)]
+    description: Option<String>,
+    cluster: RawCluster,
+    raft: Option<RawRaft>,
+    sim: Option<RawSim>,
+    #[serde(default)]
+    step: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    injector: Vec<Spanned<RawInjector>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    managers: Spanned<u32>,
+    #[serde(default)]
+    workers: u32,
+    #[serde(default)]
+    node: Vec<Spanned<RawNode>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Option<String>,
+    role: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    cpus: Option<f64>,
+    memory_gib: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRaft {
+    snapshot_interval: Option<u64>,
+    log_entries_for_slow_followers: Option<u64>,
+    heartbeat_interval_ms: Option<u64>,
+    election_timeout_min_ms: Option<u64>,
+    election_timeout_max_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSim {
+    latency_ms: Option<[u64; 2]>,
+    disk_sync_ms: Option<u64>,
+    torn_writes: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    at: Option<Spanned<String>>,
+    after: Option<Spanned<String>>,
+    r#do: Option<Spanned<String>>,
+    fault: Option<Spanned<String>>,
+    expect: Option<Spanned<String>>,
+    within: Option<Spanned<String>>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInjector {
+    kind: Spanned<String>,
+    every: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    until: Spanned<String>,
+    down: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
+    rate: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+use super::*;
+
+const GOOD: &str = r#"
+name = "leader-crash"
+[cluster]
+managers = 3
+workers = 2
+[[step]]
+do = "load writes 50/s"
+[[step]]
+at = "10s"
+fault = "crash leader"
+[[step]]
+expect = "leader elected"
+within = "30s"
+name = "failover"
+[[step]]
+after = "5s"
+fault = "restart last-crashed"
+[[step]]
+expect = "managers agree"
+within = "30s"
+"#;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse("t.toml", text)
+}
+
+#[test]
+fn example_from_the_issue_parses() {
+    let s = parse(GOOD).unwrap();
+    assert_eq!(s.name, "leader-crash");
+    let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["manager-1", "manager-2", "manager-3", "worker-1", "worker-2"]);
+    assert_eq!(s.steps.len(), 5);
+    assert_eq!(s.steps[1].when, When::At(Duration::from_secs(10)));
+    assert_eq!(s.steps[1].action, Action::Fault(Fault::Crash(Selector::Leader)));
+    assert_eq!(s.steps[2].name.as_deref(), Some("failover"));
+    assert_eq!(s.steps[2].line, 12);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let text = GOOD.replace("within = \"30s\"\nname", "witin = \"30s\"\nname");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.line, 14, "{e}");
+    assert!(e.to_string().starts_with("t.toml:14:"), "{e}");
+    assert!(e.message.contains("witin"), "{e}");
+}
+
+#[test]
+fn unknown_node_is_refused_with_its_line() {
+    let text = GOOD.replace("restart last-crashed", "restart manager-9");
+    let e = parse(&text).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (17, "fault"), "{e}");
+    assert!(e.message.contains("unknown node \"manager-9\""), "{e}");
+}
+
+#[test]
+fn impossible_steps_are_refused() {
+    for (bad, want) in [
+        ("fault = \"partition manager-1 |\"", "side is empty"),
+        ("fault = \"partition manager-1 | manager-1\"", "both sides"),
+        ("fault = \"explode leader\"", "unknown fault"),
+        ("do = \"load writes fast\"", "N/s"),
+        ("do = \"node promote worker-7\"", "unknown node"),
+        ("expect = \"pigs fly\"", "unknown predicate"),
+        ("at = \"soon\"\nfault = \"heal\"", "not a duration"),
+        ("fault = \"heal\"\nwithin = \"3s\"", "only goes with"),
+        ("fault = \"heal\"\nexpect = \"managers agree\"", "exactly one"),
+    ] {
+        let text = format!("name = \"x\"\n[cluster]\nmanagers = 3\nworkers = 1\n[[step]]\n{bad}\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.to_string().contains(want), "{bad}: {e}");
+        assert!(e.line >= 5, "{bad}: {e}");
+    }
+}
+
+#[test]
+fn malformed_toml_reports_a_line() {
+    let e = parse("name = \"x\"\n[cluster\nmanagers = 3\n").unwrap_err();
+    assert_eq!(e.line, 2, "{e}");
+    let e = parse("name = \"x\"\n[cluster]\nmanagers = 0\n[[step]]\nfault = \"heal\"\n").unwrap_err();
+    assert!(e.to_string().contains("cluster.managers"), "{e}");
+}
