@@ -15,6 +15,7 @@ use shoal_core::store::{Action, Transaction};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tonic::transport::Channel;
 
 /// At most this many writes are outstanding; the client skips ticks beyond it.
 pub const MAX_IN_FLIGHT: u64 = 256;
@@ -38,6 +39,9 @@ impl LoadClient {
         let period = Duration::from_secs_f64(1.0 / per_sec);
         node.spawn(async move {
             let in_flight = Arc::new(AtomicU64::new(0));
+            // One channel per manager for the whole load, as a real client keeps its connection.
+            let clients: Vec<(String, Option<ManagerClient<Channel>>)> =
+                managers.iter().map(|m| (m.clone(), channel(m).ok().map(ManagerClient::new))).collect();
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !s.load(Ordering::Relaxed) {
@@ -49,11 +53,12 @@ impl LoadClient {
                     continue;
                 }
                 let n = next_id.fetch_add(1, Ordering::Relaxed);
-                let target = managers[(n as usize) % managers.len()].clone();
+                let (target, client) = clients[(n as usize) % clients.len()].clone();
+                let Some(client) = client else { continue };
                 let (checkers, in_flight) = (checkers.clone(), in_flight.clone());
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
-                    write_one(n, &target, &checkers).await;
+                    write_one(n, &target, client, &checkers).await;
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -66,7 +71,7 @@ impl LoadClient {
     }
 }
 
-async fn write_one(n: u64, target: &str, checkers: &Checkers) {
+async fn write_one(n: u64, target: &str, mut client: ManagerClient<Channel>, checkers: &Checkers) {
     let id = format!("w-{n}");
     let now_ms = (crate::trace::now_secs() * 1000.0) as u64;
     let txn = Transaction {
@@ -80,8 +85,6 @@ async fn write_one(n: u64, target: &str, checkers: &Checkers) {
             },
         }))],
     };
-    let Ok(ch) = channel(target) else { return };
-    let mut client = ManagerClient::new(ch);
     let req = ProposeRequest { transaction: serde_json::to_vec(&txn).expect("txn serialises"), hops: 0 };
     let deadline = REQUEST_TIMEOUT + Duration::from_secs(1);
     match tokio::time::timeout(deadline, client.propose(req)).await {

@@ -97,6 +97,9 @@ pub struct Manager {
     pub raft: Raft,
     pub state: SharedState,
     observer: SharedObserver,
+    /// Channels to other managers for forwarding, kept open (dialling per request costs a
+    /// connection setup each time).
+    peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
 }
 
 /// Where to send a request that this node cannot serve itself.
@@ -125,7 +128,7 @@ impl Manager {
                 tracing::info!(target: "shoal", node = %cfg.name, voters = voters.len(), "cluster bootstrapped");
             }
         }
-        let node = Arc::new(Manager { id: cfg.id, name: cfg.name, addr: cfg.addr, raft, state, observer });
+        let node = Arc::new(Manager { id: cfg.id, name: cfg.name, addr: cfg.addr, raft, state, observer, peers: Default::default() });
         tokio::spawn(node.clone().watch_role());
         Ok(node)
     }
@@ -170,8 +173,19 @@ impl Manager {
     }
 
     async fn forward_client(&self, addr: &str) -> Result<ManagerClient<tonic::transport::Channel>, RequestError> {
+        let mut peers = self.peers.lock().unwrap();
+        if let Some(c) = peers.get(addr) {
+            return Ok(c.clone());
+        }
         let ch = channel(addr).map_err(|e| RequestError::Unavailable(e.to_string()))?;
-        Ok(ManagerClient::new(ch))
+        let c = ManagerClient::new(ch);
+        peers.insert(addr.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// Forgets a forwarding channel that failed, so the next request dials anew.
+    fn drop_peer(&self, addr: &str) {
+        self.peers.lock().unwrap().remove(addr);
     }
 
     /// Proposes a transaction; returns the raft index and the store's verdict.
@@ -197,8 +211,15 @@ impl Manager {
                 let mut c = self.forward_client(&addr).await?;
                 let req = ProposeRequest { transaction: serde_json::to_vec(&txn).expect("txn serialises"), hops: hops + 1 };
                 let resp = match tokio::time::timeout(REQUEST_TIMEOUT, c.propose(req)).await {
-                    Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-                    Ok(r) => r?.into_inner(),
+                    Err(_) => {
+                        self.drop_peer(&addr);
+                        return Err(RequestError::Timeout(REQUEST_TIMEOUT));
+                    }
+                    Ok(Err(status)) => {
+                        self.drop_peer(&addr);
+                        return Err(status.into());
+                    }
+                    Ok(Ok(r)) => r.into_inner(),
                 };
                 Ok(ApplyResult { index: resp.index, error: (!resp.error.is_empty()).then_some(resp.error) })
             }

@@ -28,6 +28,9 @@ pub struct Store {
     objects_hash: u64,
     /// Raft index of the last transaction applied (successful or not).
     last_index: u64,
+    /// Index (kind, name) → id for kinds with unique names; derived from `objects`, so it is
+    /// neither hashed nor snapshotted.
+    names: BTreeMap<(Kind, String), String>,
 }
 
 /// The serialised form of a snapshot: objects in key order.
@@ -59,6 +62,10 @@ impl Store {
     }
 
     pub fn find_by_name(&self, kind: Kind, name: &str) -> Option<&Object> {
+        if kind.unique_names() {
+            let id = self.names.get(&(kind, name.to_string()))?;
+            return self.get(kind, id);
+        }
         self.list(kind).find(|o| o.name() == Some(name))
     }
 
@@ -174,9 +181,11 @@ impl Store {
         for (key, value) in pending {
             if let Some(old) = self.objects.remove(&key) {
                 self.objects_hash = self.objects_hash.wrapping_sub(object_hash(&old));
+                self.unindex_name(&old);
             }
             if let Some(new) = value {
                 self.objects_hash = self.objects_hash.wrapping_add(object_hash(&new));
+                self.index_name(&new);
                 self.objects.insert(key, new);
             }
         }
@@ -193,15 +202,32 @@ impl Store {
         name: &str,
         except_id: &str,
     ) -> bool {
-        let committed = self.list(kind).any(|o| {
-            o.name() == Some(name)
-                && o.id() != except_id
-                && !matches!(pending.get(&(kind, o.id().to_string())), Some(None))
+        let committed = self.names.get(&(kind, name.to_string())).is_some_and(|holder| {
+            holder != except_id
+                && match pending.get(&(kind, holder.clone())) {
+                    None => true,
+                    // Deleted or renamed earlier in this transaction: the name is free.
+                    Some(p) => p.as_ref().and_then(|o| o.name()) == Some(name),
+                }
         });
         let in_txn = pending
             .iter()
             .any(|((k, id), v)| *k == kind && id != except_id && v.as_ref().and_then(|o| o.name()) == Some(name));
         committed || in_txn
+    }
+
+    fn index_name(&mut self, o: &Object) {
+        if let Some(n) = o.name().filter(|_| o.kind().unique_names()) {
+            self.names.insert((o.kind(), n.to_string()), o.id().to_string());
+        }
+    }
+
+    fn unindex_name(&mut self, o: &Object) {
+        if let Some(n) = o.name().filter(|_| o.kind().unique_names()) {
+            if self.names.get(&(o.kind(), n.to_string())).is_some_and(|id| id == o.id()) {
+                self.names.remove(&(o.kind(), n.to_string()));
+            }
+        }
     }
 
     #[cfg(test)]
@@ -222,6 +248,7 @@ impl Store {
         let mut store = Store { last_index: data.last_index, ..Default::default() };
         for o in data.objects {
             store.objects_hash = store.objects_hash.wrapping_add(object_hash(&o));
+            store.index_name(&o);
             if store.objects.insert((o.kind(), o.id().to_string()), o).is_some() {
                 return Err(StoreError::CorruptSnapshot("duplicate object in snapshot".into()));
             }
