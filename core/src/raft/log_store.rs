@@ -58,7 +58,10 @@ fn corrupt(msg: String) -> io::Error {
 }
 
 /// Parses the records of `raft.log`. Returns the records and whether a torn tail was dropped.
-fn parse_records(bytes: &[u8]) -> io::Result<(Vec<(u8, &[u8])>, bool)> {
+/// One record: its kind and payload.
+type Record<'a> = (u8, &'a [u8]);
+
+fn parse_records(bytes: &[u8]) -> io::Result<(Vec<Record<'_>>, bool)> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while off < bytes.len() {

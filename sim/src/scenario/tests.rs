@@ -36,15 +36,15 @@ fn example_from_the_issue_parses() {
     assert_eq!(s.steps[1].when, When::At(Duration::from_secs(10)));
     assert_eq!(s.steps[1].action, Action::Fault(Fault::Crash(Selector::Leader)));
     assert_eq!(s.steps[2].name.as_deref(), Some("failover"));
-    assert_eq!(s.steps[2].line, 12);
+    assert_eq!(s.steps[2].line, 11, "a step is located at its [[step]] header");
 }
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let text = GOOD.replace("within = \"30s\"\nname", "witin = \"30s\"\nname");
     let e = parse(&text).unwrap_err();
-    assert_eq!(e.line, 14, "{e}");
-    assert!(e.to_string().starts_with("t.toml:14:"), "{e}");
+    assert_eq!(e.line, 13, "{e}");
+    assert!(e.to_string().starts_with("t.toml:13:"), "{e}");
     assert!(e.message.contains("witin"), "{e}");
 }
 
