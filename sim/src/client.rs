@@ -9,7 +9,7 @@ use crate::invariants::Checkers;
 use shoal_core::model::{Annotations, Config, ConfigSpec, Meta, Object};
 use shoal_core::node::REQUEST_TIMEOUT;
 use shoal_core::proto::manager_client::ManagerClient;
-use shoal_core::proto::ProposeRequest;
+use shoal_core::proto::{ProposeRequest, ReadRequest};
 use shoal_core::raft::network::channel;
 use shoal_core::store::{Action, Transaction};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +19,8 @@ use tonic::transport::Channel;
 
 /// At most this many writes are outstanding; the client skips ticks beyond it.
 pub const MAX_IN_FLIGHT: u64 = 256;
+/// One write in this many is read back, linearizably, through another manager.
+pub const READ_EVERY: u64 = 5;
 
 pub struct LoadClient {
     stop: Arc<AtomicBool>,
@@ -55,10 +57,18 @@ impl LoadClient {
                 let n = next_id.fetch_add(1, Ordering::Relaxed);
                 let (target, client) = clients[(n as usize) % clients.len()].clone();
                 let Some(client) = client else { continue };
+                // Every READ_EVERY-th write is read back through the next manager.
+                let reader = (n % READ_EVERY == 0)
+                    .then(|| clients[(n as usize + 1) % clients.len()].clone())
+                    .and_then(|(t, c)| c.map(|c| (t, c)));
                 let (checkers, in_flight) = (checkers.clone(), in_flight.clone());
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
-                    write_one(n, &target, client, &checkers).await;
+                    if let Some(index) = write_one(n, &target, client, &checkers).await {
+                        if let Some((rt, rc)) = reader {
+                            read_back(n, index, &rt, rc, &checkers).await;
+                        }
+                    }
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -71,7 +81,8 @@ impl LoadClient {
     }
 }
 
-async fn write_one(n: u64, target: &str, mut client: ManagerClient<Channel>, checkers: &Checkers) {
+/// Proposes write `n`; returns its raft index when acknowledged.
+async fn write_one(n: u64, target: &str, mut client: ManagerClient<Channel>, checkers: &Checkers) -> Option<u64> {
     let id = format!("w-{n}");
     let now_ms = (crate::trace::now_secs() * 1000.0) as u64;
     let txn = Transaction {
@@ -93,15 +104,35 @@ async fn write_one(n: u64, target: &str, mut client: ManagerClient<Channel>, che
             if resp.error.is_empty() {
                 checkers.with_acked(|a| a.ack(id.clone(), resp.index, crate::trace::now_secs()));
                 tracing::info!(target: "shoal::client", node = "client", index = resp.index, via = target, "ack {id}");
-            } else {
-                checkers.violate("client", format!("write {id} was rejected: {}", resp.error));
+                return Some(resp.index);
             }
+            checkers.violate("client", format!("write {id} was rejected: {}", resp.error));
         }
         Ok(Err(status)) => {
             tracing::debug!(target: "shoal::client", node = "client", "write {id} failed: {status}");
         }
         Err(_) => {
             tracing::debug!(target: "shoal::client", node = "client", "write {id} timed out");
+        }
+    }
+    None
+}
+
+/// Reads write `n` back through `target`. A linearizable read that starts after the ack must
+/// see the write; a read that fails or times out proves nothing and is ignored.
+async fn read_back(n: u64, committed: u64, target: &str, mut client: ManagerClient<Channel>, checkers: &Checkers) {
+    let id = format!("w-{n}");
+    let req = ReadRequest { kind: "config".into(), id: id.clone(), hops: 0 };
+    let deadline = REQUEST_TIMEOUT + Duration::from_secs(1);
+    if let Ok(Ok(resp)) = tokio::time::timeout(deadline, client.read(req)).await {
+        let resp = resp.into_inner();
+        if resp.object.is_empty() {
+            checkers.violate(
+                "linearizable-read",
+                format!("read of {id} via {target} at index {} missed it (acknowledged at index {committed})", resp.index),
+            );
+        } else {
+            tracing::info!(target: "shoal::client", node = "client", index = resp.index, via = target, "read {id}");
         }
     }
 }

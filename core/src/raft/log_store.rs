@@ -10,7 +10,7 @@
 //! a damaged record followed by more data is corruption and opening fails: the node must refuse
 //! to serve a log it cannot trust.
 
-use super::{Disk, Entry, LogId, NodeId, TypeConfig};
+use super::{seal, unseal, Disk, Entry, LogId, NodeId, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogId, RaftLogReader, StorageError, StorageIOError, Vote};
 use std::collections::BTreeMap;
@@ -114,8 +114,8 @@ impl LogStore {
     pub fn open(disk: Arc<dyn Disk>) -> io::Result<LogStore> {
         let mut inner = LogInner::default();
         if let Some(bytes) = disk.read(VOTE_FILE)? {
-            inner.vote =
-                Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("vote file: {e}")))?);
+            let payload = unseal("vote file", &bytes)?;
+            inner.vote = Some(serde_json::from_slice(payload).map_err(|e| corrupt(format!("vote file: {e}")))?);
         }
         let mut torn = false;
         if let Some(bytes) = disk.read(LOG_FILE)? {
@@ -206,7 +206,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let bytes = serde_json::to_vec(vote).expect("vote serialises");
+        let bytes = seal(&serde_json::to_vec(vote).expect("vote serialises"));
         // Sleep first: a crash during the (virtual) fsync leaves the old vote, and openraft
         // never learns the new one was saved.
         let latency = self.disk.sync_latency();

@@ -2,9 +2,9 @@
 //!
 //! Applied state is in memory and rebuilt on restart from the last snapshot plus the log
 //! (openraft re-applies committed entries); only snapshots are written (file `snapshot`, JSON
-//! of meta and store bytes, replaced atomically).
+//! of meta and store bytes behind a crc32, replaced atomically).
 
-use super::{ApplyResult, Disk, Entry, LogId, NodeId, SharedObserver, TypeConfig};
+use super::{seal, unseal, ApplyResult, Disk, Entry, LogId, NodeId, SharedObserver, TypeConfig};
 use crate::model::Kind;
 use crate::model::Object;
 use crate::store::Store;
@@ -80,7 +80,7 @@ impl StateMachine {
     pub fn open(node: NodeId, disk: Arc<dyn Disk>, observer: SharedObserver) -> io::Result<StateMachine> {
         let shared = SharedState::default();
         if let Some(bytes) = disk.read(SNAPSHOT_FILE)? {
-            let snap: StoredSnapshot = serde_json::from_slice(&bytes)
+            let snap: StoredSnapshot = serde_json::from_slice(unseal("snapshot file", &bytes)?)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot file: {e}")))?;
             let store = Store::restore(&snap.data)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -112,7 +112,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 data: i.store.snapshot(),
             }
         };
-        let bytes = serde_json::to_vec(&snap).expect("snapshot serialises");
+        let bytes = seal(&serde_json::to_vec(&snap).expect("snapshot serialises"));
         self.disk.replace(SNAPSHOT_FILE, &bytes).map_err(write_err)?;
         tracing::info!(target: "shoal::raft", node = self.node, index = snap.meta.last_log_id.map(|l| l.index).unwrap_or(0), "snapshot built");
         self.shared.inner.lock().unwrap().snapshot = Some(snap.clone());
@@ -140,7 +140,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let index = entry.log_id.index;
             debug_assert!(i.last_applied.is_none_or(|l| l.index < index), "entries apply in order, once");
-            let entry_hash = xxh3_64(&serde_json::to_vec(&entry).expect("entry serialises"));
+            let entry_hash = xxh3_64(&postcard::to_allocvec(&entry).expect("entry serialises"));
             let mut result = ApplyResult { index, error: None };
             match &entry.payload {
                 EntryPayload::Blank => {}
@@ -181,7 +181,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let store = Store::restore(&data).map_err(read_err)?;
         let snap = StoredSnapshot { meta: meta.clone(), data };
-        let bytes = serde_json::to_vec(&snap).expect("snapshot serialises");
+        let bytes = seal(&serde_json::to_vec(&snap).expect("snapshot serialises"));
         self.disk.replace(SNAPSHOT_FILE, &bytes).map_err(write_err)?;
         let mut i = self.shared.inner.lock().unwrap();
         i.store = store;
