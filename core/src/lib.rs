@@ -3,9 +3,10 @@
 //! * Pure modules (`model`, `store`, `cli`): no async, no I/O, no clock, no ambient
 //!   randomness; `BTreeMap` wherever order can reach an output. `scripts/check-boundary`
 //!   and `clippy.toml` enforce it.
-//! * `raft`: openraft glue — type config, async runtime (madsim under `cfg(madsim)`), log and
-//!   state-machine storage on the [`raft::Disk`] trait, the gRPC network.
-//! * `node`: the async shell of a manager: owns the `Raft`, serves gRPC, forwards writes.
+//! * `node`: the async shell (the only async code in core): the manager that owns the
+//!   openraft `Raft`, serves gRPC and forwards writes; `node::raft` holds the openraft glue —
+//!   type config, async runtime (madsim under `cfg(madsim)`), log and state-machine storage on
+//!   the [`node::raft::Disk`] trait, the gRPC network.
 
 // Store objects and events are plain values moved once per transaction; boxing their large
 // variants would add an allocation per change for no measured gain. openraft's ConfigError is
@@ -15,7 +16,6 @@
 pub mod cli;
 pub mod model;
 pub mod node;
-pub mod raft;
 pub mod store;
 
 /// Generated protobuf/gRPC code (madsim-tonic: real tonic, or simulated under `cfg(madsim)`).

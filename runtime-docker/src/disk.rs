@@ -5,7 +5,7 @@
 //! directory, so a crash leaves either the old or the new content. Files are created 0600:
 //! the data directory holds keys and the raft log.
 
-use shoal_core::raft::Disk;
+use shoal_core::node::raft::Disk;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -109,13 +109,13 @@ mod tests {
     fn raft_log_store_opens_on_real_files() {
         let dir = tempfile::tempdir().unwrap();
         let disk: std::sync::Arc<dyn Disk> = std::sync::Arc::new(FileDisk::open(dir.path()).unwrap());
-        let log = shoal_core::raft::LogStore::open(disk.clone()).unwrap();
+        let log = shoal_core::node::raft::LogStore::open(disk.clone()).unwrap();
         assert_eq!(log.last_log_id(), None);
         // Garbage that is not a torn tail (a valid-looking header followed by more data) is
         // refused rather than served.
         let mut junk = vec![4u8, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
         junk.extend_from_slice(&[9u8; 32]);
         disk.append("raft.log", &junk).unwrap();
-        assert!(shoal_core::raft::LogStore::open(disk).is_err());
+        assert!(shoal_core::node::raft::LogStore::open(disk).is_err());
     }
 }

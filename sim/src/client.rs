@@ -10,7 +10,7 @@ use shoal_core::model::{Annotations, Config, ConfigSpec, Meta, Object};
 use shoal_core::node::REQUEST_TIMEOUT;
 use shoal_core::proto::manager_client::ManagerClient;
 use shoal_core::proto::{ProposeRequest, ReadRequest};
-use shoal_core::raft::network::channel;
+use shoal_core::node::raft::network::channel;
 use shoal_core::store::{Action, Transaction};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use tonic::transport::Channel;
 
 /// At most this many writes are outstanding; the client skips ticks beyond it.
 pub const MAX_IN_FLIGHT: u64 = 256;
-/// One write in this many is read back, linearizably, through another manager.
+/// By default one write in this many is read back, linearizably, through another manager.
 pub const READ_EVERY: u64 = 5;
 
 pub struct LoadClient {
@@ -33,6 +33,7 @@ impl LoadClient {
         node: &madsim::runtime::NodeHandle,
         managers: Vec<String>,
         per_sec: f64,
+        read_every: u64,
         checkers: Arc<Checkers>,
         next_id: Arc<AtomicU64>,
     ) -> LoadClient {
@@ -57,8 +58,8 @@ impl LoadClient {
                 let n = next_id.fetch_add(1, Ordering::Relaxed);
                 let (target, client) = clients[(n as usize) % clients.len()].clone();
                 let Some(client) = client else { continue };
-                // Every READ_EVERY-th write is read back through the next manager.
-                let reader = (n % READ_EVERY == 0)
+                // Every `read_every`-th write is read back through the next manager.
+                let reader = (read_every > 0 && n % read_every == 0)
                     .then(|| clients[(n as usize + 1) % clients.len()].clone())
                     .and_then(|(t, c)| c.map(|c| (t, c)));
                 let (checkers, in_flight) = (checkers.clone(), in_flight.clone());

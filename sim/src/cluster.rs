@@ -15,7 +15,7 @@ use openraft::ServerState;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use shoal_core::node::{Manager, NodeConfig};
-use shoal_core::raft::{NodeId, SharedObserver};
+use shoal_core::node::raft::{NodeId, SharedObserver};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shoal_core::raft::Disk;
+use shoal_core::node::raft::Disk;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;

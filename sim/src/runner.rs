@@ -288,13 +288,27 @@ impl Run {
 
     async fn do_cmd(&mut self, cmd: &DoCmd) -> Result<(), String> {
         match cmd {
-            DoCmd::LoadWrites { per_sec } => {
+            DoCmd::LoadWrites { per_sec, to, read_back } => {
                 if let Some(l) = self.load.take() {
                     l.stop();
                 }
                 self.checkers.with_acked(|a| a.reset_load_counter());
-                let managers = self.cluster.lock().unwrap().manager_addrs();
-                self.load = Some(LoadClient::start(&self.client_node, managers, *per_sec, self.checkers.clone(), self.next_write.clone()));
+                let managers = match to {
+                    None => self.cluster.lock().unwrap().manager_addrs(),
+                    Some(sel) => {
+                        let i = self.resolve_one(sel).await?;
+                        vec![self.cluster.lock().unwrap().nodes[i].addr.clone()]
+                    }
+                };
+                let read_every = if *read_back { crate::client::READ_EVERY } else { 0 };
+                self.load = Some(LoadClient::start(
+                    &self.client_node,
+                    managers,
+                    *per_sec,
+                    read_every,
+                    self.checkers.clone(),
+                    self.next_write.clone(),
+                ));
                 Ok(())
             }
             DoCmd::LoadStop => {
@@ -329,7 +343,7 @@ impl Run {
             let target = managers[attempt % managers.len()].clone();
             let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: addr.clone(), hops: 0 };
             let call = async move {
-                let ch = shoal_core::raft::network::channel(&target).map_err(|e| e.to_string())?;
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| e.to_string())?;
                 let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
                 let r = if add { c.add_manager(req).await } else { c.remove_manager(req).await };
                 r.map(|r| r.into_inner().index).map_err(|s| format!("{}: {}", s.code(), s.message()))

@@ -10,6 +10,7 @@
 //! seed 000: "un secundario solo hará de proxy"); reads are linearizable (leader check through
 //! a quorum round) unless asked otherwise; every outgoing call has a deadline.
 
+pub mod raft;
 mod service;
 
 pub use service::ManagerService;
@@ -17,8 +18,8 @@ pub use service::ManagerService;
 use crate::model::{Kind, Object, RaftConfig};
 use crate::proto::manager_client::ManagerClient;
 use crate::proto::{MembershipRequest, ProposeRequest, ReadRequest};
-use crate::raft::network::{channel, NetworkFactory, RaftService};
-use crate::raft::{
+use crate::node::raft::network::{channel, NetworkFactory, RaftService};
+use crate::node::raft::{
     openraft_config, ApplyResult, Disk, LogStore, NodeId, Raft, SharedObserver, SharedState, StateMachine,
 };
 use crate::store::Transaction;

@@ -2,7 +2,7 @@
 //! Guards against: vote not persisted before replying, double voting after a crash, split
 //! votes counted twice.
 
-use shoal_core::raft::NodeId;
+use shoal_core::node::raft::NodeId;
 use std::collections::BTreeMap;
 
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! Invariant checkers, one file per property. Each says what it guards and records a
 //! [`Violation`] the moment the property breaks; the runner fails the run on the first one.
 //!
-//! They observe nodes through [`shoal_core::raft::Observer`] callbacks (made synchronously
+//! They observe nodes through [`shoal_core::node::raft::Observer`] callbacks (made synchronously
 //! inside each node's apply path) and through the client oracle, never through the trace.
 
 mod acked_writes;
@@ -14,7 +14,7 @@ pub use election_safety::ElectionSafety;
 pub use log_matching::LogMatching;
 pub use state_machine_safety::StateMachineSafety;
 
-use shoal_core::raft::{NodeId, Observer};
+use shoal_core::node::raft::{NodeId, Observer};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

@@ -27,8 +27,10 @@ pub enum Selector {
 pub enum DoCmd {
     /// A `shoal` CLI command, e.g. `node promote worker-2`.
     Control(ControlCommand),
-    /// `load writes R/s`: a client writing through any manager at R writes per second.
-    LoadWrites { per_sec: f64 },
+    /// `load writes R/s [to SEL] [no-reads]`: a client writing at R writes per second,
+    /// round-robin over the managers (or only to the node SEL resolves to when the step runs),
+    /// reading every fifth write back through another manager unless `no-reads`.
+    LoadWrites { per_sec: f64, to: Option<Selector>, read_back: bool },
     /// `load stop`
     LoadStop,
 }
@@ -118,13 +120,25 @@ pub fn parse_action(
 
 fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
     match words {
-        ["load", "writes", rate] => {
+        ["load", "writes", rate, opts @ ..] => {
             let r = rate.strip_suffix("/s").ok_or_else(|| format!("rate {rate:?}: write it as N/s, e.g. 50/s"))?;
             let per_sec: f64 = r.parse().map_err(|_| format!("rate {rate:?}: write it as N/s, e.g. 50/s"))?;
             if !(per_sec > 0.0 && per_sec <= 10_000.0) {
                 return Err(format!("rate {per_sec}/s: use more than 0 and at most 10000 writes/s"));
             }
-            Ok(DoCmd::LoadWrites { per_sec })
+            let (mut to, mut read_back) = (None, true);
+            let mut it = opts.iter();
+            while let Some(w) = it.next() {
+                match *w {
+                    "to" => {
+                        let sel = it.next().ok_or("`to` needs a node, e.g. `to leader`")?;
+                        to = Some(selector(sel, names, false)?);
+                    }
+                    "no-reads" => read_back = false,
+                    o => return Err(format!("unknown load option {o:?}: use `to NODE` or `no-reads`")),
+                }
+            }
+            Ok(DoCmd::LoadWrites { per_sec, to, read_back })
         }
         ["load", "stop"] => Ok(DoCmd::LoadStop),
         ["load", ..] => Err("unknown load verb: use `load writes N/s` or `load stop`".into()),

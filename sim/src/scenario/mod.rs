@@ -210,7 +210,7 @@ impl Scenario {
 
         // Raft and simulator settings.
         let raft = raft_config(raw.raft.as_ref());
-        if let Err(e) = shoal_core::raft::openraft_config(&raft) {
+        if let Err(e) = shoal_core::node::raft::openraft_config(&raft) {
             return Err(err(0, "raft", format!("invalid raft settings: {e}")));
         }
         let sim = match &raw.sim {

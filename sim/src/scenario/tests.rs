@@ -40,6 +40,16 @@ fn example_from_the_issue_parses() {
 }
 
 #[test]
+fn load_options_parse() {
+    let text = GOOD.replace("load writes 50/s", "load writes 100/s to leader no-reads");
+    let s = parse(&text).unwrap();
+    assert_eq!(
+        s.steps[0].action,
+        Action::Do(DoCmd::LoadWrites { per_sec: 100.0, to: Some(Selector::Leader), read_back: false })
+    );
+}
+
+#[test]
 fn unknown_key_names_file_line_and_key() {
     let text = GOOD.replace("within = \"30s\"\nname", "witin = \"30s\"\nname");
     let e = parse(&text).unwrap_err();
@@ -63,6 +73,8 @@ fn impossible_steps_are_refused() {
         ("fault = \"partition manager-1 | manager-1\"", "both sides"),
         ("fault = \"explode leader\"", "unknown fault"),
         ("do = \"load writes fast\"", "N/s"),
+        ("do = \"load writes 5/s to manager-9\"", "unknown node"),
+        ("do = \"load writes 5/s quickly\"", "unknown load option"),
         ("do = \"node promote worker-7\"", "unknown node"),
         ("expect = \"pigs fly\"", "unknown predicate"),
         ("at = \"soon\"\nfault = \"heal\"", "not a duration"),

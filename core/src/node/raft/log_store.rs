@@ -274,7 +274,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::MemDisk;
+    use crate::node::raft::MemDisk;
 
     #[test]
     fn torn_tail_is_dropped_but_mid_file_corruption_is_refused() {
