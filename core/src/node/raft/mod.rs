@@ -18,7 +18,7 @@ mod state_machine;
 pub use disk::{seal, unseal, Disk, MemDisk};
 pub use log_store::LogStore;
 pub use runtime::Runtime;
-pub use state_machine::{SharedState, StateMachine};
+pub use state_machine::{SharedState, StateMachine, WatchEvent, WATCH_CAPACITY};
 
 use crate::store::Transaction;
 use serde::{Deserialize, Serialize};

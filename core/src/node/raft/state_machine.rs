@@ -7,7 +7,8 @@
 use super::{seal, unseal, ApplyResult, Disk, Entry, LogId, NodeId, SharedObserver, TypeConfig};
 use crate::model::Kind;
 use crate::model::Object;
-use crate::store::Store;
+use crate::store::{Event, Store};
+use tokio::sync::broadcast;
 use openraft::storage::RaftStateMachine;
 use openraft::{
     BasicNode, EntryPayload, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
@@ -34,10 +35,29 @@ struct SmInner {
     snapshot: Option<StoredSnapshot>,
 }
 
+/// How many committed changes a watcher may fall behind before it is told it lagged (and must
+/// re-read the store).
+pub const WATCH_CAPACITY: usize = 4096;
+
+/// One committed change, as watchers (orchestrators, dispatcher) see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    /// Raft index of the transaction that made the change.
+    pub index: u64,
+    pub event: Event,
+}
+
 /// Read access to a node's applied state, shared with the node shell and the simulator.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SharedState {
     inner: Arc<Mutex<SmInner>>,
+    watch: broadcast::Sender<WatchEvent>,
+}
+
+impl Default for SharedState {
+    fn default() -> Self {
+        SharedState { inner: Arc::default(), watch: broadcast::channel(WATCH_CAPACITY).0 }
+    }
 }
 
 impl SharedState {
@@ -57,6 +77,13 @@ impl SharedState {
 
     pub fn membership(&self) -> StoredMembership<NodeId, BasicNode> {
         self.inner.lock().unwrap().membership.clone()
+    }
+
+    /// Subscribes to committed changes from now on. The queue is bounded
+    /// ([`WATCH_CAPACITY`]): a watcher that falls behind receives `Lagged` and must re-read
+    /// the store instead of assuming it saw every change.
+    pub fn watch(&self) -> broadcast::Receiver<WatchEvent> {
+        self.watch.subscribe()
     }
 }
 
@@ -144,11 +171,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut result = ApplyResult { index, error: None };
             match &entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(txn) => {
-                    if let Err(e) = i.store.apply(index, txn) {
-                        result.error = Some(e.to_string());
+                EntryPayload::Normal(txn) => match i.store.apply(index, txn) {
+                    Ok(events) => {
+                        if self.shared.watch.receiver_count() > 0 {
+                            for event in events {
+                                // Err only means every watcher left meanwhile.
+                                let _ = self.shared.watch.send(WatchEvent { index, event });
+                            }
+                        }
                     }
-                }
+                    Err(e) => result.error = Some(e.to_string()),
+                },
                 EntryPayload::Membership(m) => {
                     i.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                 }
@@ -200,5 +233,62 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta.clone(),
             snapshot: Box::new(Cursor::new(s.data.clone())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Annotations, Config, ConfigSpec, Meta};
+    use crate::node::raft::{MemDisk, NoObserver};
+    use crate::store::{Action, Transaction};
+    use openraft::{CommittedLeaderId, LogId};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    fn create(index: u64, id: &str) -> Entry {
+        let txn = Transaction {
+            timestamp_ms: index,
+            actions: vec![Action::Create(crate::model::Object::Config(Config {
+                id: id.into(),
+                meta: Meta::default(),
+                spec: ConfigSpec { annotations: Annotations { name: id.into(), ..Default::default() }, data: vec![] },
+            }))],
+        };
+        Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(txn) }
+    }
+
+    #[test]
+    fn apply_publishes_watch_events_and_reports_rejections() {
+        let disk: Arc<dyn Disk> = Arc::new(MemDisk::default());
+        let mut sm = StateMachine::open(1, disk, Arc::new(NoObserver)).unwrap();
+        let mut rx = sm.shared().watch();
+        let r = block_on(sm.apply(vec![create(1, "a"), create(2, "a")])).unwrap();
+        assert_eq!(r[0], ApplyResult { index: 1, error: None });
+        assert!(r[1].error.as_deref().unwrap().contains("already exists"), "{:?}", r[1]);
+        let ev = rx.try_recv().unwrap();
+        assert_eq!(ev.index, 1);
+        assert!(matches!(ev.event, Event::Created(ref o) if o.id() == "a"));
+        assert!(rx.try_recv().is_err(), "a rejected transaction publishes nothing");
+        assert_eq!(sm.shared().applied().0, 2);
+    }
+
+    #[test]
+    fn snapshot_survives_restart_and_installs_on_another_node() {
+        let disk: Arc<dyn Disk> = Arc::new(MemDisk::default());
+        let mut sm = StateMachine::open(1, disk.clone(), Arc::new(NoObserver)).unwrap();
+        block_on(sm.apply(vec![create(1, "a"), create(2, "b")])).unwrap();
+        let snap = block_on(async { sm.get_snapshot_builder().await.build_snapshot().await }).unwrap();
+        let hash = sm.shared().applied().1;
+        // Restart: the state comes back from the snapshot file.
+        let reopened = StateMachine::open(1, disk, Arc::new(NoObserver)).unwrap();
+        assert_eq!(reopened.shared().applied(), (2, hash));
+        // Another node installs it.
+        let mut other = StateMachine::open(2, Arc::new(MemDisk::default()), Arc::new(NoObserver)).unwrap();
+        block_on(other.install_snapshot(&snap.meta, snap.snapshot)).unwrap();
+        assert_eq!(other.shared().applied(), (2, hash));
+        assert!(other.shared().get(Kind::Config, "b").is_some());
     }
 }
