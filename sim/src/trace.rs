@@ -111,11 +111,29 @@ impl Visit for LineVisitor {
     }
 }
 
+/// `SHOAL_SIM_DEBUG=1` adds openraft's warnings to the trace (read once: this is on the path
+/// of every tracing call site).
+fn debug_mode() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("SHOAL_SIM_DEBUG").is_some())
+}
+
 fn wanted(meta: &Metadata<'_>) -> bool {
-    (meta.target().starts_with("shoal") && *meta.level() <= tracing::Level::INFO) || (std::env::var_os("SHOAL_SIM_DEBUG").is_some() && *meta.level() <= tracing::Level::WARN)
+    (meta.target().starts_with("shoal") && *meta.level() <= tracing::Level::INFO)
+        || (debug_mode() && *meta.level() <= tracing::Level::WARN)
 }
 
 impl<S: Subscriber> Layer<S> for TraceLayer {
+    /// Decided once per call site and cached by tracing: openraft's many debug events and
+    /// spans then cost nothing.
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        if wanted(metadata) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         wanted(metadata)
     }
