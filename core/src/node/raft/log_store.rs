@@ -3,7 +3,7 @@
 //! Layout: file `raft.log` is a sequence of framed records
 //! `[len u32 LE][crc32 u32 LE][kind u8][payload]` (`len` counts kind + payload); kinds are
 //! entries (JSON array), truncate-since (u64) and purged-up-to (JSON log id). Appends are
-//! synced before openraft is told they are durable. A purge rewrites the file atomically with
+//! synced (by a group-commit flusher task) before openraft is told they are durable. A purge rewrites the file atomically with
 //! only the kept entries. File `vote` holds the JSON vote, replaced atomically.
 //!
 //! On open, a damaged *last* record is a torn write that was never acknowledged and is dropped;
@@ -18,6 +18,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
 
 const LOG_FILE: &str = "raft.log";
 const VOTE_FILE: &str = "vote";
@@ -40,6 +41,33 @@ struct LogInner {
 pub struct LogStore {
     disk: Arc<dyn Disk>,
     inner: Arc<Mutex<LogInner>>,
+    /// Queue to the flusher task, started on the first append (it needs a runtime).
+    flusher: Arc<Mutex<Option<mpsc::Sender<LogFlushed<TypeConfig>>>>>,
+}
+
+/// Appends waiting for their fsync; beyond this `append` waits (backpressure).
+const FLUSH_QUEUE: usize = 1024;
+
+/// Group commit: waits for appended records, syncs once for everything queued so far, then
+/// acknowledges each append in order. Running it beside openraft's core loop (instead of
+/// syncing inside `append`) keeps a slow disk from stalling heartbeats — a stalled core loop
+/// let followers time out and depose a healthy leader under load.
+async fn flush_loop(disk: Arc<dyn Disk>, mut rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Some(first) = rx.recv().await {
+        let latency = disk.sync_latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        // Everything queued by now was written before this sync: one fsync covers it.
+        let mut batch = vec![first];
+        while let Ok(cb) = rx.try_recv() {
+            batch.push(cb);
+        }
+        let res = disk.sync(LOG_FILE);
+        for cb in batch {
+            cb.log_io_completed(res.as_ref().map(|_| ()).map_err(|e| io::Error::new(e.kind(), e.to_string())));
+        }
+    }
 }
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
@@ -152,7 +180,7 @@ impl LogStore {
             }
         }
         debug_assert!(!torn || disk.read(LOG_FILE)?.is_some());
-        Ok(LogStore { disk, inner: Arc::new(Mutex::new(inner)) })
+        Ok(LogStore { disk, inner: Arc::new(Mutex::new(inner)), flusher: Arc::default() })
     }
 
     fn encode_all(inner: &LogInner) -> Vec<u8> {
@@ -244,13 +272,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 inner.entries.insert(e.log_id.index, e);
             }
         }
-        let res = self.sync_log().await;
-        let failed = res.as_ref().err().map(|e| sto_err(io::Error::new(e.kind(), e.to_string())));
-        callback.log_io_completed(res);
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        let tx = {
+            let mut f = self.flusher.lock().unwrap();
+            f.get_or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(FLUSH_QUEUE);
+                tokio::spawn(flush_loop(self.disk.clone(), rx));
+                tx
+            })
+            .clone()
+        };
+        // The flusher only stops with the node (a crash), when nothing waits for the callback.
+        let _ = tx.send(callback).await;
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
