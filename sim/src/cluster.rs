@@ -356,10 +356,6 @@ impl Cluster {
         v.dedup();
         v
     }
-
-    pub fn rng(&mut self) -> &mut ChaCha8Rng {
-        &mut self.rng
-    }
 }
 
 fn ip_of(i: usize) -> IpAddr {

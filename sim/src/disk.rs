@@ -51,11 +51,6 @@ impl SimDisk {
         }
         lost
     }
-
-    /// Total durable bytes, for the banner/trace.
-    pub fn durable_bytes(&self) -> usize {
-        self.files.lock().unwrap().values().map(|f| f.durable.len()).sum()
-    }
 }
 
 impl Disk for SimDisk {

@@ -54,6 +54,9 @@ pub struct RunReport {
     pub trace_lines: Vec<String>,
     #[serde(skip)]
     pub banner: String,
+    /// The scenario file, for the reproduce command.
+    #[serde(skip)]
+    pub path: String,
 }
 
 impl RunReport {
@@ -66,12 +69,8 @@ impl RunReport {
         let v = self.violations.first()?;
         Some(format!(
             "FAILED scenario={} seed={} at t={:.3}s: [{}] {}\nreproduce: scripts/sim run {} --seed {}",
-            self.scenario, self.seed, v.at, v.checker, v.message, self.banner_path(), self.seed
+            self.scenario, self.seed, v.at, v.checker, v.message, self.path, self.seed
         ))
-    }
-
-    fn banner_path(&self) -> &str {
-        self.banner.split(" file=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or("SCENARIO.toml")
     }
 }
 
@@ -158,6 +157,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         violations,
         trace_lines: trace.lines(),
         banner: banner(scenario, seed),
+        path: scenario.path.clone(),
     }
 }
 
@@ -365,21 +365,15 @@ impl Run {
 
     async fn fault(&mut self, f: &Fault) -> Result<(), String> {
         match f {
-            Fault::Crash(s) => {
+            Fault::Crash(s) | Fault::Restart(s) | Fault::Pause(s) | Fault::Resume(s) => {
                 let i = self.resolve_one(s).await?;
-                self.cluster.lock().unwrap().crash(i);
-            }
-            Fault::Restart(s) => {
-                let i = self.resolve_one(s).await?;
-                self.cluster.lock().unwrap().restart(i);
-            }
-            Fault::Pause(s) => {
-                let i = self.resolve_one(s).await?;
-                self.cluster.lock().unwrap().pause(i);
-            }
-            Fault::Resume(s) => {
-                let i = self.resolve_one(s).await?;
-                self.cluster.lock().unwrap().resume(i);
+                let mut c = self.cluster.lock().unwrap();
+                match f {
+                    Fault::Crash(_) => c.crash(i),
+                    Fault::Restart(_) => c.restart(i),
+                    Fault::Pause(_) => c.pause(i),
+                    _ => c.resume(i),
+                }
             }
             Fault::Partition { from, to, one_way } => {
                 let mut a = Vec::new();

@@ -103,12 +103,6 @@ pub struct Manager {
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
 }
 
-/// Where to send a request that this node cannot serve itself.
-enum Route<T> {
-    Done(T),
-    Forward(String),
-}
-
 impl Manager {
     /// Opens the node's storage on `disk`, starts raft, and bootstraps the cluster if asked and
     /// the disk is empty. Does not serve gRPC: call [`Manager::serve`].
@@ -173,58 +167,60 @@ impl Manager {
         })
     }
 
-    async fn forward_client(&self, addr: &str) -> Result<ManagerClient<tonic::transport::Channel>, RequestError> {
+    /// The channel to manager `addr`, dialled once and kept.
+    fn peer(&self, addr: &str) -> Result<ManagerClient<tonic::transport::Channel>, RequestError> {
         let mut peers = self.peers.lock().unwrap();
         if let Some(c) = peers.get(addr) {
             return Ok(c.clone());
         }
-        let ch = channel(addr).map_err(|e| RequestError::Unavailable(e.to_string()))?;
-        let c = ManagerClient::new(ch);
+        let c = ManagerClient::new(channel(addr).map_err(|e| RequestError::Unavailable(e.to_string()))?);
         peers.insert(addr.to_string(), c.clone());
         Ok(c)
     }
 
-    /// Forgets a forwarding channel that failed, so the next request dials anew.
-    fn drop_peer(&self, addr: &str) {
+    /// Where a request this node cannot serve goes: the leader (openraft's hint, else the
+    /// metrics), unless it already travelled [`MAX_HOPS`] times or no other leader is known.
+    fn forward_target(&self, hint: Option<BasicNode>, hops: u32) -> Result<String, RequestError> {
+        if hops >= MAX_HOPS {
+            return Err(RequestError::Unavailable("too many forwarding hops".into()));
+        }
+        match self.leader_addr(hint) {
+            Some(a) if a != self.addr => Ok(a),
+            _ => Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
+        }
+    }
+
+    /// Runs a call forwarded to `addr` under the request deadline. A channel that failed is
+    /// forgotten so the next request dials anew.
+    async fn forwarded<T>(
+        &self,
+        addr: &str,
+        call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, RequestError> {
+        let r = match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+            Err(_) => Err(RequestError::Timeout(REQUEST_TIMEOUT)),
+            Ok(Err(status)) => Err(status.into()),
+            Ok(Ok(resp)) => return Ok(resp.into_inner()),
+        };
         self.peers.lock().unwrap().remove(addr);
+        r
     }
 
     /// Proposes a transaction; returns the raft index and the store's verdict.
     pub async fn propose(&self, txn: Transaction, hops: u32) -> Result<ApplyResult, RequestError> {
         txn.validate().map_err(|e| RequestError::Invalid(e.to_string()))?;
-        let route = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.client_write(txn.clone())).await {
+        let leader = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.client_write(txn.clone())).await {
             Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-            Ok(Ok(resp)) => Route::Done(resp.data),
+            Ok(Ok(resp)) => return Ok(resp.data),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                match self.leader_addr(f.leader_node) {
-                    Some(a) if a != self.addr => Route::Forward(a),
-                    _ => return Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
-                }
+                self.forward_target(f.leader_node, hops)?
             }
             Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
         };
-        match route {
-            Route::Done(r) => Ok(r),
-            Route::Forward(addr) => {
-                if hops >= MAX_HOPS {
-                    return Err(RequestError::Unavailable("too many forwarding hops".into()));
-                }
-                let mut c = self.forward_client(&addr).await?;
-                let req = ProposeRequest { transaction: serde_json::to_vec(&txn).expect("txn serialises"), hops: hops + 1 };
-                let resp = match tokio::time::timeout(REQUEST_TIMEOUT, c.propose(req)).await {
-                    Err(_) => {
-                        self.drop_peer(&addr);
-                        return Err(RequestError::Timeout(REQUEST_TIMEOUT));
-                    }
-                    Ok(Err(status)) => {
-                        self.drop_peer(&addr);
-                        return Err(status.into());
-                    }
-                    Ok(Ok(r)) => r.into_inner(),
-                };
-                Ok(ApplyResult { index: resp.index, error: (!resp.error.is_empty()).then_some(resp.error) })
-            }
-        }
+        let mut c = self.peer(&leader)?;
+        let req = ProposeRequest { transaction: serde_json::to_vec(&txn).expect("txn serialises"), hops: hops + 1 };
+        let resp = self.forwarded(&leader, c.propose(req)).await?;
+        Ok(ApplyResult { index: resp.index, error: (!resp.error.is_empty()).then_some(resp.error) })
     }
 
     /// Adds (`add = true`) or removes a voter. Adding first syncs the node as a learner.
@@ -237,79 +233,49 @@ impl Manager {
                 self.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false).await
             }
         };
-        let route = match tokio::time::timeout(REQUEST_TIMEOUT, work).await {
+        let leader = match tokio::time::timeout(REQUEST_TIMEOUT, work).await {
             Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-            Ok(Ok(resp)) => Route::Done(resp.log_id.index),
+            Ok(Ok(resp)) => return Ok(resp.log_id.index),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                match self.leader_addr(f.leader_node) {
-                    Some(a) if a != self.addr => Route::Forward(a),
-                    _ => return Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
-                }
+                self.forward_target(f.leader_node, hops)?
             }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                 return Err(RequestError::Invalid(e.to_string()))
             }
             Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
         };
-        match route {
-            Route::Done(i) => Ok(i),
-            Route::Forward(leader) => {
-                if hops >= MAX_HOPS {
-                    return Err(RequestError::Unavailable("too many forwarding hops".into()));
-                }
-                let mut c = self.forward_client(&leader).await?;
-                let req = MembershipRequest { node_id: id, addr: addr.to_string(), hops: hops + 1 };
-                let call = async {
-                    if add {
-                        c.add_manager(req).await
-                    } else {
-                        c.remove_manager(req).await
-                    }
-                };
-                match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
-                    Err(_) => Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-                    Ok(r) => Ok(r?.into_inner().index),
-                }
-            }
-        }
+        let mut c = self.peer(&leader)?;
+        let req = MembershipRequest { node_id: id, addr: addr.to_string(), hops: hops + 1 };
+        let resp = if add {
+            self.forwarded(&leader, c.add_manager(req)).await?
+        } else {
+            self.forwarded(&leader, c.remove_manager(req)).await?
+        };
+        Ok(resp.index)
     }
 
     /// Linearizable read of one object: confirms leadership with a quorum round first (on the
     /// leader; a follower forwards).
     pub async fn read(&self, kind: Kind, id: &str, hops: u32) -> Result<(Option<Object>, u64), RequestError> {
-        let route = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.ensure_linearizable()).await {
+        let leader = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.ensure_linearizable()).await {
             Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-            Ok(Ok(_)) => Route::Done(()),
+            Ok(Ok(_)) => {
+                let (index, _) = self.state.applied();
+                return Ok((self.state.get(kind, id), index));
+            }
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f)))) => {
-                match self.leader_addr(f.leader_node) {
-                    Some(a) if a != self.addr => Route::Forward(a),
-                    _ => return Err(RequestError::Unavailable(format!("{} knows no leader", self.name))),
-                }
+                self.forward_target(f.leader_node, hops)?
             }
             Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
         };
-        match route {
-            Route::Done(()) => {
-                let (index, _) = self.state.applied();
-                Ok((self.state.get(kind, id), index))
-            }
-            Route::Forward(leader) => {
-                if hops >= MAX_HOPS {
-                    return Err(RequestError::Unavailable("too many forwarding hops".into()));
-                }
-                let mut c = self.forward_client(&leader).await?;
-                let req = ReadRequest { kind: kind.as_str().into(), id: id.into(), hops: hops + 1 };
-                let resp = match tokio::time::timeout(REQUEST_TIMEOUT, c.read(req)).await {
-                    Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-                    Ok(r) => r?.into_inner(),
-                };
-                let obj = if resp.object.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::from_slice(&resp.object).map_err(|e| RequestError::Invalid(e.to_string()))?)
-                };
-                Ok((obj, resp.index))
-            }
-        }
+        let mut c = self.peer(&leader)?;
+        let req = ReadRequest { kind: kind.as_str().into(), id: id.into(), hops: hops + 1 };
+        let resp = self.forwarded(&leader, c.read(req)).await?;
+        let obj = if resp.object.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice(&resp.object).map_err(|e| RequestError::Invalid(e.to_string()))?)
+        };
+        Ok((obj, resp.index))
     }
 }

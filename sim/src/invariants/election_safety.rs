@@ -2,27 +2,21 @@
 //! Guards against: vote not persisted before replying, double voting after a crash, split
 //! votes counted twice.
 
+use super::FirstSeen;
 use shoal_core::node::raft::NodeId;
-use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub struct ElectionSafety {
-    leaders: BTreeMap<u64, (NodeId, String)>,
+    /// term → the node that led it
+    leaders: FirstSeen<u64, NodeId>,
 }
 
 impl ElectionSafety {
     /// `node` reports it leads `term`.
     pub fn leader(&mut self, node: NodeId, name: &str, term: u64) -> Result<(), String> {
-        match self.leaders.get(&term) {
-            Some((other, other_name)) if *other != node => {
-                Err(format!("two leaders in term {term}: {other_name} and {name}"))
-            }
-            Some(_) => Ok(()),
-            None => {
-                self.leaders.insert(term, (node, name.to_string()));
-                Ok(())
-            }
-        }
+        self.leaders
+            .observe(term, node, name)
+            .map_err(|(_, first)| format!("two leaders in term {term}: {first} and {name}"))
     }
 }
 

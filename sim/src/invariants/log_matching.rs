@@ -2,26 +2,21 @@
 //! same index, it has the same term and the same content. Guards against: a committed entry
 //! overwritten after a leader change, torn or corrupted log records served as valid.
 
-use std::collections::BTreeMap;
+use super::FirstSeen;
 
 #[derive(Default)]
 pub struct LogMatching {
-    /// index → (term, entry hash, first node that applied it)
-    entries: BTreeMap<u64, (u64, u64, String)>,
+    /// index → (term, entry hash)
+    entries: FirstSeen<u64, (u64, u64)>,
 }
 
 impl LogMatching {
     pub fn applied(&mut self, node: &str, index: u64, term: u64, entry_hash: u64) -> Result<(), String> {
-        match self.entries.get(&index) {
-            Some((t, h, first)) if (*t, *h) != (term, entry_hash) => Err(format!(
+        self.entries.observe(index, (term, entry_hash), node).map_err(|((t, h), first)| {
+            format!(
                 "entry {index} differs: {first} applied term {t} hash {h:016x}, {node} applied term {term} hash {entry_hash:016x}"
-            )),
-            Some(_) => Ok(()),
-            None => {
-                self.entries.insert(index, (term, entry_hash, node.to_string()));
-                Ok(())
-            }
-        }
+            )
+        })
     }
 }
 

@@ -18,6 +18,39 @@ use shoal_core::node::raft::{NodeId, Observer};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// The shape every agreement property here shares: the first report for a key (a term, an
+/// index) sets what every later report for that key must equal.
+pub struct FirstSeen<K, V> {
+    first: BTreeMap<K, (V, String)>,
+}
+
+impl<K, V> Default for FirstSeen<K, V> {
+    fn default() -> Self {
+        FirstSeen { first: BTreeMap::new() }
+    }
+}
+
+impl<K: Ord, V: PartialEq> FirstSeen<K, V> {
+    /// Records `node`'s `value` for `key`; on disagreement returns the first value and who
+    /// reported it.
+    pub fn observe(&mut self, key: K, value: V, node: &str) -> Result<(), (&V, &str)> {
+        match self.first.entry(key) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((value, node.to_string()));
+                Ok(())
+            }
+            std::collections::btree_map::Entry::Occupied(e) => {
+                let (v, who) = e.into_mut();
+                if *v == value {
+                    Ok(())
+                } else {
+                    Err((v, who.as_str()))
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Violation {
     /// Virtual seconds.

@@ -2,26 +2,19 @@
 //! state (compared by the store's state hash). Guards against non-deterministic apply (clock,
 //! randomness or map order leaking into the store) and bad snapshot install.
 
-use std::collections::BTreeMap;
+use super::FirstSeen;
 
 #[derive(Default)]
 pub struct StateMachineSafety {
-    /// index → (state hash after applying it, first node that reported it)
-    states: BTreeMap<u64, (u64, String)>,
+    /// index → state hash after applying it
+    states: FirstSeen<u64, u64>,
 }
 
 impl StateMachineSafety {
     pub fn applied(&mut self, node: &str, index: u64, state_hash: u64) -> Result<(), String> {
-        match self.states.get(&index) {
-            Some((h, first)) if *h != state_hash => Err(format!(
-                "state after index {index} differs: {first} has {h:016x}, {node} has {state_hash:016x}"
-            )),
-            Some(_) => Ok(()),
-            None => {
-                self.states.insert(index, (state_hash, node.to_string()));
-                Ok(())
-            }
-        }
+        self.states.observe(index, state_hash, node).map_err(|(h, first)| {
+            format!("state after index {index} differs: {first} has {h:016x}, {node} has {state_hash:016x}")
+        })
     }
 }
 

@@ -79,16 +79,57 @@ impl Network {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let ttl = option.hard_ttl().min(RPC_TIMEOUT_MAX);
         let now = tokio::time::Instant::now();
         if let Some(t) = self.retry_at.filter(|t| now < *t) {
             // Fail without serialising, but not instantly: openraft may retry straight away,
             // and a loop that never yields virtual time would stall the simulation. Half the
             // RPC's TTL keeps us inside openraft's own timeout.
-            let ttl = option.hard_ttl().min(RPC_TIMEOUT_MAX);
             tokio::time::sleep((t - now).min(ttl / 2)).await;
             return Err(RPCError::Network(NetworkError::new(&Msg(format!("{rpc} to {}: backing off", self.addr)))));
         }
-        let r = self.call_once(rpc, req, option).await;
+        // An async block, so its early `return`s land here and the backoff sees them.
+        let r: Result<Resp, RpcErr<E>> = async {
+            if self.client.is_none() {
+                let ch = channel(&self.addr).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+                self.client = Some(RaftClient::new(ch));
+            }
+            let mut client = self.client.clone().expect("client set above");
+            let payload = serde_json::to_vec(req).expect("openraft requests serialise");
+            let msg = RaftMessage { payload };
+            let fut = async move {
+                match rpc {
+                    "append" => client.append_entries(msg).await,
+                    "vote" => client.vote(msg).await,
+                    _ => client.install_snapshot(msg).await,
+                }
+            };
+            let resp = match tokio::time::timeout(ttl, fut).await {
+                Err(_) => {
+                    // The peer may be partitioned with a stalled connection: drop it and dial anew.
+                    self.client = None;
+                    return Err(RPCError::Timeout(Timeout {
+                        action: match rpc {
+                            "append" => openraft::RPCTypes::AppendEntries,
+                            "vote" => openraft::RPCTypes::Vote,
+                            _ => openraft::RPCTypes::InstallSnapshot,
+                        },
+                        id: self.from,
+                        target: self.target,
+                        timeout: ttl,
+                    }));
+                }
+                Ok(Err(status)) => {
+                    self.client = None;
+                    return Err(RPCError::Network(NetworkError::new(&Msg(format!("{rpc} to {}: {status}", self.addr)))));
+                }
+                Ok(Ok(r)) => r.into_inner(),
+            };
+            let res: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&resp.payload)
+                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        }
+        .await;
         match &r {
             Ok(_) | Err(RPCError::RemoteError(_)) => {
                 self.failures = 0;
@@ -101,58 +142,6 @@ impl Network {
             }
         }
         r
-    }
-
-    async fn call_once<Req, Resp, E>(
-        &mut self,
-        rpc: &'static str,
-        req: &Req,
-        option: &RPCOption,
-    ) -> Result<Resp, RpcErr<E>>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
-    {
-        let ttl = option.hard_ttl().min(RPC_TIMEOUT_MAX);
-        if self.client.is_none() {
-            let ch = channel(&self.addr).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-            self.client = Some(RaftClient::new(ch));
-        }
-        let mut client = self.client.clone().expect("client set above");
-        let payload = serde_json::to_vec(req).expect("openraft requests serialise");
-        let msg = RaftMessage { payload };
-        let fut = async move {
-            match rpc {
-                "append" => client.append_entries(msg).await,
-                "vote" => client.vote(msg).await,
-                _ => client.install_snapshot(msg).await,
-            }
-        };
-        let resp = match tokio::time::timeout(ttl, fut).await {
-            Err(_) => {
-                // The peer may be partitioned with a stalled connection: drop it and dial anew.
-                self.client = None;
-                return Err(RPCError::Timeout(Timeout {
-                    action: match rpc {
-                        "append" => openraft::RPCTypes::AppendEntries,
-                        "vote" => openraft::RPCTypes::Vote,
-                        _ => openraft::RPCTypes::InstallSnapshot,
-                    },
-                    id: self.from,
-                    target: self.target,
-                    timeout: ttl,
-                }));
-            }
-            Ok(Err(status)) => {
-                self.client = None;
-                return Err(RPCError::Network(NetworkError::new(&Msg(format!("{rpc} to {}: {status}", self.addr)))));
-            }
-            Ok(Ok(r)) => r.into_inner(),
-        };
-        let res: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&resp.payload)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
