@@ -13,9 +13,17 @@
 // not ours to shrink.
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
+pub mod agent;
+pub mod allocator;
 pub mod cli;
+pub mod constraint;
+pub mod control;
+pub mod dispatcher;
+pub mod leader;
 pub mod model;
 pub mod node;
+pub mod orchestrator;
+pub mod scheduler;
 pub mod store;
 
 /// Generated protobuf/gRPC code (madsim-tonic: real tonic, or simulated under `cfg(madsim)`).

@@ -25,9 +25,9 @@ impl Default for ClusterSpec {
     fn default() -> Self {
         ClusterSpec {
             annotations: Annotations { name: "default".into(), ..Default::default() },
-            orchestration: OrchestrationConfig { task_history_retention_limit: 5 },
+            orchestration: OrchestrationConfig { task_history_retention_limit: 5, ..Default::default() },
             raft: RaftConfig::default(),
-            dispatcher: DispatcherConfig { heartbeat_period_ms: 5_000 },
+            dispatcher: DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 },
             ca_config: CaConfig { node_cert_expiry_secs: 90 * 24 * 3600 },
         }
     }
@@ -35,7 +35,23 @@ impl Default for ClusterSpec {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrchestrationConfig {
+    /// Finished tasks kept per slot (or per node for global services) for `service ps`.
     pub task_history_retention_limit: u32,
+    /// How the scheduler picks among the nodes that pass its filters.
+    #[serde(default)]
+    pub scheduler_strategy: SchedulerStrategy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerStrategy {
+    /// Fewest tasks of the service, then fewest tasks overall (swarm mode's only strategy).
+    #[default]
+    Spread,
+    /// Fullest node that fits first (classic swarm's binpack, seed 000).
+    Binpack,
+    /// Any node that fits, from the seeded RNG.
+    Random,
 }
 
 /// Raft settings. Shoal's defaults are faster than swarm's (tick 1 s × election 10) so that a
@@ -63,7 +79,12 @@ impl Default for RaftConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatcherConfig {
+    /// How often agents heartbeat (each is told this ± 10%, so heartbeats do not align).
     pub heartbeat_period_ms: u64,
+    /// How long past its announced period a node may stay silent before it is marked down.
+    /// Swarm waits 3 periods (15 s); Shoal's agents retry a failed heartbeat within 250 ms, so
+    /// a short margin after one period detects a dead node in ≈ 7 s without false downs.
+    pub heartbeat_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -61,6 +61,9 @@ pub struct Placement {
     /// 0 = unlimited.
     #[serde(default)]
     pub max_replicas: u64,
+    /// Platforms the image runs on; empty = any. An empty field of an entry matches anything.
+    #[serde(default)]
+    pub platforms: Vec<super::Platform>,
 }
 
 /// The task template. A change of any field here is what makes a rolling update.
@@ -202,4 +205,8 @@ pub struct Service {
     /// Bumped on every spec change; tasks record the version they were made from.
     pub spec_version: u64,
     pub update_status: Option<UpdateStatus>,
+    /// The published ports as allocated (swarmkit's `Endpoint`): the spec's ports with every
+    /// ingress port that asked for 0 given one from the range 30000-32767.
+    #[serde(default)]
+    pub endpoint_ports: Vec<PortConfig>,
 }

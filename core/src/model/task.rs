@@ -38,6 +38,10 @@ pub struct Task {
     pub id: String,
     pub meta: Meta,
     pub service_id: String,
+    /// The service's name when the task was made (swarmkit's `ServiceAnnotations`): agents
+    /// label containers with it.
+    #[serde(default)]
+    pub service_name: String,
     /// Replicated services: the slot this task fills (1-based). Global: 0.
     pub slot: u64,
     /// Empty until the scheduler assigns it.
@@ -46,4 +50,26 @@ pub struct Task {
     pub spec_version: u64,
     pub desired_state: TaskState,
     pub status: TaskStatus,
+    /// Times (ms) of the restarts that led to this task in its slot, oldest first, trimmed to
+    /// the restart policy's window: the restart supervisor counts attempts from it, so the count
+    /// survives a leader change.
+    #[serde(default)]
+    pub restart_history_ms: Vec<u64>,
+}
+
+impl Task {
+    /// The task still counts for its slot: the orchestrator wants it to run (or to be ready).
+    pub fn is_live(&self) -> bool {
+        self.desired_state <= TaskState::Running
+    }
+
+    /// The task's process is gone for good (or never came).
+    pub fn is_terminal(&self) -> bool {
+        self.status.state > TaskState::Running
+    }
+
+    /// The task holds resources on its node: assigned and not yet stopped.
+    pub fn holds_resources(&self) -> bool {
+        !self.node_id.is_empty() && self.status.state <= TaskState::Running && self.desired_state <= TaskState::Running
+    }
 }

@@ -10,9 +10,11 @@
 //! kept incrementally (a sum of per-object hashes) so it costs O(1) per change.
 
 mod event;
+mod overlay;
 mod transaction;
 
 pub use event::Event;
+pub use overlay::Overlay;
 pub use transaction::{batches, Action, StoreError, Transaction, MAX_CHANGES_PER_TRANSACTION};
 
 use crate::model::{Kind, Object};
@@ -58,6 +60,14 @@ impl Store {
     /// All objects of one kind in id order.
     pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Object> {
         self.objects.range((kind, String::new())..).take_while(move |((k, _), _)| *k == kind).map(|(_, o)| o)
+    }
+
+    /// Every service in id order.
+    pub fn list_services(&self) -> impl Iterator<Item = &crate::model::Service> + Clone {
+        self.objects
+            .range((Kind::Service, String::new())..)
+            .take_while(|((k, _), _)| *k == Kind::Service)
+            .filter_map(|(_, o)| if let Object::Service(s) = o { Some(s) } else { None })
     }
 
     pub fn find_by_name(&self, kind: Kind, name: &str) -> Option<&Object> {

@@ -1,0 +1,158 @@
+//! Agent (pure part): reconciles the tasks a node is assigned with the containers its executor
+//! reports, and decides the status updates to send.
+//!
+//! Owns: which executor commands to issue and which task states to report. Input: the node's
+//! assignment set (tasks from the dispatcher, with the store's desired and observed state), the
+//! containers the executor lists (by task label), start failures the shell recorded. Output:
+//! [`Command`]s (start, stop, remove) and [`StatusUpdate`]s.
+//!
+//! Rules: a task desired RUNNING without a container is started (once: a start that failed is
+//! reported FAILED, not retried — the restart supervisor makes a new task); a container that
+//! runs is RUNNING; one that exited is COMPLETE (code 0) or FAILED (`task: non-zero exit (N)`);
+//! a task whose desired state moved past RUNNING is stopped and reported SHUTDOWN; a container
+//! no assigned task owns is stopped and removed (after an agent restart this is how leftovers
+//! go: swarmkit#562); a task the store believes started but whose container is gone (the
+//! machine crashed) is reported FAILED. After a restart the agent adopts running containers of
+//! its tasks instead of starting duplicates, because it keys everything by task id.
+//!
+//! Invariants: at most one container per task (never a start while one exists); reported
+//! states only rise.
+
+use crate::dispatcher::StatusUpdate;
+use crate::model::{Task, TaskState, TaskStatus};
+use std::collections::BTreeMap;
+
+/// A container as the executor sees it, found by its task label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub task_id: String,
+    pub state: ContainerState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created or starting, not yet running (e.g. a slow start).
+    Starting,
+    Running,
+    Exited(i32),
+    /// The executor could not run it (e.g. the image could not be pulled), with its error.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Start(Task),
+    Stop(String),
+    Remove(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Agent {
+    node_id: String,
+    /// Highest state reported per task (reports are at-least-once; the dispatcher ignores
+    /// states that do not rise).
+    reported: BTreeMap<String, TaskState>,
+    /// Tasks a start was issued for (so it is issued once).
+    started: BTreeMap<String, ()>,
+    /// Start errors the shell recorded, by task.
+    start_errors: BTreeMap<String, String>,
+}
+
+impl Agent {
+    pub fn new(node_id: &str) -> Agent {
+        Agent { node_id: node_id.to_string(), ..Default::default() }
+    }
+
+    /// The executor failed to start `task_id`.
+    pub fn start_failed(&mut self, task_id: &str, err: String) {
+        self.start_errors.insert(task_id.to_string(), err);
+    }
+
+    fn report(&mut self, out: &mut Vec<StatusUpdate>, t: &Task, state: TaskState, message: &str, err: &str, code: Option<i32>, now_ms: u64) {
+        let known = self.reported.get(&t.id).copied().unwrap_or(t.status.state).max(t.status.state);
+        if state <= known {
+            return;
+        }
+        self.reported.insert(t.id.clone(), state);
+        out.push(StatusUpdate {
+            node_id: self.node_id.clone(),
+            task_id: t.id.clone(),
+            status: TaskStatus { timestamp_ms: now_ms, state, message: message.into(), err: err.into(), exit_code: code },
+        });
+    }
+
+    /// One reconciliation: assigned tasks against listed containers.
+    pub fn reconcile(&mut self, assigned: &[Task], containers: &[Container], now_ms: u64) -> (Vec<Command>, Vec<StatusUpdate>) {
+        let mut cmds = Vec::new();
+        let mut ups = Vec::new();
+        let by_task: BTreeMap<&str, &Container> = containers.iter().map(|c| (c.task_id.as_str(), c)).collect();
+        let mut owned: BTreeMap<&str, ()> = BTreeMap::new();
+        for t in assigned {
+            owned.insert(t.id.as_str(), ());
+            let c = by_task.get(t.id.as_str()).copied();
+            if t.desired_state > TaskState::Running {
+                match c.map(|c| &c.state) {
+                    Some(ContainerState::Running) | Some(ContainerState::Starting) => {
+                        cmds.push(Command::Stop(t.id.clone()));
+                        self.report(&mut ups, t, TaskState::Shutdown, "shutdown", "", None, now_ms);
+                    }
+                    _ => {
+                        if t.status.state <= TaskState::Running {
+                            self.report(&mut ups, t, TaskState::Shutdown, "shutdown", "", None, now_ms);
+                        }
+                    }
+                }
+                continue;
+            }
+            if t.desired_state < TaskState::Running {
+                // Restart delay: accept now, start when the orchestrator raises it.
+                self.report(&mut ups, t, TaskState::Accepted, "accepted", "", None, now_ms);
+                continue;
+            }
+            match c.map(|c| &c.state) {
+                None => {
+                    if let Some(e) = self.start_errors.get(&t.id).cloned() {
+                        self.report(&mut ups, t, TaskState::Rejected, "preparing", &e, None, now_ms);
+                    } else if t.status.state >= TaskState::Starting || self.started.contains_key(&t.id) && self.reported.get(&t.id).is_some_and(|s| *s >= TaskState::Starting) {
+                        // It was started (per the store or this agent) and its container is gone.
+                        if t.status.state <= TaskState::Running {
+                            self.report(&mut ups, t, TaskState::Failed, "started", "task: container no longer exists (node restarted?)", None, now_ms);
+                        }
+                    } else if !self.started.contains_key(&t.id) {
+                        self.started.insert(t.id.clone(), ());
+                        cmds.push(Command::Start(t.clone()));
+                        self.report(&mut ups, t, TaskState::Starting, "starting", "", None, now_ms);
+                    }
+                }
+                Some(ContainerState::Starting) => self.report(&mut ups, t, TaskState::Starting, "starting", "", None, now_ms),
+                Some(ContainerState::Running) => self.report(&mut ups, t, TaskState::Running, "started", "", None, now_ms),
+                Some(ContainerState::Exited(0)) => self.report(&mut ups, t, TaskState::Complete, "finished", "", Some(0), now_ms),
+                Some(ContainerState::Exited(code)) => {
+                    let err = format!("task: non-zero exit ({code})");
+                    self.report(&mut ups, t, TaskState::Failed, "started", &err, Some(*code), now_ms)
+                }
+                Some(ContainerState::Failed(e)) => {
+                    let e = e.clone();
+                    self.report(&mut ups, t, TaskState::Rejected, "preparing", &e, None, now_ms)
+                }
+            }
+        }
+        for c in containers {
+            if owned.contains_key(c.task_id.as_str()) {
+                continue;
+            }
+            if matches!(c.state, ContainerState::Running | ContainerState::Starting) {
+                cmds.push(Command::Stop(c.task_id.clone()));
+            }
+            cmds.push(Command::Remove(c.task_id.clone()));
+        }
+        // Forget tasks that left the assignment set (bounded memory).
+        self.reported.retain(|k, _| owned.contains_key(k.as_str()));
+        self.started.retain(|k, _| owned.contains_key(k.as_str()));
+        self.start_errors.retain(|k, _| owned.contains_key(k.as_str()));
+        (cmds, ups)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+use super::*;
+
+fn task(id: &str, desired: TaskState, observed: TaskState) -> Task {
+    let mut t = Task { id: id.into(), node_id: "w1".into(), desired_state: desired, ..Default::default() };
+    t.status.state = observed;
+    t
+}
+
+fn states(ups: &[StatusUpdate]) -> Vec<(String, TaskState)> {
+    ups.iter().map(|u| (u.task_id.clone(), u.status.state)).collect()
+}
+
+#[test]
+fn starts_once_then_reports_running_and_exit_codes() {
+    let mut a = Agent::new("w1");
+    let t = task("t1", TaskState::Running, TaskState::Assigned);
+    let (c, u) = a.reconcile(&[t.clone()], &[], 0);
+    assert_eq!(c, vec![Command::Start(t.clone())]);
+    assert_eq!(states(&u), vec![("t1".into(), TaskState::Starting)]);
+    // The store has not caught up yet and no container is listed: no second start.
+    let (c, u) = a.reconcile(&[t.clone()], &[Container { task_id: "t1".into(), state: ContainerState::Starting }], 1);
+    assert!(c.is_empty() && u.is_empty(), "{c:?} {u:?}");
+    let (_, u) = a.reconcile(&[t.clone()], &[Container { task_id: "t1".into(), state: ContainerState::Running }], 2);
+    assert_eq!(states(&u), vec![("t1".into(), TaskState::Running)]);
+    let (_, u) = a.reconcile(&[t], &[Container { task_id: "t1".into(), state: ContainerState::Exited(3) }], 3);
+    assert_eq!(states(&u), vec![("t1".into(), TaskState::Failed)]);
+    assert_eq!(u[0].status.err, "task: non-zero exit (3)");
+    assert_eq!(u[0].status.exit_code, Some(3));
+}
+
+#[test]
+fn after_a_restart_adopts_its_containers_and_removes_strangers() {
+    let mut a = Agent::new("w1");
+    let mine = task("t1", TaskState::Running, TaskState::Running);
+    let gone = task("t2", TaskState::Running, TaskState::Running);
+    let containers = [
+        Container { task_id: "t1".into(), state: ContainerState::Running },
+        Container { task_id: "old".into(), state: ContainerState::Running },
+    ];
+    let (c, u) = a.reconcile(&[mine, gone], &containers, 0);
+    assert_eq!(c, vec![Command::Stop("old".into()), Command::Remove("old".into())], "no duplicate start of t1");
+    assert_eq!(states(&u), vec![("t2".into(), TaskState::Failed)], "t2's container died with the machine");
+}
+
+#[test]
+fn stops_tasks_whose_desired_state_moved_on() {
+    let mut a = Agent::new("w1");
+    let t = task("t1", TaskState::Shutdown, TaskState::Running);
+    let (c, u) = a.reconcile(&[t], &[Container { task_id: "t1".into(), state: ContainerState::Running }], 0);
+    assert_eq!(c, vec![Command::Stop("t1".into())]);
+    assert_eq!(states(&u), vec![("t1".into(), TaskState::Shutdown)]);
+}
+
+#[test]
+fn a_failed_start_is_reported_rejected_with_the_error() {
+    let mut a = Agent::new("w1");
+    let t = task("t1", TaskState::Running, TaskState::Assigned);
+    a.reconcile(&[t.clone()], &[], 0);
+    a.start_failed("t1", "unable to pin image app:bad to digest".into());
+    let (c, u) = a.reconcile(&[t], &[], 1);
+    assert!(c.is_empty());
+    assert_eq!(states(&u), vec![("t1".into(), TaskState::Rejected)]);
+    assert!(u[0].status.err.contains("unable to pin image"));
+}

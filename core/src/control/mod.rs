@@ -1,0 +1,263 @@
+//! The control API's rules (pure): spec validation and the store changes of each verb.
+//!
+//! Owns what `service create|update|scale|rm` and `node update|rm` mean for the store. Input:
+//! the committed [`Store`] (read on the leader) and the request. Output: the [`Action`]s to
+//! propose, or a [`ControlError`] that says what was wrong and how to fix it — in which case
+//! nothing is proposed. The shell (`node::control`) runs these on the leader only, so checks
+//! against existing objects (duplicate names, port clashes) see the latest committed state, and
+//! the version check of every update catches a concurrent change.
+
+use crate::allocator;
+use crate::constraint::{self, Constraint};
+use crate::model::{
+    Kind, Node, NodeAvailability, NodeRole, NodeState, Object, Service, ServiceMode, ServiceSpec,
+};
+use crate::store::{Action, Store};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+}
+
+use ControlError::*;
+
+fn valid_name(name: &str) -> Result<(), ControlError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidArgument(format!(
+            "name {name:?} is not valid: use 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit"
+        )))
+    }
+}
+
+/// Checks a spec on its own (no store needed).
+pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
+    valid_name(&spec.annotations.name)?;
+    let c = &spec.task.container;
+    if c.image.trim().is_empty() {
+        return Err(InvalidArgument("image reference must be provided: give the service an image, e.g. redis:7".into()));
+    }
+    if c.image.chars().any(char::is_whitespace) {
+        return Err(InvalidArgument(format!("image {:?} contains whitespace", c.image)));
+    }
+    for text in &spec.task.placement.constraints {
+        Constraint::parse(text).map_err(InvalidArgument)?;
+    }
+    for p in &spec.task.placement.preferences {
+        constraint::parse_preference(p).map_err(InvalidArgument)?;
+    }
+    if let Some(r) = &spec.task.resources.reservations {
+        if r.nano_cpus < 0 || r.memory_bytes < 0 || r.generic.values().any(|v| *v < 0) {
+            return Err(InvalidArgument("reservations cannot be negative".into()));
+        }
+    }
+    if let Some(l) = &spec.task.resources.limits {
+        if l.nano_cpus < 0 || l.memory_bytes < 0 {
+            return Err(InvalidArgument("limits cannot be negative".into()));
+        }
+    }
+    if let ServiceMode::ReplicatedJob { max_concurrent, total_completions } = spec.mode {
+        if total_completions == 0 || max_concurrent == 0 {
+            return Err(InvalidArgument("a replicated job needs max-concurrent and total-completions of at least 1".into()));
+        }
+    }
+    for p in spec.endpoint.iter().flat_map(|e| e.ports.iter()) {
+        if p.target_port == 0 || p.target_port > 65535 || p.published_port > 65535 {
+            return Err(InvalidArgument(format!("port {}:{}: ports are 1-65535", p.published_port, p.target_port)));
+        }
+        if !p.protocol.is_empty() && !["tcp", "udp", "sctp"].contains(&p.protocol.as_str()) {
+            return Err(InvalidArgument(format!("protocol {:?}: use tcp, udp or sctp", p.protocol)));
+        }
+    }
+    for (what, u) in [("update", &spec.update), ("rollback", &spec.rollback)] {
+        if let Some(u) = u {
+            if !(0.0..=1.0).contains(&u.max_failure_ratio) {
+                return Err(InvalidArgument(format!("{what} max failure ratio {}: use a value in [0, 1]", u.max_failure_ratio)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn services(store: &Store) -> impl Iterator<Item = &Service> + Clone {
+    store.list_services()
+}
+
+/// A service by id, name, or unique id prefix (as docker resolves them).
+pub fn find_service<'a>(store: &'a Store, key: &str) -> Result<&'a Service, ControlError> {
+    if let Some(Object::Service(s)) = store.get(Kind::Service, key).or_else(|| store.find_by_name(Kind::Service, key)) {
+        return Ok(s);
+    }
+    let by_prefix: Vec<&Service> = services(store).filter(|s| !key.is_empty() && s.id.starts_with(key)).collect();
+    match by_prefix.as_slice() {
+        [s] => Ok(s),
+        [] => Err(NotFound(format!("service {key} not found"))),
+        _ => Err(InvalidArgument(format!("service {key} is ambiguous: {} services match; use the full id", by_prefix.len()))),
+    }
+}
+
+fn nodes(store: &Store) -> impl Iterator<Item = &Node> {
+    store.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+}
+
+/// A node by id, hostname, or unique id prefix.
+pub fn find_node<'a>(store: &'a Store, key: &str) -> Result<&'a Node, ControlError> {
+    if let Some(Object::Node(n)) = store.get(Kind::Node, key) {
+        return Ok(n);
+    }
+    let by_host: Vec<&Node> =
+        nodes(store).filter(|n| n.description.as_ref().is_some_and(|d| d.hostname == key)).collect();
+    if let [n] = by_host.as_slice() {
+        return Ok(n);
+    }
+    if by_host.len() > 1 {
+        return Err(InvalidArgument(format!("node {key} is ambiguous: {} nodes have that hostname; use the id", by_host.len())));
+    }
+    let by_prefix: Vec<&Node> = nodes(store).filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
+    match by_prefix.as_slice() {
+        [n] => Ok(n),
+        [] => Err(NotFound(format!("node {key} not found"))),
+        _ => Err(InvalidArgument(format!("node {key} is ambiguous: {} nodes match; use the full id", by_prefix.len()))),
+    }
+}
+
+fn checks_against_store(store: &Store, spec: &ServiceSpec, self_id: &str) -> Result<(), ControlError> {
+    if let Some(Object::Service(other)) = store.find_by_name(Kind::Service, &spec.annotations.name) {
+        if other.id != self_id {
+            return Err(AlreadyExists(format!(
+                "service name {:?} conflicts with an existing service ({}): pick another name or update that one",
+                spec.annotations.name, other.id
+            )));
+        }
+    }
+    let ports = spec.endpoint.as_ref().map(|e| e.ports.clone()).unwrap_or_default();
+    if let Some(e) = allocator::port_conflict(&ports, services(store), self_id) {
+        return Err(InvalidArgument(e));
+    }
+    Ok(())
+}
+
+/// `service create`: the new service with id `id`.
+pub fn create_service(store: &Store, spec: ServiceSpec, id: String) -> Result<Vec<Action>, ControlError> {
+    validate_spec(&spec)?;
+    checks_against_store(store, &spec, &id)?;
+    let s = Service { id, spec, spec_version: 1, ..Default::default() };
+    Ok(vec![Action::Create(Object::Service(s))])
+}
+
+/// `service update`: replaces the spec. A change of the task template bumps `spec_version`
+/// and keeps the old spec as `previous_spec` (what `service rollback` restores); a change of
+/// replicas alone is a scale, not an update.
+pub fn update_service(store: &Store, key: &str, spec: ServiceSpec, expected_version: Option<u64>) -> Result<Vec<Action>, ControlError> {
+    let cur = find_service(store, key)?;
+    if let Some(v) = expected_version {
+        if v != cur.meta.version {
+            return Err(FailedPrecondition(format!(
+                "update out of sequence: service {} is at version {}, not {v}; re-read it and retry",
+                cur.spec.annotations.name, cur.meta.version
+            )));
+        }
+    }
+    validate_spec(&spec)?;
+    checks_against_store(store, &spec, &cur.id)?;
+    if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&cur.spec.mode) {
+        return Err(InvalidArgument("service mode cannot change: remove the service and create it again".into()));
+    }
+    let mut s = cur.clone();
+    if spec.task != cur.spec.task {
+        s.previous_spec = Some(cur.spec.clone());
+        s.spec_version += 1;
+    }
+    s.spec = spec;
+    if s == *cur {
+        return Ok(vec![]);
+    }
+    Ok(vec![Action::Update { object: Object::Service(s), expected_version: cur.meta.version }])
+}
+
+/// `service scale NAME=N`.
+pub fn scale_service(store: &Store, key: &str, replicas: u64) -> Result<Vec<Action>, ControlError> {
+    let cur = find_service(store, key)?;
+    let mut spec = cur.spec.clone();
+    match &mut spec.mode {
+        ServiceMode::Replicated { replicas: r } => *r = replicas,
+        _ => {
+            return Err(InvalidArgument(format!(
+                "{}: scale can only be used with replicated mode",
+                cur.spec.annotations.name
+            )))
+        }
+    }
+    update_service(store, &cur.id, spec, None)
+}
+
+/// `service rm`: the service goes; the reaper removes its tasks once they stopped.
+pub fn remove_service(store: &Store, key: &str) -> Result<Vec<Action>, ControlError> {
+    let cur = find_service(store, key)?;
+    Ok(vec![Action::Delete { kind: Kind::Service, id: cur.id.clone(), expected_version: Some(cur.meta.version) }])
+}
+
+/// What `node update` changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeUpdate {
+    pub availability: Option<NodeAvailability>,
+    pub label_add: BTreeMap<String, String>,
+    pub label_rm: Vec<String>,
+}
+
+/// `node update`.
+pub fn update_node(store: &Store, key: &str, u: &NodeUpdate) -> Result<Vec<Action>, ControlError> {
+    let cur = find_node(store, key)?;
+    let mut n = cur.clone();
+    if let Some(a) = u.availability {
+        n.spec.availability = a;
+    }
+    for k in &u.label_rm {
+        if n.spec.annotations.labels.remove(k).is_none() {
+            return Err(NotFound(format!("label {k} does not exist on node {key}: nothing to remove")));
+        }
+    }
+    for (k, v) in &u.label_add {
+        if k.is_empty() {
+            return Err(InvalidArgument("a label needs a name: write --label-add key=value".into()));
+        }
+        n.spec.annotations.labels.insert(k.clone(), v.clone());
+    }
+    if n == *cur {
+        return Ok(vec![]);
+    }
+    Ok(vec![Action::Update { object: Object::Node(n), expected_version: cur.meta.version }])
+}
+
+/// `node rm [--force]`: refused for a node that is not down unless forced, and for a manager.
+pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>, ControlError> {
+    let cur = find_node(store, key)?;
+    if cur.role == NodeRole::Manager {
+        return Err(FailedPrecondition(format!(
+            "node {key} is a cluster manager and is a member of the raft cluster: demote it before removal"
+        )));
+    }
+    if cur.status.state != NodeState::Down && !force {
+        return Err(FailedPrecondition(format!(
+            "node {key} is not down and can't be removed: stop it first (or use --force)"
+        )));
+    }
+    Ok(vec![Action::Delete { kind: Kind::Node, id: cur.id.clone(), expected_version: Some(cur.meta.version) }])
+}
+
+#[cfg(test)]
+mod tests;

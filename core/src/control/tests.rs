@@ -1,0 +1,94 @@
+use super::*;
+use crate::model::{EndpointSpec, PortConfig, PublishMode};
+use crate::store::Transaction;
+
+fn spec(name: &str, image: &str) -> ServiceSpec {
+    let mut s = ServiceSpec::default();
+    s.annotations.name = name.into();
+    s.task.container.image = image.into();
+    s.mode = ServiceMode::Replicated { replicas: 3 };
+    s
+}
+
+fn apply(store: &mut Store, actions: Vec<Action>) {
+    let i = store.last_index() + 1;
+    store.apply(i, &Transaction { timestamp_ms: 0, actions }).unwrap();
+}
+
+#[test]
+fn bad_specs_are_refused_with_what_to_fix() {
+    let store = Store::new();
+    let cases: Vec<(ServiceSpec, &str)> = vec![
+        (spec("web", ""), "image reference must be provided"),
+        (spec("-web", "nginx"), "is not valid"),
+        ({ let mut s = spec("web", "nginx"); s.task.placement.constraints = vec!["node.colour==red".into()]; s }, "unknown key"),
+        ({ let mut s = spec("web", "nginx"); s.task.placement.constraints = vec!["node.role~=manager".into()]; s }, "no operator"),
+        ({ let mut s = spec("web", "nginx"); s.task.placement.preferences = vec!["spread=zone".into()]; s }, "placement preference"),
+    ];
+    for (s, want) in cases {
+        let e = create_service(&store, s, "id1".into()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e} does not contain {want}");
+    }
+}
+
+#[test]
+fn duplicate_names_and_port_clashes_are_refused() {
+    let mut store = Store::new();
+    let mut a = spec("web", "nginx");
+    a.endpoint = Some(EndpointSpec {
+        ports: vec![PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Ingress }],
+    });
+    let act = create_service(&store, a.clone(), "s1".into()).unwrap();
+    apply(&mut store, act);
+    let e = create_service(&store, spec("web", "nginx"), "s2".into()).unwrap_err();
+    assert!(matches!(e, ControlError::AlreadyExists(_)), "{e}");
+    let mut b = a.clone();
+    b.annotations.name = "api".into();
+    let e = create_service(&store, b, "s2".into()).unwrap_err();
+    assert!(e.to_string().contains("port '8080' is already in use by service 'web'"), "{e}");
+    // Updating the holder itself with the same port is fine.
+    assert!(update_service(&store, "web", a, None).is_ok());
+}
+
+#[test]
+fn update_bumps_the_version_only_for_template_changes() {
+    let mut store = Store::new();
+    let act = create_service(&store, spec("web", "nginx:1"), "s1".into()).unwrap();
+    apply(&mut store, act);
+    let act = scale_service(&store, "web", 5).unwrap();
+    apply(&mut store, act);
+    let s = find_service(&store, "web").unwrap().clone();
+    assert_eq!((s.spec_version, s.spec.mode.clone(), s.previous_spec.is_none()), (1, ServiceMode::Replicated { replicas: 5 }, true));
+    let mut new = s.spec.clone();
+    new.task.container.image = "nginx:2".into();
+    let act = update_service(&store, "s1", new, Some(s.meta.version)).unwrap();
+    apply(&mut store, act);
+    let s2 = find_service(&store, "s").unwrap();
+    assert_eq!(s2.spec_version, 2);
+    assert_eq!(s2.previous_spec.as_ref().unwrap().task.container.image, "nginx:1");
+    let e = update_service(&store, "web", s.spec.clone(), Some(s.meta.version)).unwrap_err();
+    assert!(e.to_string().contains("out of sequence"), "{e}");
+    assert!(matches!(find_service(&store, "nope"), Err(ControlError::NotFound(_))));
+}
+
+#[test]
+fn node_rm_refuses_live_nodes_and_managers() {
+    let mut store = Store::new();
+    let mut n = Node { id: "n1".into(), ..Default::default() };
+    n.status.state = NodeState::Ready;
+    n.description = Some(crate::model::NodeDescription { hostname: "worker-1".into(), ..Default::default() });
+    let mut m = n.clone();
+    m.id = "m1".into();
+    m.role = NodeRole::Manager;
+    m.description.as_mut().unwrap().hostname = "manager-1".into();
+    apply(&mut store, vec![Action::Create(Object::Node(n)), Action::Create(Object::Node(m))]);
+    let e = remove_node(&store, "worker-1", false).unwrap_err();
+    assert!(e.to_string().contains("is not down"), "{e}");
+    assert!(remove_node(&store, "worker-1", true).is_ok());
+    let e = remove_node(&store, "manager-1", true).unwrap_err();
+    assert!(e.to_string().contains("demote it"), "{e}");
+    let u = NodeUpdate { availability: Some(NodeAvailability::Drain), ..Default::default() };
+    assert_eq!(update_node(&store, "worker-1", &u).unwrap().len(), 1);
+    let e = update_node(&store, "worker-9", &u).unwrap_err();
+    assert!(e.to_string().contains("node worker-9 not found"), "{e}");
+}

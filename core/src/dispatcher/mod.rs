@@ -1,0 +1,218 @@
+//! Dispatcher (pure part): worker sessions, heartbeats, node liveness, task status updates and
+//! what each node is assigned.
+//!
+//! Owns: when each node must next be heard from ([`Heartbeats`]), and the rules that turn what
+//! agents report into store changes. Input: registrations and heartbeats with `now_ms`, status
+//! updates from agents. Output: the heartbeat period to announce (period ± 10% jitter from a
+//! seeded RNG, so heartbeats do not align), the nodes whose deadline passed, and node/task
+//! changes written into an [`Overlay`].
+//!
+//! Liveness: a node must heartbeat within its announced period + `heartbeat_grace_ms`; agents
+//! retry a failed heartbeat every 250 ms, so the grace covers several lost messages. Swarm's
+//! grace is 3 periods (15 s), which cannot meet Shoal's 12 s replacement target. After a leader
+//! change every known node gets [`LEADER_CHANGE_GRACE_FACTOR`] periods, as swarmkit does,
+//! because agents need time to find the new leader.
+//!
+//! Invariants: observed task states only rise (an older or equal state is ignored); a node can
+//! only report tasks assigned to it; a node that is down is marked ready again by its next
+//! heartbeat.
+
+use crate::model::{
+    DispatcherConfig, Node, NodeDescription, NodeRole, NodeState, Object, Task, TaskState, TaskStatus,
+};
+use crate::store::{Overlay, Store};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use xxhash_rust::xxh3::Xxh3;
+
+/// After a leader change, nodes get this many heartbeat periods before they count as down.
+pub const LEADER_CHANGE_GRACE_FACTOR: u64 = 3;
+/// Status updates wait at most this long on the leader before one raft write carries them.
+pub const STATUS_BATCH_MS: u64 = 100;
+/// ... or until this many are waiting.
+pub const STATUS_BATCH_MAX: usize = 10_000;
+
+/// A node's report about one of its tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub node_id: String,
+    pub task_id: String,
+    pub status: TaskStatus,
+}
+
+/// What a node says about itself when it registers (first heartbeat of a session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub node_id: String,
+    pub addr: String,
+    pub role: NodeRole,
+    pub description: NodeDescription,
+    /// Labels an operator gave at join time (the simulator's scenario labels).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Heartbeat deadlines of the nodes, kept by the leader only (lost on a leader change, which
+/// is why a new leader grants a long grace).
+#[derive(Debug)]
+pub struct Heartbeats {
+    config: DispatcherConfig,
+    deadlines: BTreeMap<String, u64>,
+    rng: ChaCha8Rng,
+}
+
+impl Heartbeats {
+    pub fn new(config: DispatcherConfig, rng: ChaCha8Rng) -> Heartbeats {
+        Heartbeats { config, deadlines: BTreeMap::new(), rng }
+    }
+
+    pub fn config(&self) -> &DispatcherConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: DispatcherConfig) {
+        self.config = config;
+    }
+
+    /// A new leader: every node not down gets a long grace from now.
+    pub fn start_leading<'a>(&mut self, now_ms: u64, nodes: impl Iterator<Item = &'a Node>) {
+        self.deadlines.clear();
+        let grace = self.config.heartbeat_period_ms * LEADER_CHANGE_GRACE_FACTOR;
+        for n in nodes.filter(|n| n.status.state != NodeState::Down) {
+            self.deadlines.insert(n.id.clone(), now_ms + grace);
+        }
+    }
+
+    /// Records a heartbeat; returns the period (ms) the node must heartbeat within.
+    pub fn heartbeat(&mut self, node_id: &str, now_ms: u64) -> u64 {
+        let p = self.config.heartbeat_period_ms;
+        let jitter = p / 10;
+        let period = if jitter > 0 { self.rng.gen_range(p - jitter..=p + jitter) } else { p };
+        self.deadlines.insert(node_id.to_string(), now_ms + period + self.config.heartbeat_grace_ms);
+        period
+    }
+
+    /// Nodes whose deadline passed (they are forgotten until they heartbeat again).
+    pub fn expired(&mut self, now_ms: u64) -> Vec<String> {
+        let gone: Vec<String> = self.deadlines.iter().filter(|(_, d)| **d <= now_ms).map(|(n, _)| n.clone()).collect();
+        for n in &gone {
+            self.deadlines.remove(n);
+        }
+        gone
+    }
+
+    /// The earliest deadline, for the leader's timer.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.values().min().copied()
+    }
+
+    pub fn forget(&mut self, node_id: &str) {
+        self.deadlines.remove(node_id);
+    }
+}
+
+/// Creates the node on its first registration, or marks it ready again with what it reports.
+pub fn register(o: &mut Overlay, r: &Registration) {
+    let mut n = o.node(&r.node_id).cloned().unwrap_or_else(|| {
+        let mut n = Node { id: r.node_id.clone(), role: r.role, ..Default::default() };
+        n.spec.desired_role = r.role;
+        n.spec.annotations.labels = r.labels.clone();
+        n
+    });
+    let before = n.clone();
+    n.description = Some(r.description.clone());
+    n.status.state = NodeState::Ready;
+    n.status.message = String::new();
+    n.status.addr = r.addr.clone();
+    if n != before || o.node(&r.node_id).is_none() {
+        o.put(Object::Node(n));
+    }
+}
+
+/// Marks a node down (its heartbeat deadline passed).
+pub fn mark_down(o: &mut Overlay, node_id: &str) {
+    if let Some(n) = o.node(node_id) {
+        if n.status.state != NodeState::Down {
+            let mut n = n.clone();
+            n.status.state = NodeState::Down;
+            n.status.message = "heartbeat failure".into();
+            o.put(Object::Node(n));
+        }
+    }
+}
+
+/// Applies agents' reports: a report raises the task's observed state (never lowers it), and
+/// only the node the task is assigned to may report it.
+pub fn apply_status_updates(o: &mut Overlay, updates: &[StatusUpdate]) {
+    for u in updates {
+        let Some(t) = o.task(&u.task_id) else { continue };
+        if t.node_id != u.node_id || u.status.state <= t.status.state {
+            continue;
+        }
+        let mut t = t.clone();
+        t.status = u.status.clone();
+        o.put(Object::Task(t));
+    }
+}
+
+/// The tasks a node must know about: every task on it except finished history.
+pub fn assigned_tasks(store: &Store, node_id: &str) -> Vec<Task> {
+    store
+        .list(crate::model::Kind::Task)
+        .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
+        .filter(|t| t.node_id == node_id && (t.is_live() || t.status.state <= TaskState::Running))
+        .filter(|t| t.status.state >= TaskState::Assigned)
+        .cloned()
+        .collect()
+}
+
+/// A digest of an assignment set: agents long-poll until it changes.
+pub fn assignments_version(tasks: &[Task]) -> u64 {
+    let mut h = Xxh3::new();
+    for t in tasks {
+        h.update(t.id.as_bytes());
+        h.update(&t.meta.version.to_le_bytes());
+    }
+    h.digest().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_silent_node_expires_after_period_plus_grace_and_a_new_leader_grants_more() {
+        let cfg = DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 };
+        let mut hb = Heartbeats::new(cfg, ChaCha8Rng::seed_from_u64(1));
+        let p = hb.heartbeat("w1", 0);
+        assert!((4_500..=5_500).contains(&p), "{p}");
+        assert!(hb.expired(p + 1_999).is_empty());
+        assert_eq!(hb.expired(p + 2_000), vec!["w1".to_string()]);
+        assert!(hb.expired(100_000).is_empty(), "reported once");
+        let n = Node { id: "w1".into(), status: crate::model::NodeStatus { state: NodeState::Ready, ..Default::default() }, ..Default::default() };
+        hb.start_leading(10_000, [&n].into_iter());
+        assert!(hb.expired(24_999).is_empty());
+        assert_eq!(hb.expired(25_000), vec!["w1".to_string()]);
+    }
+
+    #[test]
+    fn status_only_rises_and_only_from_the_assigned_node() {
+        let mut store = Store::new();
+        let mut t = Task { id: "t1".into(), node_id: "w1".into(), ..Default::default() };
+        t.status.state = TaskState::Running;
+        store
+            .apply(1, &crate::store::Transaction { timestamp_ms: 0, actions: vec![crate::store::Action::Create(Object::Task(t))] })
+            .unwrap();
+        let mut o = Overlay::new(&store);
+        let up = |node: &str, state| StatusUpdate {
+            node_id: node.into(),
+            task_id: "t1".into(),
+            status: TaskStatus { state, ..Default::default() },
+        };
+        apply_status_updates(&mut o, &[up("w1", TaskState::Starting), up("w2", TaskState::Failed)]);
+        assert!(o.is_empty(), "older state and foreign node both ignored");
+        apply_status_updates(&mut o, &[up("w1", TaskState::Failed)]);
+        assert_eq!(o.task("t1").unwrap().status.state, TaskState::Failed);
+    }
+}

@@ -1,0 +1,114 @@
+//! The leader's control loop, one pure pass at a time.
+//!
+//! Owns the order in which the leader's components see the store in one pass: dispatcher
+//! inputs (registrations, status updates, expired heartbeats), then the orchestrators
+//! (replicated, global, with the restart supervisor and constraint enforcer), the allocator,
+//! the scheduler, the task reaper. Input: the committed [`Store`] and a [`PassInput`]. Output:
+//! the store [`Action`]s of the pass — at most one per object, version-checked, so a pass that
+//! raced with a control-API write fails as a whole and the next pass starts over from the
+//! newer state.
+//!
+//! Invariants: a pass with no inputs over a converged store produces no actions (the loop is
+//! idle when nothing happens); ids come from the [`IdGen`] seed the shell passes (raft index and
+//! term), random choices from the RNG it passes.
+
+use crate::dispatcher::{self, Registration, StatusUpdate};
+use crate::model::{Cluster, ClusterSpec, Kind, Object, SchedulerStrategy, TaskState};
+use crate::orchestrator::{self, IdGen};
+use crate::scheduler::{self, ClusterView, Decision};
+use crate::store::{Action, Overlay, Store};
+use rand_chacha::ChaCha8Rng;
+
+/// The id of the one Cluster object (swarmkit names it "default" too).
+pub const CLUSTER_ID: &str = "default";
+
+#[derive(Debug, Default)]
+pub struct PassInput {
+    pub now_ms: u64,
+    pub registrations: Vec<Registration>,
+    pub status_updates: Vec<StatusUpdate>,
+    /// Nodes whose heartbeat deadline passed.
+    pub expired: Vec<String>,
+}
+
+/// The cluster settings (defaults until the first leader wrote the Cluster object).
+pub fn cluster_spec(store: &Store) -> ClusterSpec {
+    match store.get(Kind::Cluster, CLUSTER_ID) {
+        Some(Object::Cluster(c)) => c.spec.clone(),
+        _ => ClusterSpec::default(),
+    }
+}
+
+/// One pass of every leader component.
+pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8Rng) -> Vec<Action> {
+    let mut o = Overlay::new(store);
+    let now = input.now_ms;
+    if store.get(Kind::Cluster, CLUSTER_ID).is_none() {
+        o.put(Object::Cluster(Cluster { id: CLUSTER_ID.into(), ..Default::default() }));
+    }
+    let spec = cluster_spec(store);
+    for r in &input.registrations {
+        dispatcher::register(&mut o, r);
+    }
+    dispatcher::apply_status_updates(&mut o, &input.status_updates);
+    for n in &input.expired {
+        dispatcher::mark_down(&mut o, n);
+    }
+    orchestrator::replicated::reconcile(&mut o, now, ids);
+    orchestrator::global::reconcile(&mut o, now, ids);
+    crate::allocator::allocate(&mut o);
+    schedule(&mut o, now, spec.orchestration.scheduler_strategy, rng);
+    orchestrator::reaper::reap(&mut o, spec.orchestration.task_history_retention_limit);
+    o.into_actions()
+}
+
+/// PENDING → ASSIGNED for every pending task the pass sees.
+fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut ChaCha8Rng) {
+    let pending: Vec<crate::model::Task> = o
+        .tasks()
+        .into_iter()
+        .filter(|t| t.status.state == TaskState::Pending && t.is_live())
+        .cloned()
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    let decisions = {
+        let services = orchestrator::services_by_id(o);
+        let mut view = ClusterView::build(o.nodes(), o.tasks(), &services, now_ms);
+        let (free, fixed): (Vec<&crate::model::Task>, Vec<&crate::model::Task>) =
+            pending.iter().partition(|t| t.node_id.is_empty());
+        let mut d = scheduler::schedule(&mut view, &free, &services, strategy, rng);
+        for t in fixed {
+            d.push(scheduler::check_node(&mut view, t, &services));
+        }
+        d
+    };
+    for d in decisions {
+        let (id, node, message) = match d {
+            Decision::Assign { task_id, node_id } => (task_id, Some(node_id), "scheduler assigned task to node".to_string()),
+            Decision::NoNode { task_id, message } => (task_id, None, message),
+        };
+        let Some(t) = o.task(&id) else { continue };
+        let mut t = t.clone();
+        match node {
+            Some(n) => {
+                t.node_id = n;
+                t.status.state = TaskState::Assigned;
+                t.status.timestamp_ms = now_ms;
+                t.status.message = message;
+                t.status.err.clear();
+            }
+            None if t.status.err != message => {
+                // Swarm shows the reason in `service ps` ERROR column and keeps the task pending.
+                t.status.err = message;
+                t.status.timestamp_ms = now_ms;
+            }
+            None => continue,
+        }
+        o.put(Object::Task(t));
+    }
+}
+
+#[cfg(test)]
+mod tests;

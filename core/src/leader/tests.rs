@@ -1,0 +1,276 @@
+//! The leader's components together, over a real store, with agents simulated by hand: each
+//! `settle` runs passes until nothing changes, and `run_all` plays agents that start every
+//! assigned task and stop every task whose desired state moved on.
+
+use super::*;
+use crate::control;
+use crate::dispatcher::{Registration, StatusUpdate};
+use crate::model::{
+    NodeAvailability, NodeDescription, NodeRole, Resources, RestartCondition, ServiceMode, ServiceSpec, Task,
+    TaskStatus,
+};
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+
+struct World {
+    store: Store,
+    now_ms: u64,
+    ids: IdGen,
+    rng: ChaCha8Rng,
+}
+
+impl World {
+    fn new(workers: usize) -> World {
+        let mut w = World { store: Store::new(), now_ms: 1_000, ids: IdGen::new(1), rng: ChaCha8Rng::seed_from_u64(1) };
+        let regs = (1..=workers).map(|i| reg(&format!("worker-{i}"), BTreeMap::new())).collect();
+        w.pass(PassInput { registrations: regs, ..Default::default() });
+        w
+    }
+
+    fn commit(&mut self, actions: Vec<Action>) {
+        for txn in crate::store::batches(self.now_ms, actions) {
+            let i = self.store.last_index() + 1;
+            self.store.apply(i, &txn).expect("pass applies");
+        }
+    }
+
+    fn pass(&mut self, mut input: PassInput) -> usize {
+        input.now_ms = self.now_ms;
+        let a = pass(&self.store, &input, &mut self.ids, &mut self.rng);
+        let n = a.len();
+        if n > 0 {
+            self.commit(a);
+        }
+        n
+    }
+
+    /// Passes until quiet (bounded).
+    fn settle(&mut self) {
+        for _ in 0..20 {
+            if self.pass(PassInput::default()) == 0 {
+                return;
+            }
+        }
+        panic!("leader passes do not converge");
+    }
+
+    fn tasks(&self) -> Vec<Task> {
+        self.store.list(Kind::Task).filter_map(|o| if let Object::Task(t) = o { Some(t.clone()) } else { None }).collect()
+    }
+
+    /// Agents: every assigned task desired RUNNING runs; every task desired past RUNNING stops.
+    fn run_all(&mut self) {
+        for _ in 0..5 {
+            self.settle();
+            let ups: Vec<StatusUpdate> = self
+                .tasks()
+                .into_iter()
+                .filter(|t| !t.node_id.is_empty() && t.status.state >= TaskState::Assigned && t.status.state <= TaskState::Running)
+                .filter_map(|t| {
+                    let state = if t.desired_state == TaskState::Running {
+                        TaskState::Running
+                    } else if t.desired_state > TaskState::Running {
+                        TaskState::Shutdown
+                    } else {
+                        return None;
+                    };
+                    (state > t.status.state).then(|| StatusUpdate {
+                        node_id: t.node_id.clone(),
+                        task_id: t.id.clone(),
+                        status: TaskStatus { state, timestamp_ms: self.now_ms, ..Default::default() },
+                    })
+                })
+                .collect();
+            if ups.is_empty() {
+                return;
+            }
+            self.pass(PassInput { status_updates: ups, ..Default::default() });
+        }
+    }
+
+    fn running(&self, service: &str) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for t in self.tasks() {
+            if t.service_name == service && t.status.state == TaskState::Running && t.desired_state == TaskState::Running {
+                *m.entry(t.node_id.clone()).or_default() += 1;
+            }
+        }
+        m
+    }
+
+    fn node_id(&self, host: &str) -> String {
+        control::find_node(&self.store, host).unwrap().id.clone()
+    }
+
+    fn create(&mut self, spec: ServiceSpec) {
+        let id = format!("svc-{}", spec.annotations.name);
+        let a = control::create_service(&self.store, spec, id).unwrap();
+        self.commit(a);
+    }
+
+    fn assert_one_live_task_per_slot(&self) {
+        let mut slots: BTreeMap<(String, u64, String), usize> = BTreeMap::new();
+        for t in self.tasks().into_iter().filter(|t| t.is_live()) {
+            let node = if t.slot == 0 { t.node_id.clone() } else { String::new() };
+            *slots.entry((t.service_id.clone(), t.slot, node)).or_default() += 1;
+        }
+        assert!(slots.values().all(|n| *n == 1), "{slots:?}");
+    }
+}
+
+fn reg(host: &str, labels: BTreeMap<String, String>) -> Registration {
+    Registration {
+        node_id: format!("id-{host}"),
+        addr: format!("{host}:4242"),
+        role: NodeRole::Worker,
+        description: NodeDescription {
+            hostname: host.into(),
+            resources: Resources { nano_cpus: 4_000_000_000, memory_bytes: 8 << 30, ..Default::default() },
+            ..Default::default()
+        },
+        labels,
+    }
+}
+
+fn svc(name: &str, replicas: u64) -> ServiceSpec {
+    let mut s = ServiceSpec::default();
+    s.annotations.name = name.into();
+    s.task.container.image = "redis:3.0.6".into();
+    s.mode = ServiceMode::Replicated { replicas };
+    s
+}
+
+#[test]
+fn replicas_spread_and_follow_scale() {
+    let mut w = World::new(3);
+    w.create(svc("redis", 3));
+    w.run_all();
+    assert_eq!(w.running("redis").values().copied().collect::<Vec<_>>(), vec![1, 1, 1]);
+    w.commit(control::scale_service(&w.store, "redis", 20).unwrap());
+    w.run_all();
+    assert_eq!(w.running("redis").values().sum::<usize>(), 20);
+    assert!(w.running("redis").values().all(|n| (6..=7).contains(n)), "{:?}", w.running("redis"));
+    w.commit(control::scale_service(&w.store, "redis", 2).unwrap());
+    w.run_all();
+    assert_eq!(w.running("redis").values().sum::<usize>(), 2);
+    w.assert_one_live_task_per_slot();
+    // Scaled-away tasks are gone once stopped; history stays within retention.
+    assert!(w.tasks().iter().all(|t| t.desired_state != TaskState::Remove), "removed tasks reaped");
+}
+
+#[test]
+fn drain_moves_tasks_and_active_does_not_rebalance() {
+    let mut w = World::new(3);
+    w.create(svc("redis", 3));
+    w.run_all();
+    let drain = control::NodeUpdate { availability: Some(NodeAvailability::Drain), ..Default::default() };
+    w.commit(control::update_node(&w.store, "worker-1", &drain).unwrap());
+    w.run_all();
+    let r = w.running("redis");
+    assert_eq!(r.get(&w.node_id("worker-1")), None, "{r:?}");
+    assert_eq!(r.values().sum::<usize>(), 3);
+    let active = control::NodeUpdate { availability: Some(NodeAvailability::Active), ..Default::default() };
+    w.commit(control::update_node(&w.store, "worker-1", &active).unwrap());
+    w.run_all();
+    assert_eq!(w.running("redis").get(&w.node_id("worker-1")), None, "swarm does not rebalance by itself");
+}
+
+#[test]
+fn a_down_node_loses_its_tasks_at_once_without_restart_delay() {
+    let mut w = World::new(3);
+    w.create(svc("redis", 3));
+    w.run_all();
+    let dead = w.node_id("worker-2");
+    w.pass(PassInput { expired: vec![dead.clone()], ..Default::default() });
+    w.run_all();
+    let r = w.running("redis");
+    assert_eq!(r.values().sum::<usize>(), 3, "{r:?}");
+    assert!(!r.contains_key(&dead));
+    w.assert_one_live_task_per_slot();
+}
+
+#[test]
+fn restart_policy_delay_and_max_attempts() {
+    let mut w = World::new(2);
+    let mut s = svc("job", 1);
+    s.task.restart.condition = RestartCondition::OnFailure;
+    s.task.restart.max_attempts = 2;
+    s.task.restart.delay_ms = 5_000;
+    w.create(s);
+    w.run_all();
+    for attempt in 0..3 {
+        let t = w.tasks().into_iter().find(|t| t.is_live()).expect("a live task");
+        assert_eq!(t.desired_state, TaskState::Running, "attempt {attempt}");
+        let fail = StatusUpdate {
+            node_id: t.node_id.clone(),
+            task_id: t.id.clone(),
+            status: TaskStatus { state: TaskState::Failed, exit_code: Some(1), timestamp_ms: w.now_ms, ..Default::default() },
+        };
+        w.pass(PassInput { status_updates: vec![fail], ..Default::default() });
+        w.settle();
+        let live: Vec<Task> = w.tasks().into_iter().filter(|t| t.is_live()).collect();
+        assert_eq!(live.len(), 1);
+        if attempt < 2 {
+            assert_eq!(live[0].desired_state, TaskState::Ready, "restart waits for the delay");
+            w.now_ms += 5_000;
+            w.run_all();
+        } else {
+            assert_eq!(live[0].status.state, TaskState::Failed, "max attempts reached: the slot keeps its failed task");
+        }
+    }
+}
+
+#[test]
+fn global_service_follows_joins_and_drains() {
+    let mut w = World::new(2);
+    let mut s = svc("agent", 0);
+    s.mode = ServiceMode::Global;
+    w.create(s);
+    w.run_all();
+    assert_eq!(w.running("agent").len(), 2);
+    w.pass(PassInput { registrations: vec![reg("worker-3", BTreeMap::new())], ..Default::default() });
+    w.run_all();
+    assert_eq!(w.running("agent").len(), 3);
+    let drain = control::NodeUpdate { availability: Some(NodeAvailability::Drain), ..Default::default() };
+    w.commit(control::update_node(&w.store, "worker-1", &drain).unwrap());
+    w.run_all();
+    assert_eq!(w.running("agent").len(), 2);
+    w.assert_one_live_task_per_slot();
+}
+
+#[test]
+fn constraint_change_moves_tasks_and_unsatisfiable_tasks_explain() {
+    let mut w = World::new(0);
+    w.pass(PassInput {
+        registrations: vec![
+            reg("a", BTreeMap::from([("zone".into(), "east".into())])),
+            reg("b", BTreeMap::from([("zone".into(), "west".into())])),
+        ],
+        ..Default::default()
+    });
+    w.create(svc("web", 2));
+    w.run_all();
+    assert_eq!(w.running("web").len(), 2);
+    let mut spec = control::find_service(&w.store, "web").unwrap().spec.clone();
+    spec.task.placement.constraints = vec!["node.labels.zone==east".into()];
+    w.commit(control::update_service(&w.store, "web", spec.clone(), None).unwrap());
+    w.run_all();
+    assert_eq!(w.running("web"), BTreeMap::from([(w.node_id("a"), 2)]));
+    spec.task.placement.constraints = vec!["node.labels.zone==north".into()];
+    w.commit(control::update_service(&w.store, "web", spec, None).unwrap());
+    w.run_all();
+    let pending: Vec<Task> = w.tasks().into_iter().filter(|t| t.is_live() && t.status.state == TaskState::Pending).collect();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].status.err, "no suitable node (scheduling constraints not satisfied on 2 nodes)");
+}
+
+#[test]
+fn removing_a_service_reaps_its_tasks_and_passes_go_quiet() {
+    let mut w = World::new(2);
+    w.create(svc("web", 4));
+    w.run_all();
+    w.commit(control::remove_service(&w.store, "web").unwrap());
+    w.run_all();
+    assert!(w.tasks().is_empty(), "{:?}", w.tasks());
+    assert_eq!(w.pass(PassInput::default()), 0, "a converged store gives an idle pass");
+}

@@ -1,0 +1,102 @@
+//! Orchestrators: keep each service's desired tasks true.
+//!
+//! Owns the tasks' *desired* state and their creation. Input: the services, nodes and tasks as
+//! an [`Overlay`] pass sees them, and `now_ms`. Output: task creations and desired-state changes
+//! written into the overlay (the leader proposes them in one batch).
+//!
+//! * [`replicated`]: slots 1..=replicas; scale up fills the lowest free slots, scale down
+//!   removes non-running tasks first, then tasks on the nodes holding the most replicas.
+//! * [`global`]: one task per eligible node (ready, not drained, constraints met); follows
+//!   joins, drains and label changes.
+//! * [`restart`]: the restart supervisor — condition none/on-failure/any, delay, max attempts
+//!   within a window (swarm's defaults any, 5 s, unlimited). A replacement is created at once
+//!   with desired state READY and raised to RUNNING when the delay has passed, so a leader
+//!   change loses no timer (the delay is measured from the task's creation time in the store).
+//! * [`reaper`]: task history retention (5 per slot by default) and removal of tasks whose
+//!   service is gone.
+//! * The constraint enforcer is part of [`replicated`] and [`global`]: a running task whose
+//!   node stopped matching its constraints is shut down and replaced.
+//!
+//! Invariants: at most one live task (desired ≤ RUNNING) per slot, per node for global
+//! services (debug-asserted in tests); desired states only rise.
+
+pub mod global;
+pub mod reaper;
+pub mod replicated;
+pub mod restart;
+
+use crate::model::{Node, NodeAvailability, NodeState, Service, Task, TaskState};
+use crate::store::Overlay;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Makes object ids: 25 lower-case base-36 characters, like swarmkit's. Deterministic: the
+/// leader seeds it with values that differ per pass (raft index and term), so ids are unique
+/// in the cluster and the same run gives the same ids.
+#[derive(Debug, Clone)]
+pub struct IdGen {
+    seed: u64,
+    counter: u64,
+}
+
+impl IdGen {
+    pub fn new(seed: u64) -> IdGen {
+        IdGen { seed, counter: 0 }
+    }
+
+    pub fn next_id(&mut self) -> String {
+        self.counter += 1;
+        let a = xxh3_64_with_seed(&self.counter.to_le_bytes(), self.seed);
+        let b = xxh3_64_with_seed(&self.counter.to_le_bytes(), self.seed ^ 0x9e37_79b9_7f4a_7c15);
+        let mut n = ((a as u128) << 64) | b as u128;
+        let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut s = String::with_capacity(25);
+        for _ in 0..25 {
+            s.push(digits[(n % 36) as usize] as char);
+            n /= 36;
+        }
+        s
+    }
+}
+
+/// A new task of `service` for `slot` (replicated) or `node_id` (global), desired RUNNING, or
+/// READY when a restart delay applies.
+pub fn new_task(service: &Service, slot: u64, node_id: &str, desired: TaskState, ids: &mut IdGen, now_ms: u64) -> Task {
+    let mut t = Task {
+        id: ids.next_id(),
+        service_id: service.id.clone(),
+        service_name: service.spec.annotations.name.clone(),
+        slot,
+        node_id: node_id.to_string(),
+        spec: service.spec.task.clone(),
+        spec_version: service.spec_version,
+        desired_state: desired,
+        ..Default::default()
+    };
+    t.status.state = TaskState::New;
+    t.status.timestamp_ms = now_ms;
+    t.status.message = "created".into();
+    t
+}
+
+/// Whether a node may keep running tasks (it may still refuse new ones: pause).
+pub fn node_keeps_tasks(n: Option<&Node>) -> bool {
+    n.is_some_and(|n| n.status.state != NodeState::Down && n.spec.availability != NodeAvailability::Drain)
+}
+
+/// Raises a task's desired state (never lowers it) in the overlay.
+pub fn set_desired(o: &mut Overlay, t: &Task, desired: TaskState) {
+    if t.desired_state >= desired {
+        return;
+    }
+    let mut t = t.clone();
+    t.desired_state = desired;
+    o.put(crate::model::Object::Task(t));
+}
+
+/// Services by id, as the pass sees them.
+pub fn services_by_id<'a>(o: &'a Overlay) -> std::collections::BTreeMap<String, &'a Service> {
+    o.services().into_iter().map(|s| (s.id.clone(), s)).collect()
+}
+
+#[cfg(test)]
+mod tests;

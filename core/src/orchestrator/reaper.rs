@@ -1,0 +1,52 @@
+//! The task reaper: keeps `task_history_retention_limit` finished tasks per slot (per node for
+//! global services) and deletes the tasks of removed services and scaled-away slots once they
+//! stopped (or can no longer report: unassigned, or their node is down or gone).
+
+use crate::model::{Kind, NodeState, Task, TaskState};
+use crate::store::Overlay;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub fn reap(o: &mut Overlay, retention: u32) {
+    let services: BTreeSet<String> = o.services().into_iter().map(|s| s.id.clone()).collect();
+    let mut history: BTreeMap<(String, u64, String), Vec<Task>> = BTreeMap::new();
+    let mut delete = Vec::new();
+    let mut orphan = Vec::new();
+    for t in o.tasks() {
+        let stopped = t.is_terminal()
+            || t.node_id.is_empty()
+            || o.node(&t.node_id).is_none_or(|n| n.status.state == NodeState::Down);
+        if !services.contains(&t.service_id) {
+            if stopped {
+                delete.push(t.id.clone());
+            } else if t.desired_state < TaskState::Remove {
+                orphan.push(t.clone());
+            }
+            continue;
+        }
+        if t.desired_state == TaskState::Remove {
+            if stopped {
+                delete.push(t.id.clone());
+            }
+            continue;
+        }
+        if !t.is_live() {
+            let node = if t.slot == 0 { t.node_id.clone() } else { String::new() };
+            history.entry((t.service_id.clone(), t.slot, node)).or_default().push(t.clone());
+        }
+    }
+    for mut ts in history.into_values() {
+        if ts.len() <= retention as usize {
+            continue;
+        }
+        // Oldest first; only the newest `retention` stay.
+        ts.sort_by_key(|t| (t.meta.created_at_ms, t.meta.version, t.id.clone()));
+        let extra = ts.len() - retention as usize;
+        delete.extend(ts.into_iter().take(extra).map(|t| t.id));
+    }
+    for t in orphan {
+        super::set_desired(o, &t, TaskState::Remove);
+    }
+    for id in delete {
+        o.delete(Kind::Task, &id);
+    }
+}
