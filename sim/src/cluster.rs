@@ -7,6 +7,7 @@
 //! restart re-runs the node's init, which reopens the same disk.
 
 use crate::disk::SimDisk;
+use crate::executor::{SimContainer, SimExecutor, SimExecutorHandle};
 use crate::invariants::Checkers;
 use crate::scenario::{Scenario, Selector};
 use madsim::net::NetSim;
@@ -14,6 +15,8 @@ use madsim::runtime::{Handle, NodeHandle};
 use openraft::ServerState;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use shoal_core::model::{NodeDescription, Platform, Resources};
+use shoal_core::node::agent::{run_agent, AgentConfig};
 use shoal_core::node::{Manager, NodeConfig};
 use shoal_core::node::raft::{NodeId, SharedObserver};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,8 +34,14 @@ pub struct SimNode {
     handle: NodeHandle,
     disk: Arc<SimDisk>,
     slot: Arc<Mutex<Option<Arc<Manager>>>>,
+    /// The machine's container runtime while it is up.
+    executor: Arc<Mutex<Option<Arc<SimExecutor>>>>,
+    /// The node id it registers with (swarm's 25-character ids, from the seed).
+    pub node_id: String,
     pub up: bool,
     pub paused: bool,
+    /// Powered on: false for a `node add` machine until its step runs.
+    joined: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SimNode {
@@ -66,6 +75,7 @@ impl Cluster {
     /// Creates every node of the scenario; call inside the simulation.
     pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng) -> Cluster {
         let handle = Handle::current();
+        let images = Arc::new(scenario.images.clone());
         let managers: BTreeMap<NodeId, String> = scenario
             .nodes
             .iter()
@@ -83,6 +93,9 @@ impl Cluster {
                 scenario.sim.torn_writes,
             ));
             let slot: Arc<Mutex<Option<Arc<Manager>>>> = Arc::default();
+            let executor: Arc<Mutex<Option<Arc<SimExecutor>>>> = Arc::default();
+            let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later));
+            let node_id = shoal_core::orchestrator::IdGen::new(seed ^ (raft_id << 32) ^ 0x6e6f6465).next_id();
             let cfg = NodeConfig {
                 id: raft_id,
                 name: spec.name.clone(),
@@ -91,16 +104,38 @@ impl Cluster {
                 // swarm init: the first manager bootstraps with every initial manager.
                 bootstrap: (i == 0).then(|| managers.clone()),
             };
+            let agent_cfg = AgentConfig {
+                node_id: node_id.clone(),
+                addr: addr.clone(),
+                manager: spec.manager,
+                description: NodeDescription {
+                    hostname: spec.name.clone(),
+                    platform: Platform { os: "linux".into(), architecture: "x86_64".into() },
+                    resources: Resources { nano_cpus: spec.nano_cpus, memory_bytes: spec.memory_bytes, ..Default::default() },
+                    engine_labels: Default::default(),
+                },
+                labels: spec.labels.clone(),
+                managers: managers.values().cloned().collect(),
+            };
             let init = {
-                let (disk, slot, checkers) = (disk.clone(), slot.clone(), checkers.clone());
+                let (disk, slot, checkers, executor, joined, images) =
+                    (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone());
                 move || {
                     let (cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
+                    let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
                     async move {
+                        if !joined.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
                         let observer: SharedObserver = checkers.clone();
                         match Manager::start(cfg.clone(), disk, observer).await {
                             Ok(m) => {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
+                                // A fresh machine: no containers survive a crash.
+                                let exec = SimExecutor::new(&cfg.name, images);
+                                *executor.lock().unwrap() = Some(exec.clone());
+                                tokio::spawn(run_agent(agent_cfg, Arc::new(SimExecutorHandle(exec))));
                                 if let Err(e) = m.serve().await {
                                     checkers.violate("node", format!("{}: gRPC server failed: {e}", cfg.name));
                                 }
@@ -120,8 +155,11 @@ impl Cluster {
                 handle,
                 disk,
                 slot,
-                up: true,
+                executor,
+                node_id,
+                up: !spec.joins_later,
                 paused: false,
+                joined,
             });
         }
         Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng }
@@ -240,6 +278,31 @@ impl Cluster {
         }
     }
 
+    /// The containers of node `i` if the machine is up (paused machines keep running them).
+    pub fn containers(&self, i: usize) -> Vec<SimContainer> {
+        if !self.nodes[i].up {
+            return Vec::new();
+        }
+        self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.snapshot()).unwrap_or_default()
+    }
+
+    /// Powers on a `node add` machine: it registers with the current leader as a new node.
+    pub fn join(&mut self, i: usize) -> Result<(), String> {
+        if self.nodes[i].joined.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(format!("node {} already joined", self.nodes[i].name));
+        }
+        Handle::current().restart(self.nodes[i].sim_id());
+        self.nodes[i].up = true;
+        tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "node joins");
+        Ok(())
+    }
+
+    /// The store of the most advanced live manager (the leader's, when it is up to date).
+    pub fn with_best_store<R>(&self, f: impl FnOnce(&shoal_core::store::Store) -> R) -> Option<R> {
+        let best = (0..self.nodes.len()).filter_map(|i| self.view(i)).max_by_key(|v| (v.applied, v.state == ServerState::Leader))?;
+        self.manager(best.index).map(|m| m.state.with_store(f))
+    }
+
     pub fn crash(&mut self, i: usize) {
         if !self.nodes[i].up {
             return;
@@ -248,6 +311,7 @@ impl Cluster {
         Handle::current().kill(self.nodes[i].sim_id());
         let lost = self.nodes[i].disk.crash();
         *self.nodes[i].slot.lock().unwrap() = None;
+        *self.nodes[i].executor.lock().unwrap() = None;
         self.nodes[i].up = false;
         self.nodes[i].paused = false;
         self.last_crashed = Some(i);

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod disk;
+pub mod executor;
 pub mod invariants;
 pub mod runner;
 pub mod scenario;

@@ -13,7 +13,9 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{ControlCommand, NodeCommand};
+use shoal_core::cli::{ControlCommand, NodeCommand, ServiceCommand};
+use shoal_core::model::{Kind, NodeState, Object, TaskState};
+use shoal_core::proto::{self, control_request::Op};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::AtomicU64;
@@ -317,18 +319,123 @@ impl Run {
                 }
                 Ok(())
             }
-            DoCmd::Control(ControlCommand::Node(nc)) => {
-                let (nodes, add) = match nc {
-                    NodeCommand::Promote { nodes } => (nodes, true),
-                    NodeCommand::Demote { nodes } => (nodes, false),
-                };
-                for name in nodes {
-                    self.membership(name, add).await?;
+            DoCmd::Control(ControlCommand::Node(nc)) => match nc {
+                NodeCommand::Promote { nodes } | NodeCommand::Demote { nodes } => {
+                    let add = matches!(nc, NodeCommand::Promote { .. });
+                    for name in nodes {
+                        self.membership(name, add).await?;
+                    }
+                    Ok(())
                 }
-                Ok(())
+                NodeCommand::Update { availability, label_add, label_rm, node } => {
+                    let label_add = label_add
+                        .iter()
+                        .map(|l| match l.split_once('=') {
+                            Some((k, v)) => (k.to_string(), v.to_string()),
+                            None => (l.clone(), String::new()),
+                        })
+                        .collect();
+                    let op = Op::UpdateNode(proto::UpdateNode {
+                        node: self.node_key(node),
+                        availability: availability.clone().unwrap_or_default(),
+                        label_add,
+                        label_rm: label_rm.clone(),
+                    });
+                    self.control(op).await.map(|_| ())
+                }
+                NodeCommand::Rm { force, nodes } => {
+                    for n in nodes {
+                        self.control(Op::RemoveNode(proto::RemoveNode { node: self.node_key(n), force: *force })).await?;
+                    }
+                    Ok(())
+                }
+            },
+            DoCmd::Control(ControlCommand::Service(sc)) => match sc {
+                ServiceCommand::Create(c) => {
+                    let spec = c.to_spec()?;
+                    let spec = serde_json::to_vec(&spec).expect("spec serialises");
+                    let r = self.control(Op::CreateService(proto::CreateService { spec })).await?;
+                    tracing::info!(target: "shoal::step", node = "runner", "service {} created: {}", c.name, r.id);
+                    Ok(())
+                }
+                ServiceCommand::Update(u) => {
+                    // Read, apply the flags, write with the version read (retry on a race).
+                    for _ in 0..5 {
+                        let r = self.control(Op::GetService(proto::ObjectKey { key: u.service.clone() })).await?;
+                        let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+                        let Some(Object::Service(cur)) = objs.into_iter().next() else {
+                            return Err(format!("service {} not found", u.service));
+                        };
+                        let spec = u.apply(&cur.spec)?;
+                        let op = Op::UpdateService(proto::UpdateService {
+                            service: cur.id.clone(),
+                            spec: serde_json::to_vec(&spec).expect("spec serialises"),
+                            version: cur.meta.version,
+                        });
+                        match self.control(op).await {
+                            Err(e) if e.contains("out of sequence") || e.starts_with("Aborted") => continue,
+                            r => return r.map(|_| ()),
+                        }
+                    }
+                    Err(format!("service update {}: kept racing concurrent updates", u.service))
+                }
+                ServiceCommand::Scale { pairs } => {
+                    for (name, n) in shoal_core::cli::parse_scale_pairs(pairs)? {
+                        self.control(Op::ScaleService(proto::ScaleService { service: name, replicas: n })).await?;
+                    }
+                    Ok(())
+                }
+                ServiceCommand::Rm { services } => {
+                    for name in services {
+                        self.control(Op::RemoveService(proto::ObjectKey { key: name.clone() })).await?;
+                    }
+                    Ok(())
+                }
+            },
+            DoCmd::NodeAdd { name } => {
+                let mut c = self.cluster.lock().unwrap();
+                let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+                c.join(i)
             }
         }
     }
+
+    /// A node's store key: the id the simulated machine registers with.
+    fn node_key(&self, name: &str) -> String {
+        let c = self.cluster.lock().unwrap();
+        c.index_of(name).map(|i| c.nodes[i].node_id.clone()).unwrap_or_else(|| name.to_string())
+    }
+
+    /// One control-API call from the client machine to a live manager (which forwards to the
+    /// leader). Retried, bounded, while no leader answers; any other error is the step's error.
+    async fn control(&self, op: Op) -> Result<proto::ControlReply, String> {
+        let managers = self.cluster.lock().unwrap().manager_addrs();
+        let mut last = String::new();
+        for attempt in 0..20 {
+            let target = managers[attempt % managers.len()].clone();
+            let req = proto::ControlRequest { hops: 0, op: Some(op.clone()) };
+            let call = async move {
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
+                let mut c = proto::control_client::ControlClient::new(ch);
+                c.call(req).await.map(|r| r.into_inner()).map_err(|s| (s.code(), s.message().to_string()))
+            };
+            let fut = self.client_node.spawn(call);
+            match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
+                Ok(Ok(Ok(reply))) => return Ok(reply),
+                Ok(Ok(Err((code, msg)))) => {
+                    if !matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown) {
+                        return Err(format!("{code:?}: {msg}"));
+                    }
+                    last = format!("{code:?}: {msg}");
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(format!("no manager answered: {last}"))
+    }
+
 
     /// `node promote|demote NAME` through the control plane: sent to a live manager, which
     /// forwards to the leader. Retried (bounded) while there is no leader.
@@ -421,6 +528,30 @@ impl Run {
                         now_secs() - quiet_since >= d.as_secs_f64()
                     }
                     Predicate::SnapshotInstalled => self.checkers.snapshots_installed() > 0,
+                    Predicate::ServiceRunning { service, n } => running(&c, Some(service), None) == *n,
+                    Predicate::ServiceTasksOn { service, node, n } => {
+                        c.index_of(node).is_some_and(|i| running(&c, Some(service), Some(i)) == *n)
+                    }
+                    Predicate::NodeTasks { node, n } => c.index_of(node).is_some_and(|i| running(&c, None, Some(i)) == *n),
+                    Predicate::NodeStatus { node, ready } => {
+                        let id = c.index_of(node).map(|i| c.nodes[i].node_id.clone()).unwrap_or_default();
+                        let want = if *ready { NodeState::Ready } else { NodeState::Down };
+                        c.with_best_store(|s| matches!(s.get(Kind::Node, &id), Some(Object::Node(n)) if n.status.state == want))
+                            .unwrap_or(false)
+                    }
+                    Predicate::TaskPendingWith { service, text } => c
+                        .with_best_store(|s| {
+                            s.list(Kind::Task).any(|o| match o {
+                                Object::Task(t) => {
+                                    t.service_name == *service
+                                        && t.is_live()
+                                        && t.status.state == TaskState::Pending
+                                        && (t.status.err.contains(text.as_str()) || t.status.message.contains(text.as_str()))
+                                }
+                                _ => false,
+                            })
+                        })
+                        .unwrap_or(false),
                 }
             };
             if holds {
@@ -431,7 +562,20 @@ impl Run {
                 let views: Vec<String> = (0..c.nodes.len())
                     .filter_map(|i| c.view(i).map(|v| format!("{}:{:?}/t{}/i{}", c.nodes[i].name, v.state, v.term, v.applied)))
                     .collect();
-                return Err(format!(" (nodes: {})", views.join(" ")));
+                let world = match p {
+                    Predicate::ServiceRunning { service, .. }
+                    | Predicate::ServiceTasksOn { service, .. }
+                    | Predicate::TaskPendingWith { service, .. } => {
+                        format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
+                    }
+                    Predicate::NodeTasks { .. } => {
+                        let per: Vec<String> =
+                            (0..c.nodes.len()).map(|i| format!("{}={}", c.nodes[i].name, running(&c, None, Some(i)))).collect();
+                        format!("; running containers per node: {}", per.join(" "))
+                    }
+                    _ => String::new(),
+                };
+                return Err(format!(" (nodes: {}{world})", views.join(" ")));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -501,4 +645,36 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
             InjectorKind::PacketLoss { .. } => unreachable!("handled above"),
         }
     }
+}
+
+/// Containers that really run (ground truth), of one service and/or on one node.
+fn running(c: &Cluster, service: Option<&String>, node: Option<usize>) -> usize {
+    let nodes: Vec<usize> = match node {
+        Some(i) => vec![i],
+        None => (0..c.nodes.len()).collect(),
+    };
+    nodes
+        .into_iter()
+        .flat_map(|i| c.containers(i))
+        .filter(|k| k.state == shoal_core::agent::ContainerState::Running && service.is_none_or(|s| k.service == *s))
+        .count()
+}
+
+/// The live tasks of a service as "slot/state@node" words, for failure messages.
+fn task_summary(c: &Cluster, service: &str) -> String {
+    let hosts: BTreeMap<String, String> = c.nodes.iter().map(|n| (n.node_id.clone(), n.name.clone())).collect();
+    c.with_best_store(|s| {
+        let v: Vec<String> = s
+            .list(Kind::Task)
+            .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
+            .filter(|t| t.service_name == service && t.is_live())
+            .map(|t| {
+                let host = hosts.get(&t.node_id).cloned().unwrap_or_else(|| "-".into());
+                let err = if t.status.err.is_empty() { String::new() } else { format!(" ({})", t.status.err) };
+                format!("{}/{:?}@{host}{err}", t.slot, t.status.state)
+            })
+            .collect();
+        v.join(", ")
+    })
+    .unwrap_or_default()
 }

@@ -63,6 +63,14 @@ impl Agent {
         Agent { node_id: node_id.to_string(), ..Default::default() }
     }
 
+    /// A new session with a (possibly new) leader: forget what was reported, so every state
+    /// the store has not caught up with is reported again (the old leader may have lost it).
+    /// What was started and what failed to start is kept.
+    pub fn new_session(mut self) -> Agent {
+        self.reported.clear();
+        self
+    }
+
     /// The executor failed to start `task_id`.
     pub fn start_failed(&mut self, task_id: &str, err: String) {
         self.start_errors.insert(task_id.to_string(), err);

@@ -3,6 +3,10 @@
 //! A scenario's `do = "node promote worker-2"` is parsed by exactly the clap definitions the
 //! CLI uses, so a step reads like the command an operator would type. Pure: parsing only.
 
+mod service;
+
+pub use service::*;
+
 use clap::{Parser, Subcommand};
 
 /// Control commands (the part of `shoal`'s CLI that acts on a running cluster).
@@ -18,6 +22,9 @@ pub enum ControlCommand {
     /// Manage swarm nodes.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Manage swarm services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -29,6 +36,28 @@ pub enum NodeCommand {
     },
     /// Demote one or more nodes from manager in the swarm.
     Demote {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+    /// Update a node.
+    Update {
+        /// Availability of the node ("active", "pause", "drain")
+        #[arg(long)]
+        availability: Option<String>,
+        /// Add or update a node label (key=value)
+        #[arg(long = "label-add")]
+        label_add: Vec<String>,
+        /// Remove a node label if exists
+        #[arg(long = "label-rm")]
+        label_rm: Vec<String>,
+        node: String,
+    },
+    /// Remove one or more nodes from the swarm.
+    #[command(alias = "remove")]
+    Rm {
+        /// Force remove a node from the swarm
+        #[arg(long, short = 'f')]
+        force: bool,
         #[arg(required = true)]
         nodes: Vec<String>,
     },
@@ -60,5 +89,29 @@ mod tests {
         assert!(err.contains("required"), "{err}");
         let err = parse_control(["node", "frobnicate", "x"]).unwrap_err();
         assert!(err.contains("frobnicate"), "{err}");
+    }
+
+    #[test]
+    fn service_create_reads_like_docker_and_builds_a_spec() {
+        let words = "service create --name redis --replicas 3 --constraint node.role==worker --reserve-memory 512M \
+                     --restart-condition on-failure --restart-max-attempts 3 -p 8080:80 redis:3.0.6 redis-server --appendonly yes";
+        let cmd = parse_control(words.split_whitespace().filter(|w| *w != "\\")).unwrap();
+        let ControlCommand::Service(ServiceCommand::Create(c)) = cmd else { panic!("{cmd:?}") };
+        let spec = c.to_spec().unwrap();
+        assert_eq!(spec.annotations.name, "redis");
+        assert_eq!(spec.mode, crate::model::ServiceMode::Replicated { replicas: 3 });
+        assert_eq!(spec.task.container.args, ["redis-server", "--appendonly", "yes"]);
+        assert_eq!(spec.task.resources.reservations.as_ref().unwrap().memory_bytes, 512 << 20);
+        assert_eq!(spec.task.restart.max_attempts, 3);
+        assert_eq!(spec.endpoint.as_ref().unwrap().ports[0].published_port, 8080);
+        let e = parse_control(["service", "create", "--name", "x", "--restart-delay", "soon", "img"])
+            .unwrap()
+            .clone();
+        let ControlCommand::Service(ServiceCommand::Create(c)) = e else { panic!() };
+        assert!(c.to_spec().unwrap_err().contains("is not a duration"));
+        assert!(parse_bytes("1.5g").unwrap() == 3 << 29 && parse_bytes("lots").is_err());
+        assert!(parse_control(["service", "scale"]).is_err());
+        assert_eq!(parse_scale_pairs(&["web=5".into()]).unwrap(), vec![("web".to_string(), 5)]);
+        assert!(parse_scale_pairs(&["web=-1".into()]).unwrap_err().contains("whole number"));
     }
 }

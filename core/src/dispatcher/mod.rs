@@ -158,9 +158,8 @@ pub fn apply_status_updates(o: &mut Overlay, updates: &[StatusUpdate]) {
 /// The tasks a node must know about: every task on it except finished history.
 pub fn assigned_tasks(store: &Store, node_id: &str) -> Vec<Task> {
     store
-        .list(crate::model::Kind::Task)
-        .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
-        .filter(|t| t.node_id == node_id && (t.is_live() || t.status.state <= TaskState::Running))
+        .tasks_on_node(node_id)
+        .filter(|t| t.is_live() || t.status.state <= TaskState::Running)
         .filter(|t| t.status.state >= TaskState::Assigned)
         .cloned()
         .collect()

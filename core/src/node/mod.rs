@@ -10,6 +10,10 @@
 //! seed 000: "un secundario solo hará de proxy"); reads are linearizable (leader check through
 //! a quorum round) unless asked otherwise; every outgoing call has a deadline.
 
+pub mod agent;
+pub mod control;
+pub mod dispatcher;
+pub mod leader;
 pub mod raft;
 mod service;
 
@@ -98,6 +102,15 @@ pub struct Manager {
     pub raft: Raft,
     pub state: SharedState,
     observer: SharedObserver,
+    /// The dispatcher's hand-over to the leader loop.
+    pub(crate) inbox: std::sync::Mutex<leader::LeaderInbox>,
+    /// Wakes the leader loop (new registrations or status updates).
+    pub(crate) wake: tokio::sync::Notify,
+    /// Serialises control-API writes on the leader.
+    control_lock: tokio::sync::Mutex<()>,
+    /// node id → signal bumped when that node's task set changed (assignment long-polls).
+    assignment_signals: std::sync::Mutex<BTreeMap<String, tokio::sync::watch::Sender<u64>>>,
+    applied_rx: tokio::sync::watch::Receiver<u64>,
     /// Channels to other managers for forwarding, kept open (dialling per request costs a
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
@@ -123,8 +136,24 @@ impl Manager {
                 tracing::info!(target: "shoal", node = %cfg.name, voters = voters.len(), "cluster bootstrapped");
             }
         }
-        let node = Arc::new(Manager { id: cfg.id, name: cfg.name, addr: cfg.addr, raft, state, observer, peers: Default::default() });
+        let applied_rx = state.applied_watch();
+        let node = Arc::new(Manager {
+            id: cfg.id,
+            name: cfg.name,
+            addr: cfg.addr,
+            raft,
+            state,
+            observer,
+            inbox: Default::default(),
+            wake: tokio::sync::Notify::new(),
+            control_lock: tokio::sync::Mutex::new(()),
+            assignment_signals: Default::default(),
+            applied_rx,
+            peers: Default::default(),
+        });
         tokio::spawn(node.clone().watch_role());
+        tokio::spawn(node.clone().run_leader());
+        tokio::spawn(node.clone().follow_assignments());
         Ok(node)
     }
 
@@ -135,6 +164,8 @@ impl Manager {
         tonic::transport::Server::builder()
             .add_service(crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone() }))
             .add_service(crate::proto::manager_server::ManagerServer::new(ManagerService { node: self.clone() }))
+            .add_service(crate::proto::dispatcher_server::DispatcherServer::new(dispatcher::DispatcherService { node: self.clone() }))
+            .add_service(crate::proto::control_server::ControlServer::new(control::ControlService { node: self.clone() }))
             .serve(addr)
             .await
     }

@@ -33,6 +33,9 @@ pub struct Store {
     /// Index (kind, name) → id for kinds with unique names; derived from `objects`, so it is
     /// neither hashed nor snapshotted.
     names: BTreeMap<(Kind, String), String>,
+    /// Index (node id, task id) of assigned tasks; derived like `names`. The dispatcher reads a
+    /// node's tasks through it in O(its tasks) instead of scanning every task.
+    by_node: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The serialised form of a snapshot: objects in key order.
@@ -225,13 +228,33 @@ impl Store {
         committed || in_txn
     }
 
+    /// The tasks assigned to `node_id`, in task id order.
+    pub fn tasks_on_node<'a>(&'a self, node_id: &str) -> impl Iterator<Item = &'a crate::model::Task> + 'a {
+        let start = (node_id.to_string(), String::new());
+        let node = node_id.to_string();
+        self.by_node.range(start..).take_while(move |(n, _)| *n == node).filter_map(move |(_, id)| {
+            match self.objects.get(&(Kind::Task, id.clone())) {
+                Some(Object::Task(t)) => Some(t),
+                _ => None,
+            }
+        })
+    }
+
     fn index_name(&mut self, o: &Object) {
+        if let Object::Task(t) = o {
+            if !t.node_id.is_empty() {
+                self.by_node.insert((t.node_id.clone(), t.id.clone()));
+            }
+        }
         if let Some(n) = o.name().filter(|_| o.kind().unique_names()) {
             self.names.insert((o.kind(), n.to_string()), o.id().to_string());
         }
     }
 
     fn unindex_name(&mut self, o: &Object) {
+        if let Object::Task(t) = o {
+            self.by_node.remove(&(t.node_id.clone(), t.id.clone()));
+        }
         if let Some(n) = o.name().filter(|_| o.kind().unique_names()) {
             if self.names.get(&(o.kind(), n.to_string())).is_some_and(|id| id == o.id()) {
                 self.names.remove(&(o.kind(), n.to_string()));

@@ -7,11 +7,13 @@
 mod acked_writes;
 mod election_safety;
 mod log_matching;
+mod placement;
 mod state_machine_safety;
 
 pub use acked_writes::AckedWrites;
 pub use election_safety::ElectionSafety;
 pub use log_matching::LogMatching;
+pub use placement::Placement;
 pub use state_machine_safety::StateMachineSafety;
 
 use shoal_core::node::raft::{NodeId, Observer};
@@ -65,6 +67,7 @@ struct Inner {
     sm: StateMachineSafety,
     log: LogMatching,
     acked: AckedWrites,
+    placement: Placement,
     violations: Vec<Violation>,
     snapshots_installed: u64,
     names: BTreeMap<NodeId, String>,
@@ -138,6 +141,13 @@ impl Observer for Checkers {
         drop(i);
         if let Err(m) = r {
             self.violate("state-machine-safety", m);
+        }
+    }
+
+    fn committed(&self, _node: NodeId, index: u64, events: &[shoal_core::store::Event], store: &shoal_core::store::Store) {
+        let r = self.inner.lock().unwrap().placement.committed(index, events, store);
+        if let Err(m) = r {
+            self.violate("placement", m);
         }
     }
 

@@ -1,8 +1,8 @@
 //! The step grammar: `do` actions (the `shoal` CLI's own grammar, plus simulator-only load
 //! verbs), `fault` verbs and `expect` predicates, and node selectors.
 
-use shoal_core::cli::{parse_control, ControlCommand};
-use std::collections::BTreeSet;
+use shoal_core::cli::{parse_control, ControlCommand, NodeCommand, ServiceCommand};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Words that select nodes at run time; they cannot be node names.
@@ -33,6 +33,9 @@ pub enum DoCmd {
     LoadWrites { per_sec: f64, to: Option<Selector>, read_back: bool },
     /// `load stop`
     LoadStop,
+    /// `node add NAME [--label k=v]... [--cpus N] [--memory-gib N]`: a new machine joins as a
+    /// worker with the current worker token.
+    NodeAdd { name: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +66,17 @@ pub enum Predicate {
     NoWritesFor(Duration),
     /// Some node installed a snapshot sent by the leader.
     SnapshotInstalled,
+    /// `service NAME running N`: exactly N containers of the service run on live nodes.
+    ServiceRunning { service: String, n: usize },
+    /// `service NAME tasks-on NODE N`: N containers of the service run on NODE.
+    ServiceTasksOn { service: String, node: String, n: usize },
+    /// `node NAME tasks N`: N containers (of any service) run on the node.
+    NodeTasks { node: String, n: usize },
+    /// `task of NAME pending with "TEXT"`: a live task of the service is pending and its
+    /// status says TEXT.
+    TaskPendingWith { service: String, text: String },
+    /// `node NAME status down|ready` (as the leader's store says).
+    NodeStatus { node: String, ready: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +128,7 @@ pub fn parse_action(
     match key {
         "do" => parse_do(&words, names).map(Action::Do),
         "fault" => parse_fault(&words, names).map(Action::Fault),
-        _ => Ok(Action::Expect { predicate: parse_predicate(&words)?, within: within.unwrap_or(DEFAULT_WITHIN) }),
+        _ => Ok(Action::Expect { predicate: parse_predicate(&words, names)?, within: within.unwrap_or(DEFAULT_WITHIN) }),
     }
 }
 
@@ -141,17 +155,51 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
             Ok(DoCmd::LoadWrites { per_sec, to, read_back })
         }
         ["load", "stop"] => Ok(DoCmd::LoadStop),
+        ["node", "add", name, opts @ ..] => {
+            node_add_options(opts)?;
+            Ok(DoCmd::NodeAdd { name: name.to_string() })
+        }
+        ["node", "add", ..] => Err("`node add` needs a name, e.g. `node add worker-4 --label zone=b`".into()),
         ["load", ..] => Err("unknown load verb: use `load writes N/s` or `load stop`".into()),
         _ => {
             let cmd = parse_control(words.iter().copied())?;
-            let ControlCommand::Node(nc) = &cmd;
-            let targets = match nc {
-                shoal_core::cli::NodeCommand::Promote { nodes } | shoal_core::cli::NodeCommand::Demote { nodes } => nodes,
-            };
-            for n in targets {
-                if !names.contains(n) {
-                    return Err(format!("unknown node {n:?} in `{}`", words.join(" ")));
+            match &cmd {
+                ControlCommand::Node(nc) => {
+                    let targets: Vec<&String> = match nc {
+                        NodeCommand::Promote { nodes } | NodeCommand::Demote { nodes } | NodeCommand::Rm { nodes, .. } => {
+                            nodes.iter().collect()
+                        }
+                        NodeCommand::Update { node, availability, label_add, .. } => {
+                            if let Some(a) = availability {
+                                if !["active", "pause", "drain"].contains(&a.as_str()) {
+                                    return Err(format!("invalid --availability {a:?}: use active, pause or drain"));
+                                }
+                            }
+                            for l in label_add {
+                                if l.is_empty() || l.starts_with('=') {
+                                    return Err(format!("invalid --label-add {l:?}: write key=value"));
+                                }
+                            }
+                            vec![node]
+                        }
+                    };
+                    for n in targets {
+                        if !names.contains(n) {
+                            return Err(format!("unknown node {n:?} in `{}`", words.join(" ")));
+                        }
+                    }
                 }
+                // Flag values are checked here so a typo fails the file, not the run.
+                ControlCommand::Service(ServiceCommand::Create(c)) => {
+                    c.to_spec()?;
+                }
+                ControlCommand::Service(ServiceCommand::Update(u)) => {
+                    u.apply(&Default::default())?;
+                }
+                ControlCommand::Service(ServiceCommand::Scale { pairs }) => {
+                    shoal_core::cli::parse_scale_pairs(pairs)?;
+                }
+                ControlCommand::Service(ServiceCommand::Rm { .. }) => {}
             }
             Ok(DoCmd::Control(cmd))
         }
@@ -211,7 +259,39 @@ fn parse_fault(words: &[&str], names: &BTreeSet<String>) -> Result<Fault, String
     }
 }
 
-fn parse_predicate(words: &[&str]) -> Result<Predicate, String> {
+fn count(n: &str) -> Result<usize, String> {
+    n.parse().map_err(|_| format!("{n:?} is not a count: use a whole number ≥ 0"))
+}
+
+fn known_node(n: &str, names: &BTreeSet<String>) -> Result<(), String> {
+    if names.contains(n) {
+        Ok(())
+    } else {
+        let known: Vec<&str> = names.iter().map(String::as_str).collect();
+        Err(format!("unknown node {n:?}: use one of {}", known.join(", ")))
+    }
+}
+
+/// Options of `node add`: labels, CPUs and memory of the new machine (defaults 4 CPUs, 8 GiB).
+pub fn node_add_options(opts: &[&str]) -> Result<(BTreeMap<String, String>, f64, f64), String> {
+    let (mut labels, mut cpus, mut mem) = (BTreeMap::new(), 4.0, 8.0);
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        let v = it.next().ok_or_else(|| format!("`{o}` needs a value"))?;
+        match *o {
+            "--label" => {
+                let (k, val) = v.split_once('=').ok_or_else(|| format!("--label {v:?}: write key=value"))?;
+                labels.insert(k.to_string(), val.to_string());
+            }
+            "--cpus" => cpus = v.parse().map_err(|_| format!("--cpus {v:?}: write a number"))?,
+            "--memory-gib" => mem = v.parse().map_err(|_| format!("--memory-gib {v:?}: write a number"))?,
+            _ => return Err(format!("unknown `node add` option {o:?}: use --label k=v, --cpus N, --memory-gib N")),
+        }
+    }
+    Ok((labels, cpus, mem))
+}
+
+fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate, String> {
     match words {
         ["leader", "elected"] => Ok(Predicate::LeaderElected),
         ["managers", "agree"] => Ok(Predicate::ManagersAgree),
@@ -222,9 +302,33 @@ fn parse_predicate(words: &[&str]) -> Result<Predicate, String> {
         ["no", "writes", "for", d] => humantime::parse_duration(d)
             .map(Predicate::NoWritesFor)
             .map_err(|e| format!("{d:?} is not a duration ({e})")),
+        ["service", svc, "running", n] => Ok(Predicate::ServiceRunning { service: svc.to_string(), n: count(n)? }),
+        ["service", svc, "tasks-on", node, n] => {
+            known_node(node, names)?;
+            Ok(Predicate::ServiceTasksOn { service: svc.to_string(), node: node.to_string(), n: count(n)? })
+        }
+        ["node", node, "tasks", n] => {
+            known_node(node, names)?;
+            Ok(Predicate::NodeTasks { node: node.to_string(), n: count(n)? })
+        }
+        ["node", node, "status", st] => {
+            known_node(node, names)?;
+            let ready = match *st {
+                "ready" => true,
+                "down" => false,
+                _ => return Err(format!("node status {st:?}: use ready or down")),
+            };
+            Ok(Predicate::NodeStatus { node: node.to_string(), ready })
+        }
+        ["task", "of", svc, "pending", "with", rest @ ..] if !rest.is_empty() => {
+            let text = rest.join(" ");
+            let text = text.trim_matches('"').to_string();
+            Ok(Predicate::TaskPendingWith { service: svc.to_string(), text })
+        }
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
-             `no writes for D` or `snapshot installed`",
+             `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME tasks-on NODE N`, \
+             `node NAME tasks N`, `node NAME status ready|down` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }

@@ -9,6 +9,31 @@ mod grammar;
 
 pub use grammar::{parse_action, Action, DoCmd, Fault, Predicate, Selector};
 
+/// What a simulated image does when its container starts (`[images."NAME"]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Runs until stopped.
+    #[default]
+    Serve,
+    /// Exits with `code` after `after`.
+    Exit,
+    /// Takes `after` to start running.
+    SlowStart,
+    /// Runs, and its healthcheck fails after `after` (healthchecks: the update issue).
+    UnhealthyAfter,
+    /// Killed for memory after `after` (exit 137).
+    Oom,
+    /// The image cannot be pulled: the task is rejected.
+    PullFails,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub behaviour: Behaviour,
+    pub code: i32,
+    pub after: Duration,
+}
+
 use serde::Deserialize;
 use shoal_core::model::RaftConfig;
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +69,8 @@ pub struct NodeSpec {
     pub labels: BTreeMap<String, String>,
     pub nano_cpus: i64,
     pub memory_bytes: i64,
+    /// Powered off until a `node add NAME` step (a new machine joining).
+    pub joins_later: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +132,8 @@ pub struct Scenario {
     pub sim: SimParams,
     pub steps: Vec<Step>,
     pub injectors: Vec<Injector>,
+    /// Image name → behaviour; an image not listed serves.
+    pub images: BTreeMap<String, ImageSpec>,
 }
 
 impl Scenario {
@@ -187,6 +216,7 @@ impl Scenario {
                     labels,
                     nano_cpus: (cpus * 1e9) as i64,
                     memory_bytes: (mem * (1u64 << 30) as f64) as i64,
+                    joins_later: false,
                 });
             }
         }
@@ -206,7 +236,30 @@ impl Scenario {
                 return Err(err(0, "cluster.node.name", format!("{:?} is a selector word; pick another name", n.name)));
             }
         }
-        let names: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        let mut names: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        // Machines that join during the run (`do = "node add NAME ..."`) exist from the start,
+        // powered off, so later steps may name them.
+        for st in &raw.step {
+            let Some(d) = &st.get_ref().r#do else { continue };
+            let words: Vec<&str> = d.get_ref().split_whitespace().collect();
+            if let ["node", "add", name, opts @ ..] = words.as_slice() {
+                let (labels, cpus, mem) = grammar::node_add_options(opts).map_err(|m| err(d.span().start, "do", m))?;
+                if !names.insert(name.to_string()) {
+                    return Err(err(d.span().start, "do", format!("node {name:?} already exists: `node add` brings a new machine")));
+                }
+                if grammar::RESERVED.contains(name) {
+                    return Err(err(d.span().start, "do", format!("{name:?} is a selector word; pick another name")));
+                }
+                nodes.push(NodeSpec {
+                    name: name.to_string(),
+                    manager: false,
+                    labels,
+                    nano_cpus: (cpus * 1e9) as i64,
+                    memory_bytes: (mem * (1u64 << 30) as f64) as i64,
+                    joins_later: true,
+                });
+            }
+        }
 
         // Raft and simulator settings.
         let raft = raft_config(raw.raft.as_ref());
@@ -313,7 +366,35 @@ impl Scenario {
             injectors.push(Injector { line: line_of(start), kind, every, from, until });
         }
 
-        Ok(Scenario { name: raw.name, path: file.to_string(), nodes, raft, sim, steps, injectors })
+        // Images.
+        let mut images = BTreeMap::new();
+        for (name, img) in &raw.images {
+            let start = img.span().start;
+            let r = img.get_ref();
+            let behaviour = match r.behaviour.as_str() {
+                "serve" => Behaviour::Serve,
+                "exit" => Behaviour::Exit,
+                "slow-start" => Behaviour::SlowStart,
+                "unhealthy-after" => Behaviour::UnhealthyAfter,
+                "oom" => Behaviour::Oom,
+                "pull-fails" => Behaviour::PullFails,
+                b => {
+                    return Err(err(
+                        start,
+                        &format!("images.\"{name}\".behaviour"),
+                        format!("unknown behaviour {b:?}: use serve, exit, slow-start, unhealthy-after, oom or pull-fails"),
+                    ))
+                }
+            };
+            let after = match &r.after {
+                Some(a) => duration(a, "after")?,
+                None if matches!(behaviour, Behaviour::Serve | Behaviour::PullFails) => Duration::ZERO,
+                None => Duration::from_secs(1),
+            };
+            images.insert(name.clone(), ImageSpec { behaviour, code: r.code.unwrap_or(if behaviour == Behaviour::Exit { 1 } else { 0 }), after });
+        }
+
+        Ok(Scenario { name: raw.name, path: file.to_string(), nodes, raft, sim, steps, injectors, images })
     }
 }
 
@@ -345,6 +426,16 @@ struct RawScenario {
     step: Vec<Spanned<RawStep>>,
     #[serde(default)]
     injector: Vec<Spanned<RawInjector>>,
+    #[serde(default)]
+    images: BTreeMap<String, Spanned<RawImage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    behaviour: String,
+    code: Option<i32>,
+    after: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -62,6 +62,9 @@ pub trait Observer: Send + Sync + 'static {
     fn snapshot_installed(&self, node: NodeId, index: u64, term: u64, state_hash: u64);
     /// The node's raft role or term changed; `leader` is true when it leads `term`.
     fn role_changed(&self, _node: NodeId, _term: u64, _leader: bool) {}
+    /// Entry `index` changed the store by `events`; `store` is the state right after. Called
+    /// inside apply, so a checker sees every committed change exactly as it happened.
+    fn committed(&self, _node: NodeId, _index: u64, _events: &[crate::store::Event], _store: &crate::store::Store) {}
 }
 
 pub struct NoObserver;

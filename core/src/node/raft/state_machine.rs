@@ -52,11 +52,17 @@ pub struct WatchEvent {
 pub struct SharedState {
     inner: Arc<Mutex<SmInner>>,
     watch: broadcast::Sender<WatchEvent>,
+    /// The last applied index, for waiters that only need "something changed".
+    applied_tx: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for SharedState {
     fn default() -> Self {
-        SharedState { inner: Arc::default(), watch: broadcast::channel(WATCH_CAPACITY).0 }
+        SharedState {
+            inner: Arc::default(),
+            watch: broadcast::channel(WATCH_CAPACITY).0,
+            applied_tx: Arc::new(tokio::sync::watch::channel(0).0),
+        }
     }
 }
 
@@ -84,6 +90,11 @@ impl SharedState {
     /// the store instead of assuming it saw every change.
     pub fn watch(&self) -> broadcast::Receiver<WatchEvent> {
         self.watch.subscribe()
+    }
+
+    /// A receiver that wakes whenever the applied index moves (entries or a snapshot).
+    pub fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied_tx.subscribe()
     }
 }
 
@@ -173,6 +184,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(txn) => match i.store.apply(index, txn) {
                     Ok(events) => {
+                        self.observer.committed(self.node, index, &events, &i.store);
                         if self.shared.watch.receiver_count() > 0 {
                             for event in events {
                                 // Err only means every watcher left meanwhile.
@@ -190,6 +202,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.observer.applied(self.node, index, entry.log_id.leader_id.term, entry_hash, i.store.state_hash());
             out.push(result);
         }
+        let last = i.last_applied.map(|l| l.index).unwrap_or(0);
+        drop(i);
+        self.shared.applied_tx.send_replace(last);
         Ok(out)
     }
 
@@ -224,6 +239,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let (index, term) = meta.last_log_id.map(|l| (l.index, l.leader_id.term)).unwrap_or((0, 0));
         tracing::info!(target: "shoal::raft", node = self.node, index, "snapshot installed");
         self.observer.snapshot_installed(self.node, index, term, i.store.state_hash());
+        drop(i);
+        self.shared.applied_tx.send_replace(index);
         Ok(())
     }
 

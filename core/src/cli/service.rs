@@ -1,0 +1,405 @@
+//! `service create|update|scale|rm` flags (docker's names) and their translation into a
+//! [`ServiceSpec`]. Pure: parsing and validation of values only; the control API validates the
+//! resulting spec as a whole.
+
+use crate::model::{
+    EndpointSpec, FailureAction, PortConfig, PublishMode, Resources, RestartCondition, ServiceMode, ServiceSpec,
+    UpdateConfig, UpdateOrder,
+};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ServiceCommand {
+    /// Create a new service.
+    Create(ServiceCreate),
+    /// Update a service.
+    Update(ServiceUpdate),
+    /// Scale one or multiple replicated services (NAME=REPLICAS ...).
+    Scale {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Remove one or more services.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+}
+
+/// Flags shared by create and update (resources, restart policy, update config).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct CommonFlags {
+    /// Reserve CPUs, e.g. 0.5
+    #[arg(long)]
+    pub reserve_cpu: Option<String>,
+    /// Reserve memory, e.g. 512M
+    #[arg(long)]
+    pub reserve_memory: Option<String>,
+    /// Limit CPUs
+    #[arg(long)]
+    pub limit_cpu: Option<String>,
+    /// Limit memory
+    #[arg(long)]
+    pub limit_memory: Option<String>,
+    /// Maximum number of tasks per node (0 = unlimited)
+    #[arg(long)]
+    pub replicas_max_per_node: Option<u64>,
+    /// Restart when condition is met ("none", "on-failure", "any")
+    #[arg(long)]
+    pub restart_condition: Option<String>,
+    /// Delay between restart attempts (ns|us|ms|s|m|h)
+    #[arg(long)]
+    pub restart_delay: Option<String>,
+    /// Maximum number of restarts before giving up
+    #[arg(long)]
+    pub restart_max_attempts: Option<u64>,
+    /// Window used to evaluate the restart policy
+    #[arg(long)]
+    pub restart_window: Option<String>,
+    /// Maximum number of tasks updated simultaneously (0 to update all at once)
+    #[arg(long)]
+    pub update_parallelism: Option<u64>,
+    /// Delay between updates
+    #[arg(long)]
+    pub update_delay: Option<String>,
+    /// Action on update failure ("pause", "continue", "rollback")
+    #[arg(long)]
+    pub update_failure_action: Option<String>,
+    /// Duration after each task update to monitor for failure
+    #[arg(long)]
+    pub update_monitor: Option<String>,
+    /// Failure rate to tolerate during an update
+    #[arg(long)]
+    pub update_max_failure_ratio: Option<String>,
+    /// Update order ("start-first", "stop-first")
+    #[arg(long)]
+    pub update_order: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ServiceCreate {
+    /// Service name
+    #[arg(long)]
+    pub name: String,
+    /// Number of tasks
+    #[arg(long)]
+    pub replicas: Option<u64>,
+    /// Service mode ("replicated", "global", "replicated-job", "global-job")
+    #[arg(long, default_value = "replicated")]
+    pub mode: String,
+    /// Maximum number of job tasks running at once (replicated-job)
+    #[arg(long)]
+    pub max_concurrent: Option<u64>,
+    /// Placement constraints, e.g. node.labels.zone==east
+    #[arg(long = "constraint")]
+    pub constraints: Vec<String>,
+    /// Placement preferences, e.g. spread=node.labels.zone
+    #[arg(long = "placement-pref")]
+    pub placement_prefs: Vec<String>,
+    /// Publish a port as a node port: [published:]target[/proto] or mode=host,target=80,published=8080
+    #[arg(long = "publish", short = 'p')]
+    pub publish: Vec<String>,
+    /// Set environment variables
+    #[arg(long = "env", short = 'e')]
+    pub env: Vec<String>,
+    /// Service labels
+    #[arg(long = "label", short = 'l')]
+    pub labels: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+    /// Exit immediately instead of waiting for the service to converge
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    pub image: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ServiceUpdate {
+    /// Service image tag
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Number of tasks
+    #[arg(long)]
+    pub replicas: Option<u64>,
+    /// Service command args (replaces them), as one string split on spaces
+    #[arg(long, allow_hyphen_values = true)]
+    pub args: Option<String>,
+    #[arg(long = "constraint-add")]
+    pub constraint_add: Vec<String>,
+    #[arg(long = "constraint-rm")]
+    pub constraint_rm: Vec<String>,
+    #[arg(long = "placement-pref-add")]
+    pub placement_pref_add: Vec<String>,
+    #[arg(long = "placement-pref-rm")]
+    pub placement_pref_rm: Vec<String>,
+    #[arg(long = "env-add")]
+    pub env_add: Vec<String>,
+    #[arg(long = "env-rm")]
+    pub env_rm: Vec<String>,
+    #[arg(long = "publish-add")]
+    pub publish_add: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+    /// Force update even if no changes require it
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    pub service: String,
+}
+
+/// docker's RAMInBytes: a number with an optional binary unit b, k, m, g, t (and optional "b").
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').filter(|x| x.ends_with(|c: char| c.is_ascii_alphabetic())).unwrap_or(&t);
+    let (num, mult): (&str, i64) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}: write e.g. 512M or 2G"))?;
+    if !(n >= 0.0) {
+        return Err(format!("invalid size {s:?}: sizes cannot be negative"));
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// CPUs as a decimal ("0.5") into nano CPUs.
+pub fn parse_cpus(s: &str) -> Result<i64, String> {
+    let n: f64 = s.trim().parse().map_err(|_| format!("invalid CPU value {s:?}: write e.g. 0.5 or 2"))?;
+    if !(n >= 0.0) {
+        return Err(format!("invalid CPU value {s:?}: cannot be negative"));
+    }
+    Ok((n * 1e9).round() as i64)
+}
+
+pub fn parse_duration_ms(flag: &str, s: &str) -> Result<u64, String> {
+    humantime::parse_duration(s.trim())
+        .map(|d| d.as_millis() as u64)
+        .map_err(|e| format!("--{flag} {s:?} is not a duration ({e}); write e.g. 5s, 500ms, 1m"))
+}
+
+/// `-p 8080:80`, `-p 80`, `-p 8080:80/udp`, `-p mode=host,target=80,published=8080`.
+pub fn parse_port(s: &str) -> Result<PortConfig, String> {
+    let mut p = PortConfig { protocol: "tcp".into(), ..Default::default() };
+    let bad = |why: &str| format!("invalid --publish {s:?}: {why}; write e.g. 8080:80 or mode=host,target=80,published=8080");
+    if s.contains('=') {
+        for kv in s.split(',') {
+            let (k, v) = kv.split_once('=').ok_or_else(|| bad("expected key=value pairs"))?;
+            match k.trim() {
+                "target" => p.target_port = v.parse().map_err(|_| bad("target is not a port"))?,
+                "published" => p.published_port = v.parse().map_err(|_| bad("published is not a port"))?,
+                "protocol" => p.protocol = v.to_string(),
+                "mode" => {
+                    p.publish_mode = match v {
+                        "ingress" => PublishMode::Ingress,
+                        "host" => PublishMode::Host,
+                        _ => return Err(bad("mode is ingress or host")),
+                    }
+                }
+                _ => return Err(bad(&format!("unknown key {k:?}"))),
+            }
+        }
+    } else {
+        let (ports, proto) = match s.split_once('/') {
+            Some((a, b)) => (a, b),
+            None => (s, "tcp"),
+        };
+        p.protocol = proto.to_string();
+        match ports.split_once(':') {
+            Some((a, b)) => {
+                p.published_port = a.parse().map_err(|_| bad("published is not a port"))?;
+                p.target_port = b.parse().map_err(|_| bad("target is not a port"))?;
+            }
+            None => p.target_port = ports.parse().map_err(|_| bad("target is not a port"))?,
+        }
+    }
+    if p.target_port == 0 {
+        return Err(bad("a target port is required"));
+    }
+    Ok(p)
+}
+
+fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
+    let res = &mut spec.task.resources;
+    if let Some(v) = &c.reserve_cpu {
+        res.reservations.get_or_insert_with(Resources::default).nano_cpus = parse_cpus(v)?;
+    }
+    if let Some(v) = &c.reserve_memory {
+        res.reservations.get_or_insert_with(Resources::default).memory_bytes = parse_bytes(v)?;
+    }
+    if let Some(v) = &c.limit_cpu {
+        res.limits.get_or_insert_with(Resources::default).nano_cpus = parse_cpus(v)?;
+    }
+    if let Some(v) = &c.limit_memory {
+        res.limits.get_or_insert_with(Resources::default).memory_bytes = parse_bytes(v)?;
+    }
+    if let Some(v) = c.replicas_max_per_node {
+        spec.task.placement.max_replicas = v;
+    }
+    let r = &mut spec.task.restart;
+    if let Some(v) = &c.restart_condition {
+        r.condition = match v.as_str() {
+            "none" => RestartCondition::None,
+            "on-failure" => RestartCondition::OnFailure,
+            "any" => RestartCondition::Any,
+            _ => return Err(format!("invalid --restart-condition {v:?}: use none, on-failure or any")),
+        };
+    }
+    if let Some(v) = &c.restart_delay {
+        r.delay_ms = parse_duration_ms("restart-delay", v)?;
+    }
+    if let Some(v) = c.restart_max_attempts {
+        r.max_attempts = v;
+    }
+    if let Some(v) = &c.restart_window {
+        r.window_ms = parse_duration_ms("restart-window", v)?;
+    }
+    let touched = c.update_parallelism.is_some()
+        || c.update_delay.is_some()
+        || c.update_failure_action.is_some()
+        || c.update_monitor.is_some()
+        || c.update_max_failure_ratio.is_some()
+        || c.update_order.is_some();
+    if touched {
+        let u = spec.update.get_or_insert_with(UpdateConfig::default);
+        if let Some(v) = c.update_parallelism {
+            u.parallelism = v;
+        }
+        if let Some(v) = &c.update_delay {
+            u.delay_ms = parse_duration_ms("update-delay", v)?;
+        }
+        if let Some(v) = &c.update_monitor {
+            u.monitor_ms = parse_duration_ms("update-monitor", v)?;
+        }
+        if let Some(v) = &c.update_failure_action {
+            u.failure_action = match v.as_str() {
+                "pause" => FailureAction::Pause,
+                "continue" => FailureAction::Continue,
+                "rollback" => FailureAction::Rollback,
+                _ => return Err(format!("invalid --update-failure-action {v:?}: use pause, continue or rollback")),
+            };
+        }
+        if let Some(v) = &c.update_max_failure_ratio {
+            u.max_failure_ratio = v
+                .parse::<f32>()
+                .ok()
+                .filter(|x| (0.0..=1.0).contains(x))
+                .ok_or_else(|| format!("invalid --update-max-failure-ratio {v:?}: use a number in [0, 1]"))?;
+        }
+        if let Some(v) = &c.update_order {
+            u.order = match v.as_str() {
+                "stop-first" => UpdateOrder::StopFirst,
+                "start-first" => UpdateOrder::StartFirst,
+                _ => return Err(format!("invalid --update-order {v:?}: use stop-first or start-first")),
+            };
+        }
+    }
+    Ok(())
+}
+
+fn kv(flag: &str, s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ if !s.is_empty() && !s.contains('=') => Ok((s.to_string(), String::new())),
+        _ => Err(format!("invalid --{flag} {s:?}: write key=value")),
+    }
+}
+
+impl ServiceCreate {
+    pub fn to_spec(&self) -> Result<ServiceSpec, String> {
+        let mut spec = ServiceSpec::default();
+        spec.annotations.name = self.name.clone();
+        for l in &self.labels {
+            let (k, v) = kv("label", l)?;
+            spec.annotations.labels.insert(k, v);
+        }
+        spec.task.container.image = self.image.clone();
+        spec.task.container.args = self.args.clone();
+        spec.task.container.env = self.env.clone();
+        spec.task.placement.constraints = self.constraints.clone();
+        spec.task.placement.preferences = self.placement_prefs.clone();
+        spec.mode = match self.mode.as_str() {
+            "replicated" => ServiceMode::Replicated { replicas: self.replicas.unwrap_or(1) },
+            "global" => ServiceMode::Global,
+            "replicated-job" => ServiceMode::ReplicatedJob {
+                max_concurrent: self.max_concurrent.unwrap_or(1),
+                total_completions: self.replicas.unwrap_or(1),
+            },
+            "global-job" => ServiceMode::GlobalJob,
+            m => return Err(format!("invalid --mode {m:?}: use replicated, global, replicated-job or global-job")),
+        };
+        if self.replicas.is_some() && matches!(spec.mode, ServiceMode::Global | ServiceMode::GlobalJob) {
+            return Err("--replicas can only be used with replicated or replicated-job mode".into());
+        }
+        if !self.publish.is_empty() {
+            let ports = self.publish.iter().map(|p| parse_port(p)).collect::<Result<Vec<_>, _>>()?;
+            spec.endpoint = Some(EndpointSpec { ports });
+        }
+        apply_common(&mut spec, &self.common)?;
+        Ok(spec)
+    }
+}
+
+impl ServiceUpdate {
+    /// The spec after applying these flags to `cur`.
+    pub fn apply(&self, cur: &ServiceSpec) -> Result<ServiceSpec, String> {
+        let mut spec = cur.clone();
+        if let Some(i) = &self.image {
+            spec.task.container.image = i.clone();
+        }
+        if let Some(r) = self.replicas {
+            match &mut spec.mode {
+                ServiceMode::Replicated { replicas } => *replicas = r,
+                _ => return Err("--replicas can only be used with replicated mode".into()),
+            }
+        }
+        if let Some(a) = &self.args {
+            spec.task.container.args = a.split_whitespace().map(str::to_string).collect();
+        }
+        let p = &mut spec.task.placement;
+        p.constraints.retain(|c| !self.constraint_rm.contains(c));
+        for c in &self.constraint_add {
+            if !p.constraints.contains(c) {
+                p.constraints.push(c.clone());
+            }
+        }
+        p.preferences.retain(|c| !self.placement_pref_rm.contains(c));
+        p.preferences.extend(self.placement_pref_add.iter().cloned());
+        let env = &mut spec.task.container.env;
+        env.retain(|e| !self.env_rm.iter().any(|k| e.split('=').next() == Some(k.as_str())));
+        for e in &self.env_add {
+            let key = e.split('=').next().unwrap_or_default();
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        if !self.publish_add.is_empty() {
+            let ports = self.publish_add.iter().map(|p| parse_port(p)).collect::<Result<Vec<_>, _>>()?;
+            spec.endpoint.get_or_insert_with(EndpointSpec::default).ports.extend(ports);
+        }
+        apply_common(&mut spec, &self.common)?;
+        if self.force {
+            spec.task.force_update += 1;
+        }
+        Ok(spec)
+    }
+}
+
+/// `service scale web=5 api=2` pairs.
+pub fn parse_scale_pairs(pairs: &[String]) -> Result<Vec<(String, u64)>, String> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (name, n) = p.split_once('=').ok_or_else(|| format!("invalid scale specifier {p:?}: write SERVICE=REPLICAS"))?;
+            let n: u64 = n.parse().map_err(|_| format!("invalid replicas value {n:?} for {name}: use a whole number ≥ 0"))?;
+            Ok((name.to_string(), n))
+        })
+        .collect()
+}

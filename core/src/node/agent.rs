@@ -1,0 +1,231 @@
+//! The agent (shell): runs on every node, managers included. Heartbeats the leader's
+//! dispatcher, long-polls its assignments, reconciles them with the [`Executor`] through the
+//! pure [`crate::agent::Agent`], and reports task status.
+//!
+//! Inputs: assignments (full sets with a version), executor state and change signals, the
+//! heartbeat period the dispatcher announces. Outputs: executor calls, heartbeats carrying
+//! status updates. A failed heartbeat is retried after [`RETRY`] against the next manager, so
+//! a lost message or a dead manager costs well under the dispatcher's grace. A new session
+//! (another leader) re-sends every report the store has not caught up with.
+
+use crate::agent::{Agent, Command, Container};
+use crate::dispatcher::StatusUpdate;
+use crate::model::{NodeDescription, Task};
+use crate::node::dispatcher::to_proto;
+use crate::node::leader::wall_ms;
+use crate::proto::dispatcher_client::DispatcherClient;
+use crate::proto::{AssignmentsRequest, HeartbeatRequest};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Pause before retrying a failed dispatcher call.
+pub const RETRY: Duration = Duration::from_millis(250);
+/// Deadline of a heartbeat call.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Status updates per heartbeat at most (the rest go with the next one, sent at once).
+const MAX_UPDATES_PER_HEARTBEAT: usize = 1_000;
+
+/// Runs containers for tasks: the simulator's scripted runtime or Docker through bollard.
+#[tonic::async_trait]
+pub trait Executor: Send + Sync + 'static {
+    /// Every container this node's agent owns (found by its task label).
+    async fn list(&self) -> Vec<Container>;
+    /// Creates and starts the task's container; Err is the reason it cannot run.
+    async fn start(&self, task: &Task) -> Result<(), String>;
+    async fn stop(&self, task_id: &str);
+    async fn remove(&self, task_id: &str);
+    /// Resolves when a container changed state on its own (exited, finished starting).
+    async fn changed(&self);
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node_id: String,
+    /// This node's address (a manager's agent talks to its own manager first).
+    pub addr: String,
+    pub manager: bool,
+    pub description: NodeDescription,
+    pub labels: BTreeMap<String, String>,
+    /// Managers to try, in order, until one names the leader.
+    pub managers: Vec<String>,
+}
+
+/// Where the agent currently sends its calls, shared by the heartbeat loop and the poller.
+struct Leader {
+    addr: String,
+    /// Bumped on every switch so the poller restarts against the new address.
+    epoch: u64,
+    managers: Vec<String>,
+    next: usize,
+}
+
+impl Leader {
+    fn switch(&mut self, to: Option<String>) {
+        let to = match to.filter(|a| !a.is_empty()) {
+            Some(a) => a,
+            None => {
+                self.next = (self.next + 1) % self.managers.len().max(1);
+                self.managers.get(self.next).cloned().unwrap_or_else(|| self.addr.clone())
+            }
+        };
+        if to != self.addr {
+            self.addr = to;
+            self.epoch += 1;
+        }
+    }
+}
+
+fn client(addr: &str) -> Option<DispatcherClient<tonic::transport::Channel>> {
+    crate::node::raft::network::channel(addr).ok().map(DispatcherClient::new)
+}
+
+/// The agent loop; returns never (the node's crash ends it).
+pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
+    let first = if cfg.manager { cfg.addr.clone() } else { cfg.managers.first().cloned().unwrap_or_default() };
+    let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0 }));
+    let (assigned_tx, mut assigned_rx) = tokio::sync::watch::channel::<Vec<Task>>(Vec::new());
+    tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned_tx));
+    let mut agent = Agent::new(&cfg.node_id);
+    let description = serde_json::to_vec(&cfg.description).expect("description serialises");
+    let mut outbox: Vec<StatusUpdate> = Vec::new();
+    let mut next_heartbeat = tokio::time::Instant::now();
+    let mut session_epoch = u64::MAX;
+    loop {
+        // Reconcile until the executor has nothing more to do.
+        let assigned = assigned_rx.borrow_and_update().clone();
+        for _ in 0..3 {
+            let containers = exec.list().await;
+            let (cmds, ups) = agent.reconcile(&assigned, &containers, wall_ms());
+            outbox.extend(ups);
+            let mut failed = false;
+            for c in cmds {
+                match c {
+                    Command::Start(t) => {
+                        if let Err(e) = exec.start(&t).await {
+                            agent.start_failed(&t.id, e);
+                            failed = true;
+                        }
+                    }
+                    Command::Stop(id) => exec.stop(&id).await,
+                    Command::Remove(id) => exec.remove(&id).await,
+                }
+            }
+            if !failed {
+                break;
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if !outbox.is_empty() || now >= next_heartbeat {
+            let (addr, epoch) = {
+                let l = leader.lock().unwrap();
+                (l.addr.clone(), l.epoch)
+            };
+            if epoch != session_epoch {
+                // A new session: the new leader may have lost reports the old one queued.
+                agent = agent.new_session();
+                session_epoch = epoch;
+                let containers = exec.list().await;
+                outbox.extend(agent.reconcile(&assigned, &containers, wall_ms()).1);
+            }
+            let take = outbox.len().min(MAX_UPDATES_PER_HEARTBEAT);
+            let req = HeartbeatRequest {
+                node_id: cfg.node_id.clone(),
+                description: description.clone(),
+                addr: cfg.addr.clone(),
+                manager: cfg.manager,
+                labels: cfg.labels.clone().into_iter().collect(),
+                updates: outbox[..take].iter().map(to_proto).collect(),
+            };
+            let r = match client(&addr) {
+                Some(mut c) => tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await.ok().and_then(|r| r.ok()),
+                None => None,
+            };
+            match r.map(|r| r.into_inner()) {
+                Some(resp) if resp.redirect => {
+                    let mut l = leader.lock().unwrap();
+                    if !resp.managers.is_empty() {
+                        l.managers = resp.managers.clone();
+                    }
+                    l.switch(Some(resp.leader_addr));
+                    next_heartbeat = now + RETRY;
+                }
+                Some(resp) => {
+                    outbox.drain(..take);
+                    if !resp.managers.is_empty() {
+                        leader.lock().unwrap().managers = resp.managers;
+                    }
+                    // Heartbeat a little before the announced period ends.
+                    next_heartbeat = now + Duration::from_millis(resp.period_ms.saturating_sub(resp.period_ms / 10).max(100));
+                    if !outbox.is_empty() {
+                        continue;
+                    }
+                }
+                None => {
+                    leader.lock().unwrap().switch(None);
+                    next_heartbeat = now + RETRY;
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            r = assigned_rx.changed() => if r.is_err() { return },
+            _ = exec.changed() => {}
+            _ = tokio::time::sleep_until(next_heartbeat) => {}
+        }
+    }
+}
+
+/// Long-polls the assignments of `node_id` from the current leader, restarting on a switch.
+async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, tx: tokio::sync::watch::Sender<Vec<Task>>) {
+    let mut known = 0u64;
+    loop {
+        let (addr, epoch) = {
+            let l = leader.lock().unwrap();
+            (l.addr.clone(), l.epoch)
+        };
+        let req = AssignmentsRequest { node_id: node_id.clone(), known_version: known };
+        let call = async {
+            let mut c = client(&addr)?;
+            let wait = crate::node::dispatcher::ASSIGNMENTS_POLL + Duration::from_secs(5);
+            tokio::time::timeout(wait, c.assignments(req)).await.ok()?.ok().map(|r| r.into_inner())
+        };
+        // Give up on this call when the heartbeat loop switched leaders meanwhile.
+        let switched = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if leader.lock().unwrap().epoch != epoch {
+                    return;
+                }
+            }
+        };
+        let r = tokio::select! {
+            biased;
+            r = call => r,
+            _ = switched => continue,
+        };
+        match r {
+            Some(resp) if resp.redirect => {
+                leader.lock().unwrap().switch(Some(resp.leader_addr));
+                tokio::time::sleep(RETRY).await;
+            }
+            Some(resp) => {
+                if resp.version != known {
+                    match serde_json::from_slice::<Vec<Task>>(&resp.tasks) {
+                        Ok(tasks) => {
+                            known = resp.version;
+                            if tx.send(tasks).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(target: "shoal", "assignments are not valid JSON: {e}");
+                            tokio::time::sleep(RETRY).await;
+                        }
+                    }
+                }
+            }
+            None => tokio::time::sleep(RETRY).await,
+        }
+    }
+}

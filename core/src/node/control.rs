@@ -1,0 +1,138 @@
+//! The `Control` gRPC service (shell): the operator's API. A follower forwards the whole
+//! request to the leader (at most `MAX_HOPS`); the leader holds the control lock while it
+//! validates against its committed state and proposes, so two control writes never validate
+//! against the same state (no duplicate names or ports slip through concurrently).
+
+use super::{Manager, RequestError};
+use crate::control::{self, ControlError, NodeUpdate};
+use crate::model::{Kind, NodeAvailability, Object, ServiceSpec};
+use crate::orchestrator::IdGen;
+use crate::proto::control_request::Op;
+use crate::proto::{control_client::ControlClient, control_server, ControlReply, ControlRequest};
+use crate::store::{Action, Transaction};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct ControlService {
+    pub node: Arc<Manager>,
+}
+
+impl From<ControlError> for Status {
+    fn from(e: ControlError) -> Status {
+        match e {
+            ControlError::InvalidArgument(m) => Status::invalid_argument(m),
+            ControlError::NotFound(m) => Status::not_found(m),
+            ControlError::AlreadyExists(m) => Status::already_exists(m),
+            ControlError::FailedPrecondition(m) => Status::failed_precondition(m),
+        }
+    }
+}
+
+fn spec_of(bytes: &[u8]) -> Result<ServiceSpec, Status> {
+    serde_json::from_slice(bytes).map_err(|e| Status::invalid_argument(format!("service spec is not valid JSON: {e}")))
+}
+
+fn objects(v: Vec<Object>) -> Vec<u8> {
+    serde_json::to_vec(&v).expect("objects serialise")
+}
+
+impl Manager {
+    /// Serves one control request on the leader, or forwards it there.
+    pub async fn control(&self, req: ControlRequest) -> Result<ControlReply, Status> {
+        if !self.is_leader() {
+            let addr = self.forward_target(None, req.hops)?;
+            let ch = crate::node::raft::network::channel(&addr).map_err(|e| Status::unavailable(e.to_string()))?;
+            let mut c = ControlClient::new(ch);
+            let fwd = ControlRequest { hops: req.hops + 1, ..req };
+            // The leader's status passes through unchanged (NotFound stays NotFound).
+            return match tokio::time::timeout(super::REQUEST_TIMEOUT, c.call(fwd)).await {
+                Err(_) => Err(RequestError::Timeout(super::REQUEST_TIMEOUT).into()),
+                Ok(r) => r.map(Response::into_inner),
+            };
+        }
+        let op = req.op.ok_or_else(|| Status::invalid_argument("empty control request: set an operation"))?;
+        let _guard = self.control_lock.lock().await;
+        // Everything committed before is applied here before we validate against it.
+        tokio::time::timeout(super::REQUEST_TIMEOUT, self.raft.ensure_linearizable())
+            .await
+            .map_err(|_| Status::from(RequestError::Timeout(super::REQUEST_TIMEOUT)))?
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let st = &self.state;
+        let (actions, id): (Vec<Action>, String) = match op {
+            Op::CreateService(c) => {
+                let spec = spec_of(&c.spec)?;
+                let seed = st.applied().0 ^ self.id.rotate_left(48) ^ super::leader::wall_ms().rotate_left(16);
+                let id = IdGen::new(seed).next_id();
+                (st.with_store(|s| control::create_service(s, spec, id.clone()))?, id)
+            }
+            Op::UpdateService(u) => {
+                let spec = spec_of(&u.spec)?;
+                let v = (u.version != 0).then_some(u.version);
+                (st.with_store(|s| control::update_service(s, &u.service, spec, v))?, String::new())
+            }
+            Op::ScaleService(s) => (st.with_store(|st| control::scale_service(st, &s.service, s.replicas))?, String::new()),
+            Op::RemoveService(k) => (st.with_store(|s| control::remove_service(s, &k.key))?, String::new()),
+            Op::UpdateNode(u) => {
+                let availability = match u.availability.as_str() {
+                    "" => None,
+                    "active" => Some(NodeAvailability::Active),
+                    "pause" => Some(NodeAvailability::Pause),
+                    "drain" => Some(NodeAvailability::Drain),
+                    a => return Err(Status::invalid_argument(format!("availability {a:?}: use active, pause or drain"))),
+                };
+                let nu = NodeUpdate { availability, label_add: u.label_add.into_iter().collect(), label_rm: u.label_rm };
+                (st.with_store(|s| control::update_node(s, &u.node, &nu))?, String::new())
+            }
+            Op::RemoveNode(r) => (st.with_store(|s| control::remove_node(s, &r.node, r.force))?, String::new()),
+            Op::GetService(k) => {
+                let o = st.with_store(|s| control::find_service(s, &k.key).map(|x| Object::Service(x.clone())))?;
+                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
+            }
+            Op::GetNode(k) => {
+                let o = st.with_store(|s| control::find_node(s, &k.key).map(|x| Object::Node(x.clone())))?;
+                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
+            }
+            Op::GetTask(k) => {
+                let o = st.get(Kind::Task, &k.key).ok_or_else(|| Status::not_found(format!("task {} not found", k.key)))?;
+                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
+            }
+            Op::ListServices(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Service).cloned().collect())), ..Default::default() }),
+            Op::ListNodes(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Node).cloned().collect())), ..Default::default() }),
+            Op::GetCluster(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Cluster).cloned().collect())), ..Default::default() }),
+            Op::ListTasks(f) => {
+                let list = st.with_store(|s| -> Result<Vec<Object>, ControlError> {
+                    let service = if f.service.is_empty() { None } else { Some(control::find_service(s, &f.service)?.id.clone()) };
+                    let node = if f.node.is_empty() { None } else { Some(control::find_node(s, &f.node)?.id.clone()) };
+                    Ok(s.list(Kind::Task)
+                        .filter(|o| match o {
+                            Object::Task(t) => {
+                                service.as_ref().is_none_or(|x| *x == t.service_id) && node.as_ref().is_none_or(|x| *x == t.node_id)
+                            }
+                            _ => false,
+                        })
+                        .cloned()
+                        .collect())
+                })?;
+                return Ok(ControlReply { objects: objects(list), ..Default::default() });
+            }
+        };
+        if actions.is_empty() {
+            return Ok(ControlReply { id, ..Default::default() });
+        }
+        let r = self
+            .propose(Transaction { timestamp_ms: super::leader::wall_ms(), actions }, super::MAX_HOPS)
+            .await
+            .map_err(Status::from)?;
+        if let Some(e) = r.error {
+            return Err(Status::aborted(format!("{e}; retry")));
+        }
+        Ok(ControlReply { index: r.index, id, objects: vec![] })
+    }
+}
+
+#[tonic::async_trait]
+impl control_server::Control for ControlService {
+    async fn call(&self, request: Request<ControlRequest>) -> Result<Response<ControlReply>, Status> {
+        self.node.control(request.into_inner()).await.map(Response::new)
+    }
+}

@@ -1,0 +1,190 @@
+//! The `Dispatcher` gRPC service (shell): heartbeats with registration and status updates,
+//! and the assignments long-poll. Served by every manager; only the leader answers, others
+//! redirect the agent to it.
+//!
+//! A registration or status update is queued in the leader's inbox and written by the next
+//! leader pass (status updates in batches of ≤ 100 ms or ≤ 10,000 items). Assignments are the
+//! node's full task set with a version digest; the call waits (bounded) until the set differs
+//! from the version the agent has, woken by a per-node signal bumped for every committed
+//! change to one of the node's tasks.
+
+use super::leader::wall_ms;
+use super::Manager;
+use crate::dispatcher::{assigned_tasks, assignments_version, Registration, StatusUpdate};
+use crate::model::{Kind, NodeDescription, NodeRole, NodeState, Object, TaskState, TaskStatus};
+use crate::proto::dispatcher_server;
+use crate::proto::{AssignmentsRequest, AssignmentsResponse, HeartbeatRequest, HeartbeatResponse, TaskStatusUpdate};
+use crate::store::Event;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// An assignments call returns after this long even without a change (the agent calls again).
+pub const ASSIGNMENTS_POLL: Duration = Duration::from_secs(20);
+
+pub struct DispatcherService {
+    pub node: Arc<Manager>,
+}
+
+pub fn state_name(s: TaskState) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+pub fn parse_state(s: &str) -> Option<TaskState> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+pub fn to_proto(u: &StatusUpdate) -> TaskStatusUpdate {
+    TaskStatusUpdate {
+        task_id: u.task_id.clone(),
+        state: state_name(u.status.state),
+        message: u.status.message.clone(),
+        err: u.status.err.clone(),
+        has_exit_code: u.status.exit_code.is_some(),
+        exit_code: u.status.exit_code.unwrap_or(0),
+        timestamp_ms: u.status.timestamp_ms,
+    }
+}
+
+impl Manager {
+    /// Where an agent should go instead of this manager, if it does not lead.
+    fn redirect(&self) -> Option<String> {
+        if self.is_leader() {
+            return None;
+        }
+        Some(self.leader_addr(None).unwrap_or_default())
+    }
+
+    /// Per-node change signals: one task follows the committed changes and bumps the signal of
+    /// every node whose task set changed.
+    pub(super) async fn follow_assignments(self: Arc<Self>) {
+        let mut rx = self.state.watch();
+        loop {
+            match rx.recv().await {
+                Ok(w) => {
+                    let mut nodes: Vec<&str> = Vec::with_capacity(2);
+                    match &w.event {
+                        Event::Created(Object::Task(t)) | Event::Deleted(Object::Task(t)) => nodes.push(&t.node_id),
+                        Event::Updated { old: Object::Task(a), new: Object::Task(b) } => {
+                            nodes.push(&a.node_id);
+                            nodes.push(&b.node_id);
+                        }
+                        _ => {}
+                    }
+                    let signals = self.assignment_signals.lock().unwrap();
+                    for n in nodes.into_iter().filter(|n| !n.is_empty()) {
+                        if let Some(tx) = signals.get(n) {
+                            tx.send_modify(|v| *v += 1);
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for tx in self.assignment_signals.lock().unwrap().values() {
+                        tx.send_modify(|v| *v += 1);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn managers_addrs(&self) -> Vec<String> {
+        let m = self.state.membership();
+        m.membership().nodes().map(|(_, n)| n.addr.clone()).collect()
+    }
+}
+
+#[tonic::async_trait]
+impl dispatcher_server::Dispatcher for DispatcherService {
+    async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+        let req = request.into_inner();
+        let m = &self.node;
+        let managers = m.managers_addrs();
+        if let Some(leader) = m.redirect() {
+            return Ok(Response::new(HeartbeatResponse { period_ms: 0, leader_addr: leader, redirect: true, managers }));
+        }
+        if req.node_id.is_empty() {
+            return Err(Status::invalid_argument("heartbeat without a node id"));
+        }
+        let now = wall_ms();
+        let mut updates = Vec::with_capacity(req.updates.len());
+        for u in &req.updates {
+            let state = parse_state(&u.state)
+                .ok_or_else(|| Status::invalid_argument(format!("unknown task state {:?}", u.state)))?;
+            updates.push(StatusUpdate {
+                node_id: req.node_id.clone(),
+                task_id: u.task_id.clone(),
+                status: TaskStatus {
+                    timestamp_ms: u.timestamp_ms,
+                    state,
+                    message: u.message.clone(),
+                    err: u.err.clone(),
+                    exit_code: u.has_exit_code.then_some(u.exit_code),
+                },
+            });
+        }
+        // Register only when the store does not already say what the node says.
+        let registration = if req.description.is_empty() {
+            None
+        } else {
+            let description: NodeDescription = serde_json::from_slice(&req.description)
+                .map_err(|e| Status::invalid_argument(format!("node description is not valid JSON: {e}")))?;
+            let current = m.state.get(Kind::Node, &req.node_id);
+            let fresh = matches!(&current, Some(Object::Node(n))
+                if n.status.state == NodeState::Ready && n.status.addr == req.addr && n.description.as_ref() == Some(&description));
+            (!fresh).then(|| Registration {
+                node_id: req.node_id.clone(),
+                addr: req.addr.clone(),
+                role: if req.manager { NodeRole::Manager } else { NodeRole::Worker },
+                description,
+                labels: req.labels.clone().into_iter().collect(),
+            })
+        };
+        let period_ms = {
+            let mut inbox = m.inbox.lock().unwrap();
+            let inbox = &mut *inbox;
+            let Some((_, hb)) = inbox.heartbeats.as_mut() else {
+                return Err(Status::unavailable("the leader is starting its dispatcher; retry"));
+            };
+            let period = hb.heartbeat(&req.node_id, now);
+            if !inbox.push_updates(now, updates) {
+                return Err(Status::resource_exhausted("dispatcher status queue is full; retry"));
+            }
+            if let Some(r) = registration {
+                inbox.registrations.insert(r.node_id.clone(), r);
+            }
+            period
+        };
+        if !req.updates.is_empty() || !m.inbox.lock().unwrap().registrations.is_empty() {
+            m.wake.notify_one();
+        }
+        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers }))
+    }
+
+    async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {
+        let req = request.into_inner();
+        let m = &self.node;
+        let mut signal = {
+            let mut signals = m.assignment_signals.lock().unwrap();
+            signals.entry(req.node_id.clone()).or_insert_with(|| tokio::sync::watch::channel(0).0).subscribe()
+        };
+        let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
+        loop {
+            if let Some(leader) = m.redirect() {
+                return Ok(Response::new(AssignmentsResponse { version: 0, tasks: vec![], leader_addr: leader, redirect: true }));
+            }
+            signal.borrow_and_update();
+            let tasks = m.state.with_store(|s| assigned_tasks(s, &req.node_id));
+            let version = assignments_version(&tasks);
+            if version != req.known_version || tokio::time::Instant::now() >= deadline {
+                let tasks = serde_json::to_vec(&tasks).expect("tasks serialise");
+                return Ok(Response::new(AssignmentsResponse { version, tasks, leader_addr: String::new(), redirect: false }));
+            }
+            tokio::select! {
+                biased;
+                r = signal.changed() => if r.is_err() { return Err(Status::unavailable("manager shutting down")) },
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+}

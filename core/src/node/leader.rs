@@ -1,0 +1,205 @@
+//! The leader's control loop (shell): runs [`crate::leader::pass`] while this manager leads.
+//!
+//! Inputs: leadership (raft metrics), committed changes (the applied-index watch), the
+//! dispatcher's inbox (registrations, status updates), heartbeat deadlines and restart-delay
+//! timers. Output: the pass's actions, proposed through raft in transactions of at most
+//! `MAX_CHANGES_PER_TRANSACTION`. One pass at a time, each after the previous one's proposals
+//! applied, so every pass sees what the last one did and leader components never race each
+//! other (only control-API writes can, and the version checks catch them).
+
+use super::Manager;
+use crate::dispatcher::{Heartbeats, Registration, StatusUpdate, STATUS_BATCH_MAX, STATUS_BATCH_MS};
+use crate::leader::{cluster_spec, pass, PassInput};
+use crate::model::{Kind, Object, TaskState};
+use crate::orchestrator::IdGen;
+use crate::store::batches;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Without any input the loop still passes this often (a safety net for timers it does not
+/// model, e.g. a restart delay whose task was written by an older leader).
+const IDLE_PASS: Duration = Duration::from_secs(5);
+
+/// What the dispatcher hands to the leader loop, and the heartbeat deadlines it keeps.
+#[derive(Default)]
+pub struct LeaderInbox {
+    /// Some while this manager leads: (term, deadlines).
+    pub heartbeats: Option<(u64, Heartbeats)>,
+    pub registrations: BTreeMap<String, Registration>,
+    pub updates: Vec<StatusUpdate>,
+    pub first_update_ms: Option<u64>,
+}
+
+impl LeaderInbox {
+    /// Queues status updates; false when the queue is full (the agent retries).
+    pub fn push_updates(&mut self, now_ms: u64, ups: Vec<StatusUpdate>) -> bool {
+        if self.updates.len() + ups.len() > STATUS_BATCH_MAX && !ups.is_empty() {
+            return false;
+        }
+        if !ups.is_empty() && self.first_update_ms.is_none() {
+            self.first_update_ms = Some(now_ms);
+        }
+        self.updates.extend(ups);
+        true
+    }
+}
+
+/// Milliseconds since the Unix epoch: the proposer's clock, written into raft entries (virtual
+/// under the simulator). The one clock read of the shell.
+pub fn wall_ms() -> u64 {
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Manager {
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == openraft::ServerState::Leader
+    }
+
+    /// The leader loop; spawned once per manager process, dormant while not leading.
+    pub(super) async fn run_leader(self: Arc<Self>) {
+        let mut metrics = self.raft.metrics();
+        let mut applied = self.applied_rx.clone();
+        loop {
+            let (state, term) = {
+                let m = metrics.borrow();
+                (m.state, m.current_term)
+            };
+            if state != openraft::ServerState::Leader {
+                self.inbox.lock().unwrap().heartbeats = None;
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            let leading = self.inbox.lock().unwrap().heartbeats.as_ref().map(|(t, _)| *t) == Some(term);
+            if !leading {
+                // Catch up with everything committed before this term, then start the
+                // dispatcher's clock: every node gets the post-election grace.
+                if self.read_barrier().await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                let config = self.state.with_store(|s| cluster_spec(s).dispatcher);
+                let mut hb = Heartbeats::new(config, ChaCha8Rng::seed_from_u64(self.id ^ term.rotate_left(32)));
+                self.state.with_store(|s| {
+                    let nodes: Vec<&crate::model::Node> =
+                        s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }).collect();
+                    hb.start_leading(wall_ms(), nodes.into_iter());
+                });
+                let mut inbox = self.inbox.lock().unwrap();
+                inbox.heartbeats = Some((term, hb));
+                tracing::info!(target: "shoal", node = %self.name, term, "leading: dispatcher and orchestrators started");
+            }
+            let proposed = self.leader_pass(term).await;
+            if proposed {
+                continue;
+            }
+            // Idle: sleep until something can change the outcome of a pass.
+            let deadline = self.next_wakeup();
+            tokio::select! {
+                biased;
+                _ = metrics.changed() => {}
+                _ = applied.changed() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(deadline) => {}
+            }
+        }
+    }
+
+    /// A linearizable barrier: returns once this leader applied everything committed before.
+    async fn read_barrier(&self) -> Result<(), ()> {
+        match tokio::time::timeout(super::REQUEST_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// How long the idle loop may sleep: the next heartbeat deadline, status batch deadline or
+    /// restart-delay end, capped by [`IDLE_PASS`].
+    fn next_wakeup(&self) -> Duration {
+        let now = wall_ms();
+        let mut at = now + IDLE_PASS.as_millis() as u64;
+        {
+            let inbox = self.inbox.lock().unwrap();
+            if let Some(d) = inbox.heartbeats.as_ref().and_then(|(_, h)| h.next_deadline()) {
+                at = at.min(d);
+            }
+            if let Some(f) = inbox.first_update_ms {
+                at = at.min(f + STATUS_BATCH_MS);
+            }
+            if !inbox.registrations.is_empty() {
+                at = now;
+            }
+        }
+        let delayed = self.state.with_store(|s| {
+            s.list(Kind::Task)
+                .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
+                .filter(|t| t.desired_state == TaskState::Ready)
+                .map(|t| t.meta.created_at_ms + t.spec.restart.delay_ms)
+                .min()
+        });
+        if let Some(d) = delayed {
+            at = at.min(d);
+        }
+        Duration::from_millis(at.saturating_sub(now).max(1))
+    }
+
+    /// One pass; true when it proposed something.
+    async fn leader_pass(&self, term: u64) -> bool {
+        let now = wall_ms();
+        let input = {
+            let mut inbox = self.inbox.lock().unwrap();
+            let Some((t, hb)) = inbox.heartbeats.as_mut() else { return false };
+            if *t != term {
+                return false;
+            }
+            let expired = hb.expired(now);
+            let flush = inbox.first_update_ms.is_some_and(|f| now >= f + STATUS_BATCH_MS)
+                || inbox.updates.len() >= STATUS_BATCH_MAX;
+            let updates = if flush {
+                inbox.first_update_ms = None;
+                std::mem::take(&mut inbox.updates)
+            } else {
+                Vec::new()
+            };
+            PassInput {
+                now_ms: now,
+                registrations: std::mem::take(&mut inbox.registrations).into_values().collect(),
+                status_updates: updates,
+                expired,
+            }
+        };
+        for n in &input.expired {
+            tracing::info!(target: "shoal", node = %self.name, "node {n} missed its heartbeat deadline: marking it down");
+        }
+        let (applied, _) = self.state.applied();
+        let mut ids = IdGen::new(applied ^ term.rotate_left(40) ^ self.id.rotate_left(20));
+        let mut rng = ChaCha8Rng::seed_from_u64(applied.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ term);
+        let actions = self.state.with_store(|s| pass(s, &input, &mut ids, &mut rng));
+        if actions.is_empty() {
+            return false;
+        }
+        let n = actions.len();
+        for txn in batches(now, actions) {
+            // MAX_HOPS: never forward; if leadership moved, the next leader passes itself.
+            match self.propose(txn, super::MAX_HOPS).await {
+                Ok(r) if r.error.is_some() => {
+                    tracing::debug!(target: "shoal", node = %self.name, "pass raced a concurrent write: {}", r.error.unwrap_or_default());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::info!(target: "shoal", node = %self.name, "pass not committed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return true;
+                }
+            }
+        }
+        tracing::debug!(target: "shoal", node = %self.name, changes = n, "leader pass");
+        true
+    }
+}

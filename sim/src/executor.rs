@@ -1,0 +1,139 @@
+//! The simulated container runtime: each node's containers, with scripted image behaviours.
+//!
+//! Implements the core's [`Executor`] trait. An image declared in the scenario behaves as
+//! declared (serve, exit with a code after a while, slow start, unhealthy after a while, OOM,
+//! pull failure); an undeclared image serves. Containers live in the node's memory: a machine
+//! crash loses them all (nothing runs on a dead machine), which is what the agent must
+//! reconcile with after a restart. Timers run on the node's own tasks, so they die with it.
+//!
+//! The runner reads the containers as ground truth for predicates (`service web running 3`
+//! counts containers that really run on live nodes, not what the store believes).
+
+use crate::scenario::{Behaviour, ImageSpec};
+use shoal_core::agent::{Container, ContainerState};
+use shoal_core::model::Task;
+use shoal_core::node::agent::Executor;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SimContainer {
+    pub task_id: String,
+    pub service: String,
+    pub image: String,
+    pub state: ContainerState,
+    /// Bumped on every start so a stale timer of an earlier incarnation does nothing.
+    generation: u64,
+}
+
+pub struct SimExecutor {
+    pub node: String,
+    images: Arc<BTreeMap<String, ImageSpec>>,
+    containers: Mutex<BTreeMap<String, SimContainer>>,
+    notify: tokio::sync::Notify,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl SimExecutor {
+    pub fn new(node: &str, images: Arc<BTreeMap<String, ImageSpec>>) -> Arc<SimExecutor> {
+        Arc::new(SimExecutor {
+            node: node.to_string(),
+            images,
+            containers: Mutex::new(BTreeMap::new()),
+            notify: tokio::sync::Notify::new(),
+            generation: Default::default(),
+        })
+    }
+
+    /// The containers now (ground truth for predicates and checkers).
+    pub fn snapshot(&self) -> Vec<SimContainer> {
+        self.containers.lock().unwrap().values().cloned().collect()
+    }
+
+    fn set_later(self: &Arc<Self>, task_id: String, generation: u64, after: Duration, state: ContainerState) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let mut cs = me.containers.lock().unwrap();
+            if let Some(c) = cs.get_mut(&task_id) {
+                if c.generation == generation && matches!(c.state, ContainerState::Running | ContainerState::Starting) {
+                    tracing::info!(target: "shoal::container", node = %me.node, "{} {} -> {:?}", c.service, task_id, state);
+                    c.state = state;
+                    drop(cs);
+                    me.notify.notify_one();
+                }
+            }
+        });
+    }
+
+    fn spec(&self, image: &str) -> ImageSpec {
+        self.images.get(image).cloned().unwrap_or_default()
+    }
+}
+
+/// The shell's executor trait on an `Arc` (timers need a handle to the executor).
+pub struct SimExecutorHandle(pub Arc<SimExecutor>);
+
+#[tonic::async_trait]
+impl Executor for SimExecutorHandle {
+    async fn list(&self) -> Vec<Container> {
+        self.0
+            .containers
+            .lock()
+            .unwrap()
+            .values()
+            .map(|c| Container { task_id: c.task_id.clone(), state: c.state.clone() })
+            .collect()
+    }
+
+    async fn start(&self, task: &Task) -> Result<(), String> {
+        let me = &self.0;
+        let image = task.spec.container.image.clone();
+        let spec = me.spec(&image);
+        if spec.behaviour == Behaviour::PullFails {
+            tracing::info!(target: "shoal::container", node = %me.node, "{} {} pull failed", task.service_name, task.id);
+            return Err(format!(
+                "unable to pin image {image} to digest: errors: denied: requested access to the resource is denied"
+            ));
+        }
+        let generation = me.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let initial = if spec.behaviour == Behaviour::SlowStart { ContainerState::Starting } else { ContainerState::Running };
+        me.containers.lock().unwrap().insert(
+            task.id.clone(),
+            SimContainer {
+                task_id: task.id.clone(),
+                service: task.service_name.clone(),
+                image: image.clone(),
+                state: initial,
+                generation,
+            },
+        );
+        tracing::info!(target: "shoal::container", node = %me.node, "{} {} started ({image})", task.service_name, task.id);
+        match spec.behaviour {
+            Behaviour::Serve | Behaviour::PullFails | Behaviour::UnhealthyAfter => {}
+            Behaviour::Exit => me.set_later(task.id.clone(), generation, spec.after, ContainerState::Exited(spec.code)),
+            Behaviour::SlowStart => me.set_later(task.id.clone(), generation, spec.after, ContainerState::Running),
+            Behaviour::Oom => me.set_later(task.id.clone(), generation, spec.after, ContainerState::Exited(137)),
+        }
+        Ok(())
+    }
+
+    async fn stop(&self, task_id: &str) {
+        let mut cs = self.0.containers.lock().unwrap();
+        if let Some(c) = cs.get_mut(task_id) {
+            if matches!(c.state, ContainerState::Running | ContainerState::Starting) {
+                tracing::info!(target: "shoal::container", node = %self.0.node, "{} {} stopped", c.service, task_id);
+                c.state = ContainerState::Exited(0);
+            }
+        }
+    }
+
+    async fn remove(&self, task_id: &str) {
+        self.0.containers.lock().unwrap().remove(task_id);
+    }
+
+    async fn changed(&self) {
+        self.0.notify.notified().await
+    }
+}
