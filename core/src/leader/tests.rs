@@ -274,3 +274,18 @@ fn removing_a_service_reaps_its_tasks_and_passes_go_quiet() {
     assert!(w.tasks().is_empty(), "{:?}", w.tasks());
     assert_eq!(w.pass(PassInput::default()), 0, "a converged store gives an idle pass");
 }
+
+#[test]
+fn a_pending_task_takes_a_new_spec_at_once() {
+    let mut w = World::new(1);
+    let mut s = svc("db", 1);
+    s.task.resources.reservations = Some(Resources { memory_bytes: 16 << 30, ..Default::default() });
+    w.create(s.clone());
+    w.run_all();
+    assert!(w.running("db").is_empty());
+    s.task.resources.reservations = Some(Resources { memory_bytes: 1 << 30, ..Default::default() });
+    w.commit(control::update_service(&w.store, "db", s, None).unwrap());
+    w.run_all();
+    assert_eq!(w.running("db").values().sum::<usize>(), 1);
+    w.assert_one_live_task_per_slot();
+}

@@ -84,8 +84,8 @@ fn client(addr: &str) -> Option<DispatcherClient<tonic::transport::Channel>> {
 pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
     let first = if cfg.manager { cfg.addr.clone() } else { cfg.managers.first().cloned().unwrap_or_default() };
     let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0 }));
-    let (assigned_tx, mut assigned_rx) = tokio::sync::watch::channel::<Vec<Task>>(Vec::new());
-    tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned_tx));
+    let assigned: Arc<Assigned> = Arc::default();
+    tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone()));
     let mut agent = Agent::new(&cfg.node_id);
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
@@ -93,10 +93,11 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
     let mut session_epoch = u64::MAX;
     loop {
         // Reconcile until the executor has nothing more to do.
-        let assigned = assigned_rx.borrow_and_update().clone();
+        let assigned_seen = assigned.signal.version();
+        let tasks = assigned.tasks.lock().unwrap().clone();
         for _ in 0..3 {
             let containers = exec.list().await;
-            let (cmds, ups) = agent.reconcile(&assigned, &containers, wall_ms());
+            let (cmds, ups) = agent.reconcile(&tasks, &containers, wall_ms());
             outbox.extend(ups);
             let mut failed = false;
             for c in cmds {
@@ -126,7 +127,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
                 agent = agent.new_session();
                 session_epoch = epoch;
                 let containers = exec.list().await;
-                outbox.extend(agent.reconcile(&assigned, &containers, wall_ms()).1);
+                outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
             }
             let take = outbox.len().min(MAX_UPDATES_PER_HEARTBEAT);
             let req = HeartbeatRequest {
@@ -169,7 +170,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
         }
         tokio::select! {
             biased;
-            r = assigned_rx.changed() => if r.is_err() { return },
+            _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
             _ = tokio::time::sleep_until(next_heartbeat) => {}
         }
@@ -177,7 +178,14 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
 }
 
 /// Long-polls the assignments of `node_id` from the current leader, restarting on a switch.
-async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, tx: tokio::sync::watch::Sender<Vec<Task>>) {
+/// The latest assignment set, handed from the poller to the agent loop.
+#[derive(Default)]
+struct Assigned {
+    tasks: Mutex<Vec<Task>>,
+    signal: crate::node::signal::Signal,
+}
+
+async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned: Arc<Assigned>) {
     let mut known = 0u64;
     loop {
         let (addr, epoch) = {
@@ -214,9 +222,8 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, tx: tokio
                     match serde_json::from_slice::<Vec<Task>>(&resp.tasks) {
                         Ok(tasks) => {
                             known = resp.version;
-                            if tx.send(tasks).is_err() {
-                                return;
-                            }
+                            *assigned.tasks.lock().unwrap() = tasks;
+                            assigned.signal.bump();
                         }
                         Err(e) => {
                             tracing::warn!(target: "shoal", "assignments are not valid JSON: {e}");

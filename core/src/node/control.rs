@@ -53,7 +53,7 @@ impl Manager {
         let op = req.op.ok_or_else(|| Status::invalid_argument("empty control request: set an operation"))?;
         let _guard = self.control_lock.lock().await;
         // Everything committed before is applied here before we validate against it.
-        tokio::time::timeout(super::REQUEST_TIMEOUT, self.raft.ensure_linearizable())
+        tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier())
             .await
             .map_err(|_| Status::from(RequestError::Timeout(super::REQUEST_TIMEOUT)))?
             .map_err(|e| Status::unavailable(e.to_string()))?;

@@ -73,14 +73,14 @@ impl Manager {
                     }
                     let signals = self.assignment_signals.lock().unwrap();
                     for n in nodes.into_iter().filter(|n| !n.is_empty()) {
-                        if let Some(tx) = signals.get(n) {
-                            tx.send_modify(|v| *v += 1);
+                        if let Some(sig) = signals.get(n) {
+                            sig.bump();
                         }
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    for tx in self.assignment_signals.lock().unwrap().values() {
-                        tx.send_modify(|v| *v += 1);
+                    for sig in self.assignment_signals.lock().unwrap().values() {
+                        sig.bump();
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -164,16 +164,13 @@ impl dispatcher_server::Dispatcher for DispatcherService {
     async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {
         let req = request.into_inner();
         let m = &self.node;
-        let mut signal = {
-            let mut signals = m.assignment_signals.lock().unwrap();
-            signals.entry(req.node_id.clone()).or_insert_with(|| tokio::sync::watch::channel(0).0).subscribe()
-        };
+        let signal = m.assignment_signals.lock().unwrap().entry(req.node_id.clone()).or_default().clone();
         let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
         loop {
             if let Some(leader) = m.redirect() {
                 return Ok(Response::new(AssignmentsResponse { version: 0, tasks: vec![], leader_addr: leader, redirect: true }));
             }
-            signal.borrow_and_update();
+            let seen = signal.version();
             let tasks = m.state.with_store(|s| assigned_tasks(s, &req.node_id));
             let version = assignments_version(&tasks);
             if version != req.known_version || tokio::time::Instant::now() >= deadline {
@@ -182,7 +179,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             }
             tokio::select! {
                 biased;
-                r = signal.changed() => if r.is_err() { return Err(Status::unavailable("manager shutting down")) },
+                _ = signal.changed(seen) => {}
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         }

@@ -62,18 +62,17 @@ impl Manager {
 
     /// The leader loop; spawned once per manager process, dormant while not leading.
     pub(super) async fn run_leader(self: Arc<Self>) {
-        let mut metrics = self.raft.metrics();
-        let mut applied = self.applied_rx.clone();
+        let metrics = self.raft.metrics();
+        let mut applied_seen = self.state.applied_signal().version();
         loop {
+            let role_seen = self.role_signal.version();
             let (state, term) = {
                 let m = metrics.borrow();
                 (m.state, m.current_term)
             };
             if state != openraft::ServerState::Leader {
                 self.inbox.lock().unwrap().heartbeats = None;
-                if metrics.changed().await.is_err() {
-                    return;
-                }
+                self.role_signal.changed(role_seen).await;
                 continue;
             }
             let leading = self.inbox.lock().unwrap().heartbeats.as_ref().map(|(t, _)| *t) == Some(term);
@@ -101,10 +100,11 @@ impl Manager {
             }
             // Idle: sleep until something can change the outcome of a pass.
             let deadline = self.next_wakeup();
+            let applied = self.state.applied_signal();
             tokio::select! {
                 biased;
-                _ = metrics.changed() => {}
-                _ = applied.changed() => {}
+                _ = self.role_signal.changed(role_seen) => {}
+                v = applied.changed(applied_seen) => applied_seen = v,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(deadline) => {}
             }
@@ -113,7 +113,7 @@ impl Manager {
 
     /// A linearizable barrier: returns once this leader applied everything committed before.
     async fn read_barrier(&self) -> Result<(), ()> {
-        match tokio::time::timeout(super::REQUEST_TIMEOUT, self.raft.ensure_linearizable()).await {
+        match tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier()).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(()),
         }

@@ -16,6 +16,7 @@ pub mod dispatcher;
 pub mod leader;
 pub mod raft;
 mod service;
+pub mod signal;
 
 pub use service::ManagerService;
 
@@ -109,8 +110,9 @@ pub struct Manager {
     /// Serialises control-API writes on the leader.
     control_lock: tokio::sync::Mutex<()>,
     /// node id → signal bumped when that node's task set changed (assignment long-polls).
-    assignment_signals: std::sync::Mutex<BTreeMap<String, tokio::sync::watch::Sender<u64>>>,
-    applied_rx: tokio::sync::watch::Receiver<u64>,
+    assignment_signals: std::sync::Mutex<BTreeMap<String, Arc<signal::Signal>>>,
+    /// Bumped by `watch_role` on every role or term change (the leader loop waits on it).
+    role_signal: signal::Signal,
     /// Channels to other managers for forwarding, kept open (dialling per request costs a
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
@@ -136,7 +138,6 @@ impl Manager {
                 tracing::info!(target: "shoal", node = %cfg.name, voters = voters.len(), "cluster bootstrapped");
             }
         }
-        let applied_rx = state.applied_watch();
         let node = Arc::new(Manager {
             id: cfg.id,
             name: cfg.name,
@@ -148,7 +149,7 @@ impl Manager {
             wake: tokio::sync::Notify::new(),
             control_lock: tokio::sync::Mutex::new(()),
             assignment_signals: Default::default(),
-            applied_rx,
+            role_signal: signal::Signal::new(),
             peers: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
@@ -183,6 +184,7 @@ impl Manager {
                 tracing::info!(target: "shoal", node = %self.name, term, leader = ?leader, "role {:?}", state);
                 self.observer.role_changed(self.id, term, state == openraft::ServerState::Leader);
                 last = Some((state, term, leader));
+                self.role_signal.bump();
             }
             if rx.changed().await.is_err() {
                 return;
@@ -285,10 +287,26 @@ impl Manager {
         Ok(resp.index)
     }
 
+    /// Confirms leadership with a quorum round and waits until this node applied everything
+    /// committed before (openraft's `ensure_linearizable`, but waiting on the deterministic
+    /// applied [`signal::Signal`] instead of openraft's metrics watch: see signal.rs).
+    pub async fn linearizable_barrier(&self) -> Result<(), RaftError<NodeId, openraft::error::CheckIsLeaderError<NodeId, openraft::BasicNode>>> {
+        let (read_log_id, _) = self.raft.get_read_log_id().await?;
+        let Some(read) = read_log_id else { return Ok(()) };
+        let sig = self.state.applied_signal();
+        loop {
+            let seen = sig.version();
+            if self.state.applied().0 >= read.index {
+                return Ok(());
+            }
+            sig.changed(seen).await;
+        }
+    }
+
     /// Linearizable read of one object: confirms leadership with a quorum round first (on the
     /// leader; a follower forwards).
     pub async fn read(&self, kind: Kind, id: &str, hops: u32) -> Result<(Option<Object>, u64), RequestError> {
-        let leader = match tokio::time::timeout(REQUEST_TIMEOUT, self.raft.ensure_linearizable()).await {
+        let leader = match tokio::time::timeout(REQUEST_TIMEOUT, self.linearizable_barrier()).await {
             Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
             Ok(Ok(_)) => {
                 let (index, _) = self.state.applied();

@@ -68,6 +68,15 @@ fn supervise(o: &mut Overlay, s: &Service, t: Task, constraints: &[Constraint], 
             }
         };
     }
+    if t.spec_version < s.spec_version && t.status.state <= TaskState::Pending {
+        // Not placed yet: nothing runs, so it takes the new spec at once (running tasks wait
+        // for the update controller). A pending task may be waiting for a spec that fits.
+        set_desired(o, &t, TaskState::Shutdown);
+        let mut r = new_task(s, t.slot, "", t.desired_state, ids, now_ms);
+        r.restart_history_ms = t.restart_history_ms.clone();
+        o.put(Object::Task(r.clone()));
+        return Some(r);
+    }
     if !t.node_id.is_empty() {
         let node = o.node(&t.node_id);
         let lost = !node_keeps_tasks(node);

@@ -53,7 +53,7 @@ pub struct SharedState {
     inner: Arc<Mutex<SmInner>>,
     watch: broadcast::Sender<WatchEvent>,
     /// The last applied index, for waiters that only need "something changed".
-    applied_tx: Arc<tokio::sync::watch::Sender<u64>>,
+    applied_signal: Arc<crate::node::signal::Signal>,
 }
 
 impl Default for SharedState {
@@ -61,7 +61,7 @@ impl Default for SharedState {
         SharedState {
             inner: Arc::default(),
             watch: broadcast::channel(WATCH_CAPACITY).0,
-            applied_tx: Arc::new(tokio::sync::watch::channel(0).0),
+            applied_signal: Arc::default(),
         }
     }
 }
@@ -92,9 +92,9 @@ impl SharedState {
         self.watch.subscribe()
     }
 
-    /// A receiver that wakes whenever the applied index moves (entries or a snapshot).
-    pub fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.applied_tx.subscribe()
+    /// Bumped whenever the applied index moves (entries or a snapshot).
+    pub fn applied_signal(&self) -> Arc<crate::node::signal::Signal> {
+        self.applied_signal.clone()
     }
 }
 
@@ -202,9 +202,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.observer.applied(self.node, index, entry.log_id.leader_id.term, entry_hash, i.store.state_hash());
             out.push(result);
         }
-        let last = i.last_applied.map(|l| l.index).unwrap_or(0);
         drop(i);
-        self.shared.applied_tx.send_replace(last);
+        self.shared.applied_signal.bump();
         Ok(out)
     }
 
@@ -240,7 +239,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tracing::info!(target: "shoal::raft", node = self.node, index, "snapshot installed");
         self.observer.snapshot_installed(self.node, index, term, i.store.state_hash());
         drop(i);
-        self.shared.applied_tx.send_replace(index);
+        self.shared.applied_signal.bump();
         Ok(())
     }
 

@@ -1,0 +1,85 @@
+//! Every scenario file under several seeds, plus determinism: the same seed twice in one
+//! process gives the same trace hash, and different seeds give different hashes. One test per
+//! file; a guard fails when a file has no test.
+#![cfg(madsim)]
+
+use shoal_sim::{run, RunOptions, Scenario};
+use std::collections::BTreeSet;
+
+const SEEDS: std::ops::Range<u64> = 1..6;
+
+fn check(dir: &str, file: &str) {
+    let path = format!("{}/{dir}/{file}", env!("CARGO_MANIFEST_DIR"));
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut hashes = BTreeSet::new();
+    let mut first = None;
+    for seed in SEEDS {
+        let r = run(&s, seed, &RunOptions::default());
+        assert!(r.passed(), "{}\n{}", r.banner, r.failure_text().unwrap_or_default());
+        hashes.insert(r.trace_hash.clone());
+        first.get_or_insert(r);
+    }
+    assert_eq!(hashes.len(), SEEDS.count(), "different seeds must give different traces");
+    let first = first.expect("at least one seed");
+    let again = run(&s, first.seed, &RunOptions::default());
+    assert_eq!(
+        again.trace_hash, first.trace_hash,
+        "not deterministic: reproduce with scripts/sim check-determinism {} --seed {}",
+        s.path, first.seed
+    );
+}
+
+fn files_on_disk(dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(format!("{}/{dir}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// One `#[test]` per scenario file of a directory, and the guard that lists them all.
+macro_rules! scenario_tests {
+    ($dir:literal, $($test:ident => $file:literal),+ $(,)?) => {
+        #[test]
+        fn every_scenario_file_has_a_test() {
+            let mut listed: Vec<String> = vec![$($file.to_string()),+];
+            listed.sort();
+            assert_eq!(super::files_on_disk($dir), listed, "add the new scenario to scenario_tests! in tests/scenarios.rs");
+        }
+        $(
+            #[test]
+            fn $test() {
+                super::check($dir, $file);
+            }
+        )+
+    };
+}
+
+mod raft {
+    scenario_tests!("raft",
+        leader_crash => "leader-crash.toml",
+        minority_partition => "minority-partition.toml",
+        majority_partition => "majority-partition.toml",
+        all_managers_restart => "all-managers-restart.toml",
+        promote_demote => "promote-demote.toml",
+        slow_follower_snapshot => "slow-follower-snapshot.toml",
+        five_managers_lose_two => "five-managers-lose-two.toml",
+        chaos => "chaos.toml",
+    );
+}
+
+mod orchestration {
+    scenario_tests!("orchestration",
+        redis_drain => "redis-drain.toml",
+        worker_crash => "worker-crash.toml",
+        pinger_scale => "pinger-scale.toml",
+        constraint_workers => "constraint-workers.toml",
+        global_join => "global-join.toml",
+        zones_spread => "zones-spread.toml",
+        insufficient_memory => "insufficient-memory.toml",
+        restart_on_failure => "restart-on-failure.toml",
+        leader_crash_scheduling => "leader-crash-scheduling.toml",
+    );
+}
