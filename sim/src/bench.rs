@@ -88,3 +88,224 @@ pub fn failover(seeds: std::ops::Range<u64>) -> i32 {
     );
     i32::from(!failed.is_empty())
 }
+
+/// A worker running 2 of 6 tasks crashes at 20 s; time until 6 run again (virtual s).
+pub const WORKER_CRASH_BENCH: &str = r#"
+name = "bench-worker-crash"
+[cluster]
+managers = 3
+workers = 3
+[[step]]
+do = "service create --name web --replicas 6 --constraint node.role==worker nginx:1.25"
+[[step]]
+expect = "service web running 6"
+within = "20s"
+[[step]]
+at = "20s"
+fault = "crash worker-2"
+[[step]]
+expect = "service web running 6"
+within = "60s"
+name = "replaced"
+"#;
+
+pub fn worker_crash(seeds: std::ops::Range<u64>) -> i32 {
+    let s = Scenario::parse("<bench worker-crash>", WORKER_CRASH_BENCH).expect("built-in scenario is valid");
+    let mut times = Vec::new();
+    let mut failed = Vec::new();
+    let n = seeds.end - seeds.start;
+    for seed in seeds {
+        let r = run(&s, seed, &RunOptions::default());
+        match (r.passed(), r.expectation_waits.get("replaced")) {
+            (true, Some(t)) => times.push(*t),
+            _ => failed.push(seed),
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "bench worker-crash: {n} seeds, heartbeat 5 s, worker crash -> its tasks running elsewhere (virtual s): \
+         p50={:.3} p90={:.3} p99={:.3} max={:.3} failed_seeds={:?}",
+        percentile(&times, 50.0),
+        percentile(&times, 90.0),
+        percentile(&times, 99.0),
+        times.last().copied().unwrap_or(f64::NAN),
+        failed
+    );
+    i32::from(!failed.is_empty())
+}
+
+/// No faults but a slow, lossy network for `hours`: every node marked down is a false down.
+pub fn false_downs(seeds: std::ops::Range<u64>, hours: u64) -> i32 {
+    let text = format!(
+        r#"
+name = "bench-false-downs"
+[cluster]
+managers = 3
+workers = 10
+[sim]
+latency_ms = [1, 200]
+[[injector]]
+kind = "packet-loss"
+rate = 0.01
+from = "10s"
+until = "{}s"
+[[step]]
+at = "{}s"
+expect = "managers agree"
+within = "60s"
+"#,
+        hours * 3600,
+        hours * 3600
+    );
+    let s = Scenario::parse("<bench false-downs>", &text).expect("built-in scenario is valid");
+    let mut total = 0usize;
+    let mut failed = Vec::new();
+    for seed in seeds.clone() {
+        let r = run(&s, seed, &RunOptions { keep_trace: true, echo_trace: false });
+        let downs = r.trace_lines.iter().filter(|l| l.contains("missed its heartbeat deadline")).count();
+        total += downs;
+        if !r.passed() {
+            failed.push(seed);
+        }
+        println!("seed={seed} virtual_s={:.0} wall_s={:.1} false_downs={downs} {}", r.virtual_secs, r.wall_secs, r.verdict);
+    }
+    let node_hours = (seeds.end - seeds.start) * hours * 13;
+    println!(
+        "bench false-downs: 13 nodes, latency 1-200 ms, 1% packet loss, {} virtual hour(s) x {} seeds: \
+         false_downs={total} ({:.3} per node-hour) failed_seeds={failed:?}",
+        hours,
+        seeds.end - seeds.start,
+        total as f64 / node_hours as f64
+    );
+    i32::from(!failed.is_empty())
+}
+
+/// The scheduler alone on a synthetic cluster: `nodes` nodes (zones a-c, racks r0-r9), `tasks`
+/// identical pending tasks, one call of `schedule` timed on this thread.
+pub fn scheduler(nodes: usize, tasks: usize, constraint: Option<&str>, pref: Option<&str>, json: bool) -> i32 {
+    use rand::SeedableRng;
+    use shoal_core::model::{Node, NodeDescription, NodeRole, NodeState, Resources, SchedulerStrategy, Task, TaskState};
+    use shoal_core::scheduler::{schedule, ClusterView, Decision};
+    let ns: Vec<Node> = (0..nodes)
+        .map(|i| {
+            let mut n = Node { id: format!("node{i:06}"), role: NodeRole::Worker, ..Default::default() };
+            n.status.state = NodeState::Ready;
+            n.spec.annotations.labels.insert("zone".into(), ["a", "b", "c"][i % 3].into());
+            n.spec.annotations.labels.insert("rack".into(), format!("r{}", i % 10));
+            n.description = Some(NodeDescription {
+                hostname: n.id.clone(),
+                resources: Resources { nano_cpus: 64_000_000_000, memory_bytes: 256 << 30, ..Default::default() },
+                ..Default::default()
+            });
+            n
+        })
+        .collect();
+    let ts: Vec<Task> = (0..tasks)
+        .map(|i| {
+            let mut t = Task { id: format!("task{i:07}"), service_id: "svc".into(), spec_version: 1, ..Default::default() };
+            t.status.state = TaskState::Pending;
+            t.desired_state = TaskState::Running;
+            t.spec.resources.reservations = Some(Resources { nano_cpus: 10_000_000, memory_bytes: 16 << 20, ..Default::default() });
+            t.spec.placement.constraints = constraint.map(|c| vec![c.to_string()]).unwrap_or_default();
+            t.spec.placement.preferences = pref.map(|p| vec![p.to_string()]).unwrap_or_default();
+            t
+        })
+        .collect();
+    let services = std::collections::BTreeMap::new();
+    // Wall-clock timing of a pure function, outside any simulation.
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    let mut view = ClusterView::build(&ns, std::iter::empty(), &services, 0);
+    let build_s = t0.elapsed().as_secs_f64();
+    let pending: Vec<&Task> = ts.iter().collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    #[allow(clippy::disallowed_methods)]
+    let t1 = std::time::Instant::now();
+    let d = schedule(&mut view, &pending, &services, SchedulerStrategy::Spread, &mut rng);
+    let secs = t1.elapsed().as_secs_f64();
+    let placed = d.iter().filter(|x| matches!(x, Decision::Assign { .. })).count();
+    let per_sec = placed as f64 / secs;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "scheduler", "nodes": nodes, "tasks": tasks, "constraint": constraint, "placement_pref": pref,
+                "placed": placed, "schedule_secs": secs, "view_build_secs": build_s, "placements_per_sec": per_sec.round(),
+            })
+        );
+    } else {
+        println!(
+            "bench scheduler: nodes={nodes} tasks={tasks} constraint={constraint:?} placement_pref={pref:?} placed={placed} \
+             schedule_s={secs:.3} view_build_s={build_s:.3} placements_per_sec={per_sec:.0}"
+        );
+    }
+    i32::from(placed == 0 && tasks > 0)
+}
+
+/// Peak resident memory of this process (Linux VmHWM), MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// A whole cluster for `minutes` of virtual time: `managers` + `workers` nodes, `tasks`
+/// replicas of one service created at once; prints the virtual/wall speedup and peak RSS.
+pub fn cluster(managers: u32, workers: u32, tasks: u64, minutes: u64, seed: u64, json: bool) -> i32 {
+    let text = format!(
+        r#"
+name = "bench-cluster"
+[cluster]
+managers = {managers}
+workers = {workers}
+[[step]]
+do = "service create --name web --replicas {tasks} --constraint node.role==worker nginx:1.25"
+[[step]]
+expect = "service web running {tasks}"
+within = "{}s"
+name = "converged"
+[[step]]
+at = "{}s"
+expect = "managers agree"
+within = "60s"
+"#,
+        (minutes * 60).max(60),
+        minutes * 60
+    );
+    let s = match Scenario::parse("<bench cluster>", &text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let r = run(&s, seed, &RunOptions::default());
+    let speedup = r.virtual_secs / r.wall_secs;
+    let converged = r.expectations.get("converged").copied();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "cluster", "managers": managers, "workers": workers, "tasks": tasks, "seed": seed,
+                "virtual_secs": r.virtual_secs, "wall_secs": r.wall_secs, "speedup": (speedup * 10.0).round() / 10.0,
+                "converged_at_secs": converged, "peak_rss_mib": peak_rss_mib().round(), "verdict": r.verdict,
+            })
+        );
+    } else {
+        println!(
+            "bench cluster: managers={managers} workers={workers} tasks={tasks} virtual_s={:.0} wall_s={:.1} speedup={speedup:.1}x \
+             converged_at={converged:?} peak_rss_mib={:.0} {}",
+            r.virtual_secs,
+            r.wall_secs,
+            peak_rss_mib(),
+            r.verdict
+        );
+    }
+    if let Some(f) = r.failure_text() {
+        println!("{f}");
+    }
+    i32::from(!r.passed())
+}

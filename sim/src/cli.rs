@@ -39,12 +39,41 @@ enum Cmd {
         seed: u64,
     },
     /// Benchmarks: `raft` (commit throughput, virtual/wall ratio), `failover` (leader failover
-    /// time over many seeds).
+    /// time over many seeds), `worker-crash` (time to replace a dead worker's tasks),
+    /// `false-downs` (nodes wrongly marked down on a slow lossy network), `scheduler`
+    /// (placements per second of the pure scheduler).
     Bench {
-        #[arg(value_parser = ["raft", "failover"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
+        /// false-downs: virtual hours per seed.
+        #[arg(long, default_value_t = 1)]
+        hours: u64,
+        /// scheduler: nodes in the synthetic cluster.
+        #[arg(long, default_value_t = 5_000)]
+        nodes: usize,
+        /// scheduler: identical pending tasks to place.
+        #[arg(long, default_value_t = 50_000)]
+        tasks: usize,
+        /// scheduler: a placement constraint on every task, e.g. node.labels.zone!=c
+        #[arg(long)]
+        constraint: Option<String>,
+        /// scheduler: a placement preference, e.g. spread=node.labels.rack
+        #[arg(long)]
+        placement_pref: Option<String>,
+        /// cluster: managers.
+        #[arg(long, default_value_t = 3)]
+        managers: u32,
+        /// cluster: workers.
+        #[arg(long, default_value_t = 1_000)]
+        workers: u32,
+        /// cluster: virtual minutes (default: --hours).
+        #[arg(long)]
+        minutes: Option<u64>,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -162,8 +191,19 @@ pub fn main() -> i32 {
                 1
             }
         }
-        Cmd::Bench { what, seeds } => match what.as_str() {
+        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, json } => match what.as_str() {
+            "cluster" => shoal_sim::bench::cluster(
+                managers,
+                workers,
+                if tasks == 50_000 { 5_000 } else { tasks as u64 },
+                minutes.unwrap_or(hours * 60),
+                seeds.map(|s| s.start).unwrap_or(1),
+                json,
+            ),
             "raft" => shoal_sim::bench::raft(seeds.unwrap_or(1..4)),
+            "worker-crash" => shoal_sim::bench::worker_crash(seeds.unwrap_or(1..201)),
+            "false-downs" => shoal_sim::bench::false_downs(seeds.unwrap_or(1..4), hours),
+            "scheduler" => shoal_sim::bench::scheduler(nodes, tasks, constraint.as_deref(), placement_pref.as_deref(), json),
             _ => shoal_sim::bench::failover(seeds.unwrap_or(1..201)),
         },
     }

@@ -51,7 +51,9 @@ pub struct WatchEvent {
 #[derive(Clone)]
 pub struct SharedState {
     inner: Arc<Mutex<SmInner>>,
-    watch: broadcast::Sender<WatchEvent>,
+    /// Events are shared, not copied into the ring: tokio's broadcast preallocates every slot,
+    /// and an inline `Event` (two objects) would cost ~12 MB per node at this capacity.
+    watch: broadcast::Sender<Arc<WatchEvent>>,
     /// The last applied index, for waiters that only need "something changed".
     applied_signal: Arc<crate::node::signal::Signal>,
 }
@@ -88,7 +90,7 @@ impl SharedState {
     /// Subscribes to committed changes from now on. The queue is bounded
     /// ([`WATCH_CAPACITY`]): a watcher that falls behind receives `Lagged` and must re-read
     /// the store instead of assuming it saw every change.
-    pub fn watch(&self) -> broadcast::Receiver<WatchEvent> {
+    pub fn watch(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
         self.watch.subscribe()
     }
 
@@ -188,7 +190,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         if self.shared.watch.receiver_count() > 0 {
                             for event in events {
                                 // Err only means every watcher left meanwhile.
-                                let _ = self.shared.watch.send(WatchEvent { index, event });
+                                let _ = self.shared.watch.send(Arc::new(WatchEvent { index, event }));
                             }
                         }
                     }
