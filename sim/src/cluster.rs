@@ -7,7 +7,7 @@
 //! restart re-runs the node's init, which reopens the same disk.
 
 use crate::disk::SimDisk;
-use crate::executor::{SimContainer, SimExecutor, SimExecutorHandle};
+use crate::executor::{SimExecutor, SimExecutorHandle};
 use crate::invariants::Checkers;
 use crate::scenario::{Scenario, Selector};
 use madsim::net::NetSim;
@@ -278,12 +278,12 @@ impl Cluster {
         }
     }
 
-    /// The containers of node `i` if the machine is up (paused machines keep running them).
-    pub fn containers(&self, i: usize) -> Vec<SimContainer> {
+    /// Running containers on node `i` (of one service, or all), 0 when the machine is down.
+    pub fn running(&self, i: usize, service: Option<&str>) -> usize {
         if !self.nodes[i].up {
-            return Vec::new();
+            return 0;
         }
-        self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.snapshot()).unwrap_or_default()
+        self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.running(service)).unwrap_or(0)
     }
 
     /// Powers on a `node add` machine: it registers with the current leader as a new node.

@@ -46,9 +46,15 @@ impl SimExecutor {
         })
     }
 
-    /// The containers now (ground truth for predicates and checkers).
-    pub fn snapshot(&self) -> Vec<SimContainer> {
-        self.containers.lock().unwrap().values().cloned().collect()
+    /// Running containers, of one service or all (ground truth for predicates; no copies: the
+    /// runner polls this every few virtual milliseconds).
+    pub fn running(&self, service: Option<&str>) -> usize {
+        self.containers
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.state == ContainerState::Running && service.is_none_or(|s| c.service == s))
+            .count()
     }
 
     fn set_later(self: &Arc<Self>, task_id: String, generation: u64, after: Duration, state: ContainerState) {

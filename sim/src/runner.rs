@@ -559,7 +559,9 @@ impl Run {
             }
             if tokio::time::Instant::now() >= end {
                 let c = self.cluster.lock().unwrap();
+                let voters = c.voters();
                 let views: Vec<String> = (0..c.nodes.len())
+                    .filter(|i| c.nodes[*i].manager || voters.contains(&c.nodes[*i].raft_id))
                     .filter_map(|i| c.view(i).map(|v| format!("{}:{:?}/t{}/i{}", c.nodes[i].name, v.state, v.term, v.applied)))
                     .collect();
                 let world = match p {
@@ -569,8 +571,9 @@ impl Run {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
                     }
                     Predicate::NodeTasks { .. } => {
-                        let per: Vec<String> =
-                            (0..c.nodes.len()).map(|i| format!("{}={}", c.nodes[i].name, running(&c, None, Some(i)))).collect();
+                        let per: Vec<String> = (0..c.nodes.len().min(20))
+                            .map(|i| format!("{}={}", c.nodes[i].name, running(&c, None, Some(i))))
+                            .collect();
                         format!("; running containers per node: {}", per.join(" "))
                     }
                     _ => String::new(),
@@ -653,28 +656,29 @@ fn running(c: &Cluster, service: Option<&String>, node: Option<usize>) -> usize 
         Some(i) => vec![i],
         None => (0..c.nodes.len()).collect(),
     };
-    nodes
-        .into_iter()
-        .flat_map(|i| c.containers(i))
-        .filter(|k| k.state == shoal_core::agent::ContainerState::Running && service.is_none_or(|s| k.service == *s))
-        .count()
+    nodes.into_iter().map(|i| c.running(i, service.map(String::as_str))).sum()
 }
 
-/// The live tasks of a service as "slot/state@node" words, for failure messages.
+/// The live tasks of a service for failure messages: counts per state, then up to 10 tasks
+/// that do not run, as "slot/state@node (error)".
 fn task_summary(c: &Cluster, service: &str) -> String {
     let hosts: BTreeMap<String, String> = c.nodes.iter().map(|n| (n.node_id.clone(), n.name.clone())).collect();
     c.with_best_store(|s| {
-        let v: Vec<String> = s
-            .list(Kind::Task)
-            .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
-            .filter(|t| t.service_name == service && t.is_live())
-            .map(|t| {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut odd = Vec::new();
+        for t in s.list(Kind::Task).filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }) {
+            if t.service_name != service || !t.is_live() {
+                continue;
+            }
+            *counts.entry(format!("{:?}", t.status.state)).or_default() += 1;
+            if t.status.state != TaskState::Running && odd.len() < 10 {
                 let host = hosts.get(&t.node_id).cloned().unwrap_or_else(|| "-".into());
                 let err = if t.status.err.is_empty() { String::new() } else { format!(" ({})", t.status.err) };
-                format!("{}/{:?}@{host}{err}", t.slot, t.status.state)
-            })
-            .collect();
-        v.join(", ")
+                odd.push(format!("{}/{:?}@{host}{err}", t.slot, t.status.state));
+            }
+        }
+        let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}; not running: {}", counts.join(" "), odd.join(", "))
     })
     .unwrap_or_default()
 }

@@ -46,6 +46,11 @@ pub enum Command {
     Remove(String),
 }
 
+/// A status to report.
+fn st(state: TaskState, message: &str, err: &str, exit_code: Option<i32>, timestamp_ms: u64) -> TaskStatus {
+    TaskStatus { timestamp_ms, state, message: message.into(), err: err.into(), exit_code }
+}
+
 #[derive(Debug, Default)]
 pub struct Agent {
     node_id: String,
@@ -76,7 +81,8 @@ impl Agent {
         self.start_errors.insert(task_id.to_string(), err);
     }
 
-    fn report(&mut self, out: &mut Vec<StatusUpdate>, t: &Task, state: TaskState, message: &str, err: &str, code: Option<i32>, now_ms: u64) {
+    fn report(&mut self, out: &mut Vec<StatusUpdate>, t: &Task, status: TaskStatus) {
+        let state = status.state;
         let known = self.reported.get(&t.id).copied().unwrap_or(t.status.state).max(t.status.state);
         if state <= known {
             return;
@@ -85,7 +91,7 @@ impl Agent {
         out.push(StatusUpdate {
             node_id: self.node_id.clone(),
             task_id: t.id.clone(),
-            status: TaskStatus { timestamp_ms: now_ms, state, message: message.into(), err: err.into(), exit_code: code },
+            status,
         });
     }
 
@@ -102,11 +108,11 @@ impl Agent {
                 match c.map(|c| &c.state) {
                     Some(ContainerState::Running) | Some(ContainerState::Starting) => {
                         cmds.push(Command::Stop(t.id.clone()));
-                        self.report(&mut ups, t, TaskState::Shutdown, "shutdown", "", None, now_ms);
+                        self.report(&mut ups, t, st(TaskState::Shutdown, "shutdown", "", None, now_ms));
                     }
                     _ => {
                         if t.status.state <= TaskState::Running {
-                            self.report(&mut ups, t, TaskState::Shutdown, "shutdown", "", None, now_ms);
+                            self.report(&mut ups, t, st(TaskState::Shutdown, "shutdown", "", None, now_ms));
                         }
                     }
                 }
@@ -114,34 +120,34 @@ impl Agent {
             }
             if t.desired_state < TaskState::Running {
                 // Restart delay: accept now, start when the orchestrator raises it.
-                self.report(&mut ups, t, TaskState::Accepted, "accepted", "", None, now_ms);
+                self.report(&mut ups, t, st(TaskState::Accepted, "accepted", "", None, now_ms));
                 continue;
             }
             match c.map(|c| &c.state) {
                 None => {
                     if let Some(e) = self.start_errors.get(&t.id).cloned() {
-                        self.report(&mut ups, t, TaskState::Rejected, "preparing", &e, None, now_ms);
+                        self.report(&mut ups, t, st(TaskState::Rejected, "preparing", &e, None, now_ms));
                     } else if t.status.state >= TaskState::Starting || self.started.contains_key(&t.id) && self.reported.get(&t.id).is_some_and(|s| *s >= TaskState::Starting) {
                         // It was started (per the store or this agent) and its container is gone.
                         if t.status.state <= TaskState::Running {
-                            self.report(&mut ups, t, TaskState::Failed, "started", "task: container no longer exists (node restarted?)", None, now_ms);
+                            self.report(&mut ups, t, st(TaskState::Failed, "started", "task: container no longer exists (node restarted?)", None, now_ms));
                         }
                     } else if !self.started.contains_key(&t.id) {
                         self.started.insert(t.id.clone(), ());
                         cmds.push(Command::Start(t.clone()));
-                        self.report(&mut ups, t, TaskState::Starting, "starting", "", None, now_ms);
+                        self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms));
                     }
                 }
-                Some(ContainerState::Starting) => self.report(&mut ups, t, TaskState::Starting, "starting", "", None, now_ms),
-                Some(ContainerState::Running) => self.report(&mut ups, t, TaskState::Running, "started", "", None, now_ms),
-                Some(ContainerState::Exited(0)) => self.report(&mut ups, t, TaskState::Complete, "finished", "", Some(0), now_ms),
+                Some(ContainerState::Starting) => self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms)),
+                Some(ContainerState::Running) => self.report(&mut ups, t, st(TaskState::Running, "started", "", None, now_ms)),
+                Some(ContainerState::Exited(0)) => self.report(&mut ups, t, st(TaskState::Complete, "finished", "", Some(0), now_ms)),
                 Some(ContainerState::Exited(code)) => {
                     let err = format!("task: non-zero exit ({code})");
-                    self.report(&mut ups, t, TaskState::Failed, "started", &err, Some(*code), now_ms)
+                    self.report(&mut ups, t, st(TaskState::Failed, "started", &err, Some(*code), now_ms))
                 }
                 Some(ContainerState::Failed(e)) => {
                     let e = e.clone();
-                    self.report(&mut ups, t, TaskState::Rejected, "preparing", &e, None, now_ms)
+                    self.report(&mut ups, t, st(TaskState::Rejected, "preparing", &e, None, now_ms))
                 }
             }
         }

@@ -14,13 +14,13 @@ fn states(ups: &[StatusUpdate]) -> Vec<(String, TaskState)> {
 fn starts_once_then_reports_running_and_exit_codes() {
     let mut a = Agent::new("w1");
     let t = task("t1", TaskState::Running, TaskState::Assigned);
-    let (c, u) = a.reconcile(&[t.clone()], &[], 0);
+    let (c, u) = a.reconcile(std::slice::from_ref(&t), &[], 0);
     assert_eq!(c, vec![Command::Start(t.clone())]);
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Starting)]);
     // The store has not caught up yet and no container is listed: no second start.
-    let (c, u) = a.reconcile(&[t.clone()], &[Container { task_id: "t1".into(), state: ContainerState::Starting }], 1);
+    let (c, u) = a.reconcile(std::slice::from_ref(&t), &[Container { task_id: "t1".into(), state: ContainerState::Starting }], 1);
     assert!(c.is_empty() && u.is_empty(), "{c:?} {u:?}");
-    let (_, u) = a.reconcile(&[t.clone()], &[Container { task_id: "t1".into(), state: ContainerState::Running }], 2);
+    let (_, u) = a.reconcile(std::slice::from_ref(&t), &[Container { task_id: "t1".into(), state: ContainerState::Running }], 2);
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Running)]);
     let (_, u) = a.reconcile(&[t], &[Container { task_id: "t1".into(), state: ContainerState::Exited(3) }], 3);
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Failed)]);
@@ -55,7 +55,7 @@ fn stops_tasks_whose_desired_state_moved_on() {
 fn a_failed_start_is_reported_rejected_with_the_error() {
     let mut a = Agent::new("w1");
     let t = task("t1", TaskState::Running, TaskState::Assigned);
-    a.reconcile(&[t.clone()], &[], 0);
+    a.reconcile(std::slice::from_ref(&t), &[], 0);
     a.start_failed("t1", "unable to pin image app:bad to digest".into());
     let (c, u) = a.reconcile(&[t], &[], 1);
     assert!(c.is_empty());

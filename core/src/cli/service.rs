@@ -165,7 +165,7 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}: write e.g. 512M or 2G"))?;
-    if !(n >= 0.0) {
+    if n.is_nan() || n < 0.0 {
         return Err(format!("invalid size {s:?}: sizes cannot be negative"));
     }
     Ok((n * mult as f64) as i64)
@@ -174,7 +174,7 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
 /// CPUs as a decimal ("0.5") into nano CPUs.
 pub fn parse_cpus(s: &str) -> Result<i64, String> {
     let n: f64 = s.trim().parse().map_err(|_| format!("invalid CPU value {s:?}: write e.g. 0.5 or 2"))?;
-    if !(n >= 0.0) {
+    if n.is_nan() || n < 0.0 {
         return Err(format!("invalid CPU value {s:?}: cannot be negative"));
     }
     Ok((n * 1e9).round() as i64)

@@ -139,7 +139,14 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
                 updates: outbox[..take].iter().map(to_proto).collect(),
             };
             let r = match client(&addr) {
-                Some(mut c) => tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await.ok().and_then(|r| r.ok()),
+                Some(mut c) => match tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await {
+                    Ok(Ok(r)) => Some(r),
+                    Ok(Err(s)) => {
+                        tracing::debug!(target: "shoal", "heartbeat to {addr} failed: {:?} {}", s.code(), s.message());
+                        None
+                    }
+                    Err(_) => None,
+                },
                 None => None,
             };
             match r.map(|r| r.into_inner()) {

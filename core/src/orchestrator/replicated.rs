@@ -1,39 +1,73 @@
 //! The replicated orchestrator: `replicas` slots per service, each filled by one live task.
+//!
+//! A pass plans against the overlay without copying it (only tasks that change are cloned:
+//! passes run after every commit, so copying every task made them the leader's main cost) and
+//! then applies the plan.
 
 use super::restart::{self, Verdict};
-use super::{new_task, node_keeps_tasks, set_desired, IdGen};
+use super::{new_task, node_keeps_tasks, IdGen};
 use crate::constraint::{self, Constraint};
 use crate::model::{Object, Service, ServiceMode, Task, TaskState};
 use crate::store::Overlay;
 use std::collections::BTreeMap;
 
+/// A planned change.
+enum Change {
+    /// Raise this task's desired state.
+    Desired(String, TaskState),
+    Create(Task),
+}
+
+/// What scale-down needs to know about a slot's live task.
+struct Entry {
+    running: bool,
+    node_id: String,
+    /// An existing task's id, or the index of a task created in this pass in the plan.
+    task: Result<String, usize>,
+}
+
 /// One pass over every replicated service.
 pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
-    let services: Vec<Service> =
-        o.services().into_iter().filter(|s| matches!(s.spec.mode, ServiceMode::Replicated { .. })).cloned().collect();
-    let mut by_service: BTreeMap<String, Vec<Task>> = BTreeMap::new();
-    for t in o.tasks() {
-        if t.is_live() {
-            by_service.entry(t.service_id.clone()).or_default().push(t.clone());
+    let plan = {
+        let o: &Overlay = o;
+        let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+        for t in o.tasks() {
+            if t.is_live() {
+                by_service.entry(t.service_id.as_str()).or_default().push(t);
+            }
         }
-    }
-    for s in services {
-        let live = by_service.remove(&s.id).unwrap_or_default();
-        reconcile_service(o, &s, live, now_ms, ids);
+        let mut plan = Vec::new();
+        for s in o.services() {
+            if matches!(s.spec.mode, ServiceMode::Replicated { .. }) {
+                let live = by_service.remove(s.id.as_str()).unwrap_or_default();
+                plan_service(o, s, &live, now_ms, ids, &mut plan);
+            }
+        }
+        plan
+    };
+    for c in plan {
+        match c {
+            Change::Create(t) => o.put(Object::Task(t)),
+            Change::Desired(id, d) => {
+                if let Some(t) = o.task(&id).filter(|t| t.desired_state < d) {
+                    let mut t = t.clone();
+                    t.desired_state = d;
+                    o.put(Object::Task(t));
+                }
+            }
+        }
     }
 }
 
 /// Supervises the live tasks of one service (restarts, lost nodes, constraints, restart
-/// delays), then scales its slots to `replicas`.
-pub fn reconcile_service(o: &mut Overlay, s: &Service, live: Vec<Task>, now_ms: u64, ids: &mut IdGen) {
+/// delays, pending tasks of an older spec), then scales its slots to `replicas`.
+fn plan_service(o: &Overlay, s: &Service, live: &[&Task], now_ms: u64, ids: &mut IdGen, plan: &mut Vec<Change>) {
     let ServiceMode::Replicated { replicas } = s.spec.mode else { return };
     let constraints = Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default();
-    let mut slots: BTreeMap<u64, Vec<Task>> = BTreeMap::new();
+    let mut slots: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
     for t in live {
-        let t = supervise(o, s, t, &constraints, now_ms, ids);
-        if let Some(t) = t {
-            slots.entry(t.slot).or_default().push(t);
-        }
+        let e = supervise(o, s, t, &constraints, now_ms, ids, plan);
+        slots.entry(t.slot).or_default().push(e);
     }
     let have = slots.len() as u64;
     if have < replicas {
@@ -44,38 +78,46 @@ pub fn reconcile_service(o: &mut Overlay, s: &Service, live: Vec<Task>, now_ms: 
                 slot += 1;
             }
             let t = new_task(s, slot, "", TaskState::Running, ids, now_ms);
-            slots.insert(slot, vec![t.clone()]);
-            o.put(Object::Task(t));
+            slots.insert(slot, vec![Entry { running: false, node_id: String::new(), task: Err(plan.len()) }]);
+            plan.push(Change::Create(t));
         }
     } else if have > replicas {
-        scale_down(o, &slots, (have - replicas) as usize);
+        scale_down(&slots, (have - replicas) as usize, plan);
     }
 }
 
-/// Applies the restart supervisor and the node checks to one live task; returns the slot's
-/// live task afterwards (the task itself, its replacement, or None when neither is live).
-fn supervise(o: &mut Overlay, s: &Service, t: Task, constraints: &[Constraint], now_ms: u64, ids: &mut IdGen) -> Option<Task> {
+/// The restart supervisor and the node checks for one live task: plans its shutdown and
+/// replacement when needed; returns the slot's live task afterwards.
+fn supervise(
+    o: &Overlay,
+    s: &Service,
+    t: &Task,
+    constraints: &[Constraint],
+    now_ms: u64,
+    ids: &mut IdGen,
+    plan: &mut Vec<Change>,
+) -> Entry {
+    let kept = Entry { running: t.status.state == TaskState::Running, node_id: t.node_id.clone(), task: Ok(t.id.clone()) };
+    let mut replace = |desired: TaskState, history: Vec<u64>, plan: &mut Vec<Change>| {
+        plan.push(Change::Desired(t.id.clone(), TaskState::Shutdown));
+        let mut r = new_task(s, t.slot, "", desired, ids, now_ms);
+        r.restart_history_ms = history;
+        plan.push(Change::Create(r));
+        Entry { running: false, node_id: String::new(), task: Err(plan.len() - 1) }
+    };
     if t.is_terminal() {
-        return match restart::decide(&t, now_ms) {
-            Verdict::Keep => Some(t),
+        return match restart::decide(t, now_ms) {
+            Verdict::Keep => kept,
             Verdict::Restart { history_ms } => {
-                set_desired(o, &t, TaskState::Shutdown);
                 let delayed = s.spec.task.restart.delay_ms > 0;
-                let mut r = new_task(s, t.slot, "", if delayed { TaskState::Ready } else { TaskState::Running }, ids, now_ms);
-                r.restart_history_ms = history_ms;
-                o.put(Object::Task(r.clone()));
-                Some(r)
+                replace(if delayed { TaskState::Ready } else { TaskState::Running }, history_ms, plan)
             }
         };
     }
     if t.spec_version < s.spec_version && t.status.state <= TaskState::Pending {
         // Not placed yet: nothing runs, so it takes the new spec at once (running tasks wait
         // for the update controller). A pending task may be waiting for a spec that fits.
-        set_desired(o, &t, TaskState::Shutdown);
-        let mut r = new_task(s, t.slot, "", t.desired_state, ids, now_ms);
-        r.restart_history_ms = t.restart_history_ms.clone();
-        o.put(Object::Task(r.clone()));
-        return Some(r);
+        return replace(t.desired_state, t.restart_history_ms.clone(), plan);
     }
     if !t.node_id.is_empty() {
         let node = o.node(&t.node_id);
@@ -84,37 +126,24 @@ fn supervise(o: &mut Overlay, s: &Service, t: Task, constraints: &[Constraint], 
         if lost || unfit {
             // The process did not fail: the machine went away, was drained, or stopped matching.
             // The replacement starts without the restart delay.
-            set_desired(o, &t, TaskState::Shutdown);
-            let mut r = new_task(s, t.slot, "", TaskState::Running, ids, now_ms);
-            r.restart_history_ms = t.restart_history_ms.clone();
-            o.put(Object::Task(r.clone()));
-            return Some(r);
+            return replace(TaskState::Running, t.restart_history_ms.clone(), plan);
         }
     }
     if t.desired_state == TaskState::Ready && now_ms >= t.meta.created_at_ms + t.spec.restart.delay_ms {
-        set_desired(o, &t, TaskState::Running);
+        plan.push(Change::Desired(t.id.clone(), TaskState::Running));
     }
-    Some(t)
+    kept
 }
 
 /// Removes `n` slots: non-running ones first, then those on the nodes holding the most
 /// replicas of the service, then the highest slot numbers.
-fn scale_down(o: &mut Overlay, slots: &BTreeMap<u64, Vec<Task>>, n: usize) {
-    let mut per_node: BTreeMap<String, u64> = BTreeMap::new();
-    for ts in slots.values() {
-        for t in ts {
-            if !t.node_id.is_empty() {
-                *per_node.entry(t.node_id.clone()).or_default() += 1;
-            }
-        }
+fn scale_down(slots: &BTreeMap<u64, Vec<Entry>>, n: usize, plan: &mut Vec<Change>) {
+    let mut per_node: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in slots.values().flatten().filter(|e| !e.node_id.is_empty()) {
+        *per_node.entry(e.node_id.as_str()).or_default() += 1;
     }
-    let mut left: Vec<(u64, bool, String)> = slots
-        .iter()
-        .map(|(slot, ts)| {
-            let running = ts.iter().any(|t| t.status.state == TaskState::Running);
-            (*slot, running, ts[0].node_id.clone())
-        })
-        .collect();
+    let mut left: Vec<(u64, bool, &str)> =
+        slots.iter().map(|(slot, es)| (*slot, es.iter().any(|e| e.running), es[0].node_id.as_str())).collect();
     for _ in 0..n {
         let Some(pos) = left
             .iter()
@@ -127,11 +156,20 @@ fn scale_down(o: &mut Overlay, slots: &BTreeMap<u64, Vec<Task>>, n: usize) {
             return;
         };
         let (slot, _, node) = left.remove(pos);
-        if let Some(c) = per_node.get_mut(&node) {
+        if let Some(c) = per_node.get_mut(node) {
             *c = c.saturating_sub(1);
         }
-        for t in &slots[&slot] {
-            set_desired(o, t, TaskState::Remove);
+        for e in &slots[&slot] {
+            match &e.task {
+                Ok(id) => plan.push(Change::Desired(id.clone(), TaskState::Remove)),
+                // Created in this pass: it is never created (the desired state stays below REMOVE
+                // otherwise).
+                Err(i) => {
+                    if let Change::Create(t) = &mut plan[*i] {
+                        t.desired_state = TaskState::Remove;
+                    }
+                }
+            }
         }
     }
 }

@@ -29,6 +29,10 @@ impl<'a> Overlay<'a> {
 
     /// Every object of `kind` as the pass sees it, in id order.
     pub fn list(&self, kind: Kind) -> Vec<&Object> {
+        let touched = self.changes.range((kind, String::new())..).next().is_some_and(|((k, _), _)| *k == kind);
+        if !touched {
+            return self.store.list(kind).collect();
+        }
         let mut out: BTreeMap<&str, &Object> = self.store.list(kind).map(|o| (o.id(), o)).collect();
         for ((k, id), c) in self.changes.range((kind, String::new())..) {
             if *k != kind {

@@ -182,8 +182,8 @@ impl Scenario {
         if managers == 0 || managers > 99 {
             return Err(err(c.managers.span().start, "cluster.managers", format!("{managers} managers: use 1 to 99")));
         }
-        if c.workers > 999 {
-            return Err(err(0, "cluster.workers", format!("{} workers: use at most 999", c.workers)));
+        if c.workers > 9_999 {
+            return Err(err(0, "cluster.workers", format!("{} workers: use at most 9999", c.workers)));
         }
         let mut nodes: Vec<NodeSpec> = Vec::new();
         for (role_manager, count, prefix) in [(true, managers, "manager"), (false, c.workers, "worker")] {
