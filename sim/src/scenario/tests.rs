@@ -95,3 +95,56 @@ fn malformed_toml_reports_a_line() {
     let e = parse("name = \"x\"\n[cluster]\nmanagers = 0\n[[step]]\nfault = \"heal\"\n").unwrap_err();
     assert!(e.to_string().contains("cluster.managers"), "{e}");
 }
+
+const ORCH: &str = r#"
+name = "orch"
+[cluster]
+managers = 1
+workers = 2
+[images."app:bad"]
+behaviour = "exit"
+code = 3
+after = "2s"
+[[step]]
+do = "service create --name web --replicas 3 --constraint node.role==worker app:bad"
+[[step]]
+do = "node add worker-9 --label zone=b"
+[[step]]
+do = "node update --availability drain worker-9"
+[[step]]
+expect = "service web tasks-on worker-9 0"
+[[step]]
+expect = "task of web pending with \"no suitable node\""
+"#;
+
+#[test]
+fn orchestration_steps_images_and_node_add_parse() {
+    let s = parse(ORCH).unwrap();
+    assert_eq!(s.images["app:bad"], ImageSpec { behaviour: Behaviour::Exit, code: 3, after: Duration::from_secs(2) });
+    let added = s.nodes.iter().find(|n| n.name == "worker-9").expect("node add declares the machine");
+    assert!(added.joins_later && !added.manager && added.labels["zone"] == "b");
+    assert_eq!(
+        s.steps[3].action,
+        Action::Expect {
+            predicate: Predicate::ServiceTasksOn { service: "web".into(), node: "worker-9".into(), n: 0 },
+            within: grammar::DEFAULT_WITHIN
+        }
+    );
+    assert!(matches!(&s.steps[4].action, Action::Expect { predicate: Predicate::TaskPendingWith { text, .. }, .. } if text == "no suitable node"));
+}
+
+#[test]
+fn bad_orchestration_steps_are_refused_before_running() {
+    for (from, to, want) in [
+        ("--replicas 3 --constraint", "--replicas 3 --restart-delay soon --constraint", "is not a duration"),
+        ("node update --availability drain worker-9", "node update --availability away worker-9", "active, pause or drain"),
+        ("tasks-on worker-9 0", "tasks-on worker-77 0", "unknown node \"worker-77\""),
+        ("behaviour = \"exit\"", "behaviour = \"explode\"", "unknown behaviour"),
+        ("node add worker-9", "node add worker-1", "already exists"),
+        ("tasks-on worker-9 0", "tasks-on worker-9 many", "not a count"),
+    ] {
+        let e = parse(&ORCH.replace(from, to)).unwrap_err();
+        assert!(e.to_string().contains(want), "{from} -> {to}: {e}");
+        assert!(e.line > 0, "{e}");
+    }
+}
