@@ -286,6 +286,17 @@ impl Cluster {
         self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.running(service)).unwrap_or(0)
     }
 
+    /// (node index, service, slot, task id) of every container running on a live machine.
+    pub fn running_slots(&self) -> Vec<(usize, String, u64, String)> {
+        let mut v = Vec::new();
+        for i in (0..self.nodes.len()).filter(|i| self.nodes[*i].up) {
+            if let Some(e) = self.nodes[i].executor.lock().unwrap().as_ref() {
+                v.extend(e.running_slots().into_iter().map(|(s, slot, t)| (i, s, slot, t)));
+            }
+        }
+        v
+    }
+
     /// Powers on a `node add` machine: it registers with the current leader as a new node.
     pub fn join(&mut self, i: usize) -> Result<(), String> {
         if self.nodes[i].joined.swap(true, std::sync::atomic::Ordering::SeqCst) {

@@ -22,6 +22,8 @@ pub struct SimContainer {
     pub task_id: String,
     pub service: String,
     pub image: String,
+    /// The task's slot (0 for a global service's task).
+    pub slot: u64,
     pub state: ContainerState,
     /// Bumped on every start so a stale timer of an earlier incarnation does nothing.
     generation: u64,
@@ -55,6 +57,17 @@ impl SimExecutor {
             .values()
             .filter(|c| c.state == ContainerState::Running && service.is_none_or(|s| c.service == s))
             .count()
+    }
+
+    /// (service, slot, task id) of every running container.
+    pub fn running_slots(&self) -> Vec<(String, u64, String)> {
+        self.containers
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.state == ContainerState::Running)
+            .map(|c| (c.service.clone(), c.slot, c.task_id.clone()))
+            .collect()
     }
 
     fn set_later(self: &Arc<Self>, task_id: String, generation: u64, after: Duration, state: ContainerState) {
@@ -111,6 +124,7 @@ impl Executor for SimExecutorHandle {
                 task_id: task.id.clone(),
                 service: task.service_name.clone(),
                 image: image.clone(),
+                slot: task.slot,
                 state: initial,
                 generation,
             },

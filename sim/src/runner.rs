@@ -187,6 +187,8 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
         injectors.push(tokio::spawn(injector(inj.clone(), cluster.clone(), inj_rng)));
     }
 
+    let ground_truth = tokio::spawn(check_ground_truth(cluster.clone(), checkers.clone()));
+
     let mut expectations = BTreeMap::new();
     let mut waits = BTreeMap::new();
     for (n, step) in scenario.steps.iter().enumerate() {
@@ -239,6 +241,7 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
     for i in injectors {
         i.abort();
     }
+    ground_truth.abort();
     if let Some(l) = run.load.take() {
         l.stop();
     }
@@ -253,6 +256,24 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
         }
     }
     (now_secs(), expectations, waits)
+}
+
+/// How often the ground-truth checkers look at the machines' containers.
+const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(100);
+
+/// The checkers that read the simulated world itself (containers), every 100 ms.
+async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers>) {
+    loop {
+        tokio::time::sleep(GROUND_TRUTH_EVERY).await;
+        let running: Vec<(String, String, u64, String)> = {
+            let c = cluster.lock().unwrap();
+            c.running_slots().into_iter().map(|(i, s, slot, t)| (c.nodes[i].name.clone(), s, slot, t)).collect()
+        };
+        if let Err(m) = crate::invariants::slots::check(&running) {
+            checkers.violate("one-task-per-slot", m);
+            return;
+        }
+    }
 }
 
 /// Sleeps `d` of virtual time, polling the checkers; false if a violation appeared.
