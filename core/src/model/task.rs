@@ -55,6 +55,10 @@ pub struct Task {
     /// survives a leader change.
     #[serde(default)]
     pub restart_history_ms: Vec<u64>,
+    /// A replacement created with desired READY starts (desired RUNNING) no earlier than this
+    /// (the restart delay; 0 = no delay), and only once the task it replaces stopped.
+    #[serde(default)]
+    pub start_after_ms: u64,
 }
 
 impl Task {

@@ -11,6 +11,7 @@ use super::Manager;
 use crate::dispatcher::{Heartbeats, Registration, StatusUpdate, STATUS_BATCH_MAX, STATUS_BATCH_MS};
 use crate::leader::{cluster_spec, pass, PassInput};
 use crate::model::{Kind, Object, TaskState};
+use crate::orchestrator::replicated::OLD_TASK_TIMEOUT_MS;
 use crate::orchestrator::IdGen;
 use crate::store::batches;
 use rand::SeedableRng;
@@ -136,11 +137,13 @@ impl Manager {
                 at = now;
             }
         }
+        // A READY replacement starts after its delay, or at the old-task timeout at the latest
+        // (before that, the old task's stop is a committed change, which wakes the loop anyway).
         let delayed = self.state.with_store(|s| {
             s.list(Kind::Task)
                 .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
                 .filter(|t| t.desired_state == TaskState::Ready)
-                .map(|t| t.meta.created_at_ms + t.spec.restart.delay_ms)
+                .map(|t| if t.start_after_ms > now { t.start_after_ms } else { t.meta.created_at_ms + OLD_TASK_TIMEOUT_MS })
                 .min()
         });
         if let Some(d) = delayed {

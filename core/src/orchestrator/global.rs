@@ -40,13 +40,14 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                 } else if t.is_terminal() {
                     if let Verdict::Restart { history_ms } = restart::decide(&t, now_ms) {
                         set_desired(o, &t, TaskState::Shutdown);
-                        let delayed = s.spec.task.restart.delay_ms > 0;
-                        let want = if delayed { TaskState::Ready } else { TaskState::Running };
+                        let delay = s.spec.task.restart.delay_ms;
+                        let want = if delay > 0 { TaskState::Ready } else { TaskState::Running };
                         let mut r = new_task(s, 0, &n.id, want, ids, now_ms);
+                        r.start_after_ms = if delay > 0 { now_ms + delay } else { 0 };
                         r.restart_history_ms = history_ms;
                         o.put(Object::Task(r));
                     }
-                } else if t.desired_state == TaskState::Ready && now_ms >= t.meta.created_at_ms + t.spec.restart.delay_ms {
+                } else if t.desired_state == TaskState::Ready && now_ms >= t.start_after_ms {
                     set_desired(o, &t, TaskState::Running);
                 }
             }

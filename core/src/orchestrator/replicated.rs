@@ -9,7 +9,11 @@ use super::{new_task, node_keeps_tasks, IdGen};
 use crate::constraint::{self, Constraint};
 use crate::model::{Object, Service, ServiceMode, Task, TaskState};
 use crate::store::Overlay;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A replacement waits at most this long for the task it replaces to stop (swarmkit's
+/// "old task timeout"); a node that never reports the stop cannot block its slot for ever.
+pub const OLD_TASK_TIMEOUT_MS: u64 = 60_000;
 
 /// A planned change.
 enum Change {
@@ -31,16 +35,20 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
     let plan = {
         let o: &Overlay = o;
         let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+        // Slots whose replaced task still runs on a live node: their replacement waits.
+        let mut stopping: BTreeSet<(&str, u64)> = BTreeSet::new();
         for t in o.tasks() {
             if t.is_live() {
                 by_service.entry(t.service_id.as_str()).or_default().push(t);
+            } else if t.status.state <= TaskState::Running && t.status.state >= TaskState::Assigned && node_keeps_running(o, t) {
+                stopping.insert((t.service_id.as_str(), t.slot));
             }
         }
         let mut plan = Vec::new();
         for s in o.services() {
             if matches!(s.spec.mode, ServiceMode::Replicated { .. }) {
                 let live = by_service.remove(s.id.as_str()).unwrap_or_default();
-                plan_service(o, s, &live, now_ms, ids, &mut plan);
+                plan_service(o, s, &live, &stopping, now_ms, ids, &mut plan);
             }
         }
         plan
@@ -61,12 +69,26 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
 
 /// Supervises the live tasks of one service (restarts, lost nodes, constraints, restart
 /// delays, pending tasks of an older spec), then scales its slots to `replicas`.
-fn plan_service(o: &Overlay, s: &Service, live: &[&Task], now_ms: u64, ids: &mut IdGen, plan: &mut Vec<Change>) {
+/// The task's node is still up, so the task may still run there until its agent stops it.
+fn node_keeps_running(o: &Overlay, t: &Task) -> bool {
+    o.node(&t.node_id).is_some_and(|n| n.status.state != crate::model::NodeState::Down)
+}
+
+fn plan_service(
+    o: &Overlay,
+    s: &Service,
+    live: &[&Task],
+    stopping: &BTreeSet<(&str, u64)>,
+    now_ms: u64,
+    ids: &mut IdGen,
+    plan: &mut Vec<Change>,
+) {
     let ServiceMode::Replicated { replicas } = s.spec.mode else { return };
     let constraints = Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default();
     let mut slots: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
     for t in live {
-        let e = supervise(o, s, t, &constraints, now_ms, ids, plan);
+        let old_running = stopping.contains(&(s.id.as_str(), t.slot));
+        let e = supervise(o, s, t, &constraints, old_running, now_ms, ids, plan);
         slots.entry(t.slot).or_default().push(e);
     }
     let have = slots.len() as u64;
@@ -93,14 +115,21 @@ fn supervise(
     s: &Service,
     t: &Task,
     constraints: &[Constraint],
+    old_running: bool,
     now_ms: u64,
     ids: &mut IdGen,
     plan: &mut Vec<Change>,
 ) -> Entry {
     let kept = Entry { running: t.status.state == TaskState::Running, node_id: t.node_id.clone(), task: Ok(t.id.clone()) };
-    let mut replace = |desired: TaskState, history: Vec<u64>, plan: &mut Vec<Change>| {
+    // The replacement is created at once, desired READY, and raised to RUNNING once the delay
+    // passed and the old task stopped (swarmkit's restart supervisor does the same), so a slot
+    // never runs two containers — except when the old task's node is down (it cannot report
+    // the stop; the machine is presumed dead) and then the replacement starts at once.
+    let mut replace = |delay_ms: u64, wait_for_stop: bool, history: Vec<u64>, plan: &mut Vec<Change>| {
         plan.push(Change::Desired(t.id.clone(), TaskState::Shutdown));
+        let desired = if delay_ms > 0 || wait_for_stop { TaskState::Ready } else { TaskState::Running };
         let mut r = new_task(s, t.slot, "", desired, ids, now_ms);
+        r.start_after_ms = if delay_ms > 0 { now_ms + delay_ms } else { 0 };
         r.restart_history_ms = history;
         plan.push(Change::Create(r));
         Entry { running: false, node_id: String::new(), task: Err(plan.len() - 1) }
@@ -108,16 +137,13 @@ fn supervise(
     if t.is_terminal() {
         return match restart::decide(t, now_ms) {
             Verdict::Keep => kept,
-            Verdict::Restart { history_ms } => {
-                let delayed = s.spec.task.restart.delay_ms > 0;
-                replace(if delayed { TaskState::Ready } else { TaskState::Running }, history_ms, plan)
-            }
+            Verdict::Restart { history_ms } => replace(s.spec.task.restart.delay_ms, false, history_ms, plan),
         };
     }
     if t.spec_version < s.spec_version && t.status.state <= TaskState::Pending {
         // Not placed yet: nothing runs, so it takes the new spec at once (running tasks wait
         // for the update controller). A pending task may be waiting for a spec that fits.
-        return replace(t.desired_state, t.restart_history_ms.clone(), plan);
+        return replace(0, false, t.restart_history_ms.clone(), plan);
     }
     if !t.node_id.is_empty() {
         let node = o.node(&t.node_id);
@@ -125,11 +151,14 @@ fn supervise(
         let unfit = node.is_some_and(|n| !constraint::all_match(constraints, n));
         if lost || unfit {
             // The process did not fail: the machine went away, was drained, or stopped matching.
-            // The replacement starts without the restart delay.
-            return replace(TaskState::Running, t.restart_history_ms.clone(), plan);
+            // No restart delay; on a live node the old task must stop first.
+            return replace(0, !lost, t.restart_history_ms.clone(), plan);
         }
     }
-    if t.desired_state == TaskState::Ready && now_ms >= t.meta.created_at_ms + t.spec.restart.delay_ms {
+    if t.desired_state == TaskState::Ready
+        && now_ms >= t.start_after_ms
+        && (!old_running || now_ms >= t.meta.created_at_ms + OLD_TASK_TIMEOUT_MS)
+    {
         plan.push(Change::Desired(t.id.clone(), TaskState::Running));
     }
     kept
