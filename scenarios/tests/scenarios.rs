@@ -81,5 +81,7 @@ mod orchestration {
         insufficient_memory => "insufficient-memory.toml",
         restart_on_failure => "restart-on-failure.toml",
         leader_crash_scheduling => "leader-crash-scheduling.toml",
+        bad_input => "bad-input.toml",
+        demote_quorum => "demote-quorum.toml",
     );
 }

@@ -210,11 +210,19 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
         tracing::info!(target: "shoal::step", node = "runner", "step {} (line {}): {}", n + 1, step.line, step.text);
         let label = step.name.clone().unwrap_or_else(|| format!("step {} (line {})", n + 1, step.line));
         match &step.action {
-            Action::Do(cmd) => {
-                if let Err(e) = run.do_cmd(cmd).await {
-                    checkers.violate("step", format!("{label}: {e}"));
+            Action::Do(cmd) => match (run.do_cmd(cmd).await, &step.error) {
+                (Err(e), None) => checkers.violate("step", format!("{label}: {e}")),
+                (Ok(()), Some(want)) => {
+                    checkers.violate("step", format!("{label}: expected it to fail with {want:?}, but it succeeded"))
                 }
-            }
+                (Err(e), Some(want)) if !e.contains(want.as_str()) => {
+                    checkers.violate("step", format!("{label}: failed with {e:?}, not with {want:?}"))
+                }
+                (Err(e), Some(_)) => {
+                    tracing::info!(target: "shoal::step", node = "runner", "refused as expected: {e}");
+                }
+                (Ok(()), None) => {}
+            },
             Action::Fault(f) => {
                 if let Err(e) = run.fault(f).await {
                     checkers.violate("step", format!("{label}: {e}"));
@@ -474,13 +482,17 @@ impl Run {
                 let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| e.to_string())?;
                 let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
                 let r = if add { c.add_manager(req).await } else { c.remove_manager(req).await };
-                r.map(|r| r.into_inner().index).map_err(|s| format!("{}: {}", s.code(), s.message()))
+                r.map(|r| r.into_inner().index).map_err(|s| format!("{:?}: {}", s.code(), s.message()))
             };
             let fut = self.client_node.spawn(call);
             match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
                 Ok(Ok(Ok(index))) => {
                     tracing::info!(target: "shoal::step", node = "runner", index, "{} {name} committed", if add { "promote" } else { "demote" });
                     return Ok(());
+                }
+                // Refused (not a retryable outage): the reason is the step's error.
+                Ok(Ok(Err(e))) if e.starts_with("Invalid argument") || e.starts_with("InvalidArgument") => {
+                    return Err(format!("{} {name} refused: {e}", if add { "promote" } else { "demote" }))
                 }
                 Ok(Ok(Err(e))) => last = e,
                 Ok(Err(e)) => last = e.to_string(),

@@ -221,8 +221,14 @@ pub struct NodeUpdate {
 }
 
 /// `node update`.
+/// How messages name a node: its hostname, else its id.
+fn node_name(n: &Node) -> &str {
+    n.description.as_ref().map(|d| d.hostname.as_str()).filter(|h| !h.is_empty()).unwrap_or(&n.id)
+}
+
 pub fn update_node(store: &Store, key: &str, u: &NodeUpdate) -> Result<Vec<Action>, ControlError> {
     let cur = find_node(store, key)?;
+    let key = node_name(cur);
     let mut n = cur.clone();
     if let Some(a) = u.availability {
         n.spec.availability = a;
@@ -247,6 +253,7 @@ pub fn update_node(store: &Store, key: &str, u: &NodeUpdate) -> Result<Vec<Actio
 /// `node rm [--force]`: refused for a node that is not down unless forced, and for a manager.
 pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>, ControlError> {
     let cur = find_node(store, key)?;
+    let key = node_name(cur);
     if cur.role == NodeRole::Manager {
         return Err(FailedPrecondition(format!(
             "node {key} is a cluster manager and is a member of the raft cluster: demote it before removal"

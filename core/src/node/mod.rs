@@ -41,6 +41,9 @@ pub const MAX_HOPS: u32 = 2;
 /// Deadline of a proposal, a membership change or a forwarded call. A leader cut off from its
 /// quorum never commits; the caller learns "outcome unknown" instead of waiting forever.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A manager that answered the leader within this long counts as reachable when a demotion is
+/// checked for quorum loss.
+pub const DEMOTE_REACHABLE_WITHIN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -113,6 +116,8 @@ pub struct Manager {
     assignment_signals: std::sync::Mutex<BTreeMap<String, Arc<signal::Signal>>>,
     /// Bumped by `watch_role` on every role or term change (the leader loop waits on it).
     role_signal: signal::Signal,
+    /// When each peer last answered a raft RPC.
+    health: crate::node::raft::network::PeerHealth,
     /// Channels to other managers for forwarding, kept open (dialling per request costs a
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
@@ -126,7 +131,8 @@ impl Manager {
         let log = LogStore::open(disk.clone())?;
         let sm = StateMachine::open(cfg.id, disk, observer.clone())?;
         let state = sm.shared();
-        let raft = Raft::new(cfg.id, config, NetworkFactory { self_id: cfg.id }, log, sm)
+        let health: crate::node::raft::network::PeerHealth = Default::default();
+        let raft = Raft::new(cfg.id, config, NetworkFactory { self_id: cfg.id, health: health.clone() }, log, sm)
             .await
             .map_err(|e| NodeError::Fatal(e.to_string()))?;
         if let Some(voters) = &cfg.bootstrap {
@@ -150,6 +156,7 @@ impl Manager {
             control_lock: tokio::sync::Mutex::new(()),
             assignment_signals: Default::default(),
             role_signal: signal::Signal::new(),
+            health,
             peers: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
@@ -258,6 +265,9 @@ impl Manager {
 
     /// Adds (`add = true`) or removes a voter. Adding first syncs the node as a learner.
     pub async fn change_manager(&self, id: NodeId, addr: &str, add: bool, hops: u32) -> Result<u64, RequestError> {
+        if !add && self.is_leader() {
+            self.check_demote(id)?;
+        }
         let work = async {
             if add {
                 self.raft.add_learner(id, BasicNode { addr: addr.to_string() }, true).await?;
@@ -285,6 +295,37 @@ impl Manager {
             self.forwarded(&leader, c.remove_manager(req)).await?
         };
         Ok(resp.index)
+    }
+
+    /// Refuses a demotion that would leave no manager or lose quorum (swarm refuses both),
+    /// judged on the leader: a manager that answered a raft RPC within
+    /// [`DEMOTE_REACHABLE_WITHIN`] counts as reachable (the leader heartbeats every 100 ms).
+    fn check_demote(&self, id: NodeId) -> Result<(), RequestError> {
+        let m = self.raft.metrics().borrow().clone();
+        let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+        if !voters.contains(&id) {
+            return Err(RequestError::Invalid(format!("node {id} is not a manager: nothing to demote")));
+        }
+        if voters.len() == 1 {
+            return Err(RequestError::Invalid(
+                "cannot demote the last manager of the swarm: promote another node first".into(),
+            ));
+        }
+        let now = tokio::time::Instant::now();
+        let health = self.health.lock().unwrap().clone();
+        let remaining: Vec<NodeId> = voters.iter().copied().filter(|v| *v != id).collect();
+        let reachable = remaining
+            .iter()
+            .filter(|v| **v == self.id || health.get(v).is_some_and(|t| now.duration_since(*t) <= DEMOTE_REACHABLE_WITHIN))
+            .count();
+        if reachable < remaining.len() / 2 + 1 {
+            return Err(RequestError::Invalid(format!(
+                "demoting node {id} would leave {reachable} of {} managers reachable: the swarm would lose quorum; \
+                 bring the unreachable managers back first",
+                remaining.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Confirms leadership with a quorum round and waits until this node applied everything

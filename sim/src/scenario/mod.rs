@@ -91,6 +91,9 @@ pub struct Step {
     pub when: When,
     pub action: Action,
     pub name: Option<String>,
+    /// `do` steps only: the command must fail, with an error containing this text (bad input
+    /// is refused with a clear message and changes nothing).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -307,9 +310,14 @@ impl Scenario {
                 Some(w) => return Err(err(w.span().start, "within", "`within` only goes with `expect`".into())),
                 None => None,
             };
+            let error = match &r.error {
+                Some(e) if key == "do" => Some(e.get_ref().clone()),
+                Some(e) => return Err(err(e.span().start, "error", "`error` only goes with `do`".into())),
+                None => None,
+            };
             let action = parse_action(key, text.get_ref(), within, &names)
                 .map_err(|m| err(text.span().start, key, m))?;
-            steps.push(Step { line, text: format!("{key} {}", text.get_ref()), when, action, name: r.name.clone() });
+            steps.push(Step { line, text: format!("{key} {}", text.get_ref()), when, action, name: r.name.clone(), error });
         }
         if steps.is_empty() {
             return Err(err(0, "step", "no [[step]]: a scenario needs at least one step".into()));
@@ -487,6 +495,7 @@ struct RawStep {
     expect: Option<Spanned<String>>,
     within: Option<Spanned<String>>,
     name: Option<String>,
+    error: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

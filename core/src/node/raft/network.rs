@@ -38,15 +38,27 @@ pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(CONNECT_TIMEOUT).connect_lazy())
 }
 
+/// When each peer last answered a raft RPC (the leader's view of who is reachable).
+pub type PeerHealth = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<NodeId, tokio::time::Instant>>>;
+
 pub struct NetworkFactory {
     pub self_id: NodeId,
+    pub health: PeerHealth,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Network;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Network {
-        Network { from: self.self_id, target, addr: node.addr.clone(), client: None, failures: 0, retry_at: None }
+        Network {
+            from: self.self_id,
+            target,
+            addr: node.addr.clone(),
+            client: None,
+            failures: 0,
+            retry_at: None,
+            health: self.health.clone(),
+        }
     }
 }
 
@@ -59,6 +71,7 @@ pub struct Network {
     failures: u32,
     /// No call is attempted before this instant.
     retry_at: Option<tokio::time::Instant>,
+    health: PeerHealth,
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -134,6 +147,7 @@ impl Network {
             Ok(_) | Err(RPCError::RemoteError(_)) => {
                 self.failures = 0;
                 self.retry_at = None;
+                self.health.lock().unwrap().insert(self.target, tokio::time::Instant::now());
             }
             Err(_) => {
                 let backoff = BACKOFF_FIRST.saturating_mul(1 << self.failures.min(5)).min(BACKOFF_MAX);
