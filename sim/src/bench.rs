@@ -64,22 +64,22 @@ pub fn raft(seeds: std::ops::Range<u64>) -> i32 {
     i32::from(failed > 0)
 }
 
-pub fn failover(seeds: std::ops::Range<u64>) -> i32 {
-    let s = Scenario::parse("<bench failover>", FAILOVER_BENCH).expect("built-in scenario is valid");
+/// Runs `scenario` under every seed and prints percentiles of the named expectation's wait.
+fn wait_percentiles(what: &str, scenario: &str, expectation: &str, seeds: std::ops::Range<u64>) -> i32 {
+    let s = Scenario::parse(&format!("<bench {what}>"), scenario).expect("built-in scenario is valid");
     let mut times = Vec::new();
     let mut failed = Vec::new();
     let n = seeds.end - seeds.start;
     for seed in seeds {
         let r = run(&s, seed, &RunOptions::default());
-        match (r.passed(), r.expectation_waits.get("failover")) {
+        match (r.passed(), r.expectation_waits.get(expectation)) {
             (true, Some(t)) => times.push(*t),
             _ => failed.push(seed),
         }
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "bench failover: {n} seeds, leader crash -> newer leader committed in its term (virtual s): \
-         p50={:.3} p90={:.3} p99={:.3} max={:.3} failed_seeds={:?}",
+        "bench {what}: {n} seeds (virtual s): p50={:.3} p90={:.3} p99={:.3} max={:.3} failed_seeds={:?}",
         percentile(&times, 50.0),
         percentile(&times, 90.0),
         percentile(&times, 99.0),
@@ -87,6 +87,11 @@ pub fn failover(seeds: std::ops::Range<u64>) -> i32 {
         failed
     );
     i32::from(!failed.is_empty())
+}
+
+/// Leader crash → a newer leader committed in its term.
+pub fn failover(seeds: std::ops::Range<u64>) -> i32 {
+    wait_percentiles("failover", FAILOVER_BENCH, "failover", seeds)
 }
 
 /// A worker running 2 of 6 tasks crashes at 20 s; time until 6 run again (virtual s).
@@ -109,29 +114,9 @@ within = "60s"
 name = "replaced"
 "#;
 
+/// Heartbeat 5 s; a worker crash → its tasks running elsewhere.
 pub fn worker_crash(seeds: std::ops::Range<u64>) -> i32 {
-    let s = Scenario::parse("<bench worker-crash>", WORKER_CRASH_BENCH).expect("built-in scenario is valid");
-    let mut times = Vec::new();
-    let mut failed = Vec::new();
-    let n = seeds.end - seeds.start;
-    for seed in seeds {
-        let r = run(&s, seed, &RunOptions::default());
-        match (r.passed(), r.expectation_waits.get("replaced")) {
-            (true, Some(t)) => times.push(*t),
-            _ => failed.push(seed),
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    println!(
-        "bench worker-crash: {n} seeds, heartbeat 5 s, worker crash -> its tasks running elsewhere (virtual s): \
-         p50={:.3} p90={:.3} p99={:.3} max={:.3} failed_seeds={:?}",
-        percentile(&times, 50.0),
-        percentile(&times, 90.0),
-        percentile(&times, 99.0),
-        times.last().copied().unwrap_or(f64::NAN),
-        failed
-    );
-    i32::from(!failed.is_empty())
+    wait_percentiles("worker-crash", WORKER_CRASH_BENCH, "replaced", seeds)
 }
 
 /// No faults but a slow, lossy network for `hours`: every node marked down is a false down.

@@ -82,6 +82,20 @@ fn no_suitable_node(reasons: &BTreeMap<Reason, usize>) -> String {
     format!("no suitable node ({})", parts.join("; "))
 }
 
+/// The host-mode ports a service's tasks publish (each takes that port on its node).
+fn host_ports(service: Option<&Service>) -> Vec<u32> {
+    service
+        .and_then(|s| s.spec.endpoint.as_ref())
+        .map(|e| {
+            e.ports
+                .iter()
+                .filter(|p| p.publish_mode == PublishMode::Host && p.published_port != 0)
+                .map(|p| p.published_port)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What a batch of identical tasks needs from a node.
 struct Needs {
     service_id: String,
@@ -98,16 +112,7 @@ struct Needs {
 impl Needs {
     fn of(task: &Task, service: Option<&Service>) -> Needs {
         let r = task.spec.resources.reservations.clone().unwrap_or_default();
-        let host_ports = service
-            .and_then(|s| s.spec.endpoint.as_ref())
-            .map(|e| {
-                e.ports
-                    .iter()
-                    .filter(|p| p.publish_mode == PublishMode::Host && p.published_port != 0)
-                    .map(|p| p.published_port)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let host_ports = host_ports(service);
         let placement = &task.spec.placement;
         Needs {
             service_id: task.service_id.clone(),

@@ -1,5 +1,5 @@
 use super::{Needs, FAILURE_WINDOW_MS};
-use crate::model::{Node, PublishMode, Resources, Service, Task, TaskState};
+use crate::model::{Node, Resources, Service, Task, TaskState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the scheduler knows about one node: the node and what its tasks use.
@@ -95,17 +95,7 @@ impl ClusterView {
         for t in tasks {
             let Some(&i) = view.index.get(&t.node_id) else { continue };
             if t.holds_resources() {
-                let ports = services
-                    .get(&t.service_id)
-                    .and_then(|s| s.spec.endpoint.as_ref())
-                    .map(|e| {
-                        e.ports
-                            .iter()
-                            .filter(|p| p.publish_mode == PublishMode::Host && p.published_port != 0)
-                            .map(|p| p.published_port)
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default();
+                let ports = super::host_ports(services.get(&t.service_id).copied());
                 view.nodes[i].hold(t, ports.into_iter());
             } else if t.status.state == TaskState::Failed && t.status.timestamp_ms + FAILURE_WINDOW_MS >= now_ms {
                 *view.nodes[i].failures.entry(t.service_id.clone()).or_default() += 1;
