@@ -22,6 +22,14 @@ enum Change {
     Create(Task),
 }
 
+/// What one service's supervision reads.
+struct Ctx<'a> {
+    o: &'a Overlay<'a>,
+    s: &'a Service,
+    constraints: Vec<Constraint>,
+    now_ms: u64,
+}
+
 /// What scale-down needs to know about a slot's live task.
 struct Entry {
     running: bool,
@@ -84,11 +92,11 @@ fn plan_service(
     plan: &mut Vec<Change>,
 ) {
     let ServiceMode::Replicated { replicas } = s.spec.mode else { return };
-    let constraints = Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default();
+    let ctx = Ctx { o, s, constraints: Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default(), now_ms };
     let mut slots: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
     for t in live {
         let old_running = stopping.contains(&(s.id.as_str(), t.slot));
-        let e = supervise(o, s, t, &constraints, old_running, now_ms, ids, plan);
+        let e = supervise(&ctx, t, old_running, ids, plan);
         slots.entry(t.slot).or_default().push(e);
     }
     let have = slots.len() as u64;
@@ -110,16 +118,8 @@ fn plan_service(
 
 /// The restart supervisor and the node checks for one live task: plans its shutdown and
 /// replacement when needed; returns the slot's live task afterwards.
-fn supervise(
-    o: &Overlay,
-    s: &Service,
-    t: &Task,
-    constraints: &[Constraint],
-    old_running: bool,
-    now_ms: u64,
-    ids: &mut IdGen,
-    plan: &mut Vec<Change>,
-) -> Entry {
+fn supervise(ctx: &Ctx, t: &Task, old_running: bool, ids: &mut IdGen, plan: &mut Vec<Change>) -> Entry {
+    let (o, s, now_ms) = (ctx.o, ctx.s, ctx.now_ms);
     let kept = Entry { running: t.status.state == TaskState::Running, node_id: t.node_id.clone(), task: Ok(t.id.clone()) };
     // The replacement is created at once, desired READY, and raised to RUNNING once the delay
     // passed and the old task stopped (swarmkit's restart supervisor does the same), so a slot
@@ -148,7 +148,7 @@ fn supervise(
     if !t.node_id.is_empty() {
         let node = o.node(&t.node_id);
         let lost = !node_keeps_tasks(node);
-        let unfit = node.is_some_and(|n| !constraint::all_match(constraints, n));
+        let unfit = node.is_some_and(|n| !constraint::all_match(&ctx.constraints, n));
         if lost || unfit {
             // The process did not fail: the machine went away, was drained, or stopped matching.
             // No restart delay; on a live node the old task must stop first.
