@@ -116,6 +116,7 @@ impl Cluster {
                 },
                 labels: spec.labels.clone(),
                 managers: managers.values().cloned().collect(),
+                raft_id,
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images) =

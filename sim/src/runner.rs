@@ -572,6 +572,12 @@ impl Run {
                         c.with_best_store(|s| matches!(s.get(Kind::Node, &id), Some(Object::Node(n)) if n.status.state == want))
                             .unwrap_or(false)
                     }
+                    Predicate::NodeRole { node, manager } => {
+                        let id = c.index_of(node).map(|i| c.nodes[i].node_id.clone()).unwrap_or_default();
+                        let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
+                        c.with_best_store(|s| matches!(s.get(Kind::Node, &id), Some(Object::Node(n)) if n.role == want))
+                            .unwrap_or(false)
+                    }
                     Predicate::TaskPendingWith { service, text } => c
                         .with_best_store(|s| {
                             s.list(Kind::Task).any(|o| match o {

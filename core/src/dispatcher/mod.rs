@@ -50,6 +50,8 @@ pub struct Registration {
     pub description: NodeDescription,
     /// Labels an operator gave at join time (the simulator's scenario labels).
     pub labels: BTreeMap<String, String>,
+    /// The node's raft member id (0 = none).
+    pub raft_id: u64,
 }
 
 /// Heartbeat deadlines of the nodes, kept by the leader only (lost on a leader change, which
@@ -121,23 +123,84 @@ pub fn register(o: &mut Overlay, r: &Registration) {
     });
     let before = n.clone();
     n.description = Some(r.description.clone());
+    n.raft_id = r.raft_id;
     n.status.state = NodeState::Ready;
     n.status.message = String::new();
+    n.status.down_since_ms = 0;
     n.status.addr = r.addr.clone();
     if n != before || o.node(&r.node_id).is_none() {
         o.put(Object::Node(n));
     }
 }
 
-/// Marks a node down (its heartbeat deadline passed).
-pub fn mark_down(o: &mut Overlay, node_id: &str) {
+/// Makes every node's role follow the raft membership (`voters`, and the current `leader`):
+/// promotion and demotion are membership changes; the store then says what they did.
+pub fn sync_roles(o: &mut Overlay, voters: &std::collections::BTreeSet<u64>, leader: u64) {
+    let changed: Vec<Node> = o
+        .nodes()
+        .into_iter()
+        .filter(|n| n.raft_id != 0)
+        .filter_map(|n| {
+            let manager = voters.contains(&n.raft_id);
+            let status = manager.then(|| crate::model::ManagerStatus {
+                raft_id: n.raft_id,
+                addr: n.status.addr.clone(),
+                leader: n.raft_id == leader,
+            });
+            let role = if manager { NodeRole::Manager } else { NodeRole::Worker };
+            (n.role != role || n.manager_status != status).then(|| {
+                let mut n = n.clone();
+                n.role = role;
+                n.spec.desired_role = role;
+                n.manager_status = status;
+                n
+            })
+        })
+        .collect();
+    for n in changed {
+        o.put(Object::Node(n));
+    }
+}
+
+/// A node down this long has its unfinished tasks marked ORPHANED (swarmkit's 24 h).
+pub const ORPHAN_AFTER_MS: u64 = 24 * 3600 * 1000;
+
+/// Marks a node down (its heartbeat deadline passed) at `now_ms`.
+pub fn mark_down(o: &mut Overlay, node_id: &str, now_ms: u64) {
     if let Some(n) = o.node(node_id) {
         if n.status.state != NodeState::Down {
             let mut n = n.clone();
             n.status.state = NodeState::Down;
             n.status.message = "heartbeat failure".into();
+            n.status.down_since_ms = now_ms;
             o.put(Object::Node(n));
         }
+    }
+}
+
+/// Tasks of nodes down for [`ORPHAN_AFTER_MS`] that never reported an end become ORPHANED
+/// (terminal: the reaper can then forget them).
+pub fn orphan(o: &mut Overlay, now_ms: u64) {
+    let gone: std::collections::BTreeSet<String> = o
+        .nodes()
+        .into_iter()
+        .filter(|n| n.status.state == NodeState::Down && n.status.down_since_ms + ORPHAN_AFTER_MS <= now_ms)
+        .map(|n| n.id.clone())
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    let tasks: Vec<Task> = o
+        .tasks()
+        .into_iter()
+        .filter(|t| t.status.state <= TaskState::Running && gone.contains(&t.node_id))
+        .cloned()
+        .collect();
+    for mut t in tasks {
+        t.status.state = TaskState::Orphaned;
+        t.status.timestamp_ms = now_ms;
+        t.status.message = "task belongs to a node that has been down for 24 hours".into();
+        o.put(Object::Task(t));
     }
 }
 

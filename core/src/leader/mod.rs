@@ -29,6 +29,9 @@ pub struct PassInput {
     pub status_updates: Vec<StatusUpdate>,
     /// Nodes whose heartbeat deadline passed.
     pub expired: Vec<String>,
+    /// Raft voters and the leader's raft id (node roles follow them); empty = leave roles.
+    pub voters: std::collections::BTreeSet<u64>,
+    pub leader_raft_id: u64,
 }
 
 /// The cluster settings (defaults until the first leader wrote the Cluster object).
@@ -52,7 +55,11 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     }
     dispatcher::apply_status_updates(&mut o, &input.status_updates);
     for n in &input.expired {
-        dispatcher::mark_down(&mut o, n);
+        dispatcher::mark_down(&mut o, n, now);
+    }
+    dispatcher::orphan(&mut o, now);
+    if !input.voters.is_empty() {
+        dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id);
     }
     orchestrator::replicated::reconcile(&mut o, now, ids);
     orchestrator::global::reconcile(&mut o, now, ids);

@@ -66,6 +66,8 @@ impl World {
                 .tasks()
                 .into_iter()
                 .filter(|t| !t.node_id.is_empty() && t.status.state >= TaskState::Assigned && t.status.state <= TaskState::Running)
+                // A down node's agent reports nothing.
+                .filter(|t| !matches!(self.store.get(Kind::Node, &t.node_id), Some(Object::Node(n)) if n.status.state == crate::model::NodeState::Down))
                 .filter_map(|t| {
                     let state = if t.desired_state == TaskState::Running {
                         TaskState::Running
@@ -129,6 +131,7 @@ fn reg(host: &str, labels: BTreeMap<String, String>) -> Registration {
             ..Default::default()
         },
         labels,
+        raft_id: host.bytes().map(u64::from).sum(),
     }
 }
 
@@ -288,4 +291,33 @@ fn a_pending_task_takes_a_new_spec_at_once() {
     w.run_all();
     assert_eq!(w.running("db").values().sum::<usize>(), 1);
     w.assert_one_live_task_per_slot();
+}
+
+#[test]
+fn node_roles_follow_the_raft_membership() {
+    let mut w = World::new(2);
+    let id1 = reg("worker-1", BTreeMap::new()).raft_id;
+    let voters = std::collections::BTreeSet::from([id1]);
+    w.pass(PassInput { voters: voters.clone(), leader_raft_id: id1, ..Default::default() });
+    let n = control::find_node(&w.store, "worker-1").unwrap().clone();
+    assert_eq!(n.role, crate::model::NodeRole::Manager);
+    assert!(n.manager_status.as_ref().is_some_and(|m| m.leader && m.raft_id == id1));
+    assert_eq!(control::find_node(&w.store, "worker-2").unwrap().role, NodeRole::Worker);
+    assert_eq!(w.pass(PassInput { voters, leader_raft_id: id1, ..Default::default() }), 0, "no rewrite when unchanged");
+}
+
+#[test]
+fn tasks_of_a_node_down_for_24_hours_become_orphaned_and_are_reaped() {
+    let mut w = World::new(2);
+    w.create(svc("web", 2));
+    w.run_all();
+    let dead = w.node_id("worker-1");
+    w.pass(PassInput { expired: vec![dead.clone()], ..Default::default() });
+    w.run_all();
+    let on_dead = |w: &World| w.tasks().into_iter().filter(|t| t.node_id == dead).collect::<Vec<_>>();
+    assert!(on_dead(&w).iter().all(|t| t.status.state == TaskState::Running), "not before 24 h");
+    w.now_ms += crate::dispatcher::ORPHAN_AFTER_MS;
+    w.run_all();
+    assert!(on_dead(&w).iter().all(|t| t.status.state == TaskState::Orphaned), "{:?}", on_dead(&w));
+    assert_eq!(w.running("web").values().sum::<usize>(), 2);
 }

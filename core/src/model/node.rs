@@ -68,6 +68,9 @@ pub struct NodeStatus {
     pub state: NodeState,
     pub message: String,
     pub addr: String,
+    /// When the node was marked down (ms); 0 while it is not down.
+    #[serde(default)]
+    pub down_since_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,4 +89,8 @@ pub struct Node {
     pub description: Option<NodeDescription>,
     pub status: NodeStatus,
     pub manager_status: Option<ManagerStatus>,
+    /// The raft member id the node uses when it is (or becomes) a manager; 0 = unknown. The
+    /// leader derives `role` and `manager_status` from the raft membership through it.
+    #[serde(default)]
+    pub raft_id: u64,
 }

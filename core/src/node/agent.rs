@@ -49,6 +49,8 @@ pub struct AgentConfig {
     pub labels: BTreeMap<String, String>,
     /// Managers to try, in order, until one names the leader.
     pub managers: Vec<String>,
+    /// This node's raft member id (0 = none).
+    pub raft_id: u64,
 }
 
 /// Where the agent currently sends its calls, shared by the heartbeat loop and the poller.
@@ -137,6 +139,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
                 manager: cfg.manager,
                 labels: cfg.labels.clone().into_iter().collect(),
                 updates: outbox[..take].iter().map(to_proto).collect(),
+                raft_id: cfg.raft_id,
             };
             let r = match client(&addr) {
                 Some(mut c) => match tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await {

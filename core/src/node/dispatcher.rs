@@ -131,13 +131,15 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                 .map_err(|e| Status::invalid_argument(format!("node description is not valid JSON: {e}")))?;
             let current = m.state.get(Kind::Node, &req.node_id);
             let fresh = matches!(&current, Some(Object::Node(n))
-                if n.status.state == NodeState::Ready && n.status.addr == req.addr && n.description.as_ref() == Some(&description));
+                if n.status.state == NodeState::Ready && n.status.addr == req.addr && n.raft_id == req.raft_id
+                    && n.description.as_ref() == Some(&description));
             (!fresh).then(|| Registration {
                 node_id: req.node_id.clone(),
                 addr: req.addr.clone(),
                 role: if req.manager { NodeRole::Manager } else { NodeRole::Worker },
                 description,
                 labels: req.labels.clone().into_iter().collect(),
+                raft_id: req.raft_id,
             })
         };
         let period_ms = {

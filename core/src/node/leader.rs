@@ -175,6 +175,8 @@ impl Manager {
                 registrations: std::mem::take(&mut inbox.registrations).into_values().collect(),
                 status_updates: updates,
                 expired,
+                voters: self.state.membership().membership().voter_ids().collect(),
+                leader_raft_id: self.id,
             }
         };
         for n in &input.expired {

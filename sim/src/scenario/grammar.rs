@@ -77,6 +77,8 @@ pub enum Predicate {
     TaskPendingWith { service: String, text: String },
     /// `node NAME status down|ready` (as the leader's store says).
     NodeStatus { node: String, ready: bool },
+    /// `node NAME role manager|worker` (as the leader's store says).
+    NodeRole { node: String, manager: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,6 +322,15 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             };
             Ok(Predicate::NodeStatus { node: node.to_string(), ready })
         }
+        ["node", node, "role", r] => {
+            known_node(node, names)?;
+            let manager = match *r {
+                "manager" => true,
+                "worker" => false,
+                _ => return Err(format!("node role {r:?}: use manager or worker")),
+            };
+            Ok(Predicate::NodeRole { node: node.to_string(), manager })
+        }
         ["task", "of", svc, "pending", "with", rest @ ..] if !rest.is_empty() => {
             let text = rest.join(" ");
             let text = text.trim_matches('"').to_string();
@@ -328,7 +339,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
              `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME tasks-on NODE N`, \
-             `node NAME tasks N`, `node NAME status ready|down` or `task of NAME pending with \"TEXT\"`",
+             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }
