@@ -83,5 +83,6 @@ mod orchestration {
         leader_crash_scheduling => "leader-crash-scheduling.toml",
         bad_input => "bad-input.toml",
         demote_quorum => "demote-quorum.toml",
+        workers_churn => "workers-churn.toml",
     );
 }

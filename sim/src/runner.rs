@@ -275,7 +275,22 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
         tokio::time::sleep(GROUND_TRUTH_EVERY).await;
         let running: Vec<(String, String, u64, String)> = {
             let c = cluster.lock().unwrap();
-            c.running_slots().into_iter().map(|(i, s, slot, t)| (c.nodes[i].name.clone(), s, slot, t)).collect()
+            // Containers of tasks the control plane still wants; one it shut down may run on a
+            // while its node is cut off (swarm does not fence), and the agent stops it on return.
+            let live: std::collections::BTreeSet<String> = c
+                .with_best_store(|s| {
+                    s.list(Kind::Task)
+                        .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
+                        .filter(|t| t.is_live())
+                        .map(|t| t.id.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            c.running_slots()
+                .into_iter()
+                .filter(|(_, _, _, t)| live.contains(t))
+                .map(|(i, s, slot, t)| (c.nodes[i].name.clone(), s, slot, t))
+                .collect()
         };
         if let Err(m) = crate::invariants::slots::check(&running) {
             checkers.violate("one-task-per-slot", m);
@@ -572,6 +587,7 @@ impl Run {
                         c.with_best_store(|s| matches!(s.get(Kind::Node, &id), Some(Object::Node(n)) if n.status.state == want))
                             .unwrap_or(false)
                     }
+                    Predicate::ServicesConverged => converged(&c).is_ok(),
                     Predicate::NodeRole { node, manager } => {
                         let id = c.index_of(node).map(|i| c.nodes[i].node_id.clone()).unwrap_or_default();
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
@@ -609,6 +625,7 @@ impl Run {
                     | Predicate::TaskPendingWith { service, .. } => {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
                     }
+                    Predicate::ServicesConverged => format!("; {}", converged(&c).err().unwrap_or_default()),
                     Predicate::NodeTasks { .. } => {
                         let per: Vec<String> = (0..c.nodes.len().min(20))
                             .map(|i| format!("{}={}", c.nodes[i].name, running(&c, None, Some(i))))
@@ -696,6 +713,42 @@ fn running(c: &Cluster, service: Option<&String>, node: Option<usize>) -> usize 
         None => (0..c.nodes.len()).collect(),
     };
     nodes.into_iter().map(|i| c.running(i, service.map(String::as_str))).sum()
+}
+
+/// Every service runs what its spec asks for (ground truth); Err names the first that does
+/// not, with what runs.
+fn converged(c: &Cluster) -> Result<(), String> {
+    use shoal_core::model::{NodeAvailability, ServiceMode};
+    let wants: Vec<(String, usize)> = c
+        .with_best_store(|s| {
+            let nodes: Vec<&shoal_core::model::Node> =
+                s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }).collect();
+            s.list_services()
+                .map(|svc| {
+                    let want = match svc.spec.mode {
+                        ServiceMode::Replicated { replicas } => replicas as usize,
+                        _ => {
+                            let cs = shoal_core::constraint::Constraint::parse_all(&svc.spec.task.placement.constraints)
+                                .unwrap_or_default();
+                            nodes
+                                .iter()
+                                .filter(|n| n.status.state == NodeState::Ready && n.spec.availability == NodeAvailability::Active)
+                                .filter(|n| shoal_core::constraint::all_match(&cs, n))
+                                .count()
+                        }
+                    };
+                    (svc.spec.annotations.name.clone(), want)
+                })
+                .collect()
+        })
+        .ok_or("no manager is up")?;
+    for (name, want) in wants {
+        let have = running(c, Some(&name), None);
+        if have != want {
+            return Err(format!("service {name} runs {have} of {want}: {}", task_summary(c, &name)));
+        }
+    }
+    Ok(())
 }
 
 /// The live tasks of a service for failure messages: counts per state, then up to 10 tasks

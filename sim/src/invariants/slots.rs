@@ -1,9 +1,10 @@
-//! One running container per slot: a replicated service's slot never has two running
-//! containers, and a global service never runs two on one node — judged on ground truth (the
-//! simulated machines' containers), not on what the store believes. Rolling updates with
-//! start-first (a later issue) will open a window for two; a worker cut off by a partition
-//! keeps its containers while the leader replaces them, as in swarm, so scenarios that
-//! partition workers must expect it.
+//! One running container per slot: among the tasks the control plane wants running (desired
+//! ≤ RUNNING), a replicated service's slot never has two running containers, and a global
+//! service never runs two on one node — judged on the simulated machines' containers. Tasks it
+//! shut down are left out: a worker cut off by a partition keeps its containers while the
+//! leader replaces them (swarm does not fence either), and its agent stops them on return.
+//! Guards against two live tasks for one slot (swarmkit#562). Rolling updates with start-first
+//! (a later issue) will open a window for two.
 
 use std::collections::BTreeMap;
 

@@ -77,6 +77,10 @@ pub enum Predicate {
     TaskPendingWith { service: String, text: String },
     /// `node NAME status down|ready` (as the leader's store says).
     NodeStatus { node: String, ready: bool },
+    /// `services converged`: every replicated service runs exactly its replicas and every
+    /// global service one container per ready, active node that matches its constraints
+    /// (ground truth), i.e. the liveness bound after faults heal.
+    ServicesConverged,
     /// `node NAME role manager|worker` (as the leader's store says).
     NodeRole { node: String, manager: bool },
 }
@@ -322,6 +326,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             };
             Ok(Predicate::NodeStatus { node: node.to_string(), ready })
         }
+        ["services", "converged"] => Ok(Predicate::ServicesConverged),
         ["node", node, "role", r] => {
             known_node(node, names)?;
             let manager = match *r {
@@ -339,7 +344,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
              `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME tasks-on NODE N`, \
-             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker` or `task of NAME pending with \"TEXT\"`",
+             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `services converged` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }
