@@ -84,5 +84,6 @@ mod orchestration {
         bad_input => "bad-input.toml",
         demote_quorum => "demote-quorum.toml",
         workers_churn => "workers-churn.toml",
+        jobs => "jobs.toml",
     );
 }

@@ -588,6 +588,16 @@ impl Run {
                             .unwrap_or(false)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::ServiceCompleted { service, n } => c
+                        .with_best_store(|s| {
+                            s.list(Kind::Task)
+                                .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
+                                .filter(|t| t.service_name == *service && t.status.state == TaskState::Complete)
+                                .filter(|t| t.status.exit_code.unwrap_or(0) == 0)
+                                .count()
+                                == *n
+                        })
+                        .unwrap_or(false),
                     Predicate::NodeRole { node, manager } => {
                         let id = c.index_of(node).map(|i| c.nodes[i].node_id.clone()).unwrap_or_default();
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
@@ -621,6 +631,7 @@ impl Run {
                     .collect();
                 let world = match p {
                     Predicate::ServiceRunning { service, .. }
+                    | Predicate::ServiceCompleted { service, .. }
                     | Predicate::ServiceTasksOn { service, .. }
                     | Predicate::TaskPendingWith { service, .. } => {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
@@ -724,6 +735,8 @@ fn converged(c: &Cluster) -> Result<(), String> {
             let nodes: Vec<&shoal_core::model::Node> =
                 s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }).collect();
             s.list_services()
+                // Jobs run to completion: `service NAME completed N` checks them.
+                .filter(|svc| matches!(svc.spec.mode, ServiceMode::Replicated { .. } | ServiceMode::Global))
                 .map(|svc| {
                     let want = match svc.spec.mode {
                         ServiceMode::Replicated { replicas } => replicas as usize,

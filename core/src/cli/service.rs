@@ -336,6 +336,10 @@ impl ServiceCreate {
             "global-job" => ServiceMode::GlobalJob,
             m => return Err(format!("invalid --mode {m:?}: use replicated, global, replicated-job or global-job")),
         };
+        if matches!(spec.mode, ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob) {
+            // docker's default for jobs: a job that succeeded is not run again.
+            spec.task.restart.condition = RestartCondition::OnFailure;
+        }
         if self.replicas.is_some() && matches!(spec.mode, ServiceMode::Global | ServiceMode::GlobalJob) {
             return Err("--replicas can only be used with replicated or replicated-job mode".into());
         }

@@ -70,11 +70,10 @@ pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
             return Err(InvalidArgument("limits cannot be negative".into()));
         }
     }
-    if matches!(spec.mode, ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob) {
-        // Refused rather than accepted and never run: no orchestrator drives jobs yet.
-        return Err(InvalidArgument(
-            "job modes (replicated-job, global-job) are not supported yet: use --mode replicated or global".into(),
-        ));
+    if let ServiceMode::ReplicatedJob { max_concurrent, total_completions } = spec.mode {
+        if total_completions == 0 || max_concurrent == 0 {
+            return Err(InvalidArgument("a replicated job needs --max-concurrent and --replicas of at least 1".into()));
+        }
     }
     for p in spec.endpoint.iter().flat_map(|e| e.ports.iter()) {
         if p.target_port == 0 || p.target_port > 65535 || p.published_port > 65535 {

@@ -63,6 +63,7 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     }
     orchestrator::replicated::reconcile(&mut o, now, ids);
     orchestrator::global::reconcile(&mut o, now, ids);
+    orchestrator::job::reconcile(&mut o, now, ids);
     crate::allocator::allocate(&mut o);
     schedule(&mut o, now, spec.orchestration.scheduler_strategy, rng);
     orchestrator::reaper::reap(&mut o, spec.orchestration.task_history_retention_limit);

@@ -321,3 +321,66 @@ fn tasks_of_a_node_down_for_24_hours_become_orphaned_and_are_reaped() {
     assert!(on_dead(&w).iter().all(|t| t.status.state == TaskState::Orphaned), "{:?}", on_dead(&w));
     assert_eq!(w.running("web").values().sum::<usize>(), 2);
 }
+
+/// Agents that finish every running task with exit `code`.
+fn finish_all(w: &mut World, code: i32) {
+    let ups: Vec<StatusUpdate> = w
+        .tasks()
+        .into_iter()
+        .filter(|t| t.status.state == TaskState::Running && t.desired_state == TaskState::Running)
+        .map(|t| StatusUpdate {
+            node_id: t.node_id.clone(),
+            task_id: t.id.clone(),
+            status: TaskStatus {
+                state: if code == 0 { TaskState::Complete } else { TaskState::Failed },
+                exit_code: Some(code),
+                timestamp_ms: w.now_ms,
+                ..Default::default()
+            },
+        })
+        .collect();
+    w.pass(PassInput { status_updates: ups, ..Default::default() });
+}
+
+#[test]
+fn replicated_job_runs_total_completions_at_most_max_concurrent_at_a_time() {
+    let mut w = World::new(3);
+    let mut s = svc("migrate", 0);
+    s.mode = ServiceMode::ReplicatedJob { max_concurrent: 2, total_completions: 5 };
+    s.task.restart.condition = RestartCondition::OnFailure;
+    s.task.restart.delay_ms = 0;
+    w.create(s);
+    let mut rounds = 0;
+    loop {
+        w.run_all();
+        let running = w.running("migrate").values().sum::<usize>();
+        let done = w.tasks().iter().filter(|t| t.status.state == TaskState::Complete).count();
+        assert!(running <= 2, "max concurrent exceeded: {running}");
+        if done == 5 {
+            assert_eq!(running, 0);
+            break;
+        }
+        // One failure on the first round: it is retried, not counted.
+        finish_all(&mut w, if rounds == 0 { 1 } else { 0 });
+        rounds += 1;
+        assert!(rounds < 10, "job does not finish");
+    }
+    assert_eq!(w.tasks().iter().filter(|t| t.status.state == TaskState::Complete).count(), 5);
+}
+
+#[test]
+fn global_job_runs_once_per_node_and_on_nodes_that_join() {
+    let mut w = World::new(2);
+    let mut s = svc("scan", 0);
+    s.mode = ServiceMode::GlobalJob;
+    s.task.restart.condition = RestartCondition::OnFailure;
+    w.create(s);
+    w.run_all();
+    assert_eq!(w.running("scan").len(), 2);
+    finish_all(&mut w, 0);
+    w.run_all();
+    assert!(w.running("scan").is_empty(), "completed tasks are not run again");
+    w.pass(PassInput { registrations: vec![reg("worker-3", BTreeMap::new())], ..Default::default() });
+    w.run_all();
+    assert_eq!(w.running("scan").keys().cloned().collect::<Vec<_>>(), vec![w.node_id("worker-3")]);
+}

@@ -12,6 +12,8 @@
 //!   within a window (swarm's defaults any, 5 s, unlimited). A replacement is created at once
 //!   with desired state READY and raised to RUNNING when the delay has passed, so a leader
 //!   change loses no timer (the delay is measured from the task's creation time in the store).
+//! * [`job`]: replicated-job (total completions, max concurrent) and global-job (once per
+//!   eligible node).
 //! * [`reaper`]: task history retention (5 per slot by default) and removal of tasks whose
 //!   service is gone.
 //! * The constraint enforcer is part of [`replicated`] and [`global`]: a running task whose
@@ -21,6 +23,7 @@
 //! services (debug-asserted in tests); desired states only rise.
 
 pub mod global;
+pub mod job;
 pub mod reaper;
 pub mod replicated;
 pub mod restart;

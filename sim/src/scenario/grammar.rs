@@ -70,6 +70,8 @@ pub enum Predicate {
     ServiceRunning { service: String, n: usize },
     /// `service NAME tasks-on NODE N`: N containers of the service run on NODE.
     ServiceTasksOn { service: String, node: String, n: usize },
+    /// `service NAME completed N`: N tasks of the (job) service completed with exit 0.
+    ServiceCompleted { service: String, n: usize },
     /// `node NAME tasks N`: N containers (of any service) run on the node.
     NodeTasks { node: String, n: usize },
     /// `task of NAME pending with "TEXT"`: a live task of the service is pending and its
@@ -308,6 +310,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         ["no", "writes", "for", d] => humantime::parse_duration(d)
             .map(Predicate::NoWritesFor)
             .map_err(|e| format!("{d:?} is not a duration ({e})")),
+        ["service", svc, "completed", n] => Ok(Predicate::ServiceCompleted { service: svc.to_string(), n: count(n)? }),
         ["service", svc, "running", n] => Ok(Predicate::ServiceRunning { service: svc.to_string(), n: count(n)? }),
         ["service", svc, "tasks-on", node, n] => {
             known_node(node, names)?;
@@ -343,7 +346,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         }
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
-             `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME tasks-on NODE N`, \
+             `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
              `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `services converged` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
