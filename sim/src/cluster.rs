@@ -309,10 +309,13 @@ impl Cluster {
         Ok(())
     }
 
-    /// The store of the most advanced live manager (the leader's, when it is up to date).
+    /// The store of the most advanced live node (the leader's, when it is up to date). Reads
+    /// each node's applied index only: the runner calls this every few virtual milliseconds.
     pub fn with_best_store<R>(&self, f: impl FnOnce(&shoal_core::store::Store) -> R) -> Option<R> {
-        let best = (0..self.nodes.len()).filter_map(|i| self.view(i)).max_by_key(|v| (v.applied, v.state == ServerState::Leader))?;
-        self.manager(best.index).map(|m| m.state.with_store(f))
+        let best = (0..self.nodes.len())
+            .filter_map(|i| self.manager(i).map(|m| (m.state.applied().0, i, m)))
+            .max_by_key(|(applied, i, _)| (*applied, std::cmp::Reverse(*i)))?;
+        Some(best.2.state.with_store(f))
     }
 
     pub fn crash(&mut self, i: usize) {

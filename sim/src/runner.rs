@@ -267,9 +267,9 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
 }
 
 /// How often the ground-truth checkers look at the machines' containers.
-const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(100);
+const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(250);
 
-/// The checkers that read the simulated world itself (containers), every 100 ms.
+/// The checkers that read the simulated world itself (containers), every 250 ms.
 async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers>) {
     loop {
         tokio::time::sleep(GROUND_TRUTH_EVERY).await;
@@ -277,19 +277,20 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
             let c = cluster.lock().unwrap();
             // Containers of tasks the control plane still wants; one it shut down may run on a
             // while its node is cut off (swarm does not fence), and the agent stops it on return.
-            let live: std::collections::BTreeSet<String> = c
+            let slots = c.running_slots();
+            let live: Vec<bool> = c
                 .with_best_store(|s| {
-                    s.list(Kind::Task)
-                        .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
-                        .filter(|t| t.is_live())
-                        .map(|t| t.id.clone())
+                    slots
+                        .iter()
+                        .map(|(_, _, _, t)| matches!(s.get(Kind::Task, t), Some(Object::Task(t)) if t.is_live()))
                         .collect()
                 })
                 .unwrap_or_default();
-            c.running_slots()
+            slots
                 .into_iter()
-                .filter(|(_, _, _, t)| live.contains(t))
-                .map(|(i, s, slot, t)| (c.nodes[i].name.clone(), s, slot, t))
+                .zip(live)
+                .filter(|(_, live)| *live)
+                .map(|((i, s, slot, t), _)| (c.nodes[i].name.clone(), s, slot, t))
                 .collect()
         };
         if let Err(m) = crate::invariants::slots::check(&running) {
