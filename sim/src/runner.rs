@@ -583,10 +583,8 @@ impl Run {
                     }
                     Predicate::NodeTasks { node, n } => c.index_of(node).is_some_and(|i| running(&c, None, Some(i)) == *n),
                     Predicate::NodeStatus { node, ready } => {
-                        let id = c.index_of(node).map(|i| c.nodes[i].node_id.clone()).unwrap_or_default();
                         let want = if *ready { NodeState::Ready } else { NodeState::Down };
-                        c.with_best_store(|s| matches!(s.get(Kind::Node, &id), Some(Object::Node(n)) if n.status.state == want))
-                            .unwrap_or(false)
+                        node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
                     Predicate::ServiceCompleted { service, n } => c
@@ -600,10 +598,8 @@ impl Run {
                         })
                         .unwrap_or(false),
                     Predicate::NodeRole { node, manager } => {
-                        let id = c.index_of(node).map(|i| c.nodes[i].node_id.clone()).unwrap_or_default();
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
-                        c.with_best_store(|s| matches!(s.get(Kind::Node, &id), Some(Object::Node(n)) if n.role == want))
-                            .unwrap_or(false)
+                        node_in_store(&c, node, |n| n.role == want)
                     }
                     Predicate::TaskPendingWith { service, text } => c
                         .with_best_store(|s| {
@@ -718,6 +714,17 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
     }
 }
 
+/// Whether the most advanced store's Node object of the simulated machine `name` satisfies `p`.
+fn node_in_store(c: &Cluster, name: &str, p: impl FnOnce(&shoal_core::model::Node) -> bool) -> bool {
+    let Some(i) = c.index_of(name) else { return false };
+    let id = c.nodes[i].node_id.clone();
+    c.with_best_store(|s| match s.get(Kind::Node, &id) {
+        Some(Object::Node(n)) => p(n),
+        _ => false,
+    })
+    .unwrap_or(false)
+}
+
 /// Containers that really run (ground truth), of one service and/or on one node.
 fn running(c: &Cluster, service: Option<&String>, node: Option<usize>) -> usize {
     let nodes: Vec<usize> = match node {
@@ -730,7 +737,7 @@ fn running(c: &Cluster, service: Option<&String>, node: Option<usize>) -> usize 
 /// Every service runs what its spec asks for (ground truth); Err names the first that does
 /// not, with what runs.
 fn converged(c: &Cluster) -> Result<(), String> {
-    use shoal_core::model::{NodeAvailability, ServiceMode};
+    use shoal_core::model::ServiceMode;
     let wants: Vec<(String, usize)> = c
         .with_best_store(|s| {
             let nodes: Vec<&shoal_core::model::Node> =
@@ -744,11 +751,7 @@ fn converged(c: &Cluster) -> Result<(), String> {
                         _ => {
                             let cs = shoal_core::constraint::Constraint::parse_all(&svc.spec.task.placement.constraints)
                                 .unwrap_or_default();
-                            nodes
-                                .iter()
-                                .filter(|n| n.status.state == NodeState::Ready && n.spec.availability == NodeAvailability::Active)
-                                .filter(|n| shoal_core::constraint::all_match(&cs, n))
-                                .count()
+                            nodes.iter().filter(|n| shoal_core::orchestrator::takes_global_task(n, &cs)).count()
                         }
                     };
                     (svc.spec.annotations.name.clone(), want)

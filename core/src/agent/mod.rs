@@ -20,7 +20,7 @@
 
 use crate::dispatcher::StatusUpdate;
 use crate::model::{Task, TaskState, TaskStatus};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A container as the executor sees it, found by its task label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct Agent {
     /// states that do not rise).
     reported: BTreeMap<String, TaskState>,
     /// Tasks a start was issued for (so it is issued once).
-    started: BTreeMap<String, ()>,
+    started: BTreeSet<String>,
     /// Start errors the shell recorded, by task.
     start_errors: BTreeMap<String, String>,
 }
@@ -127,13 +127,13 @@ impl Agent {
                 None => {
                     if let Some(e) = self.start_errors.get(&t.id).cloned() {
                         self.report(&mut ups, t, st(TaskState::Rejected, "preparing", &e, None, now_ms));
-                    } else if t.status.state >= TaskState::Starting || self.started.contains_key(&t.id) && self.reported.get(&t.id).is_some_and(|s| *s >= TaskState::Starting) {
-                        // It was started (per the store or this agent) and its container is gone.
+                    } else if t.status.state >= TaskState::Starting {
+                        // The store says it started and its container is gone (the machine
+                        // restarted): it failed.
                         if t.status.state <= TaskState::Running {
                             self.report(&mut ups, t, st(TaskState::Failed, "started", "task: container no longer exists (node restarted?)", None, now_ms));
                         }
-                    } else if !self.started.contains_key(&t.id) {
-                        self.started.insert(t.id.clone(), ());
+                    } else if self.started.insert(t.id.clone()) {
                         cmds.push(Command::Start(t.clone()));
                         self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms));
                     }
@@ -162,7 +162,7 @@ impl Agent {
         }
         // Forget tasks that left the assignment set (bounded memory).
         self.reported.retain(|k, _| owned.contains_key(k.as_str()));
-        self.started.retain(|k, _| owned.contains_key(k.as_str()));
+        self.started.retain(|k| owned.contains_key(k.as_str()));
         self.start_errors.retain(|k, _| owned.contains_key(k.as_str()));
         (cmds, ups)
     }

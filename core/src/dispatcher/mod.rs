@@ -68,14 +68,6 @@ impl Heartbeats {
         Heartbeats { config, deadlines: BTreeMap::new(), rng }
     }
 
-    pub fn config(&self) -> &DispatcherConfig {
-        &self.config
-    }
-
-    pub fn set_config(&mut self, config: DispatcherConfig) {
-        self.config = config;
-    }
-
     /// A new leader: every node not down gets a long grace from now.
     pub fn start_leading<'a>(&mut self, now_ms: u64, nodes: impl Iterator<Item = &'a Node>) {
         self.deadlines.clear();
@@ -106,10 +98,6 @@ impl Heartbeats {
     /// The earliest deadline, for the leader's timer.
     pub fn next_deadline(&self) -> Option<u64> {
         self.deadlines.values().min().copied()
-    }
-
-    pub fn forget(&mut self, node_id: &str) {
-        self.deadlines.remove(node_id);
     }
 }
 

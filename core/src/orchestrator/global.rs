@@ -3,7 +3,7 @@
 use super::restart::{self, Verdict};
 use super::{new_task, set_desired, IdGen};
 use crate::constraint::{self, Constraint};
-use crate::model::{NodeAvailability, NodeState, Object, Service, ServiceMode, Task, TaskState};
+use crate::model::{NodeAvailability, Object, Service, ServiceMode, Task, TaskState};
 use crate::store::Overlay;
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
             let drained = n.spec.availability == NodeAvailability::Drain;
             if tasks.is_empty() {
                 // Pause keeps tasks but takes no new ones; a down node gets its task when back.
-                if fits && n.spec.availability == NodeAvailability::Active && n.status.state == NodeState::Ready {
+                if super::takes_global_task(n, &constraints) {
                     o.put(Object::Task(new_task(s, 0, &n.id, TaskState::Running, ids, now_ms)));
                 }
                 continue;

@@ -10,8 +10,8 @@
 
 use super::restart::{self, Verdict};
 use super::{new_task, set_desired, IdGen};
-use crate::constraint::{self, Constraint};
-use crate::model::{NodeAvailability, NodeState, Object, Service, ServiceMode, Task, TaskState};
+use crate::constraint::Constraint;
+use crate::model::{Object, Service, ServiceMode, Task, TaskState};
 use crate::store::Overlay;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,8 +74,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                 let eligible: Vec<String> = o
                     .nodes()
                     .into_iter()
-                    .filter(|n| n.status.state == NodeState::Ready && n.spec.availability == NodeAvailability::Active)
-                    .filter(|n| constraint::all_match(&constraints, n))
+                    .filter(|n| super::takes_global_task(n, &constraints))
                     .filter(|n| !covered.contains(n.id.as_str()))
                     .map(|n| n.id.clone())
                     .collect();

@@ -86,6 +86,14 @@ pub fn node_keeps_tasks(n: Option<&Node>) -> bool {
     n.is_some_and(|n| n.status.state != NodeState::Down && n.spec.availability != NodeAvailability::Drain)
 }
 
+/// A node that takes a new task of a global service or global job: ready, active (not paused
+/// or drained) and matching the service's constraints.
+pub fn takes_global_task(n: &Node, constraints: &[crate::constraint::Constraint]) -> bool {
+    n.status.state == NodeState::Ready
+        && n.spec.availability == NodeAvailability::Active
+        && crate::constraint::all_match(constraints, n)
+}
+
 /// Raises a task's desired state (never lowers it) in the overlay.
 pub fn set_desired(o: &mut Overlay, t: &Task, desired: TaskState) {
     if t.desired_state >= desired {

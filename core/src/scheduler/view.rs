@@ -107,8 +107,4 @@ impl ClusterView {
     pub fn position(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
     }
-
-    pub fn node(&self, id: &str) -> Option<&NodeInfo> {
-        self.index.get(id).map(|i| &self.nodes[*i])
-    }
 }

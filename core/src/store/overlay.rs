@@ -16,10 +16,6 @@ impl<'a> Overlay<'a> {
         Overlay { store, changes: BTreeMap::new() }
     }
 
-    pub fn store(&self) -> &Store {
-        self.store
-    }
-
     pub fn get(&self, kind: Kind, id: &str) -> Option<&Object> {
         match self.changes.get(&(kind, id.to_string())) {
             Some(c) => c.as_ref(),

@@ -271,6 +271,15 @@ fn count(n: &str) -> Result<usize, String> {
     n.parse().map_err(|_| format!("{n:?} is not a count: use a whole number ≥ 0"))
 }
 
+/// `word` as a choice of two: true for `yes`, false for `no`.
+fn one_of(word: &str, yes: &str, no: &str, what: &str) -> Result<bool, String> {
+    match word {
+        w if w == yes => Ok(true),
+        w if w == no => Ok(false),
+        _ => Err(format!("{what} {word:?}: use {yes} or {no}")),
+    }
+}
+
 fn known_node(n: &str, names: &BTreeSet<String>) -> Result<(), String> {
     if names.contains(n) {
         Ok(())
@@ -322,22 +331,12 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         }
         ["node", node, "status", st] => {
             known_node(node, names)?;
-            let ready = match *st {
-                "ready" => true,
-                "down" => false,
-                _ => return Err(format!("node status {st:?}: use ready or down")),
-            };
-            Ok(Predicate::NodeStatus { node: node.to_string(), ready })
+            Ok(Predicate::NodeStatus { node: node.to_string(), ready: one_of(st, "ready", "down", "node status")? })
         }
         ["services", "converged"] => Ok(Predicate::ServicesConverged),
         ["node", node, "role", r] => {
             known_node(node, names)?;
-            let manager = match *r {
-                "manager" => true,
-                "worker" => false,
-                _ => return Err(format!("node role {r:?}: use manager or worker")),
-            };
-            Ok(Predicate::NodeRole { node: node.to_string(), manager })
+            Ok(Predicate::NodeRole { node: node.to_string(), manager: one_of(r, "manager", "worker", "node role")? })
         }
         ["task", "of", svc, "pending", "with", rest @ ..] if !rest.is_empty() => {
             let text = rest.join(" ");
