@@ -15,6 +15,7 @@
 
 pub mod agent;
 pub mod allocator;
+pub mod ca;
 pub mod cli;
 pub mod constraint;
 pub mod control;

@@ -85,5 +85,6 @@ mod orchestration {
         demote_quorum => "demote-quorum.toml",
         workers_churn => "workers-churn.toml",
         jobs => "jobs.toml",
+        join_leave => "join-leave.toml",
     );
 }

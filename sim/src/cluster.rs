@@ -15,8 +15,8 @@ use madsim::runtime::{Handle, NodeHandle};
 use openraft::ServerState;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use shoal_core::model::{NodeDescription, Platform, Resources};
-use shoal_core::node::agent::{run_agent, AgentConfig};
+use shoal_core::model::{NodeDescription, NodeRole, Platform, Resources, RootCa};
+use shoal_core::node::agent::{join, run_agent, AgentConfig, AgentExit};
 use shoal_core::node::{Manager, NodeConfig};
 use shoal_core::node::raft::{NodeId, SharedObserver};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,9 @@ pub const RAFT_PORT: u16 = 4242;
 
 pub struct SimNode {
     pub name: String,
+    /// One of the managers the swarm was created with (the scenario's `manager = true`).
     pub manager: bool,
+    /// The raft member id the machine uses now (a new one after `swarm leave`).
     pub raft_id: NodeId,
     pub addr: String,
     handle: NodeHandle,
@@ -36,12 +38,106 @@ pub struct SimNode {
     slot: Arc<Mutex<Option<Arc<Manager>>>>,
     /// The machine's container runtime while it is up.
     executor: Arc<Mutex<Option<Arc<SimExecutor>>>>,
-    /// The node id it registers with (swarm's 25-character ids, from the seed).
-    pub node_id: String,
+    /// What the machine knows about its membership in the swarm.
+    pub identity: Arc<Identity>,
     pub up: bool,
     pub paused: bool,
+    /// A `node add` machine (not part of the swarm the scenario starts with).
+    pub joins_later: bool,
     /// Powered on: false for a `node add` machine until its step runs.
     joined: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A machine's swarm identity (swarm's node state directory): kept across crashes, deleted by
+/// `swarm leave`, forgotten when the swarm removed the node.
+#[derive(Default)]
+pub struct Identity {
+    inner: Mutex<IdentityState>,
+    /// Bumped when a join is requested (the machine's join loop waits on it).
+    signal: shoal_core::node::signal::Signal,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IdentityState {
+    /// The node id the swarm gave at join; None while not in a swarm.
+    pub node_id: Option<String>,
+    /// The node id of the machine's last membership, kept after it left or was removed (the
+    /// swarm still lists that node).
+    pub last_node_id: Option<String>,
+    pub role: NodeRole,
+    pub raft_id: NodeId,
+    /// A join asked for and not finished: the token and the managers to ask.
+    pub join: Option<(String, Vec<String>)>,
+    /// The last join's outcome (node id or error), taken by the step that asked.
+    pub join_result: Option<Result<String, String>>,
+}
+
+impl Identity {
+    pub fn state(&self) -> IdentityState {
+        self.inner.lock().unwrap().clone()
+    }
+
+    pub fn node_id(&self) -> Option<String> {
+        self.inner.lock().unwrap().node_id.clone()
+    }
+
+    /// The node the swarm knows this machine as: its current membership, else its last one.
+    pub fn known_id(&self) -> Option<String> {
+        let st = self.inner.lock().unwrap();
+        st.node_id.clone().or_else(|| st.last_node_id.clone())
+    }
+
+    /// Asks the machine to join with `token` (it tries once, and records the outcome).
+    pub fn request_join(&self, token: String, managers: Vec<String>) {
+        let mut st = self.inner.lock().unwrap();
+        st.join = Some((token, managers));
+        st.join_result = None;
+        drop(st);
+        self.signal.bump();
+    }
+
+    pub fn take_join_result(&self) -> Option<Result<String, String>> {
+        self.inner.lock().unwrap().join_result.take()
+    }
+}
+
+/// The machine's life in the swarm, run from its init (so again after each restart): join
+/// when asked and not yet a member, run the agent, and forget the identity when the swarm
+/// removed the node.
+async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc<SimExecutor>) {
+    loop {
+        let seen = identity.signal.version();
+        let st = identity.state();
+        let (node_id, role) = match (st.node_id, st.join) {
+            (Some(id), _) => (id, st.role),
+            (None, Some((token, managers))) => {
+                let r = join(&managers, &token, &template.addr, st.raft_id).await;
+                let mut s = identity.inner.lock().unwrap();
+                s.join = None;
+                match r {
+                    Ok(j) => {
+                        tracing::info!(target: "shoal", node = %template.description.hostname, id = %j.node_id, role = ?j.role, "joined the swarm");
+                        s.node_id = Some(j.node_id.clone());
+                        s.last_node_id = Some(j.node_id.clone());
+                        s.role = j.role;
+                        s.join_result = Some(Ok(j.node_id));
+                    }
+                    Err(e) => {
+                        tracing::info!(target: "shoal", node = %template.description.hostname, "join refused: {e}");
+                        s.join_result = Some(Err(e));
+                    }
+                }
+                continue;
+            }
+            (None, None) => {
+                identity.signal.changed(seen).await;
+                continue;
+            }
+        };
+        let cfg = AgentConfig { node_id, manager: role == NodeRole::Manager, raft_id: st.raft_id, ..template.clone() };
+        let AgentExit::Removed = run_agent(cfg, Arc::new(SimExecutorHandle(exec.clone()))).await;
+        identity.inner.lock().unwrap().node_id = None;
+    }
 }
 
 impl SimNode {
@@ -83,6 +179,8 @@ impl Cluster {
             .filter(|(_, n)| n.manager)
             .map(|(i, _)| (i as NodeId + 1, addr_of(i)))
             .collect();
+        // `swarm init`'s root and join tokens, from the seed.
+        let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
         let mut nodes = Vec::new();
         for (i, spec) in scenario.nodes.iter().enumerate() {
             let raft_id = i as NodeId + 1;
@@ -95,7 +193,14 @@ impl Cluster {
             let slot: Arc<Mutex<Option<Arc<Manager>>>> = Arc::default();
             let executor: Arc<Mutex<Option<Arc<SimExecutor>>>> = Arc::default();
             let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later));
-            let node_id = shoal_core::orchestrator::IdGen::new(seed ^ (raft_id << 32) ^ 0x6e6f6465).next_id();
+            let identity = Arc::new(Identity::default());
+            identity.inner.lock().unwrap().raft_id = raft_id;
+            if !spec.joins_later {
+                // The swarm as the scenario starts: every initial machine joins with the token
+                // `swarm init` printed (managers with the manager token).
+                let token = if spec.manager { &root.join_token_manager } else { &root.join_token_worker };
+                identity.request_join(token.clone(), managers.values().cloned().collect());
+            }
             let cfg = NodeConfig {
                 id: raft_id,
                 name: spec.name.clone(),
@@ -103,9 +208,10 @@ impl Cluster {
                 raft: scenario.raft.clone(),
                 // swarm init: the first manager bootstraps with every initial manager.
                 bootstrap: (i == 0).then(|| managers.clone()),
+                root_ca: spec.manager.then(|| root.clone()),
             };
             let agent_cfg = AgentConfig {
-                node_id: node_id.clone(),
+                node_id: String::new(),
                 addr: addr.clone(),
                 manager: spec.manager,
                 description: NodeDescription {
@@ -119,16 +225,22 @@ impl Cluster {
                 raft_id,
             };
             let init = {
-                let (disk, slot, checkers, executor, joined, images) =
-                    (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone());
+                let (disk, slot, checkers, executor, joined, images, identity) =
+                    (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
                 move || {
-                    let (cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
+                    let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
+                    let identity = identity.clone();
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
                         }
                         let observer: SharedObserver = checkers.clone();
+                        let raft_id = identity.state().raft_id;
+                        if raft_id != cfg.id {
+                            // The machine left the swarm: a new member id, no init material.
+                            (cfg.id, cfg.bootstrap, cfg.root_ca) = (raft_id, None, None);
+                        }
                         match Manager::start(cfg.clone(), disk, observer).await {
                             Ok(m) => {
                                 *slot.lock().unwrap() = Some(m.clone());
@@ -136,7 +248,7 @@ impl Cluster {
                                 // A fresh machine: no containers survive a crash.
                                 let exec = SimExecutor::new(&cfg.name, images);
                                 *executor.lock().unwrap() = Some(exec.clone());
-                                tokio::spawn(run_agent(agent_cfg, Arc::new(SimExecutorHandle(exec))));
+                                tokio::spawn(machine_agent(identity, agent_cfg, exec));
                                 if let Err(e) = m.serve().await {
                                     checkers.violate("node", format!("{}: gRPC server failed: {e}", cfg.name));
                                 }
@@ -157,7 +269,8 @@ impl Cluster {
                 disk,
                 slot,
                 executor,
-                node_id,
+                identity,
+                joins_later: spec.joins_later,
                 up: !spec.joins_later,
                 paused: false,
                 joined,
@@ -298,14 +411,67 @@ impl Cluster {
         v
     }
 
-    /// Powers on a `node add` machine: it registers with the current leader as a new node.
-    pub fn join(&mut self, i: usize) -> Result<(), String> {
-        if self.nodes[i].joined.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Err(format!("node {} already joined", self.nodes[i].name));
+    /// Asks machine `i` to join with `token` (powering on a `node add` machine first). The
+    /// outcome shows in its identity's join result.
+    pub fn join(&mut self, i: usize, token: String) -> Result<(), String> {
+        let n = &self.nodes[i];
+        if n.identity.node_id().is_some() {
+            return Err(format!("node {} is already part of a swarm: `swarm leave` it first", n.name));
         }
+        let managers = self.manager_addrs();
+        self.nodes[i].identity.request_join(token, managers);
+        if !self.nodes[i].joined.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            Handle::current().restart(self.nodes[i].sim_id());
+            self.nodes[i].up = true;
+            tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "machine powered on");
+        } else if !self.nodes[i].up {
+            return Err(format!("node {} is down: restart it before it can join", self.nodes[i].name));
+        }
+        Ok(())
+    }
+
+    /// `swarm leave [--force]` on machine `i`: refused for a manager without `--force` (as
+    /// docker refuses it); otherwise the machine stops its containers, deletes its swarm state
+    /// and comes back as a machine outside the swarm (a new raft member id for a later join).
+    /// The swarm keeps the node, DOWN once its heartbeats stop, until `node rm`.
+    pub fn leave(&mut self, i: usize, force: bool) -> Result<(), String> {
+        let name = self.nodes[i].name.clone();
+        if !self.nodes[i].up {
+            return Err(format!("node {name} is down: restart it before it can leave"));
+        }
+        if self.nodes[i].identity.node_id().is_none() {
+            return Err(format!("node {name} is not part of a swarm"));
+        }
+        let voters = self.voters();
+        if voters.contains(&self.nodes[i].raft_id) && !force {
+            let reachable = voters.len();
+            let mut msg = "You are attempting to leave the swarm on a node that is participating as a manager. ".to_string();
+            if reachable == 1 {
+                msg += "Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.";
+                return Err(msg);
+            }
+            if (reachable - 1) * 2 <= reachable {
+                msg += &format!(
+                    "Removing this node leaves {} managers out of {reachable}. Without a Raft quorum your swarm will be inaccessible. ",
+                    reachable - 1
+                );
+            }
+            msg += "Demote it first (`node demote`), or use `--force` to leave anyway.";
+            return Err(msg);
+        }
+        let last_crashed = self.last_crashed;
+        self.crash(i);
+        self.last_crashed = last_crashed;
+        self.nodes[i].disk.wipe();
+        let raft_id = self.nodes[i].raft_id + (1 << 32);
+        {
+            let mut st = self.nodes[i].identity.inner.lock().unwrap();
+            *st = IdentityState { raft_id, last_node_id: st.node_id.take(), ..Default::default() };
+        }
+        self.nodes[i].raft_id = raft_id;
         Handle::current().restart(self.nodes[i].sim_id());
         self.nodes[i].up = true;
-        tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "node joins");
+        tracing::info!(target: "shoal::fault", node = %name, raft_id, "left the swarm");
         Ok(())
     }
 

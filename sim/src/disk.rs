@@ -51,6 +51,11 @@ impl SimDisk {
         }
         lost
     }
+
+    /// `swarm leave`: the node's swarm state is deleted (call while the node is down).
+    pub fn wipe(&self) {
+        self.files.lock().unwrap().clear();
+    }
 }
 
 impl Disk for SimDisk {

@@ -8,12 +8,12 @@
 use crate::client::LoadClient;
 use crate::cluster::Cluster;
 use crate::invariants::{Checkers, Violation};
-use crate::scenario::{Action, DoCmd, Fault, InjectorKind, Predicate, Scenario, Selector, When};
+use crate::scenario::{Action, DoCmd, Fault, InjectorKind, JoinOptions, Predicate, Scenario, Selector, When};
 use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{ControlCommand, NodeCommand, ServiceCommand};
+use shoal_core::cli::{ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
 use std::collections::BTreeMap;
@@ -189,6 +189,7 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
 
     let ground_truth = tokio::spawn(check_ground_truth(cluster.clone(), checkers.clone()));
 
+    wait_for_swarm(&cluster).await;
     let mut expectations = BTreeMap::new();
     let mut waits = BTreeMap::new();
     for (n, step) in scenario.steps.iter().enumerate() {
@@ -437,18 +438,63 @@ impl Run {
                     Ok(())
                 }
             },
-            DoCmd::NodeAdd { name } => {
+            DoCmd::NodeAdd { name, join } | DoCmd::SwarmJoin { name, join } => self.join(name, join).await,
+            DoCmd::SwarmLeave { name, force } => {
                 let mut c = self.cluster.lock().unwrap();
                 let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
-                c.join(i)
+                c.leave(i, *force)
+            }
+            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
+                if *rotate {
+                    self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
+                }
+                let token = self.join_token(role == "manager").await?;
+                tracing::info!(target: "shoal::step", node = "runner", "{role} join token: {token}");
+                Ok(())
             }
         }
+    }
+
+    /// The current join token of a role, read through the control API.
+    async fn join_token(&self, manager: bool) -> Result<String, String> {
+        let r = self.control(Op::GetCluster(proto::ListObjects {})).await?;
+        let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+        match objs.into_iter().next() {
+            Some(Object::Cluster(c)) if manager => Ok(c.root_ca.join_token_manager),
+            Some(Object::Cluster(c)) => Ok(c.root_ca.join_token_worker),
+            _ => Err("the swarm has no cluster object yet".into()),
+        }
+    }
+
+    /// `node add` / `swarm join`: the machine joins with the current token of its role (or the
+    /// one given); the step waits for the swarm's answer, so a refused token is its error.
+    async fn join(&self, name: &str, join: &JoinOptions) -> Result<(), String> {
+        let token = match &join.token {
+            Some(t) => t.clone(),
+            None => self.join_token(join.manager).await?,
+        };
+        let identity = {
+            let mut c = self.cluster.lock().unwrap();
+            let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+            c.join(i, token)?;
+            c.nodes[i].identity.clone()
+        };
+        let deadline = tokio::time::Instant::now() + shoal_core::node::agent::JOIN_DEADLINE + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(r) = identity.take_join_result() {
+                return r.map(|id| {
+                    tracing::info!(target: "shoal::step", node = "runner", "{name} joined as node {id}");
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("{name} did not finish joining (crashed meanwhile?)"))
     }
 
     /// A node's store key: the id the simulated machine registers with.
     fn node_key(&self, name: &str) -> String {
         let c = self.cluster.lock().unwrap();
-        c.index_of(name).map(|i| c.nodes[i].node_id.clone()).unwrap_or_else(|| name.to_string())
+        c.index_of(name).and_then(|i| c.nodes[i].identity.known_id()).unwrap_or_else(|| name.to_string())
     }
 
     /// One control-API call from the client machine to a live manager (which forwards to the
@@ -488,7 +534,16 @@ impl Run {
         let (raft_id, addr, managers) = {
             let c = self.cluster.lock().unwrap();
             let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
-            (c.nodes[i].raft_id, c.nodes[i].addr.clone(), c.manager_addrs())
+            // The member id the swarm knows the node by (after a forced leave, the machine's
+            // old one), else the machine's own.
+            let known = c.nodes[i].identity.known_id().and_then(|id| {
+                c.with_best_store(|s| match s.get(Kind::Node, &id) {
+                    Some(Object::Node(n)) if n.raft_id != 0 => Some(n.raft_id),
+                    _ => None,
+                })
+                .flatten()
+            });
+            (known.unwrap_or(c.nodes[i].raft_id), c.nodes[i].addr.clone(), c.manager_addrs())
         };
         let mut last = String::new();
         for attempt in 0..10 {
@@ -587,6 +642,14 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::NodesWithHostname { host, n } => c
+                        .with_best_store(|s| {
+                            s.list(Kind::Node)
+                                .filter(|o| matches!(o, Object::Node(x) if x.description.as_ref().is_some_and(|d| d.hostname == *host)))
+                                .count()
+                                == *n
+                        })
+                        .unwrap_or(false),
                     Predicate::ServiceCompleted { service, n } => c
                         .with_best_store(|s| {
                             s.list(Kind::Task)
@@ -714,10 +777,37 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
     }
 }
 
+/// The swarm as the scenario declares it: waits (at most [`SETUP_BOUND`]) until every initial
+/// machine that is up joined and is a READY node, so steps start on the declared cluster.
+async fn wait_for_swarm(cluster: &Arc<Mutex<Cluster>>) {
+    let deadline = tokio::time::Instant::now() + SETUP_BOUND;
+    while tokio::time::Instant::now() < deadline {
+        let done = {
+            let c = cluster.lock().unwrap();
+            let ids: Vec<Option<String>> =
+                c.nodes.iter().filter(|n| n.up && !n.joins_later).map(|n| n.identity.node_id()).collect();
+            ids.iter().all(Option::is_some)
+                && c.with_best_store(|s| {
+                    ids.iter().flatten().all(|id| matches!(s.get(Kind::Node, id), Some(Object::Node(n)) if n.status.state == NodeState::Ready))
+                })
+                .unwrap_or(false)
+        };
+        if done {
+            tracing::info!(target: "shoal::step", node = "runner", "swarm ready: every initial machine joined");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(target: "shoal::step", node = "runner", "swarm setup still incomplete after {}s: starting the steps anyway", SETUP_BOUND.as_secs());
+}
+
+/// How long the runner waits for the initial machines to join before the first step.
+const SETUP_BOUND: Duration = Duration::from_secs(30);
+
 /// Whether the most advanced store's Node object of the simulated machine `name` satisfies `p`.
 fn node_in_store(c: &Cluster, name: &str, p: impl FnOnce(&shoal_core::model::Node) -> bool) -> bool {
     let Some(i) = c.index_of(name) else { return false };
-    let id = c.nodes[i].node_id.clone();
+    let Some(id) = c.nodes[i].identity.known_id() else { return false };
     c.with_best_store(|s| match s.get(Kind::Node, &id) {
         Some(Object::Node(n)) => p(n),
         _ => false,
@@ -771,7 +861,8 @@ fn converged(c: &Cluster) -> Result<(), String> {
 /// The live tasks of a service for failure messages: counts per state, then up to 10 tasks
 /// that do not run, as "slot/state@node (error)".
 fn task_summary(c: &Cluster, service: &str) -> String {
-    let hosts: BTreeMap<String, String> = c.nodes.iter().map(|n| (n.node_id.clone(), n.name.clone())).collect();
+    let hosts: BTreeMap<String, String> =
+        c.nodes.iter().filter_map(|n| Some((n.identity.known_id()?, n.name.clone()))).collect();
     c.with_best_store(|s| {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut odd = Vec::new();

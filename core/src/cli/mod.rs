@@ -25,6 +25,25 @@ pub enum ControlCommand {
     /// Manage swarm services.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Manage the swarm.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SwarmCommand {
+    /// Manage join tokens.
+    JoinToken {
+        /// Rotate the join token
+        #[arg(long)]
+        rotate: bool,
+        /// Only display the token
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// worker or manager
+        #[arg(value_parser = ["worker", "manager"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -70,8 +89,14 @@ where
     S: Into<std::ffi::OsString> + Clone,
 {
     ControlCli::try_parse_from(words).map(|c| c.command).map_err(|e| {
-        // clap's rendered error carries usage lines; the first line says what was wrong.
-        e.render().to_string().lines().next().unwrap_or("invalid command").trim_start_matches("error: ").to_string()
+        // clap's rendered error carries usage lines; the first line says what was wrong, and a
+        // "[possible values: …]" line (if any) how to fix it.
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or("invalid command").trim_start_matches("error: ").to_string();
+        match text.lines().find(|l| l.trim_start().starts_with("[possible values:")) {
+            Some(values) => format!("{first} {}", values.trim()),
+            None => first,
+        }
     })
 }
 
@@ -89,6 +114,12 @@ mod tests {
         assert!(err.contains("required"), "{err}");
         let err = parse_control(["node", "frobnicate", "x"]).unwrap_err();
         assert!(err.contains("frobnicate"), "{err}");
+        assert_eq!(
+            parse_control(["swarm", "join-token", "--rotate", "worker"]),
+            Ok(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate: true, quiet: false, role: "worker".into() }))
+        );
+        let err = parse_control(["swarm", "join-token", "boss"]).unwrap_err();
+        assert!(err.contains("boss") && err.contains("worker"), "{err}");
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //! the version check of every update catches a concurrent change.
 
 use crate::allocator;
+use crate::ca;
 use crate::constraint::{self, Constraint};
 use crate::model::{
-    Kind, Node, NodeAvailability, NodeRole, NodeState, Object, Service, ServiceMode, ServiceSpec,
+    Cluster, Kind, Node, NodeAvailability, NodeRole, NodeState, Object, Service, ServiceMode, ServiceSpec,
 };
 use crate::store::{Action, Store};
+use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -264,6 +266,40 @@ pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>,
         )));
     }
     Ok(vec![Action::Delete { kind: Kind::Node, id: cur.id.clone(), expected_version: Some(cur.meta.version) }])
+}
+
+fn cluster(store: &Store) -> Result<&Cluster, ControlError> {
+    match store.get(Kind::Cluster, crate::leader::CLUSTER_ID) {
+        Some(Object::Cluster(c)) => Ok(c),
+        _ => Err(FailedPrecondition("the swarm is still initialising (no cluster object yet): retry in a moment".into())),
+    }
+}
+
+/// `swarm join-token --rotate ROLE`: a new token for the role; the old one stops working for
+/// new joins, nodes that joined with it stay.
+pub fn rotate_join_token(store: &Store, role: NodeRole, rng: &mut ChaCha8Rng) -> Result<Vec<Action>, ControlError> {
+    let cur = cluster(store)?;
+    let mut c = cur.clone();
+    c.root_ca = ca::rotate(&cur.root_ca, role, rng);
+    Ok(vec![Action::Update { object: Object::Cluster(c), expected_version: cur.meta.version }])
+}
+
+/// A machine joins with `token` (swarmkit's CA issuing a node certificate): the token decides
+/// the role; the new node gets `node_id` and is READY once its agent registers. A machine that
+/// joins again after leaving is a new node (a new id), as in swarm.
+pub fn join_node(store: &Store, token: &str, node_id: String, raft_id: u64, addr: &str) -> Result<(Vec<Action>, NodeRole), ControlError> {
+    let role = ca::role_for(&cluster(store)?.root_ca, token).map_err(|e| InvalidArgument(e.to_string()))?;
+    if store.get(Kind::Node, &node_id).is_some() {
+        return Err(AlreadyExists(format!("node id {node_id} is taken; retry")));
+    }
+    let n = Node {
+        id: node_id,
+        spec: crate::model::NodeSpec { desired_role: role, ..Default::default() },
+        status: crate::model::NodeStatus { state: NodeState::Unknown, addr: addr.to_string(), ..Default::default() },
+        raft_id,
+        ..Default::default()
+    };
+    Ok((vec![Action::Create(Object::Node(n))], role))
 }
 
 #[cfg(test)]

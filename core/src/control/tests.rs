@@ -92,3 +92,32 @@ fn node_rm_refuses_live_nodes_and_managers() {
     let e = update_node(&store, "worker-9", &u).unwrap_err();
     assert!(e.to_string().contains("node worker-9 not found"), "{e}");
 }
+
+#[test]
+fn joins_follow_the_current_tokens_and_rotation_leaves_members_alone() {
+    use rand::SeedableRng;
+    let mut store = Store::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    assert!(join_node(&store, "x", "n0".into(), 0, "a:1").unwrap_err().to_string().contains("still initialising"));
+    let root = ca::new_root(&mut rng);
+    apply(&mut store, vec![Action::Create(Object::Cluster(Cluster { id: crate::leader::CLUSTER_ID.into(), root_ca: root.clone(), ..Default::default() }))]);
+
+    let (a, role) = join_node(&store, &root.join_token_manager, "n1".into(), 7, "10.0.0.7:4242").unwrap();
+    assert_eq!(role, NodeRole::Manager);
+    apply(&mut store, a);
+    let n1 = find_node(&store, "n1").unwrap();
+    assert_eq!((n1.spec.desired_role, n1.status.state, n1.raft_id), (NodeRole::Manager, NodeState::Unknown, 7));
+    assert!(matches!(join_node(&store, &root.join_token_worker, "n1".into(), 8, "b:1"), Err(AlreadyExists(_))));
+
+    let before = store.clone();
+    let a = rotate_join_token(&store, NodeRole::Worker, &mut rng).unwrap();
+    apply(&mut store, a);
+    let e = join_node(&store, &root.join_token_worker, "n2".into(), 0, "b:1").unwrap_err();
+    assert!(e.to_string().contains("not the current"), "{e}");
+    let e = join_node(&store, "hunter2", "n2".into(), 0, "b:1").unwrap_err();
+    assert!(e.to_string().contains("invalid join token"), "{e}");
+    // The manager token and the members stay as they were.
+    let (_, role) = join_node(&store, &root.join_token_manager, "n2".into(), 0, "b:1").unwrap();
+    assert_eq!(role, NodeRole::Manager);
+    assert_eq!(find_node(&store, "n1").unwrap(), find_node(&before, "n1").unwrap());
+}

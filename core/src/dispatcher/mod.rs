@@ -46,7 +46,6 @@ pub struct StatusUpdate {
 pub struct Registration {
     pub node_id: String,
     pub addr: String,
-    pub role: NodeRole,
     pub description: NodeDescription,
     /// Labels an operator gave at join time (the simulator's scenario labels).
     pub labels: BTreeMap<String, String>,
@@ -103,20 +102,22 @@ impl Heartbeats {
 
 /// Creates the node on its first registration, or marks it ready again with what it reports.
 pub fn register(o: &mut Overlay, r: &Registration) {
-    let mut n = o.node(&r.node_id).cloned().unwrap_or_else(|| {
-        let mut n = Node { id: r.node_id.clone(), role: r.role, ..Default::default() };
-        n.spec.desired_role = r.role;
-        n.spec.annotations.labels = r.labels.clone();
-        n
-    });
-    let before = n.clone();
+    // Only nodes that joined (with a token) register; a removed node's late registration is
+    // dropped (its next heartbeat is refused and the agent leaves).
+    let Some(cur) = o.node(&r.node_id) else { return };
+    let mut n = cur.clone();
+    if n.description.is_none() {
+        // Labels given at join time (the simulator's scenario labels); later registrations
+        // keep what operators changed since.
+        n.spec.annotations.labels.extend(r.labels.clone());
+    }
     n.description = Some(r.description.clone());
     n.raft_id = r.raft_id;
     n.status.state = NodeState::Ready;
     n.status.message = String::new();
     n.status.down_since_ms = 0;
     n.status.addr = r.addr.clone();
-    if n != before || o.node(&r.node_id).is_none() {
+    if n != *cur {
         o.put(Object::Node(n));
     }
 }

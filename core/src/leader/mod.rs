@@ -13,7 +13,7 @@
 //! term), random choices from the RNG it passes.
 
 use crate::dispatcher::{self, Registration, StatusUpdate};
-use crate::model::{Cluster, ClusterSpec, Kind, Object, SchedulerStrategy, TaskState};
+use crate::model::{Cluster, ClusterSpec, Kind, Object, RootCa, SchedulerStrategy, TaskState};
 use crate::orchestrator::{self, IdGen};
 use crate::scheduler::{self, ClusterView, Decision};
 use crate::store::{Action, Overlay, Store};
@@ -32,6 +32,9 @@ pub struct PassInput {
     /// Raft voters and the leader's raft id (node roles follow them); empty = leave roles.
     pub voters: std::collections::BTreeSet<u64>,
     pub leader_raft_id: u64,
+    /// The root (join tokens) `swarm init` made, written with the Cluster object by the first
+    /// leader; None = make one from the RNG.
+    pub init_root_ca: Option<RootCa>,
 }
 
 /// The cluster settings (defaults until the first leader wrote the Cluster object).
@@ -47,7 +50,8 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     let mut o = Overlay::new(store);
     let now = input.now_ms;
     if store.get(Kind::Cluster, CLUSTER_ID).is_none() {
-        o.put(Object::Cluster(Cluster { id: CLUSTER_ID.into(), ..Default::default() }));
+        let root_ca = input.init_root_ca.clone().unwrap_or_else(|| crate::ca::new_root(rng));
+        o.put(Object::Cluster(Cluster { id: CLUSTER_ID.into(), root_ca, ..Default::default() }));
     }
     let spec = cluster_spec(store);
     for r in &input.registrations {

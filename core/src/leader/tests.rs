@@ -36,6 +36,22 @@ impl World {
 
     fn pass(&mut self, mut input: PassInput) -> usize {
         input.now_ms = self.now_ms;
+        // Machines that register for the first time joined with the worker token just before.
+        let token = match self.store.get(Kind::Cluster, CLUSTER_ID) {
+            Some(Object::Cluster(c)) => c.root_ca.join_token_worker.clone(),
+            _ => {
+                let a = pass(&self.store, &PassInput::default(), &mut self.ids, &mut self.rng);
+                self.commit(a);
+                return self.pass(input);
+            }
+        };
+        for r in &input.registrations {
+            if self.store.get(Kind::Node, &r.node_id).is_none() {
+                let (a, role) = control::join_node(&self.store, &token, r.node_id.clone(), r.raft_id, &r.addr).unwrap();
+                assert_eq!(role, NodeRole::Worker);
+                self.commit(a);
+            }
+        }
         let a = pass(&self.store, &input, &mut self.ids, &mut self.rng);
         let n = a.len();
         if n > 0 {
@@ -124,7 +140,6 @@ fn reg(host: &str, labels: BTreeMap<String, String>) -> Registration {
     Registration {
         node_id: format!("id-{host}"),
         addr: format!("{host}:4242"),
-        role: NodeRole::Worker,
         description: NodeDescription {
             hostname: host.into(),
             resources: Resources { nano_cpus: 4_000_000_000, memory_bytes: 8 << 30, ..Default::default() },

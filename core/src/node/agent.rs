@@ -10,11 +10,12 @@
 
 use crate::agent::{Agent, Command, Container};
 use crate::dispatcher::StatusUpdate;
-use crate::model::{NodeDescription, Task};
+use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
 use crate::proto::dispatcher_client::DispatcherClient;
-use crate::proto::{AssignmentsRequest, HeartbeatRequest};
+use crate::proto::node_ca_client::NodeCaClient;
+use crate::proto::{AssignmentsRequest, HeartbeatRequest, IssueNodeCertificateRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,12 +83,70 @@ fn client(addr: &str) -> Option<DispatcherClient<tonic::transport::Channel>> {
     crate::node::raft::network::channel(addr).ok().map(DispatcherClient::new)
 }
 
-/// The agent loop; returns never (the node's crash ends it).
-pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
+/// What a machine learns when it joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub node_id: String,
+    pub role: NodeRole,
+}
+
+/// How long a machine keeps trying to reach a leader that answers its join.
+pub const JOIN_DEADLINE: Duration = Duration::from_secs(60);
+/// Deadline of one join call (a manager join waits for the raft membership change).
+const JOIN_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `swarm join --token TOKEN MANAGER`: asks the managers (following redirects to the leader)
+/// for a node identity. Retries while no leader answers, for at most [`JOIN_DEADLINE`]; a
+/// refused token is final (the error says why).
+pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) -> Result<Joined, String> {
+    let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+    let mut target = managers.first().cloned().ok_or("no manager address to join: give one")?;
+    let mut next = 0usize;
+    let mut last = String::from("no manager answered");
+    while tokio::time::Instant::now() < deadline {
+        let req = IssueNodeCertificateRequest { token: token.to_string(), addr: addr.to_string(), raft_id };
+        let call = async {
+            let ch = crate::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let mut c = NodeCaClient::new(ch);
+            match tokio::time::timeout(JOIN_CALL_TIMEOUT, c.issue_node_certificate(req)).await {
+                Ok(r) => r.map(|r| r.into_inner()),
+                Err(_) => Err(tonic::Status::deadline_exceeded("join call timed out")),
+            }
+        };
+        match call.await {
+            Ok(r) if r.redirect && !r.leader_addr.is_empty() => target = r.leader_addr,
+            Ok(r) if r.redirect => last = format!("{target} knows no leader yet"),
+            Ok(r) => {
+                let role = if r.role == "manager" { NodeRole::Manager } else { NodeRole::Worker };
+                return Ok(Joined { node_id: r.node_id, role });
+            }
+            Err(s) if s.code() == tonic::Code::InvalidArgument => return Err(s.message().to_string()),
+            Err(s) => {
+                last = format!("{target}: {}", s.message());
+                next = (next + 1) % managers.len();
+                target = managers[next].clone();
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+    Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
+}
+
+/// Why the agent loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentExit {
+    /// The swarm no longer knows this node (`node rm`): its containers are removed and the
+    /// machine must join again (as a new node) to take part.
+    Removed,
+}
+
+/// The agent loop; returns only when the node was removed from the swarm (a crash ends it
+/// otherwise).
+pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let first = if cfg.manager { cfg.addr.clone() } else { cfg.managers.first().cloned().unwrap_or_default() };
     let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0 }));
     let assigned: Arc<Assigned> = Arc::default();
-    tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone()));
+    let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone()));
     let mut agent = Agent::new(&cfg.node_id);
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
@@ -144,6 +203,15 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) {
             let r = match client(&addr) {
                 Some(mut c) => match tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await {
                     Ok(Ok(r)) => Some(r),
+                    Ok(Err(s)) if s.code() == tonic::Code::NotFound => {
+                        tracing::info!(target: "shoal", node = %cfg.node_id, "removed from the swarm: {}", s.message());
+                        poller.abort();
+                        for c in exec.list().await {
+                            exec.stop(&c.task_id).await;
+                            exec.remove(&c.task_id).await;
+                        }
+                        return AgentExit::Removed;
+                    }
                     Ok(Err(s)) => {
                         tracing::debug!(target: "shoal", "heartbeat to {addr} failed: {:?} {}", s.code(), s.message());
                         None

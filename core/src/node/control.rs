@@ -5,11 +5,13 @@
 
 use super::{Manager, RequestError};
 use crate::control::{self, ControlError, NodeUpdate};
-use crate::model::{Kind, NodeAvailability, Object, ServiceSpec};
+use crate::model::{Kind, NodeAvailability, NodeRole, Object, ServiceSpec};
 use crate::orchestrator::IdGen;
 use crate::proto::control_request::Op;
 use crate::proto::{control_client::ControlClient, control_server, ControlReply, ControlRequest};
 use crate::store::{Action, Transaction};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -51,18 +53,12 @@ impl Manager {
             };
         }
         let op = req.op.ok_or_else(|| Status::invalid_argument("empty control request: set an operation"))?;
-        let _guard = self.control_lock.lock().await;
-        // Everything committed before is applied here before we validate against it.
-        tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier())
-            .await
-            .map_err(|_| Status::from(RequestError::Timeout(super::REQUEST_TIMEOUT)))?
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let _guard = self.control_write_lock().await?;
         let st = &self.state;
         let (actions, id): (Vec<Action>, String) = match op {
             Op::CreateService(c) => {
                 let spec = spec_of(&c.spec)?;
-                let seed = st.applied().0 ^ self.id.rotate_left(48) ^ super::leader::wall_ms().rotate_left(16);
-                let id = IdGen::new(seed).next_id();
+                let id = IdGen::new(self.fresh_seed()).next_id();
                 (st.with_store(|s| control::create_service(s, spec, id.clone()))?, id)
             }
             Op::UpdateService(u) => {
@@ -82,6 +78,15 @@ impl Manager {
                 };
                 let nu = NodeUpdate { availability, label_add: u.label_add.into_iter().collect(), label_rm: u.label_rm };
                 (st.with_store(|s| control::update_node(s, &u.node, &nu))?, String::new())
+            }
+            Op::RotateJoinToken(r) => {
+                let role = match r.role.as_str() {
+                    "worker" => NodeRole::Worker,
+                    "manager" => NodeRole::Manager,
+                    x => return Err(Status::invalid_argument(format!("join token role {x:?}: use worker or manager"))),
+                };
+                let mut rng = ChaCha8Rng::seed_from_u64(self.fresh_seed());
+                (st.with_store(|s| control::rotate_join_token(s, role, &mut rng))?, String::new())
             }
             Op::RemoveNode(r) => (st.with_store(|s| control::remove_node(s, &r.node, r.force))?, String::new()),
             Op::GetService(k) => {
@@ -116,8 +121,25 @@ impl Manager {
                 return Ok(ControlReply { objects: objects(list), ..Default::default() });
             }
         };
+        let index = self.commit_control(actions).await?;
+        Ok(ControlReply { index, id, objects: vec![] })
+    }
+
+    /// On the leader: the lock that serialises control writes, taken once everything committed
+    /// before is applied here (so validation sees it).
+    pub(super) async fn control_write_lock(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, Status> {
+        let guard = self.control_lock.lock().await;
+        tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier())
+            .await
+            .map_err(|_| Status::from(RequestError::Timeout(super::REQUEST_TIMEOUT)))?
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(guard)
+    }
+
+    /// Proposes a control write's actions (under the control lock); the raft index, 0 if none.
+    pub(super) async fn commit_control(&self, actions: Vec<Action>) -> Result<u64, Status> {
         if actions.is_empty() {
-            return Ok(ControlReply { id, ..Default::default() });
+            return Ok(0);
         }
         let r = self
             .propose(Transaction { timestamp_ms: super::leader::wall_ms(), actions }, super::MAX_HOPS)
@@ -126,7 +148,13 @@ impl Manager {
         if let Some(e) = r.error {
             return Err(Status::aborted(format!("{e}; retry")));
         }
-        Ok(ControlReply { index: r.index, id, objects: vec![] })
+        Ok(r.index)
+    }
+
+    /// A seed for ids and secrets made on the leader: differs per write (applied index), per
+    /// manager and per moment, and is reproducible under the simulator (virtual time).
+    pub(super) fn fresh_seed(&self) -> u64 {
+        self.state.applied().0 ^ self.id.rotate_left(48) ^ super::leader::wall_ms().rotate_left(16)
     }
 }
 

@@ -11,7 +11,7 @@
 use super::leader::wall_ms;
 use super::Manager;
 use crate::dispatcher::{assigned_tasks, assignments_version, Registration, StatusUpdate};
-use crate::model::{Kind, NodeDescription, NodeRole, NodeState, Object, TaskState, TaskStatus};
+use crate::model::{Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
 use crate::proto::dispatcher_server;
 use crate::proto::{AssignmentsRequest, AssignmentsResponse, HeartbeatRequest, HeartbeatResponse, TaskStatusUpdate};
 use crate::store::Event;
@@ -136,7 +136,6 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             (!fresh).then(|| Registration {
                 node_id: req.node_id.clone(),
                 addr: req.addr.clone(),
-                role: if req.manager { NodeRole::Manager } else { NodeRole::Worker },
                 description,
                 labels: req.labels.clone().into_iter().collect(),
                 raft_id: req.raft_id,
@@ -148,6 +147,14 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             let Some((_, hb)) = inbox.heartbeats.as_mut() else {
                 return Err(Status::unavailable("the leader is starting its dispatcher; retry"));
             };
+            // The dispatcher runs only once this leader applied everything committed before,
+            // so a node missing here was removed (or never joined).
+            if m.state.get(Kind::Node, &req.node_id).is_none() {
+                return Err(Status::not_found(format!(
+                    "node {} is not a member of this swarm (removed, or never joined): join again with a token",
+                    req.node_id
+                )));
+            }
             let period = hb.heartbeat(&req.node_id, now);
             if !inbox.push_updates(now, updates) {
                 return Err(Status::resource_exhausted("dispatcher status queue is full; retry"));

@@ -177,6 +177,7 @@ impl Manager {
                 expired,
                 voters: self.state.membership().membership().voter_ids().collect(),
                 leader_raft_id: self.id,
+                init_root_ca: self.init_root_ca.clone(),
             }
         };
         for n in &input.expired {

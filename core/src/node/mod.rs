@@ -11,6 +11,7 @@
 //! a quorum round) unless asked otherwise; every outgoing call has a deadline.
 
 pub mod agent;
+pub mod ca;
 pub mod control;
 pub mod dispatcher;
 pub mod leader;
@@ -55,6 +56,9 @@ pub struct NodeConfig {
     /// Initial voters; only the bootstrapping node (swarm's `init`) sets it, and it is used only
     /// on an empty disk.
     pub bootstrap: Option<BTreeMap<NodeId, String>>,
+    /// The root and join tokens `swarm init` made (held by the initial managers; the first
+    /// leader writes them into the Cluster object). None: the first leader makes them.
+    pub root_ca: Option<crate::model::RootCa>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +125,7 @@ pub struct Manager {
     /// Channels to other managers for forwarding, kept open (dialling per request costs a
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
+    init_root_ca: Option<crate::model::RootCa>,
 }
 
 impl Manager {
@@ -158,6 +163,7 @@ impl Manager {
             role_signal: signal::Signal::new(),
             health,
             peers: Default::default(),
+            init_root_ca: cfg.root_ca,
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
@@ -170,10 +176,11 @@ impl Manager {
     pub async fn serve(self: Arc<Self>) -> Result<(), tonic::transport::Error> {
         let addr: SocketAddr = self.addr.parse().expect("node address is ip:port");
         tonic::transport::Server::builder()
-            .add_service(crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone() }))
+            .add_service(crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone(), id: self.id }))
             .add_service(crate::proto::manager_server::ManagerServer::new(ManagerService { node: self.clone() }))
             .add_service(crate::proto::dispatcher_server::DispatcherServer::new(dispatcher::DispatcherService { node: self.clone() }))
             .add_service(crate::proto::control_server::ControlServer::new(control::ControlService { node: self.clone() }))
+            .add_service(crate::proto::node_ca_server::NodeCaServer::new(ca::NodeCaService { node: self.clone() }))
             .serve(addr)
             .await
     }

@@ -33,9 +33,14 @@ pub enum DoCmd {
     LoadWrites { per_sec: f64, to: Option<Selector>, read_back: bool },
     /// `load stop`
     LoadStop,
-    /// `node add NAME [--label k=v]... [--cpus N] [--memory-gib N]`: a new machine joins as a
-    /// worker with the current worker token.
-    NodeAdd { name: String },
+    /// `node add NAME [--label k=v]... [--cpus N] [--memory-gib N] [--manager] [--token T]`: a
+    /// new machine joins with the current worker (or manager) token, or the token given.
+    NodeAdd { name: String, join: JoinOptions },
+    /// `swarm leave NAME [--force]`: the machine leaves the swarm (a manager only with --force).
+    SwarmLeave { name: String, force: bool },
+    /// `swarm join NAME [--manager] [--token T]`: a machine outside the swarm joins again (as
+    /// a new node).
+    SwarmJoin { name: String, join: JoinOptions },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +90,9 @@ pub enum Predicate {
     ServicesConverged,
     /// `node NAME role manager|worker` (as the leader's store says).
     NodeRole { node: String, manager: bool },
+    /// `nodes with hostname NAME N`: the store lists N nodes of that machine (a machine that
+    /// left and joined again is a second node until the first is removed).
+    NodesWithHostname { host: String, n: usize },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,9 +172,24 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
         }
         ["load", "stop"] => Ok(DoCmd::LoadStop),
         ["node", "add", name, opts @ ..] => {
-            node_add_options(opts)?;
-            Ok(DoCmd::NodeAdd { name: name.to_string() })
+            let o = node_add_options(opts)?;
+            Ok(DoCmd::NodeAdd { name: name.to_string(), join: o.join })
         }
+        ["swarm", "leave", rest @ ..] => {
+            let force = rest.iter().any(|w| *w == "--force" || *w == "-f");
+            match rest.iter().filter(|w| !w.starts_with('-')).collect::<Vec<_>>().as_slice() {
+                [name] if rest.len() == 1 + usize::from(force) => {
+                    known_node(name, names)?;
+                    Ok(DoCmd::SwarmLeave { name: name.to_string(), force })
+                }
+                _ => Err("`swarm leave` takes one node and optionally --force, e.g. `swarm leave worker-2`".into()),
+            }
+        }
+        ["swarm", "join", name, opts @ ..] if !name.starts_with('-') => {
+            known_node(name, names)?;
+            Ok(DoCmd::SwarmJoin { name: name.to_string(), join: join_options(opts)? })
+        }
+        ["swarm", "join", ..] => Err("`swarm join` needs the machine, e.g. `swarm join worker-2 [--manager] [--token T]`".into()),
         ["node", "add", ..] => Err("`node add` needs a name, e.g. `node add worker-4 --label zone=b`".into()),
         ["load", ..] => Err("unknown load verb: use `load writes N/s` or `load stop`".into()),
         _ => {
@@ -207,7 +230,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Service(ServiceCommand::Scale { pairs }) => {
                     shoal_core::cli::parse_scale_pairs(pairs)?;
                 }
-                ControlCommand::Service(ServiceCommand::Rm { .. }) => {}
+                ControlCommand::Service(ServiceCommand::Rm { .. }) | ControlCommand::Swarm(_) => {}
             }
             Ok(DoCmd::Control(cmd))
         }
@@ -289,23 +312,62 @@ fn known_node(n: &str, names: &BTreeSet<String>) -> Result<(), String> {
     }
 }
 
-/// Options of `node add`: labels, CPUs and memory of the new machine (defaults 4 CPUs, 8 GiB).
-pub fn node_add_options(opts: &[&str]) -> Result<(BTreeMap<String, String>, f64, f64), String> {
-    let (mut labels, mut cpus, mut mem) = (BTreeMap::new(), 4.0, 8.0);
+/// Options of `node add` (the new machine: labels, CPUs, memory; defaults 4 CPUs, 8 GiB) and
+/// of the join itself (`--manager`: with the manager token; `--token T`: this literal token).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeAddOptions {
+    pub labels: BTreeMap<String, String>,
+    pub cpus: f64,
+    pub memory_gib: f64,
+    pub join: JoinOptions,
+}
+
+/// How a machine joins: with the current worker token, the manager token, or a given one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JoinOptions {
+    pub manager: bool,
+    pub token: Option<String>,
+}
+
+pub fn node_add_options(opts: &[&str]) -> Result<NodeAddOptions, String> {
+    let mut o = NodeAddOptions { cpus: 4.0, memory_gib: 8.0, ..Default::default() };
     let mut it = opts.iter();
-    while let Some(o) = it.next() {
-        let v = it.next().ok_or_else(|| format!("`{o}` needs a value"))?;
-        match *o {
+    while let Some(w) = it.next() {
+        if *w == "--manager" {
+            o.join.manager = true;
+            continue;
+        }
+        let v = it.next().ok_or_else(|| format!("`{w}` needs a value"))?;
+        match *w {
             "--label" => {
                 let (k, val) = v.split_once('=').ok_or_else(|| format!("--label {v:?}: write key=value"))?;
-                labels.insert(k.to_string(), val.to_string());
+                o.labels.insert(k.to_string(), val.to_string());
             }
-            "--cpus" => cpus = v.parse().map_err(|_| format!("--cpus {v:?}: write a number"))?,
-            "--memory-gib" => mem = v.parse().map_err(|_| format!("--memory-gib {v:?}: write a number"))?,
-            _ => return Err(format!("unknown `node add` option {o:?}: use --label k=v, --cpus N, --memory-gib N")),
+            "--cpus" => o.cpus = v.parse().map_err(|_| format!("--cpus {v:?}: write a number"))?,
+            "--memory-gib" => o.memory_gib = v.parse().map_err(|_| format!("--memory-gib {v:?}: write a number"))?,
+            "--token" => o.join.token = Some(v.to_string()),
+            _ => {
+                return Err(format!(
+                    "unknown `node add` option {w:?}: use --label k=v, --cpus N, --memory-gib N, --manager, --token T"
+                ))
+            }
         }
     }
-    Ok((labels, cpus, mem))
+    Ok(o)
+}
+
+/// Options of `swarm join NODE`: `--manager`, `--token T`.
+fn join_options(opts: &[&str]) -> Result<JoinOptions, String> {
+    let mut j = JoinOptions::default();
+    let mut it = opts.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "--manager" => j.manager = true,
+            "--token" => j.token = Some(it.next().ok_or("`--token` needs a value")?.to_string()),
+            o => return Err(format!("unknown `swarm join` option {o:?}: use --manager or --token T")),
+        }
+    }
+    Ok(j)
 }
 
 fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate, String> {
@@ -334,6 +396,10 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             Ok(Predicate::NodeStatus { node: node.to_string(), ready: one_of(st, "ready", "down", "node status")? })
         }
         ["services", "converged"] => Ok(Predicate::ServicesConverged),
+        ["nodes", "with", "hostname", host, n] => {
+            known_node(host, names)?;
+            Ok(Predicate::NodesWithHostname { host: host.to_string(), n: count(n)? })
+        }
         ["node", node, "role", r] => {
             known_node(node, names)?;
             Ok(Predicate::NodeRole { node: node.to_string(), manager: one_of(r, "manager", "worker", "node role")? })
@@ -346,7 +412,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
              `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
-             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `services converged` or `task of NAME pending with \"TEXT\"`",
+             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }

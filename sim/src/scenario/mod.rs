@@ -7,7 +7,7 @@
 
 mod grammar;
 
-pub use grammar::{parse_action, Action, DoCmd, Fault, Predicate, Selector};
+pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Predicate, Selector};
 
 /// What a simulated image does when its container starts (`[images."NAME"]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -246,9 +246,26 @@ impl Scenario {
             let Some(d) = &st.get_ref().r#do else { continue };
             let words: Vec<&str> = d.get_ref().split_whitespace().collect();
             if let ["node", "add", name, opts @ ..] = words.as_slice() {
-                let (labels, cpus, mem) = grammar::node_add_options(opts).map_err(|m| err(d.span().start, "do", m))?;
+                let grammar::NodeAddOptions { labels, cpus, memory_gib: mem, .. } =
+                    grammar::node_add_options(opts).map_err(|m| err(d.span().start, "do", m))?;
                 if !names.insert(name.to_string()) {
-                    return Err(err(d.span().start, "do", format!("node {name:?} already exists: `node add` brings a new machine")));
+                    // Another try of a machine an earlier `node add` declared (e.g. after a
+                    // refused token) is fine; the same name as a declared node is not.
+                    let same = nodes.iter().any(|n| {
+                        n.name == *name
+                            && n.joins_later
+                            && n.labels == labels
+                            && n.nano_cpus == (cpus * 1e9) as i64
+                            && n.memory_bytes == (mem * (1u64 << 30) as f64) as i64
+                    });
+                    if same {
+                        continue;
+                    }
+                    return Err(err(
+                        d.span().start,
+                        "do",
+                        format!("node {name:?} already exists: `node add` brings a new machine (repeat it only with the same options)"),
+                    ));
                 }
                 if grammar::RESERVED.contains(name) {
                     return Err(err(d.span().start, "do", format!("{name:?} is a selector word; pick another name")));

@@ -109,7 +109,7 @@ impl Network {
             }
             let mut client = self.client.clone().expect("client set above");
             let payload = serde_json::to_vec(req).expect("openraft requests serialise");
-            let msg = RaftMessage { payload };
+            let msg = RaftMessage { payload, target: self.target };
             let fut = async move {
                 match rpc {
                     "append" => client.append_entries(msg).await,
@@ -184,6 +184,20 @@ impl RaftNetwork<TypeConfig> for Network {
 /// The server half: peers' raft messages into the local `Raft`.
 pub struct RaftService {
     pub raft: Raft,
+    pub id: NodeId,
+}
+
+impl RaftService {
+    /// Refuses a message meant for another member id (this machine's old identity).
+    fn check_target(&self, m: &RaftMessage) -> Result<(), tonic::Status> {
+        if m.target != 0 && m.target != self.id {
+            return Err(tonic::Status::failed_precondition(format!(
+                "raft message for member {}, but this node is member {} now",
+                m.target, self.id
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn decode<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, tonic::Status> {
@@ -191,7 +205,7 @@ fn decode<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, tonic::Status> {
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
-    Ok(tonic::Response::new(RaftMessage { payload: serde_json::to_vec(v).expect("openraft responses serialise") }))
+    Ok(tonic::Response::new(RaftMessage { payload: serde_json::to_vec(v).expect("openraft responses serialise"), target: 0 }))
 }
 
 #[tonic::async_trait]
@@ -200,11 +214,13 @@ impl raft_server::Raft for RaftService {
         &self,
         request: tonic::Request<RaftMessage>,
     ) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+        self.check_target(request.get_ref())?;
         let req: AppendEntriesRequest<TypeConfig> = decode(request.get_ref())?;
         encode(&self.raft.append_entries(req).await)
     }
 
     async fn vote(&self, request: tonic::Request<RaftMessage>) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+        self.check_target(request.get_ref())?;
         let req: VoteRequest<NodeId> = decode(request.get_ref())?;
         encode(&self.raft.vote(req).await)
     }
@@ -213,6 +229,7 @@ impl raft_server::Raft for RaftService {
         &self,
         request: tonic::Request<RaftMessage>,
     ) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+        self.check_target(request.get_ref())?;
         let req: InstallSnapshotRequest<TypeConfig> = decode(request.get_ref())?;
         encode(&self.raft.install_snapshot(req).await)
     }
