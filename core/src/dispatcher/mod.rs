@@ -227,10 +227,67 @@ pub fn assignments_version(tasks: &[Task]) -> u64 {
     h.digest().max(1)
 }
 
+/// What an agent holds of its assignments: task id → task version (what the dispatcher last
+/// sent it, by the set's version).
+pub type SentSet = BTreeMap<String, u64>;
+
+/// The ids and versions of an assignment set.
+pub fn sent_set(tasks: &[Task]) -> SentSet {
+    tasks.iter().map(|t| (t.id.clone(), t.meta.version)).collect()
+}
+
+/// An incremental assignment message: the tasks that are new or changed since `sent`, and the
+/// ids no longer assigned (swarmkit's INCREMENTAL assignments after one COMPLETE set).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssignmentDelta {
+    pub updated: Vec<Task>,
+    pub removed: Vec<String>,
+}
+
+pub fn assignment_delta(sent: &SentSet, current: &[Task]) -> AssignmentDelta {
+    let updated: Vec<Task> = current.iter().filter(|t| sent.get(&t.id) != Some(&t.meta.version)).cloned().collect();
+    let now: std::collections::BTreeSet<&str> = current.iter().map(|t| t.id.as_str()).collect();
+    let removed = sent.keys().filter(|id| !now.contains(id.as_str())).cloned().collect();
+    AssignmentDelta { updated, removed }
+}
+
+/// The agent's side: applies a delta to the set it holds (kept in task id order, as the
+/// dispatcher sends full sets), so `assignments_version` of the result can be checked against
+/// the version the dispatcher announced.
+pub fn apply_delta(held: &mut Vec<Task>, delta: AssignmentDelta) {
+    let mut by_id: BTreeMap<String, Task> = std::mem::take(held).into_iter().map(|t| (t.id.clone(), t)).collect();
+    for id in &delta.removed {
+        by_id.remove(id);
+    }
+    for t in delta.updated {
+        by_id.insert(t.id.clone(), t);
+    }
+    *held = by_id.into_values().collect();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn deltas_rebuild_the_full_set_and_its_version() {
+        let task = |id: &str, v: u64| {
+            let mut t = Task { id: id.into(), ..Default::default() };
+            t.meta.version = v;
+            t
+        };
+        let before = vec![task("a", 1), task("b", 1), task("c", 1)];
+        let after = vec![task("a", 1), task("c", 2), task("d", 1)];
+        let d = assignment_delta(&sent_set(&before), &after);
+        assert_eq!(d.updated.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
+        assert_eq!(d.removed, ["b"]);
+        let mut held = before.clone();
+        apply_delta(&mut held, d);
+        assert_eq!(held, after);
+        assert_eq!(assignments_version(&held), assignments_version(&after));
+        assert_eq!(assignment_delta(&sent_set(&after), &after), AssignmentDelta::default());
+    }
 
     #[test]
     fn a_silent_node_expires_after_period_plus_grace_and_a_new_leader_grants_more() {

@@ -9,7 +9,7 @@
 //! (another leader) re-sends every report the store has not caught up with.
 
 use crate::agent::{Agent, Command, Container};
-use crate::dispatcher::StatusUpdate;
+use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, StatusUpdate};
 use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
@@ -298,6 +298,19 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
             Some(resp) => {
                 if resp.version != known {
                     match serde_json::from_slice::<Vec<Task>>(&resp.tasks) {
+                        Ok(tasks) if resp.incremental => {
+                            let mut held = assigned.tasks.lock().unwrap().clone();
+                            apply_delta(&mut held, AssignmentDelta { updated: tasks, removed: resp.removed });
+                            if assignments_version(&held) == resp.version {
+                                known = resp.version;
+                                *assigned.tasks.lock().unwrap() = held;
+                                assigned.signal.bump();
+                            } else {
+                                // Out of step with the dispatcher: ask for the full set.
+                                tracing::debug!(target: "shoal", node = %node_id, "assignment delta does not add up: asking for the full set");
+                                known = 0;
+                            }
+                        }
                         Ok(tasks) => {
                             known = resp.version;
                             *assigned.tasks.lock().unwrap() = tasks;

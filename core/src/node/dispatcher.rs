@@ -2,6 +2,11 @@
 //! and the assignments long-poll. Served by every manager; only the leader answers, others
 //! redirect the agent to it.
 //!
+//! Assignments: the first answer to an agent is its full task set; later ones carry only the
+//! tasks new or changed and the ids removed since the set the agent says it holds (by version),
+//! which the leader remembers per node (forgotten when it stops leading: a new leader starts
+//! with full sets).
+//!
 //! A registration or status update is queued in the leader's inbox and written by the next
 //! leader pass (status updates in batches of ≤ 100 ms or ≤ 10,000 items). Assignments are the
 //! node's full task set with a version digest; the call waits (bounded) until the set differs
@@ -10,7 +15,7 @@
 
 use super::leader::wall_ms;
 use super::Manager;
-use crate::dispatcher::{assigned_tasks, assignments_version, Registration, StatusUpdate};
+use crate::dispatcher::{assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate};
 use crate::model::{Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
 use crate::proto::dispatcher_server;
 use crate::proto::{AssignmentsRequest, AssignmentsResponse, HeartbeatRequest, HeartbeatResponse, TaskStatusUpdate};
@@ -177,14 +182,31 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
         loop {
             if let Some(leader) = m.redirect() {
-                return Ok(Response::new(AssignmentsResponse { version: 0, tasks: vec![], leader_addr: leader, redirect: true }));
+                m.sent_assignments.lock().unwrap().clear();
+                return Ok(Response::new(AssignmentsResponse { leader_addr: leader, redirect: true, ..Default::default() }));
             }
             let seen = signal.version();
             let tasks = m.state.with_store(|s| assigned_tasks(s, &req.node_id));
             let version = assignments_version(&tasks);
             if version != req.known_version || tokio::time::Instant::now() >= deadline {
-                let tasks = serde_json::to_vec(&tasks).expect("tasks serialise");
-                return Ok(Response::new(AssignmentsResponse { version, tasks, leader_addr: String::new(), redirect: false }));
+                // The changes only, when this leader knows what the agent holds; else the full set.
+                let mut sent = m.sent_assignments.lock().unwrap();
+                let delta = match sent.get(&req.node_id) {
+                    Some((v, set)) if *v == req.known_version && *v != 0 => Some(assignment_delta(set, &tasks)),
+                    _ => None,
+                };
+                sent.insert(req.node_id.clone(), (version, sent_set(&tasks)));
+                let resp = match delta {
+                    Some(d) => AssignmentsResponse {
+                        version,
+                        tasks: serde_json::to_vec(&d.updated).expect("tasks serialise"),
+                        incremental: true,
+                        removed: d.removed,
+                        ..Default::default()
+                    },
+                    None => AssignmentsResponse { version, tasks: serde_json::to_vec(&tasks).expect("tasks serialise"), ..Default::default() },
+                };
+                return Ok(Response::new(resp));
             }
             tokio::select! {
                 biased;

@@ -126,6 +126,8 @@ pub struct Manager {
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
     init_root_ca: Option<crate::model::RootCa>,
+    /// node id → (version, task versions) of the assignment set last sent to its agent.
+    sent_assignments: std::sync::Mutex<BTreeMap<String, (u64, crate::dispatcher::SentSet)>>,
 }
 
 impl Manager {
@@ -164,6 +166,7 @@ impl Manager {
             health,
             peers: Default::default(),
             init_root_ca: cfg.root_ca,
+            sent_assignments: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
