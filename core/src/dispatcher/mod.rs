@@ -59,12 +59,14 @@ pub struct Registration {
 pub struct Heartbeats {
     config: DispatcherConfig,
     deadlines: BTreeMap<String, u64>,
+    /// Nodes that heartbeated this leader at least once.
+    seen: std::collections::BTreeSet<String>,
     rng: ChaCha8Rng,
 }
 
 impl Heartbeats {
     pub fn new(config: DispatcherConfig, rng: ChaCha8Rng) -> Heartbeats {
-        Heartbeats { config, deadlines: BTreeMap::new(), rng }
+        Heartbeats { config, deadlines: BTreeMap::new(), seen: Default::default(), rng }
     }
 
     /// A new leader: every node not down gets a long grace from now.
@@ -76,11 +78,22 @@ impl Heartbeats {
         }
     }
 
-    /// Records a heartbeat; returns the period (ms) the node must heartbeat within.
+    /// Records a heartbeat; returns the period (ms) the node must heartbeat within: the
+    /// configured period ± 10%, except the first time a node heartbeats this leader, when it is
+    /// anywhere in [period/10, period]. Nodes that joined together, or that all came over from
+    /// the last leader at once, would otherwise heartbeat in step for many periods, and the
+    /// bursts delayed heartbeats past their deadline.
     pub fn heartbeat(&mut self, node_id: &str, now_ms: u64) -> u64 {
         let p = self.config.heartbeat_period_ms;
         let jitter = p / 10;
-        let period = if jitter > 0 { self.rng.gen_range(p - jitter..=p + jitter) } else { p };
+        let period = if !self.seen.contains(node_id) && jitter > 0 {
+            self.seen.insert(node_id.to_string());
+            self.rng.gen_range(jitter..=p)
+        } else if jitter > 0 {
+            self.rng.gen_range(p - jitter..=p + jitter)
+        } else {
+            p
+        };
         self.deadlines.insert(node_id.to_string(), now_ms + period + self.config.heartbeat_grace_ms);
         period
     }
@@ -293,6 +306,8 @@ mod tests {
     fn a_silent_node_expires_after_period_plus_grace_and_a_new_leader_grants_more() {
         let cfg = DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 };
         let mut hb = Heartbeats::new(cfg, ChaCha8Rng::seed_from_u64(1));
+        let first = hb.heartbeat("w1", 0);
+        assert!((500..=5_000).contains(&first), "{first}");
         let p = hb.heartbeat("w1", 0);
         assert!((4_500..=5_500).contains(&p), "{p}");
         assert!(hb.expired(p + 1_999).is_empty());

@@ -151,7 +151,8 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
     let mut next_heartbeat = tokio::time::Instant::now();
-    let mut session_epoch = u64::MAX;
+    // The dispatcher session (leader term) the reports went to; 0 before the first answer.
+    let mut session = 0u64;
     loop {
         // Reconcile until the executor has nothing more to do.
         let assigned_seen = assigned.signal.version();
@@ -179,17 +180,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
         }
         let now = tokio::time::Instant::now();
         if !outbox.is_empty() || now >= next_heartbeat {
-            let (addr, epoch) = {
-                let l = leader.lock().unwrap();
-                (l.addr.clone(), l.epoch)
-            };
-            if epoch != session_epoch {
-                // A new session: the new leader may have lost reports the old one queued.
-                agent = agent.new_session();
-                session_epoch = epoch;
-                let containers = exec.list().await;
-                outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
-            }
+            let addr = leader.lock().unwrap().addr.clone();
             let take = outbox.len().min(MAX_UPDATES_PER_HEARTBEAT);
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
@@ -233,6 +224,16 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     outbox.drain(..take);
                     if !resp.managers.is_empty() {
                         leader.lock().unwrap().managers = resp.managers;
+                    }
+                    if resp.session != session {
+                        // Another leader's dispatcher: it may have lost reports the old one
+                        // queued, so report again what the store has not caught up with.
+                        // Only here: a timeout that leads back to the same leader keeps the
+                        // session (re-reporting on every switch fed a storm of duplicates).
+                        session = resp.session;
+                        agent = agent.new_session();
+                        let containers = exec.list().await;
+                        outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
                     }
                     // Heartbeat a little before the announced period ends.
                     next_heartbeat = now + Duration::from_millis(resp.period_ms.saturating_sub(resp.period_ms / 10).max(100));

@@ -6,6 +6,10 @@
 //! new Node (the token's role as desired role, state UNKNOWN until its agent registers), and for
 //! a manager token adds the node's raft member as a voter before answering. Certificates are
 //! issued here once mTLS lands (production runtime).
+//!
+//! Joins are group-committed: each waits in a queue; whoever holds the control lock writes
+//! every queued join in one raft entry (300 machines joining at once cost a few entries, not
+//! 300 serial round trips).
 
 use super::Manager;
 use crate::control;
@@ -34,14 +38,7 @@ impl node_ca_server::NodeCa for NodeCaService {
         if req.addr.is_empty() {
             return Err(Status::invalid_argument("join request without an address: give the address the node listens on"));
         }
-        let (node_id, role) = {
-            let _guard = m.control_write_lock().await?;
-            let node_id = IdGen::new(m.fresh_seed()).next_id();
-            let (actions, role) =
-                m.state.with_store(|s| control::join_node(s, &req.token, node_id.clone(), req.raft_id, &req.addr))?;
-            m.commit_control(actions).await?;
-            (node_id, role)
-        };
+        let (node_id, role) = m.join_batched(req.clone()).await?;
         let voter = m.state.membership().membership().voter_ids().any(|v| v == req.raft_id);
         if role == NodeRole::Manager && !voter {
             // The node is in the store as a worker-to-be-manager; raft membership makes it one
@@ -51,5 +48,91 @@ impl node_ca_server::NodeCa for NodeCaService {
         tracing::info!(target: "shoal", node = %m.name, joined = %node_id, ?role, addr = %req.addr, "node joined");
         let role = if role == NodeRole::Manager { "manager" } else { "worker" };
         Ok(Response::new(IssueNodeCertificateResponse { node_id, role: role.into(), ..Default::default() }))
+    }
+}
+
+/// A join waiting for the next group commit.
+pub(super) struct PendingJoin {
+    seq: u64,
+    req: IssueNodeCertificateRequest,
+    reply: tokio::sync::oneshot::Sender<Result<(String, NodeRole), Status>>,
+}
+
+/// The queue of joins; `next_seq` tells queued requests apart.
+#[derive(Default)]
+pub(super) struct JoinQueue {
+    next_seq: u64,
+    pending: Vec<PendingJoin>,
+}
+
+/// At most this many joins per raft entry.
+const MAX_JOINS_PER_COMMIT: usize = 500;
+
+impl Manager {
+    /// Queues a join and group-commits the queue under the control lock; the node id and role.
+    async fn join_batched(&self, req: IssueNodeCertificateRequest) -> Result<(String, NodeRole), Status> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let seq = {
+            let mut q = self.joins.lock().unwrap();
+            q.next_seq += 1;
+            let seq = q.next_seq;
+            q.pending.push(PendingJoin { seq, req, reply: tx });
+            seq
+        };
+        match self.control_write_lock().await {
+            Ok(_guard) => {
+                let batch: Vec<PendingJoin> = {
+                    let mut q = self.joins.lock().unwrap();
+                    let n = q.pending.len().min(MAX_JOINS_PER_COMMIT);
+                    q.pending.drain(..n).collect()
+                };
+                self.commit_joins(batch).await;
+            }
+            Err(e) => {
+                // Not written by anyone yet: withdraw it, so no node appears that nobody got.
+                let mut q = self.joins.lock().unwrap();
+                if let Some(i) = q.pending.iter().position(|p| p.seq == seq) {
+                    q.pending.remove(i);
+                    return Err(e);
+                }
+            }
+        }
+        rx.await.unwrap_or_else(|_| Err(Status::unavailable("join was not committed; retry")))
+    }
+
+    /// Writes a batch of joins in one transaction (under the control lock) and answers each.
+    async fn commit_joins(&self, batch: Vec<PendingJoin>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut ids = IdGen::new(self.fresh_seed());
+        let mut actions = Vec::new();
+        let mut accepted = Vec::new();
+        self.state.with_store(|s| {
+            for p in batch {
+                let id = ids.next_id();
+                match control::join_node(s, &p.req.token, id.clone(), p.req.raft_id, &p.req.addr) {
+                    Ok((a, role)) => {
+                        actions.extend(a);
+                        accepted.push((p.reply, id, role));
+                    }
+                    Err(e) => {
+                        let _ = p.reply.send(Err(e.into()));
+                    }
+                }
+            }
+        });
+        match self.commit_control(actions).await {
+            Ok(_) => {
+                for (reply, id, role) in accepted {
+                    let _ = reply.send(Ok((id, role)));
+                }
+            }
+            Err(e) => {
+                for (reply, _, _) in accepted {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 }

@@ -15,7 +15,9 @@
 
 use super::leader::wall_ms;
 use super::Manager;
-use crate::dispatcher::{assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate};
+use crate::dispatcher::{
+    assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate, STATUS_BATCH_MAX,
+};
 use crate::model::{Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
 use crate::proto::dispatcher_server;
 use crate::proto::{AssignmentsRequest, AssignmentsResponse, HeartbeatRequest, HeartbeatResponse, TaskStatusUpdate};
@@ -106,7 +108,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         let m = &self.node;
         let managers = m.managers_addrs();
         if let Some(leader) = m.redirect() {
-            return Ok(Response::new(HeartbeatResponse { period_ms: 0, leader_addr: leader, redirect: true, managers }));
+            return Ok(Response::new(HeartbeatResponse { leader_addr: leader, redirect: true, managers, ..Default::default() }));
         }
         if req.node_id.is_empty() {
             return Err(Status::invalid_argument("heartbeat without a node id"));
@@ -146,10 +148,10 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                 raft_id: req.raft_id,
             })
         };
-        let period_ms = {
+        let (period_ms, session, wake) = {
             let mut inbox = m.inbox.lock().unwrap();
             let inbox = &mut *inbox;
-            let Some((_, hb)) = inbox.heartbeats.as_mut() else {
+            let Some((term, hb)) = inbox.heartbeats.as_mut().map(|(t, hb)| (*t, hb)) else {
                 return Err(Status::unavailable("the leader is starting its dispatcher; retry"));
             };
             // The dispatcher runs only once this leader applied everything committed before,
@@ -161,18 +163,23 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                 )));
             }
             let period = hb.heartbeat(&req.node_id, now);
+            // Wake the leader loop only when its sleep must change: a batch starts (it then
+            // sleeps until the batch is due), a batch is full, or a node registers. Waking it
+            // for every update ran a full, useless pass per heartbeat.
+            let starts_batch = inbox.first_update_ms.is_none() && !updates.is_empty();
             if !inbox.push_updates(now, updates) {
                 return Err(Status::resource_exhausted("dispatcher status queue is full; retry"));
             }
+            let wake = starts_batch || registration.is_some() || inbox.updates.len() >= STATUS_BATCH_MAX;
             if let Some(r) = registration {
                 inbox.registrations.insert(r.node_id.clone(), r);
             }
-            period
+            (period, term, wake)
         };
-        if !req.updates.is_empty() || !m.inbox.lock().unwrap().registrations.is_empty() {
+        if wake {
             m.wake.notify_one();
         }
-        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers }))
+        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session }))
     }
 
     async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {

@@ -128,6 +128,8 @@ pub struct Manager {
     init_root_ca: Option<crate::model::RootCa>,
     /// node id → (version, task versions) of the assignment set last sent to its agent.
     sent_assignments: std::sync::Mutex<BTreeMap<String, (u64, crate::dispatcher::SentSet)>>,
+    /// Joins waiting for the next group commit (node/ca.rs).
+    joins: std::sync::Mutex<ca::JoinQueue>,
 }
 
 impl Manager {
@@ -167,6 +169,7 @@ impl Manager {
             peers: Default::default(),
             init_root_ca: cfg.root_ca,
             sent_assignments: Default::default(),
+            joins: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
@@ -192,11 +195,19 @@ impl Manager {
     async fn watch_role(self: Arc<Self>) {
         let mut rx = self.raft.metrics();
         let mut last = None;
+        let mut ticking = None;
         loop {
-            let (state, term, leader) = {
+            let (state, term, leader, voter) = {
                 let m = rx.borrow();
-                (m.state, m.current_term, m.current_leader)
+                (m.state, m.current_term, m.current_leader, m.membership_config.membership().voter_ids().any(|v| v == self.id))
             };
+            if ticking != Some(voter) {
+                // Raft's timers (elections, leader heartbeats) run only on voters: a worker's
+                // raft idles until a promotion makes it one (300 idle workers ticking every
+                // 100 ms cost more than the rest of a quiet simulated cluster).
+                self.raft.runtime_config().tick(voter);
+                ticking = Some(voter);
+            }
             if last != Some((state, term, leader)) {
                 tracing::info!(target: "shoal", node = %self.name, term, leader = ?leader, "role {:?}", state);
                 self.observer.role_changed(self.id, term, state == openraft::ServerState::Leader);
