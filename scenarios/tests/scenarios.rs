@@ -88,3 +88,10 @@ mod orchestration {
         join_leave => "join-leave.toml",
     );
 }
+
+mod update {
+    scenario_tests!("update",
+        redis_rolling => "redis-rolling.toml",
+        pinger_failure => "pinger-failure.toml",
+    );
+}

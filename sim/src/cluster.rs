@@ -400,6 +400,14 @@ impl Cluster {
         self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.running(service)).unwrap_or(0)
     }
 
+    /// Containers of `service` running `image` on live machines.
+    pub fn running_image(&self, service: &str, image: &str) -> usize {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].up)
+            .filter_map(|i| self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.running_image(service, image)))
+            .sum()
+    }
+
     /// (node index, service, slot, task id) of every container running on a live machine.
     pub fn running_slots(&self) -> Vec<(usize, String, u64, String)> {
         let mut v = Vec::new();

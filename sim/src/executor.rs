@@ -59,6 +59,12 @@ impl SimExecutor {
             .count()
     }
 
+    /// Running containers of `service` made from `image`.
+    pub fn running_image(&self, service: &str, image: &str) -> usize {
+        let c = self.containers.lock().unwrap();
+        c.values().filter(|c| c.state == ContainerState::Running && c.service == service && c.image == image).count()
+    }
+
     /// (service, slot, task id) of every running container.
     pub fn running_slots(&self) -> Vec<(String, u64, String)> {
         self.containers

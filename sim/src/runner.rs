@@ -274,30 +274,46 @@ const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(250);
 async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers>) {
     loop {
         tokio::time::sleep(GROUND_TRUTH_EVERY).await;
-        let running: Vec<(String, String, u64, String)> = {
+        let running: Vec<crate::invariants::slots::Running> = {
             let c = cluster.lock().unwrap();
             // Containers of tasks the control plane still wants; one it shut down may run on a
             // while its node is cut off (swarm does not fence), and the agent stops it on return.
+            // A task of an older spec during a start-first update may overlap its replacement.
             let slots = c.running_slots();
-            let live: Vec<bool> = c
+            let live: Vec<Option<bool>> = c
                 .with_best_store(|s| {
                     slots
                         .iter()
-                        .map(|(_, _, _, t)| matches!(s.get(Kind::Task, t), Some(Object::Task(t)) if t.is_live()))
+                        .map(|(_, _, _, t)| match s.get(Kind::Task, t) {
+                            Some(Object::Task(t)) if t.is_live() => Some(outgoing_start_first(s, t)),
+                            _ => None,
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
             slots
                 .into_iter()
                 .zip(live)
-                .filter(|(_, live)| *live)
-                .map(|((i, s, slot, t), _)| (c.nodes[i].name.clone(), s, slot, t))
+                .filter_map(|((i, service, slot, task), outgoing)| {
+                    Some(crate::invariants::slots::Running { node: c.nodes[i].name.clone(), service, slot, task, outgoing: outgoing? })
+                })
                 .collect()
         };
         if let Err(m) = crate::invariants::slots::check(&running) {
             checkers.violate("one-task-per-slot", m);
             return;
         }
+    }
+}
+
+/// Whether `t` is the old task of a slot under a start-first update (or rollback).
+fn outgoing_start_first(s: &shoal_core::store::Store, t: &shoal_core::model::Task) -> bool {
+    match s.get(Kind::Service, &t.service_id) {
+        Some(Object::Service(svc)) => {
+            t.spec_version < svc.spec_version
+                && shoal_core::orchestrator::update::config(svc).order == shoal_core::model::UpdateOrder::StartFirst
+        }
+        _ => false,
     }
 }
 
@@ -430,6 +446,9 @@ impl Run {
                         self.control(Op::ScaleService(proto::ScaleService { service: name, replicas: n })).await?;
                     }
                     Ok(())
+                }
+                ServiceCommand::Rollback { service } => {
+                    self.control(Op::RollbackService(proto::ObjectKey { key: service.clone() })).await.map(|_| ())
                 }
                 ServiceCommand::Rm { services } => {
                     for name in services {
@@ -642,6 +661,14 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::ServiceUpdateState { service, state } => c
+                        .with_best_store(|s| {
+                            shoal_core::control::find_service(s, service).ok().and_then(|x| x.update_status.as_ref()).is_some_and(|u| {
+                                serde_json::to_value(u.state).ok().and_then(|v| v.as_str().map(|v| v == state)).unwrap_or(false)
+                            })
+                        })
+                        .unwrap_or(false),
+                    Predicate::ServiceRunningImage { service, n, image } => c.running_image(service, image) == *n,
                     Predicate::NodesWithHostname { host, n } => c
                         .with_best_store(|s| {
                             s.list(Kind::Node)
@@ -691,6 +718,8 @@ impl Run {
                     .collect();
                 let world = match p {
                     Predicate::ServiceRunning { service, .. }
+                    | Predicate::ServiceRunningImage { service, .. }
+                    | Predicate::ServiceUpdateState { service, .. }
                     | Predicate::ServiceCompleted { service, .. }
                     | Predicate::ServiceTasksOn { service, .. }
                     | Predicate::TaskPendingWith { service, .. } => {

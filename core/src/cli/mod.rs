@@ -142,6 +142,21 @@ mod tests {
         assert!(c.to_spec().unwrap_err().contains("is not a duration"));
         assert!(parse_bytes("1.5g").unwrap() == 3 << 29 && parse_bytes("lots").is_err());
         assert!(parse_control(["service", "scale"]).is_err());
+        let bad = |flags: &[&str]| -> String {
+            let mut words = vec!["service", "update"];
+            words.extend_from_slice(flags);
+            words.push("web");
+            let ControlCommand::Service(ServiceCommand::Update(u)) = parse_control(words).unwrap() else { panic!() };
+            u.apply(&Default::default()).unwrap_err()
+        };
+        assert!(bad(&["--rollback-failure-action", "rollback"]).contains("never rolled back"));
+        assert!(bad(&["--update-max-failure-ratio", "2"]).contains("[0, 1]"));
+        assert!(bad(&["--update-order", "sideways"]).contains("stop-first or start-first"));
+        assert!(parse_control(["service", "update", "--update-parallelism", "-1", "web"]).is_err());
+        assert_eq!(
+            parse_control(["service", "rollback", "web"]),
+            Ok(ControlCommand::Service(ServiceCommand::Rollback { service: "web".into() }))
+        );
         assert_eq!(parse_scale_pairs(&["web=5".into()]).unwrap(), vec![("web".to_string(), 5)]);
         assert!(parse_scale_pairs(&["web=-1".into()]).unwrap_err().contains("whole number"));
     }

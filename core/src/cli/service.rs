@@ -25,6 +25,8 @@ pub enum ServiceCommand {
         #[arg(required = true)]
         services: Vec<String>,
     },
+    /// Revert changes to a service's configuration.
+    Rollback { service: String },
 }
 
 /// Flags shared by create and update (resources, restart policy, update config).
@@ -75,6 +77,88 @@ pub struct CommonFlags {
     /// Update order ("start-first", "stop-first")
     #[arg(long)]
     pub update_order: Option<String>,
+    /// Maximum number of tasks rolled back simultaneously (0 to roll back all at once)
+    #[arg(long)]
+    pub rollback_parallelism: Option<u64>,
+    /// Delay between task rollbacks
+    #[arg(long)]
+    pub rollback_delay: Option<String>,
+    /// Action on rollback failure ("pause", "continue")
+    #[arg(long)]
+    pub rollback_failure_action: Option<String>,
+    /// Duration after each task rollback to monitor for failure
+    #[arg(long)]
+    pub rollback_monitor: Option<String>,
+    /// Failure rate to tolerate during a rollback
+    #[arg(long)]
+    pub rollback_max_failure_ratio: Option<String>,
+    /// Rollback order ("start-first", "stop-first")
+    #[arg(long)]
+    pub rollback_order: Option<String>,
+}
+
+/// One of the two update-config flag groups (`--update-*`, `--rollback-*`).
+struct UpdateFlags<'a> {
+    prefix: &'static str,
+    parallelism: Option<u64>,
+    delay: &'a Option<String>,
+    failure_action: &'a Option<String>,
+    monitor: &'a Option<String>,
+    max_failure_ratio: &'a Option<String>,
+    order: &'a Option<String>,
+}
+
+impl UpdateFlags<'_> {
+    /// Applies the flags given to `target` (created with swarm's defaults if any is given).
+    fn apply(&self, target: &mut Option<UpdateConfig>) -> Result<(), String> {
+        let p = self.prefix;
+        let touched = self.parallelism.is_some()
+            || self.delay.is_some()
+            || self.failure_action.is_some()
+            || self.monitor.is_some()
+            || self.max_failure_ratio.is_some()
+            || self.order.is_some();
+        if !touched {
+            return Ok(());
+        }
+        let u = target.get_or_insert_with(UpdateConfig::default);
+        if let Some(v) = self.parallelism {
+            u.parallelism = v;
+        }
+        if let Some(v) = self.delay {
+            u.delay_ms = parse_duration_ms(&format!("{p}-delay"), v)?;
+        }
+        if let Some(v) = self.monitor {
+            u.monitor_ms = parse_duration_ms(&format!("{p}-monitor"), v)?;
+        }
+        if let Some(v) = self.failure_action {
+            u.failure_action = match v.as_str() {
+                "pause" => FailureAction::Pause,
+                "continue" => FailureAction::Continue,
+                "rollback" if p == "update" => FailureAction::Rollback,
+                "rollback" => {
+                    return Err(format!("invalid --{p}-failure-action \"rollback\": a rollback is never rolled back; use pause or continue"))
+                }
+                _ if p == "update" => return Err(format!("invalid --{p}-failure-action {v:?}: use pause, continue or rollback")),
+                _ => return Err(format!("invalid --{p}-failure-action {v:?}: use pause or continue")),
+            };
+        }
+        if let Some(v) = self.max_failure_ratio {
+            u.max_failure_ratio = v
+                .parse::<f32>()
+                .ok()
+                .filter(|x| (0.0..=1.0).contains(x))
+                .ok_or_else(|| format!("invalid --{p}-max-failure-ratio {v:?}: use a number in [0, 1]"))?;
+        }
+        if let Some(v) = self.order {
+            u.order = match v.as_str() {
+                "stop-first" => UpdateOrder::StopFirst,
+                "start-first" => UpdateOrder::StartFirst,
+                _ => return Err(format!("invalid --{p}-order {v:?}: use stop-first or start-first")),
+            };
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
@@ -262,46 +346,26 @@ fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
     if let Some(v) = &c.restart_window {
         r.window_ms = parse_duration_ms("restart-window", v)?;
     }
-    let touched = c.update_parallelism.is_some()
-        || c.update_delay.is_some()
-        || c.update_failure_action.is_some()
-        || c.update_monitor.is_some()
-        || c.update_max_failure_ratio.is_some()
-        || c.update_order.is_some();
-    if touched {
-        let u = spec.update.get_or_insert_with(UpdateConfig::default);
-        if let Some(v) = c.update_parallelism {
-            u.parallelism = v;
-        }
-        if let Some(v) = &c.update_delay {
-            u.delay_ms = parse_duration_ms("update-delay", v)?;
-        }
-        if let Some(v) = &c.update_monitor {
-            u.monitor_ms = parse_duration_ms("update-monitor", v)?;
-        }
-        if let Some(v) = &c.update_failure_action {
-            u.failure_action = match v.as_str() {
-                "pause" => FailureAction::Pause,
-                "continue" => FailureAction::Continue,
-                "rollback" => FailureAction::Rollback,
-                _ => return Err(format!("invalid --update-failure-action {v:?}: use pause, continue or rollback")),
-            };
-        }
-        if let Some(v) = &c.update_max_failure_ratio {
-            u.max_failure_ratio = v
-                .parse::<f32>()
-                .ok()
-                .filter(|x| (0.0..=1.0).contains(x))
-                .ok_or_else(|| format!("invalid --update-max-failure-ratio {v:?}: use a number in [0, 1]"))?;
-        }
-        if let Some(v) = &c.update_order {
-            u.order = match v.as_str() {
-                "stop-first" => UpdateOrder::StopFirst,
-                "start-first" => UpdateOrder::StartFirst,
-                _ => return Err(format!("invalid --update-order {v:?}: use stop-first or start-first")),
-            };
-        }
+    UpdateFlags {
+        prefix: "update",
+        parallelism: c.update_parallelism,
+        delay: &c.update_delay,
+        failure_action: &c.update_failure_action,
+        monitor: &c.update_monitor,
+        max_failure_ratio: &c.update_max_failure_ratio,
+        order: &c.update_order,
     }
+    .apply(&mut spec.update)?;
+    UpdateFlags {
+        prefix: "rollback",
+        parallelism: c.rollback_parallelism,
+        delay: &c.rollback_delay,
+        failure_action: &c.rollback_failure_action,
+        monitor: &c.rollback_monitor,
+        max_failure_ratio: &c.rollback_max_failure_ratio,
+        order: &c.rollback_order,
+    }
+    .apply(&mut spec.rollback)?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use crate::allocator;
 use crate::ca;
 use crate::constraint::{self, Constraint};
 use crate::model::{
-    Cluster, Kind, Node, NodeAvailability, NodeRole, NodeState, Object, Service, ServiceMode, ServiceSpec,
+    Cluster, Kind, Node, NodeAvailability, UpdateState, UpdateStatus, NodeRole, NodeState, Object, Service, ServiceMode, ServiceSpec,
 };
 use crate::store::{Action, Store};
 use rand_chacha::ChaCha8Rng;
@@ -55,6 +55,18 @@ pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
     }
     if c.image.chars().any(char::is_whitespace) {
         return Err(InvalidArgument(format!("image {:?} contains whitespace", c.image)));
+    }
+    for (what, c) in [("update", &spec.update), ("rollback", &spec.rollback)] {
+        let Some(c) = c else { continue };
+        if !(0.0..=1.0).contains(&c.max_failure_ratio) {
+            return Err(InvalidArgument(format!(
+                "{what} max failure ratio {} is outside [0, 1]: give the fraction of failed tasks to tolerate",
+                c.max_failure_ratio
+            )));
+        }
+    }
+    if spec.rollback.as_ref().is_some_and(|r| r.failure_action == crate::model::FailureAction::Rollback) {
+        return Err(InvalidArgument("rollback failure action cannot be rollback (a rollback is never rolled back): use pause or continue".into()));
     }
     for text in &spec.task.placement.constraints {
         Constraint::parse(text).map_err(InvalidArgument)?;
@@ -183,11 +195,30 @@ pub fn update_service(store: &Store, key: &str, spec: ServiceSpec, expected_vers
     if spec.task != cur.spec.task {
         s.previous_spec = Some(cur.spec.clone());
         s.spec_version += 1;
+        // The update controller rolls it out (and resumes a paused update this way).
+        s.update_status = Some(UpdateStatus { state: UpdateState::Updating, ..Default::default() });
     }
     s.spec = spec;
     if s == *cur {
         return Ok(vec![]);
     }
+    Ok(vec![Action::Update { object: Object::Service(s), expected_version: cur.meta.version }])
+}
+
+/// `service rollback`: the previous spec comes back, rolled out under the rollback config
+/// (the spec rolled back from becomes the previous one, as in swarm).
+pub fn rollback_service(store: &Store, key: &str) -> Result<Vec<Action>, ControlError> {
+    let cur = find_service(store, key)?;
+    let Some(prev) = cur.previous_spec.clone() else {
+        return Err(FailedPrecondition(format!(
+            "service {} has no previous spec to roll back to: it was never updated",
+            cur.spec.annotations.name
+        )));
+    };
+    let mut s = cur.clone();
+    s.previous_spec = Some(std::mem::replace(&mut s.spec, prev));
+    s.spec_version += 1;
+    s.update_status = Some(UpdateStatus { state: UpdateState::RollbackStarted, ..Default::default() });
     Ok(vec![Action::Update { object: Object::Service(s), expected_version: cur.meta.version }])
 }
 

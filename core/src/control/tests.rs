@@ -121,3 +121,23 @@ fn joins_follow_the_current_tokens_and_rotation_leaves_members_alone() {
     assert_eq!(role, NodeRole::Manager);
     assert_eq!(find_node(&store, "n1").unwrap(), find_node(&before, "n1").unwrap());
 }
+
+#[test]
+fn bad_update_configs_and_rollbacks_are_refused_without_a_change() {
+    use crate::model::{FailureAction, UpdateConfig};
+    let mut store = Store::new();
+    let mut s = spec("web", "nginx");
+    s.update = Some(UpdateConfig { max_failure_ratio: 1.5, ..Default::default() });
+    assert!(create_service(&store, s.clone(), "a".into()).unwrap_err().to_string().contains("outside [0, 1]"));
+    s.update = None;
+    s.rollback = Some(UpdateConfig { failure_action: FailureAction::Rollback, ..Default::default() });
+    assert!(create_service(&store, s.clone(), "a".into()).unwrap_err().to_string().contains("never rolled back"));
+    s.rollback = None;
+    let a = create_service(&store, s.clone(), "a".into()).unwrap();
+    apply(&mut store, a);
+    let before = store.clone();
+    assert!(rollback_service(&store, "web").unwrap_err().to_string().contains("no previous spec"));
+    assert!(matches!(rollback_service(&store, "nope"), Err(NotFound(_))));
+    assert!(matches!(update_service(&store, "nope", s, None), Err(NotFound(_))));
+    assert_eq!(store, before);
+}

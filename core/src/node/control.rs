@@ -68,6 +68,7 @@ impl Manager {
             }
             Op::ScaleService(s) => (st.with_store(|st| control::scale_service(st, &s.service, s.replicas))?, String::new()),
             Op::RemoveService(k) => (st.with_store(|s| control::remove_service(s, &k.key))?, String::new()),
+            Op::RollbackService(k) => (st.with_store(|s| control::rollback_service(s, &k.key))?, String::new()),
             Op::UpdateNode(u) => {
                 let availability = match u.availability.as_str() {
                     "" => None,

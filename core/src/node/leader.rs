@@ -149,6 +149,10 @@ impl Manager {
         if let Some(d) = delayed {
             at = at.min(d);
         }
+        // A rolling update's next step (a slot's delay or the monitor period ends).
+        if let Some(d) = self.state.with_store(|s| crate::orchestrator::update::next_update_deadline(s, now)) {
+            at = at.min(d);
+        }
         Duration::from_millis(at.saturating_sub(now).max(1))
     }
 

@@ -27,6 +27,7 @@ pub mod job;
 pub mod reaper;
 pub mod replicated;
 pub mod restart;
+pub mod update;
 
 use crate::model::{Node, NodeAvailability, NodeState, Service, Task, TaskState};
 use crate::store::Overlay;

@@ -5,9 +5,10 @@
 //! then applies the plan.
 
 use super::restart::{self, Verdict};
+use super::update;
 use super::{new_task, node_keeps_tasks, IdGen};
 use crate::constraint::{self, Constraint};
-use crate::model::{Object, Service, ServiceMode, Task, TaskState};
+use crate::model::{Object, Service, ServiceMode, Task, TaskState, UpdateOrder};
 use crate::store::Overlay;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +21,8 @@ enum Change {
     /// Raise this task's desired state.
     Desired(String, TaskState),
     Create(Task),
+    /// The service's update status (and spec, for a rollback) changed.
+    Service(Service),
 }
 
 /// What one service's supervision reads.
@@ -43,9 +46,14 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
     let plan = {
         let o: &Overlay = o;
         let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+        // Finished tasks, for the update controller's failure count.
+        let mut ended: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
         // Slots whose replaced task still runs on a live node: their replacement waits.
         let mut stopping: BTreeSet<(&str, u64)> = BTreeSet::new();
         for t in o.tasks() {
+            if t.is_terminal() {
+                ended.entry(t.service_id.as_str()).or_default().push(t);
+            }
             if t.is_live() {
                 by_service.entry(t.service_id.as_str()).or_default().push(t);
             } else if t.status.state <= TaskState::Running && t.status.state >= TaskState::Assigned && node_keeps_running(o, t) {
@@ -56,7 +64,8 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
         for s in o.services() {
             if matches!(s.spec.mode, ServiceMode::Replicated { .. }) {
                 let live = by_service.remove(s.id.as_str()).unwrap_or_default();
-                plan_service(o, s, &live, &stopping, now_ms, ids, &mut plan);
+                let ended = ended.remove(s.id.as_str()).unwrap_or_default();
+                plan_service(o, s, &live, &ended, &stopping, now_ms, ids, &mut plan);
             }
         }
         plan
@@ -64,6 +73,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
     for c in plan {
         match c {
             Change::Create(t) => o.put(Object::Task(t)),
+            Change::Service(s) => o.put(Object::Service(s)),
             Change::Desired(id, d) => {
                 if let Some(t) = o.task(&id).filter(|t| t.desired_state < d) {
                     let mut t = t.clone();
@@ -82,10 +92,12 @@ fn node_keeps_running(o: &Overlay, t: &Task) -> bool {
     o.node(&t.node_id).is_some_and(|n| n.status.state != crate::model::NodeState::Down)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn plan_service(
     o: &Overlay,
     s: &Service,
     live: &[&Task],
+    ended: &[&Task],
     stopping: &BTreeSet<(&str, u64)>,
     now_ms: u64,
     ids: &mut IdGen,
@@ -94,11 +106,16 @@ fn plan_service(
     let ServiceMode::Replicated { replicas } = s.spec.mode else { return };
     let ctx = Ctx { o, s, constraints: Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default(), now_ms };
     let mut slots: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
+    let mut kept: Vec<&Task> = Vec::with_capacity(live.len());
     for t in live {
         let old_running = stopping.contains(&(s.id.as_str(), t.slot));
         let e = supervise(&ctx, t, old_running, ids, plan);
+        if e.task.as_ref().is_ok_and(|id| *id == t.id) {
+            kept.push(t);
+        }
         slots.entry(t.slot).or_default().push(e);
     }
+    rolling_update(s, &kept, ended, now_ms, ids, &mut slots, plan);
     let have = slots.len() as u64;
     if have < replicas {
         let mut slot = 0;
@@ -162,6 +179,45 @@ fn supervise(ctx: &Ctx, t: &Task, old_running: bool, ids: &mut IdGen, plan: &mut
         plan.push(Change::Desired(t.id.clone(), TaskState::Running));
     }
     kept
+}
+
+/// Applies the update controller's step: old tasks shut down, slots given a task of the
+/// current spec (stop-first: desired READY until the old one stopped, the rule replacements
+/// follow anyway; start-first: desired RUNNING next to the old one), the service's status.
+fn rolling_update(
+    s: &Service,
+    kept: &[&Task],
+    ended: &[&Task],
+    now_ms: u64,
+    ids: &mut IdGen,
+    slots: &mut BTreeMap<u64, Vec<Entry>>,
+    plan: &mut Vec<Change>,
+) {
+    let step = update::plan(s, kept, ended, now_ms);
+    for id in step.shutdown {
+        plan.push(Change::Desired(id, TaskState::Shutdown));
+    }
+    for (slot, old, order) in step.start {
+        let desired = match order {
+            UpdateOrder::StopFirst => {
+                plan.push(Change::Desired(old, TaskState::Shutdown));
+                TaskState::Ready
+            }
+            UpdateOrder::StartFirst => TaskState::Running,
+        };
+        let t = new_task(s, slot, "", desired, ids, now_ms);
+        slots.entry(slot).or_default().push(Entry { running: false, node_id: String::new(), task: Err(plan.len()) });
+        plan.push(Change::Create(t));
+    }
+    if step.status.is_some() || step.rollback_to.is_some() {
+        let mut next = s.clone();
+        if let Some(prev) = step.rollback_to {
+            next.previous_spec = Some(std::mem::replace(&mut next.spec, prev));
+            next.spec_version += 1;
+        }
+        next.update_status = step.status;
+        plan.push(Change::Service(next));
+    }
 }
 
 /// Removes `n` slots: non-running ones first, then those on the nodes holding the most

@@ -84,6 +84,11 @@ pub enum Predicate {
     TaskPendingWith { service: String, text: String },
     /// `node NAME status down|ready` (as the leader's store says).
     NodeStatus { node: String, ready: bool },
+    /// `service NAME update-state STATE`: the service's update status (updating, paused,
+    /// completed, rollback_started, rollback_paused, rollback_completed) as the store says.
+    ServiceUpdateState { service: String, state: String },
+    /// `service NAME running N image IMG`: exactly N containers of the service run IMG.
+    ServiceRunningImage { service: String, n: usize, image: String },
     /// `services converged`: every replicated service runs exactly its replicas and every
     /// global service one container per ready, active node that matches its constraints
     /// (ground truth), i.e. the liveness bound after faults heal.
@@ -230,7 +235,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Service(ServiceCommand::Scale { pairs }) => {
                     shoal_core::cli::parse_scale_pairs(pairs)?;
                 }
-                ControlCommand::Service(ServiceCommand::Rm { .. }) | ControlCommand::Swarm(_) => {}
+                ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. }) | ControlCommand::Swarm(_) => {}
             }
             Ok(DoCmd::Control(cmd))
         }
@@ -383,6 +388,16 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             .map_err(|e| format!("{d:?} is not a duration ({e})")),
         ["service", svc, "completed", n] => Ok(Predicate::ServiceCompleted { service: svc.to_string(), n: count(n)? }),
         ["service", svc, "running", n] => Ok(Predicate::ServiceRunning { service: svc.to_string(), n: count(n)? }),
+        ["service", svc, "running", n, "image", image] => {
+            Ok(Predicate::ServiceRunningImage { service: svc.to_string(), n: count(n)?, image: image.to_string() })
+        }
+        ["service", svc, "update-state", st] => {
+            const STATES: [&str; 6] = ["updating", "paused", "completed", "rollback_started", "rollback_paused", "rollback_completed"];
+            if !STATES.contains(st) {
+                return Err(format!("update state {st:?}: use one of {}", STATES.join(", ")));
+            }
+            Ok(Predicate::ServiceUpdateState { service: svc.to_string(), state: st.to_string() })
+        }
         ["service", svc, "tasks-on", node, n] => {
             known_node(node, names)?;
             Ok(Predicate::ServiceTasksOn { service: svc.to_string(), node: node.to_string(), n: count(n)? })
@@ -411,7 +426,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         }
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
-             `no writes for D`, `snapshot installed`, `service NAME running N`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
+             `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
              `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),

@@ -1,0 +1,198 @@
+//! The rolling-update controller (swarmkit's updater) for replicated services, as a pure
+//! reconciler over what the store says: no state of its own, so an update that was running
+//! when the leader died continues on the next leader from the same point.
+//!
+//! Input: a service, its live tasks the restart supervisor kept this pass, the failed tasks of
+//! its current spec, `now`. Output: a [`Step`] — tasks to shut down, slots to give a task of the
+//! current spec (stop-first: the old task stops first; start-first: the new task runs first),
+//! and the service's new [`UpdateStatus`] (or a rollback).
+//!
+//! Rules, per pass:
+//! * a *dirty* task runs an older spec; a *fresh* task was made from the current one;
+//! * a slot is *busy* while its fresh task is not RUNNING, or has run for less than the update
+//!   delay (swarmkit's worker sleeps `delay` after each slot); at most `parallelism` (0 = all)
+//!   slots are busy, so new slots start only as busy ones free up;
+//! * a fresh task that FAILED or was REJECTED since the update started is a failure; when
+//!   failures / slots updated > `max_failure_ratio`, the failure action runs: pause (status
+//!   paused, with the task in the message), continue, or rollback (the previous spec comes back
+//!   under the rollback config; a rollback is never rolled back);
+//! * the update completes when no dirty task is left and every fresh task has run for the
+//!   monitor period.
+//!
+//! Invariants: never more than `parallelism` busy slots; a paused update starts no slot.
+
+use crate::model::{
+    FailureAction, Service, ServiceSpec, Task, TaskState, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus,
+};
+use std::collections::BTreeSet;
+
+/// What the update controller wants done this pass.
+#[derive(Debug, Default, PartialEq)]
+pub struct Step {
+    /// Dirty slots to update now: (slot, old task id, order).
+    pub start: Vec<(u64, String, UpdateOrder)>,
+    /// Old tasks to shut down now (start-first: their replacement runs).
+    pub shutdown: Vec<String>,
+    /// The service's new status, if it changes.
+    pub status: Option<UpdateStatus>,
+    /// Roll back: the spec to restore (the service's previous spec).
+    pub rollback_to: Option<ServiceSpec>,
+}
+
+fn in_rollback(s: &Service) -> bool {
+    matches!(s.update_status.as_ref().map(|u| u.state), Some(UpdateState::RollbackStarted | UpdateState::RollbackPaused))
+}
+
+/// The config that drives the current update (the rollback config during a rollback).
+pub fn config(s: &Service) -> UpdateConfig {
+    let c = if in_rollback(s) { s.spec.rollback.clone() } else { s.spec.update.clone() };
+    c.unwrap_or_default()
+}
+
+fn running_since(t: &Task) -> Option<u64> {
+    (t.status.state == TaskState::Running).then_some(t.status.timestamp_ms)
+}
+
+/// One pass of the update controller for a replicated service. `live` are the live tasks the
+/// supervisor kept (tasks it replaced this pass are not in it); `failed` are terminal tasks.
+pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step {
+    let mut step = Step::default();
+    let cfg = config(s);
+    let status = s.update_status.clone().unwrap_or_default();
+    let rollback = in_rollback(s);
+    let dirty: Vec<&Task> = live
+        .iter()
+        .copied()
+        .filter(|t| t.spec_version < s.spec_version && t.status.state > TaskState::Pending)
+        .collect();
+    let fresh: Vec<&Task> = live.iter().copied().filter(|t| t.spec_version == s.spec_version).collect();
+    let fresh_slots: BTreeSet<u64> = fresh.iter().map(|t| t.slot).collect();
+
+    // Start-first: an old task whose slot has a RUNNING fresh task stops now.
+    for t in &dirty {
+        if fresh.iter().any(|f| f.slot == t.slot && f.status.state == TaskState::Running) {
+            step.shutdown.push(t.id.clone());
+        }
+    }
+    let active = matches!(status.state, UpdateState::Updating | UpdateState::RollbackStarted);
+    let paused = matches!(status.state, UpdateState::Paused | UpdateState::RollbackPaused);
+    if dirty.is_empty() && !active {
+        return step;
+    }
+    if paused {
+        return step;
+    }
+    let started_at = if active { status.started_at_ms.unwrap_or(now_ms) } else { now_ms };
+    if !active || status.started_at_ms.is_none() {
+        // An update the control API asked for (or one found under way): it starts now.
+        step.status = Some(UpdateStatus {
+            state: if rollback { UpdateState::RollbackStarted } else { UpdateState::Updating },
+            started_at_ms: Some(started_at),
+            completed_at_ms: None,
+            message: if rollback { "rollback in progress".into() } else { "update in progress".into() },
+        });
+    }
+
+    // Failures of the current spec since the update started.
+    let failures: Vec<&Task> = failed
+        .iter()
+        .copied()
+        .filter(|t| t.spec_version == s.spec_version)
+        .filter(|t| matches!(t.status.state, TaskState::Failed | TaskState::Rejected))
+        .filter(|t| t.status.timestamp_ms >= started_at)
+        .collect();
+    // Slots the update reached: those with a fresh task, live or failed.
+    let reached = fresh_slots.iter().chain(failures.iter().map(|t| &t.slot)).collect::<BTreeSet<_>>().len().max(1);
+    if let Some(first) = failures.first() {
+        if cfg.failure_action != FailureAction::Continue && failures.len() as f64 / reached as f64 > f64::from(cfg.max_failure_ratio) {
+            let why = format!("due to failure or early termination of task {}", first.id);
+            match (cfg.failure_action, rollback, &s.previous_spec) {
+                (FailureAction::Rollback, false, Some(prev)) => {
+                    step.rollback_to = Some(prev.clone());
+                    step.status = Some(UpdateStatus {
+                        state: UpdateState::RollbackStarted,
+                        started_at_ms: Some(now_ms),
+                        completed_at_ms: None,
+                        message: format!("update rolled back {why}"),
+                    });
+                }
+                _ => {
+                    step.status = Some(UpdateStatus {
+                        state: if rollback { UpdateState::RollbackPaused } else { UpdateState::Paused },
+                        started_at_ms: Some(started_at),
+                        completed_at_ms: None,
+                        message: format!("{} paused {why}", if rollback { "rollback" } else { "update" }),
+                    });
+                }
+            }
+            step.start.clear();
+            step.shutdown.clear();
+            return step;
+        }
+    }
+
+    // Busy slots: a fresh task not running yet, or running for less than the delay.
+    let busy = fresh
+        .iter()
+        .filter(|t| running_since(t).is_none_or(|since| now_ms < since + cfg.delay_ms))
+        .map(|t| t.slot)
+        .collect::<BTreeSet<u64>>()
+        .len();
+    let room = if cfg.parallelism == 0 { usize::MAX } else { (cfg.parallelism as usize).saturating_sub(busy) };
+    let mut waiting: Vec<&&Task> = dirty.iter().filter(|t| !fresh_slots.contains(&t.slot)).collect();
+    waiting.sort_by_key(|t| (t.slot, t.id.as_str()));
+    for t in waiting.into_iter().take(room) {
+        step.start.push((t.slot, t.id.clone(), cfg.order));
+    }
+
+    // Done: nothing dirty, and every fresh task ran for the monitor period.
+    let settled = fresh.iter().all(|t| running_since(t).is_some_and(|since| now_ms >= since + cfg.monitor_ms));
+    if dirty.is_empty() && settled {
+        step.status = Some(UpdateStatus {
+            state: if rollback { UpdateState::RollbackCompleted } else { UpdateState::Completed },
+            started_at_ms: Some(started_at),
+            completed_at_ms: Some(now_ms),
+            message: if rollback { "rollback completed".into() } else { "update completed".into() },
+        });
+    }
+    step
+}
+
+/// When a pass may next have something to do for this service's update (a busy slot frees,
+/// the monitor period ends); None when no update is under way.
+pub fn next_deadline(s: &Service, live: &[&Task], now_ms: u64) -> Option<u64> {
+    let state = s.update_status.as_ref().map(|u| u.state)?;
+    if !matches!(state, UpdateState::Updating | UpdateState::RollbackStarted) {
+        return None;
+    }
+    let cfg = config(s);
+    live.iter()
+        .filter(|t| t.spec_version == s.spec_version)
+        .filter_map(|t| running_since(t))
+        .flat_map(|since| [since + cfg.delay_ms, since + cfg.monitor_ms])
+        .filter(|at| *at > now_ms)
+        .min()
+}
+
+/// The earliest [`next_deadline`] over every service under update (for the leader's timer).
+pub fn next_update_deadline(store: &crate::store::Store, now_ms: u64) -> Option<u64> {
+    let updating: Vec<&Service> = store
+        .list_services()
+        .filter(|s| matches!(s.update_status.as_ref().map(|u| u.state), Some(UpdateState::Updating | UpdateState::RollbackStarted)))
+        .collect();
+    if updating.is_empty() {
+        return None;
+    }
+    let mut by_service: std::collections::BTreeMap<&str, Vec<&Task>> = std::collections::BTreeMap::new();
+    for o in store.list(crate::model::Kind::Task) {
+        if let crate::model::Object::Task(t) = o {
+            if t.is_live() && updating.iter().any(|s| s.id == t.service_id) {
+                by_service.entry(t.service_id.as_str()).or_default().push(t);
+            }
+        }
+    }
+    updating
+        .iter()
+        .filter_map(|s| next_deadline(s, by_service.get(s.id.as_str()).map(Vec::as_slice).unwrap_or(&[]), now_ms))
+        .min()
+}
