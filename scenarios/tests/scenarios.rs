@@ -93,5 +93,7 @@ mod update {
     scenario_tests!("update",
         redis_rolling => "redis-rolling.toml",
         pinger_failure => "pinger-failure.toml",
+        leader_crash_update => "leader-crash-update.toml",
+        worker_crash_update => "worker-crash-update.toml",
     );
 }

@@ -103,6 +103,10 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) ->
     let mut target = managers.first().cloned().ok_or("no manager address to join: give one")?;
     let mut next = 0usize;
     let mut last = String::from("no manager answered");
+    // Retries back off (250 ms doubling to 4 s, plus a per-machine offset): a thousand machines
+    // joining at once retrying every 250 ms kept the managers too busy to elect and answer.
+    let offset_ms = xxhash_rust::xxh3::xxh3_64(addr.as_bytes()) % 250;
+    let mut backoff = RETRY;
     while tokio::time::Instant::now() < deadline {
         let req = IssueNodeCertificateRequest { token: token.to_string(), addr: addr.to_string(), raft_id };
         let call = async {
@@ -114,7 +118,11 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) ->
             }
         };
         match call.await {
-            Ok(r) if r.redirect && !r.leader_addr.is_empty() => target = r.leader_addr,
+            Ok(r) if r.redirect && !r.leader_addr.is_empty() => {
+                // Straight to the leader.
+                target = r.leader_addr;
+                continue;
+            }
             Ok(r) if r.redirect => last = format!("{target} knows no leader yet"),
             Ok(r) => {
                 let role = if r.role == "manager" { NodeRole::Manager } else { NodeRole::Worker };
@@ -127,7 +135,8 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) ->
                 target = managers[next].clone();
             }
         }
-        tokio::time::sleep(RETRY).await;
+        tokio::time::sleep(backoff + Duration::from_millis(offset_ms)).await;
+        backoff = (backoff * 2).min(Duration::from_secs(4));
     }
     Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
 }

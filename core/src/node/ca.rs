@@ -65,8 +65,8 @@ pub(super) struct JoinQueue {
     pending: Vec<PendingJoin>,
 }
 
-/// At most this many joins per raft entry.
-const MAX_JOINS_PER_COMMIT: usize = 500;
+/// At most this many joins per raft entry (one change each).
+const MAX_JOINS_PER_COMMIT: usize = crate::store::MAX_CHANGES_PER_TRANSACTION;
 
 impl Manager {
     /// Queues a join and group-commits the queue under the control lock; the node id and role.
