@@ -294,3 +294,82 @@ within = "60s"
     }
     i32::from(!r.passed())
 }
+
+/// A rolling update of `replicas` tasks, `parallelism` at a time, delay 0, monitor 5 s, of a
+/// healthy image, on 3 managers + 10 workers: the virtual time from the update's start to
+/// `completed`, per seed, against the issue's bound (replicas / parallelism) × (task start
+/// time + monitor) + 10%, with the task start time measured as the service's first start.
+pub fn update(replicas: u64, parallelism: u64, seeds: std::ops::Range<u64>, json: bool) -> i32 {
+    let text = format!(
+        r#"
+name = "bench-update"
+[cluster]
+managers = 3
+workers = 10
+[[step]]
+do = "service create --name web --replicas {replicas} --update-parallelism {parallelism} --update-monitor 5s web:v1"
+[[step]]
+expect = "service web running {replicas} image web:v1"
+within = "120s"
+name = "first start"
+[[step]]
+do = "service update --image web:v2 web"
+[[step]]
+expect = "service web update-state updating"
+within = "5s"
+name = "started"
+[[step]]
+expect = "service web update-state completed"
+within = "1200s"
+name = "completed"
+[[step]]
+expect = "service web running {replicas} image web:v2"
+within = "1s"
+"#
+    );
+    let s = match Scenario::parse("<bench update>", &text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let mut durations = Vec::new();
+    let mut starts = Vec::new();
+    let mut failed = Vec::new();
+    for seed in seeds {
+        let r = run(&s, seed, &RunOptions::default());
+        match (r.expectations.get("started"), r.expectations.get("completed"), r.expectation_waits.get("first start")) {
+            (Some(a), Some(b), Some(start)) if r.passed() => {
+                durations.push(b - a);
+                starts.push(*start);
+            }
+            _ => failed.push(seed),
+        }
+    }
+    durations.sort_by(f64::total_cmp);
+    starts.sort_by(f64::total_cmp);
+    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    let start_s = pct(&starts, 0.5);
+    let batches = replicas.div_ceil(parallelism.max(1)) as f64;
+    let bound = batches * (start_s + 5.0) * 1.1;
+    let p99 = pct(&durations, 0.99);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "update", "replicas": replicas, "parallelism": parallelism,
+                "p50_secs": pct(&durations, 0.5), "p99_secs": p99, "task_start_secs": start_s,
+                "bound_secs": bound, "within_bound": p99 <= bound, "failed_seeds": failed,
+            })
+        );
+    } else {
+        println!(
+            "bench update: {replicas} replicas, parallelism {parallelism}, {} seeds: p50={:.2}s p99={p99:.2}s \
+             (bound {bound:.1}s = {batches} batches x (task start {start_s:.2}s + monitor 5s) + 10%) failed_seeds={failed:?}",
+            durations.len(),
+            pct(&durations, 0.5)
+        );
+    }
+    i32::from(!failed.is_empty() || p99 > bound)
+}

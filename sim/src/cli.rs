@@ -41,9 +41,10 @@ enum Cmd {
     /// Benchmarks: `raft` (commit throughput, virtual/wall ratio), `failover` (leader failover
     /// time over many seeds), `worker-crash` (time to replace a dead worker's tasks),
     /// `false-downs` (nodes wrongly marked down on a slow lossy network), `scheduler`
-    /// (placements per second of the pure scheduler).
+    /// (placements per second of the pure scheduler), `cluster` (speed and memory of a whole
+    /// simulated cluster), `update` (duration of a rolling update against its bound).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -71,6 +72,9 @@ enum Cmd {
         /// cluster: virtual minutes (default: --hours).
         #[arg(long)]
         minutes: Option<u64>,
+        /// update: slots updated at once.
+        #[arg(long, default_value_t = 10)]
+        parallelism: u64,
         /// Print one JSON line.
         #[arg(long)]
         json: bool,
@@ -191,7 +195,13 @@ pub fn main() -> i32 {
                 1
             }
         }
-        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, json } => match what.as_str() {
+        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, json } => match what.as_str() {
+            "update" => shoal_sim::bench::update(
+                if tasks == 50_000 { 100 } else { tasks as u64 },
+                parallelism,
+                seeds.unwrap_or(1..21),
+                json,
+            ),
             "cluster" => shoal_sim::bench::cluster(
                 managers,
                 workers,
