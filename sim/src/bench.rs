@@ -327,13 +327,7 @@ expect = "service web running {replicas} image web:v2"
 within = "1s"
 "#
     );
-    let s = match Scenario::parse("<bench update>", &text) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
-    };
+    let s = Scenario::parse("<bench update>", &text).expect("built-in scenario is valid");
     let mut durations = Vec::new();
     let mut starts = Vec::new();
     let mut failed = Vec::new();
@@ -349,17 +343,16 @@ within = "1s"
     }
     durations.sort_by(f64::total_cmp);
     starts.sort_by(f64::total_cmp);
-    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
-    let start_s = pct(&starts, 0.5);
+    let start_s = percentile(&starts, 50.0);
     let batches = replicas.div_ceil(parallelism.max(1)) as f64;
     let bound = batches * (start_s + 5.0) * 1.1;
-    let p99 = pct(&durations, 0.99);
+    let p99 = percentile(&durations, 99.0);
     if json {
         println!(
             "{}",
             serde_json::json!({
                 "bench": "update", "replicas": replicas, "parallelism": parallelism,
-                "p50_secs": pct(&durations, 0.5), "p99_secs": p99, "task_start_secs": start_s,
+                "p50_secs": percentile(&durations, 50.0), "p99_secs": p99, "task_start_secs": start_s,
                 "bound_secs": bound, "within_bound": p99 <= bound, "failed_seeds": failed,
             })
         );
@@ -368,7 +361,7 @@ within = "1s"
             "bench update: {replicas} replicas, parallelism {parallelism}, {} seeds: p50={:.2}s p99={p99:.2}s \
              (bound {bound:.1}s = {batches} batches x (task start {start_s:.2}s + monitor 5s) + 10%) failed_seeds={failed:?}",
             durations.len(),
-            pct(&durations, 0.5)
+            percentile(&durations, 50.0)
         );
     }
     i32::from(!failed.is_empty() || p99 > bound)
