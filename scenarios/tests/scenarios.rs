@@ -95,5 +95,6 @@ mod update {
         pinger_failure => "pinger-failure.toml",
         leader_crash_update => "leader-crash-update.toml",
         worker_crash_update => "worker-crash-update.toml",
+        global_rolling => "global-rolling.toml",
     );
 }

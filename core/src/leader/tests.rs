@@ -501,3 +501,37 @@ fn a_failing_update_pauses_with_the_task_in_the_message_and_rollback_restores_th
     w2.create(svc("fresh", 1));
     assert!(control::rollback_service(&w2.store, "fresh").unwrap_err().to_string().contains("no previous spec"));
 }
+
+#[test]
+fn a_global_service_rolls_node_by_node() {
+    use crate::model::{UpdateConfig, UpdateState};
+    let mut w = World::new(4);
+    let mut spec = svc("agent", 1);
+    spec.mode = ServiceMode::Global;
+    spec.update = Some(UpdateConfig { delay_ms: 3_000, monitor_ms: 1_000, ..Default::default() });
+    w.create(spec.clone());
+    w.run_all();
+    assert_eq!(w.running("agent").len(), 4);
+    spec.task.container.image = "agent:2".into();
+    w.commit(control::update_service(&w.store, "agent", spec, None).unwrap());
+    let mut first_new: BTreeMap<String, u64> = BTreeMap::new();
+    for _ in 0..30 {
+        w.run_all();
+        let running: Vec<Task> = w
+            .tasks()
+            .into_iter()
+            .filter(|t| t.service_name == "agent" && t.status.state == TaskState::Running && t.desired_state == TaskState::Running)
+            .collect();
+        // Stop-first, parallelism 1: at least 3 of 4 nodes run the agent at any time.
+        assert!(running.len() >= 3, "at {}: {}", w.now_ms, running.len());
+        for t in running.iter().filter(|t| t.spec.container.image == "agent:2") {
+            first_new.entry(t.node_id.clone()).or_insert(w.now_ms);
+        }
+        w.now_ms += 1_000;
+    }
+    let times: Vec<u64> = first_new.values().copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert_eq!(first_new.len(), 4, "{first_new:?}");
+    assert!(times.windows(2).all(|p| p[1] - p[0] >= 3_000), "{times:?}");
+    assert_eq!(update_state(&w, "agent"), Some(UpdateState::Completed));
+    w.assert_one_live_task_per_slot();
+}

@@ -1,9 +1,11 @@
-//! The global orchestrator: one task per eligible node.
+//! The global orchestrator: one task per eligible node, rolled to a new spec by the update
+//! controller (the node is the slot).
 
 use super::restart::{self, Verdict};
+use super::update;
 use super::{new_task, set_desired, IdGen};
 use crate::constraint::{self, Constraint};
-use crate::model::{NodeAvailability, Object, Service, ServiceMode, Task, TaskState};
+use crate::model::{NodeAvailability, Object, Service, ServiceMode, Task, TaskState, UpdateOrder};
 use crate::store::Overlay;
 use std::collections::BTreeMap;
 
@@ -15,14 +17,28 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
         return;
     }
     let mut live: BTreeMap<(String, String), Vec<Task>> = BTreeMap::new();
+    // Finished tasks per service (the update controller counts failures); (service, node) of
+    // replaced tasks that may still run (a stop-first replacement waits for them).
+    let mut ended: BTreeMap<String, Vec<Task>> = BTreeMap::new();
+    let mut stopping: std::collections::BTreeSet<(String, String)> = Default::default();
     for t in o.tasks() {
         if t.is_live() {
             live.entry((t.service_id.clone(), t.node_id.clone())).or_default().push(t.clone());
+        } else if t.status.state >= TaskState::Assigned
+            && t.status.state <= TaskState::Running
+            && o.node(&t.node_id).is_some_and(|n| n.status.state != crate::model::NodeState::Down)
+        {
+            stopping.insert((t.service_id.clone(), t.node_id.clone()));
+        }
+        if t.is_terminal() {
+            ended.entry(t.service_id.clone()).or_default().push(t.clone());
         }
     }
     let nodes: Vec<crate::model::Node> = o.nodes().into_iter().cloned().collect();
     for s in &services {
         let constraints = Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default();
+        // Live tasks left in place this pass: the rolling update looks at them afterwards.
+        let mut kept: Vec<Task> = Vec::new();
         for n in &nodes {
             let tasks = live.remove(&(s.id.clone(), n.id.clone())).unwrap_or_default();
             let fits = constraint::all_match(&constraints, n);
@@ -47,11 +63,19 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                         r.restart_history_ms = history_ms;
                         o.put(Object::Task(r));
                     }
-                } else if t.desired_state == TaskState::Ready && now_ms >= t.start_after_ms {
-                    set_desired(o, &t, TaskState::Running);
+                } else {
+                    // A replacement starts after its delay and once the task it replaces on
+                    // this node stopped (or at the old-task timeout).
+                    let old_running = stopping.contains(&(s.id.clone(), n.id.clone()))
+                        && now_ms < t.meta.created_at_ms + super::replicated::OLD_TASK_TIMEOUT_MS;
+                    if t.desired_state == TaskState::Ready && now_ms >= t.start_after_ms && !old_running {
+                        set_desired(o, &t, TaskState::Running);
+                    }
+                    kept.push(t);
                 }
             }
         }
+        rolling_update(o, s, &kept, ended.get(&s.id).map(Vec::as_slice).unwrap_or(&[]), now_ms, ids);
     }
     // Live tasks on nodes that left the cluster.
     for ((sid, _), tasks) in live {
@@ -60,5 +84,33 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                 set_desired(o, &t, TaskState::Shutdown);
             }
         }
+    }
+}
+
+/// The update controller's step for one global service: a task of the current spec for each
+/// node it picks (stop-first: desired READY until the old one stopped; start-first: RUNNING
+/// next to it), old tasks shut down, the service's status.
+fn rolling_update(o: &mut Overlay, s: &Service, kept: &[Task], ended: &[Task], now_ms: u64, ids: &mut IdGen) {
+    let kept_refs: Vec<&Task> = kept.iter().collect();
+    let ended_refs: Vec<&Task> = ended.iter().collect();
+    let step = update::plan(s, &kept_refs, &ended_refs, now_ms);
+    for id in &step.shutdown {
+        if let Some(t) = kept.iter().find(|t| t.id == *id) {
+            set_desired(o, t, TaskState::Shutdown);
+        }
+    }
+    for (old, order) in &step.start {
+        let Some(t) = kept.iter().find(|t| t.id == *old) else { continue };
+        let desired = match order {
+            UpdateOrder::StopFirst => {
+                set_desired(o, t, TaskState::Shutdown);
+                TaskState::Ready
+            }
+            UpdateOrder::StartFirst => TaskState::Running,
+        };
+        o.put(Object::Task(new_task(s, 0, &t.node_id, desired, ids, now_ms)));
+    }
+    if let Some(next) = update::service_after(s, step.status, step.rollback_to) {
+        o.put(Object::Service(next));
     }
 }

@@ -197,7 +197,8 @@ fn rolling_update(
     for id in step.shutdown {
         plan.push(Change::Desired(id, TaskState::Shutdown));
     }
-    for (slot, old, order) in step.start {
+    for (old, order) in step.start {
+        let Some(slot) = kept.iter().find(|t| t.id == old).map(|t| t.slot) else { continue };
         let desired = match order {
             UpdateOrder::StopFirst => {
                 plan.push(Change::Desired(old, TaskState::Shutdown));
@@ -209,13 +210,7 @@ fn rolling_update(
         slots.entry(slot).or_default().push(Entry { running: false, node_id: String::new(), task: Err(plan.len()) });
         plan.push(Change::Create(t));
     }
-    if step.status.is_some() || step.rollback_to.is_some() {
-        let mut next = s.clone();
-        if let Some(prev) = step.rollback_to {
-            next.previous_spec = Some(std::mem::replace(&mut next.spec, prev));
-            next.spec_version += 1;
-        }
-        next.update_status = step.status;
+    if let Some(next) = update::service_after(s, step.status, step.rollback_to) {
         plan.push(Change::Service(next));
     }
 }

@@ -1,4 +1,5 @@
-//! The rolling-update controller (swarmkit's updater) for replicated services, as a pure
+//! The rolling-update controller (swarmkit's updater) for replicated and global services (a
+//! global service's slot is its node), as a pure
 //! reconciler over what the store says: no state of its own, so an update that was running
 //! when the leader died continues on the next leader from the same point.
 //!
@@ -26,11 +27,19 @@ use crate::model::{
 };
 use std::collections::BTreeSet;
 
+/// A slot: the slot number of a replicated task, or the node of a global one (slot 0).
+pub type SlotKey<'a> = (u64, &'a str);
+
+pub fn slot_key(t: &Task) -> SlotKey<'_> {
+    (t.slot, if t.slot == 0 { t.node_id.as_str() } else { "" })
+}
+
 /// What the update controller wants done this pass.
 #[derive(Debug, Default, PartialEq)]
 pub struct Step {
-    /// Dirty slots to update now: (slot, old task id, order).
-    pub start: Vec<(u64, String, UpdateOrder)>,
+    /// Dirty slots to update now: (old task id, order); the new task takes the old one's slot
+    /// (or node).
+    pub start: Vec<(String, UpdateOrder)>,
     /// Old tasks to shut down now (start-first: their replacement runs).
     pub shutdown: Vec<String>,
     /// The service's new status, if it changes.
@@ -66,11 +75,11 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
         .filter(|t| t.spec_version < s.spec_version && t.status.state > TaskState::Pending)
         .collect();
     let fresh: Vec<&Task> = live.iter().copied().filter(|t| t.spec_version == s.spec_version).collect();
-    let fresh_slots: BTreeSet<u64> = fresh.iter().map(|t| t.slot).collect();
+    let fresh_slots: BTreeSet<SlotKey> = fresh.iter().map(|t| slot_key(t)).collect();
 
     // Start-first: an old task whose slot has a RUNNING fresh task stops now.
     for t in &dirty {
-        if fresh.iter().any(|f| f.slot == t.slot && f.status.state == TaskState::Running) {
+        if fresh.iter().any(|f| slot_key(f) == slot_key(t) && f.status.state == TaskState::Running) {
             step.shutdown.push(t.id.clone());
         }
     }
@@ -102,7 +111,7 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
         .filter(|t| t.status.timestamp_ms >= started_at)
         .collect();
     // Slots the update reached: those with a fresh task, live or failed.
-    let reached = fresh_slots.iter().chain(failures.iter().map(|t| &t.slot)).collect::<BTreeSet<_>>().len().max(1);
+    let reached = fresh_slots.iter().copied().chain(failures.iter().map(|t| slot_key(t))).collect::<BTreeSet<_>>().len().max(1);
     if let Some(first) = failures.first() {
         if cfg.failure_action != FailureAction::Continue && failures.len() as f64 / reached as f64 > f64::from(cfg.max_failure_ratio) {
             let why = format!("due to failure or early termination of task {}", first.id);
@@ -135,14 +144,14 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     let busy = fresh
         .iter()
         .filter(|t| running_since(t).is_none_or(|since| now_ms < since + cfg.delay_ms))
-        .map(|t| t.slot)
-        .collect::<BTreeSet<u64>>()
+        .map(|t| slot_key(t))
+        .collect::<BTreeSet<SlotKey>>()
         .len();
     let room = if cfg.parallelism == 0 { usize::MAX } else { (cfg.parallelism as usize).saturating_sub(busy) };
-    let mut waiting: Vec<&&Task> = dirty.iter().filter(|t| !fresh_slots.contains(&t.slot)).collect();
-    waiting.sort_by_key(|t| (t.slot, t.id.as_str()));
+    let mut waiting: Vec<&&Task> = dirty.iter().filter(|t| !fresh_slots.contains(&slot_key(t))).collect();
+    waiting.sort_by_key(|t| (slot_key(t), t.id.as_str()));
     for t in waiting.into_iter().take(room) {
-        step.start.push((t.slot, t.id.clone(), cfg.order));
+        step.start.push((t.id.clone(), cfg.order));
     }
 
     // Done: nothing dirty, and every fresh task ran for the monitor period.
@@ -156,6 +165,21 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
         });
     }
     step
+}
+
+/// The service after a step: its new status, and for a rollback the previous spec back (the
+/// spec rolled back from becomes the previous one). None when nothing changes.
+pub fn service_after(s: &Service, status: Option<UpdateStatus>, rollback_to: Option<ServiceSpec>) -> Option<Service> {
+    if status.is_none() && rollback_to.is_none() {
+        return None;
+    }
+    let mut next = s.clone();
+    if let Some(prev) = rollback_to {
+        next.previous_spec = Some(std::mem::replace(&mut next.spec, prev));
+        next.spec_version += 1;
+    }
+    next.update_status = status;
+    Some(next)
 }
 
 /// When a pass may next have something to do for this service's update (a busy slot frees,
