@@ -96,5 +96,6 @@ mod update {
         leader_crash_update => "leader-crash-update.toml",
         worker_crash_update => "worker-crash-update.toml",
         global_rolling => "global-rolling.toml",
+        healthcheck => "healthcheck.toml",
     );
 }

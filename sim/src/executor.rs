@@ -2,7 +2,9 @@
 //!
 //! Implements the core's [`Executor`] trait. An image declared in the scenario behaves as
 //! declared (serve, exit with a code after a while, slow start, unhealthy after a while, OOM,
-//! pull failure); an undeclared image serves. Containers live in the node's memory: a machine
+//! pull failure); an undeclared image serves. Containers with a healthcheck (the task's
+//! `--health-*`, or the image's: `unhealthy-after` images have one) are Starting until a probe
+//! passes and Unhealthy after `retries` failing probes. Containers live in the node's memory: a machine
 //! crash loses them all (nothing runs on a dead machine), which is what the agent must
 //! reconcile with after a restart. Timers run on the node's own tasks, so they die with it.
 //!
@@ -11,7 +13,7 @@
 
 use crate::scenario::{Behaviour, ImageSpec};
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::Task;
+use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -97,6 +99,21 @@ impl SimExecutor {
     }
 }
 
+/// The healthcheck a task's container runs: none with `--no-healthcheck`; the task's own
+/// (`--health-*`); else the image's — in the simulator, `unhealthy-after` images declare one
+/// (every 1 s, 3 retries), as an image with a HEALTHCHECK instruction would.
+fn healthcheck(task: &Task, image: &ImageSpec) -> Option<HealthConfig> {
+    let c = &task.spec.container;
+    if c.no_healthcheck {
+        return None;
+    }
+    if let Some(h) = &c.healthcheck {
+        return Some(h.clone());
+    }
+    (image.behaviour == Behaviour::UnhealthyAfter)
+        .then(|| HealthConfig { interval_ms: 1_000, timeout_ms: 1_000, retries: 3, ..Default::default() })
+}
+
 /// The shell's executor trait on an `Arc` (timers need a handle to the executor).
 pub struct SimExecutorHandle(pub Arc<SimExecutor>);
 
@@ -123,7 +140,12 @@ impl Executor for SimExecutorHandle {
             ));
         }
         let generation = me.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let initial = if spec.behaviour == Behaviour::SlowStart { ContainerState::Starting } else { ContainerState::Running };
+        let health = healthcheck(task, &spec);
+        let initial = if spec.behaviour == Behaviour::SlowStart || health.is_some() {
+            ContainerState::Starting
+        } else {
+            ContainerState::Running
+        };
         me.containers.lock().unwrap().insert(
             task.id.clone(),
             SimContainer {
@@ -136,9 +158,29 @@ impl Executor for SimExecutorHandle {
             },
         );
         tracing::info!(target: "shoal::container", node = %me.node, "{} {} started ({image})", task.service_name, task.id);
+        // Probes run every interval from the start. Healthy at the first probe once it serves
+        // (after a slow start); an unhealthy-after image fails every probe from `after` on and
+        // is unhealthy at its `retries`-th failure that counts (not in the start period).
+        if let Some(h) = &health {
+            let iv = h.interval_ms.max(1);
+            let probe_at_or_after = |t: Duration| (t.as_millis() as u64).div_ceil(iv).max(1);
+            let serving_from = if spec.behaviour == Behaviour::SlowStart { spec.after } else { Duration::ZERO };
+            let first_pass = probe_at_or_after(serving_from);
+            let failing = (spec.behaviour == Behaviour::UnhealthyAfter).then(|| probe_at_or_after(spec.after));
+            if failing.is_none_or(|f| first_pass < f) {
+                me.set_later(task.id.clone(), generation, Duration::from_millis(first_pass * iv), ContainerState::Running);
+            }
+            if let Some(f) = failing {
+                let counted = f.max(probe_at_or_after(Duration::from_millis(h.start_period_ms)));
+                let unhealthy = counted + u64::from(h.retries.max(1)) - 1;
+                me.set_later(task.id.clone(), generation, Duration::from_millis(unhealthy * iv), ContainerState::Unhealthy);
+            }
+        }
         match spec.behaviour {
             Behaviour::Serve | Behaviour::PullFails | Behaviour::UnhealthyAfter => {}
             Behaviour::Exit => me.set_later(task.id.clone(), generation, spec.after, ContainerState::Exited(spec.code)),
+            // With a healthcheck the first passing probe makes it Running.
+            Behaviour::SlowStart if health.is_some() => {}
             Behaviour::SlowStart => me.set_later(task.id.clone(), generation, spec.after, ContainerState::Running),
             Behaviour::Oom => me.set_later(task.id.clone(), generation, spec.after, ContainerState::Exited(137)),
         }

@@ -8,7 +8,9 @@
 //!
 //! Rules: a task desired RUNNING without a container is started (once: a start that failed is
 //! reported FAILED, not retried — the restart supervisor makes a new task); a container that
-//! runs is RUNNING; one that exited is COMPLETE (code 0) or FAILED (`task: non-zero exit (N)`);
+//! runs is RUNNING (with a healthcheck: once a probe passed; the executor reports Starting
+//! until then); one whose healthcheck failed is stopped and FAILED (`dockerexec: unhealthy
+//! container`); one that exited is COMPLETE (code 0) or FAILED (`task: non-zero exit (N)`);
 //! a task whose desired state moved past RUNNING is stopped and reported SHUTDOWN; a container
 //! no assigned task owns is stopped and removed (after an agent restart this is how leftovers
 //! go: swarmkit#562); a task the store believes started but whose container is gone (the
@@ -37,6 +39,8 @@ pub enum ContainerState {
     Exited(i32),
     /// The executor could not run it (e.g. the image could not be pulled), with its error.
     Failed(String),
+    /// Its healthcheck failed `retries` times in a row (it is being killed).
+    Unhealthy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +152,11 @@ impl Agent {
                 Some(ContainerState::Failed(e)) => {
                     let e = e.clone();
                     self.report(&mut ups, t, st(TaskState::Rejected, "preparing", &e, None, now_ms))
+                }
+                Some(ContainerState::Unhealthy) => {
+                    // swarmkit's executor reports the same error when Docker marks it unhealthy.
+                    cmds.push(Command::Stop(t.id.clone()));
+                    self.report(&mut ups, t, st(TaskState::Failed, "started", "dockerexec: unhealthy container", None, now_ms))
                 }
             }
         }

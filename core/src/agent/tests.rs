@@ -62,3 +62,13 @@ fn a_failed_start_is_reported_rejected_with_the_error() {
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Rejected)]);
     assert!(u[0].status.err.contains("unable to pin image"));
 }
+
+#[test]
+fn an_unhealthy_container_is_stopped_and_reported_failed() {
+    let mut a = Agent::new("w1");
+    let t = task("t1", TaskState::Running, TaskState::Running);
+    let (c, u) = a.reconcile(std::slice::from_ref(&t), &[Container { task_id: "t1".into(), state: ContainerState::Unhealthy }], 5);
+    assert_eq!(c, vec![Command::Stop("t1".into())]);
+    assert_eq!(states(&u), vec![("t1".into(), TaskState::Failed)]);
+    assert_eq!(u[0].status.err, "dockerexec: unhealthy container");
+}

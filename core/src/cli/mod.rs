@@ -153,6 +153,11 @@ mod tests {
         assert!(bad(&["--update-max-failure-ratio", "2"]).contains("[0, 1]"));
         assert!(bad(&["--update-order", "sideways"]).contains("stop-first or start-first"));
         assert!(parse_control(["service", "update", "--update-parallelism", "-1", "web"]).is_err());
+        let words = "service create --name web --health-cmd true --health-interval 2s --health-retries 5 nginx";
+        let ControlCommand::Service(ServiceCommand::Create(c)) = parse_control(words.split_whitespace()).unwrap() else { panic!() };
+        let h = c.to_spec().unwrap().task.container.healthcheck.unwrap();
+        assert_eq!((h.test, h.interval_ms, h.retries, h.timeout_ms), (vec!["CMD-SHELL".to_string(), "true".to_string()], 2_000, 5, 30_000));
+        assert!(bad(&["--no-healthcheck", "--health-retries", "2"]).contains("conflicts"));
         assert_eq!(
             parse_control(["service", "rollback", "web"]),
             Ok(ControlCommand::Service(ServiceCommand::Rollback { service: "web".into() }))

@@ -3,8 +3,8 @@
 //! resulting spec as a whole.
 
 use crate::model::{
-    EndpointSpec, FailureAction, PortConfig, PublishMode, Resources, RestartCondition, ServiceMode, ServiceSpec,
-    UpdateConfig, UpdateOrder,
+    EndpointSpec, FailureAction, HealthConfig, PortConfig, PublishMode, Resources, RestartCondition, ServiceMode,
+    ServiceSpec, UpdateConfig, UpdateOrder,
 };
 use clap::{Args, Subcommand};
 
@@ -95,6 +95,24 @@ pub struct CommonFlags {
     /// Rollback order ("start-first", "stop-first")
     #[arg(long)]
     pub rollback_order: Option<String>,
+    /// Command to run to check health
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before counting retries towards unstable
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    pub no_healthcheck: bool,
 }
 
 /// One of the two update-config flag groups (`--update-*`, `--rollback-*`).
@@ -312,6 +330,37 @@ pub fn parse_port(s: &str) -> Result<PortConfig, String> {
 }
 
 fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
+    let health_given = c.health_cmd.is_some()
+        || c.health_interval.is_some()
+        || c.health_timeout.is_some()
+        || c.health_retries.is_some()
+        || c.health_start_period.is_some();
+    if c.no_healthcheck && health_given {
+        return Err("--no-healthcheck conflicts with --health-* options: give one or the other".into());
+    }
+    if c.no_healthcheck {
+        spec.task.container.no_healthcheck = true;
+        spec.task.container.healthcheck = None;
+    }
+    if health_given {
+        spec.task.container.no_healthcheck = false;
+        let h = spec.task.container.healthcheck.get_or_insert_with(HealthConfig::default);
+        if let Some(cmd) = &c.health_cmd {
+            h.test = vec!["CMD-SHELL".into(), cmd.clone()];
+        }
+        if let Some(v) = &c.health_interval {
+            h.interval_ms = parse_duration_ms("health-interval", v)?.max(1);
+        }
+        if let Some(v) = &c.health_timeout {
+            h.timeout_ms = parse_duration_ms("health-timeout", v)?.max(1);
+        }
+        if let Some(v) = c.health_retries {
+            h.retries = v;
+        }
+        if let Some(v) = &c.health_start_period {
+            h.start_period_ms = parse_duration_ms("health-start-period", v)?;
+        }
+    }
     let res = &mut spec.task.resources;
     if let Some(v) = &c.reserve_cpu {
         res.reservations.get_or_insert_with(Resources::default).nano_cpus = parse_cpus(v)?;

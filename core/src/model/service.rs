@@ -18,6 +18,33 @@ pub struct ContainerSpec {
     pub configs: Vec<String>,
     #[serde(default)]
     pub stop_grace_period_ms: Option<u64>,
+    /// The task's healthcheck (`--health-*`); None = the image's own, if it has one.
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
+    /// `--no-healthcheck`: no healthcheck at all, not even the image's.
+    #[serde(default)]
+    pub no_healthcheck: bool,
+}
+
+/// A container healthcheck (docker's HEALTHCHECK): a probe every `interval_ms`, failing after
+/// `timeout_ms`; `retries` consecutive failures make the container unhealthy; failures in the
+/// first `start_period_ms` do not count. The task is RUNNING only once a probe passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthConfig {
+    /// The probe command (`--health-cmd`); empty = the image's.
+    #[serde(default)]
+    pub test: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+impl Default for HealthConfig {
+    /// Docker's defaults: every 30 s, 30 s timeout, 3 retries, no start period.
+    fn default() -> Self {
+        HealthConfig { test: vec![], interval_ms: 30_000, timeout_ms: 30_000, retries: 3, start_period_ms: 0 }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
