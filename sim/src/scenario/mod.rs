@@ -19,7 +19,7 @@ pub enum Behaviour {
     Exit,
     /// Takes `after` to start running.
     SlowStart,
-    /// Runs, and its healthcheck fails after `after` (healthchecks: the update issue).
+    /// Runs with its own healthcheck (every 1 s, 3 retries), which fails from `after` on.
     UnhealthyAfter,
     /// Killed for memory after `after` (exit 137).
     Oom,
