@@ -72,7 +72,7 @@ impl Constraint {
                 }
             }
         };
-        if key == Key::Role && !["manager", "worker"].contains(&v.to_ascii_lowercase().as_str()) {
+        if key == Key::Role && NodeRole::parse(&v.to_ascii_lowercase()).is_none() {
             return Err(format!("constraint {text:?}: node.role is `manager` or `worker`, not {v:?}"));
         }
         Ok(Constraint { key, equal, value: v.to_ascii_lowercase() })
@@ -89,10 +89,7 @@ impl Constraint {
         let v: &str = match &self.key {
             Key::Id => &node.id,
             Key::Hostname => d.map(|d| d.hostname.as_str()).unwrap_or(""),
-            Key::Role => match node.role {
-                NodeRole::Manager => "manager",
-                NodeRole::Worker => "worker",
-            },
+            Key::Role => node.role.as_str(),
             Key::Ip => node.status.addr.split(':').next().unwrap_or(""),
             Key::PlatformOs => d.map(|d| d.platform.os.as_str()).unwrap_or(""),
             Key::PlatformArch => d.map(|d| d.platform.architecture.as_str()).unwrap_or(""),

@@ -10,6 +10,24 @@ pub enum NodeRole {
     Manager,
 }
 
+impl NodeRole {
+    /// The name operators write (`node.role==manager`, `swarm join-token worker`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Worker => "worker",
+            NodeRole::Manager => "manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NodeRole> {
+        match s {
+            "worker" => Some(NodeRole::Worker),
+            "manager" => Some(NodeRole::Manager),
+            _ => None,
+        }
+    }
+}
+
 /// Whether the scheduler may place tasks on the node (swarm's `--availability`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -125,7 +125,7 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) ->
             }
             Ok(r) if r.redirect => last = format!("{target} knows no leader yet"),
             Ok(r) => {
-                let role = if r.role == "manager" { NodeRole::Manager } else { NodeRole::Worker };
+                let role = NodeRole::parse(&r.role).unwrap_or_default();
                 return Ok(Joined { node_id: r.node_id, role });
             }
             Err(s) if s.code() == tonic::Code::InvalidArgument => return Err(s.message().to_string()),
@@ -195,7 +195,6 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 node_id: cfg.node_id.clone(),
                 description: description.clone(),
                 addr: cfg.addr.clone(),
-                manager: cfg.manager,
                 labels: cfg.labels.clone().into_iter().collect(),
                 updates: outbox[..take].iter().map(to_proto).collect(),
                 raft_id: cfg.raft_id,

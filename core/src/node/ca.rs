@@ -46,8 +46,7 @@ impl node_ca_server::NodeCa for NodeCaService {
             m.change_manager(req.raft_id, &req.addr, true, super::MAX_HOPS).await.map_err(Status::from)?;
         }
         tracing::info!(target: "shoal", node = %m.name, joined = %node_id, ?role, addr = %req.addr, "node joined");
-        let role = if role == NodeRole::Manager { "manager" } else { "worker" };
-        Ok(Response::new(IssueNodeCertificateResponse { node_id, role: role.into(), ..Default::default() }))
+        Ok(Response::new(IssueNodeCertificateResponse { node_id, role: role.as_str().into(), ..Default::default() }))
     }
 }
 

@@ -81,11 +81,8 @@ impl Manager {
                 (st.with_store(|s| control::update_node(s, &u.node, &nu))?, String::new())
             }
             Op::RotateJoinToken(r) => {
-                let role = match r.role.as_str() {
-                    "worker" => NodeRole::Worker,
-                    "manager" => NodeRole::Manager,
-                    x => return Err(Status::invalid_argument(format!("join token role {x:?}: use worker or manager"))),
-                };
+                let role = NodeRole::parse(&r.role)
+                    .ok_or_else(|| Status::invalid_argument(format!("join token role {:?}: use worker or manager", r.role)))?;
                 let mut rng = ChaCha8Rng::seed_from_u64(self.fresh_seed());
                 (st.with_store(|s| control::rotate_join_token(s, role, &mut rng))?, String::new())
             }
