@@ -97,5 +97,9 @@ mod update {
         worker_crash_update => "worker-crash-update.toml",
         global_rolling => "global-rolling.toml",
         healthcheck => "healthcheck.toml",
+        start_first_load => "start-first-load.toml",
+        stop_first_load => "stop-first-load.toml",
+        pinger_args => "pinger-args.toml",
+        start_first_worker_crash => "start-first-worker-crash.toml",
     );
 }

@@ -366,3 +366,162 @@ within = "1s"
     }
     i32::from(!failed.is_empty() || p99 > bound)
 }
+
+/// A start-first rolling update of 10 replicas published on port 8080 under 200 requests/s
+/// through the routing-mesh model, on 3 managers + 5 workers, per seed: requests sent and
+/// failed (by reason). With `crashes`, a random worker crashes 2 s into the update and comes
+/// back 5 s later, and the update's failure action is continue (the failures the crash costs
+/// are reported apart: the issue's target excludes them).
+pub fn mesh(seeds: std::ops::Range<u64>, crashes: bool, json: bool) -> i32 {
+    let crash = if crashes {
+        r#"
+[[step]]
+after = "2s"
+fault = "crash any-worker"
+[[step]]
+after = "5s"
+fault = "restart last-crashed"
+"#
+    } else {
+        ""
+    };
+    // A task killed with its machine counts as a failure of the update (as in swarm); with
+    // the default action (pause) the update would stop there, so the crash run continues.
+    let action = if crashes { "--update-failure-action continue" } else { "" };
+    let text = format!(
+        r#"
+name = "bench-mesh"
+[cluster]
+managers = 3
+workers = 5
+[[step]]
+do = "service create --name web --replicas 10 -p 8080:80 --update-order start-first --update-parallelism 2 {action} web:1"
+[[step]]
+expect = "service web running 10 image web:1"
+within = "60s"
+[[step]]
+after = "3s"
+do = "load service web port 8080 rate 200/s"
+[[step]]
+after = "2s"
+do = "service update --image web:2 web"
+{crash}
+[[step]]
+expect = "service web update-state completed"
+within = "300s"
+[[step]]
+expect = "service web running 10 image web:2"
+within = "60s"
+[[step]]
+after = "3s"
+do = "load stop"
+"#
+    );
+    let s = Scenario::parse("<bench mesh>", &text).expect("built-in scenario is valid");
+    let (mut sent, mut failed, mut runs_failed) = (0u64, 0u64, Vec::new());
+    let mut seeds_with_failures = Vec::new();
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut wall = 0.0;
+    let n = seeds.end.saturating_sub(seeds.start);
+    for seed in seeds {
+        let r = run(&s, seed, &RunOptions::default());
+        wall += r.wall_secs;
+        if !r.passed() {
+            runs_failed.push(seed);
+            if !json {
+                println!("{}", r.failure_text().unwrap_or_default());
+            }
+        }
+        sent += r.requests.run.sent;
+        failed += r.requests.run.failed;
+        if r.requests.run.failed > 0 {
+            seeds_with_failures.push((seed, r.requests.run.failed));
+        }
+        for (k, v) in &r.requests.run.failed_by {
+            *by.entry(k.clone()).or_default() += v;
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "mesh", "seeds": n, "worker_crashes": crashes, "requests_sent": sent,
+                "requests_failed": failed, "failed_by": by, "seeds_with_failures": seeds_with_failures,
+                "runs_failed": runs_failed, "wall_secs": wall,
+            })
+        );
+    } else {
+        println!(
+            "bench mesh: start-first update of 10 replicas at 200 req/s, {n} seeds{}: {sent} requests, {failed} failed {by:?}; \
+             seeds with failures {}: {seeds_with_failures:?}; runs failed: {runs_failed:?}; wall {wall:.1}s",
+            if crashes { ", a worker crashed 2 s into each update" } else { "" },
+            seeds_with_failures.len()
+        );
+    }
+    // Without faults no request may fail; with crashes the figure is a report.
+    i32::from(!runs_failed.is_empty() || (!crashes && failed > 0))
+}
+
+/// Automatic rollback latency: 10 replicas updated (parallelism 2, monitor 5 s, failure
+/// ratio 0, failure action rollback) to an image that exits 1 a second after it starts. Per
+/// seed, the virtual time from the first container of the bad image exiting (the failure that
+/// crosses the ratio) to the service's `rollback_started`, against the target of one monitor
+/// period.
+pub fn rollback(seeds: std::ops::Range<u64>, json: bool) -> i32 {
+    let text = r#"
+name = "bench-rollback"
+[cluster]
+managers = 3
+workers = 5
+[images."web:bad"]
+behaviour = "exit"
+code = 1
+after = "1s"
+[[step]]
+do = "service create --name web --replicas 10 --update-parallelism 2 --update-monitor 5s --update-failure-action rollback --update-max-failure-ratio 0 web:1"
+[[step]]
+expect = "service web running 10 image web:1"
+within = "60s"
+[[step]]
+do = "service update --image web:bad web"
+[[step]]
+expect = "service web update-state rollback_started"
+within = "60s"
+name = "rollback started"
+[[step]]
+expect = "service web update-state rollback_completed"
+within = "120s"
+"#;
+    let s = Scenario::parse("<bench rollback>", text).expect("built-in scenario is valid");
+    let mut lat = Vec::new();
+    let mut failed = Vec::new();
+    for seed in seeds {
+        let r = run(&s, seed, &RunOptions { keep_trace: true, echo_trace: false });
+        let exit = r
+            .trace_lines
+            .iter()
+            .find(|l| l.contains("-> Exited(1)"))
+            .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
+        match (exit, r.expectations.get("rollback started")) {
+            (Some(e), Some(rb)) if r.passed() => lat.push(rb - e),
+            _ => failed.push(seed),
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let (p50, p99, max) = (percentile(&lat, 50.0), percentile(&lat, 99.0), lat.last().copied().unwrap_or(f64::NAN));
+    let monitor = 5.0;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"bench": "rollback", "seeds": lat.len(), "p50_secs": p50, "p99_secs": p99, "max_secs": max,
+                "monitor_secs": monitor, "within_bound": max <= monitor, "failed_seeds": failed})
+        );
+    } else {
+        println!(
+            "bench rollback: first failure -> rollback_started over {} seeds: p50={p50:.3}s p99={p99:.3}s max={max:.3}s \
+             (bound: one monitor period, {monitor}s) failed_seeds={failed:?}",
+            lat.len()
+        );
+    }
+    i32::from(!failed.is_empty() || max > monitor)
+}

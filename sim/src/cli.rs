@@ -42,9 +42,11 @@ enum Cmd {
     /// time over many seeds), `worker-crash` (time to replace a dead worker's tasks),
     /// `false-downs` (nodes wrongly marked down on a slow lossy network), `scheduler`
     /// (placements per second of the pure scheduler), `cluster` (speed and memory of a whole
-    /// simulated cluster), `update` (duration of a rolling update against its bound).
+    /// simulated cluster), `update` (duration of a rolling update against its bound), `mesh`
+    /// (failed requests through the routing mesh during a start-first update), `rollback`
+    /// (time from a failure to the automatic rollback).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "rollback"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -75,6 +77,9 @@ enum Cmd {
         /// update: slots updated at once.
         #[arg(long, default_value_t = 10)]
         parallelism: u64,
+        /// mesh: crash a random worker during each update.
+        #[arg(long)]
+        crashes: bool,
         /// Print one JSON line.
         #[arg(long)]
         json: bool,
@@ -195,7 +200,9 @@ pub fn main() -> i32 {
                 1
             }
         }
-        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, json } => match what.as_str() {
+        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, crashes, json } => match what.as_str() {
+            "mesh" => shoal_sim::bench::mesh(seeds.unwrap_or(1..201), crashes, json),
+            "rollback" => shoal_sim::bench::rollback(seeds.unwrap_or(1..51), json),
             "update" => shoal_sim::bench::update(
                 if tasks == 50_000 { 100 } else { tasks as u64 },
                 parallelism,

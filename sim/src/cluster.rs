@@ -9,6 +9,9 @@
 use crate::disk::SimDisk;
 use crate::executor::{SimExecutor, SimExecutorHandle};
 use crate::invariants::Checkers;
+use crate::mesh::MeshModel;
+use crate::trace::now_ms;
+use shoal_core::node::mesh::RequestFailure;
 use crate::scenario::{Scenario, Selector};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
@@ -154,6 +157,11 @@ pub struct Cluster {
     /// Highest term of a leader crashed, paused or cut off from its quorum so far.
     pub cut_off_term: u64,
     rng: ChaCha8Rng,
+    /// The routing-mesh model the machines' executors bind their tasks into.
+    pub mesh: Arc<MeshModel>,
+    /// Faults so far (crashes, pauses, partitions, packet loss): rules that hold only
+    /// without faults stop applying once it is above 0.
+    pub faults: u64,
 }
 
 /// What a live manager reports about itself.
@@ -169,7 +177,7 @@ pub struct NodeView {
 
 impl Cluster {
     /// Creates every node of the scenario; call inside the simulation.
-    pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng) -> Cluster {
+    pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng, mesh: Arc<MeshModel>) -> Cluster {
         let handle = Handle::current();
         let images = Arc::new(scenario.images.clone());
         let managers: BTreeMap<NodeId, String> = scenario
@@ -227,10 +235,11 @@ impl Cluster {
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
+                let mesh = mesh.clone();
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
-                    let identity = identity.clone();
+                    let (identity, mesh) = (identity.clone(), mesh.clone());
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -246,7 +255,7 @@ impl Cluster {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
                                 // A fresh machine: no containers survive a crash.
-                                let exec = SimExecutor::new(&cfg.name, images);
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images);
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
                                 if let Err(e) = m.serve().await {
@@ -276,7 +285,7 @@ impl Cluster {
                 joined,
             });
         }
-        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng }
+        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0 }
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -400,6 +409,46 @@ impl Cluster {
         self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.running(service)).unwrap_or(0)
     }
 
+    /// Failed containers of `service` still listed on live machines.
+    pub fn failed_containers(&self, service: &str) -> usize {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].up)
+            .filter_map(|i| self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.failed(service)))
+            .sum()
+    }
+
+    /// Whether messages from node `a` to node `b` are dropped (a partition or clog).
+    fn cut(&self, a: usize, b: usize) -> bool {
+        self.clogged.contains(&(self.nodes[a].sim_id(), self.nodes[b].sim_id()))
+    }
+
+    /// One request through the routing mesh: it enters machine `entry` on `port` and goes to
+    /// the next backend of that machine's table, which must be a running container of
+    /// `service` on a live machine the entry node can reach (both ways). Ok: the task id.
+    pub fn route(&self, entry: usize, port: u32, service: &str) -> Result<String, RequestFailure> {
+        let e = &self.nodes[entry];
+        if !e.up || e.paused {
+            return Err(RequestFailure::EntryDown);
+        }
+        self.mesh.settle(now_ms(), |a, b| self.cut(a, b));
+        let (task, b) = match self.mesh.pick(entry, port) {
+            None => return Err(RequestFailure::NotPublished),
+            Some(None) => return Err(RequestFailure::NoBackend),
+            Some(Some(x)) => x,
+        };
+        if b.service != service {
+            return Err(RequestFailure::WrongService);
+        }
+        let n = &self.nodes[b.node];
+        let linked = b.node == entry || (!self.cut(entry, b.node) && !self.cut(b.node, entry));
+        let serving = n.up && !n.paused && linked && n.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(&task));
+        if serving {
+            Ok(task)
+        } else {
+            Err(RequestFailure::BackendDown)
+        }
+    }
+
     /// Containers of `service` running `image` on live machines.
     pub fn running_image(&self, service: &str, image: &str) -> usize {
         (0..self.nodes.len())
@@ -479,6 +528,7 @@ impl Cluster {
         self.nodes[i].raft_id = raft_id;
         Handle::current().restart(self.nodes[i].sim_id());
         self.nodes[i].up = true;
+        self.mesh.restarted(i, now_ms());
         tracing::info!(target: "shoal::fault", node = %name, raft_id, "left the swarm");
         Ok(())
     }
@@ -497,10 +547,12 @@ impl Cluster {
             return;
         }
         self.note_leader_cut_off(&[i]);
+        self.faults += 1;
         Handle::current().kill(self.nodes[i].sim_id());
         let lost = self.nodes[i].disk.crash();
         *self.nodes[i].slot.lock().unwrap() = None;
         *self.nodes[i].executor.lock().unwrap() = None;
+        self.mesh.crashed(i, now_ms());
         self.nodes[i].up = false;
         self.nodes[i].paused = false;
         self.last_crashed = Some(i);
@@ -514,6 +566,7 @@ impl Cluster {
         }
         Handle::current().restart(self.nodes[i].sim_id());
         self.nodes[i].up = true;
+        self.mesh.restarted(i, now_ms());
         tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "restart");
     }
 
@@ -522,6 +575,7 @@ impl Cluster {
             return;
         }
         self.note_leader_cut_off(&[i]);
+        self.faults += 1;
         Handle::current().pause(self.nodes[i].sim_id());
         self.nodes[i].paused = true;
         tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "pause");
@@ -555,6 +609,7 @@ impl Cluster {
                 self.note_leader_cut_off(&[l]);
             }
         }
+        self.faults += 1;
         let net = NetSim::current();
         for a in &from {
             for b in &to {
@@ -597,6 +652,9 @@ impl Cluster {
     }
 
     pub fn packet_loss(&mut self, rate: f64) {
+        if rate > 0.0 {
+            self.faults += 1;
+        }
         NetSim::current().update_config(|c| c.packet_loss_rate = rate);
         tracing::info!(target: "shoal::fault", node = "net", rate, "packet loss");
     }

@@ -10,10 +10,17 @@
 //!
 //! The runner reads the containers as ground truth for predicates (`service web running 3`
 //! counts containers that really run on live nodes, not what the store believes).
+//!
+//! The routing mesh: a container of a task with published ports is bound into the mesh model
+//! ([`crate::mesh`]) when it runs (after its first passing probe, with a healthcheck) and
+//! unbound when it exits or goes unhealthy; `stop` unbinds it first and waits
+//! [`GOSSIP_CONVERGE_DELAY_MS`] before the container exits, as Docker's agent does.
 
+use crate::mesh::{MeshModel, GOSSIP_CONVERGE_DELAY_MS};
 use crate::scenario::{Behaviour, ImageSpec};
+use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::{HealthConfig, Task};
+use shoal_core::model::{HealthConfig, PublishMode, Task};
 use shoal_core::node::agent::Executor;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,10 +36,15 @@ pub struct SimContainer {
     pub state: ContainerState,
     /// Bumped on every start so a stale timer of an earlier incarnation does nothing.
     generation: u64,
+    /// Ingress ports the task publishes (bound into the mesh while it runs).
+    ports: Vec<u32>,
 }
 
 pub struct SimExecutor {
     pub node: String,
+    /// The machine's index in the cluster (the mesh's node number).
+    index: usize,
+    mesh: Arc<MeshModel>,
     images: Arc<BTreeMap<String, ImageSpec>>,
     containers: Mutex<BTreeMap<String, SimContainer>>,
     notify: tokio::sync::Notify,
@@ -40,9 +52,11 @@ pub struct SimExecutor {
 }
 
 impl SimExecutor {
-    pub fn new(node: &str, images: Arc<BTreeMap<String, ImageSpec>>) -> Arc<SimExecutor> {
+    pub fn new(node: &str, index: usize, mesh: Arc<MeshModel>, images: Arc<BTreeMap<String, ImageSpec>>) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
             node: node.to_string(),
+            index,
+            mesh,
             images,
             containers: Mutex::new(BTreeMap::new()),
             notify: tokio::sync::Notify::new(),
@@ -67,6 +81,37 @@ impl SimExecutor {
         c.values().filter(|c| c.state == ContainerState::Running && c.service == service && c.image == image).count()
     }
 
+    /// Containers of `service` that failed (exited non-zero, unhealthy, could not run) and
+    /// are still listed (the agent removes them once their task leaves the node).
+    pub fn failed(&self, service: &str) -> usize {
+        self.containers
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.service == service)
+            .filter(|c| matches!(c.state, ContainerState::Exited(code) if code != 0) || matches!(c.state, ContainerState::Unhealthy | ContainerState::Failed(_)))
+            .count()
+    }
+
+    /// Whether the container of `task_id` runs (answers requests).
+    pub fn serving(&self, task_id: &str) -> bool {
+        self.containers.lock().unwrap().get(task_id).is_some_and(|c| c.state == ContainerState::Running)
+    }
+
+    /// Moves a container to `state`, binding it into the mesh when it starts running and
+    /// unbinding it when it stops running.
+    fn transition(&self, c: &mut SimContainer, state: ContainerState) {
+        let was = c.state == ContainerState::Running;
+        c.state = state;
+        match (was, c.state == ContainerState::Running) {
+            (false, true) => self.mesh.bind(self.index, &c.task_id, &c.service, &c.ports, now_ms()),
+            (true, false) => {
+                self.mesh.unbind(self.index, &c.task_id, now_ms());
+            }
+            _ => {}
+        }
+    }
+
     /// (service, slot, task id) of every running container.
     pub fn running_slots(&self) -> Vec<(String, u64, String)> {
         self.containers
@@ -86,7 +131,7 @@ impl SimExecutor {
             if let Some(c) = cs.get_mut(&task_id) {
                 if c.generation == generation && matches!(c.state, ContainerState::Running | ContainerState::Starting) {
                     tracing::info!(target: "shoal::container", node = %me.node, "{} {} -> {:?}", c.service, task_id, state);
-                    c.state = state;
+                    me.transition(c, state);
                     drop(cs);
                     me.notify.notify_one();
                 }
@@ -146,17 +191,23 @@ impl Executor for SimExecutorHandle {
         } else {
             ContainerState::Running
         };
-        me.containers.lock().unwrap().insert(
-            task.id.clone(),
-            SimContainer {
-                task_id: task.id.clone(),
-                service: task.service_name.clone(),
-                image: image.clone(),
-                slot: task.slot,
-                state: initial,
-                generation,
-            },
-        );
+        let ports: Vec<u32> = task
+            .endpoint_ports
+            .iter()
+            .filter(|p| p.publish_mode == PublishMode::Ingress && p.published_port != 0)
+            .map(|p| p.published_port)
+            .collect();
+        let mut c = SimContainer {
+            task_id: task.id.clone(),
+            service: task.service_name.clone(),
+            image: image.clone(),
+            slot: task.slot,
+            state: ContainerState::Starting,
+            generation,
+            ports,
+        };
+        me.transition(&mut c, initial);
+        me.containers.lock().unwrap().insert(task.id.clone(), c);
         tracing::info!(target: "shoal::container", node = %me.node, "{} {} started ({image})", task.service_name, task.id);
         // Probes run every interval from the start. Healthy at the first probe once it serves
         // (after a slow start); an unhealthy-after image fails every probe from `after` on and
@@ -188,17 +239,29 @@ impl Executor for SimExecutorHandle {
     }
 
     async fn stop(&self, task_id: &str) {
-        let mut cs = self.0.containers.lock().unwrap();
-        if let Some(c) = cs.get_mut(task_id) {
-            if matches!(c.state, ContainerState::Running | ContainerState::Starting) {
-                tracing::info!(target: "shoal::container", node = %self.0.node, "{} {} stopped", c.service, task_id);
-                c.state = ContainerState::Exited(0);
+        let me = &self.0;
+        // Out of the mesh first; the container serves what other nodes still send it until
+        // their tables forget it.
+        if me.mesh.unbind(me.index, task_id, now_ms()) {
+            tokio::time::sleep(std::time::Duration::from_millis(GOSSIP_CONVERGE_DELAY_MS)).await;
+        }
+        {
+            let mut cs = me.containers.lock().unwrap();
+            if let Some(c) = cs.get_mut(task_id) {
+                if matches!(c.state, ContainerState::Running | ContainerState::Starting | ContainerState::Unhealthy) {
+                    tracing::info!(target: "shoal::container", node = %me.node, "{} {} stopped", c.service, task_id);
+                    me.transition(c, ContainerState::Exited(0));
+                }
             }
         }
+        me.notify.notify_one();
     }
 
     async fn remove(&self, task_id: &str) {
-        self.0.containers.lock().unwrap().remove(task_id);
+        let me = &self.0;
+        if let Some(mut c) = me.containers.lock().unwrap().remove(task_id) {
+            me.transition(&mut c, ContainerState::Exited(0));
+        }
     }
 
     async fn changed(&self) {

@@ -3,7 +3,8 @@
 //! A run is fully determined by `(scenario, seed)`: madsim drives simulated nodes, network and
 //! time from the seed; this crate adds what madsim does not have — a disk with crash semantics
 //! ([`disk`]), cluster control with faults ([`cluster`]), invariant checkers ([`invariants`]),
-//! a trace with a hash ([`trace`]), scenario files ([`scenario`]) and the runner ([`runner`]).
+//! a trace with a hash ([`trace`]), scenario files ([`scenario`]), the routing-mesh model
+//! ([`mesh`]) with its request client ([`traffic`]) and the runner ([`runner`]).
 //!
 //! Only compiled with `--cfg madsim` (scripts/sim, `cargo sim-*` aliases): a binary built with
 //! the cfg panics outside the simulator, and one built without it has no simulator.
@@ -15,9 +16,11 @@ pub mod cluster;
 pub mod disk;
 pub mod executor;
 pub mod invariants;
+pub mod mesh;
 pub mod runner;
 pub mod scenario;
 pub mod trace;
+pub mod traffic;
 
 pub use runner::{run, RunOptions, RunReport};
 pub use scenario::Scenario;

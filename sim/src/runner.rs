@@ -6,6 +6,8 @@
 //! virtual time with a bound; the first violation fails the run.
 
 use crate::client::LoadClient;
+use crate::mesh::MeshModel;
+use crate::traffic::{RequestStats, SimMesh, TrafficLoad};
 use crate::cluster::Cluster;
 use crate::invariants::{Checkers, Violation};
 use crate::scenario::{Action, DoCmd, Fault, InjectorKind, JoinOptions, Predicate, Scenario, Selector, When};
@@ -47,6 +49,8 @@ pub struct RunReport {
     pub events: u64,
     /// Writes acknowledged to the load client over the whole run.
     pub writes_acked: usize,
+    /// Requests through the routing mesh over the whole run (`load service`).
+    pub requests: RequestStats,
     /// name → virtual time (s) the expectation was met.
     pub expectations: BTreeMap<String, f64>,
     /// name → virtual time (s) from the step's start until it was met.
@@ -79,6 +83,10 @@ impl RunReport {
 /// Parameters derived from the seed.
 struct Derived {
     latency_ms: (u64, u64),
+    /// Routing-mesh gossip delay between two nodes (always under Docker's 2 s converge delay).
+    mesh_gossip_ms: (u64, u64),
+    /// How long the mesh takes to notice a crashed machine (memberlist's failure detection).
+    mesh_detect_ms: (u64, u64),
 }
 
 fn derive(scenario: &Scenario, seed: u64) -> Derived {
@@ -87,7 +95,11 @@ fn derive(scenario: &Scenario, seed: u64) -> Derived {
         let lo = rng.gen_range(1..=3);
         (lo, lo + rng.gen_range(1..=9))
     });
-    Derived { latency_ms }
+    let lo = rng.gen_range(10..=100);
+    let mesh_gossip_ms = (lo, lo + rng.gen_range(50..=800));
+    let lo = rng.gen_range(1_000..=3_000);
+    let mesh_detect_ms = (lo, lo + rng.gen_range(0..=2_000));
+    Derived { latency_ms, mesh_gossip_ms, mesh_detect_ms }
 }
 
 /// The first line of every run: the seed and every parameter derived from it.
@@ -105,7 +117,7 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .collect();
     format!(
         "shoal-sim scenario={} seed={} file={} managers={} workers={} latency_ms={}..{} disk_sync_ms={} torn_writes={} \
-         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} injectors=[{}]",
+         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]",
         scenario.name,
         seed,
         scenario.path,
@@ -120,6 +132,10 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         r.election_timeout_max_ms,
         r.snapshot_interval,
         r.log_entries_for_slow_followers,
+        d.mesh_gossip_ms.0,
+        d.mesh_gossip_ms.1,
+        d.mesh_detect_ms.0,
+        d.mesh_detect_ms.1,
         inj.join(",")
     )
 }
@@ -135,16 +151,19 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     let names: BTreeMap<u64, String> =
         scenario.nodes.iter().enumerate().map(|(i, n)| (i as u64 + 1, n.name.clone())).collect();
     let checkers = Arc::new(Checkers::new(names));
+    let requests: Arc<Mutex<RequestStats>> = Arc::default();
     // The wall clock is read outside the simulation only (inside, time is virtual).
     #[allow(clippy::disallowed_methods)]
     let wall = std::time::Instant::now();
     let (virtual_secs, expectations, waits) = tracing::subscriber::with_default(subscriber, || {
         let scenario = scenario.clone();
-        let checkers = checkers.clone();
-        rt.block_on(async move { drive(scenario, seed, checkers).await })
+        let (checkers, requests) = (checkers.clone(), requests.clone());
+        let mesh = (d.mesh_gossip_ms, d.mesh_detect_ms);
+        rt.block_on(async move { drive(scenario, seed, checkers, requests, mesh).await })
     });
     let wall_secs = wall.elapsed().as_secs_f64();
     let violations = checkers.violations();
+    let request_stats = requests.lock().unwrap().clone();
     RunReport {
         scenario: scenario.name.clone(),
         seed,
@@ -154,6 +173,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         wall_secs,
         events: trace.events(),
         writes_acked: checkers.with_acked(|a| a.total()),
+        requests: request_stats,
         expectations,
         expectation_waits: waits,
         violations,
@@ -169,17 +189,35 @@ struct Run {
     client_node: madsim::runtime::NodeHandle,
     load: Option<LoadClient>,
     next_write: Arc<AtomicU64>,
+    traffic: Vec<TrafficLoad>,
+    requests: Arc<Mutex<RequestStats>>,
 }
 
-async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>) {
+async fn drive(
+    scenario: Scenario,
+    seed: u64,
+    checkers: Arc<Checkers>,
+    requests: Arc<Mutex<RequestStats>>,
+    (gossip_ms, detect_ms): ((u64, u64), (u64, u64)),
+) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>) {
     let rng = ChaCha8Rng::seed_from_u64(seed);
-    let cluster = Arc::new(Mutex::new(Cluster::create(&scenario, seed, checkers.clone(), rng)));
+    let mesh_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_7368);
+    let mesh = Arc::new(MeshModel::new(scenario.nodes.len(), gossip_ms, detect_ms, mesh_rng));
+    let cluster = Arc::new(Mutex::new(Cluster::create(&scenario, seed, checkers.clone(), rng, mesh)));
     let client_node = madsim::runtime::Handle::current()
         .create_node()
         .name("client")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)))
         .build();
-    let mut run = Run { cluster: cluster.clone(), checkers: checkers.clone(), client_node, load: None, next_write: Arc::default() };
+    let mut run = Run {
+        cluster: cluster.clone(),
+        checkers: checkers.clone(),
+        client_node,
+        load: None,
+        next_write: Arc::default(),
+        traffic: Vec::new(),
+        requests,
+    };
 
     let mut injectors = Vec::new();
     for (k, inj) in scenario.injectors.iter().enumerate() {
@@ -251,9 +289,7 @@ async fn drive(scenario: Scenario, seed: u64, checkers: Arc<Checkers>) -> (f64, 
         i.abort();
     }
     ground_truth.abort();
-    if let Some(l) = run.load.take() {
-        l.stop();
-    }
+    run.stop_loads();
     // Final durability check on every live replica, whatever the steps asked.
     {
         let c = cluster.lock().unwrap();
@@ -272,8 +308,19 @@ const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(250);
 
 /// The checkers that read the simulated world itself (containers), every 250 ms.
 async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers>) {
+    let mut update_rules = crate::invariants::updates::UpdateRules::default();
     loop {
         tokio::time::sleep(GROUND_TRUTH_EVERY).await;
+        let r = {
+            let c = cluster.lock().unwrap();
+            let faulted = c.faults > 0;
+            let count = |svc: &str| (running(&c, Some(&svc.to_string()), None), c.failed_containers(svc));
+            c.with_best_store(|s| update_rules.check(s, count, faulted))
+        };
+        if let Some(Err(m)) = r {
+            checkers.violate("rolling-update", m);
+            return;
+        }
         let running: Vec<crate::invariants::slots::Running> = {
             let c = cluster.lock().unwrap();
             // Containers of tasks the control plane still wants; one it shut down may run on a
@@ -299,8 +346,26 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
                 })
                 .collect()
         };
-        if let Err(m) = crate::invariants::slots::check(&running) {
-            checkers.violate("one-task-per-slot", m);
+        if let Err((m, tasks)) = crate::invariants::slots::check(&running) {
+            // What the store says of both, for the post-mortem.
+            let detail = cluster.lock().unwrap().with_best_store(|s| {
+                tasks
+                    .iter()
+                    .map(|id| match s.get(Kind::Task, id) {
+                        Some(Object::Task(t)) => format!(
+                            "{id}: spec v{} desired {:?} observed {:?} node {} created {:.3}s",
+                            t.spec_version,
+                            t.desired_state,
+                            t.status.state,
+                            t.node_id,
+                            t.meta.created_at_ms as f64 / 1000.0
+                        ),
+                        _ => format!("{id}: not in the store"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            checkers.violate("one-task-per-slot", format!("{m} (store: {})", detail.unwrap_or_default()));
             return;
         }
     }
@@ -333,6 +398,15 @@ async fn sleep_checking(d: Duration, checkers: &Checkers) -> bool {
 }
 
 impl Run {
+    fn stop_loads(&mut self) {
+        if let Some(l) = self.load.take() {
+            l.stop();
+        }
+        for t in self.traffic.drain(..) {
+            t.stop();
+        }
+    }
+
     /// Resolves a selector, waiting up to [`SELECT_WAIT`] for e.g. a leader to exist.
     async fn resolve(&self, sel: &Selector) -> Result<Vec<usize>, String> {
         let end = tokio::time::Instant::now() + SELECT_WAIT;
@@ -375,10 +449,29 @@ impl Run {
                 ));
                 Ok(())
             }
-            DoCmd::LoadStop => {
-                if let Some(l) = self.load.take() {
-                    l.stop();
+            DoCmd::LoadService { service, port, per_sec } => {
+                let entries: Vec<String> = {
+                    let c = self.cluster.lock().unwrap();
+                    c.nodes.iter().filter(|n| n.up).map(|n| n.name.clone()).collect()
+                };
+                if entries.is_empty() {
+                    return Err("no machine is up to send requests to".into());
                 }
+                let mesh = Arc::new(SimMesh { cluster: self.cluster.clone() });
+                self.requests.lock().unwrap().load = Default::default();
+                self.traffic.push(TrafficLoad::start(
+                    &self.client_node,
+                    mesh,
+                    entries,
+                    service.clone(),
+                    *port,
+                    *per_sec,
+                    self.requests.clone(),
+                ));
+                Ok(())
+            }
+            DoCmd::LoadStop => {
+                self.stop_loads();
                 Ok(())
             }
             DoCmd::Control(ControlCommand::Node(nc)) => match nc {
@@ -687,6 +780,8 @@ impl Run {
                                 == *n
                         })
                         .unwrap_or(false),
+                    Predicate::RequestsFailed { n, cmp } => cmp.holds(self.requests.lock().unwrap().load.failed, *n),
+                    Predicate::RequestsSucceeded(n) => self.requests.lock().unwrap().load.succeeded >= *n,
                     Predicate::NodeRole { node, manager } => {
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
                         node_in_store(&c, node, |n| n.role == want)
@@ -726,6 +821,10 @@ impl Run {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
                     }
                     Predicate::ServicesConverged => format!("; {}", converged(&c).err().unwrap_or_default()),
+                    Predicate::RequestsFailed { .. } | Predicate::RequestsSucceeded(_) => {
+                        let r = &self.requests.lock().unwrap().load;
+                        format!("; requests since the load started: sent {} succeeded {} failed {} {:?}", r.sent, r.succeeded, r.failed, r.failed_by)
+                    }
                     Predicate::NodeTasks { .. } => {
                         let per: Vec<String> = (0..c.nodes.len().min(20))
                             .map(|i| format!("{}={}", c.nodes[i].name, running(&c, None, Some(i))))
@@ -895,9 +994,14 @@ fn task_summary(c: &Cluster, service: &str) -> String {
     c.with_best_store(|s| {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut odd = Vec::new();
+        let svc = shoal_core::control::find_service(s, service).ok();
+        let mut older = Vec::new();
         for t in s.list(Kind::Task).filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }) {
             if t.service_name != service || !t.is_live() {
                 continue;
+            }
+            if svc.is_some_and(|v| t.spec_version < v.spec_version) && older.len() < 10 {
+                older.push(format!("{}/v{}/{:?}", t.slot, t.spec_version, t.status.state));
             }
             *counts.entry(format!("{:?}", t.status.state)).or_default() += 1;
             if t.status.state != TaskState::Running && odd.len() < 10 {
@@ -907,7 +1011,11 @@ fn task_summary(c: &Cluster, service: &str) -> String {
             }
         }
         let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{}; not running: {}", counts.join(" "), odd.join(", "))
+        let update = svc
+            .and_then(|v| v.update_status.as_ref().map(|u| format!("; update {:?} {:?} spec v{}", u.state, u.message, v.spec_version)))
+            .unwrap_or_default();
+        let older = if older.is_empty() { String::new() } else { format!("; of an older spec: {}", older.join(", ")) };
+        format!("{}; not running: {}{update}{older}", counts.join(" "), odd.join(", "))
     })
     .unwrap_or_default()
 }

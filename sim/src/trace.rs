@@ -70,6 +70,11 @@ impl Trace {
 }
 
 /// Virtual seconds since the simulation started.
+/// Virtual milliseconds since the simulation started.
+pub fn now_ms() -> u64 {
+    madsim::time::TimeHandle::try_current().map(|h| h.elapsed().as_millis() as u64).unwrap_or(0)
+}
+
 pub fn now_secs() -> f64 {
     madsim::time::TimeHandle::try_current().map(|h| h.elapsed().as_secs_f64()).unwrap_or(0.0)
 }

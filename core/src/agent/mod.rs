@@ -11,14 +11,16 @@
 //! runs is RUNNING (with a healthcheck: once a probe passed; the executor reports Starting
 //! until then); one whose healthcheck failed is stopped and FAILED (`dockerexec: unhealthy
 //! container`); one that exited is COMPLETE (code 0) or FAILED (`task: non-zero exit (N)`);
-//! a task whose desired state moved past RUNNING is stopped and reported SHUTDOWN; a container
-//! no assigned task owns is stopped and removed (after an agent restart this is how leftovers
-//! go: swarmkit#562); a task the store believes started but whose container is gone (the
+//! a task whose desired state moved past RUNNING is stopped (once) and reported SHUTDOWN when its
+//! container no longer runs (swarmkit's agent reports SHUTDOWN after the controller's Shutdown
+//! returned: a stop may take a while, e.g. the routing mesh's drain before the signal); a
+//! container no assigned task owns is stopped, and removed once it stopped (after an agent
+//! restart this is how leftovers go: swarmkit#562); a task the store believes started but whose container is gone (the
 //! machine crashed) is reported FAILED. After a restart the agent adopts running containers of
 //! its tasks instead of starting duplicates, because it keys everything by task id.
 //!
-//! Invariants: at most one container per task (never a start while one exists); reported
-//! states only rise.
+//! Invariants: at most one container per task (never a start while one exists); one stop per
+//! container until it stopped; reported states only rise.
 
 use crate::dispatcher::StatusUpdate;
 use crate::model::{Task, TaskState, TaskStatus};
@@ -63,6 +65,9 @@ pub struct Agent {
     reported: BTreeMap<String, TaskState>,
     /// Tasks a start was issued for (so it is issued once).
     started: BTreeSet<String>,
+    /// Containers a stop was issued for and that still ran at the last look (so a stop that
+    /// takes a while is issued once).
+    stopping: BTreeSet<String>,
     /// Start errors the shell recorded, by task.
     start_errors: BTreeMap<String, String>,
 }
@@ -83,6 +88,13 @@ impl Agent {
     /// The executor failed to start `task_id`.
     pub fn start_failed(&mut self, task_id: &str, err: String) {
         self.start_errors.insert(task_id.to_string(), err);
+    }
+
+    /// Stops a container once: a stop may take a while (the shell runs it in the background).
+    fn stop(&mut self, cmds: &mut Vec<Command>, task_id: &str) {
+        if self.stopping.insert(task_id.to_string()) {
+            cmds.push(Command::Stop(task_id.to_string()));
+        }
     }
 
     fn report(&mut self, out: &mut Vec<StatusUpdate>, t: &Task, status: TaskStatus) {
@@ -110,10 +122,7 @@ impl Agent {
             let c = by_task.get(t.id.as_str()).copied();
             if t.desired_state > TaskState::Running {
                 match c.map(|c| &c.state) {
-                    Some(ContainerState::Running) | Some(ContainerState::Starting) => {
-                        cmds.push(Command::Stop(t.id.clone()));
-                        self.report(&mut ups, t, st(TaskState::Shutdown, "shutdown", "", None, now_ms));
-                    }
+                    Some(ContainerState::Running) | Some(ContainerState::Starting) => self.stop(&mut cmds, &t.id),
                     _ => {
                         if t.status.state <= TaskState::Running {
                             self.report(&mut ups, t, st(TaskState::Shutdown, "shutdown", "", None, now_ms));
@@ -155,7 +164,7 @@ impl Agent {
                 }
                 Some(ContainerState::Unhealthy) => {
                     // swarmkit's executor reports the same error when Docker marks it unhealthy.
-                    cmds.push(Command::Stop(t.id.clone()));
+                    self.stop(&mut cmds, &t.id);
                     self.report(&mut ups, t, st(TaskState::Failed, "started", "dockerexec: unhealthy container", None, now_ms))
                 }
             }
@@ -164,17 +173,24 @@ impl Agent {
             if owned.contains_key(c.task_id.as_str()) {
                 continue;
             }
-            if matches!(c.state, ContainerState::Running | ContainerState::Starting) {
-                cmds.push(Command::Stop(c.task_id.clone()));
+            if is_up(&c.state) {
+                self.stop(&mut cmds, &c.task_id);
+            } else {
+                cmds.push(Command::Remove(c.task_id.clone()));
             }
-            cmds.push(Command::Remove(c.task_id.clone()));
         }
-        // Forget tasks that left the assignment set (bounded memory).
+        // Forget tasks that left the assignment set, and stops that finished (bounded memory).
         self.reported.retain(|k, _| owned.contains_key(k.as_str()));
         self.started.retain(|k| owned.contains_key(k.as_str()));
         self.start_errors.retain(|k, _| owned.contains_key(k.as_str()));
+        self.stopping.retain(|k| by_task.get(k.as_str()).is_some_and(|c| is_up(&c.state)));
         (cmds, ups)
     }
+}
+
+/// The container's process is (still) up.
+fn is_up(s: &ContainerState) -> bool {
+    matches!(s, ContainerState::Running | ContainerState::Starting | ContainerState::Unhealthy)
 }
 
 #[cfg(test)]

@@ -37,17 +37,31 @@ fn after_a_restart_adopts_its_containers_and_removes_strangers() {
         Container { task_id: "t1".into(), state: ContainerState::Running },
         Container { task_id: "old".into(), state: ContainerState::Running },
     ];
-    let (c, u) = a.reconcile(&[mine, gone], &containers, 0);
-    assert_eq!(c, vec![Command::Stop("old".into()), Command::Remove("old".into())], "no duplicate start of t1");
+    let (c, u) = a.reconcile(&[mine.clone(), gone.clone()], &containers, 0);
+    assert_eq!(c, vec![Command::Stop("old".into())], "no duplicate start of t1");
     assert_eq!(states(&u), vec![("t2".into(), TaskState::Failed)], "t2's container died with the machine");
+    // Removed once it stopped, not while it still runs.
+    let (c, _) = a.reconcile(&[mine.clone(), gone.clone()], &containers, 1);
+    assert!(c.is_empty(), "one stop while it still runs: {c:?}");
+    let stopped = [containers[0].clone(), Container { task_id: "old".into(), state: ContainerState::Exited(0) }];
+    let (c, _) = a.reconcile(&[mine, gone], &stopped, 2);
+    assert_eq!(c, vec![Command::Remove("old".into())]);
 }
 
 #[test]
 fn stops_tasks_whose_desired_state_moved_on() {
     let mut a = Agent::new("w1");
     let t = task("t1", TaskState::Shutdown, TaskState::Running);
-    let (c, u) = a.reconcile(&[t], &[Container { task_id: "t1".into(), state: ContainerState::Running }], 0);
+    let running = [Container { task_id: "t1".into(), state: ContainerState::Running }];
+    let (c, u) = a.reconcile(std::slice::from_ref(&t), &running, 0);
     assert_eq!(c, vec![Command::Stop("t1".into())]);
+    // SHUTDOWN once the container stopped (swarmkit reports it after the controller's Shutdown
+    // returned), and no second stop while it drains.
+    assert!(u.is_empty(), "{u:?}");
+    let (c, u) = a.reconcile(std::slice::from_ref(&t), &running, 1);
+    assert!(c.is_empty() && u.is_empty(), "{c:?} {u:?}");
+    let (c, u) = a.reconcile(&[t], &[Container { task_id: "t1".into(), state: ContainerState::Exited(0) }], 2);
+    assert!(c.is_empty(), "{c:?}");
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Shutdown)]);
 }
 

@@ -3,7 +3,7 @@
 //! Owns each service's allocated endpoint (`Service::endpoint_ports`). Input: services and
 //! tasks as an [`Overlay`] pass sees them. Output: services whose ingress ports asking for 0
 //! got a port from [`INGRESS_PORTS`], and NEW tasks moved to PENDING once their service's
-//! ports are allocated. Conflicting published ports are refused earlier, by spec validation
+//! ports are allocated, carrying those ports (the task's endpoint, for the routing mesh). Conflicting published ports are refused earlier, by spec validation
 //! ([`port_conflict`]), so the allocator never takes a port another service holds.
 //!
 //! Invariants: no two services hold the same (protocol, published port) in ingress mode
@@ -63,7 +63,7 @@ pub fn port_conflict<'a>(spec: &[PortConfig], services: impl Iterator<Item = &'a
 
 pub fn allocate(o: &mut Overlay) {
     let services: Vec<Service> = o.services().into_iter().cloned().collect();
-    let mut ready: BTreeSet<String> = BTreeSet::new();
+    let mut ready: std::collections::BTreeMap<String, Vec<PortConfig>> = Default::default();
     for s in &services {
         let spec_ports: Vec<PortConfig> = s.spec.endpoint.as_ref().map(|e| e.ports.clone()).unwrap_or_default();
         // Keep ports already allocated for the same target; take new ones for the rest.
@@ -101,13 +101,15 @@ pub fn allocate(o: &mut Overlay) {
         }
         if want != s.endpoint_ports {
             let mut s2 = s.clone();
-            s2.endpoint_ports = want;
+            s2.endpoint_ports = want.clone();
             o.put(Object::Service(s2));
         }
-        ready.insert(s.id.clone());
+        ready.insert(s.id.clone(), want);
     }
-    let new: Vec<_> = o.tasks().into_iter().filter(|t| t.status.state == TaskState::New && ready.contains(&t.service_id)).cloned().collect();
+    let new: Vec<_> =
+        o.tasks().into_iter().filter(|t| t.status.state == TaskState::New && ready.contains_key(&t.service_id)).cloned().collect();
     for mut t in new {
+        t.endpoint_ports = ready[&t.service_id].clone();
         t.status.state = TaskState::Pending;
         t.status.message = "pending task scheduling".into();
         o.put(Object::Task(t));

@@ -47,6 +47,10 @@ pub struct Task {
     /// Empty until the scheduler assigns it.
     pub node_id: String,
     pub spec: TaskSpec,
+    /// The service's published ports as allocated when the task left NEW (swarmkit's
+    /// `Task.Endpoint`): the agent's executor binds the task into the routing mesh with them.
+    #[serde(default)]
+    pub endpoint_ports: Vec<super::PortConfig>,
     pub spec_version: u64,
     pub desired_state: TaskState,
     pub status: TaskStatus,

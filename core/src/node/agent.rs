@@ -34,6 +34,8 @@ pub trait Executor: Send + Sync + 'static {
     async fn list(&self) -> Vec<Container>;
     /// Creates and starts the task's container; Err is the reason it cannot run.
     async fn start(&self, task: &Task) -> Result<(), String>;
+    /// Stops the task's container (taking it out of the routing mesh first) and returns once
+    /// it stopped; `changed()` then fires.
     async fn stop(&self, task_id: &str);
     async fn remove(&self, task_id: &str);
     /// Resolves when a container changed state on its own (exited, finished starting).
@@ -179,7 +181,12 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                             failed = true;
                         }
                     }
-                    Command::Stop(id) => exec.stop(&id).await,
+                    // A stop may take seconds (the mesh drain, the stop grace period): it runs
+                    // beside the loop, which hears the container exit through `changed()`.
+                    Command::Stop(id) => {
+                        let exec = exec.clone();
+                        tokio::spawn(async move { exec.stop(&id).await });
+                    }
                     Command::Remove(id) => exec.remove(&id).await,
                 }
             }

@@ -15,6 +15,7 @@ pub mod ca;
 pub mod control;
 pub mod dispatcher;
 pub mod leader;
+pub mod mesh;
 pub mod raft;
 mod service;
 pub mod signal;

@@ -39,6 +39,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
         let constraints = Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default();
         // Live tasks left in place this pass: the rolling update looks at them afterwards.
         let mut kept: Vec<Task> = Vec::new();
+        let mut restarted = std::collections::BTreeSet::new();
         for n in &nodes {
             let tasks = live.remove(&(s.id.clone(), n.id.clone())).unwrap_or_default();
             let fits = constraint::all_match(&constraints, n);
@@ -50,18 +51,22 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                 }
                 continue;
             }
-            for t in tasks {
-                if drained || !fits {
-                    set_desired(o, &t, TaskState::Shutdown);
+            let group: Vec<&Task> = tasks.iter().collect();
+            let covered: Vec<bool> = tasks.iter().map(|t| t.is_terminal() && !super::replaces_in_slot(&group, t, Task::is_terminal)).collect();
+            for (t, covered) in tasks.iter().zip(covered) {
+                if drained || !fits || covered {
+                    // Covered: another task holds the node's slot, so no replacement.
+                    set_desired(o, t, TaskState::Shutdown);
                 } else if t.is_terminal() {
-                    if let Verdict::Restart { history_ms } = restart::decide(&t, now_ms) {
-                        set_desired(o, &t, TaskState::Shutdown);
+                    if let Verdict::Restart { history_ms } = restart::decide(t, now_ms) {
+                        set_desired(o, t, TaskState::Shutdown);
                         let delay = s.spec.task.restart.delay_ms;
                         let want = if delay > 0 { TaskState::Ready } else { TaskState::Running };
                         let mut r = new_task(s, 0, &n.id, want, ids, now_ms);
                         r.start_after_ms = if delay > 0 { now_ms + delay } else { 0 };
                         r.restart_history_ms = history_ms;
                         o.put(Object::Task(r));
+                        restarted.insert(n.id.clone());
                     }
                 } else {
                     // A replacement starts after its delay and once the task it replaces on
@@ -69,13 +74,13 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                     let old_running = stopping.contains(&(s.id.clone(), n.id.clone()))
                         && now_ms < t.meta.created_at_ms + super::replicated::OLD_TASK_TIMEOUT_MS;
                     if t.desired_state == TaskState::Ready && now_ms >= t.start_after_ms && !old_running {
-                        set_desired(o, &t, TaskState::Running);
+                        set_desired(o, t, TaskState::Running);
                     }
-                    kept.push(t);
+                    kept.push(t.clone());
                 }
             }
         }
-        rolling_update(o, s, &kept, ended.get(&s.id).map(Vec::as_slice).unwrap_or(&[]), now_ms, ids);
+        rolling_update(o, s, &kept, ended.get(&s.id).map(Vec::as_slice).unwrap_or(&[]), &restarted, now_ms, ids);
     }
     // Live tasks on nodes that left the cluster.
     for ((sid, _), tasks) in live {
@@ -90,7 +95,17 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
 /// The update controller's step for one global service: a task of the current spec for each
 /// node it picks (stop-first: desired READY until the old one stopped; start-first: RUNNING
 /// next to it), old tasks shut down, the service's status.
-fn rolling_update(o: &mut Overlay, s: &Service, kept: &[Task], ended: &[Task], now_ms: u64, ids: &mut IdGen) {
+/// `restarted`: nodes that got a task of the current spec earlier in this pass (a restart the
+/// controller did not see: a second one would run two containers on the node).
+fn rolling_update(
+    o: &mut Overlay,
+    s: &Service,
+    kept: &[Task],
+    ended: &[Task],
+    restarted: &std::collections::BTreeSet<String>,
+    now_ms: u64,
+    ids: &mut IdGen,
+) {
     let kept_refs: Vec<&Task> = kept.iter().collect();
     let ended_refs: Vec<&Task> = ended.iter().collect();
     let step = update::plan(s, &kept_refs, &ended_refs, now_ms);
@@ -101,6 +116,9 @@ fn rolling_update(o: &mut Overlay, s: &Service, kept: &[Task], ended: &[Task], n
     }
     for (old, order) in &step.start {
         let Some(t) = kept.iter().find(|t| t.id == *old) else { continue };
+        if restarted.contains(&t.node_id) {
+            continue;
+        }
         let desired = match order {
             UpdateOrder::StopFirst => {
                 set_desired(o, t, TaskState::Shutdown);

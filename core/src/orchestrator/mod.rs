@@ -82,6 +82,24 @@ pub fn new_task(service: &Service, slot: u64, node_id: &str, desired: TaskState,
     t
 }
 
+/// Whether task `t` of a slot (or of a global service's node), which needs a replacement
+/// (`needs(t)`: it ended, its node was lost, …), gets one, given the slot's live tasks
+/// `group` (`t` among them): only when no other task holds the slot — a start-first
+/// replacement already runs next to a failing or lost old task — and, of several that need
+/// one, only the newest. Otherwise `t` is shut down with no replacement: two replacements
+/// would run two containers in one slot.
+pub fn replaces_in_slot(group: &[&Task], t: &Task, needs: impl Fn(&Task) -> bool) -> bool {
+    debug_assert!(needs(t) && group.iter().any(|o| o.id == t.id));
+    if group.iter().any(|o| o.id != t.id && !needs(o)) {
+        return false;
+    }
+    group
+        .iter()
+        .filter(|o| needs(o))
+        .max_by_key(|o| (o.spec_version, o.meta.created_at_ms, o.id.as_str()))
+        .is_some_and(|o| o.id == t.id)
+}
+
 /// Whether a node may keep running tasks (it may still refuse new ones: pause).
 pub fn node_keeps_tasks(n: Option<&Node>) -> bool {
     n.is_some_and(|n| n.status.state != NodeState::Down && n.spec.availability != NodeAvailability::Drain)

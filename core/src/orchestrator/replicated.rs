@@ -107,7 +107,16 @@ fn plan_service(
     let ctx = Ctx { o, s, constraints: Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default(), now_ms };
     let mut slots: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
     let mut kept: Vec<&Task> = Vec::with_capacity(live.len());
+    let mut by_slot: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
     for t in live {
+        by_slot.entry(t.slot).or_default().push(t);
+    }
+    for t in live {
+        if needs_replacement(&ctx, t) && !super::replaces_in_slot(&by_slot[&t.slot], t, |x| needs_replacement(&ctx, x)) {
+            // Another task holds the slot: this one ends without a replacement.
+            plan.push(Change::Desired(t.id.clone(), TaskState::Shutdown));
+            continue;
+        }
         let old_running = stopping.contains(&(s.id.as_str(), t.slot));
         let e = supervise(&ctx, t, old_running, ids, plan);
         if e.task.as_ref().is_ok_and(|id| *id == t.id) {
@@ -131,6 +140,20 @@ fn plan_service(
     } else if have > replicas {
         scale_down(&slots, (have - replicas) as usize, plan);
     }
+}
+
+/// Whether [`supervise`] would shut `t` down and replace it (it ended, it is an unplaced task
+/// of an older spec, its node was lost or drained or no longer matches): such a task does not
+/// hold its slot.
+fn needs_replacement(ctx: &Ctx, t: &Task) -> bool {
+    if t.is_terminal() || (t.spec_version < ctx.s.spec_version && t.status.state <= TaskState::Pending) {
+        return true;
+    }
+    if t.node_id.is_empty() {
+        return false;
+    }
+    let node = ctx.o.node(&t.node_id);
+    !node_keeps_tasks(node) || node.is_some_and(|n| !constraint::all_match(&ctx.constraints, n))
 }
 
 /// The restart supervisor and the node checks for one live task: plans its shutdown and
@@ -199,6 +222,12 @@ fn rolling_update(
     }
     for (old, order) in step.start {
         let Some(slot) = kept.iter().find(|t| t.id == old).map(|t| t.slot) else { continue };
+        // The supervisor gave the slot a task of the current spec earlier in this pass (its
+        // other task's node was lost): the controller did not see it, and a second one would
+        // run two containers in the slot.
+        if slots.get(&slot).is_some_and(|es| es.iter().any(|e| e.task.is_err())) {
+            continue;
+        }
         let desired = match order {
             UpdateOrder::StopFirst => {
                 plan.push(Change::Desired(old, TaskState::Shutdown));

@@ -13,6 +13,8 @@
 //! * a slot is *busy* while its fresh task is not RUNNING, or has run for less than the update
 //!   delay (swarmkit's worker sleeps `delay` after each slot); at most `parallelism` (0 = all)
 //!   slots are busy, so new slots start only as busy ones free up;
+//! * start-first: the old task stops once the fresh one runs — for a service publishing ports,
+//!   once it has run [`START_FIRST_HANDOFF_MS`], so the routing mesh knows it first;
 //! * a fresh task that FAILED or was REJECTED since the update started is a failure; when
 //!   failures / slots updated > `max_failure_ratio`, the failure action runs: pause (status
 //!   paused, with the task in the message), continue, or rollback (the previous spec comes back
@@ -62,6 +64,23 @@ fn running_since(t: &Task) -> Option<u64> {
     (t.status.state == TaskState::Running).then_some(t.status.timestamp_ms)
 }
 
+/// Start-first hand-over for a service that publishes ports: the old task of a slot stops only
+/// once its replacement has run this long, so every node's routing mesh has learnt the
+/// replacement before the old task leaves it. The routing mesh's gossip converges within 2 s
+/// (Docker waits as long between taking a task out of the mesh and stopping it); swarm stops
+/// the old task as soon as the new one runs, and a node whose table had not learnt the new
+/// task yet drops the requests it receives meanwhile (with a single replica, every one).
+pub const START_FIRST_HANDOFF_MS: u64 = 2_000;
+
+fn publishes(t: &Task) -> bool {
+    t.endpoint_ports.iter().any(|p| p.published_port != 0 && p.publish_mode == crate::model::PublishMode::Ingress)
+}
+
+/// The fresh task `f` runs, and has run long enough to take over from the old one.
+fn handed_over(f: &Task, now_ms: u64) -> bool {
+    running_since(f).is_some_and(|since| !publishes(f) || now_ms >= since + START_FIRST_HANDOFF_MS)
+}
+
 /// One pass of the update controller for a replicated service. `live` are the live tasks the
 /// supervisor kept (tasks it replaced this pass are not in it); `failed` are terminal tasks.
 pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step {
@@ -77,9 +96,10 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     let fresh: Vec<&Task> = live.iter().copied().filter(|t| t.spec_version == s.spec_version).collect();
     let fresh_slots: BTreeSet<SlotKey> = fresh.iter().map(|t| slot_key(t)).collect();
 
-    // Start-first: an old task whose slot has a RUNNING fresh task stops now.
+    // Start-first: an old task whose slot has a RUNNING fresh task stops now (once the mesh
+    // had time to learn the fresh one, for a published service).
     for t in &dirty {
-        if fresh.iter().any(|f| slot_key(f) == slot_key(t) && f.status.state == TaskState::Running) {
+        if fresh.iter().any(|f| slot_key(f) == slot_key(t) && handed_over(f, now_ms)) {
             step.shutdown.push(t.id.clone());
         }
     }
@@ -140,10 +160,13 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
         }
     }
 
-    // Busy slots: a fresh task not running yet, or running for less than the delay.
+    // Busy slots: a fresh task not running yet, or running for less than the delay, or (start-
+    // first) still next to the old task it replaces.
     let busy = fresh
         .iter()
-        .filter(|t| running_since(t).is_none_or(|since| now_ms < since + cfg.delay_ms))
+        .filter(|t| {
+            running_since(t).is_none_or(|since| now_ms < since + cfg.delay_ms) || dirty.iter().any(|d| slot_key(d) == slot_key(t))
+        })
         .map(|t| slot_key(t))
         .collect::<BTreeSet<SlotKey>>()
         .len();
@@ -192,8 +215,11 @@ pub fn next_deadline(s: &Service, live: &[&Task], now_ms: u64) -> Option<u64> {
     let cfg = config(s);
     live.iter()
         .filter(|t| t.spec_version == s.spec_version)
-        .filter_map(|t| running_since(t))
-        .flat_map(|since| [since + cfg.delay_ms, since + cfg.monitor_ms])
+        .filter_map(|t| Some((running_since(t)?, publishes(t))))
+        .flat_map(|(since, published)| {
+            let handoff = if published { since + START_FIRST_HANDOFF_MS } else { 0 };
+            [since + cfg.delay_ms, since + cfg.monitor_ms, handoff]
+        })
         .filter(|at| *at > now_ms)
         .min()
 }

@@ -10,6 +10,7 @@ mod log_matching;
 mod placement;
 pub mod slots;
 mod state_machine_safety;
+pub mod updates;
 
 pub use acked_writes::AckedWrites;
 pub use election_safety::ElectionSafety;

@@ -20,7 +20,8 @@ pub struct Running {
     pub outgoing: bool,
 }
 
-pub fn check(running: &[Running]) -> Result<(), String> {
+/// Err: the message and the two tasks.
+pub fn check(running: &[Running]) -> Result<(), (String, [String; 2])> {
     let mut seen: BTreeMap<(&str, u64, &str, bool), (&str, &str)> = BTreeMap::new();
     for r in running {
         let (node, service, slot, task) = (&r.node, &r.service, &r.slot, &r.task);
@@ -28,7 +29,8 @@ pub fn check(running: &[Running]) -> Result<(), String> {
         let key = (service.as_str(), *slot, if *slot == 0 { node.as_str() } else { "" }, r.outgoing);
         if let Some((n0, t0)) = seen.insert(key, (node.as_str(), task.as_str())) {
             let what = if *slot == 0 { format!("global service {service} on {node}") } else { format!("slot {service}.{slot}") };
-            return Err(format!("{what} has two running containers: task {t0} on {n0} and task {task} on {node}"));
+            let msg = format!("{what} has two running containers: task {t0} on {n0} and task {task} on {node}");
+            return Err((msg, [t0.to_string(), task.clone()]));
         }
     }
     Ok(())
@@ -46,7 +48,7 @@ mod tests {
             outgoing: false,
         };
         assert!(super::check(&[r("w1", "web", 1, "a"), r("w2", "web", 2, "b"), r("w1", "mon", 0, "c"), r("w2", "mon", 0, "d")]).is_ok());
-        let e = super::check(&[r("w1", "web", 1, "a"), r("w2", "web", 1, "b")]).unwrap_err();
+        let (e, _) = super::check(&[r("w1", "web", 1, "a"), r("w2", "web", 1, "b")]).unwrap_err();
         assert!(e.contains("slot web.1 has two running containers"), "{e}");
         assert!(super::check(&[r("w1", "mon", 0, "a"), r("w1", "mon", 0, "b")]).is_err());
         // Start-first: an outgoing task next to its replacement is fine, two outgoing are not.

@@ -31,7 +31,11 @@ pub enum DoCmd {
     /// round-robin over the managers (or only to the node SEL resolves to when the step runs),
     /// reading every fifth write back through another manager unless `no-reads`.
     LoadWrites { per_sec: f64, to: Option<Selector>, read_back: bool },
-    /// `load stop`
+    /// `load service NAME port P rate R/s`: a client sending R requests per second to port P
+    /// through the routing mesh, entering every machine in turn; the answer must come from a
+    /// task of NAME.
+    LoadService { service: String, port: u32, per_sec: f64 },
+    /// `load stop`: stops every load.
     LoadStop,
     /// `node add NAME [--label k=v]... [--cpus N] [--memory-gib N] [--manager] [--token T]`: a
     /// new machine joins with the current worker (or manager) token, or the token given.
@@ -98,6 +102,30 @@ pub enum Predicate {
     /// `nodes with hostname NAME N`: the store lists N nodes of that machine (a machine that
     /// left and joined again is a second node until the first is removed).
     NodesWithHostname { host: String, n: usize },
+    /// `requests failed N` (exactly), `requests failed <= N` (or `≤`), `requests failed >= N`
+    /// (or `≥`): requests through the mesh that failed since the last `load service` started.
+    RequestsFailed { n: u64, cmp: Cmp },
+    /// `requests succeeded >= N` (or `≥`): at least N requests through the mesh succeeded since
+    /// the last `load service` started.
+    RequestsSucceeded(u64),
+}
+
+/// How a count compares with the predicate's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    AtMost,
+    AtLeast,
+}
+
+impl Cmp {
+    pub fn holds(self, have: u64, want: u64) -> bool {
+        match self {
+            Cmp::Eq => have == want,
+            Cmp::AtMost => have <= want,
+            Cmp::AtLeast => have >= want,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +170,9 @@ pub fn parse_action(
     within: Option<Duration>,
     names: &BTreeSet<String>,
 ) -> Result<Action, String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
+    // Shell quoting, as a terminal would split it: `--args "ping 8.8.8.8"` is one value.
+    let owned = shlex::split(text).ok_or_else(|| format!("unbalanced quotes in `{text}`: close every \" and '"))?;
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
     if words.is_empty() {
         return Err(format!("empty `{key}`"));
     }
@@ -153,14 +183,29 @@ pub fn parse_action(
     }
 }
 
+/// `N/s`, more than 0 and at most 10,000 per second.
+fn rate(rate: &str, what: &str) -> Result<f64, String> {
+    let r = rate.strip_suffix("/s").ok_or_else(|| format!("rate {rate:?}: write it as N/s, e.g. 50/s"))?;
+    let per_sec: f64 = r.parse().map_err(|_| format!("rate {rate:?}: write it as N/s, e.g. 50/s"))?;
+    if !(per_sec > 0.0 && per_sec <= 10_000.0) {
+        return Err(format!("rate {per_sec}/s: use more than 0 and at most 10000 {what}/s"));
+    }
+    Ok(per_sec)
+}
+
 fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
     match words {
-        ["load", "writes", rate, opts @ ..] => {
-            let r = rate.strip_suffix("/s").ok_or_else(|| format!("rate {rate:?}: write it as N/s, e.g. 50/s"))?;
-            let per_sec: f64 = r.parse().map_err(|_| format!("rate {rate:?}: write it as N/s, e.g. 50/s"))?;
-            if !(per_sec > 0.0 && per_sec <= 10_000.0) {
-                return Err(format!("rate {per_sec}/s: use more than 0 and at most 10000 writes/s"));
-            }
+        ["load", "service", svc, "port", port, "rate", r] => {
+            let port: u32 = port
+                .parse()
+                .ok()
+                .filter(|p| (1..=65535).contains(p))
+                .ok_or_else(|| format!("port {port:?}: use a published port number, 1..65535"))?;
+            Ok(DoCmd::LoadService { service: svc.to_string(), port, per_sec: rate(r, "requests")? })
+        }
+        ["load", "service", ..] => Err("`load service` reads `load service NAME port P rate R/s`, e.g. `load service web port 8080 rate 200/s`".into()),
+        ["load", "writes", r, opts @ ..] => {
+            let per_sec = rate(r, "writes")?;
             let (mut to, mut read_back) = (None, true);
             let mut it = opts.iter();
             while let Some(w) = it.next() {
@@ -196,7 +241,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
         }
         ["swarm", "join", ..] => Err("`swarm join` needs the machine, e.g. `swarm join worker-2 [--manager] [--token T]`".into()),
         ["node", "add", ..] => Err("`node add` needs a name, e.g. `node add worker-4 --label zone=b`".into()),
-        ["load", ..] => Err("unknown load verb: use `load writes N/s` or `load stop`".into()),
+        ["load", ..] => Err("unknown load verb: use `load writes N/s`, `load service NAME port P rate R/s` or `load stop`".into()),
         _ => {
             let cmd = parse_control(words.iter().copied())?;
             match &cmd {
@@ -293,6 +338,10 @@ fn parse_fault(words: &[&str], names: &BTreeSet<String>) -> Result<Fault, String
             "unknown fault {v:?}: use crash, restart, pause, resume, partition, clog, heal or packet-loss"
         )),
     }
+}
+
+fn requests(n: &str) -> Result<u64, String> {
+    n.parse().map_err(|_| format!("{n:?} is not a count of requests: use a whole number ≥ 0"))
 }
 
 fn count(n: &str) -> Result<usize, String> {
@@ -424,10 +473,17 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             let text = text.trim_matches('"').to_string();
             Ok(Predicate::TaskPendingWith { service: svc.to_string(), text })
         }
+        ["requests", "failed", n] => Ok(Predicate::RequestsFailed { n: requests(n)?, cmp: Cmp::Eq }),
+        ["requests", "failed", "<=" | "≤", n] => Ok(Predicate::RequestsFailed { n: requests(n)?, cmp: Cmp::AtMost }),
+        ["requests", "failed", ">=" | "≥", n] => Ok(Predicate::RequestsFailed { n: requests(n)?, cmp: Cmp::AtLeast }),
+        ["requests", "succeeded", ">=" | "≥", n] => Ok(Predicate::RequestsSucceeded(requests(n)?)),
+        ["requests", ..] => {
+            Err("use `requests failed N`, `requests failed <= N`, `requests failed >= N` or `requests succeeded >= N`".into())
+        }
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
              `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
-             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged` or `task of NAME pending with \"TEXT\"`",
+             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `requests failed [<=|>=] N`, `requests succeeded >= N` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }

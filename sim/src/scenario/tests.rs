@@ -148,3 +148,42 @@ fn bad_orchestration_steps_are_refused_before_running() {
         assert!(e.line > 0, "{e}");
     }
 }
+
+#[test]
+fn mesh_load_and_request_predicates_parse() {
+    let text = GOOD
+        .replace("load writes 50/s", "load service web port 8080 rate 200/s")
+        .replace("expect = \"leader elected\"", "expect = \"requests failed <= 3\"")
+        .replace("expect = \"managers agree\"", "expect = \"requests succeeded >= 100\"");
+    let s = parse(&text).unwrap();
+    assert_eq!(s.steps[0].action, Action::Do(DoCmd::LoadService { service: "web".into(), port: 8080, per_sec: 200.0 }));
+    assert!(matches!(&s.steps[2].action, Action::Expect { predicate: Predicate::RequestsFailed { n: 3, cmp: grammar::Cmp::AtMost }, .. }));
+    assert!(matches!(&s.steps[4].action, Action::Expect { predicate: Predicate::RequestsSucceeded(100), .. }));
+    for (from, to, want) in [
+        ("load writes 50/s", "load service web port 99999 rate 200/s", "1..65535"),
+        ("load writes 50/s", "load service web port 80 rate fast", "N/s"),
+        ("load writes 50/s", "load service web 80", "load service NAME port P rate R/s"),
+        ("expect = \"leader elected\"", "expect = \"requests failed lots\"", "not a count of requests"),
+        ("expect = \"leader elected\"", "expect = \"requests dropped 0\"", "requests failed N"),
+    ] {
+        let e = parse(&GOOD.replace(from, to)).unwrap_err();
+        assert!(e.to_string().contains(want), "{to}: {e}");
+    }
+}
+
+// A `do` step splits like a shell: `--args "ping 8.8.8.8"` is one value; an unclosed quote is
+// refused with its line.
+#[test]
+fn do_steps_take_shell_quoting() {
+    let text = ORCH.replace("node update --availability drain worker-9", "service update --args \\\"ping 8.8.8.8\\\" web");
+    let s = parse(&text).unwrap();
+    let Action::Do(DoCmd::Control(shoal_core::cli::ControlCommand::Service(shoal_core::cli::ServiceCommand::Update(u)))) =
+        &s.steps[2].action
+    else {
+        panic!("{:?}", s.steps[2].action)
+    };
+    let spec = u.apply(&Default::default()).unwrap();
+    assert_eq!(spec.task.container.args, ["ping", "8.8.8.8"]);
+    let e = parse(&ORCH.replace("node update --availability drain worker-9", "service update --args \\\"ping web")).unwrap_err();
+    assert!(e.to_string().contains("unbalanced quotes") && e.line > 0, "{e}");
+}

@@ -1,0 +1,338 @@
+//! Rolling-update rules, judged from the most advanced store and the machines' containers
+//! every few hundred virtual milliseconds (docker docs, `service update --update-*`):
+//!
+//! * **parallelism**: at most `parallelism` slots are being updated at once — a slot is being
+//!   updated while the update controller replaced its task of an older spec and the new task
+//!   does not run yet. Slots whose old task failed, or sat on a node that went down or was
+//!   drained during the update, are the orchestrator's replacements, not the updater's; slots
+//!   whose new task already failed once are restarts (the old task is the slot's latest of an
+//!   older spec: after a rollback began, that is the failed task of the release rolled back).
+//! * **capacity**: without faults (no machine crashed, paused, cut off, no lossy network) and
+//!   while no task failed (since the update began, or in the release a rollback rolls back
+//!   from), a stop-first update never runs fewer than
+//!   `replicas - parallelism` containers and a start-first one never fewer than `replicas`
+//!   (checked only for updates that began with every replica running).
+//! * **paused**: a paused update (or rollback) starts no new slot.
+//! * **rollback**: a rollback (automatic or `service rollback`) restores exactly the previous
+//!   spec, and the spec rolled back from becomes the previous one.
+//!
+//! Stateful: it remembers what it saw of each service at the last poll.
+
+use shoal_core::model::{Kind, NodeAvailability, NodeState, Object, Service, ServiceMode, ServiceSpec, Task, TaskState, UpdateOrder, UpdateState};
+use shoal_core::orchestrator::update;
+use shoal_core::store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+
+type Slot = (u64, String);
+
+#[derive(Debug, Clone)]
+struct Seen {
+    spec_version: u64,
+    spec: ServiceSpec,
+    previous: Option<ServiceSpec>,
+    state: UpdateState,
+    /// Containers running at the last poll.
+    running: usize,
+    /// For the update of this spec version: whether every replica ran when it began.
+    full_at_start: Option<(u64, bool)>,
+    /// For a pause of this spec version: the slots that had a task of it when it paused.
+    paused_slots: Option<(u64, BTreeSet<Slot>)>,
+}
+
+#[derive(Default)]
+pub struct UpdateRules {
+    seen: BTreeMap<String, Seen>,
+    /// Nodes seen not READY or not active at some poll (their tasks are replaced, not updated).
+    nodes_lost: BTreeSet<String>,
+}
+
+fn active(state: UpdateState) -> bool {
+    matches!(state, UpdateState::Updating | UpdateState::RollbackStarted)
+}
+
+fn rolling_back(state: UpdateState) -> bool {
+    matches!(state, UpdateState::RollbackStarted | UpdateState::RollbackPaused | UpdateState::RollbackCompleted)
+}
+
+fn slot(t: &Task) -> Slot {
+    (t.slot, if t.slot == 0 { t.node_id.clone() } else { String::new() })
+}
+
+impl UpdateRules {
+    /// One poll. `containers(service name)` counts the service's running and failed
+    /// containers (ground truth: a container that failed may not be reported yet); `faulted`
+    /// says whether any fault disturbed the run so far.
+    pub fn check(&mut self, store: &Store, containers: impl Fn(&str) -> (usize, usize), faulted: bool) -> Result<(), String> {
+        for o in store.list(Kind::Node) {
+            if let Object::Node(n) = o {
+                if n.status.state != NodeState::Ready || n.spec.availability != NodeAvailability::Active {
+                    self.nodes_lost.insert(n.id.clone());
+                }
+            }
+        }
+        let mut tasks: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+        let wanted: BTreeSet<&str> = store
+            .list_services()
+            .filter(|s| s.update_status.as_ref().is_some_and(|u| u.state != UpdateState::Completed && u.state != UpdateState::RollbackCompleted))
+            .map(|s| s.id.as_str())
+            .collect();
+        if !wanted.is_empty() {
+            for o in store.list(Kind::Task) {
+                if let Object::Task(t) = o {
+                    if wanted.contains(t.service_id.as_str()) {
+                        tasks.entry(t.service_id.as_str()).or_default().push(t);
+                    }
+                }
+            }
+        }
+        let mut result = Ok(());
+        let mut next = BTreeMap::new();
+        for svc in store.list_services() {
+            let name = svc.spec.annotations.name.as_str();
+            let state = svc.update_status.as_ref().map(|u| u.state).unwrap_or_default();
+            let (run, failed_now) = containers(name);
+            let ts = tasks.get(svc.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let mut seen = self.seen.get(&svc.id).cloned();
+            if let Some(prev) = &seen {
+                if result.is_ok() {
+                    result = self.judge(svc, prev, ts, run, state, faulted || failed_now > 0);
+                }
+            }
+            let prev_running = seen.as_ref().map(|s| s.running).unwrap_or(0);
+            let full_at_start = match seen.as_ref().and_then(|s| s.full_at_start.clone()) {
+                Some((v, full)) if v == svc.spec_version => Some((v, full)),
+                _ if active(state) => {
+                    let replicas = match svc.spec.mode {
+                        ServiceMode::Replicated { replicas } => replicas as usize,
+                        _ => usize::MAX,
+                    };
+                    // The poll before the update began saw every replica run.
+                    let began_now = seen.as_ref().is_some_and(|s| s.spec_version + 1 == svc.spec_version);
+                    Some((svc.spec_version, began_now && prev_running >= replicas))
+                }
+                _ => None,
+            };
+            let paused_slots = match seen.as_mut().and_then(|s| s.paused_slots.take()) {
+                Some((v, slots)) if v == svc.spec_version && !active(state) => Some((v, slots)),
+                _ if matches!(state, UpdateState::Paused | UpdateState::RollbackPaused) => {
+                    Some((svc.spec_version, ts.iter().filter(|t| t.spec_version == svc.spec_version).map(|t| slot(t)).collect()))
+                }
+                _ => None,
+            };
+            next.insert(
+                svc.id.clone(),
+                Seen {
+                    spec_version: svc.spec_version,
+                    spec: svc.spec.clone(),
+                    previous: svc.previous_spec.clone(),
+                    state,
+                    running: run,
+                    full_at_start,
+                    paused_slots,
+                },
+            );
+        }
+        self.seen = next;
+        result
+    }
+
+    /// `disturbed`: a fault happened in the run, or a container of the service failed.
+    fn judge(&self, svc: &Service, prev: &Seen, ts: &[&Task], run: usize, state: UpdateState, disturbed: bool) -> Result<(), String> {
+        let name = &svc.spec.annotations.name;
+        // Rollback restores exactly the previous spec.
+        if svc.spec_version == prev.spec_version + 1 && rolling_back(state) && !rolling_back(prev.state) {
+            if Some(&svc.spec) != prev.previous.as_ref() {
+                return Err(format!("service {name}: the rollback did not restore the previous spec"));
+            }
+            if svc.previous_spec.as_ref() != Some(&prev.spec) {
+                return Err(format!("service {name}: after a rollback the previous spec is not the spec rolled back from"));
+            }
+        }
+        // A paused update starts no new slot.
+        if let Some((v, slots)) = &prev.paused_slots {
+            if *v == svc.spec_version && matches!(state, UpdateState::Paused | UpdateState::RollbackPaused) {
+                for t in ts.iter().filter(|t| t.spec_version == svc.spec_version && t.is_live()) {
+                    if !slots.contains(&slot(t)) && self.updated_from(ts, t, svc.spec_version).is_some() {
+                        return Err(format!("service {name}: the update is paused, yet slot {} got task {} of the new spec", t.slot, t.id));
+                    }
+                }
+            }
+        }
+        if !active(state) {
+            return Ok(());
+        }
+        let cfg = update::config(svc);
+        // Parallelism.
+        if cfg.parallelism > 0 {
+            let in_flight: BTreeSet<Slot> = ts
+                .iter()
+                .filter(|t| t.spec_version == svc.spec_version && t.is_live() && t.status.state < TaskState::Running)
+                .filter(|t| self.updated_from(ts, t, svc.spec_version).is_some())
+                .map(|t| slot(t))
+                .collect();
+            if in_flight.len() > cfg.parallelism as usize {
+                let list: Vec<String> = in_flight.iter().map(|(s, n)| if n.is_empty() { s.to_string() } else { n.clone() }).collect();
+                return Err(format!(
+                    "service {name}: {} slots updating at once ({}), parallelism is {}",
+                    in_flight.len(),
+                    list.join(","),
+                    cfg.parallelism
+                ));
+            }
+        }
+        // Capacity, without faults and while the new spec has not failed.
+        let ServiceMode::Replicated { replicas } = svc.spec.mode else { return Ok(()) };
+        let began_full = prev.full_at_start.as_ref().is_some_and(|(v, full)| *v == svc.spec_version && *full);
+        let started_at = svc.update_status.as_ref().and_then(|u| u.started_at_ms).unwrap_or(0);
+        // A failure since the update began, or (a rollback) of the release rolled back from.
+        let new_failed = ts.iter().any(|t| {
+            matches!(t.status.state, TaskState::Failed | TaskState::Rejected)
+                && (t.status.timestamp_ms >= started_at || (rolling_back(state) && t.spec_version + 1 == svc.spec_version))
+        });
+        if disturbed || !began_full || new_failed || replicas as usize != running_want(&prev.spec) {
+            return Ok(());
+        }
+        let min = match cfg.order {
+            UpdateOrder::StartFirst => replicas as usize,
+            UpdateOrder::StopFirst => (replicas as usize).saturating_sub(cfg.parallelism as usize),
+        };
+        if cfg.parallelism == 0 && cfg.order == UpdateOrder::StopFirst {
+            return Ok(());
+        }
+        if run < min {
+            return Err(format!(
+                "service {name}: {run} containers run during a {} update of {replicas} replicas with parallelism {} (at least {min})",
+                if cfg.order == UpdateOrder::StartFirst { "start-first" } else { "stop-first" },
+                cfg.parallelism
+            ));
+        }
+        Ok(())
+    }
+
+    /// The task of an older spec the update controller replaced with `t` in its slot, if the
+    /// slot was updated (not replaced after a failure or a lost node, not a restart).
+    fn updated_from<'a>(&self, ts: &[&'a Task], t: &Task, version: u64) -> Option<&'a Task> {
+        let k = slot(t);
+        let same_slot = || ts.iter().copied().filter(|o| slot(o) == k);
+        if same_slot().any(|o| o.spec_version == version && matches!(o.status.state, TaskState::Failed | TaskState::Rejected)) {
+            return None;
+        }
+        // The slot's latest task of an older spec: the one the new task took over from.
+        let last = same_slot()
+            .filter(|o| o.spec_version < version)
+            .max_by_key(|o| (o.spec_version, o.meta.created_at_ms, o.id.as_str()))?;
+        let replaced = matches!(last.status.state, TaskState::Failed | TaskState::Rejected | TaskState::Orphaned | TaskState::Pending | TaskState::New)
+            || self.nodes_lost.contains(&last.node_id);
+        (!replaced).then_some(last)
+    }
+}
+
+/// Replicas a spec asks for (0 for other modes).
+fn running_want(spec: &ServiceSpec) -> usize {
+    match spec.mode {
+        ServiceMode::Replicated { replicas } => replicas as usize,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_core::model::{Meta, UpdateConfig, UpdateStatus};
+    use shoal_core::store::{Action, Transaction};
+
+    fn svc(version: u64, image: &str, prev: Option<&str>, state: UpdateState, order: UpdateOrder) -> Service {
+        let spec = |img: &str| {
+            let mut s = ServiceSpec { mode: ServiceMode::Replicated { replicas: 3 }, ..Default::default() };
+            s.annotations.name = "web".into();
+            s.task.container.image = img.into();
+            s.update = Some(UpdateConfig { parallelism: 1, order, ..Default::default() });
+            s
+        };
+        Service {
+            id: "s1".into(),
+            meta: Meta::default(),
+            spec: spec(image),
+            previous_spec: prev.map(spec),
+            spec_version: version,
+            update_status: Some(UpdateStatus { state, started_at_ms: Some(0), ..Default::default() }),
+            endpoint_ports: vec![],
+        }
+    }
+
+    fn task(id: &str, slot: u64, version: u64, desired: TaskState, state: TaskState) -> Task {
+        let mut t = Task { id: id.into(), service_id: "s1".into(), slot, node_id: "n1".into(), spec_version: version, desired_state: desired, ..Default::default() };
+        t.status.state = state;
+        t
+    }
+
+    fn store(objs: Vec<Object>) -> Store {
+        let mut s = Store::default();
+        let actions = objs.into_iter().map(Action::Create).collect();
+        s.apply(1, &Transaction { actions, timestamp_ms: 0 }).unwrap();
+        s
+    }
+
+    // Parallelism 1: two slots whose new task is not running yet, each replacing an old task
+    // that ran, is one too many.
+    #[test]
+    fn two_slots_in_flight_with_parallelism_one_is_caught() {
+        let mut r = UpdateRules::default();
+        let before = store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StopFirst))]);
+        r.check(&before, |_| (3, 0), false).unwrap();
+        let objs = vec![
+            Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StopFirst)),
+            Object::Task(task("o1", 1, 1, TaskState::Shutdown, TaskState::Shutdown)),
+            Object::Task(task("n1", 1, 2, TaskState::Running, TaskState::Starting)),
+            Object::Task(task("o2", 2, 1, TaskState::Running, TaskState::Running)),
+            Object::Task(task("o3", 3, 1, TaskState::Running, TaskState::Running)),
+        ];
+        r.check(&store(objs.clone()), |_| (2, 0), false).unwrap();
+        let mut more = objs;
+        more[3] = Object::Task(task("o2", 2, 1, TaskState::Shutdown, TaskState::Shutdown));
+        more.push(Object::Task(task("n2", 2, 2, TaskState::Running, TaskState::Assigned)));
+        let e = r.check(&store(more), |_| (1, 0), false).unwrap_err();
+        assert!(e.contains("2 slots updating at once"), "{e}");
+    }
+
+    // Start-first never runs fewer than the replicas while nothing failed.
+    #[test]
+    fn start_first_below_replicas_is_caught() {
+        let mut r = UpdateRules::default();
+        r.check(&store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false)
+            .unwrap();
+        let upd = store(vec![Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StartFirst))]);
+        r.check(&upd, |_| (3, 0), false).unwrap();
+        assert!(r.check(&upd, |_| (2, 0), false).unwrap_err().contains("at least 3"));
+        // With a fault in the run the capacity rule does not apply.
+        assert!(r.check(&upd, |_| (2, 0), true).is_ok());
+    }
+
+    // A rollback must bring back exactly the previous spec.
+    #[test]
+    fn a_rollback_to_another_spec_is_caught() {
+        let mut r = UpdateRules::default();
+        r.check(&store(vec![Object::Service(svc(2, "b", Some("a"), UpdateState::Paused, UpdateOrder::StopFirst))]), |_| (3, 0), true)
+            .unwrap();
+        let good = store(vec![Object::Service(svc(3, "a", Some("b"), UpdateState::RollbackStarted, UpdateOrder::StopFirst))]);
+        assert!(UpdateRules { seen: r.seen.clone(), ..Default::default() }.check(&good, |_| (3, 0), true).is_ok());
+        let wrong = store(vec![Object::Service(svc(3, "c", Some("b"), UpdateState::RollbackStarted, UpdateOrder::StopFirst))]);
+        assert!(r.check(&wrong, |_| (3, 0), true).unwrap_err().contains("did not restore the previous spec"));
+    }
+
+    // A paused update that starts a slot is caught.
+    #[test]
+    fn a_paused_update_starting_a_slot_is_caught() {
+        let mut r = UpdateRules::default();
+        let base = vec![
+            Object::Service(svc(2, "b", Some("a"), UpdateState::Paused, UpdateOrder::StopFirst)),
+            Object::Task(task("n1", 1, 2, TaskState::Running, TaskState::Failed)),
+            Object::Task(task("o2", 2, 1, TaskState::Running, TaskState::Running)),
+        ];
+        r.check(&store(base.clone()), |_| (2, 0), true).unwrap();
+        let mut more = base;
+        more[2] = Object::Task(task("o2", 2, 1, TaskState::Shutdown, TaskState::Shutdown));
+        more.push(Object::Task(task("n2", 2, 2, TaskState::Running, TaskState::Assigned)));
+        assert!(r.check(&store(more), |_| (1, 0), true).unwrap_err().contains("paused"));
+    }
+}
