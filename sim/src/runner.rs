@@ -762,6 +762,14 @@ impl Run {
                         })
                         .unwrap_or(false),
                     Predicate::ServiceRunningImage { service, n, image } => c.running_image(service, image) == *n,
+                    Predicate::ServiceUpdateMessage { service, text } => c
+                        .with_best_store(|s| {
+                            shoal_core::control::find_service(s, service)
+                                .ok()
+                                .and_then(|x| x.update_status.as_ref())
+                                .is_some_and(|u| u.message.contains(text.as_str()))
+                        })
+                        .unwrap_or(false),
                     Predicate::NodesWithHostname { host, n } => c
                         .with_best_store(|s| {
                             s.list(Kind::Node)
@@ -815,6 +823,7 @@ impl Run {
                     Predicate::ServiceRunning { service, .. }
                     | Predicate::ServiceRunningImage { service, .. }
                     | Predicate::ServiceUpdateState { service, .. }
+                    | Predicate::ServiceUpdateMessage { service, .. }
                     | Predicate::ServiceCompleted { service, .. }
                     | Predicate::ServiceTasksOn { service, .. }
                     | Predicate::TaskPendingWith { service, .. } => {

@@ -45,7 +45,7 @@ pub struct CommonFlags {
     #[arg(long)]
     pub limit_memory: Option<String>,
     /// Maximum number of tasks per node (0 = unlimited)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub replicas_max_per_node: Option<u64>,
     /// Restart when condition is met ("none", "on-failure", "any")
     #[arg(long)]
@@ -54,13 +54,13 @@ pub struct CommonFlags {
     #[arg(long)]
     pub restart_delay: Option<String>,
     /// Maximum number of restarts before giving up
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub restart_max_attempts: Option<u64>,
     /// Window used to evaluate the restart policy
     #[arg(long)]
     pub restart_window: Option<String>,
     /// Maximum number of tasks updated simultaneously (0 to update all at once)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub update_parallelism: Option<u64>,
     /// Delay between updates
     #[arg(long)]
@@ -78,7 +78,7 @@ pub struct CommonFlags {
     #[arg(long)]
     pub update_order: Option<String>,
     /// Maximum number of tasks rolled back simultaneously (0 to roll back all at once)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rollback_parallelism: Option<u64>,
     /// Delay between task rollbacks
     #[arg(long)]
@@ -105,7 +105,7 @@ pub struct CommonFlags {
     #[arg(long)]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub health_retries: Option<u32>,
     /// Start period for the container to initialize before counting retries towards unstable
     #[arg(long)]
@@ -185,13 +185,13 @@ pub struct ServiceCreate {
     #[arg(long)]
     pub name: String,
     /// Number of tasks
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub replicas: Option<u64>,
     /// Service mode ("replicated", "global", "replicated-job", "global-job")
     #[arg(long, default_value = "replicated")]
     pub mode: String,
     /// Maximum number of job tasks running at once (replicated-job)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_concurrent: Option<u64>,
     /// Placement constraints, e.g. node.labels.zone==east
     #[arg(long = "constraint")]
@@ -225,7 +225,7 @@ pub struct ServiceUpdate {
     #[arg(long)]
     pub image: Option<String>,
     /// Number of tasks
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub replicas: Option<u64>,
     /// Service command args (replaces them), as one string split on spaces
     #[arg(long, allow_hyphen_values = true)]

@@ -91,6 +91,9 @@ pub enum Predicate {
     /// `service NAME update-state STATE`: the service's update status (updating, paused,
     /// completed, rollback_started, rollback_paused, rollback_completed) as the store says.
     ServiceUpdateState { service: String, state: String },
+    /// `service NAME update-message "TEXT"`: the service's update status message (as the
+    /// store says) contains TEXT, e.g. `update paused due to failure or early termination`.
+    ServiceUpdateMessage { service: String, text: String },
     /// `service NAME running N image IMG`: exactly N containers of the service run IMG.
     ServiceRunningImage { service: String, n: usize, image: String },
     /// `services converged`: every replicated service runs exactly its replicas and every
@@ -447,6 +450,9 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             }
             Ok(Predicate::ServiceUpdateState { service: svc.to_string(), state: st.to_string() })
         }
+        ["service", svc, "update-message", rest @ ..] if !rest.is_empty() => {
+            Ok(Predicate::ServiceUpdateMessage { service: svc.to_string(), text: rest.join(" ") })
+        }
         ["service", svc, "tasks-on", node, n] => {
             known_node(node, names)?;
             Ok(Predicate::ServiceTasksOn { service: svc.to_string(), node: node.to_string(), n: count(n)? })
@@ -482,7 +488,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         }
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
-             `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
+             `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME update-message \"TEXT\"`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
              `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `requests failed [<=|>=] N`, `requests succeeded >= N` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),

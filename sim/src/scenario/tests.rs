@@ -187,3 +187,20 @@ fn do_steps_take_shell_quoting() {
     let e = parse(&ORCH.replace("node update --availability drain worker-9", "service update --args \\\"ping web")).unwrap_err();
     assert!(e.to_string().contains("unbalanced quotes") && e.line > 0, "{e}");
 }
+
+// Invalid update configs are refused when the file is read, with the flag and what to write.
+#[test]
+fn invalid_update_configs_are_refused_with_the_flag() {
+    for (flags, want) in [
+        ("--update-parallelism -1", "--update-parallelism"),
+        ("--update-max-failure-ratio 1.5", "use a number in [0, 1]"),
+        ("--rollback-failure-action rollback", "rollback-failure-action"),
+        ("--update-order sideways", "update-order"),
+        ("--update-delay soon", "is not a duration"),
+    ] {
+        let text = ORCH.replace("node update --availability drain worker-9", &format!("service update {flags} web"));
+        let e = parse(&text).unwrap_err();
+        assert!(e.to_string().contains(want), "{flags}: {e}");
+        assert!(e.line > 0, "{e}");
+    }
+}
