@@ -32,6 +32,40 @@ enum Cmd {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Run random plans (cluster, workload, faults) derived from seeds, each with a safety
+    /// phase (faults, every checker) and a liveness phase (heal, converge).
+    Explore {
+        /// Seeds A..B (B excluded) or A..=B.
+        #[arg(long, value_parser = parse_seeds, conflicts_with = "seed")]
+        seeds: Option<Range<u64>>,
+        /// One seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seeds run at once (one thread each).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+        jobs: u64,
+        /// Stop starting seeds after this much wall time, e.g. 10m.
+        #[arg(long, value_parser = parse_budget)]
+        budget: Option<std::time::Duration>,
+        /// Write the plan of --seed as a scenario file (replay it with `run FILE --seed N`).
+        #[arg(long, requires = "seed")]
+        write: Option<String>,
+        /// Run every seed twice and require the same trace hash.
+        #[arg(long)]
+        check_determinism: bool,
+        /// One JSON object per seed.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a concurrent history for linearizability: a Jepsen register log (read, write,
+    /// cas) or EDN key-value lines (get, put, append). Exit 0 linearizable, 1 not (with a
+    /// witness), 2 malformed (with its line).
+    CheckHistory {
+        file: String,
+        /// The history's model (default: detected from the file).
+        #[arg(long, value_parser = ["register", "kv"])]
+        model: Option<String>,
+    },
     /// Run a scenario twice in this process and compare trace hashes.
     CheckDeterminism {
         file: String,
@@ -44,9 +78,10 @@ enum Cmd {
     /// (placements per second of the pure scheduler), `cluster` (speed and memory of a whole
     /// simulated cluster), `update` (duration of a rolling update against its bound), `mesh`
     /// (failed requests through the routing mesh during a start-first update), `rollback`
-    /// (time from a failure to the automatic rollback).
+    /// (time from a failure to the automatic rollback), `history` (linearizability checker
+    /// speed: Porcupine's corpus and synthetic histories of --tasks operations, default 10,000).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "rollback"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "rollback", "history"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -175,6 +210,34 @@ pub fn main() -> i32 {
             }
             i32::from(failed > 0)
         }
+        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, json } => {
+            explore(seeds, seed, jobs, budget, write, check_determinism, json)
+        }
+        Cmd::CheckHistory { file, model } => {
+            use shoal_sim::history::{check_file, parse::Format, Verdict};
+            let format = model.map(|m| if m == "kv" { Format::Kv } else { Format::Register });
+            #[allow(clippy::disallowed_methods)]
+            let started = std::time::Instant::now();
+            match check_file(&file, format) {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+                Ok(r) => {
+                    let ms = started.elapsed().as_secs_f64() * 1e3;
+                    match r.verdict {
+                        Verdict::Linearizable => {
+                            println!("linearizable ({} operations, {ms:.1} ms)", r.operations);
+                            0
+                        }
+                        Verdict::NotLinearizable(w) => {
+                            println!("not linearizable ({} operations, {ms:.1} ms)\n{w}", r.operations);
+                            1
+                        }
+                    }
+                }
+            }
+        }
         Cmd::CheckDeterminism { file, seed } => {
             let scenarios = match load(&[file]) {
                 Ok(s) => s,
@@ -203,6 +266,7 @@ pub fn main() -> i32 {
         Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, crashes, json } => match what.as_str() {
             "mesh" => shoal_sim::bench::mesh(seeds.unwrap_or(1..201), crashes, json),
             "rollback" => shoal_sim::bench::rollback(seeds.unwrap_or(1..51), json),
+            "history" => shoal_sim::bench::history(if tasks == 50_000 { 10_000 } else { tasks }, json),
             "update" => shoal_sim::bench::update(
                 if tasks == 50_000 { 100 } else { tasks as u64 },
                 parallelism,
@@ -224,4 +288,101 @@ pub fn main() -> i32 {
             _ => shoal_sim::bench::failover(seeds.unwrap_or(1..201)),
         },
     }
+}
+
+fn parse_budget(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 90s, 10m, 1h"))
+}
+
+/// `shoal-sim explore`: seeds run on fresh threads (a simulation must start on a fresh
+/// thread to be deterministic), `jobs` at a time, in seed order of output.
+fn explore(
+    seeds: Option<Range<u64>>,
+    seed: Option<u64>,
+    jobs: u64,
+    budget: Option<std::time::Duration>,
+    write: Option<String>,
+    check_determinism: bool,
+    json: bool,
+) -> i32 {
+    use shoal_sim::explore::{explore_one, plan};
+    let seeds = match (seeds, seed) {
+        (Some(r), _) => r,
+        (None, Some(s)) => s..s + 1,
+        (None, None) => {
+            eprintln!("error: give --seeds A..B or --seed N");
+            return 2;
+        }
+    };
+    if let Some(path) = write {
+        let p = plan(seeds.start);
+        return match std::fs::write(&path, &p.text) {
+            Ok(()) => {
+                println!("wrote the plan of seed {} to {path}: replay it with scripts/sim run {path} --seed {}", p.seed, p.seed);
+                0
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {path}: {e}");
+                2
+            }
+        };
+    }
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let (mut passed, mut failed, mut skipped) = (0u64, Vec::new(), 0u64);
+    let mut next = seeds.start;
+    while next < seeds.end {
+        if budget.is_some_and(|b| started.elapsed() >= b) {
+            skipped = seeds.end - next;
+            break;
+        }
+        let batch: Vec<u64> = (next..seeds.end.min(next + jobs)).collect();
+        next += batch.len() as u64;
+        let handles: Vec<_> = batch
+            .iter()
+            .map(|s| {
+                let s = *s;
+                std::thread::spawn(move || {
+                    let first = explore_one(s);
+                    // The replay runs on another fresh thread, as a reproduction would.
+                    let again = check_determinism.then(|| std::thread::spawn(move || explore_one(s).1.trace_hash).join());
+                    (first, again)
+                })
+            })
+            .collect();
+        for h in handles {
+            let ((p, mut r), again) = h.join().expect("an explored seed panicked");
+            if let Some(again) = again {
+                let again = again.expect("the replay panicked");
+                if again != r.trace_hash {
+                    r.violations.push(shoal_sim::invariants::Violation {
+                        at: r.virtual_secs,
+                        checker: "determinism",
+                        message: format!("the replay's trace hash is {again}, the first run's {}", r.trace_hash),
+                    });
+                    r.verdict = "fail";
+                }
+            }
+            if json {
+                println!("{}", serde_json::json!({"seed": p.seed, "plan": p.summary, "verdict": r.verdict, "trace_hash": r.trace_hash,
+                    "virtual_secs": r.virtual_secs, "wall_secs": r.wall_secs, "violations": r.violations}));
+            } else if let Some(v) = r.violations.first() {
+                println!("{}", r.banner);
+                println!("FAILED explore seed={} ({}) at t={:.3}s: [{}] {}", p.seed, p.summary, v.at, v.checker, v.message);
+                println!("reproduce: scripts/sim explore --seed {} (save the plan: --seed {} --write plan.toml)", p.seed, p.seed);
+            } else {
+                println!("PASSED explore seed={} {} virtual={:.1}s wall={:.2}s trace_hash={}", p.seed, p.summary, r.virtual_secs, r.wall_secs, r.trace_hash);
+            }
+            if r.passed() { passed += 1 } else { failed.push(p.seed) }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let ran = passed + failed.len() as u64;
+    println!(
+        "explore: {ran} seeds, {passed} passed, {} failed {failed:?}{} in {secs:.1}s ({:.0} seeds/hour)",
+        failed.len(),
+        if skipped > 0 { format!(", {skipped} not run (budget)") } else { String::new() },
+        ran as f64 / secs.max(1e-9) * 3600.0
+    );
+    i32::from(!failed.is_empty())
 }

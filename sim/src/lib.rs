@@ -15,6 +15,8 @@ pub mod client;
 pub mod cluster;
 pub mod disk;
 pub mod executor;
+pub mod explore;
+pub mod history;
 pub mod invariants;
 pub mod mesh;
 pub mod runner;

@@ -3,6 +3,7 @@
 //! ```text
 //! shoal-sim run FILE... [--seed N | --seeds A..B] [--json] [--trace FILE] [--verbose]
 //! shoal-sim check-determinism FILE --seed N
+//! shoal-sim check-history FILE [--model register|kv]
 //! shoal-sim bench raft [--seeds A..B]
 //! shoal-sim bench failover [--seeds A..B]
 //! ```

@@ -15,6 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
+/// How many times the leader re-applies a control write that raced its own passes.
+const MAX_CONTROL_RETRIES: u32 = 5;
+
 pub struct ControlService {
     pub node: Arc<Manager>,
 }
@@ -54,6 +57,22 @@ impl Manager {
         }
         let op = req.op.ok_or_else(|| Status::invalid_argument("empty control request: set an operation"))?;
         let _guard = self.control_write_lock().await?;
+        // A write computed from the store may race the leader's own passes on the same object
+        // (a node's heartbeat status, a service's update status) and be refused at apply as
+        // out of sequence. The server re-reads and applies it again, a bounded number of
+        // times; a client's own version (update with --version) is the client's to retry.
+        let own_version = matches!(&op, Op::UpdateService(u) if u.version != 0);
+        let mut attempt = 0;
+        loop {
+            match self.control_locked(op.clone()).await {
+                Err(s) if s.code() == tonic::Code::Aborted && !own_version && attempt < MAX_CONTROL_RETRIES => attempt += 1,
+                r => return r,
+            }
+        }
+    }
+
+    /// One control request on the leader, under the control lock.
+    async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
         let st = &self.state;
         let (actions, id): (Vec<Action>, String) = match op {
             Op::CreateService(c) => {

@@ -88,11 +88,28 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     let cfg = config(s);
     let status = s.update_status.clone().unwrap_or_default();
     let rollback = in_rollback(s);
-    let dirty: Vec<&Task> = live
+    let mut dirty: Vec<&Task> = live
         .iter()
         .copied()
         .filter(|t| t.spec_version < s.spec_version && t.status.state > TaskState::Pending)
         .collect();
+    // A slot holding two older tasks (an update that superseded a start-first update in
+    // flight, or a rollback of one) keeps one, the running one (the newest first), and stops
+    // the others now: the slot's capacity stays, and no slot runs three containers (found by
+    // the explorer, seeds 1 and 25).
+    let mut older: std::collections::BTreeMap<SlotKey, Vec<&Task>> = std::collections::BTreeMap::new();
+    for t in &dirty {
+        older.entry(slot_key(t)).or_default().push(t);
+    }
+    for ts in older.values_mut().filter(|ts| ts.len() > 1) {
+        ts.sort_by_key(|t| {
+            (t.status.state != TaskState::Running, std::cmp::Reverse((t.spec_version, t.meta.created_at_ms)), t.id.as_str())
+        });
+        for extra in &ts[1..] {
+            step.shutdown.push(extra.id.clone());
+        }
+    }
+    dirty.retain(|t| !step.shutdown.contains(&t.id));
     let fresh: Vec<&Task> = live.iter().copied().filter(|t| t.spec_version == s.spec_version).collect();
     let fresh_slots: BTreeSet<SlotKey> = fresh.iter().map(|t| slot_key(t)).collect();
 
@@ -173,6 +190,7 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     let room = if cfg.parallelism == 0 { usize::MAX } else { (cfg.parallelism as usize).saturating_sub(busy) };
     let mut waiting: Vec<&&Task> = dirty.iter().filter(|t| !fresh_slots.contains(&slot_key(t))).collect();
     waiting.sort_by_key(|t| (slot_key(t), t.id.as_str()));
+    debug_assert!(waiting.windows(2).all(|w| slot_key(w[0]) != slot_key(w[1])), "one older task per slot");
     for t in waiting.into_iter().take(room) {
         step.start.push((t.id.clone(), cfg.order));
     }

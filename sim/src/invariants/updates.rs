@@ -5,8 +5,10 @@
 //!   updated while the update controller replaced its task of an older spec and the new task
 //!   does not run yet. Slots whose old task failed, or sat on a node that went down or was
 //!   drained during the update, are the orchestrator's replacements, not the updater's; slots
-//!   whose new task already failed once are restarts (the old task is the slot's latest of an
-//!   older spec: after a rollback began, that is the failed task of the release rolled back).
+//!   with another task of the new spec are restarts or re-placements (the old task is the
+//!   slot's latest of an older spec: after a rollback began, that is the task of the release
+//!   rolled back); an old task that was not running when the new one was made was superseded,
+//!   scaled away or placed again, not updated.
 //! * **capacity**: without faults (no machine crashed, paused, cut off, no lossy network) and
 //!   while no task failed (since the update began, or in the release a rollback rolls back
 //!   from), a stop-first update never runs fewer than
@@ -14,7 +16,8 @@
 //!   (checked only for updates that began with every replica running).
 //! * **paused**: a paused update (or rollback) starts no new slot.
 //! * **rollback**: a rollback (automatic or `service rollback`) restores exactly the previous
-//!   spec, and the spec rolled back from becomes the previous one.
+//!   spec (its replica count aside: a scale may land between two polls), and the spec rolled
+//!   back from becomes the previous one.
 //!
 //! Stateful: it remembers what it saw of each service at the last poll.
 
@@ -141,10 +144,17 @@ impl UpdateRules {
         let name = &svc.spec.annotations.name;
         // Rollback restores exactly the previous spec.
         if svc.spec_version == prev.spec_version + 1 && rolling_back(state) && !rolling_back(prev.state) {
-            if Some(&svc.spec) != prev.previous.as_ref() {
-                return Err(format!("service {name}: the rollback did not restore the previous spec"));
+            if prev.previous.as_ref().map(without_scale) != Some(without_scale(&svc.spec)) {
+                let brief = |s: Option<&ServiceSpec>| s.map(|s| format!("{} {:?}", s.task.container.image, s.mode)).unwrap_or_else(|| "none".into());
+                return Err(format!(
+                    "service {name}: the rollback did not restore the previous spec (restored {}, previous was {}; spec v{} -> v{})",
+                    brief(Some(&svc.spec)),
+                    brief(prev.previous.as_ref()),
+                    prev.spec_version,
+                    svc.spec_version
+                ));
             }
-            if svc.previous_spec.as_ref() != Some(&prev.spec) {
+            if svc.previous_spec.as_ref().map(without_scale) != Some(without_scale(&prev.spec)) {
                 return Err(format!("service {name}: after a rollback the previous spec is not the spec rolled back from"));
             }
         }
@@ -172,11 +182,19 @@ impl UpdateRules {
                 .collect();
             if in_flight.len() > cfg.parallelism as usize {
                 let list: Vec<String> = in_flight.iter().map(|(s, n)| if n.is_empty() { s.to_string() } else { n.clone() }).collect();
+                let tasks: Vec<String> = ts
+                    .iter()
+                    .filter(|t| in_flight.contains(&slot(t)))
+                    .map(|t| format!("{}/v{} {:?}->{:?}", t.slot, t.spec_version, t.status.state, t.desired_state))
+                    .collect();
                 return Err(format!(
-                    "service {name}: {} slots updating at once ({}), parallelism is {}",
+                    "service {name}: {} slots updating at once ({}), parallelism is {} (spec v{}, {:?}; tasks {})",
                     in_flight.len(),
                     list.join(","),
-                    cfg.parallelism
+                    cfg.parallelism,
+                    svc.spec_version,
+                    state,
+                    tasks.join(", ")
                 ));
             }
         }
@@ -214,17 +232,33 @@ impl UpdateRules {
     fn updated_from<'a>(&self, ts: &[&'a Task], t: &Task, version: u64) -> Option<&'a Task> {
         let k = slot(t);
         let same_slot = || ts.iter().copied().filter(|o| slot(o) == k);
-        if same_slot().any(|o| o.spec_version == version && matches!(o.status.state, TaskState::Failed | TaskState::Rejected)) {
+        // Another task of the new spec in the slot: `t` re-placed it (a restart, a lost node).
+        if same_slot().any(|o| o.spec_version == version && o.id != t.id) {
             return None;
         }
         // The slot's latest task of an older spec: the one the new task took over from.
         let last = same_slot()
             .filter(|o| o.spec_version < version)
             .max_by_key(|o| (o.spec_version, o.meta.created_at_ms, o.id.as_str()))?;
-        let replaced = matches!(last.status.state, TaskState::Failed | TaskState::Rejected | TaskState::Orphaned | TaskState::Pending | TaskState::New)
-            || self.nodes_lost.contains(&last.node_id);
+        // The updater replaces a task that ran (stop-first: it is SHUTDOWN by now); one that
+        // never ran was superseded, scaled, or placed again, not updated.
+        // It still ran when `t` was made (a scale-up into a slot whose old task stopped long
+        // ago is no update).
+        let ran_then = last.status.state == TaskState::Running
+            || (last.status.state == TaskState::Shutdown && last.status.timestamp_ms >= t.meta.created_at_ms);
+        let replaced = !ran_then || self.nodes_lost.contains(&last.node_id);
         (!replaced).then_some(last)
     }
+}
+
+/// A spec with its replica count left out: a `service scale` may land between two polls,
+/// next to the rollback (scale is not an update; the rollback restores everything else).
+fn without_scale(s: &ServiceSpec) -> ServiceSpec {
+    let mut s = s.clone();
+    if let ServiceMode::Replicated { replicas } = &mut s.mode {
+        *replicas = 0;
+    }
+    s
 }
 
 /// Replicas a spec asks for (0 for other modes).

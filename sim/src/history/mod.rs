@@ -1,0 +1,380 @@
+//! Linearizability checking of concurrent histories (the explorer's control-API oracle, and
+//! `shoal-sim check-history` for users).
+//!
+//! A history is a set of operations, each with a call time, a return time (`None`: the
+//! outcome is unknown — a timeout — so it may take effect at any point after its call, or
+//! never) and an output. A history is linearizable when some total order of the operations
+//! respects real time (an operation that returned before another was called comes first) and
+//! replays through the sequential [`Model`] with the outputs observed.
+//!
+//! The search is Wing & Gong's, with Lowe's memoisation (as in Porcupine and Knossos): walk the
+//! history's call/return events in time order; at a call, try to linearize that operation now
+//! (the model accepts it from the current state) and restart from the earliest event left; at
+//! a return whose operation is not linearized yet, backtrack. A (set of linearized operations,
+//! state) pair seen before is never explored again. Histories are first split by
+//! [`Model::partition`] (one key each for a key-value store): operations on different keys
+//! never constrain each other, and the search is exponential only within a part.
+//!
+//! Written here rather than taken from a crate: no maintained Rust crate checks
+//! linearizability (Porcupine is Go, Knossos Clojure). Deterministic: no ambient randomness,
+//! hashing with fixed keys, ties broken by operation index.
+
+pub mod models;
+pub mod parse;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// A sequential specification.
+pub trait Model {
+    type State: Clone + Eq + Hash + std::fmt::Debug;
+    type Input: std::fmt::Debug;
+    type Output: std::fmt::Debug;
+    fn init(&self) -> Self::State;
+    /// The state after `input` with `output` observed (None: the output is unknown), or None
+    /// when the model cannot produce that output from `state`.
+    fn step(&self, state: &Self::State, input: &Self::Input, output: Option<&Self::Output>) -> Option<Self::State>;
+    /// The part of the history an operation belongs to (operations of different parts are
+    /// independent); one part by default.
+    fn partition(&self, _input: &Self::Input) -> String {
+        String::new()
+    }
+}
+
+/// One operation of a history.
+#[derive(Debug, Clone)]
+pub struct Operation<I, O> {
+    pub client: u64,
+    pub input: I,
+    /// None: the outcome is unknown (it may have happened, once, at any time after the call).
+    pub output: Option<O>,
+    pub call: u64,
+    /// None: never returned (unknown outcome).
+    pub ret: Option<u64>,
+    /// Where it came from (a line number), for witnesses.
+    pub line: usize,
+}
+
+/// Why a history is not linearizable: the deepest point the search reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    /// The part (key) that cannot be ordered.
+    pub part: String,
+    /// Operations linearized, in order, before the search got stuck (at most the last 10).
+    pub prefix: Vec<String>,
+    /// The operation whose return could not be explained.
+    pub stuck: String,
+    /// The operations still pending at that point, none of which could go next.
+    pub pending: Vec<String>,
+    pub state: String,
+}
+
+impl std::fmt::Display for Witness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.part.is_empty() {
+            writeln!(f, "key {:?}:", self.part)?;
+        }
+        writeln!(f, "  linearized so far (last {}): {}", self.prefix.len(), self.prefix.join(", "))?;
+        writeln!(f, "  state then: {}", self.state)?;
+        writeln!(f, "  {} returned, but no order of the pending operations explains it:", self.stuck)?;
+        for p in &self.pending {
+            writeln!(f, "    {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable(Witness),
+}
+
+/// Search steps a part gets in the first round; each round doubles it.
+const FIRST_BUDGET: u64 = 10_000;
+
+/// Checks a whole history, part by part. A part that is not linearizable may take an
+/// exponential search to prove so while another fails at once, so the parts are searched in
+/// rounds with a doubling step budget (each round restarts the parts that ran out): the
+/// first failure found in budget is the answer, as when Porcupine checks parts in parallel
+/// and stops at the first that fails. Bounded memory per round: the budget bounds the
+/// memoised states.
+pub fn check<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) -> Verdict {
+    let mut parts: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        parts.entry(model.partition(&op.input)).or_default().push(i);
+    }
+    let mut left: Vec<(String, Vec<&Operation<M::Input, M::Output>>)> =
+        parts.into_iter().map(|(p, idx)| (p, idx.iter().map(|i| &ops[*i]).collect())).collect();
+    let mut budget = FIRST_BUDGET;
+    while !left.is_empty() {
+        let mut next = Vec::new();
+        // The last part left gets no budget: restarting it would only repeat its work.
+        let single = left.len() == 1;
+        for (part, part_ops) in left {
+            match check_part(model, &part_ops, if single { u64::MAX } else { budget }) {
+                Ok(true) => {}
+                Ok(false) => next.push((part, part_ops)),
+                Err(mut w) => {
+                    w.part = part;
+                    return Verdict::NotLinearizable(w);
+                }
+            }
+        }
+        left = next;
+        budget = budget.saturating_mul(2);
+    }
+    Verdict::Linearizable
+}
+
+/// The memo of (linearized operations, state) pairs explored, keyed by their hash with the
+/// pairs compared in full (a hash collision never prunes a path): a lookup by reference, so a
+/// rejected candidate costs no copy.
+struct Seen<S> {
+    buckets: HashMap<u64, Vec<(Vec<u64>, S)>, BuildHasherDefault<IdentityHasher>>,
+}
+
+impl<S> Default for Seen<S> {
+    fn default() -> Self {
+        Seen { buckets: HashMap::default() }
+    }
+}
+
+impl<S: Clone + Eq + Hash> Seen<S> {
+    /// Records the pair; false if it was there already.
+    fn insert(&mut self, bits: &[u64], state: &S) -> bool {
+        let mut h = DefaultHasher::new();
+        bits.hash(&mut h);
+        state.hash(&mut h);
+        let bucket = self.buckets.entry(h.finish()).or_default();
+        if bucket.iter().any(|(b, s)| b.as_slice() == bits && s == state) {
+            return false;
+        }
+        bucket.push((bits.to_vec(), state.clone()));
+        true
+    }
+}
+
+/// The memo's keys are hashes already.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// An event of the doubly linked list the search walks.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    op: usize,
+    is_call: bool,
+    prev: usize,
+    next: usize,
+}
+
+/// Index of the list's head sentinel.
+const HEAD: usize = 0;
+
+fn describe<I: std::fmt::Debug, O: std::fmt::Debug>(op: &Operation<I, O>) -> String {
+    let out = match &op.output {
+        Some(o) => format!("{o:?}"),
+        None => "unknown".to_string(),
+    };
+    format!("[line {} client {}] {:?} -> {out}", op.line, op.client, op.input)
+}
+
+/// Ok(true): linearizable; Ok(false): the search ran out of `budget` steps; Err: not.
+fn check_part<M: Model>(model: &M, ops: &[&Operation<M::Input, M::Output>], budget: u64) -> Result<bool, Witness> {
+    let n = ops.len();
+    if n == 0 {
+        return Ok(true);
+    }
+    // Events in time order; a call before a return at the same time (the two overlap), then
+    // by operation index. Unknown returns come after everything.
+    let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
+    for (i, op) in ops.iter().enumerate() {
+        order.push((op.call, false, i));
+        order.push((op.ret.unwrap_or(u64::MAX), true, i));
+    }
+    order.sort();
+    // Node 0 is the head sentinel; events are 1..=2n.
+    let mut ev: Vec<Event> = Vec::with_capacity(2 * n + 1);
+    ev.push(Event { op: usize::MAX, is_call: false, prev: HEAD, next: 1 });
+    let mut call_of = vec![0usize; n];
+    let mut ret_of = vec![0usize; n];
+    for (k, (_, is_ret, i)) in order.iter().enumerate() {
+        let id = k + 1;
+        ev.push(Event { op: *i, is_call: !is_ret, prev: id - 1, next: if id == 2 * n { usize::MAX } else { id + 1 } });
+        if *is_ret {
+            ret_of[*i] = id;
+        } else {
+            call_of[*i] = id;
+        }
+    }
+    debug_assert!((0..n).all(|i| call_of[i] < ret_of[i]), "a call precedes its return");
+
+    // Unlinks an operation's call and return events (it is linearized); `relink` undoes it.
+    fn unlink(ev: &mut [Event], id: usize) {
+        let (p, nx) = (ev[id].prev, ev[id].next);
+        ev[p].next = nx;
+        if nx != usize::MAX {
+            ev[nx].prev = p;
+        }
+    }
+    fn relink(ev: &mut [Event], id: usize) {
+        let (p, nx) = (ev[id].prev, ev[id].next);
+        ev[p].next = id;
+        if nx != usize::MAX {
+            ev[nx].prev = id;
+        }
+    }
+
+    let words = n.div_ceil(64);
+    let mut linearized = vec![0u64; words];
+    let mut seen = Seen::<M::State>::default();
+    // (call event, state before it) of each linearized operation, in order.
+    let mut stack: Vec<(usize, M::State)> = Vec::with_capacity(n);
+    let mut state = model.init();
+    let mut cur = ev[HEAD].next;
+    let mut deepest: Option<(usize, Witness)> = None;
+    let mut steps = 0u64;
+    while ev[HEAD].next != usize::MAX {
+        steps += 1;
+        if steps > budget {
+            return Ok(false);
+        }
+        if cur == usize::MAX {
+            // Only reachable if every remaining event is a call that failed: treat as stuck.
+            debug_assert!(false, "walked off the end with events left");
+            break;
+        }
+        let e = ev[cur];
+        if e.is_call {
+            let op = ops[e.op];
+            if let Some(next_state) = model.step(&state, &op.input, op.output.as_ref()) {
+                linearized[e.op / 64] |= 1 << (e.op % 64);
+                if seen.insert(&linearized, &next_state) {
+                    stack.push((cur, state));
+                    state = next_state;
+                    unlink(&mut ev, call_of[e.op]);
+                    unlink(&mut ev, ret_of[e.op]);
+                    cur = ev[HEAD].next;
+                    continue;
+                }
+                linearized[e.op / 64] &= !(1 << (e.op % 64));
+            }
+            cur = e.next;
+        } else {
+            // A return whose operation is not linearized: what came before must change.
+            if deepest.as_ref().is_none_or(|(d, _)| stack.len() > *d) {
+                let mut pending = Vec::new();
+                let mut k = ev[HEAD].next;
+                while k != usize::MAX && pending.len() < 10 {
+                    if ev[k].is_call && ev[k].op != e.op {
+                        pending.push(describe(ops[ev[k].op]));
+                    }
+                    k = ev[k].next;
+                }
+                let prefix = stack.iter().rev().take(10).rev().map(|(c, _)| describe(ops[ev[*c].op])).collect();
+                let w = Witness { part: String::new(), prefix, stuck: describe(ops[e.op]), pending, state: format!("{state:?}") };
+                deepest = Some((stack.len(), w));
+            }
+            let Some((call, before)) = stack.pop() else {
+                return Err(deepest.map(|(_, w)| w).expect("recorded above"));
+            };
+            let op = ev[call].op;
+            state = before;
+            linearized[op / 64] &= !(1 << (op % 64));
+            relink(&mut ev, ret_of[op]);
+            relink(&mut ev, call_of[op]);
+            cur = ev[call].next;
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::models::{Register, RegisterInput, RegisterOutput};
+    use super::*;
+
+    fn op(client: u64, input: RegisterInput, output: Option<RegisterOutput>, call: u64, ret: Option<u64>) -> Operation<RegisterInput, RegisterOutput> {
+        Operation { client, input, output, call, ret, line: call as usize }
+    }
+
+    // Two overlapping writes and a read after both: the read may see either (Herlihy & Wing's
+    // definition: overlapping operations may take effect in either order).
+    #[test]
+    fn overlapping_writes_may_order_either_way() {
+        let h = vec![
+            op(0, RegisterInput::Write(1), Some(RegisterOutput::Ok), 0, Some(10)),
+            op(1, RegisterInput::Write(2), Some(RegisterOutput::Ok), 1, Some(11)),
+            op(2, RegisterInput::Read, Some(RegisterOutput::Value(Some(1))), 20, Some(21)),
+        ];
+        assert_eq!(check(&Register, &h), Verdict::Linearizable);
+    }
+
+    // A read that returns a value overwritten before it was called is stale: not linearizable,
+    // and the witness names the read.
+    #[test]
+    fn a_stale_read_is_caught_with_a_witness() {
+        let h = vec![
+            op(0, RegisterInput::Write(1), Some(RegisterOutput::Ok), 0, Some(1)),
+            op(0, RegisterInput::Write(2), Some(RegisterOutput::Ok), 2, Some(3)),
+            op(1, RegisterInput::Read, Some(RegisterOutput::Value(Some(1))), 4, Some(5)),
+        ];
+        let Verdict::NotLinearizable(w) = check(&Register, &h) else { panic!("stale read accepted") };
+        assert!(w.stuck.contains("Read"), "{w}");
+    }
+
+    // A write whose outcome is unknown may take effect late, or never.
+    #[test]
+    fn unknown_outcomes_may_happen_late_or_never() {
+        let late = vec![
+            op(0, RegisterInput::Write(1), None, 0, None),
+            op(1, RegisterInput::Read, Some(RegisterOutput::Value(None)), 5, Some(6)),
+            op(1, RegisterInput::Read, Some(RegisterOutput::Value(Some(1))), 7, Some(8)),
+        ];
+        assert_eq!(check(&Register, &late), Verdict::Linearizable);
+        let never = vec![op(0, RegisterInput::Write(1), None, 0, None), op(1, RegisterInput::Read, Some(RegisterOutput::Value(None)), 5, Some(6))];
+        assert_eq!(check(&Register, &never), Verdict::Linearizable);
+    }
+}
+
+/// What [`check_file`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVerdict {
+    pub operations: usize,
+    pub verdict: Verdict,
+}
+
+/// Reads a history file in `format` (None: detected from its first operation line) and
+/// checks it. Err: a malformed file (with its line) or an unreadable one.
+pub fn check_file(path: &str, format: Option<parse::Format>) -> Result<FileVerdict, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let format = format
+        .or_else(|| parse::detect(&text))
+        .ok_or_else(|| format!("{path}: no operation found: give a Jepsen register log or EDN key-value lines (--model register|kv)"))?;
+    let at = |e: parse::ParseError| format!("{path}:{e}");
+    Ok(match format {
+        parse::Format::Register => {
+            let ops = parse::register(&text).map_err(at)?;
+            FileVerdict { operations: ops.len(), verdict: check(&models::Register, &ops) }
+        }
+        parse::Format::Kv => {
+            let ops = parse::kv(&text).map_err(at)?;
+            FileVerdict { operations: ops.len(), verdict: check(&models::Kv, &ops) }
+        }
+    })
+}
