@@ -310,6 +310,7 @@ const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(250);
 async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers>) {
     let mut update_rules = crate::invariants::updates::UpdateRules::default();
     let mut suspect: Option<[String; 2]> = None;
+    let mut start_first_seen: std::collections::BTreeSet<(String, u64)> = Default::default();
     loop {
         tokio::time::sleep(GROUND_TRUTH_EVERY).await;
         let r = {
@@ -330,10 +331,17 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
             let slots = c.running_slots();
             let live: Vec<Option<bool>> = c
                 .with_best_store(|s| {
+                    // Updates that were start-first at some poll: a slot started then stays
+                    // in flight if `--update-order` changes mid-update.
+                    for svc in s.list_services() {
+                        if shoal_core::orchestrator::update::config(svc).order == shoal_core::model::UpdateOrder::StartFirst {
+                            start_first_seen.insert((svc.id.clone(), svc.spec_version));
+                        }
+                    }
                     slots
                         .iter()
                         .map(|(_, _, _, t)| match s.get(Kind::Task, t) {
-                            Some(Object::Task(t)) if t.is_live() => Some(outgoing_start_first(s, t)),
+                            Some(Object::Task(t)) if t.is_live() => Some(outgoing_start_first(s, t, &start_first_seen)),
                             _ => None,
                         })
                         .collect()
@@ -378,13 +386,15 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
     }
 }
 
-/// Whether `t` is the old task of a slot under a start-first update (or rollback).
-fn outgoing_start_first(s: &shoal_core::store::Store, t: &shoal_core::model::Task) -> bool {
+/// Whether `t` is the old task of a slot under a start-first update (or rollback): one whose
+/// config is start-first, or was at some poll (`start_first_seen`: service id, spec version).
+fn outgoing_start_first(
+    s: &shoal_core::store::Store,
+    t: &shoal_core::model::Task,
+    start_first_seen: &std::collections::BTreeSet<(String, u64)>,
+) -> bool {
     match s.get(Kind::Service, &t.service_id) {
-        Some(Object::Service(svc)) => {
-            t.spec_version < svc.spec_version
-                && shoal_core::orchestrator::update::config(svc).order == shoal_core::model::UpdateOrder::StartFirst
-        }
+        Some(Object::Service(svc)) => t.spec_version < svc.spec_version && start_first_seen.contains(&(svc.id.clone(), svc.spec_version)),
         _ => false,
     }
 }
@@ -514,11 +524,21 @@ impl Run {
             },
             DoCmd::Control(ControlCommand::Service(sc)) => match sc {
                 ServiceCommand::Create(c) => {
-                    let spec = c.to_spec()?;
-                    let spec = serde_json::to_vec(&spec).expect("spec serialises");
-                    let r = self.control(Op::CreateService(proto::CreateService { spec })).await?;
-                    tracing::info!(target: "shoal::step", node = "runner", "service {} created: {}", c.name, r.id);
-                    Ok(())
+                    let want = c.to_spec()?;
+                    let spec = serde_json::to_vec(&want).expect("spec serialises");
+                    match self.control(Op::CreateService(proto::CreateService { spec })).await {
+                        Ok(r) => {
+                            tracing::info!(target: "shoal::step", node = "runner", "service {} created: {}", c.name, r.id);
+                            Ok(())
+                        }
+                        // An attempt whose answer was lost (a timeout, a leader change) may have
+                        // created it: the same spec under the name is that earlier attempt.
+                        Err(e) if e.starts_with("AlreadyExists") && self.service_spec(&c.name).await.as_ref() == Some(&want) => {
+                            tracing::info!(target: "shoal::step", node = "runner", "service {} was created by an earlier attempt", c.name);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 ServiceCommand::Update(u) => {
                     // Read, apply the flags, write with the version read (retry on a race).
@@ -571,6 +591,15 @@ impl Run {
                 tracing::info!(target: "shoal::step", node = "runner", "{role} join token: {token}");
                 Ok(())
             }
+        }
+    }
+
+    /// The spec of the service named `name`, read through the control API.
+    async fn service_spec(&self, name: &str) -> Option<shoal_core::model::ServiceSpec> {
+        let r = self.control(Op::GetService(proto::ObjectKey { key: name.to_string() })).await.ok()?;
+        match serde_json::from_slice::<Vec<Object>>(&r.objects).ok()?.into_iter().next() {
+            Some(Object::Service(s)) => Some(s.spec),
+            _ => None,
         }
     }
 

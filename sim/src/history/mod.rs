@@ -96,26 +96,25 @@ const FIRST_BUDGET: u64 = 10_000;
 
 /// Checks a whole history, part by part. A part that is not linearizable may take an
 /// exponential search to prove so while another fails at once, so the parts are searched in
-/// rounds with a doubling step budget (each round restarts the parts that ran out): the
-/// first failure found in budget is the answer, as when Porcupine checks parts in parallel
-/// and stops at the first that fails. Bounded memory per round: the budget bounds the
-/// memoised states.
+/// rounds with a doubling step budget (a part that ran out goes on where it stopped in the
+/// next round): the first failure found is the answer, as when Porcupine checks parts in
+/// parallel and stops at the first that fails.
 pub fn check<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) -> Verdict {
     let mut parts: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         parts.entry(model.partition(&op.input)).or_default().push(i);
     }
-    let mut left: Vec<(String, Vec<&Operation<M::Input, M::Output>>)> =
-        parts.into_iter().map(|(p, idx)| (p, idx.iter().map(|i| &ops[*i]).collect())).collect();
+    let mut left: Vec<(String, Search<M>)> =
+        parts.into_iter().map(|(p, idx)| (p, Search::new(model, idx.iter().map(|i| &ops[*i]).collect()))).collect();
     let mut budget = FIRST_BUDGET;
     while !left.is_empty() {
-        let mut next = Vec::new();
-        // The last part left gets no budget: restarting it would only repeat its work.
+        let mut next = Vec::with_capacity(left.len());
+        // The last part left goes on to the end.
         let single = left.len() == 1;
-        for (part, part_ops) in left {
-            match check_part(model, &part_ops, if single { u64::MAX } else { budget }) {
-                Ok(true) => {}
-                Ok(false) => next.push((part, part_ops)),
+        for (part, mut search) in left {
+            match search.advance(if single { u64::MAX } else { budget }) {
+                Ok(Progress::Linearizable) => {}
+                Ok(Progress::OutOfBudget) => next.push((part, search)),
                 Err(mut w) => {
                     w.part = part;
                     return Verdict::NotLinearizable(w);
@@ -194,114 +193,148 @@ fn describe<I: std::fmt::Debug, O: std::fmt::Debug>(op: &Operation<I, O>) -> Str
     format!("[line {} client {}] {:?} -> {out}", op.line, op.client, op.input)
 }
 
-/// Ok(true): linearizable; Ok(false): the search ran out of `budget` steps; Err: not.
-fn check_part<M: Model>(model: &M, ops: &[&Operation<M::Input, M::Output>], budget: u64) -> Result<bool, Witness> {
-    let n = ops.len();
-    if n == 0 {
-        return Ok(true);
+/// Unlinks an event from the list (its operation is linearized); [`relink`] undoes it.
+fn unlink(ev: &mut [Event], id: usize) {
+    let (p, nx) = (ev[id].prev, ev[id].next);
+    ev[p].next = nx;
+    if nx != usize::MAX {
+        ev[nx].prev = p;
     }
-    // Events in time order; a call before a return at the same time (the two overlap), then
-    // by operation index. Unknown returns come after everything.
-    let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
-    for (i, op) in ops.iter().enumerate() {
-        order.push((op.call, false, i));
-        order.push((op.ret.unwrap_or(u64::MAX), true, i));
-    }
-    order.sort();
-    // Node 0 is the head sentinel; events are 1..=2n.
-    let mut ev: Vec<Event> = Vec::with_capacity(2 * n + 1);
-    ev.push(Event { op: usize::MAX, is_call: false, prev: HEAD, next: 1 });
-    let mut call_of = vec![0usize; n];
-    let mut ret_of = vec![0usize; n];
-    for (k, (_, is_ret, i)) in order.iter().enumerate() {
-        let id = k + 1;
-        ev.push(Event { op: *i, is_call: !is_ret, prev: id - 1, next: if id == 2 * n { usize::MAX } else { id + 1 } });
-        if *is_ret {
-            ret_of[*i] = id;
-        } else {
-            call_of[*i] = id;
-        }
-    }
-    debug_assert!((0..n).all(|i| call_of[i] < ret_of[i]), "a call precedes its return");
+}
 
-    // Unlinks an operation's call and return events (it is linearized); `relink` undoes it.
-    fn unlink(ev: &mut [Event], id: usize) {
-        let (p, nx) = (ev[id].prev, ev[id].next);
-        ev[p].next = nx;
-        if nx != usize::MAX {
-            ev[nx].prev = p;
-        }
+fn relink(ev: &mut [Event], id: usize) {
+    let (p, nx) = (ev[id].prev, ev[id].next);
+    ev[p].next = id;
+    if nx != usize::MAX {
+        ev[nx].prev = id;
     }
-    fn relink(ev: &mut [Event], id: usize) {
-        let (p, nx) = (ev[id].prev, ev[id].next);
-        ev[p].next = id;
-        if nx != usize::MAX {
-            ev[nx].prev = id;
-        }
-    }
+}
 
-    let words = n.div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut seen = Seen::<M::State>::default();
-    // (call event, state before it) of each linearized operation, in order.
-    let mut stack: Vec<(usize, M::State)> = Vec::with_capacity(n);
-    let mut state = model.init();
-    let mut cur = ev[HEAD].next;
-    let mut deepest: Option<(usize, Witness)> = None;
-    let mut steps = 0u64;
-    while ev[HEAD].next != usize::MAX {
-        steps += 1;
-        if steps > budget {
-            return Ok(false);
+/// Where a part's search stands; [`Search::advance`] goes on from there, so rounds of budget
+/// never repeat work.
+struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: Vec<&'a Operation<M::Input, M::Output>>,
+    ev: Vec<Event>,
+    call_of: Vec<usize>,
+    ret_of: Vec<usize>,
+    linearized: Vec<u64>,
+    seen: Seen<M::State>,
+    /// (call event, state before it) of each linearized operation, in order.
+    stack: Vec<(usize, M::State)>,
+    state: M::State,
+    cur: usize,
+    deepest: Option<(usize, Witness)>,
+}
+
+/// What one round of a search found.
+enum Progress {
+    Linearizable,
+    OutOfBudget,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    fn new(model: &'a M, ops: Vec<&'a Operation<M::Input, M::Output>>) -> Self {
+        let n = ops.len();
+        // Events in time order; a call before a return at the same time (the two overlap),
+        // then by operation index. Unknown returns come after everything.
+        let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
+        for (i, op) in ops.iter().enumerate() {
+            order.push((op.call, false, i));
+            order.push((op.ret.unwrap_or(u64::MAX), true, i));
         }
-        if cur == usize::MAX {
-            // Only reachable if every remaining event is a call that failed: treat as stuck.
-            debug_assert!(false, "walked off the end with events left");
-            break;
-        }
-        let e = ev[cur];
-        if e.is_call {
-            let op = ops[e.op];
-            if let Some(next_state) = model.step(&state, &op.input, op.output.as_ref()) {
-                linearized[e.op / 64] |= 1 << (e.op % 64);
-                if seen.insert(&linearized, &next_state) {
-                    stack.push((cur, state));
-                    state = next_state;
-                    unlink(&mut ev, call_of[e.op]);
-                    unlink(&mut ev, ret_of[e.op]);
-                    cur = ev[HEAD].next;
-                    continue;
-                }
-                linearized[e.op / 64] &= !(1 << (e.op % 64));
+        order.sort();
+        // Node 0 is the head sentinel; events are 1..=2n.
+        let mut ev: Vec<Event> = Vec::with_capacity(2 * n + 1);
+        ev.push(Event { op: usize::MAX, is_call: false, prev: HEAD, next: if n == 0 { usize::MAX } else { 1 } });
+        let mut call_of = vec![0usize; n];
+        let mut ret_of = vec![0usize; n];
+        for (k, (_, is_ret, i)) in order.iter().enumerate() {
+            let id = k + 1;
+            ev.push(Event { op: *i, is_call: !is_ret, prev: id - 1, next: if id == 2 * n { usize::MAX } else { id + 1 } });
+            if *is_ret {
+                ret_of[*i] = id;
+            } else {
+                call_of[*i] = id;
             }
-            cur = e.next;
-        } else {
-            // A return whose operation is not linearized: what came before must change.
-            if deepest.as_ref().is_none_or(|(d, _)| stack.len() > *d) {
-                let mut pending = Vec::new();
-                let mut k = ev[HEAD].next;
-                while k != usize::MAX && pending.len() < 10 {
-                    if ev[k].is_call && ev[k].op != e.op {
-                        pending.push(describe(ops[ev[k].op]));
+        }
+        debug_assert!((0..n).all(|i| call_of[i] < ret_of[i]), "a call precedes its return");
+        let cur = ev[HEAD].next;
+        Search {
+            model,
+            ops,
+            ev,
+            call_of,
+            ret_of,
+            linearized: vec![0u64; n.div_ceil(64)],
+            seen: Seen::default(),
+            stack: Vec::with_capacity(n),
+            state: model.init(),
+            cur,
+            deepest: None,
+        }
+    }
+
+    /// Searches on for at most `budget` steps. Err: not linearizable, with the witness.
+    fn advance(&mut self, budget: u64) -> Result<Progress, Witness> {
+        let mut steps = 0u64;
+        while self.ev[HEAD].next != usize::MAX {
+            steps += 1;
+            if steps > budget {
+                return Ok(Progress::OutOfBudget);
+            }
+            // The last event left is always a return (every operation's return follows its
+            // call), so the walk meets a return before it could fall off the end.
+            debug_assert!(self.cur != usize::MAX, "walked off the end with events left");
+            let e = self.ev[self.cur];
+            if e.is_call {
+                let op = self.ops[e.op];
+                if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
+                    self.linearized[e.op / 64] |= 1 << (e.op % 64);
+                    if self.seen.insert(&self.linearized, &next_state) {
+                        let before = std::mem::replace(&mut self.state, next_state);
+                        self.stack.push((self.cur, before));
+                        unlink(&mut self.ev, self.call_of[e.op]);
+                        unlink(&mut self.ev, self.ret_of[e.op]);
+                        self.cur = self.ev[HEAD].next;
+                        continue;
                     }
-                    k = ev[k].next;
+                    self.linearized[e.op / 64] &= !(1 << (e.op % 64));
                 }
-                let prefix = stack.iter().rev().take(10).rev().map(|(c, _)| describe(ops[ev[*c].op])).collect();
-                let w = Witness { part: String::new(), prefix, stuck: describe(ops[e.op]), pending, state: format!("{state:?}") };
-                deepest = Some((stack.len(), w));
+                self.cur = e.next;
+            } else {
+                // A return whose operation is not linearized: what came before must change.
+                if self.deepest.as_ref().is_none_or(|(d, _)| self.stack.len() > *d) {
+                    let w = self.witness(e.op);
+                    self.deepest = Some((self.stack.len(), w));
+                }
+                let Some((call, before)) = self.stack.pop() else {
+                    return Err(self.deepest.take().map(|(_, w)| w).expect("recorded above"));
+                };
+                let op = self.ev[call].op;
+                self.state = before;
+                self.linearized[op / 64] &= !(1 << (op % 64));
+                relink(&mut self.ev, self.ret_of[op]);
+                relink(&mut self.ev, self.call_of[op]);
+                self.cur = self.ev[call].next;
             }
-            let Some((call, before)) = stack.pop() else {
-                return Err(deepest.map(|(_, w)| w).expect("recorded above"));
-            };
-            let op = ev[call].op;
-            state = before;
-            linearized[op / 64] &= !(1 << (op % 64));
-            relink(&mut ev, ret_of[op]);
-            relink(&mut ev, call_of[op]);
-            cur = ev[call].next;
         }
+        Ok(Progress::Linearizable)
     }
-    Ok(true)
+
+    /// The witness at a return of `stuck` that nothing linearized so far explains.
+    fn witness(&self, stuck: usize) -> Witness {
+        let mut pending = Vec::new();
+        let mut k = self.ev[HEAD].next;
+        while k != usize::MAX && pending.len() < 10 {
+            if self.ev[k].is_call && self.ev[k].op != stuck {
+                pending.push(describe(self.ops[self.ev[k].op]));
+            }
+            k = self.ev[k].next;
+        }
+        let prefix = self.stack.iter().rev().take(10).rev().map(|(c, _)| describe(self.ops[self.ev[*c].op])).collect();
+        Witness { part: String::new(), prefix, stuck: describe(self.ops[stuck]), pending, state: format!("{:?}", self.state) }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Rolling-update rules, judged from the most advanced store and the machines' containers
 //! every few hundred virtual milliseconds (docker docs, `service update --update-*`):
 //!
-//! * **parallelism**: at most `parallelism` slots are being updated at once — a slot is being
+//! * **parallelism**: at most `parallelism` slots are being updated at once (the widest the
+//!   update's config had, if `--update-parallelism` changed mid-update) — a slot is being
 //!   updated while the update controller replaced its task of an older spec and the new task
 //!   does not run yet. Slots whose old task failed, or sat on a node that went down or was
 //!   drained during the update, are the orchestrator's replacements, not the updater's; slots
@@ -40,6 +41,10 @@ struct Seen {
     full_at_start: Option<(u64, bool)>,
     /// For a pause of this spec version: the slots that had a task of it when it paused.
     paused_slots: Option<(u64, BTreeSet<Slot>)>,
+    /// For the update (or rollback) of this spec version: the widest parallelism and the
+    /// smallest capacity bound its config had (`--update-*` alone may change it mid-update;
+    /// slots started under a wider one stay in flight). 0 = all at once.
+    widest: Option<(u64, bool, u64)>,
 }
 
 #[derive(Default)]
@@ -122,9 +127,17 @@ impl UpdateRules {
                 }
                 _ => None,
             };
+            let par = update::config(svc).parallelism;
+            let widest = match seen.as_ref().and_then(|s| s.widest) {
+                Some((v, rb, w)) if v == svc.spec_version && rb == rolling_back(state) => {
+                    Some((v, rb, if w == 0 || par == 0 { 0 } else { w.max(par) }))
+                }
+                _ => Some((svc.spec_version, rolling_back(state), par)),
+            };
             next.insert(
                 svc.id.clone(),
                 Seen {
+                    widest,
                     spec_version: svc.spec_version,
                     spec: svc.spec.clone(),
                     previous: svc.previous_spec.clone(),
@@ -171,7 +184,12 @@ impl UpdateRules {
         if !active(state) {
             return Ok(());
         }
-        let cfg = update::config(svc);
+        let mut cfg = update::config(svc);
+        if let Some((v, rb, w)) = prev.widest {
+            if v == svc.spec_version && rb == rolling_back(state) {
+                cfg.parallelism = if w == 0 || cfg.parallelism == 0 { 0 } else { w.max(cfg.parallelism) };
+            }
+        }
         // Parallelism.
         if cfg.parallelism > 0 {
             let in_flight: BTreeSet<Slot> = ts
@@ -246,7 +264,8 @@ impl UpdateRules {
         // ago is no update).
         let ran_then = last.status.state == TaskState::Running
             || (last.status.state == TaskState::Shutdown && last.status.timestamp_ms >= t.meta.created_at_ms);
-        let replaced = !ran_then || self.nodes_lost.contains(&last.node_id);
+        // Scaled away (desired REMOVE): its slot came back by a scale-up, not by the updater.
+        let replaced = !ran_then || last.desired_state == TaskState::Remove || self.nodes_lost.contains(&last.node_id);
         (!replaced).then_some(last)
     }
 }
