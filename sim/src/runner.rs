@@ -572,7 +572,13 @@ impl Run {
                 }
                 ServiceCommand::Rm { services } => {
                     for name in services {
-                        self.control(Op::RemoveService(proto::ObjectKey { key: name.clone() })).await?;
+                        match self.control_retried(Op::RemoveService(proto::ObjectKey { key: name.clone() })).await {
+                            (Ok(_), _) => {}
+                            (Err(e), true) if e.starts_with("NotFound") => {
+                                tracing::info!(target: "shoal::step", node = "runner", "service {name} was removed by an earlier attempt");
+                            }
+                            (Err(e), _) => return Err(e),
+                        }
                     }
                     Ok(())
                 }
@@ -648,8 +654,16 @@ impl Run {
     /// One control-API call from the client machine to a live manager (which forwards to the
     /// leader). Retried, bounded, while no leader answers; any other error is the step's error.
     async fn control(&self, op: Op) -> Result<proto::ControlReply, String> {
+        self.control_retried(op).await.0
+    }
+
+    /// [`Run::control`], also saying whether an earlier attempt's outcome was unknown (it timed
+    /// out or lost its manager, so it may have been applied): a retried `service rm` that
+    /// finds nothing, or a retried create that finds its own spec, is that attempt's success.
+    async fn control_retried(&self, op: Op) -> (Result<proto::ControlReply, String>, bool) {
         let managers = self.cluster.lock().unwrap().manager_addrs();
         let mut last = String::new();
+        let mut unknown = false;
         for attempt in 0..20 {
             let target = managers[attempt % managers.len()].clone();
             let req = proto::ControlRequest { hops: 0, op: Some(op.clone()) };
@@ -660,19 +674,28 @@ impl Run {
             };
             let fut = self.client_node.spawn(call);
             match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
-                Ok(Ok(Ok(reply))) => return Ok(reply),
+                Ok(Ok(Ok(reply))) => return (Ok(reply), unknown),
                 Ok(Ok(Err((code, msg)))) => {
                     if !matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown) {
-                        return Err(format!("{code:?}: {msg}"));
+                        return (Err(format!("{code:?}: {msg}")), unknown);
                     }
+                    // Unavailable may come from a proposal that timed out after it was
+                    // appended: its outcome is unknown too.
+                    unknown = true;
                     last = format!("{code:?}: {msg}");
                 }
-                Ok(Err(e)) => last = e.to_string(),
-                Err(_) => last = "timed out".into(),
+                Ok(Err(e)) => {
+                    unknown = true;
+                    last = e.to_string();
+                }
+                Err(_) => {
+                    unknown = true;
+                    last = "timed out".into();
+                }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(format!("no manager answered: {last}"))
+        (Err(format!("no manager answered: {last}")), unknown)
     }
 
 

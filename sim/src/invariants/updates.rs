@@ -167,7 +167,9 @@ impl UpdateRules {
                     svc.spec_version
                 ));
             }
-            if svc.previous_spec.as_ref().map(without_scale) != Some(without_scale(&prev.spec)) {
+            // The release rolled back from: its task template (an `--update-*`-only change of
+            // its config may land between two polls, next to the rollback).
+            if svc.previous_spec.as_ref().map(|p| &p.task) != Some(&prev.spec.task) {
                 return Err(format!("service {name}: after a rollback the previous spec is not the spec rolled back from"));
             }
         }
