@@ -20,7 +20,7 @@ use crate::mesh::{MeshModel, GOSSIP_CONVERGE_DELAY_MS};
 use crate::scenario::{Behaviour, ImageSpec};
 use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::{HealthConfig, PublishMode, Task};
+use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -191,12 +191,7 @@ impl Executor for SimExecutorHandle {
         } else {
             ContainerState::Running
         };
-        let ports: Vec<u32> = task
-            .endpoint_ports
-            .iter()
-            .filter(|p| p.publish_mode == PublishMode::Ingress && p.published_port != 0)
-            .map(|p| p.published_port)
-            .collect();
+        let ports: Vec<u32> = task.ingress_ports().collect();
         let mut c = SimContainer {
             task_id: task.id.clone(),
             service: task.service_name.clone(),

@@ -66,6 +66,14 @@ pub struct Task {
 }
 
 impl Task {
+    /// The ingress ports the task publishes through the routing mesh (allocated, non-zero).
+    pub fn ingress_ports(&self) -> impl Iterator<Item = u32> + '_ {
+        self.endpoint_ports
+            .iter()
+            .filter(|p| p.publish_mode == super::PublishMode::Ingress && p.published_port != 0)
+            .map(|p| p.published_port)
+    }
+
     /// The task still counts for its slot: the orchestrator wants it to run (or to be ready).
     pub fn is_live(&self) -> bool {
         self.desired_state <= TaskState::Running

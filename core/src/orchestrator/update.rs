@@ -73,7 +73,7 @@ fn running_since(t: &Task) -> Option<u64> {
 pub const START_FIRST_HANDOFF_MS: u64 = 2_000;
 
 fn publishes(t: &Task) -> bool {
-    t.endpoint_ports.iter().any(|p| p.published_port != 0 && p.publish_mode == crate::model::PublishMode::Ingress)
+    t.ingress_ports().next().is_some()
 }
 
 /// The fresh task `f` runs, and has run long enough to take over from the old one.
