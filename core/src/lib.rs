@@ -22,6 +22,7 @@ pub mod control;
 pub mod dispatcher;
 pub mod leader;
 pub mod model;
+pub mod mutant;
 pub mod node;
 pub mod orchestrator;
 pub mod scheduler;

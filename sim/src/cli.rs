@@ -56,6 +56,25 @@ enum Cmd {
         /// One JSON object per seed.
         #[arg(long)]
         json: bool,
+        /// Shrink each failing seed's plan and write it as explore-SEED.shrunk.toml here.
+        #[arg(long)]
+        shrink: bool,
+    },
+    /// Shrink a failing run into a smaller scenario that fails the same way: the explorer's
+    /// plan of --seed, or FILE under --seed. Exit 0 shrunk, 1 nothing to shrink (the run
+    /// passes), 2 bad input.
+    Shrink {
+        /// A scenario file (default: the explorer's plan of --seed).
+        file: Option<String>,
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the result (default: explore-SEED.shrunk.toml, or FILE's name with
+        /// .shrunk.toml).
+        #[arg(long)]
+        write: Option<String>,
+        /// At most this many candidate runs.
+        #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max_runs: u64,
     },
     /// Check a concurrent history for linearizability: a Jepsen register log (read, write,
     /// cas) or EDN key-value lines (get, put, append). Exit 0 linearizable, 1 not (with a
@@ -210,8 +229,25 @@ pub fn main() -> i32 {
             }
             i32::from(failed > 0)
         }
-        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, json } => {
-            explore(seeds, seed, jobs, budget, write, check_determinism, json)
+        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, json, shrink } => {
+            explore(seeds, seed, jobs, budget, write, check_determinism, json, shrink)
+        }
+        Cmd::Shrink { file, seed, write, max_runs } => {
+            let (origin, text) = match &file {
+                Some(f) => match std::fs::read_to_string(f) {
+                    Ok(t) => (f.clone(), t),
+                    Err(e) => {
+                        eprintln!("error: cannot read {f}: {e}");
+                        return 2;
+                    }
+                },
+                None => (format!("the explorer's plan of seed {seed}"), shoal_sim::explore::plan(seed).text),
+            };
+            let out = write.unwrap_or_else(|| match &file {
+                Some(f) => format!("{}.shrunk.toml", f.trim_end_matches(".toml")),
+                None => format!("explore-{seed}.shrunk.toml"),
+            });
+            shrink_to_file(&origin, &text, seed, max_runs as usize, &out)
         }
         Cmd::CheckHistory { file, model } => {
             use shoal_sim::history::{check_file, parse::Format, Verdict};
@@ -294,6 +330,42 @@ fn parse_budget(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 90s, 10m, 1h"))
 }
 
+/// Shrinks `text` (failing under `seed`) and writes the result to `out`; exit code as for
+/// `shoal-sim shrink`. When the run does not fail, says so and writes nothing.
+fn shrink_to_file(origin: &str, text: &str, seed: u64, max_runs: usize, out: &str) -> i32 {
+    use shoal_sim::shrink::{annotate, shrink, ShrinkError};
+    println!("shrinking {origin} under seed {seed} (at most {max_runs} runs)");
+    match shrink(origin, text, seed, max_runs, |m| println!("  {m}")) {
+        Err(ShrinkError::Invalid(e)) => {
+            eprintln!("error: {e}");
+            2
+        }
+        Err(e @ ShrinkError::DoesNotFail { .. }) => {
+            println!("cannot shrink: {e}");
+            1
+        }
+        Ok(o) => {
+            let body = annotate(&o, seed, origin, out);
+            if let Err(e) = std::fs::write(out, &body) {
+                eprintln!("error: cannot write {out}: {e}");
+                return 2;
+            }
+            println!(
+                "shrunk {origin}: {} steps and {} injectors -> {} and {} in {} runs; it still fails with {}\n{}\nwrote {out}: replay it with scripts/sim run {out} --seed {seed}",
+                o.before.0,
+                o.before.1,
+                o.after.0,
+                o.after.1,
+                o.runs,
+                o.signature,
+                o.report.failure_text().unwrap_or_default().lines().next().unwrap_or_default()
+            );
+            0
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 /// `shoal-sim explore`: seeds run on fresh threads (a simulation must start on a fresh
 /// thread to be deterministic), `jobs` at a time, in seed order of output.
 fn explore(
@@ -304,6 +376,7 @@ fn explore(
     write: Option<String>,
     check_determinism: bool,
     json: bool,
+    shrink: bool,
 ) -> i32 {
     use shoal_sim::explore::{explore_one, plan};
     let seeds = match (seeds, seed) {
@@ -373,7 +446,19 @@ fn explore(
             } else {
                 println!("PASSED explore seed={} {} virtual={:.1}s wall={:.2}s trace_hash={}", p.seed, p.summary, r.virtual_secs, r.wall_secs, r.trace_hash);
             }
-            if r.passed() { passed += 1 } else { failed.push(p.seed) }
+            if r.passed() {
+                passed += 1
+            } else {
+                failed.push(p.seed);
+                if shrink {
+                    // The shrink's own first run shows whether the failure reproduces.
+                    let out = format!("explore-{}.shrunk.toml", p.seed);
+                    if shrink_to_file(&format!("the explorer's plan of seed {}", p.seed), &p.text, p.seed, 400, &out) == 1 {
+                        println!("the failure of seed {} did not reproduce: keeping the original plan", p.seed);
+                        let _ = std::fs::write(format!("explore-{}.toml", p.seed), &p.text);
+                    }
+                }
+            }
         }
     }
     let secs = started.elapsed().as_secs_f64();

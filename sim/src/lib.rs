@@ -4,7 +4,9 @@
 //! time from the seed; this crate adds what madsim does not have — a disk with crash semantics
 //! ([`disk`]), cluster control with faults ([`cluster`]), invariant checkers ([`invariants`]),
 //! a trace with a hash ([`trace`]), scenario files ([`scenario`]), the routing-mesh model
-//! ([`mesh`]) with its request client ([`traffic`]) and the runner ([`runner`]).
+//! ([`mesh`]) with its request client ([`traffic`]), the runner ([`runner`]), the fault
+//! explorer ([`explore`]), the shrinker ([`shrink`]) and the linearizability checker
+//! ([`history`]).
 //!
 //! Only compiled with `--cfg madsim` (scripts/sim, `cargo sim-*` aliases): a binary built with
 //! the cfg panics outside the simulator, and one built without it has no simulator.
@@ -21,6 +23,7 @@ pub mod invariants;
 pub mod mesh;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod traffic;
 

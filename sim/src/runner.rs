@@ -117,7 +117,7 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .collect();
     format!(
         "shoal-sim scenario={} seed={} file={} managers={} workers={} latency_ms={}..{} disk_sync_ms={} torn_writes={} \
-         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]",
+         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]{}",
         scenario.name,
         seed,
         scenario.path,
@@ -136,7 +136,12 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         d.mesh_gossip_ms.1,
         d.mesh_detect_ms.0,
         d.mesh_detect_ms.1,
-        inj.join(",")
+        inj.join(","),
+        if shoal_core::mutant::ACTIVE.is_empty() {
+            String::new()
+        } else {
+            format!(" MUTANT={}", shoal_core::mutant::ACTIVE.join(","))
+        }
     )
 }
 

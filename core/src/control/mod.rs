@@ -216,6 +216,7 @@ pub fn rollback_service(store: &Store, key: &str) -> Result<Vec<Action>, Control
         )));
     };
     let mut s = cur.clone();
+    let prev = crate::mutant::rollback_target(prev, &cur.spec);
     s.previous_spec = Some(std::mem::replace(&mut s.spec, prev));
     s.spec_version += 1;
     s.update_status = Some(UpdateStatus { state: UpdateState::RollbackStarted, ..Default::default() });

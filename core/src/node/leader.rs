@@ -80,7 +80,8 @@ impl Manager {
             if !leading {
                 // Catch up with everything committed before this term, then start the
                 // dispatcher's clock: every node gets the post-election grace.
-                if self.read_barrier().await.is_err() {
+                // Mutant: lead at once, on whatever this node happens to have applied.
+                if !crate::mutant::active("double-assign-slot") && self.read_barrier().await.is_err() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -187,7 +187,12 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
         .map(|t| slot_key(t))
         .collect::<BTreeSet<SlotKey>>()
         .len();
-    let room = if cfg.parallelism == 0 { usize::MAX } else { (cfg.parallelism as usize).saturating_sub(busy) };
+    // Mutant: every dirty slot starts at once, whatever the parallelism.
+    let room = if cfg.parallelism == 0 || crate::mutant::active("exceed-parallelism") {
+        usize::MAX
+    } else {
+        (cfg.parallelism as usize).saturating_sub(busy)
+    };
     let mut waiting: Vec<&&Task> = dirty.iter().filter(|t| !fresh_slots.contains(&slot_key(t))).collect();
     waiting.sort_by_key(|t| (slot_key(t), t.id.as_str()));
     debug_assert!(waiting.windows(2).all(|w| slot_key(w[0]) != slot_key(w[1])), "one older task per slot");
@@ -216,6 +221,7 @@ pub fn service_after(s: &Service, status: Option<UpdateStatus>, rollback_to: Opt
     }
     let mut next = s.clone();
     if let Some(prev) = rollback_to {
+        let prev = crate::mutant::rollback_target(prev, &s.spec);
         next.previous_spec = Some(std::mem::replace(&mut next.spec, prev));
         next.spec_version += 1;
     }

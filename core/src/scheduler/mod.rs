@@ -133,7 +133,10 @@ impl Needs {
 
     /// Filters that do not change while a batch is placed.
     fn static_reject(&self, n: &NodeInfo) -> Option<Reason> {
-        if n.node.status.state != NodeState::Ready || n.node.spec.availability != NodeAvailability::Active {
+        // Mutant: a node that is down still passes the Ready filter.
+        let ready = n.node.status.state == NodeState::Ready
+            || (crate::mutant::active("assign-to-down-node") && n.node.status.state == NodeState::Down);
+        if !ready || n.node.spec.availability != NodeAvailability::Active {
             return Some(Reason::NotReady);
         }
         if !constraint::all_match(&self.constraints, &n.node) {

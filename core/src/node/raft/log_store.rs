@@ -241,7 +241,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        self.disk.replace(VOTE_FILE, &bytes).map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })?;
+        // Mutant: a vote granted to a candidate (not yet committed by a leader) stays in
+        // memory only, so a restarted node may vote again in the same term.
+        if !(crate::mutant::active("forget-vote") && !vote.is_committed()) {
+            self.disk.replace(VOTE_FILE, &bytes).map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })?;
+        }
         self.inner.lock().unwrap().vote = Some(*vote);
         Ok(())
     }
