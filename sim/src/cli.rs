@@ -16,7 +16,7 @@ enum Cmd {
     Run {
         #[arg(required = true)]
         files: Vec<String>,
-        /// One seed (default 1).
+        /// One seed (default: the file's `seed`, else 1).
         #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
         /// Seeds A..B (B excluded) or A..=B.
@@ -196,18 +196,17 @@ pub fn main() -> i32 {
                 Ok(s) => s,
                 Err(c) => return c,
             };
-            let seeds = seeds.unwrap_or_else(|| {
-                let s = seed.unwrap_or(1);
-                s..s + 1
-            });
-            if trace.is_some() && (seeds.end - seeds.start > 1 || scenarios.len() > 1) {
+            // Without --seed/--seeds each file runs its own `seed` (a regression's), else 1.
+            let given = seeds.or(seed.map(|s| s..s + 1));
+            if trace.is_some() && (given.as_ref().is_some_and(|r| r.end - r.start > 1) || scenarios.len() > 1) {
                 eprintln!("error: --trace writes one run's trace: give one file and one --seed");
                 return 2;
             }
             let mut failed = 0;
             let mut reports = Vec::new();
             for s in &scenarios {
-                for seed in seeds.clone() {
+                let own = s.seed.unwrap_or(1);
+                for seed in given.clone().unwrap_or(own..own + 1) {
                     println!("{}", shoal_sim::runner::banner(s, seed));
                     let opts = RunOptions { keep_trace: trace.is_some(), echo_trace: verbose };
                     let r = run(s, seed, &opts);

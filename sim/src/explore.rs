@@ -135,6 +135,9 @@ pub fn plan(seed: u64) -> Plan {
         };
         steps.push((gap_ms, step));
     }
+    // Clients calling the control API through random managers all along: their history is
+    // checked for linearizability when the run ends.
+    let _ = writeln!(t, "[[step]]\ndo = \"load control 4/s\"\n");
     for (gap_ms, step) in &steps {
         let _ = writeln!(t, "[[step]]\nafter = \"{gap_ms}ms\"\n{step}\n");
     }

@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod client;
 pub mod cluster;
+pub mod control_load;
 pub mod disk;
 pub mod executor;
 pub mod explore;

@@ -160,13 +160,31 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     // The wall clock is read outside the simulation only (inside, time is virtual).
     #[allow(clippy::disallowed_methods)]
     let wall = std::time::Instant::now();
-    let (virtual_secs, expectations, waits) = tracing::subscriber::with_default(subscriber, || {
+    // A panic anywhere in the simulated world (ours, or an assertion inside openraft) is a
+    // failure of this run like any violation, with its seed and replay command, not the end of
+    // the process: the explorer and the shrinker go on.
+    let outcome = tracing::subscriber::with_default(subscriber, || {
         let scenario = scenario.clone();
         let (checkers, requests) = (checkers.clone(), requests.clone());
         let mesh = (d.mesh_gossip_ms, d.mesh_detect_ms);
-        rt.block_on(async move { drive(scenario, seed, checkers, requests, mesh).await })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async move { drive(scenario, seed, checkers, requests, mesh).await })
+        }))
     });
     let wall_secs = wall.elapsed().as_secs_f64();
+    let (virtual_secs, expectations, waits) = match outcome {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic without a message".into());
+            let at = trace.last_secs();
+            checkers.push_violation(Violation { at, checker: "panic", message: msg.replace('\n', " ") });
+            (at, BTreeMap::new(), BTreeMap::new())
+        }
+    };
     let violations = checkers.violations();
     let request_stats = requests.lock().unwrap().clone();
     RunReport {
@@ -196,6 +214,9 @@ struct Run {
     next_write: Arc<AtomicU64>,
     traffic: Vec<TrafficLoad>,
     requests: Arc<Mutex<RequestStats>>,
+    /// `load control`: its history is checked when the run ends.
+    control_load: Option<crate::control_load::ControlLoad>,
+    seed: u64,
 }
 
 async fn drive(
@@ -222,6 +243,8 @@ async fn drive(
         next_write: Arc::default(),
         traffic: Vec::new(),
         requests,
+        control_load: None,
+        seed,
     };
 
     let mut injectors = Vec::new();
@@ -295,6 +318,13 @@ async fn drive(
     }
     ground_truth.abort();
     run.stop_loads();
+    if let Some(l) = run.control_load.take() {
+        let (n, verdict) = l.finish();
+        match verdict {
+            Ok(()) => tracing::info!(target: "shoal::check", node = "checker", "control-API history of {n} calls is linearizable"),
+            Err(w) => checkers.violate("linearizable", w),
+        }
+    }
     // Final durability check on every live replica, whatever the steps asked.
     {
         let c = cluster.lock().unwrap();
@@ -424,6 +454,9 @@ impl Run {
         if let Some(l) = self.load.take() {
             l.stop();
         }
+        if let Some(l) = &self.control_load {
+            l.stop();
+        }
         for t in self.traffic.drain(..) {
             t.stop();
         }
@@ -490,6 +523,14 @@ impl Run {
                     *per_sec,
                     self.requests.clone(),
                 ));
+                Ok(())
+            }
+            DoCmd::LoadControl { per_sec } => {
+                if self.control_load.is_some() {
+                    return Err("one `load control` per run: its history is checked as one".into());
+                }
+                let managers = self.cluster.lock().unwrap().manager_addrs();
+                self.control_load = Some(crate::control_load::ControlLoad::start(&self.client_node, managers, *per_sec, self.seed));
                 Ok(())
             }
             DoCmd::LoadStop => {

@@ -310,8 +310,29 @@ pub fn annotate(o: &Outcome, seed: u64, origin: &str, path: &str) -> String {
         o.runs,
         o.signature,
         v.map(|v| v.message.replace('\n', " ")).unwrap_or_default(),
-        o.text.trim_start_matches(|c| c == '\n')
+        with_seed(o.text.trim_start_matches(|c| c == '\n'), seed)
     )
+}
+
+/// The text with a top-level `seed = N` (after `name`), replacing one it had.
+fn with_seed(text: &str, seed: u64) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut in_top = true;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            in_top = false;
+        }
+        if in_top && t.starts_with("seed") && t[4..].trim_start().starts_with('=') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if in_top && t.starts_with("name") && t[4..].trim_start().starts_with('=') {
+            out.push_str(&format!("seed = {seed}\n"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -332,6 +353,13 @@ mod tests {
         );
         assert!(bs[2].text.starts_with("# a step\n"), "a comment goes with its table");
         assert_eq!(count_steps(TEXT), (2, 1));
+    }
+
+    #[test]
+    fn the_seed_goes_after_the_name_once() {
+        let t = with_seed("# c\nname = \"x\"\nseed = 3\n\n[cluster]\nseed = 1\n", 9);
+        assert_eq!(t, "# c\nname = \"x\"\nseed = 9\n\n[cluster]\nseed = 1\n");
+        assert_eq!(Scenario::parse("t", &with_seed(TEXT, 4)).unwrap().seed, Some(4));
     }
 
     #[test]

@@ -18,6 +18,7 @@ struct TraceInner {
     events: u64,
     lines: Option<Vec<String>>,
     echo: bool,
+    last_secs: f64,
 }
 
 /// Collects the trace of one run. Cheap to clone (shared).
@@ -40,6 +41,7 @@ impl Trace {
 
     pub fn record(&self, line: String) {
         let mut i = self.inner.lock().unwrap();
+        i.last_secs = now_secs();
         i.hasher.update(line.as_bytes());
         i.hasher.update(b"\n");
         i.events += 1;
@@ -53,6 +55,11 @@ impl Trace {
 
     pub fn hash(&self) -> u64 {
         self.inner.lock().unwrap().hasher.digest()
+    }
+
+    /// Virtual time of the last event (for a run that ended in a panic, where time went).
+    pub fn last_secs(&self) -> f64 {
+        self.inner.lock().unwrap().last_secs
     }
 
     pub fn events(&self) -> u64 {

@@ -88,3 +88,91 @@ impl Model for Kv {
         }
     }
 }
+
+/// Named objects of the control API (services by name): create, update, get, remove, each
+/// with the outcome the API reports (swarm's: AlreadyExists, NotFound). The state of one name
+/// is its value (a service's image) or nothing. Partitioned by name.
+pub struct Objects;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectInput {
+    Create(String, String),
+    Update(String, String),
+    Get(String),
+    Remove(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectOutput {
+    /// A write took effect.
+    Ok,
+    /// A get's answer (None: not found).
+    Value(Option<String>),
+    /// A create found the name taken.
+    Exists,
+    /// An update or remove found no such object.
+    NotFound,
+}
+
+impl Model for Objects {
+    type State = Option<String>;
+    type Input = ObjectInput;
+    type Output = ObjectOutput;
+
+    fn init(&self) -> Option<String> {
+        None
+    }
+
+    fn step(&self, state: &Option<String>, input: &ObjectInput, output: Option<&ObjectOutput>) -> Option<Option<String>> {
+        use ObjectOutput as O;
+        match (input, output) {
+            (ObjectInput::Get(_), None) => Some(state.clone()),
+            (ObjectInput::Get(_), Some(O::Value(v))) => (v == state).then(|| state.clone()),
+            // An unknown outcome did whatever the state allowed.
+            (ObjectInput::Create(_, v), None) => Some(state.clone().or_else(|| Some(v.clone()))),
+            (ObjectInput::Create(_, v), Some(O::Ok)) => state.is_none().then(|| Some(v.clone())),
+            (ObjectInput::Create(..), Some(O::Exists)) => state.is_some().then(|| state.clone()),
+            (ObjectInput::Update(_, v), None) => Some(state.as_ref().map(|_| v.clone())),
+            (ObjectInput::Update(_, v), Some(O::Ok)) => state.is_some().then(|| Some(v.clone())),
+            (ObjectInput::Remove(_), None) => Some(None),
+            (ObjectInput::Remove(_), Some(O::Ok)) => state.is_some().then_some(None),
+            (ObjectInput::Update(..) | ObjectInput::Remove(_), Some(O::NotFound)) => state.is_none().then_some(None),
+            _ => None,
+        }
+    }
+
+    fn partition(&self, input: &ObjectInput) -> String {
+        match input {
+            ObjectInput::Create(k, _) | ObjectInput::Update(k, _) | ObjectInput::Get(k) | ObjectInput::Remove(k) => k.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{check, Operation, Verdict};
+
+    fn op(client: u64, input: ObjectInput, output: Option<ObjectOutput>, call: u64, ret: Option<u64>) -> Operation<ObjectInput, ObjectOutput> {
+        Operation { client, input, output, call, ret, line: 0 }
+    }
+
+    // A read after an acknowledged update must see it (linearizability: real-time order).
+    #[test]
+    fn objects_model_accepts_real_orders_and_refuses_a_stale_read() {
+        let k = || "s".to_string();
+        let ok = vec![
+            op(0, ObjectInput::Create(k(), "a".into()), Some(ObjectOutput::Ok), 0, Some(10)),
+            op(1, ObjectInput::Create(k(), "b".into()), Some(ObjectOutput::Exists), 5, Some(15)),
+            op(0, ObjectInput::Update(k(), "c".into()), None, 20, None),
+            op(1, ObjectInput::Get(k()), Some(ObjectOutput::Value(Some("a".into()))), 25, Some(30)),
+            op(1, ObjectInput::Get(k()), Some(ObjectOutput::Value(Some("c".into()))), 35, Some(40)),
+            op(1, ObjectInput::Remove(k()), Some(ObjectOutput::Ok), 45, Some(50)),
+            op(1, ObjectInput::Update(k(), "d".into()), Some(ObjectOutput::NotFound), 55, Some(60)),
+        ];
+        assert_eq!(check(&Objects, &ok), Verdict::Linearizable);
+        let mut stale = ok.clone();
+        stale.push(op(0, ObjectInput::Get(k()), Some(ObjectOutput::Value(Some("c".into()))), 70, Some(80)));
+        assert!(matches!(check(&Objects, &stale), Verdict::NotLinearizable(_)), "a read of a removed object accepted");
+    }
+}

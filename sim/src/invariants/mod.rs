@@ -96,6 +96,11 @@ impl Checkers {
         self.inner.lock().unwrap().violations.push(v);
     }
 
+    /// Records a violation found outside the simulation (a panic that ended it).
+    pub fn push_violation(&self, v: Violation) {
+        self.inner.lock().unwrap().violations.push(v);
+    }
+
     pub fn snapshots_installed(&self) -> u64 {
         self.inner.lock().unwrap().snapshots_installed
     }

@@ -35,6 +35,10 @@ pub enum DoCmd {
     /// through the routing mesh, entering every machine in turn; the answer must come from a
     /// task of NAME.
     LoadService { service: String, port: u32, per_sec: f64 },
+    /// `load control R/s`: clients calling the control API (create, update, get, list,
+    /// remove on a few services) at R calls per second; their history is checked for
+    /// linearizability at the end of the run (sim/src/control_load.rs).
+    LoadControl { per_sec: f64 },
     /// `load stop`: stops every load.
     LoadStop,
     /// `node add NAME [--label k=v]... [--cpus N] [--memory-gib N] [--manager] [--token T]`: a
@@ -224,6 +228,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
             Ok(DoCmd::LoadWrites { per_sec, to, read_back })
         }
         ["load", "stop"] => Ok(DoCmd::LoadStop),
+        ["load", "control", r] => Ok(DoCmd::LoadControl { per_sec: rate(r, "calls")? }),
         ["node", "add", name, opts @ ..] => {
             let o = node_add_options(opts)?;
             Ok(DoCmd::NodeAdd { name: name.to_string(), join: o.join })
@@ -244,7 +249,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
         }
         ["swarm", "join", ..] => Err("`swarm join` needs the machine, e.g. `swarm join worker-2 [--manager] [--token T]`".into()),
         ["node", "add", ..] => Err("`node add` needs a name, e.g. `node add worker-4 --label zone=b`".into()),
-        ["load", ..] => Err("unknown load verb: use `load writes N/s`, `load service NAME port P rate R/s` or `load stop`".into()),
+        ["load", ..] => Err("unknown load verb: use `load writes N/s`, `load service NAME port P rate R/s`, `load control N/s` or `load stop`".into()),
         _ => {
             let cmd = parse_control(words.iter().copied())?;
             match &cmd {

@@ -130,6 +130,8 @@ pub struct Scenario {
     pub name: String,
     /// The file it came from, for the reproduce command.
     pub path: String,
+    /// The seed a regression was found (and shrunk) under: its tests always run it.
+    pub seed: Option<u64>,
     pub nodes: Vec<NodeSpec>,
     pub raft: RaftConfig,
     pub sim: SimParams,
@@ -419,7 +421,7 @@ impl Scenario {
             images.insert(name.clone(), ImageSpec { behaviour, code: r.code.unwrap_or(if behaviour == Behaviour::Exit { 1 } else { 0 }), after });
         }
 
-        Ok(Scenario { name: raw.name, path: file.to_string(), nodes, raft, sim, steps, injectors, images })
+        Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images })
     }
 }
 
@@ -442,6 +444,7 @@ fn raft_config(raw: Option<&RawRaft>) -> RaftConfig {
 #[serde(deny_unknown_fields)]
 struct RawScenario {
     name: String,
+    seed: Option<u64>,
     #[allow(dead_code)]
     description: Option<String>,
     cluster: RawCluster,
