@@ -182,6 +182,18 @@ fn print_report(r: &RunReport, json: bool) {
 }
 
 pub fn main() -> i32 {
+    // A panic inside a simulated run becomes that run's [panic] violation (runner::run): one
+    // line on stderr says where, instead of a backtrace per panicking node task.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("panic at {at}: {}", msg.lines().next().unwrap_or_default());
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

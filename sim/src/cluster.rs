@@ -592,6 +592,19 @@ impl Cluster {
 
     /// Cuts every link from `from` to `to` (and back unless `one_way`). An empty side means
     /// every node not on the other side.
+    /// Every manager's disk reports its durable votes on `tx` (the crash-after-vote point).
+    pub fn listen_for_votes(&self, tx: tokio::sync::mpsc::Sender<usize>) {
+        for (i, n) in self.nodes.iter().enumerate() {
+            n.disk.listen_for_votes(Some((i, tx.clone())));
+        }
+    }
+
+    pub fn stop_listening_for_votes(&self) {
+        for n in &self.nodes {
+            n.disk.listen_for_votes(None);
+        }
+    }
+
     pub fn partition(&mut self, from: &[usize], to: &[usize], one_way: bool) {
         let all: Vec<usize> = (0..self.nodes.len()).collect();
         let rest = |other: &[usize]| all.iter().copied().filter(|i| !other.contains(i)).collect::<Vec<_>>();

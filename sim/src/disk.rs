@@ -25,6 +25,9 @@ pub struct SimDisk {
     torn_writes: bool,
     /// Decides torn-write prefixes; seeded from the run seed and node, so crashes replay.
     rng: Mutex<ChaCha8Rng>,
+    /// Told (with this node's index) each time a vote became durable: the `crash-after-vote`
+    /// crash point listens here.
+    vote_listener: Mutex<Option<(usize, tokio::sync::mpsc::Sender<usize>)>>,
 }
 
 impl SimDisk {
@@ -34,7 +37,13 @@ impl SimDisk {
             sync_latency,
             torn_writes,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            vote_listener: Mutex::new(None),
         }
+    }
+
+    /// Reports each durable vote of this disk (node `index`) on `tx`; None stops.
+    pub fn listen_for_votes(&self, listener: Option<(usize, tokio::sync::mpsc::Sender<usize>)>) {
+        *self.vote_listener.lock().unwrap() = listener;
     }
 
     /// The node crashed: unsynced bytes are lost (a torn prefix may survive). Returns how many
@@ -82,6 +91,12 @@ impl Disk for SimDisk {
 
     fn replace(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         self.files.lock().unwrap().insert(file.to_string(), SimFile { durable: bytes.to_vec(), unsynced: Vec::new() });
+        if file == "vote" {
+            if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {
+                // A full queue drops the event: that vote is simply not a crash candidate.
+                let _ = tx.try_send(*i);
+            }
+        }
         Ok(())
     }
 

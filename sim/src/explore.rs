@@ -51,14 +51,28 @@ pub fn plan(seed: u64) -> Plan {
     let mut faults = 0;
     if rng.gen_bool(0.6) {
         let every = rng.gen_range(4..=12);
-        let down = rng.gen_range(1..=5);
-        let _ = writeln!(t, "[[injector]]\nkind = \"crash\"\nevery = \"{every}s\"\ndown = \"{down}s\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        // Down 0.1-5 s: a quick restart (a process supervisor bringing a crashed daemon
+        // back) lands inside an election, where a lost vote or term would show.
+        let down_ms = if rng.gen_bool(0.5) { rng.gen_range(100..=900) } else { rng.gen_range(1..=5) * 1000 };
+        let _ = writeln!(t, "[[injector]]\nkind = \"crash\"\nevery = \"{every}s\"\ndown = \"{down_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
         faults += 1;
     }
     if rng.gen_bool(0.5) {
         let every = rng.gen_range(5..=15);
         let dur = rng.gen_range(1..=6);
         let _ = writeln!(t, "[[injector]]\nkind = \"partition\"\nevery = \"{every}s\"\nduration = \"{dur}s\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        faults += 1;
+    }
+    if rng.gen_bool(0.3) {
+        let every = rng.gen_range(5..=15);
+        let dur = rng.gen_range(1..=6);
+        let _ = writeln!(t, "[[injector]]\nkind = \"one-way-partition\"\nevery = \"{every}s\"\nduration = \"{dur}s\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        faults += 1;
+    }
+    if rng.gen_bool(0.3) {
+        let rate = [0.2, 0.5, 1.0].choose(&mut rng).expect("non-empty");
+        let down_ms = rng.gen_range(50..=400);
+        let _ = writeln!(t, "[[injector]]\nkind = \"crash-after-vote\"\nrate = {rate}\ndown = \"{down_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
         faults += 1;
     }
     if rng.gen_bool(0.25) {

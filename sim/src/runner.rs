@@ -111,7 +111,10 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .iter()
         .map(|i| match &i.kind {
             InjectorKind::Crash { down } => format!("crash(every={:?},down={:?})", i.every, down),
-            InjectorKind::Partition { duration } => format!("partition(every={:?},for={:?})", i.every, duration),
+            InjectorKind::Partition { duration, one_way } => {
+                format!("{}partition(every={:?},for={:?})", if *one_way { "one-way-" } else { "" }, i.every, duration)
+            }
+            InjectorKind::CrashAfterVote { rate, down } => format!("crash-after-vote(rate={rate},down={down:?})"),
             InjectorKind::PacketLoss { rate } => format!("packet-loss({rate})"),
         })
         .collect();
@@ -967,6 +970,10 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
         cluster.lock().unwrap().packet_loss(0.0);
         return;
     }
+    if let InjectorKind::CrashAfterVote { rate, down } = inj.kind {
+        crash_after_vote(&inj, rate, down, cluster, rng).await;
+        return;
+    }
     // Bounded: at most one fault per `every / 2`, so the loop ends by `until`.
     loop {
         let gap = inj.every.mul_f64(rng.gen_range(0.5..1.5));
@@ -979,10 +986,9 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
                 let victim = {
                     let mut c = cluster.lock().unwrap();
                     let voters = c.voters();
-                    let down_now = c.nodes.iter().filter(|n| !n.up && voters.contains(&n.raft_id)).count();
                     // Never take down more than a minority: this injector tests recovery, not
                     // quorum loss (scenarios do that on purpose with steps).
-                    if down_now + 1 > voters.len().saturating_sub(1) / 2 {
+                    if !minority_may_go(&c) {
                         None
                     } else {
                         let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
@@ -998,14 +1004,14 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
                     cluster.lock().unwrap().restart(v);
                 }
             }
-            InjectorKind::Partition { duration } => {
+            InjectorKind::Partition { duration, one_way } => {
                 let victim = {
                     let mut c = cluster.lock().unwrap();
                     let voters = c.voters();
                     let up: Vec<usize> = (0..c.nodes.len()).filter(|i| voters.contains(&c.nodes[*i].raft_id)).collect();
                     let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
                     if let Some(v) = v {
-                        c.partition(&[v], &[], false);
+                        c.partition(&[v], &[], one_way);
                     }
                     v
                 };
@@ -1014,9 +1020,49 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
                     cluster.lock().unwrap().heal_node(v);
                 }
             }
-            InjectorKind::PacketLoss { .. } => unreachable!("handled above"),
+            InjectorKind::PacketLoss { .. } | InjectorKind::CrashAfterVote { .. } => unreachable!("handled above"),
         }
     }
+}
+
+/// Whether one more voter may go down and leave a majority up.
+fn minority_may_go(c: &Cluster) -> bool {
+    let voters = c.voters();
+    let down_now = c.nodes.iter().filter(|n| !n.up && voters.contains(&n.raft_id)).count();
+    down_now < voters.len().saturating_sub(1) / 2
+}
+
+/// The `crash-after-vote` crash point: hears every manager's durable vote from its disk and
+/// crashes that manager 1 ms later with probability `rate`, restarting it after `down`.
+async fn crash_after_vote(inj: &crate::scenario::Injector, rate: f64, down: Duration, cluster: Arc<Mutex<Cluster>>, mut rng: ChaCha8Rng) {
+    // Bounded: votes beyond this many unread are not crash candidates.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<usize>(64);
+    cluster.lock().unwrap().listen_for_votes(tx);
+    loop {
+        let left = inj.until.saturating_sub(Duration::from_secs_f64(now_secs()));
+        let Ok(Some(i)) = tokio::time::timeout(left, rx.recv()).await else { break };
+        if !rng.gen_bool(rate) {
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let crashed = {
+            let mut c = cluster.lock().unwrap();
+            let ok = c.nodes[i].up && minority_may_go(&c);
+            if ok {
+                tracing::info!(target: "shoal::fault", node = %c.nodes[i].name, "crash point: just made its vote durable");
+                c.crash(i);
+            }
+            ok
+        };
+        if crashed {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(down).await;
+                cluster.lock().unwrap().restart(i);
+            });
+        }
+    }
+    cluster.lock().unwrap().stop_listening_for_votes();
 }
 
 /// The swarm as the scenario declares it: waits (at most [`SETUP_BOUND`]) until every initial

@@ -22,10 +22,14 @@ impl Placement {
         self.checked_up_to = index;
         let mut touched = BTreeSet::new();
         for e in events {
-            let Event::Updated { old: Object::Task(a), new: Object::Task(b) } = e else { continue };
-            if !(b.status.state == TaskState::Assigned && a.status.state < TaskState::Assigned) {
-                continue;
-            }
+            // An assignment is a task reaching ASSIGNED: by an update, or in the transaction
+            // that created it (one leader pass may create, allocate and schedule a task).
+            let b = match e {
+                Event::Updated { old: Object::Task(a), new: Object::Task(b) }
+                    if b.status.state == TaskState::Assigned && a.status.state < TaskState::Assigned => b,
+                Event::Created(Object::Task(b)) if b.status.state == TaskState::Assigned => b,
+                _ => continue,
+            };
             touched.insert(b.node_id.clone());
             let Some(Object::Node(n)) = store.get(shoal_core::model::Kind::Node, &b.node_id) else {
                 return Err(format!("task {} assigned to unknown node {}", b.id, b.node_id));

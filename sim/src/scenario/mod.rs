@@ -100,8 +100,14 @@ pub struct Step {
 pub enum InjectorKind {
     /// Crash a random manager, restart it `down` later; never more than a minority at once.
     Crash { down: Duration },
-    /// Cut a random manager off from all others for `duration`.
-    Partition { duration: Duration },
+    /// Cut a random manager off from all others for `duration`; one-way: only what it sends
+    /// is lost (it still hears the others), the case that makes a node campaign forever.
+    Partition { duration: Duration, one_way: bool },
+    /// A crash point: a manager that just made its vote durable crashes 1 ms later (after its
+    /// answer left, before the winner's first append arrives) with probability `rate`, and
+    /// restarts after `down` — the window where a vote that was not really durable is lost.
+    /// Never more than a minority down at once.
+    CrashAfterVote { rate: f64, down: Duration },
     /// Drop this fraction of messages during the window.
     PacketLoss { rate: f64 },
 }
@@ -369,12 +375,26 @@ impl Scenario {
                         None => Duration::from_secs(5),
                     },
                 },
-                "partition" => InjectorKind::Partition {
+                k @ ("partition" | "one-way-partition") => InjectorKind::Partition {
                     duration: match &r.duration {
                         Some(d) => duration(d, "duration")?,
                         None => Duration::from_secs(5),
                     },
+                    one_way: k == "one-way-partition",
                 },
+                "crash-after-vote" => {
+                    let rate = r.rate.unwrap_or(0.5);
+                    if !(0.0..=1.0).contains(&rate) {
+                        return Err(err(start, "rate", format!("rate {rate}: use a probability in [0, 1]")));
+                    }
+                    InjectorKind::CrashAfterVote {
+                        rate,
+                        down: match &r.down {
+                            Some(d) => duration(d, "down")?,
+                            None => Duration::from_millis(200),
+                        },
+                    }
+                }
                 "packet-loss" => {
                     let rate = r.rate.unwrap_or(0.01);
                     if !(0.0..1.0).contains(&rate) {
@@ -386,7 +406,7 @@ impl Scenario {
                     return Err(err(
                         r.kind.span().start,
                         "kind",
-                        format!("unknown injector kind {k:?}: use crash, partition or packet-loss"),
+                        format!("unknown injector kind {k:?}: use crash, partition, one-way-partition, packet-loss or crash-after-vote"),
                     ))
                 }
             };
