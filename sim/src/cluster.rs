@@ -198,6 +198,7 @@ impl Cluster {
                 Duration::from_millis(scenario.sim.disk_sync_ms),
                 scenario.sim.torn_writes,
             ));
+            disk.report_terms_to(checkers.clone(), raft_id);
             let slot: Arc<Mutex<Option<Arc<Manager>>>> = Arc::default();
             let executor: Arc<Mutex<Option<Arc<SimExecutor>>>> = Arc::default();
             let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later));

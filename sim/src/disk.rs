@@ -25,9 +25,12 @@ pub struct SimDisk {
     torn_writes: bool,
     /// Decides torn-write prefixes; seeded from the run seed and node, so crashes replay.
     rng: Mutex<ChaCha8Rng>,
-    /// Told (with this node's index) each time a vote became durable: the `crash-after-vote`
-    /// crash point listens here.
+    /// Told (with this node's index) each time openraft was told a vote is durable (the
+    /// "vote-saved" crash point): the `crash-after-vote` injector listens here.
     vote_listener: Mutex<Option<(usize, tokio::sync::mpsc::Sender<usize>)>>,
+    /// The checker told of every durable vote's term (raft member id), which then holds the
+    /// node to it after restarts.
+    term_checker: Mutex<Option<(std::sync::Arc<crate::invariants::Checkers>, u64)>>,
 }
 
 impl SimDisk {
@@ -38,7 +41,13 @@ impl SimDisk {
             torn_writes,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             vote_listener: Mutex::new(None),
+            term_checker: Mutex::new(None),
         }
+    }
+
+    /// Reports the term of every vote made durable here to `checkers` as member `node`.
+    pub fn report_terms_to(&self, checkers: std::sync::Arc<crate::invariants::Checkers>, node: u64) {
+        *self.term_checker.lock().unwrap() = Some((checkers, node));
     }
 
     /// Reports each durable vote of this disk (node `index`) on `tx`; None stops.
@@ -91,17 +100,23 @@ impl Disk for SimDisk {
 
     fn replace(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         self.files.lock().unwrap().insert(file.to_string(), SimFile { durable: bytes.to_vec(), unsynced: Vec::new() });
-        if file == "vote" {
-            if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {
-                // A full queue drops the event: that vote is simply not a crash candidate.
-                let _ = tx.try_send(*i);
-            }
-        }
         Ok(())
     }
 
     fn sync_latency(&self) -> Duration {
         self.sync_latency
+    }
+
+    fn crash_point(&self, point: &'static str, value: u64) {
+        if point == "vote-saved" {
+            if let Some((checkers, node)) = &*self.term_checker.lock().unwrap() {
+                checkers.vote_durable(*node, value);
+            }
+            if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {
+                // A full queue drops the event: that vote is simply not a crash candidate.
+                let _ = tx.try_send(*i);
+            }
+        }
     }
 }
 

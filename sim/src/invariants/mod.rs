@@ -73,6 +73,10 @@ struct Inner {
     violations: Vec<Violation>,
     snapshots_installed: u64,
     names: BTreeMap<NodeId, String>,
+    /// Member id → highest term of a vote its storage reported durable (the "vote-saved"
+    /// crash point). Raft §5.1: currentTerm and votedFor are persisted before any reply, so a
+    /// node never comes back at a lower term.
+    durable_terms: BTreeMap<NodeId, u64>,
 }
 
 /// All checkers of a run behind one lock; the simulated nodes report into it.
@@ -94,6 +98,13 @@ impl Checkers {
         let v = Violation { at: crate::trace::now_secs(), checker, message };
         tracing::info!(target: "shoal::check", node = "checker", "VIOLATION {}: {}", v.checker, v.message);
         self.inner.lock().unwrap().violations.push(v);
+    }
+
+    /// The storage of member `node` reported a vote of `term` durable.
+    pub fn vote_durable(&self, node: NodeId, term: u64) {
+        let mut i = self.inner.lock().unwrap();
+        let t = i.durable_terms.entry(node).or_default();
+        *t = (*t).max(term);
     }
 
     /// Records a violation found outside the simulation (a panic that ended it).
@@ -159,10 +170,22 @@ impl Observer for Checkers {
     }
 
     fn role_changed(&self, node: NodeId, term: u64, leader: bool) {
+        let mut i = self.inner.lock().unwrap();
+        let promised = i.durable_terms.get(&node).copied().unwrap_or(0);
+        // Term 0 is openraft's metrics before the node read its storage (the first report
+        // after a start), not a term it acts in.
+        if term > 0 && term < promised {
+            let name = Self::name(&i, node);
+            drop(i);
+            self.violate(
+                "term-durability",
+                format!("{name} is at term {term}, but its storage said a vote of term {promised} was durable: the vote was lost (a restart went back in time)"),
+            );
+            return;
+        }
         if !leader {
             return;
         }
-        let mut i = self.inner.lock().unwrap();
         let name = Self::name(&i, node);
         let r = i.election.leader(node, &name, term);
         drop(i);

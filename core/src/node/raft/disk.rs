@@ -22,6 +22,11 @@ pub trait Disk: Send + Sync + 'static {
     fn sync_latency(&self) -> Duration {
         Duration::ZERO
     }
+    /// A crash point: the storage code reached `point` with `value` (e.g. "vote-saved" with the
+    /// vote's term: openraft has been told the vote is durable). The simulator may crash the
+    /// node right after it and checks the promise across restarts; real disks ignore it
+    /// (FoundationDB's buggify idea, off outside simulation).
+    fn crash_point(&self, _point: &'static str, _value: u64) {}
 }
 
 /// Wraps a whole-file payload with a crc32 so a corrupted `vote` or `snapshot` file is

@@ -247,6 +247,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.disk.replace(VOTE_FILE, &bytes).map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })?;
         }
         self.inner.lock().unwrap().vote = Some(*vote);
+        self.disk.crash_point("vote-saved", vote.leader_id().term);
         Ok(())
     }
 
