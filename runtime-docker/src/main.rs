@@ -1,31 +1,498 @@
-//! `shoal`: the production daemon and CLI.
+//! `shoal`: the production daemon and CLI (issue 6, first slice).
 //!
-//! This build carries the storage layer ([`disk::FileDisk`]) and the shared command grammar;
-//! the daemon, mTLS transport and Docker executor arrive with the production-runtime issue.
-//! Until then every command says so and exits 2 instead of pretending to work.
+//! * `shoal swarm init [--advertise-addr IP:PORT] [--listen-addr IP:PORT] [--data-dir DIR]`
+//!   and `shoal swarm join --token T MANAGER …` start the daemon in the foreground (as
+//!   `dockerd` is one process per machine; run it under a supervisor or as a container's
+//!   command); `shoal daemon --data-dir DIR` restarts it from its data directory.
+//! * Every other command is a client of a manager's control API over gRPC, at `--host` /
+//!   `SHOAL_HOST` (default 127.0.0.1:4242). The grammar of the control commands is core's
+//!   (`shoal_core::cli`), the one the simulator's scenario steps use.
+//!
+//! Not in this slice (see ARCHITECTURE.md): mutual TLS (the transport is plaintext gRPC: keep
+//! the port on a trusted network), progress bars, `service logs`, promote/demote.
 
+mod daemon;
 mod disk;
+mod executor;
 
-use shoal_core::cli::parse_control;
+use clap::{Parser, Subcommand};
+use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
+use shoal_core::model::{Node, Object, Service, ServiceMode, Task};
+use shoal_core::proto::{self, control_request::Op};
+use std::path::PathBuf;
+
+const DEFAULT_PORT: u16 = 4242;
+
+#[derive(Parser)]
+#[command(name = "shoal", no_binary_name = true, disable_help_subcommand = true)]
+struct DaemonCli {
+    #[command(subcommand)]
+    cmd: DaemonCmd,
+}
+
+#[derive(Subcommand)]
+enum DaemonCmd {
+    /// Restart this machine's daemon from its data directory.
+    Daemon {
+        #[arg(long, default_value = "/var/lib/shoal")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        listen_addr: Option<String>,
+    },
+    #[command(subcommand)]
+    Swarm(SwarmStart),
+}
+
+#[derive(Subcommand)]
+enum SwarmStart {
+    /// Initialize a swarm: this machine becomes its first manager (runs the daemon).
+    Init {
+        /// Advertised address (ip:port), the one other machines dial
+        #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
+        advertise_addr: String,
+        /// Listen address (default: the advertised one)
+        #[arg(long)]
+        listen_addr: Option<String>,
+        #[arg(long, default_value = "/var/lib/shoal")]
+        data_dir: PathBuf,
+    },
+    /// Join a swarm as a node and/or manager (runs the daemon).
+    Join {
+        /// Token for entry into the swarm
+        #[arg(long, required = true)]
+        token: String,
+        #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
+        advertise_addr: String,
+        #[arg(long)]
+        listen_addr: Option<String>,
+        #[arg(long, default_value = "/var/lib/shoal")]
+        data_dir: PathBuf,
+        /// A manager's address, ip:port
+        manager: String,
+    },
+}
+
+/// Read-only commands the core grammar does not hold (they only format what the API lists).
+#[derive(Parser)]
+#[command(name = "shoal", no_binary_name = true, disable_help_subcommand = true)]
+struct ReadCli {
+    #[command(subcommand)]
+    cmd: ReadCmd,
+}
+
+#[derive(Subcommand)]
+enum ReadCmd {
+    #[command(subcommand)]
+    Node(NodeRead),
+    #[command(subcommand)]
+    Service(ServiceRead),
+}
+
+#[derive(Subcommand)]
+enum NodeRead {
+    /// List nodes in the swarm
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceRead {
+    /// List services
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// List the tasks of one or more services
+    Ps {
+        #[arg(required = true)]
+        services: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more services
+    Inspect {
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--version") {
         println!("shoal {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    match parse_control(args.iter().map(String::as_str)) {
-        Ok(cmd) => {
-            eprintln!(
-                "shoal: `{}` parsed ({cmd:?}), but this build has no daemon yet; \
-                 run the cluster in the simulator: scripts/sim run scenarios/raft/leader-crash.toml --seed 42",
-                args.join(" ")
-            );
-            std::process::exit(2);
+    let mut host = std::env::var("SHOAL_HOST").unwrap_or_else(|_| format!("127.0.0.1:{DEFAULT_PORT}"));
+    if let Some(i) = args.iter().position(|a| a == "--host" || a == "-H") {
+        if i + 1 >= args.len() {
+            fail("--host needs an address, e.g. --host 10.0.0.5:4242");
         }
+        host = args.remove(i + 1);
+        args.remove(i);
+    }
+    init_logging(&mut args);
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rt = tokio_rt::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| fail(&format!("cannot start tokio: {e}")));
+    let code = rt.block_on(async move {
+        match words.as_slice() {
+            ["daemon", ..] | ["swarm", "init", ..] | ["swarm", "join", ..] => match DaemonCli::try_parse_from(&words) {
+                Ok(c) => run_daemon(c.cmd).await,
+                Err(e) => clap_exit(e),
+            },
+            ["node", "ls" | "list", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {
+                Ok(c) => read(&host, c.cmd).await,
+                Err(e) => clap_exit(e),
+            },
+            _ => match parse_control(&words) {
+                Ok(cmd) => control(&host, cmd).await,
+                Err(e) => {
+                    eprintln!("{e}");
+                    2
+                }
+            },
+        }
+    });
+    std::process::exit(code);
+}
+
+/// `--log-format json` and `RUST_LOG` (default info for shoal, warn for the rest).
+fn init_logging(args: &mut Vec<String>) {
+    let json = match args.iter().position(|a| a == "--log-format") {
+        Some(i) if i + 1 < args.len() => {
+            let f = args.remove(i + 1);
+            args.remove(i);
+            f == "json"
+        }
+        _ => false,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("shoal=info,warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        // tracing-subscriber's json formatter needs its `json` feature; without it, logfmt-like
+        // key=value lines (no ANSI) are the machine-readable form.
+        b.with_ansi(false).init();
+    } else {
+        b.init();
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(2);
+}
+
+fn clap_exit(e: clap::Error) -> i32 {
+    let code = if e.use_stderr() { 2 } else { 0 };
+    let _ = e.print();
+    code
+}
+
+async fn run_daemon(cmd: DaemonCmd) -> i32 {
+    use daemon::{Options, Start};
+    let (start, opts) = match cmd {
+        DaemonCmd::Daemon { data_dir, listen_addr } => (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr }),
+        DaemonCmd::Swarm(SwarmStart::Init { advertise_addr, listen_addr, data_dir }) => {
+            (Start::Init, Options { data_dir, advertise_addr: with_port(&advertise_addr), listen_addr })
+        }
+        DaemonCmd::Swarm(SwarmStart::Join { token, advertise_addr, listen_addr, data_dir, manager }) => {
+            (Start::Join { token, manager: with_port(&manager) }, Options { data_dir, advertise_addr: with_port(&advertise_addr), listen_addr })
+        }
+    };
+    match daemon::run(start, opts).await {
+        Ok(()) => 0,
         Err(e) => {
-            eprintln!("shoal: {e}");
-            std::process::exit(2);
+            eprintln!("Error: {e}");
+            1
         }
+    }
+}
+
+/// `10.0.0.5` means `10.0.0.5:4242`, as docker's `swarm join` assumes 2377.
+fn with_port(addr: &str) -> String {
+    if addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:{DEFAULT_PORT}")
+    }
+}
+
+/// One control-API call to the manager at `host`.
+async fn call(host: &str, op: Op) -> Result<proto::ControlReply, String> {
+    let unreachable = |e: String| {
+        format!("Cannot connect to the Shoal manager at {host}: {e}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.")
+    };
+    let ch = shoal_core::node::raft::network::channel(host).map_err(|e| unreachable(e.to_string()))?;
+    let mut c = proto::control_client::ControlClient::new(ch);
+    let req = proto::ControlRequest { hops: 0, op: Some(op) };
+    match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
+        Err(_) => Err(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown")),
+        Ok(Err(s)) if s.code() == tonic::Code::Unavailable && s.message().contains("connect") => Err(unreachable(s.message().to_string())),
+        Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),
+        Ok(Ok(r)) => Ok(r.into_inner()),
+    }
+}
+
+fn objects(r: &proto::ControlReply) -> Vec<Object> {
+    serde_json::from_slice(&r.objects).unwrap_or_default()
+}
+
+async fn control(host: &str, cmd: ControlCommand) -> i32 {
+    match run_control(host, cmd).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
+    match cmd {
+        ControlCommand::Service(ServiceCommand::Create(c)) => {
+            let spec = c.to_spec()?;
+            let r = call(host, Op::CreateService(proto::CreateService { spec: serde_json::to_vec(&spec).expect("spec serialises") })).await?;
+            println!("{}", r.id);
+        }
+        ControlCommand::Service(ServiceCommand::Update(u)) => {
+            // Read, apply the flags, write with the version read; a race is retried.
+            for _ in 0..5 {
+                let r = call(host, Op::GetService(proto::ObjectKey { key: u.service.clone() })).await?;
+                let Some(Object::Service(cur)) = objects(&r).into_iter().next() else {
+                    return Err(format!("Error: no such service: {}", u.service));
+                };
+                let spec = u.apply(&cur.spec)?;
+                let op = Op::UpdateService(proto::UpdateService {
+                    service: cur.id.clone(),
+                    spec: serde_json::to_vec(&spec).expect("spec serialises"),
+                    version: cur.meta.version,
+                });
+                match call(host, op).await {
+                    Err(e) if e.contains("out of sequence") => continue,
+                    Err(e) => return Err(e),
+                    Ok(_) => {
+                        println!("{}", u.service);
+                        return Ok(());
+                    }
+                }
+            }
+            return Err(format!("Error: service {} kept changing under the update; retry", u.service));
+        }
+        ControlCommand::Service(ServiceCommand::Scale { pairs }) => {
+            for (service, replicas) in parse_scale_pairs(&pairs)? {
+                call(host, Op::ScaleService(proto::ScaleService { service: service.clone(), replicas })).await?;
+                println!("{service} scaled to {replicas}");
+            }
+        }
+        ControlCommand::Service(ServiceCommand::Rm { services }) => {
+            for s in services {
+                call(host, Op::RemoveService(proto::ObjectKey { key: s.clone() })).await?;
+                println!("{s}");
+            }
+        }
+        ControlCommand::Service(ServiceCommand::Rollback { service }) => {
+            call(host, Op::RollbackService(proto::ObjectKey { key: service.clone() })).await?;
+            println!("{service}");
+        }
+        ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, node }) => {
+            let label_add = label_add
+                .iter()
+                .map(|l| match l.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (l.clone(), String::new()),
+                })
+                .collect();
+            let op = Op::UpdateNode(proto::UpdateNode { node: node.clone(), availability: availability.unwrap_or_default(), label_add, label_rm });
+            call(host, op).await?;
+            println!("{node}");
+        }
+        ControlCommand::Node(NodeCommand::Rm { force, nodes }) => {
+            for n in nodes {
+                call(host, Op::RemoveNode(proto::RemoveNode { node: n.clone(), force })).await?;
+                println!("{n}");
+            }
+        }
+        ControlCommand::Node(NodeCommand::Promote { .. } | NodeCommand::Demote { .. }) => {
+            return Err("Error: node promote/demote is not in this build of the shoal CLI yet (the simulator has it: docs/scenarios.md)".into());
+        }
+        ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, quiet, role }) => {
+            if rotate {
+                call(host, Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
+                if !quiet {
+                    println!("Successfully rotated {role} join token.\n");
+                }
+            }
+            let r = call(host, Op::GetCluster(proto::ListObjects {})).await?;
+            let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
+                return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
+            };
+            let token = if role == "manager" { c.root_ca.join_token_manager } else { c.root_ca.join_token_worker };
+            if quiet {
+                println!("{token}");
+            } else {
+                println!("To add a {role} to this swarm, run the following command:\n\n    shoal swarm join --token {token} {host}\n");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn read(host: &str, cmd: ReadCmd) -> i32 {
+    match run_read(host, cmd).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+fn tasks_of(objs: Vec<Object>) -> Vec<Task> {
+    objs.into_iter().filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }).collect()
+}
+
+async fn run_read(host: &str, cmd: ReadCmd) -> Result<(), String> {
+    match cmd {
+        ReadCmd::Node(NodeRead::Ls { format }) => {
+            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+                .into_iter()
+                .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+                .collect();
+            if format.as_deref() == Some("json") {
+                println!("{}", serde_json::to_string(&nodes).expect("nodes serialise"));
+                return Ok(());
+            }
+            let rows = nodes
+                .iter()
+                .map(|n| {
+                    let ms = match &n.manager_status {
+                        Some(m) if m.leader => "Leader",
+                        Some(_) => "Reachable",
+                        None => "",
+                    };
+                    vec![
+                        n.id.clone(),
+                        n.description.as_ref().map(|d| d.hostname.clone()).unwrap_or_default(),
+                        format!("{:?}", n.status.state),
+                        format!("{:?}", n.spec.availability),
+                        ms.to_string(),
+                    ]
+                })
+                .collect();
+            table(&["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS"], rows);
+        }
+        ReadCmd::Service(ServiceRead::Ls { format }) => {
+            let services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
+                .into_iter()
+                .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
+                .collect();
+            let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
+            if format.as_deref() == Some("json") {
+                println!("{}", serde_json::to_string(&services).expect("services serialise"));
+                return Ok(());
+            }
+            let rows = services
+                .iter()
+                .map(|s| {
+                    let running = tasks
+                        .iter()
+                        .filter(|t| t.service_id == s.id && t.status.state == shoal_core::model::TaskState::Running && t.is_live())
+                        .count();
+                    let (mode, want) = match &s.spec.mode {
+                        ServiceMode::Replicated { replicas } => ("replicated", replicas.to_string()),
+                        ServiceMode::Global => ("global", tasks.iter().filter(|t| t.service_id == s.id && t.is_live()).count().to_string()),
+                        ServiceMode::ReplicatedJob { total_completions, .. } => ("replicated job", total_completions.to_string()),
+                        ServiceMode::GlobalJob => ("global job", "-".into()),
+                    };
+                    let ports = s
+                        .spec
+                        .endpoint
+                        .as_ref()
+                        .map(|e| e.ports.iter().map(|p| format!("*:{}->{}/tcp", p.published_port, p.target_port)).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default();
+                    vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), s.spec.task.container.image.clone(), ports]
+                })
+                .collect();
+            table(&["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows);
+        }
+        ReadCmd::Service(ServiceRead::Ps { services, format }) => {
+            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+                .into_iter()
+                .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+                .collect();
+            let host_of = |id: &str| {
+                nodes.iter().find(|n| n.id == id).and_then(|n| n.description.as_ref().map(|d| d.hostname.clone())).unwrap_or_default()
+            };
+            let mut rows = Vec::new();
+            let mut all = Vec::new();
+            for s in &services {
+                let mut tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
+                // Newest first within a slot; the first row of a slot is its current task,
+                // older ones are history rows (`\_`), as docker shows them.
+                tasks.sort_by(|a, b| (a.slot, b.meta.created_at_ms).cmp(&(b.slot, a.meta.created_at_ms)));
+                let mut last_slot = None;
+                for t in &tasks {
+                    let name = format!("{}.{}", t.service_name, if t.slot == 0 { t.node_id.clone() } else { t.slot.to_string() });
+                    let name = if last_slot == Some(t.slot) { format!(" \\_ {name}") } else { name };
+                    last_slot = Some(t.slot);
+                    rows.push(vec![
+                        short(&t.id),
+                        name,
+                        t.spec.container.image.clone(),
+                        host_of(&t.node_id),
+                        format!("{:?}", t.desired_state),
+                        format!("{:?}", t.status.state),
+                        t.status.err.clone(),
+                    ]);
+                }
+                all.extend(tasks);
+            }
+            if format.as_deref() == Some("json") {
+                println!("{}", serde_json::to_string(&all).expect("tasks serialise"));
+                return Ok(());
+            }
+            table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
+        }
+        ReadCmd::Service(ServiceRead::Inspect { services }) => {
+            let mut out = Vec::new();
+            for s in services {
+                let r = call(host, Op::GetService(proto::ObjectKey { key: s })).await?;
+                out.extend(objects(&r));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).expect("services serialise"));
+        }
+    }
+    Ok(())
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// Prints rows under headers in columns separated by three spaces, as docker's tables.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r);
     }
 }

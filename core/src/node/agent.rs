@@ -168,7 +168,8 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
         // Reconcile until the executor has nothing more to do.
         let assigned_seen = assigned.signal.version();
         let tasks = assigned.tasks.lock().unwrap().clone();
-        for _ in 0..3 {
+        let synced = assigned.synced.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..if synced { 3 } else { 0 } {
             let containers = exec.list().await;
             let (cmds, ups) = agent.reconcile(&tasks, &containers, wall_ms());
             outbox.extend(ups);
@@ -247,8 +248,10 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         // session (re-reporting on every switch fed a storm of duplicates).
                         session = resp.session;
                         agent = agent.new_session();
-                        let containers = exec.list().await;
-                        outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
+                        if synced {
+                            let containers = exec.list().await;
+                            outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
+                        }
                     }
                     // Heartbeat a little before the announced period ends.
                     next_heartbeat = now + Duration::from_millis(resp.period_ms.saturating_sub(resp.period_ms / 10).max(100));
@@ -277,6 +280,10 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
 struct Assigned {
     tasks: Mutex<Vec<Task>>,
     signal: crate::node::signal::Signal,
+    /// A dispatcher answered with this node's assignments at least once. Until then the
+    /// agent must not act on containers: after a restart, the empty set it starts with would
+    /// make it stop every container it should adopt.
+    synced: std::sync::atomic::AtomicBool,
 }
 
 async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned: Arc<Assigned>) {
@@ -312,7 +319,9 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                 tokio::time::sleep(RETRY).await;
             }
             Some(resp) => {
-                if resp.version != known {
+                if resp.version == known {
+                    assigned.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+                } else {
                     match serde_json::from_slice::<Vec<Task>>(&resp.tasks) {
                         Ok(tasks) if resp.incremental => {
                             let mut held = assigned.tasks.lock().unwrap().clone();
@@ -320,6 +329,7 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                             if assignments_version(&held) == resp.version {
                                 known = resp.version;
                                 *assigned.tasks.lock().unwrap() = held;
+                                assigned.synced.store(true, std::sync::atomic::Ordering::SeqCst);
                                 assigned.signal.bump();
                             } else {
                                 // Out of step with the dispatcher: ask for the full set.
@@ -330,6 +340,7 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                         Ok(tasks) => {
                             known = resp.version;
                             *assigned.tasks.lock().unwrap() = tasks;
+                            assigned.synced.store(true, std::sync::atomic::Ordering::SeqCst);
                             assigned.signal.bump();
                         }
                         Err(e) => {

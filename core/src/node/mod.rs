@@ -182,6 +182,12 @@ impl Manager {
     /// dropped (a crash in the simulator) or the server fails.
     pub async fn serve(self: Arc<Self>) -> Result<(), tonic::transport::Error> {
         let addr: SocketAddr = self.addr.parse().expect("node address is ip:port");
+        self.serve_on(addr).await
+    }
+
+    /// [`Manager::serve`] on another address than the one peers dial (`--listen-addr`
+    /// 0.0.0.0:4242 behind `--advertise-addr` 10.0.0.5:4242).
+    pub async fn serve_on(self: Arc<Self>, addr: SocketAddr) -> Result<(), tonic::transport::Error> {
         tonic::transport::Server::builder()
             .add_service(crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone(), id: self.id }))
             .add_service(crate::proto::manager_server::ManagerServer::new(ManagerService { node: self.clone() }))

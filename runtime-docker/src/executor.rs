@@ -1,0 +1,236 @@
+//! The production [`Executor`]: task containers on the local Docker engine through bollard.
+//!
+//! Owns: the containers labelled with this node's id (`shoal.node.id`); nothing else on the
+//! engine is ever touched. Inputs: the agent's start/stop/remove calls. Outputs: containers,
+//! and a wake-up ([`Executor::changed`]) whenever one of ours changes state — from Docker's
+//! event stream, which is not durable (the daemon keeps only recent events), so the stream is
+//! re-opened after any error and the agent re-lists by label on every wake-up; a periodic
+//! wake-up covers events lost in between.
+//!
+//! Invariants: restart policy off (Shoal's restart supervisor decides restarts, as in swarm);
+//! one container per task, named `shoal-<service>.<slot>.<task id>`; a start of a task whose
+//! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
+
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use shoal_core::agent::{Container, ContainerState};
+use shoal_core::model::Task;
+use shoal_core::node::agent::Executor;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const LABEL_NODE: &str = "shoal.node.id";
+pub const LABEL_TASK: &str = "shoal.task.id";
+pub const LABEL_SERVICE: &str = "shoal.service.name";
+pub const LABEL_SLOT: &str = "shoal.task.slot";
+/// Wake the agent at least this often, for events the stream lost.
+const RELIST_EVERY: Duration = Duration::from_secs(5);
+/// Docker's own default stop grace period.
+const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub struct DockerExecutor {
+    docker: Docker,
+    node_id: String,
+    changed: Arc<tokio::sync::Notify>,
+    /// The last list the engine answered: reported again while it is unreachable (an empty
+    /// list would tell the agent every container vanished).
+    last: std::sync::Mutex<Vec<Container>>,
+}
+
+impl DockerExecutor {
+    /// Connects to the local engine (DOCKER_HOST or the default socket), negotiates the API
+    /// version, and starts following its events for this node's containers.
+    pub async fn connect(node_id: &str) -> Result<Arc<DockerExecutor>, String> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?
+            .negotiate_version()
+            .await
+            .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?;
+        let exec = Arc::new(DockerExecutor { docker, node_id: node_id.to_string(), changed: Arc::default(), last: Default::default() });
+        tokio::spawn(follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
+        Ok(exec)
+    }
+
+    fn name_of(task: &Task) -> String {
+        let service: String =
+            task.service_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        format!("shoal-{service}.{}.{}", task.slot, task.id)
+    }
+
+    /// The id of the container of `task_id`, if one exists.
+    async fn find(&self, task_id: &str) -> Option<String> {
+        let filters: HashMap<&str, Vec<String>> =
+            HashMap::from([("label", vec![format!("{LABEL_NODE}={}", self.node_id), format!("{LABEL_TASK}={task_id}")])]);
+        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        self.docker.list_containers(Some(opts)).await.ok()?.into_iter().find_map(|c| c.id)
+    }
+}
+
+/// Follows the engine's container events for this node's labels; every event wakes the agent.
+/// Reconnects after errors (bounded backoff), and wakes the agent on reconnect too (events
+/// in the gap are lost: it re-lists).
+async fn follow_events(docker: Docker, node_id: String, changed: Arc<tokio::sync::Notify>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let filters: HashMap<&str, Vec<String>> =
+            HashMap::from([("type", vec!["container".to_string()]), ("label", vec![format!("{LABEL_NODE}={node_id}")])]);
+        let mut events = docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
+        changed.notify_one();
+        loop {
+            let next = tokio::time::timeout(RELIST_EVERY, events.next()).await;
+            match next {
+                Ok(Some(Ok(_))) => {
+                    backoff = Duration::from_millis(100);
+                    changed.notify_one();
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(target: "shoal", "docker events: {e}; reconnecting");
+                    break;
+                }
+                Ok(None) => break,
+                // Quiet engine: wake the agent anyway (a lost event must not stall a task).
+                Err(_) => changed.notify_one(),
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn health_of(t: &Task) -> Option<HealthConfig> {
+    let c = &t.spec.container;
+    if c.no_healthcheck {
+        return Some(HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() });
+    }
+    let h = c.healthcheck.as_ref()?;
+    let ns = |ms: u64| Some((ms as i64).saturating_mul(1_000_000));
+    Some(HealthConfig {
+        // Empty test: keep the image's own probe, with these timings.
+        test: (!h.test.is_empty()).then(|| {
+            let mut v = vec!["CMD-SHELL".to_string()];
+            v.push(h.test.join(" "));
+            v
+        }),
+        interval: ns(h.interval_ms),
+        timeout: ns(h.timeout_ms),
+        retries: Some(h.retries as i64),
+        start_period: ns(h.start_period_ms),
+        start_interval: None,
+    })
+}
+
+#[tonic::async_trait]
+impl Executor for DockerExecutor {
+    async fn list(&self) -> Vec<Container> {
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", vec![format!("{LABEL_NODE}={}", self.node_id)])]);
+        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let Ok(list) = self.docker.list_containers(Some(opts)).await else {
+            tracing::warn!(target: "shoal", "docker engine unreachable: keeping the last view of its containers");
+            return self.last.lock().unwrap().clone();
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for c in list {
+            let (Some(id), Some(task_id)) = (c.id.clone(), c.labels.as_ref().and_then(|l| l.get(LABEL_TASK)).cloned()) else {
+                continue;
+            };
+            let Ok(info) = self.docker.inspect_container(&id, None::<InspectContainerOptions>).await else { continue };
+            let st = info.state.unwrap_or_default();
+            use bollard::models::{ContainerStateStatusEnum as S, HealthStatusEnum as H};
+            let health = st.health.as_ref().and_then(|h| h.status);
+            let state = match st.status {
+                Some(S::RUNNING) if health == Some(H::UNHEALTHY) => ContainerState::Unhealthy,
+                // A container with a healthcheck runs for swarm once a probe passed.
+                Some(S::RUNNING) if health == Some(H::STARTING) => ContainerState::Starting,
+                Some(S::RUNNING) | Some(S::PAUSED) => ContainerState::Running,
+                Some(S::EXITED) => ContainerState::Exited(st.exit_code.unwrap_or(-1) as i32),
+                Some(S::DEAD) => ContainerState::Failed(st.error.filter(|e| !e.is_empty()).unwrap_or_else(|| "container is dead".into())),
+                _ if st.error.as_ref().is_some_and(|e| !e.is_empty()) => ContainerState::Failed(st.error.unwrap_or_default()),
+                _ => ContainerState::Starting,
+            };
+            out.push(Container { task_id, state });
+        }
+        out.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        *self.last.lock().unwrap() = out.clone();
+        out
+    }
+
+    async fn start(&self, task: &Task) -> Result<(), String> {
+        if let Some(id) = self.find(&task.id).await {
+            // Adopt: the container exists (an agent restart, a retried start).
+            return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
+        }
+        let image = &task.spec.container.image;
+        if self.docker.inspect_image(image).await.is_err() {
+            // No registry is reachable here, so nothing is pulled: swarm's message.
+            return Err(format!("No such image: {image}"));
+        }
+        let c = &task.spec.container;
+        let mut labels: HashMap<String, String> = c.labels.clone().into_iter().collect();
+        labels.insert(LABEL_NODE.into(), self.node_id.clone());
+        labels.insert(LABEL_TASK.into(), task.id.clone());
+        labels.insert(LABEL_SERVICE.into(), task.service_name.clone());
+        labels.insert(LABEL_SLOT.into(), task.slot.to_string());
+        let limits = task.spec.resources.limits.clone().unwrap_or_default();
+        let reservations = task.spec.resources.reservations.clone().unwrap_or_default();
+        let host = HostConfig {
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+            // PID 1 without a signal handler ignores SIGTERM: an init forwards it.
+            init: Some(true),
+            memory: (limits.memory_bytes > 0).then_some(limits.memory_bytes),
+            nano_cpus: (limits.nano_cpus > 0).then_some(limits.nano_cpus),
+            memory_reservation: (reservations.memory_bytes > 0).then_some(reservations.memory_bytes),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: (!c.args.is_empty()).then(|| c.args.clone()),
+            env: (!c.env.is_empty()).then(|| c.env.clone()),
+            labels: Some(labels),
+            healthcheck: health_of(task),
+            // `docker stop` (and ours, which names no timeout) waits this long before SIGKILL.
+            stop_timeout: Some(c.stop_grace_period_ms.map(|ms| ms.div_ceil(1000) as i64).unwrap_or(DEFAULT_STOP_GRACE.as_secs() as i64)),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::new().name(&Self::name_of(task)).build();
+        let created = self.docker.create_container(Some(opts), body).await.map_err(|e| e.to_string())?;
+        self.docker.start_container(&created.id, None).await.map_err(|e| e.to_string())?;
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    async fn stop(&self, task_id: &str) {
+        let Some(id) = self.find(task_id).await else { return };
+        // No timeout named: the container's own StopTimeout (the task's grace period) applies.
+        if let Err(e) = self.docker.stop_container(&id, None::<bollard::query_parameters::StopContainerOptions>).await {
+            tracing::debug!(target: "shoal", "stop {task_id}: {e}");
+        }
+        self.changed.notify_one();
+    }
+
+    async fn remove(&self, task_id: &str) {
+        let Some(id) = self.find(task_id).await else { return };
+        let opts = RemoveContainerOptionsBuilder::new().force(true).build();
+        if let Err(e) = self.docker.remove_container(&id, Some(opts)).await {
+            tracing::debug!(target: "shoal", "remove {task_id}: {e}");
+        }
+    }
+
+    async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
+
+/// Starting a container that already runs answers 304: that is success here.
+fn ignore_not_modified(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 304, .. } => Ok(()),
+        e => Err(e),
+    }
+}
