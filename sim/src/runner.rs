@@ -1167,7 +1167,15 @@ fn task_summary(c: &Cluster, service: &str) -> String {
             if t.status.state != TaskState::Running && odd.len() < 10 {
                 let host = hosts.get(&t.node_id).cloned().unwrap_or_else(|| "-".into());
                 let err = if t.status.err.is_empty() { String::new() } else { format!(" ({})", t.status.err) };
-                odd.push(format!("{}/{:?}@{host}{err}", t.slot, t.status.state));
+                // What may hold the slot: its other tasks that have not ended.
+                let held: Vec<String> = s
+                    .list(Kind::Task)
+                    .filter_map(|o| if let Object::Task(x) = o { Some(x) } else { None })
+                    .filter(|x| x.service_id == t.service_id && x.slot == t.slot && x.id != t.id && x.status.state <= TaskState::Running)
+                    .map(|x| format!("{}:{:?}->{:?}@{}", x.spec_version, x.status.state, x.desired_state, hosts.get(&x.node_id).map(String::as_str).unwrap_or("-")))
+                    .collect();
+                let held = if held.is_empty() { String::new() } else { format!(" [slot also: {}]", held.join(" ")) };
+                odd.push(format!("{}/{:?}->{:?}@{host}{err}{held}", t.slot, t.status.state, t.desired_state));
             }
         }
         let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -195,16 +195,27 @@ impl Manager {
         if actions.is_empty() {
             return false;
         }
+        // Agents report a status once per session: a batch that is not committed must go
+        // back in the queue, or its tasks stay at their old state for ever (a stopped task
+        // still "running" holds its slot). Applying a status twice is harmless: it only rises.
+        let requeue = |updates: Vec<crate::dispatcher::StatusUpdate>| {
+            if !updates.is_empty() {
+                let mut inbox = self.inbox.lock().unwrap();
+                let _ = inbox.push_updates(wall_ms(), updates);
+            }
+        };
         let n = actions.len();
         for txn in batches(now, actions) {
             // MAX_HOPS: never forward; if leadership moved, the next leader passes itself.
             match self.propose(txn, super::MAX_HOPS).await {
                 Ok(r) if r.error.is_some() => {
                     tracing::debug!(target: "shoal", node = %self.name, "pass raced a concurrent write: {}", r.error.unwrap_or_default());
+                    requeue(input.status_updates.clone());
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::info!(target: "shoal", node = %self.name, "pass not committed: {e}");
+                    requeue(input.status_updates.clone());
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     return true;
                 }
