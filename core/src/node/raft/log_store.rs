@@ -243,7 +243,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // Mutant: a vote granted to a candidate (not yet committed by a leader) stays in
         // memory only, so a restarted node may vote again in the same term.
-        if !(crate::mutant::active("forget-vote") && !vote.is_committed()) {
+        if !crate::mutant::active("forget-vote") || vote.is_committed() {
             self.disk.replace(VOTE_FILE, &bytes).map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })?;
         }
         self.inner.lock().unwrap().vote = Some(*vote);
