@@ -47,29 +47,38 @@ enum DaemonCmd {
 enum SwarmStart {
     /// Initialize a swarm: this machine becomes its first manager (runs the daemon).
     Init {
-        /// Advertised address (ip:port), the one other machines dial
-        #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
-        advertise_addr: String,
-        /// Listen address (default: the advertised one)
-        #[arg(long)]
-        listen_addr: Option<String>,
-        #[arg(long, default_value = "/var/lib/shoal")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        node: NodeFlags,
     },
     /// Join a swarm as a node and/or manager (runs the daemon).
     Join {
         /// Token for entry into the swarm
         #[arg(long, required = true)]
         token: String,
-        #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
-        advertise_addr: String,
-        #[arg(long)]
-        listen_addr: Option<String>,
-        #[arg(long, default_value = "/var/lib/shoal")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        node: NodeFlags,
         /// A manager's address, ip:port
         manager: String,
     },
+}
+
+/// Where this machine listens, how others reach it, and where it keeps its state.
+#[derive(clap::Args)]
+struct NodeFlags {
+    /// Advertised address (ip:port), the one other machines dial
+    #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
+    advertise_addr: String,
+    /// Listen address (default: the advertised one)
+    #[arg(long)]
+    listen_addr: Option<String>,
+    #[arg(long, default_value = "/var/lib/shoal")]
+    data_dir: PathBuf,
+}
+
+impl NodeFlags {
+    fn options(self) -> daemon::Options {
+        daemon::Options { data_dir: self.data_dir, advertise_addr: with_port(&self.advertise_addr), listen_addr: self.listen_addr }
+    }
 }
 
 /// Read-only commands the core grammar does not hold (they only format what the API lists).
@@ -195,12 +204,8 @@ async fn run_daemon(cmd: DaemonCmd) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cmd {
         DaemonCmd::Daemon { data_dir, listen_addr } => (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr }),
-        DaemonCmd::Swarm(SwarmStart::Init { advertise_addr, listen_addr, data_dir }) => {
-            (Start::Init, Options { data_dir, advertise_addr: with_port(&advertise_addr), listen_addr })
-        }
-        DaemonCmd::Swarm(SwarmStart::Join { token, advertise_addr, listen_addr, data_dir, manager }) => {
-            (Start::Join { token, manager: with_port(&manager) }, Options { data_dir, advertise_addr: with_port(&advertise_addr), listen_addr })
-        }
+        DaemonCmd::Swarm(SwarmStart::Init { node }) => (Start::Init, node.options()),
+        DaemonCmd::Swarm(SwarmStart::Join { token, node, manager }) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
     };
     match daemon::run(start, opts).await {
         Ok(()) => 0,
@@ -264,13 +269,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 let Some(Object::Service(cur)) = objects(&r).into_iter().next() else {
                     return Err(format!("Error: no such service: {}", u.service));
                 };
-                let spec = u.apply(&cur.spec)?;
-                let op = Op::UpdateService(proto::UpdateService {
-                    service: cur.id.clone(),
-                    spec: serde_json::to_vec(&spec).expect("spec serialises"),
-                    version: cur.meta.version,
-                });
-                match call(host, op).await {
+                match call(host, u.request(&cur)?).await {
                     Err(e) if e.contains("out of sequence") => continue,
                     Err(e) => return Err(e),
                     Ok(_) => {

@@ -362,12 +362,8 @@ fn shrink_to_file(origin: &str, text: &str, seed: u64, max_runs: usize, out: &st
                 return 2;
             }
             println!(
-                "shrunk {origin}: {} steps and {} injectors -> {} and {} in {} runs; it still fails with {}\n{}\nwrote {out}: replay it with scripts/sim run {out} --seed {seed}",
-                o.before.0,
-                o.before.1,
-                o.after.0,
-                o.after.1,
-                o.runs,
+                "shrunk {origin}: {}; it still fails with {}\n{}\nwrote {out}: replay it with scripts/sim run {out} --seed {seed}",
+                o.summary(),
                 o.signature,
                 o.report.failure_text().unwrap_or_default().lines().next().unwrap_or_default()
             );

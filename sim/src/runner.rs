@@ -597,13 +597,7 @@ impl Run {
                         let Some(Object::Service(cur)) = objs.into_iter().next() else {
                             return Err(format!("service {} not found", u.service));
                         };
-                        let spec = u.apply(&cur.spec)?;
-                        let op = Op::UpdateService(proto::UpdateService {
-                            service: cur.id.clone(),
-                            spec: serde_json::to_vec(&spec).expect("spec serialises"),
-                            version: cur.meta.version,
-                        });
-                        match self.control(op).await {
+                        match self.control(u.request(&cur)?).await {
                             Err(e) if e.contains("out of sequence") || e.starts_with("Aborted") => continue,
                             r => return r.map(|_| ()),
                         }

@@ -296,18 +296,21 @@ fn number_candidates(text: &str) -> Vec<String> {
     out
 }
 
+impl Outcome {
+    /// "12 steps and 2 injectors -> 3 and 0 in 41 runs".
+    pub fn summary(&self) -> String {
+        format!("{} steps and {} injectors -> {} and {} in {} runs", self.before.0, self.before.1, self.after.0, self.after.1, self.runs)
+    }
+}
+
 /// The header written above a shrunk scenario.
 pub fn annotate(o: &Outcome, seed: u64, origin: &str, path: &str) -> String {
     let v = o.report.violations.first();
     format!(
-        "# Shrunk by `shoal-sim shrink` from {origin} (seed {seed}): {} steps and {} injectors -> {} and {}, {} runs.\n\
+        "# Shrunk by `shoal-sim shrink` from {origin} (seed {seed}): {}.\n\
          # It fails with {}: {}\n\
          # Replay: scripts/sim run {path} --seed {seed}\n{}",
-        o.before.0,
-        o.before.1,
-        o.after.0,
-        o.after.1,
-        o.runs,
+        o.summary(),
         o.signature,
         v.map(|v| v.message.replace('\n', " ")).unwrap_or_default(),
         with_seed(o.text.trim_start_matches(|c| c == '\n'), seed)

@@ -510,6 +510,19 @@ impl ServiceUpdate {
 }
 
 /// `service scale web=5 api=2` pairs.
+impl ServiceUpdate {
+    /// The control request that applies these flags to `cur`, guarded by the version read
+    /// (a concurrent change makes it fail "out of sequence": read again and retry).
+    pub fn request(&self, cur: &crate::model::Service) -> Result<crate::proto::control_request::Op, String> {
+        let spec = self.apply(&cur.spec)?;
+        Ok(crate::proto::control_request::Op::UpdateService(crate::proto::UpdateService {
+            service: cur.id.clone(),
+            spec: serde_json::to_vec(&spec).expect("spec serialises"),
+            version: cur.meta.version,
+        }))
+    }
+}
+
 pub fn parse_scale_pairs(pairs: &[String]) -> Result<Vec<(String, u64)>, String> {
     pairs
         .iter()
