@@ -14,7 +14,8 @@ use crate::disk::FileDisk;
 use crate::executor::DockerExecutor;
 use serde::{Deserialize, Serialize};
 use shoal_core::model::{NodeDescription, NodeRole, Platform, RaftConfig, Resources};
-use shoal_core::node::agent::{join, run_agent, AgentConfig};
+use crate::tls::{self, NodeCerts};
+use shoal_core::node::agent::{join, run_agent, AgentConfig, Joined};
 use shoal_core::node::raft::{Disk, NoObserver};
 use shoal_core::node::{Manager, NodeConfig};
 use std::collections::BTreeMap;
@@ -96,6 +97,51 @@ fn describe() -> NodeDescription {
     }
 }
 
+/// How long `swarm init` waits for its own node to lead and write the root, and a manager
+/// joiner for its raft membership.
+const SELF_JOIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `swarm init`'s own join, through the node CA of the manager it just started.
+async fn join_in_process(manager: &Arc<Manager>, token: &str, addr: &str, raft_id: u64, csr_pem: &str) -> Result<Joined, String> {
+    use shoal_core::node::ca::NodeCaService;
+    use shoal_core::proto::node_ca_server::NodeCa;
+    let svc = NodeCaService { node: manager.clone() };
+    let deadline = tokio::time::Instant::now() + SELF_JOIN_DEADLINE;
+    let mut last = String::from("this node did not become leader");
+    while tokio::time::Instant::now() < deadline {
+        let req = shoal_core::proto::IssueNodeCertificateRequest { token: token.into(), addr: addr.into(), raft_id, csr_pem: csr_pem.into() };
+        match svc.issue_node_certificate(tonic::Request::new(req)).await.map(|r| r.into_inner()) {
+            Ok(r) if !r.redirect => {
+                return Ok(Joined { node_id: r.node_id, role: NodeRole::Manager, certificate_pem: r.certificate_pem, ca_cert_pem: r.ca_cert_pem })
+            }
+            Ok(_) => {}
+            // The first leader writes the root in its first pass: until then the token is unknown.
+            Err(e) => last = e.message().to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!("could not issue this node's own certificate within {SELF_JOIN_DEADLINE:?}: {last}"))
+}
+
+/// A manager-token joiner's raft membership, asked of the manager it joined through (which
+/// forwards to the leader).
+async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + SELF_JOIN_DEADLINE;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let ch = shoal_core::node::raft::network::channel(via).map_err(|e| e.to_string())?;
+        let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
+        let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: advertise.into(), hops: 0 };
+        match c.add_manager(req).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == tonic::Code::InvalidArgument => return Err(e.message().to_string()),
+            Err(e) => last = e.message().to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
+}
+
 /// Runs the daemon until a signal; Err is the reason it could not start (for the CLI).
 pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let dir = &opts.data_dir;
@@ -131,54 +177,79 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Some(i) => i.raft_id,
         None => os_random_u64()?.max(1),
     };
-    let root = match start {
-        Start::Init => {
-            use rand::SeedableRng;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(os_random_u64()?);
-            Some(shoal_core::ca::new_root(&mut rng))
-        }
-        _ => None,
-    };
-    let cfg = NodeConfig {
+    let base = |root_ca: Option<shoal_core::model::RootCa>, bootstrap: bool| NodeConfig {
         id: raft_id,
         name: hostname(),
         addr: advertise.clone(),
         raft: RaftConfig::default(),
-        bootstrap: matches!(start, Start::Init).then(|| BTreeMap::from([(raft_id, advertise.clone())])),
-        root_ca: root.clone(),
+        bootstrap: bootstrap.then(|| BTreeMap::from([(raft_id, advertise.clone())])),
+        root_ca,
+        cert_signer: Some(Arc::new(tls::RootSigner)),
     };
-    let manager = Manager::start(cfg, disk as Arc<dyn Disk>, Arc::new(NoObserver)).await.map_err(|e| format!("cannot start: {e}"))?;
-    let server = tokio::spawn(manager.clone().serve_on(listen));
+    let start_manager = |cfg: NodeConfig| async {
+        Manager::start(cfg, disk.clone() as Arc<dyn Disk>, Arc::new(NoObserver)).await.map_err(|e| format!("cannot start: {e}"))
+    };
+    let serve = |manager: &Arc<Manager>, certs: &NodeCerts| -> Result<_, String> {
+        let server = tonic::transport::Server::builder().tls_config(certs.server_tls()).map_err(|e| format!("TLS: {e}"))?;
+        Ok(tokio::spawn(manager.clone().serve_secure(listen, server, Arc::new(tls::CertAuthorizer))))
+    };
 
-    let identity = match (start, existing) {
-        (_, Some(i)) => i,
-        (s, None) => {
-            let (token, managers) = match s {
-                Start::Init => {
-                    let root = root.as_ref().expect("made above");
-                    (root.join_token_manager.clone(), vec![advertise.clone()])
-                }
-                Start::Join { token, manager } => (token, vec![manager]),
-                Start::Restart => unreachable!("refused above"),
-            };
-            let joined = join(&managers, &token, &advertise, raft_id).await?;
-            let i = Identity {
-                raft_id,
-                node_id: joined.node_id,
-                role: if joined.role == NodeRole::Manager { "manager".into() } else { "worker".into() },
-                advertise_addr: advertise.clone(),
-                managers,
-            };
-            write_identity(&id_disk, &i)?;
-            if let Some(root) = &root {
-                println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
-                println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
-                println!("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.");
-            } else {
-                println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
+    let (identity, server) = match (start, existing) {
+        (_, Some(i)) => {
+            let certs = NodeCerts::load(dir)?.ok_or_else(|| {
+                format!("{} holds no certificates ({}/): remove the directory and join the swarm again", dir.display(), tls::CERTS_DIR)
+            })?;
+            if certs.role()?.as_str() != i.role {
+                tracing::warn!(target: "shoal", cert_role = %certs.role()?.as_str(), role = %i.role, "the certificate's role differs from the node's: certificate renewal is not implemented yet");
             }
-            i
+            certs.install_client();
+            let manager = start_manager(base(None, false)).await?;
+            let server = serve(&manager, &certs)?;
+            (i, server)
         }
+        (Start::Init, None) => {
+            let root = tls::new_root()?;
+            let manager = start_manager(base(Some(root.clone()), true)).await?;
+            // Our own certificate, asked of our own node CA in process: nothing can reach us
+            // before we have one to serve with.
+            let (key_pem, csr) = tls::new_key_and_csr()?;
+            let joined = join_in_process(&manager, &root.join_token_manager, &advertise, raft_id, &csr).await?;
+            let certs = NodeCerts { ca_pem: root.ca_cert_pem.clone(), cert_pem: joined.certificate_pem.clone(), key_pem };
+            certs.save(dir)?;
+            certs.install_client();
+            let server = serve(&manager, &certs)?;
+            let i = Identity { raft_id, node_id: joined.node_id, role: "manager".into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()] };
+            write_identity(&id_disk, &i)?;
+            println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
+            println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
+            println!("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.");
+            (i, server)
+        }
+        (Start::Join { token, manager: addr }, None) => {
+            // Trust nothing but the CA the token names, then ask for a certificate.
+            let ca_pem = tls::fetch_pinned_ca(&addr, &token).await?;
+            tls::install_anonymous_client(&ca_pem);
+            let (key_pem, csr) = tls::new_key_and_csr()?;
+            let joined = join(std::slice::from_ref(&addr), &token, &advertise, raft_id, &csr).await?;
+            if joined.certificate_pem.is_empty() {
+                return Err(format!("{addr} answered the join without a certificate"));
+            }
+            let certs = NodeCerts { ca_pem, cert_pem: joined.certificate_pem.clone(), key_pem };
+            certs.save(dir)?;
+            certs.install_client();
+            let manager = start_manager(base(None, false)).await?;
+            let server = serve(&manager, &certs)?;
+            if joined.role == NodeRole::Manager {
+                // Now that we serve raft with a manager certificate, become a raft member.
+                add_self_as_manager(&addr, raft_id, &advertise).await?;
+            }
+            let role = if joined.role == NodeRole::Manager { "manager" } else { "worker" };
+            let i = Identity { raft_id, node_id: joined.node_id, role: role.into(), advertise_addr: advertise.clone(), managers: vec![addr] };
+            write_identity(&id_disk, &i)?;
+            println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
+            (i, server)
+        }
+        (Start::Restart, None) => unreachable!("refused above"),
     };
     let exec = DockerExecutor::connect(&identity.node_id).await?;
     let agent_cfg = AgentConfig {

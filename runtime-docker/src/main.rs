@@ -8,12 +8,17 @@
 //!   `SHOAL_HOST` (default 127.0.0.1:4242). The grammar of the control commands is core's
 //!   (`shoal_core::cli`), the one the simulator's scenario steps use.
 //!
-//! Not in this slice (see ARCHITECTURE.md): mutual TLS (the transport is plaintext gRPC: keep
-//! the port on a trusted network), progress bars, `service logs`, promote/demote.
+//! * Every connection is mutual TLS (tls.rs). The CLI authenticates as the node whose data
+//!   directory it reads (`--data-dir` / `SHOAL_DATA_DIR`, default /var/lib/shoal): on a
+//!   manager it may call the control API, on a worker it is refused ("not a swarm manager").
+//!
+//! Not in this slice (see ARCHITECTURE.md): progress bars, `service logs`, promote/demote
+//! (a promoted worker would also need a renewed certificate).
 
 mod daemon;
 mod disk;
 mod executor;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
@@ -22,6 +27,7 @@ use shoal_core::proto::{self, control_request::Op};
 use std::path::PathBuf;
 
 const DEFAULT_PORT: u16 = 4242;
+const DEFAULT_DATA_DIR: &str = "/var/lib/shoal";
 
 #[derive(Parser)]
 #[command(name = "shoal", no_binary_name = true, disable_help_subcommand = true)]
@@ -34,7 +40,7 @@ struct DaemonCli {
 enum DaemonCmd {
     /// Restart this machine's daemon from its data directory.
     Daemon {
-        #[arg(long, default_value = "/var/lib/shoal")]
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
         #[arg(long)]
         listen_addr: Option<String>,
@@ -71,7 +77,7 @@ struct NodeFlags {
     /// Listen address (default: the advertised one)
     #[arg(long)]
     listen_addr: Option<String>,
-    #[arg(long, default_value = "/var/lib/shoal")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 }
 
@@ -144,7 +150,33 @@ fn main() {
         args.remove(i);
     }
     init_logging(&mut args);
+    let is_daemon = matches!(args.first().map(String::as_str), Some("daemon"))
+        || (args.first().map(String::as_str) == Some("swarm") && matches!(args.get(1).map(String::as_str), Some("init" | "join")));
+    let mut client_dir = std::env::var("SHOAL_DATA_DIR").unwrap_or_else(|_| DEFAULT_DATA_DIR.into());
+    if !is_daemon {
+        if let Some(i) = args.iter().position(|a| a == "--data-dir") {
+            if i + 1 >= args.len() {
+                fail("--data-dir needs the data directory of a swarm node, e.g. --data-dir /var/lib/shoal");
+            }
+            client_dir = args.remove(i + 1);
+            args.remove(i);
+        }
+    }
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    tls::install_provider();
+    if !is_daemon && !matches!(words.as_slice(), [] | ["--help" | "-h" | "help", ..]) {
+        // The CLI speaks mTLS as the node whose data directory it reads (as docker's CLI
+        // reaches the engine through a root-only socket: reading the key needs the daemon's
+        // user).
+        match tls::NodeCerts::load(std::path::Path::new(&client_dir)) {
+            Ok(Some(c)) => c.install_client(),
+            Ok(None) => fail(&format!(
+                "{client_dir} holds no swarm certificates: run this on a swarm node, or give --data-dir (SHOAL_DATA_DIR) of one; \
+                 `shoal swarm init` or `shoal swarm join` makes a node"
+            )),
+            Err(e) => fail(&e),
+        }
+    }
     let rt = tokio_rt::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| fail(&format!("cannot start tokio: {e}")));
     let code = rt.block_on(async move {
         match words.as_slice() {

@@ -114,7 +114,7 @@ async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc
         let (node_id, role) = match (st.node_id, st.join) {
             (Some(id), _) => (id, st.role),
             (None, Some((token, managers))) => {
-                let r = join(&managers, &token, &template.addr, st.raft_id).await;
+                let r = join(&managers, &token, &template.addr, st.raft_id, "").await;
                 let mut s = identity.inner.lock().unwrap();
                 s.join = None;
                 match r {
@@ -218,6 +218,7 @@ impl Cluster {
                 // swarm init: the first manager bootstraps with every initial manager.
                 bootstrap: (i == 0).then(|| managers.clone()),
                 root_ca: spec.manager.then(|| root.clone()),
+                cert_signer: None,
             };
             let agent_cfg = AgentConfig {
                 node_id: String::new(),

@@ -35,8 +35,9 @@ fn token(digest: &str, rng: &mut ChaCha8Rng) -> String {
     format!("{TOKEN_PREFIX}-{TOKEN_VERSION}-{digest}-{}", base36(rng, SECRET_LEN))
 }
 
-/// The digest part of a well-formed token.
-fn digest_of(token: &str) -> Option<&str> {
+/// The digest part of a well-formed token: a joining machine checks the CA it talks to
+/// against it before it trusts anything the manager says.
+pub fn digest_of(token: &str) -> Option<&str> {
     let mut parts = token.split('-');
     let (p, v, d, s) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let ok = parts.next().is_none()
@@ -48,16 +49,43 @@ fn digest_of(token: &str) -> Option<&str> {
     ok.then_some(d)
 }
 
-/// A new root with fresh worker and manager tokens. The digest stands for the root CA
-/// certificate's fingerprint; until certificates exist it is random, fixed for the cluster.
+/// A new root with fresh worker and manager tokens and no certificate (the simulator's: it
+/// issues no certificates, so the digest is random, fixed for the cluster).
 pub fn new_root(rng: &mut ChaCha8Rng) -> RootCa {
     let digest = base36(rng, DIGEST_LEN);
-    let worker = token(&digest, rng);
-    let mut manager = token(&digest, rng);
+    root_for_ca(String::new(), String::new(), &digest, rng)
+}
+
+/// A root around a real CA (production's `swarm init`): `digest` is [`digest_base36`] of the
+/// CA certificate's SHA-256, so a token names the CA it trusts.
+pub fn root_for_ca(ca_cert_pem: String, ca_key_pem: String, digest: &str, rng: &mut ChaCha8Rng) -> RootCa {
+    debug_assert_eq!(digest.len(), DIGEST_LEN);
+    let worker = token(digest, rng);
+    let mut manager = token(digest, rng);
     while manager == worker {
-        manager = token(&digest, rng);
+        manager = token(digest, rng);
     }
-    RootCa { ca_cert_pem: String::new(), join_token_worker: worker, join_token_manager: manager }
+    RootCa { ca_cert_pem, ca_key_pem, join_token_worker: worker, join_token_manager: manager }
+}
+
+/// A 256-bit digest (big-endian) in the token's 50 base-36 digits, zero-padded.
+pub fn digest_base36(sha256: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    // Long division of the 32-byte number by 36, least significant digit first.
+    let mut n = *sha256;
+    let mut out = Vec::with_capacity(DIGEST_LEN);
+    for _ in 0..DIGEST_LEN {
+        let mut rem = 0u32;
+        for b in n.iter_mut() {
+            let cur = (rem << 8) | *b as u32;
+            *b = (cur / 36) as u8;
+            rem = cur % 36;
+        }
+        out.push(DIGITS[rem as usize]);
+    }
+    debug_assert!(n.iter().all(|b| *b == 0), "36^50 > 2^256: every digest fits");
+    out.reverse();
+    String::from_utf8(out).expect("ascii digits")
 }
 
 /// `swarm join-token --rotate ROLE`: a new secret for one role; the other token is kept, and
@@ -113,6 +141,22 @@ mod tests {
         assert_eq!(role_for(&rotated, &root.join_token_worker), Err(TokenError::NotCurrent));
         assert_eq!(role_for(&rotated, &rotated.join_token_worker), Ok(NodeRole::Worker));
         assert_eq!(role_for(&rotated, &root.join_token_manager), Ok(NodeRole::Manager));
+    }
+
+    #[test]
+    fn digests_are_fifty_base36_digits() {
+        assert_eq!(digest_base36(&[0; 32]), "0".repeat(50));
+        let mut one = [0u8; 32];
+        one[31] = 37;
+        assert_eq!(digest_base36(&one), format!("{}11", "0".repeat(48)));
+        // 2^256 - 1 in base 36 has 50 digits and starts with "6dp5".
+        let max = digest_base36(&[0xff; 32]);
+        assert_eq!(max.len(), 50);
+        assert!(max.starts_with("6dp5"), "{max}");
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let root = root_for_ca("CERT".into(), "KEY".into(), &max, &mut rng);
+        assert_eq!(digest_of(&root.join_token_worker), Some(max.as_str()));
+        assert_eq!(role_for(&root, &root.join_token_manager), Ok(NodeRole::Manager));
     }
 
     #[test]

@@ -300,7 +300,8 @@ pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>,
     Ok(vec![Action::Delete { kind: Kind::Node, id: cur.id.clone(), expected_version: Some(cur.meta.version) }])
 }
 
-fn cluster(store: &Store) -> Result<&Cluster, ControlError> {
+/// The Cluster object (settings, root CA, tokens), once the first leader wrote it.
+pub fn cluster(store: &Store) -> Result<&Cluster, ControlError> {
     match store.get(Kind::Cluster, crate::leader::CLUSTER_ID) {
         Some(Object::Cluster(c)) => Ok(c),
         _ => Err(FailedPrecondition("the swarm is still initialising (no cluster object yet): retry in a moment".into())),

@@ -94,7 +94,12 @@ pub struct CaConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCa {
+    /// The root CA certificate (production; empty in the simulator, which issues none).
     pub ca_cert_pem: String,
+    /// The root CA's private key. Kept in the raft store, as swarmkit keeps its CA key, so
+    /// whichever manager leads can sign joining nodes' certificates; only manager
+    /// certificates may read the store.
+    pub ca_key_pem: String,
     pub join_token_worker: String,
     pub join_token_manager: String,
 }

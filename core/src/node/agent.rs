@@ -90,6 +90,9 @@ fn client(addr: &str) -> Option<DispatcherClient<tonic::transport::Channel>> {
 pub struct Joined {
     pub node_id: String,
     pub role: NodeRole,
+    /// The node's certificate and the root CA (when a CSR was sent; empty otherwise).
+    pub certificate_pem: String,
+    pub ca_cert_pem: String,
 }
 
 /// How long a machine keeps trying to reach a leader that answers its join.
@@ -100,7 +103,7 @@ const JOIN_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// `swarm join --token TOKEN MANAGER`: asks the managers (following redirects to the leader)
 /// for a node identity. Retries while no leader answers, for at most [`JOIN_DEADLINE`]; a
 /// refused token is final (the error says why).
-pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) -> Result<Joined, String> {
+pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64, csr_pem: &str) -> Result<Joined, String> {
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut target = managers.first().cloned().ok_or("no manager address to join: give one")?;
     let mut next = 0usize;
@@ -110,7 +113,7 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) ->
     let offset_ms = xxhash_rust::xxh3::xxh3_64(addr.as_bytes()) % 250;
     let mut backoff = RETRY;
     while tokio::time::Instant::now() < deadline {
-        let req = IssueNodeCertificateRequest { token: token.to_string(), addr: addr.to_string(), raft_id };
+        let req = IssueNodeCertificateRequest { token: token.to_string(), addr: addr.to_string(), raft_id, csr_pem: csr_pem.to_string() };
         let call = async {
             let ch = crate::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
             let mut c = NodeCaClient::new(ch);
@@ -128,7 +131,7 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64) ->
             Ok(r) if r.redirect => last = format!("{target} knows no leader yet"),
             Ok(r) => {
                 let role = NodeRole::parse(&r.role).unwrap_or_default();
-                return Ok(Joined { node_id: r.node_id, role });
+                return Ok(Joined { node_id: r.node_id, role, certificate_pem: r.certificate_pem, ca_cert_pem: r.ca_cert_pem });
             }
             Err(s) if s.code() == tonic::Code::InvalidArgument => return Err(s.message().to_string()),
             Err(s) => {

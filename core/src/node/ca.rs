@@ -4,8 +4,13 @@
 //! asks the leader next). The leader checks the token against the committed Cluster object
 //! under the control lock (so a rotation and a join never see different tokens), writes the
 //! new Node (the token's role as desired role, state UNKNOWN until its agent registers), and for
-//! a manager token adds the node's raft member as a voter before answering. Certificates are
-//! issued here once mTLS lands (production runtime).
+//! a manager token adds the node's raft member as a voter before answering.
+//!
+//! Certificates (production): a request carrying a CSR gets the node's certificate, signed
+//! by the [`CertSigner`] the runtime installed (CN node id, OU role), and the root CA. Such a
+//! node cannot serve raft before it holds its certificate, so for it the leader does not add
+//! the raft member: the node asks for it itself (`Manager.ChangeMembership`, with its new
+//! manager certificate) once it serves. The simulator sends no CSR and installs no signer.
 //!
 //! Joins are group-committed: each waits in a queue; whoever holds the control lock writes
 //! every queued join in one raft entry (300 machines joining at once cost a few entries, not
@@ -23,6 +28,13 @@ pub struct NodeCaService {
     pub node: Arc<Manager>,
 }
 
+/// Signs node certificates with the root CA's key (the production runtime's rcgen signer;
+/// outside the pure core because signing draws randomness and parses ASN.1).
+pub trait CertSigner: Send + Sync + std::fmt::Debug {
+    /// A PEM certificate for the key in `csr_pem`: subject CN `node_id`, OU `role`.
+    fn sign(&self, root: &crate::model::RootCa, csr_pem: &str, node_id: &str, role: NodeRole) -> Result<String, String>;
+}
+
 #[tonic::async_trait]
 impl node_ca_server::NodeCa for NodeCaService {
     async fn issue_node_certificate(
@@ -38,7 +50,26 @@ impl node_ca_server::NodeCa for NodeCaService {
         if req.addr.is_empty() {
             return Err(Status::invalid_argument("join request without an address: give the address the node listens on"));
         }
+        let signer = match (req.csr_pem.is_empty(), &m.cert_signer) {
+            (true, _) => None,
+            (false, Some(s)) => Some(s.clone()),
+            (false, None) => return Err(Status::invalid_argument("this swarm issues no certificates: join without a CSR")),
+        };
         let (node_id, role) = m.join_batched(req.clone()).await?;
+        if let Some(signer) = signer {
+            let root = m.state.with_store(|s| control::cluster(s).map(|c| c.root_ca.clone())).map_err(Status::from)?;
+            let certificate_pem = signer
+                .sign(&root, &req.csr_pem, &node_id, role)
+                .map_err(|e| Status::invalid_argument(format!("cannot sign the node's certificate: {e}")))?;
+            tracing::info!(target: "shoal", node = %m.name, joined = %node_id, ?role, addr = %req.addr, "node joined; certificate issued");
+            return Ok(Response::new(IssueNodeCertificateResponse {
+                node_id,
+                role: role.as_str().into(),
+                certificate_pem,
+                ca_cert_pem: root.ca_cert_pem,
+                ..Default::default()
+            }));
+        }
         let voter = m.state.membership().membership().voter_ids().any(|v| v == req.raft_id);
         if role == NodeRole::Manager && !voter {
             // The node is in the store as a worker-to-be-manager; raft membership makes it one

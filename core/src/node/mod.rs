@@ -60,6 +60,26 @@ pub struct NodeConfig {
     /// The root and join tokens `swarm init` made (held by the initial managers; the first
     /// leader writes them into the Cluster object). None: the first leader makes them.
     pub root_ca: Option<crate::model::RootCa>,
+    /// Signs joining nodes' certificates when this node leads (production); None: joins
+    /// that send a CSR are refused (the simulator sends none).
+    pub cert_signer: Option<Arc<dyn ca::CertSigner>>,
+}
+
+/// Whose certificate a service needs ([`Manager::serve_secure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A manager's: raft, forwarding between managers, the control API.
+    Manager,
+    /// Any node's of this swarm: the dispatcher (agents).
+    Node,
+    /// No certificate: joining.
+    Anyone,
+}
+
+/// Decides from a request's peer certificate whether it may call a service (the production
+/// runtime reads the certificate's OU; the simulator serves without one).
+pub trait Authorizer: Send + Sync + 'static {
+    fn authorize(&self, req: &tonic::Request<()>, service: &'static str, need: Caller) -> Result<(), tonic::Status>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +151,7 @@ pub struct Manager {
     sent_assignments: std::sync::Mutex<BTreeMap<String, (u64, crate::dispatcher::SentSet)>>,
     /// Joins waiting for the next group commit (node/ca.rs).
     joins: std::sync::Mutex<ca::JoinQueue>,
+    cert_signer: Option<Arc<dyn ca::CertSigner>>,
 }
 
 impl Manager {
@@ -171,6 +192,7 @@ impl Manager {
             init_root_ca: cfg.root_ca,
             sent_assignments: Default::default(),
             joins: Default::default(),
+            cert_signer: cfg.cert_signer,
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
@@ -194,6 +216,33 @@ impl Manager {
             .add_service(crate::proto::dispatcher_server::DispatcherServer::new(dispatcher::DispatcherService { node: self.clone() }))
             .add_service(crate::proto::control_server::ControlServer::new(control::ControlService { node: self.clone() }))
             .add_service(crate::proto::node_ca_server::NodeCaServer::new(ca::NodeCaService { node: self.clone() }))
+            .serve(addr)
+            .await
+    }
+
+    /// [`Manager::serve_on`] with mutual TLS (production): `server` carries the TLS config
+    /// (client certificates optional, so machines without one can join), and every service
+    /// asks `auth` whether the caller's certificate may call it: raft, manager and control
+    /// need a manager's, the dispatcher any node's, `NodeCa` (joining) none.
+    #[cfg(not(madsim))]
+    pub async fn serve_secure(
+        self: Arc<Self>,
+        addr: SocketAddr,
+        mut server: tonic::transport::Server,
+        auth: Arc<dyn Authorizer>,
+    ) -> Result<(), tonic::transport::Error> {
+        use crate::proto::{control_server::ControlServer, dispatcher_server::DispatcherServer};
+        use crate::proto::{manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
+        let guard = |service: &'static str, need: Caller| {
+            let auth = auth.clone();
+            move |req: tonic::Request<()>| auth.authorize(&req, service, need).map(|()| req)
+        };
+        server
+            .add_service(RaftServer::with_interceptor(RaftService { raft: self.raft.clone(), id: self.id }, guard("raft", Caller::Manager)))
+            .add_service(ManagerServer::with_interceptor(ManagerService { node: self.clone() }, guard("manager", Caller::Manager)))
+            .add_service(DispatcherServer::with_interceptor(dispatcher::DispatcherService { node: self.clone() }, guard("dispatcher", Caller::Node)))
+            .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager)))
+            .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone)))
             .serve(addr)
             .await
     }

@@ -33,9 +33,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const BACKOFF_FIRST: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
+/// Makes the endpoint for "host:port": the production runtime installs one that speaks mTLS
+/// with this machine's certificate ([`set_endpoint_maker`]).
+pub type EndpointMaker = dyn Fn(&str) -> Result<Endpoint, tonic::transport::Error> + Send + Sync;
+
+/// Process-wide because a process is one machine with one identity, and every dial (raft,
+/// forwarding, the agent, the CLI) must use it. Never set in the simulator: plaintext there,
+/// as madsim-tonic has no TLS.
+static ENDPOINT_MAKER: std::sync::RwLock<Option<std::sync::Arc<EndpointMaker>>> = std::sync::RwLock::new(None);
+
+/// Installs (or with None removes) how endpoints are made; channels dialled before keep theirs.
+pub fn set_endpoint_maker(maker: Option<std::sync::Arc<EndpointMaker>>) {
+    *ENDPOINT_MAKER.write().unwrap_or_else(|e| e.into_inner()) = maker;
+}
+
 /// Builds a lazily connecting channel to `addr` ("host:port").
 pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(CONNECT_TIMEOUT).connect_lazy())
+    let maker = ENDPOINT_MAKER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let endpoint = match maker {
+        Some(make) => make(addr)?,
+        None => Endpoint::from_shared(format!("http://{addr}"))?,
+    };
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy())
 }
 
 /// When each peer last answered a raft RPC (the leader's view of who is reachable).

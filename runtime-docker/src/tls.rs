@@ -1,0 +1,308 @@
+//! Mutual TLS for the `shoal` daemon and CLI (swarmkit's `ca` package, certificate half).
+//!
+//! Owns: the root CA `swarm init` makes (rcgen, ECDSA P-256, 20 years), node certificates
+//! (CN node id, OU role, DNS names `shoal-manager`/`shoal-worker` and the node id, server and
+//! client auth, [`NODE_CERT_DAYS`] days), the certificate files in the data directory
+//! (`certs/ca.crt`, `certs/node.crt`, `certs/node.key`, 0600), the TLS configs of tonic's
+//! server and clients, the [`Authorizer`] that reads a caller's role from its certificate,
+//! and the pinned first contact of a joining machine.
+//!
+//! Joining (as swarm's `SWMTKN`): the token carries the root CA's SHA-256 in base 36. A
+//! machine that holds only the token opens one TLS handshake to the manager, accepts its chain
+//! only if it contains a CA with that digest and the manager's certificate verifies against
+//! it ([`fetch_pinned_ca`]), then trusts that CA for everything after. Its key never leaves
+//! it: it sends a CSR and gets its certificate back.
+//!
+//! Invariants: every server certificate a client accepts chains to the swarm's root; a
+//! worker's certificate never passes a [`Caller::Manager`] check; a request without a
+//! certificate reaches only the node CA (joining).
+
+use shoal_core::model::{NodeRole, RootCa};
+use shoal_core::node::ca::CertSigner;
+use shoal_core::node::raft::Disk;
+use shoal_core::node::{Authorizer, Caller};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+
+/// Name every manager certificate carries and every client asks for (managers are dialled by
+/// IP address, which certificates do not name).
+pub const MANAGER_NAME: &str = "shoal-manager";
+const WORKER_NAME: &str = "shoal-worker";
+/// Swarm's default node certificate lifetime. Renewal is not implemented yet.
+pub const NODE_CERT_DAYS: i64 = 90;
+const CA_CERT_DAYS: i64 = 20 * 365;
+pub const CERTS_DIR: &str = "certs";
+
+/// Installs ring as rustls' process-wide crypto provider (FACTS.md: builds 3x faster than
+/// aws-lc-rs). Idempotent.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn err(what: &str) -> impl Fn(rcgen::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::from(std::time::SystemTime::now())
+}
+
+fn random_serial() -> Result<rcgen::SerialNumber, String> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    b[0] &= 0x7f; // a positive ASN.1 integer
+    Ok(rcgen::SerialNumber::from_slice(&b))
+}
+
+/// The base-36 SHA-256 of a certificate (DER), as join tokens carry it.
+pub fn digest(der: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut b = [0u8; 32];
+    b.copy_from_slice(d.as_ref());
+    shoal_core::ca::digest_base36(&b)
+}
+
+#[cfg(test)]
+fn first_der(pem: &str, what: &str) -> Result<Vec<u8>, String> {
+    let p = pem::parse(pem).map_err(|e| format!("{what} is not PEM: {e}"))?;
+    Ok(p.contents().to_vec())
+}
+
+/// `swarm init`: a new root CA and the root (tokens name its digest).
+pub fn new_root() -> Result<RootCa, String> {
+    let key = rcgen::KeyPair::generate().map_err(err("cannot make the CA key"))?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err("CA parameters"))?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "shoal-root-ca");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    params.not_before = now() - time::Duration::hours(1);
+    params.not_after = now() + time::Duration::days(CA_CERT_DAYS);
+    params.serial_number = Some(random_serial()?);
+    let cert = params.self_signed(&key).map_err(err("cannot sign the CA certificate"))?;
+    let digest = digest(cert.der());
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(u64::from_le_bytes(random_serial()?.to_bytes()[..8].try_into().expect("16 bytes")));
+    Ok(shoal_core::ca::root_for_ca(cert.pem(), key.serialize_pem(), &digest, &mut rng))
+}
+
+/// A machine's new key and the CSR for it (the subject is the signer's choice, not ours).
+pub fn new_key_and_csr() -> Result<(String, String), String> {
+    let key = rcgen::KeyPair::generate().map_err(err("cannot make the node key"))?;
+    let params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err("CSR parameters"))?;
+    let csr = params.serialize_request(&key).map_err(err("cannot make the CSR"))?;
+    Ok((key.serialize_pem(), csr.pem().map_err(err("CSR PEM"))?))
+}
+
+/// Signs with the root key held in the raft store (whichever manager leads).
+#[derive(Debug)]
+pub struct RootSigner;
+
+impl CertSigner for RootSigner {
+    fn sign(&self, root: &RootCa, csr_pem: &str, node_id: &str, role: NodeRole) -> Result<String, String> {
+        if root.ca_key_pem.is_empty() {
+            return Err("this swarm's root has no CA key".into());
+        }
+        let key = rcgen::KeyPair::from_pem(&root.ca_key_pem).map_err(err("the CA key"))?;
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&root.ca_cert_pem, key).map_err(err("the CA certificate"))?;
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(err("the CSR"))?;
+        let role_name = match role {
+            NodeRole::Manager => MANAGER_NAME,
+            NodeRole::Worker => WORKER_NAME,
+        };
+        let mut params = rcgen::CertificateParams::new(vec![role_name.to_string(), node_id.to_string()]).map_err(err("node certificate"))?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, node_id);
+        params.distinguished_name.push(rcgen::DnType::OrganizationalUnitName, role.as_str());
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "shoal");
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = now() - time::Duration::hours(1);
+        params.not_after = now() + time::Duration::days(NODE_CERT_DAYS);
+        params.serial_number = Some(random_serial()?);
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&csr.public_key, &issuer).map_err(err("cannot sign"))?;
+        Ok(cert.pem())
+    }
+}
+
+/// This machine's certificate, key and the swarm's root CA, as PEM.
+#[derive(Clone)]
+pub struct NodeCerts {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl NodeCerts {
+    pub fn save(&self, data_dir: &Path) -> Result<(), String> {
+        let disk = crate::disk::FileDisk::open(data_dir.join(CERTS_DIR)).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        for (name, pem) in [("ca.crt", &self.ca_pem), ("node.crt", &self.cert_pem), ("node.key", &self.key_pem)] {
+            disk.replace(name, pem.as_bytes()).map_err(|e| format!("cannot write {name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Ok(None) when the directory holds no certificates.
+    pub fn load(data_dir: &Path) -> Result<Option<NodeCerts>, String> {
+        let dir = data_dir.join(CERTS_DIR);
+        let read = |name: &str| std::fs::read_to_string(dir.join(name));
+        match (read("ca.crt"), read("node.crt"), read("node.key")) {
+            (Ok(ca_pem), Ok(cert_pem), Ok(key_pem)) => Ok(Some(NodeCerts { ca_pem, cert_pem, key_pem })),
+            (Err(e), _, _) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(format!("cannot read the certificates in {}: {e}", dir.display())),
+        }
+    }
+
+    /// The role the certificate grants (its OU).
+    pub fn role(&self) -> Result<NodeRole, String> {
+        let der = pem::parse(&self.cert_pem).map_err(|e| format!("node.crt is not PEM: {e}"))?.into_contents();
+        role_of(&der).ok_or_else(|| "node.crt names no Shoal role (OU)".into())
+    }
+
+    /// The server config: our chain (node certificate + root, so joiners can pin the root),
+    /// client certificates verified against the root but optional (joining machines have none;
+    /// the [`CertAuthorizer`] refuses them everywhere but the node CA).
+    pub fn server_tls(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(format!("{}{}", self.cert_pem, self.ca_pem), &self.key_pem))
+            .client_ca_root(Certificate::from_pem(&self.ca_pem))
+            .client_auth_optional(true)
+    }
+
+    /// Every dial of this process: mTLS with our certificate, trusting only the root.
+    pub fn install_client(&self) {
+        install_client_tls(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem)).domain_name(MANAGER_NAME).identity(Identity::from_pem(&self.cert_pem, &self.key_pem)));
+    }
+}
+
+/// Dials of a machine that has the root CA but no certificate yet (joining).
+pub fn install_anonymous_client(ca_pem: &str) {
+    install_client_tls(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name(MANAGER_NAME));
+}
+
+fn install_client_tls(tls: ClientTlsConfig) {
+    shoal_core::node::raft::network::set_endpoint_maker(Some(Arc::new(move |addr: &str| {
+        Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls.clone())
+    })));
+}
+
+/// The Shoal role in a certificate's subject OU.
+fn role_of(der: &[u8]) -> Option<NodeRole> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let ou = cert.subject().iter_organizational_unit().next()?.as_str().ok()?.to_string();
+    NodeRole::parse(&ou)
+}
+
+/// Reads the caller's role from its verified client certificate (rustls checked that it
+/// chains to our root before the request got here).
+pub struct CertAuthorizer;
+
+impl Authorizer for CertAuthorizer {
+    fn authorize(&self, req: &tonic::Request<()>, service: &'static str, need: Caller) -> Result<(), tonic::Status> {
+        if need == Caller::Anyone {
+            return Ok(());
+        }
+        let role = req.peer_certs().and_then(|certs| certs.first().and_then(|c| role_of(c.as_ref())));
+        match (need, role) {
+            (_, None) => Err(tonic::Status::unauthenticated(format!(
+                "the {service} API needs a certificate of this swarm: join it first (`shoal swarm join --token …`)"
+            ))),
+            (Caller::Manager, Some(NodeRole::Worker)) => Err(tonic::Status::permission_denied(format!(
+                "a worker's certificate cannot call the {service} API: this node is not a swarm manager; run the command on a manager"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A server-certificate verifier for a joiner's first handshake: accepts the chain only if it
+/// carries a CA whose digest is the token's and the end certificate verifies against that CA
+/// (as a manager's); remembers the CA.
+#[derive(Debug)]
+struct PinnedRoot {
+    digest: String,
+    found: Mutex<Option<Vec<u8>>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedRoot {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let Some(ca) = intermediates.iter().find(|c| digest(c.as_ref()) == self.digest) else {
+            return Err(rustls::Error::General(
+                "the manager's root CA does not match the join token's digest: wrong token, or not the swarm you meant".into(),
+            ));
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone().into_owned()).map_err(|e| rustls::Error::General(format!("root CA: {e}")))?;
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let ok = inner.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)?;
+        *self.found.lock().unwrap_or_else(|e| e.into_inner()) = Some(ca.as_ref().to_vec());
+        Ok(ok)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Time allowed for the pinned handshake.
+const PIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A joiner's first contact: one TLS handshake with `manager` that succeeds only if the manager
+/// proves it belongs to the swarm the token names. Returns the root CA (PEM).
+pub async fn fetch_pinned_ca(manager: &str, token: &str) -> Result<String, String> {
+    let digest = shoal_core::ca::digest_of(token.trim()).ok_or_else(|| {
+        shoal_core::ca::TokenError::Malformed(token.trim().to_string()).to_string()
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinnedRoot { digest: digest.to_string(), found: Mutex::new(None), provider: provider.clone() });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from(MANAGER_NAME).expect("valid DNS name");
+    let handshake = async {
+        let tcp = tokio_rt::net::TcpStream::connect(manager).await.map_err(|e| format!("cannot connect to {manager}: {e}"))?;
+        connector.connect(name, tcp).await.map_err(|e| format!("{manager}: {e}"))
+    };
+    match tokio_rt::time::timeout(PIN_TIMEOUT, handshake).await {
+        Err(_) => return Err(format!("{manager} did not complete a TLS handshake within {PIN_TIMEOUT:?}")),
+        Ok(r) => drop(r?),
+    }
+    let der = verifier.found.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or("the manager presented no root CA")?;
+    Ok(pem::encode(&pem::Pem::new("CERTIFICATE", der)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! mTLS on real sockets: a one-manager swarm served with [`Manager::serve_secure`], called with
+//! a manager's, a worker's, no and a foreign certificate; the pinned first contact; a join
+//! with a CSR. One test: the endpoint maker is process-wide.
+
+use super::*;
+use shoal_core::model::RaftConfig;
+use shoal_core::node::raft::NoObserver;
+use shoal_core::node::{Manager, NodeConfig};
+use shoal_core::proto::{self, control_request::Op};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn certs_for(root: &RootCa, node_id: &str, role: NodeRole) -> NodeCerts {
+    let (key_pem, csr) = new_key_and_csr().unwrap();
+    let cert_pem = RootSigner.sign(root, &csr, node_id, role).unwrap();
+    NodeCerts { ca_pem: root.ca_cert_pem.clone(), cert_pem, key_pem }
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+async fn endpoint(addr: &str, ca_pem: &str, me: Option<&NodeCerts>) -> tonic::transport::Channel {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name(MANAGER_NAME);
+    if let Some(c) = me {
+        tls = tls.identity(Identity::from_pem(&c.cert_pem, &c.key_pem));
+    }
+    Endpoint::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect_timeout(Duration::from_secs(2)).connect_lazy()
+}
+
+async fn list_services(ch: tonic::transport::Channel) -> Result<proto::ControlReply, tonic::Status> {
+    let mut c = proto::control_client::ControlClient::new(ch);
+    c.call(proto::ControlRequest { hops: 0, op: Some(Op::ListServices(proto::ListObjects {})) }).await.map(|r| r.into_inner())
+}
+
+async fn vote(ch: tonic::transport::Channel) -> Result<proto::RaftMessage, tonic::Status> {
+    let mut c = proto::raft_client::RaftClient::new(ch);
+    c.vote(proto::RaftMessage::default()).await.map(|r| r.into_inner())
+}
+
+#[tokio_rt::test(flavor = "multi_thread", worker_threads = 2, crate = "tokio_rt")]
+async fn certificates_decide_who_may_call_what() {
+    install_provider();
+    let root = new_root().unwrap();
+    assert!(root.join_token_worker.starts_with("SHTKN-1-"));
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let disk = Arc::new(crate::disk::FileDisk::open(dir.path().join("raft")).unwrap());
+    let cfg = NodeConfig {
+        id: 1,
+        name: "m1".into(),
+        addr: addr.clone(),
+        raft: RaftConfig::default(),
+        bootstrap: Some(BTreeMap::from([(1, addr.clone())])),
+        root_ca: Some(root.clone()),
+        cert_signer: Some(Arc::new(RootSigner)),
+    };
+    let m = Manager::start(cfg, disk, Arc::new(NoObserver)).await.unwrap();
+    let manager = certs_for(&root, "m1", NodeRole::Manager);
+    let server = tonic::transport::Server::builder().tls_config(manager.server_tls()).unwrap();
+    tokio_rt::spawn(m.clone().serve_secure(addr.parse().unwrap(), server, Arc::new(CertAuthorizer)));
+    for _ in 0..100 {
+        if m.is_leader() {
+            break;
+        }
+        tokio_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(m.is_leader(), "a one-manager swarm elects itself");
+
+    // A manager's certificate reaches the control API (retried while the first leader
+    // writes the Cluster object).
+    let mut ok = Err(tonic::Status::unknown("not called"));
+    for _ in 0..50 {
+        ok = list_services(endpoint(&addr, &root.ca_cert_pem, Some(&manager)).await).await;
+        if ok.is_ok() {
+            break;
+        }
+        tokio_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    ok.expect("manager certificate calls control");
+
+    // A worker's certificate: no control API, no raft.
+    let worker = certs_for(&root, "w1", NodeRole::Worker);
+    assert_eq!(worker.role().unwrap(), NodeRole::Worker);
+    assert_eq!(manager.role().unwrap(), NodeRole::Manager);
+    let e = list_services(endpoint(&addr, &root.ca_cert_pem, Some(&worker)).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("not a swarm manager"), "{}", e.message());
+    let e = vote(endpoint(&addr, &root.ca_cert_pem, Some(&worker)).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    // ... but the dispatcher answers it (with whatever it thinks of an unknown node).
+    let mut d = proto::dispatcher_client::DispatcherClient::new(endpoint(&addr, &root.ca_cert_pem, Some(&worker)).await);
+    let r = d.heartbeat(proto::HeartbeatRequest { node_id: "w1".into(), ..Default::default() }).await;
+    if let Err(e) = &r {
+        assert!(!matches!(e.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated), "{e:?}");
+    }
+
+    // No certificate: only the node CA.
+    let e = list_services(endpoint(&addr, &root.ca_cert_pem, None).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let mut ca = proto::node_ca_client::NodeCaClient::new(endpoint(&addr, &root.ca_cert_pem, None).await);
+    let bad = shoal_core::ca::rotate(&root, NodeRole::Worker, &mut {
+        use rand::SeedableRng;
+        rand_chacha::ChaCha8Rng::seed_from_u64(9)
+    })
+    .join_token_worker;
+    let e = ca
+        .issue_node_certificate(proto::IssueNodeCertificateRequest { token: bad, addr: "127.0.0.1:1".into(), raft_id: 7, csr_pem: new_key_and_csr().unwrap().1 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("not the current worker or manager token"), "{}", e.message());
+
+    // A certificate from another swarm's CA is refused in the handshake.
+    let other = new_root().unwrap();
+    let foreign = certs_for(&other, "m1", NodeRole::Manager);
+    assert!(list_services(endpoint(&addr, &root.ca_cert_pem, Some(&foreign)).await).await.is_err());
+    // ... and a client trusting another CA does not accept this server.
+    assert!(list_services(endpoint(&addr, &other.ca_cert_pem, Some(&foreign)).await).await.is_err());
+
+    // Pinned first contact: the right token yields this swarm's CA; another swarm's token fails.
+    let ca_pem = fetch_pinned_ca(&addr, &root.join_token_worker).await.unwrap();
+    assert_eq!(first_der(&ca_pem, "ca").unwrap(), first_der(&root.ca_cert_pem, "ca").unwrap());
+    let e = fetch_pinned_ca(&addr, &other.join_token_worker).await.unwrap_err();
+    assert!(e.contains("does not match the join token"), "{e}");
+    let e = fetch_pinned_ca(&addr, "SHTKN-1-nope").await.unwrap_err();
+    assert!(e.contains("invalid join token"), "{e}");
+
+    // A join with a CSR over the anonymous client: a worker certificate for a new node id.
+    install_anonymous_client(&ca_pem);
+    let (key_pem, csr) = new_key_and_csr().unwrap();
+    let joined = shoal_core::node::agent::join(&[addr.clone()], &root.join_token_worker, "127.0.0.1:2", 8, &csr).await.unwrap();
+    assert_eq!(joined.role, NodeRole::Worker);
+    let mine = NodeCerts { ca_pem: joined.ca_cert_pem.clone(), cert_pem: joined.certificate_pem.clone(), key_pem };
+    assert_eq!(mine.role().unwrap(), NodeRole::Worker);
+    let der = first_der(&mine.cert_pem, "node").unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let cn = cert.subject().iter_common_name().next().unwrap().as_str().unwrap().to_string();
+    assert_eq!(cn, joined.node_id, "the certificate names the node id the swarm gave");
+    // Its certificate reaches the dispatcher but not the control API.
+    let e = list_services(endpoint(&addr, &ca_pem, Some(&mine)).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    shoal_core::node::raft::network::set_endpoint_maker(None);
+}
+
+#[test]
+fn saved_certificates_load_back_with_a_private_key_file() {
+    use std::os::unix::fs::PermissionsExt;
+    install_provider();
+    let root = new_root().unwrap();
+    let c = certs_for(&root, "n1", NodeRole::Manager);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(NodeCerts::load(dir.path()).unwrap().is_none());
+    c.save(dir.path()).unwrap();
+    let back = NodeCerts::load(dir.path()).unwrap().unwrap();
+    assert_eq!(back.cert_pem, c.cert_pem);
+    let mode = std::fs::metadata(dir.path().join("certs/node.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A garbage CSR is refused with a reason, not a panic.
+    let e = RootSigner.sign(&root, "not a csr", "n2", NodeRole::Worker).unwrap_err();
+    assert!(e.contains("CSR"), "{e}");
+}
