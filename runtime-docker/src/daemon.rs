@@ -146,6 +146,20 @@ async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str) -> Result
 pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let dir = &opts.data_dir;
     let existing = read_identity(dir)?;
+    let same_swarm = |token: &str| -> bool {
+        // The token names this data directory's CA: a re-run of the same join (a node
+        // container's command after `docker restart`) restarts the node.
+        let digest = shoal_core::ca::digest_of(token.trim());
+        let ca = NodeCerts::load(dir).ok().flatten().and_then(|c| pem::parse(&c.ca_pem).ok().map(|p| tls::digest(p.contents())));
+        digest.is_some() && digest.map(str::to_string) == ca
+    };
+    let start = match (start, &existing) {
+        (Start::Join { token, .. }, Some(id)) if same_swarm(&token) => {
+            println!("This node is already part of this swarm (node {}, {}): restarting it.", id.node_id, id.role);
+            Start::Restart
+        }
+        (s, _) => s,
+    };
     match (&start, &existing) {
         (Start::Init | Start::Join { .. }, Some(id)) => {
             return Err(format!(
@@ -252,6 +266,23 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         (Start::Restart, None) => unreachable!("refused above"),
     };
     let exec = DockerExecutor::connect(&identity.node_id).await?;
+    // The managers the leader names in heartbeat answers go into node.json, so a restart can
+    // reach the swarm after the manager it joined through is gone.
+    let (managers_seen, mut seen_rx) = tokio::sync::watch::channel(identity.managers.clone());
+    {
+        let mut identity = identity.clone();
+        tokio::spawn(async move {
+            while seen_rx.changed().await.is_ok() {
+                let managers = seen_rx.borrow_and_update().clone();
+                if managers != identity.managers {
+                    identity.managers = managers;
+                    if let Err(e) = write_identity(&id_disk, &identity) {
+                        tracing::warn!(target: "shoal", "cannot record the managers: {e}");
+                    }
+                }
+            }
+        });
+    }
     let agent_cfg = AgentConfig {
         node_id: identity.node_id.clone(),
         addr: advertise.clone(),
@@ -260,6 +291,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         labels: BTreeMap::new(),
         managers: identity.managers.clone(),
         raft_id,
+        managers_seen: Some(Arc::new(managers_seen)),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
     let agent = tokio::spawn(run_agent(agent_cfg, exec));

@@ -41,6 +41,8 @@ pub struct DockerExecutor {
     /// The last list the engine answered: reported again while it is unreachable (an empty
     /// list would tell the agent every container vanished).
     last: std::sync::Mutex<Vec<Container>>,
+    /// Tasks whose container this process is creating and starting right now.
+    starting: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl DockerExecutor {
@@ -52,7 +54,7 @@ impl DockerExecutor {
             .negotiate_version()
             .await
             .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?;
-        let exec = Arc::new(DockerExecutor { docker, node_id: node_id.to_string(), changed: Arc::default(), last: Default::default() });
+        let exec = Arc::new(DockerExecutor { docker, node_id: node_id.to_string(), changed: Arc::default(), last: Default::default(), starting: Default::default() });
         tokio::spawn(follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
         Ok(exec)
     }
@@ -142,6 +144,15 @@ impl Executor for DockerExecutor {
             let Ok(info) = self.docker.inspect_container(&id, None::<InspectContainerOptions>).await else { continue };
             let st = info.state.unwrap_or_default();
             use bollard::models::{ContainerStateStatusEnum as S, HealthStatusEnum as H};
+            if st.status == Some(S::CREATED) && !self.starting.lock().unwrap().contains(&task_id) {
+                // Created but never started: a start cut short by a restart of this daemon
+                // (the agent sees a container for the task and would wait for it forever).
+                tracing::info!(target: "shoal", task = %task_id, "starting a container whose start was interrupted");
+                if let Err(e) = self.docker.start_container(&id, None).await.or_else(ignore_not_modified) {
+                    out.push(Container { task_id, state: ContainerState::Failed(e.to_string()) });
+                    continue;
+                }
+            }
             let health = st.health.as_ref().and_then(|h| h.status);
             let state = match st.status {
                 Some(S::RUNNING) if health == Some(H::UNHEALTHY) => ContainerState::Unhealthy,
@@ -199,8 +210,14 @@ impl Executor for DockerExecutor {
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::new().name(&Self::name_of(task)).build();
-        let created = self.docker.create_container(Some(opts), body).await.map_err(|e| e.to_string())?;
-        self.docker.start_container(&created.id, None).await.map_err(|e| e.to_string())?;
+        self.starting.lock().unwrap().insert(task.id.clone());
+        let r = async {
+            let created = self.docker.create_container(Some(opts), body).await.map_err(|e| e.to_string())?;
+            self.docker.start_container(&created.id, None).await.map_err(|e| e.to_string())
+        }
+        .await;
+        self.starting.lock().unwrap().remove(&task.id);
+        r?;
         self.changed.notify_one();
         Ok(())
     }

@@ -268,6 +268,10 @@ async fn call(host: &str, op: Op) -> Result<proto::ControlReply, String> {
     match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
         Err(_) => Err(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown")),
         Ok(Err(s)) if s.code() == tonic::Code::Unavailable && s.message().contains("connect") => Err(unreachable(s.message().to_string())),
+        Ok(Err(s)) if s.message().contains(&format!("not valid for name \"{}\"", tls::MANAGER_NAME)) => Err(format!(
+            "Error: the node at {host} is not a swarm manager (its certificate is a worker's). \
+             Run the command on a manager, or set --host to one."
+        )),
         Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),
         Ok(Ok(r)) => Ok(r.into_inner()),
     }

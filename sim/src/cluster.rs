@@ -233,6 +233,7 @@ impl Cluster {
                 labels: spec.labels.clone(),
                 managers: managers.values().cloned().collect(),
                 raft_id,
+                managers_seen: None,
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =

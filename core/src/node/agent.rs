@@ -26,6 +26,8 @@ pub const RETRY: Duration = Duration::from_millis(250);
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Status updates per heartbeat at most (the rest go with the next one, sent at once).
 const MAX_UPDATES_PER_HEARTBEAT: usize = 1_000;
+/// Containers an agent creates and starts at once.
+const MAX_CONCURRENT_STARTS: usize = 8;
 
 /// Runs containers for tasks: the simulator's scripted runtime or Docker through bollard.
 #[tonic::async_trait]
@@ -54,6 +56,11 @@ pub struct AgentConfig {
     pub managers: Vec<String>,
     /// This node's raft member id (0 = none).
     pub raft_id: u64,
+    /// Told the managers list each time a leader's heartbeat answer changes it, so the
+    /// runtime can keep it for a restart (the production daemon writes it into node.json:
+    /// after the manager a worker joined through is gone, a restarted worker must still find
+    /// one). None in the simulator, whose restarts know every manager.
+    pub managers_seen: Option<Arc<tokio::sync::watch::Sender<Vec<String>>>>,
 }
 
 /// Where the agent currently sends its calls, shared by the heartbeat loop and the poller.
@@ -177,14 +184,10 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             let (cmds, ups) = agent.reconcile(&tasks, &containers, wall_ms());
             outbox.extend(ups);
             let mut failed = false;
+            let mut starts = Vec::new();
             for c in cmds {
                 match c {
-                    Command::Start(t) => {
-                        if let Err(e) = exec.start(&t).await {
-                            agent.start_failed(&t.id, e);
-                            failed = true;
-                        }
-                    }
+                    Command::Start(t) => starts.push(t),
                     // A stop may take seconds (the mesh drain, the stop grace period): it runs
                     // beside the loop, which hears the container exit through `changed()`.
                     Command::Stop(id) => {
@@ -192,6 +195,20 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         tokio::spawn(async move { exec.stop(&id).await });
                     }
                     Command::Remove(id) => exec.remove(&id).await,
+                }
+            }
+            // Starts run side by side, a bounded batch at a time: one start is several engine
+            // round trips (find, image, create, start), and one at a time made a 50-replica
+            // deploy on one node take 50 of them in a row. Swarm's agent starts each task on
+            // its own. The batch's futures are polled in order, so the simulator stays
+            // deterministic.
+            for batch in starts.chunks(MAX_CONCURRENT_STARTS) {
+                let results = futures_util::future::join_all(batch.iter().map(|t| exec.start(t))).await;
+                for (t, r) in batch.iter().zip(results) {
+                    if let Err(e) = r {
+                        agent.start_failed(&t.id, e);
+                        failed = true;
+                    }
                 }
             }
             if !failed {
@@ -242,6 +259,15 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 Some(resp) => {
                     outbox.drain(..take);
                     if !resp.managers.is_empty() {
+                        if let Some(seen) = &cfg.managers_seen {
+                            seen.send_if_modified(|m| {
+                                let changed = *m != resp.managers;
+                                if changed {
+                                    m.clone_from(&resp.managers);
+                                }
+                                changed
+                            });
+                        }
                         leader.lock().unwrap().managers = resp.managers;
                     }
                     if resp.session != session {
