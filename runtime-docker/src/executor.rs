@@ -141,28 +141,43 @@ impl Executor for DockerExecutor {
             let (Some(id), Some(task_id)) = (c.id.clone(), c.labels.as_ref().and_then(|l| l.get(LABEL_TASK)).cloned()) else {
                 continue;
             };
-            let Ok(info) = self.docker.inspect_container(&id, None::<InspectContainerOptions>).await else { continue };
-            let st = info.state.unwrap_or_default();
-            use bollard::models::{ContainerStateStatusEnum as S, HealthStatusEnum as H};
-            if st.status == Some(S::CREATED) && !self.starting.lock().unwrap().contains(&task_id) {
-                // Created but never started: a start cut short by a restart of this daemon
-                // (the agent sees a container for the task and would wait for it forever).
-                tracing::info!(target: "shoal", task = %task_id, "starting a container whose start was interrupted");
-                if let Err(e) = self.docker.start_container(&id, None).await.or_else(ignore_not_modified) {
-                    out.push(Container { task_id, state: ContainerState::Failed(e.to_string()) });
-                    continue;
-                }
-            }
-            let health = st.health.as_ref().and_then(|h| h.status);
-            let state = match st.status {
-                Some(S::RUNNING) if health == Some(H::UNHEALTHY) => ContainerState::Unhealthy,
+            // One list call gives state and status for every container: inspecting each one
+            // (as this did) cost a round trip per container on every wake-up, and with 50
+            // containers starting the agent loop missed its heartbeat deadline. Inspect only
+            // what the summary cannot tell (a dead container's error).
+            use bollard::models::ContainerSummaryStateEnum as S;
+            let status = c.status.clone().unwrap_or_default();
+            let state = match c.state {
+                Some(S::RUNNING) | Some(S::PAUSED) if status.contains("(unhealthy)") => ContainerState::Unhealthy,
                 // A container with a healthcheck runs for swarm once a probe passed.
-                Some(S::RUNNING) if health == Some(H::STARTING) => ContainerState::Starting,
+                Some(S::RUNNING) if status.contains("(health: starting)") => ContainerState::Starting,
                 Some(S::RUNNING) | Some(S::PAUSED) => ContainerState::Running,
-                Some(S::EXITED) => ContainerState::Exited(st.exit_code.unwrap_or(-1) as i32),
-                Some(S::DEAD) => ContainerState::Failed(st.error.filter(|e| !e.is_empty()).unwrap_or_else(|| "container is dead".into())),
-                _ if st.error.as_ref().is_some_and(|e| !e.is_empty()) => ContainerState::Failed(st.error.unwrap_or_default()),
-                _ => ContainerState::Starting,
+                Some(S::EXITED) if exit_code_of(&status).is_some() => ContainerState::Exited(exit_code_of(&status).unwrap_or(-1)),
+                Some(S::CREATED) => {
+                    if !self.starting.lock().unwrap().contains(&task_id) {
+                        // Created but never started: a start cut short by a restart of this
+                        // daemon (the agent sees a container for the task and would wait for
+                        // it forever).
+                        tracing::info!(target: "shoal", task = %task_id, "starting a container whose start was interrupted");
+                        if let Err(e) = self.docker.start_container(&id, None).await.or_else(ignore_not_modified) {
+                            out.push(Container { task_id, state: ContainerState::Failed(e.to_string()) });
+                            continue;
+                        }
+                    }
+                    ContainerState::Starting
+                }
+                _ => {
+                    let Ok(info) = self.docker.inspect_container(&id, None::<InspectContainerOptions>).await else { continue };
+                    let st = info.state.unwrap_or_default();
+                    use bollard::models::ContainerStateStatusEnum as D;
+                    match st.status {
+                        Some(D::EXITED) => ContainerState::Exited(st.exit_code.unwrap_or(-1) as i32),
+                        Some(D::DEAD) => ContainerState::Failed(st.error.filter(|e| !e.is_empty()).unwrap_or_else(|| "container is dead".into())),
+                        _ if st.error.as_ref().is_some_and(|e| !e.is_empty()) => ContainerState::Failed(st.error.unwrap_or_default()),
+                        Some(D::RUNNING) => ContainerState::Running,
+                        _ => ContainerState::Starting,
+                    }
+                }
             };
             out.push(Container { task_id, state });
         }
@@ -245,9 +260,28 @@ impl Executor for DockerExecutor {
 }
 
 /// Starting a container that already runs answers 304: that is success here.
+/// The exit code in a list summary's status, "Exited (137) 3 seconds ago".
+fn exit_code_of(status: &str) -> Option<i32> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest[..rest.find(')')?].parse().ok()
+}
+
 fn ignore_not_modified(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
     match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 304, .. } => Ok(()),
         e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_code_of;
+
+    #[test]
+    fn exit_codes_come_from_the_list_status() {
+        assert_eq!(exit_code_of("Exited (137) 3 seconds ago"), Some(137));
+        assert_eq!(exit_code_of("Exited (0) About a minute ago"), Some(0));
+        assert_eq!(exit_code_of("Up 2 seconds"), None);
+        assert_eq!(exit_code_of("Exited (x)"), None);
     }
 }

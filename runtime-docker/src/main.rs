@@ -524,7 +524,9 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
                 s.push_str(&format!("{c:<w$}   ", w = widths[i]));
             }
         }
-        println!("{}", s.trim_end());
+        // A closed pipe (`shoal service ps web | head`) ends the output, not the process.
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{}", s.trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for r in rows {
