@@ -8,7 +8,7 @@
 //! a lost message or a dead manager costs well under the dispatcher's grace. A new session
 //! (another leader) re-sends every report the store has not caught up with.
 
-use crate::agent::{Agent, Command, Container, ContainerState};
+use crate::agent::{Agent, Command, Container};
 use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, StatusUpdate};
 use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
@@ -26,10 +26,8 @@ pub const RETRY: Duration = Duration::from_millis(250);
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Status updates per heartbeat at most (the rest go with the next one, sent at once).
 const MAX_UPDATES_PER_HEARTBEAT: usize = 1_000;
-/// Containers an agent creates and starts at once (swarm's agent starts each task on its own).
+/// Containers an agent creates and starts at once.
 const MAX_CONCURRENT_STARTS: usize = 8;
-/// Start failures waiting for the agent loop (a start blocks on a full queue, nothing is lost).
-const START_FAILURES_CAPACITY: usize = 1_024;
 
 /// Runs containers for tasks: the simulator's scripted runtime or Docker through bollard.
 #[tonic::async_trait]
@@ -155,21 +153,6 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64, cs
     Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
 }
 
-/// The executor's containers, plus the starts still queued or under way as starting ones:
-/// they have no container yet, and the agent would otherwise report the task's container gone.
-async fn list_with_starts(exec: &dyn Executor, in_flight: &Mutex<std::collections::BTreeSet<String>>) -> Vec<Container> {
-    let mut containers = exec.list().await;
-    let pending: Vec<String> = {
-        let p = in_flight.lock().unwrap();
-        p.iter().filter(|id| !containers.iter().any(|c| &c.task_id == *id)).cloned().collect()
-    };
-    if !pending.is_empty() {
-        containers.extend(pending.into_iter().map(|task_id| Container { task_id, state: ContainerState::Starting }));
-        containers.sort_by(|a, b| a.task_id.cmp(&b.task_id));
-    }
-    containers
-}
-
 /// Why the agent loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentExit {
@@ -191,49 +174,47 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let mut next_heartbeat = tokio::time::Instant::now();
     // The dispatcher session (leader term) the reports went to; 0 before the first answer.
     let mut session = 0u64;
-    // At most this many starts in flight; their failures come back on a bounded channel.
-    let start_gate = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_STARTS));
-    let starts_in_flight: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
-    let (start_failures_tx, mut start_failures) = tokio::sync::mpsc::channel::<(String, String)>(START_FAILURES_CAPACITY);
     loop {
-        // Reconcile once per wake-up. Starts and stops run beside the loop: a start is several
-        // engine round trips (find, image, create, start) and a stop may take its grace
-        // period, and a loop that waited for 50 of them missed its heartbeat deadline (the
-        // node went down in the middle of its own deploy). A start that fails comes back
-        // through `start_failures`, and the next reconcile reports the task rejected.
-        while let Ok((id, e)) = start_failures.try_recv() {
-            agent.start_failed(&id, e);
-        }
+        // Reconcile until the executor has nothing more to do.
         let assigned_seen = assigned.signal.version();
         let tasks = assigned.tasks.lock().unwrap().clone();
         let synced = assigned.synced.load(std::sync::atomic::Ordering::SeqCst);
-        if synced {
-            let containers = list_with_starts(exec.as_ref(), &starts_in_flight).await;
+        for _ in 0..if synced { 3 } else { 0 } {
+            let containers = exec.list().await;
             let (cmds, ups) = agent.reconcile(&tasks, &containers, wall_ms());
             outbox.extend(ups);
+            let mut failed = false;
+            let mut starts = Vec::new();
             for c in cmds {
                 match c {
-                    Command::Start(t) => {
-                        let (exec, gate, failures, in_flight) =
-                            (exec.clone(), start_gate.clone(), start_failures_tx.clone(), starts_in_flight.clone());
-                        in_flight.lock().unwrap().insert(t.id.clone());
-                        tokio::spawn(async move {
-                            let r = match gate.acquire_owned().await {
-                                Ok(_permit) => exec.start(&t).await,
-                                Err(_) => Err("the agent stopped".to_string()),
-                            };
-                            in_flight.lock().unwrap().remove(&t.id);
-                            if let Err(e) = r {
-                                let _ = failures.send((t.id.clone(), e)).await;
-                            }
-                        });
-                    }
+                    Command::Start(t) => starts.push(t),
+                    // A stop may take seconds (the mesh drain, the stop grace period): it runs
+                    // beside the loop, which hears the container exit through `changed()`.
                     Command::Stop(id) => {
                         let exec = exec.clone();
                         tokio::spawn(async move { exec.stop(&id).await });
                     }
                     Command::Remove(id) => exec.remove(&id).await,
                 }
+            }
+            // Starts run side by side, a bounded batch at a time: one start is several engine
+            // round trips (find, image, create, start), and 50 of them one after the other
+            // kept this loop from heartbeating long enough for the node to be marked down in
+            // the middle of its own deploy. The batch's futures are polled in order, so the
+            // simulator stays deterministic. (Starting them beside the loop instead, as stops
+            // are, let explorer seed 97 see a start-first update stop an old task before its
+            // replacement ran: not understood yet, so not done.)
+            for batch in starts.chunks(MAX_CONCURRENT_STARTS) {
+                let results = futures_util::future::join_all(batch.iter().map(|t| exec.start(t))).await;
+                for (t, r) in batch.iter().zip(results) {
+                    if let Err(e) = r {
+                        agent.start_failed(&t.id, e);
+                        failed = true;
+                    }
+                }
+            }
+            if !failed {
+                break;
             }
         }
         let now = tokio::time::Instant::now();
@@ -299,7 +280,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         session = resp.session;
                         agent = agent.new_session();
                         if synced {
-                            let containers = list_with_starts(exec.as_ref(), &starts_in_flight).await;
+                            let containers = exec.list().await;
                             outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
                         }
                     }
@@ -319,7 +300,6 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             biased;
             _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
-            Some((id, e)) = start_failures.recv() => agent.start_failed(&id, e),
             _ = tokio::time::sleep_until(next_heartbeat) => {}
         }
     }
