@@ -112,7 +112,8 @@ async fn join_in_process(manager: &Arc<Manager>, token: &str, addr: &str, raft_i
         let req = shoal_core::proto::IssueNodeCertificateRequest { token: token.into(), addr: addr.into(), raft_id, csr_pem: csr_pem.into() };
         match svc.issue_node_certificate(tonic::Request::new(req)).await.map(|r| r.into_inner()) {
             Ok(r) if !r.redirect => {
-                return Ok(Joined { node_id: r.node_id, role: NodeRole::Manager, certificate_pem: r.certificate_pem, ca_cert_pem: r.ca_cert_pem })
+                let role = NodeRole::parse(&r.role).unwrap_or_default();
+                return Ok(Joined { node_id: r.node_id, role, certificate_pem: r.certificate_pem, ca_cert_pem: r.ca_cert_pem });
             }
             Ok(_) => {}
             // The first leader writes the root in its first pass: until then the token is unknown.
@@ -213,8 +214,9 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             let certs = NodeCerts::load(dir)?.ok_or_else(|| {
                 format!("{} holds no certificates ({}/): remove the directory and join the swarm again", dir.display(), tls::CERTS_DIR)
             })?;
-            if certs.role()?.as_str() != i.role {
-                tracing::warn!(target: "shoal", cert_role = %certs.role()?.as_str(), role = %i.role, "the certificate's role differs from the node's: certificate renewal is not implemented yet");
+            let cert_role = certs.role()?;
+            if cert_role.as_str() != i.role {
+                tracing::warn!(target: "shoal", cert_role = %cert_role.as_str(), role = %i.role, "the certificate's role differs from the node's: certificate renewal is not implemented yet");
             }
             certs.install_client();
             let manager = start_manager(base(None, false)).await?;
@@ -232,7 +234,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             certs.save(dir)?;
             certs.install_client();
             let server = serve(&manager, &certs)?;
-            let i = Identity { raft_id, node_id: joined.node_id, role: "manager".into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()] };
+            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()] };
             write_identity(&id_disk, &i)?;
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
@@ -257,8 +259,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
                 // Now that we serve raft with a manager certificate, become a raft member.
                 add_self_as_manager(&addr, raft_id, &advertise).await?;
             }
-            let role = if joined.role == NodeRole::Manager { "manager" } else { "worker" };
-            let i = Identity { raft_id, node_id: joined.node_id, role: role.into(), advertise_addr: advertise.clone(), managers: vec![addr] };
+            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr] };
             write_identity(&id_disk, &i)?;
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
             (i, server)
