@@ -7,7 +7,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shoal_core::node::raft::Disk;
+use shoal_core::node::raft::{CrashPoint, Disk};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;
@@ -26,7 +26,7 @@ pub struct SimDisk {
     /// Decides torn-write prefixes; seeded from the run seed and node, so crashes replay.
     rng: Mutex<ChaCha8Rng>,
     /// Told (with this node's index) each time openraft was told a vote is durable (the
-    /// "vote-saved" crash point): the `crash-after-vote` injector listens here.
+    /// `VoteSaved` crash point): the `crash-after-vote` injector listens here.
     vote_listener: Mutex<Option<(usize, tokio::sync::mpsc::Sender<usize>)>>,
     /// The checker told of every durable vote's term (raft member id), which then holds the
     /// node to it after restarts.
@@ -107,15 +107,19 @@ impl Disk for SimDisk {
         self.sync_latency
     }
 
-    fn crash_point(&self, point: &'static str, value: u64) {
-        if point == "vote-saved" {
-            if let Some((checkers, node)) = &*self.term_checker.lock().unwrap() {
-                checkers.vote_durable(*node, value);
+    fn crash_point(&self, point: CrashPoint) {
+        let CrashPoint::VoteSaved { term, voted_for, committed } = point;
+        if let Some((checkers, node)) = &*self.term_checker.lock().unwrap() {
+            checkers.vote_durable(*node, term);
+            // A node saving its own committed vote has just won `term`: the moment of the
+            // election, which its metrics may report only later (or after a restart).
+            if committed && voted_for == Some(*node) {
+                checkers.elected(*node, term);
             }
-            if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {
-                // A full queue drops the event: that vote is simply not a crash candidate.
-                let _ = tx.try_send(*i);
-            }
+        }
+        if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {
+            // A full queue drops the event: that vote is simply not a crash candidate.
+            let _ = tx.try_send(*i);
         }
     }
 }

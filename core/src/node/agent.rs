@@ -172,7 +172,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
     let mut next_heartbeat = tokio::time::Instant::now();
-    // The dispatcher session (leader term) the reports went to; 0 before the first answer.
+    // The dispatcher session (one per leadership) the reports went to; 0 before the first answer.
     let mut session = 0u64;
     loop {
         // Reconcile until the executor has nothing more to do.

@@ -151,7 +151,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         let (period_ms, session, wake) = {
             let mut inbox = m.inbox.lock().unwrap();
             let inbox = &mut *inbox;
-            let Some((term, hb)) = inbox.heartbeats.as_mut().map(|(t, hb)| (*t, hb)) else {
+            let Some(hb) = inbox.heartbeats.as_mut().map(|(_, hb)| hb) else {
                 return Err(Status::unavailable("the leader is starting its dispatcher; retry"));
             };
             // The dispatcher runs only once this leader applied everything committed before,
@@ -174,7 +174,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             if let Some(r) = registration {
                 inbox.registrations.insert(r.node_id.clone(), r);
             }
-            (period, term, wake)
+            (period, inbox.session, wake)
         };
         if wake {
             m.wake.notify_one();

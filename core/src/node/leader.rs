@@ -29,6 +29,13 @@ const IDLE_PASS: Duration = Duration::from_secs(5);
 pub struct LeaderInbox {
     /// Some while this manager leads: (term, deadlines).
     pub heartbeats: Option<(u64, Heartbeats)>,
+    /// This dispatcher's session, sent in every heartbeat answer: unique to each time a
+    /// manager starts leading, so a leader that crashed and came back in the same term (its
+    /// queued status reports gone with its memory) is a new session too, and agents report
+    /// again (explorer seed 2106: a RUNNING report lost that way left a task STARTING for
+    /// ever, holding its slot in a start-first update). swarmkit's sessions are per
+    /// dispatcher instance too.
+    pub session: u64,
     pub registrations: BTreeMap<String, Registration>,
     pub updates: Vec<StatusUpdate>,
     pub first_update_ms: Option<u64>,
@@ -54,6 +61,16 @@ pub fn wall_ms() -> u64 {
     #[allow(clippy::disallowed_methods)]
     let now = std::time::SystemTime::now();
     now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A dispatcher session id from what makes a leadership unique: its term, the leader, and when
+/// it started (a restarted leader starts later). Never 0, the agent's "no session yet".
+fn session_id(term: u64, leader: u64, start_ms: u64) -> u64 {
+    let mut bytes = [0u8; 24];
+    bytes[..8].copy_from_slice(&term.to_le_bytes());
+    bytes[8..16].copy_from_slice(&leader.to_le_bytes());
+    bytes[16..].copy_from_slice(&start_ms.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&bytes).max(1)
 }
 
 impl Manager {
@@ -94,6 +111,7 @@ impl Manager {
                 });
                 let mut inbox = self.inbox.lock().unwrap();
                 inbox.heartbeats = Some((term, hb));
+                inbox.session = session_id(term, self.id, wall_ms());
                 tracing::info!(target: "shoal", node = %self.name, term, "leading: dispatcher and orchestrators started");
             }
             let proposed = self.leader_pass(term).await;

@@ -73,7 +73,7 @@ struct Inner {
     violations: Vec<Violation>,
     snapshots_installed: u64,
     names: BTreeMap<NodeId, String>,
-    /// Member id → highest term of a vote its storage reported durable (the "vote-saved"
+    /// Member id → highest term of a vote its storage reported durable (the `VoteSaved`
     /// crash point). Raft §5.1: currentTerm and votedFor are persisted before any reply, so a
     /// node never comes back at a lower term.
     durable_terms: BTreeMap<NodeId, u64>,
@@ -105,6 +105,17 @@ impl Checkers {
         let mut i = self.inner.lock().unwrap();
         let t = i.durable_terms.entry(node).or_default();
         *t = (*t).max(term);
+    }
+
+    /// Member `node` saved its own committed vote of `term`: it won that election.
+    pub fn elected(&self, node: NodeId, term: u64) {
+        let mut i = self.inner.lock().unwrap();
+        let name = Self::name(&i, node);
+        let r = i.election.elected(node, &name, term);
+        drop(i);
+        if let Err(m) = r {
+            self.violate("election-safety", m);
+        }
     }
 
     /// Records a violation found outside the simulation (a panic that ended it).

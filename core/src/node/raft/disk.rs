@@ -22,11 +22,20 @@ pub trait Disk: Send + Sync + 'static {
     fn sync_latency(&self) -> Duration {
         Duration::ZERO
     }
-    /// A crash point: the storage code reached `point` with `value` (e.g. "vote-saved" with the
-    /// vote's term: openraft has been told the vote is durable). The simulator may crash the
-    /// node right after it and checks the promise across restarts; real disks ignore it
-    /// (FoundationDB's buggify idea, off outside simulation).
-    fn crash_point(&self, _point: &'static str, _value: u64) {}
+    /// A crash point: the storage code reached `point` (e.g. a vote became durable: openraft
+    /// has been told so). The simulator may crash the node right after it and checks the
+    /// promise across restarts; real disks ignore it (FoundationDB's buggify idea, off outside
+    /// simulation).
+    fn crash_point(&self, _point: CrashPoint) {}
+}
+
+/// Where the storage code may be crashed, with what it just made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// A vote was saved and openraft was told so. `committed` with `voted_for` = the saving
+    /// node itself means that node has just won `term` (openraft saves a candidate's vote as
+    /// committed once a quorum granted it, before it acts as leader).
+    VoteSaved { term: u64, voted_for: Option<u64>, committed: bool },
 }
 
 /// Wraps a whole-file payload with a crc32 so a corrupted `vote` or `snapshot` file is

@@ -10,7 +10,7 @@
 //! a damaged record followed by more data is corruption and opening fails: the node must refuse
 //! to serve a log it cannot trust.
 
-use super::{seal, unseal, Disk, Entry, LogId, NodeId, TypeConfig};
+use super::{seal, unseal, CrashPoint, Disk, Entry, LogId, NodeId, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogId, RaftLogReader, StorageError, StorageIOError, Vote};
 use std::collections::BTreeMap;
@@ -247,7 +247,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.disk.replace(VOTE_FILE, &bytes).map_err(|e| StorageError::IO { source: StorageIOError::write_vote(&e) })?;
         }
         self.inner.lock().unwrap().vote = Some(*vote);
-        self.disk.crash_point("vote-saved", vote.leader_id().term);
+        self.disk.crash_point(CrashPoint::VoteSaved {
+            term: vote.leader_id().term,
+            voted_for: vote.leader_id().voted_for(),
+            committed: vote.is_committed(),
+        });
         Ok(())
     }
 

@@ -15,7 +15,7 @@ pub mod network;
 mod runtime;
 mod state_machine;
 
-pub use disk::{seal, unseal, Disk, MemDisk};
+pub use disk::{seal, unseal, CrashPoint, Disk, MemDisk};
 pub use log_store::LogStore;
 pub use runtime::Runtime;
 pub use state_machine::{SharedState, StateMachine, WatchEvent, WATCH_CAPACITY};
