@@ -35,7 +35,9 @@ type Op_ = Operation<ObjectInput, ObjectOutput>;
 
 pub struct ControlLoad {
     stop: Arc<AtomicBool>,
-    history: Arc<Mutex<Vec<Op_>>>,
+    /// Every call, recorded when it is made (unknown outcome) and completed when it returns;
+    /// `None` for a call refused without effect.
+    history: Arc<Mutex<Vec<Option<Op_>>>>,
 }
 
 fn now_us() -> u64 {
@@ -63,7 +65,7 @@ impl ControlLoad {
     /// Starts the clients on `node`, calling `per_sec` times per second in all.
     pub fn start(node: &madsim::runtime::NodeHandle, managers: Vec<String>, per_sec: f64, seed: u64) -> ControlLoad {
         let stop = Arc::new(AtomicBool::new(false));
-        let history: Arc<Mutex<Vec<Op_>>> = Arc::default();
+        let history: Arc<Mutex<Vec<Option<Op_>>>> = Arc::default();
         let mean_gap_ms = (CLIENTS as f64 * 1000.0 / per_sec).max(1.0) as u64;
         for client in 0..CLIENTS {
             let (stop, history, managers) = (stop.clone(), history.clone(), managers.clone());
@@ -94,17 +96,26 @@ impl ControlLoad {
                         _ => (Op::GetService(proto::ObjectKey { key: key.clone() }), vec![ObjectInput::Get(key)]),
                     };
                     let call = now_us();
+                    // Recorded before the call: a call still in flight when the run ends may
+                    // have taken effect, and another client may already have seen it
+                    // (explorer seed 117: a Get saw the value of an update still in flight).
+                    let first = {
+                        let mut h = history.lock().unwrap();
+                        let first = h.len();
+                        h.extend(inputs.iter().map(|input| Some(Operation { client, input: input.clone(), output: None, call, ret: None, line: 0 })));
+                        first
+                    };
                     let reply = call_once(&target, op).await;
                     let ret = now_us();
                     let mut h = history.lock().unwrap();
-                    for input in inputs {
-                        match outcome(&input, &reply) {
-                            Outcome::NoEffect => {}
+                    for (i, input) in inputs.iter().enumerate() {
+                        h[first + i] = match outcome(input, &reply) {
+                            Outcome::NoEffect => None,
                             Outcome::Known(output) => {
                                 let known = output.is_some();
-                                h.push(Operation { client, input, output, call, ret: known.then_some(ret), line: 0 });
+                                Some(Operation { client, input: input.clone(), output, call, ret: known.then_some(ret), line: 0 })
                             }
-                        }
+                        };
                     }
                 }
             });
@@ -120,7 +131,7 @@ impl ControlLoad {
     /// flight stay in the history with an unknown outcome.
     pub fn finish(&self) -> (usize, Result<(), String>) {
         self.stop();
-        let h = self.history.lock().unwrap().clone();
+        let h: Vec<Op_> = self.history.lock().unwrap().iter().flatten().cloned().collect();
         let n = h.len();
         match check(&Objects, &h) {
             Verdict::Linearizable => (n, Ok(())),

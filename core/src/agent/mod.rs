@@ -35,6 +35,9 @@ pub struct Container {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerState {
+    /// The agent's start of it is still under way (the shell runs starts beside its loop):
+    /// there is no container to stop yet. A stop waits until it exists.
+    Creating,
     /// Created or starting, not yet running (e.g. a slow start).
     Starting,
     Running,
@@ -123,6 +126,9 @@ impl Agent {
             if t.desired_state > TaskState::Running {
                 match c.map(|c| &c.state) {
                     Some(ContainerState::Running) | Some(ContainerState::Starting) => self.stop(&mut cmds, &t.id),
+                    // A stop now would find nothing and the start would then run it anyway:
+                    // stop it once it exists.
+                    Some(ContainerState::Creating) => {}
                     _ => {
                         if t.status.state <= TaskState::Running {
                             self.report(&mut ups, t, st(TaskState::Shutdown, "shutdown", "", None, now_ms));
@@ -151,7 +157,9 @@ impl Agent {
                         self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms));
                     }
                 }
-                Some(ContainerState::Starting) => self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms)),
+                Some(ContainerState::Starting) | Some(ContainerState::Creating) => {
+                    self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms))
+                }
                 Some(ContainerState::Running) => self.report(&mut ups, t, st(TaskState::Running, "started", "", None, now_ms)),
                 Some(ContainerState::Exited(0)) => self.report(&mut ups, t, st(TaskState::Complete, "finished", "", Some(0), now_ms)),
                 Some(ContainerState::Exited(code)) => {
@@ -173,7 +181,9 @@ impl Agent {
             if owned.contains_key(c.task_id.as_str()) {
                 continue;
             }
-            if is_up(&c.state) {
+            if c.state == ContainerState::Creating {
+                // Wait until the start finished, then stop it.
+            } else if is_up(&c.state) {
                 self.stop(&mut cmds, &c.task_id);
             } else {
                 cmds.push(Command::Remove(c.task_id.clone()));
@@ -184,6 +194,10 @@ impl Agent {
         self.started.retain(|k| owned.contains_key(k.as_str()));
         self.start_errors.retain(|k, _| owned.contains_key(k.as_str()));
         self.stopping.retain(|k| by_task.get(k.as_str()).is_some_and(|c| is_up(&c.state)));
+        debug_assert!(
+            cmds.iter().all(|c| !matches!(c, Command::Stop(id) if by_task.get(id.as_str()).is_some_and(|c| c.state == ContainerState::Creating))),
+            "never a stop while a start is still under way"
+        );
         (cmds, ups)
     }
 }

@@ -86,3 +86,26 @@ fn an_unhealthy_container_is_stopped_and_reported_failed() {
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Failed)]);
     assert_eq!(u[0].status.err, "dockerexec: unhealthy container");
 }
+
+#[test]
+fn a_task_stopped_while_its_start_is_under_way_is_stopped_once_it_exists() {
+    // The shell starts containers beside its loop; a start in flight is listed as Creating.
+    // A stop issued then would find no container, and the start would run it anyway.
+    let mut a = Agent::new("w1");
+    let t = task("t1", TaskState::Running, TaskState::Assigned);
+    let (c, _) = a.reconcile(std::slice::from_ref(&t), &[], 0);
+    assert_eq!(c, vec![Command::Start(t.clone())]);
+    let creating = [Container { task_id: "t1".into(), state: ContainerState::Creating }];
+    let shut = task("t1", TaskState::Shutdown, TaskState::Starting);
+    let (c, u) = a.reconcile(std::slice::from_ref(&shut), &creating, 1);
+    assert!(c.is_empty() && u.is_empty(), "no stop and no SHUTDOWN before the container exists: {c:?} {u:?}");
+    let running = [Container { task_id: "t1".into(), state: ContainerState::Running }];
+    let (c, u) = a.reconcile(std::slice::from_ref(&shut), &running, 2);
+    assert_eq!(c, vec![Command::Stop("t1".into())]);
+    assert!(u.is_empty(), "SHUTDOWN only once it stopped: {u:?}");
+    // The same for a container no task owns any more.
+    let (c, _) = a.reconcile(&[], &[Container { task_id: "x".into(), state: ContainerState::Creating }], 3);
+    assert!(c.is_empty(), "{c:?}");
+    let (c, _) = a.reconcile(&[], &[Container { task_id: "x".into(), state: ContainerState::Running }], 4);
+    assert_eq!(c, vec![Command::Stop("x".into())]);
+}

@@ -8,7 +8,7 @@
 //! a lost message or a dead manager costs well under the dispatcher's grace. A new session
 //! (another leader) re-sends every report the store has not caught up with.
 
-use crate::agent::{Agent, Command, Container};
+use crate::agent::{Agent, Command, Container, ContainerState};
 use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, StatusUpdate};
 use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
@@ -28,6 +28,8 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_UPDATES_PER_HEARTBEAT: usize = 1_000;
 /// Containers an agent creates and starts at once.
 const MAX_CONCURRENT_STARTS: usize = 8;
+/// Finished starts waiting for the agent loop (a start waits on a full queue: nothing is lost).
+const START_RESULTS_CAPACITY: usize = 1_024;
 
 /// Runs containers for tasks: the simulator's scripted runtime or Docker through bollard.
 #[tonic::async_trait]
@@ -153,6 +155,25 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64, cs
     Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
 }
 
+/// The tasks whose start is under way (queued for a permit or running), shared by the agent
+/// loop and the start tasks beside it.
+type InFlight = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
+/// The executor's containers, with every start still under way listed as
+/// [`ContainerState::Creating`] whatever the engine shows of it so far: there is nothing the
+/// agent may stop yet, and without it the agent would see the task's container gone. The
+/// in-flight set is read before listing, so a start that finishes in between is in the list.
+async fn list_with_starts(exec: &dyn Executor, in_flight: &InFlight) -> Vec<Container> {
+    let pending = in_flight.lock().unwrap().clone();
+    let mut containers = exec.list().await;
+    if !pending.is_empty() {
+        containers.retain(|c| !pending.contains(&c.task_id));
+        containers.extend(pending.into_iter().map(|task_id| Container { task_id, state: ContainerState::Creating }));
+        containers.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+    }
+    containers
+}
+
 /// Why the agent loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentExit {
@@ -174,47 +195,51 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let mut next_heartbeat = tokio::time::Instant::now();
     // The dispatcher session (one per leadership) the reports went to; 0 before the first answer.
     let mut session = 0u64;
+    // Starts run beside the loop, at most this many at once; each comes back on a bounded
+    // channel with its result.
+    let start_gate = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_STARTS));
+    let in_flight: InFlight = Arc::default();
+    let (start_done_tx, mut start_done) = tokio::sync::mpsc::channel::<(String, Result<(), String>)>(START_RESULTS_CAPACITY);
     loop {
-        // Reconcile until the executor has nothing more to do.
+        // Reconcile once per wake-up. Starts and stops run beside the loop, so it never waits
+        // for the engine: a start is several engine round trips (find, image, create, start)
+        // and a stop may take its grace period, and a loop that waited for 50 starts missed
+        // its own heartbeat deadline (the node went down in the middle of its deploy). A start
+        // that failed comes back on `start_done` and the next reconcile reports it REJECTED.
+        while let Ok((id, r)) = start_done.try_recv() {
+            if let Err(e) = r {
+                agent.start_failed(&id, e);
+            }
+        }
         let assigned_seen = assigned.signal.version();
         let tasks = assigned.tasks.lock().unwrap().clone();
         let synced = assigned.synced.load(std::sync::atomic::Ordering::SeqCst);
-        for _ in 0..if synced { 3 } else { 0 } {
-            let containers = exec.list().await;
+        if synced {
+            let containers = list_with_starts(exec.as_ref(), &in_flight).await;
             let (cmds, ups) = agent.reconcile(&tasks, &containers, wall_ms());
             outbox.extend(ups);
-            let mut failed = false;
-            let mut starts = Vec::new();
             for c in cmds {
                 match c {
-                    Command::Start(t) => starts.push(t),
-                    // A stop may take seconds (the mesh drain, the stop grace period): it runs
-                    // beside the loop, which hears the container exit through `changed()`.
+                    Command::Start(t) => {
+                        in_flight.lock().unwrap().insert(t.id.clone());
+                        let (exec, gate, done, in_flight) = (exec.clone(), start_gate.clone(), start_done_tx.clone(), in_flight.clone());
+                        tokio::spawn(async move {
+                            let r = match gate.acquire_owned().await {
+                                Ok(_permit) => exec.start(&t).await,
+                                Err(_) => Err("the agent stopped".to_string()),
+                            };
+                            in_flight.lock().unwrap().remove(&t.id);
+                            let _ = done.send((t.id.clone(), r)).await;
+                        });
+                    }
+                    // A stop may take seconds (the mesh drain, the stop grace period); the
+                    // loop hears the container exit through `changed()`.
                     Command::Stop(id) => {
                         let exec = exec.clone();
                         tokio::spawn(async move { exec.stop(&id).await });
                     }
                     Command::Remove(id) => exec.remove(&id).await,
                 }
-            }
-            // Starts run side by side, a bounded batch at a time: one start is several engine
-            // round trips (find, image, create, start), and 50 of them one after the other
-            // kept this loop from heartbeating long enough for the node to be marked down in
-            // the middle of its own deploy. The batch's futures are polled in order, so the
-            // simulator stays deterministic. (Starting them beside the loop instead, as stops
-            // are, let explorer seed 97 see a start-first update stop an old task before its
-            // replacement ran: not understood yet, so not done.)
-            for batch in starts.chunks(MAX_CONCURRENT_STARTS) {
-                let results = futures_util::future::join_all(batch.iter().map(|t| exec.start(t))).await;
-                for (t, r) in batch.iter().zip(results) {
-                    if let Err(e) = r {
-                        agent.start_failed(&t.id, e);
-                        failed = true;
-                    }
-                }
-            }
-            if !failed {
-                break;
             }
         }
         let now = tokio::time::Instant::now();
@@ -235,6 +260,9 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     Ok(Err(s)) if s.code() == tonic::Code::NotFound => {
                         tracing::info!(target: "shoal", node = %cfg.node_id, "removed from the swarm: {}", s.message());
                         poller.abort();
+                        // Let the starts under way finish first, or they would leave
+                        // containers behind.
+                        let _all = start_gate.acquire_many(MAX_CONCURRENT_STARTS as u32).await;
                         for c in exec.list().await {
                             exec.stop(&c.task_id).await;
                             exec.remove(&c.task_id).await;
@@ -280,7 +308,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         session = resp.session;
                         agent = agent.new_session();
                         if synced {
-                            let containers = exec.list().await;
+                            let containers = list_with_starts(exec.as_ref(), &in_flight).await;
                             outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
                         }
                     }
@@ -300,6 +328,11 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             biased;
             _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
+            Some((id, r)) = start_done.recv() => {
+                if let Err(e) = r {
+                    agent.start_failed(&id, e);
+                }
+            }
             _ = tokio::time::sleep_until(next_heartbeat) => {}
         }
     }

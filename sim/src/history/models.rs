@@ -48,6 +48,10 @@ impl Model for Register {
             _ => None,
         }
     }
+
+    fn read_only(&self, input: &RegisterInput) -> bool {
+        matches!(input, RegisterInput::Read)
+    }
 }
 
 /// A key-value store of strings: get (a missing key reads ""), put, append.
@@ -86,6 +90,10 @@ impl Model for Kv {
         match input {
             KvInput::Get(k) | KvInput::Put(k, _) | KvInput::Append(k, _) => k.clone(),
         }
+    }
+
+    fn read_only(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get(_))
     }
 }
 
@@ -145,6 +153,10 @@ impl Model for Objects {
         match input {
             ObjectInput::Create(k, _) | ObjectInput::Update(k, _) | ObjectInput::Get(k) | ObjectInput::Remove(k) => k.clone(),
         }
+    }
+
+    fn read_only(&self, input: &ObjectInput) -> bool {
+        matches!(input, ObjectInput::Get(_))
     }
 }
 

@@ -10,9 +10,12 @@
 //!   slot's latest of an older spec: after a rollback began, that is the task of the release
 //!   rolled back); an old task that was not running when the new one was made was superseded,
 //!   scaled away or placed again, not updated.
-//! * **capacity**: without faults (no machine crashed, paused, cut off, no lossy network) and
-//!   while no task failed (since the update began, or in the release a rollback rolls back
-//!   from), a stop-first update never runs fewer than
+//! * **capacity**: without faults (no machine crashed, paused, cut off, no lossy network),
+//!   while no node was drained, paused or lost during the update (a drain stops its tasks
+//!   before their replacements start: swarm's drain is not a rolling update; explorer seed 97
+//!   drained a node in the update's monitor period) and while no task failed (since the
+//!   update began, or in the release a rollback rolls back from), a stop-first update never
+//!   runs fewer than
 //!   `replicas - parallelism` containers and a start-first one never fewer than `replicas`
 //!   (checked only for updates that began with every replica running).
 //! * **paused**: a paused update (or rollback) starts no new slot.
@@ -45,6 +48,9 @@ struct Seen {
     /// smallest capacity bound its config had (`--update-*` alone may change it mid-update;
     /// slots started under a wider one stay in flight). 0 = all at once.
     widest: Option<(u64, bool, u64)>,
+    /// The spec version whose update (or rollback) saw a node leave (drained, paused, down):
+    /// its capacity is not judged.
+    node_left: Option<u64>,
 }
 
 #[derive(Default)]
@@ -52,6 +58,8 @@ pub struct UpdateRules {
     seen: BTreeMap<String, Seen>,
     /// Nodes seen not READY or not active at some poll (their tasks are replaced, not updated).
     nodes_lost: BTreeSet<String>,
+    /// Nodes not READY or not active at the last poll.
+    nodes_out: BTreeSet<String>,
 }
 
 fn active(state: UpdateState) -> bool {
@@ -71,13 +79,17 @@ impl UpdateRules {
     /// containers (ground truth: a container that failed may not be reported yet); `faulted`
     /// says whether any fault disturbed the run so far.
     pub fn check(&mut self, store: &Store, containers: impl Fn(&str) -> (usize, usize), faulted: bool) -> Result<(), String> {
+        let mut out = BTreeSet::new();
         for o in store.list(Kind::Node) {
             if let Object::Node(n) = o {
                 if n.status.state != NodeState::Ready || n.spec.availability != NodeAvailability::Active {
-                    self.nodes_lost.insert(n.id.clone());
+                    out.insert(n.id.clone());
                 }
             }
         }
+        let node_left = out.difference(&self.nodes_out).next().is_some();
+        self.nodes_lost.extend(out.iter().cloned());
+        self.nodes_out = out;
         let mut tasks: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
         let wanted: BTreeSet<&str> = store
             .list_services()
@@ -101,9 +113,15 @@ impl UpdateRules {
             let (run, failed_now) = containers(name);
             let ts = tasks.get(svc.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             let mut seen = self.seen.get(&svc.id).cloned();
+            // A node that left during this spec's update waives its capacity rule from then on.
+            let left = match seen.as_ref().and_then(|s| s.node_left) {
+                Some(v) if v == svc.spec_version => Some(v),
+                _ if node_left && active(state) => Some(svc.spec_version),
+                _ => None,
+            };
             if let Some(prev) = &seen {
                 if result.is_ok() {
-                    result = self.judge(svc, prev, ts, run, state, faulted || failed_now > 0);
+                    result = self.judge(svc, prev, ts, run, state, faulted || failed_now > 0 || left.is_some());
                 }
             }
             let prev_running = seen.as_ref().map(|s| s.running).unwrap_or(0);
@@ -145,6 +163,7 @@ impl UpdateRules {
                     running: run,
                     full_at_start,
                     paused_slots,
+                    node_left: left,
                 },
             );
         }
@@ -152,7 +171,8 @@ impl UpdateRules {
         result
     }
 
-    /// `disturbed`: a fault happened in the run, or a container of the service failed.
+    /// `disturbed`: a fault happened in the run, a container of the service failed, or a node
+    /// left during the update.
     fn judge(&self, svc: &Service, prev: &Seen, ts: &[&Task], run: usize, state: UpdateState, disturbed: bool) -> Result<(), String> {
         let name = &svc.spec.annotations.name;
         // Rollback restores exactly the previous spec.
@@ -361,6 +381,34 @@ mod tests {
         assert!(r.check(&upd, |_| (2, 0), false).unwrap_err().contains("at least 3"));
         // With a fault in the run the capacity rule does not apply.
         assert!(r.check(&upd, |_| (2, 0), true).is_ok());
+    }
+
+    // A node drained during a start-first update stops its task before the replacement
+    // starts (a drain is not the update's doing): capacity is not judged for that update any
+    // more, but still for the next one (explorer seed 97).
+    #[test]
+    fn a_drain_during_an_update_waives_its_capacity_rule() {
+        use shoal_core::model::{Node, NodeSpec, NodeStatus};
+        let node = |availability| {
+            Object::Node(Node {
+                id: "n1".into(),
+                spec: NodeSpec { availability, ..Default::default() },
+                status: NodeStatus { state: NodeState::Ready, ..Default::default() },
+                ..Default::default()
+            })
+        };
+        let mut r = UpdateRules::default();
+        let before = |a| store(vec![node(a), Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]);
+        r.check(&before(NodeAvailability::Active), |_| (3, 0), false).unwrap();
+        let upd = |a| store(vec![node(a), Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StartFirst))]);
+        r.check(&upd(NodeAvailability::Active), |_| (3, 0), false).unwrap();
+        r.check(&upd(NodeAvailability::Drain), |_| (2, 0), false).unwrap();
+        r.check(&upd(NodeAvailability::Active), |_| (2, 0), false).unwrap();
+        // The next update is judged again.
+        let next = store(vec![node(NodeAvailability::Active), Object::Service(svc(3, "c", Some("b"), UpdateState::Updating, UpdateOrder::StartFirst))]);
+        r.check(&store(vec![node(NodeAvailability::Active), Object::Service(svc(2, "b", Some("a"), UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false).unwrap();
+        r.check(&next, |_| (3, 0), false).unwrap();
+        assert!(r.check(&next, |_| (2, 0), false).unwrap_err().contains("at least 3"));
     }
 
     // A rollback must bring back exactly the previous spec.
