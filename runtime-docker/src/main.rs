@@ -12,12 +12,17 @@
 //!   directory it reads (`--data-dir` / `SHOAL_DATA_DIR`, default /var/lib/shoal): on a
 //!   manager it may call the control API, on a worker it is refused ("not a swarm manager").
 //!
-//! Not in this slice (see ARCHITECTURE.md): progress bars, `service logs`, promote/demote
-//! (a promoted worker would also need a renewed certificate).
+//! * `service create|update|scale|rollback` on a terminal follow the service until it
+//!   converged with docker's progress lines (progress.rs) unless `-d`/`--detach`; in a pipe
+//!   or a script they return at once, as with `-d`.
+//!
+//! Not in this slice (see ARCHITECTURE.md): `service logs`, promote/demote (a promoted worker
+//! would also need a renewed certificate).
 
 mod daemon;
 mod disk;
 mod executor;
+mod progress;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -111,6 +116,21 @@ enum NodeRead {
         #[arg(long)]
         format: Option<String>,
     },
+    /// Display detailed information on one or more nodes
+    Inspect {
+        /// Print the information in a human friendly format
+        #[arg(long)]
+        pretty: bool,
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+    /// List tasks running on one or more nodes
+    Ps {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -184,7 +204,7 @@ fn main() {
                 Ok(c) => run_daemon(c.cmd).await,
                 Err(e) => clap_exit(e),
             },
-            ["node", "ls" | "list", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {
+            ["node", "ls" | "list" | "inspect" | "ps", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {
                 Ok(c) => read(&host, c.cmd).await,
                 Err(e) => clap_exit(e),
             },
@@ -277,6 +297,16 @@ async fn call(host: &str, op: Op) -> Result<proto::ControlReply, String> {
     }
 }
 
+/// Follows a service's convergence with docker's progress lines, on a terminal and unless
+/// detached (in a pipe the command returns at once, as with `-d`).
+async fn maybe_follow(host: &str, service: &str, detach: bool) -> Result<(), String> {
+    use std::io::IsTerminal;
+    if detach || !std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    progress::follow(host, service).await
+}
+
 fn objects(r: &proto::ControlReply) -> Vec<Object> {
     serde_json::from_slice(&r.objects).unwrap_or_default()
 }
@@ -297,6 +327,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             let spec = c.to_spec()?;
             let r = call(host, Op::CreateService(proto::CreateService { spec: serde_json::to_vec(&spec).expect("spec serialises") })).await?;
             println!("{}", r.id);
+            maybe_follow(host, &r.id, c.detach).await?;
         }
         ControlCommand::Service(ServiceCommand::Update(u)) => {
             // Read, apply the flags, write with the version read; a race is retried.
@@ -310,16 +341,20 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                     Err(e) => return Err(e),
                     Ok(_) => {
                         println!("{}", u.service);
-                        return Ok(());
+                        return maybe_follow(host, &u.service, u.detach).await;
                     }
                 }
             }
             return Err(format!("Error: service {} kept changing under the update; retry", u.service));
         }
-        ControlCommand::Service(ServiceCommand::Scale { pairs }) => {
-            for (service, replicas) in parse_scale_pairs(&pairs)? {
-                call(host, Op::ScaleService(proto::ScaleService { service: service.clone(), replicas })).await?;
+        ControlCommand::Service(ServiceCommand::Scale { pairs, detach }) => {
+            let pairs = parse_scale_pairs(&pairs)?;
+            for (service, replicas) in &pairs {
+                call(host, Op::ScaleService(proto::ScaleService { service: service.clone(), replicas: *replicas })).await?;
                 println!("{service} scaled to {replicas}");
+            }
+            for (service, _) in &pairs {
+                maybe_follow(host, service, detach).await?;
             }
         }
         ControlCommand::Service(ServiceCommand::Rm { services }) => {
@@ -328,9 +363,10 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 println!("{s}");
             }
         }
-        ControlCommand::Service(ServiceCommand::Rollback { service }) => {
+        ControlCommand::Service(ServiceCommand::Rollback { service, detach }) => {
             call(host, Op::RollbackService(proto::ObjectKey { key: service.clone() })).await?;
             println!("{service}");
+            maybe_follow(host, &service, detach).await?;
         }
         ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, node }) => {
             let label_add = label_add
@@ -419,6 +455,59 @@ async fn run_read(host: &str, cmd: ReadCmd) -> Result<(), String> {
                 .collect();
             table(&["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS"], rows);
         }
+        ReadCmd::Node(NodeRead::Inspect { pretty, nodes }) => {
+            let mut found = Vec::new();
+            for n in nodes {
+                let r = call(host, Op::GetNode(proto::ObjectKey { key: n })).await?;
+                found.extend(objects(&r).into_iter().filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }));
+            }
+            if !pretty {
+                println!("{}", serde_json::to_string_pretty(&found).expect("nodes serialise"));
+                return Ok(());
+            }
+            for (i, n) in found.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", node_pretty(n));
+            }
+        }
+        ReadCmd::Node(NodeRead::Ps { nodes, format }) => {
+            let all_nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+                .into_iter()
+                .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+                .collect();
+            let mut all = Vec::new();
+            let mut rows = Vec::new();
+            for key in &nodes {
+                let r = call(host, Op::ListTasks(proto::ListTasks { service: String::new(), node: key.clone() })).await?;
+                let mut tasks = tasks_of(objects(&r));
+                tasks.sort_by(|a, b| (&a.service_name, a.slot, b.meta.created_at_ms).cmp(&(&b.service_name, b.slot, a.meta.created_at_ms)));
+                for t in &tasks {
+                    let hostname = all_nodes
+                        .iter()
+                        .find(|n| n.id == t.node_id)
+                        .and_then(|n| n.description.as_ref().map(|d| d.hostname.clone()))
+                        .unwrap_or_default();
+                    let name = format!("{}.{}", t.service_name, if t.slot == 0 { t.node_id.clone() } else { t.slot.to_string() });
+                    rows.push(vec![
+                        short(&t.id),
+                        name,
+                        t.spec.container.image.clone(),
+                        hostname,
+                        format!("{:?}", t.desired_state),
+                        format!("{:?}", t.status.state),
+                        t.status.err.clone(),
+                    ]);
+                }
+                all.extend(tasks);
+            }
+            if format.as_deref() == Some("json") {
+                println!("{}", serde_json::to_string(&all).expect("tasks serialise"));
+                return Ok(());
+            }
+            table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
+        }
         ReadCmd::Service(ServiceRead::Ls { format }) => {
             let services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
                 .into_iter()
@@ -501,6 +590,48 @@ async fn run_read(host: &str, cmd: ReadCmd) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `node inspect --pretty`: docker's human-readable layout of a node.
+fn node_pretty(n: &Node) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "ID:\t\t\t{}", n.id);
+    if !n.spec.annotations.labels.is_empty() {
+        let _ = writeln!(s, "Labels:");
+        for (k, v) in &n.spec.annotations.labels {
+            let _ = writeln!(s, " - {k}={v}");
+        }
+    }
+    let d = n.description.clone().unwrap_or_default();
+    let _ = writeln!(s, "Hostname:\t\t{}", d.hostname);
+    let _ = writeln!(s, "Joined at:\t\t{} ms since the epoch", n.meta.created_at_ms);
+    let _ = writeln!(s, "Status:");
+    let _ = writeln!(s, " State:\t\t\t{:?}", n.status.state);
+    if !n.status.message.is_empty() {
+        let _ = writeln!(s, " Message:\t\t{}", n.status.message);
+    }
+    let _ = writeln!(s, " Availability:\t\t{:?}", n.spec.availability);
+    let _ = writeln!(s, " Address:\t\t{}", n.status.addr);
+    if let Some(m) = &n.manager_status {
+        let _ = writeln!(s, "Manager Status:");
+        let _ = writeln!(s, " Address:\t\t{}", m.addr);
+        let _ = writeln!(s, " Raft Status:\t\tReachable");
+        let _ = writeln!(s, " Leader:\t\t{}", if m.leader { "Yes" } else { "No" });
+    }
+    let _ = writeln!(s, "Platform:");
+    let _ = writeln!(s, " Operating System:\t{}", d.platform.os);
+    let _ = writeln!(s, " Architecture:\t\t{}", d.platform.architecture);
+    let _ = writeln!(s, "Resources:");
+    let _ = writeln!(s, " CPUs:\t\t\t{}", d.resources.nano_cpus / 1_000_000_000);
+    let _ = writeln!(s, " Memory:\t\t{:.4}GiB", d.resources.memory_bytes as f64 / (1u64 << 30) as f64);
+    if !d.engine_labels.is_empty() {
+        let _ = writeln!(s, "Engine Labels:");
+        for (k, v) in &d.engine_labels {
+            let _ = writeln!(s, " - {k}={v}");
+        }
+    }
+    s
 }
 
 fn short(id: &str) -> String {

@@ -31,6 +31,10 @@ enum Cmd {
         /// Print trace lines to stderr as they happen.
         #[arg(long, short)]
         verbose: bool,
+        /// Write the control-API history of `load control` to this file (single run only), in
+        /// the format `check-history` reads.
+        #[arg(long)]
+        history: Option<String>,
     },
     /// Run random plans (cluster, workload, faults) derived from seeds, each with a safety
     /// phase (faults, every checker) and a liveness phase (heal, converge).
@@ -82,7 +86,7 @@ enum Cmd {
     CheckHistory {
         file: String,
         /// The history's model (default: detected from the file).
-        #[arg(long, value_parser = ["register", "kv"])]
+        #[arg(long, value_parser = ["register", "kv", "objects"])]
         model: Option<String>,
     },
     /// Run a scenario twice in this process and compare trace hashes.
@@ -203,15 +207,15 @@ pub fn main() -> i32 {
         }
     };
     match cli.cmd {
-        Cmd::Run { files, seed, seeds, json, trace, verbose } => {
+        Cmd::Run { files, seed, seeds, json, trace, verbose, history } => {
             let scenarios = match load(&files) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
             // Without --seed/--seeds each file runs its own `seed` (a regression's), else 1.
             let given = seeds.or(seed.map(|s| s..s + 1));
-            if trace.is_some() && (given.as_ref().is_some_and(|r| r.end - r.start > 1) || scenarios.len() > 1) {
-                eprintln!("error: --trace writes one run's trace: give one file and one --seed");
+            if (trace.is_some() || history.is_some()) && (given.as_ref().is_some_and(|r| r.end - r.start > 1) || scenarios.len() > 1) {
+                eprintln!("error: --trace and --history write one run's: give one file and one --seed");
                 return 2;
             }
             let mut failed = 0;
@@ -225,6 +229,16 @@ pub fn main() -> i32 {
                     if let Some(path) = &trace {
                         if let Err(e) = std::fs::write(path, r.trace_lines.join("\n") + "\n") {
                             eprintln!("error: cannot write trace {path}: {e}");
+                            return 2;
+                        }
+                    }
+                    if let Some(path) = &history {
+                        if r.history.is_empty() {
+                            eprintln!("error: {} has no `load control` step: no control-API history to write", s.path);
+                            return 2;
+                        }
+                        if let Err(e) = std::fs::write(path, &r.history) {
+                            eprintln!("error: cannot write history {path}: {e}");
                             return 2;
                         }
                     }
@@ -262,7 +276,11 @@ pub fn main() -> i32 {
         }
         Cmd::CheckHistory { file, model } => {
             use shoal_sim::history::{check_file, parse::Format, Verdict};
-            let format = model.map(|m| if m == "kv" { Format::Kv } else { Format::Register });
+            let format = model.map(|m| match m.as_str() {
+                "kv" => Format::Kv,
+                "objects" => Format::Objects,
+                _ => Format::Register,
+            });
             #[allow(clippy::disallowed_methods)]
             let started = std::time::Instant::now();
             match check_file(&file, format) {

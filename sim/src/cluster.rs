@@ -608,6 +608,16 @@ impl Cluster {
         }
     }
 
+    /// Machine `i` is cut off from half or more of the other voters (a link either way
+    /// clogged by a partition or a clog).
+    pub fn cut_off(&self, i: usize, voters: &BTreeSet<NodeId>) -> bool {
+        let id = self.nodes[i].sim_id();
+        let others: Vec<madsim::task::NodeId> =
+            (0..self.nodes.len()).filter(|j| *j != i && voters.contains(&self.nodes[*j].raft_id)).map(|j| self.nodes[j].sim_id()).collect();
+        let cut = others.iter().filter(|o| self.clogged.contains(&(id, **o)) || self.clogged.contains(&(**o, id))).count();
+        !others.is_empty() && cut * 2 >= others.len()
+    }
+
     pub fn partition(&mut self, from: &[usize], to: &[usize], one_way: bool) {
         let all: Vec<usize> = (0..self.nodes.len()).collect();
         let rest = |other: &[usize]| all.iter().copied().filter(|i| !other.contains(i)).collect::<Vec<_>>();

@@ -127,6 +127,17 @@ impl ControlLoad {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// The history so far in Shoal's history format (`shoal-sim check-history` reads it
+    /// back): EDN maps, one per call and one per return, in time order, after a header line.
+    /// `{:process 0, :type :invoke, :f :update, :key "hist-1", :value "app:0.3", :time 1200}`,
+    /// then `:type :ok` with `:result :ok|:exists|:not-found` (a get's `:value` is what it
+    /// read, nil for nothing) or `:type :info` (unknown outcome: open to the end). Times are
+    /// virtual microseconds; a call and a return at the same time overlap.
+    pub fn edn(&self) -> String {
+        let h: Vec<Op_> = self.history.lock().unwrap().iter().flatten().cloned().collect();
+        crate::history::parse::objects_edn(&h)
+    }
+
     /// Stops the clients and checks the history; `Err` holds the witness. Calls still in
     /// flight stay in the history with an unknown outcome.
     pub fn finish(&self) -> (usize, Result<(), String>) {

@@ -160,7 +160,7 @@ mod tests {
         assert!(bad(&["--no-healthcheck", "--health-retries", "2"]).contains("conflicts"));
         assert_eq!(
             parse_control(["service", "rollback", "web"]),
-            Ok(ControlCommand::Service(ServiceCommand::Rollback { service: "web".into() }))
+            Ok(ControlCommand::Service(ServiceCommand::Rollback { detach: false, service: "web".into() }))
         );
         assert_eq!(parse_scale_pairs(&["web=5".into()]).unwrap(), vec![("web".to_string(), 5)]);
         assert!(parse_scale_pairs(&["web=-1".into()]).unwrap_err().contains("whole number"));

@@ -16,6 +16,9 @@ pub enum ServiceCommand {
     Update(ServiceUpdate),
     /// Scale one or multiple replicated services (NAME=REPLICAS ...).
     Scale {
+        /// Exit immediately instead of waiting for the services to converge
+        #[arg(long, short = 'd')]
+        detach: bool,
         #[arg(required = true)]
         pairs: Vec<String>,
     },
@@ -26,7 +29,12 @@ pub enum ServiceCommand {
         services: Vec<String>,
     },
     /// Revert changes to a service's configuration.
-    Rollback { service: String },
+    Rollback {
+        /// Exit immediately instead of waiting for the service to converge
+        #[arg(long, short = 'd')]
+        detach: bool,
+        service: String,
+    },
 }
 
 /// Flags shared by create and update (resources, restart policy, update config).
@@ -249,6 +257,7 @@ pub struct ServiceUpdate {
     /// Force update even if no changes require it
     #[arg(long)]
     pub force: bool,
+    /// Exit immediately instead of waiting for the service to converge
     #[arg(long, short = 'd')]
     pub detach: bool,
     pub service: String,

@@ -47,6 +47,13 @@ pub trait Model {
     fn read_only(&self, _input: &Self::Input) -> bool {
         false
     }
+    /// Whether `op`, whose outcome is unknown, changes nothing any operation of `part` could
+    /// observe (e.g. an update to a value no read returned). The search then leaves it out,
+    /// which keeps the verdict: a linearization with it stays valid without it, and one
+    /// without it stays valid with it put at the end.
+    fn unknown_is_invisible(&self, _op: &Operation<Self::Input, Self::Output>, _part: &[&Operation<Self::Input, Self::Output>]) -> bool {
+        false
+    }
 }
 
 /// One operation of a history.
@@ -114,8 +121,14 @@ pub fn check<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) -> Ver
         }
         parts.entry(model.partition(&op.input)).or_default().push(i);
     }
-    let mut left: Vec<(String, Search<M>)> =
-        parts.into_iter().map(|(p, idx)| (p, Search::new(model, idx.iter().map(|i| &ops[*i]).collect()))).collect();
+    let mut left: Vec<(String, Search<M>)> = parts
+        .into_iter()
+        .map(|(p, idx)| {
+            let part: Vec<&Operation<M::Input, M::Output>> = idx.iter().map(|i| &ops[*i]).collect();
+            let kept = part.iter().copied().filter(|op| op.output.is_some() || !model.unknown_is_invisible(op, &part)).collect();
+            (p, Search::new(model, kept))
+        })
+        .collect();
     let mut budget = FIRST_BUDGET;
     while !left.is_empty() {
         let mut next = Vec::with_capacity(left.len());
@@ -408,7 +421,7 @@ pub fn check_file(path: &str, format: Option<parse::Format>) -> Result<FileVerdi
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let format = format
         .or_else(|| parse::detect(&text))
-        .ok_or_else(|| format!("{path}: no operation found: give a Jepsen register log or EDN key-value lines (--model register|kv)"))?;
+        .ok_or_else(|| format!("{path}: no operation found: give a Jepsen register log or EDN key-value lines (--model register|kv|objects)"))?;
     let at = |e: parse::ParseError| format!("{path}:{e}");
     Ok(match format {
         parse::Format::Register => {
@@ -418,6 +431,10 @@ pub fn check_file(path: &str, format: Option<parse::Format>) -> Result<FileVerdi
         parse::Format::Kv => {
             let ops = parse::kv(&text).map_err(at)?;
             FileVerdict { operations: ops.len(), verdict: check(&models::Kv, &ops) }
+        }
+        parse::Format::Objects => {
+            let ops = parse::objects(&text).map_err(at)?;
+            FileVerdict { operations: ops.len(), verdict: check(&models::Objects, &ops) }
         }
     })
 }

@@ -77,6 +77,8 @@ struct Inner {
     /// crash point). Raft §5.1: currentTerm and votedFor are persisted before any reply, so a
     /// node never comes back at a lower term.
     durable_terms: BTreeMap<NodeId, u64>,
+    /// The run's control-API history (`load control`), in Shoal's history format.
+    history: String,
 }
 
 /// All checkers of a run behind one lock; the simulated nodes report into it.
@@ -105,6 +107,15 @@ impl Checkers {
         let mut i = self.inner.lock().unwrap();
         let t = i.durable_terms.entry(node).or_default();
         *t = (*t).max(term);
+    }
+
+    /// Keeps the run's control-API history for the report.
+    pub fn set_history(&self, edn: String) {
+        self.inner.lock().unwrap().history = edn;
+    }
+
+    pub fn history(&self) -> String {
+        self.inner.lock().unwrap().history.clone()
     }
 
     /// Member `node` saved its own committed vote of `term`: it won that election.

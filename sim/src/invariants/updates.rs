@@ -11,9 +11,10 @@
 //!   rolled back); an old task that was not running when the new one was made was superseded,
 //!   scaled away or placed again, not updated.
 //! * **capacity**: without faults (no machine crashed, paused, cut off, no lossy network),
-//!   while no node was drained, paused or lost during the update (a drain stops its tasks
-//!   before their replacements start: swarm's drain is not a rolling update; explorer seed 97
-//!   drained a node in the update's monitor period) and while no task failed (since the
+//!   while no node was drained, paused or lost and the service was not scaled during the
+//!   update (a drain stops its tasks before their replacements start: swarm's drain is not a
+//!   rolling update, explorer seed 97; new slots start at the image's pace, seed 26) and
+//!   while no task failed (since the
 //!   update began, or in the release a rollback rolls back from), a stop-first update never
 //!   runs fewer than
 //!   `replicas - parallelism` containers and a start-first one never fewer than `replicas`
@@ -48,9 +49,13 @@ struct Seen {
     /// smallest capacity bound its config had (`--update-*` alone may change it mid-update;
     /// slots started under a wider one stay in flight). 0 = all at once.
     widest: Option<(u64, bool, u64)>,
-    /// The spec version whose update (or rollback) saw a node leave (drained, paused, down):
-    /// its capacity is not judged.
-    node_left: Option<u64>,
+    /// For the update (or rollback) of this spec version: it was stop-first at some poll (an
+    /// `--update-order start-first` mid-update does not undo a stop already decided: explorer
+    /// seed 707), so the stop-first bound applies.
+    stop_first_seen: Option<(u64, bool)>,
+    /// The spec version whose update (or rollback) saw a node leave (drained, paused, down)
+    /// or the service scaled: its capacity is not judged.
+    waived: Option<u64>,
 }
 
 #[derive(Default)]
@@ -113,10 +118,14 @@ impl UpdateRules {
             let (run, failed_now) = containers(name);
             let ts = tasks.get(svc.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             let mut seen = self.seen.get(&svc.id).cloned();
-            // A node that left during this spec's update waives its capacity rule from then on.
-            let left = match seen.as_ref().and_then(|s| s.node_left) {
+            // A node that left, or a scale, during this spec's update waives its capacity rule
+            // from then on: the drained node's tasks stop before their replacements start, and
+            // new slots start at the image's pace (explorer seed 26: a scale to 6 in an update
+            // to a slow-starting image), neither being the updater's doing.
+            let scaled = seen.as_ref().is_some_and(|s| running_want(&s.spec) != running_want(&svc.spec));
+            let left = match seen.as_ref().and_then(|s| s.waived) {
                 Some(v) if v == svc.spec_version => Some(v),
-                _ if node_left && active(state) => Some(svc.spec_version),
+                _ if (node_left || scaled) && active(state) => Some(svc.spec_version),
                 _ => None,
             };
             if let Some(prev) = &seen {
@@ -152,10 +161,16 @@ impl UpdateRules {
                 }
                 _ => Some((svc.spec_version, rolling_back(state), par)),
             };
+            let stop_first_seen = match seen.as_ref().and_then(|s| s.stop_first_seen) {
+                Some((v, rb)) if v == svc.spec_version && rb == rolling_back(state) => Some((v, rb)),
+                _ if update::config(svc).order == UpdateOrder::StopFirst => Some((svc.spec_version, rolling_back(state))),
+                _ => None,
+            };
             next.insert(
                 svc.id.clone(),
                 Seen {
                     widest,
+                    stop_first_seen,
                     spec_version: svc.spec_version,
                     spec: svc.spec.clone(),
                     previous: svc.previous_spec.clone(),
@@ -163,7 +178,7 @@ impl UpdateRules {
                     running: run,
                     full_at_start,
                     paused_slots,
-                    node_left: left,
+                    waived: left,
                 },
             );
         }
@@ -207,6 +222,9 @@ impl UpdateRules {
             return Ok(());
         }
         let mut cfg = update::config(svc);
+        if prev.stop_first_seen == Some((svc.spec_version, rolling_back(state))) {
+            cfg.order = UpdateOrder::StopFirst;
+        }
         if let Some((v, rb, w)) = prev.widest {
             if v == svc.spec_version && rb == rolling_back(state) {
                 cfg.parallelism = if w == 0 || cfg.parallelism == 0 { 0 } else { w.max(cfg.parallelism) };
@@ -409,6 +427,20 @@ mod tests {
         r.check(&store(vec![node(NodeAvailability::Active), Object::Service(svc(2, "b", Some("a"), UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false).unwrap();
         r.check(&next, |_| (3, 0), false).unwrap();
         assert!(r.check(&next, |_| (2, 0), false).unwrap_err().contains("at least 3"));
+    }
+
+    // New slots of a scale during an update start at the image's pace: not the updater's
+    // capacity to keep (explorer seed 26).
+    #[test]
+    fn a_scale_during_an_update_waives_its_capacity_rule() {
+        let mut r = UpdateRules::default();
+        r.check(&store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false)
+            .unwrap();
+        let mut upd = svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StartFirst);
+        r.check(&store(vec![Object::Service(upd.clone())]), |_| (3, 0), false).unwrap();
+        upd.spec.mode = ServiceMode::Replicated { replicas: 6 };
+        r.check(&store(vec![Object::Service(upd.clone())]), |_| (3, 0), false).unwrap();
+        r.check(&store(vec![Object::Service(upd)]), |_| (3, 0), false).unwrap();
     }
 
     // A rollback must bring back exactly the previous spec.

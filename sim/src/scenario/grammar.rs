@@ -285,7 +285,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Service(ServiceCommand::Update(u)) => {
                     u.apply(&Default::default())?;
                 }
-                ControlCommand::Service(ServiceCommand::Scale { pairs }) => {
+                ControlCommand::Service(ServiceCommand::Scale { pairs, .. }) => {
                     shoal_core::cli::parse_scale_pairs(pairs)?;
                 }
                 ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. }) | ControlCommand::Swarm(_) => {}
