@@ -124,9 +124,9 @@ enum NodeRead {
         #[arg(required = true)]
         nodes: Vec<String>,
     },
-    /// List tasks running on one or more nodes
+    /// List tasks running on one or more nodes (default: this node, `self`)
     Ps {
-        #[arg(required = true)]
+        #[arg(default_value = "self")]
         nodes: Vec<String>,
         #[arg(long)]
         format: Option<String>,
@@ -205,7 +205,7 @@ fn main() {
                 Err(e) => clap_exit(e),
             },
             ["node", "ls" | "list" | "inspect" | "ps", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {
-                Ok(c) => read(&host, c.cmd).await,
+                Ok(c) => read(&host, c.cmd, std::path::Path::new(&client_dir)).await,
                 Err(e) => clap_exit(e),
             },
             _ => match parse_control(&words) {
@@ -411,8 +411,8 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn read(host: &str, cmd: ReadCmd) -> i32 {
-    match run_read(host, cmd).await {
+async fn read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> i32 {
+    match run_read(host, cmd, data_dir).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");
@@ -425,7 +425,22 @@ fn tasks_of(objs: Vec<Object>) -> Vec<Task> {
     objs.into_iter().filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }).collect()
 }
 
-async fn run_read(host: &str, cmd: ReadCmd) -> Result<(), String> {
+/// Node keys as given, `self` being the node whose data directory the CLI reads (docker's).
+fn node_keys(keys: Vec<String>, data_dir: &std::path::Path) -> Result<Vec<String>, String> {
+    keys.into_iter()
+        .map(|k| {
+            if k != "self" {
+                return Ok(k);
+            }
+            match daemon::read_identity(data_dir)? {
+                Some(id) => Ok(id.node_id),
+                None => Err(format!("{}: no node identity here, so `self` means nothing: name the node", data_dir.display())),
+            }
+        })
+        .collect()
+}
+
+async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Result<(), String> {
     match cmd {
         ReadCmd::Node(NodeRead::Ls { format }) => {
             let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
@@ -457,7 +472,7 @@ async fn run_read(host: &str, cmd: ReadCmd) -> Result<(), String> {
         }
         ReadCmd::Node(NodeRead::Inspect { pretty, nodes }) => {
             let mut found = Vec::new();
-            for n in nodes {
+            for n in node_keys(nodes, data_dir)? {
                 let r = call(host, Op::GetNode(proto::ObjectKey { key: n })).await?;
                 found.extend(objects(&r).into_iter().filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }));
             }
@@ -479,7 +494,7 @@ async fn run_read(host: &str, cmd: ReadCmd) -> Result<(), String> {
                 .collect();
             let mut all = Vec::new();
             let mut rows = Vec::new();
-            for key in &nodes {
+            for key in &node_keys(nodes, data_dir)? {
                 let r = call(host, Op::ListTasks(proto::ListTasks { service: String::new(), node: key.clone() })).await?;
                 let mut tasks = tasks_of(objects(&r));
                 tasks.sort_by(|a, b| (&a.service_name, a.slot, b.meta.created_at_ms).cmp(&(&b.service_name, b.slot, a.meta.created_at_ms)));
