@@ -47,6 +47,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     pub advertise_addr: String,
     pub listen_addr: Option<String>,
+    /// Where to serve Prometheus metrics (`/metrics`); none unless given.
+    pub metrics_addr: Option<String>,
 }
 
 fn identity_path(dir: &Path) -> PathBuf {
@@ -209,7 +211,11 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Ok(tokio::spawn(manager.clone().serve_secure(listen, server, Arc::new(tls::CertAuthorizer))))
     };
 
-    let (identity, server) = match (start, existing) {
+    let metrics_addr: Option<SocketAddr> = match &opts.metrics_addr {
+        Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
+        None => None,
+    };
+    let (identity, server, manager) = match (start, existing) {
         (_, Some(i)) => {
             let certs = NodeCerts::load(dir)?.ok_or_else(|| {
                 format!("{} holds no certificates ({}/): remove the directory and join the swarm again", dir.display(), tls::CERTS_DIR)
@@ -221,7 +227,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             certs.install_client();
             let manager = start_manager(base(None, false)).await?;
             let server = serve(&manager, &certs)?;
-            (i, server)
+            (i, server, manager)
         }
         (Start::Init, None) => {
             let root = tls::new_root()?;
@@ -239,7 +245,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
             println!("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.");
-            (i, server)
+            (i, server, manager)
         }
         (Start::Join { token, manager: addr }, None) => {
             // Trust nothing but the CA the token names, then ask for a certificate.
@@ -262,7 +268,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr] };
             write_identity(&id_disk, &i)?;
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
-            (i, server)
+            (i, server, manager)
         }
         (Start::Restart, None) => unreachable!("refused above"),
     };
@@ -295,6 +301,15 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         managers_seen: Some(Arc::new(managers_seen)),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
+    let exec: Arc<dyn shoal_core::node::agent::Executor> = exec;
+    if let Some(addr) = metrics_addr {
+        let (manager, exec) = (manager.clone(), exec.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, manager, exec).await {
+                tracing::warn!(target: "shoal", "metrics not served: {e}");
+            }
+        });
+    }
     let agent = tokio::spawn(run_agent(agent_cfg, exec));
     let mut term = tokio_rt::signal::unix::signal(tokio_rt::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     tokio::select! {

@@ -22,6 +22,7 @@
 mod daemon;
 mod disk;
 mod executor;
+mod metrics;
 mod progress;
 mod tls;
 
@@ -49,6 +50,9 @@ enum DaemonCmd {
         data_dir: PathBuf,
         #[arg(long)]
         listen_addr: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     #[command(subcommand)]
     Swarm(SwarmStart),
@@ -84,11 +88,19 @@ struct NodeFlags {
     listen_addr: Option<String>,
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
+    #[arg(long)]
+    metrics_addr: Option<String>,
 }
 
 impl NodeFlags {
     fn options(self) -> daemon::Options {
-        daemon::Options { data_dir: self.data_dir, advertise_addr: with_port(&self.advertise_addr), listen_addr: self.listen_addr }
+        daemon::Options {
+            data_dir: self.data_dir,
+            advertise_addr: with_port(&self.advertise_addr),
+            listen_addr: self.listen_addr,
+            metrics_addr: self.metrics_addr,
+        }
     }
 }
 
@@ -233,9 +245,8 @@ fn init_logging(args: &mut Vec<String>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("shoal=info,warn"));
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
-        // tracing-subscriber's json formatter needs its `json` feature; without it, logfmt-like
-        // key=value lines (no ANSI) are the machine-readable form.
-        b.with_ansi(false).init();
+        // One JSON object per line: timestamp, level, target, fields.
+        b.json().with_ansi(false).init();
     } else {
         b.init();
     }
@@ -255,7 +266,9 @@ fn clap_exit(e: clap::Error) -> i32 {
 async fn run_daemon(cmd: DaemonCmd) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cmd {
-        DaemonCmd::Daemon { data_dir, listen_addr } => (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr }),
+        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr } => {
+            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr })
+        }
         DaemonCmd::Swarm(SwarmStart::Init { node }) => (Start::Init, node.options()),
         DaemonCmd::Swarm(SwarmStart::Join { token, node, manager }) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
     };

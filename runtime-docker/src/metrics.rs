@@ -1,0 +1,129 @@
+//! `/metrics` in Prometheus' text format (version 0.0.4), served by every daemon on
+//! `--metrics-addr IP:PORT` (off unless given).
+//!
+//! What it reports, all read when scraped (nothing is kept between scrapes):
+//! * raft: `shoal_raft_term`, `shoal_raft_last_log_index`, `shoal_raft_applied_index`,
+//!   `shoal_raft_leader` (1 on the leader), `shoal_raft_voters`;
+//! * the store as this node applied it: `shoal_tasks{state=…}` (live tasks by observed
+//!   state), `shoal_nodes{state=…}` (a node marked down missed its heartbeats), `shoal_services`;
+//! * the agent: `shoal_agent_containers{state=…}` (this node's task containers by state).
+//!
+//! Written by hand rather than with a Prometheus crate: a handful of gauges rendered on
+//! demand need no registry, and a GET on one path needs no HTTP framework (requests are read
+//! up to a bound and answered once, then the connection closes).
+
+use shoal_core::agent::ContainerState;
+use shoal_core::model::{Kind, NodeState, Object, TaskState};
+use shoal_core::node::agent::Executor;
+use shoal_core::node::Manager;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_rt::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A request line and headers beyond this are refused (a scrape is a few hundred bytes).
+const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// A client that sends nothing for this long is dropped.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn lower<T: std::fmt::Debug>(v: T) -> String {
+    format!("{v:?}").to_lowercase()
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+/// The metrics text of one scrape (pure but for what it reads from the node).
+pub async fn render(manager: &Manager, exec: &dyn Executor) -> String {
+    let mut out = String::new();
+    let m = manager.raft.metrics().borrow().clone();
+    let leader = u64::from(manager.is_leader());
+    gauge(&mut out, "shoal_raft_term", "Current raft term.", &[(String::new(), m.current_term)]);
+    gauge(&mut out, "shoal_raft_last_log_index", "Index of the last raft log entry.", &[(String::new(), m.last_log_index.unwrap_or(0))]);
+    gauge(&mut out, "shoal_raft_applied_index", "Index of the last entry applied to the store.", &[(String::new(), m.last_applied.map(|l| l.index).unwrap_or(0))]);
+    gauge(&mut out, "shoal_raft_leader", "1 when this manager leads.", &[(String::new(), leader)]);
+    gauge(&mut out, "shoal_raft_voters", "Voters in the raft membership.", &[(String::new(), m.membership_config.membership().voter_ids().count() as u64)]);
+    let (tasks, nodes, services) = manager.state.with_store(|s| {
+        let mut tasks: BTreeMap<String, u64> = BTreeMap::new();
+        for o in s.list(Kind::Task) {
+            if let Object::Task(t) = o {
+                if t.is_live() || t.status.state <= TaskState::Running {
+                    *tasks.entry(lower(t.status.state)).or_default() += 1;
+                }
+            }
+        }
+        let mut nodes: BTreeMap<String, u64> = BTreeMap::new();
+        for st in [NodeState::Unknown, NodeState::Down, NodeState::Ready, NodeState::Disconnected] {
+            nodes.insert(lower(st), 0);
+        }
+        for o in s.list(Kind::Node) {
+            if let Object::Node(n) = o {
+                *nodes.entry(lower(n.status.state)).or_default() += 1;
+            }
+        }
+        (tasks, nodes, s.list_services().count() as u64)
+    });
+    let labelled = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, v)| (format!("{{state=\"{k}\"}}"), v)).collect::<Vec<_>>();
+    gauge(&mut out, "shoal_tasks", "Live tasks by observed state.", &labelled(tasks));
+    gauge(&mut out, "shoal_nodes", "Nodes by status (down: missed its heartbeat deadline).", &labelled(nodes));
+    gauge(&mut out, "shoal_services", "Services.", &[(String::new(), services)]);
+    let mut containers: BTreeMap<String, u64> = BTreeMap::new();
+    for c in exec.list().await {
+        let state = match c.state {
+            ContainerState::Creating | ContainerState::Starting => "starting",
+            ContainerState::Running => "running",
+            ContainerState::Exited(_) => "exited",
+            ContainerState::Failed(_) => "failed",
+            ContainerState::Unhealthy => "unhealthy",
+        };
+        *containers.entry(state.into()).or_default() += 1;
+    }
+    gauge(&mut out, "shoal_agent_containers", "This node's task containers by state.", &labelled(containers));
+    out
+}
+
+/// Serves `GET /metrics` on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, manager: Arc<Manager>, exec: Arc<dyn Executor>) -> Result<(), String> {
+    let listener = tokio_rt::net::TcpListener::bind(addr).await.map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+    tracing::info!(target: "shoal", %addr, "metrics on http://{addr}/metrics");
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let (manager, exec) = (manager.clone(), exec.clone());
+        tokio_rt::spawn(async move {
+            let mut buf = Vec::with_capacity(512);
+            let mut chunk = [0u8; 1024];
+            // Read the request head, bounded in size and time.
+            let head_done = loop {
+                match tokio_rt::time::timeout(READ_TIMEOUT, sock.read(&mut chunk)).await {
+                    Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break false,
+                    Ok(Ok(n)) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            break true;
+                        }
+                        if buf.len() > MAX_REQUEST_BYTES {
+                            break false;
+                        }
+                    }
+                }
+            };
+            if !head_done {
+                return;
+            }
+            let line = String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == b'\r').unwrap_or(0)]).to_string();
+            let (status, body, kind) = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["GET", "/metrics", ..] => ("200 OK", render(&manager, exec.as_ref()).await, "text/plain; version=0.0.4"),
+                ["GET", ..] => ("404 Not Found", "only /metrics is served here\n".to_string(), "text/plain"),
+                _ => ("405 Method Not Allowed", "use GET /metrics\n".to_string(), "text/plain"),
+            };
+            let resp = format!("HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
