@@ -67,6 +67,7 @@ mod raft {
         slow_follower_snapshot => "slow-follower-snapshot.toml",
         five_managers_lose_two => "five-managers-lose-two.toml",
         chaos => "chaos.toml",
+        latency_and_slow_disk => "latency-and-slow-disk.toml",
     );
 }
 

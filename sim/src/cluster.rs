@@ -162,6 +162,8 @@ pub struct Cluster {
     /// Faults so far (crashes, pauses, partitions, packet loss): rules that hold only
     /// without faults stop applying once it is above 0.
     pub faults: u64,
+    /// The run's message latency while a latency spike holds (to restore it after).
+    base_latency: Option<std::ops::Range<Duration>>,
 }
 
 /// What a live manager reports about itself.
@@ -288,7 +290,7 @@ impl Cluster {
                 joined,
             });
         }
-        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0 }
+        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None }
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -674,7 +676,42 @@ impl Cluster {
             net.unclog_link(x, y);
         }
         net.update_config(|c| c.packet_loss_rate = 0.0);
+        self.end_latency_spike();
+        for n in &self.nodes {
+            n.disk.set_slow(None);
+        }
         tracing::info!(target: "shoal::fault", node = "net", "heal");
+    }
+
+    /// A network-wide latency spike: every message takes `latency`..2×`latency` until
+    /// [`Cluster::end_latency_spike`].
+    pub fn latency_spike(&mut self, latency: Duration) {
+        self.faults += 1;
+        let mut before = None;
+        NetSim::current().update_config(|c| {
+            before = Some(c.send_latency.clone());
+            c.send_latency = latency..latency * 2 + Duration::from_millis(1);
+        });
+        if self.base_latency.is_none() {
+            self.base_latency = before;
+        }
+        tracing::info!(target: "shoal::fault", node = "net", latency_ms = latency.as_millis() as u64, "latency spike");
+    }
+
+    pub fn end_latency_spike(&mut self) {
+        if let Some(base) = self.base_latency.take() {
+            NetSim::current().update_config(|c| c.send_latency = base);
+            tracing::info!(target: "shoal::fault", node = "net", "latency back to normal");
+        }
+    }
+
+    /// Machine `i`'s syncs take `latency` (None: back to normal).
+    pub fn slow_disk(&mut self, i: usize, latency: Option<Duration>) {
+        if latency.is_some() {
+            self.faults += 1;
+        }
+        self.nodes[i].disk.set_slow(latency);
+        tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, sync_ms = latency.map(|l| l.as_millis() as u64).unwrap_or(0), "slow disk");
     }
 
     pub fn packet_loss(&mut self, rate: f64) {

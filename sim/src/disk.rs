@@ -22,6 +22,8 @@ struct SimFile {
 pub struct SimDisk {
     files: Mutex<BTreeMap<String, SimFile>>,
     sync_latency: Duration,
+    /// A slow-disk fault: syncs take this long instead, while it is set.
+    slow_sync: Mutex<Option<Duration>>,
     torn_writes: bool,
     /// Decides torn-write prefixes; seeded from the run seed and node, so crashes replay.
     rng: Mutex<ChaCha8Rng>,
@@ -38,6 +40,7 @@ impl SimDisk {
         SimDisk {
             files: Mutex::default(),
             sync_latency,
+            slow_sync: Mutex::new(None),
             torn_writes,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             vote_listener: Mutex::new(None),
@@ -48,6 +51,11 @@ impl SimDisk {
     /// Reports the term of every vote made durable here to `checkers` as member `node`.
     pub fn report_terms_to(&self, checkers: std::sync::Arc<crate::invariants::Checkers>, node: u64) {
         *self.term_checker.lock().unwrap() = Some((checkers, node));
+    }
+
+    /// A slow-disk fault: every sync takes `latency` until `None`.
+    pub fn set_slow(&self, latency: Option<Duration>) {
+        *self.slow_sync.lock().unwrap() = latency;
     }
 
     /// Reports each durable vote of this disk (node `index`) on `tx`; None stops.
@@ -104,7 +112,7 @@ impl Disk for SimDisk {
     }
 
     fn sync_latency(&self) -> Duration {
-        self.sync_latency
+        self.slow_sync.lock().unwrap().unwrap_or(self.sync_latency)
     }
 
     fn crash_point(&self, point: CrashPoint) {

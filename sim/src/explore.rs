@@ -5,7 +5,7 @@
 //! update configs, rolled back, removed; workers drained and made active again) and a fault
 //! plan (background crash, partition and packet-loss injectors that never take a majority of
 //! managers, worker crashes with restarts; a loss of quorum: a majority of managers crashed
-//! together and restarted; container faults: an image some updates use that exits, is killed
+//! together and restarted; network-wide latency spikes; slow disks; container faults: an image some updates use that exits, is killed
 //! for memory, cannot be pulled or starts slowly) — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
@@ -111,6 +111,17 @@ pub fn plan(seed: u64) -> Plan {
         faults += 1;
         (names, more.gen_range(1..=6))
     });
+    // Network-wide latency spikes, and slow disks (syncs of one manager take long).
+    if more.gen_bool(0.2) {
+        let (every, ms, dur_ms) = (more.gen_range(6..=15), more.gen_range(50..=400), more.gen_range(500..=3_000));
+        let _ = writeln!(t, "[[injector]]\nkind = \"latency-spike\"\nevery = \"{every}s\"\nlatency = \"{ms}ms\"\nduration = \"{dur_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        faults += 1;
+    }
+    if more.gen_bool(0.2) {
+        let (every, ms, dur_s) = (more.gen_range(5..=15), more.gen_range(20..=500), more.gen_range(1..=5));
+        let _ = writeln!(t, "[[injector]]\nkind = \"slow-disk\"\nevery = \"{every}s\"\nlatency = \"{ms}ms\"\nduration = \"{dur_s}s\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        faults += 1;
+    }
 
     // The workload, one step every 0.5-4 s of virtual time.
     let mut steps = Vec::new();

@@ -119,6 +119,8 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
             }
             InjectorKind::CrashAfterVote { rate, down } => format!("crash-after-vote(rate={rate},down={down:?})"),
             InjectorKind::PacketLoss { rate } => format!("packet-loss({rate})"),
+            InjectorKind::LatencySpike { latency, duration } => format!("latency-spike(every={:?},latency={latency:?},for={duration:?})", i.every),
+            InjectorKind::SlowDisk { latency, duration } => format!("slow-disk(every={:?},sync={latency:?},for={duration:?})", i.every),
         })
         .collect();
     format!(
@@ -1017,6 +1019,27 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
                 if let Some(v) = victim {
                     tokio::time::sleep(duration).await;
                     cluster.lock().unwrap().heal_node(v);
+                }
+            }
+            InjectorKind::LatencySpike { latency, duration } => {
+                cluster.lock().unwrap().latency_spike(latency);
+                tokio::time::sleep(duration).await;
+                cluster.lock().unwrap().end_latency_spike();
+            }
+            InjectorKind::SlowDisk { latency, duration } => {
+                let victim = {
+                    let mut c = cluster.lock().unwrap();
+                    let voters = c.voters();
+                    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
+                    let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                    if let Some(v) = v {
+                        c.slow_disk(v, Some(latency));
+                    }
+                    v
+                };
+                if let Some(v) = victim {
+                    tokio::time::sleep(duration).await;
+                    cluster.lock().unwrap().slow_disk(v, None);
                 }
             }
             InjectorKind::PacketLoss { .. } | InjectorKind::CrashAfterVote { .. } => unreachable!("handled above"),

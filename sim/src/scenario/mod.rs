@@ -110,6 +110,12 @@ pub enum InjectorKind {
     CrashAfterVote { rate: f64, down: Duration },
     /// Drop this fraction of messages during the window.
     PacketLoss { rate: f64 },
+    /// A network-wide latency spike: for `duration`, every message takes `latency` to
+    /// 2 × `latency` instead of the run's latency.
+    LatencySpike { latency: Duration, duration: Duration },
+    /// A slow disk (FoundationDB's buggify of a sync): for `duration`, a random manager's
+    /// fsyncs take `latency`.
+    SlowDisk { latency: Duration, duration: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -402,11 +408,29 @@ impl Scenario {
                     }
                     InjectorKind::PacketLoss { rate }
                 }
+                k @ ("latency-spike" | "slow-disk") => {
+                    let latency = match &r.latency {
+                        Some(l) => duration(l, "latency")?,
+                        None => Duration::from_millis(200),
+                    };
+                    if latency.is_zero() {
+                        return Err(err(start, "latency", "`latency` must be more than 0ms".into()));
+                    }
+                    let duration = match &r.duration {
+                        Some(d) => duration(d, "duration")?,
+                        None => Duration::from_secs(2),
+                    };
+                    if k == "latency-spike" {
+                        InjectorKind::LatencySpike { latency, duration }
+                    } else {
+                        InjectorKind::SlowDisk { latency, duration }
+                    }
+                }
                 k => {
                     return Err(err(
                         r.kind.span().start,
                         "kind",
-                        format!("unknown injector kind {k:?}: use crash, partition, one-way-partition, packet-loss or crash-after-vote"),
+                        format!("unknown injector kind {k:?}: use crash, partition, one-way-partition, packet-loss, crash-after-vote, latency-spike or slow-disk"),
                     ))
                 }
             };
@@ -548,6 +572,7 @@ struct RawInjector {
     down: Option<Spanned<String>>,
     duration: Option<Spanned<String>>,
     rate: Option<f64>,
+    latency: Option<Spanned<String>>,
 }
 
 #[cfg(test)]
