@@ -28,8 +28,6 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_UPDATES_PER_HEARTBEAT: usize = 1_000;
 /// Containers an agent creates and starts at once.
 const MAX_CONCURRENT_STARTS: usize = 8;
-/// Finished starts waiting for the agent loop (a start waits on a full queue: nothing is lost).
-const START_RESULTS_CAPACITY: usize = 1_024;
 
 /// Runs containers for tasks: the simulator's scripted runtime or Docker through bollard.
 #[tonic::async_trait]
@@ -155,16 +153,29 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64, cs
     Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
 }
 
-/// The tasks whose start is under way (queued for a permit or running), shared by the agent
-/// loop and the start tasks beside it.
-type InFlight = Arc<Mutex<std::collections::BTreeSet<String>>>;
+/// The tasks whose start is under way (queued for a permit or running) and, once it ended,
+/// its result, shared by the agent loop and the start tasks beside it. One lock holds both so
+/// the loop never sees a start neither under way nor ended (it would report the task's
+/// container gone).
+type InFlight = Arc<Mutex<BTreeMap<String, Option<Result<(), String>>>>>;
 
 /// The executor's containers, with every start still under way listed as
 /// [`ContainerState::Creating`] whatever the engine shows of it so far: there is nothing the
-/// agent may stop yet, and without it the agent would see the task's container gone. The
-/// in-flight set is read before listing, so a start that finishes in between is in the list.
-async fn list_with_starts(exec: &dyn Executor, in_flight: &InFlight) -> Vec<Container> {
-    let pending = in_flight.lock().unwrap().clone();
+/// agent may stop yet, and without it the agent would see the task's container gone. Starts
+/// that ended are forgotten here, their failures told to `agent`, before listing, so a start
+/// that ends in between is in the list.
+async fn list_with_starts(exec: &dyn Executor, in_flight: &InFlight, agent: &mut Agent) -> Vec<Container> {
+    let pending: Vec<String> = {
+        let mut f = in_flight.lock().unwrap();
+        let ended: Vec<(String, Result<(), String>)> = f.iter().filter_map(|(k, r)| Some((k.clone(), r.clone()?))).collect();
+        for (id, r) in ended {
+            f.remove(&id);
+            if let Err(e) = r {
+                agent.start_failed(&id, e);
+            }
+        }
+        f.keys().cloned().collect()
+    };
     let mut containers = exec.list().await;
     if !pending.is_empty() {
         containers.retain(|c| !pending.contains(&c.task_id));
@@ -195,41 +206,37 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let mut next_heartbeat = tokio::time::Instant::now();
     // The dispatcher session (one per leadership) the reports went to; 0 before the first answer.
     let mut session = 0u64;
-    // Starts run beside the loop, at most this many at once; each comes back on a bounded
-    // channel with its result.
+    // Starts run beside the loop, at most this many at once; each leaves its result in
+    // `in_flight` and wakes the loop through `start_ended`.
     let start_gate = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_STARTS));
     let in_flight: InFlight = Arc::default();
-    let (start_done_tx, mut start_done) = tokio::sync::mpsc::channel::<(String, Result<(), String>)>(START_RESULTS_CAPACITY);
+    let start_ended = Arc::new(crate::node::signal::Signal::new());
     loop {
         // Reconcile once per wake-up. Starts and stops run beside the loop, so it never waits
         // for the engine: a start is several engine round trips (find, image, create, start)
         // and a stop may take its grace period, and a loop that waited for 50 starts missed
         // its own heartbeat deadline (the node went down in the middle of its deploy). A start
-        // that failed comes back on `start_done` and the next reconcile reports it REJECTED.
-        while let Ok((id, r)) = start_done.try_recv() {
-            if let Err(e) = r {
-                agent.start_failed(&id, e);
-            }
-        }
+        // that failed is reported REJECTED by the next reconcile.
+        let ended_seen = start_ended.version();
         let assigned_seen = assigned.signal.version();
         let tasks = assigned.tasks.lock().unwrap().clone();
         let synced = assigned.synced.load(std::sync::atomic::Ordering::SeqCst);
         if synced {
-            let containers = list_with_starts(exec.as_ref(), &in_flight).await;
+            let containers = list_with_starts(exec.as_ref(), &in_flight, &mut agent).await;
             let (cmds, ups) = agent.reconcile(&tasks, &containers, wall_ms());
             outbox.extend(ups);
             for c in cmds {
                 match c {
                     Command::Start(t) => {
-                        in_flight.lock().unwrap().insert(t.id.clone());
-                        let (exec, gate, done, in_flight) = (exec.clone(), start_gate.clone(), start_done_tx.clone(), in_flight.clone());
+                        in_flight.lock().unwrap().insert(t.id.clone(), None);
+                        let (exec, gate, ended, in_flight) = (exec.clone(), start_gate.clone(), start_ended.clone(), in_flight.clone());
                         tokio::spawn(async move {
                             let r = match gate.acquire_owned().await {
                                 Ok(_permit) => exec.start(&t).await,
                                 Err(_) => Err("the agent stopped".to_string()),
                             };
-                            in_flight.lock().unwrap().remove(&t.id);
-                            let _ = done.send((t.id.clone(), r)).await;
+                            in_flight.lock().unwrap().insert(t.id.clone(), Some(r));
+                            ended.bump();
                         });
                     }
                     // A stop may take seconds (the mesh drain, the stop grace period); the
@@ -300,21 +307,21 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         }
                         leader.lock().unwrap().managers = resp.managers;
                     }
-                    if resp.session != session {
-                        // Another leader's dispatcher: it may have lost reports the old one
-                        // queued, so report again what the store has not caught up with.
-                        // Only here: a timeout that leads back to the same leader keeps the
-                        // session (re-reporting on every switch fed a storm of duplicates).
+                    // Another leader's dispatcher: it may have lost reports the old one queued,
+                    // so the next reconcile (at once) reports again what the store has not
+                    // caught up with. Only here: a timeout that leads back to the same leader
+                    // keeps the session (re-reporting on every switch fed a storm of
+                    // duplicates). The reconcile is the loop's own, so the commands it makes
+                    // run (a reconcile here whose commands were dropped marked new tasks as
+                    // started without starting them).
+                    let new_session = resp.session != session;
+                    if new_session {
                         session = resp.session;
                         agent = agent.new_session();
-                        if synced {
-                            let containers = list_with_starts(exec.as_ref(), &in_flight).await;
-                            outbox.extend(agent.reconcile(&tasks, &containers, wall_ms()).1);
-                        }
                     }
                     // Heartbeat a little before the announced period ends.
                     next_heartbeat = now + Duration::from_millis(resp.period_ms.saturating_sub(resp.period_ms / 10).max(100));
-                    if !outbox.is_empty() {
+                    if !outbox.is_empty() || (new_session && synced) {
                         continue;
                     }
                 }
@@ -328,11 +335,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             biased;
             _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
-            Some((id, r)) = start_done.recv() => {
-                if let Err(e) = r {
-                    agent.start_failed(&id, e);
-                }
-            }
+            _ = start_ended.changed(ended_seen) => {}
             _ = tokio::time::sleep_until(next_heartbeat) => {}
         }
     }
