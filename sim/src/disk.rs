@@ -116,14 +116,10 @@ impl Disk for SimDisk {
     }
 
     fn crash_point(&self, point: CrashPoint) {
-        let CrashPoint::VoteSaved { term, voted_for, committed } = point;
+        let CrashPoint::VoteSaved { term, voted_for, .. } = point;
         if let Some((checkers, node)) = &*self.term_checker.lock().unwrap() {
             checkers.vote_durable(*node, term);
-            // A node saving its own committed vote has just won `term`: the moment of the
-            // election, which its metrics may report only later (or after a restart).
-            if committed && voted_for == Some(*node) {
-                checkers.elected(*node, term);
-            }
+            checkers.vote_saved(*node, term, voted_for);
         }
         if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {
             // A full queue drops the event: that vote is simply not a crash candidate.

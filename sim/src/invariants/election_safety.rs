@@ -1,56 +1,45 @@
-//! Election safety, in openraft's terms. Raft (§5.2) allows one leader per term; openraft 0.9
-//! by default identifies a leader by (term, node id), totally ordered, and a voter may grant a
-//! vote to a greater (term, node id) in the same term — so a term can see several leaders, each
-//! superseding the previous (seed 27 of scenarios/raft/chaos.toml shows it; standard-Raft mode,
-//! openraft's `single-term-leader` feature, livelocked split votes in our scenarios). The
-//! property kept: within a term, leaders only ever appear in increasing node-id order, and one
-//! leader id is never elected twice after being superseded. Guards against: vote not persisted
-//! before replying, double voting after a crash (a voter going back to a smaller vote lets a
-//! smaller leader id win after a greater one).
+//! Election safety, in openraft's terms. Raft (§5.2) allows one leader per term because each
+//! server votes at most once per term. openraft 0.9 identifies a leader by (term, node id),
+//! totally ordered, and a voter may grant a vote to a greater (term, node id) of the same term,
+//! so a term can see several leaders, each superseding the previous (seed 27 of
+//! scenarios/raft/chaos.toml shows it; standard-Raft mode, openraft's `single-term-leader`
+//! feature, livelocked split votes in our scenarios). What makes that safe is the voter's side:
+//! **the votes a server saves never go back** — neither to an earlier term nor, within a
+//! term, to a smaller leader id — across restarts too. Two leaders' quorums share a voter, and
+//! that voter granted the smaller one first, so the smaller leader is superseded, never the
+//! other way round.
 //!
-//! Two sources report leaders: the moment a node saves its own committed vote (the election
-//! itself, [`ElectionSafety::elected`]) and its metrics saying Leader ([`ElectionSafety::leader`]),
-//! which may come later — a node that won a term and crashed before its metrics said so
-//! reports Leader of that term after its restart, possibly after a greater leader id of the
-//! same term was elected (explorer seed 3272, crash-after-vote). That report is of an election
-//! already seen, not a new one, so only elections not seen before must rise.
+//! Checked on every vote a node's storage saves (the `VoteSaved` crash point: the vote is
+//! durable and openraft has been told so). Guards against: a vote not persisted before the
+//! reply, double voting after a crash (a voter back at a smaller vote lets a smaller leader
+//! id win after a greater one).
+//!
+//! Not checked on leaders' reports: the order in which leaders of one term come to lead
+//! follows when their vote answers arrive, not the order of the grants (explorer seed 1424:
+//! (8,2) granted first, (8,3) established first), and a restarted node reports Leader of a
+//! term it won before its crash after a greater leader of that term (seed 3272).
 
 use shoal_core::node::raft::NodeId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub struct ElectionSafety {
-    /// term → (greatest leader node id seen, its name)
-    leaders: BTreeMap<u64, (NodeId, String)>,
-    /// Every (term, leader id) seen elected.
-    seen: BTreeSet<(u64, NodeId)>,
+    /// member id → the greatest vote (term, leader id) its storage saved.
+    votes: BTreeMap<NodeId, (u64, u64)>,
 }
 
 impl ElectionSafety {
-    /// `node` saved its own committed vote of `term`: it won the election of `term`.
-    pub fn elected(&mut self, node: NodeId, name: &str, term: u64) -> Result<(), String> {
-        self.observe(node, name, term)
-    }
-
-    /// `node`'s metrics report it leads `term` (a win seen before, or one seen only now).
-    pub fn leader(&mut self, node: NodeId, name: &str, term: u64) -> Result<(), String> {
-        if self.seen.contains(&(term, node)) {
-            return Ok(());
-        }
-        self.observe(node, name, term)
-    }
-
-    fn observe(&mut self, node: NodeId, name: &str, term: u64) -> Result<(), String> {
-        match self.leaders.get(&term) {
-            Some((max, first)) if node < *max => Err(format!(
-                "leader {name} (node {node}) elected in term {term} after leader {first} (node {max}): \
-                 leader ids went backwards, so some voter went back on its vote"
+    /// `node`'s storage saved a vote of `term` for `voted_for`.
+    pub fn vote_saved(&mut self, node: NodeId, name: &str, term: u64, voted_for: Option<u64>) -> Result<(), String> {
+        let vote = (term, voted_for.unwrap_or(0));
+        match self.votes.get(&node) {
+            Some(before) if vote < *before => Err(format!(
+                "{name} saved a vote for node {} in term {term} after its vote for node {} in term {}: \
+                 a voter went back on its vote (lost across a restart?)",
+                vote.1, before.1, before.0
             )),
             _ => {
-                self.seen.insert((term, node));
-                if self.leaders.get(&term).is_none_or(|(max, _)| node > *max) {
-                    self.leaders.insert(term, (node, name.to_string()));
-                }
+                self.votes.insert(node, vote);
                 Ok(())
             }
         }
@@ -61,27 +50,20 @@ impl ElectionSafety {
 mod tests {
     use super::*;
 
+    // Raft §5.2: a server votes at most once per term; in openraft's ordering, its votes only
+    // ever rise in (term, leader id).
     #[test]
-    fn leaders_of_a_term_may_only_rise_in_node_id() {
+    fn a_voter_never_goes_back_on_its_vote() {
         let mut e = ElectionSafety::default();
-        e.leader(1, "m1", 3).unwrap();
-        e.leader(1, "m1", 3).unwrap();
-        e.leader(3, "m3", 3).unwrap();
-        e.leader(2, "m2", 4).unwrap();
-        assert!(e.leader(2, "m2", 3).unwrap_err().contains("went backwards"));
-    }
-
-    #[test]
-    fn a_late_report_of_an_earlier_win_is_not_a_new_election() {
-        // m3 wins term 6 and crashes before its metrics say so; m4 wins term 6 after it; m3
-        // restarts and reports Leader of term 6 from its saved vote (explorer seed 3272).
-        let mut e = ElectionSafety::default();
-        e.elected(3, "m3", 6).unwrap();
-        e.elected(4, "m4", 6).unwrap();
-        e.leader(4, "m4", 6).unwrap();
-        e.leader(3, "m3", 6).unwrap();
-        // But a win of a smaller id after a greater one is still caught, from either source.
-        assert!(e.elected(2, "m2", 6).unwrap_err().contains("went backwards"));
-        assert!(e.leader(1, "m1", 6).unwrap_err().contains("went backwards"));
+        e.vote_saved(1, "m1", 3, Some(2)).unwrap();
+        e.vote_saved(1, "m1", 3, Some(2)).unwrap();
+        // A greater leader id of the same term, then a later term: allowed.
+        e.vote_saved(1, "m1", 3, Some(3)).unwrap();
+        e.vote_saved(1, "m1", 4, Some(1)).unwrap();
+        // Back to a smaller leader id of term 4, or to term 3: a lost vote.
+        assert!(e.vote_saved(1, "m1", 4, Some(0)).unwrap_err().contains("went back on its vote"));
+        assert!(e.vote_saved(1, "m1", 3, Some(3)).unwrap_err().contains("went back on its vote"));
+        // Each voter on its own.
+        e.vote_saved(2, "m2", 1, Some(1)).unwrap();
     }
 }

@@ -118,11 +118,11 @@ impl Checkers {
         self.inner.lock().unwrap().history.clone()
     }
 
-    /// Member `node` saved its own committed vote of `term`: it won that election.
-    pub fn elected(&self, node: NodeId, term: u64) {
+    /// Member `node`'s storage saved a vote of `term` for `voted_for` (durable).
+    pub fn vote_saved(&self, node: NodeId, term: u64, voted_for: Option<u64>) {
         let mut i = self.inner.lock().unwrap();
         let name = Self::name(&i, node);
-        let r = i.election.elected(node, &name, term);
+        let r = i.election.vote_saved(node, &name, term, voted_for);
         drop(i);
         if let Err(m) = r {
             self.violate("election-safety", m);
@@ -191,8 +191,8 @@ impl Observer for Checkers {
         }
     }
 
-    fn role_changed(&self, node: NodeId, term: u64, leader: bool) {
-        let mut i = self.inner.lock().unwrap();
+    fn role_changed(&self, node: NodeId, term: u64, _leader: bool) {
+        let i = self.inner.lock().unwrap();
         let promised = i.durable_terms.get(&node).copied().unwrap_or(0);
         // Term 0 is openraft's metrics before the node read its storage (the first report
         // after a start), not a term it acts in.
@@ -204,15 +204,6 @@ impl Observer for Checkers {
                 format!("{name} is at term {term}, but its storage said a vote of term {promised} was durable: the vote was lost (a restart went back in time)"),
             );
             return;
-        }
-        if !leader {
-            return;
-        }
-        let name = Self::name(&i, node);
-        let r = i.election.leader(node, &name, term);
-        drop(i);
-        if let Err(m) = r {
-            self.violate("election-safety", m);
         }
     }
 }
