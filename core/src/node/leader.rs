@@ -177,6 +177,13 @@ impl Manager {
 
     /// One pass; true when it proposed something.
     async fn leader_pass(&self, term: u64) -> bool {
+        // Passes and control writes are serialised, as swarmkit's store serialises its
+        // transactions: a pass decides from objects it does not write (the scheduler reads a
+        // node's availability), so a drain committed between its read and its proposal was
+        // invisible to the version checks and a task went to the drained node (explorer seed
+        // 3471). Under the lock every control write before it is applied here (a control
+        // write holds it until its entry is applied), and none lands until the pass is in.
+        let _serial = self.control_lock.lock().await;
         let now = wall_ms();
         let input = {
             let mut inbox = self.inbox.lock().unwrap();
