@@ -512,21 +512,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 let mut tasks = tasks_of(objects(&r));
                 tasks.sort_by(|a, b| (&a.service_name, a.slot, b.meta.created_at_ms).cmp(&(&b.service_name, b.slot, a.meta.created_at_ms)));
                 for t in &tasks {
-                    let hostname = all_nodes
-                        .iter()
-                        .find(|n| n.id == t.node_id)
-                        .and_then(|n| n.description.as_ref().map(|d| d.hostname.clone()))
-                        .unwrap_or_default();
-                    let name = format!("{}.{}", t.service_name, if t.slot == 0 { t.node_id.clone() } else { t.slot.to_string() });
-                    rows.push(vec![
-                        short(&t.id),
-                        name,
-                        t.spec.container.image.clone(),
-                        hostname,
-                        format!("{:?}", t.desired_state),
-                        format!("{:?}", t.status.state),
-                        t.status.err.clone(),
-                    ]);
+                    rows.push(task_row(t, task_name(t), hostname(&all_nodes, &t.node_id)));
                 }
                 all.extend(tasks);
             }
@@ -575,9 +561,6 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
-            let host_of = |id: &str| {
-                nodes.iter().find(|n| n.id == id).and_then(|n| n.description.as_ref().map(|d| d.hostname.clone())).unwrap_or_default()
-            };
             let mut rows = Vec::new();
             let mut all = Vec::new();
             for s in &services {
@@ -587,18 +570,9 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 tasks.sort_by(|a, b| (a.slot, b.meta.created_at_ms).cmp(&(b.slot, a.meta.created_at_ms)));
                 let mut last_slot = None;
                 for t in &tasks {
-                    let name = format!("{}.{}", t.service_name, if t.slot == 0 { t.node_id.clone() } else { t.slot.to_string() });
-                    let name = if last_slot == Some(t.slot) { format!(" \\_ {name}") } else { name };
+                    let name = if last_slot == Some(t.slot) { format!(" \\_ {}", task_name(t)) } else { task_name(t) };
                     last_slot = Some(t.slot);
-                    rows.push(vec![
-                        short(&t.id),
-                        name,
-                        t.spec.container.image.clone(),
-                        host_of(&t.node_id),
-                        format!("{:?}", t.desired_state),
-                        format!("{:?}", t.status.state),
-                        t.status.err.clone(),
-                    ]);
+                    rows.push(task_row(t, name, hostname(&nodes, &t.node_id)));
                 }
                 all.extend(tasks);
             }
@@ -660,6 +634,29 @@ fn node_pretty(n: &Node) -> String {
         }
     }
     s
+}
+
+/// A task's name as docker shows it: service.slot, or service.node for a global task.
+fn task_name(t: &Task) -> String {
+    format!("{}.{}", t.service_name, if t.slot == 0 { t.node_id.clone() } else { t.slot.to_string() })
+}
+
+fn hostname(nodes: &[Node], id: &str) -> String {
+    nodes.iter().find(|n| n.id == id).and_then(|n| n.description.as_ref().map(|d| d.hostname.clone())).unwrap_or_default()
+}
+
+/// One row of `service ps` / `node ps`: ID, NAME, IMAGE, NODE, DESIRED STATE, CURRENT STATE,
+/// ERROR.
+fn task_row(t: &Task, name: String, hostname: String) -> Vec<String> {
+    vec![
+        short(&t.id),
+        name,
+        t.spec.container.image.clone(),
+        hostname,
+        format!("{:?}", t.desired_state),
+        format!("{:?}", t.status.state),
+        t.status.err.clone(),
+    ]
 }
 
 fn short(id: &str) -> String {

@@ -123,6 +123,11 @@ impl ControlLoad {
         ControlLoad { stop, history }
     }
 
+    /// The calls recorded so far, without those refused without effect.
+    fn operations(&self) -> Vec<Op_> {
+        self.history.lock().unwrap().iter().flatten().cloned().collect()
+    }
+
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
@@ -134,15 +139,14 @@ impl ControlLoad {
     /// read, nil for nothing) or `:type :info` (unknown outcome: open to the end). Times are
     /// virtual microseconds; a call and a return at the same time overlap.
     pub fn edn(&self) -> String {
-        let h: Vec<Op_> = self.history.lock().unwrap().iter().flatten().cloned().collect();
-        crate::history::parse::objects_edn(&h)
+        crate::history::parse::objects_edn(&self.operations())
     }
 
     /// Stops the clients and checks the history; `Err` holds the witness. Calls still in
     /// flight stay in the history with an unknown outcome.
     pub fn finish(&self) -> (usize, Result<(), String>) {
         self.stop();
-        let h: Vec<Op_> = self.history.lock().unwrap().iter().flatten().cloned().collect();
+        let h = self.operations();
         let n = h.len();
         match check(&Objects, &h) {
             Verdict::Linearizable => (n, Ok(())),

@@ -116,9 +116,8 @@ impl Disk for SimDisk {
     }
 
     fn crash_point(&self, point: CrashPoint) {
-        let CrashPoint::VoteSaved { term, voted_for, .. } = point;
+        let CrashPoint::VoteSaved { term, voted_for } = point;
         if let Some((checkers, node)) = &*self.term_checker.lock().unwrap() {
-            checkers.vote_durable(*node, term);
             checkers.vote_saved(*node, term, voted_for);
         }
         if let Some((i, tx)) = &*self.vote_listener.lock().unwrap() {

@@ -149,7 +149,7 @@ fn pair(line: usize, s: &str) -> Result<(i64, i64), ParseError> {
 
 /// The fields of one EDN map line: `:key value` pairs, values being keywords, numbers, nil or
 /// strings with escapes.
-fn edn_map(line: usize, s: &str) -> Result<BTreeMap<String, Option<String>>, ParseError> {
+fn edn_map(line: usize, s: &str) -> Result<EdnMap, ParseError> {
     let body = s.trim().strip_prefix('{').and_then(|x| x.strip_suffix('}'));
     let Some(body) = body else { return err(line, "expected an EDN map {…}") };
     let mut out = BTreeMap::new();
@@ -196,6 +196,21 @@ fn edn_map(line: usize, s: &str) -> Result<BTreeMap<String, Option<String>>, Par
     Ok(out)
 }
 
+type EdnMap = BTreeMap<String, Option<String>>;
+
+/// A key of an EDN line (its value may be nil).
+fn field(m: &EdnMap, line: usize, name: &str) -> Result<Option<String>, ParseError> {
+    m.get(name).cloned().ok_or_else(|| ParseError { line, message: format!("missing :{name}") })
+}
+
+/// A key of an EDN line that must hold a whole number (a process, a time).
+fn whole(m: &EdnMap, line: usize, name: &str) -> Result<u64, ParseError> {
+    match field(m, line, name)?.as_deref().map(str::parse) {
+        Some(Ok(n)) => Ok(n),
+        _ => err(line, format!(":{name} must be a whole number")),
+    }
+}
+
 pub fn kv(text: &str) -> Result<Vec<Operation<KvInput, Option<String>>>, ParseError> {
     let mut ops: Vec<Option<Operation<KvInput, Option<String>>>> = Vec::new();
     let mut open: Open = BTreeMap::new();
@@ -205,13 +220,8 @@ pub fn kv(text: &str) -> Result<Vec<Operation<KvInput, Option<String>>>, ParseEr
             continue;
         }
         let m = edn_map(line, raw)?;
-        let field = |name: &str| -> Result<Option<String>, ParseError> {
-            m.get(name).cloned().ok_or_else(|| ParseError { line, message: format!("missing :{name}") })
-        };
-        let process: u64 = match field("process")?.as_deref().map(str::parse) {
-            Some(Ok(p)) => p,
-            _ => return err(line, ":process must be a whole number"),
-        };
+        let field = |name: &str| field(&m, line, name);
+        let process = whole(&m, line, "process")?;
         let kind = field("type")?.unwrap_or_default();
         let time = line as u64;
         match kind.as_str() {
@@ -310,17 +320,9 @@ pub fn objects(text: &str) -> Result<Vec<Operation<ObjectInput, ObjectOutput>>, 
             continue;
         }
         let m = edn_map(line, raw)?;
-        let field = |name: &str| -> Result<Option<String>, ParseError> {
-            m.get(name).cloned().ok_or_else(|| ParseError { line, message: format!("missing :{name}") })
-        };
-        let process: u64 = match field("process")?.as_deref().map(str::parse) {
-            Some(Ok(p)) => p,
-            _ => return err(line, ":process must be a whole number"),
-        };
-        let time: u64 = match field("time")?.as_deref().map(str::parse) {
-            Some(Ok(t)) => t,
-            _ => return err(line, ":time must be a whole number of microseconds"),
-        };
+        let field = |name: &str| field(&m, line, name);
+        let process = whole(&m, line, "process")?;
+        let time = whole(&m, line, "time")?;
         match field("type")?.unwrap_or_default().as_str() {
             ":invoke" => {
                 if open.contains_key(&process) {

@@ -29,6 +29,12 @@ pub struct ElectionSafety {
 }
 
 impl ElectionSafety {
+    /// The term of the greatest vote `node`'s storage saved (0: none): the term-durability
+    /// checker holds the node to it across restarts.
+    pub fn durable_term(&self, node: NodeId) -> u64 {
+        self.votes.get(&node).map(|v| v.0).unwrap_or(0)
+    }
+
     /// `node`'s storage saved a vote of `term` for `voted_for`.
     pub fn vote_saved(&mut self, node: NodeId, name: &str, term: u64, voted_for: Option<u64>) -> Result<(), String> {
         let vote = (term, voted_for.unwrap_or(0));

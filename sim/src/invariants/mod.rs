@@ -73,10 +73,6 @@ struct Inner {
     violations: Vec<Violation>,
     snapshots_installed: u64,
     names: BTreeMap<NodeId, String>,
-    /// Member id → highest term of a vote its storage reported durable (the `VoteSaved`
-    /// crash point). Raft §5.1: currentTerm and votedFor are persisted before any reply, so a
-    /// node never comes back at a lower term.
-    durable_terms: BTreeMap<NodeId, u64>,
     /// The run's control-API history (`load control`), in Shoal's history format.
     history: String,
 }
@@ -100,13 +96,6 @@ impl Checkers {
         let v = Violation { at: crate::trace::now_secs(), checker, message };
         tracing::info!(target: "shoal::check", node = "checker", "VIOLATION {}: {}", v.checker, v.message);
         self.inner.lock().unwrap().violations.push(v);
-    }
-
-    /// The storage of member `node` reported a vote of `term` durable.
-    pub fn vote_durable(&self, node: NodeId, term: u64) {
-        let mut i = self.inner.lock().unwrap();
-        let t = i.durable_terms.entry(node).or_default();
-        *t = (*t).max(term);
     }
 
     /// Keeps the run's control-API history for the report.
@@ -193,7 +182,9 @@ impl Observer for Checkers {
 
     fn role_changed(&self, node: NodeId, term: u64, _leader: bool) {
         let i = self.inner.lock().unwrap();
-        let promised = i.durable_terms.get(&node).copied().unwrap_or(0);
+        // Raft §5.1: currentTerm and votedFor are persisted before any reply, so a node never
+        // comes back at a term below the greatest vote its storage called durable.
+        let promised = i.election.durable_term(node);
         // Term 0 is openraft's metrics before the node read its storage (the first report
         // after a start), not a term it acts in.
         if term > 0 && term < promised {

@@ -32,10 +32,8 @@ pub trait Disk: Send + Sync + 'static {
 /// Where the storage code may be crashed, with what it just made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashPoint {
-    /// A vote was saved and openraft was told so. `committed` with `voted_for` = the saving
-    /// node itself means that node has just won `term` (openraft saves a candidate's vote as
-    /// committed once a quorum granted it, before it acts as leader).
-    VoteSaved { term: u64, voted_for: Option<u64>, committed: bool },
+    /// A vote was saved and openraft was told so.
+    VoteSaved { term: u64, voted_for: Option<u64> },
 }
 
 /// Wraps a whole-file payload with a crc32 so a corrupted `vote` or `snapshot` file is

@@ -250,7 +250,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.disk.crash_point(CrashPoint::VoteSaved {
             term: vote.leader_id().term,
             voted_for: vote.leader_id().voted_for(),
-            committed: vote.is_committed(),
         });
         Ok(())
     }
