@@ -164,6 +164,8 @@ pub struct Cluster {
     pub faults: u64,
     /// The run's message latency while a latency spike holds (to restore it after).
     base_latency: Option<std::ops::Range<Duration>>,
+    /// Every task whose container ever ran (ground truth the executors keep).
+    ran: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// What a live manager reports about itself.
@@ -192,6 +194,7 @@ impl Cluster {
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
         let mut nodes = Vec::new();
+        let ran: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         for (i, spec) in scenario.nodes.iter().enumerate() {
             let raft_id = i as NodeId + 1;
             let addr = addr_of(i);
@@ -240,11 +243,11 @@ impl Cluster {
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
-                let mesh = mesh.clone();
+                let (mesh, ran) = (mesh.clone(), ran.clone());
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
-                    let (identity, mesh) = (identity.clone(), mesh.clone());
+                    let (identity, mesh, ran) = (identity.clone(), mesh.clone(), ran.clone());
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -260,7 +263,7 @@ impl Cluster {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
                                 // A fresh machine: no containers survive a crash.
-                                let exec = SimExecutor::new(&cfg.name, i, mesh, images);
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, ran);
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
                                 if let Err(e) = m.serve().await {
@@ -290,7 +293,7 @@ impl Cluster {
                 joined,
             });
         }
-        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None }
+        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, ran }
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -412,6 +415,11 @@ impl Cluster {
             return 0;
         }
         self.nodes[i].executor.lock().unwrap().as_ref().map(|e| e.running(service)).unwrap_or(0)
+    }
+
+    /// Whether the container of `task_id` ever ran, on any machine.
+    pub fn ran(&self, task_id: &str) -> bool {
+        self.ran.lock().unwrap().contains(task_id)
     }
 
     /// Failed containers of `service` still listed on live machines.

@@ -22,7 +22,7 @@ use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
 use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,11 +49,21 @@ pub struct SimExecutor {
     containers: Mutex<BTreeMap<String, SimContainer>>,
     notify: tokio::sync::Notify,
     generation: std::sync::atomic::AtomicU64,
+    /// Every task whose container ever ran, on any machine and across restarts (shared with
+    /// the cluster; the rolling-update checker asks it which old tasks an update replaced).
+    ran: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl SimExecutor {
-    pub fn new(node: &str, index: usize, mesh: Arc<MeshModel>, images: Arc<BTreeMap<String, ImageSpec>>) -> Arc<SimExecutor> {
+    pub fn new(
+        node: &str,
+        index: usize,
+        mesh: Arc<MeshModel>,
+        images: Arc<BTreeMap<String, ImageSpec>>,
+        ran: Arc<Mutex<BTreeSet<String>>>,
+    ) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
+            ran,
             node: node.to_string(),
             index,
             mesh,
@@ -104,7 +114,10 @@ impl SimExecutor {
         let was = c.state == ContainerState::Running;
         c.state = state;
         match (was, c.state == ContainerState::Running) {
-            (false, true) => self.mesh.bind(self.index, &c.task_id, &c.service, &c.ports, now_ms()),
+            (false, true) => {
+                self.ran.lock().unwrap().insert(c.task_id.clone());
+                self.mesh.bind(self.index, &c.task_id, &c.service, &c.ports, now_ms())
+            }
             (true, false) => {
                 self.mesh.unbind(self.index, &c.task_id, now_ms());
             }

@@ -7,8 +7,8 @@
 //!   does not run yet. Slots whose old task failed, or sat on a node that went down or was
 //!   drained during the update, are the orchestrator's replacements, not the updater's; slots
 //!   with another task of the new spec are restarts or re-placements (the old task is the
-//!   slot's latest of an older spec: after a rollback began, that is the task of the release
-//!   rolled back); an old task that was not running when the new one was made was superseded,
+//!   slot's latest of an older spec whose container ran: after a rollback began, that is the
+//!   task of the release rolled back); an old task that was not running when the new one was made was superseded,
 //!   scaled away or placed again, not updated.
 //! * **capacity**: without faults (no machine crashed, paused, cut off, no lossy network),
 //!   while no node was drained, paused or lost and the service was not scaled during the
@@ -81,9 +81,16 @@ fn slot(t: &Task) -> Slot {
 
 impl UpdateRules {
     /// One poll. `containers(service name)` counts the service's running and failed
-    /// containers (ground truth: a container that failed may not be reported yet); `faulted`
-    /// says whether any fault disturbed the run so far.
-    pub fn check(&mut self, store: &Store, containers: impl Fn(&str) -> (usize, usize), faulted: bool) -> Result<(), String> {
+    /// containers (ground truth: a container that failed may not be reported yet); `ran(task
+    /// id)` says whether the task's container ever ran (ground truth too); `faulted` says
+    /// whether any fault disturbed the run so far.
+    pub fn check(
+        &mut self,
+        store: &Store,
+        containers: impl Fn(&str) -> (usize, usize),
+        ran: impl Fn(&str) -> bool,
+        faulted: bool,
+    ) -> Result<(), String> {
         let mut out = BTreeSet::new();
         for o in store.list(Kind::Node) {
             if let Object::Node(n) = o {
@@ -130,7 +137,7 @@ impl UpdateRules {
             };
             if let Some(prev) = &seen {
                 if result.is_ok() {
-                    result = self.judge(svc, prev, ts, run, state, faulted || failed_now > 0 || left.is_some());
+                    result = self.judge(svc, prev, ts, run, state, faulted || failed_now > 0 || left.is_some(), &ran);
                 }
             }
             let prev_running = seen.as_ref().map(|s| s.running).unwrap_or(0);
@@ -188,7 +195,17 @@ impl UpdateRules {
 
     /// `disturbed`: a fault happened in the run, a container of the service failed, or a node
     /// left during the update.
-    fn judge(&self, svc: &Service, prev: &Seen, ts: &[&Task], run: usize, state: UpdateState, disturbed: bool) -> Result<(), String> {
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &self,
+        svc: &Service,
+        prev: &Seen,
+        ts: &[&Task],
+        run: usize,
+        state: UpdateState,
+        disturbed: bool,
+        ran: &dyn Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let name = &svc.spec.annotations.name;
         // Rollback restores exactly the previous spec.
         if svc.spec_version == prev.spec_version + 1 && rolling_back(state) && !rolling_back(prev.state) {
@@ -212,7 +229,7 @@ impl UpdateRules {
         if let Some((v, slots)) = &prev.paused_slots {
             if *v == svc.spec_version && matches!(state, UpdateState::Paused | UpdateState::RollbackPaused) {
                 for t in ts.iter().filter(|t| t.spec_version == svc.spec_version && t.is_live()) {
-                    if !slots.contains(&slot(t)) && self.updated_from(ts, t, svc.spec_version).is_some() {
+                    if !slots.contains(&slot(t)) && self.updated_from(ts, t, svc.spec_version, ran).is_some() {
                         return Err(format!("service {name}: the update is paused, yet slot {} got task {} of the new spec", t.slot, t.id));
                     }
                 }
@@ -235,7 +252,7 @@ impl UpdateRules {
             let in_flight: BTreeSet<Slot> = ts
                 .iter()
                 .filter(|t| t.spec_version == svc.spec_version && t.is_live() && t.status.state < TaskState::Running)
-                .filter(|t| self.updated_from(ts, t, svc.spec_version).is_some())
+                .filter(|t| self.updated_from(ts, t, svc.spec_version, ran).is_some())
                 .map(|t| slot(t))
                 .collect();
             if in_flight.len() > cfg.parallelism as usize {
@@ -243,7 +260,12 @@ impl UpdateRules {
                 let tasks: Vec<String> = ts
                     .iter()
                     .filter(|t| in_flight.contains(&slot(t)))
-                    .map(|t| format!("{}/v{} {:?}->{:?}", t.slot, t.spec_version, t.status.state, t.desired_state))
+                    .map(|t| {
+                        format!(
+                            "{}/v{} {:?}->{:?} made {}ms, status {}ms",
+                            t.slot, t.spec_version, t.status.state, t.desired_state, t.meta.created_at_ms, t.status.timestamp_ms
+                        )
+                    })
                     .collect();
                 return Err(format!(
                     "service {name}: {} slots updating at once ({}), parallelism is {} (spec v{}, {:?}; tasks {})",
@@ -287,16 +309,19 @@ impl UpdateRules {
 
     /// The task of an older spec the update controller replaced with `t` in its slot, if the
     /// slot was updated (not replaced after a failure or a lost node, not a restart).
-    fn updated_from<'a>(&self, ts: &[&'a Task], t: &Task, version: u64) -> Option<&'a Task> {
+    fn updated_from<'a>(&self, ts: &[&'a Task], t: &Task, version: u64, ran: &dyn Fn(&str) -> bool) -> Option<&'a Task> {
         let k = slot(t);
         let same_slot = || ts.iter().copied().filter(|o| slot(o) == k);
         // Another task of the new spec in the slot: `t` re-placed it (a restart, a lost node).
         if same_slot().any(|o| o.spec_version == version && o.id != t.id) {
             return None;
         }
-        // The slot's latest task of an older spec: the one the new task took over from.
+        // The slot's latest task of an older spec whose container ran: the one the new task
+        // took over from. One that never ran (its node was lost before it started) is not
+        // what an update replaces (explorer seed 5701: a start-first task stuck on a crashed
+        // worker, then the slot's running task failed and the supervisor replaced it).
         let last = same_slot()
-            .filter(|o| o.spec_version < version)
+            .filter(|o| o.spec_version < version && ran(&o.id))
             .max_by_key(|o| (o.spec_version, o.meta.created_at_ms, o.id.as_str()))?;
         // The updater replaces a task that ran (stop-first: it is SHUTDOWN by now); one that
         // never ran was superseded, scaled, or placed again, not updated.
@@ -372,7 +397,7 @@ mod tests {
     fn two_slots_in_flight_with_parallelism_one_is_caught() {
         let mut r = UpdateRules::default();
         let before = store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StopFirst))]);
-        r.check(&before, |_| (3, 0), false).unwrap();
+        r.check(&before, |_| (3, 0), |_| true, false).unwrap();
         let objs = vec![
             Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StopFirst)),
             Object::Task(task("o1", 1, 1, TaskState::Shutdown, TaskState::Shutdown)),
@@ -380,11 +405,40 @@ mod tests {
             Object::Task(task("o2", 2, 1, TaskState::Running, TaskState::Running)),
             Object::Task(task("o3", 3, 1, TaskState::Running, TaskState::Running)),
         ];
-        r.check(&store(objs.clone()), |_| (2, 0), false).unwrap();
+        r.check(&store(objs.clone()), |_| (2, 0), |_| true, false).unwrap();
         let mut more = objs;
         more[3] = Object::Task(task("o2", 2, 1, TaskState::Shutdown, TaskState::Shutdown));
         more.push(Object::Task(task("n2", 2, 2, TaskState::Running, TaskState::Assigned)));
-        let e = r.check(&store(more), |_| (1, 0), false).unwrap_err();
+        let e = r.check(&store(more), |_| (1, 0), |_| true, false).unwrap_err();
+        assert!(e.contains("2 slots updating at once"), "{e}");
+    }
+
+    // A slot whose running task failed and was replaced by the supervisor is no update slot,
+    // even when a task of a spec in between sat in it without ever running (its node had
+    // crashed): explorer seed 5701.
+    #[test]
+    fn a_task_that_never_ran_is_not_what_an_update_replaced() {
+        let mut r = UpdateRules::default();
+        let base = vec![Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StopFirst))];
+        r.check(&store(base.clone()), |_| (1, 0), |_| true, true).unwrap();
+        let mut objs = base;
+        let mut failed = task("o1", 1, 0, TaskState::Shutdown, TaskState::Failed);
+        failed.meta.created_at_ms = 1;
+        let mut stuck = task("s1", 1, 1, TaskState::Shutdown, TaskState::Shutdown);
+        (stuck.meta.created_at_ms, stuck.status.timestamp_ms) = (2, 9);
+        let mut in_flight = task("u2", 2, 1, TaskState::Shutdown, TaskState::Shutdown);
+        in_flight.status.timestamp_ms = 9;
+        objs.extend([failed, stuck, in_flight].map(Object::Task));
+        let mut n1 = task("n1", 1, 2, TaskState::Running, TaskState::Accepted);
+        n1.meta.created_at_ms = 5;
+        let mut n2 = task("n2", 2, 2, TaskState::Running, TaskState::Accepted);
+        n2.meta.created_at_ms = 5;
+        objs.extend([n1, n2].map(Object::Task));
+        // Slot 2's old task ran (the update replaced it); slot 1's stuck task never did.
+        let ran = |id: &str| id != "s1";
+        r.check(&store(objs.clone()), |_| (0, 0), ran, true).unwrap();
+        // Had it run, two slots would be updating at once.
+        let e = r.check(&store(objs), |_| (0, 0), |_| true, true).unwrap_err();
         assert!(e.contains("2 slots updating at once"), "{e}");
     }
 
@@ -392,13 +446,13 @@ mod tests {
     #[test]
     fn start_first_below_replicas_is_caught() {
         let mut r = UpdateRules::default();
-        r.check(&store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false)
+        r.check(&store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), |_| true, false)
             .unwrap();
         let upd = store(vec![Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StartFirst))]);
-        r.check(&upd, |_| (3, 0), false).unwrap();
-        assert!(r.check(&upd, |_| (2, 0), false).unwrap_err().contains("at least 3"));
+        r.check(&upd, |_| (3, 0), |_| true, false).unwrap();
+        assert!(r.check(&upd, |_| (2, 0), |_| true, false).unwrap_err().contains("at least 3"));
         // With a fault in the run the capacity rule does not apply.
-        assert!(r.check(&upd, |_| (2, 0), true).is_ok());
+        assert!(r.check(&upd, |_| (2, 0), |_| true, true).is_ok());
     }
 
     // A node drained during a start-first update stops its task before the replacement
@@ -417,16 +471,16 @@ mod tests {
         };
         let mut r = UpdateRules::default();
         let before = |a| store(vec![node(a), Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]);
-        r.check(&before(NodeAvailability::Active), |_| (3, 0), false).unwrap();
+        r.check(&before(NodeAvailability::Active), |_| (3, 0), |_| true, false).unwrap();
         let upd = |a| store(vec![node(a), Object::Service(svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StartFirst))]);
-        r.check(&upd(NodeAvailability::Active), |_| (3, 0), false).unwrap();
-        r.check(&upd(NodeAvailability::Drain), |_| (2, 0), false).unwrap();
-        r.check(&upd(NodeAvailability::Active), |_| (2, 0), false).unwrap();
+        r.check(&upd(NodeAvailability::Active), |_| (3, 0), |_| true, false).unwrap();
+        r.check(&upd(NodeAvailability::Drain), |_| (2, 0), |_| true, false).unwrap();
+        r.check(&upd(NodeAvailability::Active), |_| (2, 0), |_| true, false).unwrap();
         // The next update is judged again.
         let next = store(vec![node(NodeAvailability::Active), Object::Service(svc(3, "c", Some("b"), UpdateState::Updating, UpdateOrder::StartFirst))]);
-        r.check(&store(vec![node(NodeAvailability::Active), Object::Service(svc(2, "b", Some("a"), UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false).unwrap();
-        r.check(&next, |_| (3, 0), false).unwrap();
-        assert!(r.check(&next, |_| (2, 0), false).unwrap_err().contains("at least 3"));
+        r.check(&store(vec![node(NodeAvailability::Active), Object::Service(svc(2, "b", Some("a"), UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), |_| true, false).unwrap();
+        r.check(&next, |_| (3, 0), |_| true, false).unwrap();
+        assert!(r.check(&next, |_| (2, 0), |_| true, false).unwrap_err().contains("at least 3"));
     }
 
     // New slots of a scale during an update start at the image's pace: not the updater's
@@ -434,25 +488,25 @@ mod tests {
     #[test]
     fn a_scale_during_an_update_waives_its_capacity_rule() {
         let mut r = UpdateRules::default();
-        r.check(&store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), false)
+        r.check(&store(vec![Object::Service(svc(1, "a", None, UpdateState::Completed, UpdateOrder::StartFirst))]), |_| (3, 0), |_| true, false)
             .unwrap();
         let mut upd = svc(2, "b", Some("a"), UpdateState::Updating, UpdateOrder::StartFirst);
-        r.check(&store(vec![Object::Service(upd.clone())]), |_| (3, 0), false).unwrap();
+        r.check(&store(vec![Object::Service(upd.clone())]), |_| (3, 0), |_| true, false).unwrap();
         upd.spec.mode = ServiceMode::Replicated { replicas: 6 };
-        r.check(&store(vec![Object::Service(upd.clone())]), |_| (3, 0), false).unwrap();
-        r.check(&store(vec![Object::Service(upd)]), |_| (3, 0), false).unwrap();
+        r.check(&store(vec![Object::Service(upd.clone())]), |_| (3, 0), |_| true, false).unwrap();
+        r.check(&store(vec![Object::Service(upd)]), |_| (3, 0), |_| true, false).unwrap();
     }
 
     // A rollback must bring back exactly the previous spec.
     #[test]
     fn a_rollback_to_another_spec_is_caught() {
         let mut r = UpdateRules::default();
-        r.check(&store(vec![Object::Service(svc(2, "b", Some("a"), UpdateState::Paused, UpdateOrder::StopFirst))]), |_| (3, 0), true)
+        r.check(&store(vec![Object::Service(svc(2, "b", Some("a"), UpdateState::Paused, UpdateOrder::StopFirst))]), |_| (3, 0), |_| true, true)
             .unwrap();
         let good = store(vec![Object::Service(svc(3, "a", Some("b"), UpdateState::RollbackStarted, UpdateOrder::StopFirst))]);
-        assert!(UpdateRules { seen: r.seen.clone(), ..Default::default() }.check(&good, |_| (3, 0), true).is_ok());
+        assert!(UpdateRules { seen: r.seen.clone(), ..Default::default() }.check(&good, |_| (3, 0), |_| true, true).is_ok());
         let wrong = store(vec![Object::Service(svc(3, "c", Some("b"), UpdateState::RollbackStarted, UpdateOrder::StopFirst))]);
-        assert!(r.check(&wrong, |_| (3, 0), true).unwrap_err().contains("did not restore the previous spec"));
+        assert!(r.check(&wrong, |_| (3, 0), |_| true, true).unwrap_err().contains("did not restore the previous spec"));
     }
 
     // A paused update that starts a slot is caught.
@@ -464,10 +518,10 @@ mod tests {
             Object::Task(task("n1", 1, 2, TaskState::Running, TaskState::Failed)),
             Object::Task(task("o2", 2, 1, TaskState::Running, TaskState::Running)),
         ];
-        r.check(&store(base.clone()), |_| (2, 0), true).unwrap();
+        r.check(&store(base.clone()), |_| (2, 0), |_| true, true).unwrap();
         let mut more = base;
         more[2] = Object::Task(task("o2", 2, 1, TaskState::Shutdown, TaskState::Shutdown));
         more.push(Object::Task(task("n2", 2, 2, TaskState::Running, TaskState::Assigned)));
-        assert!(r.check(&store(more), |_| (1, 0), true).unwrap_err().contains("paused"));
+        assert!(r.check(&store(more), |_| (1, 0), |_| true, true).unwrap_err().contains("paused"));
     }
 }
