@@ -181,9 +181,15 @@ pub fn install_anonymous_client(ca_pem: &str) {
     install_client_tls(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name(MANAGER_NAME));
 }
 
+/// Every dial verifies the server's certificate by the name of the role it is dialled as:
+/// managers for everything but `TaskLogs`, which a manager may ask of a worker.
 fn install_client_tls(tls: ClientTlsConfig) {
-    shoal_core::node::raft::network::set_endpoint_maker(Some(Arc::new(move |addr: &str| {
-        Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls.clone())
+    shoal_core::node::raft::network::set_endpoint_maker(Some(Arc::new(move |addr: &str, role: NodeRole| {
+        let tls = match role {
+            NodeRole::Manager => tls.clone(),
+            NodeRole::Worker => tls.clone().domain_name(WORKER_NAME),
+        };
+        Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)
     })));
 }
 

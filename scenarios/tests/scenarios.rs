@@ -87,6 +87,7 @@ mod orchestration {
         workers_churn => "workers-churn.toml",
         jobs => "jobs.toml",
         join_leave => "join-leave.toml",
+        service_logs => "service-logs.toml",
     );
 }
 

@@ -265,6 +265,7 @@ impl Cluster {
                                 // A fresh machine: no containers survive a crash.
                                 let exec = SimExecutor::new(&cfg.name, i, mesh, images, ran);
                                 *executor.lock().unwrap() = Some(exec.clone());
+                                m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
                                 if let Err(e) = m.serve().await {
                                     checkers.violate("node", format!("{}: gRPC server failed: {e}", cfg.name));

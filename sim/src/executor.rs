@@ -22,7 +22,12 @@ use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
 use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
+use shoal_core::node::logs::{LogOptions, LogSource};
+use shoal_core::proto::LogLine;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,7 +43,17 @@ pub struct SimContainer {
     generation: u64,
     /// Ingress ports the task publishes (bound into the mesh while it runs).
     ports: Vec<u32>,
+    /// What the container printed: (virtual wall ms, line), one line per state it entered
+    /// (the simulated app says when it starts, serves, fails its healthcheck, exits). At most
+    /// [`LOG_LINES_MAX`]; later lines are dropped.
+    log: Vec<(u64, String)>,
 }
+
+/// Lines a simulated container keeps (a crash loop restarts into a new container, so a
+/// container's own log stays short).
+const LOG_LINES_MAX: usize = 1_000;
+/// How often a `service logs -f` reader of a quiet container checks that its caller is there.
+const LOG_FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub struct SimExecutor {
     pub node: String,
@@ -52,6 +67,8 @@ pub struct SimExecutor {
     /// Every task whose container ever ran, on any machine and across restarts (shared with
     /// the cluster; the rolling-update checker asks it which old tasks an update replaced).
     ran: Arc<Mutex<BTreeSet<String>>>,
+    /// Wakes `service logs -f` readers: some container printed a line.
+    printed: tokio::sync::Notify,
 }
 
 impl SimExecutor {
@@ -64,6 +81,7 @@ impl SimExecutor {
     ) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
             ran,
+            printed: tokio::sync::Notify::new(),
             node: node.to_string(),
             index,
             mesh,
@@ -112,6 +130,18 @@ impl SimExecutor {
     /// unbinding it when it stops running.
     fn transition(&self, c: &mut SimContainer, state: ContainerState) {
         let was = c.state == ContainerState::Running;
+        if c.log.len() < LOG_LINES_MAX {
+            let line = match &state {
+                ContainerState::Running => format!("{} serving on {} (slot {})", c.image, self.node, c.slot),
+                ContainerState::Starting => format!("{} starting on {}", c.image, self.node),
+                ContainerState::Unhealthy => format!("{} health check failing", c.image),
+                ContainerState::Exited(0) => format!("{} exited", c.image),
+                ContainerState::Exited(code) => format!("{} exited with code {code}", c.image),
+                other => format!("{} {other:?}", c.image),
+            };
+            c.log.push((now_ms(), line));
+            self.printed.notify_waiters();
+        }
         c.state = state;
         match (was, c.state == ContainerState::Running) {
             (false, true) => {
@@ -213,6 +243,7 @@ impl Executor for SimExecutorHandle {
             state: ContainerState::Starting,
             generation,
             ports,
+            log: Vec::new(),
         };
         me.transition(&mut c, initial);
         me.containers.lock().unwrap().insert(task.id.clone(), c);
@@ -274,5 +305,47 @@ impl Executor for SimExecutorHandle {
 
     async fn changed(&self) {
         self.0.notify.notified().await
+    }
+}
+
+/// `TaskLogs` in the simulator: the container's lines, then (with follow) new ones as they come
+/// until it stops or the caller hangs up.
+impl LogSource for SimExecutorHandle {
+    fn logs(&self, task_id: String, opts: LogOptions, tx: mpsc::Sender<LogLine>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let me = self.0.clone();
+        Box::pin(async move {
+            let mut sent: Option<usize> = None;
+            loop {
+                // Registered before reading, so a line printed in between still wakes us (the
+                // container may be removed right after its last line: it must not be missed).
+                let printed = me.printed.notified();
+                tokio::pin!(printed);
+                printed.as_mut().enable();
+                let (lines, stopped) = {
+                    let cs = me.containers.lock().unwrap();
+                    let Some(c) = cs.get(&task_id) else { return };
+                    let from = match (sent, opts.tail) {
+                        (Some(n), _) => n,
+                        (None, Some(tail)) => c.log.len().saturating_sub(tail as usize),
+                        (None, None) => 0,
+                    };
+                    let stopped = !matches!(c.state, ContainerState::Running | ContainerState::Starting | ContainerState::Unhealthy);
+                    sent = Some(c.log.len());
+                    (c.log[from.min(c.log.len())..].to_vec(), stopped)
+                };
+                for (ms, data) in lines {
+                    let timestamp = humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string();
+                    let line = LogLine { task_id: task_id.clone(), stream: 1, timestamp, data: data.into_bytes(), ..Default::default() };
+                    if tx.send(line).await.is_err() {
+                        return;
+                    }
+                }
+                if !opts.follow || stopped || tx.is_closed() {
+                    return;
+                }
+                // Also wakes now and then to notice a caller that hung up.
+                let _ = tokio::time::timeout(LOG_FOLLOW_POLL, printed).await;
+            }
+        })
     }
 }

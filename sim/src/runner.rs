@@ -226,6 +226,8 @@ struct Run {
     /// `load control`: its history is checked when the run ends.
     control_load: Option<crate::control_load::ControlLoad>,
     seed: u64,
+    /// Lines `service logs` steps received, as the CLI prints them.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 async fn drive(
@@ -254,6 +256,7 @@ async fn drive(
         requests,
         control_load: None,
         seed,
+        logs: Arc::default(),
     };
 
     let mut injectors = Vec::new();
@@ -620,6 +623,7 @@ impl Run {
                 ServiceCommand::Rollback { service, .. } => {
                     self.control(Op::RollbackService(proto::ObjectKey { key: service.clone() })).await.map(|_| ())
                 }
+                ServiceCommand::Logs(l) => self.service_logs(l).await,
                 ServiceCommand::Rm { services } => {
                     for name in services {
                         match self.control_retried(Op::RemoveService(proto::ObjectKey { key: name.clone() })).await {
@@ -705,6 +709,57 @@ impl Run {
     /// leader). Retried, bounded, while no leader answers; any other error is the step's error.
     async fn control(&self, op: Op) -> Result<proto::ControlReply, String> {
         self.control_retried(op).await.0
+    }
+
+    /// `service logs [-f] [--tail N] SERVICE`: asks the managers in turn until one answers,
+    /// and keeps every line received (traced, and for `logs contain`). Without `-f` the step
+    /// ends with the stream; with it the stream runs on in the background until the run ends.
+    async fn service_logs(&self, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
+        let managers = self.cluster.lock().unwrap().manager_addrs();
+        let tail = match l.tail {
+            shoal_core::cli::Tail::All => None,
+            shoal_core::cli::Tail::Last(n) => Some(n),
+        };
+        let req = proto::ServiceLogsRequest { service: l.service.clone(), follow: l.follow, tail: tail.unwrap_or(0), has_tail: tail.is_some() };
+        let sink = self.logs.clone();
+        let call = async move {
+            let mut last = String::from("no manager");
+            for target in managers {
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| e.to_string())?;
+                let mut c = proto::logs_client::LogsClient::new(ch);
+                let mut stream = match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT, c.service_logs(req.clone())).await {
+                    Ok(Ok(r)) => r.into_inner(),
+                    Ok(Err(s)) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                        return Err(format!("{:?}: {}", s.code(), s.message()));
+                    }
+                    Ok(Err(s)) => {
+                        last = format!("{target}: {}", s.message());
+                        continue;
+                    }
+                    Err(_) => {
+                        last = format!("{target}: timed out");
+                        continue;
+                    }
+                };
+                while let Ok(Some(batch)) = stream.message().await {
+                    if !batch.warning.is_empty() {
+                        tracing::info!(target: "shoal::step", node = "runner", "logs warning: {}", batch.warning);
+                    }
+                    for line in &batch.lines {
+                        let text = format!("{} | {}", shoal_core::node::logs::context(line, false), String::from_utf8_lossy(&line.data));
+                        tracing::info!(target: "shoal::step", node = "runner", "logs: {text}");
+                        sink.lock().unwrap().push(text);
+                    }
+                }
+                return Ok(());
+            }
+            Err(last)
+        };
+        let fut = self.client_node.spawn(call);
+        if l.follow {
+            return Ok(());
+        }
+        fut.await.map_err(|e| e.to_string())?
     }
 
     /// [`Run::control`], also saying whether an earlier attempt's outcome was unknown (it timed
@@ -899,6 +954,7 @@ impl Run {
                         .unwrap_or(false),
                     Predicate::RequestsFailed { n, cmp } => cmp.holds(self.requests.lock().unwrap().load.failed, *n),
                     Predicate::RequestsSucceeded(n) => self.requests.lock().unwrap().load.succeeded >= *n,
+                    Predicate::LogsContain { n, text } => self.logs.lock().unwrap().iter().filter(|l| l.contains(text.as_str())).count() >= *n,
                     Predicate::NodeRole { node, manager } => {
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
                         node_in_store(&c, node, |n| n.role == want)
@@ -942,6 +998,10 @@ impl Run {
                     Predicate::RequestsFailed { .. } | Predicate::RequestsSucceeded(_) => {
                         let r = &self.requests.lock().unwrap().load;
                         format!("; requests since the load started: sent {} succeeded {} failed {} {:?}", r.sent, r.succeeded, r.failed, r.failed_by)
+                    }
+                    Predicate::LogsContain { .. } => {
+                        let logs = self.logs.lock().unwrap();
+                        format!("; {} log lines received, the last: {:?}", logs.len(), logs.iter().rev().take(5).collect::<Vec<_>>())
                     }
                     Predicate::NodeTasks { .. } => {
                         let per: Vec<String> = (0..c.nodes.len().min(20))

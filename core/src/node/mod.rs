@@ -15,6 +15,7 @@ pub mod ca;
 pub mod control;
 pub mod dispatcher;
 pub mod leader;
+pub mod logs;
 pub mod mesh;
 pub mod raft;
 mod service;
@@ -152,6 +153,8 @@ pub struct Manager {
     /// Joins waiting for the next group commit (node/ca.rs).
     joins: std::sync::Mutex<ca::JoinQueue>,
     cert_signer: Option<Arc<dyn ca::CertSigner>>,
+    /// This machine's container output, for `TaskLogs` (set once its executor exists).
+    log_source: std::sync::Mutex<Option<Arc<dyn logs::LogSource>>>,
 }
 
 impl Manager {
@@ -193,6 +196,7 @@ impl Manager {
             sent_assignments: Default::default(),
             joins: Default::default(),
             cert_signer: cfg.cert_signer,
+            log_source: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
@@ -216,6 +220,7 @@ impl Manager {
             .add_service(crate::proto::dispatcher_server::DispatcherServer::new(dispatcher::DispatcherService { node: self.clone() }))
             .add_service(crate::proto::control_server::ControlServer::new(control::ControlService { node: self.clone() }))
             .add_service(crate::proto::node_ca_server::NodeCaServer::new(ca::NodeCaService { node: self.clone() }))
+            .add_service(crate::proto::logs_server::LogsServer::new(logs::LogsService { node: self.clone() }))
             .serve(addr)
             .await
     }
@@ -223,7 +228,7 @@ impl Manager {
     /// [`Manager::serve_on`] with mutual TLS (production): `server` carries the TLS config
     /// (client certificates optional, so machines without one can join), and every service
     /// asks `auth` whether the caller's certificate may call it: raft, manager and control
-    /// need a manager's, the dispatcher any node's, `NodeCa` (joining) none.
+    /// need a manager's, the dispatcher any node's, `NodeCa` (joining) none, logs a manager's.
     #[cfg(not(madsim))]
     pub async fn serve_secure(
         self: Arc<Self>,
@@ -232,7 +237,7 @@ impl Manager {
         auth: Arc<dyn Authorizer>,
     ) -> Result<(), tonic::transport::Error> {
         use crate::proto::{control_server::ControlServer, dispatcher_server::DispatcherServer};
-        use crate::proto::{manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
+        use crate::proto::{logs_server::LogsServer, manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
         let guard = |service: &'static str, need: Caller| {
             let auth = auth.clone();
             move |req: tonic::Request<()>| auth.authorize(&req, service, need).map(|()| req)
@@ -243,6 +248,7 @@ impl Manager {
             .add_service(DispatcherServer::with_interceptor(dispatcher::DispatcherService { node: self.clone() }, guard("dispatcher", Caller::Node)))
             .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager)))
             .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone)))
+            .add_service(LogsServer::with_interceptor(logs::LogsService { node: self.clone() }, guard("logs", Caller::Manager)))
             .serve(addr)
             .await
     }

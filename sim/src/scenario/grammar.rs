@@ -115,6 +115,9 @@ pub enum Predicate {
     /// `requests succeeded >= N` (or `≥`): at least N requests through the mesh succeeded since
     /// the last `load service` started.
     RequestsSucceeded(u64),
+    /// `logs contain N "TEXT"`: at least N lines that `service logs` steps received (so far,
+    /// with `-f` still streaming) contain TEXT.
+    LogsContain { n: usize, text: String },
 }
 
 /// How a count compares with the predicate's number.
@@ -288,7 +291,8 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Service(ServiceCommand::Scale { pairs, .. }) => {
                     shoal_core::cli::parse_scale_pairs(pairs)?;
                 }
-                ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. }) | ControlCommand::Swarm(_) => {}
+                ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Logs(_))
+                | ControlCommand::Swarm(_) => {}
             }
             Ok(DoCmd::Control(cmd))
         }
@@ -484,6 +488,10 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             let text = text.trim_matches('"').to_string();
             Ok(Predicate::TaskPendingWith { service: svc.to_string(), text })
         }
+        ["logs", "contain", n, rest @ ..] if !rest.is_empty() => {
+            let text = rest.join(" ").trim_matches('"').to_string();
+            Ok(Predicate::LogsContain { n: count(n)?, text })
+        }
         ["requests", "failed", n] => Ok(Predicate::RequestsFailed { n: requests(n)?, cmp: Cmp::Eq }),
         ["requests", "failed", "<=" | "≤", n] => Ok(Predicate::RequestsFailed { n: requests(n)?, cmp: Cmp::AtMost }),
         ["requests", "failed", ">=" | "≥", n] => Ok(Predicate::RequestsFailed { n: requests(n)?, cmp: Cmp::AtLeast }),
@@ -494,7 +502,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
              `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME update-message \"TEXT\"`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
-             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `requests failed [<=|>=] N`, `requests succeeded >= N` or `task of NAME pending with \"TEXT\"`",
+             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `requests failed [<=|>=] N`, `requests succeeded >= N`, `logs contain N \"TEXT\"` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }

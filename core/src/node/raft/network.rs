@@ -33,9 +33,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const BACKOFF_FIRST: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
-/// Makes the endpoint for "host:port": the production runtime installs one that speaks mTLS
-/// with this machine's certificate ([`set_endpoint_maker`]).
-pub type EndpointMaker = dyn Fn(&str) -> Result<Endpoint, tonic::transport::Error> + Send + Sync;
+/// Makes the endpoint for "host:port" of a node with the given role (its certificate names
+/// it as a manager or a worker): the production runtime installs one that speaks mTLS with
+/// this machine's certificate ([`set_endpoint_maker`]).
+pub type EndpointMaker = dyn Fn(&str, crate::model::NodeRole) -> Result<Endpoint, tonic::transport::Error> + Send + Sync;
 
 /// Process-wide because a process is one machine with one identity, and every dial (raft,
 /// forwarding, the agent, the CLI) must use it. Never set in the simulator: plaintext there,
@@ -47,11 +48,16 @@ pub fn set_endpoint_maker(maker: Option<std::sync::Arc<EndpointMaker>>) {
     *ENDPOINT_MAKER.write().unwrap_or_else(|e| e.into_inner()) = maker;
 }
 
-/// Builds a lazily connecting channel to `addr` ("host:port").
+/// Builds a lazily connecting channel to the manager at `addr` ("host:port").
 pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
+    channel_to(addr, crate::model::NodeRole::Manager)
+}
+
+/// Builds a lazily connecting channel to the node at `addr` whose certificate is `role`'s.
+pub fn channel_to(addr: &str, role: crate::model::NodeRole) -> Result<Channel, tonic::transport::Error> {
     let maker = ENDPOINT_MAKER.read().unwrap_or_else(|e| e.into_inner()).clone();
     let endpoint = match maker {
-        Some(make) => make(addr)?,
+        Some(make) => make(addr, role)?,
         None => Endpoint::from_shared(format!("http://{addr}"))?,
     };
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy())
