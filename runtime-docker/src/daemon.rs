@@ -273,6 +273,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         (Start::Restart, None) => unreachable!("refused above"),
     };
     let exec = DockerExecutor::connect(&identity.node_id).await?;
+    manager.set_log_source(exec.clone());
     // The managers the leader names in heartbeat answers go into node.json, so a restart can
     // reach the swarm after the manager it joined through is gone.
     let (managers_seen, mut seen_rx) = tokio::sync::watch::channel(identity.managers.clone());

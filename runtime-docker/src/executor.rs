@@ -12,8 +12,9 @@
 //! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
 
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::container::LogOutput;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
@@ -21,7 +22,12 @@ use futures_util::StreamExt;
 use shoal_core::agent::{Container, ContainerState};
 use shoal_core::model::Task;
 use shoal_core::node::agent::Executor;
+use shoal_core::node::logs::{LogOptions, LogSource};
+use shoal_core::proto::LogLine;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,10 +73,52 @@ impl DockerExecutor {
 
     /// The id of the container of `task_id`, if one exists.
     async fn find(&self, task_id: &str) -> Option<String> {
-        let filters: HashMap<&str, Vec<String>> =
-            HashMap::from([("label", vec![format!("{LABEL_NODE}={}", self.node_id), format!("{LABEL_TASK}={task_id}")])]);
-        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        self.docker.list_containers(Some(opts)).await.ok()?.into_iter().find_map(|c| c.id)
+        find_container(&self.docker, &self.node_id, task_id).await
+    }
+}
+
+/// The id of the container of `task_id` that node `node_id` owns, if one exists.
+async fn find_container(docker: &Docker, node_id: &str, task_id: &str) -> Option<String> {
+    let filters: HashMap<&str, Vec<String>> =
+        HashMap::from([("label", vec![format!("{LABEL_NODE}={node_id}"), format!("{LABEL_TASK}={task_id}")])]);
+    let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    docker.list_containers(Some(opts)).await.ok()?.into_iter().find_map(|c| c.id)
+}
+
+/// `service logs` on this node: the container's output from the engine (`docker logs`), with
+/// the engine's timestamps, one message per line. A line split across frames by the engine
+/// (over 16 KiB) arrives as several lines, as `docker service logs` shows it.
+impl LogSource for DockerExecutor {
+    fn logs(&self, task_id: String, opts: LogOptions, tx: mpsc::Sender<LogLine>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let (docker, node_id) = (self.docker.clone(), self.node_id.clone());
+        Box::pin(async move {
+            let Some(id) = find_container(&docker, &node_id, &task_id).await else { return };
+            let tail = opts.tail.map(|n| n.to_string()).unwrap_or_else(|| "all".into());
+            let o = LogsOptionsBuilder::new().follow(opts.follow).stdout(true).stderr(true).timestamps(true).tail(&tail).build();
+            let mut frames = docker.logs(&id, Some(o));
+            while let Some(frame) = frames.next().await {
+                let (stream, bytes) = match frame {
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (1, message),
+                    Ok(LogOutput::StdErr { message }) => (2, message),
+                    Ok(LogOutput::StdIn { .. }) => continue,
+                    Err(e) => {
+                        tracing::debug!(target: "shoal", task = %task_id, "logs: {e}");
+                        return;
+                    }
+                };
+                for raw in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    // "2026-12-02T10:46:22.123456789Z the line": the engine's stamp, then the data.
+                    let (timestamp, data) = match raw.iter().position(|b| *b == b' ') {
+                        Some(i) if raw[..i].ends_with(b"Z") => (String::from_utf8_lossy(&raw[..i]).into_owned(), raw[i + 1..].to_vec()),
+                        _ => (String::new(), raw.to_vec()),
+                    };
+                    let line = LogLine { task_id: task_id.clone(), stream, timestamp, data, ..Default::default() };
+                    if tx.send(line).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
     }
 }
 

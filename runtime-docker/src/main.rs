@@ -16,8 +16,11 @@
 //!   converged with docker's progress lines (progress.rs) unless `-d`/`--detach`; in a pipe
 //!   or a script they return at once, as with `-d`.
 //!
-//! Not in this slice (see ARCHITECTURE.md): `service logs`, promote/demote (a promoted worker
-//! would also need a renewed certificate).
+//! * `service logs` asks the manager, which merges the output of the service's tasks from the
+//!   nodes that run them (core/src/node/logs.rs).
+//!
+//! Not in this slice (see ARCHITECTURE.md): promote/demote (a promoted worker would also need a
+//! renewed certificate).
 
 mod daemon;
 mod disk;
@@ -300,13 +303,82 @@ async fn call(host: &str, op: Op) -> Result<proto::ControlReply, String> {
     let req = proto::ControlRequest { hops: 0, op: Some(op) };
     match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
         Err(_) => Err(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown")),
-        Ok(Err(s)) if s.code() == tonic::Code::Unavailable && s.message().contains("connect") => Err(unreachable(s.message().to_string())),
-        Ok(Err(s)) if s.message().contains(&format!("not valid for name \"{}\"", tls::MANAGER_NAME)) => Err(format!(
+        Ok(Err(s)) => Err(status_error(host, &s)),
+        Ok(Ok(r)) => Ok(r.into_inner()),
+    }
+}
+
+/// What a failed call to the manager at `host` tells the operator.
+fn status_error(host: &str, s: &tonic::Status) -> String {
+    if s.code() == tonic::Code::Unavailable && s.message().contains("connect") {
+        format!(
+            "Cannot connect to the Shoal manager at {host}: {}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.",
+            s.message()
+        )
+    } else if s.message().contains(&format!("not valid for name \"{}\"", tls::MANAGER_NAME)) {
+        format!(
             "Error: the node at {host} is not a swarm manager (its certificate is a worker's). \
              Run the command on a manager, or set --host to one."
-        )),
-        Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),
-        Ok(Ok(r)) => Ok(r.into_inner()),
+        )
+    } else {
+        format!("Error response from daemon: {}", s.message())
+    }
+}
+
+/// `service logs`: the manager at `host` merges the output of the service's tasks from every
+/// node that runs them (core/src/node/logs.rs); lines go to stdout or stderr as the container
+/// wrote them, prefixed with docker's `service.slot.task@node |` context.
+async fn service_logs(host: &str, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
+    use std::io::Write;
+    let tail = match l.tail {
+        shoal_core::cli::Tail::All => None,
+        shoal_core::cli::Tail::Last(n) => Some(n),
+    };
+    let req = proto::ServiceLogsRequest { service: l.service.clone(), follow: l.follow, tail: tail.unwrap_or(0), has_tail: tail.is_some() };
+    let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
+    let mut c = proto::logs_client::LogsClient::new(ch);
+    let mut stream = match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.service_logs(req)).await {
+        Err(_) => return Err(format!("Error: the manager at {host} did not answer in time")),
+        Ok(Err(s)) => return Err(status_error(host, &s)),
+        Ok(Ok(r)) => r.into_inner(),
+    };
+    // The context column is as wide as the widest seen so far (docker pads it the same way).
+    let mut width = 0;
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    loop {
+        let batch = match stream.message().await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(()),
+            Err(s) => return Err(format!("error from daemon in stream: {}", s.message())),
+        };
+        if !batch.warning.is_empty() {
+            let _ = writeln!(err, "warning: {}", batch.warning);
+        }
+        for line in &batch.lines {
+            let mut text = String::new();
+            if l.timestamps && !line.timestamp.is_empty() {
+                text.push_str(&line.timestamp);
+                text.push(' ');
+            }
+            if !l.raw {
+                let ctx = if l.no_task_ids {
+                    let mut no_id = line.clone();
+                    no_id.task_id.clear();
+                    shoal_core::node::logs::context(&no_id, true).replacen(".@", "@", 1)
+                } else {
+                    shoal_core::node::logs::context(line, l.no_trunc)
+                };
+                width = width.max(ctx.len());
+                text.push_str(&format!("{ctx:<width$} | "));
+            }
+            let data = String::from_utf8_lossy(&line.data);
+            let w: &mut dyn Write = if line.stream == 2 { &mut err } else { &mut out };
+            // A closed pipe (`| head`) ends the command quietly, as docker does.
+            if writeln!(w, "{text}{data}").is_err() {
+                return Ok(());
+            }
+        }
+        let _ = out.flush();
     }
 }
 
@@ -376,6 +448,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 println!("{s}");
             }
         }
+        ControlCommand::Service(ServiceCommand::Logs(l)) => service_logs(host, &l).await?,
         ControlCommand::Service(ServiceCommand::Rollback { service, detach }) => {
             call(host, Op::RollbackService(proto::ObjectKey { key: service.clone() })).await?;
             println!("{service}");
