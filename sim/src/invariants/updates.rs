@@ -330,7 +330,15 @@ impl UpdateRules {
         let ran_then = last.status.state == TaskState::Running
             || (last.status.state == TaskState::Shutdown && last.status.timestamp_ms >= t.meta.created_at_ms);
         // Scaled away (desired REMOVE): its slot came back by a scale-up, not by the updater.
-        let replaced = !ran_then || last.desired_state == TaskState::Remove || self.nodes_lost.contains(&last.node_id);
+        // Told to stop before `t` was made and not touched since (the updater stops a task in
+        // the transaction that makes its replacement): `t` is a scale-up or a replacement into
+        // a slot already stopping (explorer seed 1535: a rollback restored the replicas a
+        // scale had removed, and the old task's node had crashed, so it still showed RUNNING).
+        let stopping_before = last.desired_state >= TaskState::Shutdown && last.meta.updated_at_ms < t.meta.created_at_ms;
+        let replaced = !ran_then
+            || stopping_before
+            || last.desired_state == TaskState::Remove
+            || self.nodes_lost.contains(&last.node_id);
         (!replaced).then_some(last)
     }
 }
@@ -439,6 +447,31 @@ mod tests {
         r.check(&store(objs.clone()), |_| (0, 0), ran, true).unwrap();
         // Had it run, two slots would be updating at once.
         let e = r.check(&store(objs), |_| (0, 0), |_| true, true).unwrap_err();
+        assert!(e.contains("2 slots updating at once"), "{e}");
+    }
+
+    // A slot whose old task was told to stop before the new one was made (and whose node never
+    // reported back) was refilled by a scale-up, not updated: explorer seed 1535.
+    #[test]
+    fn a_slot_already_stopping_is_not_what_an_update_replaced() {
+        // Objects written at the given times (the store stamps meta with the transaction's).
+        let at = |writes: Vec<(u64, Vec<Object>)>| {
+            let mut s = Store::default();
+            for (i, (ts, objs)) in writes.into_iter().enumerate() {
+                s.apply(i as u64 + 1, &Transaction { actions: objs.into_iter().map(Action::Create).collect(), timestamp_ms: ts }).unwrap();
+            }
+            s
+        };
+        let service = || Object::Service(svc(2, "b", Some("a"), UpdateState::RollbackStarted, UpdateOrder::StopFirst));
+        let old = |slot| Object::Task(task(&format!("o{slot}"), slot, 1, TaskState::Shutdown, TaskState::Running));
+        let new = |slot| Object::Task(task(&format!("n{slot}"), slot, 2, TaskState::Running, TaskState::Assigned));
+        let mut r = UpdateRules::default();
+        r.check(&at(vec![(1, vec![service()])]), |_| (0, 0), |_| true, true).unwrap();
+        // Slot 1's old task was told to stop at 3, slot 2's in the transaction of its update.
+        let one_updated = at(vec![(1, vec![service()]), (3, vec![old(1)]), (5, vec![old(2), new(1), new(2)])]);
+        r.check(&one_updated, |_| (0, 0), |_| true, true).unwrap();
+        let both_updated = at(vec![(1, vec![service()]), (5, vec![old(1), old(2), new(1), new(2)])]);
+        let e = r.check(&both_updated, |_| (0, 0), |_| true, true).unwrap_err();
         assert!(e.contains("2 slots updating at once"), "{e}");
     }
 
