@@ -6,7 +6,11 @@
 //!   `shoal_raft_leader` (1 on the leader), `shoal_raft_voters`;
 //! * the store as this node applied it: `shoal_tasks{state=…}` (live tasks by observed
 //!   state), `shoal_nodes{state=…}` (a node marked down missed its heartbeats), `shoal_services`;
-//! * the agent: `shoal_agent_containers{state=…}` (this node's task containers by state).
+//! * the agent: `shoal_agent_containers{state=…}` (this node's task containers by state);
+//! * what this process saw as leader (core/src/node/counters.rs):
+//!   `shoal_heartbeats_missed_total` (nodes it marked down for a missed heartbeat deadline)
+//!   and `shoal_scheduler_latency_seconds` (a histogram of each task's wait from creation to
+//!   assignment).
 //!
 //! Written by hand rather than with a Prometheus crate: a handful of gauges rendered on
 //! demand need no registry, and a GET on one path needs no HTTP framework (requests are read
@@ -84,6 +88,16 @@ pub async fn render(manager: &Manager, exec: &dyn Executor) -> String {
         *containers.entry(state.into()).or_default() += 1;
     }
     gauge(&mut out, "shoal_agent_containers", "This node's task containers by state.", &labelled(containers));
+    let missed = manager.counters.heartbeats_missed.load(std::sync::atomic::Ordering::Relaxed);
+    let name = "shoal_heartbeats_missed_total";
+    let _ = writeln!(out, "# HELP {name} Nodes this process, as leader, marked down for a missed heartbeat deadline.\n# TYPE {name} counter\n{name} {missed}");
+    let h = manager.counters.scheduler_latency();
+    let name = "shoal_scheduler_latency_seconds";
+    let _ = writeln!(out, "# HELP {name} Time from a task's creation to its assignment by this process's scheduler.\n# TYPE {name} histogram");
+    for (bound_ms, n) in &h.buckets {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {n}", *bound_ms as f64 / 1000.0);
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum_ms as f64 / 1000.0, h.count);
     out
 }
 

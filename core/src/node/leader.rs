@@ -213,6 +213,7 @@ impl Manager {
         for n in &input.expired {
             tracing::info!(target: "shoal", node = %self.name, "node {n} missed its heartbeat deadline: marking it down");
         }
+        self.counters.heartbeats_missed.fetch_add(input.expired.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let (applied, _) = self.state.applied();
         let mut ids = IdGen::new(applied ^ term.rotate_left(40) ^ self.id.rotate_left(20));
         let mut rng = ChaCha8Rng::seed_from_u64(applied.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ term);
@@ -231,13 +232,20 @@ impl Manager {
         };
         let n = actions.len();
         for txn in batches(now, actions) {
+            let latencies_ms = super::counters::assignment_latencies_ms(&txn.actions, now);
             // MAX_HOPS: never forward; if leadership moved, the next leader passes itself.
             match self.propose(txn, super::MAX_HOPS).await {
-                Ok(r) if r.error.is_some() => {
-                    tracing::debug!(target: "shoal", node = %self.name, "pass raced a concurrent write: {}", r.error.unwrap_or_default());
-                    requeue(input.status_updates.clone());
-                }
-                Ok(_) => {}
+                Ok(r) => match r.error {
+                    Some(e) => {
+                        tracing::debug!(target: "shoal", node = %self.name, "pass raced a concurrent write: {e}");
+                        requeue(input.status_updates.clone());
+                    }
+                    None => {
+                        for ms in latencies_ms {
+                            self.counters.record_scheduler_latency(ms);
+                        }
+                    }
+                },
                 Err(e) => {
                     tracing::info!(target: "shoal", node = %self.name, "pass not committed: {e}");
                     requeue(input.status_updates.clone());

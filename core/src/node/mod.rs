@@ -13,6 +13,7 @@
 pub mod agent;
 pub mod ca;
 pub mod control;
+pub mod counters;
 pub mod dispatcher;
 pub mod leader;
 pub mod logs;
@@ -155,6 +156,8 @@ pub struct Manager {
     cert_signer: Option<Arc<dyn ca::CertSigner>>,
     /// This machine's container output, for `TaskLogs` (set once its executor exists).
     log_source: std::sync::Mutex<Option<Arc<dyn logs::LogSource>>>,
+    /// What this process saw as leader, for `/metrics`.
+    pub counters: counters::Counters,
 }
 
 impl Manager {
@@ -197,6 +200,7 @@ impl Manager {
             joins: Default::default(),
             cert_signer: cfg.cert_signer,
             log_source: Default::default(),
+            counters: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());

@@ -1,0 +1,97 @@
+//! Counters the node shell keeps for operators (the production runtime serves them on
+//! `/metrics`; the simulator does not read them): what the leader saw since this process
+//! started. Each is a plain atomic, bumped where the event happens; nothing here feeds back
+//! into a decision.
+//!
+//! * heartbeats missed: nodes this process, as leader, marked down for a missed heartbeat
+//!   deadline;
+//! * scheduler latency: for each task this process's scheduler assigned (a committed pass),
+//!   the time from the task's creation to its assignment, as a histogram.
+
+use crate::model::{Object, TaskState};
+use crate::store::Action;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Upper bounds (ms) of the scheduler-latency histogram's buckets (Prometheus' default
+/// buckets, which span a fast pass to a task that waited for a node for seconds).
+pub const SCHEDULER_LATENCY_BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub heartbeats_missed: AtomicU64,
+    /// Assignments with a latency at most the bucket's bound (cumulative, as Prometheus
+    /// wants them).
+    scheduler_buckets: [AtomicU64; SCHEDULER_LATENCY_BUCKETS_MS.len()],
+    scheduler_count: AtomicU64,
+    scheduler_sum_ms: AtomicU64,
+}
+
+/// A histogram as read: cumulative counts per bucket bound (ms), the count, the sum (ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    pub buckets: Vec<(u64, u64)>,
+    pub count: u64,
+    pub sum_ms: u64,
+}
+
+/// The scheduler latencies (ms) of a pass's actions at `now_ms`: each task the pass moved to
+/// ASSIGNED, waited since its creation (0 for one the pass itself created).
+pub fn assignment_latencies_ms(actions: &[Action], now_ms: u64) -> Vec<u64> {
+    let assigned_now = |t: &crate::model::Task| t.status.state == TaskState::Assigned && t.status.timestamp_ms == now_ms;
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Update { object: Object::Task(t), .. } if assigned_now(t) => Some(now_ms.saturating_sub(t.meta.created_at_ms)),
+            Action::Create(Object::Task(t)) if assigned_now(t) => Some(0),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Counters {
+    pub fn record_scheduler_latency(&self, ms: u64) {
+        for (i, bound) in SCHEDULER_LATENCY_BUCKETS_MS.iter().enumerate() {
+            if ms <= *bound {
+                self.scheduler_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.scheduler_count.fetch_add(1, Relaxed);
+        self.scheduler_sum_ms.fetch_add(ms, Relaxed);
+    }
+
+    pub fn scheduler_latency(&self) -> Histogram {
+        Histogram {
+            buckets: SCHEDULER_LATENCY_BUCKETS_MS.iter().zip(&self.scheduler_buckets).map(|(b, c)| (*b, c.load(Relaxed))).collect(),
+            count: self.scheduler_count.load(Relaxed),
+            sum_ms: self.scheduler_sum_ms.load(Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Meta, Task, TaskStatus};
+
+    // Only tasks the pass moved to ASSIGNED count, each with its wait since creation, into
+    // every bucket whose bound it is within.
+    #[test]
+    fn assignments_fill_the_latency_histogram() {
+        let c = Counters::default();
+        let task = |state, created, stamp| {
+            let t = Task { meta: Meta { created_at_ms: created, ..Default::default() }, status: TaskStatus { state, timestamp_ms: stamp, ..Default::default() }, ..Default::default() };
+            Action::Update { object: Object::Task(t), expected_version: 0 }
+        };
+        let actions = [task(TaskState::Assigned, 990, 1_000), task(TaskState::Assigned, 400, 1_000), task(TaskState::Running, 0, 1_000), task(TaskState::Assigned, 0, 700)];
+        let ms = assignment_latencies_ms(&actions, 1_000);
+        assert_eq!(ms, [10, 600]);
+        for l in ms {
+            c.record_scheduler_latency(l);
+        }
+        let h = c.scheduler_latency();
+        assert_eq!((h.count, h.sum_ms), (2, 610));
+        assert_eq!(h.buckets[1], (10, 1)); // 10 ms: the first
+        assert_eq!(h.buckets[6], (500, 1)); // 500 ms: still only the first
+        assert_eq!(h.buckets[7], (1_000, 2)); // 1 s: both
+    }
+}
