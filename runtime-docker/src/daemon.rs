@@ -55,6 +55,21 @@ fn identity_path(dir: &Path) -> PathBuf {
     dir.join(IDENTITY_FILE)
 }
 
+/// Removes what makes `dir` a swarm node's (its identity first: without it the rest is never
+/// read again), so the machine can join a swarm anew.
+fn forget_swarm(dir: &Path) -> Result<(), String> {
+    let gone = |r: std::io::Result<()>, what: &Path| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {e}", what.display())),
+        _ => Ok(()),
+    };
+    let identity = identity_path(dir);
+    gone(std::fs::remove_file(&identity), &identity)?;
+    for sub in [dir.join(tls::CERTS_DIR), dir.join("raft")] {
+        gone(std::fs::remove_dir_all(&sub), &sub)?;
+    }
+    Ok(())
+}
+
 pub fn read_identity(dir: &Path) -> Result<Option<Identity>, String> {
     match std::fs::read(identity_path(dir)) {
         Ok(b) => serde_json::from_slice(&b)
@@ -206,9 +221,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let start_manager = |cfg: NodeConfig| async {
         Manager::start(cfg, disk.clone() as Arc<dyn Disk>, Arc::new(NoObserver)).await.map_err(|e| format!("cannot start: {e}"))
     };
-    let serve = |manager: &Arc<Manager>, certs: &NodeCerts| -> Result<_, String> {
+    let serve = |manager: &Arc<Manager>, certs: &NodeCerts, node_id: &str| -> Result<_, String> {
         let server = tonic::transport::Server::builder().tls_config(certs.server_tls()).map_err(|e| format!("TLS: {e}"))?;
-        Ok(tokio::spawn(manager.clone().serve_secure(listen, server, Arc::new(tls::CertAuthorizer))))
+        let auth = Arc::new(tls::CertAuthorizer { node_id: node_id.to_string() });
+        Ok(tokio::spawn(manager.clone().serve_secure(listen, server, auth)))
     };
 
     let metrics_addr: Option<SocketAddr> = match &opts.metrics_addr {
@@ -226,7 +242,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             }
             certs.install_client();
             let manager = start_manager(base(None, false)).await?;
-            let server = serve(&manager, &certs)?;
+            let server = serve(&manager, &certs, &i.node_id)?;
             (i, server, manager)
         }
         (Start::Init, None) => {
@@ -239,7 +255,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             let certs = NodeCerts { ca_pem: root.ca_cert_pem.clone(), cert_pem: joined.certificate_pem.clone(), key_pem };
             certs.save(dir)?;
             certs.install_client();
-            let server = serve(&manager, &certs)?;
+            let server = serve(&manager, &certs, &joined.node_id)?;
             let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()] };
             write_identity(&id_disk, &i)?;
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
@@ -260,7 +276,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             certs.save(dir)?;
             certs.install_client();
             let manager = start_manager(base(None, false)).await?;
-            let server = serve(&manager, &certs)?;
+            let server = serve(&manager, &certs, &joined.node_id)?;
             if joined.role == NodeRole::Manager {
                 // Now that we serve raft with a manager certificate, become a raft member.
                 add_self_as_manager(&addr, raft_id, &advertise).await?;
@@ -311,17 +327,44 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             }
         });
     }
-    let agent = tokio::spawn(run_agent(agent_cfg, exec));
+    let mut leave = manager.on_leave();
+    let mut agent = tokio::spawn(run_agent(agent_cfg, exec.clone()));
     let mut term = tokio_rt::signal::unix::signal(tokio_rt::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     tokio::select! {
         biased;
         _ = term.recv() => tracing::info!(target: "shoal", "SIGTERM: shutting down"),
         _ = tokio_rt::signal::ctrl_c() => tracing::info!(target: "shoal", "SIGINT: shutting down"),
         r = server => return Err(format!("the gRPC server stopped: {r:?}")),
-        r = agent => {
+        r = &mut agent => {
             // The swarm removed this node: its identity is void.
             let _ = std::fs::remove_file(identity_path(dir));
             return Err(format!("this node was removed from the swarm ({r:?}); join again with a token"));
+        }
+        Some(reply) = leave.recv() => {
+            // `swarm leave` (the Local service checked that the node may): no more starts,
+            // this node's containers stopped and removed (docker's leave stops the node's
+            // tasks), then the swarm state forgotten. The swarm keeps the node, DOWN once its
+            // heartbeats stop, until `node rm`.
+            agent.abort();
+            let _ = (&mut agent).await;
+            // Twice: a start already under way when the agent stopped may still create its
+            // container after the first sweep.
+            for sweep in 0..2 {
+                if sweep > 0 {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                for c in exec.list().await {
+                    exec.stop(&c.task_id).await;
+                    exec.remove(&c.task_id).await;
+                }
+            }
+            let result = forget_swarm(dir);
+            let _ = reply.send(result.clone());
+            // The answer must leave before the process (and its server) ends.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            result?;
+            tracing::info!(target: "shoal", "left the swarm");
+            return Ok(());
         }
     }
     // Containers keep running across a daemon restart (the agent adopts them); raft state

@@ -107,6 +107,34 @@ impl NodeFlags {
     }
 }
 
+/// `swarm leave [--force]`: asks this machine's own daemon (the one whose data directory the
+/// CLI reads) to leave the swarm.
+#[derive(Parser)]
+#[command(name = "shoal swarm leave", no_binary_name = true, disable_help_subcommand = true)]
+struct LeaveCli {
+    /// Force this node to leave the swarm, ignoring warnings
+    #[arg(long, short = 'f')]
+    force: bool,
+}
+
+/// Asks the daemon of the node at `dir` to leave its swarm; returns once it left.
+async fn swarm_leave(dir: &std::path::Path, force: bool) -> Result<(), String> {
+    let identity = daemon::read_identity(dir)?.ok_or_else(|| format!("Error: {} is not a swarm node's data directory: this node is not part of a swarm", dir.display()))?;
+    let role = shoal_core::model::NodeRole::parse(&identity.role).unwrap_or_default();
+    let addr = &identity.advertise_addr;
+    let ch = shoal_core::node::raft::network::channel_to(addr, role).map_err(|e| format!("Cannot connect to this node's daemon at {addr}: {e}"))?;
+    let mut c = proto::local_client::LocalClient::new(ch);
+    // Leaving stops the node's containers first: give it the time docker gives a stop.
+    match tokio::time::timeout(std::time::Duration::from_secs(60), c.leave(proto::LeaveRequest { force })).await {
+        Err(_) => Err(format!("Error: the daemon at {addr} did not finish leaving within 60 s; see its log")),
+        Ok(Err(s)) if s.code() == tonic::Code::Unavailable && s.message().contains("connect") => {
+            Err(format!("Cannot connect to this node's daemon at {addr}: {}. Is it running?", s.message()))
+        }
+        Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
 /// Read-only commands the core grammar does not hold (they only format what the API lists).
 #[derive(Parser)]
 #[command(name = "shoal", no_binary_name = true, disable_help_subcommand = true)]
@@ -217,6 +245,19 @@ fn main() {
         match words.as_slice() {
             ["daemon", ..] | ["swarm", "init", ..] | ["swarm", "join", ..] => match DaemonCli::try_parse_from(&words) {
                 Ok(c) => run_daemon(c.cmd).await,
+                Err(e) => clap_exit(e),
+            },
+            ["swarm", "leave", rest @ ..] => match LeaveCli::try_parse_from(rest) {
+                Ok(c) => match swarm_leave(std::path::Path::new(&client_dir), c.force).await {
+                    Ok(()) => {
+                        println!("Node left the swarm.");
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                },
                 Err(e) => clap_exit(e),
             },
             ["node", "ls" | "list" | "inspect" | "ps", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {

@@ -157,7 +157,7 @@ impl NodeCerts {
     /// The role the certificate grants (its OU).
     pub fn role(&self) -> Result<NodeRole, String> {
         let der = pem::parse(&self.cert_pem).map_err(|e| format!("node.crt is not PEM: {e}"))?.into_contents();
-        role_of(&der).ok_or_else(|| "node.crt names no Shoal role (OU)".into())
+        role_and_id_of(&der).map(|(role, _)| role).ok_or_else(|| "node.crt names no Shoal role (OU)".into())
     }
 
     /// The server config: our chain (node certificate + root, so joiners can pin the root),
@@ -193,29 +193,37 @@ fn install_client_tls(tls: ClientTlsConfig) {
     })));
 }
 
-/// The Shoal role in a certificate's subject OU.
-fn role_of(der: &[u8]) -> Option<NodeRole> {
+/// The Shoal role (subject OU) and node id (subject CN) of a certificate.
+fn role_and_id_of(der: &[u8]) -> Option<(NodeRole, String)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let ou = cert.subject().iter_organizational_unit().next()?.as_str().ok()?.to_string();
-    NodeRole::parse(&ou)
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    Some((NodeRole::parse(&ou)?, cn))
 }
 
-/// Reads the caller's role from its verified client certificate (rustls checked that it
-/// chains to our root before the request got here).
-pub struct CertAuthorizer;
+/// Reads the caller's role and node id from its verified client certificate (rustls checked
+/// that it chains to our root before the request got here). `node_id`: this node's own id,
+/// the only caller of its `Local` service.
+pub struct CertAuthorizer {
+    pub node_id: String,
+}
 
 impl Authorizer for CertAuthorizer {
     fn authorize(&self, req: &tonic::Request<()>, service: &'static str, need: Caller) -> Result<(), tonic::Status> {
         if need == Caller::Anyone {
             return Ok(());
         }
-        let role = req.peer_certs().and_then(|certs| certs.first().and_then(|c| role_of(c.as_ref())));
-        match (need, role) {
+        let caller = req.peer_certs().and_then(|certs| certs.first().and_then(|c| role_and_id_of(c.as_ref())));
+        match (need, caller) {
             (_, None) => Err(tonic::Status::unauthenticated(format!(
                 "the {service} API needs a certificate of this swarm: join it first (`shoal swarm join --token …`)"
             ))),
-            (Caller::Manager, Some(NodeRole::Worker)) => Err(tonic::Status::permission_denied(format!(
+            (Caller::Manager, Some((NodeRole::Worker, _))) => Err(tonic::Status::permission_denied(format!(
                 "a worker's certificate cannot call the {service} API: this node is not a swarm manager; run the command on a manager"
+            ))),
+            (Caller::Itself, Some((_, id))) if id != self.node_id => Err(tonic::Status::permission_denied(format!(
+                "the {service} API answers only this node's own certificate (node {}), not node {id}'s: run the command on this node's machine",
+                self.node_id
             ))),
             _ => Ok(()),
         }

@@ -514,20 +514,7 @@ impl Cluster {
             return Err(format!("node {name} is not part of a swarm"));
         }
         let voters = self.voters();
-        if voters.contains(&self.nodes[i].raft_id) && !force {
-            let reachable = voters.len();
-            let mut msg = "You are attempting to leave the swarm on a node that is participating as a manager. ".to_string();
-            if reachable == 1 {
-                msg += "Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.";
-                return Err(msg);
-            }
-            if (reachable - 1) * 2 <= reachable {
-                msg += &format!(
-                    "Removing this node leaves {} managers out of {reachable}. Without a Raft quorum your swarm will be inaccessible. ",
-                    reachable - 1
-                );
-            }
-            msg += "Demote it first (`node demote`), or use `--force` to leave anyway.";
+        if let Some(msg) = shoal_core::node::local::leave_refusal(voters.contains(&self.nodes[i].raft_id), voters.len(), force) {
             return Err(msg);
         }
         let last_crashed = self.last_crashed;

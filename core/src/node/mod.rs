@@ -16,6 +16,7 @@ pub mod control;
 pub mod counters;
 pub mod dispatcher;
 pub mod leader;
+pub mod local;
 pub mod logs;
 pub mod mesh;
 pub mod raft;
@@ -76,6 +77,8 @@ pub enum Caller {
     Node,
     /// No certificate: joining.
     Anyone,
+    /// This node's own certificate (the CLI on its machine): the `Local` service.
+    Itself,
 }
 
 /// Decides from a request's peer certificate whether it may call a service (the production
@@ -158,6 +161,8 @@ pub struct Manager {
     log_source: std::sync::Mutex<Option<Arc<dyn logs::LogSource>>>,
     /// What this process saw as leader, for `/metrics`.
     pub counters: counters::Counters,
+    /// Where `swarm leave` is handed to the runtime ([`Manager::on_leave`]).
+    leave_requests: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<local::LeaveReply>>>,
 }
 
 impl Manager {
@@ -201,6 +206,7 @@ impl Manager {
             cert_signer: cfg.cert_signer,
             log_source: Default::default(),
             counters: Default::default(),
+            leave_requests: Default::default(),
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
@@ -225,6 +231,7 @@ impl Manager {
             .add_service(crate::proto::control_server::ControlServer::new(control::ControlService { node: self.clone() }))
             .add_service(crate::proto::node_ca_server::NodeCaServer::new(ca::NodeCaService { node: self.clone() }))
             .add_service(crate::proto::logs_server::LogsServer::new(logs::LogsService { node: self.clone() }))
+            .add_service(crate::proto::local_server::LocalServer::new(local::LocalService { node: self.clone() }))
             .serve(addr)
             .await
     }
@@ -232,7 +239,8 @@ impl Manager {
     /// [`Manager::serve_on`] with mutual TLS (production): `server` carries the TLS config
     /// (client certificates optional, so machines without one can join), and every service
     /// asks `auth` whether the caller's certificate may call it: raft, manager and control
-    /// need a manager's, the dispatcher any node's, `NodeCa` (joining) none, logs a manager's.
+    /// need a manager's, the dispatcher any node's, `NodeCa` (joining) none, logs a manager's,
+    /// `Local` (leave) this node's own.
     #[cfg(not(madsim))]
     pub async fn serve_secure(
         self: Arc<Self>,
@@ -241,7 +249,7 @@ impl Manager {
         auth: Arc<dyn Authorizer>,
     ) -> Result<(), tonic::transport::Error> {
         use crate::proto::{control_server::ControlServer, dispatcher_server::DispatcherServer};
-        use crate::proto::{logs_server::LogsServer, manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
+        use crate::proto::{local_server::LocalServer, logs_server::LogsServer, manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
         let guard = |service: &'static str, need: Caller| {
             let auth = auth.clone();
             move |req: tonic::Request<()>| auth.authorize(&req, service, need).map(|()| req)
@@ -253,6 +261,7 @@ impl Manager {
             .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager)))
             .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone)))
             .add_service(LogsServer::with_interceptor(logs::LogsService { node: self.clone() }, guard("logs", Caller::Manager)))
+            .add_service(LocalServer::with_interceptor(local::LocalService { node: self.clone() }, guard("local", Caller::Itself)))
             .serve(addr)
             .await
     }

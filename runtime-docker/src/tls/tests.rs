@@ -59,7 +59,7 @@ async fn certificates_decide_who_may_call_what() {
     let m = Manager::start(cfg, disk, Arc::new(NoObserver)).await.unwrap();
     let manager = certs_for(&root, "m1", NodeRole::Manager);
     let server = tonic::transport::Server::builder().tls_config(manager.server_tls()).unwrap();
-    tokio_rt::spawn(m.clone().serve_secure(addr.parse().unwrap(), server, Arc::new(CertAuthorizer)));
+    tokio_rt::spawn(m.clone().serve_secure(addr.parse().unwrap(), server, Arc::new(CertAuthorizer { node_id: "m1".into() })));
     for _ in 0..100 {
         if m.is_leader() {
             break;
@@ -95,6 +95,24 @@ async fn certificates_decide_who_may_call_what() {
     if let Err(e) = &r {
         assert!(!matches!(e.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated), "{e:?}");
     }
+
+    // `Local` (swarm leave) answers only this node's own certificate: not another manager's,
+    // not a worker's; its own reaches the refusal (the only manager needs --force).
+    let leave = |certs: Option<NodeCerts>| {
+        let (addr, ca) = (addr.clone(), root.ca_cert_pem.clone());
+        async move {
+            let mut c = proto::local_client::LocalClient::new(endpoint(&addr, &ca, certs.as_ref()).await);
+            c.leave(proto::LeaveRequest { force: false }).await
+        }
+    };
+    let other_manager = certs_for(&root, "m2", NodeRole::Manager);
+    let e = leave(Some(other_manager)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("only this node's own certificate"), "{}", e.message());
+    assert_eq!(leave(Some(certs_for(&root, "w1", NodeRole::Worker))).await.unwrap_err().code(), tonic::Code::PermissionDenied);
+    let e = leave(Some(manager.clone())).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("Removing the last manager erases all current state"), "{}", e.message());
 
     // No certificate: only the node CA.
     let e = list_services(endpoint(&addr, &root.ca_cert_pem, None).await).await.unwrap_err();

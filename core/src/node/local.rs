@@ -1,0 +1,93 @@
+//! The `Local` gRPC service (shell): what the CLI on a machine asks its own daemon, today
+//! `swarm leave [--force]`.
+//!
+//! The shell decides whether the node may leave (a manager only with `--force`, as docker
+//! refuses it with the same explanation) and hands the leave to the runtime, which owns what
+//! leaving means on its machine (stop the node's containers, forget the swarm state, stop the
+//! daemon) and answers when it is done. A runtime that registered no handler (the simulator,
+//! which leaves through its cluster model) answers that the node cannot leave from here.
+//!
+//! Invariants: nothing is touched before the refusal check passed; at most one leave is
+//! handed over at a time (a bounded queue of one).
+
+use super::Manager;
+use crate::proto::{local_server, LeaveRequest, LeaveResponse};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Request, Response, Status};
+
+/// A leave handed to the runtime: it answers on the sender once it left (or why not).
+pub type LeaveReply = oneshot::Sender<Result<(), String>>;
+
+/// Why a node may not leave the swarm now (docker's words), or None. `voter`: this node is a
+/// raft voter (a manager); `voters`: how many there are.
+pub fn leave_refusal(voter: bool, voters: usize, force: bool) -> Option<String> {
+    if !voter || force {
+        return None;
+    }
+    let mut msg = "You are attempting to leave the swarm on a node that is participating as a manager. ".to_string();
+    if voters <= 1 {
+        msg += "Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.";
+        return Some(msg);
+    }
+    if (voters - 1) * 2 <= voters {
+        msg += &format!("Removing this node leaves {} managers out of {voters}. Without a Raft quorum your swarm will be inaccessible. ", voters - 1);
+    }
+    msg += "Demote it first (`node demote`), or use `--force` to leave anyway.";
+    Some(msg)
+}
+
+impl Manager {
+    /// The runtime's end of `swarm leave`: each request arrives with the sender to answer on.
+    pub fn on_leave(&self) -> mpsc::Receiver<LeaveReply> {
+        let (tx, rx) = mpsc::channel(1);
+        *self.leave_requests.lock().unwrap() = Some(tx);
+        rx
+    }
+}
+
+pub struct LocalService {
+    pub node: Arc<Manager>,
+}
+
+#[tonic::async_trait]
+impl local_server::Local for LocalService {
+    async fn leave(&self, request: Request<LeaveRequest>) -> Result<Response<LeaveResponse>, Status> {
+        let force = request.into_inner().force;
+        let (voter, voters) = {
+            let m = self.node.state.membership();
+            let voters: Vec<u64> = m.membership().voter_ids().collect();
+            (voters.contains(&self.node.id), voters.len())
+        };
+        if let Some(msg) = leave_refusal(voter, voters, force) {
+            return Err(Status::failed_precondition(msg));
+        }
+        let tx = self.node.leave_requests.lock().unwrap().clone();
+        let tx = tx.ok_or_else(|| Status::unimplemented("this node cannot leave through its API: stop its daemon instead"))?;
+        let (reply, answer) = oneshot::channel();
+        tx.try_send(reply).map_err(|_| Status::unavailable("this node is already leaving the swarm"))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(Response::new(LeaveResponse {})),
+            Ok(Err(e)) => Err(Status::internal(format!("leaving the swarm failed: {e}"))),
+            Err(_) => Err(Status::internal("the daemon stopped before it finished leaving")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Docker refuses `swarm leave` on a manager without --force, and says what the swarm
+    // would lose; a worker, or --force, may always leave.
+    #[test]
+    fn a_manager_leaves_only_with_force() {
+        assert_eq!(leave_refusal(false, 3, false), None);
+        assert_eq!(leave_refusal(true, 3, true), None);
+        assert!(leave_refusal(true, 1, false).unwrap().contains("Removing the last manager erases all current state"));
+        let two = leave_refusal(true, 2, false).unwrap();
+        assert!(two.contains("leaves 1 managers out of 2") && two.contains("Demote it first"), "{two}");
+        let three = leave_refusal(true, 3, false).unwrap();
+        assert!(!three.contains("quorum") && three.contains("Demote it first"), "{three}");
+    }
+}
