@@ -144,7 +144,7 @@ async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc
 }
 
 impl SimNode {
-    fn sim_id(&self) -> madsim::task::NodeId {
+    pub(crate) fn sim_id(&self) -> madsim::task::NodeId {
         self.handle.id()
     }
 }

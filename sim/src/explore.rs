@@ -122,6 +122,22 @@ pub fn plan(seed: u64) -> Plan {
         let _ = writeln!(t, "[[injector]]\nkind = \"slow-disk\"\nevery = \"{every}s\"\nlatency = \"{ms}ms\"\nduration = \"{dur_s}s\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
         faults += 1;
     }
+    // Clock faults (1 in 4 plans: every node's clock off by up to 0.1-5 s, drifting) and
+    // buggify (1 in 4: rare delayed status reports and dropped heartbeats).
+    let clock_skew_ms = more.gen_bool(0.25).then(|| more.gen_range(100..=5_000));
+    let buggify = more.gen_bool(0.25);
+    if clock_skew_ms.is_some() || buggify {
+        let _ = writeln!(t, "[sim]");
+        if let Some(ms) = clock_skew_ms {
+            let _ = writeln!(t, "clock_skew_ms = {ms}");
+            faults += 1;
+        }
+        if buggify {
+            let _ = writeln!(t, "buggify = true");
+            faults += 1;
+        }
+        let _ = writeln!(t);
+    }
 
     // The workload, one step every 0.5-4 s of virtual time.
     let mut steps = Vec::new();

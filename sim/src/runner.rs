@@ -90,6 +90,9 @@ struct Derived {
     mesh_gossip_ms: (u64, u64),
     /// How long the mesh takes to notice a crashed machine (memberlist's failure detection).
     mesh_detect_ms: (u64, u64),
+    /// Per node (scenario order): its clock's offset (ms) and drift (ppm); empty without
+    /// `clock_skew_ms`.
+    clock_skews: Vec<(i64, i64)>,
 }
 
 fn derive(scenario: &Scenario, seed: u64) -> Derived {
@@ -102,7 +105,15 @@ fn derive(scenario: &Scenario, seed: u64) -> Derived {
     let mesh_gossip_ms = (lo, lo + rng.gen_range(50..=800));
     let lo = rng.gen_range(1_000..=3_000);
     let mesh_detect_ms = (lo, lo + rng.gen_range(0..=2_000));
-    Derived { latency_ms, mesh_gossip_ms, mesh_detect_ms }
+    // Its own stream: the draws above stay as they were for scenarios without skew.
+    let mut clock_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6f63_6b00_0000);
+    let max = scenario.sim.clock_skew_ms as i64;
+    let clock_skews = if max == 0 {
+        Vec::new()
+    } else {
+        scenario.nodes.iter().map(|_| (clock_rng.gen_range(-max..=max), clock_rng.gen_range(-100..=100))).collect()
+    };
+    Derived { latency_ms, mesh_gossip_ms, mesh_detect_ms, clock_skews }
 }
 
 /// The first line of every run: the seed and every parameter derived from it.
@@ -125,7 +136,7 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .collect();
     format!(
         "shoal-sim scenario={} seed={} file={} managers={} workers={} latency_ms={}..{} disk_sync_ms={} torn_writes={} \
-         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]{}",
+         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]{}{}",
         scenario.name,
         seed,
         scenario.path,
@@ -145,6 +156,12 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         d.mesh_detect_ms.0,
         d.mesh_detect_ms.1,
         inj.join(","),
+        if d.clock_skews.is_empty() && !scenario.sim.buggify {
+            String::new()
+        } else {
+            let skews: Vec<String> = d.clock_skews.iter().map(|(ms, ppm)| format!("{ms:+}ms{ppm:+}ppm")).collect();
+            format!(" clock_skews=[{}] buggify={}", skews.join(","), scenario.sim.buggify)
+        },
         if shoal_core::mutant::ACTIVE.is_empty() {
             String::new()
         } else {
@@ -241,6 +258,20 @@ async fn drive(
     let mesh_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_7368);
     let mesh = Arc::new(MeshModel::new(scenario.nodes.len(), gossip_ms, detect_ms, mesh_rng));
     let cluster = Arc::new(Mutex::new(Cluster::create(&scenario, seed, checkers.clone(), rng, mesh)));
+    // Clock faults and buggify are per run (the clock table is the simulation thread's: set
+    // it even when empty, so no earlier run's skews remain).
+    {
+        let c = cluster.lock().unwrap();
+        let skews = derive(&scenario, seed).clock_skews;
+        shoal_core::node::clock::set_skews(
+            skews
+                .iter()
+                .enumerate()
+                .map(|(i, (offset_ms, drift_ppm))| (c.nodes[i].sim_id(), shoal_core::node::clock::Skew { offset_ms: *offset_ms, drift_ppm: *drift_ppm }))
+                .collect(),
+        );
+    }
+    shoal_core::node::buggify::enable(scenario.sim.buggify);
     let client_node = madsim::runtime::Handle::current()
         .create_node()
         .name("client")

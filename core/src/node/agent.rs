@@ -204,6 +204,8 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
     let mut next_heartbeat = tokio::time::Instant::now();
+    // Buggify: reports held back until then.
+    let mut reports_held_until: Option<tokio::time::Instant> = None;
     // The dispatcher session (one per leadership) the reports went to; 0 before the first answer.
     let mut session = 0u64;
     // Starts run beside the loop, at most this many at once; each leaves its result in
@@ -250,9 +252,23 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             }
         }
         let now = tokio::time::Instant::now();
-        if !outbox.is_empty() || now >= next_heartbeat {
+        // Buggify (simulator only): an agent slow to report holds its reports back for a
+        // second; a heartbeat may be lost on the way (the agent notices when the call times
+        // out, and tries again then, as after any lost call).
+        if !outbox.is_empty() && reports_held_until.is_none() && super::buggify::fire(0.05) {
+            reports_held_until = Some(now + Duration::from_secs(1));
+        }
+        let holding = reports_held_until.is_some_and(|u| now < u);
+        if !holding {
+            reports_held_until = None;
+        }
+        let due = now >= next_heartbeat;
+        let send_reports = !outbox.is_empty() && !holding;
+        if due && !send_reports && super::buggify::fire(0.02) {
+            next_heartbeat = now + HEARTBEAT_TIMEOUT;
+        } else if send_reports || due {
             let addr = leader.lock().unwrap().addr.clone();
-            let take = outbox.len().min(MAX_UPDATES_PER_HEARTBEAT);
+            let take = if holding { 0 } else { outbox.len().min(MAX_UPDATES_PER_HEARTBEAT) };
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
                 description: description.clone(),
@@ -321,7 +337,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     }
                     // Heartbeat a little before the announced period ends.
                     next_heartbeat = now + Duration::from_millis(resp.period_ms.saturating_sub(resp.period_ms / 10).max(100));
-                    if !outbox.is_empty() || (new_session && synced) {
+                    if (!outbox.is_empty() && !holding) || (new_session && synced) {
                         continue;
                     }
                 }
@@ -336,7 +352,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
             _ = start_ended.changed(ended_seen) => {}
-            _ = tokio::time::sleep_until(next_heartbeat) => {}
+            _ = tokio::time::sleep_until(reports_held_until.map_or(next_heartbeat, |u| u.min(next_heartbeat))) => {}
         }
     }
 }

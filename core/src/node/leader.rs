@@ -55,13 +55,7 @@ impl LeaderInbox {
     }
 }
 
-/// Milliseconds since the Unix epoch: the proposer's clock, written into raft entries (virtual
-/// under the simulator). The one clock read of the shell.
-pub fn wall_ms() -> u64 {
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now();
-    now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+pub use super::clock::wall_ms;
 
 /// A dispatcher session id from what makes a leadership unique: its term, the leader, and when
 /// it started (a restarted leader starts later). Never 0, the agent's "no session yet".

@@ -11,7 +11,9 @@
 //! a quorum round) unless asked otherwise; every outgoing call has a deadline.
 
 pub mod agent;
+pub mod buggify;
 pub mod ca;
+pub mod clock;
 pub mod control;
 pub mod counters;
 pub mod dispatcher;

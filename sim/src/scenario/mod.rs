@@ -134,6 +134,12 @@ pub struct SimParams {
     pub latency_ms: Option<(u64, u64)>,
     pub disk_sync_ms: u64,
     pub torn_writes: bool,
+    /// Each node's clock is off by up to this much (either way), and drifts up to ±100 ppm,
+    /// as derived from the seed; 0 = every clock agrees.
+    pub clock_skew_ms: u64,
+    /// Buggify points in the shell fire (rarely, seeded): delayed status reports, dropped
+    /// heartbeats.
+    pub buggify: bool,
 }
 
 /// A validated scenario.
@@ -301,17 +307,22 @@ impl Scenario {
             return Err(err(0, "raft", format!("invalid raft settings: {e}")));
         }
         let sim = match &raw.sim {
-            None => SimParams { latency_ms: None, disk_sync_ms: 1, torn_writes: true },
+            None => SimParams { latency_ms: None, disk_sync_ms: 1, torn_writes: true, clock_skew_ms: 0, buggify: false },
             Some(s) => {
                 if let Some([lo, hi]) = s.latency_ms {
                     if lo > hi || hi > 10_000 {
                         return Err(err(0, "sim.latency_ms", format!("[{lo}, {hi}]: need low ≤ high ≤ 10000")));
                     }
                 }
+                if s.clock_skew_ms.is_some_and(|ms| ms > 3_600_000) {
+                    return Err(err(0, "sim.clock_skew_ms", "at most 3600000 (an hour)".into()));
+                }
                 SimParams {
                     latency_ms: s.latency_ms.map(|[a, b]| (a, b)),
                     disk_sync_ms: s.disk_sync_ms.unwrap_or(1),
                     torn_writes: s.torn_writes.unwrap_or(true),
+                    clock_skew_ms: s.clock_skew_ms.unwrap_or(0),
+                    buggify: s.buggify.unwrap_or(false),
                 }
             }
         };
@@ -547,6 +558,8 @@ struct RawSim {
     latency_ms: Option<[u64; 2]>,
     disk_sync_ms: Option<u64>,
     torn_writes: Option<bool>,
+    clock_skew_ms: Option<u64>,
+    buggify: Option<bool>,
 }
 
 #[derive(Deserialize)]
