@@ -139,13 +139,16 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
         });
     }
 
-    // Failures of the current spec since the update started.
+    // Failures of the current spec's tasks made since the update started. By when the task
+    // was made (a manager's clock, as `started_at` is), not when its agent says it failed:
+    // an agent whose clock is behind would date the failure before the update began, and the
+    // update would go on past it (explorer seed 2436, clocks 6 s apart).
     let failures: Vec<&Task> = failed
         .iter()
         .copied()
         .filter(|t| t.spec_version == s.spec_version)
         .filter(|t| matches!(t.status.state, TaskState::Failed | TaskState::Rejected))
-        .filter(|t| t.status.timestamp_ms >= started_at)
+        .filter(|t| t.meta.created_at_ms >= started_at)
         .collect();
     // Slots the update reached: those with a fresh task, live or failed.
     let reached = fresh_slots.iter().copied().chain(failures.iter().map(|t| slot_key(t))).collect::<BTreeSet<_>>().len().max(1);

@@ -282,10 +282,14 @@ impl UpdateRules {
         let ServiceMode::Replicated { replicas } = svc.spec.mode else { return Ok(()) };
         let began_full = prev.full_at_start.as_ref().is_some_and(|(v, full)| *v == svc.spec_version && *full);
         let started_at = svc.update_status.as_ref().and_then(|u| u.started_at_ms).unwrap_or(0);
-        // A failure since the update began, or (a rollback) of the release rolled back from.
+        // A failure of a task made since the update began or of the new spec (by the managers'
+        // clocks and versions, not the agents' report times: clocks may be skewed), or (a
+        // rollback) of the release rolled back from.
         let new_failed = ts.iter().any(|t| {
             matches!(t.status.state, TaskState::Failed | TaskState::Rejected)
-                && (t.status.timestamp_ms >= started_at || (rolling_back(state) && t.spec_version + 1 == svc.spec_version))
+                && (t.meta.created_at_ms >= started_at
+                    || t.spec_version == svc.spec_version
+                    || (rolling_back(state) && t.spec_version + 1 == svc.spec_version))
         });
         if disturbed || !began_full || new_failed || replicas as usize != running_want(&prev.spec) {
             return Ok(());
