@@ -404,8 +404,9 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
         }
         let running: Vec<crate::invariants::slots::Running> = {
             let c = cluster.lock().unwrap();
-            // Containers of tasks the control plane still wants; one it shut down may run on a
-            // while its node is cut off (swarm does not fence), and the agent stops it on return.
+            // Containers of tasks the control plane still wants (live, of a service that still
+            // exists); one it shut down may run on a while its node is cut off (swarm does not
+            // fence), and the agent stops it on return.
             // A task of an older spec during a start-first update may overlap its replacement.
             let slots = c.running_slots();
             let live: Vec<Option<bool>> = c
@@ -420,7 +421,12 @@ async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers
                     slots
                         .iter()
                         .map(|(_, _, _, t)| match s.get(Kind::Task, t) {
-                            Some(Object::Task(t)) if t.is_live() => Some(outgoing_start_first(s, t, &start_first_seen)),
+                            // A task of a removed service is going away, whatever its desired
+                            // state says until a leader pass writes REMOVE (explorer seed 2055:
+                            // `service rm` during a start-first update, then no leader for a while).
+                            Some(Object::Task(t)) if t.is_live() && s.get(Kind::Service, &t.service_id).is_some() => {
+                                Some(outgoing_start_first(s, t, &start_first_seen))
+                            }
                             _ => None,
                         })
                         .collect()
