@@ -371,11 +371,7 @@ fn status_error(host: &str, s: &tonic::Status) -> String {
 /// wrote them, prefixed with docker's `service.slot.task@node |` context.
 async fn service_logs(host: &str, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
     use std::io::Write;
-    let tail = match l.tail {
-        shoal_core::cli::Tail::All => None,
-        shoal_core::cli::Tail::Last(n) => Some(n),
-    };
-    let req = proto::ServiceLogsRequest { service: l.service.clone(), follow: l.follow, tail: tail.unwrap_or(0), has_tail: tail.is_some() };
+    let req = l.request();
     let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
     let mut c = proto::logs_client::LogsClient::new(ch);
     let mut stream = match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.service_logs(req)).await {
@@ -402,13 +398,7 @@ async fn service_logs(host: &str, l: &shoal_core::cli::ServiceLogs) -> Result<()
                 text.push(' ');
             }
             if !l.raw {
-                let ctx = if l.no_task_ids {
-                    let mut no_id = line.clone();
-                    no_id.task_id.clear();
-                    shoal_core::node::logs::context(&no_id, true).replacen(".@", "@", 1)
-                } else {
-                    shoal_core::node::logs::context(line, l.no_trunc)
-                };
+                let ctx = shoal_core::node::logs::context(line, l.no_trunc, !l.no_task_ids);
                 width = width.max(ctx.len());
                 text.push_str(&format!("{ctx:<width$} | "));
             }

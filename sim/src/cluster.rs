@@ -514,7 +514,7 @@ impl Cluster {
             return Err(format!("node {name} is not part of a swarm"));
         }
         let voters = self.voters();
-        if let Some(msg) = shoal_core::node::local::leave_refusal(voters.contains(&self.nodes[i].raft_id), voters.len(), force) {
+        if let Some(msg) = shoal_core::control::leave_refusal(voters.contains(&self.nodes[i].raft_id), voters.len(), force) {
             return Err(msg);
         }
         let last_crashed = self.last_crashed;

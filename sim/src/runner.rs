@@ -753,11 +753,7 @@ impl Run {
     /// ends with the stream; with it the stream runs on in the background until the run ends.
     async fn service_logs(&self, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
         let managers = self.cluster.lock().unwrap().manager_addrs();
-        let tail = match l.tail {
-            shoal_core::cli::Tail::All => None,
-            shoal_core::cli::Tail::Last(n) => Some(n),
-        };
-        let req = proto::ServiceLogsRequest { service: l.service.clone(), follow: l.follow, tail: tail.unwrap_or(0), has_tail: tail.is_some() };
+        let req = l.request();
         let sink = self.logs.clone();
         let call = async move {
             let mut last = String::from("no manager");
@@ -783,7 +779,7 @@ impl Run {
                         tracing::info!(target: "shoal::step", node = "runner", "logs warning: {}", batch.warning);
                     }
                     for line in &batch.lines {
-                        let text = format!("{} | {}", shoal_core::node::logs::context(line, false), String::from_utf8_lossy(&line.data));
+                        let text = format!("{} | {}", shoal_core::node::logs::context(line, false, true), String::from_utf8_lossy(&line.data));
                         tracing::info!(target: "shoal::step", node = "runner", "logs: {text}");
                         sink.lock().unwrap().push(text);
                     }

@@ -72,6 +72,17 @@ pub enum Tail {
     Last(u64),
 }
 
+impl ServiceLogs {
+    /// The `Logs.ServiceLogs` request these flags ask for (the CLI and the simulator send it).
+    pub fn request(&self) -> crate::proto::ServiceLogsRequest {
+        let tail = match self.tail {
+            Tail::All => None,
+            Tail::Last(n) => Some(n),
+        };
+        crate::proto::ServiceLogsRequest { service: self.service.clone(), follow: self.follow, tail: tail.unwrap_or(0), has_tail: tail.is_some() }
+    }
+}
+
 fn parse_tail(s: &str) -> Result<Tail, String> {
     match s {
         "all" => Ok(Tail::All),

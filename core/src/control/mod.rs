@@ -111,6 +111,24 @@ fn services(store: &Store) -> impl Iterator<Item = &Service> + Clone {
     store.list_services()
 }
 
+/// Why a node may not leave the swarm now (docker's words), or None. `voter`: this node is a
+/// raft voter (a manager); `voters`: how many there are.
+pub fn leave_refusal(voter: bool, voters: usize, force: bool) -> Option<String> {
+    if !voter || force {
+        return None;
+    }
+    let mut msg = "You are attempting to leave the swarm on a node that is participating as a manager. ".to_string();
+    if voters <= 1 {
+        msg += "Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.";
+        return Some(msg);
+    }
+    if (voters - 1) * 2 <= voters {
+        msg += &format!("Removing this node leaves {} managers out of {voters}. Without a Raft quorum your swarm will be inaccessible. ", voters - 1);
+    }
+    msg += "Demote it first (`node demote`), or use `--force` to leave anyway.";
+    Some(msg)
+}
+
 /// A service by id, name, or unique id prefix (as docker resolves them).
 pub fn find_service<'a>(store: &'a Store, key: &str) -> Result<&'a Service, ControlError> {
     if let Some(Object::Service(s)) = store.get(Kind::Service, key).or_else(|| store.find_by_name(Kind::Service, key)) {

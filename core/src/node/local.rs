@@ -1,8 +1,8 @@
 //! The `Local` gRPC service (shell): what the CLI on a machine asks its own daemon, today
 //! `swarm leave [--force]`.
 //!
-//! The shell decides whether the node may leave (a manager only with `--force`, as docker
-//! refuses it with the same explanation) and hands the leave to the runtime, which owns what
+//! The shell asks the pure rule ([`leave_refusal`]) whether the node may leave (a manager
+//! only with `--force`, as docker refuses it with the same explanation) and hands the leave to the runtime, which owns what
 //! leaving means on its machine (stop the node's containers, forget the swarm state, stop the
 //! daemon) and answers when it is done. A runtime that registered no handler (the simulator,
 //! which leaves through its cluster model) answers that the node cannot leave from here.
@@ -11,6 +11,7 @@
 //! handed over at a time (a bounded queue of one).
 
 use super::Manager;
+use crate::control::leave_refusal;
 use crate::proto::{local_server, LeaveRequest, LeaveResponse};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -18,24 +19,6 @@ use tonic::{Request, Response, Status};
 
 /// A leave handed to the runtime: it answers on the sender once it left (or why not).
 pub type LeaveReply = oneshot::Sender<Result<(), String>>;
-
-/// Why a node may not leave the swarm now (docker's words), or None. `voter`: this node is a
-/// raft voter (a manager); `voters`: how many there are.
-pub fn leave_refusal(voter: bool, voters: usize, force: bool) -> Option<String> {
-    if !voter || force {
-        return None;
-    }
-    let mut msg = "You are attempting to leave the swarm on a node that is participating as a manager. ".to_string();
-    if voters <= 1 {
-        msg += "Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.";
-        return Some(msg);
-    }
-    if (voters - 1) * 2 <= voters {
-        msg += &format!("Removing this node leaves {} managers out of {voters}. Without a Raft quorum your swarm will be inaccessible. ", voters - 1);
-    }
-    msg += "Demote it first (`node demote`), or use `--force` to leave anyway.";
-    Some(msg)
-}
 
 impl Manager {
     /// The runtime's end of `swarm leave`: each request arrives with the sender to answer on.

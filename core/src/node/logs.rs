@@ -72,14 +72,22 @@ impl Manager {
 }
 
 /// What `service logs` prints before a line's `|`: `service.slot.task@node` (docker's
-/// context; the task id cut to 12 characters unless `no_trunc`; a global task has no slot).
-pub fn context(line: &LogLine, no_trunc: bool) -> String {
-    let id = if no_trunc { line.task_id.as_str() } else { line.task_id.get(..12).unwrap_or(&line.task_id) };
-    let service = if line.service_name.is_empty() { "?" } else { line.service_name.as_str() };
-    if line.slot == 0 {
-        format!("{service}.{id}@{}", line.node_name)
-    } else {
-        format!("{service}.{}.{id}@{}", line.slot, line.node_name)
+/// context; the task id cut to 12 characters unless `no_trunc`, left out without `task_id`;
+/// a global task has no slot).
+pub fn context(line: &LogLine, no_trunc: bool, task_id: bool) -> String {
+    let mut parts = vec![if line.service_name.is_empty() { "?".to_string() } else { line.service_name.clone() }];
+    if line.slot != 0 {
+        parts.push(line.slot.to_string());
+    }
+    if task_id {
+        parts.push(if no_trunc { line.task_id.clone() } else { line.task_id.get(..12).unwrap_or(&line.task_id).to_string() });
+    }
+    format!("{}@{}", parts.join("."), line.node_name)
+}
+
+impl LogOptions {
+    fn from_wire(follow: bool, tail: u64, has_tail: bool) -> LogOptions {
+        LogOptions { follow, tail: has_tail.then_some(tail) }
     }
 }
 
@@ -145,7 +153,7 @@ impl logs_server::Logs for LogsService {
 
     async fn service_logs(&self, request: Request<ServiceLogsRequest>) -> Result<Response<BatchStream>, Status> {
         let req = request.into_inner();
-        let opts = LogOptions { follow: req.follow, tail: req.has_tail.then_some(req.tail) };
+        let opts = LogOptions::from_wire(req.follow, req.tail, req.has_tail);
         let first = self.node.state.with_store(|s| targets(s, &req.service, opts.follow))?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(fan_out(self.node.clone(), req.service, first, opts, tx));
@@ -158,7 +166,7 @@ impl logs_server::Logs for LogsService {
         if req.task_ids.len() > TASKS_PER_CALL_MAX {
             return Err(Status::invalid_argument(format!("{} task ids in one call: ask for at most {TASKS_PER_CALL_MAX}", req.task_ids.len())));
         }
-        let opts = LogOptions { follow: req.follow, tail: req.has_tail.then_some(req.tail) };
+        let opts = LogOptions::from_wire(req.follow, req.tail, req.has_tail);
         let (line_tx, line_rx) = mpsc::channel::<LogLine>(BATCH_LINES_MAX * STREAM_BUFFER);
         for id in req.task_ids {
             tokio::spawn(source.logs(id, opts, line_tx.clone()));
@@ -313,6 +321,17 @@ mod tests {
         assert_eq!(one["n2"].tasks, vec![("t3".to_string(), "web".to_string(), 3)]);
         // A follower waits for a task's container to be started before asking for it once.
         assert!(targets(&s, "web", true).unwrap().is_empty());
+    }
+
+    // docker's prefix: service.slot.task@node, the id cut to 12 unless --no-trunc, gone with
+    // --no-task-ids; a global task has no slot.
+    #[test]
+    fn the_prefix_is_docker_s() {
+        let l = LogLine { task_id: "abcdefghijklmnop".into(), service_name: "web".into(), slot: 2, node_name: "w1".into(), ..Default::default() };
+        assert_eq!(context(&l, false, true), "web.2.abcdefghijkl@w1");
+        assert_eq!(context(&l, true, true), "web.2.abcdefghijklmnop@w1");
+        assert_eq!(context(&l, false, false), "web.2@w1");
+        assert_eq!(context(&LogLine { slot: 0, ..l }, false, false), "web@w1");
     }
 
     // An unknown name is an error that says what to do, not an empty stream.
