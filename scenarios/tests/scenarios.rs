@@ -60,6 +60,7 @@ macro_rules! scenario_tests {
 mod raft {
     scenario_tests!("raft",
         leader_crash => "leader-crash.toml",
+        corrupt_log => "corrupt-log.toml",
         minority_partition => "minority-partition.toml",
         majority_partition => "majority-partition.toml",
         all_managers_restart => "all-managers-restart.toml",

@@ -258,7 +258,20 @@ impl Cluster {
                             // The machine left the swarm: a new member id, no init material.
                             (cfg.id, cfg.bootstrap, cfg.root_ca) = (raft_id, None, None);
                         }
+                        let corrupted_at = disk.corrupted_at();
                         match Manager::start(cfg.clone(), disk, observer).await {
+                            // The node must refuse to serve a log it cannot trust.
+                            Ok(_) if corrupted_at.is_some() => checkers.violate(
+                                "disk-corruption",
+                                format!(
+                                    "{} started on a raft.log with a bit flipped at byte {} (not its last record) instead of refusing it",
+                                    cfg.name,
+                                    corrupted_at.unwrap_or_default()
+                                ),
+                            ),
+                            Err(e) if corrupted_at.is_some() => {
+                                tracing::info!(target: "shoal::fault", node = %cfg.name, "refused to start: {e}");
+                            }
                             Ok(m) => {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
@@ -566,9 +579,25 @@ impl Cluster {
             self.crash(i);
         }
         Handle::current().restart(self.nodes[i].sim_id());
-        self.nodes[i].up = true;
-        self.mesh.restarted(i, now_ms());
+        // A node on a corrupted log refuses to start (its init checks that it does): it stays
+        // down for every checker and predicate.
+        self.nodes[i].up = self.nodes[i].disk.corrupted_at().is_none();
+        if self.nodes[i].up {
+            self.mesh.restarted(i, now_ms());
+        }
         tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "restart");
+    }
+
+    /// `corrupt NODE`: the node crashes, one bit flips inside a durable `raft.log` record that
+    /// is not its last, and the node restarts, which it must refuse. A node whose log holds
+    /// fewer than two records just restarts.
+    pub fn corrupt(&mut self, i: usize) {
+        self.crash(i);
+        match self.nodes[i].disk.corrupt_mid_log() {
+            Some(at) => tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, byte = at, "corrupt raft.log"),
+            None => tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "corrupt: fewer than two log records, nothing to corrupt"),
+        }
+        self.restart(i);
     }
 
     pub fn pause(&mut self, i: usize) {

@@ -4,6 +4,8 @@
 //! Faithful to a real disk in the ways raft cares about: `append` only buffers, `sync` takes
 //! (virtual) time and then makes the buffer durable, and a crash drops the unsynced buffer —
 //! or, with torn writes on, keeps a random prefix of it (a write the kernel flushed partly).
+//! The `corrupt` fault flips a bit inside a durable `raft.log` record that is not the last one
+//! (media corruption, not a torn write): the node must then refuse to start on that log.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +35,8 @@ pub struct SimDisk {
     /// The checker told of every durable vote's term (raft member id), which then holds the
     /// node to it after restarts.
     term_checker: Mutex<Option<(std::sync::Arc<crate::invariants::Checkers>, u64)>>,
+    /// The byte of `raft.log` the `corrupt` fault flipped a bit in, once it did.
+    corrupted_at: Mutex<Option<usize>>,
 }
 
 impl SimDisk {
@@ -45,6 +49,7 @@ impl SimDisk {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             vote_listener: Mutex::new(None),
             term_checker: Mutex::new(None),
+            corrupted_at: Mutex::new(None),
         }
     }
 
@@ -78,9 +83,33 @@ impl SimDisk {
         lost
     }
 
+    /// The `corrupt` fault (call while the node is down): flips one bit in the body of a
+    /// durable `raft.log` record chosen among all but the last. Returns the byte flipped, or
+    /// None when the log holds fewer than two records (nothing mid-log to corrupt).
+    pub fn corrupt_mid_log(&self) -> Option<usize> {
+        let mut files = self.files.lock().unwrap();
+        let f = files.get_mut("raft.log")?;
+        let spans = shoal_core::node::raft::record_spans(&f.durable);
+        if spans.len() < 2 {
+            return None;
+        }
+        let mut rng = self.rng.lock().unwrap();
+        let span = spans[rng.gen_range(0..spans.len() - 1)].clone();
+        let at = rng.gen_range(span);
+        f.durable[at] ^= 1 << rng.gen_range(0..8);
+        *self.corrupted_at.lock().unwrap() = Some(at);
+        Some(at)
+    }
+
+    /// Where the `corrupt` fault flipped a bit, if it did (a wipe forgets it).
+    pub fn corrupted_at(&self) -> Option<usize> {
+        *self.corrupted_at.lock().unwrap()
+    }
+
     /// `swarm leave`: the node's swarm state is deleted (call while the node is down).
     pub fn wipe(&self) {
         self.files.lock().unwrap().clear();
+        *self.corrupted_at.lock().unwrap() = None;
     }
 }
 

@@ -126,6 +126,9 @@ pub fn plan(seed: u64) -> Plan {
     // buggify (1 in 4: rare delayed status reports and dropped heartbeats).
     let clock_skew_ms = more.gen_bool(0.25).then(|| more.gen_range(100..=5_000));
     let buggify = more.gen_bool(0.25);
+    // Media corruption (1 in 10): after the workload one manager's raft.log gets a bit flipped
+    // mid-file; it must refuse to start and stays down (the others keep a quorum).
+    let corrupt = more.gen_bool(0.1).then(|| more.gen_range(1..=managers));
     if clock_skew_ms.is_some() || buggify {
         let _ = writeln!(t, "[sim]");
         if let Some(ms) = clock_skew_ms {
@@ -222,6 +225,10 @@ pub fn plan(seed: u64) -> Plan {
             let after = if k == 0 { format!("\nafter = \"{down_s}s\"") } else { String::new() };
             let _ = writeln!(t, "[[step]]{after}\nfault = \"restart manager-{m}\"\n");
         }
+    }
+    if let Some(m) = corrupt {
+        let _ = writeln!(t, "[[step]]\nafter = \"1s\"\nfault = \"corrupt manager-{m}\"\n");
+        faults += 1;
     }
     // Liveness: every fault ends, the network heals, the swarm converges.
     let _ = writeln!(t, "[[step]]\nat = \"{}s\"\nfault = \"heal\"\n", safety_s + 1);

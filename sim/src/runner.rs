@@ -885,12 +885,13 @@ impl Run {
 
     async fn fault(&mut self, f: &Fault) -> Result<(), String> {
         match f {
-            Fault::Crash(s) | Fault::Restart(s) | Fault::Pause(s) | Fault::Resume(s) => {
+            Fault::Crash(s) | Fault::Restart(s) | Fault::Pause(s) | Fault::Resume(s) | Fault::Corrupt(s) => {
                 let i = self.resolve_one(s).await?;
                 let mut c = self.cluster.lock().unwrap();
                 match f {
                     Fault::Crash(_) => c.crash(i),
                     Fault::Restart(_) => c.restart(i),
+                    Fault::Corrupt(_) => c.corrupt(i),
                     Fault::Pause(_) => c.pause(i),
                     _ => c.resume(i),
                 }

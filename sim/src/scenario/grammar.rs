@@ -57,6 +57,9 @@ pub enum Fault {
     Restart(Selector),
     Pause(Selector),
     Resume(Selector),
+    /// `corrupt NODE`: crash, flip a bit inside a durable raft.log record that is not the
+    /// last, restart: the node must refuse to start on that log (it then stays down).
+    Corrupt(Selector),
     /// `partition A B | C D` (both directions) or `partition A B -> C D` (A, B cannot reach C, D).
     Partition { from: Vec<Selector>, to: Vec<Selector>, one_way: bool },
     /// `clog A B`: the link between A and B drops everything, both ways.
@@ -306,6 +309,7 @@ fn parse_fault(words: &[&str], names: &BTreeSet<String>) -> Result<Fault, String
         "restart" => Ok(Fault::Restart(one_selector(verb, args, names)?)),
         "pause" => Ok(Fault::Pause(one_selector(verb, args, names)?)),
         "resume" => Ok(Fault::Resume(one_selector(verb, args, names)?)),
+        "corrupt" => Ok(Fault::Corrupt(one_selector(verb, args, names)?)),
         "heal" if args.is_empty() => Ok(Fault::Heal),
         "heal" => Err("`heal` takes no arguments".into()),
         "clog" => match args {
@@ -347,7 +351,7 @@ fn parse_fault(words: &[&str], names: &BTreeSet<String>) -> Result<Fault, String
             Ok(Fault::Partition { from, to, one_way })
         }
         v => Err(format!(
-            "unknown fault {v:?}: use crash, restart, pause, resume, partition, clog, heal or packet-loss"
+            "unknown fault {v:?}: use crash, restart, pause, resume, corrupt, partition, clog, heal or packet-loss"
         )),
     }
 }

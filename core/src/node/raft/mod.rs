@@ -16,7 +16,7 @@ mod runtime;
 mod state_machine;
 
 pub use disk::{seal, unseal, CrashPoint, Disk, MemDisk};
-pub use log_store::LogStore;
+pub use log_store::{record_spans, LogStore};
 pub use runtime::Runtime;
 pub use state_machine::{SharedState, StateMachine, WatchEvent, WATCH_CAPACITY};
 
