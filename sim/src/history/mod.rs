@@ -22,9 +22,7 @@
 pub mod models;
 pub mod parse;
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 /// A sequential specification.
 pub trait Model {
@@ -150,49 +148,93 @@ pub fn check<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) -> Ver
     Verdict::Linearizable
 }
 
-/// The memo of (linearized operations, state) pairs explored, keyed by their hash with the
-/// pairs compared in full (a hash collision never prunes a path): a lookup by reference, so a
-/// rejected candidate costs no copy.
+/// The set of linearized operations, kept small: operations are numbered in call order, and a
+/// search only linearizes an operation called before every pending return, so the set is
+/// "every operation below `top`, except the `holes`" with few holes (the operations still
+/// pending: about as many as run concurrently, plus unknown outcomes). A bitset of the whole
+/// history cost 157 words to hash and copy per step at 10,000 operations; this key costs a few.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct LinSet {
+    top: u32,
+    /// Sorted indices below `top` not linearized.
+    holes: Vec<u32>,
+}
+
+impl LinSet {
+    /// Adds `x` (not in the set); returns the `top` before, which [`LinSet::remove`] needs.
+    fn add(&mut self, x: usize) -> usize {
+        let x = x as u32;
+        let old_top = self.top;
+        if x < self.top {
+            let k = self.holes.binary_search(&x).expect("an operation below top that is not linearized is a hole");
+            self.holes.remove(k);
+        } else {
+            self.holes.extend(self.top..x);
+            self.top = x + 1;
+        }
+        old_top as usize
+    }
+
+    /// Undoes the latest [`LinSet::add`] of `x` (the search backtracks in stack order, so every
+    /// later change was undone already).
+    fn remove(&mut self, x: usize, old_top: usize) {
+        let (x, old_top) = (x as u32, old_top as u32);
+        if x < old_top {
+            let k = self.holes.binary_search(&x).expect_err("x was linearized");
+            self.holes.insert(k, x);
+        } else {
+            debug_assert_eq!(self.top, x + 1, "undo in stack order");
+            self.holes.truncate(self.holes.len() - (x - old_top) as usize);
+            self.top = old_top;
+        }
+    }
+}
+
+/// The memo of (linearized operations, state) pairs explored, each stored with its hash and
+/// compared in full (a hash collision never prunes a path); looked up by reference, so a
+/// rejected candidate costs no copy. The sets' holes live in one pool, not a vector per entry:
+/// a million small allocations (and their frees) were a sixth of a failing search's time.
+/// FxHash with its fixed key: fast on these small keys (SipHash made hashing most of a step),
+/// and deterministic.
 struct Seen<S> {
-    buckets: HashMap<u64, Vec<(Vec<u64>, S)>, BuildHasherDefault<IdentityHasher>>,
+    table: hashbrown::HashTable<SeenEntry<S>>,
+    holes: Vec<u32>,
+}
+
+struct SeenEntry<S> {
+    hash: u64,
+    top: u32,
+    /// The set's holes: `holes[start..start + len]` of the pool.
+    start: usize,
+    len: usize,
+    state: S,
 }
 
 impl<S> Default for Seen<S> {
     fn default() -> Self {
-        Seen { buckets: HashMap::default() }
+        Seen { table: hashbrown::HashTable::new(), holes: Vec::new() }
     }
 }
 
 impl<S: Clone + Eq + Hash> Seen<S> {
     /// Records the pair; false if it was there already.
-    fn insert(&mut self, bits: &[u64], state: &S) -> bool {
-        let mut h = DefaultHasher::new();
-        bits.hash(&mut h);
+    fn insert(&mut self, set: &LinSet, state: &S) -> bool {
+        let mut h = rustc_hash::FxHasher::default();
+        set.hash(&mut h);
         state.hash(&mut h);
-        let bucket = self.buckets.entry(h.finish()).or_default();
-        if bucket.iter().any(|(b, s)| b.as_slice() == bits && s == state) {
+        let hash = h.finish();
+        let pool = &self.holes;
+        let same = |e: &SeenEntry<S>| {
+            e.hash == hash && e.top == set.top && pool[e.start..e.start + e.len] == set.holes[..] && e.state == *state
+        };
+        if self.table.find(hash, same).is_some() {
             return false;
         }
-        bucket.push((bits.to_vec(), state.clone()));
+        let start = self.holes.len();
+        self.holes.extend_from_slice(&set.holes);
+        let entry = SeenEntry { hash, top: set.top, start, len: set.holes.len(), state: state.clone() };
+        self.table.insert_unique(hash, entry, |e| e.hash);
         true
-    }
-}
-
-/// The memo's keys are hashes already.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
@@ -241,10 +283,11 @@ struct Search<'a, M: Model> {
     ev: Vec<Event>,
     call_of: Vec<usize>,
     ret_of: Vec<usize>,
-    linearized: Vec<u64>,
+    linearized: LinSet,
     seen: Seen<M::State>,
-    /// (call event, state before it) of each linearized operation, in order.
-    stack: Vec<(usize, M::State)>,
+    /// (call event, state before it, the set's `top` before it) of each linearized
+    /// operation, in order.
+    stack: Vec<(usize, M::State, usize)>,
     state: M::State,
     cur: usize,
     deepest: Option<(usize, Witness)>,
@@ -257,7 +300,9 @@ enum Progress {
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(model: &'a M, ops: Vec<&'a Operation<M::Input, M::Output>>) -> Self {
+    fn new(model: &'a M, mut ops: Vec<&'a Operation<M::Input, M::Output>>) -> Self {
+        // Numbered in call order (ties by position), which keeps the linearized set small.
+        ops.sort_by_key(|op| op.call);
         let n = ops.len();
         // Events in time order; a call before a return at the same time (the two overlap),
         // then by operation index. Unknown returns come after everything.
@@ -289,7 +334,7 @@ impl<'a, M: Model> Search<'a, M> {
             ev,
             call_of,
             ret_of,
-            linearized: vec![0u64; n.div_ceil(64)],
+            linearized: LinSet::default(),
             seen: Seen::default(),
             stack: Vec::with_capacity(n),
             state: model.init(),
@@ -313,16 +358,16 @@ impl<'a, M: Model> Search<'a, M> {
             if e.is_call {
                 let op = self.ops[e.op];
                 if let Some(next_state) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
-                    self.linearized[e.op / 64] |= 1 << (e.op % 64);
+                    let old_top = self.linearized.add(e.op);
                     if self.seen.insert(&self.linearized, &next_state) {
                         let before = std::mem::replace(&mut self.state, next_state);
-                        self.stack.push((self.cur, before));
+                        self.stack.push((self.cur, before, old_top));
                         unlink(&mut self.ev, self.call_of[e.op]);
                         unlink(&mut self.ev, self.ret_of[e.op]);
                         self.cur = self.ev[HEAD].next;
                         continue;
                     }
-                    self.linearized[e.op / 64] &= !(1 << (e.op % 64));
+                    self.linearized.remove(e.op, old_top);
                 }
                 self.cur = e.next;
             } else {
@@ -331,15 +376,27 @@ impl<'a, M: Model> Search<'a, M> {
                     let w = self.witness(e.op);
                     self.deepest = Some((self.stack.len(), w));
                 }
-                let Some((call, before)) = self.stack.pop() else {
-                    return Err(self.deepest.take().map(|(_, w)| w).expect("recorded above"));
-                };
-                let op = self.ev[call].op;
-                self.state = before;
-                self.linearized[op / 64] &= !(1 << (op % 64));
-                relink(&mut self.ev, self.ret_of[op]);
-                relink(&mut self.ev, self.call_of[op]);
-                self.cur = self.ev[call].next;
+                // Undo the latest choice. A read (an operation that changes no state, with a
+                // known output) taken as soon as the state allowed it needs no alternative:
+                // every order that places it later, at a state giving the same output, stays
+                // valid with it moved to this earlier point (all that returned before its call
+                // is linearized already, and moving it earlier only relaxes real time). So
+                // when it failed, the choice before it failed too: undo that one as well.
+                loop {
+                    let Some((call, before, old_top)) = self.stack.pop() else {
+                        return Err(self.deepest.take().map(|(_, w)| w).expect("recorded above"));
+                    };
+                    let op = self.ev[call].op;
+                    self.state = before;
+                    self.linearized.remove(op, old_top);
+                    relink(&mut self.ev, self.ret_of[op]);
+                    relink(&mut self.ev, self.call_of[op]);
+                    self.cur = self.ev[call].next;
+                    let o = self.ops[op];
+                    if !(o.output.is_some() && self.model.read_only(&o.input)) {
+                        break;
+                    }
+                }
             }
         }
         Ok(Progress::Linearizable)
@@ -355,7 +412,7 @@ impl<'a, M: Model> Search<'a, M> {
             }
             k = self.ev[k].next;
         }
-        let prefix = self.stack.iter().rev().take(10).rev().map(|(c, _)| describe(self.ops[self.ev[*c].op])).collect();
+        let prefix = self.stack.iter().rev().take(10).rev().map(|(c, _, _)| describe(self.ops[self.ev[*c].op])).collect();
         Witness { part: String::new(), prefix, stuck: describe(self.ops[stuck]), pending, state: format!("{:?}", self.state) }
     }
 }
@@ -392,6 +449,27 @@ mod tests {
         ];
         let Verdict::NotLinearizable(w) = check(&Register, &h) else { panic!("stale read accepted") };
         assert!(w.stuck.contains("Read"), "{w}");
+    }
+
+    // The compact linearized set: adds and their undos in stack order give back each set
+    // exactly, and two routes to the same set give the same key.
+    #[test]
+    fn linearized_set_adds_and_undoes_in_stack_order() {
+        let mut a = LinSet::default();
+        let t0 = a.add(2);
+        assert_eq!(a, LinSet { top: 3, holes: vec![0, 1] });
+        let t1 = a.add(0);
+        let t2 = a.add(5);
+        assert_eq!(a, LinSet { top: 6, holes: vec![1, 3, 4] });
+        let mut b = LinSet::default();
+        for x in [0, 5, 2] {
+            b.add(x);
+        }
+        assert_eq!(a, b, "the key depends on the set, not on the order");
+        a.remove(5, t2);
+        a.remove(0, t1);
+        a.remove(2, t0);
+        assert_eq!(a, LinSet::default());
     }
 
     // A write whose outcome is unknown may take effect late, or never.
