@@ -14,6 +14,7 @@
 //! | `double-assign-slot` | a new leader runs its orchestrators before it caught up with the log (swarmkit#562's class: slots filled twice after a leader change) | `node/leader.rs` |
 //! | `exceed-parallelism` | the update controller starts every dirty slot at once | `orchestrator/update.rs` |
 //! | `rollback-wrong-spec` | a rollback keeps the task template it rolls back from | `control`, `orchestrator/update.rs` |
+//! | `secret-to-wrong-node` | the dispatcher sends every secret of the swarm with every assignment set | `dispatcher` |
 
 /// The mutants this build carries (at most one in practice).
 pub const ACTIVE: &[&str] = &[
@@ -29,6 +30,8 @@ pub const ACTIVE: &[&str] = &[
     "exceed-parallelism",
     #[cfg(feature = "mutant-rollback-wrong-spec")]
     "rollback-wrong-spec",
+    #[cfg(feature = "mutant-secret-to-wrong-node")]
+    "secret-to-wrong-node",
 ];
 
 /// Every mutant's name, for scripts and for checking a name given on the command line.
@@ -39,6 +42,7 @@ pub const ALL: &[&str] = &[
     "double-assign-slot",
     "exceed-parallelism",
     "rollback-wrong-spec",
+    "secret-to-wrong-node",
 ];
 
 /// Whether the mutant `name` is compiled in. A `const fn` over a constant list: with no

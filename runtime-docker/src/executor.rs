@@ -7,6 +7,12 @@
 //! re-opened after any error and the agent re-lists by label on every wake-up; a periodic
 //! wake-up covers events lost in between.
 //!
+//! Secrets: each secret a task uses is written to `<secrets dir>/<task id>/<target>` (mode
+//! 0444 in a 0700 directory; the secrets dir should be a tmpfs, `/run/shoal/secrets/<node id>`
+//! unless `SHOAL_SECRETS_DIR` says otherwise) and bind-mounted read-only at
+//! `/run/secrets/<target>`, so it never enters an image layer; the directory goes with the
+//! container.
+//!
 //! Invariants: restart policy off (Shoal's restart supervisor decides restarts, as in swarm);
 //! one container per task, named `shoal-<service>.<slot>.<task id>`; a start of a task whose
 //! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
@@ -20,7 +26,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::Task;
+use shoal_core::model::{Secret, Task};
 use shoal_core::node::agent::Executor;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
@@ -49,6 +55,8 @@ pub struct DockerExecutor {
     last: std::sync::Mutex<Vec<Container>>,
     /// Tasks whose container this process is creating and starting right now.
     starting: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Where the secret files of each task are written (a directory per task).
+    secrets_dir: std::path::PathBuf,
 }
 
 impl DockerExecutor {
@@ -60,7 +68,18 @@ impl DockerExecutor {
             .negotiate_version()
             .await
             .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?;
-        let exec = Arc::new(DockerExecutor { docker, node_id: node_id.to_string(), changed: Arc::default(), last: Default::default(), starting: Default::default() });
+        let secrets_dir = match std::env::var_os("SHOAL_SECRETS_DIR") {
+            Some(d) => std::path::PathBuf::from(d),
+            None => std::path::PathBuf::from("/run/shoal/secrets").join(node_id),
+        };
+        let exec = Arc::new(DockerExecutor {
+            docker,
+            node_id: node_id.to_string(),
+            changed: Arc::default(),
+            last: Default::default(),
+            starting: Default::default(),
+            secrets_dir,
+        });
         tokio::spawn(follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
         Ok(exec)
     }
@@ -69,6 +88,29 @@ impl DockerExecutor {
         let service: String =
             task.service_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
         format!("shoal-{service}.{}.{}", task.slot, task.id)
+    }
+
+    /// Writes the task's secrets into its own directory and returns the read-only bind mounts
+    /// (`host file:/run/secrets/<target>:ro`).
+    fn write_secrets(&self, task: &Task, secrets: &[Secret]) -> Result<Vec<String>, String> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let refs = &task.spec.container.secrets;
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dir = self.secrets_dir.join(&task.id);
+        let fail = |what: &str, e: std::io::Error| format!("secrets: cannot {what} {}: {e} (set SHOAL_SECRETS_DIR to a writable tmpfs directory)", dir.display());
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| fail("create", e))?;
+        let mut binds = Vec::new();
+        for r in refs {
+            let s = secrets.iter().find(|s| s.id == r.secret_id).ok_or_else(|| format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id))?;
+            let file = dir.join(&r.target);
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&file).map_err(|e| fail("write into", e))?;
+            f.write_all(&s.spec.data).map_err(|e| fail("write into", e))?;
+            binds.push(format!("{}:/run/secrets/{}:ro", file.display(), r.target));
+        }
+        Ok(binds)
     }
 
     /// The id of the container of `task_id`, if one exists.
@@ -234,7 +276,7 @@ impl Executor for DockerExecutor {
         out
     }
 
-    async fn start(&self, task: &Task) -> Result<(), String> {
+    async fn start(&self, task: &Task, secrets: &[Secret]) -> Result<(), String> {
         if let Some(id) = self.find(&task.id).await {
             // Adopt: the container exists (an agent restart, a retried start).
             return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
@@ -250,6 +292,7 @@ impl Executor for DockerExecutor {
         labels.insert(LABEL_TASK.into(), task.id.clone());
         labels.insert(LABEL_SERVICE.into(), task.service_name.clone());
         labels.insert(LABEL_SLOT.into(), task.slot.to_string());
+        let binds = self.write_secrets(task, secrets)?;
         let limits = task.spec.resources.limits.clone().unwrap_or_default();
         let reservations = task.spec.resources.reservations.clone().unwrap_or_default();
         let host = HostConfig {
@@ -259,6 +302,7 @@ impl Executor for DockerExecutor {
             memory: (limits.memory_bytes > 0).then_some(limits.memory_bytes),
             nano_cpus: (limits.nano_cpus > 0).then_some(limits.nano_cpus),
             memory_reservation: (reservations.memory_bytes > 0).then_some(reservations.memory_bytes),
+            binds: (!binds.is_empty()).then_some(binds),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -295,6 +339,8 @@ impl Executor for DockerExecutor {
     }
 
     async fn remove(&self, task_id: &str) {
+        // The task's secret files go with its container.
+        let _ = std::fs::remove_dir_all(self.secrets_dir.join(task_id));
         let Some(id) = self.find(task_id).await else { return };
         let opts = RemoveContainerOptionsBuilder::new().force(true).build();
         if let Err(e) = self.docker.remove_container(&id, Some(opts)).await {

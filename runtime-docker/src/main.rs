@@ -30,7 +30,7 @@ mod progress;
 mod tls;
 
 use clap::{Parser, Subcommand};
-use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, SecretCommand, ServiceCommand, SwarmCommand};
 use shoal_core::model::{Node, Object, Service, ServiceMode, Task};
 use shoal_core::proto::{self, control_request::Op};
 use std::path::PathBuf;
@@ -501,6 +501,49 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             for n in nodes {
                 call(host, Op::RemoveNode(proto::RemoveNode { node: n.clone(), force })).await?;
                 println!("{n}");
+            }
+        }
+        ControlCommand::Secret(SecretCommand::Create { labels, name, file }) => {
+            use std::io::Read;
+            let mut data = Vec::new();
+            let read = if file == "-" {
+                std::io::stdin().read_to_end(&mut data).map(|_| ())
+            } else {
+                std::fs::File::open(&file).and_then(|mut f| f.read_to_end(&mut data)).map(|_| ())
+            };
+            read.map_err(|e| format!("Error reading content from {file:?}: {e}"))?;
+            let r = call(host, SecretCommand::create_request(&name, &labels, data)?).await?;
+            println!("{}", r.id);
+        }
+        ControlCommand::Secret(SecretCommand::Ls { quiet, format }) => {
+            let r = call(host, Op::ListSecrets(proto::ListObjects {})).await?;
+            let secrets: Vec<shoal_core::model::Secret> =
+                objects(&r).into_iter().filter_map(|o| if let Object::Secret(s) = o { Some(s) } else { None }).collect();
+            match format.as_deref() {
+                Some("json") => println!("{}", serde_json::to_string_pretty(&secrets).expect("secrets serialise")),
+                Some(f) => return Err(format!("invalid --format {f:?}: use json")),
+                None if quiet => secrets.iter().for_each(|s| println!("{}", s.id)),
+                None => {
+                    println!("{:<27}{:<32}{}", "ID", "NAME", "LABELS");
+                    for s in &secrets {
+                        let labels: Vec<String> = s.spec.annotations.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        println!("{:<27}{:<32}{}", s.id, s.spec.annotations.name, labels.join(","));
+                    }
+                }
+            }
+        }
+        ControlCommand::Secret(SecretCommand::Inspect { secrets }) => {
+            let mut out = Vec::new();
+            for key in secrets {
+                let r = call(host, Op::GetSecret(proto::ObjectKey { key })).await?;
+                out.extend(objects(&r));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).expect("secrets serialise"));
+        }
+        ControlCommand::Secret(SecretCommand::Rm { secrets }) => {
+            for key in secrets {
+                call(host, Op::RemoveSecret(proto::ObjectKey { key: key.clone() })).await?;
+                println!("{key}");
             }
         }
         ControlCommand::Node(NodeCommand::Promote { .. } | NodeCommand::Demote { .. }) => {

@@ -89,6 +89,7 @@ mod orchestration {
         jobs => "jobs.toml",
         join_leave => "join-leave.toml",
         service_logs => "service-logs.toml",
+        secrets => "secrets.toml",
     );
 }
 

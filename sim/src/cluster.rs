@@ -276,7 +276,7 @@ impl Cluster {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
                                 // A fresh machine: no containers survive a crash.
-                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, ran);
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, ran, checkers.clone());
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));

@@ -20,7 +20,7 @@ use crate::mesh::{MeshModel, GOSSIP_CONVERGE_DELAY_MS};
 use crate::scenario::{Behaviour, ImageSpec};
 use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::{HealthConfig, Task};
+use shoal_core::model::{HealthConfig, Secret, Task};
 use shoal_core::node::agent::Executor;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
@@ -69,6 +69,8 @@ pub struct SimExecutor {
     ran: Arc<Mutex<BTreeSet<String>>>,
     /// Wakes `service logs -f` readers: some container printed a line.
     printed: tokio::sync::Notify,
+    /// Told of every secret that reaches this machine (the secrets checker).
+    checkers: Arc<crate::invariants::Checkers>,
 }
 
 impl SimExecutor {
@@ -78,9 +80,11 @@ impl SimExecutor {
         mesh: Arc<MeshModel>,
         images: Arc<BTreeMap<String, ImageSpec>>,
         ran: Arc<Mutex<BTreeSet<String>>>,
+        checkers: Arc<crate::invariants::Checkers>,
     ) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
             ran,
+            checkers,
             printed: tokio::sync::Notify::new(),
             node: node.to_string(),
             index,
@@ -217,8 +221,20 @@ impl Executor for SimExecutorHandle {
             .collect()
     }
 
-    async fn start(&self, task: &Task) -> Result<(), String> {
+    fn assignments(&self, tasks: &[Task], secrets: &[Secret]) {
+        if let Err(e) = crate::invariants::secrets::confined(&self.0.node, tasks, secrets) {
+            self.0.checkers.violate("secrets", e);
+        }
+    }
+
+    async fn start(&self, task: &Task, secrets: &[Secret]) -> Result<(), String> {
         let me = &self.0;
+        // What the container finds under /run/secrets, checked against what the task asks for.
+        for r in &task.spec.container.secrets {
+            if !secrets.iter().any(|s| s.id == r.secret_id) {
+                return Err(format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id));
+            }
+        }
         let image = task.spec.container.image.clone();
         let spec = me.spec(&image);
         if spec.behaviour == Behaviour::PullFails {

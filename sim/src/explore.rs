@@ -5,8 +5,11 @@
 //! update configs, rolled back, removed; workers drained and made active again) and a fault
 //! plan (background crash, partition and packet-loss injectors that never take a majority of
 //! managers, worker crashes with restarts; a loss of quorum: a majority of managers crashed
-//! together and restarted; network-wide latency spikes; slow disks; container faults: an image some updates use that exits, is killed
-//! for memory, cannot be pulled or starts slowly) — written as an ordinary scenario file, so a plan can be saved, read,
+//! together and restarted; network-wide latency spikes; slow disks; clock skew and drift;
+//! buggify points; one manager's raft.log corrupted mid-file, which it must refuse; container
+//! faults: an image some updates use that exits, is killed for memory, cannot be pulled or
+//! starts slowly) and, in half the plans, a secret some services use (the `secrets` checker
+//! holds every node to the secrets its tasks use) — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
 //! and the services must converge and the managers agree within a bound.
@@ -129,6 +132,10 @@ pub fn plan(seed: u64) -> Plan {
     // Media corruption (1 in 10): after the workload one manager's raft.log gets a bit flipped
     // mid-file; it must refuse to start and stays down (the others keep a quorum).
     let corrupt = more.gen_bool(0.1).then(|| more.gen_range(1..=managers));
+    // Secrets (half the plans, from a third stream): one secret made before the workload,
+    // used by about half the services created.
+    let mut sec = ChaCha8Rng::seed_from_u64(seed ^ 0x7365_6372_6574_0000);
+    let secrets_on = sec.gen_bool(0.5);
     if clock_skew_ms.is_some() || buggify {
         let _ = writeln!(t, "[sim]");
         if let Some(ms) = clock_skew_ms {
@@ -162,6 +169,9 @@ pub fn plan(seed: u64) -> Plan {
             }
             if rng.gen_bool(0.3) {
                 flags += " --placement-pref spread=node.labels.zone";
+            }
+            if secrets_on && sec.gen_bool(0.5) {
+                flags += " --secret sec-1";
             }
             services.push((name, false));
             format!("do = \"service create {flags} app:1\"")
@@ -213,6 +223,9 @@ pub fn plan(seed: u64) -> Plan {
     // Clients calling the control API through random managers all along: their history is
     // checked for linearizability when the run ends.
     let _ = writeln!(t, "[[step]]\ndo = \"load control 4/s\"\n");
+    if secrets_on {
+        let _ = writeln!(t, "[[step]]\ndo = \"secret create sec-1 s3cr3t-{seed}\"\n");
+    }
     for (gap_ms, step) in &steps {
         let _ = writeln!(t, "[[step]]\nafter = \"{gap_ms}ms\"\n{step}\n");
     }

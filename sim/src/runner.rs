@@ -15,7 +15,7 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{ControlCommand, NodeCommand, SecretCommand, ServiceCommand, SwarmCommand};
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
 use std::collections::BTreeMap;
@@ -680,6 +680,49 @@ impl Run {
                 let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
                 c.leave(i, *force)
             }
+            // The simulator has no files: `secret create NAME FILE` takes FILE as the content.
+            DoCmd::Control(ControlCommand::Secret(sc)) => match sc {
+                SecretCommand::Create { labels, name, file } => {
+                    let op = SecretCommand::create_request(name, labels, file.as_bytes().to_vec())?;
+                    match self.control_retried(op).await {
+                        (Ok(r), _) => {
+                            tracing::info!(target: "shoal::step", node = "runner", "secret {name} created: {}", r.id);
+                            Ok(())
+                        }
+                        // An attempt whose answer was lost may have created it.
+                        (Err(e), true) if e.starts_with("AlreadyExists") => {
+                            tracing::info!(target: "shoal::step", node = "runner", "secret {name} was created by an earlier attempt");
+                            Ok(())
+                        }
+                        (Err(e), _) => Err(e),
+                    }
+                }
+                SecretCommand::Ls { .. } => {
+                    let r = self.control(Op::ListSecrets(proto::ListObjects {})).await?;
+                    let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+                    let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
+                    tracing::info!(target: "shoal::step", node = "runner", "secrets: {}", names.join(", "));
+                    Ok(())
+                }
+                SecretCommand::Inspect { secrets } => {
+                    for key in secrets {
+                        self.control(Op::GetSecret(proto::ObjectKey { key: key.clone() })).await?;
+                    }
+                    Ok(())
+                }
+                SecretCommand::Rm { secrets } => {
+                    for name in secrets {
+                        match self.control_retried(Op::RemoveSecret(proto::ObjectKey { key: name.clone() })).await {
+                            (Ok(_), _) => {}
+                            (Err(e), true) if e.starts_with("NotFound") => {
+                                tracing::info!(target: "shoal::step", node = "runner", "secret {name} was removed by an earlier attempt");
+                            }
+                            (Err(e), _) => return Err(e),
+                        }
+                    }
+                    Ok(())
+                }
+            },
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;

@@ -28,6 +28,58 @@ pub enum ControlCommand {
     /// Manage the swarm.
     #[command(subcommand)]
     Swarm(SwarmCommand),
+    /// Manage swarm secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SecretCommand {
+    /// Create a secret from a file or STDIN (-) as content.
+    Create {
+        /// Secret labels
+        #[arg(long = "label", short = 'l')]
+        labels: Vec<String>,
+        name: String,
+        /// A file with the secret's content, or - for stdin (in a scenario: the content itself)
+        file: String,
+    },
+    /// List secrets.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display IDs
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// json: one JSON array of the secrets (never their data)
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more secrets (never their data).
+    Inspect {
+        #[arg(required = true)]
+        secrets: Vec<String>,
+    },
+    /// Remove one or more secrets.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        secrets: Vec<String>,
+    },
+}
+
+impl SecretCommand {
+    /// The `secret create` request for these labels and the secret's content.
+    pub fn create_request(name: &str, labels: &[String], data: Vec<u8>) -> Result<crate::proto::control_request::Op, String> {
+        let mut spec = crate::model::SecretSpec { data, ..Default::default() };
+        spec.annotations.name = name.to_string();
+        for l in labels {
+            let (k, v) = service::kv("label", l)?;
+            spec.annotations.labels.insert(k, v);
+        }
+        Ok(crate::proto::control_request::Op::CreateSecret(crate::proto::CreateSecret {
+            spec: serde_json::to_vec(&spec).expect("spec serialises"),
+        }))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -103,6 +155,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // docker's --secret forms: NAME, or source=NAME,target=FILE (also src; /run/secrets/ is
+    // the only place a target can be); anything else says what to write.
+    #[test]
+    fn secret_flags_parse_like_docker() {
+        let r = parse_secret("db-pass").unwrap();
+        assert_eq!((r.secret_name.as_str(), r.target.as_str()), ("db-pass", ""));
+        let r = parse_secret("src=db-pass,target=/run/secrets/password").unwrap();
+        assert_eq!((r.secret_name.as_str(), r.target.as_str()), ("db-pass", "password"));
+        assert!(parse_secret("source=x,mode=0400").unwrap_err().contains("not supported"));
+        assert!(parse_secret("target=x").unwrap_err().contains("name the secret"));
+        let Ok(ControlCommand::Secret(SecretCommand::Create { name, file, labels })) =
+            parse_control(["secret", "create", "-l", "env=prod", "db-pass", "-"])
+        else {
+            panic!("secret create did not parse")
+        };
+        assert_eq!((name.as_str(), file.as_str(), labels), ("db-pass", "-", vec!["env=prod".to_string()]));
+    }
 
     #[test]
     fn parses_node_promote_like_docker() {

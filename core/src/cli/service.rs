@@ -266,6 +266,9 @@ pub struct ServiceCreate {
     /// Set environment variables
     #[arg(long = "env", short = 'e')]
     pub env: Vec<String>,
+    /// Specify secrets to expose to the service: NAME or source=NAME,target=FILE
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
     /// Service labels
     #[arg(long = "label", short = 'l')]
     pub labels: Vec<String>,
@@ -305,6 +308,12 @@ pub struct ServiceUpdate {
     pub env_rm: Vec<String>,
     #[arg(long = "publish-add")]
     pub publish_add: Vec<String>,
+    /// Add or update a secret on a service: NAME or source=NAME,target=FILE
+    #[arg(long = "secret-add")]
+    pub secret_add: Vec<String>,
+    /// Remove a secret (by name)
+    #[arg(long = "secret-rm")]
+    pub secret_rm: Vec<String>,
     #[command(flatten)]
     pub common: CommonFlags,
     /// Force update even if no changes require it
@@ -480,7 +489,28 @@ fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
     Ok(())
 }
 
-fn kv(flag: &str, s: &str) -> Result<(String, String), String> {
+/// docker's `--secret`: `NAME` or `source=NAME[,target=FILE]` (also `src`); a target given as
+/// `/run/secrets/FILE` means FILE. The id is resolved by the control API.
+pub fn parse_secret(s: &str) -> Result<crate::model::SecretReference, String> {
+    let mut r = crate::model::SecretReference::default();
+    if !s.contains('=') {
+        r.secret_name = s.to_string();
+    } else {
+        for field in s.split(',') {
+            match field.split_once('=') {
+                Some(("source" | "src", v)) => r.secret_name = v.to_string(),
+                Some(("target", v)) => r.target = v.strip_prefix("/run/secrets/").unwrap_or(v).to_string(),
+                _ => return Err(format!("invalid --secret field {field:?}: use source=NAME and target=FILE (uid, gid and mode are not supported)")),
+            }
+        }
+    }
+    if r.secret_name.is_empty() {
+        return Err(format!("invalid --secret {s:?}: name the secret, e.g. --secret db-pass or --secret source=db-pass,target=password"));
+    }
+    Ok(r)
+}
+
+pub(crate) fn kv(flag: &str, s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ if !s.is_empty() && !s.contains('=') => Ok((s.to_string(), String::new())),
@@ -499,6 +529,7 @@ impl ServiceCreate {
         spec.task.container.image = self.image.clone();
         spec.task.container.args = self.args.clone();
         spec.task.container.env = self.env.clone();
+        spec.task.container.secrets = self.secrets.iter().map(|s| parse_secret(s)).collect::<Result<_, _>>()?;
         spec.task.placement.constraints = self.constraints.clone();
         spec.task.placement.preferences = self.placement_prefs.clone();
         spec.mode = match self.mode.as_str() {
@@ -558,6 +589,13 @@ impl ServiceUpdate {
             let key = e.split('=').next().unwrap_or_default();
             env.retain(|x| x.split('=').next() != Some(key));
             env.push(e.clone());
+        }
+        let secrets = &mut spec.task.container.secrets;
+        secrets.retain(|r| !self.secret_rm.contains(&r.secret_name));
+        for s in &self.secret_add {
+            let r = parse_secret(s)?;
+            secrets.retain(|x| x.secret_name != r.secret_name);
+            secrets.push(r);
         }
         if !self.publish_add.is_empty() {
             let ports = self.publish_add.iter().map(|p| parse_port(p)).collect::<Result<Vec<_>, _>>()?;

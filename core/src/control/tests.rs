@@ -141,3 +141,43 @@ fn bad_update_configs_and_rollbacks_are_refused_without_a_change() {
     assert!(matches!(update_service(&store, "nope", s, None), Err(NotFound(_))));
     assert_eq!(store, before);
 }
+
+fn secret_spec(name: &str, data: &[u8]) -> crate::model::SecretSpec {
+    crate::model::SecretSpec { annotations: crate::model::Annotations { name: name.into(), ..Default::default() }, data: data.to_vec() }
+}
+
+// docker secret create / service create --secret / secret rm: names resolve to ids when the
+// service is written, unknown secrets are refused, and a secret in use cannot be removed.
+#[test]
+fn secrets_resolve_by_name_and_cannot_go_while_in_use() {
+    let mut store = Store::new();
+    let a = create_secret(&store, secret_spec("db-pass", b"hunter2"), "sec1".into()).unwrap();
+    apply(&mut store, a);
+    let e = create_secret(&store, secret_spec("db-pass", b"x"), "sec2".into()).unwrap_err();
+    assert!(matches!(e, AlreadyExists(_)), "{e}");
+    let e = create_secret(&store, secret_spec("empty", b""), "sec3".into()).unwrap_err();
+    assert!(e.to_string().contains("empty"), "{e}");
+    let e = create_secret(&store, secret_spec("big", &vec![0u8; MAX_SECRET_BYTES + 1]), "sec4".into()).unwrap_err();
+    assert!(e.to_string().contains("at most"), "{e}");
+
+    let mut s = spec("web", "nginx");
+    s.task.container.secrets = vec![crate::model::SecretReference { secret_name: "nope".into(), ..Default::default() }];
+    let e = create_service(&store, s.clone(), "svc1".into()).unwrap_err();
+    assert_eq!(e.to_string(), "secret not found: nope");
+    s.task.container.secrets[0].secret_name = "db-pass".into();
+    let actions = create_service(&store, s.clone(), "svc1".into()).unwrap();
+    let Action::Create(Object::Service(created)) = &actions[0] else { panic!("{actions:?}") };
+    let r = &created.spec.task.container.secrets[0];
+    assert_eq!((r.secret_id.as_str(), r.target.as_str()), ("sec1", "db-pass"), "resolved to the id, target defaults to the name");
+    s.task.container.secrets.push(crate::model::SecretReference { secret_name: "db-pass".into(), ..Default::default() });
+    let e = create_service(&store, s, "svc2".into()).unwrap_err();
+    assert!(e.to_string().contains("duplicate secret target"), "{e}");
+    apply(&mut store, actions);
+
+    let e = remove_secret(&store, "db-pass").unwrap_err();
+    assert_eq!(e.to_string(), "invalid argument: secret 'db-pass' is in use by the following service: web");
+    let rm = remove_service(&store, "web").unwrap();
+    apply(&mut store, rm);
+    let rm = remove_secret(&store, "db-pass").unwrap();
+    assert!(matches!(&rm[0], Action::Delete { kind: Kind::Secret, id, .. } if id == "sec1"));
+}

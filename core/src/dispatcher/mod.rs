@@ -18,7 +18,7 @@
 //! heartbeat.
 
 use crate::model::{
-    DispatcherConfig, Node, NodeDescription, NodeRole, NodeState, Object, Task, TaskState, TaskStatus,
+    DispatcherConfig, Kind, Node, NodeDescription, NodeRole, NodeState, Object, Secret, Task, TaskState, TaskStatus,
 };
 use crate::store::{Overlay, Store};
 use rand::Rng;
@@ -227,6 +227,23 @@ pub fn assigned_tasks(store: &Store, node_id: &str) -> Vec<Task> {
         .filter(|t| t.is_live() || t.status.state <= TaskState::Running)
         .filter(|t| t.status.state >= TaskState::Assigned)
         .cloned()
+        .collect()
+}
+
+/// The secrets an assignment set's tasks use, in id order: all a node ever receives of the
+/// swarm's secrets (swarmkit sends a node only the secrets and configs its tasks reference).
+/// A reference to a secret that is gone is skipped; the agent then rejects that task.
+pub fn assigned_secrets(store: &Store, tasks: &[Task]) -> Vec<Secret> {
+    if crate::mutant::active("secret-to-wrong-node") {
+        return store.list(Kind::Secret).filter_map(|o| if let Object::Secret(s) = o { Some(s.clone()) } else { None }).collect();
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        tasks.iter().flat_map(|t| t.spec.container.secrets.iter().map(|r| r.secret_id.as_str())).collect();
+    ids.into_iter()
+        .filter_map(|id| match store.get(Kind::Secret, id) {
+            Some(Object::Secret(s)) => Some(s.clone()),
+            _ => None,
+        })
         .collect()
 }
 

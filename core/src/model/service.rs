@@ -12,8 +12,9 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Secrets the task's container gets as files under /run/secrets (`--secret`).
     #[serde(default)]
-    pub secrets: Vec<String>,
+    pub secrets: Vec<SecretReference>,
     #[serde(default)]
     pub configs: Vec<String>,
     #[serde(default)]
@@ -24,6 +25,19 @@ pub struct ContainerSpec {
     /// `--no-healthcheck`: no healthcheck at all, not even the image's.
     #[serde(default)]
     pub no_healthcheck: bool,
+}
+
+/// A secret a task uses (swarmkit's `SecretReference`): the control API resolves the name
+/// the operator gave to the secret's id when the service is created or updated; the file
+/// appears in the container as `/run/secrets/<target>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretReference {
+    #[serde(default)]
+    pub secret_id: String,
+    pub secret_name: String,
+    /// File name under /run/secrets; the secret's name unless given.
+    #[serde(default)]
+    pub target: String,
 }
 
 /// A container healthcheck (docker's HEALTHCHECK): a probe every `interval_ms`, failing after

@@ -10,7 +10,7 @@
 
 use crate::agent::{Agent, Command, Container, ContainerState};
 use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, StatusUpdate};
-use crate::model::{NodeDescription, NodeRole, Task};
+use crate::model::{NodeDescription, NodeRole, Secret, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
 use crate::proto::dispatcher_client::DispatcherClient;
@@ -34,14 +34,18 @@ const MAX_CONCURRENT_STARTS: usize = 8;
 pub trait Executor: Send + Sync + 'static {
     /// Every container this node's agent owns (found by its task label).
     async fn list(&self) -> Vec<Container>;
-    /// Creates and starts the task's container; Err is the reason it cannot run.
-    async fn start(&self, task: &Task) -> Result<(), String>;
+    /// Creates and starts the task's container with the secrets it uses (each as the file
+    /// `/run/secrets/<target>`); Err is the reason it cannot run.
+    async fn start(&self, task: &Task, secrets: &[Secret]) -> Result<(), String>;
     /// Stops the task's container (taking it out of the routing mesh first) and returns once
     /// it stopped; `changed()` then fires.
     async fn stop(&self, task_id: &str);
     async fn remove(&self, task_id: &str);
     /// Resolves when a container changed state on its own (exited, finished starting).
     async fn changed(&self);
+    /// The node's assignment set changed: its tasks and every secret the dispatcher sent
+    /// with them (the simulator checks that no other secret reached the node).
+    fn assignments(&self, _tasks: &[Task], _secrets: &[Secret]) {}
 }
 
 #[derive(Debug, Clone)]
@@ -199,7 +203,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let first = if cfg.manager { cfg.addr.clone() } else { cfg.managers.first().cloned().unwrap_or_default() };
     let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0 }));
     let assigned: Arc<Assigned> = Arc::default();
-    let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone()));
+    let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone(), exec.clone()));
     let mut agent = Agent::new(&cfg.node_id);
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
@@ -232,10 +236,12 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     Command::Start(t) => {
                         in_flight.lock().unwrap().insert(t.id.clone(), None);
                         let (exec, gate, ended, in_flight) = (exec.clone(), start_gate.clone(), start_ended.clone(), in_flight.clone());
+                        let secrets = task_secrets(&t, &assigned.secrets.lock().unwrap());
                         tokio::spawn(async move {
-                            let r = match gate.acquire_owned().await {
-                                Ok(_permit) => exec.start(&t).await,
-                                Err(_) => Err("the agent stopped".to_string()),
+                            let r = match (secrets, gate.acquire_owned().await) {
+                                (Err(e), _) => Err(e),
+                                (Ok(secrets), Ok(_permit)) => exec.start(&t, &secrets).await,
+                                (_, Err(_)) => Err("the agent stopped".to_string()),
                             };
                             in_flight.lock().unwrap().insert(t.id.clone(), Some(r));
                             ended.bump();
@@ -357,11 +363,25 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     }
 }
 
-/// Long-polls the assignments of `node_id` from the current leader, restarting on a switch.
+/// The secrets `task` uses, from those the dispatcher sent; Err names one that did not come
+/// (the task is then rejected with it, as swarm's agent rejects a task whose secret it lacks).
+fn task_secrets(task: &Task, held: &BTreeMap<String, Secret>) -> Result<Vec<Secret>, String> {
+    task.spec
+        .container
+        .secrets
+        .iter()
+        .map(|r| {
+            held.get(&r.secret_id).cloned().ok_or_else(|| format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id))
+        })
+        .collect()
+}
+
 /// The latest assignment set, handed from the poller to the agent loop.
 #[derive(Default)]
 struct Assigned {
     tasks: Mutex<Vec<Task>>,
+    /// The secrets that came with the set, by id.
+    secrets: Mutex<BTreeMap<String, Secret>>,
     signal: crate::node::signal::Signal,
     /// A dispatcher answered with this node's assignments at least once. Until then the
     /// agent must not act on containers: after a restart, the empty set it starts with would
@@ -369,7 +389,28 @@ struct Assigned {
     synced: std::sync::atomic::AtomicBool,
 }
 
-async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned: Arc<Assigned>) {
+impl Assigned {
+    /// A new assignment set and the secrets sent with it, told to the executor; wakes the
+    /// agent loop.
+    fn set(&self, tasks: Vec<Task>, secrets_json: &[u8], exec: &dyn Executor) {
+        let secrets: Vec<Secret> = if secrets_json.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_slice(secrets_json).unwrap_or_else(|e| {
+                tracing::warn!(target: "shoal", "assigned secrets are not valid JSON: {e}");
+                Vec::new()
+            })
+        };
+        exec.assignments(&tasks, &secrets);
+        *self.secrets.lock().unwrap() = secrets.into_iter().map(|s| (s.id.clone(), s)).collect();
+        *self.tasks.lock().unwrap() = tasks;
+        self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.signal.bump();
+    }
+}
+
+/// Long-polls the assignments of `node_id` from the current leader, restarting on a switch.
+async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned: Arc<Assigned>, exec: Arc<dyn Executor>) {
     let mut known = 0u64;
     loop {
         let (addr, epoch) = {
@@ -411,9 +452,7 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                             apply_delta(&mut held, AssignmentDelta { updated: tasks, removed: resp.removed });
                             if assignments_version(&held) == resp.version {
                                 known = resp.version;
-                                *assigned.tasks.lock().unwrap() = held;
-                                assigned.synced.store(true, std::sync::atomic::Ordering::SeqCst);
-                                assigned.signal.bump();
+                                assigned.set(held, &resp.secrets, exec.as_ref());
                             } else {
                                 // Out of step with the dispatcher: ask for the full set.
                                 tracing::debug!(target: "shoal", node = %node_id, "assignment delta does not add up: asking for the full set");
@@ -422,9 +461,7 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                         }
                         Ok(tasks) => {
                             known = resp.version;
-                            *assigned.tasks.lock().unwrap() = tasks;
-                            assigned.synced.store(true, std::sync::atomic::Ordering::SeqCst);
-                            assigned.signal.bump();
+                            assigned.set(tasks, &resp.secrets, exec.as_ref());
                         }
                         Err(e) => {
                             tracing::warn!(target: "shoal", "assignments are not valid JSON: {e}");

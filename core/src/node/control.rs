@@ -37,6 +37,13 @@ fn spec_of(bytes: &[u8]) -> Result<ServiceSpec, Status> {
     serde_json::from_slice(bytes).map_err(|e| Status::invalid_argument(format!("service spec is not valid JSON: {e}")))
 }
 
+/// A secret as reads return it: its data never leaves the managers except to the nodes whose
+/// tasks use it (docker's `secret inspect` shows no data either).
+fn without_data(mut s: crate::model::Secret) -> Object {
+    s.spec.data.clear();
+    Object::Secret(s)
+}
+
 fn objects(v: Vec<Object>) -> Vec<u8> {
     serde_json::to_vec(&v).expect("objects serialise")
 }
@@ -106,6 +113,23 @@ impl Manager {
                 (st.with_store(|s| control::rotate_join_token(s, role, &mut rng))?, String::new())
             }
             Op::RemoveNode(r) => (st.with_store(|s| control::remove_node(s, &r.node, r.force))?, String::new()),
+            Op::CreateSecret(c) => {
+                let spec: crate::model::SecretSpec = serde_json::from_slice(&c.spec)
+                    .map_err(|e| Status::invalid_argument(format!("secret spec is not valid JSON: {e}")))?;
+                let id = IdGen::new(self.fresh_seed()).next_id();
+                (st.with_store(|s| control::create_secret(s, spec, id.clone()))?, id)
+            }
+            Op::RemoveSecret(k) => (st.with_store(|s| control::remove_secret(s, &k.key))?, String::new()),
+            Op::GetSecret(k) => {
+                let o = st.with_store(|s| control::find_secret(s, &k.key).map(|x| without_data(x.clone())))?;
+                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
+            }
+            Op::ListSecrets(_) => {
+                let list = st.with_store(|s| {
+                    s.list(Kind::Secret).filter_map(|o| if let Object::Secret(x) = o { Some(without_data(x.clone())) } else { None }).collect()
+                });
+                return Ok(ControlReply { objects: objects(list), ..Default::default() });
+            }
             Op::GetService(k) => {
                 let o = st.with_store(|s| control::find_service(s, &k.key).map(|x| Object::Service(x.clone())))?;
                 return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });

@@ -16,7 +16,7 @@
 use super::leader::wall_ms;
 use super::Manager;
 use crate::dispatcher::{
-    assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate, STATUS_BATCH_MAX,
+    assigned_secrets, assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate, STATUS_BATCH_MAX,
 };
 use crate::model::{Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
 use crate::proto::dispatcher_server;
@@ -193,7 +193,11 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                 return Ok(Response::new(AssignmentsResponse { leader_addr: leader, redirect: true, ..Default::default() }));
             }
             let seen = signal.version();
-            let tasks = m.state.with_store(|s| assigned_tasks(s, &req.node_id));
+            let (tasks, secrets) = m.state.with_store(|s| {
+                let tasks = assigned_tasks(s, &req.node_id);
+                let secrets = serde_json::to_vec(&assigned_secrets(s, &tasks)).expect("secrets serialise");
+                (tasks, secrets)
+            });
             let version = assignments_version(&tasks);
             if version != req.known_version || tokio::time::Instant::now() >= deadline {
                 // The changes only, when this leader knows what the agent holds; else the full set.
@@ -209,9 +213,10 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                         tasks: serde_json::to_vec(&d.updated).expect("tasks serialise"),
                         incremental: true,
                         removed: d.removed,
+                        secrets,
                         ..Default::default()
                     },
-                    None => AssignmentsResponse { version, tasks: serde_json::to_vec(&tasks).expect("tasks serialise"), ..Default::default() },
+                    None => AssignmentsResponse { version, tasks: serde_json::to_vec(&tasks).expect("tasks serialise"), secrets, ..Default::default() },
                 };
                 return Ok(Response::new(resp));
             }

@@ -8,6 +8,7 @@ mod acked_writes;
 mod election_safety;
 mod log_matching;
 mod placement;
+pub mod secrets;
 pub mod slots;
 mod state_machine_safety;
 pub mod updates;

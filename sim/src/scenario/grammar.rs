@@ -1,7 +1,7 @@
 //! The step grammar: `do` actions (the `shoal` CLI's own grammar, plus simulator-only load
 //! verbs), `fault` verbs and `expect` predicates, and node selectors.
 
-use shoal_core::cli::{parse_control, ControlCommand, NodeCommand, ServiceCommand};
+use shoal_core::cli::{parse_control, ControlCommand, NodeCommand, SecretCommand, ServiceCommand};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -294,7 +294,11 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Service(ServiceCommand::Scale { pairs, .. }) => {
                     shoal_core::cli::parse_scale_pairs(pairs)?;
                 }
+                ControlCommand::Secret(SecretCommand::Create { labels, name, file }) => {
+                    SecretCommand::create_request(name, labels, file.as_bytes().to_vec())?;
+                }
                 ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Logs(_))
+                | ControlCommand::Secret(_)
                 | ControlCommand::Swarm(_) => {}
             }
             Ok(DoCmd::Control(cmd))
