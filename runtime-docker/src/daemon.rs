@@ -160,6 +160,104 @@ async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str) -> Result
     Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
 }
 
+/// Renews a certificate at a random point between 50 and 80% of its validity (swarm's
+/// window, so a swarm's nodes do not all renew at once).
+fn renew_at_unix(certs: &NodeCerts) -> i64 {
+    let (from, to) = certs.validity().unwrap_or((0, 0));
+    let fraction = 0.5 + 0.3 * (os_random_u64().unwrap_or(0) % 1_000) as f64 / 1_000.0;
+    from + ((to - from) as f64 * fraction) as i64
+}
+
+/// Asks the managers in turn for a certificate for a new key; the role is the swarm's.
+async fn renew_once(certs: &NodeCerts, managers: &[String]) -> Result<NodeCerts, String> {
+    let (key_pem, csr_pem) = tls::new_key_and_csr()?;
+    let mut last = "no manager known".to_string();
+    for addr in managers {
+        let ch = shoal_core::node::raft::network::channel(addr).map_err(|e| e.to_string())?;
+        let mut c = shoal_core::proto::certificates_client::CertificatesClient::new(ch);
+        let req = shoal_core::proto::RenewCertificateRequest { csr_pem: csr_pem.clone() };
+        match tokio::time::timeout(std::time::Duration::from_secs(10), c.renew(req)).await {
+            Ok(Ok(r)) => return Ok(NodeCerts { ca_pem: certs.ca_pem.clone(), cert_pem: r.into_inner().certificate_pem, key_pem }),
+            Ok(Err(s)) => last = format!("{addr}: {}", s.message()),
+            Err(_) => last = format!("{addr}: no answer within 10 s"),
+        }
+    }
+    Err(last)
+}
+
+/// Keeps this node's certificate current: renews it when the swarm wants another role
+/// (`node promote|demote`, learned from heartbeat answers through `desired`) or once 50-80%
+/// of its validity passed. The new certificate is saved, used for new dials at once, and
+/// handed to the daemon (`swap`) to serve with; a node promoted this way then asks for its
+/// raft membership (a demoted one was removed from the raft before its desired role changed).
+#[allow(clippy::too_many_arguments)]
+async fn renew_loop(
+    dir: PathBuf,
+    mut certs: NodeCerts,
+    mut desired: tokio::sync::watch::Receiver<NodeRole>,
+    managers: tokio::sync::watch::Receiver<Vec<String>>,
+    raft_id: u64,
+    advertise: String,
+    swap: tokio::sync::mpsc::Sender<NodeCerts>,
+) {
+    /// At most one renewal attempt this often (a manager whose store is behind may sign the
+    /// old role once more).
+    const MIN_GAP: std::time::Duration = std::time::Duration::from_secs(2);
+    let mut renew_at = renew_at_unix(&certs);
+    loop {
+        let held = certs.role().unwrap_or(NodeRole::Worker);
+        let want = *desired.borrow_and_update();
+        #[allow(clippy::disallowed_methods)] // The production shell reads the wall clock.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        if want == held && now < renew_at {
+            // A day at most, so a clock that jumps is noticed.
+            let wait = std::time::Duration::from_secs((renew_at - now).clamp(1, 86_400) as u64);
+            tokio::select! {
+                biased;
+                r = desired.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
+        let list = managers.borrow().clone();
+        match renew_once(&certs, &list).await {
+            Ok(new) => {
+                let role = new.role().unwrap_or(NodeRole::Worker);
+                if let Err(e) = new.save(&dir) {
+                    tracing::warn!(target: "shoal", "renewed certificate not saved: {e}");
+                    tokio::time::sleep(MIN_GAP).await;
+                    continue;
+                }
+                new.install_client();
+                tracing::info!(target: "shoal", from = held.as_str(), to = role.as_str(), "certificate renewed");
+                if swap.send(new.clone()).await.is_err() {
+                    return;
+                }
+                certs = new;
+                renew_at = renew_at_unix(&certs);
+                if role == NodeRole::Manager && held == NodeRole::Worker {
+                    // Promoted: serve raft with the manager certificate first (the server is
+                    // restarting with it), then become a member.
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    let mut done = Err("no manager known".to_string());
+                    for via in &list {
+                        done = add_self_as_manager(via, raft_id, &advertise).await;
+                        if done.is_ok() {
+                            break;
+                        }
+                    }
+                    match done {
+                        Ok(()) => tracing::info!(target: "shoal", "promoted: a raft member now"),
+                        Err(e) => tracing::warn!(target: "shoal", "promoted but not a raft member: {e}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(target: "shoal", "certificate renewal failed: {e}"),
+        }
+        tokio::time::sleep(MIN_GAP).await;
+    }
+}
+
 /// Runs the daemon until a signal; Err is the reason it could not start (for the CLI).
 pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let dir = &opts.data_dir;
@@ -231,19 +329,19 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
         None => None,
     };
-    let (identity, server, manager) = match (start, existing) {
+    let (identity, server, manager, certs) = match (start, existing) {
         (_, Some(i)) => {
             let certs = NodeCerts::load(dir)?.ok_or_else(|| {
                 format!("{} holds no certificates ({}/): remove the directory and join the swarm again", dir.display(), tls::CERTS_DIR)
             })?;
-            let cert_role = certs.role()?;
-            if cert_role.as_str() != i.role {
-                tracing::warn!(target: "shoal", cert_role = %cert_role.as_str(), role = %i.role, "the certificate's role differs from the node's: certificate renewal is not implemented yet");
-            }
+            let mut i = i;
+            // The certificate says what this node is (a renewal may have changed it after
+            // node.json was written).
+            i.role = certs.role()?.as_str().into();
             certs.install_client();
             let manager = start_manager(base(None, false)).await?;
             let server = serve(&manager, &certs, &i.node_id)?;
-            (i, server, manager)
+            (i, server, manager, certs)
         }
         (Start::Init, None) => {
             let root = tls::new_root()?;
@@ -261,7 +359,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
             println!("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.");
-            (i, server, manager)
+            (i, server, manager, certs)
         }
         (Start::Join { token, manager: addr }, None) => {
             // Trust nothing but the CA the token names, then ask for a certificate.
@@ -284,29 +382,44 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr] };
             write_identity(&id_disk, &i)?;
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
-            (i, server, manager)
+            (i, server, manager, certs)
         }
         (Start::Restart, None) => unreachable!("refused above"),
     };
+    manager.allow_raft(certs.role().is_ok_and(|r| r == NodeRole::Manager));
     let exec = DockerExecutor::connect(&identity.node_id).await?;
     manager.set_log_source(exec.clone());
     // The managers the leader names in heartbeat answers go into node.json, so a restart can
     // reach the swarm after the manager it joined through is gone.
     let (managers_seen, mut seen_rx) = tokio::sync::watch::channel(identity.managers.clone());
+    let managers_rx = managers_seen.subscribe();
+    // The role the swarm wants (from heartbeat answers): the renewal loop follows it, and
+    // node.json records the role of the certificate held.
+    let held_role = NodeRole::parse(&identity.role).unwrap_or_default();
+    let (desired_role, desired_rx) = tokio::sync::watch::channel(held_role);
+    let (roles_tx, mut roles_rx) = tokio::sync::watch::channel(identity.role.clone());
     {
         let mut identity = identity.clone();
         tokio::spawn(async move {
-            while seen_rx.changed().await.is_ok() {
+            loop {
+                tokio::select! {
+                    biased;
+                    r = seen_rx.changed() => if r.is_err() { return },
+                    r = roles_rx.changed() => if r.is_err() { return },
+                }
                 let managers = seen_rx.borrow_and_update().clone();
-                if managers != identity.managers {
-                    identity.managers = managers;
+                let role = roles_rx.borrow_and_update().clone();
+                if managers != identity.managers || role != identity.role {
+                    (identity.managers, identity.role) = (managers, role);
                     if let Err(e) = write_identity(&id_disk, &identity) {
-                        tracing::warn!(target: "shoal", "cannot record the managers: {e}");
+                        tracing::warn!(target: "shoal", "cannot record the managers and role: {e}");
                     }
                 }
             }
         });
     }
+    let (swap_tx, mut swap_rx) = tokio::sync::mpsc::channel::<NodeCerts>(1);
+    tokio::spawn(renew_loop(dir.clone(), certs.clone(), desired_rx, managers_rx, raft_id, advertise.clone(), swap_tx));
     let agent_cfg = AgentConfig {
         node_id: identity.node_id.clone(),
         addr: advertise.clone(),
@@ -316,6 +429,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         managers: identity.managers.clone(),
         raft_id,
         managers_seen: Some(Arc::new(managers_seen)),
+        desired_role: Some(Arc::new(desired_role)),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
     let exec: Arc<dyn shoal_core::node::agent::Executor> = exec;
@@ -330,41 +444,60 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let mut leave = manager.on_leave();
     let mut agent = tokio::spawn(run_agent(agent_cfg, exec.clone()));
     let mut term = tokio_rt::signal::unix::signal(tokio_rt::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        biased;
-        _ = term.recv() => tracing::info!(target: "shoal", "SIGTERM: shutting down"),
-        _ = tokio_rt::signal::ctrl_c() => tracing::info!(target: "shoal", "SIGINT: shutting down"),
-        r = server => return Err(format!("the gRPC server stopped: {r:?}")),
-        r = &mut agent => {
-            // The swarm removed this node: its identity is void.
-            let _ = std::fs::remove_file(identity_path(dir));
-            return Err(format!("this node was removed from the swarm ({r:?}); join again with a token"));
-        }
-        Some(reply) = leave.recv() => {
-            // `swarm leave` (the Local service checked that the node may): no more starts,
-            // this node's containers stopped and removed (docker's leave stops the node's
-            // tasks), then the swarm state forgotten. The swarm keeps the node, DOWN once its
-            // heartbeats stop, until `node rm`.
-            agent.abort();
-            let _ = (&mut agent).await;
-            // Twice: a start already under way when the agent stopped may still create its
-            // container after the first sweep.
-            for sweep in 0..2 {
-                if sweep > 0 {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-                for c in exec.list().await {
-                    exec.stop(&c.task_id).await;
-                    exec.remove(&c.task_id).await;
-                }
+    let mut server = server;
+    loop {
+        tokio::select! {
+            biased;
+            _ = term.recv() => {
+                tracing::info!(target: "shoal", "SIGTERM: shutting down");
+                break;
             }
-            let result = forget_swarm(dir);
-            let _ = reply.send(result.clone());
-            // The answer must leave before the process (and its server) ends.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            result?;
-            tracing::info!(target: "shoal", "left the swarm");
-            return Ok(());
+            _ = tokio_rt::signal::ctrl_c() => {
+                tracing::info!(target: "shoal", "SIGINT: shutting down");
+                break;
+            }
+            r = &mut server => return Err(format!("the gRPC server stopped: {r:?}")),
+            Some(new) = swap_rx.recv() => {
+                // A renewed certificate: serve with it (connections already open keep theirs)
+                // and dial managers afresh with it.
+                server.abort();
+                let _ = (&mut server).await;
+                server = serve(&manager, &new, &identity.node_id)?;
+                manager.forget_peers();
+                manager.allow_raft(new.role().is_ok_and(|r| r == NodeRole::Manager));
+                let _ = roles_tx.send(new.role().map(|r| r.as_str().to_string()).unwrap_or_default());
+            }
+            r = &mut agent => {
+                // The swarm removed this node: its identity is void.
+                let _ = std::fs::remove_file(identity_path(dir));
+                return Err(format!("this node was removed from the swarm ({r:?}); join again with a token"));
+            }
+            Some(reply) = leave.recv() => {
+                // `swarm leave` (the Local service checked that the node may): no more starts,
+                // this node's containers stopped and removed (docker's leave stops the node's
+                // tasks), then the swarm state forgotten. The swarm keeps the node, DOWN once its
+                // heartbeats stop, until `node rm`.
+                agent.abort();
+                let _ = (&mut agent).await;
+                // Twice: a start already under way when the agent stopped may still create its
+                // container after the first sweep.
+                for sweep in 0..2 {
+                    if sweep > 0 {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    for c in exec.list().await {
+                        exec.stop(&c.task_id).await;
+                        exec.remove(&c.task_id).await;
+                    }
+                }
+                let result = forget_swarm(dir);
+                let _ = reply.send(result.clone());
+                // The answer must leave before the process (and its server) ends.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                result?;
+                tracing::info!(target: "shoal", "left the swarm");
+                return Ok(());
+            }
         }
     }
     // Containers keep running across a daemon restart (the agent adopts them); raft state

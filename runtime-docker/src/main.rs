@@ -31,7 +31,7 @@ mod tls;
 
 use clap::{Parser, Subcommand};
 use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, SecretCommand, ServiceCommand, SwarmCommand};
-use shoal_core::model::{Node, Object, Service, ServiceMode, Task};
+use shoal_core::model::{Node, NodeRole, Object, Service, ServiceMode, Task};
 use shoal_core::proto::{self, control_request::Op};
 use std::path::PathBuf;
 
@@ -423,6 +423,15 @@ async fn maybe_follow(host: &str, service: &str, detach: bool) -> Result<(), Str
     progress::follow(host, service).await
 }
 
+/// A node by id, hostname or id prefix, read through the control API.
+async fn get_node(host: &str, key: &str) -> Result<shoal_core::model::Node, String> {
+    let r = call(host, Op::GetNode(proto::ObjectKey { key: key.to_string() })).await?;
+    match objects(&r).into_iter().next() {
+        Some(Object::Node(n)) => Ok(n),
+        _ => Err(format!("Error: No such node: {key}")),
+    }
+}
+
 fn objects(r: &proto::ControlReply) -> Vec<Object> {
     serde_json::from_slice(&r.objects).unwrap_or_default()
 }
@@ -493,7 +502,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                     None => (l.clone(), String::new()),
                 })
                 .collect();
-            let op = Op::UpdateNode(proto::UpdateNode { node: node.clone(), availability: availability.unwrap_or_default(), label_add, label_rm });
+            let op = Op::UpdateNode(proto::UpdateNode { node: node.clone(), availability: availability.unwrap_or_default(), label_add, label_rm, ..Default::default() });
             call(host, op).await?;
             println!("{node}");
         }
@@ -546,8 +555,45 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 println!("{key}");
             }
         }
-        ControlCommand::Node(NodeCommand::Promote { .. } | NodeCommand::Demote { .. }) => {
-            return Err("Error: node promote/demote is not in this build of the shoal CLI yet (the simulator has it: docs/scenarios.md)".into());
+        // Promotion: the swarm wants the node as a manager; the node renews its certificate
+        // for that role at its next heartbeat and then joins the raft itself (it cannot
+        // serve raft with a worker's certificate).
+        ControlCommand::Node(NodeCommand::Promote { nodes }) => {
+            for key in nodes {
+                let n = get_node(host, &key).await?;
+                if n.spec.desired_role == NodeRole::Manager && n.role == NodeRole::Manager {
+                    println!("Node {key} is already a manager.");
+                    continue;
+                }
+                let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: "manager".into(), ..Default::default() });
+                call(host, op).await?;
+                println!("Node {key} promoted to a manager in the swarm.");
+            }
+        }
+        // Demotion: out of the raft first (refused if the swarm would lose its quorum or its
+        // last manager), then the swarm wants the node as a worker and it renews its
+        // certificate for that role.
+        ControlCommand::Node(NodeCommand::Demote { nodes }) => {
+            for key in nodes {
+                let n = get_node(host, &key).await?;
+                if n.spec.desired_role == NodeRole::Worker && n.role == NodeRole::Worker {
+                    println!("Node {key} is already a worker.");
+                    continue;
+                }
+                if n.role == NodeRole::Manager {
+                    let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
+                    let mut c = proto::manager_client::ManagerClient::new(ch);
+                    let req = proto::MembershipRequest { node_id: n.raft_id, addr: n.status.addr.clone(), hops: 0 };
+                    match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.remove_manager(req)).await {
+                        Err(_) => return Err(format!("Error: the manager at {host} did not answer in time; the demotion's outcome is unknown")),
+                        Ok(Err(s)) => return Err(status_error(host, &s)),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+                let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: "worker".into(), ..Default::default() });
+                call(host, op).await?;
+                println!("Manager {key} demoted in the swarm.");
+            }
         }
         ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, quiet, role }) => {
             if rotate {

@@ -154,6 +154,13 @@ impl NodeCerts {
         }
     }
 
+    /// When the certificate becomes valid and when it expires (unix seconds).
+    pub fn validity(&self) -> Result<(i64, i64), String> {
+        let der = pem::parse(&self.cert_pem).map_err(|e| format!("node.crt is not PEM: {e}"))?.into_contents();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("node.crt: {e}"))?;
+        Ok((cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp()))
+    }
+
     /// The role the certificate grants (its OU).
     pub fn role(&self) -> Result<NodeRole, String> {
         let der = pem::parse(&self.cert_pem).map_err(|e| format!("node.crt is not PEM: {e}"))?.into_contents();
@@ -227,6 +234,10 @@ impl Authorizer for CertAuthorizer {
             ))),
             _ => Ok(()),
         }
+    }
+
+    fn caller_node(&self, req: &tonic::Request<()>) -> Option<String> {
+        req.peer_certs().and_then(|certs| certs.first().and_then(|c| role_and_id_of(c.as_ref()))).map(|(_, id)| id)
     }
 }
 

@@ -239,6 +239,7 @@ impl Cluster {
                 managers: managers.values().cloned().collect(),
                 raft_id,
                 managers_seen: None,
+                desired_role: None,
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =

@@ -608,6 +608,7 @@ impl Run {
                         availability: availability.clone().unwrap_or_default(),
                         label_add,
                         label_rm: label_rm.clone(),
+                        ..Default::default()
                     });
                     self.control(op).await.map(|_| ())
                 }

@@ -350,6 +350,8 @@ pub fn remove_service(store: &Store, key: &str) -> Result<Vec<Action>, ControlEr
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeUpdate {
     pub availability: Option<NodeAvailability>,
+    /// `node promote|demote`: the role the node should have (it renews its certificate).
+    pub desired_role: Option<NodeRole>,
     pub label_add: BTreeMap<String, String>,
     pub label_rm: Vec<String>,
 }
@@ -366,6 +368,9 @@ pub fn update_node(store: &Store, key: &str, u: &NodeUpdate) -> Result<Vec<Actio
     let mut n = cur.clone();
     if let Some(a) = u.availability {
         n.spec.availability = a;
+    }
+    if let Some(r) = u.desired_role {
+        n.spec.desired_role = r;
     }
     for k in &u.label_rm {
         if n.spec.annotations.labels.remove(k).is_none() {

@@ -65,6 +65,10 @@ pub struct AgentConfig {
     /// after the manager a worker joined through is gone, a restarted worker must still find
     /// one). None in the simulator, whose restarts know every manager.
     pub managers_seen: Option<Arc<tokio::sync::watch::Sender<Vec<String>>>>,
+    /// Told the role the swarm wants this node to have, from every heartbeat answer (`node
+    /// promote|demote`): the production daemon renews its certificate when it differs from
+    /// the one it holds. None in the simulator, which has no certificates.
+    pub desired_role: Option<Arc<tokio::sync::watch::Sender<NodeRole>>>,
 }
 
 /// Where the agent currently sends its calls, shared by the heartbeat loop and the poller.
@@ -317,6 +321,9 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 }
                 Some(resp) => {
                     outbox.drain(..take);
+                    if let (Some(tx), Some(role)) = (&cfg.desired_role, NodeRole::parse(&resp.desired_role)) {
+                        tx.send_if_modified(|r| std::mem::replace(r, role) != role);
+                    }
                     if !resp.managers.is_empty() {
                         if let Some(seen) = &cfg.managers_seen {
                             seen.send_if_modified(|m| {

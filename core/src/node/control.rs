@@ -103,7 +103,11 @@ impl Manager {
                     "drain" => Some(NodeAvailability::Drain),
                     a => return Err(Status::invalid_argument(format!("availability {a:?}: use active, pause or drain"))),
                 };
-                let nu = NodeUpdate { availability, label_add: u.label_add.into_iter().collect(), label_rm: u.label_rm };
+                let desired_role = match u.role.as_str() {
+                    "" => None,
+                    r => Some(NodeRole::parse(r).ok_or_else(|| Status::invalid_argument(format!("role {r:?}: use manager or worker")))?),
+                };
+                let nu = NodeUpdate { availability, desired_role, label_add: u.label_add.into_iter().collect(), label_rm: u.label_rm };
                 (st.with_store(|s| control::update_node(s, &u.node, &nu))?, String::new())
             }
             Op::RotateJoinToken(r) => {

@@ -179,7 +179,11 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         if wake {
             m.wake.notify_one();
         }
-        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session }))
+        let desired_role = match m.state.get(Kind::Node, &req.node_id) {
+            Some(Object::Node(n)) => n.spec.desired_role.as_str().to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role }))
     }
 
     async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {

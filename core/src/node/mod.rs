@@ -13,6 +13,7 @@
 pub mod agent;
 pub mod buggify;
 pub mod ca;
+pub mod certificates;
 pub mod clock;
 pub mod control;
 pub mod counters;
@@ -87,6 +88,10 @@ pub enum Caller {
 /// runtime reads the certificate's OU; the simulator serves without one).
 pub trait Authorizer: Send + Sync + 'static {
     fn authorize(&self, req: &tonic::Request<()>, service: &'static str, need: Caller) -> Result<(), tonic::Status>;
+    /// The node id the request's verified certificate names, if any.
+    fn caller_node(&self, _req: &tonic::Request<()>) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +153,10 @@ pub struct Manager {
     assignment_signals: std::sync::Mutex<BTreeMap<String, Arc<signal::Signal>>>,
     /// Bumped by `watch_role` on every role or term change (the leader loop waits on it).
     role_signal: signal::Signal,
+    /// Whether this machine may run raft's timers at all: false once its certificate is a
+    /// worker's (a demoted manager that never heard of its removal would otherwise campaign
+    /// forever, refused by every manager).
+    raft_allowed: std::sync::atomic::AtomicBool,
     /// When each peer last answered a raft RPC.
     health: crate::node::raft::network::PeerHealth,
     /// Channels to other managers for forwarding, kept open (dialling per request costs a
@@ -200,6 +209,7 @@ impl Manager {
             control_lock: tokio::sync::Mutex::new(()),
             assignment_signals: Default::default(),
             role_signal: signal::Signal::new(),
+            raft_allowed: std::sync::atomic::AtomicBool::new(true),
             health,
             peers: Default::default(),
             init_root_ca: cfg.root_ca,
@@ -252,9 +262,20 @@ impl Manager {
     ) -> Result<(), tonic::transport::Error> {
         use crate::proto::{control_server::ControlServer, dispatcher_server::DispatcherServer};
         use crate::proto::{local_server::LocalServer, logs_server::LogsServer, manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
+        use crate::proto::certificates_server::CertificatesServer;
         let guard = |service: &'static str, need: Caller| {
             let auth = auth.clone();
             move |req: tonic::Request<()>| auth.authorize(&req, service, need).map(|()| req)
+        };
+        // Renewal answers the node the caller's certificate names, handed to the service.
+        let renew_guard = {
+            let auth = auth.clone();
+            move |mut req: tonic::Request<()>| {
+                auth.authorize(&req, "certificates", Caller::Node)?;
+                let id = auth.caller_node(&req).ok_or_else(|| tonic::Status::unauthenticated("renewing needs this swarm's certificate"))?;
+                req.extensions_mut().insert(certificates::CallerNode(id));
+                Ok(req)
+            }
         };
         server
             .add_service(RaftServer::with_interceptor(RaftService { raft: self.raft.clone(), id: self.id }, guard("raft", Caller::Manager)))
@@ -264,6 +285,7 @@ impl Manager {
             .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone)))
             .add_service(LogsServer::with_interceptor(logs::LogsService { node: self.clone() }, guard("logs", Caller::Manager)))
             .add_service(LocalServer::with_interceptor(local::LocalService { node: self.clone() }, guard("local", Caller::Itself)))
+            .add_service(CertificatesServer::with_interceptor(certificates::CertificatesService { node: self.clone() }, renew_guard))
             .serve(addr)
             .await
     }
@@ -278,12 +300,13 @@ impl Manager {
                 let m = rx.borrow();
                 (m.state, m.current_term, m.current_leader, m.membership_config.membership().voter_ids().any(|v| v == self.id))
             };
-            if ticking != Some(voter) {
+            let tick = voter && self.raft_allowed.load(std::sync::atomic::Ordering::SeqCst);
+            if ticking != Some(tick) {
                 // Raft's timers (elections, leader heartbeats) run only on voters: a worker's
                 // raft idles until a promotion makes it one (300 idle workers ticking every
                 // 100 ms cost more than the rest of a quiet simulated cluster).
-                self.raft.runtime_config().tick(voter);
-                ticking = Some(voter);
+                self.raft.runtime_config().tick(tick);
+                ticking = Some(tick);
             }
             if last != Some((state, term, leader)) {
                 tracing::info!(target: "shoal", node = %self.name, term, leader = ?leader, "role {:?}", state);
@@ -306,6 +329,21 @@ impl Manager {
     }
 
     /// The channel to manager `addr`, dialled once and kept.
+    /// Allows or stops raft's timers on this machine whatever its raft membership says: the
+    /// production daemon stops them while its certificate is a worker's (no manager would
+    /// answer its votes) and allows them once it holds a manager's again.
+    pub fn allow_raft(&self, allowed: bool) {
+        self.raft_allowed.store(allowed, std::sync::atomic::Ordering::SeqCst);
+        let voter = self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == self.id);
+        self.raft.runtime_config().tick(allowed && voter);
+    }
+
+    /// Drops the cached channels to other managers (they carry the certificate this machine
+    /// dialled with; after a renewal new dials use the new one).
+    pub fn forget_peers(&self) {
+        self.peers.lock().unwrap().clear();
+    }
+
     fn peer(&self, addr: &str) -> Result<ManagerClient<tonic::transport::Channel>, RequestError> {
         let mut peers = self.peers.lock().unwrap();
         if let Some(c) = peers.get(addr) {

@@ -1,0 +1,64 @@
+//! The `Certificates` gRPC service (shell): a node of the swarm renews its certificate.
+//!
+//! Inputs: a CSR for the node's new key, from a caller whose current certificate (checked by
+//! the interceptor, which hands its node id in as [`CallerNode`]) names the node. Output: a
+//! certificate for that node with the role the swarm wants it to have (`spec.desired_role`,
+//! set at join and by `node promote|demote`), signed by the root CA in the store. Any manager
+//! answers (the root CA is replicated); one whose store is behind may sign the old role, and
+//! the node then renews again at a later heartbeat.
+//!
+//! Why a node renews: 50-80% of its certificate's validity has passed, or a promotion or
+//! demotion changed its desired role (a promoted node must hold a manager certificate before
+//! it can serve raft and call the other managers; it then asks for its raft membership).
+//! Served only with mTLS (the production runtime); the simulator has no certificates.
+
+use super::Manager;
+use crate::control;
+use crate::model::{Kind, Object};
+use crate::proto::{certificates_server, RenewCertificateRequest, RenewCertificateResponse};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The node id the caller's verified certificate names (put into the request by the
+/// interceptor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerNode(pub String);
+
+pub struct CertificatesService {
+    pub node: Arc<Manager>,
+}
+
+#[tonic::async_trait]
+impl certificates_server::Certificates for CertificatesService {
+    async fn renew(&self, request: Request<RenewCertificateRequest>) -> Result<Response<RenewCertificateResponse>, Status> {
+        let caller = request
+            .extensions()
+            .get::<CallerNode>()
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("renewing a certificate needs this swarm's certificate"))?;
+        let req = request.into_inner();
+        if req.csr_pem.is_empty() {
+            return Err(Status::invalid_argument("renewal without a CSR: send one for the node's new key"));
+        }
+        let m = &self.node;
+        let signer = m.cert_signer.clone().ok_or_else(|| Status::failed_precondition("this manager issues no certificates"))?;
+        let (root, role) = m
+            .state
+            .with_store(|s| -> Result<_, control::ControlError> {
+                let root = control::cluster(s)?.root_ca.clone();
+                match s.get(Kind::Node, &caller.0) {
+                    Some(Object::Node(n)) => Ok((root, n.spec.desired_role)),
+                    _ => Err(control::ControlError::NotFound(format!(
+                        "node {} is not a member of this swarm (removed?): join again with a token",
+                        caller.0
+                    ))),
+                }
+            })
+            .map_err(Status::from)?;
+        let certificate_pem = signer
+            .sign(&root, &req.csr_pem, &caller.0, role)
+            .map_err(|e| Status::invalid_argument(format!("cannot sign the node's certificate: {e}")))?;
+        tracing::info!(target: "shoal", node = %m.name, renewed = %caller.0, ?role, "certificate renewed");
+        Ok(Response::new(RenewCertificateResponse { certificate_pem, role: role.as_str().into() }))
+    }
+}
