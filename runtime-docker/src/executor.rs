@@ -13,11 +13,16 @@
 //! `/run/secrets/<target>`, so it never enters an image layer; the directory goes with the
 //! container.
 //!
+//! Published ports: a host-mode port (`--publish mode=host,target=80,published=8080`) is bound
+//! on this machine's engine (published 0: a port the engine picks), as swarm does; the
+//! scheduler places at most one task per node on a host port. Ingress ports (the routing
+//! mesh) are not bound on Docker yet: the simulator models the mesh (sim/src/mesh.rs).
+//!
 //! Invariants: restart policy off (Shoal's restart supervisor decides restarts, as in swarm);
 //! one container per task, named `shoal-<service>.<slot>.<task id>`; a start of a task whose
 //! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
 
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -293,6 +298,7 @@ impl Executor for DockerExecutor {
         labels.insert(LABEL_SERVICE.into(), task.service_name.clone());
         labels.insert(LABEL_SLOT.into(), task.slot.to_string());
         let binds = self.write_secrets(task, secrets)?;
+        let (exposed, port_bindings) = host_ports(task);
         let limits = task.spec.resources.limits.clone().unwrap_or_default();
         let reservations = task.spec.resources.reservations.clone().unwrap_or_default();
         let host = HostConfig {
@@ -303,6 +309,7 @@ impl Executor for DockerExecutor {
             nano_cpus: (limits.nano_cpus > 0).then_some(limits.nano_cpus),
             memory_reservation: (reservations.memory_bytes > 0).then_some(reservations.memory_bytes),
             binds: (!binds.is_empty()).then_some(binds),
+            port_bindings,
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -311,6 +318,7 @@ impl Executor for DockerExecutor {
             env: (!c.env.is_empty()).then(|| c.env.clone()),
             labels: Some(labels),
             healthcheck: health_of(task),
+            exposed_ports: exposed,
             // `docker stop` (and ours, which names no timeout) waits this long before SIGKILL.
             stop_timeout: Some(c.stop_grace_period_ms.map(|ms| ms.div_ceil(1000) as i64).unwrap_or(DEFAULT_STOP_GRACE.as_secs() as i64)),
             host_config: Some(host),
@@ -353,6 +361,24 @@ impl Executor for DockerExecutor {
     }
 }
 
+/// The task's host-mode ports as the engine wants them: `80/tcp` exposed and bound to the
+/// published port on every host address ("" = a port the engine picks).
+fn host_ports(task: &Task) -> (Option<Vec<String>>, Option<bollard::models::PortMap>) {
+    let host: Vec<&shoal_core::model::PortConfig> =
+        task.endpoint_ports.iter().filter(|p| p.publish_mode == shoal_core::model::PublishMode::Host).collect();
+    if host.is_empty() {
+        return (None, None);
+    }
+    let key = |p: &shoal_core::model::PortConfig| format!("{}/{}", p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol });
+    let exposed = host.iter().map(|p| key(p)).collect();
+    let mut map: bollard::models::PortMap = HashMap::new();
+    for p in host {
+        let published = if p.published_port == 0 { String::new() } else { p.published_port.to_string() };
+        map.entry(key(p)).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding { host_ip: None, host_port: Some(published) });
+    }
+    (Some(exposed), Some(map))
+}
+
 /// Starting a container that already runs answers 304: that is success here.
 /// The exit code in a list summary's status, "Exited (137) 3 seconds ago".
 fn exit_code_of(status: &str) -> Option<i32> {
@@ -369,7 +395,25 @@ fn ignore_not_modified(e: bollard::errors::Error) -> Result<(), bollard::errors:
 
 #[cfg(test)]
 mod tests {
-    use super::exit_code_of;
+    use super::{exit_code_of, host_ports};
+
+    #[test]
+    fn host_mode_ports_are_bound_and_ingress_ones_are_not() {
+        use shoal_core::model::{PortConfig, PublishMode, Task};
+        let mut t = Task::default();
+        t.endpoint_ports = vec![
+            PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Host },
+            PortConfig { protocol: String::new(), target_port: 81, published_port: 0, publish_mode: PublishMode::Host },
+            PortConfig { protocol: "tcp".into(), target_port: 90, published_port: 30000, publish_mode: PublishMode::Ingress },
+        ];
+        let (exposed, map) = host_ports(&t);
+        assert_eq!(exposed, Some(vec!["80/tcp".to_string(), "81/tcp".to_string()]));
+        let map = map.unwrap();
+        assert_eq!(map["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some("8080"));
+        assert_eq!(map["81/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some(""), "0 = a port the engine picks");
+        assert!(!map.contains_key("90/tcp"));
+        assert_eq!(host_ports(&Task::default()), (None, None));
+    }
 
     #[test]
     fn exit_codes_come_from_the_list_status() {
