@@ -379,7 +379,10 @@ async fn drive(
             }
         }
     }
-    (now_secs(), expectations, waits)
+    let end = now_secs();
+    cluster.lock().unwrap().tear_down();
+    madsim::runtime::Handle::current().kill(run.client_node.id());
+    (end, expectations, waits)
 }
 
 /// How often the ground-truth checkers look at the machines' containers.
