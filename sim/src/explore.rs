@@ -9,7 +9,8 @@
 //! buggify points; one manager's raft.log corrupted mid-file, which it must refuse; container
 //! faults: an image some updates use that exits, is killed for memory, cannot be pulled or
 //! starts slowly) and, in half the plans, a secret some services use (the `secrets` checker
-//! holds every node to the secrets its tasks use) — written as an ordinary scenario file, so a plan can be saved, read,
+//! holds every node to the secrets its tasks use); in some plans a worker promoted, a worker
+//! leaving and joining again, a new machine joining, managers paused and thawed — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
 //! and the services must converge and the managers agree within a bound.
@@ -136,6 +137,16 @@ pub fn plan(seed: u64) -> Plan {
     // used by about half the services created.
     let mut sec = ChaCha8Rng::seed_from_u64(seed ^ 0x7365_6372_6574_0000);
     let secrets_on = sec.gen_bool(0.5);
+    // Membership churn and frozen managers (a fourth stream): after the workload a worker is
+    // promoted, or leaves the swarm and joins again, or a new machine joins; managers are
+    // paused (frozen, then thawed) in the background.
+    let mut memb = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_0000_0000);
+    let churn = memb.gen_bool(0.3).then(|| memb.gen_range(0..3u32));
+    if memb.gen_bool(0.2) {
+        let (every, dur_ms) = (memb.gen_range(5..=15), memb.gen_range(300..=4_000));
+        let _ = writeln!(t, "[[injector]]\nkind = \"pause\"\nevery = \"{every}s\"\nduration = \"{dur_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        faults += 1;
+    }
     if clock_skew_ms.is_some() || buggify {
         let _ = writeln!(t, "[sim]");
         if let Some(ms) = clock_skew_ms {
@@ -229,6 +240,27 @@ pub fn plan(seed: u64) -> Plan {
     for (gap_ms, step) in &steps {
         let _ = writeln!(t, "[[step]]\nafter = \"{gap_ms}ms\"\n{step}\n");
     }
+    // Membership churn: on a worker that is not the crashed one.
+    let churn_worker = (1..=workers).filter(|w| Some(*w) != crashed_worker).collect::<Vec<_>>();
+    let mut rejoin_step = None;
+    match churn {
+        // Never the last worker: services constrained to workers need one (seed 182 promoted
+        // the only worker and its service could never run again).
+        Some(0) if workers >= 2 && !churn_worker.is_empty() => {
+            let w = churn_worker[memb.gen_range(0..churn_worker.len())];
+            let _ = writeln!(t, "[[step]]\nafter = \"1s\"\ndo = \"node promote worker-{w}\"\n");
+        }
+        Some(1) if !churn_worker.is_empty() => {
+            let w = churn_worker[memb.gen_range(0..churn_worker.len())];
+            let _ = writeln!(t, "[[step]]\nafter = \"1s\"\ndo = \"swarm leave worker-{w}\"\n");
+            rejoin_step = Some(format!("[[step]]\ndo = \"swarm join worker-{w}\"\n"));
+        }
+        Some(_) => {
+            let z = zones.choose(&mut memb).expect("non-empty");
+            let _ = writeln!(t, "[[step]]\nafter = \"1s\"\ndo = \"node add extra-1 --label zone={z}\"\n");
+        }
+        None => {}
+    }
     if let Some((names, down_s)) = &quorum_loss {
         for (k, m) in names.iter().enumerate() {
             let after = if k == 0 { "\nafter = \"1s\"" } else { "" };
@@ -247,6 +279,9 @@ pub fn plan(seed: u64) -> Plan {
     let _ = writeln!(t, "[[step]]\nat = \"{}s\"\nfault = \"heal\"\n", safety_s + 1);
     if let Some(w) = crashed_worker {
         let _ = writeln!(t, "[[step]]\nfault = \"restart worker-{w}\"\n");
+    }
+    if let Some(step) = rejoin_step {
+        let _ = writeln!(t, "{step}");
     }
     for w in &drained {
         let _ = writeln!(t, "[[step]]\ndo = \"node update --availability active worker-{w}\"\n");

@@ -125,6 +125,7 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .iter()
         .map(|i| match &i.kind {
             InjectorKind::Crash { down } => format!("crash(every={:?},down={:?})", i.every, down),
+            InjectorKind::Pause { duration } => format!("pause(every={:?},duration={:?})", i.every, duration),
             InjectorKind::Partition { duration, one_way } => {
                 format!("{}partition(every={:?},for={:?})", if *one_way { "one-way-" } else { "" }, i.every, duration)
             }
@@ -918,7 +919,12 @@ impl Run {
                     return Ok(());
                 }
                 // Refused (not a retryable outage): the reason is the step's error.
-                Ok(Ok(Err(e))) if e.starts_with("Invalid argument") || e.starts_with("InvalidArgument") => {
+                // A change still under way (an earlier attempt whose answer was lost) is not a
+                // refusal: try again once it committed.
+                Ok(Ok(Err(e)))
+                    if (e.starts_with("Invalid argument") || e.starts_with("InvalidArgument"))
+                        && !e.contains("undergoing a configuration change") =>
+                {
                     return Err(format!("{} {name} refused: {e}", if add { "promote" } else { "demote" }))
                 }
                 Ok(Ok(Err(e))) => last = e,
@@ -1162,6 +1168,28 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
                     cluster.lock().unwrap().heal_node(v);
                 }
             }
+            InjectorKind::Pause { duration } => {
+                let victim = {
+                    let mut c = cluster.lock().unwrap();
+                    let voters = c.voters();
+                    if !minority_may_go(&c) {
+                        None
+                    } else {
+                        let up: Vec<usize> = (0..c.nodes.len())
+                            .filter(|i| c.nodes[*i].up && !c.nodes[*i].paused && voters.contains(&c.nodes[*i].raft_id))
+                            .collect();
+                        let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                        if let Some(v) = v {
+                            c.pause(v);
+                        }
+                        v
+                    }
+                };
+                if let Some(v) = victim {
+                    tokio::time::sleep(duration).await;
+                    cluster.lock().unwrap().resume(v);
+                }
+            }
             InjectorKind::LatencySpike { latency, duration } => {
                 cluster.lock().unwrap().latency_spike(latency);
                 tokio::time::sleep(duration).await;
@@ -1193,7 +1221,9 @@ async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, 
 /// of 7 managers, three at a time, while a fourth was partitioned, left no quorum for 10 s).
 fn minority_may_go(c: &Cluster) -> bool {
     let voters = c.voters();
-    let down_now = (0..c.nodes.len()).filter(|i| voters.contains(&c.nodes[*i].raft_id) && (!c.nodes[*i].up || c.cut_off(*i, &voters))).count();
+    let down_now = (0..c.nodes.len())
+        .filter(|i| voters.contains(&c.nodes[*i].raft_id) && (!c.nodes[*i].up || c.nodes[*i].paused || c.cut_off(*i, &voters)))
+        .count();
     down_now < voters.len().saturating_sub(1) / 2
 }
 

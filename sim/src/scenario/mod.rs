@@ -116,6 +116,10 @@ pub enum InjectorKind {
     /// A slow disk (FoundationDB's buggify of a sync): for `duration`, a random manager's
     /// fsyncs take `latency`.
     SlowDisk { latency: Duration, duration: Duration },
+    /// Freeze a random manager (all its tasks: a stopped process, a VM stall) for `duration`,
+    /// then thaw it; it wakes up believing what it believed, e.g. that it leads. Never more
+    /// than a minority down or frozen at once.
+    Pause { duration: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -390,6 +394,12 @@ impl Scenario {
                     down: match &r.down {
                         Some(d) => duration(d, "down")?,
                         None => Duration::from_secs(5),
+                    },
+                },
+                "pause" => InjectorKind::Pause {
+                    duration: match &r.duration {
+                        Some(d) => duration(d, "duration")?,
+                        None => Duration::from_secs(3),
                     },
                 },
                 k @ ("partition" | "one-way-partition") => InjectorKind::Partition {
