@@ -243,12 +243,18 @@ pub fn plan(seed: u64) -> Plan {
     // Membership churn: on a worker that is not the crashed one.
     let churn_worker = (1..=workers).filter(|w| Some(*w) != crashed_worker).collect::<Vec<_>>();
     let mut rejoin_step = None;
+    let mut demote_step = None;
     match churn {
         // Never the last worker: services constrained to workers need one (seed 182 promoted
         // the only worker and its service could never run again).
         Some(0) if workers >= 2 && !churn_worker.is_empty() => {
             let w = churn_worker[memb.gen_range(0..churn_worker.len())];
             let _ = writeln!(t, "[[step]]\nafter = \"1s\"\ndo = \"node promote worker-{w}\"\n");
+            // Demoted again once everything healed (half the time): during the faults a
+            // demotion may rightly be refused (an unreachable voter could cost the quorum).
+            if memb.gen_bool(0.5) {
+                demote_step = Some(format!("[[step]]\nafter = \"5s\"\ndo = \"node demote worker-{w}\"\n"));
+            }
         }
         Some(1) if !churn_worker.is_empty() => {
             let w = churn_worker[memb.gen_range(0..churn_worker.len())];
@@ -281,6 +287,9 @@ pub fn plan(seed: u64) -> Plan {
         let _ = writeln!(t, "[[step]]\nfault = \"restart worker-{w}\"\n");
     }
     if let Some(step) = rejoin_step {
+        let _ = writeln!(t, "{step}");
+    }
+    if let Some(step) = demote_step {
         let _ = writeln!(t, "{step}");
     }
     for w in &drained {
