@@ -233,6 +233,20 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     }
 }
 
+/// A stored spec as the request that made it looked: the leader resolved each secret name to
+/// its id and defaulted the target to the name (explorer seed 8121: an earlier attempt of a
+/// `service create --secret` whose answer was lost did create it, and the stored spec differed
+/// from the request only there).
+fn as_requested(mut spec: shoal_core::model::ServiceSpec) -> shoal_core::model::ServiceSpec {
+    for r in &mut spec.task.container.secrets {
+        r.secret_id.clear();
+        if r.target == r.secret_name {
+            r.target.clear();
+        }
+    }
+    spec
+}
+
 struct Run {
     cluster: Arc<Mutex<Cluster>>,
     checkers: Arc<Checkers>,
@@ -634,7 +648,7 @@ impl Run {
                         }
                         // An attempt whose answer was lost (a timeout, a leader change) may have
                         // created it: the same spec under the name is that earlier attempt.
-                        Err(e) if e.starts_with("AlreadyExists") && self.service_spec(&c.name).await.as_ref() == Some(&want) => {
+                        Err(e) if e.starts_with("AlreadyExists") && self.service_spec(&c.name).await.is_some_and(|s| as_requested(s) == as_requested(want.clone())) => {
                             tracing::info!(target: "shoal::step", node = "runner", "service {} was created by an earlier attempt", c.name);
                             Ok(())
                         }
