@@ -556,31 +556,23 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             }
         }
         // Promotion: the swarm wants the node as a manager; the node renews its certificate
-        // for that role at its next heartbeat and then joins the raft itself (it cannot
-        // serve raft with a worker's certificate).
-        ControlCommand::Node(NodeCommand::Promote { nodes }) => {
+        // for that role at its next heartbeat and then joins the raft itself (it cannot serve
+        // raft with a worker's certificate). Demotion: out of the raft first (refused if the
+        // swarm would lose its quorum or its last manager), then the swarm wants the node as a
+        // worker and it renews its certificate for that role.
+        ControlCommand::Node(cmd @ (NodeCommand::Promote { .. } | NodeCommand::Demote { .. })) => {
+            let (nodes, want) = match cmd {
+                NodeCommand::Promote { nodes } => (nodes, NodeRole::Manager),
+                NodeCommand::Demote { nodes } => (nodes, NodeRole::Worker),
+                _ => unreachable!("matched above"),
+            };
             for key in nodes {
                 let n = get_node(host, &key).await?;
-                if n.spec.desired_role == NodeRole::Manager && n.role == NodeRole::Manager {
-                    println!("Node {key} is already a manager.");
+                if n.spec.desired_role == want && n.role == want {
+                    println!("Node {key} is already a {}.", want.as_str());
                     continue;
                 }
-                let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: "manager".into(), ..Default::default() });
-                call(host, op).await?;
-                println!("Node {key} promoted to a manager in the swarm.");
-            }
-        }
-        // Demotion: out of the raft first (refused if the swarm would lose its quorum or its
-        // last manager), then the swarm wants the node as a worker and it renews its
-        // certificate for that role.
-        ControlCommand::Node(NodeCommand::Demote { nodes }) => {
-            for key in nodes {
-                let n = get_node(host, &key).await?;
-                if n.spec.desired_role == NodeRole::Worker && n.role == NodeRole::Worker {
-                    println!("Node {key} is already a worker.");
-                    continue;
-                }
-                if n.role == NodeRole::Manager {
+                if want == NodeRole::Worker && n.role == NodeRole::Manager {
                     let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
                     let mut c = proto::manager_client::ManagerClient::new(ch);
                     let req = proto::MembershipRequest { node_id: n.raft_id, addr: n.status.addr.clone(), hops: 0 };
@@ -590,9 +582,12 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                         Ok(Ok(_)) => {}
                     }
                 }
-                let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: "worker".into(), ..Default::default() });
+                let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: want.as_str().into(), ..Default::default() });
                 call(host, op).await?;
-                println!("Manager {key} demoted in the swarm.");
+                match want {
+                    NodeRole::Manager => println!("Node {key} promoted to a manager in the swarm."),
+                    NodeRole::Worker => println!("Manager {key} demoted in the swarm."),
+                }
             }
         }
         ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, quiet, role }) => {

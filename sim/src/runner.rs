@@ -233,20 +233,6 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     }
 }
 
-/// A stored spec as the request that made it looked: the leader resolved each secret name to
-/// its id and defaulted the target to the name (explorer seed 8121: an earlier attempt of a
-/// `service create --secret` whose answer was lost did create it, and the stored spec differed
-/// from the request only there).
-fn as_requested(mut spec: shoal_core::model::ServiceSpec) -> shoal_core::model::ServiceSpec {
-    for r in &mut spec.task.container.secrets {
-        r.secret_id.clear();
-        if r.target == r.secret_name {
-            r.target.clear();
-        }
-    }
-    spec
-}
-
 struct Run {
     cluster: Arc<Mutex<Cluster>>,
     checkers: Arc<Checkers>,
@@ -647,8 +633,11 @@ impl Run {
                             Ok(())
                         }
                         // An attempt whose answer was lost (a timeout, a leader change) may have
-                        // created it: the same spec under the name is that earlier attempt.
-                        Err(e) if e.starts_with("AlreadyExists") && self.service_spec(&c.name).await.is_some_and(|s| as_requested(s) == as_requested(want.clone())) => {
+                        // created it: the same spec under the name, as requested, is that earlier
+                        // attempt (explorer seed 8121).
+                        Err(e) if e.starts_with("AlreadyExists") && self.service_spec(&c.name).await.is_some_and(|s| {
+                            shoal_core::control::as_requested(s) == shoal_core::control::as_requested(want.clone())
+                        }) => {
                             tracing::info!(target: "shoal::step", node = "runner", "service {} was created by an earlier attempt", c.name);
                             Ok(())
                         }
@@ -681,16 +670,7 @@ impl Run {
                 }
                 ServiceCommand::Logs(l) => self.service_logs(l).await,
                 ServiceCommand::Rm { services } => {
-                    for name in services {
-                        match self.control_retried(Op::RemoveService(proto::ObjectKey { key: name.clone() })).await {
-                            (Ok(_), _) => {}
-                            (Err(e), true) if e.starts_with("NotFound") => {
-                                tracing::info!(target: "shoal::step", node = "runner", "service {name} was removed by an earlier attempt");
-                            }
-                            (Err(e), _) => return Err(e),
-                        }
-                    }
-                    Ok(())
+                    self.remove_all("service", services, |key| Op::RemoveService(proto::ObjectKey { key })).await
                 }
             },
             DoCmd::NodeAdd { name, join } | DoCmd::SwarmJoin { name, join } => self.join(name, join).await,
@@ -730,16 +710,7 @@ impl Run {
                     Ok(())
                 }
                 SecretCommand::Rm { secrets } => {
-                    for name in secrets {
-                        match self.control_retried(Op::RemoveSecret(proto::ObjectKey { key: name.clone() })).await {
-                            (Ok(_), _) => {}
-                            (Err(e), true) if e.starts_with("NotFound") => {
-                                tracing::info!(target: "shoal::step", node = "runner", "secret {name} was removed by an earlier attempt");
-                            }
-                            (Err(e), _) => return Err(e),
-                        }
-                    }
-                    Ok(())
+                    self.remove_all("secret", secrets, |key| Op::RemoveSecret(proto::ObjectKey { key })).await
                 }
             },
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
@@ -751,6 +722,21 @@ impl Run {
                 Ok(())
             }
         }
+    }
+
+    /// `service rm` / `secret rm` of each name, retried through an outage; NotFound after an
+    /// attempt of unknown outcome is that attempt having removed it.
+    async fn remove_all(&self, what: &str, names: &[String], op: impl Fn(String) -> Op) -> Result<(), String> {
+        for name in names {
+            match self.control_retried(op(name.clone())).await {
+                (Ok(_), _) => {}
+                (Err(e), true) if e.starts_with("NotFound") => {
+                    tracing::info!(target: "shoal::step", node = "runner", "{what} {name} was removed by an earlier attempt");
+                }
+                (Err(e), _) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// The spec of the service named `name`, read through the control API.
@@ -933,12 +919,7 @@ impl Run {
                     return Ok(());
                 }
                 // Refused (not a retryable outage): the reason is the step's error.
-                // A change still under way (an earlier attempt whose answer was lost) is not a
-                // refusal: try again once it committed.
-                Ok(Ok(Err(e)))
-                    if (e.starts_with("Invalid argument") || e.starts_with("InvalidArgument"))
-                        && !e.contains("undergoing a configuration change") =>
-                {
+                Ok(Ok(Err(e))) if e.starts_with("Invalid argument") || e.starts_with("InvalidArgument") => {
                     return Err(format!("{} {name} refused: {e}", if add { "promote" } else { "demote" }))
                 }
                 Ok(Ok(Err(e))) => last = e,

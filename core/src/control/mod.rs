@@ -129,16 +129,30 @@ pub fn leave_refusal(voter: bool, voters: usize, force: bool) -> Option<String> 
     Some(msg)
 }
 
-/// A service by id, name, or unique id prefix (as docker resolves them).
-pub fn find_service<'a>(store: &'a Store, key: &str) -> Result<&'a Service, ControlError> {
-    if let Some(Object::Service(s)) = store.get(Kind::Service, key).or_else(|| store.find_by_name(Kind::Service, key)) {
-        return Ok(s);
+/// An object of a kind with unique names by id, name, or unique id prefix (as docker resolves
+/// them); `not_found` is the message when nothing matches.
+fn find_named<'a>(store: &'a Store, kind: Kind, key: &str, not_found: String) -> Result<&'a Object, ControlError> {
+    if let Some(o) = store.get(kind, key).or_else(|| store.find_by_name(kind, key)) {
+        return Ok(o);
     }
-    let by_prefix: Vec<&Service> = services(store).filter(|s| !key.is_empty() && s.id.starts_with(key)).collect();
+    let by_prefix: Vec<&Object> = store.list(kind).filter(|o| !key.is_empty() && o.id().starts_with(key)).collect();
     match by_prefix.as_slice() {
-        [s] => Ok(s),
-        [] => Err(NotFound(format!("service {key} not found"))),
-        _ => Err(InvalidArgument(format!("service {key} is ambiguous: {} services match; use the full id", by_prefix.len()))),
+        [o] => Ok(o),
+        [] => Err(NotFound(not_found)),
+        _ => Err(InvalidArgument(format!(
+            "{} {key} is ambiguous: {} {}s match; use the full id",
+            kind.as_str(),
+            by_prefix.len(),
+            kind.as_str()
+        ))),
+    }
+}
+
+/// A service by id, name, or unique id prefix.
+pub fn find_service<'a>(store: &'a Store, key: &str) -> Result<&'a Service, ControlError> {
+    match find_named(store, Kind::Service, key, format!("service {key} not found"))? {
+        Object::Service(s) => Ok(s),
+        _ => unreachable!("a service-kind key holds a service"),
     }
 }
 
@@ -186,20 +200,11 @@ fn checks_against_store(store: &Store, spec: &ServiceSpec, self_id: &str) -> Res
 /// A secret's data may be at most this big (swarm's limit: 500 KiB).
 pub const MAX_SECRET_BYTES: usize = 500 * 1024;
 
-/// A secret by id, name, or unique id prefix.
+/// A secret by id, name, or unique id prefix (docker's "secret not found: NAME").
 pub fn find_secret<'a>(store: &'a Store, key: &str) -> Result<&'a Secret, ControlError> {
-    if let Some(Object::Secret(s)) = store.get(Kind::Secret, key).or_else(|| store.find_by_name(Kind::Secret, key)) {
-        return Ok(s);
-    }
-    let by_prefix: Vec<&Secret> = store
-        .list(Kind::Secret)
-        .filter_map(|o| if let Object::Secret(s) = o { Some(s) } else { None })
-        .filter(|s| !key.is_empty() && s.id.starts_with(key))
-        .collect();
-    match by_prefix.as_slice() {
-        [s] => Ok(s),
-        [] => Err(NotFound(format!("secret not found: {key}"))),
-        _ => Err(InvalidArgument(format!("secret {key} is ambiguous: {} secrets match; use the full id", by_prefix.len()))),
+    match find_named(store, Kind::Secret, key, format!("secret not found: {key}"))? {
+        Object::Secret(s) => Ok(s),
+        _ => unreachable!("a secret-kind key holds a secret"),
     }
 }
 
@@ -262,6 +267,19 @@ fn resolve_secrets(store: &Store, spec: &mut ServiceSpec) -> Result<(), ControlE
         }
     }
     Ok(())
+}
+
+/// A stored spec as the request that made it looked: [`resolve_secrets`] undone (ids cleared,
+/// a target equal to the secret's name cleared), so a client can tell whether a spec it sent
+/// is the one stored.
+pub fn as_requested(mut spec: ServiceSpec) -> ServiceSpec {
+    for r in &mut spec.task.container.secrets {
+        r.secret_id.clear();
+        if r.target == r.secret_name {
+            r.target.clear();
+        }
+    }
+    spec
 }
 
 /// `service create`: the new service with id `id`.

@@ -148,7 +148,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                 raft_id: req.raft_id,
             })
         };
-        let (period_ms, session, wake) = {
+        let (period_ms, session, wake, desired_role) = {
             let mut inbox = m.inbox.lock().unwrap();
             let inbox = &mut *inbox;
             let Some(hb) = inbox.heartbeats.as_mut().map(|(_, hb)| hb) else {
@@ -156,12 +156,12 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             };
             // The dispatcher runs only once this leader applied everything committed before,
             // so a node missing here was removed (or never joined).
-            if m.state.get(Kind::Node, &req.node_id).is_none() {
+            let Some(Object::Node(node)) = m.state.get(Kind::Node, &req.node_id) else {
                 return Err(Status::not_found(format!(
                     "node {} is not a member of this swarm (removed, or never joined): join again with a token",
                     req.node_id
                 )));
-            }
+            };
             let period = hb.heartbeat(&req.node_id, now);
             // Wake the leader loop only when its sleep must change: a batch starts (it then
             // sleeps until the batch is due), a batch is full, or a node registers. Waking it
@@ -174,15 +174,11 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             if let Some(r) = registration {
                 inbox.registrations.insert(r.node_id.clone(), r);
             }
-            (period, inbox.session, wake)
+            (period, inbox.session, wake, node.spec.desired_role.as_str().to_string())
         };
         if wake {
             m.wake.notify_one();
         }
-        let desired_role = match m.state.get(Kind::Node, &req.node_id) {
-            Some(Object::Node(n)) => n.spec.desired_role.as_str().to_string(),
-            _ => String::new(),
-        };
         Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role }))
     }
 

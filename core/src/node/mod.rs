@@ -298,7 +298,7 @@ impl Manager {
         loop {
             let (state, term, leader, voter) = {
                 let m = rx.borrow();
-                (m.state, m.current_term, m.current_leader, m.membership_config.membership().voter_ids().any(|v| v == self.id))
+                (m.state, m.current_term, m.current_leader, self.is_voter(&m))
             };
             let tick = voter && self.raft_allowed.load(std::sync::atomic::Ordering::SeqCst);
             if ticking != Some(tick) {
@@ -334,8 +334,13 @@ impl Manager {
     /// answer its votes) and allows them once it holds a manager's again.
     pub fn allow_raft(&self, allowed: bool) {
         self.raft_allowed.store(allowed, std::sync::atomic::Ordering::SeqCst);
-        let voter = self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == self.id);
+        let voter = self.is_voter(&self.raft.metrics().borrow());
         self.raft.runtime_config().tick(allowed && voter);
+    }
+
+    /// This machine is a voter in the membership `m` shows.
+    fn is_voter(&self, m: &openraft::RaftMetrics<NodeId, openraft::BasicNode>) -> bool {
+        m.membership_config.membership().voter_ids().any(|v| v == self.id)
     }
 
     /// Drops the cached channels to other managers (they carry the certificate this machine
@@ -417,6 +422,11 @@ impl Manager {
             Ok(Ok(resp)) => return Ok(resp.log_id.index),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 self.forward_target(f.leader_node, hops)?
+            }
+            // A change still under way (an earlier attempt whose answer was lost) passes:
+            // try again once it committed. The others are the request's fault.
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e @ openraft::error::ChangeMembershipError::InProgress(_))))) => {
+                return Err(RequestError::Unavailable(e.to_string()))
             }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                 return Err(RequestError::Invalid(e.to_string()))
