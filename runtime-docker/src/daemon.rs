@@ -35,6 +35,19 @@ pub struct Identity {
     pub advertise_addr: String,
     /// Managers to contact (the agent learns more from heartbeats).
     pub managers: Vec<String>,
+    /// The IP where other nodes' routing meshes reach this node's tasks (`--data-path-addr`;
+    /// none: the advertised address's IP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_path_addr: Option<String>,
+}
+
+impl Identity {
+    /// The data-path IP: the one given at init/join, else the advertised address's.
+    pub fn data_path_ip(&self) -> String {
+        self.data_path_addr.clone().unwrap_or_else(|| {
+            self.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| self.advertise_addr.clone())
+        })
+    }
 }
 
 pub enum Start {
@@ -49,6 +62,8 @@ pub struct Options {
     pub listen_addr: Option<String>,
     /// Where to serve Prometheus metrics (`/metrics`); none unless given.
     pub metrics_addr: Option<String>,
+    /// `--data-path-addr` (init/join): the IP other nodes reach this node's tasks at.
+    pub data_path_addr: Option<String>,
 }
 
 fn identity_path(dir: &Path) -> PathBuf {
@@ -297,6 +312,11 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     if advertise.parse::<SocketAddr>().is_err() {
         return Err(format!("--advertise-addr {advertise:?}: give ip:port that other machines reach, e.g. 10.0.0.5:4242"));
     }
+    if let Some(ip) = &opts.data_path_addr {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("--data-path-addr {ip:?}: give the IP address other nodes reach this node's tasks at, e.g. 10.0.0.5"));
+        }
+    }
     let listen: SocketAddr = opts
         .listen_addr
         .as_deref()
@@ -354,7 +374,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             certs.save(dir)?;
             certs.install_client();
             let server = serve(&manager, &certs, &joined.node_id)?;
-            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()] };
+            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()], data_path_addr: opts.data_path_addr.clone() };
             write_identity(&id_disk, &i)?;
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
@@ -379,7 +399,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
                 // Now that we serve raft with a manager certificate, become a raft member.
                 add_self_as_manager(&addr, raft_id, &advertise).await?;
             }
-            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr] };
+            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr], data_path_addr: opts.data_path_addr.clone() };
             write_identity(&id_disk, &i)?;
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
             (i, server, manager, certs)
@@ -387,7 +407,9 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         (Start::Restart, None) => unreachable!("refused above"),
     };
     manager.allow_raft(certs.role().is_ok_and(|r| r == NodeRole::Manager));
-    let exec = DockerExecutor::connect(&identity.node_id).await?;
+    let exec = DockerExecutor::connect(&identity.node_id, &identity.data_path_ip()).await?;
+    // The routing mesh: every published ingress port, on every interface.
+    let mesh = crate::ingress::IngressProxy::new(std::net::IpAddr::from([0, 0, 0, 0]));
     manager.set_log_source(exec.clone());
     // The managers the leader names in heartbeat answers go into node.json, so a restart can
     // reach the swarm after the manager it joined through is gone.
@@ -430,13 +452,14 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         raft_id,
         managers_seen: Some(Arc::new(managers_seen)),
         desired_role: Some(Arc::new(desired_role)),
+        ingress: Some(mesh.clone()),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
     let exec: Arc<dyn shoal_core::node::agent::Executor> = exec;
     if let Some(addr) = metrics_addr {
-        let (manager, exec) = (manager.clone(), exec.clone());
+        let (manager, exec, mesh) = (manager.clone(), exec.clone(), mesh.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(addr, manager, exec).await {
+            if let Err(e) = crate::metrics::serve(addr, manager, exec, mesh).await {
                 tracing::warn!(target: "shoal", "metrics not served: {e}");
             }
         });

@@ -15,8 +15,11 @@
 //!
 //! Published ports: a host-mode port (`--publish mode=host,target=80,published=8080`) is bound
 //! on this machine's engine (published 0: a port the engine picks), as swarm does; the
-//! scheduler places at most one task per node on a host port. Ingress ports (the routing
-//! mesh) are not bound on Docker yet: the simulator models the mesh (sim/src/mesh.rs).
+//! scheduler places at most one task per node on a host port. An ingress port's target is
+//! bound on the node's data-path address at a port the engine picks: that address is the
+//! task's backend in the routing mesh (ingress.rs), reported with RUNNING. Swarm reaches a
+//! task over the ingress overlay instead; plain engines have no overlay, and a port on the
+//! data-path address works across machines.
 //!
 //! Invariants: restart policy off (Shoal's restart supervisor decides restarts, as in swarm);
 //! one container per task, named `shoal-<service>.<slot>.<task id>`; a start of a task whose
@@ -31,7 +34,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::{Secret, Task};
+use shoal_core::model::{IngressBinding, Secret, Task};
 use shoal_core::node::agent::Executor;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
@@ -62,12 +65,14 @@ pub struct DockerExecutor {
     starting: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Where the secret files of each task are written (a directory per task).
     secrets_dir: std::path::PathBuf,
+    /// The node's data-path IP: ingress targets are bound there, for other nodes' meshes.
+    data_path_ip: String,
 }
 
 impl DockerExecutor {
     /// Connects to the local engine (DOCKER_HOST or the default socket), negotiates the API
     /// version, and starts following its events for this node's containers.
-    pub async fn connect(node_id: &str) -> Result<Arc<DockerExecutor>, String> {
+    pub async fn connect(node_id: &str, data_path_ip: &str) -> Result<Arc<DockerExecutor>, String> {
         let docker = Docker::connect_with_local_defaults()
             .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?
             .negotiate_version()
@@ -84,6 +89,7 @@ impl DockerExecutor {
             last: Default::default(),
             starting: Default::default(),
             secrets_dir,
+            data_path_ip: data_path_ip.to_string(),
         });
         tokio::spawn(follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
         Ok(exec)
@@ -255,7 +261,7 @@ impl Executor for DockerExecutor {
                         // it forever).
                         tracing::info!(target: "shoal", task = %task_id, "starting a container whose start was interrupted");
                         if let Err(e) = self.docker.start_container(&id, None).await.or_else(ignore_not_modified) {
-                            out.push(Container { task_id, state: ContainerState::Failed(e.to_string()) });
+                            out.push(Container::new(task_id, ContainerState::Failed(e.to_string())));
                             continue;
                         }
                     }
@@ -274,7 +280,9 @@ impl Executor for DockerExecutor {
                     }
                 }
             };
-            out.push(Container { task_id, state });
+            let mut container = Container::new(task_id, state);
+            container.ingress = ingress_bindings(c.ports.as_deref().unwrap_or_default(), &self.data_path_ip);
+            out.push(container);
         }
         out.sort_by(|a, b| a.task_id.cmp(&b.task_id));
         *self.last.lock().unwrap() = out.clone();
@@ -298,7 +306,7 @@ impl Executor for DockerExecutor {
         labels.insert(LABEL_SERVICE.into(), task.service_name.clone());
         labels.insert(LABEL_SLOT.into(), task.slot.to_string());
         let binds = self.write_secrets(task, secrets)?;
-        let (exposed, port_bindings) = host_ports(task);
+        let (exposed, port_bindings) = port_bindings(task, &self.data_path_ip);
         let limits = task.spec.resources.limits.clone().unwrap_or_default();
         let reservations = task.spec.resources.reservations.clone().unwrap_or_default();
         let host = HostConfig {
@@ -361,22 +369,54 @@ impl Executor for DockerExecutor {
     }
 }
 
-/// The task's host-mode ports as the engine wants them: `80/tcp` exposed and bound to the
-/// published port on every host address ("" = a port the engine picks).
-fn host_ports(task: &Task) -> (Option<Vec<String>>, Option<bollard::models::PortMap>) {
-    let host: Vec<&shoal_core::model::PortConfig> =
-        task.endpoint_ports.iter().filter(|p| p.publish_mode == shoal_core::model::PublishMode::Host).collect();
-    if host.is_empty() {
+/// The task's published ports as the engine wants them (`80/tcp` exposed): a host-mode port
+/// bound to its published port on every host address ("" = a port the engine picks), an
+/// ingress port bound on the data-path address at a port the engine picks.
+fn port_bindings(task: &Task, data_path_ip: &str) -> (Option<Vec<String>>, Option<bollard::models::PortMap>) {
+    use shoal_core::model::PublishMode;
+    if task.endpoint_ports.is_empty() {
         return (None, None);
     }
     let key = |p: &shoal_core::model::PortConfig| format!("{}/{}", p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol });
-    let exposed = host.iter().map(|p| key(p)).collect();
+    let mut exposed: Vec<String> = Vec::new();
     let mut map: bollard::models::PortMap = HashMap::new();
-    for p in host {
-        let published = if p.published_port == 0 { String::new() } else { p.published_port.to_string() };
-        map.entry(key(p)).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding { host_ip: None, host_port: Some(published) });
+    for p in &task.endpoint_ports {
+        let binding = match p.publish_mode {
+            PublishMode::Host => {
+                let published = if p.published_port == 0 { String::new() } else { p.published_port.to_string() };
+                PortBinding { host_ip: None, host_port: Some(published) }
+            }
+            // The mesh's ports only (an ingress port not yet allocated is not published).
+            PublishMode::Ingress if p.published_port == 0 => continue,
+            PublishMode::Ingress => PortBinding { host_ip: Some(data_path_ip.to_string()), host_port: Some(String::new()) },
+        };
+        if !exposed.contains(&key(p)) {
+            exposed.push(key(p));
+        }
+        let list = map.entry(key(p)).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new);
+        if !list.contains(&binding) {
+            list.push(binding);
+        }
+    }
+    if exposed.is_empty() {
+        return (None, None);
     }
     (Some(exposed), Some(map))
+}
+
+/// The container's ports the engine bound on the data-path address: its ingress backends.
+fn ingress_bindings(ports: &[bollard::models::PortSummary], data_path_ip: &str) -> Vec<IngressBinding> {
+    let mut out: Vec<IngressBinding> = ports
+        .iter()
+        .filter(|p| p.ip.as_deref() == Some(data_path_ip))
+        .filter_map(|p| {
+            let protocol = p.typ.map(|t| t.to_string()).filter(|t| !t.is_empty()).unwrap_or_else(|| "tcp".into());
+            Some(IngressBinding { protocol, target_port: u32::from(p.private_port), addr: format!("{data_path_ip}:{}", p.public_port?) })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Starting a container that already runs answers 304: that is success here.
@@ -395,24 +435,42 @@ fn ignore_not_modified(e: bollard::errors::Error) -> Result<(), bollard::errors:
 
 #[cfg(test)]
 mod tests {
-    use super::{exit_code_of, host_ports};
+    use super::{exit_code_of, ingress_bindings, port_bindings};
+    use shoal_core::model::IngressBinding;
 
     #[test]
-    fn host_mode_ports_are_bound_and_ingress_ones_are_not() {
+    fn host_mode_ports_are_bound_everywhere_and_ingress_ones_on_the_data_path_address() {
         use shoal_core::model::{PortConfig, PublishMode, Task};
         let mut t = Task::default();
         t.endpoint_ports = vec![
             PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Host },
             PortConfig { protocol: String::new(), target_port: 81, published_port: 0, publish_mode: PublishMode::Host },
             PortConfig { protocol: "tcp".into(), target_port: 90, published_port: 30000, publish_mode: PublishMode::Ingress },
+            PortConfig { protocol: "tcp".into(), target_port: 91, published_port: 0, publish_mode: PublishMode::Ingress },
         ];
-        let (exposed, map) = host_ports(&t);
-        assert_eq!(exposed, Some(vec!["80/tcp".to_string(), "81/tcp".to_string()]));
+        let (exposed, map) = port_bindings(&t, "10.0.0.7");
+        assert_eq!(exposed, Some(vec!["80/tcp".to_string(), "81/tcp".to_string(), "90/tcp".to_string()]));
         let map = map.unwrap();
         assert_eq!(map["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some("8080"));
         assert_eq!(map["81/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some(""), "0 = a port the engine picks");
-        assert!(!map.contains_key("90/tcp"));
-        assert_eq!(host_ports(&Task::default()), (None, None));
+        let mesh = &map["90/tcp"].as_ref().unwrap()[0];
+        assert_eq!((mesh.host_ip.as_deref(), mesh.host_port.as_deref()), (Some("10.0.0.7"), Some("")));
+        assert!(!map.contains_key("91/tcp"), "an ingress port not yet allocated");
+        assert_eq!(port_bindings(&Task::default(), "10.0.0.7"), (None, None));
+    }
+
+    #[test]
+    fn ingress_backends_are_the_ports_bound_on_the_data_path_address() {
+        use bollard::models::{PortSummary, PortSummaryTypeEnum};
+        let p = |ip: &str, private: u16, public: Option<u16>| PortSummary {
+            ip: Some(ip.into()),
+            private_port: private,
+            public_port: public,
+            typ: Some(PortSummaryTypeEnum::TCP),
+        };
+        let ports = [p("0.0.0.0", 80, Some(8080)), p("::", 80, Some(8080)), p("10.0.0.7", 90, Some(32768)), p("10.0.0.7", 91, None)];
+        let b = ingress_bindings(&ports, "10.0.0.7");
+        assert_eq!(b, vec![IngressBinding { protocol: "tcp".into(), target_port: 90, addr: "10.0.0.7:32768".into() }]);
     }
 
     #[test]

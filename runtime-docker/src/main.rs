@@ -25,6 +25,7 @@
 mod daemon;
 mod disk;
 mod executor;
+mod ingress;
 mod metrics;
 mod progress;
 mod tls;
@@ -94,6 +95,10 @@ struct NodeFlags {
     /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// Address other nodes' routing meshes reach this node's tasks at (an IP of this
+    /// machine's engine host; default: the advertised address's IP)
+    #[arg(long)]
+    data_path_addr: Option<String>,
 }
 
 impl NodeFlags {
@@ -103,6 +108,7 @@ impl NodeFlags {
             advertise_addr: with_port(&self.advertise_addr),
             listen_addr: self.listen_addr,
             metrics_addr: self.metrics_addr,
+            data_path_addr: self.data_path_addr,
         }
     }
 }
@@ -311,7 +317,7 @@ async fn run_daemon(cmd: DaemonCmd) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cmd {
         DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr } => {
-            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr })
+            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None })
         }
         DaemonCmd::Swarm(SwarmStart::Init { node }) => (Start::Init, node.options()),
         DaemonCmd::Swarm(SwarmStart::Join { token, node, manager }) => (Start::Join { token, manager: with_port(&manager) }, node.options()),

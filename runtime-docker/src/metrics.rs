@@ -10,12 +10,15 @@
 //! * what this process saw as leader (core/src/node/counters.rs):
 //!   `shoal_heartbeats_missed_total` (nodes it marked down for a missed heartbeat deadline)
 //!   and `shoal_scheduler_latency_seconds` (a histogram of each task's wait from creation to
-//!   assignment).
+//!   assignment);
+//! * the routing mesh: `shoal_mesh_ports` (published ports this node serves) and
+//!   `shoal_mesh_connections_total{result=forwarded|failed}` (failed: no task answered).
 //!
 //! Written by hand rather than with a Prometheus crate: a handful of gauges rendered on
 //! demand need no registry, and a GET on one path needs no HTTP framework (requests are read
 //! up to a bound and answered once, then the connection closes).
 
+use crate::ingress::IngressProxy;
 use shoal_core::agent::ContainerState;
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::node::agent::Executor;
@@ -43,7 +46,7 @@ fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
 }
 
 /// The metrics text of one scrape (pure but for what it reads from the node).
-pub async fn render(manager: &Manager, exec: &dyn Executor) -> String {
+pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy) -> String {
     let mut out = String::new();
     let m = manager.raft.metrics().borrow().clone();
     let leader = u64::from(manager.is_leader());
@@ -98,16 +101,20 @@ pub async fn render(manager: &Manager, exec: &dyn Executor) -> String {
         let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {n}", *bound_ms as f64 / 1000.0);
     }
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum_ms as f64 / 1000.0, h.count);
+    gauge(&mut out, "shoal_mesh_ports", "Published ingress ports this node's routing mesh serves.", &[(String::new(), mesh.ports().len() as u64)]);
+    let name = "shoal_mesh_connections_total";
+    let (ok, failed) = (mesh.forwarded.load(std::sync::atomic::Ordering::Relaxed), mesh.failed.load(std::sync::atomic::Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP {name} Connections to published ports (failed: no task answered).\n# TYPE {name} counter\n{name}{{result=\"forwarded\"}} {ok}\n{name}{{result=\"failed\"}} {failed}");
     out
 }
 
 /// Serves `GET /metrics` on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, manager: Arc<Manager>, exec: Arc<dyn Executor>) -> Result<(), String> {
+pub async fn serve(addr: SocketAddr, manager: Arc<Manager>, exec: Arc<dyn Executor>, mesh: Arc<IngressProxy>) -> Result<(), String> {
     let listener = tokio_rt::net::TcpListener::bind(addr).await.map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
     tracing::info!(target: "shoal", %addr, "metrics on http://{addr}/metrics");
     loop {
         let Ok((mut sock, _)) = listener.accept().await else { continue };
-        let (manager, exec) = (manager.clone(), exec.clone());
+        let (manager, exec, mesh) = (manager.clone(), exec.clone(), mesh.clone());
         tokio_rt::spawn(async move {
             let mut buf = Vec::with_capacity(512);
             let mut chunk = [0u8; 1024];
@@ -131,7 +138,7 @@ pub async fn serve(addr: SocketAddr, manager: Arc<Manager>, exec: Arc<dyn Execut
             }
             let line = String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == b'\r').unwrap_or(0)]).to_string();
             let (status, body, kind) = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-                ["GET", "/metrics", ..] => ("200 OK", render(&manager, exec.as_ref()).await, "text/plain; version=0.0.4"),
+                ["GET", "/metrics", ..] => ("200 OK", render(&manager, exec.as_ref(), &mesh).await, "text/plain; version=0.0.4"),
                 ["GET", ..] => ("404 Not Found", "only /metrics is served here\n".to_string(), "text/plain"),
                 _ => ("405 Method Not Allowed", "use GET /metrics\n".to_string(), "text/plain"),
             };

@@ -240,6 +240,7 @@ impl Cluster {
                 raft_id,
                 managers_seen: None,
                 desired_role: None,
+                ingress: None,
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =

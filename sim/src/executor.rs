@@ -217,7 +217,7 @@ impl Executor for SimExecutorHandle {
             .lock()
             .unwrap()
             .values()
-            .map(|c| Container { task_id: c.task_id.clone(), state: c.state.clone() })
+            .map(|c| Container::new(c.task_id.clone(), c.state.clone()))
             .collect()
     }
 

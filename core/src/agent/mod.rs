@@ -23,7 +23,7 @@
 //! container until it stopped; reported states only rise.
 
 use crate::dispatcher::StatusUpdate;
-use crate::model::{Task, TaskState, TaskStatus};
+use crate::model::{IngressBinding, Task, TaskState, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A container as the executor sees it, found by its task label.
@@ -31,6 +31,15 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Container {
     pub task_id: String,
     pub state: ContainerState,
+    /// Where the routing mesh reaches its ingress ports (the Docker executor binds each on the
+    /// node's data-path address); reported with RUNNING. Empty in the simulator.
+    pub ingress: Vec<IngressBinding>,
+}
+
+impl Container {
+    pub fn new(task_id: impl Into<String>, state: ContainerState) -> Container {
+        Container { task_id: task_id.into(), state, ingress: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +66,7 @@ pub enum Command {
 
 /// A status to report.
 fn st(state: TaskState, message: &str, err: &str, exit_code: Option<i32>, timestamp_ms: u64) -> TaskStatus {
-    TaskStatus { timestamp_ms, state, message: message.into(), err: err.into(), exit_code }
+    TaskStatus { timestamp_ms, state, message: message.into(), err: err.into(), exit_code, ingress: Vec::new() }
 }
 
 #[derive(Debug, Default)]
@@ -160,7 +169,10 @@ impl Agent {
                 Some(ContainerState::Starting) | Some(ContainerState::Creating) => {
                     self.report(&mut ups, t, st(TaskState::Starting, "starting", "", None, now_ms))
                 }
-                Some(ContainerState::Running) => self.report(&mut ups, t, st(TaskState::Running, "started", "", None, now_ms)),
+                Some(ContainerState::Running) => {
+                    let ingress = c.map(|c| c.ingress.clone()).unwrap_or_default();
+                    self.report(&mut ups, t, TaskStatus { ingress, ..st(TaskState::Running, "started", "", None, now_ms) })
+                }
                 Some(ContainerState::Exited(0)) => self.report(&mut ups, t, st(TaskState::Complete, "finished", "", Some(0), now_ms)),
                 Some(ContainerState::Exited(code)) => {
                     let err = format!("task: non-zero exit ({code})");

@@ -17,6 +17,9 @@
 //! only report tasks assigned to it; a node that is down is marked ready again by its next
 //! heartbeat.
 
+mod ingress;
+pub use ingress::{IngressBackend, IngressPort, IngressTable};
+
 use crate::model::{
     DispatcherConfig, Kind, Node, NodeDescription, NodeRole, NodeState, Object, Secret, Task, TaskState, TaskStatus,
 };

@@ -31,6 +31,23 @@ pub struct TaskStatus {
     pub message: String,
     pub err: String,
     pub exit_code: Option<i32>,
+    /// Where the routing mesh reaches the task's ingress ports on its node (the Docker
+    /// runtime's: an address the engine bound for each; swarmkit has the task's address on
+    /// the ingress overlay). Reported with RUNNING; empty in the simulator, whose mesh is a
+    /// model. Skipped when empty so objects without it encode as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<IngressBinding>,
+}
+
+/// One ingress port of a running task, as the routing mesh reaches it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IngressBinding {
+    /// "tcp" or "udp" ("" = tcp).
+    pub protocol: String,
+    /// The port inside the container.
+    pub target_port: u32,
+    /// `ip:port` where another node's mesh reaches it.
+    pub addr: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

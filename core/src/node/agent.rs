@@ -9,13 +9,14 @@
 //! (another leader) re-sends every report the store has not caught up with.
 
 use crate::agent::{Agent, Command, Container, ContainerState};
-use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, StatusUpdate};
+use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, IngressTable, StatusUpdate};
 use crate::model::{NodeDescription, NodeRole, Secret, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
+use crate::node::mesh::IngressSink;
 use crate::proto::dispatcher_client::DispatcherClient;
 use crate::proto::node_ca_client::NodeCaClient;
-use crate::proto::{AssignmentsRequest, HeartbeatRequest, IssueNodeCertificateRequest};
+use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest, IssueNodeCertificateRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,7 +49,7 @@ pub trait Executor: Send + Sync + 'static {
     fn assignments(&self, _tasks: &[Task], _secrets: &[Secret]) {}
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AgentConfig {
     pub node_id: String,
     /// This node's address (a manager's agent talks to its own manager first).
@@ -69,6 +70,9 @@ pub struct AgentConfig {
     /// promote|demote`): the production daemon renews its certificate when it differs from
     /// the one it holds. None in the simulator, which has no certificates.
     pub desired_role: Option<Arc<tokio::sync::watch::Sender<NodeRole>>>,
+    /// Handed every new routing-mesh table (the production runtime's mesh proxy). None in
+    /// the simulator, whose mesh is a model.
+    pub ingress: Option<Arc<dyn IngressSink>>,
 }
 
 /// Where the agent currently sends its calls, shared by the heartbeat loop and the poller.
@@ -187,7 +191,7 @@ async fn list_with_starts(exec: &dyn Executor, in_flight: &InFlight, agent: &mut
     let mut containers = exec.list().await;
     if !pending.is_empty() {
         containers.retain(|c| !pending.contains(&c.task_id));
-        containers.extend(pending.into_iter().map(|task_id| Container { task_id, state: ContainerState::Creating }));
+        containers.extend(pending.into_iter().map(|task_id| Container::new(task_id, ContainerState::Creating)));
         containers.sort_by(|a, b| a.task_id.cmp(&b.task_id));
     }
     containers
@@ -208,6 +212,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0 }));
     let assigned: Arc<Assigned> = Arc::default();
     let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone(), exec.clone()));
+    let ingress_poller = cfg.ingress.clone().map(|sink| tokio::spawn(poll_ingress(cfg.node_id.clone(), leader.clone(), sink)));
     let mut agent = Agent::new(&cfg.node_id);
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
@@ -293,6 +298,9 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     Ok(Err(s)) if s.code() == tonic::Code::NotFound => {
                         tracing::info!(target: "shoal", node = %cfg.node_id, "removed from the swarm: {}", s.message());
                         poller.abort();
+                        if let Some(p) = &ingress_poller {
+                            p.abort();
+                        }
                         // Let the starts under way finish first, or they would leave
                         // containers behind.
                         let _all = start_gate.acquire_many(MAX_CONCURRENT_STARTS as u32).await;
@@ -416,33 +424,57 @@ impl Assigned {
     }
 }
 
+/// How a long-poll call to the leader ended.
+enum Polled<R> {
+    Answer(R),
+    /// The call failed or timed out.
+    Failed,
+    /// The heartbeat loop switched leaders meanwhile: call the new one.
+    Switched,
+}
+
+/// One long-poll call to the current leader (`call` gets its address), given up when the
+/// heartbeat loop switches leaders meanwhile.
+async fn poll_leader<R, F>(leader: &Mutex<Leader>, call: impl FnOnce(String) -> F) -> Polled<R>
+where
+    F: std::future::Future<Output = Option<R>>,
+{
+    let (addr, epoch) = {
+        let l = leader.lock().unwrap();
+        (l.addr.clone(), l.epoch)
+    };
+    let switched = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if leader.lock().unwrap().epoch != epoch {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        r = call(addr) => r.map_or(Polled::Failed, Polled::Answer),
+        _ = switched => Polled::Switched,
+    }
+}
+
+/// Deadline of one long-poll call: the dispatcher answers within its poll period.
+const POLL_CALL_TIMEOUT: Duration = Duration::from_secs(crate::node::dispatcher::ASSIGNMENTS_POLL.as_secs() + 5);
+
 /// Long-polls the assignments of `node_id` from the current leader, restarting on a switch.
 async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned: Arc<Assigned>, exec: Arc<dyn Executor>) {
     let mut known = 0u64;
     loop {
-        let (addr, epoch) = {
-            let l = leader.lock().unwrap();
-            (l.addr.clone(), l.epoch)
-        };
         let req = AssignmentsRequest { node_id: node_id.clone(), known_version: known };
-        let call = async {
+        let r = match poll_leader(&leader, |addr| async move {
             let mut c = client(&addr)?;
-            let wait = crate::node::dispatcher::ASSIGNMENTS_POLL + Duration::from_secs(5);
-            tokio::time::timeout(wait, c.assignments(req)).await.ok()?.ok().map(|r| r.into_inner())
-        };
-        // Give up on this call when the heartbeat loop switched leaders meanwhile.
-        let switched = async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if leader.lock().unwrap().epoch != epoch {
-                    return;
-                }
-            }
-        };
-        let r = tokio::select! {
-            biased;
-            r = call => r,
-            _ = switched => continue,
+            tokio::time::timeout(POLL_CALL_TIMEOUT, c.assignments(req)).await.ok()?.ok().map(|r| r.into_inner())
+        })
+        .await
+        {
+            Polled::Answer(r) => Some(r),
+            Polled::Failed => None,
+            Polled::Switched => continue,
         };
         match r {
             Some(resp) if resp.redirect => {
@@ -478,6 +510,39 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                 }
             }
             None => tokio::time::sleep(RETRY).await,
+        }
+    }
+}
+
+/// Long-polls the routing-mesh table from the current leader and hands every new one to
+/// `sink` (the Docker runtime's mesh proxy).
+async fn poll_ingress(node_id: String, leader: Arc<Mutex<Leader>>, sink: Arc<dyn IngressSink>) {
+    let mut known = 0u64;
+    loop {
+        let req = IngressRequest { node_id: node_id.clone(), known_version: known };
+        let r = poll_leader(&leader, |addr| async move {
+            let mut c = client(&addr)?;
+            tokio::time::timeout(POLL_CALL_TIMEOUT, c.ingress(req)).await.ok()?.ok().map(|r| r.into_inner())
+        })
+        .await;
+        match r {
+            Polled::Answer(resp) if resp.redirect => {
+                leader.lock().unwrap().switch(Some(resp.leader_addr));
+                tokio::time::sleep(RETRY).await;
+            }
+            Polled::Answer(resp) if resp.version == known => {}
+            Polled::Answer(resp) => match serde_json::from_slice::<IngressTable>(&resp.table) {
+                Ok(table) => {
+                    known = resp.version;
+                    sink.set(table);
+                }
+                Err(e) => {
+                    tracing::warn!(target: "shoal", "routing-mesh table is not valid JSON: {e}");
+                    tokio::time::sleep(RETRY).await;
+                }
+            },
+            Polled::Failed => tokio::time::sleep(RETRY).await,
+            Polled::Switched => {}
         }
     }
 }

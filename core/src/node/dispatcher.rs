@@ -18,15 +18,18 @@ use super::Manager;
 use crate::dispatcher::{
     assigned_secrets, assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate, STATUS_BATCH_MAX,
 };
-use crate::model::{Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
+use crate::model::{IngressBinding, Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
 use crate::proto::dispatcher_server;
-use crate::proto::{AssignmentsRequest, AssignmentsResponse, HeartbeatRequest, HeartbeatResponse, TaskStatusUpdate};
+use crate::proto::{
+    AssignmentsRequest, AssignmentsResponse, HeartbeatRequest, HeartbeatResponse, IngressRequest, IngressResponse, TaskStatusUpdate,
+};
 use crate::store::Event;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
-/// An assignments call returns after this long even without a change (the agent calls again).
+/// An assignments (or ingress) call returns after this long even without a change (the agent
+/// calls again).
 pub const ASSIGNMENTS_POLL: Duration = Duration::from_secs(20);
 
 pub struct DispatcherService {
@@ -50,6 +53,12 @@ pub fn to_proto(u: &StatusUpdate) -> TaskStatusUpdate {
         has_exit_code: u.status.exit_code.is_some(),
         exit_code: u.status.exit_code.unwrap_or(0),
         timestamp_ms: u.status.timestamp_ms,
+        ingress: u
+            .status
+            .ingress
+            .iter()
+            .map(|b| crate::proto::IngressBinding { protocol: b.protocol.clone(), target_port: b.target_port, addr: b.addr.clone() })
+            .collect(),
     }
 }
 
@@ -70,6 +79,14 @@ impl Manager {
             match rx.recv().await {
                 Ok(w) => {
                     let mut nodes: Vec<&str> = Vec::with_capacity(2);
+                    if matches!(
+                        &w.event,
+                        Event::Created(Object::Task(_) | Object::Service(_) | Object::Node(_))
+                            | Event::Deleted(Object::Task(_) | Object::Service(_) | Object::Node(_))
+                            | Event::Updated { new: Object::Task(_) | Object::Service(_) | Object::Node(_), .. }
+                    ) {
+                        self.ingress_signal.bump();
+                    }
                     match &w.event {
                         Event::Created(Object::Task(t)) | Event::Deleted(Object::Task(t)) => nodes.push(&t.node_id),
                         Event::Updated { old: Object::Task(a), new: Object::Task(b) } => {
@@ -86,6 +103,7 @@ impl Manager {
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    self.ingress_signal.bump();
                     for sig in self.assignment_signals.lock().unwrap().values() {
                         sig.bump();
                     }
@@ -93,6 +111,23 @@ impl Manager {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+
+    /// The routing-mesh table of the applied store, computed once per applied index.
+    fn ingress_table(&self) -> (Arc<crate::dispatcher::IngressTable>, u64) {
+        let mut cache = self.ingress_cache.lock().unwrap();
+        self.state.with_store(|s| {
+            let index = s.last_index();
+            match &*cache {
+                Some((i, table, version)) if *i == index => (table.clone(), *version),
+                _ => {
+                    let table = Arc::new(crate::dispatcher::IngressTable::from_store(s));
+                    let version = table.version();
+                    *cache = Some((index, table.clone(), version));
+                    (table, version)
+                }
+            }
+        })
     }
 
     fn managers_addrs(&self) -> Vec<String> {
@@ -127,6 +162,11 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                     message: u.message.clone(),
                     err: u.err.clone(),
                     exit_code: u.has_exit_code.then_some(u.exit_code),
+                    ingress: u
+                        .ingress
+                        .iter()
+                        .map(|b| IngressBinding { protocol: b.protocol.clone(), target_port: b.target_port, addr: b.addr.clone() })
+                        .collect(),
                 },
             });
         }
@@ -223,6 +263,28 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             tokio::select! {
                 biased;
                 _ = signal.changed(seen) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    async fn ingress(&self, request: Request<IngressRequest>) -> Result<Response<IngressResponse>, Status> {
+        let req = request.into_inner();
+        let m = &self.node;
+        let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
+        loop {
+            if let Some(leader) = m.redirect() {
+                return Ok(Response::new(IngressResponse { leader_addr: leader, redirect: true, ..Default::default() }));
+            }
+            let seen = m.ingress_signal.version();
+            let (table, version) = m.ingress_table();
+            if version != req.known_version || tokio::time::Instant::now() >= deadline {
+                let table = serde_json::to_vec(&*table).expect("the table serialises");
+                return Ok(Response::new(IngressResponse { version, table, ..Default::default() }));
+            }
+            tokio::select! {
+                biased;
+                _ = m.ingress_signal.changed(seen) => {}
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         }

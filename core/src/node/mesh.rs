@@ -43,3 +43,9 @@ pub trait RoutingMesh: Send + Sync + 'static {
     /// id of the task that answered.
     async fn request(&self, entry: &str, port: u32, service: &str) -> Result<String, RequestFailure>;
 }
+
+/// Where the agent hands the routing-mesh table each time it changes (the production
+/// runtime's proxy binds the published ports and forwards to the backends listed).
+pub trait IngressSink: Send + Sync + 'static {
+    fn set(&self, table: crate::dispatcher::IngressTable);
+}

@@ -151,6 +151,11 @@ pub struct Manager {
     control_lock: tokio::sync::Mutex<()>,
     /// node id → signal bumped when that node's task set changed (assignment long-polls).
     assignment_signals: std::sync::Mutex<BTreeMap<String, Arc<signal::Signal>>>,
+    /// Bumped on every committed change to a task, service or node (routing-mesh long-polls).
+    ingress_signal: signal::Signal,
+    /// The routing-mesh table last computed, with the applied index it was computed at and its
+    /// version (every node's poll shares one computation per change).
+    ingress_cache: std::sync::Mutex<Option<(u64, Arc<crate::dispatcher::IngressTable>, u64)>>,
     /// Bumped by `watch_role` on every role or term change (the leader loop waits on it).
     role_signal: signal::Signal,
     /// Whether this machine may run raft's timers at all: false once its certificate is a
@@ -208,6 +213,8 @@ impl Manager {
             wake: tokio::sync::Notify::new(),
             control_lock: tokio::sync::Mutex::new(()),
             assignment_signals: Default::default(),
+            ingress_signal: signal::Signal::new(),
+            ingress_cache: Default::default(),
             role_signal: signal::Signal::new(),
             raft_allowed: std::sync::atomic::AtomicBool::new(true),
             health,
