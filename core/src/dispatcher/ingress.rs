@@ -147,12 +147,12 @@ mod tests {
             up("n1"),
             up("n2"),
             down,
-            task("t1", "s1", "n1", TaskState::Running, "10.0.0.1:30001"),
-            task("t2", "s1", "n2", TaskState::Running, "10.0.0.2:30002"),
-            task("t3", "s1", "n3", TaskState::Running, "10.0.0.3:30003"),
-            stopping,
-            task("t5", "s1", "n2", TaskState::Starting, ""),
-            task("t6", "s1", "n2", TaskState::Running, ""),
+            Object::Task(task("t1", "s1", "n1", TaskState::Running, "10.0.0.1:30001")),
+            Object::Task(task("t2", "s1", "n2", TaskState::Running, "10.0.0.2:30002")),
+            Object::Task(task("t3", "s1", "n3", TaskState::Running, "10.0.0.3:30003")),
+            Object::Task(stopping),
+            Object::Task(task("t5", "s1", "n2", TaskState::Starting, "")),
+            Object::Task(task("t6", "s1", "n2", TaskState::Running, "")),
         ]);
         let table = IngressTable::from_store(&s);
         assert_eq!(table.ports.len(), 1, "host-mode ports are not the mesh's");
@@ -166,12 +166,13 @@ mod tests {
     #[test]
     fn a_published_port_without_running_tasks_stays_in_the_table_and_the_version_follows_changes() {
         let mut web = Service { id: "s1".into(), ..Default::default() };
+        web.spec.annotations.name = "web".into();
         web.endpoint_ports = vec![port(8080, 80, PublishMode::Ingress)];
         let empty = IngressTable::from_store(&store(vec![Object::Service(web.clone())]));
         assert_eq!(empty.ports.len(), 1);
         assert!(empty.ports[0].backends.is_empty());
         let node = Object::Node(Node { id: "n1".into(), ..Default::default() });
-        let one = IngressTable::from_store(&store(vec![Object::Service(web), node, task("t1", "s1", "n1", TaskState::Running, "10.0.0.1:1")]));
+        let one = IngressTable::from_store(&store(vec![Object::Service(web), node, Object::Task(task("t1", "s1", "n1", TaskState::Running, "10.0.0.1:1"))]));
         assert_eq!(one.ports[0].backends.len(), 1);
         assert_ne!(empty.version(), one.version());
         assert_eq!(IngressTable::default().ports.len(), 0);
