@@ -331,6 +331,32 @@ async fn run_daemon(cmd: DaemonCmd) -> i32 {
     }
 }
 
+/// `node promote|demote` and `node update --role`: makes `key` a node of role `want`; false
+/// when it already is one. Promotion: the swarm wants the node as a manager; it renews its
+/// certificate for that role at its next heartbeat and then joins the raft itself (it cannot
+/// serve raft with a worker's certificate). Demotion: out of the raft first (refused if the
+/// swarm would lose its quorum or its last manager), then the swarm wants the node as a worker
+/// and it renews its certificate for that role.
+async fn change_role(host: &str, key: &str, want: NodeRole) -> Result<bool, String> {
+    let n = get_node(host, key).await?;
+    if n.spec.desired_role == want && n.role == want {
+        return Ok(false);
+    }
+    if want == NodeRole::Worker && n.role == NodeRole::Manager {
+        let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
+        let mut c = proto::manager_client::ManagerClient::new(ch);
+        let req = proto::MembershipRequest { node_id: n.raft_id, addr: n.status.addr.clone(), hops: 0 };
+        match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.remove_manager(req)).await {
+            Err(_) => return Err(format!("Error: the manager at {host} did not answer in time; the demotion's outcome is unknown")),
+            Ok(Err(s)) => return Err(status_error(host, &s)),
+            Ok(Ok(_)) => {}
+        }
+    }
+    let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: want.as_str().into(), ..Default::default() });
+    call(host, op).await?;
+    Ok(true)
+}
+
 /// `10.0.0.5` means `10.0.0.5:4242`, as docker's `swarm join` assumes 2377.
 fn with_port(addr: &str) -> String {
     if addr.contains(':') {
@@ -500,16 +526,15 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             println!("{service}");
             maybe_follow(host, &service, detach).await?;
         }
-        ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, node }) => {
-            let label_add = label_add
-                .iter()
-                .map(|l| match l.split_once('=') {
-                    Some((k, v)) => (k.to_string(), v.to_string()),
-                    None => (l.clone(), String::new()),
-                })
-                .collect();
-            let op = Op::UpdateNode(proto::UpdateNode { node: node.clone(), availability: availability.unwrap_or_default(), label_add, label_rm, ..Default::default() });
-            call(host, op).await?;
+        ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, role, node }) => {
+            if let Some(role) = role.as_deref().and_then(NodeRole::parse) {
+                change_role(host, &node, role).await?;
+            }
+            if availability.is_some() || !label_add.is_empty() || !label_rm.is_empty() {
+                let label_add = label_add.iter().map(|l| shoal_core::cli::label_pair(l)).collect();
+                let op = Op::UpdateNode(proto::UpdateNode { node: node.clone(), availability: availability.unwrap_or_default(), label_add, label_rm, ..Default::default() });
+                call(host, op).await?;
+            }
             println!("{node}");
         }
         ControlCommand::Node(NodeCommand::Rm { force, nodes }) => {
@@ -561,11 +586,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 println!("{key}");
             }
         }
-        // Promotion: the swarm wants the node as a manager; the node renews its certificate
-        // for that role at its next heartbeat and then joins the raft itself (it cannot serve
-        // raft with a worker's certificate). Demotion: out of the raft first (refused if the
-        // swarm would lose its quorum or its last manager), then the swarm wants the node as a
-        // worker and it renews its certificate for that role.
+        // See change_role for what a promotion and a demotion do.
         ControlCommand::Node(cmd @ (NodeCommand::Promote { .. } | NodeCommand::Demote { .. })) => {
             let (nodes, want) = match cmd {
                 NodeCommand::Promote { nodes } => (nodes, NodeRole::Manager),
@@ -573,23 +594,10 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 _ => unreachable!("matched above"),
             };
             for key in nodes {
-                let n = get_node(host, &key).await?;
-                if n.spec.desired_role == want && n.role == want {
+                if !change_role(host, &key, want).await? {
                     println!("Node {key} is already a {}.", want.as_str());
                     continue;
                 }
-                if want == NodeRole::Worker && n.role == NodeRole::Manager {
-                    let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
-                    let mut c = proto::manager_client::ManagerClient::new(ch);
-                    let req = proto::MembershipRequest { node_id: n.raft_id, addr: n.status.addr.clone(), hops: 0 };
-                    match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.remove_manager(req)).await {
-                        Err(_) => return Err(format!("Error: the manager at {host} did not answer in time; the demotion's outcome is unknown")),
-                        Ok(Err(s)) => return Err(status_error(host, &s)),
-                        Ok(Ok(_)) => {}
-                    }
-                }
-                let op = Op::UpdateNode(proto::UpdateNode { node: n.id.clone(), role: want.as_str().into(), ..Default::default() });
-                call(host, op).await?;
                 match want {
                     NodeRole::Manager => println!("Node {key} promoted to a manager in the swarm."),
                     NodeRole::Worker => println!("Manager {key} demoted in the swarm."),

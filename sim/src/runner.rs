@@ -599,14 +599,14 @@ impl Run {
                     }
                     Ok(())
                 }
-                NodeCommand::Update { availability, label_add, label_rm, node } => {
-                    let label_add = label_add
-                        .iter()
-                        .map(|l| match l.split_once('=') {
-                            Some((k, v)) => (k.to_string(), v.to_string()),
-                            None => (l.clone(), String::new()),
-                        })
-                        .collect();
+                NodeCommand::Update { availability, label_add, label_rm, role, node } => {
+                    if let Some(role) = role {
+                        self.membership(node, role == "manager").await?;
+                        if availability.is_none() && label_add.is_empty() && label_rm.is_empty() {
+                            return Ok(());
+                        }
+                    }
+                    let label_add = label_add.iter().map(|l| shoal_core::cli::label_pair(l)).collect();
                     let op = Op::UpdateNode(proto::UpdateNode {
                         node: self.node_key(node),
                         availability: availability.clone().unwrap_or_default(),

@@ -15,7 +15,9 @@
 //! container no longer runs (swarmkit's agent reports SHUTDOWN after the controller's Shutdown
 //! returned: a stop may take a while, e.g. the routing mesh's drain before the signal); a
 //! container no assigned task owns is stopped, and removed once it stopped (after an agent
-//! restart this is how leftovers go: swarmkit#562); a task the store believes started but whose container is gone (the
+//! restart this is how leftovers go: swarmkit#562); a finished task stays assigned until the
+//! reaper deletes it, so its stopped container stays as history (`service logs` of a crashed
+//! task) and goes when the task does; a task the store believes started but whose container is gone (the
 //! machine crashed) is reported FAILED. After a restart the agent adopts running containers of
 //! its tasks instead of starting duplicates, because it keys everything by task id.
 //!

@@ -124,3 +124,16 @@ fn running_is_reported_with_where_the_mesh_reaches_the_task() {
     assert_eq!(states(&u), vec![("t1".into(), TaskState::Complete)]);
     assert!(u[0].status.ingress.is_empty());
 }
+
+#[test]
+fn a_finished_task_keeps_its_container_until_the_task_is_deleted() {
+    let mut a = Agent::new("w1");
+    let mut t = task("t1", TaskState::Shutdown, TaskState::Failed);
+    t.status.exit_code = Some(3);
+    let exited = [Container::new("t1", ContainerState::Exited(3))];
+    let (c, u) = a.reconcile(std::slice::from_ref(&t), &exited, 0);
+    assert!(c.is_empty() && u.is_empty(), "history is left alone: {c:?} {u:?}");
+    // The reaper deleted the task: it left the set, and its container goes.
+    let (c, _) = a.reconcile(&[], &exited, 1);
+    assert_eq!(c, vec![Command::Remove("t1".into())]);
+}

@@ -121,6 +121,9 @@ pub enum NodeCommand {
         /// Remove a node label if exists
         #[arg(long = "label-rm")]
         label_rm: Vec<String>,
+        /// Role of the node ("worker", "manager"): as `node promote` / `node demote`
+        #[arg(long, value_parser = ["worker", "manager"])]
+        role: Option<String>,
         node: String,
     },
     /// Remove one or more nodes from the swarm.
@@ -135,6 +138,14 @@ pub enum NodeCommand {
 }
 
 /// Parses one command line (already split into words, without the program name).
+/// `--label-add k=v` (or `k`, an empty value) as a pair, as `docker node update` reads it.
+pub fn label_pair(l: &str) -> (String, String) {
+    match l.split_once('=') {
+        Some((k, v)) => (k.to_string(), v.to_string()),
+        None => (l.to_string(), String::new()),
+    }
+}
+
 pub fn parse_control<I, S>(words: I) -> Result<ControlCommand, String>
 where
     I: IntoIterator<Item = S>,
@@ -190,6 +201,24 @@ mod tests {
         );
         let err = parse_control(["swarm", "join-token", "boss"]).unwrap_err();
         assert!(err.contains("boss") && err.contains("worker"), "{err}");
+    }
+
+    #[test]
+    fn node_update_takes_a_role_like_docker() {
+        assert_eq!(
+            parse_control(["node", "update", "--role", "manager", "--availability", "drain", "w1"]),
+            Ok(ControlCommand::Node(NodeCommand::Update {
+                availability: Some("drain".into()),
+                label_add: vec![],
+                label_rm: vec![],
+                role: Some("manager".into()),
+                node: "w1".into()
+            }))
+        );
+        let e = parse_control(["node", "update", "--role", "boss", "w1"]).unwrap_err();
+        assert!(e.contains("invalid value 'boss'") && e.contains("[possible values: worker, manager]"), "{e}");
+        assert_eq!(label_pair("zone=east"), ("zone".to_string(), "east".to_string()));
+        assert_eq!(label_pair("ssd"), ("ssd".to_string(), String::new()));
     }
 
     #[test]

@@ -223,25 +223,28 @@ pub fn apply_status_updates(o: &mut Overlay, updates: &[StatusUpdate]) {
     }
 }
 
-/// The tasks a node must know about: every task on it except finished history.
+/// The tasks a node must know about: every task assigned to it (ASSIGNED or later), its
+/// finished history included, until the reaper deletes the task. As in swarmkit, a task leaves
+/// a node's set only when it is deleted, and that is when the agent removes its container: the
+/// containers of the task history (5 per slot by default) stay on the node, stopped, for
+/// `service logs` and `docker ps -a`.
 pub fn assigned_tasks(store: &Store, node_id: &str) -> Vec<Task> {
-    store
-        .tasks_on_node(node_id)
-        .filter(|t| t.is_live() || t.status.state <= TaskState::Running)
-        .filter(|t| t.status.state >= TaskState::Assigned)
-        .cloned()
-        .collect()
+    store.tasks_on_node(node_id).filter(|t| t.status.state >= TaskState::Assigned).cloned().collect()
 }
 
-/// The secrets an assignment set's tasks use, in id order: all a node ever receives of the
-/// swarm's secrets (swarmkit sends a node only the secrets and configs its tasks reference).
-/// A reference to a secret that is gone is skipped; the agent then rejects that task.
+/// The secrets an assignment set's unfinished tasks use, in id order: all a node ever receives
+/// of the swarm's secrets (swarmkit sends a node only the secrets and configs its tasks
+/// reference, and releases them when the task finishes). A reference to a secret that is gone
+/// is skipped; the agent then rejects that task.
 pub fn assigned_secrets(store: &Store, tasks: &[Task]) -> Vec<Secret> {
     if crate::mutant::active("secret-to-wrong-node") {
         return store.list(Kind::Secret).filter_map(|o| if let Object::Secret(s) = o { Some(s.clone()) } else { None }).collect();
     }
-    let ids: std::collections::BTreeSet<&str> =
-        tasks.iter().flat_map(|t| t.spec.container.secrets.iter().map(|r| r.secret_id.as_str())).collect();
+    let ids: std::collections::BTreeSet<&str> = tasks
+        .iter()
+        .filter(|t| !t.is_terminal())
+        .flat_map(|t| t.spec.container.secrets.iter().map(|r| r.secret_id.as_str()))
+        .collect();
     ids.into_iter()
         .filter_map(|id| match store.get(Kind::Secret, id) {
             Some(Object::Secret(s)) => Some(s.clone()),
@@ -302,6 +305,37 @@ pub fn apply_delta(held: &mut Vec<Task>, delta: AssignmentDelta) {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn finished_tasks_stay_assigned_but_their_secrets_are_released() {
+        use crate::model::{SecretReference, SecretSpec};
+        use crate::store::{Action, Transaction};
+        let uses = |id: &str, state: TaskState, secret: &str| {
+            let mut t = Task { id: id.into(), node_id: "n1".into(), desired_state: TaskState::Running, ..Default::default() };
+            t.status.state = state;
+            t.spec.container.secrets = vec![SecretReference { secret_id: secret.into(), secret_name: secret.into(), target: secret.into() }];
+            Object::Task(t)
+        };
+        let secret = |id: &str| {
+            let mut s = Secret { id: id.into(), spec: SecretSpec { data: b"x".to_vec(), ..Default::default() }, ..Default::default() };
+            s.spec.annotations.name = id.into();
+            Object::Secret(s)
+        };
+        let mut store = Store::new();
+        let objects = vec![
+            secret("s-live"),
+            secret("s-done"),
+            uses("t-pending", TaskState::Pending, "s-live"),
+            uses("t-running", TaskState::Running, "s-live"),
+            uses("t-failed", TaskState::Failed, "s-done"),
+        ];
+        store.apply(1, &Transaction { timestamp_ms: 0, actions: objects.into_iter().map(Action::Create).collect() }).unwrap();
+        let tasks = assigned_tasks(&store, "n1");
+        let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["t-failed", "t-running"], "not yet assigned: not sent; finished: kept as history");
+        let secrets: Vec<String> = assigned_secrets(&store, &tasks).into_iter().map(|s| s.id).collect();
+        assert_eq!(secrets, ["s-live"]);
+    }
 
     #[test]
     fn deltas_rebuild_the_full_set_and_its_version() {

@@ -136,9 +136,23 @@ impl Manager {
     }
 }
 
+/// Refuses a call that speaks for another node than the one the caller's certificate names:
+/// without it, any worker could fetch another node's assignments (and so its secrets) or
+/// report its tasks. Calls without a certificate identity (the simulator has no TLS) pass.
+fn check_caller<T>(request: &Request<T>, node_id: &str) -> Result<(), Status> {
+    match request.extensions().get::<super::certificates::CallerNode>() {
+        Some(caller) if caller.0 != node_id => Err(Status::permission_denied(format!(
+            "this certificate is node {}'s: it cannot speak for node {node_id}",
+            caller.0
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl dispatcher_server::Dispatcher for DispatcherService {
     async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+        check_caller(&request, &request.get_ref().node_id)?;
         let req = request.into_inner();
         let m = &self.node;
         let managers = m.managers_addrs();
@@ -223,6 +237,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {
+        check_caller(&request, &request.get_ref().node_id)?;
         let req = request.into_inner();
         let m = &self.node;
         let signal = m.assignment_signals.lock().unwrap().entry(req.node_id.clone()).or_default().clone();
@@ -269,6 +284,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn ingress(&self, request: Request<IngressRequest>) -> Result<Response<IngressResponse>, Status> {
+        check_caller(&request, &request.get_ref().node_id)?;
         let req = request.into_inner();
         let m = &self.node;
         let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;

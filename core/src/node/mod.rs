@@ -258,8 +258,8 @@ impl Manager {
     /// [`Manager::serve_on`] with mutual TLS (production): `server` carries the TLS config
     /// (client certificates optional, so machines without one can join), and every service
     /// asks `auth` whether the caller's certificate may call it: raft, manager and control
-    /// need a manager's, the dispatcher any node's, `NodeCa` (joining) none, logs a manager's,
-    /// `Local` (leave) this node's own.
+    /// need a manager's, the dispatcher any node's (and then serves only the node it names),
+    /// `NodeCa` (joining) none, logs a manager's, `Local` (leave) this node's own.
     #[cfg(not(madsim))]
     pub async fn serve_secure(
         self: Arc<Self>,
@@ -274,12 +274,14 @@ impl Manager {
             let auth = auth.clone();
             move |req: tonic::Request<()>| auth.authorize(&req, service, need).map(|()| req)
         };
-        // Renewal answers the node the caller's certificate names, handed to the service.
-        let renew_guard = {
+        // Renewal answers the node the caller's certificate names, and the dispatcher serves
+        // only that node (swarmkit takes the node id from the certificate): the id is handed
+        // to the service.
+        let node_guard = |service: &'static str| {
             let auth = auth.clone();
             move |mut req: tonic::Request<()>| {
-                auth.authorize(&req, "certificates", Caller::Node)?;
-                let id = auth.caller_node(&req).ok_or_else(|| tonic::Status::unauthenticated("renewing needs this swarm's certificate"))?;
+                auth.authorize(&req, service, Caller::Node)?;
+                let id = auth.caller_node(&req).ok_or_else(|| tonic::Status::unauthenticated(format!("the {service} service needs this swarm's certificate")))?;
                 req.extensions_mut().insert(certificates::CallerNode(id));
                 Ok(req)
             }
@@ -287,12 +289,12 @@ impl Manager {
         server
             .add_service(RaftServer::with_interceptor(RaftService { raft: self.raft.clone(), id: self.id }, guard("raft", Caller::Manager)))
             .add_service(ManagerServer::with_interceptor(ManagerService { node: self.clone() }, guard("manager", Caller::Manager)))
-            .add_service(DispatcherServer::with_interceptor(dispatcher::DispatcherService { node: self.clone() }, guard("dispatcher", Caller::Node)))
+            .add_service(DispatcherServer::with_interceptor(dispatcher::DispatcherService { node: self.clone() }, node_guard("dispatcher")))
             .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager)))
             .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone)))
             .add_service(LogsServer::with_interceptor(logs::LogsService { node: self.clone() }, guard("logs", Caller::Manager)))
             .add_service(LocalServer::with_interceptor(local::LocalService { node: self.clone() }, guard("local", Caller::Itself)))
-            .add_service(CertificatesServer::with_interceptor(certificates::CertificatesService { node: self.clone() }, renew_guard))
+            .add_service(CertificatesServer::with_interceptor(certificates::CertificatesService { node: self.clone() }, node_guard("certificates")))
             .serve(addr)
             .await
     }

@@ -95,6 +95,15 @@ async fn certificates_decide_who_may_call_what() {
     if let Err(e) = &r {
         assert!(!matches!(e.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated), "{e:?}");
     }
+    // ... only for the node its certificate names: not another node's assignments (and
+    // secrets), heartbeats or mesh table.
+    let other = |code: tonic::Code, e: tonic::Status| {
+        assert_eq!(e.code(), code, "{e:?}");
+        assert!(e.message().contains("this certificate is node w1's: it cannot speak for node m1"), "{}", e.message());
+    };
+    other(tonic::Code::PermissionDenied, d.assignments(proto::AssignmentsRequest { node_id: "m1".into(), known_version: 0 }).await.unwrap_err());
+    other(tonic::Code::PermissionDenied, d.heartbeat(proto::HeartbeatRequest { node_id: "m1".into(), ..Default::default() }).await.unwrap_err());
+    other(tonic::Code::PermissionDenied, d.ingress(proto::IngressRequest { node_id: "m1".into(), known_version: 0 }).await.unwrap_err());
 
     // `Local` (swarm leave) answers only this node's own certificate: not another manager's,
     // not a worker's; its own reaches the refusal (the only manager needs --force).
