@@ -306,6 +306,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         }
         _ => {}
     }
+    if existing.is_none() {
+        // Before anything is written: a machine whose engine is down cannot run tasks.
+        DockerExecutor::engine().await?;
+    }
     let disk = Arc::new(FileDisk::open(dir.join("raft")).map_err(|e| format!("data directory {}: {e}", dir.display()))?);
     let id_disk = FileDisk::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     let advertise = existing.as_ref().map(|i| i.advertise_addr.clone()).unwrap_or_else(|| opts.advertise_addr.clone());
@@ -354,6 +358,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             let certs = NodeCerts::load(dir)?.ok_or_else(|| {
                 format!("{} holds no certificates ({}/): remove the directory and join the swarm again", dir.display(), tls::CERTS_DIR)
             })?;
+            certs.usable(dir)?;
             let mut i = i;
             // The certificate says what this node is (a renewal may have changed it after
             // node.json was written).

@@ -70,14 +70,17 @@ pub struct DockerExecutor {
 }
 
 impl DockerExecutor {
-    /// Connects to the local engine (DOCKER_HOST or the default socket), negotiates the API
-    /// version, and starts following its events for this node's containers.
+    /// The local engine (DOCKER_HOST or the default socket), with the API version negotiated:
+    /// Err says it cannot be reached. A machine checks this before it inits or joins, so an
+    /// engine that is down leaves no half-joined data directory behind.
+    pub async fn engine() -> Result<Docker, String> {
+        let unreachable = |e: bollard::errors::Error| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?");
+        Docker::connect_with_local_defaults().map_err(unreachable)?.negotiate_version().await.map_err(unreachable)
+    }
+
+    /// Connects to the local engine and starts following its events for this node's containers.
     pub async fn connect(node_id: &str, data_path_ip: &str) -> Result<Arc<DockerExecutor>, String> {
-        let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?
-            .negotiate_version()
-            .await
-            .map_err(|e| format!("cannot reach the Docker engine: {e}; is dockerd running and its socket mounted?"))?;
+        let docker = Self::engine().await?;
         let secrets_dir = match std::env::var_os("SHOAL_SECRETS_DIR") {
             Some(d) => std::path::PathBuf::from(d),
             None => std::path::PathBuf::from("/run/shoal/secrets").join(node_id),
@@ -214,12 +217,9 @@ fn health_of(t: &Task) -> Option<HealthConfig> {
     let h = c.healthcheck.as_ref()?;
     let ns = |ms: u64| Some((ms as i64).saturating_mul(1_000_000));
     Some(HealthConfig {
-        // Empty test: keep the image's own probe, with these timings.
-        test: (!h.test.is_empty()).then(|| {
-            let mut v = vec!["CMD-SHELL".to_string()];
-            v.push(h.test.join(" "));
-            v
-        }),
+        // Docker's own form already (`["CMD-SHELL", "curl …"]`, as swarmkit keeps it); empty:
+        // keep the image's own probe, with these timings.
+        test: (!h.test.is_empty()).then(|| h.test.clone()),
         interval: ns(h.interval_ms),
         timeout: ns(h.timeout_ms),
         retries: Some(h.retries as i64),
@@ -295,9 +295,12 @@ impl Executor for DockerExecutor {
             return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
         }
         let image = &task.spec.container.image;
-        if self.docker.inspect_image(image).await.is_err() {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => {}
             // No registry is reachable here, so nothing is pulled: swarm's message.
-            return Err(format!("No such image: {image}"));
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Err(format!("No such image: {image}")),
+            // The engine's own reason (down, refusing): not a missing image.
+            Err(e) => return Err(format!("cannot inspect image {image} on the Docker engine: {e}")),
         }
         let c = &task.spec.container;
         let mut labels: HashMap<String, String> = c.labels.clone().into_iter().collect();
@@ -471,6 +474,21 @@ mod tests {
         let ports = [p("0.0.0.0", 80, Some(8080)), p("::", 80, Some(8080)), p("10.0.0.7", 90, Some(32768)), p("10.0.0.7", 91, None)];
         let b = ingress_bindings(&ports, "10.0.0.7");
         assert_eq!(b, vec![IngressBinding { protocol: "tcp".into(), target_port: 90, addr: "10.0.0.7:32768".into() }]);
+    }
+
+    #[test]
+    fn a_healthcheck_goes_to_docker_as_the_cli_wrote_it() {
+        use shoal_core::model::{HealthConfig, Task};
+        let mut t = Task::default();
+        t.spec.container.healthcheck =
+            Some(HealthConfig { test: vec!["CMD-SHELL".into(), "test -e /www/index.html".into()], interval_ms: 1_000, timeout_ms: 500, retries: 2, start_period_ms: 0 });
+        let h = super::health_of(&t).unwrap();
+        assert_eq!(h.test, Some(vec!["CMD-SHELL".to_string(), "test -e /www/index.html".to_string()]));
+        assert_eq!((h.interval, h.timeout, h.retries), (Some(1_000_000_000), Some(500_000_000), Some(2)));
+        t.spec.container.healthcheck.as_mut().unwrap().test.clear();
+        assert_eq!(super::health_of(&t).unwrap().test, None, "empty: the image's own probe");
+        t.spec.container.no_healthcheck = true;
+        assert_eq!(super::health_of(&t).unwrap().test, Some(vec!["NONE".to_string()]));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerT
 /// IP address, which certificates do not name).
 pub const MANAGER_NAME: &str = "shoal-manager";
 const WORKER_NAME: &str = "shoal-worker";
-/// Swarm's default node certificate lifetime. Renewal is not implemented yet.
+/// Swarm's default node certificate lifetime (renewed at 50-80% of it, daemon.rs).
 pub const NODE_CERT_DAYS: i64 = 90;
 const CA_CERT_DAYS: i64 = 20 * 365;
 pub const CERTS_DIR: &str = "certs";
@@ -159,6 +159,37 @@ impl NodeCerts {
         let der = pem::parse(&self.cert_pem).map_err(|e| format!("node.crt is not PEM: {e}"))?.into_contents();
         let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("node.crt: {e}"))?;
         Ok((cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp()))
+    }
+
+    /// Err says why the certificate cannot be used now (expired, or not yet valid) and what
+    /// to do about it; `now_unix` is the wall clock in seconds.
+    pub fn usable_at(&self, now_unix: i64, data_dir: &Path) -> Result<(), String> {
+        let der = pem::parse(&self.cert_pem).map_err(|e| format!("node.crt is not PEM: {e}"))?.into_contents();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("node.crt: {e}"))?;
+        let v = cert.validity();
+        let when = |t: &x509_parser::time::ASN1Time| t.to_rfc2822().unwrap_or_else(|_| t.timestamp().to_string());
+        if now_unix > v.not_after.timestamp() {
+            return Err(format!(
+                "this node's certificate ({}/{CERTS_DIR}/node.crt) expired on {}: a node renews it at 50-80% of its \
+                 {NODE_CERT_DAYS}-day validity while its daemon runs, and this one was down past its end, so the swarm \
+                 no longer knows it. Remove {} and join the swarm again with a token (`shoal swarm join-token` on a manager)",
+                data_dir.display(),
+                when(&v.not_after),
+                data_dir.display()
+            ));
+        }
+        if now_unix < v.not_before.timestamp() {
+            return Err(format!(
+                "this node's certificate is not valid before {}: this machine's clock is behind the swarm's; fix the clock",
+                when(&v.not_before)
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`NodeCerts::usable_at`] the current time.
+    pub fn usable(&self, data_dir: &Path) -> Result<(), String> {
+        self.usable_at(now().unix_timestamp(), data_dir)
     }
 
     /// The role the certificate grants (its OU).

@@ -224,7 +224,8 @@ mod tests {
     #[test]
     fn service_create_reads_like_docker_and_builds_a_spec() {
         let words = "service create --name redis --replicas 3 --constraint node.role==worker --reserve-memory 512M \
-                     --restart-condition on-failure --restart-max-attempts 3 -p 8080:80 redis:3.0.6 redis-server --appendonly yes";
+                     --restart-condition on-failure --restart-max-attempts 3 -p 8080:80 --stop-grace-period 30s \
+                     redis:3.0.6 redis-server --appendonly yes";
         let cmd = parse_control(words.split_whitespace().filter(|w| *w != "\\")).unwrap();
         let ControlCommand::Service(ServiceCommand::Create(c)) = cmd else { panic!("{cmd:?}") };
         let spec = c.to_spec().unwrap();
@@ -234,6 +235,7 @@ mod tests {
         assert_eq!(spec.task.resources.reservations.as_ref().unwrap().memory_bytes, 512 << 20);
         assert_eq!(spec.task.restart.max_attempts, 3);
         assert_eq!(spec.endpoint.as_ref().unwrap().ports[0].published_port, 8080);
+        assert_eq!(spec.task.container.stop_grace_period_ms, Some(30_000));
         let e = parse_control(["service", "create", "--name", "x", "--restart-delay", "soon", "img"])
             .unwrap()
             .clone();

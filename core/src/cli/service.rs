@@ -174,6 +174,9 @@ pub struct CommonFlags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long)]
     pub no_healthcheck: bool,
+    /// Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)
+    #[arg(long)]
+    pub stop_grace_period: Option<String>,
 }
 
 /// One of the two update-config flag groups (`--update-*`, `--rollback-*`).
@@ -401,6 +404,9 @@ pub fn parse_port(s: &str) -> Result<PortConfig, String> {
 }
 
 fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
+    if let Some(v) = &c.stop_grace_period {
+        spec.task.container.stop_grace_period_ms = Some(parse_duration_ms("stop-grace-period", v)?);
+    }
     let health_given = c.health_cmd.is_some()
         || c.health_interval.is_some()
         || c.health_timeout.is_some()

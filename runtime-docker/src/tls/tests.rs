@@ -188,3 +188,17 @@ fn saved_certificates_load_back_with_a_private_key_file() {
     let e = RootSigner.sign(&root, "not a csr", "n2", NodeRole::Worker).unwrap_err();
     assert!(e.contains("CSR"), "{e}");
 }
+
+#[test]
+fn an_expired_or_not_yet_valid_certificate_is_refused_with_what_to_do() {
+    install_provider();
+    let root = new_root().unwrap();
+    let certs = certs_for(&root, "w1", NodeRole::Worker);
+    let dir = std::path::Path::new("/var/lib/shoal");
+    let now = now().unix_timestamp();
+    assert_eq!(certs.usable_at(now, dir), Ok(()));
+    let e = certs.usable_at(now + (NODE_CERT_DAYS + 1) * 86_400, dir).unwrap_err();
+    assert!(e.contains("/var/lib/shoal/certs/node.crt) expired on") && e.contains("Remove /var/lib/shoal and join the swarm again"), "{e}");
+    let e = certs.usable_at(now - 2 * 86_400, dir).unwrap_err();
+    assert!(e.contains("not valid before") && e.contains("fix the clock"), "{e}");
+}
