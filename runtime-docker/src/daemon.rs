@@ -528,7 +528,15 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             }
         }
     }
-    // Containers keep running across a daemon restart (the agent adopts them); raft state
-    // is durable at every acknowledged step, so stopping here loses nothing.
+    // Graceful: no new calls are served and the agent starts nothing more, then raft stops
+    // (its state is durable at every acknowledged step, so this loses nothing; a leader that
+    // stops leaves the others to elect after their timeout: openraft 0.9 has no leadership
+    // transfer). Containers keep running across a daemon restart (the agent adopts them).
+    server.abort();
+    agent.abort();
+    if tokio::time::timeout(std::time::Duration::from_secs(5), manager.raft.shutdown()).await.is_err() {
+        tracing::warn!(target: "shoal", "raft did not stop within 5 s; exiting anyway");
+    }
+    tracing::info!(target: "shoal", "stopped");
     Ok(())
 }

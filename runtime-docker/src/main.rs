@@ -161,7 +161,11 @@ enum NodeRead {
     /// List nodes in the swarm
     #[command(alias = "list")]
     Ls {
-        #[arg(long)]
+        /// Only display IDs
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Print as JSON
+        #[arg(long, value_parser = ["json"])]
         format: Option<String>,
     },
     /// Display detailed information on one or more nodes
@@ -176,7 +180,11 @@ enum NodeRead {
     Ps {
         #[arg(default_value = "self")]
         nodes: Vec<String>,
-        #[arg(long)]
+        /// Only display task IDs
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Print as JSON
+        #[arg(long, value_parser = ["json"])]
         format: Option<String>,
     },
 }
@@ -186,14 +194,22 @@ enum ServiceRead {
     /// List services
     #[command(alias = "list")]
     Ls {
-        #[arg(long)]
+        /// Only display IDs
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Print as JSON
+        #[arg(long, value_parser = ["json"])]
         format: Option<String>,
     },
     /// List the tasks of one or more services
     Ps {
         #[arg(required = true)]
         services: Vec<String>,
-        #[arg(long)]
+        /// Only display task IDs
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Print as JSON
+        #[arg(long, value_parser = ["json"])]
         format: Option<String>,
     },
     /// Display detailed information on one or more services
@@ -670,13 +686,17 @@ fn node_keys(keys: Vec<String>, data_dir: &std::path::Path) -> Result<Vec<String
 
 async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Result<(), String> {
     match cmd {
-        ReadCmd::Node(NodeRead::Ls { format }) => {
+        ReadCmd::Node(NodeRead::Ls { quiet, format }) => {
             let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
             if format.as_deref() == Some("json") {
                 println!("{}", serde_json::to_string(&nodes).expect("nodes serialise"));
+                return Ok(());
+            }
+            if quiet {
+                nodes.iter().for_each(|n| println!("{}", n.id));
                 return Ok(());
             }
             let rows = nodes
@@ -715,7 +735,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 print!("{}", node_pretty(n));
             }
         }
-        ReadCmd::Node(NodeRead::Ps { nodes, format }) => {
+        ReadCmd::Node(NodeRead::Ps { nodes, quiet, format }) => {
             let all_nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
@@ -732,9 +752,13 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 println!("{}", serde_json::to_string(&all).expect("tasks serialise"));
                 return Ok(());
             }
+            if quiet {
+                rows.iter().for_each(|r| println!("{}", r[0]));
+                return Ok(());
+            }
             table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
         }
-        ReadCmd::Service(ServiceRead::Ls { format }) => {
+        ReadCmd::Service(ServiceRead::Ls { quiet, format }) => {
             let services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
@@ -742,6 +766,10 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
             let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
             if format.as_deref() == Some("json") {
                 println!("{}", serde_json::to_string(&services).expect("services serialise"));
+                return Ok(());
+            }
+            if quiet {
+                services.iter().for_each(|s| println!("{}", short(&s.id)));
                 return Ok(());
             }
             let rows = services
@@ -768,7 +796,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 .collect();
             table(&["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows);
         }
-        ReadCmd::Service(ServiceRead::Ps { services, format }) => {
+        ReadCmd::Service(ServiceRead::Ps { services, quiet, format }) => {
             let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
@@ -782,6 +810,10 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
             }
             if format.as_deref() == Some("json") {
                 println!("{}", serde_json::to_string(&all).expect("tasks serialise"));
+                return Ok(());
+            }
+            if quiet {
+                rows.iter().for_each(|r| println!("{}", r[0]));
                 return Ok(());
             }
             table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
