@@ -409,6 +409,13 @@ fn status_error(host: &str, s: &tonic::Status) -> String {
             "Cannot connect to the Shoal manager at {host}: {}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.",
             s.message()
         )
+    } else if s.message().contains("invalid peer certificate") || s.message().contains("fatal alert") {
+        // The handshake failed on the certificates: the two sides trust different roots.
+        format!(
+            "Error: the manager at {host} belongs to another swarm: its certificate and this node's do not share a root CA \
+             ({}). Set --host to a manager of this node's swarm, or --data-dir (SHOAL_DATA_DIR) to a node of that one.",
+            s.message()
+        )
     } else if s.message().contains(&format!("not valid for name \"{}\"", tls::MANAGER_NAME)) {
         format!(
             "Error: the node at {host} is not a swarm manager (its certificate is a worker's). \
@@ -1106,6 +1113,16 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_errors_say_what_is_wrong() {
+        let e = status_error("10.0.0.9:4242", &tonic::Status::unavailable("invalid peer certificate: BadSignature"));
+        assert!(e.contains("the manager at 10.0.0.9:4242 belongs to another swarm") && e.contains("BadSignature"), "{e}");
+        let e = status_error("10.0.0.9:4242", &tonic::Status::unavailable("tcp connect error"));
+        assert!(e.starts_with("Cannot connect to the Shoal manager at 10.0.0.9:4242"), "{e}");
+        let e = status_error("h", &tonic::Status::not_found("service nope not found"));
+        assert_eq!(e, "Error response from daemon: service nope not found");
+    }
 
     #[test]
     fn durations_and_sizes_print_as_docker_prints_them() {
