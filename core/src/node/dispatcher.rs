@@ -53,12 +53,7 @@ pub fn to_proto(u: &StatusUpdate) -> TaskStatusUpdate {
         has_exit_code: u.status.exit_code.is_some(),
         exit_code: u.status.exit_code.unwrap_or(0),
         timestamp_ms: u.status.timestamp_ms,
-        ingress: u
-            .status
-            .ingress
-            .iter()
-            .map(|b| crate::proto::IngressBinding { protocol: b.protocol.clone(), target_port: b.target_port, addr: b.addr.clone() })
-            .collect(),
+        ingress: u.status.ingress.iter().map(|b| crate::proto::IngressBinding { protocol: b.protocol.clone(), target_port: b.target_port, addr: b.addr.clone() }).collect(),
     }
 }
 
@@ -128,6 +123,27 @@ impl Manager {
                 }
             }
         })
+    }
+
+    /// The dispatcher's long-poll (assignments, the mesh table): `look(expired)` answers when
+    /// what the agent holds is out of date or the poll period ran out, else None and the call
+    /// waits for `signal`; a manager that stops leading answers `redirect(leader)`.
+    async fn long_poll<R>(&self, signal: &super::signal::Signal, mut look: impl FnMut(bool) -> Option<R>, redirect: impl FnOnce(String) -> R) -> R {
+        let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
+        loop {
+            if let Some(leader) = self.redirect() {
+                return redirect(leader);
+            }
+            let seen = signal.version();
+            if let Some(r) = look(tokio::time::Instant::now() >= deadline) {
+                return r;
+            }
+            tokio::select! {
+                biased;
+                _ = signal.changed(seen) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
     }
 
     fn managers_addrs(&self) -> Vec<String> {
@@ -241,68 +257,52 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         let req = request.into_inner();
         let m = &self.node;
         let signal = m.assignment_signals.lock().unwrap().entry(req.node_id.clone()).or_default().clone();
-        let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
-        loop {
-            if let Some(leader) = m.redirect() {
-                m.sent_assignments.lock().unwrap().clear();
-                return Ok(Response::new(AssignmentsResponse { leader_addr: leader, redirect: true, ..Default::default() }));
-            }
-            let seen = signal.version();
+        let look = |expired: bool| {
             let (tasks, secrets) = m.state.with_store(|s| {
                 let tasks = assigned_tasks(s, &req.node_id);
                 let secrets = serde_json::to_vec(&assigned_secrets(s, &tasks)).expect("secrets serialise");
                 (tasks, secrets)
             });
             let version = assignments_version(&tasks);
-            if version != req.known_version || tokio::time::Instant::now() >= deadline {
-                // The changes only, when this leader knows what the agent holds; else the full set.
-                let mut sent = m.sent_assignments.lock().unwrap();
-                let delta = match sent.get(&req.node_id) {
-                    Some((v, set)) if *v == req.known_version && *v != 0 => Some(assignment_delta(set, &tasks)),
-                    _ => None,
-                };
-                sent.insert(req.node_id.clone(), (version, sent_set(&tasks)));
-                let resp = match delta {
-                    Some(d) => AssignmentsResponse {
-                        version,
-                        tasks: serde_json::to_vec(&d.updated).expect("tasks serialise"),
-                        incremental: true,
-                        removed: d.removed,
-                        secrets,
-                        ..Default::default()
-                    },
-                    None => AssignmentsResponse { version, tasks: serde_json::to_vec(&tasks).expect("tasks serialise"), secrets, ..Default::default() },
-                };
-                return Ok(Response::new(resp));
+            if version == req.known_version && !expired {
+                return None;
             }
-            tokio::select! {
-                biased;
-                _ = signal.changed(seen) => {}
-                _ = tokio::time::sleep_until(deadline) => {}
-            }
-        }
+            // The changes only, when this leader knows what the agent holds; else the full set.
+            let mut sent = m.sent_assignments.lock().unwrap();
+            let delta = match sent.get(&req.node_id) {
+                Some((v, set)) if *v == req.known_version && *v != 0 => Some(assignment_delta(set, &tasks)),
+                _ => None,
+            };
+            sent.insert(req.node_id.clone(), (version, sent_set(&tasks)));
+            Some(match delta {
+                Some(d) => AssignmentsResponse {
+                    version,
+                    tasks: serde_json::to_vec(&d.updated).expect("tasks serialise"),
+                    incremental: true,
+                    removed: d.removed,
+                    secrets,
+                    ..Default::default()
+                },
+                None => AssignmentsResponse { version, tasks: serde_json::to_vec(&tasks).expect("tasks serialise"), secrets, ..Default::default() },
+            })
+        };
+        let redirect = |leader| {
+            m.sent_assignments.lock().unwrap().clear();
+            AssignmentsResponse { leader_addr: leader, redirect: true, ..Default::default() }
+        };
+        Ok(Response::new(m.long_poll(&signal, look, redirect).await))
     }
 
     async fn ingress(&self, request: Request<IngressRequest>) -> Result<Response<IngressResponse>, Status> {
         check_caller(&request, &request.get_ref().node_id)?;
         let req = request.into_inner();
         let m = &self.node;
-        let deadline = tokio::time::Instant::now() + ASSIGNMENTS_POLL;
-        loop {
-            if let Some(leader) = m.redirect() {
-                return Ok(Response::new(IngressResponse { leader_addr: leader, redirect: true, ..Default::default() }));
-            }
-            let seen = m.ingress_signal.version();
+        let look = |expired: bool| {
             let (table, version) = m.ingress_table();
-            if version != req.known_version || tokio::time::Instant::now() >= deadline {
-                let table = serde_json::to_vec(&*table).expect("the table serialises");
-                return Ok(Response::new(IngressResponse { version, table, ..Default::default() }));
-            }
-            tokio::select! {
-                biased;
-                _ = m.ingress_signal.changed(seen) => {}
-                _ = tokio::time::sleep_until(deadline) => {}
-            }
-        }
+            (version != req.known_version || expired)
+                .then(|| IngressResponse { version, table: serde_json::to_vec(&*table).expect("the table serialises"), ..Default::default() })
+        };
+        let redirect = |leader| IngressResponse { leader_addr: leader, redirect: true, ..Default::default() };
+        Ok(Response::new(m.long_poll(&m.ingress_signal, look, redirect).await))
     }
 }
