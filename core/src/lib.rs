@@ -20,6 +20,7 @@ pub mod cli;
 pub mod constraint;
 pub mod control;
 pub mod dispatcher;
+pub mod engine_api;
 pub mod leader;
 pub mod model;
 pub mod mutant;

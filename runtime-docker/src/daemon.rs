@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const IDENTITY_FILE: &str = "node.json";
+/// The Engine API's socket in the data directory, unless `--docker-api` says otherwise.
+pub const DOCKER_API_SOCKET: &str = "docker.sock";
 
 /// What a machine remembers of its swarm membership.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +66,9 @@ pub struct Options {
     pub metrics_addr: Option<String>,
     /// `--data-path-addr` (init/join): the IP other nodes reach this node's tasks at.
     pub data_path_addr: Option<String>,
+    /// `--docker-api unix:///PATH`: where the Engine API listens (default: `docker.sock` in
+    /// the data directory).
+    pub docker_api: Option<String>,
 }
 
 fn identity_path(dir: &Path) -> PathBuf {
@@ -349,6 +354,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Ok(tokio::spawn(manager.clone().serve_secure(listen, server, auth)))
     };
 
+    let api_path = match &opts.docker_api {
+        Some(spec) => crate::engine_api::socket_path(spec)?,
+        None => dir.join(DOCKER_API_SOCKET),
+    };
     let metrics_addr: Option<SocketAddr> = match &opts.metrics_addr {
         Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
         None => None,
@@ -425,6 +434,23 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let held_role = NodeRole::parse(&identity.role).unwrap_or_default();
     let (desired_role, desired_rx) = tokio::sync::watch::channel(held_role);
     let (roles_tx, mut roles_rx) = tokio::sync::watch::channel(identity.role.clone());
+    {
+        // The Engine API: docker clients on this machine drive the swarm through it.
+        let listener = crate::engine_api::bind(&api_path)?;
+        let api = Arc::new(crate::engine_api::EngineApi {
+            manager: manager.clone(),
+            node_id: identity.node_id.clone(),
+            node_addr: identity.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default(),
+            role: roles_tx.subscribe(),
+            docker: bollard::Docker::connect_with_local_defaults().ok(),
+        });
+        tracing::info!(target: "shoal", socket = %api_path.display(), "Engine API listening");
+        tokio::spawn(async move {
+            if let Err(e) = crate::engine_api::serve(listener, api).await {
+                tracing::warn!(target: "shoal", "{e}");
+            }
+        });
+    }
     {
         let mut identity = identity.clone();
         tokio::spawn(async move {

@@ -209,6 +209,17 @@ async fn follow_events(docker: Docker, node_id: String, changed: Arc<tokio::sync
     }
 }
 
+/// `name:tag@sha256:…` → (`name:tag`, the digest); a reference without a digest is looked up
+/// as it is. With no registry, the digest the Engine API reports is the image's local id
+/// (engine_api/system.rs), so a pinned reference names one build.
+fn split_pinned(image: &str) -> (&str, Option<&str>) {
+    match image.split_once('@') {
+        Some(("", digest)) => (digest, Some(digest)),
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    }
+}
+
 fn health_of(t: &Task) -> Option<HealthConfig> {
     let c = &t.spec.container;
     if c.no_healthcheck {
@@ -294,14 +305,26 @@ impl Executor for DockerExecutor {
             // Adopt: the container exists (an agent restart, a retried start).
             return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
         }
-        let image = &task.spec.container.image;
-        match self.docker.inspect_image(image).await {
-            Ok(_) => {}
+        let (lookup, pinned) = split_pinned(&task.spec.container.image);
+        let image = match self.docker.inspect_image(lookup).await {
+            Ok(img) => match pinned {
+                // A service pinned to a build (the docker CLI resolves `name:tag` to the id the
+                // Engine API reported): this node must have exactly that build.
+                Some(want) if img.id.as_deref() != Some(want) => {
+                    return Err(format!(
+                        "image {lookup} on this node is {}, not {want} that the service pinned: load that build on this node",
+                        img.id.unwrap_or_default()
+                    ))
+                }
+                Some(want) => want.to_string(),
+                None => lookup.to_string(),
+            },
             // No registry is reachable here, so nothing is pulled: swarm's message.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Err(format!("No such image: {image}")),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Err(format!("No such image: {lookup}")),
             // The engine's own reason (down, refusing): not a missing image.
-            Err(e) => return Err(format!("cannot inspect image {image} on the Docker engine: {e}")),
-        }
+            Err(e) => return Err(format!("cannot inspect image {lookup} on the Docker engine: {e}")),
+        };
+        let image = &image;
         let c = &task.spec.container;
         let mut labels: HashMap<String, String> = c.labels.clone().into_iter().collect();
         labels.insert(LABEL_NODE.into(), self.node_id.clone());
@@ -474,6 +497,13 @@ mod tests {
         let ports = [p("0.0.0.0", 80, Some(8080)), p("::", 80, Some(8080)), p("10.0.0.7", 90, Some(32768)), p("10.0.0.7", 91, None)];
         let b = ingress_bindings(&ports, "10.0.0.7");
         assert_eq!(b, vec![IngressBinding { protocol: "tcp".into(), target_port: 90, addr: "10.0.0.7:32768".into() }]);
+    }
+
+    #[test]
+    fn a_pinned_image_is_looked_up_by_name_and_checked_by_id() {
+        assert_eq!(super::split_pinned("shoal-app:1@sha256:ab"), ("shoal-app:1", Some("sha256:ab")));
+        assert_eq!(super::split_pinned("shoal-app:1"), ("shoal-app:1", None));
+        assert_eq!(super::split_pinned("@sha256:ab"), ("sha256:ab", Some("sha256:ab")));
     }
 
     #[test]

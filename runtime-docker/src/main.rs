@@ -23,6 +23,7 @@
 
 mod daemon;
 mod disk;
+mod engine_api;
 mod executor;
 mod ingress;
 mod metrics;
@@ -56,6 +57,9 @@ enum DaemonCmd {
         /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
         #[arg(long)]
         metrics_addr: Option<String>,
+        /// Serve the Docker Engine API at unix:///PATH (default: docker.sock in the data dir)
+        #[arg(long)]
+        docker_api: Option<String>,
     },
     #[command(subcommand)]
     Swarm(SwarmStart),
@@ -98,6 +102,9 @@ struct NodeFlags {
     /// machine's engine host; default: the advertised address's IP)
     #[arg(long)]
     data_path_addr: Option<String>,
+    /// Serve the Docker Engine API at unix:///PATH (default: docker.sock in the data dir)
+    #[arg(long)]
+    docker_api: Option<String>,
 }
 
 impl NodeFlags {
@@ -108,6 +115,7 @@ impl NodeFlags {
             listen_addr: self.listen_addr,
             metrics_addr: self.metrics_addr,
             data_path_addr: self.data_path_addr,
+            docker_api: self.docker_api,
         }
     }
 }
@@ -337,8 +345,8 @@ fn clap_exit(e: clap::Error) -> i32 {
 async fn run_daemon(cmd: DaemonCmd) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cmd {
-        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr } => {
-            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None })
+        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
+            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
         }
         DaemonCmd::Swarm(SwarmStart::Init { node }) => (Start::Init, node.options()),
         DaemonCmd::Swarm(SwarmStart::Join { token, node, manager }) => (Start::Join { token, manager: with_port(&manager) }, node.options()),

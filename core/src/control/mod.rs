@@ -316,6 +316,10 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
         s.spec_version += 1;
         // The update controller rolls it out (and resumes a paused update this way).
         s.update_status = Some(UpdateStatus { state: UpdateState::Updating, ..Default::default() });
+    } else if s.update_status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted)) {
+        // A finished update's status goes with the next change (swarmkit clears it on every
+        // update): a client following a scale must not read "completed" and stop at once.
+        s.update_status = None;
     }
     s.spec = spec;
     if s == *cur {
@@ -372,6 +376,8 @@ pub struct NodeUpdate {
     pub desired_role: Option<NodeRole>,
     pub label_add: BTreeMap<String, String>,
     pub label_rm: Vec<String>,
+    /// The node's version the change was computed from (the Engine API's `?version=`).
+    pub expected_version: Option<u64>,
 }
 
 /// `node update`.
@@ -383,6 +389,12 @@ fn node_name(n: &Node) -> &str {
 pub fn update_node(store: &Store, key: &str, u: &NodeUpdate) -> Result<Vec<Action>, ControlError> {
     let cur = find_node(store, key)?;
     let key = node_name(cur);
+    if let Some(v) = u.expected_version.filter(|v| *v != cur.meta.version) {
+        return Err(FailedPrecondition(format!(
+            "update out of sequence: node {key} is at version {}, not {v}; re-read it and retry",
+            cur.meta.version
+        )));
+    }
     let mut n = cur.clone();
     if let Some(a) = u.availability {
         n.spec.availability = a;

@@ -44,6 +44,30 @@ fn without_data(mut s: crate::model::Secret) -> Object {
     Object::Secret(s)
 }
 
+fn parse_kinds(names: &[String]) -> Result<Vec<Kind>, Status> {
+    names
+        .iter()
+        .map(|n| {
+            Kind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == n)
+                .ok_or_else(|| Status::invalid_argument(format!("unknown table {n:?}: use service, task, node, secret or cluster")))
+        })
+        .collect()
+}
+
+/// Every object of `kinds`, secrets without their data.
+fn tables(s: &crate::store::Store, kinds: &[Kind]) -> Vec<Object> {
+    kinds
+        .iter()
+        .flat_map(|k| s.list(*k))
+        .map(|o| match o {
+            Object::Secret(x) => without_data(x.clone()),
+            o => o.clone(),
+        })
+        .collect()
+}
+
 fn objects(v: Vec<Object>) -> Vec<u8> {
     serde_json::to_vec(&v).expect("objects serialise")
 }
@@ -63,6 +87,14 @@ impl Manager {
             };
         }
         let op = req.op.ok_or_else(|| Status::invalid_argument("empty control request: set an operation"))?;
+        if let Op::ReadTables(r) = &op {
+            // A read: no control lock, a barrier is enough.
+            let kinds = parse_kinds(&r.kinds)?;
+            self.read_barrier().await?;
+            let (index, _) = self.state.applied();
+            let list = self.state.with_store(|s| tables(s, &kinds));
+            return Ok(ControlReply { index, objects: objects(list), ..Default::default() });
+        }
         let _guard = self.control_write_lock().await?;
         // A write computed from the store may race the leader's own passes on the same object
         // (a node's heartbeat status, a service's update status) and be refused at apply as
@@ -107,7 +139,13 @@ impl Manager {
                     "" => None,
                     r => Some(NodeRole::parse(r).ok_or_else(|| Status::invalid_argument(format!("role {r:?}: use manager or worker")))?),
                 };
-                let nu = NodeUpdate { availability, desired_role, label_add: u.label_add.into_iter().collect(), label_rm: u.label_rm };
+                let nu = NodeUpdate {
+                    availability,
+                    desired_role,
+                    label_add: u.label_add.into_iter().collect(),
+                    label_rm: u.label_rm,
+                    expected_version: (u.version != 0).then_some(u.version),
+                };
                 (st.with_store(|s| control::update_node(s, &u.node, &nu))?, String::new())
             }
             Op::RotateJoinToken(r) => {
@@ -146,6 +184,7 @@ impl Manager {
                 let o = st.get(Kind::Task, &k.key).ok_or_else(|| Status::not_found(format!("task {} not found", k.key)))?;
                 return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
             }
+            Op::ReadTables(_) => unreachable!("answered before the control lock"),
             Op::ListServices(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Service).cloned().collect())), ..Default::default() }),
             Op::ListNodes(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Node).cloned().collect())), ..Default::default() }),
             Op::GetCluster(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Cluster).cloned().collect())), ..Default::default() }),
@@ -168,6 +207,32 @@ impl Manager {
         };
         let index = self.commit_control(actions).await?;
         Ok(ControlReply { index, id, objects: vec![] })
+    }
+
+    /// A linearizable read of whole tables (the Engine API's lists): on the leader `f` runs
+    /// over its own store once a barrier confirmed it leads and applied everything committed;
+    /// elsewhere the leader sends the tables of `kinds` (secrets without data) and `f` runs
+    /// over a store made of them. Either way `f` sees one committed state.
+    pub async fn read_tables<R>(&self, kinds: &[Kind], f: impl FnOnce(&crate::store::Store) -> R) -> Result<R, Status> {
+        if self.is_leader() && self.read_barrier().await.is_ok() {
+            return Ok(self.state.with_store(f));
+        }
+        let op = Op::ReadTables(crate::proto::ReadTables { kinds: kinds.iter().map(|k| k.as_str().to_string()).collect() });
+        let reply = self.control(ControlRequest { hops: 0, op: Some(op) }).await?;
+        let list: Vec<Object> =
+            serde_json::from_slice(&reply.objects).map_err(|e| Status::internal(format!("the leader's tables did not decode: {e}")))?;
+        let store = crate::store::Store::from_objects(reply.index, list)
+            .map_err(|e| Status::internal(format!("the leader's tables are inconsistent: {e}")))?;
+        Ok(f(&store))
+    }
+
+    /// A linearizable barrier within the request timeout: returns once this leader applied
+    /// everything committed before.
+    pub(super) async fn read_barrier(&self) -> Result<(), Status> {
+        match tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier()).await {
+            Err(_) => Err(RequestError::Timeout(super::REQUEST_TIMEOUT).into()),
+            Ok(r) => r.map_err(|e| Status::unavailable(e.to_string())),
+        }
     }
 
     /// On the leader: the lock that serialises control writes, taken once everything committed

@@ -125,13 +125,6 @@ impl Manager {
         }
     }
 
-    /// A linearizable barrier: returns once this leader applied everything committed before.
-    async fn read_barrier(&self) -> Result<(), ()> {
-        match tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier()).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(()),
-        }
-    }
 
     /// How long the idle loop may sleep: the next heartbeat deadline, status batch deadline or
     /// restart-delay end, capped by [`IDLE_PASS`].

@@ -277,8 +277,14 @@ impl Store {
     pub fn restore(bytes: &[u8]) -> Result<Store, StoreError> {
         let data: SnapshotData =
             serde_json::from_slice(bytes).map_err(|e| StoreError::CorruptSnapshot(e.to_string()))?;
-        let mut store = Store { last_index: data.last_index, ..Default::default() };
-        for o in data.objects {
+        Self::from_objects(data.last_index, data.objects)
+    }
+
+    /// A store holding exactly `objects` as they are (versions kept), e.g. the tables another
+    /// manager sent for a read. Refuses two objects with one key.
+    pub fn from_objects(last_index: u64, objects: Vec<Object>) -> Result<Store, StoreError> {
+        let mut store = Store { last_index, ..Default::default() };
+        for o in objects {
             store.objects_hash = store.objects_hash.wrapping_add(object_hash(&o));
             store.index_name(&o);
             if store.objects.insert((o.kind(), o.id().to_string()), o).is_some() {

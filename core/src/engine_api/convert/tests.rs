@@ -1,0 +1,227 @@
+use super::*;
+use proptest::prelude::*;
+
+/// A service create body as docker CLI 28 sends it for
+/// `docker service create --name web --replicas 2 --env A=1 --limit-memory 64MiB
+/// --restart-condition on-failure --publish 8080:80 --update-order start-first
+/// --health-cmd 'true' --secret s1 shoal-app:1 sleep 100`.
+const CLI_CREATE_BODY: &str = r#"{
+  "Name":"web","Labels":{},
+  "TaskTemplate":{
+    "ContainerSpec":{"Image":"shoal-app:1","Args":["sleep","100"],"Env":["A=1"],"Init":false,
+      "Healthcheck":{"Test":["CMD-SHELL","true"]},"DNSConfig":{},
+      "Secrets":[{"File":{"Name":"s1","UID":"0","GID":"0","Mode":292},"SecretID":"abc","SecretName":"s1"}],
+      "Isolation":"default"},
+    "Resources":{"Limits":{"MemoryBytes":67108864},"Reservations":{}},
+    "RestartPolicy":{"Condition":"on-failure"},
+    "Placement":{},"ForceUpdate":0,"Runtime":"container"},
+  "Mode":{"Replicated":{"Replicas":2}},
+  "UpdateConfig":{"Parallelism":1,"FailureAction":"pause","Monitor":5000000000,"MaxFailureRatio":0,"Order":"start-first"},
+  "RollbackConfig":{"Parallelism":1,"FailureAction":"pause","Monitor":5000000000,"MaxFailureRatio":0,"Order":"stop-first"},
+  "EndpointSpec":{"Mode":"vip","Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":8080,"PublishMode":"ingress"}]}
+}"#;
+
+// What the docker CLI sends becomes the model spec the `shoal` CLI makes for the same flags.
+#[test]
+fn a_docker_cli_create_body_becomes_the_model_spec() {
+    let d: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
+    let s = spec_from_docker(&d).unwrap();
+    assert_eq!(s.annotations.name, "web");
+    assert_eq!(s.mode, ServiceMode::Replicated { replicas: 2 });
+    let c = &s.task.container;
+    assert_eq!((c.image.as_str(), c.args.clone(), c.env.clone()), ("shoal-app:1", vec!["sleep".into(), "100".into()], vec!["A=1".into()]));
+    assert_eq!(c.healthcheck.as_ref().unwrap().test, vec!["CMD-SHELL".to_string(), "true".to_string()]);
+    assert_eq!(c.healthcheck.as_ref().unwrap().interval_ms, 30_000, "docker's default interval");
+    assert_eq!(c.secrets, vec![m::SecretReference { secret_id: "abc".into(), secret_name: "s1".into(), target: "s1".into() }]);
+    assert_eq!(s.task.resources.limits.as_ref().unwrap().memory_bytes, 64 << 20);
+    assert_eq!(s.task.resources.reservations, None);
+    assert_eq!(s.task.restart, m::RestartPolicy { condition: m::RestartCondition::OnFailure, ..Default::default() });
+    assert_eq!(s.update.as_ref().unwrap().order, m::UpdateOrder::StartFirst);
+    assert_eq!(s.rollback.as_ref().unwrap().monitor_ms, 5_000);
+    let p = &s.endpoint.as_ref().unwrap().ports[0];
+    assert_eq!((p.target_port, p.published_port, p.publish_mode), (80, 8080, m::PublishMode::Ingress));
+}
+
+// A request Shoal cannot honour is refused by field name, never half applied.
+#[test]
+fn fields_shoal_lacks_are_refused_by_name() {
+    for (patch, field) in [
+        (r#"{"User":"nobody"}"#, "ContainerSpec.User"),
+        (r#"{"Mounts":[{"Type":"bind","Source":"/","Target":"/x"}]}"#, "ContainerSpec.Mounts"),
+        (r#"{"Command":["/bin/sh"]}"#, "ContainerSpec.Command"),
+        (r#"{"DNSConfig":{"Nameservers":["1.1.1.1"]}}"#, "ContainerSpec.DNSConfig"),
+    ] {
+        let mut d: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
+        let mut c = serde_json::to_value(d.task_template.container_spec.take().unwrap()).unwrap();
+        for (k, v) in serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(patch).unwrap() {
+            c[k] = v;
+        }
+        d.task_template.container_spec = Some(serde_json::from_value(c).unwrap());
+        match spec_from_docker(&d) {
+            Err(ApiError::BadRequest(m)) => assert!(m.contains(field) && m.contains("not supported"), "{m}"),
+            other => panic!("{patch}: {other:?}"),
+        }
+    }
+    let mut d: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
+    d.endpoint_spec.as_mut().unwrap().mode = "dnsrr".into();
+    assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(_))));
+    d.endpoint_spec = None;
+    d.update_config.as_mut().unwrap().failure_action = "explode".into();
+    assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(m)) if m.contains("FailureAction")));
+}
+
+#[test]
+fn absent_mode_is_one_replica_and_negative_durations_are_refused() {
+    let d: d::ServiceSpec = serde_json::from_str(r#"{"Name":"a","TaskTemplate":{"ContainerSpec":{"Image":"x"}}}"#).unwrap();
+    assert_eq!(spec_from_docker(&d).unwrap().mode, ServiceMode::Replicated { replicas: 1 });
+    let d: d::ServiceSpec =
+        serde_json::from_str(r#"{"Name":"a","TaskTemplate":{"ContainerSpec":{"Image":"x","StopGracePeriod":-1}}}"#).unwrap();
+    assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(m)) if m.contains("negative")));
+    let d: d::ServiceSpec = serde_json::from_str(r#"{"Name":"a","TaskTemplate":{}}"#).unwrap();
+    assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(m)) if m.contains("ContainerSpec")));
+}
+
+#[test]
+fn times_are_rfc3339_with_nanoseconds() {
+    assert_eq!(time_of_ms(0), "1970-01-01T00:00:00.000000000Z");
+    assert_eq!(time_of_ms(1_765_000_000_123), "2025-12-06T05:46:40.123000000Z");
+}
+
+#[test]
+fn states_are_spelled_as_dockerd_spells_them() {
+    for (s, name) in [(TaskState::Running, "running"), (TaskState::Shutdown, "shutdown"), (TaskState::Rejected, "rejected")] {
+        assert_eq!(task_state_name(s), name);
+        assert_eq!(parse_task_state(name), Some(s));
+    }
+    // The model's own serde names agree with dockerd's for every state.
+    for s in (0..14).filter_map(|i| parse_task_state(task_state_name(all_states()[i]))) {
+        assert_eq!(serde_json::to_value(s).unwrap(), serde_json::Value::String(task_state_name(s).into()));
+    }
+}
+
+fn all_states() -> [TaskState; 14] {
+    use TaskState::*;
+    [New, Pending, Assigned, Accepted, Preparing, Ready, Starting, Running, Complete, Shutdown, Failed, Rejected, Remove, Orphaned]
+}
+
+fn word() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9]{0,6}"
+}
+
+fn update_config() -> impl Strategy<Value = m::UpdateConfig> {
+    (0u64..5, 0u64..10_000, 0u8..3, 1u64..60_000, 0u8..3, any::<bool>()).prop_map(|(parallelism, delay_ms, fa, monitor_ms, ratio, start_first)| {
+        m::UpdateConfig {
+            parallelism,
+            delay_ms,
+            failure_action: [m::FailureAction::Pause, m::FailureAction::Continue, m::FailureAction::Rollback][fa as usize],
+            monitor_ms,
+            max_failure_ratio: f32::from(ratio) / 4.0,
+            order: if start_first { m::UpdateOrder::StartFirst } else { m::UpdateOrder::StopFirst },
+        }
+    })
+}
+
+fn resources() -> impl Strategy<Value = Option<m::Resources>> {
+    proptest::option::of((1i64..8_000_000_000, 0i64..1 << 34).prop_map(|(nano_cpus, memory_bytes)| m::Resources { nano_cpus, memory_bytes, generic: BTreeMap::new() }))
+}
+
+/// Every spec the model can hold and the docker API can carry.
+fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
+    let container = (
+        word(),
+        proptest::collection::vec(word(), 0..3),
+        proptest::collection::vec(word().prop_map(|w| format!("{w}=1")), 0..3),
+        proptest::collection::btree_map(word(), word(), 0..2),
+        proptest::collection::vec((word(), word()), 0..2),
+        proptest::option::of(0u64..60_000),
+        0u8..3,
+        (1u64..60_000, 1u64..60_000, 1u32..5, 0u64..60_000),
+    )
+        .prop_map(|(image, args, env, labels, secrets, grace, health, (i, t, r, sp))| m::ContainerSpec {
+            image,
+            args,
+            env,
+            labels,
+            secrets: secrets
+                .into_iter()
+                .enumerate()
+                .map(|(k, (name, target))| m::SecretReference { secret_id: format!("id{k}"), secret_name: name, target })
+                .collect(),
+            configs: vec![],
+            stop_grace_period_ms: grace,
+            healthcheck: (health == 1).then(|| m::HealthConfig {
+                test: vec!["CMD-SHELL".into(), "true".into()],
+                interval_ms: i,
+                timeout_ms: t,
+                retries: r,
+                start_period_ms: sp,
+            }),
+            no_healthcheck: health == 2,
+        });
+    let mode = prop_oneof![
+        (0u64..100).prop_map(|replicas| ServiceMode::Replicated { replicas }),
+        Just(ServiceMode::Global),
+        (1u64..5, 1u64..10).prop_map(|(max_concurrent, total_completions)| ServiceMode::ReplicatedJob { max_concurrent, total_completions }),
+        Just(ServiceMode::GlobalJob),
+    ];
+    let ports = proptest::collection::vec(
+        (1u32..65536, 0u32..65536, any::<bool>(), any::<bool>()).prop_map(|(t, p, udp, host)| m::PortConfig {
+            protocol: if udp { "udp" } else { "tcp" }.into(),
+            target_port: t,
+            published_port: p,
+            publish_mode: if host { m::PublishMode::Host } else { m::PublishMode::Ingress },
+        }),
+        1..3,
+    );
+    (
+        word(),
+        proptest::collection::btree_map(word(), word(), 0..3),
+        container,
+        (resources(), resources()),
+        (0u8..3, 0u64..60_000, 0u64..5, 0u64..60_000),
+        (proptest::collection::vec(word().prop_map(|w| format!("node.labels.{w}==x")), 0..2), proptest::collection::vec(word().prop_map(|w| format!("node.labels.{w}")), 0..2), 0u64..4),
+        (proptest::collection::vec(word(), 0..2), 0u64..3),
+        mode,
+        (proptest::option::of(update_config()), proptest::option::of(update_config()), proptest::option::of(ports)),
+    )
+        .prop_map(|(name, labels, container, (limits, reservations), (cond, delay_ms, max_attempts, window_ms), (constraints, preferences, max_replicas), (networks, force_update), mode, (update, rollback, ports))| {
+            m::ServiceSpec {
+                annotations: m::Annotations { name, labels },
+                task: m::TaskSpec {
+                    container,
+                    resources: m::ResourceRequirements { limits, reservations },
+                    restart: m::RestartPolicy {
+                        condition: [m::RestartCondition::None, m::RestartCondition::OnFailure, m::RestartCondition::Any][cond as usize],
+                        delay_ms,
+                        max_attempts,
+                        window_ms,
+                    },
+                    placement: m::Placement {
+                        constraints,
+                        preferences,
+                        max_replicas,
+                        platforms: vec![m::Platform { os: "linux".into(), architecture: "x86_64".into() }],
+                    },
+                    networks,
+                    force_update,
+                },
+                mode,
+                update,
+                rollback,
+                endpoint: ports.map(|ports| m::EndpointSpec { ports }),
+            }
+        })
+}
+
+proptest! {
+    // Round trip: a spec shown to a docker client and sent back unchanged (what `docker
+    // service update` does with the spec it read) is the same spec.
+    #[test]
+    fn model_spec_round_trips_through_docker_json(spec in model_spec()) {
+        let shown = spec_to_docker(&spec);
+        let json = serde_json::to_string(&shown).unwrap();
+        let read: d::ServiceSpec = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&read, &shown);
+        prop_assert_eq!(spec_from_docker(&read).unwrap(), spec);
+    }
+}

@@ -1,0 +1,153 @@
+//! Routing: the `/vX.Y` prefix split off (core's `split_version`), then one `match` on the
+//! method and the path's segments. Written as a match rather than a router table because
+//! dockerd serves every path with and without the version prefix, and image names in
+//! `/distribution/{name}/json` contain slashes.
+
+use super::{empty, logs, swarm, system, EngineApi, Resp, MAX_BODY_BYTES};
+use std::sync::Arc;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use shoal_core::engine_api::{filters::Filters, split_version, ApiError};
+use std::collections::BTreeMap;
+
+/// The query string as key → value (the last of a repeated key wins, as Go's `Get`).
+pub struct Query(BTreeMap<String, String>);
+
+impl Query {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    /// A boolean parameter as dockerd reads it (`1`, `true`, `True`).
+    pub fn flag(&self, k: &str) -> bool {
+        self.get(k).is_some_and(|v| matches!(v, "1" | "true" | "True" | "TRUE"))
+    }
+
+    pub fn filters(&self) -> Result<Filters, ApiError> {
+        Filters::parse(self.get("filters"))
+    }
+
+    /// `version=N` (the object version an update was computed from); absent = no check.
+    pub fn version(&self) -> Result<Option<u64>, ApiError> {
+        match self.get("version") {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest(format!("invalid version {v:?}: give the object's Version.Index as read"))),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_decode_bytes(s.as_bytes())
+}
+
+/// `%XX` escapes in a path segment (hand-written: eight lines, and no crate in the tree does
+/// only this without also pulling in URL parsing).
+fn percent_decode_bytes(b: &[u8]) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BadRequest(format!("request body is over {MAX_BODY_BYTES} bytes or could not be read")))
+}
+
+/// Parses a JSON body into `T` as dockerd would (core's `from_json`).
+pub fn parse<T: serde::de::DeserializeOwned>(what: &str, b: &[u8]) -> Result<T, ApiError> {
+    shoal_core::engine_api::from_json(what, b)
+}
+
+pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiError> {
+    let path = req.uri().path().to_string();
+    let (_, rest) = split_version(&path)?;
+    let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let mut segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // `self` names the node answering (the docker CLI resolves it for some verbs, not all).
+    if segs.len() >= 2 && segs[0] == "nodes" && segs[1] == "self" {
+        segs[1] = &api.node_id;
+    }
+    let q = Query(
+        axum::extract::Query::<BTreeMap<String, String>>::try_from_uri(req.uri())
+            .map(|q| q.0)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?,
+    );
+    let m = req.method().clone();
+    use Method as M;
+    match (&m, segs.as_slice()) {
+        (&M::GET | &M::HEAD, ["_ping"]) => Ok(system::ping(api, m == M::HEAD)),
+        (&M::GET, ["version"]) => Ok(system::version()),
+        (&M::GET, ["info"]) => system::info(api).await,
+        (&M::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => system::distribution(api, &name.join("/")).await,
+
+        (&M::GET, ["swarm"]) => swarm::inspect_swarm(api).await,
+        (&M::POST, ["swarm", "update"]) => swarm::update_swarm(api, &q, &body(req).await?).await,
+        (&M::POST, ["swarm", "init" | "join"]) => Err(ApiError::Unavailable(
+            "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
+        )),
+        (&M::GET, ["swarm", "unlockkey"]) | (&M::POST, ["swarm", "unlock" | "leave"]) => {
+            Err(ApiError::NotImplemented(format!("{rest} is not supported through the Engine API yet: use the shoal CLI")))
+        }
+
+        (&M::GET, ["services"]) => swarm::list_services(api, &q).await,
+        (&M::POST, ["services", "create"]) => swarm::create_service(api, &body(req).await?).await,
+        (&M::GET, ["services", id]) => swarm::inspect_service(api, id, &q).await,
+        (&M::POST, ["services", id, "update"]) => swarm::update_service(api, id, &q, &body(req).await?).await,
+        (&M::DELETE, ["services", id]) => swarm::remove_service(api, id).await,
+        (&M::GET, ["services", id, "logs"]) => logs::logs(api, id, &q, false).await,
+
+        (&M::GET, ["tasks"]) => swarm::list_tasks(api, &q).await,
+        (&M::GET, ["tasks", id]) => swarm::inspect_task(api, id).await,
+        (&M::GET, ["tasks", id, "logs"]) => logs::logs(api, id, &q, true).await,
+
+        (&M::GET, ["nodes"]) => swarm::list_nodes(api, &q).await,
+        (&M::GET, ["nodes", id]) => swarm::inspect_node(api, id).await,
+        (&M::POST, ["nodes", id, "update"]) => swarm::update_node(api, id, &q, &body(req).await?).await,
+        (&M::DELETE, ["nodes", id]) => swarm::remove_node(api, id, &q).await,
+
+        (&M::GET, ["secrets"]) => swarm::list_secrets(api, &q).await,
+        (&M::POST, ["secrets", "create"]) => swarm::create_secret(api, &body(req).await?).await,
+        (&M::GET, ["secrets", id]) => swarm::inspect_secret(api, id).await,
+        (&M::DELETE, ["secrets", id]) => swarm::remove_secret(api, id).await,
+        (&M::POST, ["secrets", _, "update"]) => {
+            Err(ApiError::NotImplemented("secret updates are not supported by Shoal yet: remove and create the secret".into()))
+        }
+
+        (_, ["configs", ..]) => {
+            api.require_manager()?;
+            Err(ApiError::NotImplemented("configs are not supported by Shoal yet: use a secret for now".into()))
+        }
+        (_, ["networks", ..]) => Err(ApiError::NotImplemented("networks are not supported by Shoal yet: services use the routing mesh".into())),
+        (_, [first, ..]) if ["services", "tasks", "nodes", "secrets", "swarm"].contains(first) => {
+            Err(ApiError::NotImplemented(format!("{m} {rest} is not supported by Shoal yet")))
+        }
+        _ if m == M::OPTIONS => Ok(empty(StatusCode::OK)),
+        _ => Err(ApiError::NotFound("page not found".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert_eq!(super::percent_decode("shoal-app%3A1"), "shoal-app:1");
+        assert_eq!(super::percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
+}

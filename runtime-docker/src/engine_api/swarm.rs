@@ -1,0 +1,174 @@
+//! Handlers of the swarm endpoints: `/swarm`, `/services`, `/tasks`, `/nodes`, `/secrets`.
+//! Each reads through one linearizable table read or writes through one control call; the
+//! meaning of every field is core's (`shoal_core::engine_api`).
+
+use super::routes::{parse, Query};
+use super::{empty, json, EngineApi, Resp};
+use axum::http::StatusCode;
+use shoal_core::engine_api::{convert, query, types as d, ApiError};
+use shoal_core::model::{Kind, NodeRole};
+use shoal_core::proto::{self, control_request::Op};
+
+/// The tables a task list needs (services for the label and `_up-to-date` filters, nodes for
+/// the node filter).
+const TASK_TABLES: [Kind; 3] = [Kind::Service, Kind::Task, Kind::Node];
+
+fn model_spec_json(spec: &d::ServiceSpec) -> Result<Vec<u8>, ApiError> {
+    let m = convert::spec_from_docker(spec)?;
+    serde_json::to_vec(&m).map_err(|e| ApiError::Internal(format!("cannot encode the spec: {e}")))
+}
+
+pub async fn inspect_swarm(api: &EngineApi) -> Result<Resp, ApiError> {
+    let s = api.read(&[Kind::Cluster], query::swarm).await?;
+    Ok(json(StatusCode::OK, &s))
+}
+
+/// `POST /swarm/update?version=N&rotateWorkerToken=…&rotateManagerToken=…`: join token
+/// rotation (`docker swarm join-token --rotate`). Other changes of the swarm's settings are
+/// refused until Shoal can apply them.
+pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::SwarmSpec = parse("swarm spec", body)?;
+    let version = q.version()?;
+    let cur = api.read(&[Kind::Cluster], query::swarm).await?;
+    if version.is_some_and(|v| v != cur.version.index) {
+        return Err(ApiError::BadRequest(format!(
+            "update out of sequence: the swarm is at version {}, not {}; re-read it and retry",
+            cur.version.index,
+            version.unwrap_or_default()
+        )));
+    }
+    if sent != cur.spec {
+        return Err(ApiError::NotImplemented(
+            "changing the swarm's settings is not supported by Shoal yet: only join token rotation (rotateWorkerToken, rotateManagerToken)".into(),
+        ));
+    }
+    if q.flag("rotateManagerUnlockKey") {
+        return Err(ApiError::NotImplemented("autolock is not supported by Shoal yet: there is no unlock key to rotate".into()));
+    }
+    for (flag, role) in [("rotateWorkerToken", NodeRole::Worker), ("rotateManagerToken", NodeRole::Manager)] {
+        if q.flag(flag) {
+            api.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.as_str().into() })).await?;
+        }
+    }
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn list_services(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+    let f = q.filters()?;
+    let status = q.flag("status");
+    let kinds: &[Kind] = if status { &TASK_TABLES } else { &[Kind::Service] };
+    let list = api.read(kinds, |s| query::list_services(s, &f, status)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+pub async fn inspect_service(api: &EngineApi, id: &str, q: &Query) -> Result<Resp, ApiError> {
+    let mut s = api.read(&[Kind::Service], |st| query::inspect_service(st, id)).await?;
+    if q.flag("insertDefaults") {
+        convert::insert_defaults(&mut s.spec);
+        if let Some(p) = s.previous_spec.as_mut() {
+            convert::insert_defaults(p);
+        }
+    }
+    Ok(json(StatusCode::OK, &s))
+}
+
+/// `POST /services/create`: 201 `{ID, Warnings}`.
+pub async fn create_service(api: &EngineApi, body: &[u8]) -> Result<Resp, ApiError> {
+    let spec: d::ServiceSpec = parse("service spec", body)?;
+    let r = api.control(Op::CreateService(proto::CreateService { spec: model_spec_json(&spec)? })).await?;
+    Ok(json(StatusCode::CREATED, &d::ServiceCreateResponse { id: r.id, warnings: vec![] }))
+}
+
+/// `POST /services/{id}/update?version=N[&rollback=previous]`: the FULL spec replaces the
+/// service's (a rollback ignores the spec sent, as dockerd does).
+pub async fn update_service(api: &EngineApi, id: &str, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
+    let version = q.version()?;
+    match q.get("rollback") {
+        Some("previous") => {
+            api.control(Op::RollbackService(proto::ObjectKey { key: id.into() })).await?;
+        }
+        None | Some("") | Some("none") => {
+            let spec: d::ServiceSpec = parse("service spec", body)?;
+            let op = proto::UpdateService { service: id.into(), spec: model_spec_json(&spec)?, version: version.unwrap_or(0) };
+            api.control(Op::UpdateService(op)).await?;
+        }
+        Some(other) => return Err(ApiError::BadRequest(format!("unrecognized rollback option {other}: use previous"))),
+    }
+    Ok(json(StatusCode::OK, &d::ServiceCreateResponse::default()))
+}
+
+pub async fn remove_service(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    api.control(Op::RemoveService(proto::ObjectKey { key: id.into() })).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn list_tasks(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+    let f = q.filters()?;
+    let list = api.read(&TASK_TABLES, |s| query::list_tasks(s, &f)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+pub async fn inspect_task(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    let t = api.read(&[Kind::Task], |s| query::inspect_task(s, id)).await?;
+    Ok(json(StatusCode::OK, &t))
+}
+
+pub async fn list_nodes(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+    let f = q.filters()?;
+    let list = api.read(&[Kind::Node, Kind::Cluster], |s| query::list_nodes(s, &f)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+pub async fn inspect_node(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    let n = api.read(&[Kind::Node, Kind::Cluster], |s| query::inspect_node(s, id)).await?;
+    Ok(json(StatusCode::OK, &n))
+}
+
+/// `POST /nodes/{id}/update?version=N` with the node's full spec: availability, role and
+/// labels (the labels sent replace the node's).
+pub async fn update_node(api: &EngineApi, id: &str, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::NodeSpec = parse("node spec", body)?;
+    let version = q.version()?;
+    let cur = api.read(&[Kind::Node, Kind::Cluster], |s| query::inspect_node(s, id)).await?;
+    let u = convert::node_update_from_docker(&cur, &sent, version)?;
+    let op = proto::UpdateNode {
+        node: cur.id.clone(),
+        availability: u.availability.map(|a| convert::availability_name(a).to_string()).unwrap_or_default(),
+        role: u.desired_role.map(|r| r.as_str().to_string()).unwrap_or_default(),
+        label_add: u.label_add.into_iter().collect(),
+        label_rm: u.label_rm,
+        version: u.expected_version.unwrap_or(0),
+    };
+    api.control(Op::UpdateNode(op)).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn remove_node(api: &EngineApi, id: &str, q: &Query) -> Result<Resp, ApiError> {
+    api.control(Op::RemoveNode(proto::RemoveNode { node: id.into(), force: q.flag("force") })).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn list_secrets(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+    let f = q.filters()?;
+    let list = api.read(&[Kind::Secret], |s| query::list_secrets(s, &f)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+pub async fn inspect_secret(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    let s = api.read(&[Kind::Secret], |st| query::inspect_secret(st, id)).await?;
+    Ok(json(StatusCode::OK, &s))
+}
+
+/// `POST /secrets/create`: 201 `{ID}`.
+pub async fn create_secret(api: &EngineApi, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::SecretSpec = parse("secret spec", body)?;
+    let spec = convert::secret_spec_from_docker(&sent)?;
+    let spec = serde_json::to_vec(&spec).map_err(|e| ApiError::Internal(format!("cannot encode the secret: {e}")))?;
+    let r = api.control(Op::CreateSecret(proto::CreateSecret { spec })).await?;
+    Ok(json(StatusCode::CREATED, &d::IdResponse { id: r.id }))
+}
+
+pub async fn remove_secret(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    api.control(Op::RemoveSecret(proto::ObjectKey { key: id.into() })).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
