@@ -25,7 +25,7 @@
 //! one container per task, named `shoal-<service>.<slot>.<task id>`; a start of a task whose
 //! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
 
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum};
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -209,6 +209,38 @@ async fn follow_events(docker: Docker, node_id: String, changed: Arc<tokio::sync
     }
 }
 
+fn some_vec(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+/// Swarm keeps hosts entries as /etc/hosts lines (`IP name [alias…]`); the engine takes
+/// `name:IP` pairs.
+fn extra_hosts(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .flat_map(|l| {
+            let mut words = l.split_whitespace();
+            let ip = words.next().unwrap_or_default().to_string();
+            words.map(move |name| format!("{name}:{ip}"))
+        })
+        .collect()
+}
+
+fn engine_mount(m: &shoal_core::model::Mount) -> bollard::models::Mount {
+    use shoal_core::model::MountKind;
+    bollard::models::Mount {
+        target: Some(m.target.clone()),
+        source: (!m.source.is_empty()).then(|| m.source.clone()),
+        typ: Some(match m.kind {
+            MountKind::Bind => bollard::models::MountType::BIND,
+            MountKind::Volume => bollard::models::MountType::VOLUME,
+            MountKind::Tmpfs => bollard::models::MountType::TMPFS,
+        }),
+        read_only: m.read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
 /// `name:tag@sha256:…` → (`name:tag`, the digest); a reference without a digest is looked up
 /// as it is. With no registry, the digest the Engine API reports is the image's local id
 /// (engine_api/system.rs), so a pinned reference names one build.
@@ -344,11 +376,30 @@ impl Executor for DockerExecutor {
             memory_reservation: (reservations.memory_bytes > 0).then_some(reservations.memory_bytes),
             binds: (!binds.is_empty()).then_some(binds),
             port_bindings,
+            readonly_rootfs: c.read_only.then_some(true),
+            group_add: some_vec(&c.groups),
+            extra_hosts: some_vec(&extra_hosts(&c.hosts)),
+            dns: some_vec(&c.dns.nameservers),
+            dns_search: some_vec(&c.dns.search),
+            dns_options: some_vec(&c.dns.options),
+            sysctls: (!c.sysctls.is_empty()).then(|| c.sysctls.clone().into_iter().collect()),
+            cap_add: some_vec(&c.cap_add),
+            cap_drop: some_vec(&c.cap_drop),
+            ulimits: (!c.ulimits.is_empty()).then(|| {
+                c.ulimits.iter().map(|u| ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) }).collect()
+            }),
+            mounts: (!c.mounts.is_empty()).then(|| c.mounts.iter().map(engine_mount).collect()),
             ..Default::default()
         };
         let body = ContainerCreateBody {
             image: Some(image.clone()),
             cmd: (!c.args.is_empty()).then(|| c.args.clone()),
+            entrypoint: some_vec(&c.command),
+            hostname: (!c.hostname.is_empty()).then(|| c.hostname.clone()),
+            working_dir: (!c.dir.is_empty()).then(|| c.dir.clone()),
+            user: (!c.user.is_empty()).then(|| c.user.clone()),
+            tty: c.tty.then_some(true),
+            stop_signal: (!c.stop_signal.is_empty()).then(|| c.stop_signal.clone()),
             env: (!c.env.is_empty()).then(|| c.env.clone()),
             labels: Some(labels),
             healthcheck: health_of(task),
@@ -497,6 +548,11 @@ mod tests {
         let ports = [p("0.0.0.0", 80, Some(8080)), p("::", 80, Some(8080)), p("10.0.0.7", 90, Some(32768)), p("10.0.0.7", 91, None)];
         let b = ingress_bindings(&ports, "10.0.0.7");
         assert_eq!(b, vec![IngressBinding { protocol: "tcp".into(), target_port: 90, addr: "10.0.0.7:32768".into() }]);
+    }
+
+    #[test]
+    fn hosts_lines_become_engine_pairs() {
+        assert_eq!(super::extra_hosts(&["10.0.0.5 db cache".into()]), vec!["db:10.0.0.5".to_string(), "cache:10.0.0.5".to_string()]);
     }
 
     #[test]

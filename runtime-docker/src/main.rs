@@ -230,6 +230,20 @@ enum ServiceRead {
     },
 }
 
+/// Where one of `names` stands among the flags before the command word (global flags with a
+/// value: `--host`, `-H`, `--data-dir`, `--log-format`).
+fn leading_flag(args: &[String], names: &[&str]) -> Option<usize> {
+    const WITH_VALUE: [&str; 4] = ["--host", "-H", "--data-dir", "--log-format"];
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') {
+        if names.contains(&args[i].as_str()) {
+            return Some(i);
+        }
+        i += if WITH_VALUE.contains(&args[i].as_str()) { 2 } else { 1 };
+    }
+    None
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--version") {
@@ -237,7 +251,9 @@ fn main() {
         return;
     }
     let mut host = std::env::var("SHOAL_HOST").unwrap_or_else(|_| format!("127.0.0.1:{DEFAULT_PORT}"));
-    if let Some(i) = args.iter().position(|a| a == "--host" || a == "-H") {
+    // `--host`/`-H` is global only before the command (as docker's): after it, `--host` is
+    // `service create --host host:ip`.
+    if let Some(i) = leading_flag(&args, &["--host", "-H"]) {
         if i + 1 >= args.len() {
             fail("--host needs an address, e.g. --host 10.0.0.5:4242");
         }

@@ -3,8 +3,10 @@
 //! A scenario's `do = "node promote worker-2"` is parsed by exactly the clap definitions the
 //! CLI uses, so a step reads like the command an operator would type. Pure: parsing only.
 
+mod container;
 mod service;
 
+pub use container::*;
 pub use service::*;
 
 use clap::{Parser, Subcommand};

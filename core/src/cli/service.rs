@@ -277,6 +277,10 @@ pub struct ServiceCreate {
     pub labels: Vec<String>,
     #[command(flatten)]
     pub common: CommonFlags,
+    #[command(flatten)]
+    pub container: super::ContainerFlags,
+    #[command(flatten)]
+    pub container_lists: super::ContainerListFlags,
     /// Exit immediately instead of waiting for the service to converge
     #[arg(long, short = 'd')]
     pub detach: bool,
@@ -319,6 +323,10 @@ pub struct ServiceUpdate {
     pub secret_rm: Vec<String>,
     #[command(flatten)]
     pub common: CommonFlags,
+    #[command(flatten)]
+    pub container: super::ContainerFlags,
+    #[command(flatten)]
+    pub container_lists: super::ContainerListUpdateFlags,
     /// Force update even if no changes require it
     #[arg(long)]
     pub force: bool,
@@ -560,6 +568,8 @@ impl ServiceCreate {
             spec.endpoint = Some(EndpointSpec { ports });
         }
         apply_common(&mut spec, &self.common)?;
+        self.container.apply(&mut spec.task.container);
+        self.container_lists.apply(&mut spec.task.container)?;
         Ok(spec)
     }
 }
@@ -608,6 +618,8 @@ impl ServiceUpdate {
             spec.endpoint.get_or_insert_with(EndpointSpec::default).ports.extend(ports);
         }
         apply_common(&mut spec, &self.common)?;
+        self.container.apply(&mut spec.task.container);
+        self.container_lists.apply(&mut spec.task.container)?;
         if self.force {
             spec.task.force_update += 1;
         }

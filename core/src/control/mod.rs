@@ -89,6 +89,7 @@ pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
             return Err(InvalidArgument("a replicated job needs --max-concurrent and --replicas of at least 1".into()));
         }
     }
+    validate_container(c)?;
     for p in spec.endpoint.iter().flat_map(|e| e.ports.iter()) {
         if p.target_port == 0 || p.target_port > 65535 || p.published_port > 65535 {
             return Err(InvalidArgument(format!("port {}:{}: ports are 1-65535", p.published_port, p.target_port)));
@@ -103,6 +104,48 @@ pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
                 return Err(InvalidArgument(format!("{what} max failure ratio {}: use a value in [0, 1]", u.max_failure_ratio)));
             }
         }
+    }
+    Ok(())
+}
+
+/// The container options beyond the image: mounts, ulimits, hosts entries, paths.
+fn validate_container(c: &crate::model::ContainerSpec) -> Result<(), ControlError> {
+    use crate::model::MountKind;
+    let mut targets = std::collections::BTreeSet::new();
+    for m in &c.mounts {
+        let what = format!("mount {}={} on {}", m.kind.as_str(), m.source, m.target);
+        if !m.target.starts_with('/') {
+            return Err(InvalidArgument(format!("{what}: the target must be an absolute path in the container, e.g. /data")));
+        }
+        if !targets.insert(m.target.as_str()) {
+            return Err(InvalidArgument(format!("{what}: two mounts on one target: give each its own")));
+        }
+        match m.kind {
+            MountKind::Bind if !m.source.starts_with('/') => {
+                return Err(InvalidArgument(format!("{what}: a bind mount's source must be an absolute path on the node")))
+            }
+            MountKind::Tmpfs if !m.source.is_empty() => return Err(InvalidArgument(format!("{what}: a tmpfs mount takes no source"))),
+            MountKind::Volume if m.source.contains('/') => {
+                return Err(InvalidArgument(format!("{what}: a volume's source is its name (no '/'); for a path use type=bind")))
+            }
+            _ => {}
+        }
+    }
+    for u in &c.ulimits {
+        if u.name.is_empty() || u.soft < 0 || u.hard < 0 || u.soft > u.hard {
+            return Err(InvalidArgument(format!(
+                "ulimit {}={}:{}: give a name and soft <= hard, both 0 or more (e.g. nofile=1024:2048)",
+                u.name, u.soft, u.hard
+            )));
+        }
+    }
+    for h in &c.hosts {
+        if h.split_whitespace().count() < 2 {
+            return Err(InvalidArgument(format!("hosts entry {h:?}: write IP then hostname, e.g. \"10.0.0.5 db\"")));
+        }
+    }
+    if !c.dir.is_empty() && !c.dir.starts_with('/') {
+        return Err(InvalidArgument(format!("workdir {:?}: give an absolute path, e.g. /app", c.dir)));
     }
     Ok(())
 }

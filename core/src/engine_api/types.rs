@@ -179,7 +179,7 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mounts: Vec<serde_json::Value>,
+    pub mounts: Vec<Mount>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stop_signal: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,9 +203,42 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capability_drop: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ulimits: Vec<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub oom_score_adj: Vec<serde_json::Value>,
+    pub ulimits: Vec<Ulimit>,
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub oom_score_adj: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ulimit {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub soft: i64,
+    #[serde(default)]
+    pub hard: i64,
+}
+
+/// A mount (moby `api/types/mount.Mount`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Mount {
+    #[serde(default, rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub consistency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,6 +25,120 @@ pub struct ContainerSpec {
     /// `--no-healthcheck`: no healthcheck at all, not even the image's.
     #[serde(default)]
     pub no_healthcheck: bool,
+    // What follows is docker's ContainerSpec beyond the essentials; each field is skipped
+    // when empty, so specs that do not use it encode (and hash) as before.
+    /// `--entrypoint`: replaces the image's ENTRYPOINT (docker's `ContainerSpec.Command`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// `--hostname`
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// `--workdir`
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dir: String,
+    /// `--user` (user[:group], names or ids)
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// `--group`: supplementary groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// `--tty`
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tty: bool,
+    /// `--read-only`: the root filesystem is read-only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+    /// `--stop-signal` (default: the image's, else SIGTERM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stop_signal: String,
+    /// `--host host:ip`, kept as swarm keeps them: `IP hostname` (/etc/hosts lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    #[serde(default, skip_serializing_if = "DnsConfig::is_empty")]
+    pub dns: DnsConfig,
+    /// `--sysctl key=value`
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// `--cap-add`, `--cap-drop` (e.g. `CAP_NET_ADMIN`, `ALL`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// `--ulimit name=soft[:hard]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+    /// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A container's resolver settings (docker's `DNSConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl DnsConfig {
+    pub fn is_empty(&self) -> bool {
+        self.nameservers.is_empty() && self.search.is_empty() && self.options.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// A path of the node's filesystem.
+    Bind,
+    /// A named volume of the node's engine (anonymous without a source).
+    #[default]
+    Volume,
+    /// A tmpfs of the task's own.
+    Tmpfs,
+}
+
+impl MountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountKind::Bind => "bind",
+            MountKind::Volume => "volume",
+            MountKind::Tmpfs => "tmpfs",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MountKind> {
+        [MountKind::Bind, MountKind::Volume, MountKind::Tmpfs].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A mount of a task's container (docker's `mount.Mount`, without driver or propagation
+/// options). Volumes and binds are the node's own: nothing follows a task to another node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// The host path (bind), the volume's name (volume; empty = anonymous), nothing (tmpfs).
+    #[serde(default)]
+    pub source: String,
+    /// The absolute path in the container.
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// A secret a task uses (swarmkit's `SecretReference`): the control API resolves the name

@@ -233,8 +233,27 @@ fn container_to_docker(c: &m::ContainerSpec) -> d::ContainerSpec {
     d::ContainerSpec {
         image: c.image.clone(),
         labels: c.labels.clone(),
+        command: c.command.clone(),
         args: c.args.clone(),
+        hostname: c.hostname.clone(),
         env: c.env.clone(),
+        dir: c.dir.clone(),
+        user: c.user.clone(),
+        groups: c.groups.clone(),
+        tty: c.tty,
+        read_only: c.read_only,
+        mounts: c
+            .mounts
+            .iter()
+            .map(|x| d::Mount { kind: x.kind.as_str().into(), source: x.source.clone(), target: x.target.clone(), read_only: x.read_only, ..Default::default() })
+            .collect(),
+        stop_signal: c.stop_signal.clone(),
+        hosts: c.hosts.clone(),
+        dns_config: (!c.dns.is_empty()).then(|| d::DnsConfig { nameservers: c.dns.nameservers.clone(), search: c.dns.search.clone(), options: c.dns.options.clone() }),
+        sysctls: c.sysctls.clone(),
+        capability_add: c.cap_add.clone(),
+        capability_drop: c.cap_drop.clone(),
+        ulimits: c.ulimits.iter().map(|u| d::Ulimit { name: u.name.clone(), soft: u.soft, hard: u.hard }).collect(),
         stop_grace_period: c.stop_grace_period_ms.map(ms_to_ns),
         healthcheck,
         secrets: c
@@ -260,26 +279,11 @@ fn container_from_docker(c: &d::ContainerSpec) -> Result<m::ContainerSpec, ApiEr
     // value the docker CLI sends by default.
     let p = "TaskTemplate.ContainerSpec";
     // Init is not listed: Shoal always runs an init as PID 1 (a task must stop on SIGTERM).
-    let unset: [(&str, bool); 19] = [
-        ("Command", c.command.is_empty()),
-        ("Hostname", c.hostname.is_empty()),
-        ("Dir", c.dir.is_empty()),
-        ("User", c.user.is_empty()),
-        ("Groups", c.groups.is_empty()),
+    let unset: [(&str, bool); 4] = [
         ("Privileges", c.privileges.as_ref().is_none_or(is_empty_value)),
-        ("TTY", !c.tty),
         ("OpenStdin", !c.open_stdin),
-        ("ReadOnly", !c.read_only),
-        ("Mounts", c.mounts.is_empty()),
-        ("StopSignal", c.stop_signal.is_empty()),
-        ("Hosts", c.hosts.is_empty()),
-        ("DNSConfig", c.dns_config.as_ref().is_none_or(|x| *x == d::DnsConfig::default())),
         ("Configs", c.configs.is_empty()),
-        ("Sysctls", c.sysctls.is_empty()),
-        ("CapabilityAdd", c.capability_add.is_empty()),
-        ("CapabilityDrop", c.capability_drop.is_empty()),
-        ("Ulimits", c.ulimits.is_empty()),
-        ("OomScoreAdj", c.oom_score_adj.is_empty()),
+        ("OomScoreAdj", c.oom_score_adj == 0),
     ];
     if let Some((f, _)) = unset.iter().find(|(_, ok)| !ok) {
         return Err(unsupported(&format!("{p}.{f}")));
@@ -319,6 +323,17 @@ fn container_from_docker(c: &d::ContainerSpec) -> Result<m::ContainerSpec, ApiEr
         }
         secrets.push(m::SecretReference { secret_id: s.secret_id.clone(), secret_name: s.secret_name.clone(), target: file.name });
     }
+    let mut mounts = Vec::with_capacity(c.mounts.len());
+    for x in &c.mounts {
+        let kind = m::MountKind::parse(&x.kind)
+            .ok_or_else(|| ApiError::BadRequest(format!("{p}.Mounts[].Type {:?}: use bind, volume or tmpfs", x.kind)))?;
+        let options_set = [&x.bind_options, &x.volume_options, &x.tmpfs_options].iter().any(|o| o.as_ref().is_some_and(|v| !is_empty_value(v)));
+        if options_set || !x.consistency.is_empty() {
+            return Err(unsupported(&format!("{p}.Mounts[] BindOptions, VolumeOptions, TmpfsOptions and Consistency")));
+        }
+        mounts.push(m::Mount { kind, source: x.source.clone(), target: x.target.clone(), read_only: x.read_only });
+    }
+    let dns = c.dns_config.clone().unwrap_or_default();
     Ok(m::ContainerSpec {
         image: c.image.clone(),
         args: c.args.clone(),
@@ -329,6 +344,21 @@ fn container_from_docker(c: &d::ContainerSpec) -> Result<m::ContainerSpec, ApiEr
         stop_grace_period_ms: c.stop_grace_period.map(|ns| ns_to_ms(&format!("{p}.StopGracePeriod"), ns)).transpose()?,
         healthcheck,
         no_healthcheck,
+        command: c.command.clone(),
+        hostname: c.hostname.clone(),
+        dir: c.dir.clone(),
+        user: c.user.clone(),
+        groups: c.groups.clone(),
+        tty: c.tty,
+        read_only: c.read_only,
+        stop_signal: c.stop_signal.clone(),
+        hosts: c.hosts.clone(),
+        dns: m::DnsConfig { nameservers: dns.nameservers, search: dns.search, options: dns.options },
+        sysctls: c.sysctls.clone(),
+        cap_add: c.capability_add.clone(),
+        cap_drop: c.capability_drop.clone(),
+        ulimits: c.ulimits.iter().map(|u| m::Ulimit { name: u.name.clone(), soft: u.soft, hard: u.hard }).collect(),
+        mounts,
     })
 }
 

@@ -46,10 +46,10 @@ fn a_docker_cli_create_body_becomes_the_model_spec() {
 #[test]
 fn fields_shoal_lacks_are_refused_by_name() {
     for (patch, field) in [
-        (r#"{"User":"nobody"}"#, "ContainerSpec.User"),
-        (r#"{"Mounts":[{"Type":"bind","Source":"/","Target":"/x"}]}"#, "ContainerSpec.Mounts"),
-        (r#"{"Command":["/bin/sh"]}"#, "ContainerSpec.Command"),
-        (r#"{"DNSConfig":{"Nameservers":["1.1.1.1"]}}"#, "ContainerSpec.DNSConfig"),
+        (r#"{"OpenStdin":true}"#, "ContainerSpec.OpenStdin"),
+        (r#"{"Mounts":[{"Type":"volume","Target":"/x","VolumeOptions":{"DriverConfig":{"Name":"nfs"}}}]}"#, "ContainerSpec.Mounts"),
+        (r#"{"Privileges":{"NoNewPrivileges":true}}"#, "ContainerSpec.Privileges"),
+        (r#"{"OomScoreAdj":500}"#, "ContainerSpec.OomScoreAdj"),
     ] {
         let mut d: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
         let mut c = serde_json::to_value(d.task_template.container_spec.take().unwrap()).unwrap();
@@ -62,6 +62,9 @@ fn fields_shoal_lacks_are_refused_by_name() {
             other => panic!("{patch}: {other:?}"),
         }
     }
+    let mut bad_mount: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
+    bad_mount.task_template.container_spec.as_mut().unwrap().mounts = vec![d::Mount { kind: "npipe".into(), target: "/x".into(), ..Default::default() }];
+    assert!(matches!(spec_from_docker(&bad_mount), Err(ApiError::BadRequest(m)) if m.contains("bind, volume or tmpfs")));
     let mut d: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
     d.endpoint_spec.as_mut().unwrap().mode = "dnsrr".into();
     assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(_))));
@@ -157,7 +160,45 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
                 start_period_ms: sp,
             }),
             no_healthcheck: health == 2,
+            ..Default::default()
         });
+    // docker's ContainerSpec beyond the essentials.
+    let extras = (
+        (proptest::collection::vec(word(), 0..2), proptest::option::of(word()), proptest::option::of(word()), proptest::option::of(word())),
+        (proptest::collection::vec(word(), 0..2), any::<bool>(), any::<bool>(), proptest::option::of(word())),
+        (proptest::collection::vec(word().prop_map(|h| format!("10.0.0.1 {h}")), 0..2), proptest::collection::vec(word(), 0..2), proptest::collection::btree_map(word(), word(), 0..2)),
+        (proptest::collection::vec(word(), 0..2), proptest::collection::vec((word(), 0i64..100, 100i64..200), 0..2)),
+        proptest::collection::vec((0u8..3, word(), word(), any::<bool>()), 0..3),
+    );
+    let container = (container, extras).prop_map(|(mut c, ((command, hostname, dir, user), (groups, tty, read_only, stop_signal), (hosts, dns, sysctls), (caps, ulimits), mounts))| {
+        c.command = command;
+        c.hostname = hostname.unwrap_or_default();
+        c.dir = dir.map(|d| format!("/{d}")).unwrap_or_default();
+        c.user = user.unwrap_or_default();
+        c.groups = groups;
+        c.tty = tty;
+        c.read_only = read_only;
+        c.stop_signal = stop_signal.map(|s| format!("SIG{}", s.to_uppercase())).unwrap_or_default();
+        c.hosts = hosts;
+        c.dns = m::DnsConfig { nameservers: dns.iter().map(|_| "10.0.0.53".to_string()).collect(), search: dns, options: vec![] };
+        c.sysctls = sysctls;
+        c.cap_add = caps.clone();
+        c.cap_drop = caps.into_iter().map(|x| format!("{x}2")).collect();
+        c.ulimits = ulimits.into_iter().map(|(name, soft, hard)| m::Ulimit { name, soft, hard }).collect();
+        c.mounts = mounts
+            .into_iter()
+            .map(|(k, src, dst, read_only)| {
+                let kind = [m::MountKind::Bind, m::MountKind::Volume, m::MountKind::Tmpfs][k as usize];
+                let source = match kind {
+                    m::MountKind::Bind => format!("/{src}"),
+                    m::MountKind::Volume => src,
+                    m::MountKind::Tmpfs => String::new(),
+                };
+                m::Mount { kind, source, target: format!("/{dst}"), read_only }
+            })
+            .collect();
+        c
+    });
     let mode = prop_oneof![
         (0u64..100).prop_map(|replicas| ServiceMode::Replicated { replicas }),
         Just(ServiceMode::Global),
