@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use shoal_core::model::{NodeDescription, NodeRole, Platform, RaftConfig, Resources};
 use crate::tls::{self, NodeCerts};
 use shoal_core::node::agent::{join, run_agent, AgentConfig, Joined};
-use shoal_core::node::raft::{Disk, NoObserver};
+use shoal_core::node::raft::Disk;
 use shoal_core::node::{Manager, NodeConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -345,8 +345,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         root_ca,
         cert_signer: Some(Arc::new(tls::RootSigner)),
     };
+    // The Engine API's `/events` learn the swarm's changes as raft applies them.
+    let event_log = Arc::new(crate::engine_api::EventLog::default());
     let start_manager = |cfg: NodeConfig| async {
-        Manager::start(cfg, disk.clone() as Arc<dyn Disk>, Arc::new(NoObserver)).await.map_err(|e| format!("cannot start: {e}"))
+        Manager::start(cfg, disk.clone() as Arc<dyn Disk>, event_log.clone()).await.map_err(|e| format!("cannot start: {e}"))
     };
     let serve = |manager: &Arc<Manager>, certs: &NodeCerts, node_id: &str| -> Result<_, String> {
         let server = tonic::transport::Server::builder().tls_config(certs.server_tls()).map_err(|e| format!("TLS: {e}"))?;
@@ -443,6 +445,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             node_addr: identity.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default(),
             role: roles_tx.subscribe(),
             docker: bollard::Docker::connect_with_local_defaults().ok(),
+            events: event_log.clone(),
         });
         tracing::info!(target: "shoal", socket = %api_path.display(), "Engine API listening");
         tokio::spawn(async move {

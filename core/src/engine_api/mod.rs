@@ -12,6 +12,7 @@
 //! reads no clock, so every answer is a function of the request and the store.
 
 pub mod convert;
+pub mod events;
 pub mod filters;
 pub mod query;
 pub mod types;

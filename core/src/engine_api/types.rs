@@ -486,6 +486,16 @@ pub struct Service {
     pub update_status: Option<UpdateStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_status: Option<ServiceStatus>,
+    /// Jobs only: the docker CLI's progress reads it unchecked for a job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_status: Option<JobStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobStatus {
+    pub job_iteration: Version,
+    pub last_execution: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -537,6 +547,9 @@ pub struct Task {
     pub node_id: String,
     pub status: TaskStatus,
     pub desired_state: String,
+    /// Jobs only: the run of the job the task belongs to (the service's `JobStatus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_iteration: Option<Version>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -837,4 +850,28 @@ pub struct IdResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {
     pub message: String,
+}
+
+/// One event of `GET /events` (moby `api/types/events.Message`), swarm scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMessage {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "Actor")]
+    pub actor: EventActor,
+    pub scope: String,
+    /// Unix seconds.
+    pub time: i64,
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventActor {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Attributes")]
+    pub attributes: BTreeMap<String, String>,
 }

@@ -9,6 +9,7 @@
 //! leader from any manager), every list through one linearizable read of the tables it needs
 //! (`Manager::read_tables`). A worker answers swarm endpoints as dockerd does on a worker (503).
 
+mod events;
 mod logs;
 mod routes;
 mod swarm;
@@ -24,6 +25,8 @@ use shoal_core::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use events::EventLog;
+
 /// Bodies above this are refused (413): a service spec is a few KiB; a secret at most 500 KiB
 /// of data, base64 inflates it by a third.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -38,6 +41,8 @@ pub struct EngineApi {
     pub role: tokio::sync::watch::Receiver<String>,
     /// The local engine, for `/info` and image digests (`/distribution`).
     pub docker: Option<bollard::Docker>,
+    /// The swarm's events as this node applies them (its raft observer).
+    pub events: Arc<EventLog>,
 }
 
 pub type Resp = Response<Body>;

@@ -3,7 +3,7 @@
 //! dockerd serves every path with and without the version prefix, and image names in
 //! `/distribution/{name}/json` contain slashes.
 
-use super::{empty, logs, swarm, system, EngineApi, Resp, MAX_BODY_BYTES};
+use super::{empty, events, logs, swarm, system, EngineApi, Resp, MAX_BODY_BYTES};
 use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -95,6 +95,7 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::GET | &M::HEAD, ["_ping"]) => Ok(system::ping(api, m == M::HEAD)),
         (&M::GET, ["version"]) => Ok(system::version()),
         (&M::GET, ["info"]) => system::info(api).await,
+        (&M::GET, ["events"]) => events::events(api, &q).await,
         (&M::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => system::distribution(api, &name.join("/")).await,
 
         (&M::GET, ["swarm"]) => swarm::inspect_swarm(api).await,

@@ -109,7 +109,7 @@ pub async fn list_tasks(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
 }
 
 pub async fn inspect_task(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
-    let t = api.read(&[Kind::Task], |s| query::inspect_task(s, id)).await?;
+    let t = api.read(&[Kind::Task, Kind::Service], |s| query::inspect_task(s, id)).await?;
     Ok(json(StatusCode::OK, &t))
 }
 

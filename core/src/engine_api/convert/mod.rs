@@ -579,13 +579,19 @@ pub fn service_to_docker(s: &m::Service, status: Option<d::ServiceStatus>) -> d:
             message: u.message.clone(),
         }),
         service_status: status,
+        job_status: job_iteration(s).map(|i| d::JobStatus { job_iteration: d::Version { index: i }, last_execution: time_of_ms(s.meta.updated_at_ms) }),
         spec,
     }
 }
 
-/// A task as dockerd shows it; `service_labels` are its service's (dockerd's task labels
-/// filter matches them).
-pub fn task_to_docker(t: &m::Task, container_id: &str) -> d::Task {
+/// A job's run (swarmkit's `JobIteration`): its spec version, so a changed job is a new run
+/// and the tasks of the current run are the ones made from the current spec. None: not a job.
+pub fn job_iteration(s: &m::Service) -> Option<u64> {
+    matches!(s.spec.mode, ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob).then_some(s.spec_version)
+}
+
+/// A task as dockerd shows it; `job`: its service is a job (the task then names its run).
+pub fn task_to_docker(t: &m::Task, container_id: &str, job: bool) -> d::Task {
     let s = &t.status;
     d::Task {
         id: t.id.clone(),
@@ -595,7 +601,9 @@ pub fn task_to_docker(t: &m::Task, container_id: &str) -> d::Task {
         labels: BTreeMap::new(),
         spec: task_spec_to_docker(&t.spec),
         service_id: t.service_id.clone(),
-        slot: t.slot,
+        // swarmkit numbers a replicated job's slots from 0 (the docker CLI's job progress
+        // counts slots 0..total); Shoal's jobs, like its services, from 1.
+        slot: if job { t.slot.saturating_sub(1) } else { t.slot },
         node_id: t.node_id.clone(),
         status: d::TaskStatus {
             timestamp: time_of_ms(s.timestamp_ms),
@@ -613,6 +621,7 @@ pub fn task_to_docker(t: &m::Task, container_id: &str) -> d::Task {
             },
         },
         desired_state: task_state_name(t.desired_state).into(),
+        job_iteration: job.then_some(d::Version { index: t.spec_version }),
     }
 }
 

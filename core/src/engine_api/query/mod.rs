@@ -146,7 +146,7 @@ pub fn list_tasks(store: &Store, f: &Filters) -> Result<Vec<d::Task>, ApiError> 
             && (!f.contains("label") || svc.is_some_and(|s| f.labels_match("label", &s.spec.annotations.labels)))
             && (!up_to_date || svc.is_some_and(|s| s.spec_version == t.spec_version));
         if keep {
-            out.push(convert::task_to_docker(t, ""));
+            out.push(convert::task_to_docker(t, "", svc.and_then(convert::job_iteration).is_some()));
         }
     }
     Ok(out)
@@ -154,12 +154,16 @@ pub fn list_tasks(store: &Store, f: &Filters) -> Result<Vec<d::Task>, ApiError> 
 
 /// `GET /tasks/{id}` (full id or unique prefix).
 pub fn inspect_task(store: &Store, key: &str) -> Result<d::Task, ApiError> {
+    let show = |t: &Task| {
+        let job = matches!(store.get(Kind::Service, &t.service_id), Some(Object::Service(s)) if convert::job_iteration(s).is_some());
+        convert::task_to_docker(t, "", job)
+    };
     if let Some(Object::Task(t)) = store.get(Kind::Task, key) {
-        return Ok(convert::task_to_docker(t, ""));
+        return Ok(show(t));
     }
     let found: Vec<&Task> = tasks(store).filter(|t| !key.is_empty() && t.id.starts_with(key)).collect();
     match found.as_slice() {
-        [t] => Ok(convert::task_to_docker(t, "")),
+        [t] => Ok(show(t)),
         [] => Err(ApiError::NotFound(format!("task {key} not found"))),
         _ => Err(ApiError::BadRequest(format!("task {key} is ambiguous ({} matches): use the full id", found.len()))),
     }

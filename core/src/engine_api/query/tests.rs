@@ -142,3 +142,19 @@ fn swarm_info_counts_nodes_and_managers() {
     assert_eq!((i.nodes, i.managers, i.local_node_state.as_str()), (3, 1, "active"));
     assert!(i.cluster.is_none(), "no cluster object in this store");
 }
+
+// The docker CLI's job progress reads `JobStatus.JobIteration` unchecked and counts the tasks
+// whose `JobIteration` matches it (cli/command/service/progress).
+#[test]
+fn jobs_carry_their_iteration() {
+    let mut s = store();
+    let job = service("s3job", "job", ServiceMode::ReplicatedJob { max_concurrent: 1, total_completions: 2 }, &[]);
+    apply(&mut s, vec![Action::Create(job), Action::Create(task("t6", "s3job", "job", 1, "n1aaaa", (TaskState::Complete, TaskState::Complete), 2))]);
+    let svc = inspect_service(&s, "job").unwrap();
+    assert_eq!(svc.job_status.unwrap().job_iteration.index, 2);
+    assert_eq!(inspect_task(&s, "t6").unwrap().job_iteration.unwrap().index, 2);
+    assert_eq!(inspect_task(&s, "t6").unwrap().slot, 0, "a job's slots count from 0, as swarmkit's");
+    assert_eq!(inspect_task(&s, "t1").unwrap().slot, 1);
+    assert!(inspect_service(&s, "web").unwrap().job_status.is_none(), "not a job");
+    assert!(inspect_task(&s, "t1").unwrap().job_iteration.is_none());
+}
