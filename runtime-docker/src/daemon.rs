@@ -66,9 +66,9 @@ pub struct Options {
     pub metrics_addr: Option<String>,
     /// `--data-path-addr` (init/join): the IP other nodes reach this node's tasks at.
     pub data_path_addr: Option<String>,
-    /// `--docker-api unix:///PATH`: where the Engine API listens (default: `docker.sock` in
-    /// the data directory).
-    pub docker_api: Option<String>,
+    /// `--docker-api unix:///PATH|tcp://IP:PORT` (repeatable): where the Engine API listens
+    /// (none given: `docker.sock` in the data directory).
+    pub docker_api: Vec<String>,
 }
 
 fn identity_path(dir: &Path) -> PathBuf {
@@ -356,9 +356,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Ok(tokio::spawn(manager.clone().serve_secure(listen, server, auth)))
     };
 
-    let api_path = match &opts.docker_api {
-        Some(spec) => crate::engine_api::socket_path(spec)?,
-        None => dir.join(DOCKER_API_SOCKET),
+    let api_endpoints = if opts.docker_api.is_empty() {
+        vec![crate::engine_api::Endpoint::Unix(dir.join(DOCKER_API_SOCKET))]
+    } else {
+        opts.docker_api.iter().map(|s| crate::engine_api::parse_endpoint(s)).collect::<Result<Vec<_>, _>>()?
     };
     let metrics_addr: Option<SocketAddr> = match &opts.metrics_addr {
         Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
@@ -437,8 +438,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let (desired_role, desired_rx) = tokio::sync::watch::channel(held_role);
     let (roles_tx, mut roles_rx) = tokio::sync::watch::channel(identity.role.clone());
     {
-        // The Engine API: docker clients on this machine drive the swarm through it.
-        let listener = crate::engine_api::bind(&api_path)?;
+        // The Engine API: docker clients drive the swarm through it.
         let api = Arc::new(crate::engine_api::EngineApi {
             manager: manager.clone(),
             node_id: identity.node_id.clone(),
@@ -447,12 +447,9 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             docker: bollard::Docker::connect_with_local_defaults().ok(),
             events: event_log.clone(),
         });
-        tracing::info!(target: "shoal", socket = %api_path.display(), "Engine API listening");
-        tokio::spawn(async move {
-            if let Err(e) = crate::engine_api::serve(listener, api).await {
-                tracing::warn!(target: "shoal", "{e}");
-            }
-        });
+        let advertise_ip = advertise.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default();
+        let names = [advertise_ip, "127.0.0.1".into(), "localhost".into(), hostname()];
+        crate::engine_api::start(&api_endpoints, api, &names).await?;
     }
     {
         let mut identity = identity.clone();

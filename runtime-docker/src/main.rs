@@ -57,9 +57,9 @@ enum DaemonCmd {
         /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
         #[arg(long)]
         metrics_addr: Option<String>,
-        /// Serve the Docker Engine API at unix:///PATH (default: docker.sock in the data dir)
+        /// Serve the Docker Engine API at unix:///PATH or tcp://IP:PORT (mutual TLS), repeatable (default: docker.sock in the data dir)
         #[arg(long)]
-        docker_api: Option<String>,
+        docker_api: Vec<String>,
     },
     #[command(subcommand)]
     Swarm(SwarmStart),
@@ -102,9 +102,9 @@ struct NodeFlags {
     /// machine's engine host; default: the advertised address's IP)
     #[arg(long)]
     data_path_addr: Option<String>,
-    /// Serve the Docker Engine API at unix:///PATH (default: docker.sock in the data dir)
+    /// Serve the Docker Engine API at unix:///PATH or tcp://IP:PORT (mutual TLS), repeatable (default: docker.sock in the data dir)
     #[arg(long)]
-    docker_api: Option<String>,
+    docker_api: Vec<String>,
 }
 
 impl NodeFlags {
@@ -146,6 +146,50 @@ async fn swarm_leave(dir: &std::path::Path, force: bool) -> Result<(), String> {
         Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),
         Ok(Ok(_)) => Ok(()),
     }
+}
+
+/// `shoal ca client-bundle DIR`: a client certificate for the Engine API over TCP.
+#[derive(Parser)]
+#[command(name = "shoal ca", no_binary_name = true, disable_help_subcommand = true)]
+struct CaCli {
+    #[command(subcommand)]
+    cmd: CaCmd,
+}
+
+#[derive(Subcommand)]
+enum CaCmd {
+    /// Write ca.pem, cert.pem and key.pem for a docker client of the Engine API over TCP
+    /// (DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1 DOCKER_HOST=tcp://MANAGER:PORT)
+    ClientBundle {
+        /// The directory to write them to (made if missing)
+        dir: PathBuf,
+    },
+}
+
+/// Signs a client certificate with the swarm's root (read from a manager: the CLI holds a
+/// manager's certificate) and writes the bundle docker clients read.
+async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String> {
+    let CaCmd::ClientBundle { dir } = cmd;
+    let r = call(host, Op::GetCluster(proto::ListObjects {})).await?;
+    let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
+        return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
+    };
+    let (cert, key) = engine_api::tls::issue(&c.root_ca, &[], true)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("Error: cannot create {}: {e}", dir.display()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    for (name, text, mode) in [("ca.pem", &c.root_ca.ca_cert_pem, 0o644), ("cert.pem", &cert, 0o644), ("key.pem", &key, 0o600)] {
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(|e| format!("Error: cannot write {}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| format!("Error: cannot write {}: {e}", path.display()))?;
+    }
+    println!("Wrote ca.pem, cert.pem and key.pem to {}: export DOCKER_CERT_PATH={} DOCKER_TLS_VERIFY=1 DOCKER_HOST=tcp://MANAGER:PORT", dir.display(), dir.display());
+    Ok(())
 }
 
 /// Read-only commands the core grammar does not hold (they only format what the API lists).
@@ -304,6 +348,16 @@ fn main() {
                         println!("Node left the swarm.");
                         0
                     }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                },
+                Err(e) => clap_exit(e),
+            },
+            ["ca", rest @ ..] => match CaCli::try_parse_from(rest) {
+                Ok(c) => match client_bundle(&host, &c.cmd).await {
+                    Ok(()) => 0,
                     Err(e) => {
                         eprintln!("{e}");
                         1

@@ -14,6 +14,7 @@ mod logs;
 mod routes;
 mod swarm;
 mod system;
+pub mod tls;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
@@ -119,16 +120,86 @@ fn stamp(r: &mut Resp) {
     h.insert(header::SERVER, HeaderValue::from_static(concat!("Shoal/", env!("CARGO_PKG_VERSION"), " (linux)")));
 }
 
-/// Where the API listens: `unix:///PATH`.
-pub fn socket_path(spec: &str) -> Result<PathBuf, String> {
-    match spec.strip_prefix("unix://") {
-        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-        _ => Err(format!("--docker-api {spec:?}: give unix:///PATH, e.g. unix:///var/run/shoal/docker.sock")),
+/// Where the API listens (`--docker-api`, repeatable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `unix:///PATH`
+    Unix(PathBuf),
+    /// `tcp://IP:PORT`, mutual TLS with the swarm's CA.
+    Tcp(std::net::SocketAddr),
+}
+
+pub fn parse_endpoint(spec: &str) -> Result<Endpoint, String> {
+    if let Some(p) = spec.strip_prefix("unix://").filter(|p| p.starts_with('/')) {
+        return Ok(Endpoint::Unix(PathBuf::from(p)));
+    }
+    if let Some(a) = spec.strip_prefix("tcp://") {
+        return a.parse().map(Endpoint::Tcp).map_err(|e| format!("--docker-api {spec:?}: {e}: give tcp://IP:PORT, e.g. tcp://0.0.0.0:2376"));
+    }
+    Err(format!("--docker-api {spec:?}: give unix:///PATH (e.g. unix:///var/run/shoal/docker.sock) or tcp://IP:PORT (mutual TLS)"))
+}
+
+/// How long a restarted manager waits for its store to show the swarm's CA (replaying its
+/// log) before it gives up serving the API over TCP.
+const ROOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts a server on each endpoint. A TCP endpoint needs the swarm's CA key, which only
+/// managers' stores hold; `names` are what its server certificate names (the addresses
+/// clients dial).
+pub async fn start(endpoints: &[Endpoint], api: Arc<EngineApi>, names: &[String]) -> Result<(), String> {
+    for ep in endpoints {
+        match ep {
+            Endpoint::Unix(path) => {
+                let l = bind(path)?;
+                tracing::info!(target: "shoal", socket = %path.display(), "Engine API listening");
+                let api = api.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(l, api).await {
+                        tracing::warn!(target: "shoal", "{e}");
+                    }
+                });
+            }
+            Endpoint::Tcp(addr) => {
+                if !api.is_manager() {
+                    return Err(format!("--docker-api tcp://{addr}: only managers serve the Engine API over TCP (they hold the swarm's CA); use a unix socket on a worker"));
+                }
+                let root = wait_for_root(&api.manager).await?;
+                let mut all = names.to_vec();
+                if !addr.ip().is_unspecified() {
+                    all.push(addr.ip().to_string());
+                }
+                all.sort();
+                all.dedup();
+                let l = tls::bind(*addr, &root, &all).await?;
+                tracing::info!(target: "shoal", %addr, names = ?all, "Engine API listening (mutual TLS)");
+                let api = api.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(l, api).await {
+                        tracing::warn!(target: "shoal", "{e}");
+                    }
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_root(manager: &Manager) -> Result<shoal_core::model::RootCa, String> {
+    let deadline = tokio::time::Instant::now() + ROOT_WAIT;
+    loop {
+        let root = manager.state.with_store(|s| shoal_core::control::cluster(s).map(|c| c.root_ca.clone()).ok());
+        match root {
+            Some(r) if !r.ca_key_pem.is_empty() => return Ok(r),
+            _ if tokio::time::Instant::now() > deadline => {
+                return Err(format!("--docker-api tcp://: this manager's store showed no CA within {ROOT_WAIT:?}"))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
     }
 }
 
 /// Binds the socket (a stale one left by a killed daemon is replaced), mode 0660.
-pub fn bind(path: &Path) -> Result<tokio_rt::net::UnixListener, String> {
+fn bind(path: &Path) -> Result<tokio_rt::net::UnixListener, String> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("cannot replace {}: {e}", path.display())),
@@ -143,7 +214,11 @@ pub fn bind(path: &Path) -> Result<tokio_rt::net::UnixListener, String> {
 }
 
 /// Serves the API on `listener` until the task is dropped.
-pub async fn serve(listener: tokio_rt::net::UnixListener, api: Arc<EngineApi>) -> Result<(), String> {
+async fn serve<L>(listener: L, api: Arc<EngineApi>) -> Result<(), String>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let api = api.clone();
         async move {

@@ -1,0 +1,164 @@
+//! The Engine API over TCP with mutual TLS (`--docker-api tcp://IP:PORT`, dockerd's
+//! `--tlsverify`): clients present a certificate of the swarm's CA (`shoal ca client-bundle
+//! DIR` writes one in the layout `DOCKER_CERT_PATH` expects), and the server shows a
+//! certificate of that CA naming the addresses clients dial.
+//!
+//! Certificates here are signed by the manager itself with the root key its store holds (as
+//! the leader signs node certificates): the API's server certificate names IP addresses,
+//! which node certificates do not, and a client bundle is for an operator, not a node (its OU
+//! is `client`, so it opens no gRPC service: those need a node's role).
+//!
+//! Invariant: a connection reaches the API only after a handshake in which the client proved
+//! a certificate chaining to the swarm's root that is not a worker's (a client bundle's or a
+//! manager's); handshakes run beside the accept loop, each
+//! bounded by [`HANDSHAKE_TIMEOUT`], so a silent client holds up no one.
+
+use shoal_core::model::RootCa;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_rt::net::{TcpListener, TcpStream};
+
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Handshaken connections waiting for the server to take them.
+const READY_QUEUE: usize = 64;
+/// Lifetime of the certificates made here (a node certificate's).
+const CERT_DAYS: i64 = crate::tls::NODE_CERT_DAYS;
+/// The subject OU of a client bundle: no Shoal role.
+pub const CLIENT_OU: &str = "client";
+
+fn err(what: &'static str) -> impl Fn(rcgen::Error) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// A new key and a certificate for it signed by the swarm's root: a server certificate naming
+/// `names` (IP addresses or DNS names), or a client certificate (`client`).
+pub fn issue(root: &RootCa, names: &[String], client: bool) -> Result<(String, String), String> {
+    if root.ca_key_pem.is_empty() {
+        return Err("this node's store holds no CA key: run this on a manager of the swarm".into());
+    }
+    let ca_key = rcgen::KeyPair::from_pem(&root.ca_key_pem).map_err(err("the CA key"))?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&root.ca_cert_pem, ca_key).map_err(err("the CA certificate"))?;
+    let key = rcgen::KeyPair::generate().map_err(err("cannot make a key"))?;
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(err("certificate names"))?;
+    let cn = if client { "docker-client" } else { "shoal-engine-api" };
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.distinguished_name.push(rcgen::DnType::OrganizationalUnitName, if client { CLIENT_OU } else { "engine-api" });
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "shoal");
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages =
+        vec![if client { rcgen::ExtendedKeyUsagePurpose::ClientAuth } else { rcgen::ExtendedKeyUsagePurpose::ServerAuth }];
+    #[allow(clippy::disallowed_methods)] // The production shell reads the wall clock.
+    let now = time::OffsetDateTime::from(std::time::SystemTime::now());
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(CERT_DAYS);
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer).map_err(err("cannot sign"))?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// The subject OU of a certificate (a node's role, or [`CLIENT_OU`]).
+fn subject_ou(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let ou = cert.subject().iter_organizational_unit().next()?.as_str().ok()?.to_string();
+    Some(ou)
+}
+
+fn der_of(pem_text: &str, what: &str) -> Result<Vec<u8>, String> {
+    Ok(pem::parse(pem_text).map_err(|e| format!("{what} is not PEM: {e}"))?.into_contents())
+}
+
+/// rustls' server config: our certificate, client certificates required and verified
+/// against the swarm's root.
+fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca = CertificateDer::from(der_of(&root.ca_cert_pem, "the CA certificate")?);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).map_err(|e| format!("the CA certificate: {e}"))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().map_err(|e| format!("client verifier: {e}"))?;
+    let chain = vec![CertificateDer::from(der_of(cert_pem, "the API certificate")?), ca];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der_of(key_pem, "the API key")?));
+    rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key).map_err(|e| format!("TLS: {e}"))
+}
+
+/// Accepted connections that finished their handshake (axum's [`axum::serve::Listener`]).
+pub struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(c) => c,
+            // The accept loop ended (its socket failed): serve nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// Listens on `addr` with a server certificate naming `names`, signed by `root`.
+pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String]) -> Result<TlsListener, String> {
+    let (cert, key) = issue(root, names, false)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(root, &cert, &key)?));
+    let tcp = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = tcp.local_addr().map_err(|e| e.to_string())?;
+    let (tx, ready) = tokio::sync::mpsc::channel(READY_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match tcp.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(target: "shoal", "Engine API accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let ou = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| subject_ou(c.as_ref()));
+                        if ou.as_deref() == Some("worker") {
+                            // A worker's node certificate chains to the root too, but grants no
+                            // manager rights, here as on the gRPC API.
+                            tracing::info!(target: "shoal", %peer, "Engine API refused a worker's certificate");
+                            return;
+                        }
+                        let _ = tx.send((tls, peer)).await;
+                    }
+                    Ok(Err(e)) => tracing::info!(target: "shoal", %peer, "Engine API TLS handshake refused: {e}"),
+                    Err(_) => tracing::info!(target: "shoal", %peer, "Engine API TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"),
+                }
+            });
+        }
+    });
+    Ok(TlsListener { ready, local })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A client bundle opens no gRPC service: its OU is no node role.
+    #[test]
+    fn client_certificates_carry_no_node_role() {
+        crate::tls::install_provider();
+        let root = crate::tls::new_root().unwrap();
+        let (cert, _) = issue(&root, &[], true).unwrap();
+        let ou = subject_ou(&der_of(&cert, "cert").unwrap()).unwrap();
+        assert_eq!(ou, CLIENT_OU);
+        assert!(shoal_core::model::NodeRole::parse(&ou).is_none());
+        let (server, key) = issue(&root, &["127.0.0.1".into(), "localhost".into()], false).unwrap();
+        assert!(server_config(&root, &server, &key).is_ok());
+        let no_key = RootCa { ca_key_pem: String::new(), ..root };
+        assert!(issue(&no_key, &[], true).unwrap_err().contains("run this on a manager"));
+    }
+}
