@@ -26,11 +26,13 @@ mod disk;
 mod engine_api;
 mod executor;
 mod ingress;
+mod json_rows;
 mod metrics;
 mod progress;
 mod tls;
 
 use clap::{Parser, Subcommand};
+use shoal_core::engine_api::convert;
 use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, SecretCommand, ServiceCommand, SwarmCommand};
 use shoal_core::model::{Node, NodeRole, Object, Service, ServiceMode, Task};
 use shoal_core::proto::{self, control_request::Op};
@@ -666,7 +668,16 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             let secrets: Vec<shoal_core::model::Secret> =
                 objects(&r).into_iter().filter_map(|o| if let Object::Secret(s) = o { Some(s) } else { None }).collect();
             match format.as_deref() {
-                Some("json") => println!("{}", serde_json::to_string_pretty(&secrets).expect("secrets serialise")),
+                Some("json") => {
+                    let rows: Vec<Vec<String>> = secrets
+                        .iter()
+                        .map(|s| {
+                            let labels: Vec<String> = s.spec.annotations.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            vec![s.id.clone(), s.spec.annotations.name.clone(), labels.join(",")]
+                        })
+                        .collect();
+                    json_rows::print(&["ID", "Name", "Labels"], &rows, &[("Driver", "")]);
+                }
                 Some(f) => return Err(format!("invalid --format {f:?}: use json")),
                 None if quiet => secrets.iter().for_each(|s| println!("{}", s.id)),
                 None => {
@@ -682,9 +693,9 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             let mut out = Vec::new();
             for key in secrets {
                 let r = call(host, Op::GetSecret(proto::ObjectKey { key })).await?;
-                out.extend(objects(&r));
+                out.extend(objects(&r).iter().filter_map(|o| if let Object::Secret(s) = o { Some(convert::secret_to_docker(s)) } else { None }));
             }
-            println!("{}", serde_json::to_string_pretty(&out).expect("secrets serialise"));
+            json_rows::inspect(&out);
         }
         ControlCommand::Secret(SecretCommand::Rm { secrets }) => {
             for key in secrets {
@@ -769,6 +780,14 @@ fn node_keys(keys: Vec<String>, data_dir: &std::path::Path) -> Result<Vec<String
         .collect()
 }
 
+/// An image as docker's tables show it: without the digest the service is pinned to.
+fn image_shown(image: &str) -> String {
+    image.split_once('@').map_or(image, |(name, _)| name).to_string()
+}
+
+/// `service ps` / `node ps --format json`: the table's columns under docker's field names.
+const TASK_JSON_KEYS: [&str; 7] = ["ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error"];
+
 async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Result<(), String> {
     match cmd {
         ReadCmd::Node(NodeRead::Ls { quiet, format }) => {
@@ -776,15 +795,11 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
-            if format.as_deref() == Some("json") {
-                println!("{}", serde_json::to_string(&nodes).expect("nodes serialise"));
-                return Ok(());
-            }
             if quiet {
                 nodes.iter().for_each(|n| println!("{}", n.id));
                 return Ok(());
             }
-            let rows = nodes
+            let rows: Vec<Vec<String>> = nodes
                 .iter()
                 .map(|n| {
                     let ms = match &n.manager_status {
@@ -801,6 +816,10 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                     ]
                 })
                 .collect();
+            if format.as_deref() == Some("json") {
+                json_rows::print(&["ID", "Hostname", "Status", "Availability", "ManagerStatus"], &rows, &[("EngineVersion", convert::ENGINE_VERSION)]);
+                return Ok(());
+            }
             table(&["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS"], rows);
         }
         ReadCmd::Node(NodeRead::Inspect { pretty, nodes }) => {
@@ -810,7 +829,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 found.extend(objects(&r).into_iter().filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }));
             }
             if !pretty {
-                println!("{}", serde_json::to_string_pretty(&found).expect("nodes serialise"));
+                json_rows::inspect(&found.iter().map(|n| convert::node_to_docker(n, "")).collect::<Vec<_>>());
                 return Ok(());
             }
             for (i, n) in found.iter().enumerate() {
@@ -825,16 +844,14 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
-            let mut all = Vec::new();
             let mut rows = Vec::new();
             for key in &node_keys(nodes, data_dir)? {
                 let r = call(host, Op::ListTasks(proto::ListTasks { service: String::new(), node: key.clone() })).await?;
                 let mut tasks = tasks_of(objects(&r));
                 rows.extend(history_rows(&mut tasks, &all_nodes));
-                all.extend(tasks);
             }
             if format.as_deref() == Some("json") {
-                println!("{}", serde_json::to_string(&all).expect("tasks serialise"));
+                json_rows::print(&TASK_JSON_KEYS, &rows, &[("Ports", "")]);
                 return Ok(());
             }
             if quiet {
@@ -849,15 +866,11 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
                 .collect();
             let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
-            if format.as_deref() == Some("json") {
-                println!("{}", serde_json::to_string(&services).expect("services serialise"));
-                return Ok(());
-            }
             if quiet {
                 services.iter().for_each(|s| println!("{}", short(&s.id)));
                 return Ok(());
             }
-            let rows = services
+            let rows: Vec<Vec<String>> = services
                 .iter()
                 .map(|s| {
                     let running = tasks
@@ -876,9 +889,13 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                         .as_ref()
                         .map(|e| e.ports.iter().map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol })).collect::<Vec<_>>().join(", "))
                         .unwrap_or_default();
-                    vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), s.spec.task.container.image.clone(), ports]
+                    vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), image_shown(&s.spec.task.container.image), ports]
                 })
                 .collect();
+            if format.as_deref() == Some("json") {
+                json_rows::print(&["ID", "Name", "Mode", "Replicas", "Image", "Ports"], &rows, &[]);
+                return Ok(());
+            }
             table(&["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows);
         }
         ReadCmd::Service(ServiceRead::Ps { services, quiet, format }) => {
@@ -887,14 +904,12 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
             let mut rows = Vec::new();
-            let mut all = Vec::new();
             for s in &services {
                 let mut tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
                 rows.extend(history_rows(&mut tasks, &nodes));
-                all.extend(tasks);
             }
             if format.as_deref() == Some("json") {
-                println!("{}", serde_json::to_string(&all).expect("tasks serialise"));
+                json_rows::print(&TASK_JSON_KEYS, &rows, &[("Ports", "")]);
                 return Ok(());
             }
             if quiet {
@@ -910,7 +925,16 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 out.extend(objects(&r));
             }
             if !pretty {
-                println!("{}", serde_json::to_string_pretty(&out).expect("services serialise"));
+                // As `docker service inspect`, which asks with insertDefaults=true.
+                let shown: Vec<_> = out
+                    .iter()
+                    .filter_map(|o| if let Object::Service(s) = o { Some(convert::service_to_docker(s, None)) } else { None })
+                    .map(|mut s| {
+                        convert::insert_defaults(&mut s.spec);
+                        s
+                    })
+                    .collect();
+                json_rows::inspect(&shown);
                 return Ok(());
             }
             for (i, o) in out.iter().enumerate() {
@@ -1149,7 +1173,7 @@ fn task_row(t: &Task, name: String, hostname: String) -> Vec<String> {
     vec![
         short(&t.id),
         name,
-        t.spec.container.image.clone(),
+        image_shown(&t.spec.container.image),
         hostname,
         format!("{:?}", t.desired_state),
         format!("{:?}", t.status.state),

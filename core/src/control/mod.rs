@@ -251,6 +251,37 @@ pub fn find_secret<'a>(store: &'a Store, key: &str) -> Result<&'a Secret, Contro
     }
 }
 
+/// `secret update` (the Engine API's; swarm allows labels only): the secret's labels become
+/// `labels`. `name`: the name the request carries (it may not change); `data_given`: the
+/// request carried data (refused: a secret's data never changes, make a new secret).
+pub fn update_secret(
+    store: &Store,
+    key: &str,
+    name: &str,
+    data_given: bool,
+    labels: BTreeMap<String, String>,
+    expected_version: Option<u64>,
+) -> Result<Vec<Action>, ControlError> {
+    let cur = find_secret(store, key)?;
+    if let Some(v) = expected_version.filter(|v| *v != cur.meta.version) {
+        return Err(FailedPrecondition(format!(
+            "update out of sequence: secret {} is at version {}, not {v}; re-read it and retry",
+            cur.spec.annotations.name, cur.meta.version
+        )));
+    }
+    if data_given || name != cur.spec.annotations.name {
+        return Err(InvalidArgument(
+            "only updates to Labels are allowed: a secret's name and data never change; create a new secret and point the service at it".into(),
+        ));
+    }
+    if labels == cur.spec.annotations.labels {
+        return Ok(vec![]);
+    }
+    let mut s = cur.clone();
+    s.spec.annotations.labels = labels;
+    Ok(vec![Action::Update { object: Object::Secret(s), expected_version: cur.meta.version }])
+}
+
 /// `secret create`: the new secret with id `id`.
 pub fn create_secret(store: &Store, spec: SecretSpec, id: String) -> Result<Vec<Action>, ControlError> {
     valid_name(&spec.annotations.name)?;

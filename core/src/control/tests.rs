@@ -181,3 +181,23 @@ fn secrets_resolve_by_name_and_cannot_go_while_in_use() {
     let rm = remove_secret(&store, "db-pass").unwrap();
     assert!(matches!(&rm[0], Action::Delete { kind: Kind::Secret, id, .. } if id == "sec1"));
 }
+
+// Swarm's secret update changes labels only (swarmkit controlapi UpdateSecret).
+#[test]
+fn secret_updates_change_labels_only() {
+    let mut store = Store::new();
+    let spec = SecretSpec { annotations: crate::model::Annotations { name: "pw".into(), ..Default::default() }, data: b"x".to_vec() };
+    let created = create_secret(&store, spec, "sec1".into()).unwrap();
+    apply(&mut store, created);
+    let labels: BTreeMap<String, String> = [("a".to_string(), "b".to_string())].into();
+    let v = find_secret(&store, "pw").unwrap().meta.version;
+    let updated = update_secret(&store, "pw", "pw", false, labels.clone(), Some(v)).unwrap();
+    apply(&mut store, updated);
+    let s = find_secret(&store, "pw").unwrap();
+    assert_eq!((s.spec.annotations.labels.clone(), s.spec.data.clone()), (labels.clone(), b"x".to_vec()));
+    assert!(update_secret(&store, "pw", "pw", false, labels.clone(), Some(s.meta.version)).unwrap().is_empty(), "no change, no write");
+    let e = update_secret(&store, "pw", "pw2", false, labels.clone(), None).unwrap_err();
+    assert!(e.to_string().contains("only updates to Labels are allowed"), "{e}");
+    assert!(update_secret(&store, "pw", "pw", true, labels.clone(), None).is_err(), "data never changes");
+    assert!(update_secret(&store, "pw", "pw", false, labels, Some(v)).unwrap_err().to_string().contains("out of sequence"));
+}

@@ -100,7 +100,9 @@ impl Manager {
         // (a node's heartbeat status, a service's update status) and be refused at apply as
         // out of sequence. The server re-reads and applies it again, a bounded number of
         // times; a client's own version (update with --version) is the client's to retry.
-        let own_version = matches!(&op, Op::UpdateService(u) if u.version != 0);
+        let own_version = matches!(&op, Op::UpdateService(u) if u.version != 0)
+            || matches!(&op, Op::UpdateNode(u) if u.version != 0)
+            || matches!(&op, Op::UpdateSecret(u) if u.version != 0);
         let mut attempt = 0;
         loop {
             match self.control_locked(op.clone()).await {
@@ -162,6 +164,11 @@ impl Manager {
                 (st.with_store(|s| control::create_secret(s, spec, id.clone()))?, id)
             }
             Op::RemoveSecret(k) => (st.with_store(|s| control::remove_secret(s, &k.key))?, String::new()),
+            Op::UpdateSecret(u) => {
+                let v = (u.version != 0).then_some(u.version);
+                let labels = u.labels.into_iter().collect();
+                (st.with_store(|s| control::update_secret(s, &u.secret, &u.name, u.data_given, labels, v))?, String::new())
+            }
             Op::GetSecret(k) => {
                 let o = st.with_store(|s| control::find_secret(s, &k.key).map(|x| without_data(x.clone())))?;
                 return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });

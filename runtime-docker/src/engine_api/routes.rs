@@ -127,9 +127,7 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::POST, ["secrets", "create"]) => swarm::create_secret(api, &body(req).await?).await,
         (&M::GET, ["secrets", id]) => swarm::inspect_secret(api, id).await,
         (&M::DELETE, ["secrets", id]) => swarm::remove_secret(api, id).await,
-        (&M::POST, ["secrets", _, "update"]) => {
-            Err(ApiError::NotImplemented("secret updates are not supported by Shoal yet: remove and create the secret".into()))
-        }
+        (&M::POST, ["secrets", id, "update"]) => swarm::update_secret(api, id, &q, &body(req).await?).await,
 
         (_, ["configs", ..]) => {
             api.require_manager()?;

@@ -172,3 +172,17 @@ pub async fn remove_secret(api: &EngineApi, id: &str) -> Result<Resp, ApiError> 
     api.control(Op::RemoveSecret(proto::ObjectKey { key: id.into() })).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
+
+/// `POST /secrets/{id}/update?version=N`: labels only, as swarm allows.
+pub async fn update_secret(api: &EngineApi, id: &str, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::SecretSpec = parse("secret spec", body)?;
+    let op = proto::UpdateSecret {
+        secret: id.into(),
+        name: sent.name,
+        labels: sent.labels.into_iter().collect(),
+        data_given: sent.data.is_some_and(|x| !x.is_empty()),
+        version: q.version()?.unwrap_or(0),
+    };
+    api.control(Op::UpdateSecret(op)).await?;
+    Ok(empty(StatusCode::OK))
+}
