@@ -187,6 +187,31 @@ mod tests {
         assert_eq!((name.as_str(), file.as_str(), labels), ("db-pass", "-", vec!["env=prod".to_string()]));
     }
 
+    // docker's `service update --label-add/--label-rm/--publish-rm/--rollback` and the
+    // container flags, through the grammar scenario steps share.
+    #[test]
+    fn service_update_flags_like_docker() {
+        let update = |words: &[&str]| match parse_control(words.iter().copied()) {
+            Ok(ControlCommand::Service(ServiceCommand::Update(u))) => u,
+            other => panic!("{words:?}: {other:?}"),
+        };
+        let mut cur = crate::model::ServiceSpec::default();
+        cur.annotations.labels.insert("old".into(), "1".into());
+        cur.endpoint = Some(crate::model::EndpointSpec {
+            ports: vec![crate::model::PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, ..Default::default() }],
+        });
+        let u = update(&["service", "update", "--label-add", "team=a", "--label-rm", "old", "--publish-rm", "80", "-u", "nobody", "--tty", "web"]);
+        let s = u.apply(&cur).unwrap();
+        assert_eq!(s.annotations.labels.get("team").map(String::as_str), Some("a"));
+        assert!(!s.annotations.labels.contains_key("old"));
+        assert_eq!(s.endpoint, None, "the last port removed");
+        assert_eq!((s.task.container.user.as_str(), s.task.container.tty), ("nobody", true));
+        let svc = crate::model::Service { id: "s1".into(), spec: cur.clone(), ..Default::default() };
+        assert!(matches!(update(&["service", "update", "--rollback", "web"]).request(&svc), Ok(crate::proto::control_request::Op::RollbackService(_))));
+        assert!(update(&["service", "update", "--rollback", "--image", "x", "web"]).request(&svc).unwrap_err().contains("cannot be combined"));
+        assert!(update(&["service", "update", "--publish-rm", "http", "web"]).apply(&cur).unwrap_err().contains("--publish-rm"));
+    }
+
     #[test]
     fn parses_node_promote_like_docker() {
         assert_eq!(

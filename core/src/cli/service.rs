@@ -315,6 +315,18 @@ pub struct ServiceUpdate {
     pub env_rm: Vec<String>,
     #[arg(long = "publish-add")]
     pub publish_add: Vec<String>,
+    /// Remove a published port by its target port: TARGET[/PROTOCOL]
+    #[arg(long = "publish-rm")]
+    pub publish_rm: Vec<String>,
+    /// Add or update a service label (key=value)
+    #[arg(long = "label-add")]
+    pub label_add: Vec<String>,
+    /// Remove a service label by its key
+    #[arg(long = "label-rm")]
+    pub label_rm: Vec<String>,
+    /// Roll back to the previous specification (docker's `service update --rollback`)
+    #[arg(long)]
+    pub rollback: bool,
     /// Add or update a secret on a service: NAME or source=NAME,target=FILE
     #[arg(long = "secret-add")]
     pub secret_add: Vec<String>,
@@ -613,6 +625,28 @@ impl ServiceUpdate {
             secrets.retain(|x| x.secret_name != r.secret_name);
             secrets.push(r);
         }
+        if !self.publish_rm.is_empty() {
+            let mut gone = Vec::new();
+            for r in &self.publish_rm {
+                let (port, proto) = r.split_once('/').unwrap_or((r, "tcp"));
+                let port: u32 = port.rsplit(':').next().unwrap_or(port).parse().map_err(|_| format!("invalid --publish-rm {r:?}: write TARGET[/PROTOCOL], e.g. 80/tcp"))?;
+                gone.push((port, proto.to_string()));
+            }
+            if let Some(e) = spec.endpoint.as_mut() {
+                let proto = |p: &crate::model::PortConfig| if p.protocol.is_empty() { "tcp".to_string() } else { p.protocol.clone() };
+                e.ports.retain(|p| !gone.contains(&(p.target_port, proto(p))));
+                if e.ports.is_empty() {
+                    spec.endpoint = None;
+                }
+            }
+        }
+        for k in &self.label_rm {
+            spec.annotations.labels.remove(k);
+        }
+        for l in &self.label_add {
+            let (k, v) = kv("label-add", l)?;
+            spec.annotations.labels.insert(k, v);
+        }
         if !self.publish_add.is_empty() {
             let ports = self.publish_add.iter().map(|p| parse_port(p)).collect::<Result<Vec<_>, _>>()?;
             spec.endpoint.get_or_insert_with(EndpointSpec::default).ports.extend(ports);
@@ -632,6 +666,12 @@ impl ServiceUpdate {
     /// The control request that applies these flags to `cur`, guarded by the version read
     /// (a concurrent change makes it fail "out of sequence": read again and retry).
     pub fn request(&self, cur: &crate::model::Service) -> Result<crate::proto::control_request::Op, String> {
+        if self.rollback {
+            if *self != (ServiceUpdate { rollback: true, detach: self.detach, service: self.service.clone(), ..Default::default() }) {
+                return Err("--rollback cannot be combined with other changes: roll back first, then update".into());
+            }
+            return Ok(crate::proto::control_request::Op::RollbackService(crate::proto::ObjectKey { key: cur.id.clone() }));
+        }
         let spec = self.apply(&cur.spec)?;
         Ok(crate::proto::control_request::Op::UpdateService(crate::proto::UpdateService {
             service: cur.id.clone(),

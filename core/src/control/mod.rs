@@ -384,6 +384,13 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
     if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&cur.spec.mode) {
         return Err(InvalidArgument("service mode cannot change: remove the service and create it again".into()));
     }
+    if spec.annotations.name != cur.spec.annotations.name {
+        // Swarm's rule (tasks, logs and DNS names carry the name).
+        return Err(InvalidArgument(format!(
+            "renaming services is not supported: {} cannot become {}; create a new service",
+            cur.spec.annotations.name, spec.annotations.name
+        )));
+    }
     let mut s = cur.clone();
     if spec.task != cur.spec.task {
         s.previous_spec = Some(cur.spec.clone());

@@ -201,3 +201,13 @@ fn secret_updates_change_labels_only() {
     assert!(update_secret(&store, "pw", "pw", true, labels.clone(), None).is_err(), "data never changes");
     assert!(update_secret(&store, "pw", "pw", false, labels, Some(v)).unwrap_err().to_string().contains("out of sequence"));
 }
+
+// Swarm refuses a rename through update (swarmkit controlapi UpdateService).
+#[test]
+fn a_rename_is_refused() {
+    let mut store = Store::new();
+    let created = create_service(&store, spec("web", "nginx"), "s1".into()).unwrap();
+    apply(&mut store, created);
+    let e = update_service(&store, "web", spec("www", "nginx"), None).unwrap_err();
+    assert!(e.to_string().contains("renaming services is not supported"), "{e}");
+}
