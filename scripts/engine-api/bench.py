@@ -58,7 +58,7 @@ def main(url, services, replicas, samples):
           f"({services / create_s:.0f} creates/s through POST /services/create), {want} tasks in the store after {made_s:.1f} s")
     rows = [
         ("GET /services?status=true        (docker service ls)", lambda: api.services(status=True)),
-        ("GET /tasks?filters=service       (docker service ps)", lambda: api.tasks(filters={"service": "bench0500"})),
+        ("GET /tasks?filters=service       (docker service ps)", lambda: api.tasks(filters={"service": f"bench{services // 2:04d}"})),
         ("GET /nodes                       (docker node ls)", lambda: api.nodes()),
         ("GET /tasks                       (all tasks)", lambda: api.tasks()),
     ]
