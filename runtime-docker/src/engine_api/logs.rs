@@ -10,7 +10,8 @@ use super::{EngineApi, Resp};
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use futures_util::StreamExt;
-use shoal_core::engine_api::ApiError;
+use shoal_core::engine_api::events::parse_time_ms;
+use shoal_core::engine_api::{convert, ApiError};
 use shoal_core::model::{Kind, Object};
 use shoal_core::node::logs::LogsService;
 use shoal_core::proto::{logs_server::Logs, LogLine, ServiceLogsRequest};
@@ -60,9 +61,19 @@ fn payload(line: &LogLine, owner: &(String, String), timestamps: bool, details: 
 }
 
 pub async fn logs(api: &Arc<EngineApi>, key: &str, q: &Query, task_only: bool) -> Result<Resp, ApiError> {
-    if q.get("since").is_some_and(|s| !s.is_empty() && s != "0") || q.get("until").is_some_and(|s| !s.is_empty() && s != "0") {
-        return Err(ApiError::NotImplemented("logs since/until are not supported by Shoal yet: use --tail".into()));
-    }
+    // `since`/`until` as the docker CLI sends them (Unix seconds; "0" = no bound): a line is
+    // kept by the time the engine stamped it (a line without a stamp is kept).
+    let bound = |k: &str| -> Result<Option<u64>, ApiError> {
+        match q.get(k) {
+            None | Some("") | Some("0") => Ok(None),
+            Some(v) => parse_time_ms(k, v).map(Some),
+        }
+    };
+    let (since, until) = (bound("since")?, bound("until")?);
+    let in_window = move |l: &LogLine| match convert::ms_of_time(&l.timestamp) {
+        Some(t) => since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u),
+        None => true,
+    };
     let tail = match q.get("tail") {
         None | Some("") | Some("all") => None,
         Some(n) => Some(n.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("invalid tail {n:?}: give a number of lines or all")))?),
@@ -104,7 +115,7 @@ pub async fn logs(api: &Arc<EngineApi>, key: &str, q: &Query, task_only: bool) -
                     tracing::warn!(target: "shoal", "service logs: {}", b.warning);
                 }
                 for l in &b.lines {
-                    let keep = if l.stream == 2 { stderr } else { stdout };
+                    let keep = (if l.stream == 2 { stderr } else { stdout }) && in_window(l);
                     if keep {
                         let owner = owner_of(&api, &mut owners, &l.task_id);
                         out.extend(frame(if l.stream == 2 { 2 } else { 1 }, &payload(l, &owner, timestamps, details)));

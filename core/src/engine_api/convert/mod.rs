@@ -19,6 +19,13 @@ pub fn time_of_ms(ms: u64) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
 }
 
+/// An RFC 3339 time (as the engine stamps log lines) in milliseconds since the epoch; None if
+/// it is not one.
+pub fn ms_of_time(s: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(s.trim()).ok()?;
+    t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64)
+}
+
 fn ms_to_ns(ms: u64) -> i64 {
     (ms as i64).saturating_mul(NS_PER_MS)
 }

@@ -88,6 +88,9 @@ fn absent_mode_is_one_replica_and_negative_durations_are_refused() {
 fn times_are_rfc3339_with_nanoseconds() {
     assert_eq!(time_of_ms(0), "1970-01-01T00:00:00.000000000Z");
     assert_eq!(time_of_ms(1_765_000_000_123), "2025-12-06T05:46:40.123000000Z");
+    assert_eq!(ms_of_time("2025-12-06T05:46:40.123456789Z"), Some(1_765_000_000_123), "as the engine stamps log lines");
+    assert_eq!(ms_of_time(&time_of_ms(42)), Some(42));
+    assert_eq!(ms_of_time("yesterday"), None);
 }
 
 #[test]
