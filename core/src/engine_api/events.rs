@@ -8,7 +8,7 @@
 //! none for them either). An event's time is its object's `UpdatedAt` (create, update) or the
 //! moment this manager applied the removal, given as `now_ms`.
 
-use super::convert::availability_name;
+use super::convert::{availability_name, node_state_name, update_state_name};
 use super::filters::Filters;
 use super::types::{EventActor, EventMessage};
 use super::ApiError;
@@ -68,13 +68,11 @@ fn update_attributes(old: &Object, new: &Object, attrs: &mut BTreeMap<String, St
                 _ => String::new(),
             };
             changed(attrs, "replicas", replicas(&a.spec.mode), replicas(&b.spec.mode));
-            let state = |s: &crate::model::Service| {
-                s.update_status.as_ref().map(|u| serde_json::to_value(u.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()).unwrap_or_default()
-            };
+            let state = |s: &crate::model::Service| s.update_status.as_ref().map(|u| update_state_name(u.state)).unwrap_or_default().to_string();
             changed(attrs, "updatestate", state(a), state(b));
         }
         (Object::Node(a), Object::Node(b)) => {
-            let st = |n: &crate::model::Node| serde_json::to_value(n.status.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let st = |n: &crate::model::Node| node_state_name(n.status.state).to_string();
             changed(attrs, "state", st(a), st(b));
             changed(attrs, "availability", availability_name(a.spec.availability).into(), availability_name(b.spec.availability).into());
             changed(attrs, "role", a.role.as_str().into(), b.role.as_str().into());

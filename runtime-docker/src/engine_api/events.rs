@@ -16,6 +16,7 @@ use shoal_core::engine_api::types::EventMessage;
 use shoal_core::engine_api::ApiError;
 use shoal_core::node::raft::{NodeId, Observer};
 use std::collections::VecDeque;
+use shoal_core::node::clock::wall_ms;
 use std::sync::{Arc, Mutex};
 
 /// Events kept for `since` (dockerd keeps 256).
@@ -27,12 +28,6 @@ pub struct EventLog {
     ring: Mutex<VecDeque<(u64, EventMessage)>>,
     next_seq: std::sync::atomic::AtomicU64,
     wake: tokio::sync::Notify,
-}
-
-fn wall_ms() -> u64 {
-    #[allow(clippy::disallowed_methods)] // The production shell reads the wall clock.
-    let now = std::time::SystemTime::now();
-    now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl EventLog {

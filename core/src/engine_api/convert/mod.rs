@@ -11,6 +11,11 @@ use super::ApiError;
 use crate::model::{self as m, ServiceMode, TaskState};
 use std::collections::BTreeMap;
 
+mod spec;
+
+pub use spec::{spec_from_docker, spec_to_docker};
+use spec::*;
+
 const NS_PER_MS: i64 = 1_000_000;
 
 /// Milliseconds since the epoch as RFC 3339 with nanoseconds, as Go writes `time.Time`.
@@ -26,13 +31,13 @@ pub fn ms_of_time(s: &str) -> Option<u64> {
     t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64)
 }
 
-fn ms_to_ns(ms: u64) -> i64 {
+pub(crate) fn ms_to_ns(ms: u64) -> i64 {
     (ms as i64).saturating_mul(NS_PER_MS)
 }
 
 /// A duration a client sent, in nanoseconds, as whole milliseconds (Shoal's unit). Negative
 /// durations are refused.
-fn ns_to_ms(field: &str, ns: i64) -> Result<u64, ApiError> {
+pub(crate) fn ns_to_ms(field: &str, ns: i64) -> Result<u64, ApiError> {
     if ns < 0 {
         return Err(ApiError::BadRequest(format!("{field}: a duration cannot be negative ({ns} ns)")));
     }
@@ -79,7 +84,7 @@ pub fn parse_task_state(s: &str) -> Option<TaskState> {
     ALL.into_iter().find(|t| task_state_name(*t) == s)
 }
 
-fn update_state_name(s: m::UpdateState) -> &'static str {
+pub(crate) fn update_state_name(s: m::UpdateState) -> &'static str {
     match s {
         m::UpdateState::Unknown => "",
         m::UpdateState::Updating => "updating",
@@ -89,484 +94,6 @@ fn update_state_name(s: m::UpdateState) -> &'static str {
         m::UpdateState::RollbackPaused => "rollback_paused",
         m::UpdateState::RollbackCompleted => "rollback_completed",
     }
-}
-
-fn update_config_to_docker(c: &m::UpdateConfig) -> d::UpdateConfig {
-    d::UpdateConfig {
-        parallelism: c.parallelism,
-        delay: ms_to_ns(c.delay_ms),
-        failure_action: match c.failure_action {
-            m::FailureAction::Pause => "pause",
-            m::FailureAction::Continue => "continue",
-            m::FailureAction::Rollback => "rollback",
-        }
-        .into(),
-        monitor: ms_to_ns(c.monitor_ms),
-        max_failure_ratio: c.max_failure_ratio,
-        order: match c.order {
-            m::UpdateOrder::StopFirst => "stop-first",
-            m::UpdateOrder::StartFirst => "start-first",
-        }
-        .into(),
-    }
-}
-
-fn update_config_from_docker(what: &str, c: &d::UpdateConfig) -> Result<m::UpdateConfig, ApiError> {
-    let defaults = m::UpdateConfig::default();
-    Ok(m::UpdateConfig {
-        parallelism: c.parallelism,
-        delay_ms: ns_to_ms(&format!("{what}.Delay"), c.delay)?,
-        failure_action: match c.failure_action.as_str() {
-            "" => defaults.failure_action,
-            "pause" => m::FailureAction::Pause,
-            "continue" => m::FailureAction::Continue,
-            "rollback" => m::FailureAction::Rollback,
-            other => return Err(ApiError::BadRequest(format!("{what}.FailureAction {other:?}: use pause, continue or rollback"))),
-        },
-        // dockerd treats an unset monitor period as its default (5 s).
-        monitor_ms: if c.monitor == 0 { defaults.monitor_ms } else { ns_to_ms(&format!("{what}.Monitor"), c.monitor)? },
-        max_failure_ratio: c.max_failure_ratio,
-        order: match c.order.as_str() {
-            "" | "stop-first" => m::UpdateOrder::StopFirst,
-            "start-first" => m::UpdateOrder::StartFirst,
-            other => return Err(ApiError::BadRequest(format!("{what}.Order {other:?}: use stop-first or start-first"))),
-        },
-    })
-}
-
-fn restart_to_docker(r: &m::RestartPolicy) -> d::RestartPolicy {
-    d::RestartPolicy {
-        condition: match r.condition {
-            m::RestartCondition::None => "none",
-            m::RestartCondition::OnFailure => "on-failure",
-            m::RestartCondition::Any => "any",
-        }
-        .into(),
-        delay: Some(ms_to_ns(r.delay_ms)),
-        max_attempts: Some(r.max_attempts),
-        window: Some(ms_to_ns(r.window_ms)),
-    }
-}
-
-fn restart_from_docker(r: &d::RestartPolicy) -> Result<m::RestartPolicy, ApiError> {
-    let defaults = m::RestartPolicy::default();
-    Ok(m::RestartPolicy {
-        condition: match r.condition.as_str() {
-            "" => defaults.condition,
-            "none" => m::RestartCondition::None,
-            "on-failure" => m::RestartCondition::OnFailure,
-            "any" => m::RestartCondition::Any,
-            other => return Err(ApiError::BadRequest(format!("RestartPolicy.Condition {other:?}: use none, on-failure or any"))),
-        },
-        delay_ms: match r.delay {
-            None => defaults.delay_ms,
-            Some(ns) => ns_to_ms("RestartPolicy.Delay", ns)?,
-        },
-        max_attempts: r.max_attempts.unwrap_or(defaults.max_attempts),
-        window_ms: match r.window {
-            None => defaults.window_ms,
-            Some(ns) => ns_to_ms("RestartPolicy.Window", ns)?,
-        },
-    })
-}
-
-fn resources_to_docker(r: &m::ResourceRequirements) -> d::ResourceRequirements {
-    d::ResourceRequirements {
-        limits: Some(r.limits.as_ref().map(|l| d::Limit { nano_cpus: l.nano_cpus, memory_bytes: l.memory_bytes, pids: 0 }).unwrap_or_default()),
-        reservations: Some(
-            r.reservations
-                .as_ref()
-                .map(|x| d::Resources { nano_cpus: x.nano_cpus, memory_bytes: x.memory_bytes, generic_resources: generic_to_docker(&x.generic) })
-                .unwrap_or_default(),
-        ),
-    }
-}
-
-fn generic_to_docker(g: &BTreeMap<String, i64>) -> Vec<d::GenericResource> {
-    g.iter()
-        .map(|(k, v)| d::GenericResource { discrete_resource_spec: Some(d::DiscreteGenericResource { kind: k.clone(), value: *v }), ..Default::default() })
-        .collect()
-}
-
-fn resources_from_docker(r: &d::ResourceRequirements) -> Result<m::ResourceRequirements, ApiError> {
-    if r.limits.as_ref().is_some_and(|l| l.pids != 0) {
-        return Err(unsupported("TaskTemplate.Resources.Limits.Pids"));
-    }
-    let limits = r.limits.as_ref().filter(|l| l.nano_cpus != 0 || l.memory_bytes != 0).map(|l| m::Resources {
-        nano_cpus: l.nano_cpus,
-        memory_bytes: l.memory_bytes,
-        generic: BTreeMap::new(),
-    });
-    let reservations = match &r.reservations {
-        None => None,
-        Some(x) => {
-            let mut generic = BTreeMap::new();
-            for g in &x.generic_resources {
-                match (&g.discrete_resource_spec, &g.named_resource_spec) {
-                    (Some(dsc), None) => *generic.entry(dsc.kind.clone()).or_insert(0) += dsc.value,
-                    _ => return Err(unsupported("TaskTemplate.Resources.Reservations.GenericResources[].NamedResourceSpec")),
-                }
-            }
-            (x.nano_cpus != 0 || x.memory_bytes != 0 || !generic.is_empty()).then_some(m::Resources {
-                nano_cpus: x.nano_cpus,
-                memory_bytes: x.memory_bytes,
-                generic,
-            })
-        }
-    };
-    Ok(m::ResourceRequirements { limits, reservations })
-}
-
-fn unsupported(field: &str) -> ApiError {
-    ApiError::BadRequest(format!("{field} is not supported by Shoal yet: leave it out of the spec"))
-}
-
-/// A secret file's default mode (0444) and owner, as the docker CLI sends them.
-const SECRET_DEFAULT_MODE: u32 = 0o444;
-
-fn container_to_docker(c: &m::ContainerSpec) -> d::ContainerSpec {
-    let healthcheck = if c.no_healthcheck {
-        Some(d::HealthConfig { test: vec!["NONE".into()], ..Default::default() })
-    } else {
-        c.healthcheck.as_ref().map(|h| d::HealthConfig {
-            test: h.test.clone(),
-            interval: ms_to_ns(h.interval_ms),
-            timeout: ms_to_ns(h.timeout_ms),
-            start_period: ms_to_ns(h.start_period_ms),
-            start_interval: 0,
-            retries: u64::from(h.retries),
-        })
-    };
-    d::ContainerSpec {
-        image: c.image.clone(),
-        labels: c.labels.clone(),
-        command: c.command.clone(),
-        args: c.args.clone(),
-        hostname: c.hostname.clone(),
-        env: c.env.clone(),
-        dir: c.dir.clone(),
-        user: c.user.clone(),
-        groups: c.groups.clone(),
-        tty: c.tty,
-        read_only: c.read_only,
-        mounts: c
-            .mounts
-            .iter()
-            .map(|x| d::Mount { kind: x.kind.as_str().into(), source: x.source.clone(), target: x.target.clone(), read_only: x.read_only, ..Default::default() })
-            .collect(),
-        stop_signal: c.stop_signal.clone(),
-        hosts: c.hosts.clone(),
-        dns_config: (!c.dns.is_empty()).then(|| d::DnsConfig { nameservers: c.dns.nameservers.clone(), search: c.dns.search.clone(), options: c.dns.options.clone() }),
-        sysctls: c.sysctls.clone(),
-        capability_add: c.cap_add.clone(),
-        capability_drop: c.cap_drop.clone(),
-        ulimits: c.ulimits.iter().map(|u| d::Ulimit { name: u.name.clone(), soft: u.soft, hard: u.hard }).collect(),
-        stop_grace_period: c.stop_grace_period_ms.map(ms_to_ns),
-        healthcheck,
-        secrets: c
-            .secrets
-            .iter()
-            .map(|r| d::SecretReference {
-                file: Some(d::SecretFile {
-                    name: if r.target.is_empty() { r.secret_name.clone() } else { r.target.clone() },
-                    uid: "0".into(),
-                    gid: "0".into(),
-                    mode: SECRET_DEFAULT_MODE,
-                }),
-                secret_id: r.secret_id.clone(),
-                secret_name: r.secret_name.clone(),
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-fn container_from_docker(c: &d::ContainerSpec) -> Result<m::ContainerSpec, ApiError> {
-    // Fields the model does not hold yet: refused by name when set to anything but the zero
-    // value the docker CLI sends by default.
-    let p = "TaskTemplate.ContainerSpec";
-    // Init is not listed: Shoal always runs an init as PID 1 (a task must stop on SIGTERM).
-    let unset: [(&str, bool); 4] = [
-        ("Privileges", c.privileges.as_ref().is_none_or(is_empty_value)),
-        ("OpenStdin", !c.open_stdin),
-        ("Configs", c.configs.is_empty()),
-        ("OomScoreAdj", c.oom_score_adj == 0),
-    ];
-    if let Some((f, _)) = unset.iter().find(|(_, ok)| !ok) {
-        return Err(unsupported(&format!("{p}.{f}")));
-    }
-    if !["", "default"].contains(&c.isolation.as_str()) {
-        return Err(unsupported(&format!("{p}.Isolation")));
-    }
-    let (healthcheck, no_healthcheck) = match &c.healthcheck {
-        None => (None, false),
-        Some(h) if h.test.first().map(String::as_str) == Some("NONE") => (None, true),
-        Some(h) => {
-            let defaults = m::HealthConfig::default();
-            let or = |ns: i64, def: u64, f: &str| if ns == 0 { Ok(def) } else { ns_to_ms(&format!("{p}.Healthcheck.{f}"), ns) };
-            if h.start_interval != 0 {
-                return Err(unsupported(&format!("{p}.Healthcheck.StartInterval")));
-            }
-            (
-                Some(m::HealthConfig {
-                    test: h.test.clone(),
-                    interval_ms: or(h.interval, defaults.interval_ms, "Interval")?,
-                    timeout_ms: or(h.timeout, defaults.timeout_ms, "Timeout")?,
-                    retries: if h.retries == 0 { defaults.retries } else { u32::try_from(h.retries).unwrap_or(u32::MAX) },
-                    start_period_ms: or(h.start_period, defaults.start_period_ms, "StartPeriod")?,
-                }),
-                false,
-            )
-        }
-    };
-    let mut secrets = Vec::with_capacity(c.secrets.len());
-    for s in &c.secrets {
-        let file = s.file.clone().unwrap_or_default();
-        if !["", "0"].contains(&file.uid.as_str()) || !["", "0"].contains(&file.gid.as_str()) || ![0, SECRET_DEFAULT_MODE].contains(&file.mode) {
-            return Err(unsupported(&format!("{p}.Secrets[].File UID, GID or Mode other than 0, 0, 0444")));
-        }
-        if s.secret_name.is_empty() && s.secret_id.is_empty() {
-            return Err(ApiError::BadRequest(format!("{p}.Secrets[]: give SecretName or SecretID")));
-        }
-        secrets.push(m::SecretReference { secret_id: s.secret_id.clone(), secret_name: s.secret_name.clone(), target: file.name });
-    }
-    let mut mounts = Vec::with_capacity(c.mounts.len());
-    for x in &c.mounts {
-        let kind = m::MountKind::parse(&x.kind)
-            .ok_or_else(|| ApiError::BadRequest(format!("{p}.Mounts[].Type {:?}: use bind, volume or tmpfs", x.kind)))?;
-        let options_set = [&x.bind_options, &x.volume_options, &x.tmpfs_options].iter().any(|o| o.as_ref().is_some_and(|v| !is_empty_value(v)));
-        if options_set || !x.consistency.is_empty() {
-            return Err(unsupported(&format!("{p}.Mounts[] BindOptions, VolumeOptions, TmpfsOptions and Consistency")));
-        }
-        mounts.push(m::Mount { kind, source: x.source.clone(), target: x.target.clone(), read_only: x.read_only });
-    }
-    let dns = c.dns_config.clone().unwrap_or_default();
-    Ok(m::ContainerSpec {
-        image: c.image.clone(),
-        args: c.args.clone(),
-        env: c.env.clone(),
-        labels: c.labels.clone(),
-        secrets,
-        configs: vec![],
-        stop_grace_period_ms: c.stop_grace_period.map(|ns| ns_to_ms(&format!("{p}.StopGracePeriod"), ns)).transpose()?,
-        healthcheck,
-        no_healthcheck,
-        command: c.command.clone(),
-        hostname: c.hostname.clone(),
-        dir: c.dir.clone(),
-        user: c.user.clone(),
-        groups: c.groups.clone(),
-        tty: c.tty,
-        read_only: c.read_only,
-        stop_signal: c.stop_signal.clone(),
-        hosts: c.hosts.clone(),
-        dns: m::DnsConfig { nameservers: dns.nameservers, search: dns.search, options: dns.options },
-        sysctls: c.sysctls.clone(),
-        cap_add: c.capability_add.clone(),
-        cap_drop: c.capability_drop.clone(),
-        ulimits: c.ulimits.iter().map(|u| m::Ulimit { name: u.name.clone(), soft: u.soft, hard: u.hard }).collect(),
-        mounts,
-    })
-}
-
-fn is_empty_value(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Null => true,
-        serde_json::Value::Object(o) => o.values().all(is_empty_value),
-        serde_json::Value::Array(a) => a.is_empty(),
-        serde_json::Value::Bool(b) => !b,
-        serde_json::Value::String(s) => s.is_empty(),
-        serde_json::Value::Number(n) => n.as_f64() == Some(0.0),
-    }
-}
-
-fn port_to_docker(p: &m::PortConfig) -> d::PortConfig {
-    d::PortConfig {
-        name: String::new(),
-        protocol: if p.protocol.is_empty() { "tcp".into() } else { p.protocol.clone() },
-        target_port: p.target_port,
-        published_port: p.published_port,
-        publish_mode: match p.publish_mode {
-            m::PublishMode::Ingress => "ingress",
-            m::PublishMode::Host => "host",
-        }
-        .into(),
-    }
-}
-
-fn port_from_docker(p: &d::PortConfig) -> Result<m::PortConfig, ApiError> {
-    if !p.name.is_empty() {
-        return Err(unsupported("EndpointSpec.Ports[].Name"));
-    }
-    Ok(m::PortConfig {
-        protocol: if p.protocol.is_empty() { "tcp".into() } else { p.protocol.clone() },
-        target_port: p.target_port,
-        published_port: p.published_port,
-        publish_mode: match p.publish_mode.as_str() {
-            "" | "ingress" => m::PublishMode::Ingress,
-            "host" => m::PublishMode::Host,
-            other => return Err(ApiError::BadRequest(format!("EndpointSpec.Ports[].PublishMode {other:?}: use ingress or host"))),
-        },
-    })
-}
-
-fn task_spec_to_docker(t: &m::TaskSpec) -> d::TaskSpec {
-    d::TaskSpec {
-        container_spec: Some(container_to_docker(&t.container)),
-        resources: Some(resources_to_docker(&t.resources)),
-        restart_policy: Some(restart_to_docker(&t.restart)),
-        placement: Some(d::Placement {
-            constraints: t.placement.constraints.clone(),
-            preferences: t
-                .placement
-                .preferences
-                .iter()
-                .map(|p| d::PlacementPreference { spread: Some(d::SpreadOver { spread_descriptor: p.clone() }) })
-                .collect(),
-            max_replicas: t.placement.max_replicas,
-            platforms: t.placement.platforms.iter().map(|p| d::Platform { architecture: p.architecture.clone(), os: p.os.clone() }).collect(),
-        }),
-        networks: t.networks.iter().map(|n| d::NetworkAttachmentConfig { target: n.clone(), ..Default::default() }).collect(),
-        force_update: t.force_update,
-        runtime: "container".into(),
-        ..Default::default()
-    }
-}
-
-fn task_spec_from_docker(t: &d::TaskSpec, legacy_networks: &[d::NetworkAttachmentConfig]) -> Result<m::TaskSpec, ApiError> {
-    if t.plugin_spec.is_some() || t.network_attachment_spec.is_some() || !["", "container"].contains(&t.runtime.as_str()) {
-        return Err(ApiError::BadRequest("TaskTemplate: Shoal runs containers only (Runtime \"container\" with a ContainerSpec)".into()));
-    }
-    if t.log_driver.as_ref().is_some_and(|l| !l.name.is_empty() || !l.options.is_empty()) {
-        return Err(unsupported("TaskTemplate.LogDriver"));
-    }
-    let container = container_from_docker(t.container_spec.as_ref().ok_or_else(|| {
-        ApiError::BadRequest("TaskTemplate.ContainerSpec must be given: the container to run, with its Image".into())
-    })?)?;
-    let placement = t.placement.clone().unwrap_or_default();
-    let mut preferences = Vec::with_capacity(placement.preferences.len());
-    for p in &placement.preferences {
-        match &p.spread {
-            Some(s) => preferences.push(s.spread_descriptor.clone()),
-            None => return Err(ApiError::BadRequest("TaskTemplate.Placement.Preferences[]: only Spread preferences exist".into())),
-        }
-    }
-    let mut networks = Vec::new();
-    for n in t.networks.iter().chain(legacy_networks) {
-        if !n.aliases.is_empty() || !n.driver_opts.is_empty() {
-            return Err(unsupported("TaskTemplate.Networks[].Aliases and DriverOpts"));
-        }
-        networks.push(n.target.clone());
-    }
-    Ok(m::TaskSpec {
-        container,
-        resources: t.resources.as_ref().map(resources_from_docker).transpose()?.unwrap_or_default(),
-        restart: t.restart_policy.as_ref().map(restart_from_docker).transpose()?.unwrap_or_default(),
-        placement: m::Placement {
-            constraints: placement.constraints,
-            preferences,
-            max_replicas: placement.max_replicas,
-            platforms: placement.platforms.into_iter().map(|p| m::Platform { os: p.os, architecture: p.architecture }).collect(),
-        },
-        networks,
-        force_update: t.force_update,
-    })
-}
-
-/// A model spec as dockerd shows it.
-pub fn spec_to_docker(s: &m::ServiceSpec) -> d::ServiceSpec {
-    let mode = match &s.mode {
-        ServiceMode::Replicated { replicas } => d::ServiceMode { replicated: Some(d::ReplicatedService { replicas: Some(*replicas) }), ..Default::default() },
-        ServiceMode::Global => d::ServiceMode { global: Some(d::Empty {}), ..Default::default() },
-        ServiceMode::ReplicatedJob { max_concurrent, total_completions } => d::ServiceMode {
-            replicated_job: Some(d::ReplicatedJob { max_concurrent: Some(*max_concurrent), total_completions: Some(*total_completions) }),
-            ..Default::default()
-        },
-        ServiceMode::GlobalJob => d::ServiceMode { global_job: Some(d::Empty {}), ..Default::default() },
-    };
-    d::ServiceSpec {
-        name: s.annotations.name.clone(),
-        labels: s.annotations.labels.clone(),
-        task_template: task_spec_to_docker(&s.task),
-        mode: Some(mode),
-        update_config: s.update.as_ref().map(update_config_to_docker),
-        rollback_config: s.rollback.as_ref().map(update_config_to_docker),
-        networks: vec![],
-        endpoint_spec: Some(d::EndpointSpec {
-            mode: "vip".into(),
-            ports: s.endpoint.iter().flat_map(|e| e.ports.iter()).map(port_to_docker).collect(),
-        }),
-    }
-}
-
-/// A spec a client sent, as the model holds it; refused (nothing changed) when it asks for
-/// something Shoal cannot do yet.
-pub fn spec_from_docker(s: &d::ServiceSpec) -> Result<m::ServiceSpec, ApiError> {
-    let mode = match &s.mode {
-        None => ServiceMode::Replicated { replicas: 1 },
-        Some(md) => {
-            let set = [md.replicated.is_some(), md.global.is_some(), md.replicated_job.is_some(), md.global_job.is_some()];
-            if set.iter().filter(|x| **x).count() > 1 {
-                return Err(ApiError::BadRequest("Mode: give exactly one of Replicated, Global, ReplicatedJob, GlobalJob".into()));
-            }
-            if let Some(r) = &md.replicated {
-                ServiceMode::Replicated { replicas: r.replicas.unwrap_or(1) }
-            } else if md.global.is_some() {
-                ServiceMode::Global
-            } else if let Some(j) = &md.replicated_job {
-                ServiceMode::ReplicatedJob { max_concurrent: j.max_concurrent.unwrap_or(1), total_completions: j.total_completions.unwrap_or(1) }
-            } else if md.global_job.is_some() {
-                ServiceMode::GlobalJob
-            } else {
-                ServiceMode::Replicated { replicas: 1 }
-            }
-        }
-    };
-    let endpoint = match &s.endpoint_spec {
-        None => None,
-        Some(e) => {
-            match e.mode.as_str() {
-                "" | "vip" => {}
-                "dnsrr" => return Err(unsupported("EndpointSpec.Mode dnsrr")),
-                other => return Err(ApiError::BadRequest(format!("EndpointSpec.Mode {other:?}: use vip or dnsrr"))),
-            }
-            let ports = e.ports.iter().map(port_from_docker).collect::<Result<Vec<_>, _>>()?;
-            (!ports.is_empty()).then_some(m::EndpointSpec { ports })
-        }
-    };
-    Ok(m::ServiceSpec {
-        annotations: m::Annotations { name: s.name.clone(), labels: s.labels.clone() },
-        task: task_spec_from_docker(&s.task_template, &s.networks)?,
-        mode,
-        update: s.update_config.as_ref().map(|c| update_config_from_docker("UpdateConfig", c)).transpose()?,
-        rollback: s.rollback_config.as_ref().map(|c| update_config_from_docker("RollbackConfig", c)).transpose()?,
-        endpoint,
-    })
-}
-
-/// Running, desired and completed tasks of a service, as `GET /services?status=true` shows
-/// them (docker's `service ls` REPLICAS column).
-pub fn service_status<'a>(s: &m::Service, tasks: impl Iterator<Item = &'a m::Task>, ready_nodes: &dyn Fn(&str) -> bool) -> d::ServiceStatus {
-    let mut st = d::ServiceStatus::default();
-    let mut eligible_nodes = std::collections::BTreeSet::new();
-    for t in tasks.filter(|t| t.service_id == s.id) {
-        if t.status.state == TaskState::Running && t.desired_state <= TaskState::Running {
-            st.running_tasks += 1;
-        }
-        if t.status.state == TaskState::Complete {
-            st.completed_tasks += 1;
-        }
-        if t.desired_state <= TaskState::Running && !t.node_id.is_empty() && ready_nodes(&t.node_id) {
-            eligible_nodes.insert(t.node_id.clone());
-        }
-    }
-    st.desired_tasks = match s.spec.mode {
-        ServiceMode::Replicated { replicas } => replicas,
-        ServiceMode::ReplicatedJob { max_concurrent, total_completions } => max_concurrent.min(total_completions.saturating_sub(st.completed_tasks)),
-        // dockerd counts the global service's tasks desired running on nodes that are up.
-        ServiceMode::Global | ServiceMode::GlobalJob => eligible_nodes.len() as u64,
-    };
-    st
 }
 
 pub fn service_to_docker(s: &m::Service, status: Option<d::ServiceStatus>) -> d::Service {
@@ -598,7 +125,7 @@ pub fn job_iteration(s: &m::Service) -> Option<u64> {
 }
 
 /// A task as dockerd shows it; `job`: its service is a job (the task then names its run).
-pub fn task_to_docker(t: &m::Task, container_id: &str, job: bool) -> d::Task {
+pub fn task_to_docker(t: &m::Task, job: bool) -> d::Task {
     let s = &t.status;
     d::Task {
         id: t.id.clone(),
@@ -617,7 +144,8 @@ pub fn task_to_docker(t: &m::Task, container_id: &str, job: bool) -> d::Task {
             state: task_state_name(s.state).into(),
             message: s.message.clone(),
             err: s.err.clone(),
-            container_status: d::ContainerStatus { container_id: container_id.into(), pid: 0, exit_code: i64::from(s.exit_code.unwrap_or(0)) },
+            // Agents report no container id yet: present and empty (the visualizer reads it).
+            container_status: d::ContainerStatus { container_id: String::new(), pid: 0, exit_code: i64::from(s.exit_code.unwrap_or(0)) },
             port_status: d::PortStatus {
                 ports: t
                     .endpoint_ports
@@ -632,7 +160,7 @@ pub fn task_to_docker(t: &m::Task, container_id: &str, job: bool) -> d::Task {
     }
 }
 
-fn node_state_name(s: m::NodeState) -> &'static str {
+pub(crate) fn node_state_name(s: m::NodeState) -> &'static str {
     match s {
         m::NodeState::Unknown => "unknown",
         m::NodeState::Down => "down",

@@ -146,7 +146,7 @@ pub fn list_tasks(store: &Store, f: &Filters) -> Result<Vec<d::Task>, ApiError> 
             && (!f.contains("label") || svc.is_some_and(|s| f.labels_match("label", &s.spec.annotations.labels)))
             && (!up_to_date || svc.is_some_and(|s| s.spec_version == t.spec_version));
         if keep {
-            out.push(convert::task_to_docker(t, "", svc.and_then(convert::job_iteration).is_some()));
+            out.push(convert::task_to_docker(t, svc.and_then(convert::job_iteration).is_some()));
         }
     }
     Ok(out)
@@ -156,7 +156,7 @@ pub fn list_tasks(store: &Store, f: &Filters) -> Result<Vec<d::Task>, ApiError> 
 pub fn inspect_task(store: &Store, key: &str) -> Result<d::Task, ApiError> {
     let show = |t: &Task| {
         let job = matches!(store.get(Kind::Service, &t.service_id), Some(Object::Service(s)) if convert::job_iteration(s).is_some());
-        convert::task_to_docker(t, "", job)
+        convert::task_to_docker(t, job)
     };
     if let Some(Object::Task(t)) = store.get(Kind::Task, key) {
         return Ok(show(t));
