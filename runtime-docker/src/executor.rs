@@ -7,11 +7,11 @@
 //! re-opened after any error and the agent re-lists by label on every wake-up; a periodic
 //! wake-up covers events lost in between.
 //!
-//! Secrets: each secret a task uses is written to `<secrets dir>/<task id>/<target>` (mode
-//! 0444 in a 0700 directory; the secrets dir should be a tmpfs, `/run/shoal/secrets/<node id>`
-//! unless `SHOAL_SECRETS_DIR` says otherwise) and bind-mounted read-only at
-//! `/run/secrets/<target>`, so it never enters an image layer; the directory goes with the
-//! container.
+//! Secrets and configs: each one a task uses is written to a file of its own under `<secrets
+//! dir>/<task id>/` with the owner and mode its reference asks (0:0 and 0444 by default; the
+//! secrets dir should be a tmpfs, `/run/shoal/secrets/<node id>` unless `SHOAL_SECRETS_DIR`
+//! says otherwise) and bind-mounted read-only at `/run/secrets/<target>` (a secret) or at its
+//! path (a config), so it never enters an image layer; the directory goes with the container.
 //!
 //! Published ports: a host-mode port (`--publish mode=host,target=80,published=8080`) is bound
 //! on this machine's engine (published 0: a port the engine picks), as swarm does; the
@@ -34,7 +34,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::{IngressBinding, Secret, Task};
+use shoal_core::dispatcher::Dependencies;
+use shoal_core::model::{FileOwner, IngressBinding, Task};
 use shoal_core::node::agent::Executor;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
@@ -104,25 +105,33 @@ impl DockerExecutor {
         format!("shoal-{service}.{}.{}", task.slot, task.id)
     }
 
-    /// Writes the task's secrets into its own directory and returns the read-only bind mounts
-    /// (`host file:/run/secrets/<target>:ro`).
-    fn write_secrets(&self, task: &Task, secrets: &[Secret]) -> Result<Vec<String>, String> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let refs = &task.spec.container.secrets;
-        if refs.is_empty() {
+    /// Writes the task's secrets and configs into its own directory and returns the
+    /// read-only bind mounts (`host file:/run/secrets/<target>:ro`, `host file:<path>:ro`),
+    /// each file with the owner and mode its reference asks (0:0, 0444 by default).
+    fn write_dependencies(&self, task: &Task, deps: &Dependencies) -> Result<Vec<String>, String> {
+        let c = &task.spec.container;
+        if c.secrets.is_empty() && c.configs.is_empty() {
             return Ok(Vec::new());
         }
         let dir = self.secrets_dir.join(&task.id);
         let fail = |what: &str, e: std::io::Error| format!("secrets: cannot {what} {}: {e} (set SHOAL_SECRETS_DIR to a writable tmpfs directory)", dir.display());
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| fail("create", e))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            // 0711: the container's user (any uid) must reach its files; listing stays closed.
+            std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&dir).map_err(|e| fail("create", e))?;
+        }
         let mut binds = Vec::new();
-        for r in refs {
-            let s = secrets.iter().find(|s| s.id == r.secret_id).ok_or_else(|| format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id))?;
-            let file = dir.join(&r.target);
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&file).map_err(|e| fail("write into", e))?;
-            f.write_all(&s.spec.data).map_err(|e| fail("write into", e))?;
+        for (k, r) in c.secrets.iter().enumerate() {
+            let s = deps.secret(&r.secret_id).ok_or_else(|| format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id))?;
+            let file = dir.join(format!("secret-{k}"));
+            write_owned(&file, &s.spec.data, &r.file).map_err(|e| fail("write into", e))?;
             binds.push(format!("{}:/run/secrets/{}:ro", file.display(), r.target));
+        }
+        for (k, r) in c.configs.iter().enumerate() {
+            let cfg = deps.config(&r.config_id).ok_or_else(|| format!("config {} ({}) not found on this node", r.config_name, r.config_id))?;
+            let file = dir.join(format!("config-{k}"));
+            write_owned(&file, &cfg.spec.data, &r.file).map_err(|e| fail("write into", e))?;
+            binds.push(format!("{}:{}:ro", file.display(), r.path()));
         }
         Ok(binds)
     }
@@ -332,7 +341,7 @@ impl Executor for DockerExecutor {
         out
     }
 
-    async fn start(&self, task: &Task, secrets: &[Secret]) -> Result<(), String> {
+    async fn start(&self, task: &Task, deps: &Dependencies) -> Result<(), String> {
         if let Some(id) = self.find(&task.id).await {
             // Adopt: the container exists (an agent restart, a retried start).
             return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
@@ -363,7 +372,7 @@ impl Executor for DockerExecutor {
         labels.insert(LABEL_TASK.into(), task.id.clone());
         labels.insert(LABEL_SERVICE.into(), task.service_name.clone());
         labels.insert(LABEL_SLOT.into(), task.slot.to_string());
-        let binds = self.write_secrets(task, secrets)?;
+        let binds = self.write_dependencies(task, deps)?;
         let (exposed, port_bindings) = port_bindings(task, &self.data_path_ip);
         let limits = task.spec.resources.limits.clone().unwrap_or_default();
         let reservations = task.spec.resources.reservations.clone().unwrap_or_default();
@@ -432,7 +441,7 @@ impl Executor for DockerExecutor {
     }
 
     async fn remove(&self, task_id: &str) {
-        // The task's secret files go with its container.
+        // The task's secret and config files go with its container.
         let _ = std::fs::remove_dir_all(self.secrets_dir.join(task_id));
         let Some(id) = self.find(task_id).await else { return };
         let opts = RemoveContainerOptionsBuilder::new().force(true).build();
@@ -583,5 +592,19 @@ mod tests {
         assert_eq!(exit_code_of("Exited (0) About a minute ago"), Some(0));
         assert_eq!(exit_code_of("Up 2 seconds"), None);
         assert_eq!(exit_code_of("Exited (x)"), None);
+    }
+}
+
+/// Writes `data` to `file` with the owner and mode `owner` asks. Not being root is tolerated
+/// only when the default owner (0:0) was asked: the file then stays the daemon's user's.
+fn write_owned(file: &std::path::Path, data: &[u8], owner: &FileOwner) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(file, data)?;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(owner.mode()))?;
+    // Ids were checked to be numbers when the service was written.
+    let (uid, gid) = (owner.uid().parse::<u32>().unwrap_or(0), owner.gid().parse::<u32>().unwrap_or(0));
+    match std::os::unix::fs::chown(file, Some(uid), Some(gid)) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && uid == 0 && gid == 0 => Ok(()),
+        r => r,
     }
 }

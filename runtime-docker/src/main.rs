@@ -28,12 +28,13 @@ mod executor;
 mod ingress;
 mod json_rows;
 mod metrics;
+mod payload_cmd;
 mod progress;
 mod tls;
 
 use clap::{Parser, Subcommand};
 use shoal_core::engine_api::convert;
-use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, SecretCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
 use shoal_core::model::{Node, NodeRole, Object, Service, ServiceMode, Task};
 use shoal_core::proto::{self, control_request::Op};
 use std::path::PathBuf;
@@ -651,58 +652,8 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 println!("{n}");
             }
         }
-        ControlCommand::Secret(SecretCommand::Create { labels, name, file }) => {
-            use std::io::Read;
-            let mut data = Vec::new();
-            let read = if file == "-" {
-                std::io::stdin().read_to_end(&mut data).map(|_| ())
-            } else {
-                std::fs::File::open(&file).and_then(|mut f| f.read_to_end(&mut data)).map(|_| ())
-            };
-            read.map_err(|e| format!("Error reading content from {file:?}: {e}"))?;
-            let r = call(host, SecretCommand::create_request(&name, &labels, data)?).await?;
-            println!("{}", r.id);
-        }
-        ControlCommand::Secret(SecretCommand::Ls { quiet, format }) => {
-            let r = call(host, Op::ListSecrets(proto::ListObjects {})).await?;
-            let secrets: Vec<shoal_core::model::Secret> =
-                objects(&r).into_iter().filter_map(|o| if let Object::Secret(s) = o { Some(s) } else { None }).collect();
-            match format.as_deref() {
-                Some("json") => {
-                    let rows: Vec<Vec<String>> = secrets
-                        .iter()
-                        .map(|s| {
-                            let labels: Vec<String> = s.spec.annotations.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                            vec![s.id.clone(), s.spec.annotations.name.clone(), labels.join(",")]
-                        })
-                        .collect();
-                    json_rows::print(&["ID", "Name", "Labels"], &rows, &[("Driver", "")]);
-                }
-                Some(f) => return Err(format!("invalid --format {f:?}: use json")),
-                None if quiet => secrets.iter().for_each(|s| println!("{}", s.id)),
-                None => {
-                    println!("{:<27}{:<32}{}", "ID", "NAME", "LABELS");
-                    for s in &secrets {
-                        let labels: Vec<String> = s.spec.annotations.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                        println!("{:<27}{:<32}{}", s.id, s.spec.annotations.name, labels.join(","));
-                    }
-                }
-            }
-        }
-        ControlCommand::Secret(SecretCommand::Inspect { secrets }) => {
-            let mut out = Vec::new();
-            for key in secrets {
-                let r = call(host, Op::GetSecret(proto::ObjectKey { key })).await?;
-                out.extend(objects(&r).iter().filter_map(|o| if let Object::Secret(s) = o { Some(convert::secret_to_docker(s)) } else { None }));
-            }
-            json_rows::inspect(&out);
-        }
-        ControlCommand::Secret(SecretCommand::Rm { secrets }) => {
-            for key in secrets {
-                call(host, Op::RemoveSecret(proto::ObjectKey { key: key.clone() })).await?;
-                println!("{key}");
-            }
-        }
+        ControlCommand::Secret(cmd) => payload_cmd::run(host, shoal_core::control::PayloadKind::Secret, cmd).await?,
+        ControlCommand::Config(cmd) => payload_cmd::run(host, shoal_core::control::PayloadKind::Config, cmd).await?,
         // See change_role for what a promotion and a demotion do.
         ControlCommand::Node(cmd @ (NodeCommand::Promote { .. } | NodeCommand::Demote { .. })) => {
             let (nodes, want) = match cmd {
@@ -1094,6 +1045,12 @@ fn service_pretty(svc: &Service) -> String {
         let _ = writeln!(s, "Secrets:");
         for r in &c.secrets {
             let _ = writeln!(s, " Target:\t/run/secrets/{}\n  Source:\t{}", r.target, r.secret_name);
+        }
+    }
+    if !c.configs.is_empty() {
+        let _ = writeln!(s, "Configs:");
+        for r in &c.configs {
+            let _ = writeln!(s, " Target:\t{}\n  Source:\t{}", r.path(), r.config_name);
         }
     }
     let r = &spec.task.resources;

@@ -90,6 +90,7 @@ mod orchestration {
         join_leave => "join-leave.toml",
         service_logs => "service-logs.toml",
         secrets => "secrets.toml",
+        configs => "configs.toml",
     );
 }
 

@@ -20,7 +20,8 @@ use crate::mesh::{MeshModel, GOSSIP_CONVERGE_DELAY_MS};
 use crate::scenario::{Behaviour, ImageSpec};
 use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
-use shoal_core::model::{HealthConfig, Secret, Task};
+use shoal_core::dispatcher::Dependencies;
+use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
@@ -221,15 +222,15 @@ impl Executor for SimExecutorHandle {
             .collect()
     }
 
-    fn assignments(&self, tasks: &[Task], secrets: &[Secret]) {
-        if let Err(e) = crate::invariants::secrets::confined(&self.0.node, tasks, secrets) {
+    fn assignments(&self, tasks: &[Task], deps: &Dependencies) {
+        if let Err(e) = crate::invariants::secrets::confined(&self.0.node, tasks, deps) {
             self.0.checkers.violate("secrets", e);
         }
     }
 
-    // The agent hands over exactly the secrets the task uses (a missing one rejects the task
+    // The agent hands over exactly the secrets and configs the task uses (a missing one rejects the task
     // before it gets here); the simulated app does not read them.
-    async fn start(&self, task: &Task, _secrets: &[Secret]) -> Result<(), String> {
+    async fn start(&self, task: &Task, _deps: &Dependencies) -> Result<(), String> {
         let me = &self.0;
         let image = task.spec.container.image.clone();
         let spec = me.spec(&image);

@@ -8,8 +8,8 @@
 //! together and restarted; network-wide latency spikes; slow disks; clock skew and drift;
 //! buggify points; one manager's raft.log corrupted mid-file, which it must refuse; container
 //! faults: an image some updates use that exits, is killed for memory, cannot be pulled or
-//! starts slowly) and, in half the plans, a secret some services use (the `secrets` checker
-//! holds every node to the secrets its tasks use); in some plans a worker promoted, a worker
+//! starts slowly) and, in half the plans, a secret and a config some services use (the
+//! `secrets` checker holds every node to the secrets and configs its tasks use); in some plans a worker promoted, a worker
 //! leaving and joining again, a new machine joining, managers paused and thawed — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
@@ -184,6 +184,10 @@ pub fn plan(seed: u64) -> Plan {
             if secrets_on && sec.gen_bool(0.5) {
                 flags += " --secret sec-1";
             }
+            // Configs ride the same stream: a third of the services with a secret plan use it.
+            if secrets_on && sec.gen_bool(0.3) {
+                flags += " --config source=cfg-1,target=/etc/app.conf";
+            }
             services.push((name, false));
             format!("do = \"service create {flags} app:1\"")
         } else {
@@ -236,6 +240,7 @@ pub fn plan(seed: u64) -> Plan {
     let _ = writeln!(t, "[[step]]\ndo = \"load control 4/s\"\n");
     if secrets_on {
         let _ = writeln!(t, "[[step]]\ndo = \"secret create sec-1 s3cr3t-{seed}\"\n");
+        let _ = writeln!(t, "[[step]]\ndo = \"config create cfg-1 conf-{seed}\"\n");
     }
     for (gap_ms, step) in &steps {
         let _ = writeln!(t, "[[step]]\nafter = \"{gap_ms}ms\"\n{step}\n");

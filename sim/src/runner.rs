@@ -15,7 +15,8 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{ControlCommand, NodeCommand, SecretCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{ControlCommand, NodeCommand, PayloadCommand, ServiceCommand, SwarmCommand};
+use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
 use std::collections::BTreeMap;
@@ -680,39 +681,8 @@ impl Run {
                 c.leave(i, *force)
             }
             // The simulator has no files: `secret create NAME FILE` takes FILE as the content.
-            DoCmd::Control(ControlCommand::Secret(sc)) => match sc {
-                SecretCommand::Create { labels, name, file } => {
-                    let op = SecretCommand::create_request(name, labels, file.as_bytes().to_vec())?;
-                    match self.control_retried(op).await {
-                        (Ok(r), _) => {
-                            tracing::info!(target: "shoal::step", node = "runner", "secret {name} created: {}", r.id);
-                            Ok(())
-                        }
-                        // An attempt whose answer was lost may have created it.
-                        (Err(e), true) if e.starts_with("AlreadyExists") => {
-                            tracing::info!(target: "shoal::step", node = "runner", "secret {name} was created by an earlier attempt");
-                            Ok(())
-                        }
-                        (Err(e), _) => Err(e),
-                    }
-                }
-                SecretCommand::Ls { .. } => {
-                    let r = self.control(Op::ListSecrets(proto::ListObjects {})).await?;
-                    let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
-                    let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
-                    tracing::info!(target: "shoal::step", node = "runner", "secrets: {}", names.join(", "));
-                    Ok(())
-                }
-                SecretCommand::Inspect { secrets } => {
-                    for key in secrets {
-                        self.control(Op::GetSecret(proto::ObjectKey { key: key.clone() })).await?;
-                    }
-                    Ok(())
-                }
-                SecretCommand::Rm { secrets } => {
-                    self.remove_all("secret", secrets, |key| Op::RemoveSecret(proto::ObjectKey { key })).await
-                }
-            },
+            DoCmd::Control(ControlCommand::Secret(pc)) => self.payload_step(PayloadKind::Secret, pc).await,
+            DoCmd::Control(ControlCommand::Config(pc)) => self.payload_step(PayloadKind::Config, pc).await,
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
@@ -720,6 +690,57 @@ impl Run {
                 let token = self.join_token(role == "manager").await?;
                 tracing::info!(target: "shoal::step", node = "runner", "{role} join token: {token}");
                 Ok(())
+            }
+        }
+    }
+
+    /// `secret …` / `config …` steps.
+    async fn payload_step(&self, kind: PayloadKind, cmd: &PayloadCommand) -> Result<(), String> {
+        let noun = kind.noun();
+        let key = |key: String| proto::ObjectKey { key };
+        match cmd {
+            PayloadCommand::Create { labels, name, file } => {
+                let op = PayloadCommand::create_request(kind, name, labels, file.as_bytes().to_vec())?;
+                match self.control_retried(op).await {
+                    (Ok(r), _) => {
+                        tracing::info!(target: "shoal::step", node = "runner", "{noun} {name} created: {}", r.id);
+                        Ok(())
+                    }
+                    // An attempt whose answer was lost may have created it.
+                    (Err(e), true) if e.starts_with("AlreadyExists") => {
+                        tracing::info!(target: "shoal::step", node = "runner", "{noun} {name} was created by an earlier attempt");
+                        Ok(())
+                    }
+                    (Err(e), _) => Err(e),
+                }
+            }
+            PayloadCommand::Ls { .. } => {
+                let op = match kind {
+                    PayloadKind::Secret => Op::ListSecrets(proto::ListObjects {}),
+                    PayloadKind::Config => Op::ListConfigs(proto::ListObjects {}),
+                };
+                let r = self.control(op).await?;
+                let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+                let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
+                tracing::info!(target: "shoal::step", node = "runner", "{noun}s: {}", names.join(", "));
+                Ok(())
+            }
+            PayloadCommand::Inspect { names, .. } => {
+                for k in names {
+                    let op = match kind {
+                        PayloadKind::Secret => Op::GetSecret(key(k.clone())),
+                        PayloadKind::Config => Op::GetConfig(key(k.clone())),
+                    };
+                    self.control(op).await?;
+                }
+                Ok(())
+            }
+            PayloadCommand::Rm { names } => {
+                self.remove_all(noun, names, |k| match kind {
+                    PayloadKind::Secret => Op::RemoveSecret(key(k)),
+                    PayloadKind::Config => Op::RemoveConfig(key(k)),
+                })
+                .await
             }
         }
     }

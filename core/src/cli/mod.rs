@@ -4,9 +4,11 @@
 //! CLI uses, so a step reads like the command an operator would type. Pure: parsing only.
 
 mod container;
+mod reference;
 mod service;
 
 pub use container::*;
+pub use reference::*;
 pub use service::*;
 
 use clap::{Parser, Subcommand};
@@ -32,55 +34,70 @@ pub enum ControlCommand {
     Swarm(SwarmCommand),
     /// Manage swarm secrets.
     #[command(subcommand)]
-    Secret(SecretCommand),
+    Secret(PayloadCommand),
+    /// Manage swarm configs.
+    #[command(subcommand)]
+    Config(PayloadCommand),
 }
 
+/// `secret …` and `config …`: the two kinds share their verbs (a secret's data is never shown).
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-pub enum SecretCommand {
-    /// Create a secret from a file or STDIN (-) as content.
+pub enum PayloadCommand {
+    /// Create one from a file or STDIN (-) as content.
     Create {
-        /// Secret labels
+        /// Labels (key=value)
         #[arg(long = "label", short = 'l')]
         labels: Vec<String>,
         name: String,
-        /// A file with the secret's content, or - for stdin (in a scenario: the content itself)
+        /// A file with the content, or - for stdin (in a scenario: the content itself)
         file: String,
     },
-    /// List secrets.
+    /// List them.
     #[command(alias = "list")]
     Ls {
         /// Only display IDs
         #[arg(long, short = 'q')]
         quiet: bool,
-        /// json: one JSON array of the secrets (never their data)
+        /// json: one JSON object per line (a secret's data never shows)
         #[arg(long)]
         format: Option<String>,
     },
-    /// Display detailed information on one or more secrets (never their data).
+    /// Display detailed information on one or more (a secret's data never shows).
     Inspect {
+        /// Print the information in a human friendly format (configs: with the data)
+        #[arg(long)]
+        pretty: bool,
         #[arg(required = true)]
-        secrets: Vec<String>,
+        names: Vec<String>,
     },
-    /// Remove one or more secrets.
+    /// Remove one or more.
     #[command(alias = "remove")]
     Rm {
         #[arg(required = true)]
-        secrets: Vec<String>,
+        names: Vec<String>,
     },
 }
 
-impl SecretCommand {
-    /// The `secret create` request for these labels and the secret's content.
-    pub fn create_request(name: &str, labels: &[String], data: Vec<u8>) -> Result<crate::proto::control_request::Op, String> {
+impl PayloadCommand {
+    /// The `secret create` / `config create` request for these labels and the content.
+    pub fn create_request(
+        kind: crate::control::PayloadKind,
+        name: &str,
+        labels: &[String],
+        data: Vec<u8>,
+    ) -> Result<crate::proto::control_request::Op, String> {
+        use crate::proto::control_request::Op;
         let mut spec = crate::model::SecretSpec { data, ..Default::default() };
         spec.annotations.name = name.to_string();
         for l in labels {
             let (k, v) = service::kv("label", l)?;
             spec.annotations.labels.insert(k, v);
         }
-        Ok(crate::proto::control_request::Op::CreateSecret(crate::proto::CreateSecret {
-            spec: serde_json::to_vec(&spec).expect("spec serialises"),
-        }))
+        let req = crate::proto::CreatePayload { spec: serde_json::to_vec(&spec).expect("spec serialises") };
+        Ok(match kind {
+            crate::control::PayloadKind::Secret => Op::CreateSecret(req),
+            crate::control::PayloadKind::Config => Op::CreateConfig(req),
+        })
     }
 }
 
@@ -177,9 +194,15 @@ mod tests {
         assert_eq!((r.secret_name.as_str(), r.target.as_str()), ("db-pass", ""));
         let r = parse_secret("src=db-pass,target=/run/secrets/password").unwrap();
         assert_eq!((r.secret_name.as_str(), r.target.as_str()), ("db-pass", "password"));
-        assert!(parse_secret("source=x,mode=0400").unwrap_err().contains("not supported"));
+        let r = parse_secret("source=x,uid=1000,gid=1001,mode=0400").unwrap();
+        assert_eq!((r.file.uid(), r.file.gid(), r.file.mode()), ("1000", "1001", 0o400));
+        assert!(parse_secret("source=x,colour=red").unwrap_err().contains("colour"));
+        let c = parse_config("source=app,target=/etc/app.conf,mode=0440").unwrap();
+        assert_eq!((c.config_name.as_str(), c.path().as_str(), c.file.mode()), ("app", "/etc/app.conf", 0o440));
+        assert_eq!(parse_config("app").unwrap().path(), "/app", "a bare name lands at /NAME");
+        assert!(parse_config("source=app,mode=rw").unwrap_err().contains("mode"));
         assert!(parse_secret("target=x").unwrap_err().contains("name the secret"));
-        let Ok(ControlCommand::Secret(SecretCommand::Create { name, file, labels })) =
+        let Ok(ControlCommand::Secret(PayloadCommand::Create { name, file, labels })) =
             parse_control(["secret", "create", "-l", "env=prod", "db-pass", "-"])
         else {
             panic!("secret create did not parse")

@@ -6,6 +6,7 @@ use crate::model::{
     EndpointSpec, FailureAction, HealthConfig, PortConfig, PublishMode, Resources, RestartCondition, ServiceMode,
     ServiceSpec, UpdateConfig, UpdateOrder,
 };
+use super::reference::{parse_config, parse_secret};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -269,9 +270,12 @@ pub struct ServiceCreate {
     /// Set environment variables
     #[arg(long = "env", short = 'e')]
     pub env: Vec<String>,
-    /// Specify secrets to expose to the service: NAME or source=NAME,target=FILE
+    /// Specify secrets to expose to the service: NAME or source=NAME,target=FILE[,uid=,gid=,mode=]
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
+    /// Specify configurations to expose to the service: NAME or source=NAME,target=/PATH[,uid=,gid=,mode=]
+    #[arg(long = "config")]
+    pub configs: Vec<String>,
     /// Service labels
     #[arg(long = "label", short = 'l')]
     pub labels: Vec<String>,
@@ -327,12 +331,18 @@ pub struct ServiceUpdate {
     /// Roll back to the previous specification (docker's `service update --rollback`)
     #[arg(long)]
     pub rollback: bool,
-    /// Add or update a secret on a service: NAME or source=NAME,target=FILE
+    /// Add or update a secret on a service: NAME or source=NAME,target=FILE[,uid=,gid=,mode=]
     #[arg(long = "secret-add")]
     pub secret_add: Vec<String>,
     /// Remove a secret (by name)
     #[arg(long = "secret-rm")]
     pub secret_rm: Vec<String>,
+    /// Add or update a config file on a service: NAME or source=NAME,target=/PATH[,uid=,gid=,mode=]
+    #[arg(long = "config-add")]
+    pub config_add: Vec<String>,
+    /// Remove a configuration file (by name)
+    #[arg(long = "config-rm")]
+    pub config_rm: Vec<String>,
     #[command(flatten)]
     pub common: CommonFlags,
     #[command(flatten)]
@@ -515,27 +525,6 @@ fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
     Ok(())
 }
 
-/// docker's `--secret`: `NAME` or `source=NAME[,target=FILE]` (also `src`); a target given as
-/// `/run/secrets/FILE` means FILE. The id is resolved by the control API.
-pub fn parse_secret(s: &str) -> Result<crate::model::SecretReference, String> {
-    let mut r = crate::model::SecretReference::default();
-    if !s.contains('=') {
-        r.secret_name = s.to_string();
-    } else {
-        for field in s.split(',') {
-            match field.split_once('=') {
-                Some(("source" | "src", v)) => r.secret_name = v.to_string(),
-                Some(("target", v)) => r.target = v.strip_prefix("/run/secrets/").unwrap_or(v).to_string(),
-                _ => return Err(format!("invalid --secret field {field:?}: use source=NAME and target=FILE (uid, gid and mode are not supported)")),
-            }
-        }
-    }
-    if r.secret_name.is_empty() {
-        return Err(format!("invalid --secret {s:?}: name the secret, e.g. --secret db-pass or --secret source=db-pass,target=password"));
-    }
-    Ok(r)
-}
-
 pub(crate) fn kv(flag: &str, s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
@@ -556,6 +545,7 @@ impl ServiceCreate {
         spec.task.container.args = self.args.clone();
         spec.task.container.env = self.env.clone();
         spec.task.container.secrets = self.secrets.iter().map(|s| parse_secret(s)).collect::<Result<_, _>>()?;
+        spec.task.container.configs = self.configs.iter().map(|s| parse_config(s)).collect::<Result<_, _>>()?;
         spec.task.placement.constraints = self.constraints.clone();
         spec.task.placement.preferences = self.placement_prefs.clone();
         spec.mode = match self.mode.as_str() {
@@ -624,6 +614,13 @@ impl ServiceUpdate {
             let r = parse_secret(s)?;
             secrets.retain(|x| x.secret_name != r.secret_name);
             secrets.push(r);
+        }
+        let configs = &mut spec.task.container.configs;
+        configs.retain(|r| !self.config_rm.contains(&r.config_name));
+        for s in &self.config_add {
+            let r = parse_config(s)?;
+            configs.retain(|x| x.config_name != r.config_name || x.path() != r.path());
+            configs.push(r);
         }
         if !self.publish_rm.is_empty() {
             let mut gone = Vec::new();

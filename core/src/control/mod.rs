@@ -11,7 +11,7 @@ use crate::allocator;
 use crate::ca;
 use crate::constraint::{self, Constraint};
 use crate::model::{
-    Cluster, Kind, Node, NodeAvailability, UpdateState, UpdateStatus, NodeRole, NodeState, Object, Secret, SecretSpec, Service, ServiceMode, ServiceSpec,
+    Cluster, Kind, Node, NodeAvailability, NodeRole, NodeState, Object, Service, ServiceMode, ServiceSpec, UpdateState, UpdateStatus,
 };
 use crate::store::{Action, Store};
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +30,9 @@ pub enum ControlError {
 }
 
 use ControlError::*;
+
+mod payload;
+pub use payload::*;
 
 fn valid_name(name: &str) -> Result<(), ControlError> {
     let ok = !name.is_empty()
@@ -240,116 +243,19 @@ fn checks_against_store(store: &Store, spec: &ServiceSpec, self_id: &str) -> Res
     Ok(())
 }
 
-/// A secret's data may be at most this big (swarm's limit: 500 KiB).
-pub const MAX_SECRET_BYTES: usize = 500 * 1024;
-
-/// A secret by id, name, or unique id prefix (docker's "secret not found: NAME").
-pub fn find_secret<'a>(store: &'a Store, key: &str) -> Result<&'a Secret, ControlError> {
-    match find_named(store, Kind::Secret, key, format!("secret not found: {key}"))? {
-        Object::Secret(s) => Ok(s),
-        _ => unreachable!("a secret-kind key holds a secret"),
-    }
-}
-
-/// `secret update` (the Engine API's; swarm allows labels only): the secret's labels become
-/// `labels`. `name`: the name the request carries (it may not change); `data_given`: the
-/// request carried data (refused: a secret's data never changes, make a new secret).
-pub fn update_secret(
-    store: &Store,
-    key: &str,
-    name: &str,
-    data_given: bool,
-    labels: BTreeMap<String, String>,
-    expected_version: Option<u64>,
-) -> Result<Vec<Action>, ControlError> {
-    let cur = find_secret(store, key)?;
-    if let Some(v) = expected_version.filter(|v| *v != cur.meta.version) {
-        return Err(FailedPrecondition(format!(
-            "update out of sequence: secret {} is at version {}, not {v}; re-read it and retry",
-            cur.spec.annotations.name, cur.meta.version
-        )));
-    }
-    if data_given || name != cur.spec.annotations.name {
-        return Err(InvalidArgument(
-            "only updates to Labels are allowed: a secret's name and data never change; create a new secret and point the service at it".into(),
-        ));
-    }
-    if labels == cur.spec.annotations.labels {
-        return Ok(vec![]);
-    }
-    let mut s = cur.clone();
-    s.spec.annotations.labels = labels;
-    Ok(vec![Action::Update { object: Object::Secret(s), expected_version: cur.meta.version }])
-}
-
-/// `secret create`: the new secret with id `id`.
-pub fn create_secret(store: &Store, spec: SecretSpec, id: String) -> Result<Vec<Action>, ControlError> {
-    valid_name(&spec.annotations.name)?;
-    if spec.data.is_empty() {
-        return Err(InvalidArgument("secret data is empty: give a file (or - for stdin) with the secret's content".into()));
-    }
-    if spec.data.len() > MAX_SECRET_BYTES {
-        return Err(InvalidArgument(format!(
-            "secret data is {} bytes: a secret may hold at most {MAX_SECRET_BYTES} bytes (500 KiB)",
-            spec.data.len()
-        )));
-    }
-    if store.find_by_name(Kind::Secret, &spec.annotations.name).is_some() {
-        return Err(AlreadyExists(format!("secret {} already exists: pick another name or remove that one", spec.annotations.name)));
-    }
-    Ok(vec![Action::Create(Object::Secret(Secret { id, spec, ..Default::default() }))])
-}
-
-/// `secret rm`: refused while a service's spec uses it (docker's message).
-pub fn remove_secret(store: &Store, key: &str) -> Result<Vec<Action>, ControlError> {
-    let s = find_secret(store, key)?;
-    let users: Vec<&str> = services(store)
-        .filter(|svc| svc.spec.task.container.secrets.iter().any(|r| r.secret_id == s.id))
-        .map(|svc| svc.spec.annotations.name.as_str())
-        .collect();
-    if !users.is_empty() {
-        return Err(InvalidArgument(format!(
-            "secret '{}' is in use by the following service{}: {}",
-            s.spec.annotations.name,
-            if users.len() == 1 { "" } else { "s" },
-            users.join(", ")
-        )));
-    }
-    Ok(vec![Action::Delete { kind: Kind::Secret, id: s.id.clone(), expected_version: Some(s.meta.version) }])
-}
-
-/// Resolves the spec's secret references to the secrets in the store (by id if it still
-/// exists, else by name), defaults each target to the name, and refuses unknown secrets and
-/// two secrets on one target.
-fn resolve_secrets(store: &Store, spec: &mut ServiceSpec) -> Result<(), ControlError> {
-    let mut targets = std::collections::BTreeSet::new();
-    for r in &mut spec.task.container.secrets {
-        let found = match store.get(Kind::Secret, &r.secret_id) {
-            Some(Object::Secret(s)) if !r.secret_id.is_empty() => s,
-            _ => find_secret(store, &r.secret_name)?,
-        };
-        r.secret_id = found.id.clone();
-        r.secret_name = found.spec.annotations.name.clone();
-        if r.target.is_empty() {
-            r.target = r.secret_name.clone();
-        }
-        if r.target.contains('/') || r.target == "." || r.target == ".." {
-            return Err(InvalidArgument(format!("secret target {:?}: give a file name (it goes under /run/secrets)", r.target)));
-        }
-        if !targets.insert(r.target.clone()) {
-            return Err(InvalidArgument(format!("duplicate secret target for {} not allowed: give each secret its own target", r.target)));
-        }
-    }
-    Ok(())
-}
-
-/// A stored spec as the request that made it looked: [`resolve_secrets`] undone (ids cleared,
+/// A stored spec as the request that made it looked: [`resolve_references`] undone (ids cleared,
 /// a target equal to the secret's name cleared), so a client can tell whether a spec it sent
 /// is the one stored.
 pub fn as_requested(mut spec: ServiceSpec) -> ServiceSpec {
     for r in &mut spec.task.container.secrets {
         r.secret_id.clear();
         if r.target == r.secret_name {
+            r.target.clear();
+        }
+    }
+    for r in &mut spec.task.container.configs {
+        r.config_id.clear();
+        if r.target == r.config_name {
             r.target.clear();
         }
     }
@@ -360,7 +266,7 @@ pub fn as_requested(mut spec: ServiceSpec) -> ServiceSpec {
 pub fn create_service(store: &Store, mut spec: ServiceSpec, id: String) -> Result<Vec<Action>, ControlError> {
     validate_spec(&spec)?;
     checks_against_store(store, &spec, &id)?;
-    resolve_secrets(store, &mut spec)?;
+    resolve_references(store, &mut spec)?;
     let s = Service { id, spec, spec_version: 1, ..Default::default() };
     Ok(vec![Action::Create(Object::Service(s))])
 }
@@ -380,7 +286,7 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
     }
     validate_spec(&spec)?;
     checks_against_store(store, &spec, &cur.id)?;
-    resolve_secrets(store, &mut spec)?;
+    resolve_references(store, &mut spec)?;
     if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&cur.spec.mode) {
         return Err(InvalidArgument("service mode cannot change: remove the service and create it again".into()));
     }

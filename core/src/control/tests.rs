@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{EndpointSpec, PortConfig, PublishMode};
+use crate::model::{EndpointSpec, PortConfig, PublishMode, SecretSpec};
 use crate::store::Transaction;
 
 fn spec(name: &str, image: &str) -> ServiceSpec {
@@ -151,13 +151,13 @@ fn secret_spec(name: &str, data: &[u8]) -> crate::model::SecretSpec {
 #[test]
 fn secrets_resolve_by_name_and_cannot_go_while_in_use() {
     let mut store = Store::new();
-    let a = create_secret(&store, secret_spec("db-pass", b"hunter2"), "sec1".into()).unwrap();
+    let a = create_payload(&store, PayloadKind::Secret, secret_spec("db-pass", b"hunter2"), "sec1".into()).unwrap();
     apply(&mut store, a);
-    let e = create_secret(&store, secret_spec("db-pass", b"x"), "sec2".into()).unwrap_err();
+    let e = create_payload(&store, PayloadKind::Secret, secret_spec("db-pass", b"x"), "sec2".into()).unwrap_err();
     assert!(matches!(e, AlreadyExists(_)), "{e}");
-    let e = create_secret(&store, secret_spec("empty", b""), "sec3".into()).unwrap_err();
+    let e = create_payload(&store, PayloadKind::Secret, secret_spec("empty", b""), "sec3".into()).unwrap_err();
     assert!(e.to_string().contains("empty"), "{e}");
-    let e = create_secret(&store, secret_spec("big", &vec![0u8; MAX_SECRET_BYTES + 1]), "sec4".into()).unwrap_err();
+    let e = create_payload(&store, PayloadKind::Secret, secret_spec("big", &vec![0u8; MAX_SECRET_BYTES + 1]), "sec4".into()).unwrap_err();
     assert!(e.to_string().contains("at most"), "{e}");
 
     let mut s = spec("web", "nginx");
@@ -174,11 +174,11 @@ fn secrets_resolve_by_name_and_cannot_go_while_in_use() {
     assert!(e.to_string().contains("duplicate secret target"), "{e}");
     apply(&mut store, actions);
 
-    let e = remove_secret(&store, "db-pass").unwrap_err();
+    let e = remove_payload(&store, PayloadKind::Secret, "db-pass").unwrap_err();
     assert_eq!(e.to_string(), "invalid argument: secret 'db-pass' is in use by the following service: web");
     let rm = remove_service(&store, "web").unwrap();
     apply(&mut store, rm);
-    let rm = remove_secret(&store, "db-pass").unwrap();
+    let rm = remove_payload(&store, PayloadKind::Secret, "db-pass").unwrap();
     assert!(matches!(&rm[0], Action::Delete { kind: Kind::Secret, id, .. } if id == "sec1"));
 }
 
@@ -187,18 +187,18 @@ fn secrets_resolve_by_name_and_cannot_go_while_in_use() {
 fn secret_updates_change_labels_only() {
     let mut store = Store::new();
     let spec = SecretSpec { annotations: crate::model::Annotations { name: "pw".into(), ..Default::default() }, data: b"x".to_vec() };
-    let created = create_secret(&store, spec, "sec1".into()).unwrap();
+    let created = create_payload(&store, PayloadKind::Secret, spec, "sec1".into()).unwrap();
     apply(&mut store, created);
     let labels: BTreeMap<String, String> = [("a".to_string(), "b".to_string())].into();
     let v = find_secret(&store, "pw").unwrap().meta.version;
-    let updated = update_secret(&store, "pw", "pw", false, labels.clone(), Some(v)).unwrap();
+    let updated = update_payload(&store, PayloadKind::Secret, "pw", "pw", false, labels.clone(), Some(v)).unwrap();
     apply(&mut store, updated);
     let s = find_secret(&store, "pw").unwrap();
     assert_eq!((s.spec.annotations.labels.clone(), s.spec.data.clone()), (labels.clone(), b"x".to_vec()));
-    assert!(update_secret(&store, "pw", "pw", false, labels.clone(), Some(s.meta.version)).unwrap().is_empty(), "no change, no write");
-    assert!(matches!(update_secret(&store, "pw", "pw2", false, labels.clone(), None), Err(InvalidArgument(_))), "a rename is refused");
-    assert!(matches!(update_secret(&store, "pw", "pw", true, labels.clone(), None), Err(InvalidArgument(_))), "data never changes");
-    assert!(matches!(update_secret(&store, "pw", "pw", false, labels, Some(v)), Err(FailedPrecondition(_))), "a stale version");
+    assert!(update_payload(&store, PayloadKind::Secret, "pw", "pw", false, labels.clone(), Some(s.meta.version)).unwrap().is_empty(), "no change, no write");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw2", false, labels.clone(), None), Err(InvalidArgument(_))), "a rename is refused");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", true, labels.clone(), None), Err(InvalidArgument(_))), "data never changes");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", false, labels, Some(v)), Err(FailedPrecondition(_))), "a stale version");
 }
 
 // Swarm refuses a rename through update (swarmkit controlapi UpdateService).
@@ -209,4 +209,39 @@ fn a_rename_is_refused() {
     apply(&mut store, created);
     assert!(matches!(update_service(&store, "web", spec("www", "nginx"), None), Err(InvalidArgument(_))));
     assert_eq!(find_service(&store, "web").unwrap().spec.annotations.name, "web", "nothing changed");
+}
+
+// docker config create / service create --config / config rm: as secrets, with paths in the
+// container, owners and modes checked, and two files on one path refused.
+#[test]
+fn configs_resolve_to_paths_and_cannot_go_while_in_use() {
+    let mut store = Store::new();
+    let e = create_payload(&store, PayloadKind::Config, secret_spec("big", &vec![b'x'; MAX_CONFIG_BYTES + 1]), "c0".into()).unwrap_err();
+    assert!(e.to_string().contains("1000 KiB"), "{e}");
+    let a = create_payload(&store, PayloadKind::Config, secret_spec("app-conf", &vec![b'x'; MAX_SECRET_BYTES + 1]), "cfg1".into()).unwrap();
+    apply(&mut store, a);
+    let mut s = spec("web", "nginx");
+    s.task.container.configs = vec![crate::model::ConfigReference { config_name: "app-conf".into(), ..Default::default() }];
+    let actions = create_service(&store, s.clone(), "svc1".into()).unwrap();
+    let Action::Create(Object::Service(created)) = &actions[0] else { panic!("{actions:?}") };
+    let r = &created.spec.task.container.configs[0];
+    assert_eq!((r.config_id.as_str(), r.path().as_str()), ("cfg1", "/app-conf"), "resolved, at /NAME by default");
+    assert_eq!(as_requested(created.spec.clone()), s, "what the client sent, undone");
+    for (target, uid, mode, wrong) in [("/etc/../x", "", None, "'..'"), ("/etc/app", "root", None, "uid"), ("/etc/app", "", Some(0o1777), "mode")] {
+        let mut bad = s.clone();
+        bad.task.container.configs[0].target = target.into();
+        bad.task.container.configs[0].file.uid = uid.into();
+        bad.task.container.configs[0].file.mode = mode;
+        let e = create_service(&store, bad, "svc2".into()).unwrap_err();
+        assert!(matches!(e, InvalidArgument(_)) && e.to_string().contains(wrong), "{e}");
+    }
+    let mut twice = s.clone();
+    twice.task.container.configs.push(crate::model::ConfigReference { config_name: "app-conf".into(), target: "/app-conf".into(), ..Default::default() });
+    assert!(create_service(&store, twice, "svc2".into()).unwrap_err().to_string().contains("duplicate config target"));
+    apply(&mut store, actions);
+    let e = remove_payload(&store, PayloadKind::Config, "app-conf").unwrap_err();
+    assert_eq!(e.to_string(), "invalid argument: config 'app-conf' is in use by the following service: web");
+    let rm = remove_service(&store, "web").unwrap();
+    apply(&mut store, rm);
+    assert!(matches!(&remove_payload(&store, PayloadKind::Config, "app-conf").unwrap()[0], Action::Delete { kind: Kind::Config, .. }));
 }

@@ -21,12 +21,12 @@ mod ingress;
 pub use ingress::{IngressBackend, IngressPort, IngressTable};
 
 use crate::model::{
-    DispatcherConfig, Kind, Node, NodeDescription, NodeRole, NodeState, Object, Secret, Task, TaskState, TaskStatus,
+    Config, DispatcherConfig, Kind, Node, NodeDescription, NodeRole, NodeState, Object, Secret, Task, TaskState, TaskStatus,
 };
 use crate::store::{Overlay, Store};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use xxhash_rust::xxh3::Xxh3;
 
 /// After a leader change, nodes get this many heartbeat periods before they count as down.
@@ -232,25 +232,71 @@ pub fn assigned_tasks(store: &Store, node_id: &str) -> Vec<Task> {
     store.tasks_on_node(node_id).filter(|t| t.status.state >= TaskState::Assigned).cloned().collect()
 }
 
-/// The secrets an assignment set's unfinished tasks use, in id order: all a node ever receives
-/// of the swarm's secrets (swarmkit sends a node only the secrets and configs its tasks
-/// reference, and releases them when the task finishes). A reference to a secret that is gone
-/// is skipped; the agent then rejects that task.
-pub fn assigned_secrets(store: &Store, tasks: &[Task]) -> Vec<Secret> {
-    if crate::mutant::active("secret-to-wrong-node") {
-        return store.list(Kind::Secret).filter_map(|o| if let Object::Secret(s) = o { Some(s.clone()) } else { None }).collect();
+/// What a node's tasks need besides their images (swarmkit's agent "dependencies"): the
+/// secrets and configs of the node's assignment set, each list in id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Dependencies {
+    pub secrets: Vec<Secret>,
+    pub configs: Vec<Config>,
+}
+
+impl Dependencies {
+    /// The secret with id `id`, if the node holds it.
+    pub fn secret(&self, id: &str) -> Option<&Secret> {
+        self.secrets.iter().find(|s| s.id == id)
     }
-    let ids: std::collections::BTreeSet<&str> = tasks
-        .iter()
-        .filter(|t| !t.is_terminal())
-        .flat_map(|t| t.spec.container.secrets.iter().map(|r| r.secret_id.as_str()))
-        .collect();
-    ids.into_iter()
-        .filter_map(|id| match store.get(Kind::Secret, id) {
-            Some(Object::Secret(s)) => Some(s.clone()),
-            _ => None,
-        })
-        .collect()
+
+    /// The config with id `id`, if the node holds it.
+    pub fn config(&self, id: &str) -> Option<&Config> {
+        self.configs.iter().find(|c| c.id == id)
+    }
+
+    /// Only what `task` uses; Err names the first secret or config the node lacks (the task
+    /// is then rejected, as swarm's agent rejects a task whose dependency did not come).
+    pub fn of_task(&self, task: &Task) -> Result<Dependencies, String> {
+        let c = &task.spec.container;
+        let secrets = c
+            .secrets
+            .iter()
+            .map(|r| self.secret(&r.secret_id).cloned().ok_or_else(|| format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id)))
+            .collect::<Result<_, _>>()?;
+        let configs = c
+            .configs
+            .iter()
+            .map(|r| self.config(&r.config_id).cloned().ok_or_else(|| format!("config {} ({}) not found on this node", r.config_name, r.config_id)))
+            .collect::<Result<_, _>>()?;
+        Ok(Dependencies { secrets, configs })
+    }
+}
+
+/// The secrets and configs an assignment set's unfinished tasks use: all a node ever receives
+/// of the swarm's secrets and configs (swarmkit sends a node only those its tasks reference,
+/// and releases them when the task finishes). A reference to one that is gone is skipped;
+/// the agent then rejects that task.
+pub fn assigned_dependencies(store: &Store, tasks: &[Task]) -> Dependencies {
+    if crate::mutant::active("secret-to-wrong-node") {
+        let secrets = store.list(Kind::Secret).filter_map(|o| if let Object::Secret(s) = o { Some(s.clone()) } else { None }).collect();
+        return Dependencies { secrets, configs: vec![] };
+    }
+    let live = || tasks.iter().filter(|t| !t.is_terminal()).map(|t| &t.spec.container);
+    let secret_ids: BTreeSet<&str> = live().flat_map(|c| c.secrets.iter().map(|r| r.secret_id.as_str())).collect();
+    let config_ids: BTreeSet<&str> = live().flat_map(|c| c.configs.iter().map(|r| r.config_id.as_str())).collect();
+    Dependencies {
+        secrets: secret_ids
+            .into_iter()
+            .filter_map(|id| match store.get(Kind::Secret, id) {
+                Some(Object::Secret(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        configs: config_ids
+            .into_iter()
+            .filter_map(|id| match store.get(Kind::Config, id) {
+                Some(Object::Config(c)) => Some(c.clone()),
+                _ => None,
+            })
+            .collect(),
+    }
 }
 
 /// A digest of an assignment set: agents long-poll until it changes.
@@ -313,7 +359,7 @@ mod tests {
         let uses = |id: &str, state: TaskState, secret: &str| {
             let mut t = Task { id: id.into(), node_id: "n1".into(), desired_state: TaskState::Running, ..Default::default() };
             t.status.state = state;
-            t.spec.container.secrets = vec![SecretReference { secret_id: secret.into(), secret_name: secret.into(), target: secret.into() }];
+            t.spec.container.secrets = vec![SecretReference { secret_id: secret.into(), secret_name: secret.into(), target: secret.into(), ..Default::default() }];
             Object::Task(t)
         };
         let secret = |id: &str| {
@@ -333,7 +379,7 @@ mod tests {
         let tasks = assigned_tasks(&store, "n1");
         let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["t-failed", "t-running"], "not yet assigned: not sent; finished: kept as history");
-        let secrets: Vec<String> = assigned_secrets(&store, &tasks).into_iter().map(|s| s.id).collect();
+        let secrets: Vec<String> = assigned_dependencies(&store, &tasks).secrets.into_iter().map(|s| s.id).collect();
         assert_eq!(secrets, ["s-live"]);
     }
 

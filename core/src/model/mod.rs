@@ -44,7 +44,42 @@ pub struct Annotations {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretSpec {
     pub annotations: Annotations,
+    /// Base64 in JSON (a byte array would be 3-4 times the size on the wire and in the log).
+    #[serde(with = "data_base64")]
     pub data: Vec<u8>,
+}
+
+/// `data` as a base64 string; reading also takes the array of numbers that logs written
+/// before this encoding hold.
+mod data_base64 {
+    use base64::Engine as _;
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("base64 data or an array of bytes")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Vec<u8>, E> {
+                base64::engine::general_purpose::STANDARD.decode(v).map_err(|e| E::custom(format!("data is not base64: {e}")))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,12 +89,9 @@ pub struct Secret {
     pub spec: SecretSpec,
 }
 
-/// A config has the same shape as a secret but is not sensitive.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigSpec {
-    pub annotations: Annotations,
-    pub data: Vec<u8>,
-}
+/// A config's spec has the same shape as a secret's (name, labels, data); configs are not
+/// sensitive, so reads show their data.
+pub type ConfigSpec = SecretSpec;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -86,4 +118,21 @@ pub struct Network {
     pub id: String,
     pub meta: Meta,
     pub spec: NetworkSpec,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Secret data is base64 in JSON; specs logged before as arrays of numbers still read.
+    #[test]
+    fn secret_data_is_base64_and_old_arrays_still_read() {
+        let s = SecretSpec { annotations: Annotations { name: "pw".into(), ..Default::default() }, data: vec![0, 1, 255] };
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""data":"AAH/""#), "{json}");
+        assert_eq!(serde_json::from_str::<SecretSpec>(&json).unwrap(), s);
+        let old = r#"{"annotations":{"name":"pw","labels":{}},"data":[0,1,255]}"#;
+        assert_eq!(serde_json::from_str::<SecretSpec>(old).unwrap(), s);
+        assert!(serde_json::from_str::<SecretSpec>(r#"{"annotations":{"name":"pw"},"data":"!!"}"#).is_err());
+    }
 }

@@ -15,8 +15,9 @@ pub struct ContainerSpec {
     /// Secrets the task's container gets as files under /run/secrets (`--secret`).
     #[serde(default)]
     pub secrets: Vec<SecretReference>,
+    /// Configs the task's container gets as read-only files (`--config`).
     #[serde(default)]
-    pub configs: Vec<String>,
+    pub configs: Vec<ConfigReference>,
     #[serde(default)]
     pub stop_grace_period_ms: Option<u64>,
     /// The task's healthcheck (`--health-*`); None = the image's own, if it has one.
@@ -152,6 +153,67 @@ pub struct SecretReference {
     /// File name under /run/secrets; the secret's name unless given.
     #[serde(default)]
     pub target: String,
+    /// Owner and permissions of the file (`uid=`, `gid=`, `mode=`).
+    #[serde(default, skip_serializing_if = "FileOwner::is_default")]
+    pub file: FileOwner,
+}
+
+/// Who owns a secret's or config's file in the container and its permission bits (docker's
+/// `File.UID/GID/Mode`): empty ids mean 0 (root), no mode means 0444. Skipped when default,
+/// so references that do not set them encode as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOwner {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl FileOwner {
+    /// Docker's default permission bits of a secret or config file.
+    pub const DEFAULT_MODE: u32 = 0o444;
+
+    pub fn is_default(&self) -> bool {
+        *self == FileOwner::default()
+    }
+
+    pub fn uid(&self) -> &str {
+        if self.uid.is_empty() { "0" } else { &self.uid }
+    }
+
+    pub fn gid(&self) -> &str {
+        if self.gid.is_empty() { "0" } else { &self.gid }
+    }
+
+    pub fn mode(&self) -> u32 {
+        self.mode.unwrap_or(Self::DEFAULT_MODE)
+    }
+}
+
+/// A config a task uses (swarmkit's `ConfigReference`): resolved to the config's id by the
+/// control API like a secret; the file appears in the container at `target` (an absolute
+/// path; a bare name means `/NAME`, docker's rule).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigReference {
+    #[serde(default)]
+    pub config_id: String,
+    pub config_name: String,
+    /// Path in the container; the config's name unless given.
+    #[serde(default)]
+    pub target: String,
+    #[serde(default, skip_serializing_if = "FileOwner::is_default")]
+    pub file: FileOwner,
+}
+
+impl ConfigReference {
+    /// Where the file appears in the container: `target` (the name if none) if absolute,
+    /// else under `/`.
+    pub fn path(&self) -> String {
+        let t = if self.target.is_empty() { &self.config_name } else { &self.target };
+        if t.starts_with('/') { t.clone() } else { format!("/{t}") }
+    }
 }
 
 /// A container healthcheck (docker's HEALTHCHECK): a probe every `interval_ms`, failing after

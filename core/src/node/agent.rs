@@ -9,8 +9,8 @@
 //! (another leader) re-sends every report the store has not caught up with.
 
 use crate::agent::{Agent, Command, Container, ContainerState};
-use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, IngressTable, StatusUpdate};
-use crate::model::{NodeDescription, NodeRole, Secret, Task};
+use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, Dependencies, IngressTable, StatusUpdate};
+use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
 use crate::node::mesh::IngressSink;
@@ -35,18 +35,19 @@ const MAX_CONCURRENT_STARTS: usize = 8;
 pub trait Executor: Send + Sync + 'static {
     /// Every container this node's agent owns (found by its task label).
     async fn list(&self) -> Vec<Container>;
-    /// Creates and starts the task's container with the secrets it uses (each as the file
-    /// `/run/secrets/<target>`); Err is the reason it cannot run.
-    async fn start(&self, task: &Task, secrets: &[Secret]) -> Result<(), String>;
+    /// Creates and starts the task's container with the secrets and configs it uses (a
+    /// secret as the file `/run/secrets/<target>`, a config at its path); Err is the reason
+    /// it cannot run.
+    async fn start(&self, task: &Task, deps: &Dependencies) -> Result<(), String>;
     /// Stops the task's container (taking it out of the routing mesh first) and returns once
     /// it stopped; `changed()` then fires.
     async fn stop(&self, task_id: &str);
     async fn remove(&self, task_id: &str);
     /// Resolves when a container changed state on its own (exited, finished starting).
     async fn changed(&self);
-    /// The node's assignment set changed: its tasks and every secret the dispatcher sent
-    /// with them (the simulator checks that no other secret reached the node).
-    fn assignments(&self, _tasks: &[Task], _secrets: &[Secret]) {}
+    /// The node's assignment set changed: its tasks and every secret and config the
+    /// dispatcher sent with them (the simulator checks that no other reached the node).
+    fn assignments(&self, _tasks: &[Task], _deps: &Dependencies) {}
 }
 
 #[derive(Clone)]
@@ -245,11 +246,11 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     Command::Start(t) => {
                         in_flight.lock().unwrap().insert(t.id.clone(), None);
                         let (exec, gate, ended, in_flight) = (exec.clone(), start_gate.clone(), start_ended.clone(), in_flight.clone());
-                        let secrets = task_secrets(&t, &assigned.secrets.lock().unwrap());
+                        let deps = assigned.deps.lock().unwrap().of_task(&t);
                         tokio::spawn(async move {
-                            let r = match (secrets, gate.acquire_owned().await) {
+                            let r = match (deps, gate.acquire_owned().await) {
                                 (Err(e), _) => Err(e),
-                                (Ok(secrets), Ok(_permit)) => exec.start(&t, &secrets).await,
+                                (Ok(deps), Ok(_permit)) => exec.start(&t, &deps).await,
                                 (_, Err(_)) => Err("the agent stopped".to_string()),
                             };
                             in_flight.lock().unwrap().insert(t.id.clone(), Some(r));
@@ -378,25 +379,12 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     }
 }
 
-/// The secrets `task` uses, from those the dispatcher sent; Err names one that did not come
-/// (the task is then rejected with it, as swarm's agent rejects a task whose secret it lacks).
-fn task_secrets(task: &Task, held: &BTreeMap<String, Secret>) -> Result<Vec<Secret>, String> {
-    task.spec
-        .container
-        .secrets
-        .iter()
-        .map(|r| {
-            held.get(&r.secret_id).cloned().ok_or_else(|| format!("secret {} ({}) not found on this node", r.secret_name, r.secret_id))
-        })
-        .collect()
-}
-
 /// The latest assignment set, handed from the poller to the agent loop.
 #[derive(Default)]
 struct Assigned {
     tasks: Mutex<Vec<Task>>,
-    /// The secrets that came with the set, by id.
-    secrets: Mutex<BTreeMap<String, Secret>>,
+    /// The secrets and configs that came with the set.
+    deps: Mutex<Dependencies>,
     signal: crate::node::signal::Signal,
     /// A dispatcher answered with this node's assignments at least once. Until then the
     /// agent must not act on containers: after a restart, the empty set it starts with would
@@ -405,19 +393,21 @@ struct Assigned {
 }
 
 impl Assigned {
-    /// A new assignment set and the secrets sent with it, told to the executor; wakes the
-    /// agent loop.
-    fn set(&self, tasks: Vec<Task>, secrets_json: &[u8], exec: &dyn Executor) {
-        let secrets: Vec<Secret> = if secrets_json.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::from_slice(secrets_json).unwrap_or_else(|e| {
-                tracing::warn!(target: "shoal", "assigned secrets are not valid JSON: {e}");
+    /// A new assignment set and the secrets and configs sent with it, told to the executor;
+    /// wakes the agent loop.
+    fn set(&self, tasks: Vec<Task>, resp: &crate::proto::AssignmentsResponse, exec: &dyn Executor) {
+        fn list<T: serde::de::DeserializeOwned>(what: &str, json: &[u8]) -> Vec<T> {
+            if json.is_empty() {
+                return Vec::new();
+            }
+            serde_json::from_slice(json).unwrap_or_else(|e| {
+                tracing::warn!(target: "shoal", "assigned {what} are not valid JSON: {e}");
                 Vec::new()
             })
-        };
-        exec.assignments(&tasks, &secrets);
-        *self.secrets.lock().unwrap() = secrets.into_iter().map(|s| (s.id.clone(), s)).collect();
+        }
+        let deps = Dependencies { secrets: list("secrets", &resp.secrets), configs: list("configs", &resp.configs) };
+        exec.assignments(&tasks, &deps);
+        *self.deps.lock().unwrap() = deps;
         *self.tasks.lock().unwrap() = tasks;
         self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
         self.signal.bump();
@@ -488,10 +478,10 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                     match serde_json::from_slice::<Vec<Task>>(&resp.tasks) {
                         Ok(tasks) if resp.incremental => {
                             let mut held = assigned.tasks.lock().unwrap().clone();
-                            apply_delta(&mut held, AssignmentDelta { updated: tasks, removed: resp.removed });
+                            apply_delta(&mut held, AssignmentDelta { updated: tasks, removed: resp.removed.clone() });
                             if assignments_version(&held) == resp.version {
                                 known = resp.version;
-                                assigned.set(held, &resp.secrets, exec.as_ref());
+                                assigned.set(held, &resp, exec.as_ref());
                             } else {
                                 // Out of step with the dispatcher: ask for the full set.
                                 tracing::debug!(target: "shoal", node = %node_id, "assignment delta does not add up: asking for the full set");
@@ -500,7 +490,7 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
                         }
                         Ok(tasks) => {
                             known = resp.version;
-                            assigned.set(tasks, &resp.secrets, exec.as_ref());
+                            assigned.set(tasks, &resp, exec.as_ref());
                         }
                         Err(e) => {
                             tracing::warn!(target: "shoal", "assignments are not valid JSON: {e}");

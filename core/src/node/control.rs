@@ -4,7 +4,7 @@
 //! against the same state (no duplicate names or ports slip through concurrently).
 
 use super::{Manager, RequestError};
-use crate::control::{self, ControlError, NodeUpdate};
+use crate::control::{self, ControlError, NodeUpdate, PayloadKind};
 use crate::model::{Kind, NodeAvailability, NodeRole, Object, ServiceSpec};
 use crate::orchestrator::IdGen;
 use crate::proto::control_request::Op;
@@ -37,11 +37,24 @@ fn spec_of(bytes: &[u8]) -> Result<ServiceSpec, Status> {
     serde_json::from_slice(bytes).map_err(|e| Status::invalid_argument(format!("service spec is not valid JSON: {e}")))
 }
 
-/// A secret as reads return it: its data never leaves the managers except to the nodes whose
-/// tasks use it (docker's `secret inspect` shows no data either).
-fn without_data(mut s: crate::model::Secret) -> Object {
-    s.spec.data.clear();
-    Object::Secret(s)
+/// An object as reads return it: a secret's data never leaves the managers except to the
+/// nodes whose tasks use it (docker's `secret inspect` shows no data either).
+fn readable(o: &Object) -> Object {
+    match o {
+        Object::Secret(s) => {
+            let mut s = s.clone();
+            s.spec.data.clear();
+            Object::Secret(s)
+        }
+        o => o.clone(),
+    }
+}
+
+/// `secret update` / `config update` (labels only).
+fn update_payload(st: &super::SharedState, kind: PayloadKind, u: crate::proto::UpdatePayload) -> Result<Vec<Action>, ControlError> {
+    let v = (u.version != 0).then_some(u.version);
+    let labels = u.labels.into_iter().collect();
+    st.with_store(|s| control::update_payload(s, kind, &u.key, &u.name, u.data_given, labels, v))
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<Kind>, Status> {
@@ -51,7 +64,7 @@ fn parse_kinds(names: &[String]) -> Result<Vec<Kind>, Status> {
             Kind::ALL
                 .into_iter()
                 .find(|k| k.as_str() == n)
-                .ok_or_else(|| Status::invalid_argument(format!("unknown table {n:?}: use service, task, node, secret or cluster")))
+                .ok_or_else(|| Status::invalid_argument(format!("unknown table {n:?}: use service, task, node, secret, config, network or cluster")))
         })
         .collect()
 }
@@ -61,10 +74,7 @@ fn tables(s: &crate::store::Store, kinds: &[Kind]) -> Vec<Object> {
     kinds
         .iter()
         .flat_map(|k| s.list(*k))
-        .map(|o| match o {
-            Object::Secret(x) => without_data(x.clone()),
-            o => o.clone(),
-        })
+        .map(readable)
         .collect()
 }
 
@@ -102,7 +112,7 @@ impl Manager {
         // times; a client's own version (update with --version) is the client's to retry.
         let own_version = matches!(&op, Op::UpdateService(u) if u.version != 0)
             || matches!(&op, Op::UpdateNode(u) if u.version != 0)
-            || matches!(&op, Op::UpdateSecret(u) if u.version != 0);
+            || matches!(&op, Op::UpdateSecret(u) | Op::UpdateConfig(u) if u.version != 0);
         let mut attempt = 0;
         loop {
             match self.control_locked(op.clone()).await {
@@ -115,6 +125,8 @@ impl Manager {
     /// One control request on the leader, under the control lock.
     async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
         let st = &self.state;
+        // The table a secret or config read lists.
+        let op_kind = if matches!(op, Op::GetConfig(_) | Op::ListConfigs(_)) { Kind::Config } else { Kind::Secret };
         let (actions, id): (Vec<Action>, String) = match op {
             Op::CreateService(c) => {
                 let spec = spec_of(&c.spec)?;
@@ -157,26 +169,19 @@ impl Manager {
                 (st.with_store(|s| control::rotate_join_token(s, role, &mut rng))?, String::new())
             }
             Op::RemoveNode(r) => (st.with_store(|s| control::remove_node(s, &r.node, r.force))?, String::new()),
-            Op::CreateSecret(c) => {
-                let spec: crate::model::SecretSpec = serde_json::from_slice(&c.spec)
-                    .map_err(|e| Status::invalid_argument(format!("secret spec is not valid JSON: {e}")))?;
-                let id = IdGen::new(self.fresh_seed()).next_id();
-                (st.with_store(|s| control::create_secret(s, spec, id.clone()))?, id)
-            }
-            Op::RemoveSecret(k) => (st.with_store(|s| control::remove_secret(s, &k.key))?, String::new()),
-            Op::UpdateSecret(u) => {
-                let v = (u.version != 0).then_some(u.version);
-                let labels = u.labels.into_iter().collect();
-                (st.with_store(|s| control::update_secret(s, &u.secret, &u.name, u.data_given, labels, v))?, String::new())
-            }
-            Op::GetSecret(k) => {
-                let o = st.with_store(|s| control::find_secret(s, &k.key).map(|x| without_data(x.clone())))?;
+            Op::CreateSecret(c) => self.create_payload(PayloadKind::Secret, &c.spec)?,
+            Op::CreateConfig(c) => self.create_payload(PayloadKind::Config, &c.spec)?,
+            Op::RemoveSecret(k) => (st.with_store(|s| control::remove_payload(s, PayloadKind::Secret, &k.key))?, String::new()),
+            Op::RemoveConfig(k) => (st.with_store(|s| control::remove_payload(s, PayloadKind::Config, &k.key))?, String::new()),
+            Op::UpdateSecret(u) => (update_payload(st, PayloadKind::Secret, u)?, String::new()),
+            Op::UpdateConfig(u) => (update_payload(st, PayloadKind::Config, u)?, String::new()),
+            Op::GetSecret(k) | Op::GetConfig(k) => {
+                let kind = if matches!(op_kind, Kind::Secret) { PayloadKind::Secret } else { PayloadKind::Config };
+                let o = st.with_store(|s| control::find_payload(s, kind, &k.key).map(readable))?;
                 return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
             }
-            Op::ListSecrets(_) => {
-                let list = st.with_store(|s| {
-                    s.list(Kind::Secret).filter_map(|o| if let Object::Secret(x) = o { Some(without_data(x.clone())) } else { None }).collect()
-                });
+            Op::ListSecrets(_) | Op::ListConfigs(_) => {
+                let list = st.with_store(|s| tables(s, &[op_kind]));
                 return Ok(ControlReply { objects: objects(list), ..Default::default() });
             }
             Op::GetService(k) => {
@@ -214,6 +219,14 @@ impl Manager {
         };
         let index = self.commit_control(actions).await?;
         Ok(ControlReply { index, id, objects: vec![] })
+    }
+
+    /// `secret create` / `config create` from the spec's JSON: the actions and the new id.
+    fn create_payload(&self, kind: PayloadKind, spec: &[u8]) -> Result<(Vec<Action>, String), Status> {
+        let spec: crate::model::SecretSpec = serde_json::from_slice(spec)
+            .map_err(|e| Status::invalid_argument(format!("{} spec is not valid JSON: {e}", kind.noun())))?;
+        let id = IdGen::new(self.fresh_seed()).next_id();
+        Ok((self.state.with_store(|s| control::create_payload(s, kind, spec, id.clone()))?, id))
     }
 
     /// A linearizable read of whole tables (the Engine API's lists): on the leader `f` runs

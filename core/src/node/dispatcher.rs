@@ -16,7 +16,7 @@
 use super::leader::wall_ms;
 use super::Manager;
 use crate::dispatcher::{
-    assigned_secrets, assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate, STATUS_BATCH_MAX,
+    assigned_dependencies, assigned_tasks, assignment_delta, assignments_version, sent_set, Registration, StatusUpdate, STATUS_BATCH_MAX,
 };
 use crate::model::{IngressBinding, Kind, NodeDescription, NodeState, Object, TaskState, TaskStatus};
 use crate::proto::dispatcher_server;
@@ -258,10 +258,12 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         let m = &self.node;
         let signal = m.assignment_signals.lock().unwrap().entry(req.node_id.clone()).or_default().clone();
         let look = |expired: bool| {
-            let (tasks, secrets) = m.state.with_store(|s| {
+            let (tasks, secrets, configs) = m.state.with_store(|s| {
                 let tasks = assigned_tasks(s, &req.node_id);
-                let secrets = serde_json::to_vec(&assigned_secrets(s, &tasks)).expect("secrets serialise");
-                (tasks, secrets)
+                let deps = assigned_dependencies(s, &tasks);
+                let secrets = serde_json::to_vec(&deps.secrets).expect("secrets serialise");
+                let configs = serde_json::to_vec(&deps.configs).expect("configs serialise");
+                (tasks, secrets, configs)
             });
             let version = assignments_version(&tasks);
             if version == req.known_version && !expired {
@@ -281,9 +283,16 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                     incremental: true,
                     removed: d.removed,
                     secrets,
+                    configs,
                     ..Default::default()
                 },
-                None => AssignmentsResponse { version, tasks: serde_json::to_vec(&tasks).expect("tasks serialise"), secrets, ..Default::default() },
+                None => AssignmentsResponse {
+                    version,
+                    tasks: serde_json::to_vec(&tasks).expect("tasks serialise"),
+                    secrets,
+                    configs,
+                    ..Default::default()
+                },
             })
         };
         let redirect = |leader| {

@@ -123,18 +123,14 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::POST, ["nodes", id, "update"]) => swarm::update_node(api, id, &q, &body(req).await?).await,
         (&M::DELETE, ["nodes", id]) => swarm::remove_node(api, id, &q).await,
 
-        (&M::GET, ["secrets"]) => swarm::list_secrets(api, &q).await,
-        (&M::POST, ["secrets", "create"]) => swarm::create_secret(api, &body(req).await?).await,
-        (&M::GET, ["secrets", id]) => swarm::inspect_secret(api, id).await,
-        (&M::DELETE, ["secrets", id]) => swarm::remove_secret(api, id).await,
-        (&M::POST, ["secrets", id, "update"]) => swarm::update_secret(api, id, &q, &body(req).await?).await,
+        (&M::GET, [k @ ("secrets" | "configs")]) => swarm::list_payloads(api, payload_kind(k), &q).await,
+        (&M::POST, [k @ ("secrets" | "configs"), "create"]) => swarm::create_payload(api, payload_kind(k), &body(req).await?).await,
+        (&M::GET, [k @ ("secrets" | "configs"), id]) => swarm::inspect_payload(api, payload_kind(k), id).await,
+        (&M::DELETE, [k @ ("secrets" | "configs"), id]) => swarm::remove_payload(api, payload_kind(k), id).await,
+        (&M::POST, [k @ ("secrets" | "configs"), id, "update"]) => swarm::update_payload(api, payload_kind(k), id, &q, &body(req).await?).await,
 
-        (_, ["configs", ..]) => {
-            api.require_manager()?;
-            Err(ApiError::NotImplemented("configs are not supported by Shoal yet: use a secret for now".into()))
-        }
         (_, ["networks", ..]) => Err(ApiError::NotImplemented("networks are not supported by Shoal yet: services use the routing mesh".into())),
-        (_, [first, ..]) if ["services", "tasks", "nodes", "secrets", "swarm"].contains(first) => {
+        (_, [first, ..]) if ["services", "tasks", "nodes", "secrets", "configs", "swarm"].contains(first) => {
             Err(ApiError::NotImplemented(format!("{m} {rest} is not supported by Shoal yet")))
         }
         _ if m == M::OPTIONS => Ok(empty(StatusCode::OK)),
@@ -148,5 +144,14 @@ mod tests {
     fn percent_escapes_are_decoded() {
         assert_eq!(super::percent_decode("shoal-app%3A1"), "shoal-app:1");
         assert_eq!(super::percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
+}
+
+/// The payload kind a path's first segment names (`secrets` or `configs`).
+fn payload_kind(segment: &str) -> shoal_core::control::PayloadKind {
+    if segment == "configs" {
+        shoal_core::control::PayloadKind::Config
+    } else {
+        shoal_core::control::PayloadKind::Secret
     }
 }

@@ -1,10 +1,12 @@
-//! Handlers of the swarm endpoints: `/swarm`, `/services`, `/tasks`, `/nodes`, `/secrets`.
+//! Handlers of the swarm endpoints: `/swarm`, `/services`, `/tasks`, `/nodes`, `/secrets`,
+//! `/configs`.
 //! Each reads through one linearizable table read or writes through one control call; the
 //! meaning of every field is core's (`shoal_core::engine_api`).
 
 use super::routes::{parse, Query};
 use super::{empty, json, EngineApi, Resp};
 use axum::http::StatusCode;
+use shoal_core::control::PayloadKind;
 use shoal_core::engine_api::{convert, query, types as d, ApiError};
 use shoal_core::model::{Kind, NodeRole};
 use shoal_core::proto::{self, control_request::Op};
@@ -148,41 +150,55 @@ pub async fn remove_node(api: &EngineApi, id: &str, q: &Query) -> Result<Resp, A
     Ok(empty(StatusCode::OK))
 }
 
-pub async fn list_secrets(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+pub async fn list_payloads(api: &EngineApi, kind: PayloadKind, q: &Query) -> Result<Resp, ApiError> {
     let f = q.filters()?;
-    let list = api.read(&[Kind::Secret], |s| query::list_secrets(s, &f)).await?;
+    let list = api.read(&[kind.kind()], |s| query::list_payloads(s, kind, &f)).await?;
     Ok(json(StatusCode::OK, &list))
 }
 
-pub async fn inspect_secret(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
-    let s = api.read(&[Kind::Secret], |st| query::inspect_secret(st, id)).await?;
+pub async fn inspect_payload(api: &EngineApi, kind: PayloadKind, id: &str) -> Result<Resp, ApiError> {
+    let s = api.read(&[kind.kind()], |st| query::inspect_payload(st, kind, id)).await?;
     Ok(json(StatusCode::OK, &s))
 }
 
-/// `POST /secrets/create`: 201 `{ID}`.
-pub async fn create_secret(api: &EngineApi, body: &[u8]) -> Result<Resp, ApiError> {
-    let sent: d::SecretSpec = parse("secret spec", body)?;
-    let spec = convert::secret_spec_from_docker(&sent)?;
-    let spec = serde_json::to_vec(&spec).map_err(|e| ApiError::Internal(format!("cannot encode the secret: {e}")))?;
-    let r = api.control(Op::CreateSecret(proto::CreateSecret { spec })).await?;
+/// `POST /secrets/create`, `POST /configs/create`: 201 `{ID}`.
+pub async fn create_payload(api: &EngineApi, kind: PayloadKind, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::SecretSpec = parse(&format!("{} spec", kind.noun()), body)?;
+    let spec = convert::payload_spec_from_docker(kind, &sent)?;
+    let spec = serde_json::to_vec(&spec).map_err(|e| ApiError::Internal(format!("cannot encode the {}: {e}", kind.noun())))?;
+    let req = proto::CreatePayload { spec };
+    let op = match kind {
+        PayloadKind::Secret => Op::CreateSecret(req),
+        PayloadKind::Config => Op::CreateConfig(req),
+    };
+    let r = api.control(op).await?;
     Ok(json(StatusCode::CREATED, &d::IdResponse { id: r.id }))
 }
 
-pub async fn remove_secret(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
-    api.control(Op::RemoveSecret(proto::ObjectKey { key: id.into() })).await?;
+pub async fn remove_payload(api: &EngineApi, kind: PayloadKind, id: &str) -> Result<Resp, ApiError> {
+    let key = proto::ObjectKey { key: id.into() };
+    api.control(match kind {
+        PayloadKind::Secret => Op::RemoveSecret(key),
+        PayloadKind::Config => Op::RemoveConfig(key),
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /secrets/{id}/update?version=N`: labels only, as swarm allows.
-pub async fn update_secret(api: &EngineApi, id: &str, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
-    let sent: d::SecretSpec = parse("secret spec", body)?;
-    let op = proto::UpdateSecret {
-        secret: id.into(),
+/// `POST /secrets/{id}/update?version=N` (and configs): labels only, as swarm allows.
+pub async fn update_payload(api: &EngineApi, kind: PayloadKind, id: &str, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::SecretSpec = parse(&format!("{} spec", kind.noun()), body)?;
+    let op = proto::UpdatePayload {
+        key: id.into(),
         name: sent.name,
         labels: sent.labels.into_iter().collect(),
         data_given: sent.data.is_some_and(|x| !x.is_empty()),
         version: q.version()?.unwrap_or(0),
     };
-    api.control(Op::UpdateSecret(op)).await?;
+    api.control(match kind {
+        PayloadKind::Secret => Op::UpdateSecret(op),
+        PayloadKind::Config => Op::UpdateConfig(op),
+    })
+    .await?;
     Ok(empty(StatusCode::OK))
 }

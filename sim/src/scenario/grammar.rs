@@ -1,7 +1,7 @@
 //! The step grammar: `do` actions (the `shoal` CLI's own grammar, plus simulator-only load
 //! verbs), `fault` verbs and `expect` predicates, and node selectors.
 
-use shoal_core::cli::{parse_control, ControlCommand, NodeCommand, SecretCommand, ServiceCommand};
+use shoal_core::cli::{parse_control, ControlCommand, NodeCommand, PayloadCommand, ServiceCommand};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -294,11 +294,13 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Service(ServiceCommand::Scale { pairs, .. }) => {
                     shoal_core::cli::parse_scale_pairs(pairs)?;
                 }
-                ControlCommand::Secret(SecretCommand::Create { labels, name, file }) => {
-                    SecretCommand::create_request(name, labels, file.as_bytes().to_vec())?;
+                ControlCommand::Secret(PayloadCommand::Create { labels, name, file })
+                | ControlCommand::Config(PayloadCommand::Create { labels, name, file }) => {
+                    PayloadCommand::create_request(shoal_core::control::PayloadKind::Secret, name, labels, file.as_bytes().to_vec())?;
                 }
                 ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Logs(_))
                 | ControlCommand::Secret(_)
+                | ControlCommand::Config(_)
                 | ControlCommand::Swarm(_) => {}
             }
             Ok(DoCmd::Control(cmd))

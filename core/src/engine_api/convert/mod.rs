@@ -260,14 +260,19 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
     }
 }
 
-pub fn secret_to_docker(s: &m::Secret) -> d::Secret {
-    d::Secret {
-        id: s.id.clone(),
-        version: d::Version { index: s.meta.version },
-        created_at: time_of_ms(s.meta.created_at_ms),
-        updated_at: time_of_ms(s.meta.updated_at_ms),
-        spec: d::SecretSpec { name: s.spec.annotations.name.clone(), labels: s.spec.annotations.labels.clone(), ..Default::default() },
-    }
+/// A secret or config as dockerd shows it (both have this shape): a config with its data
+/// (base64), a secret never. None for other objects.
+pub fn payload_to_docker(o: &m::Object) -> Option<d::Secret> {
+    use base64::Engine;
+    let (id, meta, spec) = crate::control::payload_parts(o)?;
+    let data = matches!(o, m::Object::Config(_)).then(|| base64::engine::general_purpose::STANDARD.encode(&spec.data));
+    Some(d::Secret {
+        id: id.to_string(),
+        version: d::Version { index: meta.version },
+        created_at: time_of_ms(meta.created_at_ms),
+        updated_at: time_of_ms(meta.updated_at_ms),
+        spec: d::SecretSpec { name: spec.annotations.name.clone(), labels: spec.annotations.labels.clone(), data, ..Default::default() },
+    })
 }
 
 /// `GET /services/{id}?insertDefaults=true`: the update and rollback configs a service runs
@@ -301,18 +306,19 @@ pub fn node_update_from_docker(cur: &d::Node, sent: &d::NodeSpec, version: Optio
     })
 }
 
-/// `POST /secrets/create`: the data arrives base64-encoded.
-pub fn secret_spec_from_docker(s: &d::SecretSpec) -> Result<m::SecretSpec, ApiError> {
+/// `POST /secrets/create`, `POST /configs/create`: the data arrives base64-encoded.
+pub fn payload_spec_from_docker(kind: crate::control::PayloadKind, s: &d::SecretSpec) -> Result<m::SecretSpec, ApiError> {
     use base64::Engine;
+    let noun = kind.noun();
     if s.driver.as_ref().is_some_and(|x| !x.name.is_empty()) {
-        return Err(unsupported("Secret Driver (external secret stores)"));
+        return Err(unsupported(&format!("{noun} Driver (external stores)")));
     }
     if s.templating.as_ref().is_some_and(|x| !x.name.is_empty()) {
-        return Err(unsupported("Secret Templating"));
+        return Err(unsupported(&format!("{noun} Templating")));
     }
     let data = base64::engine::general_purpose::STANDARD
         .decode(s.data.as_deref().unwrap_or("").trim())
-        .map_err(|e| ApiError::BadRequest(format!("secret Data is not valid base64 ({e}): send the bytes base64-encoded")))?;
+        .map_err(|e| ApiError::BadRequest(format!("{noun} Data is not valid base64 ({e}): send the bytes base64-encoded")))?;
     Ok(m::SecretSpec { annotations: m::Annotations { name: s.name.clone(), labels: s.labels.clone() }, data })
 }
 

@@ -135,8 +135,21 @@ pub(super) fn unsupported(field: &str) -> ApiError {
     ApiError::BadRequest(format!("{field} is not supported by Shoal yet: leave it out of the spec"))
 }
 
-/// A secret file's default mode (0444) and owner, as the docker CLI sends them.
-pub(super) const SECRET_DEFAULT_MODE: u32 = 0o444;
+/// A file's owner and mode as dockerd shows them (`0`, `0`, 0444 when not set).
+fn file_to_docker(name: &str, f: &m::FileOwner) -> d::SecretFile {
+    d::SecretFile { name: name.to_string(), uid: f.uid().to_string(), gid: f.gid().to_string(), mode: f.mode() }
+}
+
+/// A file's owner and mode as the model keeps them: the defaults (0, 0, 0444; the docker CLI
+/// sends them spelled out) are left unset.
+fn file_from_docker(f: &d::SecretFile) -> m::FileOwner {
+    let id = |v: &str| if v == "0" { String::new() } else { v.to_string() };
+    m::FileOwner {
+        uid: id(&f.uid),
+        gid: id(&f.gid),
+        mode: Some(f.mode).filter(|m| ![0, m::FileOwner::DEFAULT_MODE].contains(m)),
+    }
+}
 
 pub(super) fn container_to_docker(c: &m::ContainerSpec) -> d::ContainerSpec {
     let healthcheck = if c.no_healthcheck {
@@ -181,14 +194,19 @@ pub(super) fn container_to_docker(c: &m::ContainerSpec) -> d::ContainerSpec {
             .secrets
             .iter()
             .map(|r| d::SecretReference {
-                file: Some(d::SecretFile {
-                    name: if r.target.is_empty() { r.secret_name.clone() } else { r.target.clone() },
-                    uid: "0".into(),
-                    gid: "0".into(),
-                    mode: SECRET_DEFAULT_MODE,
-                }),
+                file: Some(file_to_docker(if r.target.is_empty() { &r.secret_name } else { &r.target }, &r.file)),
                 secret_id: r.secret_id.clone(),
                 secret_name: r.secret_name.clone(),
+            })
+            .collect(),
+        configs: c
+            .configs
+            .iter()
+            .map(|r| d::ConfigReference {
+                file: Some(file_to_docker(if r.target.is_empty() { &r.config_name } else { &r.target }, &r.file)),
+                runtime: None,
+                config_id: r.config_id.clone(),
+                config_name: r.config_name.clone(),
             })
             .collect(),
         ..Default::default()
@@ -200,10 +218,9 @@ pub(super) fn container_from_docker(c: &d::ContainerSpec) -> Result<m::Container
     // value the docker CLI sends by default.
     let p = "TaskTemplate.ContainerSpec";
     // Init is not listed: Shoal always runs an init as PID 1 (a task must stop on SIGTERM).
-    let unset: [(&str, bool); 4] = [
+    let unset: [(&str, bool); 3] = [
         ("Privileges", c.privileges.as_ref().is_none_or(is_empty_value)),
         ("OpenStdin", !c.open_stdin),
-        ("Configs", c.configs.is_empty()),
         ("OomScoreAdj", c.oom_score_adj == 0),
     ];
     if let Some((f, _)) = unset.iter().find(|(_, ok)| !ok) {
@@ -236,13 +253,29 @@ pub(super) fn container_from_docker(c: &d::ContainerSpec) -> Result<m::Container
     let mut secrets = Vec::with_capacity(c.secrets.len());
     for s in &c.secrets {
         let file = s.file.clone().unwrap_or_default();
-        if !["", "0"].contains(&file.uid.as_str()) || !["", "0"].contains(&file.gid.as_str()) || ![0, SECRET_DEFAULT_MODE].contains(&file.mode) {
-            return Err(unsupported(&format!("{p}.Secrets[].File UID, GID or Mode other than 0, 0, 0444")));
-        }
         if s.secret_name.is_empty() && s.secret_id.is_empty() {
             return Err(ApiError::BadRequest(format!("{p}.Secrets[]: give SecretName or SecretID")));
         }
-        secrets.push(m::SecretReference { secret_id: s.secret_id.clone(), secret_name: s.secret_name.clone(), target: file.name });
+        let target = file.name.strip_prefix("/run/secrets/").unwrap_or(&file.name).to_string();
+        secrets.push(m::SecretReference { secret_id: s.secret_id.clone(), secret_name: s.secret_name.clone(), target, file: file_from_docker(&file) });
+    }
+    let mut configs = Vec::with_capacity(c.configs.len());
+    for r in &c.configs {
+        if r.runtime.is_some() {
+            return Err(unsupported(&format!("{p}.Configs[].Runtime (credential specs)")));
+        }
+        let Some(file) = &r.file else {
+            return Err(ApiError::BadRequest(format!("{p}.Configs[]: give File (the path in the container)")));
+        };
+        if r.config_name.is_empty() && r.config_id.is_empty() {
+            return Err(ApiError::BadRequest(format!("{p}.Configs[]: give ConfigName or ConfigID")));
+        }
+        configs.push(m::ConfigReference {
+            config_id: r.config_id.clone(),
+            config_name: r.config_name.clone(),
+            target: file.name.clone(),
+            file: file_from_docker(file),
+        });
     }
     let mut mounts = Vec::with_capacity(c.mounts.len());
     for x in &c.mounts {
@@ -261,7 +294,7 @@ pub(super) fn container_from_docker(c: &d::ContainerSpec) -> Result<m::Container
         env: c.env.clone(),
         labels: c.labels.clone(),
         secrets,
-        configs: vec![],
+        configs,
         stop_grace_period_ms: c.stop_grace_period.map(|ns| ns_to_ms(&format!("{p}.StopGracePeriod"), ns)).transpose()?,
         healthcheck,
         no_healthcheck,

@@ -32,7 +32,7 @@ fn a_docker_cli_create_body_becomes_the_model_spec() {
     assert_eq!((c.image.as_str(), c.args.clone(), c.env.clone()), ("shoal-app:1", vec!["sleep".into(), "100".into()], vec!["A=1".into()]));
     assert_eq!(c.healthcheck.as_ref().unwrap().test, vec!["CMD-SHELL".to_string(), "true".to_string()]);
     assert_eq!(c.healthcheck.as_ref().unwrap().interval_ms, 30_000, "docker's default interval");
-    assert_eq!(c.secrets, vec![m::SecretReference { secret_id: "abc".into(), secret_name: "s1".into(), target: "s1".into() }]);
+    assert_eq!(c.secrets, vec![m::SecretReference { secret_id: "abc".into(), secret_name: "s1".into(), target: "s1".into(), ..Default::default() }]);
     assert_eq!(s.task.resources.limits.as_ref().unwrap().memory_bytes, 64 << 20);
     assert_eq!(s.task.resources.reservations, None);
     assert_eq!(s.task.restart, m::RestartPolicy { condition: m::RestartCondition::OnFailure, ..Default::default() });
@@ -110,6 +110,15 @@ fn all_states() -> [TaskState; 14] {
     [New, Pending, Assigned, Accepted, Preparing, Ready, Starting, Running, Complete, Shutdown, Failed, Rejected, Remove, Orphaned]
 }
 
+/// A file owner as the model keeps it (defaults unset), from optional (uid, mode).
+fn owner(o: Option<(u32, u32)>) -> m::FileOwner {
+    o.map_or_else(m::FileOwner::default, |(uid, mode)| m::FileOwner {
+        uid: uid.to_string(),
+        gid: String::new(),
+        mode: Some(mode).filter(|m| *m != m::FileOwner::DEFAULT_MODE),
+    })
+}
+
 fn word() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9]{0,6}"
 }
@@ -138,7 +147,7 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
         proptest::collection::vec(word(), 0..3),
         proptest::collection::vec(word().prop_map(|w| format!("{w}=1")), 0..3),
         proptest::collection::btree_map(word(), word(), 0..2),
-        proptest::collection::vec((word(), word()), 0..2),
+        proptest::collection::vec((word(), word(), proptest::option::of((1u32..2000, 0o400u32..0o445))), 0..3),
         proptest::option::of(0u64..60_000),
         0u8..3,
         (1u64..60_000, 1u64..60_000, 1u32..5, 0u64..60_000),
@@ -148,12 +157,29 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
             args,
             env,
             labels,
+            // Even entries are secrets, odd ones configs, some with an owner and mode.
             secrets: secrets
-                .into_iter()
+                .iter()
                 .enumerate()
-                .map(|(k, (name, target))| m::SecretReference { secret_id: format!("id{k}"), secret_name: name, target })
+                .filter(|(k, _)| k % 2 == 0)
+                .map(|(k, (name, target, own))| m::SecretReference {
+                    secret_id: format!("id{k}"),
+                    secret_name: name.clone(),
+                    target: target.clone(),
+                    file: owner(*own),
+                })
                 .collect(),
-            configs: vec![],
+            configs: secrets
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| k % 2 == 1)
+                .map(|(k, (name, target, own))| m::ConfigReference {
+                    config_id: format!("id{k}"),
+                    config_name: name.clone(),
+                    target: format!("/etc/{target}"),
+                    file: owner(*own),
+                })
+                .collect(),
             stop_grace_period_ms: grace,
             healthcheck: (health == 1).then(|| m::HealthConfig {
                 test: vec!["CMD-SHELL".into(), "true".into()],

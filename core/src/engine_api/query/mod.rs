@@ -211,29 +211,29 @@ pub fn swarm(store: &Store) -> Result<d::Swarm, ApiError> {
     Ok(convert::swarm_to_docker(c, true))
 }
 
-/// `GET /secrets?filters=…` (never the data).
-pub fn list_secrets(store: &Store, f: &Filters) -> Result<Vec<d::Secret>, ApiError> {
+/// `GET /secrets?filters=…` (never the data), `GET /configs?filters=…`.
+pub fn list_payloads(store: &Store, kind: control::PayloadKind, f: &Filters) -> Result<Vec<d::Secret>, ApiError> {
     f.check_keys(&["id", "label", "name", "names"])?;
     Ok(store
-        .list(Kind::Secret)
-        .filter_map(|o| if let Object::Secret(s) = o { Some(s) } else { None })
-        .filter(|s| {
-            f.any("id", |v| s.id.starts_with(v))
-                && f.any("name", |v| s.spec.annotations.name.starts_with(v))
-                && f.any("names", |v| s.spec.annotations.name == v)
-                && f.labels_match("label", &s.spec.annotations.labels)
+        .list(kind.kind())
+        .filter(|o| {
+            let Some((id, _, spec)) = control::payload_parts(o) else { return false };
+            f.any("id", |v| id.starts_with(v))
+                && f.any("name", |v| spec.annotations.name.starts_with(v))
+                && f.any("names", |v| spec.annotations.name == v)
+                && f.labels_match("label", &spec.annotations.labels)
         })
-        .map(convert::secret_to_docker)
+        .filter_map(convert::payload_to_docker)
         .collect())
 }
 
-/// `GET /secrets/{id}`
-pub fn inspect_secret(store: &Store, key: &str) -> Result<d::Secret, ApiError> {
-    let s = control::find_secret(store, key).map_err(|e| match e {
-        control::ControlError::NotFound(_) => ApiError::NotFound(format!("secret {key} not found")),
+/// `GET /secrets/{id}`, `GET /configs/{id}`.
+pub fn inspect_payload(store: &Store, kind: control::PayloadKind, key: &str) -> Result<d::Secret, ApiError> {
+    let o = control::find_payload(store, kind, key).map_err(|e| match e {
+        control::ControlError::NotFound(_) => ApiError::NotFound(format!("{} {key} not found", kind.noun())),
         e => e.into(),
     })?;
-    Ok(convert::secret_to_docker(s))
+    Ok(convert::payload_to_docker(o).expect("a payload kind holds payloads"))
 }
 
 /// The `Swarm` block of `GET /info` for the node `node_id` (a manager: `control` is true).

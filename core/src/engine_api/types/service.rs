@@ -171,7 +171,7 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretReference>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub configs: Vec<serde_json::Value>,
+    pub configs: Vec<ConfigReference>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub isolation: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -258,6 +258,21 @@ pub struct SecretReference {
     pub secret_name: String,
 }
 
+/// A config a service uses: a file (`File`), or a credential spec (`Runtime`, Windows only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigReference {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<SecretFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<serde_json::Value>,
+    #[serde(default, rename = "ConfigID")]
+    pub config_id: String,
+    #[serde(default)]
+    pub config_name: String,
+}
+
+/// Where a secret's or config's file goes and who owns it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecretFile {
