@@ -28,6 +28,7 @@ mod executor;
 mod ingress;
 mod json_rows;
 mod metrics;
+mod network_cmd;
 mod payload_cmd;
 mod progress;
 mod tls;
@@ -595,7 +596,13 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             println!("{}", r.id);
             maybe_follow(host, &r.id, c.detach).await?;
         }
-        ControlCommand::Service(ServiceCommand::Update(u)) => {
+        ControlCommand::Service(ServiceCommand::Update(mut u)) => {
+            // A spec names networks by id: `--network-rm NAME` also names that id.
+            for n in u.network_rm.clone() {
+                if let Some(Object::Network(net)) = call(host, Op::GetNetwork(proto::ObjectKey { key: n })).await.ok().and_then(|r| objects(&r).into_iter().next()) {
+                    u.network_rm.push(net.id);
+                }
+            }
             // Read, apply the flags, write with the version read; a race is retried.
             for _ in 0..5 {
                 let r = call(host, Op::GetService(proto::ObjectKey { key: u.service.clone() })).await?;
@@ -654,6 +661,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
         }
         ControlCommand::Secret(cmd) => payload_cmd::run(host, shoal_core::control::PayloadKind::Secret, cmd).await?,
         ControlCommand::Config(cmd) => payload_cmd::run(host, shoal_core::control::PayloadKind::Config, cmd).await?,
+        ControlCommand::Network(cmd) => network_cmd::run(host, cmd).await?,
         // See change_role for what a promotion and a demotion do.
         ControlCommand::Node(cmd @ (NodeCommand::Promote { .. } | NodeCommand::Demote { .. })) => {
             let (nodes, want) = match cmd {

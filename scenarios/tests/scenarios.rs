@@ -91,6 +91,7 @@ mod orchestration {
         service_logs => "service-logs.toml",
         secrets => "secrets.toml",
         configs => "configs.toml",
+        networks => "networks.toml",
     );
 }
 

@@ -15,7 +15,7 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{ControlCommand, NodeCommand, PayloadCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, ServiceCommand, SwarmCommand};
 use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
@@ -646,6 +646,14 @@ impl Run {
                     }
                 }
                 ServiceCommand::Update(u) => {
+                    // A spec names networks by id: `--network-rm NAME` also names that id.
+                    let mut u = u.clone();
+                    for n in u.network_rm.clone() {
+                        let Ok(r) = self.control(Op::GetNetwork(proto::ObjectKey { key: n })).await else { continue };
+                        if let Ok(objs) = serde_json::from_slice::<Vec<Object>>(&r.objects) {
+                            u.network_rm.extend(objs.into_iter().filter_map(|o| if let Object::Network(n) = o { Some(n.id) } else { None }));
+                        }
+                    }
                     // Read, apply the flags, write with the version read (retry on a race).
                     for _ in 0..5 {
                         let r = self.control(Op::GetService(proto::ObjectKey { key: u.service.clone() })).await?;
@@ -683,6 +691,7 @@ impl Run {
             // The simulator has no files: `secret create NAME FILE` takes FILE as the content.
             DoCmd::Control(ControlCommand::Secret(pc)) => self.payload_step(PayloadKind::Secret, pc).await,
             DoCmd::Control(ControlCommand::Config(pc)) => self.payload_step(PayloadKind::Config, pc).await,
+            DoCmd::Control(ControlCommand::Network(nc)) => self.network_step(nc).await,
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
@@ -691,6 +700,40 @@ impl Run {
                 tracing::info!(target: "shoal::step", node = "runner", "{role} join token: {token}");
                 Ok(())
             }
+        }
+    }
+
+    /// `network …` steps.
+    async fn network_step(&self, cmd: &NetworkCommand) -> Result<(), String> {
+        let key = |key: String| proto::ObjectKey { key };
+        if let Some(op) = cmd.create_request()? {
+            let NetworkCommand::Create { name, .. } = cmd else { unreachable!("only create makes a request") };
+            return match self.control_retried(op).await {
+                (Ok(r), _) => {
+                    tracing::info!(target: "shoal::step", node = "runner", "network {name} created: {}", r.id);
+                    Ok(())
+                }
+                // An attempt whose answer was lost may have created it.
+                (Err(e), true) if e.starts_with("AlreadyExists") => Ok(()),
+                (Err(e), _) => Err(e),
+            };
+        }
+        match cmd {
+            NetworkCommand::Create { .. } => unreachable!("answered above"),
+            NetworkCommand::Ls { .. } => {
+                let r = self.control(Op::ListNetworks(proto::ListObjects {})).await?;
+                let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+                let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
+                tracing::info!(target: "shoal::step", node = "runner", "networks: {}", names.join(", "));
+                Ok(())
+            }
+            NetworkCommand::Inspect { networks } => {
+                for k in networks {
+                    self.control(Op::GetNetwork(key(k.clone()))).await?;
+                }
+                Ok(())
+            }
+            NetworkCommand::Rm { networks } => self.remove_all("network", networks, |k| Op::RemoveNetwork(key(k))).await,
         }
     }
 

@@ -1,6 +1,7 @@
-//! Allocator: NEW → PENDING, and published ports.
+//! Allocator: NEW → PENDING, published ports, and addresses on networks (network.rs).
 //!
-//! Owns each service's allocated endpoint (`Service::endpoint_ports`). Input: services and
+//! Owns each service's allocated endpoint (`Service::endpoint_ports`, `Service::virtual_ips`)
+//! and each task's addresses (`Task::networks`). Input: services and
 //! tasks as an [`Overlay`] pass sees them. Output: services whose ingress ports asking for 0
 //! got a port from [`INGRESS_PORTS`], and NEW tasks moved to PENDING once their service's
 //! ports are allocated, carrying those ports (the task's endpoint, for the routing mesh). Conflicting published ports are refused earlier, by spec validation
@@ -8,6 +9,9 @@
 //!
 //! Invariants: no two services hold the same (protocol, published port) in ingress mode
 //! (debug-asserted); allocation is deterministic (the lowest free port).
+
+mod network;
+pub use network::AddressBook;
 
 use crate::model::{Object, PortConfig, PublishMode, Service, TaskState};
 use crate::store::Overlay;
@@ -62,6 +66,8 @@ pub fn port_conflict<'a>(spec: &[PortConfig], services: impl Iterator<Item = &'a
 }
 
 pub fn allocate(o: &mut Overlay) {
+    let mut book = AddressBook::new(o.store());
+    network::allocate_vips(o, &mut book);
     let services: Vec<Service> = o.services().into_iter().cloned().collect();
     let mut ready: std::collections::BTreeMap<String, Vec<PortConfig>> = Default::default();
     for s in &services {
@@ -109,9 +115,16 @@ pub fn allocate(o: &mut Overlay) {
     let new: Vec<_> =
         o.tasks().into_iter().filter(|t| t.status.state == TaskState::New && ready.contains_key(&t.service_id)).cloned().collect();
     for mut t in new {
-        t.endpoint_ports = ready[&t.service_id].clone();
-        t.status.state = TaskState::Pending;
-        t.status.message = "pending task scheduling".into();
+        match network::attachments(o, &mut book, &t) {
+            Ok(networks) => {
+                t.networks = networks;
+                t.endpoint_ports = ready[&t.service_id].clone();
+                t.status.state = TaskState::Pending;
+                t.status.message = "pending task scheduling".into();
+            }
+            Err(why) if why != t.status.message => t.status.message = why,
+            Err(_) => continue,
+        }
         o.put(Object::Task(t));
     }
 }

@@ -38,6 +38,95 @@ pub enum ControlCommand {
     /// Manage swarm configs.
     #[command(subcommand)]
     Config(PayloadCommand),
+    /// Manage swarm networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network.
+    Create {
+        /// Driver to manage the network (overlay)
+        #[arg(long, short = 'd', default_value = "overlay")]
+        driver: String,
+        /// Subnet in CIDR format that represents a network segment
+        #[arg(long)]
+        subnet: Vec<String>,
+        /// IPv4 gateway for the subnet
+        #[arg(long)]
+        gateway: Vec<String>,
+        /// Enable manual container attachment
+        #[arg(long)]
+        attachable: bool,
+        /// Restrict external access to the network
+        #[arg(long)]
+        internal: bool,
+        /// Create swarm routing-mesh network
+        #[arg(long)]
+        ingress: bool,
+        /// Control the network's scope (swarm only)
+        #[arg(long, value_parser = ["swarm"])]
+        scope: Option<String>,
+        /// Set metadata on a network (key=value)
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Set driver specific options (key=value)
+        #[arg(long = "opt", short = 'o')]
+        opts: Vec<String>,
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// json: one JSON object per line
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+}
+
+impl NetworkCommand {
+    /// The `network create` request of these flags; None for the other verbs.
+    pub fn create_request(&self) -> Result<Option<crate::proto::control_request::Op>, String> {
+        let NetworkCommand::Create { driver, subnet, gateway, attachable, internal, ingress, labels, opts, name, .. } = self else {
+            return Ok(None);
+        };
+        if gateway.len() > subnet.len() {
+            return Err("--gateway needs a --subnet to belong to: give --subnet CIDR --gateway IP".into());
+        }
+        let mut spec = crate::model::NetworkSpec { driver: driver.clone(), attachable: *attachable, internal: *internal, ingress: *ingress, ..Default::default() };
+        spec.annotations.name = name.clone();
+        for l in labels {
+            let (k, v) = service::kv("label", l)?;
+            spec.annotations.labels.insert(k, v);
+        }
+        for o in opts {
+            let (k, v) = service::kv("opt", o)?;
+            spec.driver_opts.insert(k, v);
+        }
+        spec.ipam = subnet
+            .iter()
+            .enumerate()
+            .map(|(k, s)| crate::model::IpamConfig { subnet: s.clone(), gateway: gateway.get(k).cloned().unwrap_or_default() })
+            .collect();
+        Ok(Some(crate::proto::control_request::Op::CreateNetwork(crate::proto::CreatePayload {
+            spec: serde_json::to_vec(&spec).expect("spec serialises"),
+        })))
+    }
 }
 
 /// `secret …` and `config …`: the two kinds share their verbs (a secret's data is never shown).
@@ -222,6 +311,7 @@ mod tests {
         cur.annotations.labels.insert("old".into(), "1".into());
         cur.endpoint = Some(crate::model::EndpointSpec {
             ports: vec![crate::model::PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, ..Default::default() }],
+            ..Default::default()
         });
         let u = update(&["service", "update", "--label-add", "team=a", "--label-rm", "old", "--publish-rm", "80", "-u", "nobody", "--tty", "web"]);
         let s = u.apply(&cur).unwrap();

@@ -1,7 +1,8 @@
 //! docker's `--secret` and `--config` values: `NAME`, or `source=NAME[,target=…][,uid=N]
-//! [,gid=N][,mode=M]` (also `src`). Ids are resolved later by the control API.
+//! [,gid=N][,mode=M]` (also `src`), and `--network NAME|name=NAME,alias=A`. Ids are resolved
+//! later by the control API.
 
-use crate::model::{ConfigReference, FileOwner, SecretReference};
+use crate::model::{ConfigReference, FileOwner, NetworkAttachmentConfig, SecretReference};
 
 /// The fields of one value: (source, target, owner). `flag` names the flag in messages.
 fn parse_fields(flag: &str, s: &str) -> Result<(String, String, FileOwner), String> {
@@ -51,4 +52,25 @@ pub fn parse_secret(s: &str) -> Result<SecretReference, String> {
 pub fn parse_config(s: &str) -> Result<ConfigReference, String> {
     let (config_name, target, file) = parse_fields("config", s)?;
     Ok(ConfigReference { config_id: String::new(), config_name, target, file })
+}
+
+/// `--network`: `NAME`, or `name=NAME[,alias=A]…` (docker's long form; `driver-opt` is not
+/// supported).
+pub fn parse_network(s: &str) -> Result<NetworkAttachmentConfig, String> {
+    let mut a = NetworkAttachmentConfig::default();
+    if !s.contains('=') {
+        a.target = s.to_string();
+    } else {
+        for field in s.split(',') {
+            match field.split_once('=') {
+                Some(("name", v)) => a.target = v.to_string(),
+                Some(("alias", v)) => a.aliases.push(v.to_string()),
+                _ => return Err(format!("invalid --network field {field:?}: use name=NETWORK and alias=NAME")),
+            }
+        }
+    }
+    if a.target.is_empty() {
+        return Err(format!("invalid --network {s:?}: name the network, e.g. --network backend or --network name=backend,alias=db"));
+    }
+    Ok(a)
 }

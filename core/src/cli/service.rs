@@ -6,7 +6,7 @@ use crate::model::{
     EndpointSpec, FailureAction, HealthConfig, PortConfig, PublishMode, Resources, RestartCondition, ServiceMode,
     ServiceSpec, UpdateConfig, UpdateOrder,
 };
-use super::reference::{parse_config, parse_secret};
+use super::reference::{parse_config, parse_network, parse_secret};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -94,6 +94,9 @@ fn parse_tail(s: &str) -> Result<Tail, String> {
 /// Flags shared by create and update (resources, restart policy, update config).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct CommonFlags {
+    /// Endpoint mode (vip or dnsrr)
+    #[arg(long = "endpoint-mode", value_parser = ["vip", "dnsrr"])]
+    pub endpoint_mode: Option<String>,
     /// Reserve CPUs, e.g. 0.5
     #[arg(long)]
     pub reserve_cpu: Option<String>,
@@ -276,6 +279,9 @@ pub struct ServiceCreate {
     /// Specify configurations to expose to the service: NAME or source=NAME,target=/PATH[,uid=,gid=,mode=]
     #[arg(long = "config")]
     pub configs: Vec<String>,
+    /// Network attachments: NAME or name=NAME,alias=ALIAS
+    #[arg(long = "network")]
+    pub networks: Vec<String>,
     /// Service labels
     #[arg(long = "label", short = 'l')]
     pub labels: Vec<String>,
@@ -343,6 +349,12 @@ pub struct ServiceUpdate {
     /// Remove a configuration file (by name)
     #[arg(long = "config-rm")]
     pub config_rm: Vec<String>,
+    /// Add a network: NAME or name=NAME,alias=ALIAS
+    #[arg(long = "network-add")]
+    pub network_add: Vec<String>,
+    /// Remove a network (by name or id)
+    #[arg(long = "network-rm")]
+    pub network_rm: Vec<String>,
     #[command(flatten)]
     pub common: CommonFlags,
     #[command(flatten)]
@@ -434,6 +446,18 @@ pub fn parse_port(s: &str) -> Result<PortConfig, String> {
 }
 
 fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
+    match c.endpoint_mode.as_deref() {
+        Some("dnsrr") => spec.endpoint.get_or_insert_with(EndpointSpec::default).mode = crate::model::EndpointMode::Dnsrr,
+        Some(_) => {
+            if let Some(e) = spec.endpoint.as_mut() {
+                e.mode = crate::model::EndpointMode::Vip;
+            }
+        }
+        None => {}
+    }
+    if spec.endpoint.as_ref().is_some_and(|e| e.ports.is_empty() && e.mode.is_vip()) {
+        spec.endpoint = None;
+    }
     if let Some(v) = &c.stop_grace_period {
         spec.task.container.stop_grace_period_ms = Some(parse_duration_ms("stop-grace-period", v)?);
     }
@@ -546,6 +570,7 @@ impl ServiceCreate {
         spec.task.container.env = self.env.clone();
         spec.task.container.secrets = self.secrets.iter().map(|s| parse_secret(s)).collect::<Result<_, _>>()?;
         spec.task.container.configs = self.configs.iter().map(|s| parse_config(s)).collect::<Result<_, _>>()?;
+        spec.task.networks = self.networks.iter().map(|s| parse_network(s)).collect::<Result<_, _>>()?;
         spec.task.placement.constraints = self.constraints.clone();
         spec.task.placement.preferences = self.placement_prefs.clone();
         spec.mode = match self.mode.as_str() {
@@ -567,7 +592,7 @@ impl ServiceCreate {
         }
         if !self.publish.is_empty() {
             let ports = self.publish.iter().map(|p| parse_port(p)).collect::<Result<Vec<_>, _>>()?;
-            spec.endpoint = Some(EndpointSpec { ports });
+            spec.endpoint = Some(EndpointSpec { ports, ..Default::default() });
         }
         apply_common(&mut spec, &self.common)?;
         self.container.apply(&mut spec.task.container);
@@ -615,6 +640,14 @@ impl ServiceUpdate {
             secrets.retain(|x| x.secret_name != r.secret_name);
             secrets.push(r);
         }
+        // A network to remove is named as the operator knows it; the stored target is its id,
+        // which the control API resolves the same way (`--network-rm` takes a name or id).
+        spec.task.networks.retain(|a| !self.network_rm.contains(&a.target));
+        for n in &self.network_add {
+            let a = parse_network(n)?;
+            spec.task.networks.retain(|x| x.target != a.target);
+            spec.task.networks.push(a);
+        }
         let configs = &mut spec.task.container.configs;
         configs.retain(|r| !self.config_rm.contains(&r.config_name));
         for s in &self.config_add {
@@ -632,7 +665,7 @@ impl ServiceUpdate {
             if let Some(e) = spec.endpoint.as_mut() {
                 let proto = |p: &crate::model::PortConfig| if p.protocol.is_empty() { "tcp".to_string() } else { p.protocol.clone() };
                 e.ports.retain(|p| !gone.contains(&(p.target_port, proto(p))));
-                if e.ports.is_empty() {
+                if e.ports.is_empty() && e.mode.is_vip() {
                     spec.endpoint = None;
                 }
             }

@@ -31,7 +31,9 @@ pub enum ControlError {
 
 use ControlError::*;
 
+mod network;
 mod payload;
+pub use network::*;
 pub use payload::*;
 
 fn valid_name(name: &str) -> Result<(), ControlError> {
@@ -259,6 +261,11 @@ pub fn as_requested(mut spec: ServiceSpec) -> ServiceSpec {
             r.target.clear();
         }
     }
+    // Network targets became ids, which a spec alone cannot turn back into the names a client
+    // may have sent: they are left out of the comparison (aliases stay).
+    for a in &mut spec.task.networks {
+        a.target.clear();
+    }
     spec
 }
 
@@ -267,6 +274,7 @@ pub fn create_service(store: &Store, mut spec: ServiceSpec, id: String) -> Resul
     validate_spec(&spec)?;
     checks_against_store(store, &spec, &id)?;
     resolve_references(store, &mut spec)?;
+    network::resolve_networks(store, &mut spec)?;
     let s = Service { id, spec, spec_version: 1, ..Default::default() };
     Ok(vec![Action::Create(Object::Service(s))])
 }
@@ -287,6 +295,7 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
     validate_spec(&spec)?;
     checks_against_store(store, &spec, &cur.id)?;
     resolve_references(store, &mut spec)?;
+    network::resolve_networks(store, &mut spec)?;
     if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&cur.spec.mode) {
         return Err(InvalidArgument("service mode cannot change: remove the service and create it again".into()));
     }

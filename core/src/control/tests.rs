@@ -37,6 +37,7 @@ fn duplicate_names_and_port_clashes_are_refused() {
     let mut a = spec("web", "nginx");
     a.endpoint = Some(EndpointSpec {
         ports: vec![PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Ingress }],
+        ..Default::default()
     });
     let act = create_service(&store, a.clone(), "s1".into()).unwrap();
     apply(&mut store, act);
@@ -244,4 +245,75 @@ fn configs_resolve_to_paths_and_cannot_go_while_in_use() {
     let rm = remove_service(&store, "web").unwrap();
     apply(&mut store, rm);
     assert!(matches!(&remove_payload(&store, PayloadKind::Config, "app-conf").unwrap()[0], Action::Delete { kind: Kind::Config, .. }));
+}
+
+fn net_spec(name: &str, subnet: Option<&str>) -> crate::model::NetworkSpec {
+    let mut n = crate::model::NetworkSpec { driver: "overlay".into(), ..Default::default() };
+    n.annotations.name = name.into();
+    n.ipam = subnet.map(|s| vec![crate::model::IpamConfig { subnet: s.into(), gateway: String::new() }]).unwrap_or_default();
+    n
+}
+
+// docker network create -d overlay [--subnet]: subnets from the pool 10.0.0.0/8 in /24s after
+// the ingress network's, never overlapping; VXLAN ids from 4097; names unique; other drivers
+// and encrypted overlays refused with what to do; rm refused while a service uses it.
+#[test]
+fn networks_get_free_subnets_and_cannot_go_while_in_use() {
+    let mut store = Store::new();
+    apply(&mut store, vec![Action::Create(Object::Network(ingress_network("ing".into())))]);
+    let a = create_network(&store, net_spec("back", None), "n1".into()).unwrap();
+    apply(&mut store, a);
+    let a = create_network(&store, net_spec("front", Some("10.0.9.0/24")), "n2".into()).unwrap();
+    apply(&mut store, a);
+    let a = create_network(&store, net_spec("third", None), "n3".into()).unwrap();
+    apply(&mut store, a);
+    let got: Vec<(String, String, u32)> = ["back", "front", "third"]
+        .iter()
+        .map(|k| {
+            let n = find_network(&store, k).unwrap();
+            (n.ipam[0].subnet.clone(), n.ipam[0].gateway.clone(), n.vxlan_id)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("10.0.1.0/24", "10.0.1.1", 4097), ("10.0.9.0/24", "10.0.9.1", 4098), ("10.0.2.0/24", "10.0.2.1", 4099)]
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c))
+    );
+    let before = store.clone();
+    for (spec, wrong) in [
+        (net_spec("back", None), "already exists"),
+        (net_spec("x", Some("10.0.9.128/25")), "overlaps network front"),
+        (net_spec("x", Some("10.0.0.0/16")), "overlaps network ingress"),
+        (net_spec("x", Some("10.0.50.7/24")), "host bits"),
+        (crate::model::NetworkSpec { driver: "bridge".into(), ..net_spec("x", None) }, "overlay driver"),
+    ] {
+        let e = create_network(&store, spec, "nx".into()).unwrap_err();
+        assert!(e.to_string().contains(wrong), "{wrong}: {e}");
+    }
+    let mut enc = net_spec("x", None);
+    enc.driver_opts.insert("encrypted".into(), String::new());
+    assert!(create_network(&store, enc, "nx".into()).unwrap_err().to_string().contains("encrypted"));
+    assert_eq!(store, before, "nothing written by a refused create");
+
+    let mut s = spec("api", "nginx");
+    s.task.networks = vec![crate::model::NetworkAttachmentConfig { target: "back".into(), aliases: vec!["db".into()] }];
+    let actions = create_service(&store, s.clone(), "svc1".into()).unwrap();
+    let Action::Create(Object::Service(created)) = &actions[0] else { panic!("{actions:?}") };
+    assert_eq!(created.spec.task.networks[0].target, "n1", "the name resolved to the id");
+    for (target, wrong) in [("nope", "network nope not found"), ("ingress", "ingress network")] {
+        let mut bad = s.clone();
+        bad.task.networks[0].target = target.into();
+        let e = create_service(&store, bad, "svc2".into()).unwrap_err();
+        assert!(e.to_string().contains(wrong), "{e}");
+    }
+    let mut rr = s.clone();
+    rr.endpoint = Some(EndpointSpec {
+        mode: crate::model::EndpointMode::Dnsrr,
+        ports: vec![PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Ingress }],
+    });
+    assert!(create_service(&store, rr, "svc2".into()).unwrap_err().to_string().contains("dnsrr"));
+    apply(&mut store, actions);
+    let e = remove_network(&store, "back").unwrap_err();
+    assert!(matches!(e, FailedPrecondition(_)) && e.to_string().contains("in use by service api"), "{e}");
+    assert!(matches!(&remove_network(&store, "front").unwrap()[0], Action::Delete { kind: Kind::Network, .. }));
 }

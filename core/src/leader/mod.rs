@@ -52,6 +52,10 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     if store.get(Kind::Cluster, CLUSTER_ID).is_none() {
         let root_ca = input.init_root_ca.clone().unwrap_or_else(|| crate::ca::new_root(rng));
         o.put(Object::Cluster(Cluster { id: CLUSTER_ID.into(), root_ca, ..Default::default() }));
+        // Swarm makes the routing mesh's network at init, as every `docker network ls` shows.
+        if store.find_by_name(Kind::Network, "ingress").is_none() {
+            o.put(Object::Network(crate::control::ingress_network(ids.next_id())));
+        }
     }
     let spec = cluster_spec(store);
     for r in &input.registrations {

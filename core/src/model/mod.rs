@@ -9,12 +9,14 @@
 //! are milliseconds written by the proposer into the raft entry, never read from a clock here.
 
 mod cluster;
+mod network;
 mod node;
 mod object;
 mod service;
 mod task;
 
 pub use cluster::*;
+pub use network::*;
 pub use node::*;
 pub use object::*;
 pub use service::*;
@@ -98,26 +100,6 @@ pub struct Config {
     pub id: String,
     pub meta: Meta,
     pub spec: ConfigSpec,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkSpec {
-    pub annotations: Annotations,
-    /// Driver name, e.g. "overlay".
-    pub driver: String,
-    /// True for the ingress network of the routing mesh.
-    #[serde(default)]
-    pub ingress: bool,
-    /// Subnets in CIDR notation; empty means the allocator picks.
-    #[serde(default)]
-    pub subnets: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Network {
-    pub id: String,
-    pub meta: Meta,
-    pub spec: NetworkSpec,
 }
 
 #[cfg(test)]

@@ -293,8 +293,9 @@ pub struct TaskSpec {
     pub restart: RestartPolicy,
     #[serde(default)]
     pub placement: Placement,
+    /// The networks the task joins (`--network`), targets resolved to network ids.
     #[serde(default)]
-    pub networks: Vec<String>,
+    pub networks: Vec<super::NetworkAttachmentConfig>,
     /// Bumped by `service update --force` to make an update without a spec change.
     #[serde(default)]
     pub force_update: u64,
@@ -377,6 +378,9 @@ pub struct PortConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSpec {
+    /// `--endpoint-mode vip|dnsrr` (vip unless said).
+    #[serde(default, skip_serializing_if = "super::EndpointMode::is_vip")]
+    pub mode: super::EndpointMode,
     #[serde(default)]
     pub ports: Vec<PortConfig>,
 }
@@ -426,4 +430,8 @@ pub struct Service {
     /// ingress port that asked for 0 given one from the range 30000-32767.
     #[serde(default)]
     pub endpoint_ports: Vec<PortConfig>,
+    /// The service's virtual IP on each of its networks (endpoint mode vip), given by the
+    /// allocator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_ips: Vec<super::VirtualIp>,
 }

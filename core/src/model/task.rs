@@ -68,6 +68,10 @@ pub struct Task {
     /// `Task.Endpoint`): the agent's executor binds the task into the routing mesh with them.
     #[serde(default)]
     pub endpoint_ports: Vec<super::PortConfig>,
+    /// The task's address on each network of its spec, given by the allocator when it left
+    /// NEW (swarmkit's `Task.Networks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<super::NetworkAttachment>,
     pub spec_version: u64,
     pub desired_state: TaskState,
     pub status: TaskStatus,

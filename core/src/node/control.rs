@@ -184,6 +184,18 @@ impl Manager {
                 let list = st.with_store(|s| tables(s, &[op_kind]));
                 return Ok(ControlReply { objects: objects(list), ..Default::default() });
             }
+            Op::CreateNetwork(c) => {
+                let spec: crate::model::NetworkSpec = serde_json::from_slice(&c.spec)
+                    .map_err(|e| Status::invalid_argument(format!("network spec is not valid JSON: {e}")))?;
+                let id = IdGen::new(self.fresh_seed()).next_id();
+                (st.with_store(|s| control::create_network(s, spec, id.clone()))?, id)
+            }
+            Op::RemoveNetwork(k) => (st.with_store(|s| control::remove_network(s, &k.key))?, String::new()),
+            Op::GetNetwork(k) => {
+                let o = st.with_store(|s| control::find_network(s, &k.key).map(|n| Object::Network(n.clone())))?;
+                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
+            }
+            Op::ListNetworks(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Network).cloned().collect())), ..Default::default() }),
             Op::GetService(k) => {
                 let o = st.with_store(|s| control::find_service(s, &k.key).map(|x| Object::Service(x.clone())))?;
                 return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });

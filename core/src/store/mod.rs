@@ -36,6 +36,10 @@ pub struct Store {
     /// Index (node id, task id) of assigned tasks; derived like `names`. The dispatcher reads a
     /// node's tasks through it in O(its tasks) instead of scanning every task.
     by_node: std::collections::BTreeSet<(String, String)>,
+    /// Index (network id, address, holder id) of the addresses held on each network: every
+    /// service's virtual IPs and every unfinished task's addresses (a finished task's address
+    /// is free again). Derived like `names`; the allocator reads it instead of scanning tasks.
+    addresses: std::collections::BTreeSet<(String, u32, String)>,
 }
 
 /// The serialised form of a snapshot: objects in key order.
@@ -240,11 +244,37 @@ impl Store {
         })
     }
 
+    /// The addresses held on network `network_id` and their holders (a service or task id), in
+    /// address order.
+    pub fn addresses_on<'a>(&'a self, network_id: &str) -> impl Iterator<Item = (u32, &'a str)> + 'a {
+        let net = network_id.to_string();
+        self.addresses
+            .range((net.clone(), 0, String::new())..)
+            .take_while(move |(n, _, _)| *n == net)
+            .map(|(_, ip, holder)| (*ip, holder.as_str()))
+    }
+
+    /// The (network id, address) pairs `o` holds.
+    fn held_addresses(o: &Object) -> Vec<(String, u32)> {
+        match o {
+            Object::Service(s) => s.virtual_ips.iter().filter_map(|v| Some((v.network_id.clone(), crate::model::parse_ip(&v.addr)?))).collect(),
+            Object::Task(t) if !t.is_terminal() => t
+                .networks
+                .iter()
+                .flat_map(|a| a.addresses.iter().filter_map(|x| Some((a.network_id.clone(), crate::model::parse_ip(x)?))))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn index_name(&mut self, o: &Object) {
         if let Object::Task(t) = o {
             if !t.node_id.is_empty() {
                 self.by_node.insert((t.node_id.clone(), t.id.clone()));
             }
+        }
+        for (net, ip) in Self::held_addresses(o) {
+            self.addresses.insert((net, ip, o.id().to_string()));
         }
         if let Some(n) = o.name().filter(|_| o.kind().unique_names()) {
             self.names.insert((o.kind(), n.to_string()), o.id().to_string());
@@ -254,6 +284,9 @@ impl Store {
     fn unindex_name(&mut self, o: &Object) {
         if let Object::Task(t) = o {
             self.by_node.remove(&(t.node_id.clone(), t.id.clone()));
+        }
+        for (net, ip) in Self::held_addresses(o) {
+            self.addresses.remove(&(net, ip, o.id().to_string()));
         }
         if let Some(n) = o.name().filter(|_| o.kind().unique_names()) {
             if self.names.get(&(o.kind(), n.to_string())).is_some_and(|id| id == o.id()) {

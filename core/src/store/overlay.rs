@@ -16,6 +16,11 @@ impl<'a> Overlay<'a> {
         Overlay { store, changes: BTreeMap::new() }
     }
 
+    /// The committed store under the pass's changes (its indexes, e.g. addresses held).
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
     pub fn get(&self, kind: Kind, id: &str) -> Option<&Object> {
         match self.changes.get(&(kind, id.to_string())) {
             Some(c) => c.as_ref(),

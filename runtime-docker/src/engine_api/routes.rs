@@ -129,8 +129,12 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::DELETE, [k @ ("secrets" | "configs"), id]) => swarm::remove_payload(api, payload_kind(k), id).await,
         (&M::POST, [k @ ("secrets" | "configs"), id, "update"]) => swarm::update_payload(api, payload_kind(k), id, &q, &body(req).await?).await,
 
-        (_, ["networks", ..]) => Err(ApiError::NotImplemented("networks are not supported by Shoal yet: services use the routing mesh".into())),
-        (_, [first, ..]) if ["services", "tasks", "nodes", "secrets", "configs", "swarm"].contains(first) => {
+        (&M::GET, ["networks"]) => swarm::list_networks(api, &q).await,
+        (&M::POST, ["networks", "create"]) => swarm::create_network(api, &body(req).await?).await,
+        (&M::GET, ["networks", id]) => swarm::inspect_network(api, id).await,
+        (&M::DELETE, ["networks", id]) => swarm::remove_network(api, id).await,
+        (_, ["networks", ..]) => Err(ApiError::NotImplemented(format!("{m} {rest}: connecting containers to swarm networks is not supported by Shoal yet"))),
+        (_, [first, ..]) if ["services", "tasks", "nodes", "secrets", "configs", "networks", "swarm"].contains(first) => {
             Err(ApiError::NotImplemented(format!("{m} {rest} is not supported by Shoal yet")))
         }
         _ if m == M::OPTIONS => Ok(empty(StatusCode::OK)),

@@ -1,5 +1,5 @@
 //! Handlers of the swarm endpoints: `/swarm`, `/services`, `/tasks`, `/nodes`, `/secrets`,
-//! `/configs`.
+//! `/configs`, `/networks`.
 //! Each reads through one linearizable table read or writes through one control call; the
 //! meaning of every field is core's (`shoal_core::engine_api`).
 
@@ -12,8 +12,8 @@ use shoal_core::model::{Kind, NodeRole};
 use shoal_core::proto::{self, control_request::Op};
 
 /// The tables a task list needs (services for the label and `_up-to-date` filters, nodes for
-/// the node filter).
-const TASK_TABLES: [Kind; 3] = [Kind::Service, Kind::Task, Kind::Node];
+/// the node filter, networks for the tasks' attachments).
+const TASK_TABLES: [Kind; 4] = [Kind::Service, Kind::Task, Kind::Node, Kind::Network];
 
 fn model_spec_json(spec: &d::ServiceSpec) -> Result<Vec<u8>, ApiError> {
     let m = convert::spec_from_docker(spec)?;
@@ -111,7 +111,7 @@ pub async fn list_tasks(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
 }
 
 pub async fn inspect_task(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
-    let t = api.read(&[Kind::Task, Kind::Service], |s| query::inspect_task(s, id)).await?;
+    let t = api.read(&[Kind::Task, Kind::Service, Kind::Network], |s| query::inspect_task(s, id)).await?;
     Ok(json(StatusCode::OK, &t))
 }
 
@@ -201,4 +201,29 @@ pub async fn update_payload(api: &EngineApi, kind: PayloadKind, id: &str, q: &Qu
     })
     .await?;
     Ok(empty(StatusCode::OK))
+}
+
+pub async fn list_networks(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+    let f = q.filters()?;
+    let list = api.read(&[Kind::Network], |s| query::list_networks(s, &f)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+pub async fn inspect_network(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    let n = api.read(&[Kind::Network], |s| query::inspect_network(s, id)).await?;
+    Ok(json(StatusCode::OK, &n))
+}
+
+/// `POST /networks/create`: 201 `{Id, Warning}`.
+pub async fn create_network(api: &EngineApi, body: &[u8]) -> Result<Resp, ApiError> {
+    let sent: d::NetworkCreateRequest = parse("network create request", body)?;
+    let spec = convert::network_spec_from_docker(&sent)?;
+    let spec = serde_json::to_vec(&spec).map_err(|e| ApiError::Internal(format!("cannot encode the network: {e}")))?;
+    let r = api.control(Op::CreateNetwork(proto::CreatePayload { spec })).await?;
+    Ok(json(StatusCode::CREATED, &d::NetworkCreateResponse { id: r.id, warning: String::new() }))
+}
+
+pub async fn remove_network(api: &EngineApi, id: &str) -> Result<Resp, ApiError> {
+    api.control(Op::RemoveNetwork(proto::ObjectKey { key: id.into() })).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -5,6 +5,7 @@
 //! inside each node's apply path) and through the client oracle, never through the trace.
 
 mod acked_writes;
+mod addresses;
 mod election_safety;
 mod log_matching;
 mod placement;
@@ -14,6 +15,7 @@ mod state_machine_safety;
 pub mod updates;
 
 pub use acked_writes::AckedWrites;
+pub use addresses::Addresses;
 pub use election_safety::ElectionSafety;
 pub use log_matching::LogMatching;
 pub use placement::Placement;
@@ -71,6 +73,7 @@ struct Inner {
     log: LogMatching,
     acked: AckedWrites,
     placement: Placement,
+    addresses: Addresses,
     violations: Vec<Violation>,
     snapshots_installed: u64,
     names: BTreeMap<NodeId, String>,
@@ -175,9 +178,15 @@ impl Observer for Checkers {
     }
 
     fn committed(&self, _node: NodeId, index: u64, events: &[shoal_core::store::Event], store: &shoal_core::store::Store) {
-        let r = self.inner.lock().unwrap().placement.committed(index, events, store);
-        if let Err(m) = r {
+        let (placed, addressed) = {
+            let mut i = self.inner.lock().unwrap();
+            (i.placement.committed(index, events, store), i.addresses.committed(index, events, store))
+        };
+        if let Err(m) = placed {
             self.violate("placement", m);
+        }
+        if let Err(m) = addressed {
+            self.violate("addresses", m);
         }
     }
 

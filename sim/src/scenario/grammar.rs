@@ -298,6 +298,9 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 | ControlCommand::Config(PayloadCommand::Create { labels, name, file }) => {
                     PayloadCommand::create_request(shoal_core::control::PayloadKind::Secret, name, labels, file.as_bytes().to_vec())?;
                 }
+                ControlCommand::Network(n) => {
+                    n.create_request()?;
+                }
                 ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Logs(_))
                 | ControlCommand::Secret(_)
                 | ControlCommand::Config(_)

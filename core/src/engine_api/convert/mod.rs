@@ -11,7 +11,10 @@ use super::ApiError;
 use crate::model::{self as m, ServiceMode, TaskState};
 use std::collections::BTreeMap;
 
+mod network;
 mod spec;
+
+pub use network::{attachments_to_docker, network_spec_from_docker, network_to_docker};
 
 pub use spec::{spec_from_docker, spec_to_docker};
 use spec::*;
@@ -105,7 +108,11 @@ pub fn service_to_docker(s: &m::Service, status: Option<d::ServiceStatus>) -> d:
         created_at: time_of_ms(s.meta.created_at_ms),
         updated_at: time_of_ms(s.meta.updated_at_ms),
         previous_spec: s.previous_spec.as_ref().map(spec_to_docker),
-        endpoint: d::Endpoint { spec: endpoint_spec, ports: s.endpoint_ports.iter().map(port_to_docker).collect(), virtual_ips: vec![] },
+        endpoint: d::Endpoint {
+            spec: endpoint_spec,
+            ports: s.endpoint_ports.iter().map(port_to_docker).collect(),
+            virtual_ips: s.virtual_ips.iter().map(|v| d::VirtualIp { network_id: v.network_id.clone(), addr: v.addr.clone() }).collect(),
+        },
         update_status: s.update_status.as_ref().filter(|u| u.state != m::UpdateState::Unknown).map(|u| d::UpdateStatus {
             state: update_state_name(u.state).into(),
             started_at: u.started_at_ms.map(time_of_ms),
@@ -157,6 +164,8 @@ pub fn task_to_docker(t: &m::Task, job: bool) -> d::Task {
         },
         desired_state: task_state_name(t.desired_state).into(),
         job_iteration: job.then_some(d::Version { index: t.spec_version }),
+        // Filled in by queries, which have the networks at hand.
+        networks_attachments: vec![],
     }
 }
 

@@ -373,7 +373,11 @@ pub(super) fn task_spec_to_docker(t: &m::TaskSpec) -> d::TaskSpec {
             max_replicas: t.placement.max_replicas,
             platforms: t.placement.platforms.iter().map(|p| d::Platform { architecture: p.architecture.clone(), os: p.os.clone() }).collect(),
         }),
-        networks: t.networks.iter().map(|n| d::NetworkAttachmentConfig { target: n.clone(), ..Default::default() }).collect(),
+        networks: t
+            .networks
+            .iter()
+            .map(|n| d::NetworkAttachmentConfig { target: n.target.clone(), aliases: n.aliases.clone(), ..Default::default() })
+            .collect(),
         force_update: t.force_update,
         runtime: "container".into(),
         ..Default::default()
@@ -400,10 +404,10 @@ pub(super) fn task_spec_from_docker(t: &d::TaskSpec, legacy_networks: &[d::Netwo
     }
     let mut networks = Vec::new();
     for n in t.networks.iter().chain(legacy_networks) {
-        if !n.aliases.is_empty() || !n.driver_opts.is_empty() {
-            return Err(unsupported("TaskTemplate.Networks[].Aliases and DriverOpts"));
+        if !n.driver_opts.is_empty() {
+            return Err(unsupported("TaskTemplate.Networks[].DriverOpts"));
         }
-        networks.push(n.target.clone());
+        networks.push(m::NetworkAttachmentConfig { target: n.target.clone(), aliases: n.aliases.clone() });
     }
     Ok(m::TaskSpec {
         container,
@@ -440,7 +444,7 @@ pub fn spec_to_docker(s: &m::ServiceSpec) -> d::ServiceSpec {
         rollback_config: s.rollback.as_ref().map(update_config_to_docker),
         networks: vec![],
         endpoint_spec: Some(d::EndpointSpec {
-            mode: "vip".into(),
+            mode: s.endpoint.as_ref().map_or(m::EndpointMode::Vip, |e| e.mode).as_str().into(),
             ports: s.endpoint.iter().flat_map(|e| e.ports.iter()).map(port_to_docker).collect(),
         }),
     }
@@ -472,13 +476,13 @@ pub fn spec_from_docker(s: &d::ServiceSpec) -> Result<m::ServiceSpec, ApiError> 
     let endpoint = match &s.endpoint_spec {
         None => None,
         Some(e) => {
-            match e.mode.as_str() {
-                "" | "vip" => {}
-                "dnsrr" => return Err(unsupported("EndpointSpec.Mode dnsrr")),
+            let mode = match e.mode.as_str() {
+                "" | "vip" => m::EndpointMode::Vip,
+                "dnsrr" => m::EndpointMode::Dnsrr,
                 other => return Err(ApiError::BadRequest(format!("EndpointSpec.Mode {other:?}: use vip or dnsrr"))),
-            }
+            };
             let ports = e.ports.iter().map(port_from_docker).collect::<Result<Vec<_>, _>>()?;
-            (!ports.is_empty()).then_some(m::EndpointSpec { ports })
+            (!ports.is_empty() || !mode.is_vip()).then_some(m::EndpointSpec { mode, ports })
         }
     };
     Ok(m::ServiceSpec {

@@ -66,8 +66,8 @@ fn fields_shoal_lacks_are_refused_by_name() {
     bad_mount.task_template.container_spec.as_mut().unwrap().mounts = vec![d::Mount { kind: "npipe".into(), target: "/x".into(), ..Default::default() }];
     assert!(matches!(spec_from_docker(&bad_mount), Err(ApiError::BadRequest(m)) if m.contains("bind, volume or tmpfs")));
     let mut d: d::ServiceSpec = serde_json::from_str(CLI_CREATE_BODY).unwrap();
-    d.endpoint_spec.as_mut().unwrap().mode = "dnsrr".into();
-    assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(_))));
+    d.endpoint_spec.as_mut().unwrap().mode = "roundrobin".into();
+    assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(m)) if m.contains("vip or dnsrr")));
     d.endpoint_spec = None;
     d.update_config.as_mut().unwrap().failure_action = "explode".into();
     assert!(matches!(spec_from_docker(&d), Err(ApiError::BadRequest(m)) if m.contains("FailureAction")));
@@ -250,11 +250,11 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
         (resources(), resources()),
         (0u8..3, 0u64..60_000, 0u64..5, 0u64..60_000),
         (proptest::collection::vec(word().prop_map(|w| format!("node.labels.{w}==x")), 0..2), proptest::collection::vec(word().prop_map(|w| format!("node.labels.{w}")), 0..2), 0u64..4),
-        (proptest::collection::vec(word(), 0..2), 0u64..3),
+        (proptest::collection::vec((word(), proptest::collection::vec(word(), 0..2)), 0..2), 0u64..3, any::<bool>()),
         mode,
         (proptest::option::of(update_config()), proptest::option::of(update_config()), proptest::option::of(ports)),
     )
-        .prop_map(|(name, labels, container, (limits, reservations), (cond, delay_ms, max_attempts, window_ms), (constraints, preferences, max_replicas), (networks, force_update), mode, (update, rollback, ports))| {
+        .prop_map(|(name, labels, container, (limits, reservations), (cond, delay_ms, max_attempts, window_ms), (constraints, preferences, max_replicas), (networks, force_update, dnsrr), mode, (update, rollback, ports))| {
             m::ServiceSpec {
                 annotations: m::Annotations { name, labels },
                 task: m::TaskSpec {
@@ -272,13 +272,19 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
                         max_replicas,
                         platforms: vec![m::Platform { os: "linux".into(), architecture: "x86_64".into() }],
                     },
-                    networks,
+                    networks: networks.into_iter().map(|(target, aliases)| m::NetworkAttachmentConfig { target, aliases }).collect(),
                     force_update,
                 },
                 mode,
                 update,
                 rollback,
-                endpoint: ports.map(|ports| m::EndpointSpec { ports }),
+                endpoint: match (ports, dnsrr) {
+                    (None, false) => None,
+                    (ports, dnsrr) => Some(m::EndpointSpec {
+                        ports: ports.unwrap_or_default(),
+                        mode: if dnsrr { m::EndpointMode::Dnsrr } else { m::EndpointMode::Vip },
+                    }),
+                },
             }
         })
 }

@@ -146,17 +146,59 @@ pub fn list_tasks(store: &Store, f: &Filters) -> Result<Vec<d::Task>, ApiError> 
             && (!f.contains("label") || svc.is_some_and(|s| f.labels_match("label", &s.spec.annotations.labels)))
             && (!up_to_date || svc.is_some_and(|s| s.spec_version == t.spec_version));
         if keep {
-            out.push(convert::task_to_docker(t, svc.and_then(convert::job_iteration).is_some()));
+            out.push(task_view(store, t, svc.and_then(convert::job_iteration).is_some()));
         }
     }
     Ok(out)
+}
+
+/// A task as dockerd shows it, with its networks.
+fn task_view(store: &Store, t: &Task, job: bool) -> d::Task {
+    let mut out = convert::task_to_docker(t, job);
+    out.networks_attachments = convert::attachments_to_docker(&t.networks, |id| match store.get(Kind::Network, id) {
+        Some(Object::Network(n)) => Some(n),
+        _ => None,
+    });
+    out
+}
+
+/// `GET /networks?filters=…` (filters id, name, label, driver, scope, type).
+pub fn list_networks(store: &Store, f: &Filters) -> Result<Vec<d::NetworkResource>, ApiError> {
+    f.check_keys(&["id", "name", "label", "driver", "scope", "type", "dangling"])?;
+    if f.values("type").any(|v| !["custom", "builtin"].contains(&v)) {
+        return Err(ApiError::BadRequest("invalid filter: 'type' takes custom or builtin".into()));
+    }
+    Ok(store
+        .list(Kind::Network)
+        .filter_map(|o| if let Object::Network(n) = o { Some(n) } else { None })
+        .filter(|n| {
+            f.any("id", |v| n.id.starts_with(v))
+                && f.any("name", |v| n.spec.annotations.name.contains(v))
+                && f.any("driver", |v| n.spec.driver == v)
+                && f.any("scope", |v| v == "swarm")
+                // Every swarm network is the operator's (docker counts only bridge, host and
+                // none as builtin), ingress included.
+                && f.any("type", |v| v == "custom")
+                && f.labels_match("label", &n.spec.annotations.labels)
+        })
+        .map(convert::network_to_docker)
+        .collect())
+}
+
+/// `GET /networks/{id}`: full id, exact name, or unique id prefix.
+pub fn inspect_network(store: &Store, key: &str) -> Result<d::NetworkResource, ApiError> {
+    let n = control::find_network(store, key).map_err(|e| match e {
+        control::ControlError::NotFound(_) => ApiError::NotFound(format!("network {key} not found")),
+        e => e.into(),
+    })?;
+    Ok(convert::network_to_docker(n))
 }
 
 /// `GET /tasks/{id}` (full id or unique prefix).
 pub fn inspect_task(store: &Store, key: &str) -> Result<d::Task, ApiError> {
     let show = |t: &Task| {
         let job = matches!(store.get(Kind::Service, &t.service_id), Some(Object::Service(s)) if convert::job_iteration(s).is_some());
-        convert::task_to_docker(t, job)
+        task_view(store, t, job)
     };
     if let Some(Object::Task(t)) = store.get(Kind::Task, key) {
         return Ok(show(t));

@@ -7,12 +7,14 @@
 //! leave out is `Option` or defaulted, and every field we write that dockerd omits when empty
 //! is skipped when empty, so clients see dockerd's shapes.
 
+mod network;
 mod node;
 mod service;
 mod swarm;
 mod system;
 mod task;
 
+pub use network::*;
 pub use node::*;
 pub use service::*;
 pub use swarm::*;

@@ -54,4 +54,7 @@ pub struct Task {
     /// Jobs only: the run of the job the task belongs to (the service's `JobStatus`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_iteration: Option<Version>,
+    /// The task's addresses on its networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks_attachments: Vec<super::NetworkAttachment>,
 }
