@@ -9,7 +9,8 @@
 //! buggify points; one manager's raft.log corrupted mid-file, which it must refuse; container
 //! faults: an image some updates use that exits, is killed for memory, cannot be pulled or
 //! starts slowly) and, in half the plans, a secret and a config some services use (the
-//! `secrets` checker holds every node to the secrets and configs its tasks use); in some plans a worker promoted, a worker
+//! `secrets` checker holds every node to the secrets and configs its tasks use) and an overlay
+//! network some services join (the `addresses` checker holds their addresses unique); in some plans a worker promoted, a worker
 //! leaving and joining again, a new machine joining, managers paused and thawed — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
@@ -137,6 +138,11 @@ pub fn plan(seed: u64) -> Plan {
     // used by about half the services created.
     let mut sec = ChaCha8Rng::seed_from_u64(seed ^ 0x7365_6372_6574_0000);
     let secrets_on = sec.gen_bool(0.5);
+    // Networks (half the plans, from a fifth stream): one overlay network made before the
+    // workload; about half the services join it, some of those in dnsrr mode (the `addresses`
+    // checker holds every address given to be unique).
+    let mut netw = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_0000_0000);
+    let networks_on = netw.gen_bool(0.5);
     // Membership churn and frozen managers (a fourth stream): after the workload a worker is
     // promoted, or leaves the swarm and joins again, or a new machine joins; managers are
     // paused (frozen, then thawed) in the background.
@@ -187,6 +193,12 @@ pub fn plan(seed: u64) -> Plan {
             // Configs ride the same stream: a third of the services with a secret plan use it.
             if secrets_on && sec.gen_bool(0.3) {
                 flags += " --config source=cfg-1,target=/etc/app.conf";
+            }
+            if networks_on && netw.gen_bool(0.5) {
+                flags += " --network name=net-1,alias=a";
+                if netw.gen_bool(0.3) {
+                    flags += " --endpoint-mode dnsrr";
+                }
             }
             services.push((name, false));
             format!("do = \"service create {flags} app:1\"")
@@ -241,6 +253,9 @@ pub fn plan(seed: u64) -> Plan {
     if secrets_on {
         let _ = writeln!(t, "[[step]]\ndo = \"secret create sec-1 s3cr3t-{seed}\"\n");
         let _ = writeln!(t, "[[step]]\ndo = \"config create cfg-1 conf-{seed}\"\n");
+    }
+    if networks_on {
+        let _ = writeln!(t, "[[step]]\ndo = \"network create -d overlay net-1\"\n");
     }
     for (gap_ms, step) in &steps {
         let _ = writeln!(t, "[[step]]\nafter = \"{gap_ms}ms\"\n{step}\n");

@@ -123,7 +123,14 @@ pub fn remove_network(store: &Store, key: &str) -> Result<Vec<Action>, ControlEr
     if let Some(s) = services(store).find(|s| s.spec.task.networks.iter().any(|a| a.target == n.id)) {
         return Err(FailedPrecondition(format!("network {name} is in use by service {}: remove the service or update it with --network-rm {name}", s.spec.annotations.name)));
     }
-    if let Some((_, holder)) = store.addresses_on(&n.id).next() {
+    // A task of a service that is gone is on its way out (the next leader pass stops it):
+    // it does not hold the network, or `stack rm` would fail on every network it removes
+    // right after the services (swarm's known race, moby#29293).
+    let live_task = store.addresses_on(&n.id).find(|(_, holder)| match store.get(Kind::Task, holder) {
+        Some(Object::Task(t)) => store.get(Kind::Service, &t.service_id).is_some(),
+        _ => false,
+    });
+    if let Some((_, holder)) = live_task {
         return Err(FailedPrecondition(format!("network {name} is in use by task {holder}: wait for it to stop")));
     }
     if n.spec.ingress {

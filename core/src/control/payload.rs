@@ -103,14 +103,15 @@ pub fn create_payload(store: &Store, kind: PayloadKind, spec: SecretSpec, id: St
 }
 
 /// `secret update` / `config update` (the Engine API's; swarm allows labels only): the labels
-/// become `labels`. `name`: the name the request carries (it may not change); `data_given`:
-/// the request carried data (refused: the data never changes, make a new one).
+/// become `labels`. `name`: the name the request carries (it may not change); `data`: the data
+/// the request carried, if any (refused unless it is the data stored: the data never changes,
+/// make a new one; `docker stack deploy` sends it unchanged on every redeploy).
 pub fn update_payload(
     store: &Store,
     kind: PayloadKind,
     key: &str,
     name: &str,
-    data_given: bool,
+    data: Option<&[u8]>,
     labels: BTreeMap<String, String>,
     expected_version: Option<u64>,
 ) -> Result<Vec<Action>, ControlError> {
@@ -122,7 +123,7 @@ pub fn update_payload(
             spec.annotations.name, meta.version
         )));
     }
-    if data_given || name != spec.annotations.name {
+    if data.is_some_and(|d| !same_bytes(d, &spec.data)) || name != spec.annotations.name {
         return Err(InvalidArgument(format!(
             "only updates to Labels are allowed: a {noun}'s name and data never change; create a new {noun} and point the service at it"
         )));
@@ -133,6 +134,12 @@ pub fn update_payload(
     let mut new = spec.clone();
     new.annotations.labels = labels;
     Ok(vec![Action::Update { object: kind.object(id.to_string(), meta.clone(), new), expected_version: meta.version }])
+}
+
+/// Equal byte strings, in time that depends on their length only (a client must not learn a
+/// secret's bytes from how long a refusal takes; swarmkit compares in constant time too).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The names of the services whose spec uses the payload `id`, in name order.

@@ -192,14 +192,14 @@ fn secret_updates_change_labels_only() {
     apply(&mut store, created);
     let labels: BTreeMap<String, String> = [("a".to_string(), "b".to_string())].into();
     let v = find_secret(&store, "pw").unwrap().meta.version;
-    let updated = update_payload(&store, PayloadKind::Secret, "pw", "pw", false, labels.clone(), Some(v)).unwrap();
+    let updated = update_payload(&store, PayloadKind::Secret, "pw", "pw", Some(b"x"), labels.clone(), Some(v)).unwrap();
     apply(&mut store, updated);
     let s = find_secret(&store, "pw").unwrap();
     assert_eq!((s.spec.annotations.labels.clone(), s.spec.data.clone()), (labels.clone(), b"x".to_vec()));
-    assert!(update_payload(&store, PayloadKind::Secret, "pw", "pw", false, labels.clone(), Some(s.meta.version)).unwrap().is_empty(), "no change, no write");
-    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw2", false, labels.clone(), None), Err(InvalidArgument(_))), "a rename is refused");
-    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", true, labels.clone(), None), Err(InvalidArgument(_))), "data never changes");
-    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", false, labels, Some(v)), Err(FailedPrecondition(_))), "a stale version");
+    assert!(update_payload(&store, PayloadKind::Secret, "pw", "pw", None, labels.clone(), Some(s.meta.version)).unwrap().is_empty(), "no change, no write");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw2", None, labels.clone(), None), Err(InvalidArgument(_))), "a rename is refused");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", Some(b"y"), labels.clone(), None), Err(InvalidArgument(_))), "data never changes");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", None, labels, Some(v)), Err(FailedPrecondition(_))), "a stale version");
 }
 
 // Swarm refuses a rename through update (swarmkit controlapi UpdateService).

@@ -54,7 +54,8 @@ fn readable(o: &Object) -> Object {
 fn update_payload(st: &super::SharedState, kind: PayloadKind, u: crate::proto::UpdatePayload) -> Result<Vec<Action>, ControlError> {
     let v = (u.version != 0).then_some(u.version);
     let labels = u.labels.into_iter().collect();
-    st.with_store(|s| control::update_payload(s, kind, &u.key, &u.name, u.data_given, labels, v))
+    let data = u.data_given.then_some(u.data.as_slice());
+    st.with_store(|s| control::update_payload(s, kind, &u.key, &u.name, data, labels, v))
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<Kind>, Status> {

@@ -188,11 +188,14 @@ pub async fn remove_payload(api: &EngineApi, kind: PayloadKind, id: &str) -> Res
 /// `POST /secrets/{id}/update?version=N` (and configs): labels only, as swarm allows.
 pub async fn update_payload(api: &EngineApi, kind: PayloadKind, id: &str, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
     let sent: d::SecretSpec = parse(&format!("{} spec", kind.noun()), body)?;
+    let data_given = sent.data.as_ref().is_some_and(|x| !x.is_empty());
+    let spec = convert::payload_spec_from_docker(kind, &sent)?;
     let op = proto::UpdatePayload {
         key: id.into(),
-        name: sent.name,
-        labels: sent.labels.into_iter().collect(),
-        data_given: sent.data.is_some_and(|x| !x.is_empty()),
+        name: spec.annotations.name,
+        labels: spec.annotations.labels.into_iter().collect(),
+        data_given,
+        data: spec.data,
         version: q.version()?.unwrap_or(0),
     };
     api.control(match kind {

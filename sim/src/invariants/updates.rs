@@ -387,6 +387,7 @@ mod tests {
             spec_version: version,
             update_status: Some(UpdateStatus { state, started_at_ms: Some(0), ..Default::default() }),
             endpoint_ports: vec![],
+            virtual_ips: vec![],
         }
     }
 
