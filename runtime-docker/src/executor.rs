@@ -421,7 +421,33 @@ impl Executor for DockerExecutor {
         let opts = CreateContainerOptionsBuilder::new().name(&Self::name_of(task)).build();
         self.starting.lock().unwrap().insert(task.id.clone());
         let r = async {
-            let created = self.docker.create_container(Some(opts), body).await.map_err(|e| e.to_string())?;
+            // Another node on this engine may prune an engine network between our finding it
+            // and the create: make it again once.
+            let mut body = body;
+            let mut tries = 0;
+            let (created, more) = loop {
+                tries += 1;
+                // The container is created on its first network; the others are joined before
+                // it starts (engines before API 1.44 take one endpoint at create).
+                let mut more = Vec::new();
+                if let Some(mut endpoints) = crate::networks::endpoints(&self.docker, task).await? {
+                    let (first, settings) = endpoints.remove(0);
+                    body.host_config.get_or_insert_with(Default::default).network_mode = Some(first.clone());
+                    body.networking_config =
+                        Some(bollard::models::NetworkingConfig { endpoints_config: Some([(first, settings)].into_iter().collect()) });
+                    more = endpoints;
+                }
+                match self.docker.create_container(Some(opts.clone()), body.clone()).await {
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) if tries < 2 && message.contains("network") => {
+                        tracing::debug!(target: "shoal", "create {}: {message}; again", task.id)
+                    }
+                    r => break (r.map_err(|e| e.to_string())?, more),
+                }
+            };
+            for (network, settings) in more {
+                let req = bollard::models::NetworkConnectRequest { container: created.id.clone(), endpoint_config: Some(settings) };
+                self.docker.connect_network(&network, req).await.map_err(|e| format!("cannot join engine network {network}: {e}"))?;
+            }
             self.docker.start_container(&created.id, None).await.map_err(|e| e.to_string())
         }
         .await;
@@ -448,6 +474,8 @@ impl Executor for DockerExecutor {
         if let Err(e) = self.docker.remove_container(&id, Some(opts)).await {
             tracing::debug!(target: "shoal", "remove {task_id}: {e}");
         }
+        // The last container of a swarm network on this engine takes the engine network along.
+        crate::networks::prune(&self.docker).await;
     }
 
     async fn changed(&self) {

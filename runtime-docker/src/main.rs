@@ -29,6 +29,7 @@ mod ingress;
 mod json_rows;
 mod metrics;
 mod network_cmd;
+mod networks;
 mod payload_cmd;
 mod progress;
 mod tls;

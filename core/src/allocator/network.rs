@@ -79,7 +79,19 @@ pub fn attachments(o: &Overlay, book: &mut AddressBook, task: &Task) -> Result<V
         // a network a service uses, so this is a task of a service that went.
         let Some(n) = network(o, &a.target).cloned() else { continue };
         let addr = book.take(&n).ok_or_else(|| format!("no available IP addresses on network {}", n.spec.annotations.name))?;
-        out.push(NetworkAttachment { network_id: n.id.clone(), addresses: vec![addr] });
+        let range = n.ipam.first().cloned().unwrap_or_default();
+        let mut aliases = vec![task.service_name.clone()];
+        aliases.extend(a.aliases.iter().filter(|x| **x != task.service_name).cloned());
+        out.push(NetworkAttachment {
+            network_id: n.id.clone(),
+            addresses: vec![addr],
+            network_name: n.spec.annotations.name.clone(),
+            subnet: range.subnet,
+            gateway: range.gateway,
+            vxlan_id: n.vxlan_id,
+            internal: n.spec.internal,
+            aliases,
+        });
     }
     Ok(out)
 }

@@ -70,12 +70,29 @@ pub struct NetworkAttachmentConfig {
     pub aliases: Vec<String>,
 }
 
-/// A task's addresses on one network (given when the task leaves NEW).
+/// A task's addresses on one network (given when the task leaves NEW), with what a node needs
+/// to join the network without reading the store (swarmkit embeds the network in the task
+/// too): its name, range, VXLAN id, and the names the task answers to on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAttachment {
     pub network_id: String,
     /// CIDR form, e.g. `10.0.1.3/24`.
     pub addresses: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network_name: String,
+    /// The network's range (CIDR) and gateway.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subnet: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    #[serde(default)]
+    pub vxlan_id: u32,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub internal: bool,
+    /// DNS names of the task on this network: its service's name and the attachment's
+    /// aliases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// A service's virtual IP on one network (endpoint mode vip).

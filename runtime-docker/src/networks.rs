@@ -1,0 +1,131 @@
+//! A node's side of swarm networks on its Docker engine (the data path, first step): each
+//! swarm network a task joins is a bridge network on the engine, named `shoal-<VXLAN id>-<name>`
+//! with the network's subnet and gateway and the bridge device `shoal<VXLAN id>`; the task's
+//! container joins it at the address the allocator gave, under its DNS names (the service's
+//! name, its aliases, and `tasks.<service>`), so Docker's embedded DNS answers them to every
+//! container on the same engine.
+//!
+//! Owns: engine networks labelled `shoal.network.id`; nothing else is touched. Several nodes
+//! on one engine share them (a create that loses the race finds the other's). A network with
+//! no container left is removed after a container removal.
+//!
+//! Not yet (docs/runtime.md): VXLAN between engines (the bridge device is named so a VXLAN
+//! device can be enslaved to it), virtual IPs (a vip-mode name answers with the task
+//! addresses, as dnsrr does), encrypted overlays.
+
+use bollard::models::{EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::Docker;
+use shoal_core::model::{NetworkAttachment, Task};
+use std::collections::HashMap;
+
+/// The label that marks an engine network as a swarm network's.
+pub const LABEL_NETWORK: &str = "shoal.network.id";
+
+/// The engine network of a swarm network.
+pub fn engine_name(a: &NetworkAttachment) -> String {
+    format!("shoal-{}-{}", a.vxlan_id, a.network_name)
+}
+
+/// Starts of this process find or make engine networks one at a time (two creates of one
+/// network at once: the engine refuses the second as an overlapping pool).
+static ENSURE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Makes (or finds) the engine network of `a`; Err says why the task cannot join it.
+async fn ensure(docker: &Docker, a: &NetworkAttachment) -> Result<String, String> {
+    let _one_at_a_time = ENSURE.lock().await;
+    let name = engine_name(a);
+    let want_subnet = Some(a.subnet.clone());
+    let check = |found: &bollard::models::NetworkInspect| -> Result<(), String> {
+        let subnet = found.ipam.as_ref().and_then(|i| i.config.as_ref()).and_then(|c| c.first()).and_then(|c| c.subnet.clone());
+        let owner = found.labels.as_ref().and_then(|l| l.get(LABEL_NETWORK)).cloned();
+        if subnet != want_subnet || owner.as_deref() != Some(a.network_id.as_str()) {
+            return Err(format!(
+                "engine network {name} exists with subnet {} for network {}, not {} for {}: remove it (docker network rm {name})",
+                subnet.unwrap_or_default(),
+                owner.unwrap_or_default(),
+                a.subnet,
+                a.network_id
+            ));
+        }
+        Ok(())
+    };
+    match docker.inspect_network(&name, None).await {
+        Ok(found) => return check(&found).map(|_| name),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(e) => return Err(format!("cannot inspect engine network {name}: {e}")),
+    }
+    let mut options = HashMap::new();
+    options.insert("com.docker.network.bridge.name".to_string(), format!("shoal{}", a.vxlan_id));
+    let mut labels = HashMap::new();
+    labels.insert(LABEL_NETWORK.to_string(), a.network_id.clone());
+    let req = NetworkCreateRequest {
+        name: name.clone(),
+        driver: Some("bridge".into()),
+        internal: a.internal.then_some(true),
+        attachable: Some(true),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            config: Some(vec![IpamConfig { subnet: Some(a.subnet.clone()), gateway: Some(a.gateway.clone()), ..Default::default() }]),
+            options: None,
+        }),
+        options: Some(options),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    match docker.create_network(req).await {
+        Ok(_) => Ok(name),
+        // Another node on this engine made it first (the engine answers 409, or 403 "Pool
+        // overlaps" when both creates were under way at once).
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409 | 403, .. })
+            if docker.inspect_network(&name, None).await.is_ok() =>
+        {
+            let found = docker.inspect_network(&name, None).await.map_err(|e| format!("cannot inspect engine network {name}: {e}"))?;
+            check(&found).map(|_| name)
+        }
+        Err(e) => Err(format!("cannot create engine network {name} ({}): {e}", a.subnet)),
+    }
+}
+
+/// The container's endpoint on each engine network of `task`, in the task's order, at the
+/// task's address with its DNS names; None when it joins none.
+pub async fn endpoints(docker: &Docker, task: &Task) -> Result<Option<Vec<(String, EndpointSettings)>>, String> {
+    if task.networks.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for a in &task.networks {
+        let name = ensure(docker, a).await?;
+        let ip = a.addresses.first().and_then(|x| x.split('/').next()).map(str::to_string);
+        let mut aliases = a.aliases.clone();
+        aliases.push(format!("tasks.{}", task.service_name));
+        out.push((
+            name,
+            EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig { ipv4_address: ip, ..Default::default() }),
+                aliases: Some(aliases),
+                ..Default::default()
+            },
+        ));
+    }
+    Ok(Some(out))
+}
+
+/// Removes the swarm networks' engine networks no container uses any more (one another node
+/// on this engine still uses stays: the engine refuses to remove it).
+pub async fn prune(docker: &Docker) {
+    let mut filters = HashMap::new();
+    filters.insert("label", vec![LABEL_NETWORK]);
+    let opts = bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build();
+    let Ok(list) = docker.list_networks(Some(opts)).await else { return };
+    for n in list {
+        let Some(name) = n.name else { continue };
+        match docker.inspect_network(&name, None).await {
+            Ok(i) if i.containers.as_ref().is_none_or(|c| c.is_empty()) => {
+                if let Err(e) = docker.remove_network(&name).await {
+                    tracing::debug!(target: "shoal", "remove engine network {name}: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
