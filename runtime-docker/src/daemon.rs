@@ -53,7 +53,8 @@ impl Identity {
 }
 
 pub enum Start {
-    Init,
+    /// `swarm init` with the cluster's settings.
+    Init(Box<shoal_core::model::ClusterSpec>),
     Join { token: String, manager: String },
     Restart,
 }
@@ -297,7 +298,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         (s, _) => s,
     };
     match (&start, &existing) {
-        (Start::Init | Start::Join { .. }, Some(id)) => {
+        (Start::Init(_) | Start::Join { .. }, Some(id)) => {
             return Err(format!(
                 "{} already belongs to a swarm (node {}, {}): restart it with `shoal daemon --data-dir {}`, or remove the directory to start over",
                 dir.display(),
@@ -336,6 +337,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Some(i) => i.raft_id,
         None => os_random_u64()?.max(1),
     };
+    let init_spec = match &start {
+        Start::Init(spec) => Some((**spec).clone()),
+        _ => None,
+    };
     let base = |root_ca: Option<shoal_core::model::RootCa>, bootstrap: bool| NodeConfig {
         id: raft_id,
         name: hostname(),
@@ -343,6 +348,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         raft: RaftConfig::default(),
         bootstrap: bootstrap.then(|| BTreeMap::from([(raft_id, advertise.clone())])),
         root_ca,
+        init_spec: if bootstrap { init_spec.clone() } else { None },
         cert_signer: Some(Arc::new(tls::RootSigner)),
     };
     // The Engine API's `/events` learn the swarm's changes as raft applies them.
@@ -380,7 +386,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             let server = serve(&manager, &certs, &i.node_id)?;
             (i, server, manager, certs)
         }
-        (Start::Init, None) => {
+        (Start::Init(_), None) => {
             let root = tls::new_root()?;
             let manager = start_manager(base(Some(root.clone()), true)).await?;
             // Our own certificate, asked of our own node CA in process: nothing can reach us

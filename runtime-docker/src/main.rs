@@ -76,6 +76,8 @@ enum SwarmStart {
     Init {
         #[command(flatten)]
         node: NodeFlags,
+        #[command(flatten)]
+        init: shoal_core::cli::InitFlags,
     },
     /// Join a swarm as a node and/or manager (runs the daemon).
     Join {
@@ -423,7 +425,13 @@ async fn run_daemon(cmd: DaemonCmd) -> i32 {
         DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
             (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
         }
-        DaemonCmd::Swarm(SwarmStart::Init { node }) => (Start::Init, node.options()),
+        DaemonCmd::Swarm(SwarmStart::Init { node, init }) => match init.spec() {
+            Ok(spec) => (Start::Init(Box::new(spec)), node.options()),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        },
         DaemonCmd::Swarm(SwarmStart::Join { token, node, manager }) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
     };
     match daemon::run(start, opts).await {

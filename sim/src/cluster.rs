@@ -223,6 +223,7 @@ impl Cluster {
                 // swarm init: the first manager bootstraps with every initial manager.
                 bootstrap: (i == 0).then(|| managers.clone()),
                 root_ca: spec.manager.then(|| root.clone()),
+                init_spec: None,
                 cert_signer: None,
             };
             let agent_cfg = AgentConfig {

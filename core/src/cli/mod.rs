@@ -190,6 +190,34 @@ impl PayloadCommand {
     }
 }
 
+/// `swarm init`'s cluster settings (docker's flags and defaults).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct InitFlags {
+    /// Default address pool in CIDR format (repeatable; default 10.0.0.0/8)
+    #[arg(long = "default-addr-pool")]
+    pub default_addr_pool: Vec<String>,
+    /// Default address pool subnet mask length
+    #[arg(long = "default-addr-pool-mask-length", default_value_t = 24)]
+    pub default_addr_pool_mask_length: u8,
+    /// Task history retention limit
+    #[arg(long = "task-history-limit", default_value_t = 5)]
+    pub task_history_limit: u32,
+}
+
+impl InitFlags {
+    /// The Cluster object's settings these flags ask for; Err says which flag is wrong.
+    pub fn spec(&self) -> Result<crate::model::ClusterSpec, String> {
+        let mut spec = crate::model::ClusterSpec::default();
+        if !self.default_addr_pool.is_empty() {
+            spec.network.default_addr_pool = self.default_addr_pool.clone();
+        }
+        spec.network.subnet_size = self.default_addr_pool_mask_length;
+        crate::control::validate_network_defaults(&spec.network).map_err(|e| e.to_string())?;
+        spec.orchestration.task_history_retention_limit = self.task_history_limit;
+        Ok(spec)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum SwarmCommand {
     /// Manage join tokens.

@@ -1,21 +1,16 @@
 //! Networks: `network create|rm` and a service's `--network` references (swarmkit's
 //! controlapi for networks, docker's messages).
 //!
-//! A network gets its subnet (asked for, or the first free one of the address pool) and its
+//! A network gets its subnet (asked for, or the first free one of the cluster's address pools) and its
 //! VXLAN id when it is created, under the control lock, so two networks never overlap. Input:
 //! the committed store; output: actions, or a [`ControlError`] with nothing proposed.
 
 use super::{find_named, services, valid_name, ControlError, ControlError::*};
-use crate::model::{IpamConfig, Kind, Network, NetworkSpec, Object, PublishMode, ServiceSpec, Subnet};
+use crate::model::{IpamConfig, Kind, Network, NetworkDefaults, NetworkSpec, Object, PublishMode, ServiceSpec, Subnet};
 use crate::store::{Action, Store};
 use std::collections::BTreeSet;
 
-/// The pool networks take their subnets from, and their size (swarm's defaults:
-/// `--default-addr-pool 10.0.0.0/8 --default-addr-pool-mask-length 24`).
-pub const DEFAULT_ADDR_POOL: &str = "10.0.0.0/8";
-pub const DEFAULT_SUBNET_SIZE: u8 = 24;
-/// The ingress network's subnet and VXLAN id as swarm makes them at init.
-pub const INGRESS_SUBNET: &str = "10.0.0.0/24";
+/// The ingress network's VXLAN id, as swarm makes it at init.
 pub const INGRESS_VXLAN_ID: u32 = 4096;
 /// The only driver a swarm network has here.
 pub const OVERLAY: &str = "overlay";
@@ -39,11 +34,44 @@ fn subnets_in_use(store: &Store) -> Vec<(Subnet, &str)> {
         .collect()
 }
 
-/// The ingress network as swarm makes it at init (`ingress`, 10.0.0.0/24).
-pub fn ingress_network(id: String) -> Network {
+/// The subnets the pools give, in order: each pool cut into subnets of the cluster's size.
+fn pool_subnets(pools: &NetworkDefaults) -> impl Iterator<Item = Subnet> + '_ {
+    let size = pools.subnet_size;
+    pools.default_addr_pool.iter().filter_map(|p| Subnet::parse(p).ok()).filter(move |p| p.prefix <= size && size <= 30).flat_map(move |pool| {
+        let step = 1u64 << (32 - u32::from(size));
+        (0..(1u64 << (size - pool.prefix))).map(move |k| Subnet { base: pool.base + (k * step) as u32, prefix: size })
+    })
+}
+
+/// Checks `swarm init --default-addr-pool … --default-addr-pool-mask-length N`.
+pub fn validate_network_defaults(n: &NetworkDefaults) -> Result<(), ControlError> {
+    if n.default_addr_pool.is_empty() {
+        return Err(InvalidArgument("give at least one --default-addr-pool, e.g. 10.0.0.0/8".into()));
+    }
+    let mut pools: Vec<Subnet> = Vec::new();
+    for p in &n.default_addr_pool {
+        let s = Subnet::parse(p).map_err(|e| InvalidArgument(format!("--default-addr-pool: {e}")))?;
+        if n.subnet_size < s.prefix || n.subnet_size > 29 {
+            return Err(InvalidArgument(format!(
+                "--default-addr-pool-mask-length {} does not fit pool {s}: give a length between /{} and /29",
+                n.subnet_size, s.prefix
+            )));
+        }
+        if let Some(o) = pools.iter().find(|o| o.overlaps(&s)) {
+            return Err(InvalidArgument(format!("--default-addr-pool {s} overlaps {o}: give pools that do not overlap")));
+        }
+        pools.push(s);
+    }
+    Ok(())
+}
+
+/// The ingress network as swarm makes it at init: `ingress`, the pool's first subnet.
+pub fn ingress_network(id: String, pools: &NetworkDefaults) -> Network {
     let mut spec = NetworkSpec { driver: OVERLAY.into(), ingress: true, ..Default::default() };
     spec.annotations.name = "ingress".into();
-    let subnet = Subnet::parse(INGRESS_SUBNET).expect("a valid constant");
+    let subnet = pool_subnets(pools)
+        .next()
+        .unwrap_or_else(|| pool_subnets(&NetworkDefaults::default()).next().expect("the default pool has subnets"));
     Network {
         id,
         spec,
@@ -97,12 +125,17 @@ pub fn create_network(store: &Store, mut spec: NetworkSpec, id: String) -> Resul
             IpamConfig { subnet: subnet.to_string(), gateway: crate::model::ip_string(gateway) }
         }
         None => {
-            let pool = Subnet::parse(DEFAULT_ADDR_POOL).expect("a valid constant");
-            let step = 1u64 << (32 - u32::from(DEFAULT_SUBNET_SIZE));
-            let free = (0..(1u64 << (DEFAULT_SUBNET_SIZE - pool.prefix)))
-                .map(|k| Subnet { base: pool.base + (k * step) as u32, prefix: DEFAULT_SUBNET_SIZE })
-                .find(|s| !in_use.iter().any(|(u, _)| u.overlaps(s)))
-                .ok_or_else(|| FailedPrecondition(format!("the address pool {DEFAULT_ADDR_POOL} has no free /{DEFAULT_SUBNET_SIZE} left: remove a network or give --subnet")))?;
+            let pools = match store.get(Kind::Cluster, crate::leader::CLUSTER_ID) {
+                Some(Object::Cluster(c)) => c.spec.network.clone(),
+                _ => NetworkDefaults::default(),
+            };
+            let free = pool_subnets(&pools).find(|s| !in_use.iter().any(|(u, _)| u.overlaps(s))).ok_or_else(|| {
+                FailedPrecondition(format!(
+                    "the address pools {} have no free /{} left: remove a network or give --subnet",
+                    pools.default_addr_pool.join(", "),
+                    pools.subnet_size
+                ))
+            })?;
             IpamConfig { subnet: free.to_string(), gateway: crate::model::ip_string(free.first_host()) }
         }
     };

@@ -260,7 +260,7 @@ fn net_spec(name: &str, subnet: Option<&str>) -> crate::model::NetworkSpec {
 #[test]
 fn networks_get_free_subnets_and_cannot_go_while_in_use() {
     let mut store = Store::new();
-    apply(&mut store, vec![Action::Create(Object::Network(ingress_network("ing".into())))]);
+    apply(&mut store, vec![Action::Create(Object::Network(ingress_network("ing".into(), &Default::default())))]);
     let a = create_network(&store, net_spec("back", None), "n1".into()).unwrap();
     apply(&mut store, a);
     let a = create_network(&store, net_spec("front", Some("10.0.9.0/24")), "n2".into()).unwrap();
@@ -316,4 +316,27 @@ fn networks_get_free_subnets_and_cannot_go_while_in_use() {
     let e = remove_network(&store, "back").unwrap_err();
     assert!(matches!(e, FailedPrecondition(_)) && e.to_string().contains("in use by service api"), "{e}");
     assert!(matches!(&remove_network(&store, "front").unwrap()[0], Action::Delete { kind: Kind::Network, .. }));
+}
+
+// swarm init --default-addr-pool P --default-addr-pool-mask-length N: networks (and the
+// ingress network) take their subnets from the cluster's pools, in order.
+#[test]
+fn networks_take_subnets_from_the_clusters_pools() {
+    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5 };
+    let spec = flags.spec().unwrap();
+    let mut store = Store::new();
+    let ingress = ingress_network("ing".into(), &spec.network);
+    assert_eq!(ingress.ipam[0].subnet, "192.168.0.0/24");
+    apply(&mut store, vec![
+        Action::Create(Object::Cluster(Cluster { id: crate::leader::CLUSTER_ID.into(), spec, ..Default::default() })),
+        Action::Create(Object::Network(ingress)),
+    ]);
+    let a = create_network(&store, net_spec("back", None), "n1".into()).unwrap();
+    apply(&mut store, a);
+    assert_eq!(find_network(&store, "back").unwrap().ipam[0].subnet, "192.168.1.0/24");
+    for (pools, mask, wrong) in [(vec!["10.0.0.0/8", "10.1.0.0/16"], 24, "overlaps"), (vec!["10.0.0.0/16"], 8, "does not fit"), (vec!["10.0.0.0/x"], 24, "prefix")] {
+        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5 };
+        let e = f.spec().unwrap_err();
+        assert!(e.contains(wrong), "{e}");
+    }
 }

@@ -35,6 +35,8 @@ pub struct PassInput {
     /// The root (join tokens) `swarm init` made, written with the Cluster object by the first
     /// leader; None = make one from the RNG.
     pub init_root_ca: Option<RootCa>,
+    /// The settings `swarm init` gave, written with the Cluster object; None = defaults.
+    pub init_spec: Option<ClusterSpec>,
 }
 
 /// The cluster settings (defaults until the first leader wrote the Cluster object).
@@ -51,11 +53,12 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     let now = input.now_ms;
     if store.get(Kind::Cluster, CLUSTER_ID).is_none() {
         let root_ca = input.init_root_ca.clone().unwrap_or_else(|| crate::ca::new_root(rng));
-        o.put(Object::Cluster(Cluster { id: CLUSTER_ID.into(), root_ca, ..Default::default() }));
+        let spec = input.init_spec.clone().unwrap_or_default();
         // Swarm makes the routing mesh's network at init, as every `docker network ls` shows.
         if store.find_by_name(Kind::Network, "ingress").is_none() {
-            o.put(Object::Network(crate::control::ingress_network(ids.next_id())));
+            o.put(Object::Network(crate::control::ingress_network(ids.next_id(), &spec.network)));
         }
+        o.put(Object::Cluster(Cluster { id: CLUSTER_ID.into(), root_ca, spec, ..Default::default() }));
     }
     let spec = cluster_spec(store);
     for r in &input.registrations {

@@ -19,6 +19,23 @@ pub struct ClusterSpec {
     pub raft: RaftConfig,
     pub dispatcher: DispatcherConfig,
     pub ca_config: CaConfig,
+    /// Where networks' subnets come from (`swarm init --default-addr-pool`).
+    #[serde(default)]
+    pub network: NetworkDefaults,
+}
+
+/// The address pools networks take their subnets from, and the subnets' size (swarm's
+/// defaults: 10.0.0.0/8 in /24s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkDefaults {
+    pub default_addr_pool: Vec<String>,
+    pub subnet_size: u8,
+}
+
+impl Default for NetworkDefaults {
+    fn default() -> Self {
+        NetworkDefaults { default_addr_pool: vec!["10.0.0.0/8".into()], subnet_size: 24 }
+    }
 }
 
 impl Default for ClusterSpec {
@@ -29,6 +46,7 @@ impl Default for ClusterSpec {
             raft: RaftConfig::default(),
             dispatcher: DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 },
             ca_config: CaConfig { node_cert_expiry_secs: 90 * 24 * 3600 },
+            network: NetworkDefaults::default(),
         }
     }
 }

@@ -195,6 +195,7 @@ impl Manager {
                 voters: self.state.membership().membership().voter_ids().collect(),
                 leader_raft_id: self.id,
                 init_root_ca: self.init_root_ca.clone(),
+                init_spec: self.init_spec.clone(),
             }
         };
         for n in &input.expired {

@@ -66,6 +66,9 @@ pub struct NodeConfig {
     /// The root and join tokens `swarm init` made (held by the initial managers; the first
     /// leader writes them into the Cluster object). None: the first leader makes them.
     pub root_ca: Option<crate::model::RootCa>,
+    /// The settings `swarm init` gave (the first leader writes them into the Cluster object);
+    /// None: swarm's defaults.
+    pub init_spec: Option<crate::model::ClusterSpec>,
     /// Signs joining nodes' certificates when this node leads (production); None: joins
     /// that send a CSR are refused (the simulator sends none).
     pub cert_signer: Option<Arc<dyn ca::CertSigner>>,
@@ -168,6 +171,7 @@ pub struct Manager {
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
     init_root_ca: Option<crate::model::RootCa>,
+    init_spec: Option<crate::model::ClusterSpec>,
     /// node id → (version, task versions) of the assignment set last sent to its agent.
     sent_assignments: std::sync::Mutex<BTreeMap<String, (u64, crate::dispatcher::SentSet)>>,
     /// Joins waiting for the next group commit (node/ca.rs).
@@ -220,6 +224,7 @@ impl Manager {
             health,
             peers: Default::default(),
             init_root_ca: cfg.root_ca,
+            init_spec: cfg.init_spec,
             sent_assignments: Default::default(),
             joins: Default::default(),
             cert_signer: cfg.cert_signer,

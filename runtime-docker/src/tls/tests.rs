@@ -54,6 +54,7 @@ async fn certificates_decide_who_may_call_what() {
         raft: RaftConfig::default(),
         bootstrap: Some(BTreeMap::from([(1, addr.clone())])),
         root_ca: Some(root.clone()),
+        init_spec: None,
         cert_signer: Some(Arc::new(RootSigner)),
     };
     let m = Manager::start(cfg, disk, Arc::new(NoObserver)).await.unwrap();

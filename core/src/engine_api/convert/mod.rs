@@ -261,8 +261,8 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
         },
         tls_info: d::TlsInfo { trust_root: c.root_ca.ca_cert_pem.clone(), ..Default::default() },
         root_rotation_in_progress: false,
-        default_addr_pool: vec!["10.0.0.0/8".into()],
-        subnet_size: 24,
+        default_addr_pool: c.spec.network.default_addr_pool.clone(),
+        subnet_size: u32::from(c.spec.network.subnet_size),
         data_path_port: 4789,
         join_tokens: with_tokens
             .then(|| d::JoinTokens { worker: c.root_ca.join_token_worker.clone(), manager: c.root_ca.join_token_manager.clone() }),
