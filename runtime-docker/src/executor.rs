@@ -334,6 +334,7 @@ impl Executor for DockerExecutor {
             };
             let mut container = Container::new(task_id, state);
             container.ingress = ingress_bindings(c.ports.as_deref().unwrap_or_default(), &self.data_path_ip);
+            container.id = id.clone();
             out.push(container);
         }
         out.sort_by(|a, b| a.task_id.cmp(&b.task_id));

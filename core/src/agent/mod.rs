@@ -36,11 +36,13 @@ pub struct Container {
     /// Where the routing mesh reaches its ingress ports (the Docker executor binds each on the
     /// node's data-path address); reported with RUNNING. Empty in the simulator.
     pub ingress: Vec<IngressBinding>,
+    /// The runtime's id of the container (empty in the simulator); reported with RUNNING.
+    pub id: String,
 }
 
 impl Container {
     pub fn new(task_id: impl Into<String>, state: ContainerState) -> Container {
-        Container { task_id: task_id.into(), state, ingress: Vec::new() }
+        Container { task_id: task_id.into(), state, ingress: Vec::new(), id: String::new() }
     }
 }
 
@@ -68,7 +70,7 @@ pub enum Command {
 
 /// A status to report.
 fn st(state: TaskState, message: &str, err: &str, exit_code: Option<i32>, timestamp_ms: u64) -> TaskStatus {
-    TaskStatus { timestamp_ms, state, message: message.into(), err: err.into(), exit_code, ingress: Vec::new() }
+    TaskStatus { timestamp_ms, state, message: message.into(), err: err.into(), exit_code, ingress: Vec::new(), container_id: String::new() }
 }
 
 #[derive(Debug, Default)]
@@ -173,7 +175,8 @@ impl Agent {
                 }
                 Some(ContainerState::Running) => {
                     let ingress = c.map(|c| c.ingress.clone()).unwrap_or_default();
-                    self.report(&mut ups, t, TaskStatus { ingress, ..st(TaskState::Running, "started", "", None, now_ms) })
+                    let container_id = c.map(|c| c.id.clone()).unwrap_or_default();
+                    self.report(&mut ups, t, TaskStatus { ingress, container_id, ..st(TaskState::Running, "started", "", None, now_ms) })
                 }
                 Some(ContainerState::Exited(0)) => self.report(&mut ups, t, st(TaskState::Complete, "finished", "", Some(0), now_ms)),
                 Some(ContainerState::Exited(code)) => {

@@ -218,7 +218,12 @@ pub fn apply_status_updates(o: &mut Overlay, updates: &[StatusUpdate]) {
             continue;
         }
         let mut t = t.clone();
+        // A container id, once reported, stays through the task's later states.
+        let known_id = std::mem::take(&mut t.status.container_id);
         t.status = u.status.clone();
+        if t.status.container_id.is_empty() {
+            t.status.container_id = known_id;
+        }
         o.put(Object::Task(t));
     }
 }
@@ -424,6 +429,7 @@ mod tests {
         let mut store = Store::new();
         let mut t = Task { id: "t1".into(), node_id: "w1".into(), ..Default::default() };
         t.status.state = TaskState::Running;
+        t.status.container_id = "c0ffee".into();
         store
             .apply(1, &crate::store::Transaction { timestamp_ms: 0, actions: vec![crate::store::Action::Create(Object::Task(t))] })
             .unwrap();
@@ -437,5 +443,6 @@ mod tests {
         assert!(o.is_empty(), "older state and foreign node both ignored");
         apply_status_updates(&mut o, &[up("w1", TaskState::Failed)]);
         assert_eq!(o.task("t1").unwrap().status.state, TaskState::Failed);
+        assert_eq!(o.task("t1").unwrap().status.container_id, "c0ffee", "the container id reported with RUNNING stays");
     }
 }

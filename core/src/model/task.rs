@@ -37,6 +37,10 @@ pub struct TaskStatus {
     /// model. Skipped when empty so objects without it encode as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ingress: Vec<IngressBinding>,
+    /// The runtime's id of the task's container, reported from RUNNING on and kept once known
+    /// (docker's `ContainerStatus.ContainerID`). Empty in the simulator.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
 }
 
 /// One ingress port of a running task, as the routing mesh reaches it.

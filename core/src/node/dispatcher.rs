@@ -54,6 +54,7 @@ pub fn to_proto(u: &StatusUpdate) -> TaskStatusUpdate {
         exit_code: u.status.exit_code.unwrap_or(0),
         timestamp_ms: u.status.timestamp_ms,
         ingress: u.status.ingress.iter().map(|b| crate::proto::IngressBinding { protocol: b.protocol.clone(), target_port: b.target_port, addr: b.addr.clone() }).collect(),
+        container_id: u.status.container_id.clone(),
     }
 }
 
@@ -197,6 +198,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
                         .iter()
                         .map(|b| IngressBinding { protocol: b.protocol.clone(), target_port: b.target_port, addr: b.addr.clone() })
                         .collect(),
+                    container_id: u.container_id.clone(),
                 },
             });
         }

@@ -151,8 +151,8 @@ pub fn task_to_docker(t: &m::Task, job: bool) -> d::Task {
             state: task_state_name(s.state).into(),
             message: s.message.clone(),
             err: s.err.clone(),
-            // Agents report no container id yet: present and empty (the visualizer reads it).
-            container_status: d::ContainerStatus { container_id: String::new(), pid: 0, exit_code: i64::from(s.exit_code.unwrap_or(0)) },
+            // Present even when empty (the visualizer reads it without a check).
+            container_status: d::ContainerStatus { container_id: s.container_id.clone(), pid: 0, exit_code: i64::from(s.exit_code.unwrap_or(0)) },
             port_status: d::PortStatus {
                 ports: t
                     .endpoint_ports
