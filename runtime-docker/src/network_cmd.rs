@@ -15,7 +15,7 @@ pub async fn run(host: &str, cmd: NetworkCommand) -> Result<(), String> {
     let key = |key: String| proto::ObjectKey { key };
     match cmd {
         NetworkCommand::Create { .. } => unreachable!("answered above"),
-        NetworkCommand::Ls { quiet, format } => {
+        NetworkCommand::Ls(shoal_core::cli::ListFlags { quiet, format }) => {
             let list: Vec<_> = objects(&call(host, Op::ListNetworks(proto::ListObjects {})).await?)
                 .iter()
                 .filter_map(|o| if let Object::Network(n) = o { Some(convert::network_to_docker(n)) } else { None })

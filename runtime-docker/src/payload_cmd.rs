@@ -22,7 +22,7 @@ pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(
             let r = call(host, PayloadCommand::create_request(kind, &name, &labels, data)?).await?;
             println!("{}", r.id);
         }
-        PayloadCommand::Ls { quiet, format } => {
+        PayloadCommand::Ls(shoal_core::cli::ListFlags { quiet, format }) => {
             let op = match kind {
                 PayloadKind::Secret => Op::ListSecrets(proto::ListObjects {}),
                 PayloadKind::Config => Op::ListConfigs(proto::ListObjects {}),

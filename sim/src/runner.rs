@@ -720,7 +720,7 @@ impl Run {
         }
         match cmd {
             NetworkCommand::Create { .. } => unreachable!("answered above"),
-            NetworkCommand::Ls { .. } => {
+            NetworkCommand::Ls(_) => {
                 let r = self.control(Op::ListNetworks(proto::ListObjects {})).await?;
                 let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
                 let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
@@ -757,7 +757,7 @@ impl Run {
                     (Err(e), _) => Err(e),
                 }
             }
-            PayloadCommand::Ls { .. } => {
+            PayloadCommand::Ls(_) => {
                 let op = match kind {
                     PayloadKind::Secret => Op::ListSecrets(proto::ListObjects {}),
                     PayloadKind::Config => Op::ListConfigs(proto::ListObjects {}),

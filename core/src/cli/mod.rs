@@ -78,14 +78,7 @@ pub enum NetworkCommand {
     },
     /// List networks.
     #[command(alias = "list")]
-    Ls {
-        /// Only display network IDs
-        #[arg(long, short = 'q')]
-        quiet: bool,
-        /// json: one JSON object per line
-        #[arg(long)]
-        format: Option<String>,
-    },
+    Ls(ListFlags),
     /// Display detailed information on one or more networks.
     Inspect {
         #[arg(required = true)]
@@ -141,16 +134,9 @@ pub enum PayloadCommand {
         /// A file with the content, or - for stdin (in a scenario: the content itself)
         file: String,
     },
-    /// List them.
+    /// List them (a secret's data never shows).
     #[command(alias = "list")]
-    Ls {
-        /// Only display IDs
-        #[arg(long, short = 'q')]
-        quiet: bool,
-        /// json: one JSON object per line (a secret's data never shows)
-        #[arg(long)]
-        format: Option<String>,
-    },
+    Ls(ListFlags),
     /// Display detailed information on one or more (a secret's data never shows).
     Inspect {
         /// Print the information in a human friendly format (configs: with the data)
@@ -188,6 +174,17 @@ impl PayloadCommand {
             crate::control::PayloadKind::Config => Op::CreateConfig(req),
         })
     }
+}
+
+/// `ls`'s flags for networks, secrets and configs.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ListFlags {
+    /// Only display IDs
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// json: one JSON object per line
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// `swarm init`'s cluster settings (docker's flags and defaults).

@@ -187,21 +187,29 @@ fn check_owner(what: &str, f: &FileOwner) -> Result<(), ControlError> {
     Ok(())
 }
 
+/// One reference: the object by its id if that still exists, else by its name; the id and
+/// name become the object's, an empty target the name.
+fn resolve_one(store: &Store, kind: PayloadKind, id: &mut String, name: &mut String, target: &mut String) -> Result<(), ControlError> {
+    let found = match store.get(kind.kind(), id) {
+        Some(o) if !id.is_empty() => o,
+        _ => find_payload(store, kind, name)?,
+    };
+    let (found_id, _, spec) = payload_parts(found).expect("a payload kind holds payloads");
+    *id = found_id.to_string();
+    *name = spec.annotations.name.clone();
+    if target.is_empty() {
+        *target = name.clone();
+    }
+    Ok(())
+}
+
 /// Resolves the spec's secret and config references to the objects in the store (by id if it
 /// still exists, else by name), defaults each target to the name, and refuses unknown ones,
 /// bad targets, owners or modes, and two files on one path.
 pub(super) fn resolve_references(store: &Store, spec: &mut ServiceSpec) -> Result<(), ControlError> {
     let mut paths = BTreeSet::new();
     for r in &mut spec.task.container.secrets {
-        let found = match store.get(Kind::Secret, &r.secret_id) {
-            Some(Object::Secret(s)) if !r.secret_id.is_empty() => s,
-            _ => find_secret(store, &r.secret_name)?,
-        };
-        r.secret_id = found.id.clone();
-        r.secret_name = found.spec.annotations.name.clone();
-        if r.target.is_empty() {
-            r.target = r.secret_name.clone();
-        }
+        resolve_one(store, PayloadKind::Secret, &mut r.secret_id, &mut r.secret_name, &mut r.target)?;
         if r.target.contains('/') || r.target == "." || r.target == ".." {
             return Err(InvalidArgument(format!("secret target {:?}: give a file name (it goes under /run/secrets)", r.target)));
         }
@@ -211,15 +219,7 @@ pub(super) fn resolve_references(store: &Store, spec: &mut ServiceSpec) -> Resul
         }
     }
     for r in &mut spec.task.container.configs {
-        let found = match store.get(Kind::Config, &r.config_id) {
-            Some(Object::Config(c)) if !r.config_id.is_empty() => c,
-            _ => find_config(store, &r.config_name)?,
-        };
-        r.config_id = found.id.clone();
-        r.config_name = found.spec.annotations.name.clone();
-        if r.target.is_empty() {
-            r.target = r.config_name.clone();
-        }
+        resolve_one(store, PayloadKind::Config, &mut r.config_id, &mut r.config_name, &mut r.target)?;
         let path = r.path();
         if path.ends_with('/') || path.split('/').any(|p| p == "." || p == "..") {
             return Err(InvalidArgument(format!(
