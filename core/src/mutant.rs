@@ -15,6 +15,7 @@
 //! | `exceed-parallelism` | the update controller starts every dirty slot at once | `orchestrator/update.rs` |
 //! | `rollback-wrong-spec` | a rollback keeps the task template it rolls back from | `control`, `orchestrator/update.rs` |
 //! | `secret-to-wrong-node` | the dispatcher sends every secret of the swarm with every assignment set | `dispatcher` |
+//! | `reuse-address` | the allocator forgets the addresses it gave earlier in the same pass (two tasks made together share one) | `allocator/network.rs` |
 
 /// The mutants this build carries (at most one in practice).
 pub const ACTIVE: &[&str] = &[
@@ -32,6 +33,8 @@ pub const ACTIVE: &[&str] = &[
     "rollback-wrong-spec",
     #[cfg(feature = "mutant-secret-to-wrong-node")]
     "secret-to-wrong-node",
+    #[cfg(feature = "mutant-reuse-address")]
+    "reuse-address",
 ];
 
 /// Every mutant's name, for scripts and for checking a name given on the command line.
@@ -43,6 +46,7 @@ pub const ALL: &[&str] = &[
     "exceed-parallelism",
     "rollback-wrong-spec",
     "secret-to-wrong-node",
+    "reuse-address",
 ];
 
 /// Whether the mutant `name` is compiled in. A `const fn` over a constant list: with no

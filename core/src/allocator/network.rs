@@ -36,7 +36,9 @@ impl<'a> AddressBook<'a> {
         let store = self.store;
         let held = self.held.entry(net.id.clone()).or_insert_with(|| store.addresses_on(&net.id).map(|(ip, _)| ip).collect());
         let ip = subnet.hosts().find(|ip| *ip != gateway && !held.contains(ip))?;
-        held.insert(ip);
+        if !crate::mutant::active("reuse-address") {
+            held.insert(ip);
+        }
         Some(subnet.addr(ip))
     }
 }
