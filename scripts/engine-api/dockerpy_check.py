@@ -5,6 +5,7 @@ Usage: dockerpy_check.py unix:///PATH/docker.sock
 Runs the SDK's swarm calls a script would make and asserts what they return; exits 1 with the
 first mismatch. The service it makes is removed at the end, also on failure.
 """
+import base64
 import sys
 import time
 
@@ -51,6 +52,20 @@ def main(url):
         secret = c.secrets.create(name="pysecret", data=b"s3cret")
         assert [s.name for s in c.secrets.list(filters={"name": "pysecret"})] == ["pysecret"]
         secret.remove()
+        config = c.configs.create(name="pyconfig", data=b"listen 80\n")
+        assert base64.b64decode(c.configs.get("pyconfig").attrs["Spec"]["Data"]) == b"listen 80\n"
+        net = c.networks.create("pynet", driver="overlay", labels={"by": "py"})
+        assert [n.name for n in c.networks.list(filters={"label": "by=py"})] == ["pynet"]
+        on_net = c.services.create(
+            "shoal-app:1", name="pyonnet", networks=["pynet"],
+            configs=[docker.types.ConfigReference(config.id, "pyconfig", filename="/etc/py.conf")],
+        )
+        wait("docker-py: a task on pynet with an address", lambda: any(
+            a["Network"]["Spec"]["Name"] == "pynet" and a["Addresses"]
+            for t in on_net.tasks() for a in t.get("NetworksAttachments", [])
+        ))
+        on_net.remove()
+        wait("docker-py: network and config removable", lambda: _removed(net) and _removed(config))
         try:
             c.services.get("nosuch")
             raise AssertionError("services.get of an unknown service succeeded")
@@ -64,7 +79,18 @@ def main(url):
     finally:
         svc.remove()
     wait("docker-py: service removed", lambda: c.services.list(filters={"name": "py"}) == [])
-    print("docker-py: swarm, nodes, services (create, scale, update, rm), tasks, secrets: ok")
+    print("docker-py: swarm, nodes, services (create, scale, update, rm), tasks, secrets, configs, networks: ok")
+
+
+def _removed(obj):
+    """Removes a network or config; False while the swarm still refuses (in use)."""
+    try:
+        obj.remove()
+        return True
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError:
+        return False
 
 
 if __name__ == "__main__":
