@@ -31,8 +31,10 @@ pub enum ControlError {
 
 use ControlError::*;
 
+mod image;
 mod network;
 mod payload;
+pub use image::check_image_reference;
 pub use network::*;
 pub use payload::*;
 
@@ -55,12 +57,7 @@ fn valid_name(name: &str) -> Result<(), ControlError> {
 pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
     valid_name(&spec.annotations.name)?;
     let c = &spec.task.container;
-    if c.image.trim().is_empty() {
-        return Err(InvalidArgument("image reference must be provided: give the service an image, e.g. redis:7".into()));
-    }
-    if c.image.chars().any(char::is_whitespace) {
-        return Err(InvalidArgument(format!("image {:?} contains whitespace", c.image)));
-    }
+    image::check_image_reference(&c.image).map_err(InvalidArgument)?;
     for (what, c) in [("update", &spec.update), ("rollback", &spec.rollback)] {
         let Some(c) = c else { continue };
         if !(0.0..=1.0).contains(&c.max_failure_ratio) {
