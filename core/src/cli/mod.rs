@@ -162,6 +162,7 @@ impl PayloadCommand {
         data: Vec<u8>,
     ) -> Result<crate::proto::control_request::Op, String> {
         use crate::proto::control_request::Op;
+        crate::control::check_payload_size(kind, data.len()).map_err(|e| e.to_string())?;
         let mut spec = crate::model::SecretSpec { data, ..Default::default() };
         spec.annotations.name = name.to_string();
         for l in labels {

@@ -81,6 +81,20 @@ pub fn find_config<'a>(store: &'a Store, key: &str) -> Result<&'a Config, Contro
     }
 }
 
+/// The size rule of a secret's or config's data (clients check it before sending, so a big
+/// file is refused with this message rather than by a transport limit).
+pub fn check_payload_size(kind: PayloadKind, len: usize) -> Result<(), ControlError> {
+    let noun = kind.noun();
+    if len > kind.max_bytes() {
+        return Err(InvalidArgument(format!(
+            "{noun} data is {len} bytes: a {noun} may hold at most {} bytes ({} KiB)",
+            kind.max_bytes(),
+            kind.max_bytes() / 1024
+        )));
+    }
+    Ok(())
+}
+
 /// `secret create` / `config create`: the new object with id `id`.
 pub fn create_payload(store: &Store, kind: PayloadKind, spec: SecretSpec, id: String) -> Result<Vec<Action>, ControlError> {
     let noun = kind.noun();
@@ -88,14 +102,7 @@ pub fn create_payload(store: &Store, kind: PayloadKind, spec: SecretSpec, id: St
     if spec.data.is_empty() {
         return Err(InvalidArgument(format!("{noun} data is empty: give a file (or - for stdin) with the {noun}'s content")));
     }
-    if spec.data.len() > kind.max_bytes() {
-        return Err(InvalidArgument(format!(
-            "{noun} data is {} bytes: a {noun} may hold at most {} bytes ({} KiB)",
-            spec.data.len(),
-            kind.max_bytes(),
-            kind.max_bytes() / 1024
-        )));
-    }
+    check_payload_size(kind, spec.data.len())?;
     if store.find_by_name(kind.kind(), &spec.annotations.name).is_some() {
         return Err(AlreadyExists(format!("{noun} {} already exists: pick another name or remove that one", spec.annotations.name)));
     }
