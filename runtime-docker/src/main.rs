@@ -851,12 +851,17 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                         ServiceMode::ReplicatedJob { total_completions, .. } => ("replicated job", total_completions.to_string()),
                         ServiceMode::GlobalJob => ("global job", "-".into()),
                     };
-                    let ports = s
-                        .spec
-                        .endpoint
-                        .as_ref()
-                        .map(|e| e.ports.iter().map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol })).collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default();
+                    // As docker: the routing mesh's ports as allocated (`-p 0:80` shows the port
+                    // the allocator took), the spec's until then; host-mode ports are not shown.
+                    let spec_ports = s.spec.endpoint.iter().flat_map(|e| e.ports.iter());
+                    let shown: Vec<&shoal_core::model::PortConfig> =
+                        if s.endpoint_ports.is_empty() { spec_ports.collect() } else { s.endpoint_ports.iter().collect() };
+                    let ports = shown
+                        .iter()
+                        .filter(|p| p.publish_mode == shoal_core::model::PublishMode::Ingress)
+                        .map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol }))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), image_shown(&s.spec.task.container.image), ports]
                 })
                 .collect();
