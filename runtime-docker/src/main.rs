@@ -325,8 +325,21 @@ fn main() {
         }
     }
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        [] | ["--help" | "-h" | "help"] => {
+            print!("{}", overview());
+            return;
+        }
+        ["version"] => {
+            println!("Client: shoal {}\n API version: {}", env!("CARGO_PKG_VERSION"), shoal_core::engine_api::API_VERSION);
+            return;
+        }
+        _ => {}
+    }
+    // Help needs no swarm: clap prints it before anything dials a manager.
+    let asks_help = words.iter().any(|w| *w == "--help" || *w == "-h");
     tls::install_provider();
-    if !is_daemon && !matches!(words.as_slice(), [] | ["--help" | "-h" | "help", ..]) {
+    if !is_daemon && !asks_help && !matches!(words.as_slice(), ["help", ..]) {
         // The CLI speaks mTLS as the node whose data directory it reads (as docker's CLI
         // reaches the engine through a root-only socket: reading the key needs the daemon's
         // user).
@@ -376,6 +389,10 @@ fn main() {
                 Ok(c) => read(&host, c.cmd, std::path::Path::new(&client_dir)).await,
                 Err(e) => clap_exit(e),
             },
+            _ if asks_help => match shoal_core::cli::ControlCli::try_parse_from(&words) {
+                Err(e) => clap_exit(e),
+                Ok(_) => 0,
+            },
             _ => match parse_control(&words) {
                 Ok(cmd) => control(&host, cmd).await,
                 Err(e) => {
@@ -386,6 +403,29 @@ fn main() {
         }
     });
     std::process::exit(code);
+}
+
+/// `shoal --help`: every command, the daemon's and the control ones (clap's own list for the
+/// latter, so it stays true as commands are added).
+fn overview() -> String {
+    use clap::CommandFactory;
+    let mut s = String::from(
+        "Usage: shoal [--host IP:PORT] [--data-dir DIR] COMMAND\n\n\
+         A swarm-mode container orchestrator: the daemon and its CLI.\n\n\
+         Daemon:\n  \
+         swarm init    Initialize a swarm: this machine becomes its first manager (runs the daemon)\n  \
+         swarm join    Join a swarm as a node and/or manager (runs the daemon)\n  \
+         daemon        Restart this machine's daemon from its data directory\n  \
+         swarm leave   Leave the swarm (asks this machine's daemon)\n\n\
+         Control (any manager; the CLI speaks mTLS as the node whose --data-dir it reads):\n",
+    );
+    for c in shoal_core::cli::ControlCli::command().get_subcommands() {
+        s += &format!("  {:<13} {}\n", c.get_name(), c.get_about().map(|a| a.to_string()).unwrap_or_default());
+    }
+    s += "  ca            Client certificates for the Docker Engine API over TLS (ca client-bundle DIR)\n\n\
+          Other:\n  version       Show the version\n\n\
+          Run 'shoal COMMAND --help' for more information on a command.\n";
+    s
 }
 
 /// `--log-format json` and `RUST_LOG` (default info for shoal, warn for the rest).
