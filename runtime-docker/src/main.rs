@@ -1195,9 +1195,15 @@ fn task_row(t: &Task, name: String, hostname: String) -> Vec<String> {
         image_shown(&t.spec.container.image),
         hostname,
         format!("{:?}", t.desired_state),
-        format!("{:?}", t.status.state),
+        // docker's "Running 5 seconds ago": the state and how long since it was reported.
+        format!("{:?} {} ago", t.status.state, shoal_core::cli::human_duration(now_ms().saturating_sub(t.status.timestamp_ms))),
         t.status.err.clone(),
     ]
+}
+
+/// The wall clock, for "… ago" (the CLI's own clock: a client may read it).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn short(id: &str) -> String {

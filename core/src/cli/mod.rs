@@ -280,6 +280,28 @@ pub fn label_pair(l: &str) -> (String, String) {
     }
 }
 
+/// A duration as docker prints one in "Running 5 seconds ago" (go-units' `HumanDuration`,
+/// lower-cased as the docker CLI shows task states).
+pub fn human_duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    let minutes = secs / 60;
+    // Hours round to the nearest, as go-units does.
+    let hours = (ms + 1_800_000) / 3_600_000;
+    match () {
+        _ if secs < 1 => "less than a second".into(),
+        _ if secs == 1 => "1 second".into(),
+        _ if secs < 60 => format!("{secs} seconds"),
+        _ if minutes == 1 => "about a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "about an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", ms / 3_600_000 / 24 / 365),
+    }
+}
+
 pub fn parse_control<I, S>(words: I) -> Result<ControlCommand, String>
 where
     I: IntoIterator<Item = S>,
@@ -349,6 +371,26 @@ mod tests {
         assert!(matches!(update(&["service", "update", "--rollback", "web"]).request(&svc), Ok(crate::proto::control_request::Op::RollbackService(_))));
         assert!(update(&["service", "update", "--rollback", "--image", "x", "web"]).request(&svc).unwrap_err().contains("cannot be combined"));
         assert!(update(&["service", "update", "--publish-rm", "http", "web"]).apply(&cur).unwrap_err().contains("--publish-rm"));
+    }
+
+    #[test]
+    fn durations_read_as_docker_prints_them() {
+        let cases = [
+            (400, "less than a second"),
+            (1_500, "1 second"),
+            (5_000, "5 seconds"),
+            (61_000, "about a minute"),
+            (300_000, "5 minutes"),
+            (3_600_000, "about an hour"),
+            (5 * 3_600_000, "5 hours"),
+            (3 * 86_400_000, "3 days"),
+            (21 * 86_400_000, "3 weeks"),
+            (90 * 86_400_000, "3 months"),
+            (1_000 * 86_400_000, "2 years"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(human_duration(ms), want, "{ms} ms");
+        }
     }
 
     #[test]
