@@ -799,10 +799,14 @@ const TASK_JSON_KEYS: [&str; 7] = ["ID", "Name", "Image", "Node", "DesiredState"
 async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Result<(), String> {
     match cmd {
         ReadCmd::Node(NodeRead::Ls { quiet, format }) => {
-            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+            let mut nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
+            // As docker: by hostname, and the node this CLI runs on marked `*`.
+            let host_of = |n: &Node| n.description.as_ref().map(|d| d.hostname.clone()).unwrap_or_default();
+            nodes.sort_by(|a, b| (host_of(a), &a.id).cmp(&(host_of(b), &b.id)));
+            let me = daemon::read_identity(data_dir).ok().flatten().map(|i| i.node_id).unwrap_or_default();
             if quiet {
                 nodes.iter().for_each(|n| println!("{}", n.id));
                 return Ok(());
@@ -816,7 +820,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                         None => "",
                     };
                     vec![
-                        n.id.clone(),
+                        if n.id == me && format.is_none() { format!("{} *", n.id) } else { n.id.clone() },
                         n.description.as_ref().map(|d| d.hostname.clone()).unwrap_or_default(),
                         format!("{:?}", n.status.state),
                         format!("{:?}", n.spec.availability),
@@ -869,10 +873,12 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
             table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
         }
         ReadCmd::Service(ServiceRead::Ls { quiet, format }) => {
-            let services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
+            let mut services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
                 .collect();
+            // By name, as docker lists them.
+            services.sort_by(|a, b| a.spec.annotations.name.cmp(&b.spec.annotations.name));
             let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
             if quiet {
                 services.iter().for_each(|s| println!("{}", short(&s.id)));
