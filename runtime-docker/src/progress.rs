@@ -12,8 +12,9 @@
 //! as done when its newest live task runs with the service's current spec. Converged means
 //! every slot done (and a rolling update no longer in progress) for [`VERIFY_MS`] in a row,
 //! as docker's CLI waits for the update monitor before it says "Service converged". A paused
-//! or rolled-back update, or a task of the current spec that failed, is shown as it comes
-//! (docker's CLI keeps waiting too; Ctrl-C leaves the service as it is).
+//! update or rollback ends the follow with docker's error ("service update paused: …", exit
+//! status 1); a task of the current spec that failed is shown as it comes (docker's CLI keeps
+//! waiting too; Ctrl-C leaves the service as it is).
 //!
 //! Written here rather than with `indicatif`: the output is docker's fixed layout of one line
 //! per slot redrawn in place, which is a dozen lines of ANSI cursor movement.
@@ -146,8 +147,14 @@ pub async fn follow(host: &str, service: &str) -> Result<(), String> {
             _ => {}
         }
         let verified = stable_since.is_some_and(|s| now.duration_since(s) >= Duration::from_millis(VERIFY_MS));
-        if let Some(u) = svc.update_status.as_ref().filter(|u| matches!(u.state, UpdateState::Paused | UpdateState::RollbackPaused)) {
-            text.push(format!("update paused: {}", u.message));
+        // A paused update or rollback ends the follow with docker's error (exit status 1).
+        let paused = svc.update_status.as_ref().and_then(|u| match u.state {
+            UpdateState::Paused => Some(format!("service update paused: {}", u.message)),
+            UpdateState::RollbackPaused => Some(format!("service rollback paused: {}", u.message)),
+            _ => None,
+        });
+        if let Some(p) = &paused {
+            text.push(p.clone());
         } else if verified {
             text.push("verify: Service converged".into());
         } else if stable_since.is_some() {
@@ -170,6 +177,9 @@ pub async fn follow(host: &str, service: &str) -> Result<(), String> {
         let _ = out.write_all(frame.as_bytes());
         let _ = out.flush();
         drawn = text.len().max(drawn);
+        if let Some(p) = paused {
+            return Err(p);
+        }
         if verified {
             return Ok(());
         }
