@@ -316,6 +316,9 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         // Before anything is written: a machine whose engine is down cannot run tasks.
         DockerExecutor::engine().await?;
     }
+    // What the data directory held before an init or join wrote into it: a failed one
+    // takes back what it wrote (an empty `raft/` left behind would look like a node).
+    let fresh = existing.is_none().then(|| DirBefore::of(dir));
     let disk = Arc::new(FileDisk::open(dir.join("raft")).map_err(|e| format!("data directory {}: {e}", dir.display()))?);
     let id_disk = FileDisk::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     let advertise = existing.as_ref().map(|i| i.advertise_addr.clone()).unwrap_or_else(|| opts.advertise_addr.clone());
@@ -371,7 +374,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
         None => None,
     };
-    let (identity, server, manager, certs) = match (start, existing) {
+    let made = async { Ok::<_, String>(match (start, existing) {
         (_, Some(i)) => {
             let certs = NodeCerts::load(dir)?.ok_or_else(|| {
                 format!("{} holds no certificates ({}/): remove the directory and join the swarm again", dir.display(), tls::CERTS_DIR)
@@ -428,6 +431,16 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             (i, server, manager, certs)
         }
         (Start::Restart, None) => unreachable!("refused above"),
+    }) }
+    .await;
+    let (identity, server, manager, certs) = match made {
+        Ok(x) => x,
+        Err(e) => {
+            if let Some(before) = &fresh {
+                before.restore(dir);
+            }
+            return Err(e);
+        }
     };
     manager.allow_raft(certs.role().is_ok_and(|r| r == NodeRole::Manager));
     let exec = DockerExecutor::connect(&identity.node_id, &identity.data_path_ip()).await?;
@@ -571,4 +584,32 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     }
     tracing::info!(target: "shoal", "stopped");
     Ok(())
+}
+
+/// The entries of a data directory before an init or join wrote into it, to take back what a
+/// failed one wrote.
+struct DirBefore {
+    existed: bool,
+    entries: std::collections::BTreeSet<std::ffi::OsString>,
+}
+
+impl DirBefore {
+    fn of(dir: &Path) -> DirBefore {
+        let entries = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name())).collect()).unwrap_or_default();
+        DirBefore { existed: dir.exists(), entries }
+    }
+
+    /// Removes what was not there before (the directory itself if it was not).
+    fn restore(&self, dir: &Path) {
+        if !self.existed {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !self.entries.contains(&e.file_name()) {
+                let p = e.path();
+                let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            }
+        }
+    }
 }
