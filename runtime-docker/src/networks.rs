@@ -96,13 +96,11 @@ pub async fn endpoints(docker: &Docker, task: &Task) -> Result<Option<Vec<(Strin
     for a in &task.networks {
         let name = ensure(docker, a).await?;
         let ip = a.addresses.first().and_then(|x| x.split('/').next()).map(str::to_string);
-        let mut aliases = a.aliases.clone();
-        aliases.push(format!("tasks.{}", task.service_name));
         out.push((
             name,
             EndpointSettings {
                 ipam_config: Some(EndpointIpamConfig { ipv4_address: ip, ..Default::default() }),
-                aliases: Some(aliases),
+                aliases: Some(a.aliases.clone()),
                 ..Default::default()
             },
         ));

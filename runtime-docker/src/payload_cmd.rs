@@ -2,13 +2,11 @@
 //! never shows (the managers never send it to a client).
 
 use crate::{call, json_rows, objects};
-use shoal_core::cli::PayloadCommand;
+use shoal_core::cli::{payload_op, PayloadCommand, PayloadVerb};
 use shoal_core::control::PayloadKind;
 use shoal_core::engine_api::convert;
-use shoal_core::proto::{self, control_request::Op};
 
 pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(), String> {
-    let key = |key: String| proto::ObjectKey { key };
     match cmd {
         PayloadCommand::Create { labels, name, file } => {
             use std::io::Read;
@@ -23,11 +21,7 @@ pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(
             println!("{}", r.id);
         }
         PayloadCommand::Ls(shoal_core::cli::ListFlags { quiet, format }) => {
-            let op = match kind {
-                PayloadKind::Secret => Op::ListSecrets(proto::ListObjects {}),
-                PayloadKind::Config => Op::ListConfigs(proto::ListObjects {}),
-            };
-            let list: Vec<_> = objects(&call(host, op).await?).iter().filter_map(convert::payload_to_docker).collect();
+            let list: Vec<_> = objects(&call(host, payload_op(kind, PayloadVerb::List)).await?).iter().filter_map(convert::payload_to_docker).collect();
             let labels = |s: &shoal_core::engine_api::types::Secret| {
                 s.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
             };
@@ -49,11 +43,7 @@ pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(
         PayloadCommand::Inspect { pretty, names } => {
             let mut found = Vec::new();
             for k in names {
-                let op = match kind {
-                    PayloadKind::Secret => Op::GetSecret(key(k)),
-                    PayloadKind::Config => Op::GetConfig(key(k)),
-                };
-                found.extend(objects(&call(host, op).await?));
+                found.extend(objects(&call(host, payload_op(kind, PayloadVerb::Get(k))).await?));
             }
             let out: Vec<_> = found.iter().filter_map(convert::payload_to_docker).collect();
             if !pretty {
@@ -78,11 +68,7 @@ pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(
         }
         PayloadCommand::Rm { names } => {
             for k in names {
-                let op = match kind {
-                    PayloadKind::Secret => Op::RemoveSecret(key(k.clone())),
-                    PayloadKind::Config => Op::RemoveConfig(key(k.clone())),
-                };
-                call(host, op).await?;
+                call(host, payload_op(kind, PayloadVerb::Remove(k.clone()))).await?;
                 println!("{k}");
             }
         }

@@ -15,7 +15,7 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{payload_op, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, SwarmCommand};
 use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
@@ -740,7 +740,6 @@ impl Run {
     /// `secret …` / `config …` steps.
     async fn payload_step(&self, kind: PayloadKind, cmd: &PayloadCommand) -> Result<(), String> {
         let noun = kind.noun();
-        let key = |key: String| proto::ObjectKey { key };
         match cmd {
             PayloadCommand::Create { labels, name, file } => {
                 let op = PayloadCommand::create_request(kind, name, labels, file.as_bytes().to_vec())?;
@@ -758,11 +757,7 @@ impl Run {
                 }
             }
             PayloadCommand::Ls(_) => {
-                let op = match kind {
-                    PayloadKind::Secret => Op::ListSecrets(proto::ListObjects {}),
-                    PayloadKind::Config => Op::ListConfigs(proto::ListObjects {}),
-                };
-                let r = self.control(op).await?;
+                let r = self.control(payload_op(kind, PayloadVerb::List)).await?;
                 let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
                 let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
                 tracing::info!(target: "shoal::step", node = "runner", "{noun}s: {}", names.join(", "));
@@ -770,20 +765,12 @@ impl Run {
             }
             PayloadCommand::Inspect { names, .. } => {
                 for k in names {
-                    let op = match kind {
-                        PayloadKind::Secret => Op::GetSecret(key(k.clone())),
-                        PayloadKind::Config => Op::GetConfig(key(k.clone())),
-                    };
-                    self.control(op).await?;
+                    self.control(payload_op(kind, PayloadVerb::Get(k.clone()))).await?;
                 }
                 Ok(())
             }
             PayloadCommand::Rm { names } => {
-                self.remove_all(noun, names, |k| match kind {
-                    PayloadKind::Secret => Op::RemoveSecret(key(k)),
-                    PayloadKind::Config => Op::RemoveConfig(key(k)),
-                })
-                .await
+                self.remove_all(noun, names, |k| payload_op(kind, PayloadVerb::Remove(k))).await
             }
         }
     }

@@ -82,8 +82,11 @@ pub fn attachments(o: &Overlay, book: &mut AddressBook, task: &Task) -> Result<V
         let Some(n) = network(o, &a.target).cloned() else { continue };
         let addr = book.take(&n).ok_or_else(|| format!("no available IP addresses on network {}", n.spec.annotations.name))?;
         let range = n.ipam.first().cloned().unwrap_or_default();
+        // Every name the task answers to here (swarm's DNS): its service, the aliases, and
+        // `tasks.<service>`, the name of all the service's task addresses.
         let mut aliases = vec![task.service_name.clone()];
         aliases.extend(a.aliases.iter().filter(|x| **x != task.service_name).cloned());
+        aliases.push(format!("tasks.{}", task.service_name));
         out.push(NetworkAttachment {
             network_id: n.id.clone(),
             addresses: vec![addr],

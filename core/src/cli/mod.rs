@@ -161,7 +161,6 @@ impl PayloadCommand {
         labels: &[String],
         data: Vec<u8>,
     ) -> Result<crate::proto::control_request::Op, String> {
-        use crate::proto::control_request::Op;
         crate::control::check_payload_size(kind, data.len()).map_err(|e| e.to_string())?;
         let mut spec = crate::model::SecretSpec { data, ..Default::default() };
         spec.annotations.name = name.to_string();
@@ -169,11 +168,36 @@ impl PayloadCommand {
             let (k, v) = service::kv("label", l)?;
             spec.annotations.labels.insert(k, v);
         }
-        let req = crate::proto::CreatePayload { spec: serde_json::to_vec(&spec).expect("spec serialises") };
-        Ok(match kind {
-            crate::control::PayloadKind::Secret => Op::CreateSecret(req),
-            crate::control::PayloadKind::Config => Op::CreateConfig(req),
-        })
+        Ok(payload_op(kind, PayloadVerb::Create(crate::proto::CreatePayload { spec: serde_json::to_vec(&spec).expect("spec serialises") })))
+    }
+}
+
+/// A secret or config verb, as the control request it is sent as.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PayloadVerb {
+    Create(crate::proto::CreatePayload),
+    Get(String),
+    List,
+    Remove(String),
+    Update(crate::proto::UpdatePayload),
+}
+
+/// The control request of `verb` on secrets or configs (the two kinds have the same verbs
+/// under different operations).
+pub fn payload_op(kind: crate::control::PayloadKind, verb: PayloadVerb) -> crate::proto::control_request::Op {
+    use crate::control::PayloadKind::{Config, Secret};
+    use crate::proto::{control_request::Op, ListObjects, ObjectKey};
+    match (kind, verb) {
+        (Secret, PayloadVerb::Create(c)) => Op::CreateSecret(c),
+        (Config, PayloadVerb::Create(c)) => Op::CreateConfig(c),
+        (Secret, PayloadVerb::Get(key)) => Op::GetSecret(ObjectKey { key }),
+        (Config, PayloadVerb::Get(key)) => Op::GetConfig(ObjectKey { key }),
+        (Secret, PayloadVerb::List) => Op::ListSecrets(ListObjects {}),
+        (Config, PayloadVerb::List) => Op::ListConfigs(ListObjects {}),
+        (Secret, PayloadVerb::Remove(key)) => Op::RemoveSecret(ObjectKey { key }),
+        (Config, PayloadVerb::Remove(key)) => Op::RemoveConfig(ObjectKey { key }),
+        (Secret, PayloadVerb::Update(u)) => Op::UpdateSecret(u),
+        (Config, PayloadVerb::Update(u)) => Op::UpdateConfig(u),
     }
 }
 

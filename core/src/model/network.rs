@@ -89,8 +89,8 @@ pub struct NetworkAttachment {
     pub vxlan_id: u32,
     #[serde(default, skip_serializing_if = "is_false")]
     pub internal: bool,
-    /// DNS names of the task on this network: its service's name and the attachment's
-    /// aliases.
+    /// DNS names of the task on this network: its service's name, the attachment's aliases
+    /// and `tasks.<service>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
 }

@@ -6,6 +6,7 @@
 use super::routes::{parse, Query};
 use super::{empty, json, EngineApi, Resp};
 use axum::http::StatusCode;
+use shoal_core::cli::{payload_op, PayloadVerb};
 use shoal_core::control::PayloadKind;
 use shoal_core::engine_api::{convert, query, types as d, ApiError};
 use shoal_core::model::{Kind, NodeRole};
@@ -166,22 +167,12 @@ pub async fn create_payload(api: &EngineApi, kind: PayloadKind, body: &[u8]) -> 
     let sent: d::SecretSpec = parse(&format!("{} spec", kind.noun()), body)?;
     let spec = convert::payload_spec_from_docker(kind, &sent)?;
     let spec = serde_json::to_vec(&spec).map_err(|e| ApiError::Internal(format!("cannot encode the {}: {e}", kind.noun())))?;
-    let req = proto::CreatePayload { spec };
-    let op = match kind {
-        PayloadKind::Secret => Op::CreateSecret(req),
-        PayloadKind::Config => Op::CreateConfig(req),
-    };
-    let r = api.control(op).await?;
+    let r = api.control(payload_op(kind, PayloadVerb::Create(proto::CreatePayload { spec }))).await?;
     Ok(json(StatusCode::CREATED, &d::IdResponse { id: r.id }))
 }
 
 pub async fn remove_payload(api: &EngineApi, kind: PayloadKind, id: &str) -> Result<Resp, ApiError> {
-    let key = proto::ObjectKey { key: id.into() };
-    api.control(match kind {
-        PayloadKind::Secret => Op::RemoveSecret(key),
-        PayloadKind::Config => Op::RemoveConfig(key),
-    })
-    .await?;
+    api.control(payload_op(kind, PayloadVerb::Remove(id.into()))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -198,11 +189,7 @@ pub async fn update_payload(api: &EngineApi, kind: PayloadKind, id: &str, q: &Qu
         data: spec.data,
         version: q.version()?.unwrap_or(0),
     };
-    api.control(match kind {
-        PayloadKind::Secret => Op::UpdateSecret(op),
-        PayloadKind::Config => Op::UpdateConfig(op),
-    })
-    .await?;
+    api.control(payload_op(kind, PayloadVerb::Update(op))).await?;
     Ok(empty(StatusCode::OK))
 }
 
