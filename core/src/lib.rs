@@ -27,6 +27,7 @@ pub mod mutant;
 pub mod node;
 pub mod orchestrator;
 pub mod scheduler;
+pub mod stack;
 pub mod store;
 
 /// Generated protobuf/gRPC code (madsim-tonic: real tonic, or simulated under `cfg(madsim)`).

@@ -246,6 +246,15 @@ fn engine_mount(m: &shoal_core::model::Mount) -> bollard::models::Mount {
             MountKind::Tmpfs => bollard::models::MountType::TMPFS,
         }),
         read_only: m.read_only.then_some(true),
+        volume_options: m.volume.as_ref().map(|v| bollard::models::MountVolumeOptions {
+            no_copy: v.no_copy.then_some(true),
+            labels: (!v.labels.is_empty()).then(|| v.labels.clone().into_iter().collect()),
+            driver_config: v.driver.as_ref().map(|d| bollard::models::MountVolumeOptionsDriverConfig {
+                name: Some(d.name.clone()),
+                options: (!d.options.is_empty()).then(|| d.options.clone().into_iter().collect()),
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -399,6 +408,10 @@ impl Executor for DockerExecutor {
                 c.ulimits.iter().map(|u| ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) }).collect()
             }),
             mounts: (!c.mounts.is_empty()).then(|| c.mounts.iter().map(engine_mount).collect()),
+            log_config: task.spec.log_driver.as_ref().map(|l| bollard::models::HostConfigLogConfig {
+                typ: (!l.name.is_empty()).then(|| l.name.clone()),
+                config: (!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()),
+            }),
             ..Default::default()
         };
         let body = ContainerCreateBody {

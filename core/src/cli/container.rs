@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn mounts_parse_as_docker_writes_them() {
         let m = parse_mount("type=bind,source=/srv,target=/data,readonly").unwrap();
-        assert_eq!(m, Mount { kind: MountKind::Bind, source: "/srv".into(), target: "/data".into(), read_only: true });
+        assert_eq!(m, Mount { kind: MountKind::Bind, source: "/srv".into(), target: "/data".into(), read_only: true, volume: None });
         let m = parse_mount("type=tmpfs,dst=/tmp").unwrap();
         assert_eq!((m.kind, m.target.as_str(), m.read_only), (MountKind::Tmpfs, "/tmp", false));
         assert_eq!(parse_mount("src=vol,target=/v").unwrap().kind, MountKind::Volume, "volume is docker's default type");

@@ -140,6 +140,30 @@ pub struct Mount {
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
+    /// How the engine makes a named volume the first time a task uses it (a volume mount only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeOptions>,
+}
+
+/// A named volume's creation options (docker's `mount.VolumeOptions`): the node's engine
+/// creates the volume with these on first use; an existing volume is used as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeOptions {
+    /// Do not copy the image's files at the target into a new volume.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_copy: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<Driver>,
+}
+
+/// A named driver with options (a volume driver, a log driver).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Driver {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
 }
 
 /// A secret a task uses (swarmkit's `SecretReference`): the control API resolves the name
@@ -299,6 +323,10 @@ pub struct TaskSpec {
     /// Bumped by `service update --force` to make an update without a spec change.
     #[serde(default)]
     pub force_update: u64,
+    /// The containers' log driver (`--log-driver`, `--log-opt`); None = the engine's default
+    /// (so is an empty name, with the options given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_driver: Option<Driver>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

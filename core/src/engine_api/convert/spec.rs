@@ -179,7 +179,19 @@ pub(super) fn container_to_docker(c: &m::ContainerSpec) -> d::ContainerSpec {
         mounts: c
             .mounts
             .iter()
-            .map(|x| d::Mount { kind: x.kind.as_str().into(), source: x.source.clone(), target: x.target.clone(), read_only: x.read_only, ..Default::default() })
+            .map(|x| d::Mount {
+                kind: x.kind.as_str().into(),
+                source: x.source.clone(),
+                target: x.target.clone(),
+                read_only: x.read_only,
+                volume_options: x.volume.as_ref().map(|v| d::VolumeOptions {
+                    no_copy: v.no_copy,
+                    labels: v.labels.clone(),
+                    driver_config: v.driver.as_ref().map(driver_to_docker),
+                    subpath: String::new(),
+                }),
+                ..Default::default()
+            })
             .collect(),
         stop_signal: c.stop_signal.clone(),
         hosts: c.hosts.clone(),
@@ -281,11 +293,23 @@ pub(super) fn container_from_docker(c: &d::ContainerSpec) -> Result<m::Container
     for x in &c.mounts {
         let kind = m::MountKind::parse(&x.kind)
             .ok_or_else(|| ApiError::BadRequest(format!("{p}.Mounts[].Type {:?}: use bind, volume or tmpfs", x.kind)))?;
-        let options_set = [&x.bind_options, &x.volume_options, &x.tmpfs_options].iter().any(|o| o.as_ref().is_some_and(|v| !is_empty_value(v)));
-        if options_set || !x.consistency.is_empty() {
-            return Err(unsupported(&format!("{p}.Mounts[] BindOptions, VolumeOptions, TmpfsOptions and Consistency")));
+        let options_set = [&x.bind_options, &x.tmpfs_options].iter().any(|o| o.as_ref().is_some_and(|v| !is_empty_value(v)));
+        if options_set || !["", "default", "consistent"].contains(&x.consistency.as_str()) {
+            return Err(unsupported(&format!("{p}.Mounts[] BindOptions, TmpfsOptions and Consistency")));
         }
-        mounts.push(m::Mount { kind, source: x.source.clone(), target: x.target.clone(), read_only: x.read_only });
+        let volume = match &x.volume_options {
+            Some(v) if !v.subpath.is_empty() => return Err(unsupported(&format!("{p}.Mounts[].VolumeOptions.Subpath"))),
+            Some(v) if kind != m::MountKind::Volume && *v != d::VolumeOptions::default() => {
+                return Err(ApiError::BadRequest(format!("{p}.Mounts[].VolumeOptions: only a volume mount takes them, not a {} mount", x.kind)));
+            }
+            Some(v) if *v != d::VolumeOptions::default() => Some(m::VolumeOptions {
+                no_copy: v.no_copy,
+                labels: v.labels.clone(),
+                driver: v.driver_config.as_ref().filter(|d| !d.name.is_empty() || !d.options.is_empty()).map(driver_from_docker),
+            }),
+            _ => None,
+        };
+        mounts.push(m::Mount { kind, source: x.source.clone(), target: x.target.clone(), read_only: x.read_only, volume });
     }
     let dns = c.dns_config.clone().unwrap_or_default();
     Ok(m::ContainerSpec {
@@ -314,6 +338,14 @@ pub(super) fn container_from_docker(c: &d::ContainerSpec) -> Result<m::Container
         ulimits: c.ulimits.iter().map(|u| m::Ulimit { name: u.name.clone(), soft: u.soft, hard: u.hard }).collect(),
         mounts,
     })
+}
+
+pub(super) fn driver_to_docker(x: &m::Driver) -> d::Driver {
+    d::Driver { name: x.name.clone(), options: x.options.clone() }
+}
+
+pub(super) fn driver_from_docker(x: &d::Driver) -> m::Driver {
+    m::Driver { name: x.name.clone(), options: x.options.clone() }
 }
 
 pub(super) fn is_empty_value(v: &serde_json::Value) -> bool {
@@ -380,6 +412,7 @@ pub(super) fn task_spec_to_docker(t: &m::TaskSpec) -> d::TaskSpec {
             .collect(),
         force_update: t.force_update,
         runtime: "container".into(),
+        log_driver: t.log_driver.as_ref().map(driver_to_docker),
         ..Default::default()
     }
 }
@@ -387,9 +420,6 @@ pub(super) fn task_spec_to_docker(t: &m::TaskSpec) -> d::TaskSpec {
 pub(super) fn task_spec_from_docker(t: &d::TaskSpec, legacy_networks: &[d::NetworkAttachmentConfig]) -> Result<m::TaskSpec, ApiError> {
     if t.plugin_spec.is_some() || t.network_attachment_spec.is_some() || !["", "container"].contains(&t.runtime.as_str()) {
         return Err(ApiError::BadRequest("TaskTemplate: Shoal runs containers only (Runtime \"container\" with a ContainerSpec)".into()));
-    }
-    if t.log_driver.as_ref().is_some_and(|l| !l.name.is_empty() || !l.options.is_empty()) {
-        return Err(unsupported("TaskTemplate.LogDriver"));
     }
     let container = container_from_docker(t.container_spec.as_ref().ok_or_else(|| {
         ApiError::BadRequest("TaskTemplate.ContainerSpec must be given: the container to run, with its Image".into())
@@ -421,6 +451,8 @@ pub(super) fn task_spec_from_docker(t: &d::TaskSpec, legacy_networks: &[d::Netwo
         },
         networks,
         force_update: t.force_update,
+        // Options without a name apply to the engine's default driver.
+        log_driver: t.log_driver.as_ref().filter(|l| !l.name.is_empty() || !l.options.is_empty()).map(driver_from_docker),
     })
 }
 

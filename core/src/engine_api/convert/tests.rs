@@ -223,7 +223,13 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
                     m::MountKind::Volume => src,
                     m::MountKind::Tmpfs => String::new(),
                 };
-                m::Mount { kind, source, target: format!("/{dst}"), read_only }
+                // Volume mounts sometimes carry creation options (a stack's labels).
+                let volume = (kind == m::MountKind::Volume && read_only).then(|| m::VolumeOptions {
+                    no_copy: true,
+                    labels: [("com.docker.stack.namespace".to_string(), dst.clone())].into(),
+                    driver: Some(m::Driver { name: "local".into(), options: [("o".to_string(), "bind".to_string())].into() }),
+                });
+                m::Mount { kind, source, target: format!("/{dst}"), read_only, volume }
             })
             .collect();
         c
@@ -258,6 +264,7 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
             m::ServiceSpec {
                 annotations: m::Annotations { name, labels },
                 task: m::TaskSpec {
+                    log_driver: (force_update % 2 == 1).then(|| m::Driver { name: "json-file".into(), options: [("max-size".to_string(), "1m".to_string())].into() }),
                     container,
                     resources: m::ResourceRequirements { limits, reservations },
                     restart: m::RestartPolicy {

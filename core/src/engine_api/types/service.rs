@@ -214,9 +214,23 @@ pub struct Mount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volume_options: Option<serde_json::Value>,
+    pub volume_options: Option<VolumeOptions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<serde_json::Value>,
+}
+
+/// How a named volume is made on first use (moby `mount.VolumeOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeOptions {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<Driver>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

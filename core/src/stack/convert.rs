@@ -1,0 +1,714 @@
+//! A typed compose file into the swarm objects of a stack ([`StackSpec`]), following the
+//! docker CLI's conversion: names `STACK_name` (or a `name:` given), the namespace label on
+//! everything, the image label on services, the `default` network for services that name
+//! none, secrets and configs with uid/gid "0" and mode 0444 unless given, lists sorted as
+//! docker sorts them (environment, ports, networks, secrets, configs, ulimits) so a redeploy
+//! of the same file changes nothing.
+//!
+//! A service is first built as the Engine API's `ServiceSpec` (what `docker stack deploy`
+//! sends) and then read by [`crate::engine_api::convert::spec_from_docker`], so both ways of
+//! deploying a stack make the same model spec and refuse the same unsupported fields.
+
+use super::compose::*;
+use super::{scoped, StackError, Variables, IMAGE_LABEL, NAMESPACE_LABEL};
+use crate::engine_api::types as d;
+use crate::model as m;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything a stack is made of.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StackSpec {
+    pub name: String,
+    /// Networks the stack makes (the ones its services use), created when missing.
+    pub networks: Vec<m::NetworkSpec>,
+    /// Networks it uses that must exist already.
+    pub external_networks: Vec<String>,
+    pub secrets: Vec<m::SecretSpec>,
+    pub external_secrets: Vec<String>,
+    pub configs: Vec<m::SecretSpec>,
+    pub external_configs: Vec<String>,
+    /// By name.
+    pub services: Vec<m::ServiceSpec>,
+}
+
+/// What the conversion needs from outside: files and variables, read by the caller.
+pub struct Context<'a> {
+    /// The compose files' names, for errors.
+    pub files: String,
+    /// The directory of the first compose file: relative paths (`file:`, `env_file`, bind
+    /// mounts) are relative to it, as docker resolves them.
+    pub working_dir: String,
+    pub vars: &'a Variables,
+    /// Reads a file by absolute path.
+    pub read: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+}
+
+impl Context<'_> {
+    fn invalid(&self, path: impl Into<String>, message: impl Into<String>) -> StackError {
+        StackError::Invalid { file: self.files.clone(), path: path.into(), message: message.into() }
+    }
+
+    fn absolute(&self, p: &str) -> String {
+        if p.starts_with('/') {
+            return p.to_string();
+        }
+        let rel = p.strip_prefix("./").unwrap_or(p);
+        let path = std::path::Path::new(&self.working_dir).join(rel);
+        path.to_string_lossy().into_owned()
+    }
+
+    fn read_file(&self, what: &str, p: &str) -> Result<Vec<u8>, StackError> {
+        let abs = self.absolute(p);
+        (self.read)(&abs).map_err(|message| StackError::Read { what: what.to_string(), path: abs, message })
+    }
+}
+
+/// The stack `stack` as the compose file describes it. Every part is converted (and every
+/// file read) before anything is returned: an error leaves nothing half made.
+pub fn convert(stack: &str, file: &ComposeFile, ctx: &Context) -> Result<StackSpec, StackError> {
+    super::validate_stack_name(stack)?;
+    check_version(file, ctx)?;
+    let mut out = StackSpec { name: stack.to_string(), ..Default::default() };
+    let mut used_networks = BTreeSet::new();
+    for (name, svc) in &file.services {
+        let spec = service(stack, name, svc, file, ctx, &mut used_networks)?;
+        out.services.push(spec);
+    }
+    for net in used_networks {
+        let def = file.networks.get(&net).cloned().flatten().unwrap_or_default();
+        let (external, old_name) = External::get(&def.external);
+        if external {
+            out.external_networks.push(def.name.clone().or(old_name).unwrap_or(net));
+            continue;
+        }
+        out.networks.push(network(stack, &net, &def, ctx)?);
+    }
+    for (kind, defs) in [("secrets", &file.secrets), ("configs", &file.configs)] {
+        for (key, def) in defs {
+            let (external, old_name) = External::get(&def.external);
+            let name = def.name.clone().or(old_name).unwrap_or_else(|| if external { key.clone() } else { scoped(stack, key) });
+            let (specs, externals) = if kind == "secrets" { (&mut out.secrets, &mut out.external_secrets) } else { (&mut out.configs, &mut out.external_configs) };
+            if external {
+                externals.push(name);
+                continue;
+            }
+            let data = match (&def.file, &def.content) {
+                (Some(f), _) => ctx.read_file(&format!("{kind}.{key}.file"), f)?,
+                (None, Some(c)) if kind == "configs" => c.clone().into_bytes(),
+                _ => return Err(ctx.invalid(format!("{kind}.{key}"), "give file: (a path), or external: true for one that exists already")),
+            };
+            let labels = stack_labels(stack, def.labels.as_ref());
+            specs.push(m::SecretSpec { annotations: m::Annotations { name, labels }, data });
+        }
+    }
+    Ok(out)
+}
+
+fn check_version(file: &ComposeFile, ctx: &Context) -> Result<(), StackError> {
+    let Some(v) = &file.version else { return Ok(()) };
+    let v = v.text();
+    let ok = v.is_empty() || v == "3" || v.strip_prefix("3.").is_some_and(|minor| minor.parse::<u32>().is_ok_and(|n| n <= 13));
+    if ok { Ok(()) } else { Err(ctx.invalid("version", format!("unsupported Compose file version: {v} (swarm stacks take 3.x)"))) }
+}
+
+fn stack_labels(stack: &str, labels: Option<&ListOrMap>) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> =
+        labels.map(|l| l.entries('=').into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()).unwrap_or_default();
+    out.insert(NAMESPACE_LABEL.into(), stack.to_string());
+    out
+}
+
+fn network(stack: &str, key: &str, def: &NetworkConfig, ctx: &Context) -> Result<m::NetworkSpec, StackError> {
+    let ipam = def.ipam.as_ref().filter(|i| i.driver.is_some() || !i.config.is_empty()).map(|i| d::Ipam {
+        driver: i.driver.clone().unwrap_or_default(),
+        options: None,
+        config: Some(i.config.iter().map(|p| d::IpamRange { subnet: p.subnet.clone(), ..Default::default() }).collect()),
+    });
+    let req = d::NetworkCreateRequest {
+        name: def.name.clone().unwrap_or_else(|| scoped(stack, key)),
+        driver: def.driver.clone().unwrap_or_else(|| "overlay".into()),
+        scope: "swarm".into(),
+        internal: def.internal.unwrap_or(false),
+        attachable: def.attachable.unwrap_or(false),
+        ipam,
+        options: def.driver_opts.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
+        labels: stack_labels(stack, def.labels.as_ref()),
+        ..Default::default()
+    };
+    crate::engine_api::convert::network_spec_from_docker(&req).map_err(|e| ctx.invalid(format!("networks.{key}"), e.to_string()))
+}
+
+fn service(
+    stack: &str,
+    name: &str,
+    svc: &ServiceConfig,
+    file: &ComposeFile,
+    ctx: &Context,
+    used_networks: &mut BTreeSet<String>,
+) -> Result<m::ServiceSpec, StackError> {
+    let at = |key: &str| format!("services.{name}.{key}");
+    let image = svc.image.clone().unwrap_or_default();
+    if image.is_empty() {
+        return Err(ctx.invalid(at("image"), format!("invalid image reference for service {name}: no image specified (swarm cannot build one: build and tag it, then name it here)")));
+    }
+    crate::control::check_image_reference(&image).map_err(|e| ctx.invalid(at("image"), format!("invalid image reference for service {name}: {e}")))?;
+    let deploy = svc.deploy.clone().unwrap_or_default();
+    let mut labels = stack_labels(stack, deploy.labels.as_ref());
+    labels.insert(IMAGE_LABEL.into(), image.clone());
+    let container = d::ContainerSpec {
+        image,
+        labels: stack_labels(stack, svc.labels.as_ref()),
+        command: words(svc.entrypoint.as_ref()).map_err(|e| ctx.invalid(at("entrypoint"), e))?,
+        args: words(svc.command.as_ref()).map_err(|e| ctx.invalid(at("command"), e))?,
+        hostname: svc.hostname.clone().unwrap_or_default(),
+        env: environment_entries(svc, ctx)?,
+        dir: svc.working_dir.clone().unwrap_or_default(),
+        user: svc.user.clone().unwrap_or_default(),
+        init: svc.init,
+        tty: svc.tty.unwrap_or(false),
+        open_stdin: svc.stdin_open.unwrap_or(false),
+        read_only: svc.read_only.unwrap_or(false),
+        mounts: mounts(stack, name, svc, file, ctx)?,
+        stop_signal: svc.stop_signal.clone().unwrap_or_default(),
+        stop_grace_period: svc.stop_grace_period.as_deref().map(|s| duration_ns(s).map_err(|e| ctx.invalid(at("stop_grace_period"), e))).transpose()?,
+        healthcheck: svc.healthcheck.as_ref().map(|h| healthcheck(h).map_err(|(k, e)| ctx.invalid(at(&format!("healthcheck.{k}")), e))).transpose()?,
+        hosts: extra_hosts(svc.extra_hosts.as_ref()),
+        dns_config: dns(svc),
+        secrets: file_refs(stack, name, "secret", &svc.secrets, &file.secrets, ctx)?
+            .into_iter()
+            .map(|(secret_name, file)| d::SecretReference { file: Some(file), secret_id: String::new(), secret_name })
+            .collect(),
+        configs: file_refs(stack, name, "config", &svc.configs, &file.configs, ctx)?
+            .into_iter()
+            .map(|(config_name, file)| d::ConfigReference { file: Some(file), runtime: None, config_id: String::new(), config_name })
+            .collect(),
+        isolation: svc.isolation.clone().unwrap_or_default(),
+        sysctls: svc.sysctls.as_ref().map(|s| s.entries('=').into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()).unwrap_or_default(),
+        capability_add: svc.cap_add.iter().map(|c| crate::cli::normalize_cap(c)).collect(),
+        capability_drop: svc.cap_drop.iter().map(|c| crate::cli::normalize_cap(c)).collect(),
+        ulimits: ulimits(&svc.ulimits).map_err(|e| ctx.invalid(at("ulimits"), e))?,
+        oom_score_adj: svc.oom_score_adj.as_ref().map(|s| int(s).map_err(|e| ctx.invalid(at("oom_score_adj"), e))).transpose()?.unwrap_or(0),
+        ..Default::default()
+    };
+    let networks = service_networks(stack, name, svc, file, ctx, used_networks)?;
+    let spec = d::ServiceSpec {
+        name: scoped(stack, name),
+        labels,
+        task_template: d::TaskSpec {
+            container_spec: Some(container),
+            resources: deploy.resources.as_ref().map(|r| resources(r).map_err(|(k, e)| ctx.invalid(at(&format!("deploy.resources.{k}")), e))).transpose()?,
+            restart_policy: restart_policy(&deploy, svc.restart.as_deref()).map_err(|(k, e)| ctx.invalid(at(&k), e))?,
+            placement: Some(placement(&deploy).map_err(|e| ctx.invalid(at("deploy.placement.max_replicas_per_node"), e))?),
+            networks,
+            log_driver: svc.logging.as_ref().map(|l| d::Driver {
+                name: l.driver.clone().unwrap_or_default(),
+                options: l.options.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
+            }),
+            ..Default::default()
+        },
+        mode: Some(mode(&deploy).map_err(|(k, e)| ctx.invalid(at(&k), e))?),
+        update_config: deploy.update_config.as_ref().map(|u| update_config(u).map_err(|(k, e)| ctx.invalid(at(&format!("deploy.update_config.{k}")), e))).transpose()?,
+        rollback_config: deploy
+            .rollback_config
+            .as_ref()
+            .map(|u| update_config(u).map_err(|(k, e)| ctx.invalid(at(&format!("deploy.rollback_config.{k}")), e)))
+            .transpose()?,
+        networks: vec![],
+        endpoint_spec: Some(endpoint(&deploy, &svc.ports).map_err(|e| ctx.invalid(at("ports"), e))?),
+    };
+    crate::engine_api::convert::spec_from_docker(&spec).map_err(|e| ctx.invalid(format!("services.{name}"), e.to_string()))
+}
+
+/// A command as a list of words: a string splits as a POSIX shell would split it.
+fn words(v: Option<&StringOrList>) -> Result<Vec<String>, String> {
+    match v {
+        None => Ok(vec![]),
+        Some(StringOrList::List(l)) => Ok(l.clone()),
+        Some(StringOrList::One(s)) => shlex::split(s).ok_or_else(|| format!("{s:?} has an unclosed quote")),
+    }
+}
+
+/// `env_file` entries, then `environment` over them; a value left empty takes the variable
+/// of that name from the environment the stack is deployed from; sorted.
+fn environment_entries(svc: &ServiceConfig, ctx: &Context) -> Result<Vec<String>, StackError> {
+    let mut env: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for f in svc.env_file.as_ref().map(StringOrList::to_list).unwrap_or_default() {
+        let bytes = ctx.read_file("env_file", &f)?;
+        let text = String::from_utf8(bytes).map_err(|_| StackError::Read { what: "env_file".into(), path: ctx.absolute(&f), message: "not valid UTF-8".into() })?;
+        let lookup = |k: &str| ctx.vars.get(k).map(str::to_string);
+        for (k, v) in super::load::parse_env_file(&ctx.absolute(&f), &text, &lookup)? {
+            // A bare KEY the environment does not set is dropped (docker's env_file rule).
+            if let Some(v) = v {
+                env.insert(k, Some(v));
+            }
+        }
+    }
+    if let Some(e) = &svc.environment {
+        env.extend(e.entries('='));
+    }
+    let mut out: Vec<String> = env
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Some(v) if !v.is_empty() => Some(v),
+                other => ctx.vars.get(&k).map(str::to_string).or(other),
+            };
+            match v {
+                Some(v) => format!("{k}={v}"),
+                None => k,
+            }
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn extra_hosts(h: Option<&ListOrMap>) -> Vec<String> {
+    match h {
+        None => vec![],
+        Some(ListOrMap::List(l)) => l.iter().filter_map(|e| e.text().split_once(':').map(|(host, ip)| format!("{ip} {host}"))).collect(),
+        Some(ListOrMap::Map(m)) => m.iter().filter_map(|(host, ip)| ip.as_ref().map(|ip| format!("{} {host}", ip.text()))).collect(),
+    }
+}
+
+fn dns(svc: &ServiceConfig) -> Option<d::DnsConfig> {
+    let servers: Vec<String> = svc.dns.as_ref().map(StringOrList::to_list).unwrap_or_default();
+    let search = svc.dns_search.as_ref().map(StringOrList::to_list).unwrap_or_default();
+    if servers.is_empty() && search.is_empty() {
+        return None;
+    }
+    // docker drops what does not parse as an address.
+    let nameservers = servers.into_iter().filter(|s| s.parse::<core::net::IpAddr>().is_ok()).collect();
+    Some(d::DnsConfig { nameservers, search, options: vec![] })
+}
+
+fn ulimits(u: &BTreeMap<String, UlimitConfig>) -> Result<Vec<d::Ulimit>, String> {
+    u.iter()
+        .map(|(name, v)| {
+            let (soft, hard) = match v {
+                UlimitConfig::Single(n) => (int(n)?, int(n)?),
+                UlimitConfig::Pair { soft, hard } => (int(soft)?, int(hard)?),
+            };
+            Ok(d::Ulimit { name: name.clone(), soft, hard })
+        })
+        .collect()
+}
+
+/// The service's secrets or configs: (object name, file) sorted by name; `kind` is
+/// "secret" or "config".
+fn file_refs(
+    stack: &str,
+    service: &str,
+    kind: &str,
+    refs: &[FileReference],
+    defs: &BTreeMap<String, FileObjectConfig>,
+    ctx: &Context,
+) -> Result<Vec<(String, d::SecretFile)>, StackError> {
+    let at = format!("services.{service}.{kind}s");
+    let mut out = Vec::new();
+    let mut targets = BTreeSet::new();
+    for r in refs {
+        let r = r.long();
+        let def = defs.get(&r.source).ok_or_else(|| ctx.invalid(&at, format!("service {service}: undefined {kind} {:?}: declare it under the top-level {kind}s:", r.source)))?;
+        let (external, old_name) = External::get(&def.external);
+        let name = def.name.clone().or(old_name).unwrap_or_else(|| if external { r.source.clone() } else { scoped(stack, &r.source) });
+        let target = r.target.clone().unwrap_or_else(|| r.source.clone());
+        if !targets.insert(target.clone()) {
+            return Err(ctx.invalid(&at, format!("duplicate {kind} target for {service} not allowed: {target}")));
+        }
+        let mode = match &r.mode {
+            None => 0o444,
+            Some(Scalar::Int(n)) => u32::try_from(*n).map_err(|_| ctx.invalid(&at, format!("mode {n} is not a file mode")))?,
+            // A string is octal, as the CLI's mode= is.
+            Some(s) => u32::from_str_radix(s.text().trim_start_matches("0o"), 8).map_err(|_| ctx.invalid(&at, format!("mode {:?} is not an octal file mode", s.text())))?,
+        };
+        let id = |v: &Option<Scalar>| v.as_ref().map(Scalar::text).unwrap_or_else(|| "0".into());
+        out.push((name, d::SecretFile { name: target, uid: id(&r.uid), gid: id(&r.gid), mode }));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn service_networks(
+    stack: &str,
+    service: &str,
+    svc: &ServiceConfig,
+    file: &ComposeFile,
+    ctx: &Context,
+    used: &mut BTreeSet<String>,
+) -> Result<Vec<d::NetworkAttachmentConfig>, StackError> {
+    let mut entries = svc.networks.as_ref().map(ServiceNetworks::entries).unwrap_or_default();
+    if entries.is_empty() {
+        entries.insert("default".into(), ServiceNetworkConfig::default());
+    }
+    let mut out = Vec::new();
+    for (net, cfg) in entries {
+        let def = match file.networks.get(&net) {
+            Some(d) => d.clone().unwrap_or_default(),
+            None if net == "default" => NetworkConfig::default(),
+            None => return Err(ctx.invalid(format!("services.{service}.networks"), format!("service {service}: undefined network {net:?}: declare it under the top-level networks:"))),
+        };
+        if cfg.ipv4_address.is_some() || cfg.ipv6_address.is_some() {
+            return Err(ctx.invalid(format!("services.{service}.networks.{net}"), "ipv4_address and ipv6_address: swarm gives task addresses itself"));
+        }
+        let (external, old_name) = External::get(&def.external);
+        let target = def.name.clone().or(if external { old_name } else { None }).unwrap_or_else(|| if external { net.clone() } else { scoped(stack, &net) });
+        used.insert(net.clone());
+        let mut aliases = cfg.aliases.clone();
+        if !["host", "bridge", "none", "default"].contains(&target.as_str()) {
+            aliases.push(service.to_string());
+        }
+        out.push(d::NetworkAttachmentConfig { target, aliases, driver_opts: cfg.driver_opts.iter().map(|(k, v)| (k.clone(), v.text())).collect() });
+    }
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(out)
+}
+
+fn mounts(stack: &str, service: &str, svc: &ServiceConfig, file: &ComposeFile, ctx: &Context) -> Result<Vec<d::Mount>, StackError> {
+    let at = format!("services.{service}.volumes");
+    let mut out = Vec::new();
+    for v in &svc.volumes {
+        let long = match v {
+            VolumeEntry::Long(l) => l.clone(),
+            VolumeEntry::Short(s) => short_volume(s).map_err(|e| ctx.invalid(&at, e))?,
+        };
+        let mut mnt = d::Mount {
+            kind: long.kind.clone(),
+            source: long.source.clone().unwrap_or_default(),
+            target: long.target.clone(),
+            read_only: long.read_only.unwrap_or(false),
+            consistency: long.consistency.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        match long.kind.as_str() {
+            "bind" => {
+                if mnt.source.is_empty() {
+                    return Err(ctx.invalid(&at, "invalid bind source, source cannot be empty"));
+                }
+                mnt.source = ctx.absolute(&mnt.source);
+                mnt.bind_options = long.bind.clone();
+            }
+            "volume" if !mnt.source.is_empty() => {
+                let def = file.volumes.get(&mnt.source).ok_or_else(|| ctx.invalid(&at, format!("undefined volume {:?}: declare it under the top-level volumes:", mnt.source)))?;
+                let def = def.clone().unwrap_or_default();
+                let (external, old_name) = External::get(&def.external);
+                let name = def.name.clone().or(old_name).unwrap_or_else(|| if external { mnt.source.clone() } else { scoped(stack, &mnt.source) });
+                let mut opts = d::VolumeOptions::default();
+                if let Some(vol) = &long.volume {
+                    opts.no_copy = vol.nocopy == Some(true);
+                    opts.subpath = vol.subpath.clone().unwrap_or_default();
+                }
+                if !external {
+                    opts.labels = stack_labels(stack, def.labels.as_ref());
+                    if def.driver.is_some() || !def.driver_opts.is_empty() {
+                        opts.driver_config = Some(d::Driver {
+                            name: def.driver.clone().unwrap_or_default(),
+                            options: def.driver_opts.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
+                        });
+                    }
+                }
+                mnt.source = name;
+                mnt.volume_options = Some(opts);
+            }
+            "volume" => {}
+            "tmpfs" => {
+                if !mnt.source.is_empty() {
+                    return Err(ctx.invalid(&at, "invalid tmpfs source, source must be empty"));
+                }
+                mnt.tmpfs_options = long.tmpfs.clone();
+            }
+            other => return Err(ctx.invalid(&at, format!("volume type {other:?}: use volume, bind or tmpfs"))),
+        }
+        out.push(mnt);
+    }
+    Ok(out)
+}
+
+/// `[source:]target[:mode]`: a source that is a path is a bind mount, a name a volume.
+fn short_volume(s: &str) -> Result<VolumeLong, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [t] => (None, *t, None),
+        [s, t] => (Some(*s), *t, None),
+        [s, t, m] => (Some(*s), *t, Some(*m)),
+        _ => return Err(format!("invalid volume {s:?}: write [SOURCE:]TARGET[:ro]")),
+    };
+    if target.is_empty() {
+        return Err(format!("invalid volume {s:?}: the target path is empty"));
+    }
+    let is_path = |x: &str| x.starts_with('/') || x.starts_with('.') || x.starts_with('~');
+    let kind = if source.is_some_and(is_path) { "bind" } else { "volume" };
+    let mut long = VolumeLong { kind: kind.into(), source: source.map(str::to_string), target: target.to_string(), ..Default::default() };
+    for opt in mode.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => long.read_only = Some(true),
+            "rw" => long.read_only = Some(false),
+            "nocopy" => long.volume = Some(VolumeOptionsConfig { nocopy: Some(true), subpath: None }),
+            "z" | "Z" | "cached" | "delegated" | "consistent" => {}
+            other => return Err(format!("invalid volume {s:?}: unknown mode {other:?}")),
+        }
+    }
+    Ok(long)
+}
+
+fn healthcheck(h: &HealthcheckConfig) -> Result<d::HealthConfig, (&'static str, String)> {
+    if h.disable == Some(true) {
+        if h.test.is_some() {
+            return Err(("disable", "test and disable can't be set at the same time".into()));
+        }
+        return Ok(d::HealthConfig { test: vec!["NONE".into()], ..Default::default() });
+    }
+    let dur = |k: &'static str, v: &Option<String>| v.as_deref().map(|s| duration_ns(s).map_err(|e| (k, e))).transpose().map(Option::unwrap_or_default);
+    Ok(d::HealthConfig {
+        test: match &h.test {
+            None => vec![],
+            Some(StringOrList::One(s)) => vec!["CMD-SHELL".into(), s.clone()],
+            Some(StringOrList::List(l)) => l.clone(),
+        },
+        interval: dur("interval", &h.interval)?,
+        timeout: dur("timeout", &h.timeout)?,
+        start_period: dur("start_period", &h.start_period)?,
+        start_interval: dur("start_interval", &h.start_interval)?,
+        retries: h.retries.as_ref().map(|r| uint(r).map_err(|e| ("retries", e))).transpose()?.unwrap_or(0),
+    })
+}
+
+fn restart_policy(deploy: &DeployConfig, legacy: Option<&str>) -> Result<Option<d::RestartPolicy>, (String, String)> {
+    let key = |k: &str| format!("deploy.restart_policy.{k}");
+    if let Some(r) = &deploy.restart_policy {
+        let dur = |k: &str, v: &Option<String>| v.as_deref().map(|s| duration_ns(s).map_err(|e| (key(k), e))).transpose();
+        return Ok(Some(d::RestartPolicy {
+            condition: r.condition.clone().unwrap_or_default(),
+            delay: dur("delay", &r.delay)?,
+            max_attempts: r.max_attempts.as_ref().map(|n| uint(n).map_err(|e| (key("max_attempts"), e))).transpose()?,
+            window: dur("window", &r.window)?,
+        }));
+    }
+    // The legacy `restart:` key (docker reads it though it warns that it ignores it).
+    let Some(legacy) = legacy.filter(|l| !l.is_empty()) else { return Ok(None) };
+    let (policy, count) = match legacy.split_once(':') {
+        Some((p, n)) => (p, Some(n.parse::<u64>().map_err(|_| ("restart".to_string(), format!("{legacy:?}: the retry count must be a non-negative integer")))?)),
+        None => (legacy, None),
+    };
+    let condition = match policy {
+        "no" => return Ok(None),
+        "always" | "unless-stopped" => "any",
+        "on-failure" => "on-failure",
+        other => return Err(("restart".into(), format!("invalid restart policy: unknown policy '{other}' (must be one of 'no', 'always', 'on-failure', or 'unless-stopped')"))),
+    };
+    Ok(Some(d::RestartPolicy { condition: condition.into(), max_attempts: count.filter(|n| *n > 0), ..Default::default() }))
+}
+
+fn update_config(u: &UpdateConfig) -> Result<d::UpdateConfig, (&'static str, String)> {
+    let dur = |k: &'static str, v: &Option<String>| v.as_deref().map(|s| duration_ns(s).map_err(|e| (k, e))).transpose().map(Option::unwrap_or_default);
+    Ok(d::UpdateConfig {
+        parallelism: u.parallelism.as_ref().map(|p| uint(p).map_err(|e| ("parallelism", e))).transpose()?.unwrap_or(1),
+        delay: dur("delay", &u.delay)?,
+        failure_action: u.failure_action.clone().unwrap_or_default(),
+        monitor: dur("monitor", &u.monitor)?,
+        max_failure_ratio: u.max_failure_ratio.as_ref().map(|r| float(r).map_err(|e| ("max_failure_ratio", e))).transpose()?.unwrap_or(0.0) as f32,
+        order: u.order.clone().unwrap_or_default(),
+    })
+}
+
+fn resources(r: &ResourcesConfig) -> Result<d::ResourceRequirements, (String, String)> {
+    let cpus = |k: &str, c: &Option<Scalar>| c.as_ref().map(|c| crate::cli::parse_cpus(&c.text()).map_err(|e| (format!("{k}.cpus"), e))).transpose().map(Option::unwrap_or_default);
+    let memory = |k: &str, c: &Option<Scalar>| {
+        c.as_ref()
+            .map(|c| match c {
+                Scalar::Int(n) if *n >= 0 => Ok(*n),
+                other => crate::cli::parse_bytes(&other.text()).map_err(|e| (format!("{k}.memory"), e)),
+            })
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let limits = match &r.limits {
+        None => None,
+        Some(l) => Some(d::Limit {
+            nano_cpus: cpus("limits", &l.cpus)?,
+            memory_bytes: memory("limits", &l.memory)?,
+            pids: l.pids.as_ref().map(|p| int(p).map_err(|e| ("limits.pids".to_string(), e))).transpose()?.unwrap_or(0),
+        }),
+    };
+    let reservations = match &r.reservations {
+        None => None,
+        Some(x) => Some(d::Resources {
+            nano_cpus: cpus("reservations", &x.cpus)?,
+            memory_bytes: memory("reservations", &x.memory)?,
+            generic_resources: x
+                .generic_resources
+                .iter()
+                .map(|g| {
+                    Ok(d::GenericResource {
+                        discrete_resource_spec: match &g.discrete_resource_spec {
+                            None => None,
+                            Some(s) => Some(d::DiscreteGenericResource {
+                                kind: s.kind.clone(),
+                                value: int(&s.value).map_err(|e| ("reservations.generic_resources".to_string(), e))?,
+                            }),
+                        },
+                        named_resource_spec: None,
+                    })
+                })
+                .collect::<Result<_, (String, String)>>()?,
+        }),
+    };
+    Ok(d::ResourceRequirements { limits, reservations })
+}
+
+fn placement(deploy: &DeployConfig) -> Result<d::Placement, String> {
+    let p = deploy.placement.clone().unwrap_or_default();
+    Ok(d::Placement {
+        constraints: p.constraints.clone(),
+        preferences: p.preferences.iter().map(|x| d::PlacementPreference { spread: Some(d::SpreadOver { spread_descriptor: x.spread.clone() }) }).collect(),
+        max_replicas: p.max_replicas_per_node.as_ref().map(uint).transpose()?.unwrap_or(0),
+        platforms: vec![],
+    })
+}
+
+fn mode(deploy: &DeployConfig) -> Result<d::ServiceMode, (String, String)> {
+    let replicas = deploy.replicas.as_ref().map(|r| uint(r).map_err(|e| ("deploy.replicas".to_string(), e))).transpose()?;
+    let no_replicas = |m: &str| {
+        if replicas.is_some() {
+            Err(("deploy.replicas".to_string(), format!("replicas can only be used with replicated or replicated-job mode, not {m}")))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match deploy.mode.as_deref().unwrap_or("") {
+        "global" => {
+            no_replicas("global")?;
+            d::ServiceMode { global: Some(d::Empty {}), ..Default::default() }
+        }
+        "global-job" => {
+            no_replicas("global-job")?;
+            d::ServiceMode { global_job: Some(d::Empty {}), ..Default::default() }
+        }
+        "replicated-job" => d::ServiceMode { replicated_job: Some(d::ReplicatedJob { max_concurrent: replicas, total_completions: replicas }), ..Default::default() },
+        "replicated" | "" => d::ServiceMode { replicated: Some(d::ReplicatedService { replicas }), ..Default::default() },
+        other => return Err(("deploy.mode".into(), format!("unknown mode: {other} (use replicated, global, replicated-job or global-job)"))),
+    })
+}
+
+fn endpoint(deploy: &DeployConfig, ports: &[PortEntry]) -> Result<d::EndpointSpec, String> {
+    let mut out = Vec::new();
+    for p in ports {
+        match p {
+            PortEntry::Short(s) => out.extend(short_ports(&s.text())?),
+            PortEntry::Long(l) => out.push(d::PortConfig {
+                name: String::new(),
+                protocol: l.protocol.clone().unwrap_or_default(),
+                target_port: port_number(&l.target)?,
+                published_port: l.published.as_ref().map(port_number).transpose()?.unwrap_or(0),
+                publish_mode: l.mode.clone().unwrap_or_default(),
+            }),
+        }
+    }
+    // docker's order: published, target, protocol, mode.
+    out.sort_by(|a, b| (a.published_port, a.target_port, &a.protocol, &a.publish_mode).cmp(&(b.published_port, b.target_port, &b.protocol, &b.publish_mode)));
+    Ok(d::EndpointSpec { mode: deploy.endpoint_mode.clone().unwrap_or_default().to_lowercase(), ports: out })
+}
+
+fn port_number(s: &Scalar) -> Result<u32, String> {
+    let n = uint(s)?;
+    u16::try_from(n).map(u32::from).map_err(|_| format!("port {n} is out of range (1-65535)"))
+}
+
+/// `[IP:]published[-end]:target[-end][/proto]` or `target[-end][/proto]`, ranges expanded.
+fn short_ports(s: &str) -> Result<Vec<d::PortConfig>, String> {
+    let bad = |why: &str| format!("invalid port {s:?}: {why}; write e.g. \"8080:80\", \"80\" or \"8000-8001:80-81/udp\"");
+    let (spec, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (published, target) = match parts.as_slice() {
+        [t] => (None, *t),
+        [p, t] => (Some(*p), *t),
+        // The host IP a compose file may give is not used by swarm.
+        [_, p, t] => (Some(*p).filter(|p| !p.is_empty()), *t),
+        _ => return Err(bad("too many ':'")),
+    };
+    let range = |r: &str| -> Result<(u32, u32), String> {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        let a: u16 = a.parse().map_err(|_| bad("not a port number"))?;
+        let b: u16 = b.parse().map_err(|_| bad("not a port number"))?;
+        if b < a { Err(bad("a range ends before it starts")) } else { Ok((a.into(), b.into())) }
+    };
+    let (t0, t1) = range(target)?;
+    let published = published.map(range).transpose()?;
+    if let Some((p0, p1)) = published {
+        if p1 - p0 != t1 - t0 {
+            return Err(bad("the published and target ranges differ in length"));
+        }
+    }
+    Ok((0..=(t1 - t0))
+        .map(|i| d::PortConfig {
+            name: String::new(),
+            protocol: proto.to_string(),
+            target_port: t0 + i,
+            published_port: published.map_or(0, |(p0, _)| p0 + i),
+            publish_mode: "ingress".into(),
+        })
+        .collect())
+}
+
+fn int(s: &Scalar) -> Result<i64, String> {
+    match s {
+        Scalar::Int(n) => Ok(*n),
+        Scalar::Str(t) if t.trim().parse::<i64>().is_ok() => Ok(t.trim().parse().unwrap_or_default()),
+        other => Err(format!("must be an integer, got {}", other.text())),
+    }
+}
+
+fn uint(s: &Scalar) -> Result<u64, String> {
+    match int(s) {
+        Ok(n) if n >= 0 => Ok(n as u64),
+        _ => Err(format!("must be a non-negative integer, got {}", s.text())),
+    }
+}
+
+fn float(s: &Scalar) -> Result<f64, String> {
+    match s {
+        Scalar::Int(n) => Ok(*n as f64),
+        Scalar::Float(f) => Ok(*f),
+        Scalar::Str(t) if t.trim().parse::<f64>().is_ok() => Ok(t.trim().parse().unwrap_or_default()),
+        other => Err(format!("must be a number, got {}", other.text())),
+    }
+}
+
+/// A Go duration (`1m30s`, `500ms`, `1.5h`, `0`) in nanoseconds, as compose files write
+/// them. Written here: humantime's grammar differs (no fractions, spaces allowed).
+pub fn duration_ns(s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid duration {s:?}: write e.g. 10s, 1m30s or 500ms");
+    let t = s.trim();
+    if t == "0" {
+        return Ok(0);
+    }
+    let mut rest = t;
+    let mut total: f64 = 0.0;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += n * mult;
+        rest = &rest[unit_len..];
+    }
+    if total > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(total.round() as i64)
+}
