@@ -123,7 +123,7 @@ async fn poll(host: &str, service: &str) -> Result<(Service, Vec<Task>), String>
         return Err(format!("Error: no such service: {service}"));
     };
     let r = crate::call(host, Op::ListTasks(proto::ListTasks { service: svc.id.clone(), node: String::new() })).await?;
-    Ok((svc, crate::tasks_of(crate::objects(&r))))
+    Ok((svc, crate::read_cmd::tasks_of(crate::objects(&r))))
 }
 
 /// Follows `service` until it converged, redrawing docker's progress lines in place.
