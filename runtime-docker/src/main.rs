@@ -34,6 +34,7 @@ mod payload_cmd;
 mod pretty;
 mod progress;
 mod read_cmd;
+mod stack_cmd;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -633,6 +634,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
         ControlCommand::Secret(cmd) => payload_cmd::run(host, shoal_core::control::PayloadKind::Secret, cmd).await?,
         ControlCommand::Config(cmd) => payload_cmd::run(host, shoal_core::control::PayloadKind::Config, cmd).await?,
         ControlCommand::Network(cmd) => network_cmd::run(host, cmd).await?,
+        ControlCommand::Stack(cmd) => stack_cmd::run(host, cmd).await?,
         // See change_role for what a promotion and a demotion do.
         ControlCommand::Node(cmd @ (NodeCommand::Promote { .. } | NodeCommand::Demote { .. })) => {
             let (nodes, want) = match cmd {

@@ -205,69 +205,10 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
             table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
         }
         ReadCmd::Service(ServiceRead::Ls { quiet, format }) => {
-            let mut services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
-                .into_iter()
-                .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
-                .collect();
-            // By name, as docker lists them.
-            services.sort_by(|a, b| a.spec.annotations.name.cmp(&b.spec.annotations.name));
-            let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
-            if quiet {
-                services.iter().for_each(|s| println!("{}", short(&s.id)));
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = services
-                .iter()
-                .map(|s| {
-                    let running = tasks
-                        .iter()
-                        .filter(|t| t.service_id == s.id && t.status.state == shoal_core::model::TaskState::Running && t.is_live())
-                        .count();
-                    let (mode, want) = match &s.spec.mode {
-                        ServiceMode::Replicated { replicas } => ("replicated", replicas.to_string()),
-                        ServiceMode::Global => ("global", tasks.iter().filter(|t| t.service_id == s.id && t.is_live()).count().to_string()),
-                        ServiceMode::ReplicatedJob { total_completions, .. } => ("replicated job", total_completions.to_string()),
-                        ServiceMode::GlobalJob => ("global job", "-".into()),
-                    };
-                    // As docker: the routing mesh's ports as allocated (`-p 0:80` shows the port
-                    // the allocator took), the spec's until then; host-mode ports are not shown.
-                    let spec_ports = s.spec.endpoint.iter().flat_map(|e| e.ports.iter());
-                    let shown: Vec<&shoal_core::model::PortConfig> =
-                        if s.endpoint_ports.is_empty() { spec_ports.collect() } else { s.endpoint_ports.iter().collect() };
-                    let ports = shown
-                        .iter()
-                        .filter(|p| p.publish_mode == shoal_core::model::PublishMode::Ingress)
-                        .map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol }))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), image_shown(&s.spec.task.container.image), ports]
-                })
-                .collect();
-            if format.as_deref() == Some("json") {
-                json_rows::print(&["ID", "Name", "Mode", "Replicas", "Image", "Ports"], &rows, &[]);
-                return Ok(());
-            }
-            table(&["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows);
+            services_table(host, quiet, format.as_deref(), |_| true).await?;
         }
         ReadCmd::Service(ServiceRead::Ps { services, quiet, format }) => {
-            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
-                .into_iter()
-                .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
-                .collect();
-            let mut rows = Vec::new();
-            for s in &services {
-                let mut tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
-                rows.extend(history_rows(&mut tasks, &nodes));
-            }
-            if format.as_deref() == Some("json") {
-                json_rows::print(&TASK_JSON_KEYS, &rows, &[("Ports", "")]);
-                return Ok(());
-            }
-            if quiet {
-                rows.iter().for_each(|r| println!("{}", r[0]));
-                return Ok(());
-            }
-            table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
+            tasks_table(host, &services, quiet, format.as_deref()).await?;
         }
         ReadCmd::Service(ServiceRead::Inspect { pretty, services }) => {
             let mut out = Vec::new();
@@ -299,6 +240,79 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
         }
     }
     Ok(())
+}
+
+/// `service ls` (and `stack services`): the services `keep` keeps, by name; how many.
+pub async fn services_table(host: &str, quiet: bool, format: Option<&str>, keep: impl Fn(&Service) -> bool) -> Result<usize, String> {
+            let mut services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
+                .into_iter()
+                .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
+                .filter(|s| keep(s))
+                .collect();
+            // By name, as docker lists them.
+            services.sort_by(|a, b| a.spec.annotations.name.cmp(&b.spec.annotations.name));
+            let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
+            if quiet {
+                services.iter().for_each(|s| println!("{}", short(&s.id)));
+                return Ok(services.len());
+            }
+            let rows: Vec<Vec<String>> = services
+                .iter()
+                .map(|s| {
+                    let running = tasks
+                        .iter()
+                        .filter(|t| t.service_id == s.id && t.status.state == shoal_core::model::TaskState::Running && t.is_live())
+                        .count();
+                    let (mode, want) = match &s.spec.mode {
+                        ServiceMode::Replicated { replicas } => ("replicated", replicas.to_string()),
+                        ServiceMode::Global => ("global", tasks.iter().filter(|t| t.service_id == s.id && t.is_live()).count().to_string()),
+                        ServiceMode::ReplicatedJob { total_completions, .. } => ("replicated job", total_completions.to_string()),
+                        ServiceMode::GlobalJob => ("global job", "-".into()),
+                    };
+                    // As docker: the routing mesh's ports as allocated (`-p 0:80` shows the port
+                    // the allocator took), the spec's until then; host-mode ports are not shown.
+                    let spec_ports = s.spec.endpoint.iter().flat_map(|e| e.ports.iter());
+                    let shown: Vec<&shoal_core::model::PortConfig> =
+                        if s.endpoint_ports.is_empty() { spec_ports.collect() } else { s.endpoint_ports.iter().collect() };
+                    let ports = shown
+                        .iter()
+                        .filter(|p| p.publish_mode == shoal_core::model::PublishMode::Ingress)
+                        .map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol }))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), image_shown(&s.spec.task.container.image), ports]
+                })
+                .collect();
+            if format == Some("json") {
+                json_rows::print(&["ID", "Name", "Mode", "Replicas", "Image", "Ports"], &rows, &[]);
+                return Ok(services.len());
+            }
+            table(&["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows);
+    Ok(services.len())
+}
+
+/// `service ps` (and `stack ps`): the tasks of `services` (ids or names), with history rows.
+pub async fn tasks_table(host: &str, services: &[String], quiet: bool, format: Option<&str>) -> Result<usize, String> {
+            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+                .into_iter()
+                .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+                .collect();
+            let mut rows = Vec::new();
+            for s in services {
+                let mut tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
+                rows.extend(history_rows(&mut tasks, &nodes));
+            }
+            if format == Some("json") {
+                json_rows::print(&TASK_JSON_KEYS, &rows, &[("Ports", "")]);
+                return Ok(rows.len());
+            }
+            if quiet {
+                rows.iter().for_each(|r| println!("{}", r[0]));
+                return Ok(rows.len());
+            }
+            let n = rows.len();
+            table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
+    Ok(n)
 }
 
 /// `service ps` / `node ps` rows: tasks sorted by service and slot (a global task's slot is

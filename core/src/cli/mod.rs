@@ -6,10 +6,12 @@
 mod container;
 mod reference;
 mod service;
+mod stack;
 
 pub use container::*;
 pub use reference::*;
 pub use service::*;
+pub use stack::*;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +43,9 @@ pub enum ControlCommand {
     /// Manage swarm networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage swarm stacks.
+    #[command(subcommand)]
+    Stack(StackCommand),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

@@ -81,13 +81,10 @@ pub fn ingress_network(id: String, pools: &NetworkDefaults) -> Network {
     }
 }
 
-/// `network create`: the new network with id `id`, its range and VXLAN id given.
-pub fn create_network(store: &Store, mut spec: NetworkSpec, id: String) -> Result<Vec<Action>, ControlError> {
-    let name = spec.annotations.name.clone();
-    valid_name(&name)?;
-    if store.find_by_name(Kind::Network, &name).is_some() {
-        return Err(AlreadyExists(format!("network with name {name} already exists: pick another name or remove that one")));
-    }
+/// The checks of `network create` that need no store (a stack validates its networks with
+/// them before it creates anything); sets the driver's name.
+pub fn validate_network_spec(spec: &mut NetworkSpec) -> Result<(), ControlError> {
+    valid_name(&spec.annotations.name)?;
     match spec.driver.as_str() {
         "" | OVERLAY => spec.driver = OVERLAY.into(),
         d => {
@@ -101,11 +98,24 @@ pub fn create_network(store: &Store, mut spec: NetworkSpec, id: String) -> Resul
             "encrypted overlay networks (--opt encrypted) are not supported by Shoal yet: create the network without it".into(),
         ));
     }
-    if spec.ingress && networks(store).any(|n| n.spec.ingress) {
-        return Err(AlreadyExists("an ingress network already exists: a swarm has one; remove it first".into()));
-    }
     if spec.ipam.len() > 1 {
         return Err(InvalidArgument("give at most one --subnet: a network has one IPv4 range here".into()));
+    }
+    if let Some(r) = spec.ipam.first() {
+        Subnet::parse(&r.subnet).map_err(InvalidArgument)?;
+    }
+    Ok(())
+}
+
+/// `network create`: the new network with id `id`, its range and VXLAN id given.
+pub fn create_network(store: &Store, mut spec: NetworkSpec, id: String) -> Result<Vec<Action>, ControlError> {
+    validate_network_spec(&mut spec)?;
+    let name = spec.annotations.name.clone();
+    if store.find_by_name(Kind::Network, &name).is_some() {
+        return Err(AlreadyExists(format!("network with name {name} already exists: pick another name or remove that one")));
+    }
+    if spec.ingress && networks(store).any(|n| n.spec.ingress) {
+        return Err(AlreadyExists("an ingress network already exists: a swarm has one; remove it first".into()));
     }
     let in_use = subnets_in_use(store);
     let range = match spec.ipam.first() {

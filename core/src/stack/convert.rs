@@ -48,13 +48,26 @@ impl Context<'_> {
         StackError::Invalid { file: self.files.clone(), path: path.into(), message: message.into() }
     }
 
+    /// `p` from the working directory, cleaned as Go's filepath.Join cleans it (no `.`, `..`
+    /// resolved, no trailing `/`); `~/` is the deploying user's HOME; an absolute path stays
+    /// as written (docker's rules).
     fn absolute(&self, p: &str) -> String {
-        if p.starts_with('/') {
-            return p.to_string();
+        let joined = match p.strip_prefix("~/") {
+            Some(rest) => format!("{}/{rest}", self.vars.get("HOME").unwrap_or("")),
+            None if p.starts_with('/') => return p.to_string(),
+            None => format!("{}/{p}", self.working_dir),
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        for c in joined.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                c => parts.push(c),
+            }
         }
-        let rel = p.strip_prefix("./").unwrap_or(p);
-        let path = std::path::Path::new(&self.working_dir).join(rel);
-        path.to_string_lossy().into_owned()
+        format!("/{}", parts.join("/"))
     }
 
     fn read_file(&self, what: &str, p: &str) -> Result<Vec<u8>, StackError> {
@@ -135,7 +148,9 @@ fn network(stack: &str, key: &str, def: &NetworkConfig, ctx: &Context) -> Result
         labels: stack_labels(stack, def.labels.as_ref()),
         ..Default::default()
     };
-    crate::engine_api::convert::network_spec_from_docker(&req).map_err(|e| ctx.invalid(format!("networks.{key}"), e.to_string()))
+    let mut spec = crate::engine_api::convert::network_spec_from_docker(&req).map_err(|e| ctx.invalid(format!("networks.{key}"), e.to_string()))?;
+    crate::control::validate_network_spec(&mut spec).map_err(|e| ctx.invalid(format!("networks.{key}"), e.to_string()))?;
+    Ok(spec)
 }
 
 fn service(
@@ -156,7 +171,7 @@ fn service(
     let mut labels = stack_labels(stack, deploy.labels.as_ref());
     labels.insert(IMAGE_LABEL.into(), image.clone());
     let container = d::ContainerSpec {
-        image,
+        image: tagged(&image),
         labels: stack_labels(stack, svc.labels.as_ref()),
         command: words(svc.entrypoint.as_ref()).map_err(|e| ctx.invalid(at("entrypoint"), e))?,
         args: words(svc.command.as_ref()).map_err(|e| ctx.invalid(at("command"), e))?,
@@ -217,6 +232,13 @@ fn service(
         endpoint_spec: Some(endpoint(&deploy, &svc.ports).map_err(|e| ctx.invalid(at("ports"), e))?),
     };
     crate::engine_api::convert::spec_from_docker(&spec).map_err(|e| ctx.invalid(format!("services.{name}"), e.to_string()))
+}
+
+/// `name` → `name:latest`: the docker client tags an untagged, undigested image so before it
+/// sends a service (the stack's image label keeps the name as written).
+fn tagged(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') || last.contains(':') { image.to_string() } else { format!("{image}:latest") }
 }
 
 /// A command as a list of words: a string splits as a POSIX shell would split it.

@@ -180,17 +180,19 @@ pub fn plan(stack: &str, goal: &Goal, existing: &Existing) -> Result<Vec<Step>, 
             let name = &s.spec.annotations.name;
             steps.push(Step { op: Op::RemoveService(key(s.id.clone())), line: format!("Removing service {name}"), what: format!("remove service {name}") });
         }
-        for x in existing.secrets.iter().filter(|x| in_stack(&x.spec.annotations.labels, stack)) {
-            let name = &x.spec.annotations.name;
-            steps.push(Step { op: Op::RemoveSecret(key(x.id.clone())), line: format!("Removing secret {name}"), what: format!("remove secret {name}") });
-        }
-        for x in existing.configs.iter().filter(|x| in_stack(&x.spec.annotations.labels, stack)) {
-            let name = &x.spec.annotations.name;
-            steps.push(Step { op: Op::RemoveConfig(key(x.id.clone())), line: format!("Removing config {name}"), what: format!("remove config {name}") });
-        }
-        for x in existing.networks.iter().filter(|x| in_stack(&x.spec.annotations.labels, stack)) {
-            let name = &x.spec.annotations.name;
-            steps.push(Step { op: Op::RemoveNetwork(key(x.id.clone())), line: format!("Removing network {name}"), what: format!("remove network {name}") });
+        // Each kind by name, so the output does not depend on ids.
+        let secrets = sorted(existing.secrets.iter().filter(|x| in_stack(&x.spec.annotations.labels, stack)).map(|x| (&x.spec.annotations.name, &x.id)).collect());
+        let configs = sorted(existing.configs.iter().filter(|x| in_stack(&x.spec.annotations.labels, stack)).map(|x| (&x.spec.annotations.name, &x.id)).collect());
+        let networks = sorted(existing.networks.iter().filter(|x| in_stack(&x.spec.annotations.labels, stack)).map(|x| (&x.spec.annotations.name, &x.id)).collect());
+        for (kind, list) in [("secret", secrets), ("config", configs), ("network", networks)] {
+            for (name, id) in list {
+                let op = match kind {
+                    "secret" => Op::RemoveSecret(key(id.clone())),
+                    "config" => Op::RemoveConfig(key(id.clone())),
+                    _ => Op::RemoveNetwork(key(id.clone())),
+                };
+                steps.push(Step { op, line: format!("Removing {kind} {name}"), what: format!("remove {kind} {name}") });
+            }
         }
         return Ok(steps);
     };
@@ -278,6 +280,11 @@ pub fn plan(stack: &str, goal: &Goal, existing: &Existing) -> Result<Vec<Step>, 
         }
     }
     Ok(steps)
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
 }
 
 /// A spec as the stack file would have written it: references by name, network targets as

@@ -75,7 +75,8 @@ pub const FORBIDDEN_SERVICE_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Loads `sources` in order; a later file's values override or extend an earlier one's.
-pub fn load(sources: &[Source], vars: &Variables) -> Result<Loaded, StackError> {
+/// Without `vars`, values are left as written (`stack config --skip-interpolation`).
+pub fn load(sources: &[Source], vars: Option<&Variables>) -> Result<Loaded, StackError> {
     let mut warnings = Vec::new();
     let mut dropped = Dropped::default();
     let mut unset: Vec<String> = Vec::new();
@@ -88,7 +89,9 @@ pub fn load(sources: &[Source], vars: &Variables) -> Result<Loaded, StackError> 
             dropped.forbidden.dedup();
             return Err(StackError::Forbidden { file: src.name.clone(), options: dropped.forbidden });
         }
-        interpolate(&mut v, vars, &mut unset, &src.name, &mut String::new())?;
+        if let Some(vars) = vars {
+            interpolate(&mut v, vars, &mut unset, &src.name, &mut String::new())?;
+        }
         merged = Some(match merged {
             None => v,
             Some(mut base) => {
@@ -317,6 +320,12 @@ fn as_entries(v: &Value) -> Mapping {
             .collect(),
         _ => Mapping::new(),
     }
+}
+
+/// The merged result as YAML (`stack config`).
+pub fn to_yaml(file: &ComposeFile) -> String {
+    // The typed file is plain data: serialising it cannot fail.
+    serde_norway::to_string(file).unwrap_or_default()
 }
 
 /// A `.env` (or `env_file`) file: `KEY=VALUE` lines; blank lines and `#` comments skipped;

@@ -65,6 +65,21 @@ pub enum StackError {
     Control(String),
 }
 
+/// The stack `stack` from its compose files: loaded, merged, interpolated and converted
+/// (see [`convert::Context`] for `working_dir` and `read`), with the warnings to print.
+pub fn prepare(
+    stack: &str,
+    sources: &[load::Source],
+    working_dir: &str,
+    vars: &Variables,
+    read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<(convert::StackSpec, Vec<String>), StackError> {
+    let loaded = load::load(sources, Some(vars))?;
+    let files = sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+    let ctx = convert::Context { files, working_dir: working_dir.to_string(), vars, read };
+    Ok((convert::convert(stack, &loaded.file, &ctx)?, loaded.warnings))
+}
+
 /// `STACK_name`, docker's namespacing of a stack's objects.
 pub fn scoped(stack: &str, name: &str) -> String {
     format!("{stack}_{name}")

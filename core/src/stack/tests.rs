@@ -19,7 +19,7 @@ fn files() -> BTreeMap<String, Vec<u8>> {
 
 fn stack_of(texts: &[&str], v: &Variables) -> Result<(StackSpec, Vec<String>), StackError> {
     let sources: Vec<Source> = texts.iter().enumerate().map(|(i, t)| Source { name: format!("f{i}.yml"), text: t.to_string() }).collect();
-    let loaded = load(&sources, v)?;
+    let loaded = load(&sources, Some(v))?;
     let fs = files();
     let read = move |p: &str| fs.get(p).cloned().ok_or_else(|| "no such file".to_string());
     let ctx = Context { files: "f0.yml".into(), working_dir: "/srv/app".into(), vars: v, read: &read };
@@ -306,7 +306,7 @@ const CORPUS: &[(&str, &str, usize)] = &[
 #[test]
 fn every_corpus_file_loads_and_converts() {
     for (name, text, services) in CORPUS {
-        let loaded = load(&[Source { name: format!("{name}.yml"), text: text.to_string() }], &vars(&[])).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let loaded = load(&[Source { name: format!("{name}.yml"), text: text.to_string() }], Some(&vars(&[]))).unwrap_or_else(|e| panic!("{name}: {e}"));
         // Files the stacks name (configs, env files, secrets) read as one harmless line.
         let read = |_: &str| Ok(b"GF_SECURITY_ADMIN_PASSWORD=x\n".to_vec());
         let v = vars(&[]);
