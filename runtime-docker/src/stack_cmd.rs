@@ -123,16 +123,10 @@ fn read_sources(files: &[String]) -> Result<(Vec<Source>, String), String> {
 /// working directory for names the environment does not set (docker compose's rule; the
 /// docker CLI's `stack deploy` reads no `.env`).
 fn variables(working_dir: &str) -> Result<Variables, String> {
-    let mut vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let vars = Variables(std::env::vars().collect());
     let path = std::path::Path::new(working_dir).join(".env");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let lookup = |_: &str| None;
-        let entries = shoal_core::stack::load::parse_env_file(&path.to_string_lossy(), &text, &lookup).map_err(|e| e.to_string())?;
-        for (k, v) in entries {
-            if let Some(v) = v {
-                vars.entry(k).or_insert(v);
-            }
-        }
+    match std::fs::read_to_string(&path) {
+        Ok(text) => shoal_core::stack::load::with_dotenv(vars, &path.to_string_lossy(), &text).map_err(|e| e.to_string()),
+        Err(_) => Ok(vars),
     }
-    Ok(Variables(vars))
 }

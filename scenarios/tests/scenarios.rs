@@ -110,6 +110,14 @@ mod update {
     );
 }
 
+mod stacks {
+    scenario_tests!("stacks",
+        leader_crash => "leader-crash.toml",
+        redeploy_under_load => "redeploy-under-load.toml",
+        unplaceable => "unplaceable.toml",
+    );
+}
+
 /// Regressions (scenarios/regressions/): shrunk failing runs, each with the `seed` it failed
 /// under. Every file in the directory runs, no listing needed: each must pass its own seed
 /// and two more. The mutation check (scripts/mutants) shows each still fails under the bug

@@ -15,7 +15,7 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{payload_op, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{payload_op, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, StackCommand, SwarmCommand};
 use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
@@ -692,6 +692,7 @@ impl Run {
             DoCmd::Control(ControlCommand::Secret(pc)) => self.payload_step(PayloadKind::Secret, pc).await,
             DoCmd::Control(ControlCommand::Config(pc)) => self.payload_step(PayloadKind::Config, pc).await,
             DoCmd::Control(ControlCommand::Network(nc)) => self.network_step(nc).await,
+            DoCmd::Control(ControlCommand::Stack(sc)) => self.stack_step(sc).await,
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
@@ -734,6 +735,60 @@ impl Run {
                 Ok(())
             }
             NetworkCommand::Rm { networks } => self.remove_all("network", networks, |k| Op::RemoveNetwork(key(k))).await,
+        }
+    }
+
+    /// `stack …` steps: compose files are read from the host (their paths were made relative
+    /// to the scenario file when it was loaded); variables come from a `.env` beside the first
+    /// file only (never the host's environment, which would make a run depend on the machine).
+    async fn stack_step(&self, cmd: &StackCommand) -> Result<(), String> {
+        use shoal_core::stack::deploy::{Deployer, Goal};
+        let goal_of = |name: &str, goal: Goal| Deployer::new(name, goal);
+        match cmd {
+            StackCommand::Deploy { compose_files, prune, name, .. } => {
+                let (sources, dir, vars) = stack_sources(compose_files)?;
+                let read = |p: &str| std::fs::read(p).map_err(|e| e.to_string());
+                let (spec, warnings) = shoal_core::stack::prepare(name, &sources, &dir, &vars, &read).map_err(|e| e.to_string())?;
+                for w in warnings {
+                    tracing::info!(target: "shoal::step", node = "runner", "stack {name}: {w}");
+                }
+                self.drive_stack(goal_of(name, Goal::Deploy { spec, prune: *prune })).await
+            }
+            StackCommand::Rm { names } => {
+                for name in names {
+                    self.drive_stack(goal_of(name, Goal::Remove)).await?;
+                }
+                Ok(())
+            }
+            StackCommand::Config { compose_files, skip_interpolation } => {
+                let (sources, _, vars) = stack_sources(compose_files)?;
+                let loaded = shoal_core::stack::load::load(&sources, (!skip_interpolation).then_some(&vars)).map_err(|e| e.to_string())?;
+                tracing::info!(target: "shoal::step", node = "runner", "stack config:\n{}", shoal_core::stack::load::to_yaml(&loaded.file));
+                Ok(())
+            }
+            StackCommand::Ls(_) | StackCommand::Services { .. } | StackCommand::Ps { .. } => {
+                let r = self.control(Op::ListServices(proto::ListObjects {})).await?;
+                let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+                let services: Vec<shoal_core::model::Service> = objs.into_iter().filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None }).collect();
+                let stacks: Vec<String> = shoal_core::stack::deploy::stacks(&services).into_iter().map(|(n, c)| format!("{n} ({c})")).collect();
+                tracing::info!(target: "shoal::step", node = "runner", "stacks: {}", stacks.join(", "));
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a stack machine's requests (each retried through an outage) until it is done.
+    async fn drive_stack(&self, mut d: shoal_core::stack::deploy::Deployer) -> Result<(), String> {
+        while let Some(op) = d.poll_request() {
+            let (reply, _) = self.control_retried(op).await;
+            d.handle_reply(reply);
+            while let Some(line) = d.poll_output() {
+                tracing::info!(target: "shoal::step", node = "runner", "{line}");
+            }
+        }
+        match d.outcome() {
+            Some(Err(e)) => Err(e.to_string()),
+            _ => Ok(()),
         }
     }
 
@@ -1051,6 +1106,7 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::StackRunning { stack } => converged_where(&c, |svc| service_in_stack(svc, stack)).is_ok_and(|n| n > 0),
                     Predicate::ServiceUpdateState { service, state } => c
                         .with_best_store(|s| {
                             shoal_core::control::find_service(s, service).ok().and_then(|x| x.update_status.as_ref()).is_some_and(|u| {
@@ -1128,6 +1184,11 @@ impl Run {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
                     }
                     Predicate::ServicesConverged => format!("; {}", converged(&c).err().unwrap_or_default()),
+                    Predicate::StackRunning { stack } => match converged_where(&c, |svc| service_in_stack(svc, stack)) {
+                        Ok(0) => format!("; the stack {stack} has no service"),
+                        Ok(_) => String::new(),
+                        Err(e) => format!("; {e}"),
+                    },
                     Predicate::RequestsFailed { .. } | Predicate::RequestsSucceeded(_) => {
                         let r = &self.requests.lock().unwrap().load;
                         format!("; requests since the load started: sent {} succeeded {} failed {} {:?}", r.sent, r.succeeded, r.failed, r.failed_by)
@@ -1362,7 +1423,33 @@ fn running(c: &Cluster, service: Option<&String>, node: Option<usize>) -> usize 
 
 /// Every service runs what its spec asks for (ground truth); Err names the first that does
 /// not, with what runs.
+/// The compose files' texts, the first one's directory, and the variables of a `.env` there.
+fn stack_sources(files: &[String]) -> Result<(Vec<shoal_core::stack::load::Source>, String, shoal_core::stack::Variables), String> {
+    let mut sources = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read compose file {f}: {e}"))?;
+        sources.push(shoal_core::stack::load::Source { name: f.clone(), text });
+    }
+    let dir = files.first().and_then(|f| std::path::Path::new(f).parent()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let vars = shoal_core::stack::Variables::default();
+    let env = std::path::Path::new(&dir).join(".env");
+    let vars = match std::fs::read_to_string(&env) {
+        Ok(text) => shoal_core::stack::load::with_dotenv(vars, &env.to_string_lossy(), &text).map_err(|e| e.to_string())?,
+        Err(_) => vars,
+    };
+    Ok((sources, dir, vars))
+}
+
+fn service_in_stack(s: &shoal_core::model::Service, stack: &str) -> bool {
+    shoal_core::stack::deploy::service_in_stack(s, stack)
+}
+
 fn converged(c: &Cluster) -> Result<(), String> {
+    converged_where(c, |_| true).map(|_| ())
+}
+
+/// [`converged`] over the services `keep` keeps; how many there are.
+fn converged_where(c: &Cluster, keep: impl Fn(&shoal_core::model::Service) -> bool) -> Result<usize, String> {
     use shoal_core::model::ServiceMode;
     let wants: Vec<(String, usize)> = c
         .with_best_store(|s| {
@@ -1370,7 +1457,7 @@ fn converged(c: &Cluster) -> Result<(), String> {
                 s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }).collect();
             s.list_services()
                 // Jobs run to completion: `service NAME completed N` checks them.
-                .filter(|svc| matches!(svc.spec.mode, ServiceMode::Replicated { .. } | ServiceMode::Global))
+                .filter(|svc| matches!(svc.spec.mode, ServiceMode::Replicated { .. } | ServiceMode::Global) && keep(svc))
                 .map(|svc| {
                     let want = match svc.spec.mode {
                         ServiceMode::Replicated { replicas } => replicas as usize,
@@ -1385,13 +1472,13 @@ fn converged(c: &Cluster) -> Result<(), String> {
                 .collect()
         })
         .ok_or("no manager is up")?;
-    for (name, want) in wants {
-        let have = running(c, Some(&name), None);
-        if have != want {
-            return Err(format!("service {name} runs {have} of {want}: {}", task_summary(c, &name)));
+    for (name, want) in &wants {
+        let have = running(c, Some(name), None);
+        if have != *want {
+            return Err(format!("service {name} runs {have} of {want}: {}", task_summary(c, name)));
         }
     }
-    Ok(())
+    Ok(wants.len())
 }
 
 /// The live tasks of a service for failure messages: counts per state, then up to 10 tasks

@@ -67,7 +67,8 @@ impl Context<'_> {
                 c => parts.push(c),
             }
         }
-        format!("/{}", parts.join("/"))
+        let root = if joined.starts_with('/') { "/" } else { "" };
+        format!("{root}{}", parts.join("/"))
     }
 
     fn read_file(&self, what: &str, p: &str) -> Result<Vec<u8>, StackError> {

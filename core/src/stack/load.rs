@@ -322,6 +322,18 @@ fn as_entries(v: &Value) -> Mapping {
     }
 }
 
+/// `vars` with the `.env` file at `path` (text `text`) for names `vars` does not set (the
+/// environment wins, compose's rule).
+pub fn with_dotenv(mut vars: Variables, path: &str, text: &str) -> Result<Variables, StackError> {
+    let none = |_: &str| None;
+    for (k, v) in parse_env_file(path, text, &none)? {
+        if let Some(v) = v {
+            vars.0.entry(k).or_insert(v);
+        }
+    }
+    Ok(vars)
+}
+
 /// The merged result as YAML (`stack config`).
 pub fn to_yaml(file: &ComposeFile) -> String {
     // The typed file is plain data: serialising it cannot fail.

@@ -103,6 +103,9 @@ pub enum Predicate {
     ServiceUpdateMessage { service: String, text: String },
     /// `service NAME running N image IMG`: exactly N containers of the service run IMG.
     ServiceRunningImage { service: String, n: usize, image: String },
+    /// `stack NAME running`: the stack has services and each runs what `services converged`
+    /// asks of it.
+    StackRunning { stack: String },
     /// `services converged`: every replicated service runs exactly its replicas and every
     /// global service one container per ready, active node that matches its constraints
     /// (ground truth), i.e. the liveness bound after faults heal.
@@ -301,6 +304,10 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 ControlCommand::Network(n) => {
                     n.create_request()?;
                 }
+                ControlCommand::Stack(shoal_core::cli::StackCommand::Deploy { name, .. }) => {
+                    shoal_core::stack::validate_stack_name(name).map_err(|e| e.to_string())?;
+                }
+                ControlCommand::Stack(_) => {}
                 ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Logs(_))
                 | ControlCommand::Secret(_)
                 | ControlCommand::Config(_)
@@ -488,6 +495,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             Ok(Predicate::NodeStatus { node: node.to_string(), ready: one_of(st, "ready", "down", "node status")? })
         }
         ["services", "converged"] => Ok(Predicate::ServicesConverged),
+        ["stack", name, "running"] => Ok(Predicate::StackRunning { stack: name.to_string() }),
         ["nodes", "with", "hostname", host, n] => {
             known_node(host, names)?;
             Ok(Predicate::NodesWithHostname { host: host.to_string(), n: count(n)? })

@@ -163,6 +163,24 @@ pub struct Scenario {
     pub images: BTreeMap<String, ImageSpec>,
 }
 
+/// A `stack deploy|config -c FILE` step names FILE relative to the scenario file: made a path
+/// that works from anywhere, and checked to exist.
+fn stack_files_from(scenario: &str, action: Action) -> Result<Action, String> {
+    use shoal_core::cli::{ControlCommand, StackCommand};
+    let Action::Do(DoCmd::Control(ControlCommand::Stack(mut cmd))) = action else { return Ok(action) };
+    if let StackCommand::Deploy { compose_files, .. } | StackCommand::Config { compose_files, .. } = &mut cmd {
+        let dir = std::path::Path::new(scenario).parent().unwrap_or(std::path::Path::new(""));
+        for f in compose_files.iter_mut() {
+            let p = dir.join(&*f);
+            if !p.is_file() {
+                return Err(format!("compose file {f:?} not found (looked at {}): paths are relative to the scenario file", p.display()));
+            }
+            *f = std::path::absolute(&p).unwrap_or(p).to_string_lossy().into_owned();
+        }
+    }
+    Ok(Action::Do(DoCmd::Control(ControlCommand::Stack(cmd))))
+}
+
 impl Scenario {
     pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| n.manager)
@@ -362,6 +380,7 @@ impl Scenario {
                 None => None,
             };
             let action = parse_action(key, text.get_ref(), within, &names)
+                .and_then(|a| stack_files_from(file, a))
                 .map_err(|m| err(text.span().start, key, m))?;
             steps.push(Step { line, text: format!("{key} {}", text.get_ref()), when, action, name: r.name.clone(), error });
         }
