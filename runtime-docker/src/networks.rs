@@ -50,7 +50,16 @@ async fn ensure(docker: &Docker, a: &NetworkAttachment) -> Result<String, String
         Ok(())
     };
     match docker.inspect_network(&name, None).await {
-        Ok(found) => return check(&found).map(|_| name),
+        Ok(found) => match check(&found) {
+            Ok(()) => return Ok(name),
+            // Another swarm's (one that ended before it pruned its networks), with no container
+            // on it any more: it is in the way, not in use, so it goes.
+            Err(why) if found.containers.as_ref().is_none_or(|c| c.is_empty()) => {
+                tracing::warn!("removing a stale engine network that no container uses: {why}");
+                docker.remove_network(&name).await.map_err(|e| format!("cannot remove stale engine network {name}: {e}"))?;
+            }
+            Err(why) => return Err(why),
+        },
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
         Err(e) => return Err(format!("cannot inspect engine network {name}: {e}")),
     }

@@ -94,6 +94,22 @@ pub fn failover(seeds: std::ops::Range<u64>) -> i32 {
     wait_percentiles("failover", FAILOVER_BENCH, "failover", seeds)
 }
 
+/// `stack deploy` of scenarios/stacks/bench10.yml (10 services × 2) on 3 managers and 3
+/// workers → every service of the stack running (virtual s), and the wall time of all seeds.
+pub fn stack(seeds: std::ops::Range<u64>) -> i32 {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/stacks/bench10.yml");
+    let text = format!(
+        "name = \"bench-stack\"\n[cluster]\nmanagers = 3\nworkers = 3\n\
+         [[step]]\nexpect = \"leader elected\"\nwithin = \"10s\"\n\
+         [[step]]\ndo = \"stack deploy -c {file} bench\"\n\
+         [[step]]\nexpect = \"stack bench running\"\nwithin = \"60s\"\nname = \"converged\"\n"
+    );
+    let wall = std::time::Instant::now();
+    let code = wait_percentiles("stack (deploy of 10 services x 2 -> running)", &text, "converged", seeds.clone());
+    println!("bench stack: {} seeds in {:.2} s wall", seeds.end - seeds.start, wall.elapsed().as_secs_f64());
+    code
+}
+
 /// A worker running 2 of 6 tasks crashes at 20 s; time until 6 run again (virtual s).
 pub const WORKER_CRASH_BENCH: &str = r#"
 name = "bench-worker-crash"

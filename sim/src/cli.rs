@@ -102,9 +102,10 @@ enum Cmd {
     /// simulated cluster), `update` (duration of a rolling update against its bound), `mesh`
     /// (failed requests through the routing mesh during a start-first update), `rollback`
     /// (time from a failure to the automatic rollback), `history` (linearizability checker
-    /// speed: Porcupine's corpus and synthetic histories of --tasks operations, default 10,000).
+    /// speed: Porcupine's corpus and synthetic histories of --tasks operations, default 10,000),
+    /// `stack` (a 10-service stack deploy to converged).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "rollback", "history"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "rollback", "history", "stack"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -348,6 +349,7 @@ pub fn main() -> i32 {
             ),
             "raft" => shoal_sim::bench::raft(seeds.unwrap_or(1..4)),
             "worker-crash" => shoal_sim::bench::worker_crash(seeds.unwrap_or(1..201)),
+            "stack" => shoal_sim::bench::stack(seeds.unwrap_or(1..101)),
             "false-downs" => shoal_sim::bench::false_downs(seeds.unwrap_or(1..4), hours),
             "scheduler" => shoal_sim::bench::scheduler(nodes, tasks, constraint.as_deref(), placement_pref.as_deref(), json),
             _ => shoal_sim::bench::failover(seeds.unwrap_or(1..201)),
