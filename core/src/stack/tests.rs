@@ -294,10 +294,10 @@ fn the_deployer_replans_once_after_a_failure() {
 }
 
 /// The corpus: real stack files from public repositories (scenarios/stacks/corpus, each with
-/// its SOURCE.md and licence), unchanged.
+/// its SOURCE.md and licence), unchanged. atsea-shop is refused (below): its overlay is
+/// encrypted.
 const CORPUS: &[(&str, &str, usize)] = &[
     ("voting-app", include_str!("../../../scenarios/stacks/corpus/voting-app.yml"), 5),
-    ("atsea-shop", include_str!("../../../scenarios/stacks/corpus/atsea-shop.yml"), 5),
     ("swarmprom", include_str!("../../../scenarios/stacks/corpus/swarmprom.yml"), 8),
     ("prometheus-traefik", include_str!("../../../scenarios/stacks/corpus/prometheus-traefik.yml"), 6),
     ("dogvscat-ghost", include_str!("../../../scenarios/stacks/corpus/dogvscat-ghost.yml"), 3),
@@ -313,9 +313,21 @@ fn every_corpus_file_loads_and_converts() {
         let ctx = Context { files: format!("{name}.yml"), working_dir: "/srv".into(), vars: &v, read: &read };
         let s = convert("corpus", &loaded.file, &ctx).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(s.services.len(), *services, "{name}");
+        assert!(loaded.warnings.iter().all(|w| w.starts_with("Ignoring")), "{name}: {:?}", loaded.warnings);
         for svc in &s.services {
             assert!(svc.annotations.name.starts_with("corpus_") && svc.annotations.labels[NAMESPACE_LABEL] == "corpus", "{name}");
             assert!(!svc.task.networks.is_empty(), "{name}: every service is on a network");
         }
     }
+}
+
+#[test]
+fn an_encrypted_overlay_is_refused_before_anything_is_made() {
+    let text = include_str!("../../../scenarios/stacks/corpus/atsea-shop.yml");
+    let loaded = load(&[Source { name: "atsea-shop.yml".into(), text: text.to_string() }], Some(&vars(&[]))).unwrap();
+    let read = |_: &str| Ok(vec![]);
+    let v = vars(&[]);
+    let ctx = Context { files: "atsea-shop.yml".into(), working_dir: "/srv".into(), vars: &v, read: &read };
+    let e = convert("shop", &loaded.file, &ctx).unwrap_err();
+    assert!(e.to_string().contains("networks.payment") && e.to_string().contains("encrypted"), "{e}");
 }

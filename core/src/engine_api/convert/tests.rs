@@ -47,7 +47,8 @@ fn a_docker_cli_create_body_becomes_the_model_spec() {
 fn fields_shoal_lacks_are_refused_by_name() {
     for (patch, field) in [
         (r#"{"OpenStdin":true}"#, "ContainerSpec.OpenStdin"),
-        (r#"{"Mounts":[{"Type":"volume","Target":"/x","VolumeOptions":{"DriverConfig":{"Name":"nfs"}}}]}"#, "ContainerSpec.Mounts"),
+        (r#"{"Mounts":[{"Type":"tmpfs","Target":"/x","TmpfsOptions":{"SizeBytes":1048576}}]}"#, "ContainerSpec.Mounts"),
+        (r#"{"Mounts":[{"Type":"volume","Target":"/x","VolumeOptions":{"Subpath":"a"}}]}"#, "VolumeOptions.Subpath"),
         (r#"{"Privileges":{"NoNewPrivileges":true}}"#, "ContainerSpec.Privileges"),
         (r#"{"OomScoreAdj":500}"#, "ContainerSpec.OomScoreAdj"),
     ] {
