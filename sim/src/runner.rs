@@ -743,7 +743,6 @@ impl Run {
     /// file only (never the host's environment, which would make a run depend on the machine).
     async fn stack_step(&self, cmd: &StackCommand) -> Result<(), String> {
         use shoal_core::stack::deploy::{Deployer, Goal};
-        let goal_of = |name: &str, goal: Goal| Deployer::new(name, goal);
         match cmd {
             StackCommand::Deploy { compose_files, prune, name, .. } => {
                 let (sources, dir, vars) = stack_sources(compose_files)?;
@@ -752,11 +751,11 @@ impl Run {
                 for w in warnings {
                     tracing::info!(target: "shoal::step", node = "runner", "stack {name}: {w}");
                 }
-                self.drive_stack(goal_of(name, Goal::Deploy { spec, prune: *prune })).await
+                self.drive_stack(Deployer::new(name, Goal::Deploy { spec, prune: *prune })).await
             }
             StackCommand::Rm { names } => {
                 for name in names {
-                    self.drive_stack(goal_of(name, Goal::Remove)).await?;
+                    self.drive_stack(Deployer::new(name, Goal::Remove)).await?;
                 }
                 Ok(())
             }
