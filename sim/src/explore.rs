@@ -10,7 +10,9 @@
 //! faults: an image some updates use that exits, is killed for memory, cannot be pulled or
 //! starts slowly) and, in half the plans, a secret and a config some services use (the
 //! `secrets` checker holds every node to the secrets and configs its tasks use) and an overlay
-//! network some services join (the `addresses` checker holds their addresses unique); in some plans a worker promoted, a worker
+//! network some services join (the `addresses` checker holds their addresses unique); in one
+//! plan in five a five-service stack deployed from a compose file (then redeployed changed or
+//! removed); in some plans a worker promoted, a worker
 //! leaving and joining again, a new machine joining, managers paused and thawed — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
@@ -143,6 +145,13 @@ pub fn plan(seed: u64) -> Plan {
     // checker holds every address given to be unique).
     let mut netw = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_0000_0000);
     let networks_on = netw.gen_bool(0.5);
+    // Stacks (1 in 5 plans, from a sixth stream): scenarios/stacks/demo.yml (five services, two
+    // networks, a config, a secret, a global service) deployed before the workload; later,
+    // half the time, redeployed with demo-v2.yml merged over it (two services change under
+    // the faults), and a quarter of the time removed.
+    let mut stk = ChaCha8Rng::seed_from_u64(seed ^ 0x7374_6163_6b00_0000);
+    let stack_on = stk.gen_bool(0.2);
+    let stack_later = if stack_on { stk.gen_range(0..4u32) } else { 0 };
     // Membership churn and frozen managers (a fourth stream): after the workload a worker is
     // promoted, or leaves the swarm and joins again, or a new machine joins; managers are
     // paused (frozen, then thawed) in the background.
@@ -257,8 +266,25 @@ pub fn plan(seed: u64) -> Plan {
     if networks_on {
         let _ = writeln!(t, "[[step]]\ndo = \"network create -d overlay net-1\"\n");
     }
-    for (gap_ms, step) in &steps {
+    // The stack files by absolute path: a plan is parsed from text with no directory of its
+    // own (a saved plan names this checkout's files).
+    let stacks = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/stacks");
+    if stack_on {
+        let _ = writeln!(t, "[[step]]\ndo = \"stack deploy -c {stacks}/demo.yml st\"\n");
+    }
+    for (k, (gap_ms, step)) in steps.iter().enumerate() {
         let _ = writeln!(t, "[[step]]\nafter = \"{gap_ms}ms\"\n{step}\n");
+        if stack_on && k + 1 == steps.len() / 2 {
+            match stack_later {
+                0 | 1 => {
+                    let _ = writeln!(t, "[[step]]\ndo = \"stack deploy -c {stacks}/demo.yml -c {stacks}/demo-v2.yml st\"\n");
+                }
+                2 => {
+                    let _ = writeln!(t, "[[step]]\ndo = \"stack rm st\"\n");
+                }
+                _ => {}
+            }
+        }
     }
     // Membership churn: on a worker that is not the crashed one.
     let churn_worker = (1..=workers).filter(|w| Some(*w) != crashed_worker).collect::<Vec<_>>();
@@ -325,8 +351,9 @@ pub fn plan(seed: u64) -> Plan {
     let _ = writeln!(t, "[[step]]\nexpect = \"services converged\"\nwithin = \"{CONVERGE_WITHIN_S}s\"\nname = \"converged\"\n");
     let _ = writeln!(t, "[[step]]\nexpect = \"managers agree\"\nwithin = \"60s\"\nname = \"agree\"");
     let summary = format!(
-        "managers={managers} workers={workers} services={} workload_steps={} faults={faults} safety_s={safety_s}",
+        "managers={managers} workers={workers} services={}{} workload_steps={} faults={faults} safety_s={safety_s}",
         next_service - 1,
+        if stack_on { " stack=5" } else { "" },
         steps.len()
     );
     Plan { seed, text: t, summary }
