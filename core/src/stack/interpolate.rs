@@ -16,6 +16,10 @@ pub enum InterpolateError {
     /// `${VAR?msg}` / `${VAR:?msg}` with VAR unset (or empty, for `:?`).
     #[error("required variable {name} is missing a value: {message}")]
     Required { name: String, message: String },
+    /// `$VAR` / `${VAR}` with VAR unset. The docker CLI substitutes "" without a word, which
+    /// deploys an image named `app:` or an empty password; Shoal refuses instead.
+    #[error("variable {name} is not set and has no default: set it, or write ${{{name}:-DEFAULT}}")]
+    Unset { name: String },
 }
 
 /// The variables a compose file sees: the process environment, then `.env` for names the
@@ -37,9 +41,8 @@ fn is_name_char(c: char) -> bool {
     c == '_' || c.is_ascii_alphanumeric()
 }
 
-/// `text` with every variable substituted; `unset` collects names that were used without a
-/// value and without a default (docker warns about each and substitutes "").
-pub fn substitute(text: &str, vars: &Variables, unset: &mut Vec<String>) -> Result<String, InterpolateError> {
+/// `text` with every variable substituted.
+pub fn substitute(text: &str, vars: &Variables) -> Result<String, InterpolateError> {
     if !text.contains('$') {
         return Ok(text.to_string());
     }
@@ -57,12 +60,12 @@ pub fn substitute(text: &str, vars: &Variables, unset: &mut Vec<String>) -> Resu
             Some('{') => {
                 let end = after.find('}').ok_or_else(syntax)?;
                 let inner = &after[1..end];
-                out.push_str(&braced(inner, vars, unset).ok_or_else(syntax)??);
+                out.push_str(&braced(inner, vars).ok_or_else(syntax)??);
                 rest = &after[end + 1..];
             }
             Some(c) if is_name_start(c) => {
                 let len = after.find(|c: char| !is_name_char(c)).unwrap_or(after.len());
-                out.push_str(&value_or_unset(&after[..len], vars, unset));
+                out.push_str(&value_of(&after[..len], vars)?);
                 rest = &after[len..];
             }
             // A lone `$` (end of text, or before a character that starts no name) is invalid.
@@ -73,20 +76,12 @@ pub fn substitute(text: &str, vars: &Variables, unset: &mut Vec<String>) -> Resu
     Ok(out)
 }
 
-fn value_or_unset(name: &str, vars: &Variables, unset: &mut Vec<String>) -> String {
-    match vars.get(name) {
-        Some(v) => v.to_string(),
-        None => {
-            if !unset.iter().any(|u| u == name) {
-                unset.push(name.to_string());
-            }
-            String::new()
-        }
-    }
+fn value_of(name: &str, vars: &Variables) -> Result<String, InterpolateError> {
+    vars.get(name).map(str::to_string).ok_or_else(|| InterpolateError::Unset { name: name.to_string() })
 }
 
 /// The inside of `${…}`: None when it is not a valid form.
-fn braced(inner: &str, vars: &Variables, unset: &mut Vec<String>) -> Option<Result<String, InterpolateError>> {
+fn braced(inner: &str, vars: &Variables) -> Option<Result<String, InterpolateError>> {
     let len = inner.find(|c: char| !is_name_char(c)).unwrap_or(inner.len());
     let (name, op) = inner.split_at(len);
     if name.is_empty() || !name.starts_with(is_name_start) {
@@ -96,7 +91,7 @@ fn braced(inner: &str, vars: &Variables, unset: &mut Vec<String>) -> Option<Resu
     let set_and_nonempty = value.is_some_and(|v| !v.is_empty());
     let required = |message: &str| InterpolateError::Required { name: name.to_string(), message: message.to_string() };
     Some(Ok(match op {
-        "" => value_or_unset(name, vars, unset),
+        "" => return Some(value_of(name, vars)),
         _ if op.starts_with(":-") => if set_and_nonempty { value.unwrap_or("").to_string() } else { op[2..].to_string() },
         _ if op.starts_with('-') => value.map_or_else(|| op[1..].to_string(), str::to_string),
         _ if op.starts_with(":?") => {
@@ -123,7 +118,7 @@ mod tests {
     }
 
     fn sub(s: &str) -> Result<String, InterpolateError> {
-        substitute(s, &vars(), &mut vec![])
+        substitute(s, &vars())
     }
 
     #[test]
@@ -142,9 +137,9 @@ mod tests {
         for bad in ["${TAG", "$", "cost: 5$", "${}", "${1X}", "${TAG:x}"] {
             assert!(matches!(sub(bad), Err(InterpolateError::Syntax { .. })), "{bad}");
         }
-        let mut unset = vec![];
-        assert_eq!(substitute("$A-${A}-$B", &vars(), &mut unset).unwrap(), "--");
-        assert_eq!(unset, ["A", "B"]);
+        assert_eq!(sub("x-$NOPE"), Err(InterpolateError::Unset { name: "NOPE".into() }));
+        assert_eq!(sub("${NOPE}"), Err(InterpolateError::Unset { name: "NOPE".into() }));
+        assert!(sub("${NOPE}").unwrap_err().to_string().contains("${NOPE:-DEFAULT}"));
     }
 
     proptest! {

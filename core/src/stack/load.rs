@@ -79,7 +79,6 @@ pub const FORBIDDEN_SERVICE_KEYS: &[(&str, &str)] = &[
 pub fn load(sources: &[Source], vars: Option<&Variables>) -> Result<Loaded, StackError> {
     let mut warnings = Vec::new();
     let mut dropped = Dropped::default();
-    let mut unset: Vec<String> = Vec::new();
     let mut merged: Option<Value> = None;
     for src in sources {
         let mut v = parse(src)?;
@@ -90,7 +89,7 @@ pub fn load(sources: &[Source], vars: Option<&Variables>) -> Result<Loaded, Stac
             return Err(StackError::Forbidden { file: src.name.clone(), options: dropped.forbidden });
         }
         if let Some(vars) = vars {
-            interpolate(&mut v, vars, &mut unset, &src.name, &mut String::new())?;
+            interpolate(&mut v, vars, &src.name, &mut String::new())?;
         }
         merged = Some(match merged {
             None => v,
@@ -99,9 +98,6 @@ pub fn load(sources: &[Source], vars: Option<&Variables>) -> Result<Loaded, Stac
                 base
             }
         });
-    }
-    for name in &unset {
-        warnings.push(format!("The \"{name}\" variable is not set. Defaulting to a blank string."));
     }
     for list in [&mut dropped.unsupported, &mut dropped.deprecated] {
         list.sort();
@@ -196,16 +192,16 @@ fn is_extension(k: &Value) -> bool {
 
 /// Substitutes variables in every string value (keys stay as written); `path` is the key
 /// path so far, for the error.
-fn interpolate(v: &mut Value, vars: &Variables, unset: &mut Vec<String>, file: &str, path: &mut String) -> Result<(), StackError> {
+fn interpolate(v: &mut Value, vars: &Variables, file: &str, path: &mut String) -> Result<(), StackError> {
     match v {
         Value::String(s) => {
-            *s = substitute(s, vars, unset).map_err(|e| StackError::Interpolate { file: file.to_string(), path: path.clone(), source: e })?;
+            *s = substitute(s, vars).map_err(|e| StackError::Interpolate { file: file.to_string(), path: path.clone(), source: e })?;
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                interpolate(item, vars, unset, file, path)?;
+                interpolate(item, vars, file, path)?;
                 path.truncate(len);
             }
         }
@@ -216,11 +212,11 @@ fn interpolate(v: &mut Value, vars: &Variables, unset: &mut Vec<String>, file: &
                     path.push('.');
                 }
                 path.push_str(&key_text(k));
-                interpolate(item, vars, unset, file, path)?;
+                interpolate(item, vars, file, path)?;
                 path.truncate(len);
             }
         }
-        Value::Tagged(t) => interpolate(&mut t.value, vars, unset, file, path)?,
+        Value::Tagged(t) => interpolate(&mut t.value, vars, file, path)?,
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
     Ok(())

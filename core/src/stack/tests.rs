@@ -178,6 +178,8 @@ fn bad_files_say_where_and_what() {
     assert!(e.to_string().contains("services.web.replica: unknown field `replica`"), "{e}");
     let e = stack_of(&["services:\n  web:\n    image: \"x:${TAG?set TAG}\"\n"], &vars(&[])).unwrap_err();
     assert!(e.to_string().contains("services.web.image: required variable TAG is missing a value: set TAG"), "{e}");
+    let e = stack_of(&["services:\n  web:\n    image: \"x:${TAG}\"\n"], &vars(&[])).unwrap_err();
+    assert_eq!(e.to_string(), "f0.yml: services.web.image: variable TAG is not set and has no default: set it, or write ${TAG:-DEFAULT}");
     let e = stack_of(&["services:\n  web:\n    image: x\n    secrets: [nope]\n"], &vars(&[])).unwrap_err();
     assert!(e.to_string().contains("undefined secret \"nope\""), "{e}");
     let e = stack_of(&["services:\n  web:\n    image: x\n    secrets: [s]\nsecrets:\n  s:\n    file: ./missing\n"], &vars(&[])).unwrap_err();
