@@ -568,29 +568,18 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             println!("{}", r.id);
             maybe_follow(host, &r.id, c.detach).await?;
         }
-        ControlCommand::Service(ServiceCommand::Update(mut u)) => {
-            // A spec names networks by id: `--network-rm NAME` also names that id.
-            for n in u.network_rm.clone() {
-                if let Some(Object::Network(net)) = call(host, Op::GetNetwork(proto::ObjectKey { key: n })).await.ok().and_then(|r| objects(&r).into_iter().next()) {
-                    u.network_rm.push(net.id);
-                }
+        ControlCommand::Service(ServiceCommand::Update(u)) => {
+            let (service, detach) = (u.service.clone(), u.detach);
+            let mut m = shoal_core::cli::ServiceUpdater::new(u);
+            while let Some(op) = m.poll_request() {
+                let reply = call(host, op).await;
+                m.handle_reply(reply);
             }
-            // Read, apply the flags, write with the version read; a race is retried.
-            for _ in 0..5 {
-                let r = call(host, Op::GetService(proto::ObjectKey { key: u.service.clone() })).await?;
-                let Some(Object::Service(cur)) = objects(&r).into_iter().next() else {
-                    return Err(format!("Error: no such service: {}", u.service));
-                };
-                match call(host, u.request(&cur)?).await {
-                    Err(e) if e.contains("out of sequence") => continue,
-                    Err(e) => return Err(e),
-                    Ok(_) => {
-                        println!("{}", u.service);
-                        return maybe_follow(host, &u.service, u.detach).await;
-                    }
-                }
+            if let Some(Err(e)) = m.outcome() {
+                return Err(e.clone());
             }
-            return Err(format!("Error: service {} kept changing under the update; retry", u.service));
+            println!("{service}");
+            maybe_follow(host, &service, detach).await?;
         }
         ControlCommand::Service(ServiceCommand::Scale { pairs, detach }) => {
             let pairs = parse_scale_pairs(&pairs)?;

@@ -646,27 +646,12 @@ impl Run {
                     }
                 }
                 ServiceCommand::Update(u) => {
-                    // A spec names networks by id: `--network-rm NAME` also names that id.
-                    let mut u = u.clone();
-                    for n in u.network_rm.clone() {
-                        let Ok(r) = self.control(Op::GetNetwork(proto::ObjectKey { key: n })).await else { continue };
-                        if let Ok(objs) = serde_json::from_slice::<Vec<Object>>(&r.objects) {
-                            u.network_rm.extend(objs.into_iter().filter_map(|o| if let Object::Network(n) = o { Some(n.id) } else { None }));
-                        }
+                    let mut m = shoal_core::cli::ServiceUpdater::new(u.clone());
+                    while let Some(op) = m.poll_request() {
+                        let (reply, _) = self.control_retried(op).await;
+                        m.handle_reply(reply);
                     }
-                    // Read, apply the flags, write with the version read (retry on a race).
-                    for _ in 0..5 {
-                        let r = self.control(Op::GetService(proto::ObjectKey { key: u.service.clone() })).await?;
-                        let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
-                        let Some(Object::Service(cur)) = objs.into_iter().next() else {
-                            return Err(format!("service {} not found", u.service));
-                        };
-                        match self.control(u.request(&cur)?).await {
-                            Err(e) if e.contains("out of sequence") || e.starts_with("Aborted") => continue,
-                            r => return r.map(|_| ()),
-                        }
-                    }
-                    Err(format!("service update {}: kept racing concurrent updates", u.service))
+                    m.outcome().cloned().unwrap_or(Ok(()))
                 }
                 ServiceCommand::Scale { pairs, .. } => {
                     for (name, n) in shoal_core::cli::parse_scale_pairs(pairs)? {

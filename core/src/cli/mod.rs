@@ -7,11 +7,13 @@ mod container;
 mod reference;
 mod service;
 mod stack;
+mod updater;
 
 pub use container::*;
 pub use reference::*;
 pub use service::*;
 pub use stack::*;
+pub use updater::ServiceUpdater;
 
 use clap::{Parser, Subcommand};
 
