@@ -1,22 +1,32 @@
-//! `--format json` and `inspect` as the docker CLI prints them, so a user's `jq` scripts work
+//! `--format` and `inspect` as the docker CLI prints them, so a user's `jq` scripts work
 //! on both: `inspect` prints the Engine API's objects (core's `engine_api::convert`, the
 //! schema dockerd serves), `ls`/`ps --format json` one JSON object per row with the table's
 //! columns under docker's field names.
 
 use serde_json::{Map, Value};
 
-/// One JSON object per row: `keys[i]` names column `i`; `extra` are added to every row.
-pub fn print(keys: &[&str], rows: &[Vec<String>], extra: &[(&str, &str)]) {
-    for r in rows {
-        let mut o = Map::new();
-        for (k, v) in keys.iter().zip(r) {
-            o.insert((*k).to_string(), Value::String(v.trim_start().to_string()));
-        }
-        for (k, v) in extra {
-            o.insert((*k).to_string(), Value::String((*v).to_string()));
-        }
-        println!("{}", Value::Object(o));
-    }
+/// The rows as `--format` asks (`json`: one object per row; a Go template: core's
+/// `cli::format`): `keys[i]` names column `i`; `extra` are added to every row.
+pub fn print(format: &str, keys: &[&str], rows: &[Vec<String>], extra: &[(&str, &str)]) -> Result<(), String> {
+    let format = shoal_core::cli::format::parse_format(format)?;
+    let objects: Vec<Map<String, Value>> = rows
+        .iter()
+        .map(|r| {
+            let mut o = Map::new();
+            for (k, v) in keys.iter().zip(r) {
+                o.insert((*k).to_string(), Value::String(v.trim_start().to_string()));
+            }
+            for (k, v) in extra {
+                o.insert((*k).to_string(), Value::String((*v).to_string()));
+            }
+            o
+        })
+        .collect();
+    let text = shoal_core::cli::format::render(&format, &objects)?;
+    // A closed pipe (`| head`) ends the output quietly.
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
 }
 
 /// `inspect`: a pretty JSON array, as docker prints it.

@@ -21,11 +21,10 @@ pub async fn run(host: &str, cmd: NetworkCommand) -> Result<(), String> {
                 .filter_map(|o| if let Object::Network(n) = o { Some(convert::network_to_docker(n)) } else { None })
                 .collect();
             match format.as_deref() {
-                Some("json") => {
+                Some(f) => {
                     let rows: Vec<Vec<String>> = list.iter().map(|n| vec![n.id.clone(), n.name.clone(), n.driver.clone(), n.scope.clone()]).collect();
-                    json_rows::print(&["ID", "Name", "Driver", "Scope"], &rows, &[]);
+                    json_rows::print(f, &["ID", "Name", "Driver", "Scope"], &rows, &[])?;
                 }
-                Some(f) => return Err(format!("invalid --format {f:?}: use json")),
                 None if quiet => list.iter().for_each(|n| println!("{}", n.id)),
                 None => {
                     println!("{:<27}{:<24}{:<10}{}", "NETWORK ID", "NAME", "DRIVER", "SCOPE");

@@ -26,11 +26,10 @@ pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(
                 s.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
             };
             match format.as_deref() {
-                Some("json") => {
+                Some(f) => {
                     let rows: Vec<Vec<String>> = list.iter().map(|s| vec![s.id.clone(), s.spec.name.clone(), labels(s), s.created_at.clone(), s.updated_at.clone()]).collect();
-                    json_rows::print(&["ID", "Name", "Labels", "CreatedAt", "UpdatedAt"], &rows, &[]);
+                    json_rows::print(f, &["ID", "Name", "Labels", "CreatedAt", "UpdatedAt"], &rows, &[])?;
                 }
-                Some(f) => return Err(format!("invalid --format {f:?}: use json")),
                 None if quiet => list.iter().for_each(|s| println!("{}", s.id)),
                 None => {
                     println!("{:<27}{:<32}{}", "ID", "NAME", "LABELS");

@@ -32,8 +32,8 @@ pub enum NodeRead {
         /// Only display IDs
         #[arg(long, short = 'q')]
         quiet: bool,
-        /// Print as JSON
-        #[arg(long, value_parser = ["json"])]
+        /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
+        #[arg(long)]
         format: Option<String>,
     },
     /// Display detailed information on one or more nodes
@@ -51,8 +51,8 @@ pub enum NodeRead {
         /// Only display task IDs
         #[arg(long, short = 'q')]
         quiet: bool,
-        /// Print as JSON
-        #[arg(long, value_parser = ["json"])]
+        /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
+        #[arg(long)]
         format: Option<String>,
     },
 }
@@ -65,8 +65,8 @@ pub enum ServiceRead {
         /// Only display IDs
         #[arg(long, short = 'q')]
         quiet: bool,
-        /// Print as JSON
-        #[arg(long, value_parser = ["json"])]
+        /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
+        #[arg(long)]
         format: Option<String>,
     },
     /// List the tasks of one or more services
@@ -76,8 +76,8 @@ pub enum ServiceRead {
         /// Only display task IDs
         #[arg(long, short = 'q')]
         quiet: bool,
-        /// Print as JSON
-        #[arg(long, value_parser = ["json"])]
+        /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
+        #[arg(long)]
         format: Option<String>,
     },
     /// Display detailed information on one or more services
@@ -160,8 +160,8 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                     ]
                 })
                 .collect();
-            if format.as_deref() == Some("json") {
-                json_rows::print(&["ID", "Hostname", "Status", "Availability", "ManagerStatus"], &rows, &[("EngineVersion", convert::ENGINE_VERSION)]);
+            if let Some(f) = format.as_deref() {
+                json_rows::print(f, &["ID", "Hostname", "Status", "Availability", "ManagerStatus"], &rows, &[("EngineVersion", convert::ENGINE_VERSION)])?;
                 return Ok(());
             }
             table(&["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS"], rows);
@@ -194,8 +194,8 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 let mut tasks = tasks_of(objects(&r));
                 rows.extend(history_rows(&mut tasks, &all_nodes));
             }
-            if format.as_deref() == Some("json") {
-                json_rows::print(&TASK_JSON_KEYS, &rows, &[("Ports", "")]);
+            if let Some(f) = format.as_deref() {
+                json_rows::print(f, &TASK_JSON_KEYS, &rows, &[("Ports", "")])?;
                 return Ok(());
             }
             if quiet {
@@ -283,8 +283,8 @@ pub async fn services_table(host: &str, quiet: bool, format: Option<&str>, keep:
                     vec![short(&s.id), s.spec.annotations.name.clone(), mode.into(), format!("{running}/{want}"), image_shown(&s.spec.task.container.image), ports]
                 })
                 .collect();
-            if format == Some("json") {
-                json_rows::print(&["ID", "Name", "Mode", "Replicas", "Image", "Ports"], &rows, &[]);
+            if let Some(f) = format {
+                json_rows::print(f, &["ID", "Name", "Mode", "Replicas", "Image", "Ports"], &rows, &[])?;
                 return Ok(services.len());
             }
             table(&["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows);
@@ -302,8 +302,8 @@ pub async fn tasks_table(host: &str, services: &[String], quiet: bool, format: O
                 let mut tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
                 rows.extend(history_rows(&mut tasks, &nodes));
             }
-            if format == Some("json") {
-                json_rows::print(&TASK_JSON_KEYS, &rows, &[("Ports", "")]);
+            if let Some(f) = format {
+                json_rows::print(f, &TASK_JSON_KEYS, &rows, &[("Ports", "")])?;
                 return Ok(rows.len());
             }
             if quiet {

@@ -40,8 +40,7 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
             let services: Vec<Service> = list_services(host).await?;
             let rows: Vec<Vec<String>> = stacks(&services).into_iter().map(|(n, c)| vec![n, c.to_string()]).collect();
             match format.as_deref() {
-                Some("json") => json_rows::print(&["Name", "Services"], &rows, &[]),
-                Some(f) => return Err(format!("invalid --format {f:?}: use json")),
+                Some(f) => json_rows::print(f, &["Name", "Services"], &rows, &[])?,
                 None if quiet => rows.iter().for_each(|r| println!("{}", r[0])),
                 None => {
                     println!("{:<24}{}", "NAME", "SERVICES");

@@ -4,6 +4,7 @@
 //! CLI uses, so a step reads like the command an operator would type. Pure: parsing only.
 
 mod container;
+pub mod format;
 mod reference;
 mod service;
 mod stack;
@@ -214,7 +215,7 @@ pub struct ListFlags {
     /// Only display IDs
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// json: one JSON object per line
+    /// json (one JSON object per line), or a Go template: '{{.Name}}', 'table {{.ID}}\t{{.Name}}'
     #[arg(long)]
     pub format: Option<String>,
 }
