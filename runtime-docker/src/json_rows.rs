@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 /// The rows as `--format` asks (`json`: one object per row; a Go template: core's
 /// `cli::format`): `keys[i]` names column `i`; `extra` are added to every row.
 pub fn print(format: &str, keys: &[&str], rows: &[Vec<String>], extra: &[(&str, &str)]) -> Result<(), String> {
-    let format = shoal_core::cli::format::parse_format(format)?;
+    // `table` alone is the list's own columns, in their order (docker's default table).
+    let default_table = format!("table {}", keys.iter().map(|k| format!("{{{{.{k}}}}}")).collect::<Vec<_>>().join("\\t"));
+    let format = shoal_core::cli::format::parse_format(if format == "table" { &default_table } else { format })?;
     let objects: Vec<Map<String, Value>> = rows
         .iter()
         .map(|r| {

@@ -86,8 +86,22 @@ pub fn render(format: &Format, rows: &[Map<String, Value>]) -> Result<String, St
     let Format::Template { table, pieces } = format else {
         return Ok(rows.iter().map(|r| format!("{}\n", Value::Object(r.clone()))).collect());
     };
-    let pieces = &pieces.0;
     let known: Vec<&String> = rows.first().map(|r| r.keys().collect()).unwrap_or_default();
+    // `table` alone: every field, in the list's order, as docker's default table.
+    let every: Vec<Piece>;
+    let pieces = if *table && pieces.0.is_empty() {
+        every = known
+            .iter()
+            .enumerate()
+            .flat_map(|(i, k)| {
+                let sep = (i > 0).then(|| Piece::Text("\t".into()));
+                sep.into_iter().chain([Piece::Field { func: None, field: Some(k.to_string()) }])
+            })
+            .collect();
+        &every
+    } else {
+        &pieces.0
+    };
     let cell = |row: &Map<String, Value>, func: &Option<String>, field: &Option<String>| -> Result<String, String> {
         let v = match field {
             None => Value::Object(row.clone()),
@@ -190,5 +204,6 @@ mod tests {
         assert!(parse_format("{{.Name").unwrap_err().contains("without its"));
         assert!(parse_format("{{range .}}").unwrap_err().contains("not supported"));
         assert_eq!(r("json").unwrap().lines().count(), 2);
+        assert_eq!(r("table").unwrap().lines().next(), Some("CURRENT STATE   ID    NAME   REPLICAS"));
     }
 }
