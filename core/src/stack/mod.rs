@@ -22,6 +22,7 @@ pub mod convert;
 pub mod deploy;
 pub mod interpolate;
 pub mod load;
+mod values;
 
 #[cfg(test)]
 mod tests;
