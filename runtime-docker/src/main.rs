@@ -38,7 +38,7 @@ mod stack_cmd;
 mod tls;
 
 use clap::{Parser, Subcommand};
-use shoal_core::cli::{parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{CallError, parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
 use read_cmd::{read, ReadCli};
 use shoal_core::model::{NodeRole, Object};
 use shoal_core::proto::{self, control_request::Op};
@@ -443,15 +443,21 @@ fn with_port(addr: &str) -> String {
 
 /// One control-API call to the manager at `host`.
 async fn call(host: &str, op: Op) -> Result<proto::ControlReply, String> {
+    try_call(host, op).await.map_err(|e| e.message)
+}
+
+/// [`call`], the failure's kind kept for the machines that act on it (`service update`,
+/// `stack deploy`).
+async fn try_call(host: &str, op: Op) -> Result<proto::ControlReply, CallError> {
     let unreachable = |e: String| {
         format!("Cannot connect to the Shoal manager at {host}: {e}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.")
     };
-    let ch = shoal_core::node::raft::network::channel(host).map_err(|e| unreachable(e.to_string()))?;
+    let ch = shoal_core::node::raft::network::channel(host).map_err(|e| CallError::other(unreachable(e.to_string())))?;
     let mut c = proto::control_client::ControlClient::new(ch);
     let req = proto::ControlRequest { hops: 0, op: Some(op) };
     match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
-        Err(_) => Err(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown")),
-        Ok(Err(s)) => Err(status_error(host, &s)),
+        Err(_) => Err(CallError::other(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown"))),
+        Ok(Err(s)) => Err(CallError::of_status(&s, status_error(host, &s))),
         Ok(Ok(r)) => Ok(r.into_inner()),
     }
 }
@@ -572,7 +578,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             let (service, detach) = (u.service.clone(), u.detach);
             let mut m = shoal_core::cli::ServiceUpdater::new(u);
             while let Some(op) = m.poll_request() {
-                let reply = call(host, op).await;
+                let reply = try_call(host, op).await;
                 m.handle_reply(reply);
             }
             if let Some(Err(e)) = m.outcome() {

@@ -3,7 +3,7 @@
 //! this shell sends the plan's requests one by one and prints docker's progress lines.
 
 use crate::read_cmd::{services_table, tasks_table};
-use crate::{call, json_rows, objects};
+use crate::{call, json_rows, objects, try_call};
 use shoal_core::cli::StackCommand;
 use shoal_core::model::{Object, Service};
 use shoal_core::proto::{self, control_request::Op};
@@ -78,7 +78,7 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
 /// Sends the machine's requests until it is done, printing its lines as it goes.
 async fn drive(host: &str, mut d: Deployer) -> Result<(), String> {
     while let Some(op) = d.poll_request() {
-        let reply = call(host, op).await;
+        let reply = try_call(host, op).await;
         d.handle_reply(reply);
         while let Some(line) = d.poll_output() {
             println!("{line}");

@@ -15,7 +15,7 @@ use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shoal_core::cli::{payload_op, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, StackCommand, SwarmCommand};
+use shoal_core::cli::{payload_op, CallError, CallFailure, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, StackCommand, SwarmCommand};
 use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object, TaskState};
 use shoal_core::proto::{self, control_request::Op};
@@ -628,7 +628,7 @@ impl Run {
                 ServiceCommand::Create(c) => {
                     let want = c.to_spec()?;
                     let spec = serde_json::to_vec(&want).expect("spec serialises");
-                    match self.control(Op::CreateService(proto::CreateService { spec })).await {
+                    match self.control_retried(Op::CreateService(proto::CreateService { spec })).await.0 {
                         Ok(r) => {
                             tracing::info!(target: "shoal::step", node = "runner", "service {} created: {}", c.name, r.id);
                             Ok(())
@@ -636,13 +636,13 @@ impl Run {
                         // An attempt whose answer was lost (a timeout, a leader change) may have
                         // created it: the same spec under the name, as requested, is that earlier
                         // attempt (explorer seed 8121).
-                        Err(e) if e.starts_with("AlreadyExists") && self.service_spec(&c.name).await.is_some_and(|s| {
+                        Err(e) if e.kind == CallFailure::AlreadyExists && self.service_spec(&c.name).await.is_some_and(|s| {
                             shoal_core::control::as_requested(s) == shoal_core::control::as_requested(want.clone())
                         }) => {
                             tracing::info!(target: "shoal::step", node = "runner", "service {} was created by an earlier attempt", c.name);
                             Ok(())
                         }
-                        Err(e) => Err(e),
+                        Err(e) => Err(e.message),
                     }
                 }
                 ServiceCommand::Update(u) => {
@@ -700,8 +700,8 @@ impl Run {
                     Ok(())
                 }
                 // An attempt whose answer was lost may have created it.
-                (Err(e), true) if e.starts_with("AlreadyExists") => Ok(()),
-                (Err(e), _) => Err(e),
+                (Err(e), true) if e.kind == CallFailure::AlreadyExists => Ok(()),
+                (Err(e), _) => Err(e.message),
             };
         }
         match cmd {
@@ -788,11 +788,11 @@ impl Run {
                         Ok(())
                     }
                     // An attempt whose answer was lost may have created it.
-                    (Err(e), true) if e.starts_with("AlreadyExists") => {
+                    (Err(e), true) if e.kind == CallFailure::AlreadyExists => {
                         tracing::info!(target: "shoal::step", node = "runner", "{noun} {name} was created by an earlier attempt");
                         Ok(())
                     }
-                    (Err(e), _) => Err(e),
+                    (Err(e), _) => Err(e.message),
                 }
             }
             PayloadCommand::Ls(_) => {
@@ -820,10 +820,10 @@ impl Run {
         for name in names {
             match self.control_retried(op(name.clone())).await {
                 (Ok(_), _) => {}
-                (Err(e), true) if e.starts_with("NotFound") => {
+                (Err(e), true) if e.kind == CallFailure::NotFound => {
                     tracing::info!(target: "shoal::step", node = "runner", "{what} {name} was removed by an earlier attempt");
                 }
-                (Err(e), _) => return Err(e),
+                (Err(e), _) => return Err(e.message),
             }
         }
         Ok(())
@@ -883,7 +883,7 @@ impl Run {
     /// One control-API call from the client machine to a live manager (which forwards to the
     /// leader). Retried, bounded, while no leader answers; any other error is the step's error.
     async fn control(&self, op: Op) -> Result<proto::ControlReply, String> {
-        self.control_retried(op).await.0
+        self.control_retried(op).await.0.map_err(|e| e.message)
     }
 
     /// `service logs [-f] [--tail N] SERVICE`: asks the managers in turn until one answers,
@@ -936,7 +936,7 @@ impl Run {
     /// [`Run::control`], also saying whether an earlier attempt's outcome was unknown (it timed
     /// out or lost its manager, so it may have been applied): a retried `service rm` that
     /// finds nothing, or a retried create that finds its own spec, is that attempt's success.
-    async fn control_retried(&self, op: Op) -> (Result<proto::ControlReply, String>, bool) {
+    async fn control_retried(&self, op: Op) -> (Result<proto::ControlReply, CallError>, bool) {
         let managers = self.cluster.lock().unwrap().manager_addrs();
         let mut last = String::new();
         let mut unknown = false;
@@ -944,16 +944,17 @@ impl Run {
             let target = managers[attempt % managers.len()].clone();
             let req = proto::ControlRequest { hops: 0, op: Some(op.clone()) };
             let call = async move {
-                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
                 let mut c = proto::control_client::ControlClient::new(ch);
-                c.call(req).await.map(|r| r.into_inner()).map_err(|s| (s.code(), s.message().to_string()))
+                c.call(req).await.map(|r| r.into_inner())
             };
             let fut = self.client_node.spawn(call);
             match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
                 Ok(Ok(Ok(reply))) => return (Ok(reply), unknown),
-                Ok(Ok(Err((code, msg)))) => {
+                Ok(Ok(Err(s))) => {
+                    let (code, msg) = (s.code(), s.message());
                     if !matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown) {
-                        return (Err(format!("{code:?}: {msg}")), unknown);
+                        return (Err(CallError::of_status(&s, format!("{code:?}: {msg}"))), unknown);
                     }
                     // Unavailable may come from a proposal that timed out after it was
                     // appended: its outcome is unknown too.
@@ -971,7 +972,7 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        (Err(format!("no manager answered: {last}")), unknown)
+        (Err(CallError::other(format!("no manager answered: {last}"))), unknown)
     }
 
 
@@ -1090,7 +1091,7 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
-                    Predicate::StackRunning { stack } => converged_where(&c, |svc| service_in_stack(svc, stack)).is_ok_and(|n| n > 0),
+                    Predicate::StackRunning { stack } => converged_where(&c, |svc| shoal_core::stack::deploy::service_in_stack(svc, stack)).is_ok_and(|n| n > 0),
                     Predicate::ServiceUpdateState { service, state } => c
                         .with_best_store(|s| {
                             shoal_core::control::find_service(s, service).ok().and_then(|x| x.update_status.as_ref()).is_some_and(|u| {
@@ -1168,7 +1169,7 @@ impl Run {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
                     }
                     Predicate::ServicesConverged => format!("; {}", converged(&c).err().unwrap_or_default()),
-                    Predicate::StackRunning { stack } => match converged_where(&c, |svc| service_in_stack(svc, stack)) {
+                    Predicate::StackRunning { stack } => match converged_where(&c, |svc| shoal_core::stack::deploy::service_in_stack(svc, stack)) {
                         Ok(0) => format!("; the stack {stack} has no service"),
                         Ok(_) => String::new(),
                         Err(e) => format!("; {e}"),
@@ -1422,10 +1423,6 @@ fn stack_sources(files: &[String]) -> Result<(Vec<shoal_core::stack::load::Sourc
         Err(_) => vars,
     };
     Ok((sources, dir, vars))
-}
-
-fn service_in_stack(s: &shoal_core::model::Service, stack: &str) -> bool {
-    shoal_core::stack::deploy::service_in_stack(s, stack)
 }
 
 fn converged(c: &Cluster) -> Result<(), String> {

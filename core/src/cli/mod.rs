@@ -3,6 +3,7 @@
 //! A scenario's `do = "node promote worker-2"` is parsed by exactly the clap definitions the
 //! CLI uses, so a step reads like the command an operator would type. Pure: parsing only.
 
+mod call;
 mod container;
 pub mod format;
 mod reference;
@@ -10,6 +11,7 @@ mod service;
 mod stack;
 mod updater;
 
+pub use call::{CallError, CallFailure};
 pub use container::*;
 pub use reference::*;
 pub use service::*;

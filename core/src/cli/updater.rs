@@ -3,11 +3,11 @@
 //!
 //! `--network-rm NAME` is first looked up (a spec names networks by id, so the name's id is
 //! removed too); then the service is read, the flags applied, and the update sent with the
-//! version read. An update refused because the service changed in between ("out of
-//! sequence", or the server's "…; retry") is read and applied again, at most
-//! [`MAX_ATTEMPTS`] times; any other error ends it.
+//! version read. An update refused because the service changed in between
+//! ([`CallFailure::Raced`]) is read and applied again, at most [`MAX_ATTEMPTS`] times; any
+//! other error ends it.
 
-use super::ServiceUpdate;
+use super::{CallError, CallFailure, ServiceUpdate};
 use crate::model::Object;
 use crate::proto::{self, control_request::Op};
 
@@ -50,8 +50,9 @@ impl ServiceUpdater {
     }
 
     /// The answer to the request [`ServiceUpdater::poll_request`] gave.
-    pub fn handle_reply(&mut self, reply: Result<proto::ControlReply, String>) {
+    pub fn handle_reply(&mut self, reply: Result<proto::ControlReply, CallError>) {
         let objects = |r: &proto::ControlReply| serde_json::from_slice::<Vec<Object>>(&r.objects).map_err(|e| format!("unreadable answer: {e}"));
+        let reply = reply.map_err(|e| (e.kind, e.message));
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Network(i) => {
                 // A name that is no network may be an id already: it is removed as given.
@@ -62,7 +63,7 @@ impl ServiceUpdater {
             }
             Phase::Read => {
                 self.attempts += 1;
-                let cur = match reply.and_then(|r| objects(&r)) {
+                let cur = match reply.map_err(|(_, m)| m).and_then(|r| objects(&r)) {
                     Err(e) => return self.finish(Err(e)),
                     Ok(o) => o.into_iter().find_map(|o| if let Object::Service(s) = o { Some(s) } else { None }),
                 };
@@ -74,11 +75,11 @@ impl ServiceUpdater {
             }
             Phase::Write(_) => match reply {
                 Ok(_) => self.finish(Ok(())),
-                Err(e) if (e.contains("out of sequence") || e.contains("; retry")) && self.attempts < MAX_ATTEMPTS => self.phase = Phase::Read,
-                Err(e) if e.contains("out of sequence") || e.contains("; retry") => {
+                Err((CallFailure::Raced, _)) if self.attempts < MAX_ATTEMPTS => self.phase = Phase::Read,
+                Err((CallFailure::Raced, e)) => {
                     self.finish(Err(format!("Error: service {} kept changing under the update ({e}); retry", self.flags.service)))
                 }
-                Err(e) => self.finish(Err(e)),
+                Err((_, e)) => self.finish(Err(e)),
             },
             Phase::Done => {}
         }
@@ -100,7 +101,7 @@ mod tests {
     use super::*;
     use crate::model::{Meta, Network, Service};
 
-    fn reply(o: Vec<Object>) -> Result<proto::ControlReply, String> {
+    fn reply(o: Vec<Object>) -> Result<proto::ControlReply, CallError> {
         Ok(proto::ControlReply { objects: serde_json::to_vec(&o).unwrap(), ..Default::default() })
     }
 
@@ -122,7 +123,7 @@ mod tests {
         assert!(matches!(u.poll_request(), Some(Op::GetService(_))));
         u.handle_reply(reply(vec![svc(3)]));
         assert!(matches!(u.poll_request(), Some(Op::UpdateService(x)) if x.version == 3));
-        u.handle_reply(Err("Error response from daemon: update out of sequence".into()));
+        u.handle_reply(Err(CallError { kind: CallFailure::Raced, message: "Error response from daemon: update out of sequence".into() }));
         u.handle_reply(reply(vec![svc(4)]));
         assert!(matches!(u.poll_request(), Some(Op::UpdateService(x)) if x.version == 4));
         u.handle_reply(Ok(Default::default()));
@@ -131,13 +132,13 @@ mod tests {
         let mut u = ServiceUpdater::new(ServiceUpdate { network_rm: vec![], ..flags.clone() });
         for v in 0..MAX_ATTEMPTS as u64 {
             u.handle_reply(reply(vec![svc(v)]));
-            u.handle_reply(Err("FailedPrecondition: update out of sequence".into()));
+            u.handle_reply(Err(CallError { kind: CallFailure::Raced, message: "Aborted: update out of sequence".into() }));
         }
         assert!(matches!(u.outcome(), Some(Err(e)) if e.contains("kept changing")));
 
         let mut u = ServiceUpdater::new(ServiceUpdate { network_rm: vec![], ..flags });
         u.handle_reply(reply(vec![svc(1)]));
-        u.handle_reply(Err("InvalidArgument: bad image".into()));
+        u.handle_reply(Err(CallError::other("InvalidArgument: bad image")));
         assert_eq!(u.outcome(), Some(&Err("InvalidArgument: bad image".to_string())), "other errors are not retried");
     }
 }

@@ -27,6 +27,9 @@ pub enum ControlError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The object is not at the version the write was computed from: re-read and retry.
+    #[error("{0}")]
+    OutOfSequence(String),
 }
 
 use ControlError::*;
@@ -283,7 +286,7 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
     let cur = find_service(store, key)?;
     if let Some(v) = expected_version {
         if v != cur.meta.version {
-            return Err(FailedPrecondition(format!(
+            return Err(OutOfSequence(format!(
                 "update out of sequence: service {} is at version {}, not {v}; re-read it and retry",
                 cur.spec.annotations.name, cur.meta.version
             )));
@@ -383,7 +386,7 @@ pub fn update_node(store: &Store, key: &str, u: &NodeUpdate) -> Result<Vec<Actio
     let cur = find_node(store, key)?;
     let key = node_name(cur);
     if let Some(v) = u.expected_version.filter(|v| *v != cur.meta.version) {
-        return Err(FailedPrecondition(format!(
+        return Err(OutOfSequence(format!(
             "update out of sequence: node {key} is at version {}, not {v}; re-read it and retry",
             cur.meta.version
         )));

@@ -125,7 +125,7 @@ pub fn update_payload(
     let noun = kind.noun();
     let (id, meta, spec) = payload_parts(find_payload(store, kind, key)?).expect("a payload kind holds payloads");
     if let Some(v) = expected_version.filter(|v| *v != meta.version) {
-        return Err(FailedPrecondition(format!(
+        return Err(ControlError::OutOfSequence(format!(
             "update out of sequence: {noun} {} is at version {}, not {v}; re-read it and retry",
             spec.annotations.name, meta.version
         )));

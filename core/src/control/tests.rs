@@ -199,7 +199,7 @@ fn secret_updates_change_labels_only() {
     assert!(update_payload(&store, PayloadKind::Secret, "pw", "pw", None, labels.clone(), Some(s.meta.version)).unwrap().is_empty(), "no change, no write");
     assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw2", None, labels.clone(), None), Err(InvalidArgument(_))), "a rename is refused");
     assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", Some(b"y"), labels.clone(), None), Err(InvalidArgument(_))), "data never changes");
-    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", None, labels, Some(v)), Err(FailedPrecondition(_))), "a stale version");
+    assert!(matches!(update_payload(&store, PayloadKind::Secret, "pw", "pw", None, labels, Some(v)), Err(OutOfSequence(_))), "a stale version");
 }
 
 // Swarm refuses a rename through update (swarmkit controlapi UpdateService).

@@ -72,6 +72,7 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
             ControlError::InvalidArgument(m) | ControlError::FailedPrecondition(m) => ApiError::BadRequest(m),
+            ControlError::OutOfSequence(m) => ApiError::Conflict(m),
             ControlError::NotFound(m) => ApiError::NotFound(m),
             ControlError::AlreadyExists(m) => ApiError::Conflict(m),
         }

@@ -29,7 +29,24 @@ impl From<ControlError> for Status {
             ControlError::NotFound(m) => Status::not_found(m),
             ControlError::AlreadyExists(m) => Status::already_exists(m),
             ControlError::FailedPrecondition(m) => Status::failed_precondition(m),
+            // gRPC's code for a read-modify-write that lost a race.
+            ControlError::OutOfSequence(m) => Status::aborted(m),
         }
+    }
+}
+
+impl crate::cli::CallError {
+    /// A failed control call as a client acts on it: by the status's code, never its text;
+    /// `message` is how the client words it.
+    pub fn of_status(s: &Status, message: String) -> crate::cli::CallError {
+        use crate::cli::CallFailure as F;
+        let kind = match s.code() {
+            tonic::Code::Aborted => F::Raced,
+            tonic::Code::NotFound => F::NotFound,
+            tonic::Code::AlreadyExists => F::AlreadyExists,
+            _ => F::Other,
+        };
+        crate::cli::CallError { kind, message }
     }
 }
 

@@ -86,9 +86,10 @@ impl Deployer {
         }
     }
 
-    /// The answer to the request [`Deployer::poll_request`] gave (an error as the transport
-    /// words it).
-    pub fn handle_reply(&mut self, reply: Result<proto::ControlReply, String>) {
+    /// The answer to the request [`Deployer::poll_request`] gave (any failed request is
+    /// planned again once, whatever its kind).
+    pub fn handle_reply(&mut self, reply: Result<proto::ControlReply, crate::cli::CallError>) {
+        let reply = reply.map_err(|e| e.message);
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Read(n) => {
                 let objects = match reply.and_then(|r| serde_json::from_slice::<Vec<Object>>(&r.objects).map_err(|e| format!("unreadable answer: {e}"))) {

@@ -280,7 +280,7 @@ fn the_deployer_replans_once_after_a_failure() {
         d.handle_reply(objects(vec![]));
     }
     assert!(matches!(d.poll_request(), Some(Op::CreateNetwork(_))));
-    d.handle_reply(Err("timed out".into()));
+    d.handle_reply(Err(crate::cli::CallError::other("timed out")));
     // Read again: this time the network exists.
     let net = m::Network { id: "n1".into(), spec: s.networks[0].clone(), ..Default::default() };
     d.handle_reply(objects(vec![]));
@@ -288,7 +288,7 @@ fn the_deployer_replans_once_after_a_failure() {
     d.handle_reply(objects(vec![]));
     d.handle_reply(objects(vec![]));
     assert!(matches!(d.poll_request(), Some(Op::CreateService(_))), "the network is not created twice");
-    d.handle_reply(Err("Internal: disk full".into()));
+    d.handle_reply(Err(crate::cli::CallError::other("Internal: disk full")));
     assert_eq!(d.poll_request(), None, "a second failure ends the deploy");
     let out: Vec<String> = std::iter::from_fn(|| d.poll_output()).collect();
     assert_eq!(out, ["Creating network vote_default", "Creating service vote_web"]);

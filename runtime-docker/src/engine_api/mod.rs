@@ -81,9 +81,10 @@ pub fn from_status(s: tonic::Status) -> ApiError {
     match s.code() {
         InvalidArgument | FailedPrecondition | OutOfRange => ApiError::BadRequest(m),
         NotFound => ApiError::NotFound(m),
-        AlreadyExists => ApiError::Conflict(m),
+        // A write computed from a version that is no longer current.
+        AlreadyExists | Aborted => ApiError::Conflict(m),
         Unimplemented => ApiError::NotImplemented(m),
-        Unavailable | DeadlineExceeded | Aborted => ApiError::Unavailable(m),
+        Unavailable | DeadlineExceeded => ApiError::Unavailable(m),
         PermissionDenied | Unauthenticated => ApiError::not_a_manager(),
         _ => ApiError::Internal(m),
     }
