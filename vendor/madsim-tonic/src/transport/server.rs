@@ -25,6 +25,10 @@ use tonic::codegen::{http::uri::PathAndQuery, BoxFuture, Service};
 use tonic::transport::ServerTlsConfig;
 use tracing::*;
 
+/// Shoal patch: tasks accepting connections at once per server (see `serve_with_shutdown`):
+/// each accept costs a 1 ms madsim sleep, so this many per virtual millisecond at most.
+const ACCEPTORS: usize = 128;
+
 /// A default batteries included `transport` server.
 #[derive(Clone, Debug)]
 pub struct Server<L = Identity> {
@@ -313,28 +317,55 @@ impl<L> Router<L> {
         addr: SocketAddr,
         signal: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        let ep = Endpoint::bind(addr).await.map_err(Error::from_source)?;
+        let ep = std::sync::Arc::new(Endpoint::bind(addr).await.map_err(Error::from_source)?);
         let local_addr = ep.local_addr().unwrap();
         let mut signal = Box::pin(signal).fuse();
-        // Shoal patch: each connection's first message is awaited in its own task and handed
-        // back here, instead of in this loop: awaiting it here serialised every request behind
-        // one network latency, capping a server at ~1/latency requests per second.
+        // Shoal patch: connections are accepted by ACCEPTORS tasks at once, and each
+        // connection's first message is awaited in its own task and handed back here through
+        // a channel. Upstream accepted and awaited the first message in this loop: madsim's
+        // `accept1` sleeps before every accept, and a madsim sleep lasts at least 1 ms, so a
+        // server took at most ~1,000 requests per virtual second (fewer while it awaited first
+        // messages), whatever its load. Every simulated RPC opens a connection, so 600 agents
+        // heartbeating one leader queued for over a second and the cluster never converged.
+        // The acceptors end when this future is dropped (`cancel_on_drop`).
         let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (err_tx, mut err_rx) = tokio::sync::mpsc::unbounded_channel();
+        let _acceptors: Vec<_> = (0..ACCEPTORS)
+            .map(|_| {
+                let (ep, first_tx, err_tx) = (ep.clone(), first_tx.clone(), err_tx.clone());
+                madsim::task::spawn(async move {
+                    loop {
+                        let (tx, mut rx, addr) = match ep.accept1().await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                let _ = err_tx.send(e);
+                                return;
+                            }
+                        };
+                        let first_tx = first_tx.clone();
+                        madsim::task::spawn(async move {
+                            // Err: maybe handshake or error
+                            if let Ok(msg) = rx.recv().await {
+                                let _ = first_tx.send((tx, rx, addr, msg));
+                            }
+                        });
+                    }
+                })
+                .cancel_on_drop()
+            })
+            .collect();
+        drop((first_tx, err_tx));
         loop {
             // receive a request
             let (tx, mut rx, addr, msg) = select_biased! {
-                ret = ep.accept1().fuse() => {
-                    let (tx, mut rx, addr) = ret.map_err(Error::from_source)?;
-                    let first_tx = first_tx.clone();
-                    madsim::task::spawn(async move {
-                        // Err: maybe handshake or error
-                        if let Ok(msg) = rx.recv().await {
-                            let _ = first_tx.send((tx, rx, addr, msg));
-                        }
-                    });
-                    continue;
-                }
-                ready = first_rx.recv().fuse() => ready.expect("this loop holds a sender"),
+                ready = first_rx.recv().fuse() => match ready {
+                    Some(r) => r,
+                    None => return Ok(()),
+                },
+                e = err_rx.recv().fuse() => match e {
+                    Some(e) => return Err(Error::from_source(e)),
+                    None => return Ok(()),
+                },
                 _ = &mut signal => return Ok(()),
             };
             let (path, server_streaming, mut request) = *msg
