@@ -164,8 +164,9 @@ pub struct Cluster {
     pub faults: u64,
     /// The run's message latency while a latency spike holds (to restore it after).
     base_latency: Option<std::ops::Range<Duration>>,
-    /// Every task whose container ever ran (ground truth the executors keep).
-    ran: Arc<Mutex<BTreeSet<String>>>,
+    /// Every task whose container ever ran, and the count of container changes (ground truth
+    /// the executors keep).
+    containers: Arc<crate::executor::Containers>,
 }
 
 /// What a live manager reports about itself.
@@ -194,7 +195,7 @@ impl Cluster {
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
         let mut nodes = Vec::new();
-        let ran: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+        let ran: Arc<crate::executor::Containers> = Arc::default();
         for (i, spec) in scenario.nodes.iter().enumerate() {
             let raft_id = i as NodeId + 1;
             let addr = addr_of(i);
@@ -310,7 +311,7 @@ impl Cluster {
                 joined,
             });
         }
-        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, ran }
+        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers: ran }
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -436,7 +437,24 @@ impl Cluster {
 
     /// Whether the container of `task_id` ever ran, on any machine.
     pub fn ran(&self, task_id: &str) -> bool {
-        self.ran.lock().unwrap().contains(task_id)
+        self.containers.ran.lock().unwrap().contains(task_id)
+    }
+
+    /// Marks machine `i` up or down; what `running` counts changes with it.
+    fn set_up(&mut self, i: usize, up: bool) {
+        self.nodes[i].up = up;
+        self.containers.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// What the ground-truth checkers read, summed up in numbers that move whenever it may
+    /// have changed: container changes on any machine or machines going up or down, faults,
+    /// and the most advanced store's applied index (and which manager holds it).
+    pub fn ground_version(&self) -> (u64, u64, u64, usize) {
+        let best = (0..self.nodes.len())
+            .filter_map(|i| self.manager(i).map(|m| (m.state.applied().0, i)))
+            .max_by_key(|(applied, i)| (*applied, std::cmp::Reverse(*i)))
+            .unwrap_or_default();
+        (self.containers.changes.load(std::sync::atomic::Ordering::Relaxed), self.faults, best.0, best.1)
     }
 
     /// Failed containers of `service` still listed on live machines.
@@ -509,7 +527,7 @@ impl Cluster {
         self.nodes[i].identity.request_join(token, managers);
         if !self.nodes[i].joined.swap(true, std::sync::atomic::Ordering::SeqCst) {
             Handle::current().restart(self.nodes[i].sim_id());
-            self.nodes[i].up = true;
+            self.set_up(i, true);
             tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, "machine powered on");
         } else if !self.nodes[i].up {
             return Err(format!("node {} is down: restart it before it can join", self.nodes[i].name));
@@ -544,7 +562,7 @@ impl Cluster {
         }
         self.nodes[i].raft_id = raft_id;
         Handle::current().restart(self.nodes[i].sim_id());
-        self.nodes[i].up = true;
+        self.set_up(i, true);
         self.mesh.restarted(i, now_ms());
         tracing::info!(target: "shoal::fault", node = %name, raft_id, "left the swarm");
         Ok(())
@@ -583,7 +601,7 @@ impl Cluster {
         *self.nodes[i].slot.lock().unwrap() = None;
         *self.nodes[i].executor.lock().unwrap() = None;
         self.mesh.crashed(i, now_ms());
-        self.nodes[i].up = false;
+        self.set_up(i, false);
         self.nodes[i].paused = false;
         self.last_crashed = Some(i);
         tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, unsynced_bytes_lost = lost, "crash");
@@ -597,7 +615,7 @@ impl Cluster {
         Handle::current().restart(self.nodes[i].sim_id());
         // A node on a corrupted log refuses to start (its init checks that it does): it stays
         // down for every checker and predicate.
-        self.nodes[i].up = self.nodes[i].disk.corrupted_at().is_none();
+        self.set_up(i, self.nodes[i].disk.corrupted_at().is_none());
         if self.nodes[i].up {
             self.mesh.restarted(i, now_ms());
         }

@@ -56,6 +56,15 @@ const LOG_LINES_MAX: usize = 1_000;
 /// How often a `service logs -f` reader of a quiet container checks that its caller is there.
 const LOG_FOLLOW_POLL: Duration = Duration::from_millis(200);
 
+/// What every machine's executor shares with the cluster, across restarts: the tasks whose
+/// container ever ran, and a count of container changes on any machine (the ground-truth
+/// checker looks again only when it moved).
+#[derive(Default)]
+pub struct Containers {
+    pub ran: Mutex<BTreeSet<String>>,
+    pub changes: std::sync::atomic::AtomicU64,
+}
+
 pub struct SimExecutor {
     pub node: String,
     /// The machine's index in the cluster (the mesh's node number).
@@ -65,9 +74,9 @@ pub struct SimExecutor {
     containers: Mutex<BTreeMap<String, SimContainer>>,
     notify: tokio::sync::Notify,
     generation: std::sync::atomic::AtomicU64,
-    /// Every task whose container ever ran, on any machine and across restarts (shared with
-    /// the cluster; the rolling-update checker asks it which old tasks an update replaced).
-    ran: Arc<Mutex<BTreeSet<String>>>,
+    /// Shared with the cluster: the rolling-update checker asks it which old tasks an update
+    /// replaced; the ground-truth checker, whether anything changed.
+    world: Arc<Containers>,
     /// Wakes `service logs -f` readers: some container printed a line.
     printed: tokio::sync::Notify,
     /// Told of every secret that reaches this machine (the secrets checker).
@@ -80,11 +89,11 @@ impl SimExecutor {
         index: usize,
         mesh: Arc<MeshModel>,
         images: Arc<BTreeMap<String, ImageSpec>>,
-        ran: Arc<Mutex<BTreeSet<String>>>,
+        world: Arc<Containers>,
         checkers: Arc<crate::invariants::Checkers>,
     ) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
-            ran,
+            world,
             checkers,
             printed: tokio::sync::Notify::new(),
             node: node.to_string(),
@@ -133,7 +142,9 @@ impl SimExecutor {
 
     /// Moves a container to `state`, binding it into the mesh when it starts running and
     /// unbinding it when it stops running.
+    /// Every change to a container goes through here (created, stopped, removed included).
     fn transition(&self, c: &mut SimContainer, state: ContainerState) {
+        self.world.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let was = c.state == ContainerState::Running;
         if c.log.len() < LOG_LINES_MAX {
             let line = match &state {
@@ -150,7 +161,7 @@ impl SimExecutor {
         c.state = state;
         match (was, c.state == ContainerState::Running) {
             (false, true) => {
-                self.ran.lock().unwrap().insert(c.task_id.clone());
+                self.world.ran.lock().unwrap().insert(c.task_id.clone());
                 self.mesh.bind(self.index, &c.task_id, &c.service, &c.ports, now_ms())
             }
             (true, false) => {

@@ -62,6 +62,9 @@ pub struct Registration {
 pub struct Heartbeats {
     config: DispatcherConfig,
     deadlines: BTreeMap<String, u64>,
+    /// The same deadlines ordered by time: the leader asks for the earliest and the expired
+    /// after every wake-up, and at thousands of nodes a scan each time was a hot spot.
+    by_deadline: std::collections::BTreeSet<(u64, String)>,
     /// Nodes that heartbeated this leader at least once.
     seen: std::collections::BTreeSet<String>,
     rng: ChaCha8Rng,
@@ -69,15 +72,16 @@ pub struct Heartbeats {
 
 impl Heartbeats {
     pub fn new(config: DispatcherConfig, rng: ChaCha8Rng) -> Heartbeats {
-        Heartbeats { config, deadlines: BTreeMap::new(), seen: Default::default(), rng }
+        Heartbeats { config, deadlines: BTreeMap::new(), by_deadline: Default::default(), seen: Default::default(), rng }
     }
 
     /// A new leader: every node not down gets a long grace from now.
     pub fn start_leading<'a>(&mut self, now_ms: u64, nodes: impl Iterator<Item = &'a Node>) {
         self.deadlines.clear();
+        self.by_deadline.clear();
         let grace = self.config.heartbeat_period_ms * LEADER_CHANGE_GRACE_FACTOR;
         for n in nodes.filter(|n| n.status.state != NodeState::Down) {
-            self.deadlines.insert(n.id.clone(), now_ms + grace);
+            self.set_deadline(&n.id, now_ms + grace);
         }
     }
 
@@ -97,22 +101,37 @@ impl Heartbeats {
         } else {
             p
         };
-        self.deadlines.insert(node_id.to_string(), now_ms + period + self.config.heartbeat_grace_ms);
+        self.set_deadline(node_id, now_ms + period + self.config.heartbeat_grace_ms);
         period
     }
 
     /// Nodes whose deadline passed (they are forgotten until they heartbeat again).
     pub fn expired(&mut self, now_ms: u64) -> Vec<String> {
-        let gone: Vec<String> = self.deadlines.iter().filter(|(_, d)| **d <= now_ms).map(|(n, _)| n.clone()).collect();
-        for n in &gone {
-            self.deadlines.remove(n);
+        let mut gone = Vec::new();
+        while let Some((d, _)) = self.by_deadline.first() {
+            if *d > now_ms {
+                break;
+            }
+            let (_, n) = self.by_deadline.pop_first().expect("the first entry exists");
+            self.deadlines.remove(&n);
+            gone.push(n);
         }
+        // In node order, as callers saw them before the index.
+        gone.sort();
         gone
     }
 
     /// The earliest deadline, for the leader's timer.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.values().min().copied()
+        self.by_deadline.first().map(|(d, _)| *d)
+    }
+
+    fn set_deadline(&mut self, node_id: &str, at_ms: u64) {
+        if let Some(old) = self.deadlines.insert(node_id.to_string(), at_ms) {
+            self.by_deadline.remove(&(old, node_id.to_string()));
+        }
+        self.by_deadline.insert((at_ms, node_id.to_string()));
+        debug_assert_eq!(self.deadlines.len(), self.by_deadline.len());
     }
 }
 
@@ -422,6 +441,28 @@ mod tests {
         hb.start_leading(10_000, [&n].into_iter());
         assert!(hb.expired(24_999).is_empty());
         assert_eq!(hb.expired(25_000), vec!["w1".to_string()]);
+    }
+
+    proptest::proptest! {
+        /// The deadline index answers as a scan of every node's deadline would.
+        #[test]
+        fn the_deadline_index_agrees_with_a_scan(ops in proptest::collection::vec((0u8..3, 0u64..8, 0u64..30_000), 1..200)) {
+            let cfg = DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 };
+            let mut hb = Heartbeats::new(cfg, ChaCha8Rng::seed_from_u64(7));
+            let mut now = 0u64;
+            for (op, node, dt) in ops {
+                now += dt;
+                let node = format!("w{node}");
+                if op == 0 {
+                    let model: Vec<String> = hb.deadlines.iter().filter(|(_, d)| **d <= now).map(|(n, _)| n.clone()).collect();
+                    proptest::prop_assert_eq!(hb.expired(now), model);
+                } else {
+                    hb.heartbeat(&node, now);
+                }
+                proptest::prop_assert_eq!(hb.next_deadline(), hb.deadlines.values().min().copied());
+                proptest::prop_assert_eq!(hb.deadlines.len(), hb.by_deadline.len());
+            }
+        }
     }
 
     #[test]

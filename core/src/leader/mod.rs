@@ -81,6 +81,48 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     o.into_actions()
 }
 
+/// The earliest time at which a pass without inputs over `store` may act although a pass at
+/// `now_ms` did not: `now_ms` itself while a live task is pending (the scheduler retries it as
+/// its view changes), a replacement's restart delay or the old task's timeout, a restart
+/// window that lets a kept task restart, a down node's tasks becoming orphans, a rolling
+/// update's next step. None when only new inputs or a new store can. The leader's shell skips
+/// passes until then while nothing else changes, so this must name every clock a pass reads.
+pub fn next_deadline_ms(store: &Store, now_ms: u64) -> Option<u64> {
+    use crate::orchestrator::replicated::OLD_TASK_TIMEOUT_MS;
+    let mut at: Option<u64> = None;
+    // A deadline already passed was the pass at `now_ms`'s to act on.
+    let mut soonest = |t: u64| {
+        if t > now_ms {
+            at = Some(at.map_or(t, |a| a.min(t)));
+        }
+    };
+    for o in store.list(Kind::Task) {
+        let Object::Task(t) = o else { continue };
+        if t.is_live() && t.status.state == TaskState::Pending {
+            return Some(now_ms);
+        }
+        if t.desired_state == TaskState::Ready {
+            soonest(if t.start_after_ms > now_ms { t.start_after_ms } else { t.meta.created_at_ms + OLD_TASK_TIMEOUT_MS });
+        }
+        if t.is_live() && t.is_terminal() {
+            if let Some(r) = orchestrator::restart::revisit_at(t, now_ms) {
+                soonest(r);
+            }
+        }
+    }
+    for o in store.list(Kind::Node) {
+        if let Object::Node(n) = o {
+            if n.status.state == crate::model::NodeState::Down {
+                soonest(n.status.down_since_ms + dispatcher::ORPHAN_AFTER_MS);
+            }
+        }
+    }
+    if let Some(u) = orchestrator::update::next_update_deadline(store, now_ms) {
+        soonest(u);
+    }
+    at
+}
+
 /// PENDING → ASSIGNED for every pending task the pass sees.
 fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut ChaCha8Rng) {
     let pending: Vec<crate::model::Task> = o

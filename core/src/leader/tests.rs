@@ -535,3 +535,62 @@ fn a_global_service_rolls_node_by_node() {
     assert_eq!(update_state(&w, "agent"), Some(UpdateState::Completed));
     w.assert_one_live_task_per_slot();
 }
+
+/// The leader's shell skips passes without inputs until [`next_deadline_ms`]: a settled store
+/// must give no actions at every moment before it, and the clock it names must be acted on
+/// when it comes (a restart delay, then a restart window that lets a kept task run again).
+#[test]
+fn a_quiet_store_stays_quiet_until_its_next_deadline() {
+    let mut w = World::new(2);
+    let mut s = svc("job", 1);
+    s.task.restart.condition = RestartCondition::OnFailure;
+    s.task.restart.max_attempts = 1;
+    s.task.restart.window_ms = 60_000;
+    s.task.restart.delay_ms = 5_000;
+    w.create(s);
+    w.run_all();
+    assert_eq!(next_deadline_ms(&w.store, w.now_ms), None, "a running service has no clock");
+    let fail = |w: &mut World| {
+        let t = w.tasks().into_iter().find(|t| t.is_live() && t.status.state == TaskState::Running).expect("a running task");
+        let up = StatusUpdate {
+            node_id: t.node_id.clone(),
+            task_id: t.id.clone(),
+            status: TaskStatus { state: TaskState::Failed, exit_code: Some(1), timestamp_ms: w.now_ms, ..Default::default() },
+        };
+        w.pass(PassInput { status_updates: vec![up], ..Default::default() });
+        w.settle();
+    };
+    let quiet_until = |w: &mut World, deadline: u64| {
+        for at in [w.now_ms, w.now_ms + 1, (w.now_ms + deadline) / 2, deadline - 1] {
+            let input = PassInput { now_ms: at, ..Default::default() };
+            assert!(pass(&w.store, &input, &mut w.ids, &mut w.rng).is_empty(), "a pass at {at} acted before the deadline {deadline}");
+        }
+        w.now_ms = deadline;
+        assert!(w.pass(PassInput::default()) > 0, "nothing happened at the deadline {deadline}");
+    };
+    // First failure: the replacement waits for its delay.
+    fail(&mut w);
+    let delay_end = next_deadline_ms(&w.store, w.now_ms).expect("the restart delay is a deadline");
+    assert_eq!(delay_end, w.now_ms + 5_000);
+    quiet_until(&mut w, delay_end);
+    w.run_all();
+    // Second failure inside the window: max attempts reached, the task is kept until the first
+    // attempt leaves the window.
+    fail(&mut w);
+    assert!(w.tasks().iter().filter(|t| t.is_live()).all(|t| t.status.state == TaskState::Failed), "kept, not restarted");
+    let window_end = next_deadline_ms(&w.store, w.now_ms).expect("the restart window is a deadline");
+    assert!(window_end > w.now_ms && window_end <= w.now_ms + 60_000, "{window_end} vs now {}", w.now_ms);
+    quiet_until(&mut w, window_end);
+}
+
+/// A pending task the scheduler cannot place is retried on every pass: no quiet then.
+#[test]
+fn a_pending_task_leaves_no_quiet() {
+    let mut w = World::new(1);
+    let mut s = svc("big", 1);
+    s.task.resources.reservations = Some(Resources { nano_cpus: 1_000_000_000_000, ..Default::default() });
+    w.create(s);
+    w.settle();
+    assert!(w.tasks().iter().any(|t| t.status.state == TaskState::Pending));
+    assert_eq!(next_deadline_ms(&w.store, w.now_ms), Some(w.now_ms));
+}

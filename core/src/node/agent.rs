@@ -83,6 +83,9 @@ struct Leader {
     epoch: u64,
     managers: Vec<String>,
     next: usize,
+    /// Bumped with `epoch`, for the long polls waiting on a call to the old address (they
+    /// used to look every 500 ms: two timers a second per node, for nothing, at scale).
+    switched: Arc<crate::node::signal::Signal>,
 }
 
 impl Leader {
@@ -97,6 +100,7 @@ impl Leader {
         if to != self.addr {
             self.addr = to;
             self.epoch += 1;
+            self.switched.bump();
         }
     }
 }
@@ -210,7 +214,7 @@ pub enum AgentExit {
 /// otherwise).
 pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let first = if cfg.manager { cfg.addr.clone() } else { cfg.managers.first().cloned().unwrap_or_default() };
-    let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0 }));
+    let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0, switched: Arc::default() }));
     let assigned: Arc<Assigned> = Arc::default();
     let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone(), exec.clone()));
     let ingress_poller = cfg.ingress.clone().map(|sink| tokio::spawn(poll_ingress(cfg.node_id.clone(), leader.clone(), sink)));
@@ -429,13 +433,14 @@ async fn poll_leader<R, F>(leader: &Mutex<Leader>, call: impl FnOnce(String) -> 
 where
     F: std::future::Future<Output = Option<R>>,
 {
-    let (addr, epoch) = {
+    let (addr, epoch, signal, seen) = {
         let l = leader.lock().unwrap();
-        (l.addr.clone(), l.epoch)
+        (l.addr.clone(), l.epoch, l.switched.clone(), l.switched.version())
     };
     let switched = async {
+        let mut seen = seen;
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            seen = signal.changed(seen).await;
             if leader.lock().unwrap().epoch != epoch {
                 return;
             }

@@ -83,15 +83,13 @@ impl node_ca_server::NodeCa for NodeCaService {
 
 /// A join waiting for the next group commit.
 pub(super) struct PendingJoin {
-    seq: u64,
     req: IssueNodeCertificateRequest,
     reply: tokio::sync::oneshot::Sender<Result<(String, NodeRole), Status>>,
 }
 
-/// The queue of joins; `next_seq` tells queued requests apart.
+/// The queue of joins.
 #[derive(Default)]
 pub(super) struct JoinQueue {
-    next_seq: u64,
     pending: Vec<PendingJoin>,
 }
 
@@ -102,28 +100,28 @@ impl Manager {
     /// Queues a join and group-commits the queue under the control lock; the node id and role.
     async fn join_batched(&self, req: IssueNodeCertificateRequest) -> Result<(String, NodeRole), Status> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let seq = {
-            let mut q = self.joins.lock().unwrap();
-            q.next_seq += 1;
-            let seq = q.next_seq;
-            q.pending.push(PendingJoin { seq, req, reply: tx });
-            seq
-        };
-        match self.control_write_lock().await {
-            Ok(_guard) => {
-                let batch: Vec<PendingJoin> = {
-                    let mut q = self.joins.lock().unwrap();
-                    let n = q.pending.len().min(MAX_JOINS_PER_COMMIT);
-                    q.pending.drain(..n).collect()
-                };
-                self.commit_joins(batch).await;
-            }
-            Err(e) => {
-                // Not written by anyone yet: withdraw it, so no node appears that nobody got.
+        self.joins.lock().unwrap().pending.push(PendingJoin { req, reply: tx });
+        {
+            let _guard = self.control_lock.lock().await;
+            // The batch is taken before the barrier, and a waiter whose join an earlier batch
+            // took leaves at once: waiters that each paid a barrier round trip under the lock
+            // for an empty batch made joins a convoy of one per round trip (~60 a second; a
+            // 5,000-node swarm could not finish joining in a minute).
+            let batch: Vec<PendingJoin> = {
                 let mut q = self.joins.lock().unwrap();
-                if let Some(i) = q.pending.iter().position(|p| p.seq == seq) {
-                    q.pending.remove(i);
-                    return Err(e);
+                let n = q.pending.len().min(MAX_JOINS_PER_COMMIT);
+                q.pending.drain(..n).collect()
+            };
+            debug_assert!(batch.len() <= MAX_JOINS_PER_COMMIT);
+            if !batch.is_empty() {
+                match self.write_barrier().await {
+                    Ok(()) => self.commit_joins(batch).await,
+                    // Not written by anyone: refuse them all, so no node appears that nobody got.
+                    Err(e) => {
+                        for p in batch {
+                            let _ = p.reply.send(Err(e.clone()));
+                        }
+                    }
                 }
             }
         }

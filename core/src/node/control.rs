@@ -289,11 +289,17 @@ impl Manager {
     /// before is applied here (so validation sees it).
     pub(super) async fn control_write_lock(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, Status> {
         let guard = self.control_lock.lock().await;
+        self.write_barrier().await?;
+        Ok(guard)
+    }
+
+    /// What [`Manager::control_write_lock`] does once it holds the lock: wait (bounded) until
+    /// this manager applied everything committed before, so a write decides on fresh state.
+    pub(super) async fn write_barrier(&self) -> Result<(), Status> {
         tokio::time::timeout(super::REQUEST_TIMEOUT, self.linearizable_barrier())
             .await
             .map_err(|_| Status::from(RequestError::Timeout(super::REQUEST_TIMEOUT)))?
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(guard)
+            .map_err(|e| Status::unavailable(e.to_string()))
     }
 
     /// Proposes a control write's actions (under the control lock); the raft index, 0 if none.

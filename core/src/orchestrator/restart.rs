@@ -42,3 +42,14 @@ pub fn decide(t: &Task, now_ms: u64) -> Verdict {
     }
     Verdict::Restart { history_ms: history }
 }
+
+/// When [`decide`] may next change its answer for `t` without `t` changing: a task kept
+/// because its attempts in the window ran out is restarted once the oldest of them leaves
+/// the window. None when time alone cannot change the verdict.
+pub fn revisit_at(t: &Task, now_ms: u64) -> Option<u64> {
+    let p = &t.spec.restart;
+    if p.window_ms == 0 || p.max_attempts == 0 || decide(t, now_ms) != Verdict::Keep {
+        return None;
+    }
+    t.restart_history_ms.iter().map(|at| at + p.window_ms).filter(|at| *at > now_ms).min()
+}

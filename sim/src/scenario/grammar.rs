@@ -126,6 +126,38 @@ pub enum Predicate {
     LogsContain { n: usize, text: String },
 }
 
+impl Predicate {
+    /// Whether the predicate reads nothing but the containers, the machines' up/down state
+    /// and the most advanced store, all of which `Cluster::ground_version` follows (the runner
+    /// looks again only when it moved). Leadership, checkers, loads, logs and time are not.
+    pub fn reads_world_only(&self) -> bool {
+        match self {
+            Predicate::ServiceRunning { .. }
+            | Predicate::ServiceTasksOn { .. }
+            | Predicate::ServiceCompleted { .. }
+            | Predicate::NodeTasks { .. }
+            | Predicate::TaskPendingWith { .. }
+            | Predicate::ServiceUpdateState { .. }
+            | Predicate::ServiceUpdateMessage { .. }
+            | Predicate::ServiceRunningImage { .. }
+            | Predicate::StackRunning { .. }
+            | Predicate::ServicesConverged
+            | Predicate::NodesWithHostname { .. } => true,
+            // A node's id is known to the runner only once its join answer arrived, which
+            // may be after the store changed.
+            Predicate::NodeStatus { .. } | Predicate::NodeRole { .. } => false,
+            Predicate::LeaderElected
+            | Predicate::ManagersAgree
+            | Predicate::WritesCommitted(_)
+            | Predicate::NoWritesFor(_)
+            | Predicate::SnapshotInstalled
+            | Predicate::RequestsFailed { .. }
+            | Predicate::RequestsSucceeded(_)
+            | Predicate::LogsContain { .. } => false,
+        }
+    }
+}
+
 /// How a count compares with the predicate's number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmp {
