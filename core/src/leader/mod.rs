@@ -81,12 +81,19 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     o.into_actions()
 }
 
+/// Whether a live task waits for a node. The scheduler's answer for it may change with time
+/// alone (a node's recent failures age out of its window), so the leader's shell does not skip
+/// passes while one does.
+pub fn has_pending_task(store: &Store) -> bool {
+    store.list(Kind::Task).any(|o| matches!(o, Object::Task(t) if t.is_live() && t.status.state == TaskState::Pending))
+}
+
 /// The earliest time at which a pass without inputs over `store` may act although a pass at
-/// `now_ms` did not: `now_ms` itself while a live task is pending (the scheduler retries it as
-/// its view changes), a replacement's restart delay or the old task's timeout, a restart
-/// window that lets a kept task restart, a down node's tasks becoming orphans, a rolling
-/// update's next step. None when only new inputs or a new store can. The leader's shell skips
-/// passes until then while nothing else changes, so this must name every clock a pass reads.
+/// `now_ms` did not (pending tasks aside, see [`has_pending_task`]): a replacement's restart
+/// delay or the old task's timeout, a restart window that lets a kept task restart, a down
+/// node's tasks becoming orphans, a rolling update's next step. None when only new inputs or
+/// a new store can. The leader's shell skips passes until then while nothing else changes,
+/// so this must name every clock a pass reads.
 pub fn next_deadline_ms(store: &Store, now_ms: u64) -> Option<u64> {
     use crate::orchestrator::replicated::OLD_TASK_TIMEOUT_MS;
     let mut at: Option<u64> = None;
@@ -98,9 +105,6 @@ pub fn next_deadline_ms(store: &Store, now_ms: u64) -> Option<u64> {
     };
     for o in store.list(Kind::Task) {
         let Object::Task(t) = o else { continue };
-        if t.is_live() && t.status.state == TaskState::Pending {
-            return Some(now_ms);
-        }
         if t.desired_state == TaskState::Ready {
             soonest(if t.start_after_ms > now_ms { t.start_after_ms } else { t.meta.created_at_ms + OLD_TASK_TIMEOUT_MS });
         }

@@ -59,11 +59,13 @@ pub use super::clock::wall_ms;
 /// A pass over the store at index `applied` proposed nothing: until `until_ms`, a pass without
 /// new inputs (registrations, status reports, expired heartbeats) over the same store would
 /// propose nothing either ([`crate::leader::next_deadline_ms`] names every clock a pass reads),
-/// so the loop skips it. Without this the loop woke for every node's heartbeat deadline and
+/// so the loop skips it, unless a task is `pending` (the scheduler retries those on every
+/// wake-up, as before). Without this the loop woke for every node's heartbeat deadline and
 /// ran a full pass each time: at 1,000 nodes, hundreds of passes a second over every task.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Quiet {
     applied: u64,
+    pending: bool,
     until_ms: u64,
 }
 
@@ -203,7 +205,7 @@ impl Manager {
             }
         };
         let no_inputs = input.registrations.is_empty() && input.status_updates.is_empty() && input.expired.is_empty();
-        if no_inputs && quiet.is_some_and(|q| now < q.until_ms && self.state.with_store(|s| s.last_index()) == q.applied) {
+        if no_inputs && quiet.is_some_and(|q| !q.pending && now < q.until_ms && self.state.with_store(|s| s.last_index()) == q.applied) {
             return false;
         }
         for n in &input.expired {
@@ -217,7 +219,7 @@ impl Manager {
             let actions = pass(s, &input, &mut ids, &mut rng);
             let idle = actions.is_empty().then(|| {
                 let until_ms = crate::leader::next_deadline_ms(s, now).unwrap_or(u64::MAX).min(now + IDLE_PASS.as_millis() as u64);
-                Quiet { applied: s.last_index(), until_ms }
+                Quiet { applied: s.last_index(), pending: crate::leader::has_pending_task(s), until_ms }
             });
             (actions, idle)
         });
