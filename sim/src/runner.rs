@@ -299,6 +299,7 @@ async fn drive(
     }
 
     let ground_truth = tokio::spawn(check_ground_truth(cluster.clone(), checkers.clone()));
+    let pruner = tokio::spawn(prune_task_lists());
 
     wait_for_swarm(&cluster).await;
     let mut expectations = BTreeMap::new();
@@ -362,6 +363,7 @@ async fn drive(
         i.abort();
     }
     ground_truth.abort();
+    pruner.abort();
     run.stop_loads();
     if let Some(l) = run.control_load.take() {
         checkers.set_history(l.edn());
@@ -385,6 +387,20 @@ async fn drive(
     cluster.lock().unwrap().tear_down();
     madsim::runtime::Handle::current().kill(run.client_node.id());
     (end, expectations, waits)
+}
+
+/// How often [`prune_task_lists`] runs, in virtual time.
+const PRUNE_EVERY: Duration = Duration::from_secs(5);
+
+/// madsim remembers every task a node ever spawned (a `Weak` each, for `kill`) and forgets the
+/// finished ones only when its metrics count them. Every simulated RPC spawns several tasks,
+/// so without this a steady cluster's memory grew with virtual time: 300 workers, 397 MiB
+/// after one virtual hour and 600 MiB after two. Counting has no effect on the schedule.
+async fn prune_task_lists() {
+    loop {
+        tokio::time::sleep(PRUNE_EVERY).await;
+        let _ = madsim::runtime::Handle::current().metrics().num_tasks();
+    }
 }
 
 /// How often the ground-truth checkers look at the machines' containers.
