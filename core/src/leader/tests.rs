@@ -211,15 +211,22 @@ fn a_down_node_loses_its_tasks_at_once_without_restart_delay() {
     w.assert_one_live_task_per_slot();
 }
 
-#[test]
-fn restart_policy_delay_and_max_attempts() {
+/// Two workers running one replica of `job`, restarted on failure by this policy.
+fn restarting_job(max_attempts: u64, window_ms: u64, delay_ms: u64) -> World {
     let mut w = World::new(2);
     let mut s = svc("job", 1);
     s.task.restart.condition = RestartCondition::OnFailure;
-    s.task.restart.max_attempts = 2;
-    s.task.restart.delay_ms = 5_000;
+    s.task.restart.max_attempts = max_attempts;
+    s.task.restart.window_ms = window_ms;
+    s.task.restart.delay_ms = delay_ms;
     w.create(s);
     w.run_all();
+    w
+}
+
+#[test]
+fn restart_policy_delay_and_max_attempts() {
+    let mut w = restarting_job(2, 0, 5_000);
     for attempt in 0..3 {
         let t = w.tasks().into_iter().find(|t| t.is_live()).expect("a live task");
         assert_eq!(t.desired_state, TaskState::Running, "attempt {attempt}");
@@ -541,14 +548,7 @@ fn a_global_service_rolls_node_by_node() {
 /// when it comes (a restart delay, then a restart window that lets a kept task run again).
 #[test]
 fn a_quiet_store_stays_quiet_until_its_next_deadline() {
-    let mut w = World::new(2);
-    let mut s = svc("job", 1);
-    s.task.restart.condition = RestartCondition::OnFailure;
-    s.task.restart.max_attempts = 1;
-    s.task.restart.window_ms = 60_000;
-    s.task.restart.delay_ms = 5_000;
-    w.create(s);
-    w.run_all();
+    let mut w = restarting_job(1, 60_000, 5_000);
     assert_eq!(next_deadline_ms(&w.store, w.now_ms), None, "a running service has no clock");
     let fail = |w: &mut World| {
         let t = w.tasks().into_iter().find(|t| t.is_live() && t.status.state == TaskState::Running).expect("a running task");
