@@ -62,6 +62,17 @@ impl World {
         n
     }
 
+    /// The agent of `t`'s node reports it FAILED (exit 1); the passes then settle.
+    fn fail(&mut self, t: &Task) {
+        let up = StatusUpdate {
+            node_id: t.node_id.clone(),
+            task_id: t.id.clone(),
+            status: TaskStatus { state: TaskState::Failed, exit_code: Some(1), timestamp_ms: self.now_ms, ..Default::default() },
+        };
+        self.pass(PassInput { status_updates: vec![up], ..Default::default() });
+        self.settle();
+    }
+
     /// Passes until quiet (bounded).
     fn settle(&mut self) {
         for _ in 0..20 {
@@ -230,13 +241,7 @@ fn restart_policy_delay_and_max_attempts() {
     for attempt in 0..3 {
         let t = w.tasks().into_iter().find(|t| t.is_live()).expect("a live task");
         assert_eq!(t.desired_state, TaskState::Running, "attempt {attempt}");
-        let fail = StatusUpdate {
-            node_id: t.node_id.clone(),
-            task_id: t.id.clone(),
-            status: TaskStatus { state: TaskState::Failed, exit_code: Some(1), timestamp_ms: w.now_ms, ..Default::default() },
-        };
-        w.pass(PassInput { status_updates: vec![fail], ..Default::default() });
-        w.settle();
+        w.fail(&t);
         let live: Vec<Task> = w.tasks().into_iter().filter(|t| t.is_live()).collect();
         assert_eq!(live.len(), 1);
         if attempt < 2 {
@@ -552,13 +557,7 @@ fn a_quiet_store_stays_quiet_until_its_next_deadline() {
     assert_eq!(next_deadline_ms(&w.store, w.now_ms), None, "a running service has no clock");
     let fail = |w: &mut World| {
         let t = w.tasks().into_iter().find(|t| t.is_live() && t.status.state == TaskState::Running).expect("a running task");
-        let up = StatusUpdate {
-            node_id: t.node_id.clone(),
-            task_id: t.id.clone(),
-            status: TaskStatus { state: TaskState::Failed, exit_code: Some(1), timestamp_ms: w.now_ms, ..Default::default() },
-        };
-        w.pass(PassInput { status_updates: vec![up], ..Default::default() });
-        w.settle();
+        w.fail(&t);
     };
     let quiet_until = |w: &mut World, deadline: u64| {
         for at in [w.now_ms, w.now_ms + 1, (w.now_ms + deadline) / 2, deadline - 1] {
