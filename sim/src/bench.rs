@@ -274,7 +274,8 @@ fn peak_rss_mib() -> f64 {
 
 /// A whole cluster for `minutes` of virtual time: `managers` + `workers` nodes, `tasks`
 /// replicas of one service created at once; prints the virtual/wall speedup and peak RSS.
-pub fn cluster(managers: u32, workers: u32, tasks: u64, minutes: u64, seed: u64, json: bool) -> i32 {
+/// `twice`: run the seed again and say whether both runs gave the same trace hash.
+pub fn cluster(managers: u32, workers: u32, tasks: u64, minutes: u64, seed: u64, json: bool, twice: bool) -> i32 {
     let text = format!(
         r#"
 name = "bench-cluster"
@@ -305,6 +306,9 @@ within = "60s"
     let r = run(&s, seed, &RunOptions::default());
     let speedup = r.virtual_secs / r.wall_secs;
     let converged = r.expectations.get("converged").copied();
+    // The second run's hash, when asked; None = not checked.
+    let again = twice.then(|| run(&s, seed, &RunOptions::default()).trace_hash);
+    let deterministic = again.as_ref().map(|h| *h == r.trace_hash);
     if json {
         println!(
             "{}",
@@ -312,22 +316,33 @@ within = "60s"
                 "bench": "cluster", "managers": managers, "workers": workers, "tasks": tasks, "seed": seed,
                 "virtual_secs": r.virtual_secs, "wall_secs": r.wall_secs, "speedup": (speedup * 10.0).round() / 10.0,
                 "converged_at_secs": converged, "peak_rss_mib": peak_rss_mib().round(), "verdict": r.verdict,
+                "trace_hash": r.trace_hash, "deterministic": deterministic,
             })
         );
     } else {
         println!(
             "bench cluster: managers={managers} workers={workers} tasks={tasks} virtual_s={:.0} wall_s={:.1} speedup={speedup:.1}x \
-             converged_at={converged:?} peak_rss_mib={:.0} {}",
+             converged_at={converged:?} peak_rss_mib={:.0} {} trace_hash={} deterministic={deterministic:?}",
             r.virtual_secs,
             r.wall_secs,
             peak_rss_mib(),
-            r.verdict
+            r.verdict,
+            r.trace_hash
         );
     }
     if let Some(f) = r.failure_text() {
         println!("{f}");
     }
-    i32::from(!r.passed())
+    if deterministic == Some(false) {
+        println!(
+            "NOT deterministic: seed {seed} gave trace hashes {} and {}; reproduce: scripts/sim bench cluster --managers {managers} \
+             --workers {workers} --tasks {tasks} --minutes {minutes} --seeds {seed}..{} --check-determinism",
+            r.trace_hash,
+            again.unwrap_or_default(),
+            seed + 1
+        );
+    }
+    i32::from(!r.passed() || deterministic == Some(false))
 }
 
 /// A rolling update of `replicas` tasks, `parallelism` at a time, delay 0, monitor 5 s, of a

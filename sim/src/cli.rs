@@ -142,6 +142,9 @@ enum Cmd {
         /// Print one JSON line.
         #[arg(long)]
         json: bool,
+        /// cluster: run the same seed twice and compare the trace hashes (exit 1 if they differ).
+        #[arg(long)]
+        check_determinism: bool,
     },
 }
 
@@ -329,7 +332,7 @@ pub fn main() -> i32 {
                 1
             }
         }
-        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, crashes, json } => match what.as_str() {
+        Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, crashes, json, check_determinism } => match what.as_str() {
             "mesh" => shoal_sim::bench::mesh(seeds.unwrap_or(1..201), crashes, json),
             "rollback" => shoal_sim::bench::rollback(seeds.unwrap_or(1..51), json),
             "history" => shoal_sim::bench::history(if tasks == 50_000 { 10_000 } else { tasks }, json),
@@ -346,6 +349,7 @@ pub fn main() -> i32 {
                 minutes.unwrap_or(hours * 60),
                 seeds.map(|s| s.start).unwrap_or(1),
                 json,
+                check_determinism,
             ),
             "raft" => shoal_sim::bench::raft(seeds.unwrap_or(1..4)),
             "worker-crash" => shoal_sim::bench::worker_crash(seeds.unwrap_or(1..201)),
