@@ -195,7 +195,7 @@ impl Cluster {
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
         let mut nodes = Vec::new();
-        let ran: Arc<crate::executor::Containers> = Arc::default();
+        let containers: Arc<crate::executor::Containers> = Arc::default();
         for (i, spec) in scenario.nodes.iter().enumerate() {
             let raft_id = i as NodeId + 1;
             let addr = addr_of(i);
@@ -247,11 +247,11 @@ impl Cluster {
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
-                let (mesh, ran) = (mesh.clone(), ran.clone());
+                let (mesh, containers) = (mesh.clone(), containers.clone());
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
-                    let (identity, mesh, ran) = (identity.clone(), mesh.clone(), ran.clone());
+                    let (identity, mesh, containers) = (identity.clone(), mesh.clone(), containers.clone());
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -280,7 +280,7 @@ impl Cluster {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
                                 // A fresh machine: no containers survive a crash.
-                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, ran, checkers.clone());
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone());
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
@@ -311,7 +311,7 @@ impl Cluster {
                 joined,
             });
         }
-        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers: ran }
+        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers }
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -450,11 +450,8 @@ impl Cluster {
     /// have changed: container changes on any machine or machines going up or down, faults,
     /// and the most advanced store's applied index (and which manager holds it).
     pub fn ground_version(&self) -> (u64, u64, u64, usize) {
-        let best = (0..self.nodes.len())
-            .filter_map(|i| self.manager(i).map(|m| (m.state.applied().0, i)))
-            .max_by_key(|(applied, i)| (*applied, std::cmp::Reverse(*i)))
-            .unwrap_or_default();
-        (self.containers.changes.load(std::sync::atomic::Ordering::Relaxed), self.faults, best.0, best.1)
+        let (applied, i) = self.best_manager().map(|(applied, i, _)| (applied, i)).unwrap_or_default();
+        (self.containers.changes.load(std::sync::atomic::Ordering::Relaxed), self.faults, applied, i)
     }
 
     /// Failed containers of `service` still listed on live machines.
@@ -571,10 +568,15 @@ impl Cluster {
     /// The store of the most advanced live node (the leader's, when it is up to date). Reads
     /// each node's applied index only: the runner calls this every few virtual milliseconds.
     pub fn with_best_store<R>(&self, f: impl FnOnce(&shoal_core::store::Store) -> R) -> Option<R> {
-        let best = (0..self.nodes.len())
+        self.best_manager().map(|(_, _, m)| m.state.with_store(f))
+    }
+
+    /// The live manager that applied the most (the first of equals): its applied index, its
+    /// machine index, and itself.
+    fn best_manager(&self) -> Option<(u64, usize, Arc<Manager>)> {
+        (0..self.nodes.len())
             .filter_map(|i| self.manager(i).map(|m| (m.state.applied().0, i, m)))
-            .max_by_key(|(applied, i, _)| (*applied, std::cmp::Reverse(*i)))?;
-        Some(best.2.state.with_store(f))
+            .max_by_key(|(applied, i, _)| (*applied, std::cmp::Reverse(*i)))
     }
 
     /// The run is over: every machine is killed and the cluster lets go of them. The

@@ -571,6 +571,13 @@ fn a_quiet_store_stays_quiet_until_its_next_deadline() {
     fail(&mut w);
     let delay_end = next_deadline_ms(&w.store, w.now_ms).expect("the restart delay is a deadline");
     assert_eq!(delay_end, w.now_ms + 5_000);
+    let quiet = Quiet::after_idle_pass(&w.store, w.now_ms, 60_000);
+    let idle = |now_ms| PassInput { now_ms, ..Default::default() };
+    let index = w.store.last_index();
+    assert!(quiet.skips(&idle(delay_end - 1), index));
+    assert!(!quiet.skips(&idle(delay_end), index), "the quiet ends at the deadline");
+    assert!(!quiet.skips(&idle(w.now_ms), index + 1), "a new store ends it");
+    assert!(!Quiet::after_idle_pass(&w.store, w.now_ms, 1_000).skips(&idle(w.now_ms + 1_000), index), "so does the safety net");
     quiet_until(&mut w, delay_end);
     w.run_all();
     // Second failure inside the window: max attempts reached, the task is kept until the first
@@ -592,5 +599,7 @@ fn a_pending_task_leaves_no_quiet() {
     w.settle();
     assert!(w.tasks().iter().any(|t| t.status.state == TaskState::Pending));
     assert!(has_pending_task(&w.store));
+    let quiet = Quiet::after_idle_pass(&w.store, w.now_ms, 5_000);
+    assert!(!quiet.skips(&PassInput { now_ms: w.now_ms + 1, ..Default::default() }, w.store.last_index()), "a pending task is retried");
     assert_eq!(next_deadline_ms(&w.store, w.now_ms), None, "no clock: the retries follow the loop's other wake-ups");
 }

@@ -9,7 +9,7 @@
 
 use super::Manager;
 use crate::dispatcher::{Heartbeats, Registration, StatusUpdate, STATUS_BATCH_MAX, STATUS_BATCH_MS};
-use crate::leader::{cluster_spec, pass, PassInput};
+use crate::leader::{cluster_spec, pass, PassInput, Quiet};
 use crate::model::{Kind, Object};
 use crate::orchestrator::IdGen;
 use crate::store::batches;
@@ -55,19 +55,6 @@ impl LeaderInbox {
 }
 
 pub use super::clock::wall_ms;
-
-/// A pass over the store at index `applied` proposed nothing: until `until_ms`, a pass without
-/// new inputs (registrations, status reports, expired heartbeats) over the same store would
-/// propose nothing either ([`crate::leader::next_deadline_ms`] names every clock a pass reads),
-/// so the loop skips it, unless a task is `pending` (the scheduler retries those on every
-/// wake-up, as before). Without this the loop woke for every node's heartbeat deadline and
-/// ran a full pass each time: at 1,000 nodes, hundreds of passes a second over every task.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Quiet {
-    applied: u64,
-    pending: bool,
-    until_ms: u64,
-}
 
 /// A dispatcher session id from what makes a leadership unique: its term, the leader, and when
 /// it started (a restarted leader starts later). Never 0, the agent's "no session yet".
@@ -159,7 +146,7 @@ impl Manager {
             }
         }
         let store_deadline = match quiet {
-            Some(q) => Some(q.until_ms),
+            Some(q) => Some(q.until_ms()),
             None => self.state.with_store(|s| crate::leader::next_deadline_ms(s, now)),
         };
         if let Some(d) = store_deadline {
@@ -204,8 +191,7 @@ impl Manager {
                 init_spec: self.init_spec.clone(),
             }
         };
-        let no_inputs = input.registrations.is_empty() && input.status_updates.is_empty() && input.expired.is_empty();
-        if no_inputs && quiet.is_some_and(|q| !q.pending && now < q.until_ms && self.state.with_store(|s| s.last_index()) == q.applied) {
+        if quiet.is_some_and(|q| q.skips(&input, self.state.with_store(|s| s.last_index()))) {
             return false;
         }
         for n in &input.expired {
@@ -217,10 +203,7 @@ impl Manager {
         let mut rng = ChaCha8Rng::seed_from_u64(applied.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ term);
         let (actions, idle) = self.state.with_store(|s| {
             let actions = pass(s, &input, &mut ids, &mut rng);
-            let idle = actions.is_empty().then(|| {
-                let until_ms = crate::leader::next_deadline_ms(s, now).unwrap_or(u64::MAX).min(now + IDLE_PASS.as_millis() as u64);
-                Quiet { applied: s.last_index(), pending: crate::leader::has_pending_task(s), until_ms }
-            });
+            let idle = actions.is_empty().then(|| Quiet::after_idle_pass(s, now, IDLE_PASS.as_millis() as u64));
             (actions, idle)
         });
         *quiet = idle;
