@@ -132,6 +132,7 @@ fn describe() -> NodeDescription {
         platform: Platform { os: std::env::consts::OS.into(), architecture: std::env::consts::ARCH.into() },
         resources: Resources { nano_cpus: cpus * 1_000_000_000, memory_bytes: mem_kib * 1024, ..Default::default() },
         engine_labels: BTreeMap::new(),
+        data_path_addr: String::new(),
     }
 }
 
@@ -443,7 +444,9 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         }
     };
     manager.allow_raft(certs.role().is_ok_and(|r| r == NodeRole::Manager));
-    let exec = DockerExecutor::connect(&identity.node_id, &identity.data_path_ip()).await?;
+    // The overlay data path: VXLAN to the other nodes and the name server (datapath/).
+    let data_path = crate::datapath::DataPath::start(&identity.node_id, &identity.data_path_ip());
+    let exec = DockerExecutor::connect(&identity.node_id, &identity.data_path_ip(), data_path.clone()).await?;
     // The routing mesh: every published ingress port, on every interface.
     let mesh = crate::ingress::IngressProxy::new(std::net::IpAddr::from([0, 0, 0, 0]));
     manager.set_log_source(exec.clone());
@@ -496,13 +499,14 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         node_id: identity.node_id.clone(),
         addr: advertise.clone(),
         manager: identity.role == "manager",
-        description: describe(),
+        description: NodeDescription { data_path_addr: identity.data_path_ip(), ..describe() },
         labels: BTreeMap::new(),
         managers: identity.managers.clone(),
         raft_id,
         managers_seen: Some(Arc::new(managers_seen)),
         desired_role: Some(Arc::new(desired_role)),
         ingress: Some(mesh.clone()),
+        networks: data_path.map(|d| d as Arc<dyn shoal_core::node::mesh::NetworkSink>),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
     let exec: Arc<dyn shoal_core::node::agent::Executor> = exec;

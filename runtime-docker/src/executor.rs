@@ -68,6 +68,9 @@ pub struct DockerExecutor {
     secrets_dir: std::path::PathBuf,
     /// The node's data-path IP: ingress targets are bound there, for other nodes' meshes.
     data_path_ip: String,
+    /// The overlay data path (None where it cannot run: tasks' networks then reach this
+    /// engine only).
+    data_path: Option<Arc<crate::datapath::DataPath>>,
 }
 
 impl DockerExecutor {
@@ -80,7 +83,7 @@ impl DockerExecutor {
     }
 
     /// Connects to the local engine and starts following its events for this node's containers.
-    pub async fn connect(node_id: &str, data_path_ip: &str) -> Result<Arc<DockerExecutor>, String> {
+    pub async fn connect(node_id: &str, data_path_ip: &str, data_path: Option<Arc<crate::datapath::DataPath>>) -> Result<Arc<DockerExecutor>, String> {
         let docker = Self::engine().await?;
         let secrets_dir = match std::env::var_os("SHOAL_SECRETS_DIR") {
             Some(d) => std::path::PathBuf::from(d),
@@ -94,6 +97,7 @@ impl DockerExecutor {
             starting: Default::default(),
             secrets_dir,
             data_path_ip: data_path_ip.to_string(),
+            data_path,
         });
         tokio::spawn(follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
         Ok(exec)
@@ -444,9 +448,17 @@ impl Executor for DockerExecutor {
                 // The container is created on its first network; the others are joined before
                 // it starts (engines before API 1.44 take one endpoint at create).
                 let mut more = Vec::new();
-                if let Some(mut endpoints) = crate::networks::endpoints(&self.docker, task).await? {
+                if let Some(joins) = crate::networks::endpoints(&self.docker, task, self.data_path.as_deref()).await? {
+                    let mut endpoints = joins.endpoints;
                     let (first, settings) = endpoints.remove(0);
-                    body.host_config.get_or_insert_with(Default::default).network_mode = Some(first.clone());
+                    let host = body.host_config.get_or_insert_with(Default::default);
+                    host.network_mode = Some(first.clone());
+                    if !joins.name_servers.is_empty() {
+                        // The overlay's name servers first; then the service's own (--dns), or
+                        // the host's, for every other name.
+                        let then = if c.dns.nameservers.is_empty() { crate::datapath::host_resolvers() } else { c.dns.nameservers.clone() };
+                        host.dns = Some(joins.name_servers.into_iter().chain(then).collect());
+                    }
                     body.networking_config =
                         Some(bollard::models::NetworkingConfig { endpoints_config: Some([(first, settings)].into_iter().collect()) });
                     more = endpoints;

@@ -22,6 +22,7 @@
 //! What is not here yet is listed in docs/runtime.md.
 
 mod daemon;
+mod datapath;
 mod disk;
 mod engine_api;
 mod executor;

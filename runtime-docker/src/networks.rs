@@ -9,9 +9,11 @@
 //! on one engine share them (a create that loses the race finds the other's). A network with
 //! no container left is removed after a container removal.
 //!
-//! Not yet (docs/runtime.md): VXLAN between engines (the bridge device is named so a VXLAN
-//! device can be enslaved to it), virtual IPs (a vip-mode name answers with the task
-//! addresses, as dnsrr does), encrypted overlays.
+//! Across engines, the data path (datapath/) gives the bridge a VXLAN device and answers the
+//! names itself; a container then joins with no engine aliases and the overlay's name servers.
+//!
+//! Not yet: virtual IPs (a vip-mode name answers with the task addresses, as dnsrr does),
+//! encrypted overlays.
 
 use bollard::models::{EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::Docker;
@@ -95,26 +97,52 @@ async fn ensure(docker: &Docker, a: &NetworkAttachment) -> Result<String, String
     }
 }
 
-/// The container's endpoint on each engine network of `task`, in the task's order, at the
-/// task's address with its DNS names; None when it joins none.
-pub async fn endpoints(docker: &Docker, task: &Task) -> Result<Option<Vec<(String, EndpointSettings)>>, String> {
+/// How a task's container joins its networks.
+pub struct Joins {
+    /// The container's endpoint on each engine network, in the task's order.
+    pub endpoints: Vec<(String, EndpointSettings)>,
+    /// The DNS servers the container asks before any other (the overlay's name server on each
+    /// network's gateway); empty when the engine's own DNS answers the names.
+    pub name_servers: Vec<String>,
+}
+
+/// The container's endpoint on each engine network of `task`, at the task's address. With a
+/// data path that serves every one of the task's networks here, the container gets the MAC
+/// its peers expect and the overlay's name servers, and the engine no names (it would answer
+/// them with this engine's containers only); else the engine answers the names itself, on
+/// this engine. None when the task joins no network.
+pub async fn endpoints(docker: &Docker, task: &Task, data_path: Option<&crate::datapath::DataPath>) -> Result<Option<Joins>, String> {
     if task.networks.is_empty() {
         return Ok(None);
     }
-    let mut out = Vec::new();
+    let mut names = Vec::new();
+    let mut overlay = data_path.is_some();
     for a in &task.networks {
-        let name = ensure(docker, a).await?;
-        let ip = a.addresses.first().and_then(|x| x.split('/').next()).map(str::to_string);
-        out.push((
-            name,
-            EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig { ipv4_address: ip, ..Default::default() }),
-                aliases: Some(a.aliases.clone()),
-                ..Default::default()
-            },
-        ));
+        names.push(ensure(docker, a).await?);
+        if let Some(dp) = data_path {
+            overlay &= dp.prepare(a).await;
+        }
     }
-    Ok(Some(out))
+    let endpoints = task
+        .networks
+        .iter()
+        .zip(names)
+        .map(|(a, name)| {
+            let ip = a.addresses.first().and_then(|x| x.split('/').next()).map(str::to_string);
+            let settings = EndpointSettings {
+                mac_address: ip.as_deref().and_then(shoal_core::dispatcher::mac_for).filter(|_| overlay),
+                ipam_config: Some(EndpointIpamConfig { ipv4_address: ip, ..Default::default() }),
+                aliases: (!overlay).then(|| a.aliases.clone()),
+                ..Default::default()
+            };
+            (name, settings)
+        })
+        .collect();
+    let name_servers = match data_path {
+        Some(dp) if overlay => dp.name_servers(task),
+        _ => Vec::new(),
+    };
+    Ok(Some(Joins { endpoints, name_servers }))
 }
 
 /// Removes the swarm networks' engine networks no container uses any more (one another node

@@ -243,6 +243,7 @@ impl Cluster {
                 managers_seen: None,
                 desired_role: None,
                 ingress: None,
+                networks: None,
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =

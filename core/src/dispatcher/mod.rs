@@ -18,7 +18,9 @@
 //! heartbeat.
 
 mod ingress;
+mod networks;
 pub use ingress::{IngressBackend, IngressPort, IngressTable};
+pub use networks::{mac_for, DnsName, NetworkEndpoint, NetworkEntry, NetworkTable};
 
 use crate::model::{
     Config, DispatcherConfig, Kind, Node, NodeDescription, NodeRole, NodeState, Object, Secret, Task, TaskState, TaskStatus,

@@ -79,6 +79,10 @@ pub struct NodeDescription {
     pub resources: Resources,
     #[serde(default)]
     pub engine_labels: BTreeMap<String, String>,
+    /// The IP other nodes reach this node's tasks at (`--data-path-addr`, the overlay's VXLAN
+    /// tunnel endpoint); empty: the IP of the node's address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_path_addr: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,11 +9,11 @@
 //! (another leader) re-sends every report the store has not caught up with.
 
 use crate::agent::{Agent, Command, Container, ContainerState};
-use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, Dependencies, IngressTable, StatusUpdate};
+use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, Dependencies, StatusUpdate};
 use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
-use crate::node::mesh::IngressSink;
+use crate::node::mesh::{IngressSink, NetworkSink};
 use crate::proto::dispatcher_client::DispatcherClient;
 use crate::proto::node_ca_client::NodeCaClient;
 use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest, IssueNodeCertificateRequest};
@@ -74,6 +74,9 @@ pub struct AgentConfig {
     /// Handed every new routing-mesh table (the production runtime's mesh proxy). None in
     /// the simulator, whose mesh is a model.
     pub ingress: Option<Arc<dyn IngressSink>>,
+    /// Handed this node's part of the overlay networks' table each time it changes (the
+    /// production runtime's data path). None in the simulator.
+    pub networks: Option<Arc<dyn NetworkSink>>,
 }
 
 /// Where the agent currently sends its calls, shared by the heartbeat loop and the poller.
@@ -217,7 +220,13 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0, switched: Arc::default() }));
     let assigned: Arc<Assigned> = Arc::default();
     let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone(), exec.clone()));
-    let ingress_poller = cfg.ingress.clone().map(|sink| tokio::spawn(poll_ingress(cfg.node_id.clone(), leader.clone(), sink)));
+    let mut table_pollers = Vec::new();
+    if let Some(sink) = cfg.ingress.clone() {
+        table_pollers.push(tokio::spawn(poll_table(cfg.node_id.clone(), leader.clone(), TableKind::Ingress, move |t| sink.set(t))));
+    }
+    if let Some(sink) = cfg.networks.clone() {
+        table_pollers.push(tokio::spawn(poll_table(cfg.node_id.clone(), leader.clone(), TableKind::Networks, move |t| sink.set(t))));
+    }
     let mut agent = Agent::new(&cfg.node_id);
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
@@ -303,7 +312,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     Ok(Err(s)) if s.code() == tonic::Code::NotFound => {
                         tracing::info!(target: "shoal", node = %cfg.node_id, "removed from the swarm: {}", s.message());
                         poller.abort();
-                        if let Some(p) = &ingress_poller {
+                        for p in &table_pollers {
                             p.abort();
                         }
                         // Let the starts under way finish first, or they would leave
@@ -509,15 +518,30 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
     }
 }
 
-/// Long-polls the routing-mesh table from the current leader and hands every new one to
-/// `sink` (the Docker runtime's mesh proxy).
-async fn poll_ingress(node_id: String, leader: Arc<Mutex<Leader>>, sink: Arc<dyn IngressSink>) {
+/// The tables the leader derives from the store and every node long-polls.
+#[derive(Clone, Copy)]
+enum TableKind {
+    /// The routing mesh's (dispatcher::IngressTable).
+    Ingress,
+    /// This node's part of the overlay networks' (dispatcher::NetworkTable).
+    Networks,
+}
+
+/// Long-polls a table from the current leader and hands every new one to `sink` (the Docker
+/// runtime's mesh proxy, or its data path).
+async fn poll_table<T: serde::de::DeserializeOwned>(node_id: String, leader: Arc<Mutex<Leader>>, kind: TableKind, sink: impl Fn(T)) {
     let mut known = 0u64;
     loop {
         let req = IngressRequest { node_id: node_id.clone(), known_version: known };
         let r = poll_leader(&leader, |addr| async move {
             let mut c = client(&addr)?;
-            tokio::time::timeout(POLL_CALL_TIMEOUT, c.ingress(req)).await.ok()?.ok().map(|r| r.into_inner())
+            let call = async {
+                match kind {
+                    TableKind::Ingress => c.ingress(req).await,
+                    TableKind::Networks => c.networks(req).await,
+                }
+            };
+            tokio::time::timeout(POLL_CALL_TIMEOUT, call).await.ok()?.ok().map(|r| r.into_inner())
         })
         .await;
         match r {
@@ -526,13 +550,13 @@ async fn poll_ingress(node_id: String, leader: Arc<Mutex<Leader>>, sink: Arc<dyn
                 tokio::time::sleep(RETRY).await;
             }
             Polled::Answer(resp) if resp.version == known => {}
-            Polled::Answer(resp) => match serde_json::from_slice::<IngressTable>(&resp.table) {
+            Polled::Answer(resp) => match serde_json::from_slice::<T>(&resp.table) {
                 Ok(table) => {
                     known = resp.version;
-                    sink.set(table);
+                    sink(table);
                 }
                 Err(e) => {
-                    tracing::warn!(target: "shoal", "routing-mesh table is not valid JSON: {e}");
+                    tracing::warn!(target: "shoal", "a table from the leader is not valid JSON: {e}");
                     tokio::time::sleep(RETRY).await;
                 }
             },

@@ -111,14 +111,31 @@ impl Manager {
 
     /// The routing-mesh table of the applied store, computed once per applied index.
     fn ingress_table(&self) -> (Arc<crate::dispatcher::IngressTable>, u64) {
-        let mut cache = self.ingress_cache.lock().unwrap();
+        self.cached_table(&self.ingress_cache, crate::dispatcher::IngressTable::from_store, |t| t.version())
+    }
+
+    /// The overlay networks' table of the applied store, computed once per applied index.
+    fn network_table(&self) -> Arc<crate::dispatcher::NetworkTable> {
+        self.cached_table(&self.network_cache, crate::dispatcher::NetworkTable::from_store, |_| 0).0
+    }
+
+    /// A table derived from the store, with its version, made again only when the applied
+    /// index moved.
+    #[allow(clippy::type_complexity)]
+    fn cached_table<T>(
+        &self,
+        cache: &std::sync::Mutex<Option<(u64, Arc<T>, u64)>>,
+        make: impl FnOnce(&crate::store::Store) -> T,
+        version: impl FnOnce(&T) -> u64,
+    ) -> (Arc<T>, u64) {
+        let mut cache = cache.lock().unwrap();
         self.state.with_store(|s| {
             let index = s.last_index();
             match &*cache {
                 Some((i, table, version)) if *i == index => (table.clone(), *version),
                 _ => {
-                    let table = Arc::new(crate::dispatcher::IngressTable::from_store(s));
-                    let version = table.version();
+                    let table = Arc::new(make(s));
+                    let version = version(&table);
                     *cache = Some((index, table.clone(), version));
                     (table, version)
                 }
@@ -312,6 +329,24 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             let (table, version) = m.ingress_table();
             (version != req.known_version || expired)
                 .then(|| IngressResponse { version, table: serde_json::to_vec(&*table).expect("the table serialises"), ..Default::default() })
+        };
+        let redirect = |leader| IngressResponse { leader_addr: leader, redirect: true, ..Default::default() };
+        Ok(Response::new(m.long_poll(&m.ingress_signal, look, redirect).await))
+    }
+
+    async fn networks(&self, request: Request<IngressRequest>) -> Result<Response<IngressResponse>, Status> {
+        check_caller(&request, &request.get_ref().node_id)?;
+        let req = request.into_inner();
+        let m = &self.node;
+        // The signal that wakes mesh polls follows every task, service and node change, which
+        // is what this table is made of too.
+        let look = |expired: bool| {
+            // Cost: each waiting poll filters the whole table on every change; an index
+            // by node is the next step when thousands of nodes hold overlays.
+            let mine = m.network_table().for_node(&req.node_id);
+            let version = mine.version();
+            (version != req.known_version || expired)
+                .then(|| IngressResponse { version, table: serde_json::to_vec(&mine).expect("the table serialises"), ..Default::default() })
         };
         let redirect = |leader| IngressResponse { leader_addr: leader, redirect: true, ..Default::default() };
         Ok(Response::new(m.long_poll(&m.ingress_signal, look, redirect).await))

@@ -49,3 +49,9 @@ pub trait RoutingMesh: Send + Sync + 'static {
 pub trait IngressSink: Send + Sync + 'static {
     fn set(&self, table: crate::dispatcher::IngressTable);
 }
+
+/// Where the agent hands its part of the overlay networks' table each time it changes (the
+/// production runtime programs VXLAN devices and answers DNS from it).
+pub trait NetworkSink: Send + Sync + 'static {
+    fn set(&self, table: crate::dispatcher::NetworkTable);
+}

@@ -159,6 +159,8 @@ pub struct Manager {
     /// The routing-mesh table last computed, with the applied index it was computed at and its
     /// version (every node's poll shares one computation per change).
     ingress_cache: std::sync::Mutex<Option<(u64, Arc<crate::dispatcher::IngressTable>, u64)>>,
+    /// The overlay networks' table of the applied store, by applied index.
+    network_cache: std::sync::Mutex<Option<(u64, Arc<crate::dispatcher::NetworkTable>, u64)>>,
     /// Bumped by `watch_role` on every role or term change (the leader loop waits on it).
     role_signal: signal::Signal,
     /// Whether this machine may run raft's timers at all: false once its certificate is a
@@ -219,6 +221,7 @@ impl Manager {
             assignment_signals: Default::default(),
             ingress_signal: signal::Signal::new(),
             ingress_cache: Default::default(),
+            network_cache: Default::default(),
             role_signal: signal::Signal::new(),
             raft_allowed: std::sync::atomic::AtomicBool::new(true),
             health,
