@@ -67,6 +67,9 @@ async fn ensure(docker: &Docker, a: &NetworkAttachment) -> Result<String, String
     }
     let mut options = HashMap::new();
     options.insert("com.docker.network.bridge.name".to_string(), format!("shoal{}", a.vxlan_id));
+    // Room for the VXLAN header on a 1500-byte underlay (swarm's overlay MTU too): without
+    // it the first large packet to each peer is lost before the kernel learns the path MTU.
+    options.insert("com.docker.network.driver.mtu".to_string(), crate::datapath::OVERLAY_MTU.to_string());
     let mut labels = HashMap::new();
     labels.insert(LABEL_NETWORK.to_string(), a.network_id.clone());
     let req = NetworkCreateRequest {

@@ -20,7 +20,7 @@
 mod ingress;
 mod networks;
 pub use ingress::{IngressBackend, IngressPort, IngressTable};
-pub use networks::{mac_for, DnsName, NetworkEndpoint, NetworkEntry, NetworkTable};
+pub use networks::{mac_for, DnsName, NetworkEndpoint, NetworkEntry, NetworkTable, ServiceVip};
 
 use crate::model::{
     Config, DispatcherConfig, Kind, Node, NodeDescription, NodeRole, NodeState, Object, Secret, Task, TaskState, TaskStatus,

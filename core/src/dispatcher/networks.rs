@@ -17,8 +17,11 @@
 //! knows where a task lives before the task starts answering; a DNS name answers only tasks desired and observed RUNNING
 //! (with a healthcheck: healthy), so a task that stops or dies leaves DNS with the store change
 //! that says so. Names are the task attachment's: the service's name, its aliases on the
-//! network and `tasks.<service>`. Invariants: networks sorted by id, endpoints by address,
-//! names by name and each name's addresses sorted; one address belongs to one endpoint.
+//! network and `tasks.<service>`. A service with a virtual IP on the network (endpoint mode
+//! vip) answers its name and aliases with the VIP instead ([`ServiceVip`], whose backends are
+//! the same running tasks), and `tasks.<service>` with the tasks. Invariants: networks sorted
+//! by id, endpoints by address, names and VIPs by name and address, each list of addresses
+//! sorted; one address belongs to one endpoint.
 
 use crate::model::{Kind, NodeState, Object, Task, TaskState};
 use crate::store::Store;
@@ -40,7 +43,24 @@ pub struct NetworkEntry {
     pub subnet: String,
     pub gateway: String,
     pub endpoints: Vec<NetworkEndpoint>,
+    /// Names answered with task addresses (`tasks.<service>`, and every name of a service
+    /// without a VIP here).
     pub names: Vec<DnsName>,
+    /// Virtual IPs of services on this network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips: Vec<ServiceVip>,
+}
+
+/// A service's virtual IP on a network: the names it answers and the tasks behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceVip {
+    pub service_id: String,
+    /// The service's name and its aliases on the network, lowercase, sorted.
+    pub names: Vec<String>,
+    /// The bare VIP, e.g. `10.0.1.2`.
+    pub address: String,
+    /// Addresses of the service's running tasks on the network, sorted.
+    pub backends: Vec<String>,
 }
 
 /// A task's address on a network and the node it lives on.
@@ -97,6 +117,21 @@ impl NetworkTable {
                 vteps.insert(n.id.as_str(), ip.to_string());
             }
         }
+        // (service id, network id) → the service's VIP there, with the names it answers.
+        let mut vips: BTreeMap<(&str, &str), ServiceVip> = BTreeMap::new();
+        for s in store.list_services() {
+            for v in &s.virtual_ips {
+                let Some(address) = v.addr.split('/').next().filter(|a| !a.is_empty()) else { continue };
+                let mut names = vec![s.spec.annotations.name.to_ascii_lowercase()];
+                for n in s.spec.task.networks.iter().filter(|n| n.target == v.network_id) {
+                    names.extend(n.aliases.iter().map(|a| a.to_ascii_lowercase()));
+                }
+                names.sort();
+                names.dedup();
+                let vip = ServiceVip { service_id: s.id.clone(), names, address: address.to_string(), backends: Vec::new() };
+                vips.insert((s.id.as_str(), v.network_id.as_str()), vip);
+            }
+        }
         let mut networks: BTreeMap<String, NetworkEntry> = BTreeMap::new();
         let mut names: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
         for o in store.list(Kind::Task) {
@@ -124,12 +159,23 @@ impl NetworkTable {
                     vtep: vtep.clone(),
                 });
                 if answers_dns(t) {
+                    let vip = vips.get_mut(&(t.service_id.as_str(), a.network_id.as_str()));
+                    let behind_vip = vip.is_some();
+                    if let Some(vip) = vip {
+                        vip.backends.push(address.to_string());
+                    }
                     let on_network = names.entry(a.network_id.clone()).or_default();
-                    for name in &a.aliases {
+                    for name in a.aliases.iter().filter(|n| !behind_vip || n.starts_with("tasks.")) {
                         on_network.entry(name.to_ascii_lowercase()).or_default().push(address.to_string());
                     }
                 }
             }
+        }
+        for ((_, network_id), mut vip) in vips {
+            // A network no task is on reaches no node's table.
+            let Some(entry) = networks.get_mut(network_id) else { continue };
+            vip.backends.sort_by_key(|a| sort_key(a));
+            entry.vips.push(vip);
         }
         let mut out = NetworkTable { networks: networks.into_values().collect() };
         for n in &mut out.networks {
@@ -147,6 +193,7 @@ impl NetworkTable {
                     DnsName { name, addresses }
                 })
                 .collect();
+            n.vips.sort_by(|a, b| (&a.names, sort_key(&a.address)).cmp(&(&b.names, sort_key(&b.address))));
         }
         out
     }
@@ -165,12 +212,17 @@ impl NetworkTable {
 
 impl NetworkEntry {
     /// The addresses `name` answers on this network (case-insensitive, as DNS is); empty when
-    /// the name is not one of the network's.
-    pub fn resolve(&self, name: &str) -> &[String] {
+    /// the name is not one of the network's. A service's name answers its VIP when
+    /// `vip_routed` (the node balances VIPs), else its tasks' addresses, as dnsrr does.
+    pub fn resolve(&self, name: &str, vip_routed: bool) -> Vec<&str> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        match self.names.binary_search_by(|n| n.name.as_str().cmp(name.as_str())) {
-            Ok(i) => &self.names[i].addresses,
-            Err(_) => &[],
+        if let Ok(i) = self.names.binary_search_by(|n| n.name.as_str().cmp(name.as_str())) {
+            return self.names[i].addresses.iter().map(String::as_str).collect();
+        }
+        match self.vips.iter().find(|v| v.names.contains(&name)) {
+            Some(v) if vip_routed => vec![v.address.as_str()],
+            Some(v) => v.backends.iter().map(String::as_str).collect(),
+            None => Vec::new(),
         }
     }
 }
@@ -247,10 +299,35 @@ mod tests {
             endpoints,
             vec![("t2", "10.0.1.9", "192.168.0.2"), ("t1", "10.0.1.10", "10.213.0.11"), ("t3", "10.0.1.11", "192.168.0.2"), ("t5", "10.0.1.13", "10.213.0.11")]
         );
-        assert_eq!(n.resolve("web"), ["10.0.1.9", "10.0.1.10"]);
-        assert_eq!(n.resolve("TASKS.web."), ["10.0.1.9", "10.0.1.10"]);
-        assert!(n.resolve("api").is_empty());
+        assert_eq!(n.resolve("web", true), ["10.0.1.9", "10.0.1.10"]);
+        assert_eq!(n.resolve("TASKS.web.", true), ["10.0.1.9", "10.0.1.10"]);
+        assert!(n.resolve("api", true).is_empty());
         assert_eq!(n.endpoints[0].mac, "02:42:0a:00:01:09");
+    }
+
+    // Swarm: in endpoint mode vip a service's name (and its aliases) resolves to its virtual
+    // IP, and tasks.<service> to its tasks (docker docs, "Configure service discovery").
+    #[test]
+    fn a_vip_service_answers_its_names_with_the_vip_and_its_tasks_stand_behind_it() {
+        let mut web = crate::model::Service { id: "s1".into(), ..Default::default() };
+        web.spec.annotations.name = "web".into();
+        web.spec.task.networks = vec![crate::model::NetworkAttachmentConfig { target: "net1".into(), aliases: vec!["Front".into()] }];
+        web.virtual_ips = vec![crate::model::VirtualIp { network_id: "net1".into(), addr: "10.0.1.2/24".into() }];
+        let s = store(vec![
+            Object::Service(web),
+            node("n1", NodeState::Ready, ""),
+            task("t1", "n1", TaskState::Running, TaskState::Running, "10.0.1.4"),
+            task("t2", "n1", TaskState::Running, TaskState::Running, "10.0.1.3"),
+            task("t3", "n1", TaskState::Running, TaskState::Starting, "10.0.1.5"),
+        ]);
+        let n = &NetworkTable::from_store(&s).networks[0];
+        assert_eq!(n.vips.len(), 1);
+        assert_eq!(n.vips[0].names, ["front", "web"]);
+        assert_eq!(n.vips[0].backends, ["10.0.1.3", "10.0.1.4"], "running tasks only, sorted by address");
+        assert_eq!(n.resolve("web", true), ["10.0.1.2"]);
+        assert_eq!(n.resolve("front", true), ["10.0.1.2"]);
+        assert_eq!(n.resolve("web", false), ["10.0.1.3", "10.0.1.4"], "unrouted: as dnsrr");
+        assert_eq!(n.resolve("tasks.web", true), ["10.0.1.3", "10.0.1.4"]);
     }
 
     #[test]

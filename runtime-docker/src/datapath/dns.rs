@@ -31,7 +31,8 @@ const MAX_DATAGRAM: usize = 4096;
 
 #[derive(Default)]
 pub struct NameServer {
-    table: RwLock<Arc<NetworkTable>>,
+    /// The table, and whether VIPs are balanced on this node.
+    table: RwLock<(Arc<NetworkTable>, bool)>,
     /// Gateway addresses listened on.
     bound: Mutex<BTreeSet<Ipv4Addr>>,
     /// Rotates the order of answers.
@@ -39,8 +40,8 @@ pub struct NameServer {
 }
 
 impl NameServer {
-    pub fn set(&self, table: NetworkTable) {
-        *self.table.write().unwrap() = Arc::new(table);
+    pub fn set(&self, table: NetworkTable, vip_routed: bool) {
+        *self.table.write().unwrap() = (Arc::new(table), vip_routed);
     }
 
     /// Listens on `gateway`:53 (once; later calls return at once). Err when the address is
@@ -91,11 +92,11 @@ impl NameServer {
             .set_recursion_desired(q.recursion_desired())
             .set_recursion_available(true)
             .add_query(question.clone());
-        let table = self.table.read().unwrap().clone();
+        let (table, vip_routed) = self.table.read().unwrap().clone();
         let on_s = on.to_string();
         let asker_s = asker.to_string();
         let network = table.networks.iter().find(|n| n.gateway == on_s && n.endpoints.iter().any(|e| e.address == asker_s));
-        let addresses = network.map(|n| n.resolve(&question.name().to_ascii())).unwrap_or(&[]);
+        let addresses = network.map(|n| n.resolve(&question.name().to_ascii(), vip_routed)).unwrap_or_default();
         if q.op_code() != OpCode::Query || addresses.is_empty() {
             r.set_response_code(ResponseCode::Refused);
             return r.to_vec().ok();
@@ -144,7 +145,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
-        });
+        }, true);
         s
     }
 

@@ -23,7 +23,10 @@
 //! address is reachable from here.
 
 pub mod dns;
+mod vip;
 mod vxlan;
+
+pub use vxlan::OVERLAY_MTU;
 
 use shoal_core::dispatcher::NetworkTable;
 use shoal_core::model::NetworkAttachment;
@@ -48,6 +51,8 @@ pub struct DataPath {
     lock: tokio::sync::Mutex<()>,
     /// Said once: this daemon cannot serve overlays here.
     warned: AtomicBool,
+    /// The VIP rules last applied (None: none yet, or the last apply failed).
+    vip_rules: tokio::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +89,7 @@ impl DataPath {
             dns: Arc::default(),
             lock: tokio::sync::Mutex::new(()),
             warned: AtomicBool::new(false),
+            vip_rules: tokio::sync::Mutex::new(None),
         });
         tokio::spawn(dp.clone().follow(rx));
         Some(dp)
@@ -113,8 +119,10 @@ impl DataPath {
     pub async fn prepare(&self, a: &NetworkAttachment) -> bool {
         let _one = self.lock.lock().await;
         let table = self.table.borrow().clone();
-        let remotes = table.networks.iter().find(|n| n.network_id == a.network_id).map(|n| self.remotes(n)).unwrap_or_default();
-        match self.program(a.vxlan_id, &a.gateway, &remotes).await {
+        let entry = table.networks.iter().find(|n| n.network_id == a.network_id);
+        let remotes = entry.map(|n| self.remotes(n)).unwrap_or_default();
+        let vips = entry.map(vip_addresses).unwrap_or_default();
+        match self.program(a.vxlan_id, &a.gateway, &remotes, &vips).await {
             Ok(()) => true,
             Err(e) => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
@@ -143,23 +151,50 @@ impl DataPath {
             .collect()
     }
 
-    async fn program(&self, vni: u32, gateway: &str, remotes: &BTreeSet<vxlan::Remote>) -> Result<(), ProgramError> {
+    /// Programs one network: its VXLAN device and entries, its VIP addresses on the bridge,
+    /// and the name server on its gateway.
+    async fn program(&self, vni: u32, gateway: &str, remotes: &BTreeSet<vxlan::Remote>, vips: &BTreeSet<Ipv4Addr>) -> Result<(), ProgramError> {
         let h = &self.netlink;
         let bridge = vxlan::bridge_name(vni);
         let bridge_index = vxlan::index_of(h, &bridge).await.map_err(ProgramError::Failed)?.ok_or(ProgramError::NoBridge(bridge))?;
         let dev = vxlan::ensure_device(h, vni, self.vtep, bridge_index).await.map_err(ProgramError::Failed)?;
         vxlan::sync_entries(h, dev, remotes).await.map_err(ProgramError::Failed)?;
+        vip::sync_addresses(h, bridge_index, vips).await.map_err(ProgramError::Failed)?;
+        vip::hairpin_ports(h, bridge_index, dev).await.map_err(ProgramError::Failed)?;
         let gateway: Ipv4Addr = gateway.parse().map_err(|_| ProgramError::Failed(format!("gateway {gateway:?} is not IPv4")))?;
         self.dns.listen(gateway).await.map_err(ProgramError::Failed)
+    }
+
+    /// Applies the VIP rules of the networks programmed here (only when they changed); false
+    /// when they could not be (names then answer with task addresses).
+    async fn balance(&self, networks: &[&shoal_core::dispatcher::NetworkEntry]) -> bool {
+        let rules = if networks.iter().all(|n| n.vips.is_empty()) { vip::REMOVE.to_string() } else { vip::ruleset(networks) };
+        let mut last = self.vip_rules.lock().await;
+        if last.as_deref() == Some(rules.as_str()) {
+            return true;
+        }
+        match vip::apply(&rules).await {
+            Ok(()) => {
+                *last = Some(rules);
+                true
+            }
+            Err(e) => {
+                *last = None;
+                tracing::warn!(target: "shoal", "virtual IPs are not balanced here, names answer with task addresses: {e}");
+                false
+            }
+        }
     }
 
     async fn reconcile(&self, table: &NetworkTable) {
         let _one = self.lock.lock().await;
         let mut keep = BTreeSet::new();
+        let mut programmed = Vec::new();
         for n in &table.networks {
-            match self.program(n.vxlan_id, &n.gateway, &self.remotes(n)).await {
+            match self.program(n.vxlan_id, &n.gateway, &self.remotes(n), &vip_addresses(n)).await {
                 Ok(()) => {
                     keep.insert(n.vxlan_id);
+                    programmed.push(n);
                 }
                 // No container of this node has joined it yet: `prepare` will.
                 Err(ProgramError::NoBridge(_)) => {}
@@ -172,8 +207,9 @@ impl DataPath {
         if let Err(e) = vxlan::remove_others(&self.netlink, &keep).await {
             tracing::warn!(target: "shoal", "overlay networks: {e}");
         }
-        // Names answer only once the entries they need are in place.
-        self.dns.set(table.clone());
+        let vip_routed = self.balance(&programmed).await;
+        // Names answer only once the entries and rules they need are in place.
+        self.dns.set(table.clone(), vip_routed);
     }
 }
 
@@ -181,6 +217,10 @@ impl NetworkSink for DataPath {
     fn set(&self, table: NetworkTable) {
         self.table.send_replace(table);
     }
+}
+
+fn vip_addresses(n: &shoal_core::dispatcher::NetworkEntry) -> BTreeSet<Ipv4Addr> {
+    n.vips.iter().filter_map(|v| v.address.parse().ok()).collect()
 }
 
 /// The host's resolvers (`nameserver` lines of /etc/resolv.conf), listed after the gateways

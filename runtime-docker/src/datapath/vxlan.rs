@@ -18,6 +18,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// The UDP port of VXLAN (IANA; swarm's default data-path port).
 pub const VXLAN_PORT: u16 = 4789;
+/// The MTU of overlay networks: a 1500-byte underlay less VXLAN's 50 bytes of headers.
+pub const OVERLAY_MTU: u32 = 1450;
 /// Name prefix of the VXLAN devices this runtime owns.
 pub const DEVICE_PREFIX: &str = "shoalvx";
 
@@ -79,7 +81,7 @@ pub async fn ensure_device(h: &Handle, vni: u32, local: Ipv4Addr, bridge_index: 
         Some(l) if controller_of(&l) == Some(bridge_index) => return Ok(l.header.index),
         Some(l) => l.header.index,
         None => {
-            let msg = LinkVxlan::new(&name, vni).local(local).port(VXLAN_PORT).learning(false).proxy(true).l2miss(false).l3miss(false).build();
+            let msg = LinkVxlan::new(&name, vni).local(local).port(VXLAN_PORT).learning(false).proxy(true).l2miss(false).l3miss(false).mtu(OVERLAY_MTU).build();
             h.link().add(msg).execute().await.map_err(|e| format!("cannot create VXLAN device {name} (VNI {vni}): {e}"))?;
             index_of(h, &name).await?.ok_or_else(|| format!("VXLAN device {name} vanished after it was made"))?
         }
