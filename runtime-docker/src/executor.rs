@@ -52,6 +52,10 @@ pub const LABEL_SERVICE: &str = "shoal.service.name";
 pub const LABEL_SLOT: &str = "shoal.task.slot";
 /// Wake the agent at least this often, for events the stream lost.
 const RELIST_EVERY: Duration = Duration::from_secs(5);
+/// After a container's `die` event, the agent looks again this long after it, and again after
+/// the second wait (see follow_events).
+const AFTER_DIE_FIRST: Duration = Duration::from_millis(50);
+const AFTER_DIE_AGAIN: Duration = Duration::from_millis(250);
 /// Docker's own default stop grace period.
 const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -204,9 +208,22 @@ async fn follow_events(docker: Docker, node_id: String, changed: Arc<tokio::sync
         loop {
             let next = tokio::time::timeout(RELIST_EVERY, events.next()).await;
             match next {
-                Ok(Some(Ok(_))) => {
+                Ok(Some(Ok(ev))) => {
                     backoff = Duration::from_millis(100);
                     changed.notify_one();
+                    // The engine sends `die` before its container list says the container
+                    // exited (measured on 20.10: a list right after still said running, and
+                    // the death was reported only at the next heartbeat, 1-5 s later): look
+                    // again shortly.
+                    if ev.action.as_deref() == Some("die") {
+                        let changed = changed.clone();
+                        tokio::spawn(async move {
+                            for wait in [AFTER_DIE_FIRST, AFTER_DIE_AGAIN] {
+                                tokio::time::sleep(wait).await;
+                                changed.notify_one();
+                            }
+                        });
+                    }
                 }
                 Ok(Some(Err(e))) => {
                     tracing::warn!(target: "shoal", "docker events: {e}; reconnecting");
