@@ -110,6 +110,12 @@ mod update {
     );
 }
 
+mod networks {
+    scenario_tests!("networks",
+        by_name_update => "by-name-update.toml",
+    );
+}
+
 mod stacks {
     scenario_tests!("stacks",
         leader_crash => "leader-crash.toml",

@@ -11,6 +11,7 @@ use crate::executor::{SimExecutor, SimExecutorHandle};
 use crate::invariants::Checkers;
 use crate::mesh::MeshModel;
 use crate::trace::now_ms;
+use shoal_core::dispatcher::NetworkTable;
 use shoal_core::node::mesh::RequestFailure;
 use crate::scenario::{Scenario, Selector};
 use madsim::net::NetSim;
@@ -49,6 +50,20 @@ pub struct SimNode {
     pub joins_later: bool,
     /// Powered on: false for a `node add` machine until its step runs.
     joined: Arc<std::sync::atomic::AtomicBool>,
+    /// The node's part of the overlay networks' table, as its agent last got it from the
+    /// leader (the real long poll over the simulated network), when the scenario uses
+    /// networks: the machine's DNS and VIP tables.
+    net_table: Arc<Mutex<Option<NetworkTable>>>,
+}
+
+/// Where a simulated agent keeps the networks' table it polls (the Docker runtime programs
+/// its data path from it instead).
+struct SimNetworkSink(Arc<Mutex<Option<NetworkTable>>>);
+
+impl shoal_core::node::mesh::NetworkSink for SimNetworkSink {
+    fn set(&self, table: NetworkTable) {
+        *self.0.lock().unwrap() = Some(table);
+    }
 }
 
 /// A machine's swarm identity (swarm's node state directory): kept across crashes, deleted by
@@ -210,6 +225,7 @@ impl Cluster {
             let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later));
             let identity = Arc::new(Identity::default());
             identity.inner.lock().unwrap().raft_id = raft_id;
+            let net_table: Arc<Mutex<Option<NetworkTable>>> = Arc::default();
             if !spec.joins_later {
                 // The swarm as the scenario starts: every initial machine joins with the token
                 // `swarm init` printed (managers with the manager token).
@@ -236,6 +252,7 @@ impl Cluster {
                     platform: Platform { os: "linux".into(), architecture: "x86_64".into() },
                     resources: Resources { nano_cpus: spec.nano_cpus, memory_bytes: spec.memory_bytes, ..Default::default() },
                     engine_labels: Default::default(),
+                    data_path_addr: String::new(),
                 },
                 labels: spec.labels.clone(),
                 managers: managers.values().cloned().collect(),
@@ -243,16 +260,20 @@ impl Cluster {
                 managers_seen: None,
                 desired_role: None,
                 ingress: None,
-                networks: None,
+                // Only where the scenario has networks: every agent's long poll costs the
+                // leader a look at every store change, for nothing without them.
+                networks: scenario
+                    .uses_networks()
+                    .then(|| Arc::new(SimNetworkSink(net_table.clone())) as Arc<dyn shoal_core::node::mesh::NetworkSink>),
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
-                let (mesh, containers) = (mesh.clone(), containers.clone());
+                let (mesh, containers, net_table) = (mesh.clone(), containers.clone(), net_table.clone());
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
-                    let (identity, mesh, containers) = (identity.clone(), mesh.clone(), containers.clone());
+                    let (identity, mesh, containers, net_table) = (identity.clone(), mesh.clone(), containers.clone(), net_table.clone());
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -281,7 +302,9 @@ impl Cluster {
                                 *slot.lock().unwrap() = Some(m.clone());
                                 tracing::info!(target: "shoal", node = %cfg.name, "started");
                                 // A fresh machine: no containers survive a crash.
-                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone());
+                                // A fresh machine knows no table until its agent polls one.
+                                *net_table.lock().unwrap() = None;
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone(), net_table);
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
@@ -310,6 +333,7 @@ impl Cluster {
                 up: !spec.joins_later,
                 paused: false,
                 joined,
+                net_table,
             });
         }
         Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers }
@@ -493,6 +517,49 @@ impl Cluster {
         } else {
             Err(RequestFailure::BackendDown)
         }
+    }
+
+    /// One request by name: from the `n`-th running task of `from` (in task order) to `name`,
+    /// resolved with the table of the caller's machine on the networks the caller is on (a
+    /// VIP goes to its `n`-th backend, dnsrr to the `n`-th address), which must be a running
+    /// container on a live machine the caller's machine can reach (both ways). Ok: the task id.
+    pub fn route_by_name(&self, from: &str, name: &str, n: usize) -> Result<String, RequestFailure> {
+        let callers: Vec<(usize, String)> =
+            self.running_slots().into_iter().filter(|(_, service, _, _)| service == from).map(|(node, _, _, task)| (node, task)).collect();
+        if callers.is_empty() {
+            return Err(RequestFailure::EntryDown);
+        }
+        let (entry, caller) = &callers[n % callers.len()];
+        let e = &self.nodes[*entry];
+        if e.paused {
+            return Err(RequestFailure::EntryDown);
+        }
+        let table = e.net_table.lock().unwrap().clone().unwrap_or_default();
+        let on_caller_networks = table.networks.iter().filter(|net| net.endpoints.iter().any(|ep| ep.task_id == *caller));
+        let Some((net, address)) = on_caller_networks.into_iter().find_map(|net| {
+            let answers = net.resolve(name, true);
+            let address = match net.vips.iter().find(|v| answers.first() == Some(&v.address.as_str())) {
+                // The caller's node balances the VIP over the backends its table lists.
+                Some(vip) if !vip.backends.is_empty() => vip.backends[n % vip.backends.len()].clone(),
+                Some(_) => return None,
+                None if !answers.is_empty() => answers[n % answers.len()].to_string(),
+                None => return None,
+            };
+            Some((net, address))
+        }) else {
+            return Err(RequestFailure::NoBackend);
+        };
+        let Some(ep) = net.endpoints.iter().find(|ep| ep.address == address) else { return Err(RequestFailure::BackendDown) };
+        let Some(b) = self.nodes.iter().position(|m| m.identity.state().node_id.as_deref() == Some(ep.node_id.as_str())) else {
+            return Err(RequestFailure::BackendDown);
+        };
+        let m = &self.nodes[b];
+        let linked = b == *entry || (!self.cut(*entry, b) && !self.cut(b, *entry));
+        let serving = m.up && !m.paused && linked && m.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(&ep.task_id));
+        if !serving {
+            return Err(RequestFailure::BackendDown);
+        }
+        Ok(ep.task_id.clone())
     }
 
     /// Containers of `service` running `image` on live machines.

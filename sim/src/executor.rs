@@ -17,6 +17,7 @@
 //! [`GOSSIP_CONVERGE_DELAY_MS`] before the container exits, as Docker's agent does.
 
 use crate::mesh::{MeshModel, GOSSIP_CONVERGE_DELAY_MS};
+use shoal_core::dispatcher::NetworkTable;
 use crate::scenario::{Behaviour, ImageSpec};
 use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
@@ -44,6 +45,8 @@ pub struct SimContainer {
     generation: u64,
     /// Ingress ports the task publishes (bound into the mesh while it runs).
     ports: Vec<u32>,
+    /// On an overlay network: callers find it by name and VIP until their tables forget it.
+    on_networks: bool,
     /// What the container printed: (virtual wall ms, line), one line per state it entered
     /// (the simulated app says when it starts, serves, fails its healthcheck, exits). At most
     /// [`LOG_LINES_MAX`]; later lines are dropped.
@@ -81,6 +84,8 @@ pub struct SimExecutor {
     printed: tokio::sync::Notify,
     /// Told of every secret that reaches this machine (the secrets checker).
     checkers: Arc<crate::invariants::Checkers>,
+    /// The machine's networks table (the cluster's, fed by the agent's long poll).
+    net_table: Arc<Mutex<Option<NetworkTable>>>,
 }
 
 impl SimExecutor {
@@ -91,10 +96,12 @@ impl SimExecutor {
         images: Arc<BTreeMap<String, ImageSpec>>,
         world: Arc<Containers>,
         checkers: Arc<crate::invariants::Checkers>,
+        net_table: Arc<Mutex<Option<NetworkTable>>>,
     ) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
             world,
             checkers,
+            net_table,
             printed: tokio::sync::Notify::new(),
             node: node.to_string(),
             index,
@@ -243,6 +250,16 @@ impl Executor for SimExecutorHandle {
     // before it gets here); the simulated app does not read them.
     async fn start(&self, task: &Task, _deps: &Dependencies) -> Result<(), String> {
         let me = &self.0;
+        // As the Docker runtime's data path does: the container starts once its node's table
+        // lists the task (or after a bounded wait).
+        if !task.networks.is_empty() {
+            let listed = || me.net_table.lock().unwrap().as_ref().is_some_and(|t| t.lists(task));
+            let mut waited_ms = 0;
+            while !listed() && waited_ms < shoal_core::node::mesh::NETWORK_READY_WAIT_MS {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                waited_ms += 10;
+            }
+        }
         let image = task.spec.container.image.clone();
         let spec = me.spec(&image);
         if spec.behaviour == Behaviour::PullFails {
@@ -267,6 +284,7 @@ impl Executor for SimExecutorHandle {
             state: ContainerState::Starting,
             generation,
             ports,
+            on_networks: !task.networks.is_empty(),
             log: Vec::new(),
         };
         me.transition(&mut c, initial);
@@ -307,6 +325,8 @@ impl Executor for SimExecutorHandle {
         // their tables forget it.
         if me.mesh.unbind(me.index, task_id, now_ms()) {
             tokio::time::sleep(std::time::Duration::from_millis(GOSSIP_CONVERGE_DELAY_MS)).await;
+        } else if me.containers.lock().unwrap().get(task_id).is_some_and(|c| c.on_networks && c.state == ContainerState::Running) {
+            tokio::time::sleep(std::time::Duration::from_millis(shoal_core::node::mesh::NETWORK_DRAIN_MS)).await;
         }
         {
             let mut cs = me.containers.lock().unwrap();

@@ -7,7 +7,7 @@
 
 use crate::client::LoadClient;
 use crate::mesh::MeshModel;
-use crate::traffic::{RequestStats, SimMesh, TrafficLoad};
+use crate::traffic::{RequestStats, SimMesh, Target, TrafficLoad};
 use crate::cluster::Cluster;
 use crate::invariants::{Checkers, Violation};
 use crate::scenario::{Action, DoCmd, Fault, InjectorKind, JoinOptions, Predicate, Scenario, Selector, When};
@@ -595,15 +595,14 @@ impl Run {
                 }
                 let mesh = Arc::new(SimMesh { cluster: self.cluster.clone() });
                 self.requests.lock().unwrap().load = Default::default();
-                self.traffic.push(TrafficLoad::start(
-                    &self.client_node,
-                    mesh,
-                    entries,
-                    service.clone(),
-                    *port,
-                    *per_sec,
-                    self.requests.clone(),
-                ));
+                let target = Target::Mesh { mesh, entries, service: service.clone(), port: *port };
+                self.traffic.push(TrafficLoad::start(&self.client_node, target, *per_sec, self.requests.clone()));
+                Ok(())
+            }
+            DoCmd::LoadByName { service, from, per_sec } => {
+                self.requests.lock().unwrap().load = Default::default();
+                let target = Target::ByName { cluster: self.cluster.clone(), service: service.clone(), from: from.clone() };
+                self.traffic.push(TrafficLoad::start(&self.client_node, target, *per_sec, self.requests.clone()));
                 Ok(())
             }
             DoCmd::LoadControl { per_sec } => {

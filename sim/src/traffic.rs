@@ -1,10 +1,12 @@
-//! The deterministic request client: `load service NAME port P rate R/s`.
+//! The deterministic request clients: `load service NAME port P rate R/s` (through the
+//! routing mesh) and `load service NAME from CALLER rate R/s` (by name, task to task).
 //!
-//! Sends one request every 1/R virtual seconds to port P, entering the machines in turn
-//! (every machine that was up when the load started: what an external load balancer in front
-//! of the swarm would do), through a [`RoutingMesh`]. In the simulator that is
-//! [`SimMesh`], the model of `crate::mesh`; the Docker runtime will give real requests the
-//! same shape. Outcomes are counted in [`RequestStats`]; each failure is a trace line.
+//! Sends one request every 1/R virtual seconds. Through the mesh it goes to port P, entering
+//! the machines in turn (every machine that was up when the load started: what an external
+//! load balancer in front of the swarm would do), through a [`RoutingMesh`] (in the simulator
+//! [`SimMesh`], the model of `crate::mesh`). By name it leaves the running tasks of CALLER in
+//! turn and is resolved with the caller's machine's networks table (`Cluster::route_by_name`).
+//! Outcomes are counted in [`RequestStats`]; each failure is a trace line.
 
 use crate::cluster::Cluster;
 use serde::Serialize;
@@ -68,22 +70,37 @@ impl RoutingMesh for SimMesh {
     }
 }
 
+/// What one load sends: the `n`-th request's description and outcome.
+pub enum Target {
+    /// Port `port` through the mesh, entering `entries` in turn, answered by `service`.
+    Mesh { mesh: Arc<dyn RoutingMesh>, entries: Vec<String>, service: String, port: u32 },
+    /// `service` by name from the running tasks of `from`.
+    ByName { cluster: Arc<Mutex<Cluster>>, service: String, from: String },
+}
+
+impl Target {
+    async fn send(&self, n: usize) -> (String, Result<String, RequestFailure>) {
+        match self {
+            Target::Mesh { mesh, entries, service, port } => {
+                let entry = &entries[n % entries.len()];
+                (format!("to {entry}:{port} for {service}"), mesh.request(entry, *port, service).await)
+            }
+            Target::ByName { cluster, service, from } => {
+                (format!("from {from} to {service} by name"), cluster.lock().unwrap().route_by_name(from, service, n))
+            }
+        }
+    }
+}
+
 pub struct TrafficLoad {
     stop: Arc<AtomicBool>,
 }
 
 impl TrafficLoad {
     /// Starts sending on the simulated client node `node`.
-    pub fn start(
-        node: &madsim::runtime::NodeHandle,
-        mesh: Arc<dyn RoutingMesh>,
-        entries: Vec<String>,
-        service: String,
-        port: u32,
-        per_sec: f64,
-        stats: Arc<Mutex<RequestStats>>,
-    ) -> TrafficLoad {
-        debug_assert!(per_sec > 0.0 && !entries.is_empty());
+    pub fn start(node: &madsim::runtime::NodeHandle, target: Target, per_sec: f64, stats: Arc<Mutex<RequestStats>>) -> TrafficLoad {
+        debug_assert!(per_sec > 0.0);
+        debug_assert!(!matches!(&target, Target::Mesh { entries, .. } if entries.is_empty()));
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let period = Duration::from_secs_f64(1.0 / per_sec);
@@ -96,11 +113,10 @@ impl TrafficLoad {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
-                let entry = &entries[n % entries.len()];
+                let (what, r) = target.send(n).await;
                 n += 1;
-                let r = mesh.request(entry, port, &service).await;
                 if let Err(f) = &r {
-                    tracing::info!(target: "shoal::mesh", node = "client", "request {n} to {entry}:{port} for {service} failed: {}", f.as_str());
+                    tracing::info!(target: "shoal::mesh", node = "client", "request {n} {what} failed: {}", f.as_str());
                 }
                 stats.lock().unwrap().record(&r);
             }

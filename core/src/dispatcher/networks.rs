@@ -198,6 +198,15 @@ impl NetworkTable {
         out
     }
 
+    /// Whether the table lists `task` on every overlay network it joins: its node can then
+    /// carry its traffic and answer its questions from the first instant it runs.
+    pub fn lists(&self, task: &Task) -> bool {
+        task.networks.iter().filter(|a| a.vxlan_id != 0).all(|a| {
+            let address = a.addresses.first().and_then(|x| x.split('/').next()).unwrap_or("");
+            self.networks.iter().any(|n| n.network_id == a.network_id && n.endpoints.iter().any(|e| e.address == address))
+        })
+    }
+
     /// The part of the table `node_id` needs: the networks on which it has an endpoint.
     pub fn for_node(&self, node_id: &str) -> NetworkTable {
         NetworkTable { networks: self.networks.iter().filter(|n| n.endpoints.iter().any(|e| e.node_id == node_id)).cloned().collect() }

@@ -35,6 +35,10 @@ pub enum DoCmd {
     /// through the routing mesh, entering every machine in turn; the answer must come from a
     /// task of NAME.
     LoadService { service: String, port: u32, per_sec: f64 },
+    /// `load service NAME from CALLER rate R/s`: R requests per second from the running tasks
+    /// of CALLER in turn to NAME, by name over their overlay networks: resolved with the
+    /// caller's node's table (a VIP balances over its backends), answered by a running task.
+    LoadByName { service: String, from: String, per_sec: f64 },
     /// `load control R/s`: clients calling the control API (create, update, get, list,
     /// remove on a few services) at R calls per second; their history is checked for
     /// linearizability at the end of the run (sim/src/control_load.rs).
@@ -251,7 +255,12 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 .ok_or_else(|| format!("port {port:?}: use a published port number, 1..65535"))?;
             Ok(DoCmd::LoadService { service: svc.to_string(), port, per_sec: rate(r, "requests")? })
         }
-        ["load", "service", ..] => Err("`load service` reads `load service NAME port P rate R/s`, e.g. `load service web port 8080 rate 200/s`".into()),
+        ["load", "service", svc, "from", caller, "rate", r] => {
+            Ok(DoCmd::LoadByName { service: svc.to_string(), from: caller.to_string(), per_sec: rate(r, "requests")? })
+        }
+        ["load", "service", ..] => Err(
+            "`load service` reads `load service NAME port P rate R/s` (through the routing mesh) or `load service NAME from CALLER rate R/s` (by name from CALLER's tasks), e.g. `load service web port 8080 rate 200/s`".into(),
+        ),
         ["load", "writes", r, opts @ ..] => {
             let per_sec = rate(r, "writes")?;
             let (mut to, mut read_back) = (None, true);

@@ -163,6 +163,20 @@ pub struct Scenario {
     pub images: BTreeMap<String, ImageSpec>,
 }
 
+impl Scenario {
+    /// Whether any step makes or uses overlay networks (a network, a stack, a load by name):
+    /// only then do the simulated agents poll the networks' table.
+    pub fn uses_networks(&self) -> bool {
+        use shoal_core::cli::ControlCommand;
+        self.steps.iter().any(|s| {
+            matches!(
+                &s.action,
+                Action::Do(DoCmd::Control(ControlCommand::Network(_) | ControlCommand::Stack(_)) | DoCmd::LoadByName { .. })
+            )
+        })
+    }
+}
+
 /// A `stack deploy|config -c FILE` step names FILE relative to the scenario file: made a path
 /// that works from anywhere, and checked to exist.
 fn stack_files_from(scenario: &str, action: Action) -> Result<Action, String> {
