@@ -6,13 +6,14 @@
 //! network and time. A crash kills the node's tasks and drops its unsynced disk writes; a
 //! restart re-runs the node's init, which reopens the same disk.
 
+mod route;
+
 use crate::disk::SimDisk;
 use crate::executor::{SimExecutor, SimExecutorHandle};
 use crate::invariants::Checkers;
 use crate::mesh::MeshModel;
 use crate::trace::now_ms;
 use shoal_core::dispatcher::NetworkTable;
-use shoal_core::node::mesh::RequestFailure;
 use crate::scenario::{Scenario, Selector};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
@@ -492,75 +493,6 @@ impl Cluster {
         self.clogged.contains(&(self.nodes[a].sim_id(), self.nodes[b].sim_id()))
     }
 
-    /// One request through the routing mesh: it enters machine `entry` on `port` and goes to
-    /// the next backend of that machine's table, which must be a running container of
-    /// `service` on a live machine the entry node can reach (both ways). Ok: the task id.
-    pub fn route(&self, entry: usize, port: u32, service: &str) -> Result<String, RequestFailure> {
-        let e = &self.nodes[entry];
-        if !e.up || e.paused {
-            return Err(RequestFailure::EntryDown);
-        }
-        self.mesh.settle(now_ms(), |a, b| self.cut(a, b));
-        let (task, b) = match self.mesh.pick(entry, port) {
-            None => return Err(RequestFailure::NotPublished),
-            Some(None) => return Err(RequestFailure::NoBackend),
-            Some(Some(x)) => x,
-        };
-        if b.service != service {
-            return Err(RequestFailure::WrongService);
-        }
-        let n = &self.nodes[b.node];
-        let linked = b.node == entry || (!self.cut(entry, b.node) && !self.cut(b.node, entry));
-        let serving = n.up && !n.paused && linked && n.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(&task));
-        if serving {
-            Ok(task)
-        } else {
-            Err(RequestFailure::BackendDown)
-        }
-    }
-
-    /// One request by name: from the `n`-th running task of `from` (in task order) to `name`,
-    /// resolved with the table of the caller's machine on the networks the caller is on (a
-    /// VIP goes to its `n`-th backend, dnsrr to the `n`-th address), which must be a running
-    /// container on a live machine the caller's machine can reach (both ways). Ok: the task id.
-    pub fn route_by_name(&self, from: &str, name: &str, n: usize) -> Result<String, RequestFailure> {
-        let callers: Vec<(usize, String)> =
-            self.running_slots().into_iter().filter(|(_, service, _, _)| service == from).map(|(node, _, _, task)| (node, task)).collect();
-        if callers.is_empty() {
-            return Err(RequestFailure::EntryDown);
-        }
-        let (entry, caller) = &callers[n % callers.len()];
-        let e = &self.nodes[*entry];
-        if e.paused {
-            return Err(RequestFailure::EntryDown);
-        }
-        let table = e.net_table.lock().unwrap().clone().unwrap_or_default();
-        let on_caller_networks = table.networks.iter().filter(|net| net.endpoints.iter().any(|ep| ep.task_id == *caller));
-        let Some((net, address)) = on_caller_networks.into_iter().find_map(|net| {
-            let answers = net.resolve(name, true);
-            let address = match net.vips.iter().find(|v| answers.first() == Some(&v.address.as_str())) {
-                // The caller's node balances the VIP over the backends its table lists.
-                Some(vip) if !vip.backends.is_empty() => vip.backends[n % vip.backends.len()].clone(),
-                Some(_) => return None,
-                None if !answers.is_empty() => answers[n % answers.len()].to_string(),
-                None => return None,
-            };
-            Some((net, address))
-        }) else {
-            return Err(RequestFailure::NoBackend);
-        };
-        let Some(ep) = net.endpoints.iter().find(|ep| ep.address == address) else { return Err(RequestFailure::BackendDown) };
-        let Some(b) = self.nodes.iter().position(|m| m.identity.state().node_id.as_deref() == Some(ep.node_id.as_str())) else {
-            return Err(RequestFailure::BackendDown);
-        };
-        let m = &self.nodes[b];
-        let linked = b == *entry || (!self.cut(*entry, b) && !self.cut(b, *entry));
-        let serving = m.up && !m.paused && linked && m.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(&ep.task_id));
-        if !serving {
-            return Err(RequestFailure::BackendDown);
-        }
-        Ok(ep.task_id.clone())
-    }
 
     /// Containers of `service` running `image` on live machines.
     pub fn running_image(&self, service: &str, image: &str) -> usize {
