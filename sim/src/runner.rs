@@ -1124,6 +1124,7 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::ServiceResolves { service, n } => c.resolves(service) == Some(*n),
                     Predicate::StackRunning { stack } => converged_where(&c, |svc| shoal_core::stack::deploy::service_in_stack(svc, stack)).is_ok_and(|n| n > 0),
                     Predicate::ServiceUpdateState { service, state } => c
                         .with_best_store(|s| {
@@ -1458,8 +1459,13 @@ fn stack_sources(files: &[String]) -> Result<(Vec<shoal_core::stack::load::Sourc
     Ok((sources, dir, vars))
 }
 
+/// Every service as desired, and every machine's names answering only running tasks.
 fn converged(c: &Cluster) -> Result<(), String> {
-    converged_where(c, |_| true).map(|_| ())
+    converged_where(c, |_| true)?;
+    match c.stale_name() {
+        Some(stale) => Err(format!("DNS not converged: {stale}")),
+        None => Ok(()),
+    }
 }
 
 /// [`converged`] over the services `keep` keeps; how many there are.

@@ -1,13 +1,54 @@
 //! Requests as the simulated world answers them: through the routing mesh (`load service NAME
 //! port P`) and by name over the overlay networks (`load service NAME from CALLER`). Both check
 //! the answer against the world's ground truth: a running container on a live machine the
-//! request could reach.
+//! request could reach. Also what the machines' name tables say against that truth (stale
+//! answers, how many addresses a name has), for convergence and predicates.
 
 use super::Cluster;
 use crate::trace::now_ms;
 use shoal_core::node::mesh::RequestFailure;
 
 impl Cluster {
+    /// The first answer a live machine's networks table gives that the world does not back:
+    /// a name or VIP backend whose task's container is not running. None: every table agrees
+    /// with the world (what convergence requires of DNS).
+    pub fn stale_name(&self) -> Option<String> {
+        for (i, m) in self.nodes.iter().enumerate().filter(|(_, m)| m.up && !m.paused) {
+            let Some(table) = m.net_table.lock().unwrap().clone() else { continue };
+            for net in &table.networks {
+                let answers = net.names.iter().map(|n| (n.name.as_str(), &n.addresses)).chain(net.vips.iter().map(|v| (v.names[0].as_str(), &v.backends)));
+                for (name, addresses) in answers {
+                    for a in addresses {
+                        let task = net.endpoints.iter().find(|e| e.address == *a).map(|e| e.task_id.as_str()).unwrap_or("?");
+                        let serving = self.nodes.iter().any(|x| x.up && x.executor.lock().unwrap().as_ref().is_some_and(|e| e.serving(task)));
+                        if !serving {
+                            return Some(format!("{} answers {name} on {} with {a} (task {task}), which does not run", self.nodes[i].name, net.name));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// How many addresses `tasks.SERVICE` answers: the same on every live machine whose table
+    /// has the name (None when two machines disagree); 0 when none has it.
+    pub fn resolves(&self, service: &str) -> Option<usize> {
+        let name = format!("tasks.{service}");
+        let mut seen: Option<usize> = None;
+        for m in self.nodes.iter().filter(|m| m.up && !m.paused) {
+            let Some(table) = m.net_table.lock().unwrap().clone() else { continue };
+            let n: usize = table.networks.iter().map(|net| net.resolve(&name, false).len()).sum();
+            if n == 0 {
+                continue;
+            }
+            match seen {
+                Some(s) if s != n => return None,
+                _ => seen = Some(n),
+            }
+        }
+        Some(seen.unwrap_or(0))
+    }
     /// One request through the routing mesh: it enters machine `entry` on `port` and goes to
     /// the next backend of that machine's table, which must be a running container of
     /// `service` on a live machine the entry node can reach (both ways). Ok: the task id.

@@ -119,6 +119,9 @@ pub enum Predicate {
     /// `nodes with hostname NAME N`: the store lists N nodes of that machine (a machine that
     /// left and joined again is a second node until the first is removed).
     NodesWithHostname { host: String, n: usize },
+    /// `service NAME resolves N`: `tasks.NAME` answers N addresses on every live machine whose
+    /// networks table has the name (the machines' own copies of the leader's table).
+    ServiceResolves { service: String, n: usize },
     /// `requests failed N` (exactly), `requests failed <= N` (or `≤`), `requests failed >= N`
     /// (or `≥`): requests through the mesh that failed since the last `load service` started.
     RequestsFailed { n: u64, cmp: Cmp },
@@ -150,6 +153,8 @@ impl Predicate {
             // A node's id is known to the runner only once its join answer arrived, which
             // may be after the store changed.
             Predicate::NodeStatus { .. } | Predicate::NodeRole { .. } => false,
+            // The machines' tables change by the agents' polls, not with the containers.
+            Predicate::ServiceResolves { .. } => false,
             Predicate::LeaderElected
             | Predicate::ManagersAgree
             | Predicate::WritesCommitted(_)
@@ -510,6 +515,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             .map_err(|e| format!("{d:?} is not a duration ({e})")),
         ["service", svc, "completed", n] => Ok(Predicate::ServiceCompleted { service: svc.to_string(), n: count(n)? }),
         ["service", svc, "running", n] => Ok(Predicate::ServiceRunning { service: svc.to_string(), n: count(n)? }),
+        ["service", svc, "resolves", n] => Ok(Predicate::ServiceResolves { service: svc.to_string(), n: count(n)? }),
         ["service", svc, "running", n, "image", image] => {
             Ok(Predicate::ServiceRunningImage { service: svc.to_string(), n: count(n)?, image: image.to_string() })
         }

@@ -25,17 +25,20 @@
 //! one container per task, named `shoal-<service>.<slot>.<task id>`; a start of a task whose
 //! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
 
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum};
+mod events;
+mod spec;
+
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum};
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 use shoal_core::agent::{Container, ContainerState};
 use shoal_core::dispatcher::Dependencies;
-use shoal_core::model::{FileOwner, IngressBinding, Task};
+use shoal_core::model::{FileOwner, Task};
 use shoal_core::node::agent::Executor;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
@@ -45,17 +48,12 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
+use spec::{engine_mount, exit_code_of, extra_hosts, health_of, ingress_bindings, port_bindings, some_vec, split_pinned};
 
 pub const LABEL_NODE: &str = "shoal.node.id";
 pub const LABEL_TASK: &str = "shoal.task.id";
 pub const LABEL_SERVICE: &str = "shoal.service.name";
 pub const LABEL_SLOT: &str = "shoal.task.slot";
-/// Wake the agent at least this often, for events the stream lost.
-const RELIST_EVERY: Duration = Duration::from_secs(5);
-/// After a container's `die` event, the agent looks again this long after it, and again after
-/// the second wait (see follow_events).
-const AFTER_DIE_FIRST: Duration = Duration::from_millis(50);
-const AFTER_DIE_AGAIN: Duration = Duration::from_millis(250);
 /// Docker's own default stop grace period.
 const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -106,7 +104,7 @@ impl DockerExecutor {
             data_path_ip: data_path_ip.to_string(),
             data_path,
         });
-        tokio::spawn(follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
+        tokio::spawn(events::follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
         Ok(exec)
     }
 
@@ -196,121 +194,6 @@ impl LogSource for DockerExecutor {
             }
         })
     }
-}
-
-/// Follows the engine's container events for this node's labels; every event wakes the agent.
-/// Reconnects after errors (bounded backoff), and wakes the agent on reconnect too (events
-/// in the gap are lost: it re-lists).
-async fn follow_events(docker: Docker, node_id: String, changed: Arc<tokio::sync::Notify>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let filters: HashMap<&str, Vec<String>> =
-            HashMap::from([("type", vec!["container".to_string()]), ("label", vec![format!("{LABEL_NODE}={node_id}")])]);
-        let mut events = docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
-        changed.notify_one();
-        loop {
-            let next = tokio::time::timeout(RELIST_EVERY, events.next()).await;
-            match next {
-                Ok(Some(Ok(ev))) => {
-                    backoff = Duration::from_millis(100);
-                    changed.notify_one();
-                    // The engine sends `die` before its container list says the container
-                    // exited (measured on 20.10: a list right after still said running, and
-                    // the death was reported only at the next heartbeat, 1-5 s later): look
-                    // again shortly.
-                    if ev.action.as_deref() == Some("die") {
-                        let changed = changed.clone();
-                        tokio::spawn(async move {
-                            for wait in [AFTER_DIE_FIRST, AFTER_DIE_AGAIN] {
-                                tokio::time::sleep(wait).await;
-                                changed.notify_one();
-                            }
-                        });
-                    }
-                }
-                Ok(Some(Err(e))) => {
-                    tracing::warn!(target: "shoal", "docker events: {e}; reconnecting");
-                    break;
-                }
-                Ok(None) => break,
-                // Quiet engine: wake the agent anyway (a lost event must not stall a task).
-                Err(_) => changed.notify_one(),
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-fn some_vec(v: &[String]) -> Option<Vec<String>> {
-    (!v.is_empty()).then(|| v.to_vec())
-}
-
-/// Swarm keeps hosts entries as /etc/hosts lines (`IP name [alias…]`); the engine takes
-/// `name:IP` pairs.
-fn extra_hosts(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .flat_map(|l| {
-            let mut words = l.split_whitespace();
-            let ip = words.next().unwrap_or_default().to_string();
-            words.map(move |name| format!("{name}:{ip}"))
-        })
-        .collect()
-}
-
-fn engine_mount(m: &shoal_core::model::Mount) -> bollard::models::Mount {
-    use shoal_core::model::MountKind;
-    bollard::models::Mount {
-        target: Some(m.target.clone()),
-        source: (!m.source.is_empty()).then(|| m.source.clone()),
-        typ: Some(match m.kind {
-            MountKind::Bind => bollard::models::MountType::BIND,
-            MountKind::Volume => bollard::models::MountType::VOLUME,
-            MountKind::Tmpfs => bollard::models::MountType::TMPFS,
-        }),
-        read_only: m.read_only.then_some(true),
-        volume_options: m.volume.as_ref().map(|v| bollard::models::MountVolumeOptions {
-            no_copy: v.no_copy.then_some(true),
-            labels: (!v.labels.is_empty()).then(|| v.labels.clone().into_iter().collect()),
-            driver_config: v.driver.as_ref().map(|d| bollard::models::MountVolumeOptionsDriverConfig {
-                name: Some(d.name.clone()),
-                options: (!d.options.is_empty()).then(|| d.options.clone().into_iter().collect()),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// `name:tag@sha256:…` → (`name:tag`, the digest); a reference without a digest is looked up
-/// as it is. With no registry, the digest the Engine API reports is the image's local id
-/// (engine_api/system.rs), so a pinned reference names one build.
-fn split_pinned(image: &str) -> (&str, Option<&str>) {
-    match image.split_once('@') {
-        Some(("", digest)) => (digest, Some(digest)),
-        Some((name, digest)) => (name, Some(digest)),
-        None => (image, None),
-    }
-}
-
-fn health_of(t: &Task) -> Option<HealthConfig> {
-    let c = &t.spec.container;
-    if c.no_healthcheck {
-        return Some(HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() });
-    }
-    let h = c.healthcheck.as_ref()?;
-    let ns = |ms: u64| Some((ms as i64).saturating_mul(1_000_000));
-    Some(HealthConfig {
-        // Docker's own form already (`["CMD-SHELL", "curl …"]`, as swarmkit keeps it); empty:
-        // keep the image's own probe, with these timings.
-        test: (!h.test.is_empty()).then(|| h.test.clone()),
-        interval: ns(h.interval_ms),
-        timeout: ns(h.timeout_ms),
-        retries: Some(h.retries as i64),
-        start_period: ns(h.start_period_ms),
-        start_interval: None,
-    })
 }
 
 #[tonic::async_trait]
@@ -538,63 +421,7 @@ impl Executor for DockerExecutor {
     }
 }
 
-/// The task's published ports as the engine wants them (`80/tcp` exposed): a host-mode port
-/// bound to its published port on every host address ("" = a port the engine picks), an
-/// ingress port bound on the data-path address at a port the engine picks.
-fn port_bindings(task: &Task, data_path_ip: &str) -> (Option<Vec<String>>, Option<bollard::models::PortMap>) {
-    use shoal_core::model::PublishMode;
-    if task.endpoint_ports.is_empty() {
-        return (None, None);
-    }
-    let key = |p: &shoal_core::model::PortConfig| format!("{}/{}", p.target_port, if p.protocol.is_empty() { "tcp" } else { &p.protocol });
-    let mut exposed: Vec<String> = Vec::new();
-    let mut map: bollard::models::PortMap = HashMap::new();
-    for p in &task.endpoint_ports {
-        let binding = match p.publish_mode {
-            PublishMode::Host => {
-                let published = if p.published_port == 0 { String::new() } else { p.published_port.to_string() };
-                PortBinding { host_ip: None, host_port: Some(published) }
-            }
-            // The mesh's ports only (an ingress port not yet allocated is not published).
-            PublishMode::Ingress if p.published_port == 0 => continue,
-            PublishMode::Ingress => PortBinding { host_ip: Some(data_path_ip.to_string()), host_port: Some(String::new()) },
-        };
-        if !exposed.contains(&key(p)) {
-            exposed.push(key(p));
-        }
-        let list = map.entry(key(p)).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new);
-        if !list.contains(&binding) {
-            list.push(binding);
-        }
-    }
-    if exposed.is_empty() {
-        return (None, None);
-    }
-    (Some(exposed), Some(map))
-}
-
-/// The container's ports the engine bound on the data-path address: its ingress backends.
-fn ingress_bindings(ports: &[bollard::models::PortSummary], data_path_ip: &str) -> Vec<IngressBinding> {
-    let mut out: Vec<IngressBinding> = ports
-        .iter()
-        .filter(|p| p.ip.as_deref() == Some(data_path_ip))
-        .filter_map(|p| {
-            let protocol = p.typ.map(|t| t.to_string()).filter(|t| !t.is_empty()).unwrap_or_else(|| "tcp".into());
-            Some(IngressBinding { protocol, target_port: u32::from(p.private_port), addr: format!("{data_path_ip}:{}", p.public_port?) })
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Starting a container that already runs answers 304: that is success here.
-/// The exit code in a list summary's status, "Exited (137) 3 seconds ago".
-fn exit_code_of(status: &str) -> Option<i32> {
-    let rest = status.strip_prefix("Exited (")?;
-    rest[..rest.find(')')?].parse().ok()
-}
-
 fn ignore_not_modified(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
     match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 304, .. } => Ok(()),
@@ -602,81 +429,6 @@ fn ignore_not_modified(e: bollard::errors::Error) -> Result<(), bollard::errors:
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{exit_code_of, ingress_bindings, port_bindings};
-    use shoal_core::model::IngressBinding;
-
-    #[test]
-    fn host_mode_ports_are_bound_everywhere_and_ingress_ones_on_the_data_path_address() {
-        use shoal_core::model::{PortConfig, PublishMode, Task};
-        let mut t = Task::default();
-        t.endpoint_ports = vec![
-            PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Host },
-            PortConfig { protocol: String::new(), target_port: 81, published_port: 0, publish_mode: PublishMode::Host },
-            PortConfig { protocol: "tcp".into(), target_port: 90, published_port: 30000, publish_mode: PublishMode::Ingress },
-            PortConfig { protocol: "tcp".into(), target_port: 91, published_port: 0, publish_mode: PublishMode::Ingress },
-        ];
-        let (exposed, map) = port_bindings(&t, "10.0.0.7");
-        assert_eq!(exposed, Some(vec!["80/tcp".to_string(), "81/tcp".to_string(), "90/tcp".to_string()]));
-        let map = map.unwrap();
-        assert_eq!(map["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some("8080"));
-        assert_eq!(map["81/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some(""), "0 = a port the engine picks");
-        let mesh = &map["90/tcp"].as_ref().unwrap()[0];
-        assert_eq!((mesh.host_ip.as_deref(), mesh.host_port.as_deref()), (Some("10.0.0.7"), Some("")));
-        assert!(!map.contains_key("91/tcp"), "an ingress port not yet allocated");
-        assert_eq!(port_bindings(&Task::default(), "10.0.0.7"), (None, None));
-    }
-
-    #[test]
-    fn ingress_backends_are_the_ports_bound_on_the_data_path_address() {
-        use bollard::models::{PortSummary, PortSummaryTypeEnum};
-        let p = |ip: &str, private: u16, public: Option<u16>| PortSummary {
-            ip: Some(ip.into()),
-            private_port: private,
-            public_port: public,
-            typ: Some(PortSummaryTypeEnum::TCP),
-        };
-        let ports = [p("0.0.0.0", 80, Some(8080)), p("::", 80, Some(8080)), p("10.0.0.7", 90, Some(32768)), p("10.0.0.7", 91, None)];
-        let b = ingress_bindings(&ports, "10.0.0.7");
-        assert_eq!(b, vec![IngressBinding { protocol: "tcp".into(), target_port: 90, addr: "10.0.0.7:32768".into() }]);
-    }
-
-    #[test]
-    fn hosts_lines_become_engine_pairs() {
-        assert_eq!(super::extra_hosts(&["10.0.0.5 db cache".into()]), vec!["db:10.0.0.5".to_string(), "cache:10.0.0.5".to_string()]);
-    }
-
-    #[test]
-    fn a_pinned_image_is_looked_up_by_name_and_checked_by_id() {
-        assert_eq!(super::split_pinned("shoal-app:1@sha256:ab"), ("shoal-app:1", Some("sha256:ab")));
-        assert_eq!(super::split_pinned("shoal-app:1"), ("shoal-app:1", None));
-        assert_eq!(super::split_pinned("@sha256:ab"), ("sha256:ab", Some("sha256:ab")));
-    }
-
-    #[test]
-    fn a_healthcheck_goes_to_docker_as_the_cli_wrote_it() {
-        use shoal_core::model::{HealthConfig, Task};
-        let mut t = Task::default();
-        t.spec.container.healthcheck =
-            Some(HealthConfig { test: vec!["CMD-SHELL".into(), "test -e /www/index.html".into()], interval_ms: 1_000, timeout_ms: 500, retries: 2, start_period_ms: 0 });
-        let h = super::health_of(&t).unwrap();
-        assert_eq!(h.test, Some(vec!["CMD-SHELL".to_string(), "test -e /www/index.html".to_string()]));
-        assert_eq!((h.interval, h.timeout, h.retries), (Some(1_000_000_000), Some(500_000_000), Some(2)));
-        t.spec.container.healthcheck.as_mut().unwrap().test.clear();
-        assert_eq!(super::health_of(&t).unwrap().test, None, "empty: the image's own probe");
-        t.spec.container.no_healthcheck = true;
-        assert_eq!(super::health_of(&t).unwrap().test, Some(vec!["NONE".to_string()]));
-    }
-
-    #[test]
-    fn exit_codes_come_from_the_list_status() {
-        assert_eq!(exit_code_of("Exited (137) 3 seconds ago"), Some(137));
-        assert_eq!(exit_code_of("Exited (0) About a minute ago"), Some(0));
-        assert_eq!(exit_code_of("Up 2 seconds"), None);
-        assert_eq!(exit_code_of("Exited (x)"), None);
-    }
-}
 
 /// Writes `data` to `file` with the owner and mode `owner` asks. Not being root is tolerated
 /// only when the default owner (0:0) was asked: the file then stays the daemon's user's.
