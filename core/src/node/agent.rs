@@ -89,9 +89,34 @@ struct Leader {
     /// Bumped with `epoch`, for the long polls waiting on a call to the old address (they
     /// used to look every 500 ms: two timers a second per node, for nothing, at scale).
     switched: Arc<crate::node::signal::Signal>,
+    /// One channel per manager address, shared by the heartbeats and the long polls (HTTP/2
+    /// carries them side by side): dialling per call cost a connection, and in production a
+    /// TLS handshake, every heartbeat.
+    channels: BTreeMap<String, DispatcherClient<tonic::transport::Channel>>,
 }
 
+/// At most this many managers' channels are kept (a swarm has a handful of managers; the
+/// bound is for a leader address that keeps changing).
+const CHANNELS_MAX: usize = 16;
+
 impl Leader {
+    fn new(first: String, managers: Vec<String>) -> Leader {
+        Leader { addr: first, epoch: 0, managers, next: 0, switched: Arc::default(), channels: BTreeMap::new() }
+    }
+
+    /// The client of the manager at `addr`, dialled once and kept.
+    fn client(&mut self, addr: &str) -> Option<DispatcherClient<tonic::transport::Channel>> {
+        if let Some(c) = self.channels.get(addr) {
+            return Some(c.clone());
+        }
+        let c = DispatcherClient::new(crate::node::raft::network::channel(addr).ok()?);
+        if self.channels.len() >= CHANNELS_MAX {
+            self.channels.clear();
+        }
+        self.channels.insert(addr.to_string(), c.clone());
+        Some(c)
+    }
+
     fn switch(&mut self, to: Option<String>) {
         let to = match to.filter(|a| !a.is_empty()) {
             Some(a) => a,
@@ -106,10 +131,6 @@ impl Leader {
             self.switched.bump();
         }
     }
-}
-
-fn client(addr: &str) -> Option<DispatcherClient<tonic::transport::Channel>> {
-    crate::node::raft::network::channel(addr).ok().map(DispatcherClient::new)
 }
 
 /// What a machine learns when it joins.
@@ -217,7 +238,7 @@ pub enum AgentExit {
 /// otherwise).
 pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let first = if cfg.manager { cfg.addr.clone() } else { cfg.managers.first().cloned().unwrap_or_default() };
-    let leader = Arc::new(Mutex::new(Leader { addr: first, epoch: 0, managers: cfg.managers.clone(), next: 0, switched: Arc::default() }));
+    let leader = Arc::new(Mutex::new(Leader::new(first, cfg.managers.clone())));
     let assigned: Arc<Assigned> = Arc::default();
     let poller = tokio::spawn(poll_assignments(cfg.node_id.clone(), leader.clone(), assigned.clone(), exec.clone()));
     let mut table_pollers = Vec::new();
@@ -296,7 +317,12 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
         if due && !send_reports && super::buggify::fire(0.02) {
             next_heartbeat = now + HEARTBEAT_TIMEOUT;
         } else if send_reports || due {
-            let addr = leader.lock().unwrap().addr.clone();
+            let (addr, client) = {
+                let mut l = leader.lock().unwrap();
+                let addr = l.addr.clone();
+                let client = l.client(&addr);
+                (addr, client)
+            };
             let take = if holding { 0 } else { outbox.len().min(MAX_UPDATES_PER_HEARTBEAT) };
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
@@ -306,7 +332,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 updates: outbox[..take].iter().map(to_proto).collect(),
                 raft_id: cfg.raft_id,
             };
-            let r = match client(&addr) {
+            let r = match client {
                 Some(mut c) => match tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await {
                     Ok(Ok(r)) => Some(r),
                     Ok(Err(s)) if s.code() == tonic::Code::NotFound => {
@@ -438,13 +464,14 @@ enum Polled<R> {
 
 /// One long-poll call to the current leader (`call` gets its address), given up when the
 /// heartbeat loop switches leaders meanwhile.
-async fn poll_leader<R, F>(leader: &Mutex<Leader>, call: impl FnOnce(String) -> F) -> Polled<R>
+async fn poll_leader<R, F>(leader: &Mutex<Leader>, call: impl FnOnce(Option<DispatcherClient<tonic::transport::Channel>>) -> F) -> Polled<R>
 where
     F: std::future::Future<Output = Option<R>>,
 {
-    let (addr, epoch, signal, seen) = {
-        let l = leader.lock().unwrap();
-        (l.addr.clone(), l.epoch, l.switched.clone(), l.switched.version())
+    let (client, epoch, signal, seen) = {
+        let mut l = leader.lock().unwrap();
+        let addr = l.addr.clone();
+        (l.client(&addr), l.epoch, l.switched.clone(), l.switched.version())
     };
     let switched = async {
         let mut seen = seen;
@@ -457,7 +484,7 @@ where
     };
     tokio::select! {
         biased;
-        r = call(addr) => r.map_or(Polled::Failed, Polled::Answer),
+        r = call(client) => r.map_or(Polled::Failed, Polled::Answer),
         _ = switched => Polled::Switched,
     }
 }
@@ -470,8 +497,8 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
     let mut known = 0u64;
     loop {
         let req = AssignmentsRequest { node_id: node_id.clone(), known_version: known };
-        let r = match poll_leader(&leader, |addr| async move {
-            let mut c = client(&addr)?;
+        let r = match poll_leader(&leader, |c| async move {
+            let mut c = c?;
             tokio::time::timeout(POLL_CALL_TIMEOUT, c.assignments(req)).await.ok()?.ok().map(|r| r.into_inner())
         })
         .await
@@ -533,8 +560,8 @@ async fn poll_table<T: serde::de::DeserializeOwned>(node_id: String, leader: Arc
     let mut known = 0u64;
     loop {
         let req = IngressRequest { node_id: node_id.clone(), known_version: known };
-        let r = poll_leader(&leader, |addr| async move {
-            let mut c = client(&addr)?;
+        let r = poll_leader(&leader, |c| async move {
+            let mut c = c?;
             let call = async {
                 match kind {
                     TableKind::Ingress => c.ingress(req).await,
