@@ -4,7 +4,8 @@
 use crate::pretty::{node_pretty, service_pretty};
 use crate::{call, daemon, json_rows, objects};
 use clap::{Parser, Subcommand};
-use shoal_core::engine_api::convert;
+use shoal_core::engine_api::filters::Filters;
+use shoal_core::engine_api::{convert, query};
 use shoal_core::model::{Node, Object, Service, ServiceMode, Task};
 use shoal_core::proto::{self, control_request::Op};
 
@@ -35,6 +36,9 @@ pub enum NodeRead {
         /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
         #[arg(long)]
         format: Option<String>,
+        /// Filter output based on conditions provided (KEY=VALUE, repeatable): id, label, membership, name, node.label, role
+        #[arg(long, short = 'f')]
+        filter: Vec<String>,
     },
     /// Display detailed information on one or more nodes
     Inspect {
@@ -54,6 +58,9 @@ pub enum NodeRead {
         /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
         #[arg(long)]
         format: Option<String>,
+        /// Filter output based on conditions provided (KEY=VALUE, repeatable): desired-state, id, name, node
+        #[arg(long, short = 'f')]
+        filter: Vec<String>,
     },
 }
 
@@ -68,6 +75,9 @@ pub enum ServiceRead {
         /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
         #[arg(long)]
         format: Option<String>,
+        /// Filter output based on conditions provided (KEY=VALUE, repeatable): id, label, mode, name
+        #[arg(long, short = 'f')]
+        filter: Vec<String>,
     },
     /// List the tasks of one or more services
     Ps {
@@ -79,6 +89,9 @@ pub enum ServiceRead {
         /// json, or a Go template ('{{.Name}}', 'table {{.ID}}\t{{.Name}}')
         #[arg(long)]
         format: Option<String>,
+        /// Filter output based on conditions provided (KEY=VALUE, repeatable): desired-state, id, name, node
+        #[arg(long, short = 'f')]
+        filter: Vec<String>,
     },
     /// Display detailed information on one or more services
     Inspect {
@@ -130,10 +143,13 @@ const TASK_JSON_KEYS: [&str; 7] = ["ID", "Name", "Image", "Node", "DesiredState"
 
 async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Result<(), String> {
     match cmd {
-        ReadCmd::Node(NodeRead::Ls { quiet, format }) => {
+        ReadCmd::Node(NodeRead::Ls { quiet, format, filter }) => {
+            let filters = cli_filters(&filter)?;
+            let keep = query::node_filter(&filters).map_err(|e| e.to_string())?;
             let mut nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+                .filter(|n| keep(n))
                 .collect();
             // As docker: by hostname, and the node this CLI runs on marked `*`.
             let host_of = |n: &Node| n.description.as_ref().map(|d| d.hostname.clone()).unwrap_or_default();
@@ -183,15 +199,17 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
                 print!("{}", node_pretty(n));
             }
         }
-        ReadCmd::Node(NodeRead::Ps { nodes, quiet, format }) => {
+        ReadCmd::Node(NodeRead::Ps { nodes, quiet, format, filter }) => {
+            let filters = cli_filters(&filter)?;
             let all_nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
+            let keep = query::task_filter(&filters, &all_nodes).map_err(|e| e.to_string())?;
             let mut rows = Vec::new();
             for key in &node_keys(nodes, data_dir)? {
                 let r = call(host, Op::ListTasks(proto::ListTasks { service: String::new(), node: key.clone() })).await?;
-                let mut tasks = tasks_of(objects(&r));
+                let mut tasks: Vec<Task> = tasks_of(objects(&r)).into_iter().filter(|t| keep(t)).collect();
                 rows.extend(history_rows(&mut tasks, &all_nodes));
             }
             if let Some(f) = format.as_deref() {
@@ -204,11 +222,13 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
             }
             table(&["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], rows);
         }
-        ReadCmd::Service(ServiceRead::Ls { quiet, format }) => {
-            services_table(host, quiet, format.as_deref(), |_| true).await?;
+        ReadCmd::Service(ServiceRead::Ls { quiet, format, filter }) => {
+            let filters = cli_filters(&filter)?;
+            let keep = query::service_filter(&filters).map_err(|e| e.to_string())?;
+            services_table(host, quiet, format.as_deref(), keep).await?;
         }
-        ReadCmd::Service(ServiceRead::Ps { services, quiet, format }) => {
-            tasks_table(host, &services, quiet, format.as_deref()).await?;
+        ReadCmd::Service(ServiceRead::Ps { services, quiet, format, filter }) => {
+            tasks_table(host, &services, quiet, format.as_deref(), &cli_filters(&filter)?).await?;
         }
         ReadCmd::Service(ServiceRead::Inspect { pretty, services }) => {
             let mut out = Vec::new();
@@ -291,15 +311,23 @@ pub async fn services_table(host: &str, quiet: bool, format: Option<&str>, keep:
     Ok(services.len())
 }
 
-/// `service ps` (and `stack ps`): the tasks of `services` (ids or names), with history rows.
-pub async fn tasks_table(host: &str, services: &[String], quiet: bool, format: Option<&str>) -> Result<usize, String> {
+/// `--filter KEY=VALUE` flags as docker's CLI takes them.
+fn cli_filters(args: &[String]) -> Result<Filters, String> {
+    Filters::from_cli(args).map_err(|e| e.to_string())
+}
+
+/// `service ps` (and `stack ps`): the tasks of `services` (ids or names) that `filters` keep,
+/// with history rows.
+pub async fn tasks_table(host: &str, services: &[String], quiet: bool, format: Option<&str>, filters: &Filters) -> Result<usize, String> {
             let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
+            let keep = query::task_filter(filters, &nodes).map_err(|e| e.to_string())?;
             let mut rows = Vec::new();
             for s in services {
-                let mut tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
+                let all = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks { service: s.clone(), node: String::new() })).await?));
+                let mut tasks: Vec<Task> = all.into_iter().filter(|t| keep(t)).collect();
                 rows.extend(history_rows(&mut tasks, &nodes));
             }
             if let Some(f) = format {

@@ -60,7 +60,7 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
         }
         StackCommand::Ps { list, name } => {
             let ids: Vec<String> = list_services(host).await?.into_iter().filter(|s| service_in_stack(s, &name)).map(|s| s.id).collect();
-            if ids.is_empty() || tasks_table(host, &ids, list.quiet, list.format.as_deref()).await? == 0 {
+            if ids.is_empty() || tasks_table(host, &ids, list.quiet, list.format.as_deref(), &Default::default()).await? == 0 {
                 return Err(format!("nothing found in stack: {name}"));
             }
             Ok(())

@@ -35,6 +35,19 @@ impl Filters {
         Ok(Filters { map })
     }
 
+    /// Filters as the docker CLI takes them, `--filter KEY=VALUE` (repeatable; `label=k=v`).
+    pub fn from_cli(args: &[String]) -> Result<Filters, ApiError> {
+        let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for a in args {
+            let (k, v) = a
+                .split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| ApiError::BadRequest(format!("bad format of filter (expected name=value): {a:?}, e.g. --filter name=web")))?;
+            map.entry(k.trim().to_ascii_lowercase()).or_default().insert(v.to_string());
+        }
+        Ok(Filters { map })
+    }
+
     /// Refuses keys outside `allowed`, as dockerd does ("invalid filter 'x'").
     pub fn check_keys(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -73,6 +86,19 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // docker CLI: `--filter name=web --filter label=tier=front`; a flag without `=` is refused.
+    #[test]
+    fn cli_filters_are_key_value_pairs_and_labels_keep_their_own_equals_sign() {
+        let f = Filters::from_cli(&["name=web".into(), "label=tier=front".into(), "NAME=api".into()]).unwrap();
+        assert_eq!(f.values("name").collect::<Vec<_>>(), ["api", "web"]);
+        let labels: BTreeMap<String, String> = [("tier".to_string(), "front".to_string())].into();
+        assert!(f.labels_match("label", &labels));
+        let e = Filters::from_cli(&["web".into()]).unwrap_err().to_string();
+        assert!(e.contains("expected name=value") && e.contains("--filter name=web"), "{e}");
+        assert!(Filters::from_cli(&["=x".into()]).is_err());
+        assert!(Filters::from_cli(&[]).unwrap().values("name").next().is_none());
+    }
 
     // Both shapes clients send parse to the same filter (FACTS: docker CLI vs docker-py).
     #[test]

@@ -79,20 +79,44 @@ fn service_statuses(store: &Store) -> BTreeMap<&str, d::ServiceStatus> {
     out
 }
 
+/// The services filters `f` keep (keys id, label, mode, name), for `GET /services` and
+/// `service ls --filter`.
+pub fn service_filter(f: &Filters) -> Result<impl Fn(&Service) -> bool + '_, ApiError> {
+    f.check_keys(&["id", "label", "mode", "name"])?;
+    Ok(move |s: &Service| {
+        f.any("id", |v| s.id.starts_with(v))
+            && f.any("name", |v| s.spec.annotations.name.starts_with(v))
+            && f.any("mode", |v| v == mode_name(&s.spec.mode))
+            && f.labels_match("label", &s.spec.annotations.labels)
+    })
+}
+
 /// `GET /services?filters=…&status=…`
 pub fn list_services(store: &Store, f: &Filters, with_status: bool) -> Result<Vec<d::Service>, ApiError> {
-    f.check_keys(&["id", "label", "mode", "name"])?;
+    let keep = service_filter(f)?;
     let statuses = if with_status { service_statuses(store) } else { BTreeMap::new() };
     Ok(store
         .list_services()
-        .filter(|s| {
-            f.any("id", |v| s.id.starts_with(v))
-                && f.any("name", |v| s.spec.annotations.name.starts_with(v))
-                && f.any("mode", |v| v == mode_name(&s.spec.mode))
-                && f.labels_match("label", &s.spec.annotations.labels)
-        })
+        .filter(|s| keep(s))
         .map(|s| convert::service_to_docker(s, with_status.then(|| statuses.get(s.id.as_str()).cloned().unwrap_or_default())))
         .collect())
+}
+
+/// The tasks filters `f` keep for `service ps|node ps --filter` (keys desired-state, id,
+/// name, node; a node given by id, id prefix or hostname among `nodes`).
+pub fn task_filter<'a>(f: &'a Filters, nodes: &'a [Node]) -> Result<impl Fn(&Task) -> bool + 'a, ApiError> {
+    f.check_keys(&["desired-state", "id", "name", "node"])?;
+    let mut desired = Vec::new();
+    for v in f.values("desired-state") {
+        desired.push(parse_task_state(v).ok_or_else(|| ApiError::BadRequest(format!("Invalid desired-state filter {v:?}: use running, shutdown or accepted")))?);
+    }
+    Ok(move |t: &Task| {
+        let host = nodes.iter().find(|n| n.id == t.node_id).and_then(|n| n.description.as_ref()).map(|d| d.hostname.as_str()).unwrap_or("");
+        (desired.is_empty() || desired.contains(&t.desired_state))
+            && f.any("id", |v| t.id.starts_with(v))
+            && f.any("name", |v| task_name(t).starts_with(v))
+            && f.any("node", |v| (!t.node_id.is_empty() && t.node_id.starts_with(v)) || (!host.is_empty() && host == v))
+    })
 }
 
 fn not_found(e: control::ControlError, what: &str, key: &str) -> ApiError {
@@ -213,6 +237,14 @@ pub fn inspect_task(store: &Store, key: &str) -> Result<d::Task, ApiError> {
 
 /// `GET /nodes?filters=…`
 pub fn list_nodes(store: &Store, f: &Filters) -> Result<Vec<d::Node>, ApiError> {
+    let keep = node_filter(f)?;
+    let root = trust_root(store);
+    Ok(nodes(store).filter(|n| keep(n)).map(|n| convert::node_to_docker(n, &root)).collect())
+}
+
+/// The nodes filters `f` keep (keys id, label, name, membership, role, node.label), for
+/// `GET /nodes` and `node ls --filter`.
+pub fn node_filter(f: &Filters) -> Result<impl Fn(&Node) -> bool + '_, ApiError> {
     f.check_keys(&["id", "label", "name", "membership", "role", "node.label"])?;
     for v in f.values("membership") {
         if !["accepted", "pending"].contains(&v) {
@@ -224,21 +256,17 @@ pub fn list_nodes(store: &Store, f: &Filters) -> Result<Vec<d::Node>, ApiError> 
             return Err(ApiError::BadRequest(format!("Invalid role filter {v:?}: use manager or worker")));
         }
     }
-    let root = trust_root(store);
-    Ok(nodes(store)
-        .filter(|n| {
-            let host = n.description.as_ref().map(|d| d.hostname.as_str()).unwrap_or("");
-            let engine_labels = n.description.as_ref().map(|d| d.engine_labels.clone()).unwrap_or_default();
-            f.any("id", |v| n.id.starts_with(v))
-                && f.any("name", |v| host.starts_with(v) || (!n.spec.annotations.name.is_empty() && n.spec.annotations.name.starts_with(v)))
-                // Every node in Shoal's store was admitted with a token: accepted.
-                && f.any("membership", |v| v == "accepted")
-                && f.any("role", |v| v == n.role.as_str())
-                && f.labels_match("label", &engine_labels)
-                && f.labels_match("node.label", &n.spec.annotations.labels)
-        })
-        .map(|n| convert::node_to_docker(n, &root))
-        .collect())
+    Ok(move |n: &Node| {
+        let host = n.description.as_ref().map(|d| d.hostname.as_str()).unwrap_or("");
+        let engine_labels = n.description.as_ref().map(|d| d.engine_labels.clone()).unwrap_or_default();
+        f.any("id", |v| n.id.starts_with(v))
+            && f.any("name", |v| host.starts_with(v) || (!n.spec.annotations.name.is_empty() && n.spec.annotations.name.starts_with(v)))
+            // Every node in Shoal's store was admitted with a token: accepted.
+            && f.any("membership", |v| v == "accepted")
+            && f.any("role", |v| v == n.role.as_str())
+            && f.labels_match("label", &engine_labels)
+            && f.labels_match("node.label", &n.spec.annotations.labels)
+    })
 }
 
 /// `GET /nodes/{id}` (id, hostname or unique prefix).
