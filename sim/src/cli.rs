@@ -100,12 +100,13 @@ enum Cmd {
     /// `false-downs` (nodes wrongly marked down on a slow lossy network), `scheduler`
     /// (placements per second of the pure scheduler), `cluster` (speed and memory of a whole
     /// simulated cluster), `update` (duration of a rolling update against its bound), `mesh`
-    /// (failed requests through the routing mesh during a start-first update), `rollback`
+    /// (failed requests through the routing mesh during a start-first update), `names` (how
+    /// fast names and VIPs follow tasks on overlay networks, p50/p99/max), `rollback`
     /// (time from a failure to the automatic rollback), `history` (linearizability checker
     /// speed: Porcupine's corpus and synthetic histories of --tasks operations, default 10,000),
     /// `stack` (a 10-service stack deploy to converged).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "rollback", "history", "stack"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "names", "rollback", "history", "stack"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -334,6 +335,7 @@ pub fn main() -> i32 {
         }
         Cmd::Bench { what, seeds, hours, nodes, tasks, constraint, placement_pref, managers, workers, minutes, parallelism, crashes, json, check_determinism } => match what.as_str() {
             "mesh" => shoal_sim::bench::mesh(seeds.unwrap_or(1..201), crashes, json),
+            "names" => shoal_sim::bench_names::names(seeds.unwrap_or(1..201), json),
             "rollback" => shoal_sim::bench::rollback(seeds.unwrap_or(1..51), json),
             "history" => shoal_sim::bench::history(if tasks == 50_000 { 10_000 } else { tasks }, json),
             "update" => shoal_sim::bench::update(

@@ -66,6 +66,8 @@ const LOG_FOLLOW_POLL: Duration = Duration::from_millis(200);
 pub struct Containers {
     pub ran: Mutex<BTreeSet<String>>,
     pub changes: std::sync::atomic::AtomicU64,
+    /// When containers on networks ran and stopped, and the tables the machines got.
+    pub names: Arc<crate::names::NameLog>,
 }
 
 pub struct SimExecutor {
@@ -169,9 +171,13 @@ impl SimExecutor {
         match (was, c.state == ContainerState::Running) {
             (false, true) => {
                 self.world.ran.lock().unwrap().insert(c.task_id.clone());
+                if c.on_networks {
+                    self.world.names.lifetimes.running(&c.task_id, now_ms());
+                }
                 self.mesh.bind(self.index, &c.task_id, &c.service, &c.ports, now_ms())
             }
             (true, false) => {
+                self.world.names.lifetimes.stopped(&c.task_id, now_ms());
                 self.mesh.unbind(self.index, &c.task_id, now_ms());
             }
             _ => {}

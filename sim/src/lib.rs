@@ -13,6 +13,7 @@
 #![cfg(madsim)]
 
 pub mod bench;
+pub mod bench_names;
 pub mod client;
 pub mod cluster;
 pub mod control_load;
@@ -22,6 +23,7 @@ pub mod explore;
 pub mod history;
 pub mod invariants;
 pub mod mesh;
+pub mod names;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

@@ -52,6 +52,9 @@ pub struct RunReport {
     pub writes_acked: usize,
     /// Requests through the routing mesh over the whole run (`load service`).
     pub requests: RequestStats,
+    /// How fast names followed tasks (scenarios with networks; sim/src/names.rs).
+    #[serde(skip)]
+    pub names: crate::names::NameLatencies,
     /// name → virtual time (s) the expectation was met.
     pub expectations: BTreeMap<String, f64>,
     /// name → virtual time (s) from the step's start until it was met.
@@ -184,6 +187,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         scenario.nodes.iter().enumerate().map(|(i, n)| (i as u64 + 1, n.name.clone())).collect();
     let checkers = Arc::new(Checkers::new(names));
     let requests: Arc<Mutex<RequestStats>> = Arc::default();
+    let name_log: Arc<crate::names::NameLog> = Arc::default();
     // The wall clock is read outside the simulation only (inside, time is virtual).
     #[allow(clippy::disallowed_methods)]
     let wall = std::time::Instant::now();
@@ -192,10 +196,10 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     // the process: the explorer and the shrinker go on.
     let outcome = tracing::subscriber::with_default(subscriber, || {
         let scenario = scenario.clone();
-        let (checkers, requests) = (checkers.clone(), requests.clone());
+        let (checkers, requests, names) = (checkers.clone(), requests.clone(), name_log.clone());
         let mesh = (d.mesh_gossip_ms, d.mesh_detect_ms);
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            rt.block_on(async move { drive(scenario, seed, checkers, requests, mesh).await })
+            rt.block_on(async move { drive(scenario, seed, checkers, requests, mesh, names).await })
         }))
     });
     let wall_secs = wall.elapsed().as_secs_f64();
@@ -214,6 +218,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     };
     let violations = checkers.violations();
     let request_stats = requests.lock().unwrap().clone();
+    let name_latencies = crate::names::latencies(&name_log);
     RunReport {
         scenario: scenario.name.clone(),
         seed,
@@ -224,6 +229,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         events: trace.events(),
         writes_acked: checkers.with_acked(|a| a.total()),
         requests: request_stats,
+        names: name_latencies,
         expectations,
         expectation_waits: waits,
         violations,
@@ -255,11 +261,12 @@ async fn drive(
     checkers: Arc<Checkers>,
     requests: Arc<Mutex<RequestStats>>,
     (gossip_ms, detect_ms): ((u64, u64), (u64, u64)),
+    names: Arc<crate::names::NameLog>,
 ) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>) {
     let rng = ChaCha8Rng::seed_from_u64(seed);
     let mesh_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_7368);
     let mesh = Arc::new(MeshModel::new(scenario.nodes.len(), gossip_ms, detect_ms, mesh_rng));
-    let cluster = Arc::new(Mutex::new(Cluster::create(&scenario, seed, checkers.clone(), rng, mesh)));
+    let cluster = Arc::new(Mutex::new(Cluster::create(&scenario, seed, checkers.clone(), rng, mesh, names)));
     // Clock faults and buggify are per run (the clock table is the simulation thread's: set
     // it even when empty, so no earlier run's skews remain).
     {

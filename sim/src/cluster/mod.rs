@@ -58,12 +58,17 @@ pub struct SimNode {
 }
 
 /// Where a simulated agent keeps the networks' table it polls (the Docker runtime programs
-/// its data path from it instead).
-struct SimNetworkSink(Arc<Mutex<Option<NetworkTable>>>);
+/// its data path from it instead), and logs it for the name latencies.
+struct SimNetworkSink {
+    table: Arc<Mutex<Option<NetworkTable>>>,
+    node: usize,
+    names: Arc<crate::names::NameLog>,
+}
 
 impl shoal_core::node::mesh::NetworkSink for SimNetworkSink {
     fn set(&self, table: NetworkTable) {
-        *self.0.lock().unwrap() = Some(table);
+        self.names.tables.record(now_ms(), self.node, table.clone());
+        *self.table.lock().unwrap() = Some(table);
     }
 }
 
@@ -198,7 +203,7 @@ pub struct NodeView {
 
 impl Cluster {
     /// Creates every node of the scenario; call inside the simulation.
-    pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng, mesh: Arc<MeshModel>) -> Cluster {
+    pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng, mesh: Arc<MeshModel>, names: Arc<crate::names::NameLog>) -> Cluster {
         let handle = Handle::current();
         let images = Arc::new(scenario.images.clone());
         let managers: BTreeMap<NodeId, String> = scenario
@@ -211,7 +216,7 @@ impl Cluster {
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
         let mut nodes = Vec::new();
-        let containers: Arc<crate::executor::Containers> = Arc::default();
+        let containers = Arc::new(crate::executor::Containers { names: names.clone(), ..Default::default() });
         for (i, spec) in scenario.nodes.iter().enumerate() {
             let raft_id = i as NodeId + 1;
             let addr = addr_of(i);
@@ -265,7 +270,7 @@ impl Cluster {
                 // leader a look at every store change, for nothing without them.
                 networks: scenario
                     .uses_networks()
-                    .then(|| Arc::new(SimNetworkSink(net_table.clone())) as Arc<dyn shoal_core::node::mesh::NetworkSink>),
+                    .then(|| Arc::new(SimNetworkSink { table: net_table.clone(), node: i, names: names.clone() }) as Arc<dyn shoal_core::node::mesh::NetworkSink>),
             };
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
