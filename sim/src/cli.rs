@@ -57,6 +57,10 @@ enum Cmd {
         /// Run every seed twice and require the same trace hash.
         #[arg(long)]
         check_determinism: bool,
+        /// Only the seeds S of the range with S mod N = K (`--shard K/N`), so N machines share
+        /// one range: `--shard 0/4` on the first, `--shard 3/4` on the last.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
         /// One JSON object per seed.
         #[arg(long)]
         json: bool,
@@ -259,8 +263,8 @@ pub fn main() -> i32 {
             }
             i32::from(failed > 0)
         }
-        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, json, shrink } => {
-            explore(seeds, seed, jobs, budget, write, check_determinism, json, shrink)
+        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink } => {
+            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink)
         }
         Cmd::Shrink { file, seed, write, max_runs } => {
             let (origin, text) = match &file {
@@ -363,6 +367,17 @@ pub fn main() -> i32 {
     }
 }
 
+/// `K/N` with K < N (a shard of a seed range).
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{s:?}: give K/N with 0 <= K < N, e.g. --shard 0/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
 fn parse_budget(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 90s, 10m, 1h"))
 }
@@ -408,6 +423,7 @@ fn explore(
     budget: Option<std::time::Duration>,
     write: Option<String>,
     check_determinism: bool,
+    shard: Option<(u64, u64)>,
     json: bool,
     shrink: bool,
 ) -> i32 {
@@ -436,14 +452,15 @@ fn explore(
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let (mut passed, mut failed, mut skipped) = (0u64, Vec::new(), 0u64);
-    let mut next = seeds.start;
-    while next < seeds.end {
+    let mine: Vec<u64> = seeds.filter(|s| shard.is_none_or(|(k, n)| s % n == k)).collect();
+    let mut next = 0usize;
+    while next < mine.len() {
         if budget.is_some_and(|b| started.elapsed() >= b) {
-            skipped = seeds.end - next;
+            skipped = (mine.len() - next) as u64;
             break;
         }
-        let batch: Vec<u64> = (next..seeds.end.min(next + jobs)).collect();
-        next += batch.len() as u64;
+        let batch: Vec<u64> = mine[next..mine.len().min(next + jobs as usize)].to_vec();
+        next += batch.len();
         let handles: Vec<_> = batch
             .iter()
             .map(|s| {
