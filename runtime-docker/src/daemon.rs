@@ -506,7 +506,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         managers_seen: Some(Arc::new(managers_seen)),
         desired_role: Some(Arc::new(desired_role)),
         ingress: Some(mesh.clone()),
-        networks: data_path.map(|d| d as Arc<dyn shoal_core::node::mesh::NetworkSink>),
+        networks: data_path.clone().map(|d| d as Arc<dyn shoal_core::node::mesh::NetworkSink>),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
     let exec: Arc<dyn shoal_core::node::agent::Executor> = exec;
@@ -566,6 +566,9 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
                         exec.stop(&c.task_id).await;
                         exec.remove(&c.task_id).await;
                     }
+                }
+                if let Some(dp) = &data_path {
+                    dp.clear().await;
                 }
                 let result = forget_swarm(dir);
                 let _ = reply.send(result.clone());

@@ -158,6 +158,23 @@ impl DataPath {
         }
     }
 
+    /// Takes down what this node made (its VXLAN devices and VIP rules), when it leaves the
+    /// swarm: its containers are gone by then, and the engine networks with them.
+    pub async fn clear(&self) {
+        let _one = self.lock.lock().await;
+        if let Err(e) = vxlan::remove_others(&self.netlink, &BTreeSet::new()).await {
+            tracing::warn!(target: "shoal", "overlay networks: {e}");
+        }
+        let mut last = self.vip_rules.lock().await;
+        if last.is_some() {
+            if let Err(e) = vip::apply(vip::REMOVE).await {
+                tracing::warn!(target: "shoal", "{e}");
+            }
+            *last = None;
+        }
+        self.dns.set(NetworkTable::default(), false);
+    }
+
     /// Gives the addresses of the task's networks' gateways, where the name server listens,
     /// in the task's order (the embedded resolver asks them first).
     pub fn name_servers(&self, task: &shoal_core::model::Task) -> Vec<String> {
