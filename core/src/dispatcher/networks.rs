@@ -88,8 +88,7 @@ pub struct DnsName {
 /// IPv4 address (locally administered, unique wherever the address is, as docker's own
 /// bridge driver derived them before 25.0). None for an address that is not IPv4.
 pub fn mac_for(address: &str) -> Option<String> {
-    let ip: std::net::Ipv4Addr = address.split('/').next()?.parse().ok()?;
-    let [a, b, c, d] = ip.octets();
+    let [a, b, c, d] = crate::model::parse_ip(address.split('/').next()?)?.to_be_bytes();
     Some(format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"))
 }
 
@@ -238,9 +237,9 @@ impl NetworkEntry {
 
 /// Addresses sort numerically (10.0.1.10 after 10.0.1.9), not as text.
 fn sort_key(address: &str) -> (u32, String) {
-    match address.parse::<std::net::Ipv4Addr>() {
-        Ok(ip) => (u32::from(ip), String::new()),
-        Err(_) => (u32::MAX, address.to_string()),
+    match crate::model::parse_ip(address) {
+        Some(ip) => (ip, String::new()),
+        None => (u32::MAX, address.to_string()),
     }
 }
 
