@@ -178,7 +178,7 @@ impl NetworkTable {
         }
         let mut out = NetworkTable { networks: networks.into_values().collect() };
         for n in &mut out.networks {
-            n.endpoints.sort_by(|a, b| sort_key(&a.address).cmp(&sort_key(&b.address)));
+            n.endpoints.sort_by_key(|a| sort_key(&a.address));
             // Two unfinished tasks with one address cannot both be live (the allocator gives
             // an address only when no live holder has it); keep the first, by task id.
             n.endpoints.dedup_by(|b, a| a.address == b.address);

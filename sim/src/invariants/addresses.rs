@@ -1,6 +1,8 @@
 //! Address uniqueness: on every network, no two live holders (a service's virtual IP, an
 //! unfinished task's address) share an address, and every address lies in the network's
-//! subnet and is neither its network, gateway nor broadcast address. Checked on each committed
+//! subnet and is neither its network, gateway nor broadcast address. VIP stability: a
+//! service's virtual IP on a network never changes while the service stays on it (callers
+//! hold it; an update or a rollback must not move it). Checked on each committed
 //! entry that gave out addresses, against the store as the entry left it (the store's index
 //! of held addresses is derived from the objects, so a finished or removed holder has already
 //! let go: what is left must be unique).
@@ -22,6 +24,16 @@ impl Addresses {
         self.checked_up_to = index;
         let mut nets = BTreeSet::new();
         for e in events {
+            if let Event::Updated { old: Object::Service(a), new: Object::Service(b) } = e {
+                for v in &b.virtual_ips {
+                    if let Some(was) = a.virtual_ips.iter().find(|w| w.network_id == v.network_id && w.addr != v.addr) {
+                        return Err(format!(
+                            "service {}'s virtual IP on network {} moved from {} to {}",
+                            b.spec.annotations.name, v.network_id, was.addr, v.addr
+                        ));
+                    }
+                }
+            }
             let o = match e {
                 Event::Created(o) | Event::Updated { new: o, .. } => o,
                 Event::Deleted(_) => continue,
