@@ -5,6 +5,9 @@
 //! (selectors, injector timing) from a ChaCha RNG seeded with it. Waiting is always in
 //! virtual time with a bound; the first violation fails the run.
 
+mod ground_truth;
+mod injectors;
+
 use crate::client::LoadClient;
 use crate::mesh::MeshModel;
 use crate::traffic::{RequestStats, SimMesh, Target, TrafficLoad};
@@ -27,6 +30,9 @@ use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// How often predicates and checkers are polled, in virtual time.
+use ground_truth::{check_ground_truth, prune_task_lists};
+use injectors::injector;
+
 const POLL: Duration = Duration::from_millis(10);
 /// How long `crash leader` & co. wait for a leader to exist before failing the step.
 const SELECT_WAIT: Duration = Duration::from_secs(10);
@@ -394,132 +400,6 @@ async fn drive(
     cluster.lock().unwrap().tear_down();
     madsim::runtime::Handle::current().kill(run.client_node.id());
     (end, expectations, waits)
-}
-
-/// How often [`prune_task_lists`] runs, in virtual time.
-const PRUNE_EVERY: Duration = Duration::from_secs(5);
-
-/// madsim remembers every task a node ever spawned (a `Weak` each, for `kill`) and forgets the
-/// finished ones only when its metrics count them. Every simulated RPC spawns several tasks,
-/// so without this a steady cluster's memory grew with virtual time: 300 workers, 397 MiB
-/// after one virtual hour and 600 MiB after two. Counting has no effect on the schedule.
-async fn prune_task_lists() {
-    loop {
-        tokio::time::sleep(PRUNE_EVERY).await;
-        let _ = madsim::runtime::Handle::current().metrics().num_tasks();
-    }
-}
-
-/// How often the ground-truth checkers look at the machines' containers.
-const GROUND_TRUTH_EVERY: Duration = Duration::from_millis(250);
-
-/// The checkers that read the simulated world itself (containers), every 250 ms.
-async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: Arc<Checkers>) {
-    let mut update_rules = crate::invariants::updates::UpdateRules::default();
-    let mut suspect: Option<[String; 2]> = None;
-    let mut start_first_seen: std::collections::BTreeSet<(String, u64)> = Default::default();
-    let mut looked_at = None;
-    loop {
-        tokio::time::sleep(GROUND_TRUTH_EVERY).await;
-        // Both checks are functions of the store and the containers: when neither changed
-        // since the last look, that look's verdict stands (a 5,000-task cluster in steady
-        // state spent two fifths of its wall time here). A suspect duplicate is looked at
-        // again, since it must be seen twice to count.
-        let version = cluster.lock().unwrap().ground_version();
-        if suspect.is_none() && looked_at == Some(version) {
-            continue;
-        }
-        looked_at = Some(version);
-        let r = {
-            let c = cluster.lock().unwrap();
-            let faulted = c.faults > 0;
-            let count = |svc: &str| (running(&c, Some(&svc.to_string()), None), c.failed_containers(svc));
-            c.with_best_store(|s| update_rules.check(s, count, |t| c.ran(t), faulted))
-        };
-        if let Some(Err(m)) = r {
-            checkers.violate("rolling-update", m);
-            return;
-        }
-        let running: Vec<crate::invariants::slots::Running> = {
-            let c = cluster.lock().unwrap();
-            // Containers of tasks the control plane still wants (live, of a service that still
-            // exists); one it shut down may run on a while its node is cut off (swarm does not
-            // fence), and the agent stops it on return.
-            // A task of an older spec during a start-first update may overlap its replacement.
-            let slots = c.running_slots();
-            let live: Vec<Option<bool>> = c
-                .with_best_store(|s| {
-                    // Updates that were start-first at some poll: a slot started then stays
-                    // in flight if `--update-order` changes mid-update.
-                    for svc in s.list_services() {
-                        if shoal_core::orchestrator::update::config(svc).order == shoal_core::model::UpdateOrder::StartFirst {
-                            start_first_seen.insert((svc.id.clone(), svc.spec_version));
-                        }
-                    }
-                    slots
-                        .iter()
-                        .map(|(_, _, _, t)| match s.get(Kind::Task, t) {
-                            // A task of a removed service is going away, whatever its desired
-                            // state says until a leader pass writes REMOVE (explorer seed 2055:
-                            // `service rm` during a start-first update, then no leader for a while).
-                            Some(Object::Task(t)) if t.is_live() && s.get(Kind::Service, &t.service_id).is_some() => {
-                                Some(outgoing_start_first(s, t, &start_first_seen))
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            slots
-                .into_iter()
-                .zip(live)
-                .filter_map(|((i, service, slot, task), outgoing)| {
-                    Some(crate::invariants::slots::Running { node: c.nodes[i].name.clone(), service, slot, task, outgoing: outgoing? })
-                })
-                .collect()
-        };
-        let found = crate::invariants::slots::check(&running).err();
-        // A duplicate must outlive one checker period: between a commit (an update that
-        // supersedes a start-first update in flight) and the leader pass that reacts to it, a
-        // slot may show two older tasks for a few milliseconds.
-        let persists = found.as_ref().is_some_and(|(_, t)| suspect.as_ref() == Some(t));
-        suspect = found.as_ref().map(|(_, t)| t.clone());
-        if let (true, Some((m, tasks))) = (persists, found) {
-            // What the store says of both, for the post-mortem.
-            let detail = cluster.lock().unwrap().with_best_store(|s| {
-                tasks
-                    .iter()
-                    .map(|id| match s.get(Kind::Task, id) {
-                        Some(Object::Task(t)) => format!(
-                            "{id}: spec v{} desired {:?} observed {:?} node {} created {:.3}s",
-                            t.spec_version,
-                            t.desired_state,
-                            t.status.state,
-                            t.node_id,
-                            t.meta.created_at_ms as f64 / 1000.0
-                        ),
-                        _ => format!("{id}: not in the store"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            });
-            checkers.violate("one-task-per-slot", format!("{m} (store: {})", detail.unwrap_or_default()));
-            return;
-        }
-    }
-}
-
-/// Whether `t` is the old task of a slot under a start-first update (or rollback): one whose
-/// config is start-first, or was at some poll (`start_first_seen`: service id, spec version).
-fn outgoing_start_first(
-    s: &shoal_core::store::Store,
-    t: &shoal_core::model::Task,
-    start_first_seen: &std::collections::BTreeSet<(String, u64)>,
-) -> bool {
-    match s.get(Kind::Service, &t.service_id) {
-        Some(Object::Service(svc)) => t.spec_version < svc.spec_version && start_first_seen.contains(&(svc.id.clone(), svc.spec_version)),
-        _ => false,
-    }
 }
 
 /// Sleeps `d` of virtual time, polling the checkers; false if a violation appeared.
@@ -1236,168 +1116,6 @@ impl Run {
             tokio::time::sleep(POLL).await;
         }
     }
-}
-
-/// A background fault injector (FoundationDB style): acts at random times in its window.
-async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, mut rng: ChaCha8Rng) {
-    let now = Duration::from_secs_f64(now_secs());
-    if inj.from > now {
-        tokio::time::sleep(inj.from - now).await;
-    }
-    if let InjectorKind::PacketLoss { rate } = inj.kind {
-        cluster.lock().unwrap().packet_loss(rate);
-        let now = Duration::from_secs_f64(now_secs());
-        tokio::time::sleep(inj.until.saturating_sub(now)).await;
-        cluster.lock().unwrap().packet_loss(0.0);
-        return;
-    }
-    if let InjectorKind::CrashAfterVote { rate, down } = inj.kind {
-        crash_after_vote(&inj, rate, down, cluster, rng).await;
-        return;
-    }
-    // Bounded: at most one fault per `every / 2`, so the loop ends by `until`.
-    loop {
-        let gap = inj.every.mul_f64(rng.gen_range(0.5..1.5));
-        tokio::time::sleep(gap).await;
-        if Duration::from_secs_f64(now_secs()) >= inj.until {
-            return;
-        }
-        match inj.kind {
-            InjectorKind::Crash { down } => {
-                let victim = {
-                    let mut c = cluster.lock().unwrap();
-                    let voters = c.voters();
-                    // Never take down more than a minority: this injector tests recovery, not
-                    // quorum loss (scenarios do that on purpose with steps).
-                    if !minority_may_go(&c) {
-                        None
-                    } else {
-                        let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
-                        let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
-                        if let Some(v) = v {
-                            c.crash(v);
-                        }
-                        v
-                    }
-                };
-                if let Some(v) = victim {
-                    tokio::time::sleep(down).await;
-                    cluster.lock().unwrap().restart(v);
-                }
-            }
-            InjectorKind::Partition { duration, one_way } => {
-                let victim = {
-                    let mut c = cluster.lock().unwrap();
-                    let voters = c.voters();
-                    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| voters.contains(&c.nodes[*i].raft_id)).collect();
-                    let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
-                    if let Some(v) = v {
-                        c.partition(&[v], &[], one_way);
-                    }
-                    v
-                };
-                if let Some(v) = victim {
-                    tokio::time::sleep(duration).await;
-                    cluster.lock().unwrap().heal_node(v);
-                }
-            }
-            InjectorKind::Pause { duration } => {
-                let victim = {
-                    let mut c = cluster.lock().unwrap();
-                    let voters = c.voters();
-                    if !minority_may_go(&c) {
-                        None
-                    } else {
-                        let up: Vec<usize> = (0..c.nodes.len())
-                            .filter(|i| c.nodes[*i].up && !c.nodes[*i].paused && voters.contains(&c.nodes[*i].raft_id))
-                            .collect();
-                        let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
-                        if let Some(v) = v {
-                            c.pause(v);
-                        }
-                        v
-                    }
-                };
-                if let Some(v) = victim {
-                    tokio::time::sleep(duration).await;
-                    cluster.lock().unwrap().resume(v);
-                }
-            }
-            InjectorKind::LatencySpike { latency, duration } => {
-                cluster.lock().unwrap().latency_spike(latency);
-                tokio::time::sleep(duration).await;
-                cluster.lock().unwrap().end_latency_spike();
-            }
-            InjectorKind::SlowDisk { latency, duration } => {
-                let victim = {
-                    let mut c = cluster.lock().unwrap();
-                    let voters = c.voters();
-                    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
-                    let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
-                    if let Some(v) = v {
-                        c.slow_disk(v, Some(latency));
-                    }
-                    v
-                };
-                if let Some(v) = victim {
-                    tokio::time::sleep(duration).await;
-                    cluster.lock().unwrap().slow_disk(v, None);
-                }
-            }
-            InjectorKind::PacketLoss { .. } | InjectorKind::CrashAfterVote { .. } => unreachable!("handled above"),
-        }
-    }
-}
-
-/// Whether one more voter may go down and leave a majority up and connected: a voter cut off
-/// by a partition counts as down (explorer seed 857: crash-after-vote crashing every candidate
-/// of 7 managers, three at a time, while a fourth was partitioned, left no quorum for 10 s).
-fn minority_may_go(c: &Cluster) -> bool {
-    let voters = c.voters();
-    let down_now = (0..c.nodes.len())
-        .filter(|i| voters.contains(&c.nodes[*i].raft_id) && (!c.nodes[*i].up || c.nodes[*i].paused || c.cut_off(*i, &voters)))
-        .count();
-    down_now < voters.len().saturating_sub(1) / 2
-}
-
-/// The `crash-after-vote` crash point: hears every manager's durable vote from its disk and
-/// crashes that manager 1 ms later with probability `rate`, restarting it after `down`.
-async fn crash_after_vote(inj: &crate::scenario::Injector, rate: f64, down: Duration, cluster: Arc<Mutex<Cluster>>, mut rng: ChaCha8Rng) {
-    // Bounded: votes beyond this many unread are not crash candidates.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<usize>(64);
-    cluster.lock().unwrap().listen_for_votes(tx);
-    // After a crash, no other for `down` plus this long: at rate 1 every candidate and voter
-    // that saved a vote crashed (a minority at a time) and no election could finish for 10 s
-    // (explorer seeds 3370, 4616); the fault tests that a saved vote survives, not liveness
-    // against an adversary that crashes every election.
-    let cooldown = down + Duration::from_secs(2);
-    let mut quiet_until = Duration::ZERO;
-    loop {
-        let left = inj.until.saturating_sub(Duration::from_secs_f64(now_secs()));
-        let Ok(Some(i)) = tokio::time::timeout(left, rx.recv()).await else { break };
-        if Duration::from_secs_f64(now_secs()) < quiet_until || !rng.gen_bool(rate) {
-            continue;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let crashed = {
-            let mut c = cluster.lock().unwrap();
-            let ok = c.nodes[i].up && minority_may_go(&c);
-            if ok {
-                tracing::info!(target: "shoal::fault", node = %c.nodes[i].name, "crash point: just made its vote durable");
-                c.crash(i);
-            }
-            ok
-        };
-        if crashed {
-            quiet_until = Duration::from_secs_f64(now_secs()) + cooldown;
-            let cluster = cluster.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(down).await;
-                cluster.lock().unwrap().restart(i);
-            });
-        }
-    }
-    cluster.lock().unwrap().stop_listening_for_votes();
 }
 
 /// The swarm as the scenario declares it: waits (at most [`SETUP_BOUND`]) until every initial
