@@ -115,13 +115,11 @@ mod tests {
     use shoal_core::dispatcher::{DnsName, NetworkEndpoint, NetworkEntry};
 
     fn table(listed: bool) -> NetworkTable {
-        NetworkTable {
-            networks: vec![NetworkEntry {
+        NetworkTable::new(vec![NetworkEntry {
                 endpoints: vec![NetworkEndpoint { task_id: "t1".into(), address: "10.0.1.3".into(), ..Default::default() }],
                 names: if listed { vec![DnsName { name: "tasks.api".into(), addresses: vec!["10.0.1.3".into()] }] } else { vec![] },
                 ..Default::default()
-            }],
-        }
+            }])
     }
 
     #[test]

@@ -31,6 +31,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkTable {
     pub networks: Vec<NetworkEntry>,
+    /// node id → positions in `networks` of the networks it has an endpoint on (so a node's
+    /// part costs its own networks, not the whole table, on every long-poll wake-up). Built by
+    /// `from_store`; not sent.
+    #[serde(skip)]
+    by_node: BTreeMap<String, Vec<usize>>,
 }
 
 /// One swarm network: its range, where its endpoints live, and its DNS names.
@@ -176,7 +181,7 @@ impl NetworkTable {
             vip.backends.sort_by_key(|a| sort_key(a));
             entry.vips.push(vip);
         }
-        let mut out = NetworkTable { networks: networks.into_values().collect() };
+        let mut out = NetworkTable { networks: networks.into_values().collect(), by_node: BTreeMap::new() };
         for n in &mut out.networks {
             n.endpoints.sort_by_key(|a| sort_key(&a.address));
             // Two unfinished tasks with one address cannot both be live (the allocator gives
@@ -194,7 +199,27 @@ impl NetworkTable {
                 .collect();
             n.vips.sort_by(|a, b| (&a.names, sort_key(&a.address)).cmp(&(&b.names, sort_key(&b.address))));
         }
+        out.index();
         out
+    }
+
+    /// A table of `networks` (as tests and other worlds build one).
+    pub fn new(networks: Vec<NetworkEntry>) -> NetworkTable {
+        let mut t = NetworkTable { networks, by_node: BTreeMap::new() };
+        t.index();
+        t
+    }
+
+    fn index(&mut self) {
+        self.by_node.clear();
+        for (i, n) in self.networks.iter().enumerate() {
+            for e in &n.endpoints {
+                let at = self.by_node.entry(e.node_id.clone()).or_default();
+                if at.last() != Some(&i) {
+                    at.push(i);
+                }
+            }
+        }
     }
 
     /// Whether the table lists `task` on every overlay network it joins: its node can then
@@ -207,8 +232,15 @@ impl NetworkTable {
     }
 
     /// The part of the table `node_id` needs: the networks on which it has an endpoint.
+    /// (Indexed in tables made here; a table that came over the wire is scanned.)
     pub fn for_node(&self, node_id: &str) -> NetworkTable {
-        NetworkTable { networks: self.networks.iter().filter(|n| n.endpoints.iter().any(|e| e.node_id == node_id)).cloned().collect() }
+        let networks: Vec<NetworkEntry> = if self.by_node.is_empty() {
+            self.networks.iter().filter(|n| n.endpoints.iter().any(|e| e.node_id == node_id)).cloned().collect()
+        } else {
+            self.by_node.get(node_id).into_iter().flatten().map(|i| self.networks[*i].clone()).collect()
+        };
+        debug_assert_eq!(networks.len(), self.networks.iter().filter(|n| n.endpoints.iter().any(|e| e.node_id == node_id)).count());
+        NetworkTable::new(networks)
     }
 
     /// A digest of the table (never 0, the "nothing yet" version).

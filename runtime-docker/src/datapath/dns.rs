@@ -125,8 +125,7 @@ mod tests {
     fn server() -> NameServer {
         let s = NameServer::default();
         let endpoint = |t: &str, a: &str| NetworkEndpoint { task_id: t.into(), address: a.into(), ..Default::default() };
-        s.set(NetworkTable {
-            networks: vec![
+        s.set(NetworkTable::new(vec![
                 NetworkEntry {
                     network_id: "n1".into(),
                     gateway: "10.0.1.1".into(),
@@ -144,8 +143,9 @@ mod tests {
                     names: vec![DnsName { name: "db".into(), addresses: vec!["10.0.2.2".into()] }],
                     ..Default::default()
                 },
-            ],
-        }, true);
+            ]),
+            true,
+        );
         s
     }
 
