@@ -66,14 +66,19 @@ impl Cluster {
         if b.service != service {
             return Err(RequestFailure::WrongService);
         }
-        let n = &self.nodes[b.node];
-        let linked = b.node == entry || (!self.cut(entry, b.node) && !self.cut(b.node, entry));
-        let serving = n.up && !n.paused && linked && n.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(&task));
-        if serving {
+        if self.serves_to(entry, b.node, &task) {
             Ok(task)
         } else {
             Err(RequestFailure::BackendDown)
         }
+    }
+
+    /// Whether `task`'s container runs on machine `at`, live and reachable from machine
+    /// `from` both ways (the same machine always is).
+    fn serves_to(&self, from: usize, at: usize, task: &str) -> bool {
+        let m = &self.nodes[at];
+        let linked = at == from || (!self.cut(from, at) && !self.cut(at, from));
+        m.up && !m.paused && linked && m.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(task))
     }
 
     /// One request by name: from the `n`-th running task of `from` (in task order) to `name`,
@@ -93,16 +98,11 @@ impl Cluster {
         }
         let table = e.net_table.lock().unwrap().clone().unwrap_or_default();
         let on_caller_networks = table.networks.iter().filter(|net| net.endpoints.iter().any(|ep| ep.task_id == *caller));
+        // The tasks the name reaches: a VIP's backends as the caller's node balances them
+        // (what an unrouted VIP name answers), or the dnsrr addresses.
         let Some((net, address)) = on_caller_networks.into_iter().find_map(|net| {
-            let answers = net.resolve(name, true);
-            let address = match net.vips.iter().find(|v| answers.first() == Some(&v.address.as_str())) {
-                // The caller's node balances the VIP over the backends its table lists.
-                Some(vip) if !vip.backends.is_empty() => vip.backends[n % vip.backends.len()].clone(),
-                Some(_) => return None,
-                None if !answers.is_empty() => answers[n % answers.len()].to_string(),
-                None => return None,
-            };
-            Some((net, address))
+            let reached = net.resolve(name, false);
+            (!reached.is_empty()).then(|| (net, reached[n % reached.len()].to_string()))
         }) else {
             return Err(RequestFailure::NoBackend);
         };
@@ -110,10 +110,7 @@ impl Cluster {
         let Some(b) = self.nodes.iter().position(|m| m.identity.state().node_id.as_deref() == Some(ep.node_id.as_str())) else {
             return Err(RequestFailure::BackendDown);
         };
-        let m = &self.nodes[b];
-        let linked = b == *entry || (!self.cut(*entry, b) && !self.cut(b, *entry));
-        let serving = m.up && !m.paused && linked && m.executor.lock().unwrap().as_ref().is_some_and(|x| x.serving(&ep.task_id));
-        if !serving {
+        if !self.serves_to(*entry, b, &ep.task_id) {
             return Err(RequestFailure::BackendDown);
         }
         Ok(ep.task_id.clone())
