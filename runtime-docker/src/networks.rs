@@ -120,9 +120,6 @@ pub async fn endpoints(docker: &Docker, task: &Task, data_path: Option<&crate::d
     }
     let mut names = Vec::new();
     let mut overlay = data_path.is_some();
-    if let Some(dp) = data_path {
-        dp.wait_listed(task).await;
-    }
     for a in &task.networks {
         names.push(ensure(docker, a).await?);
         if let Some(dp) = data_path {

@@ -17,7 +17,6 @@
 //! [`GOSSIP_CONVERGE_DELAY_MS`] before the container exits, as Docker's agent does.
 
 use crate::mesh::{MeshModel, GOSSIP_CONVERGE_DELAY_MS};
-use shoal_core::dispatcher::NetworkTable;
 use crate::scenario::{Behaviour, ImageSpec};
 use crate::trace::now_ms;
 use shoal_core::agent::{Container, ContainerState};
@@ -86,8 +85,6 @@ pub struct SimExecutor {
     printed: tokio::sync::Notify,
     /// Told of every secret that reaches this machine (the secrets checker).
     checkers: Arc<crate::invariants::Checkers>,
-    /// The machine's networks table (the cluster's, fed by the agent's long poll).
-    net_table: Arc<Mutex<Option<NetworkTable>>>,
 }
 
 impl SimExecutor {
@@ -98,12 +95,10 @@ impl SimExecutor {
         images: Arc<BTreeMap<String, ImageSpec>>,
         world: Arc<Containers>,
         checkers: Arc<crate::invariants::Checkers>,
-        net_table: Arc<Mutex<Option<NetworkTable>>>,
     ) -> Arc<SimExecutor> {
         Arc::new(SimExecutor {
             world,
             checkers,
-            net_table,
             printed: tokio::sync::Notify::new(),
             node: node.to_string(),
             index,
@@ -256,16 +251,6 @@ impl Executor for SimExecutorHandle {
     // before it gets here); the simulated app does not read them.
     async fn start(&self, task: &Task, _deps: &Dependencies) -> Result<(), String> {
         let me = &self.0;
-        // As the Docker runtime's data path does: the container starts once its node's table
-        // lists the task (or after a bounded wait).
-        if !task.networks.is_empty() {
-            let listed = || me.net_table.lock().unwrap().as_ref().is_some_and(|t| t.lists(task));
-            let mut waited_ms = 0;
-            while !listed() && waited_ms < shoal_core::node::mesh::NETWORK_READY_WAIT_MS {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                waited_ms += 10;
-            }
-        }
         let image = task.spec.container.image.clone();
         let spec = me.spec(&image);
         if spec.behaviour == Behaviour::PullFails {
@@ -331,8 +316,6 @@ impl Executor for SimExecutorHandle {
         // their tables forget it.
         if me.mesh.unbind(me.index, task_id, now_ms()) {
             tokio::time::sleep(std::time::Duration::from_millis(GOSSIP_CONVERGE_DELAY_MS)).await;
-        } else if me.containers.lock().unwrap().get(task_id).is_some_and(|c| c.on_networks && c.state == ContainerState::Running) {
-            tokio::time::sleep(std::time::Duration::from_millis(shoal_core::node::mesh::NETWORK_DRAIN_MS)).await;
         }
         {
             let mut cs = me.containers.lock().unwrap();

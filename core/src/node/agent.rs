@@ -9,7 +9,7 @@
 //! (another leader) re-sends every report the store has not caught up with.
 
 use crate::agent::{Agent, Command, Container, ContainerState};
-use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, Dependencies, StatusUpdate};
+use crate::dispatcher::{apply_delta, assignments_version, AssignmentDelta, Dependencies, NetworkTable, StatusUpdate};
 use crate::model::{NodeDescription, NodeRole, Task};
 use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
@@ -245,9 +245,19 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     if let Some(sink) = cfg.ingress.clone() {
         table_pollers.push(tokio::spawn(poll_table(cfg.node_id.clone(), leader.clone(), TableKind::Ingress, move |t| sink.set(t))));
     }
-    if let Some(sink) = cfg.networks.clone() {
-        table_pollers.push(tokio::spawn(poll_table(cfg.node_id.clone(), leader.clone(), TableKind::Networks, move |t| sink.set(t))));
-    }
+    // The node's part of the networks table as last polled (None: this world polls none).
+    let networks: Option<Arc<NetworksSeen>> = cfg.networks.clone().map(|sink| {
+        let seen = Arc::new(NetworksSeen::default());
+        let s = seen.clone();
+        let set = move |t: NetworkTable| {
+            // The world's data path first: a start waiting for the table finds it programmed.
+            sink.set(t.clone());
+            *s.table.lock().unwrap() = Some(t);
+            s.signal.bump();
+        };
+        table_pollers.push(tokio::spawn(poll_table(cfg.node_id.clone(), leader.clone(), TableKind::Networks, set)));
+        seen
+    });
     let mut agent = Agent::new(&cfg.node_id);
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
@@ -281,7 +291,9 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         in_flight.lock().unwrap().insert(t.id.clone(), None);
                         let (exec, gate, ended, in_flight) = (exec.clone(), start_gate.clone(), start_ended.clone(), in_flight.clone());
                         let deps = assigned.deps.lock().unwrap().of_task(&t);
+                        let networks = networks.clone();
                         tokio::spawn(async move {
+                            wait_listed(networks, &t).await;
                             let r = match (deps, gate.acquire_owned().await) {
                                 (Err(e), _) => Err(e),
                                 (Ok(deps), Ok(_permit)) => exec.start(&t, &deps).await,
@@ -293,9 +305,19 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     }
                     // A stop may take seconds (the mesh drain, the stop grace period); the
                     // loop hears the container exit through `changed()`.
+                    // A running task on an overlay network is drained first: it left every name
+                    // and VIP with the store change that stops it, and every node's table
+                    // must have that change before it stops answering.
                     Command::Stop(id) => {
                         let exec = exec.clone();
-                        tokio::spawn(async move { exec.stop(&id).await });
+                        let on_networks = tasks.iter().any(|t| t.id == id && !t.networks.is_empty());
+                        let running = containers_running(&containers, &id);
+                        tokio::spawn(async move {
+                            if on_networks && running {
+                                tokio::time::sleep(Duration::from_millis(NETWORK_DRAIN_MS)).await;
+                            }
+                            exec.stop(&id).await
+                        });
                     }
                     Command::Remove(id) => exec.remove(&id).await,
                 }
@@ -543,6 +565,46 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
             None => tokio::time::sleep(RETRY).await,
         }
     }
+}
+
+/// How long an agent drains a running task on an overlay network before it stops it (swarm's
+/// agent waits its gossip converge delay, 2 s, for the same reason; the leader's table reaches
+/// nodes in well under 1 s).
+pub const NETWORK_DRAIN_MS: u64 = 1_000;
+
+/// How long a task on an overlay network waits, before its container starts, for its node's
+/// table to list it (the table and the assignment come by separate long polls): without it the
+/// node would not carry the task's traffic nor answer its names yet. After this, it starts
+/// anyway.
+pub const NETWORK_READY_WAIT_MS: u64 = 2_000;
+
+/// The node's part of the networks table as the agent last polled it.
+#[derive(Default)]
+struct NetworksSeen {
+    table: Mutex<Option<NetworkTable>>,
+    /// Bumped with every new table.
+    signal: crate::node::signal::Signal,
+}
+
+/// Waits (at most [`NETWORK_READY_WAIT_MS`]) until the node's networks table lists `task` on
+/// its networks; at once for a task on none, or in a world that polls no table.
+async fn wait_listed(networks: Option<Arc<NetworksSeen>>, task: &Task) {
+    let Some(n) = networks.filter(|_| !task.networks.is_empty()) else { return };
+    let listed = async {
+        loop {
+            let seen = n.signal.version();
+            if n.table.lock().unwrap().as_ref().is_some_and(|t| t.lists(task)) {
+                return;
+            }
+            n.signal.changed(seen).await;
+        }
+    };
+    // Out of time: start it anyway.
+    let _ = tokio::time::timeout(Duration::from_millis(NETWORK_READY_WAIT_MS), listed).await;
+}
+
+fn containers_running(containers: &[Container], task_id: &str) -> bool {
+    containers.iter().any(|c| c.task_id == task_id && c.state == ContainerState::Running)
 }
 
 /// The tables the leader derives from the store and every node long-polls.

@@ -50,18 +50,6 @@ pub trait IngressSink: Send + Sync + 'static {
     fn set(&self, table: crate::dispatcher::IngressTable);
 }
 
-/// How long an agent waits before it stops a task that is on an overlay network: the task left
-/// every name and VIP with the store change that stops it, and every node's table must have
-/// that change before the task stops answering (swarm's agent waits its gossip converge
-/// delay, 2 s, for the same reason; the leader's table reaches nodes in well under 1 s).
-pub const NETWORK_DRAIN_MS: u64 = 1_000;
-
-/// How long a task on an overlay network waits, before its container starts, for its node's
-/// table to list it (the table and the assignment come by separate long polls): without the
-/// table its node would not carry its traffic nor answer its names yet. After this, it starts
-/// anyway.
-pub const NETWORK_READY_WAIT_MS: u64 = 2_000;
-
 /// Where the agent hands its part of the overlay networks' table each time it changes (the
 /// production runtime programs VXLAN devices and answers DNS from it).
 pub trait NetworkSink: Send + Sync + 'static {

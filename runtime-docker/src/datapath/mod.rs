@@ -112,27 +112,6 @@ impl DataPath {
         }
     }
 
-    /// Waits (at most NETWORK_READY_WAIT_MS) until this node's table lists `task` on its
-    /// networks: the table and the assignment come by separate long polls, and a container
-    /// started before the table had it could not be reached nor ask names yet.
-    pub async fn wait_listed(&self, task: &shoal_core::model::Task) {
-        let mut rx = self.table.subscribe();
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(shoal_core::node::mesh::NETWORK_READY_WAIT_MS);
-        loop {
-            if rx.borrow_and_update().lists(task) {
-                return;
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    tracing::warn!(target: "shoal", task = %task.id, "the networks table does not list the task yet; starting it anyway");
-                    return;
-                }
-            }
-        }
-    }
-
     /// Readies network `a` for a task's container, right after its engine network was made
     /// or found: the VXLAN device with the entries known now, and the name server on the
     /// gateway. false: this daemon cannot serve the network here; the container then relies

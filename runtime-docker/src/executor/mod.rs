@@ -66,8 +66,6 @@ pub struct DockerExecutor {
     last: std::sync::Mutex<Vec<Container>>,
     /// Tasks whose container this process is creating and starting right now.
     starting: std::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// Tasks this process started on overlay networks (drained before they stop).
-    networked: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Where the secret files of each task are written (a directory per task).
     secrets_dir: std::path::PathBuf,
     /// The node's data-path IP: ingress targets are bound there, for other nodes' meshes.
@@ -99,7 +97,6 @@ impl DockerExecutor {
             changed: Arc::default(),
             last: Default::default(),
             starting: Default::default(),
-            networked: Default::default(),
             secrets_dir,
             data_path_ip: data_path_ip.to_string(),
             data_path,
@@ -259,9 +256,6 @@ impl Executor for DockerExecutor {
     }
 
     async fn start(&self, task: &Task, deps: &Dependencies) -> Result<(), String> {
-        if !task.networks.is_empty() {
-            self.networked.lock().unwrap().insert(task.id.clone());
-        }
         if let Some(id) = self.find(&task.id).await {
             // Adopt: the container exists (an agent restart, a retried start).
             return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
@@ -391,11 +385,6 @@ impl Executor for DockerExecutor {
 
     async fn stop(&self, task_id: &str) {
         let Some(id) = self.find(task_id).await else { return };
-        // Callers on other nodes find it by name and VIP until their tables have the change
-        // that stops it: let them forget it first.
-        if self.networked.lock().unwrap().remove(task_id) {
-            tokio::time::sleep(Duration::from_millis(shoal_core::node::mesh::NETWORK_DRAIN_MS)).await;
-        }
         // No timeout named: the container's own StopTimeout (the task's grace period) applies.
         if let Err(e) = self.docker.stop_container(&id, None::<bollard::query_parameters::StopContainerOptions>).await {
             tracing::debug!(target: "shoal", "stop {task_id}: {e}");
@@ -406,7 +395,6 @@ impl Executor for DockerExecutor {
     async fn remove(&self, task_id: &str) {
         // The task's secret and config files go with its container.
         let _ = std::fs::remove_dir_all(self.secrets_dir.join(task_id));
-        self.networked.lock().unwrap().remove(task_id);
         let Some(id) = self.find(task_id).await else { return };
         let opts = RemoveContainerOptionsBuilder::new().force(true).build();
         if let Err(e) = self.docker.remove_container(&id, Some(opts)).await {

@@ -310,7 +310,7 @@ impl Cluster {
                                 // A fresh machine: no containers survive a crash.
                                 // A fresh machine knows no table until its agent polls one.
                                 *net_table.lock().unwrap() = None;
-                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone(), net_table);
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone());
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
