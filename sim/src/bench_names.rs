@@ -55,10 +55,12 @@ after = "10s"
 do = "load stop"
 "#;
 
-fn percentiles(mut v: Vec<u64>) -> (usize, u64, u64, u64) {
-    v.sort_unstable();
-    let at = |q: f64| if v.is_empty() { 0 } else { v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1] };
-    (v.len(), at(0.5), at(0.99), v.last().copied().unwrap_or(0))
+/// (n, p50, p99, max) in ms, 0 for an empty list.
+fn percentiles(v: Vec<u64>) -> (usize, u64, u64, u64) {
+    let mut sorted: Vec<f64> = v.into_iter().map(|x| x as f64).collect();
+    sorted.sort_by(f64::total_cmp);
+    let at = |p: f64| if sorted.is_empty() { 0 } else { crate::bench::percentile(&sorted, p) as u64 };
+    (sorted.len(), at(50.0), at(99.0), at(100.0))
 }
 
 pub fn names(seeds: std::ops::Range<u64>, json: bool) -> i32 {

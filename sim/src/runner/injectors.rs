@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// A voting manager that `keep` accepts, drawn from `rng` (one draw, even when there is
+/// none: a plan's later draws must not depend on it).
+fn pick_voter(c: &Cluster, voters: &std::collections::BTreeSet<u64>, rng: &mut ChaCha8Rng, keep: impl Fn(&crate::cluster::SimNode) -> bool) -> Option<usize> {
+    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| keep(&c.nodes[*i]) && voters.contains(&c.nodes[*i].raft_id)).collect();
+    up.get(rng.gen_range(0..up.len().max(1))).copied()
+}
+
 /// A background fault injector (FoundationDB style): acts at random times in its window.
 pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<Cluster>>, mut rng: ChaCha8Rng) {
     let now = Duration::from_secs_f64(now_secs());
@@ -37,8 +44,7 @@ pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<
                     if !minority_may_go(&c) {
                         None
                     } else {
-                        let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
-                        let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                        let v = pick_voter(&c, &voters, &mut rng, |n| n.up);
                         if let Some(v) = v {
                             c.crash(v);
                         }
@@ -54,8 +60,7 @@ pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<
                 let victim = {
                     let mut c = cluster.lock().unwrap();
                     let voters = c.voters();
-                    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| voters.contains(&c.nodes[*i].raft_id)).collect();
-                    let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                    let v = pick_voter(&c, &voters, &mut rng, |_| true);
                     if let Some(v) = v {
                         c.partition(&[v], &[], one_way);
                     }
@@ -73,10 +78,7 @@ pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<
                     if !minority_may_go(&c) {
                         None
                     } else {
-                        let up: Vec<usize> = (0..c.nodes.len())
-                            .filter(|i| c.nodes[*i].up && !c.nodes[*i].paused && voters.contains(&c.nodes[*i].raft_id))
-                            .collect();
-                        let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                        let v = pick_voter(&c, &voters, &mut rng, |n| n.up && !n.paused);
                         if let Some(v) = v {
                             c.pause(v);
                         }
@@ -97,8 +99,7 @@ pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<
                 let victim = {
                     let mut c = cluster.lock().unwrap();
                     let voters = c.voters();
-                    let up: Vec<usize> = (0..c.nodes.len()).filter(|i| c.nodes[*i].up && voters.contains(&c.nodes[*i].raft_id)).collect();
-                    let v = up.get(rng.gen_range(0..up.len().max(1))).copied();
+                    let v = pick_voter(&c, &voters, &mut rng, |n| n.up);
                     if let Some(v) = v {
                         c.slow_disk(v, Some(latency));
                     }
