@@ -27,6 +27,7 @@ mod disk;
 mod engine_api;
 mod executor;
 mod ingress;
+mod join_token;
 mod json_rows;
 mod metrics;
 mod network_cmd;
@@ -85,9 +86,12 @@ enum SwarmStart {
     },
     /// Join a swarm as a node and/or manager (runs the daemon).
     Join {
-        /// Token for entry into the swarm
-        #[arg(long, required = true)]
-        token: String,
+        /// Token for entry into the swarm ('-': read it from standard input; default: $SHOAL_JOIN_TOKEN)
+        #[arg(long)]
+        token: Option<String>,
+        /// Read the token for entry into the swarm from this file
+        #[arg(long)]
+        token_file: Option<PathBuf>,
         #[command(flatten)]
         node: NodeFlags,
         /// A manager's address, ip:port
@@ -260,6 +264,12 @@ fn main() {
     }
     // Help needs no swarm: clap prints it before anything dials a manager.
     let asks_help = words.iter().any(|w| *w == "--help" || *w == "-h");
+    if matches!(words.as_slice(), ["swarm", "join", ..]) && !asks_help {
+        // Before any thread starts: the daemon must not keep the token in its argv.
+        if let Err(e) = join_token::hide_from_argv() {
+            fail(&e);
+        }
+    }
     tls::install_provider();
     if !is_daemon && !asks_help && !matches!(words.as_slice(), ["help", ..]) {
         // The CLI speaks mTLS as the node whose data directory it reads (as docker's CLI
@@ -396,7 +406,13 @@ async fn run_daemon(cmd: DaemonCmd) -> i32 {
                 return 1;
             }
         },
-        DaemonCmd::Swarm(SwarmStart::Join { token, node, manager }) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
+        DaemonCmd::Swarm(SwarmStart::Join { token, token_file, node, manager }) => match join_token::resolve(token.as_deref(), token_file.as_deref()) {
+            Ok(token) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        },
     };
     match daemon::run(start, opts).await {
         Ok(()) => 0,
@@ -648,6 +664,10 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                     NodeRole::Worker => println!("Manager {key} demoted in the swarm."),
                 }
             }
+        }
+        ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas }) => {
+            call(host, Op::UpdateCluster(proto::UpdateCluster { task_history_limit, max_service_replicas })).await?;
+            println!("Swarm updated.");
         }
         ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, quiet, role }) => {
             if rotate {

@@ -206,6 +206,7 @@ impl NodeCerts {
             .identity(Identity::from_pem(format!("{}{}", self.cert_pem, self.ca_pem), &self.key_pem))
             .client_ca_root(Certificate::from_pem(&self.ca_pem))
             .client_auth_optional(true)
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// Every dial of this process: mTLS with our certificate, trusting only the root.
@@ -328,6 +329,10 @@ impl rustls::client::danger::ServerCertVerifier for PinnedRoot {
         self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// How long a client may take to finish its TLS handshake with one of our listeners (gRPC and
+/// the Engine API): a connection that never finishes one is closed instead of held for ever.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Time allowed for the pinned handshake.
 const PIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -234,6 +234,9 @@ pub struct InitFlags {
     /// Task history retention limit
     #[arg(long = "task-history-limit", default_value_t = 5)]
     pub task_history_limit: u32,
+    /// The most replicas one service may ask for (Shoal's guard against a swarm-sized typo)
+    #[arg(long = "max-service-replicas", default_value_t = crate::model::DEFAULT_MAX_SERVICE_REPLICAS)]
+    pub max_service_replicas: u64,
 }
 
 impl InitFlags {
@@ -246,12 +249,25 @@ impl InitFlags {
         spec.network.subnet_size = self.default_addr_pool_mask_length;
         crate::control::validate_network_defaults(&spec.network).map_err(|e| e.to_string())?;
         spec.orchestration.task_history_retention_limit = self.task_history_limit;
+        if self.max_service_replicas == 0 {
+            return Err("--max-service-replicas 0 would refuse every replicated service: give at least 1".into());
+        }
+        spec.orchestration.max_service_replicas = self.max_service_replicas;
         Ok(spec)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum SwarmCommand {
+    /// Update the swarm's settings.
+    Update {
+        /// Task history retention limit
+        #[arg(long = "task-history-limit")]
+        task_history_limit: Option<u32>,
+        /// The most replicas one service may ask for
+        #[arg(long = "max-service-replicas")]
+        max_service_replicas: Option<u64>,
+    },
     /// Manage join tokens.
     JoinToken {
         /// Rotate the join token

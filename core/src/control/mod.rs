@@ -56,9 +56,21 @@ fn valid_name(name: &str) -> Result<(), ControlError> {
     }
 }
 
+/// A service spec's encoding may be at most this big: every task carries a copy, into the raft
+/// log and to its node, so a spec of megabytes (a runaway env file) made each task as big.
+pub const MAX_SERVICE_SPEC_BYTES: usize = 128 * 1024;
+
 /// Checks a spec on its own (no store needed).
 pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
     valid_name(&spec.annotations.name)?;
+    let bytes = crate::store::encoded_len(spec);
+    if bytes > MAX_SERVICE_SPEC_BYTES {
+        return Err(InvalidArgument(format!(
+            "the spec of service {} takes {bytes} bytes, more than the {MAX_SERVICE_SPEC_BYTES} (128 KiB) a service may carry \
+             (each task holds a copy): move large values into a config or secret",
+            spec.annotations.name
+        )));
+    }
     let c = &spec.task.container;
     image::check_image_reference(&c.image).map_err(InvalidArgument)?;
     for (what, c) in [("update", &spec.update), ("rollback", &spec.rollback)] {
@@ -238,9 +250,28 @@ fn checks_against_store(store: &Store, spec: &ServiceSpec, self_id: &str) -> Res
             )));
         }
     }
+    check_replicas_limit(spec, crate::leader::cluster_spec(store).orchestration.max_service_replicas)?;
     let ports = spec.endpoint.as_ref().map(|e| e.ports.clone()).unwrap_or_default();
     if let Some(e) = allocator::port_conflict(&ports, services(store), self_id) {
         return Err(InvalidArgument(e));
+    }
+    Ok(())
+}
+
+/// The cluster's bound on one service's tasks (`orchestration.max_service_replicas`): a
+/// replicated service's replicas, a replicated job's concurrency and completions.
+pub fn check_replicas_limit(spec: &ServiceSpec, limit: u64) -> Result<(), ControlError> {
+    let asked = match spec.mode {
+        ServiceMode::Replicated { replicas } => replicas,
+        ServiceMode::ReplicatedJob { max_concurrent, total_completions } => max_concurrent.max(total_completions),
+        ServiceMode::Global | ServiceMode::GlobalJob => 0,
+    };
+    if asked > limit {
+        return Err(InvalidArgument(format!(
+            "service {} asks for {asked} replicas, but this swarm allows at most {limit} per service: ask for fewer, \
+             or raise the limit with `shoal swarm update --max-service-replicas N`",
+            spec.annotations.name
+        )));
     }
     Ok(())
 }
@@ -430,6 +461,39 @@ pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>,
         )));
     }
     Ok(vec![Action::Delete { kind: Kind::Node, id: cur.id.clone(), expected_version: Some(cur.meta.version) }])
+}
+
+/// What `swarm update` changes; None leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterUpdate {
+    pub task_history_limit: Option<u32>,
+    pub max_service_replicas: Option<u64>,
+}
+
+/// `swarm update`: the cluster's settings. Lowering the replicas limit below a service's
+/// replicas is refused (naming the service), so every stored spec stays within the limit.
+pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, ControlError> {
+    let cur = cluster(store)?;
+    let mut c = cur.clone();
+    if let Some(n) = u.task_history_limit {
+        c.spec.orchestration.task_history_retention_limit = n;
+    }
+    if let Some(n) = u.max_service_replicas {
+        if n == 0 {
+            return Err(InvalidArgument("--max-service-replicas 0 would refuse every replicated service: give at least 1".into()));
+        }
+        if let Some(s) = services(store).find(|s| check_replicas_limit(&s.spec, n).is_err()) {
+            return Err(FailedPrecondition(format!(
+                "service {} asks for more than {n} replicas: scale it down before lowering --max-service-replicas",
+                s.spec.annotations.name
+            )));
+        }
+        c.spec.orchestration.max_service_replicas = n;
+    }
+    if c == *cur {
+        return Ok(vec![]);
+    }
+    Ok(vec![Action::Update { object: Object::Cluster(c), expected_version: cur.meta.version }])
 }
 
 /// The Cluster object (settings, root CA, tokens), once the first leader wrote it.

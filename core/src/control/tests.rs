@@ -322,7 +322,7 @@ fn networks_get_free_subnets_and_cannot_go_while_in_use() {
 // ingress network) take their subnets from the cluster's pools, in order.
 #[test]
 fn networks_take_subnets_from_the_clusters_pools() {
-    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5 };
+    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5, max_service_replicas: 100_000 };
     let spec = flags.spec().unwrap();
     let mut store = Store::new();
     let ingress = ingress_network("ing".into(), &spec.network);
@@ -335,8 +335,54 @@ fn networks_take_subnets_from_the_clusters_pools() {
     apply(&mut store, a);
     assert_eq!(find_network(&store, "back").unwrap().ipam[0].subnet, "192.168.1.0/24");
     for (pools, mask, wrong) in [(vec!["10.0.0.0/8", "10.1.0.0/16"], 24, "overlaps"), (vec!["10.0.0.0/16"], 8, "does not fit"), (vec!["10.0.0.0/x"], 24, "prefix")] {
-        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5 };
+        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5, max_service_replicas: 100_000 };
         let e = f.spec().unwrap_err();
         assert!(e.contains(wrong), "{e}");
+    }
+}
+
+proptest::proptest! {
+    /// The replicas limit refuses exactly the specs above it, with the limit in the message,
+    /// for replicated services and replicated jobs alike.
+    #[test]
+    fn the_replicas_limit_refuses_exactly_what_is_above_it(limit in 1u64..2_000, asked in 0u64..4_000, job in proptest::bool::ANY) {
+        let mut store = Store::new();
+        let mut c = Cluster { id: crate::leader::CLUSTER_ID.into(), ..Default::default() };
+        c.spec.orchestration.max_service_replicas = limit;
+        apply(&mut store, vec![Action::Create(Object::Cluster(c))]);
+        let mut s = spec("web", "nginx");
+        s.mode = if job {
+            ServiceMode::ReplicatedJob { max_concurrent: 1, total_completions: asked.max(1) }
+        } else {
+            ServiceMode::Replicated { replicas: asked }
+        };
+        let asked = if job { asked.max(1) } else { asked };
+        match create_service(&store, s, "s1".into()) {
+            Ok(_) => proptest::prop_assert!(asked <= limit),
+            Err(e) => {
+                proptest::prop_assert!(asked > limit, "{}", e);
+                proptest::prop_assert!(e.to_string().contains(&format!("at most {limit} per service")), "{}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_spec_of_megabytes_is_refused_and_big_tasks_split_their_transactions() {
+    let store = Store::new();
+    let mut s = spec("web", "nginx");
+    s.task.container.env = (0..3_000).map(|i| format!("VAR{i}={}", "x".repeat(60))).collect();
+    let e = create_service(&store, s.clone(), "s1".into()).unwrap_err();
+    assert!(e.to_string().contains("more than the 131072 (128 KiB)"), "{e}");
+    // Just under the limit: 200 such tasks would make a 20 MiB transaction; batches cap it.
+    s.task.container.env.truncate(1_500);
+    assert!(create_service(&store, s.clone(), "s1".into()).is_ok());
+    let task = crate::model::Task { spec: s.task.clone(), ..Default::default() };
+    let actions: Vec<Action> = (0..200).map(|i| Action::Create(Object::Task(crate::model::Task { id: format!("t{i}"), ..task.clone() }))).collect();
+    let txns = crate::store::batches(0, actions);
+    assert!(txns.len() > 1, "one transaction of 200 large tasks");
+    for t in &txns {
+        let bytes: usize = t.actions.iter().map(crate::store::encoded_len).sum();
+        assert!(bytes <= crate::store::MAX_TRANSACTION_BYTES, "{bytes}");
     }
 }

@@ -107,6 +107,15 @@ impl Heartbeats {
         period
     }
 
+    /// Every deadline moves `by_ms` later: this leader did not run for that long, so nobody
+    /// could heartbeat it (see `node::leader::LeaderInbox::note_running`).
+    pub fn postpone(&mut self, by_ms: u64) {
+        let moved: Vec<(String, u64)> = self.deadlines.iter().map(|(n, d)| (n.clone(), d.saturating_add(by_ms))).collect();
+        for (n, d) in moved {
+            self.set_deadline(&n, d);
+        }
+    }
+
     /// Nodes whose deadline passed (they are forgotten until they heartbeat again).
     pub fn expired(&mut self, now_ms: u64) -> Vec<String> {
         let mut gone = Vec::new();
@@ -443,6 +452,13 @@ mod tests {
         hb.start_leading(10_000, [&n].into_iter());
         assert!(hb.expired(24_999).is_empty());
         assert_eq!(hb.expired(25_000), vec!["w1".to_string()]);
+        // A leader that did not run for 20 s moves every deadline by as much.
+        hb.heartbeat("w1", 30_000);
+        let d = hb.next_deadline().unwrap();
+        hb.postpone(20_000);
+        assert_eq!(hb.next_deadline(), Some(d + 20_000));
+        assert!(hb.expired(d + 19_999).is_empty());
+        assert_eq!(hb.expired(d + 20_000), vec!["w1".to_string()]);
     }
 
     proptest::proptest! {

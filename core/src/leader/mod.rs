@@ -160,7 +160,15 @@ pub fn next_deadline_ms(store: &Store, now_ms: u64) -> Option<u64> {
     at
 }
 
-/// PENDING → ASSIGNED for every pending task the pass sees.
+/// The most pending tasks one pass writes (placed, or given a new reason to wait): the
+/// orchestrators' bound (see [`orchestrator::SLOTS_PER_PASS_MAX`]) for the scheduler, which
+/// otherwise placed a hundred thousand tasks waiting for a label in one pass. The scheduler
+/// still decides for every pending task, so none starves: what was not written is decided
+/// again by the next pass.
+pub const SCHEDULED_PER_PASS_MAX: usize = 2_000;
+
+/// PENDING → ASSIGNED for the pending tasks the pass sees, at most [`SCHEDULED_PER_PASS_MAX`]
+/// writes.
 fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut ChaCha8Rng) {
     let pending: Vec<crate::model::Task> = o
         .tasks()
@@ -182,7 +190,11 @@ fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut
         }
         d
     };
+    let mut written = 0;
     for d in decisions {
+        if written == SCHEDULED_PER_PASS_MAX {
+            break;
+        }
         let (id, node, message) = match d {
             Decision::Assign { task_id, node_id } => (task_id, Some(node_id), "scheduler assigned task to node".to_string()),
             Decision::NoNode { task_id, message } => (task_id, None, message),
@@ -204,6 +216,7 @@ fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut
             }
             None => continue,
         }
+        written += 1;
         o.put(Object::Task(t));
     }
 }

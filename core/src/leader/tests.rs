@@ -603,3 +603,56 @@ fn a_pending_task_leaves_no_quiet() {
     assert!(!quiet.skips(&PassInput { now_ms: w.now_ms + 1, ..Default::default() }, w.store.last_index()), "a pending task is retried");
     assert_eq!(next_deadline_ms(&w.store, w.now_ms), None, "no clock: the retries follow the loop's other wake-ups");
 }
+
+#[test]
+fn a_huge_service_is_worked_through_in_bounded_passes_and_removed_the_same_way() {
+    use crate::orchestrator::reaper::REAPED_PER_PASS_MAX;
+    use crate::orchestrator::SLOTS_PER_PASS_MAX;
+    let mut w = World::new(3);
+    let n = 3 * SLOTS_PER_PASS_MAX + 7;
+    w.create(svc("huge", n));
+    let mut passes = 0;
+    loop {
+        let before = w.tasks().len() as u64;
+        let changes = w.pass(PassInput::default());
+        let created = w.tasks().len() as u64 - before;
+        assert!(created <= SLOTS_PER_PASS_MAX, "one pass created {created} tasks");
+        // Creations, then placements (at most SCHEDULED_PER_PASS_MAX writes).
+        assert!(changes as u64 <= SLOTS_PER_PASS_MAX + super::SCHEDULED_PER_PASS_MAX as u64, "one pass made {changes} changes");
+        passes += 1;
+        if changes == 0 {
+            break;
+        }
+        assert!(passes < 20, "passes do not converge");
+    }
+    assert_eq!(w.tasks().len() as u64, n);
+    assert!(passes >= 4, "{n} tasks took {passes} passes: creation is not bounded");
+    w.run_all();
+    assert_eq!(w.running("huge").values().sum::<usize>() as u64, n);
+    // Every task is assigned and running: removal takes several bounded passes.
+    w.commit(control::remove_service(&w.store, "huge").unwrap());
+    let changes = w.pass(PassInput::default());
+    assert!(changes <= REAPED_PER_PASS_MAX, "one pass reaped {changes}");
+    w.run_all();
+    assert!(w.tasks().is_empty(), "{} tasks left", w.tasks().len());
+}
+
+#[test]
+fn a_service_above_the_clusters_replica_limit_is_refused_until_the_limit_is_raised() {
+    let mut w = World::new(1);
+    let e = control::create_service(&w.store, svc("huge", 1_000_000), "svc-huge".into()).unwrap_err();
+    assert!(e.to_string().contains("allows at most 100000 per service"), "{e}");
+    let mut job = svc("batch", 1);
+    job.mode = ServiceMode::ReplicatedJob { max_concurrent: 1, total_completions: 100_001 };
+    assert!(control::create_service(&w.store, job, "svc-batch".into()).is_err());
+    w.create(svc("web", 2_000));
+    let up = |n| control::ClusterUpdate { max_service_replicas: Some(n), ..Default::default() };
+    let e = control::update_cluster(&w.store, &up(1_000)).unwrap_err();
+    assert!(e.to_string().contains("service web asks for more than 1000 replicas"), "{e}");
+    assert!(control::update_cluster(&w.store, &up(0)).is_err());
+    w.commit(control::update_cluster(&w.store, &up(1_000_000)).unwrap());
+    assert!(control::create_service(&w.store, svc("huge", 1_000_000), "svc-huge".into()).is_ok());
+    let e = control::scale_service(&w.store, "web", 1_000_001).unwrap_err();
+    assert!(e.to_string().contains("allows at most 1000000"), "{e}");
+    assert_eq!(control::update_cluster(&w.store, &up(1_000_000)).unwrap(), vec![], "no change, no write");
+}

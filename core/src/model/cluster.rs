@@ -42,7 +42,7 @@ impl Default for ClusterSpec {
     fn default() -> Self {
         ClusterSpec {
             annotations: Annotations { name: "default".into(), ..Default::default() },
-            orchestration: OrchestrationConfig { task_history_retention_limit: 5, ..Default::default() },
+            orchestration: OrchestrationConfig::default(),
             raft: RaftConfig::default(),
             dispatcher: DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 },
             ca_config: CaConfig { node_cert_expiry_secs: 90 * 24 * 3600 },
@@ -51,13 +51,37 @@ impl Default for ClusterSpec {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrchestrationConfig {
     /// Finished tasks kept per slot (or per node for global services) for `service ps`.
     pub task_history_retention_limit: u32,
     /// How the scheduler picks among the nodes that pass its filters.
     #[serde(default)]
     pub scheduler_strategy: SchedulerStrategy,
+    /// The most live tasks one service may ask for (replicas, or a job's max concurrent):
+    /// every task lives in every manager's memory and raft log, so a typo such as
+    /// `--replicas 1000000` must be refused rather than take the swarm down. Swarm has no such
+    /// limit; `swarm update --max-service-replicas N` raises it.
+    #[serde(default = "default_max_service_replicas")]
+    pub max_service_replicas: u64,
+}
+
+/// The default of [`OrchestrationConfig::max_service_replicas`]: above the largest services
+/// swarm users report (Swarm2k ran 95,000 tasks on its whole cluster).
+pub const DEFAULT_MAX_SERVICE_REPLICAS: u64 = 100_000;
+
+fn default_max_service_replicas() -> u64 {
+    DEFAULT_MAX_SERVICE_REPLICAS
+}
+
+impl Default for OrchestrationConfig {
+    fn default() -> Self {
+        OrchestrationConfig {
+            task_history_retention_limit: 5,
+            scheduler_strategy: SchedulerStrategy::default(),
+            max_service_replicas: DEFAULT_MAX_SERVICE_REPLICAS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -187,6 +187,10 @@ impl Manager {
                 (st.with_store(|s| control::rotate_join_token(s, role, &mut rng))?, String::new())
             }
             Op::RemoveNode(r) => (st.with_store(|s| control::remove_node(s, &r.node, r.force))?, String::new()),
+            Op::UpdateCluster(u) => {
+                let cu = control::ClusterUpdate { task_history_limit: u.task_history_limit, max_service_replicas: u.max_service_replicas };
+                (st.with_store(|s| control::update_cluster(s, &cu))?, String::new())
+            }
             Op::CreateSecret(c) => self.create_payload(PayloadKind::Secret, &c.spec)?,
             Op::CreateConfig(c) => self.create_payload(PayloadKind::Config, &c.spec)?,
             Op::RemoveSecret(k) => (st.with_store(|s| control::remove_payload(s, PayloadKind::Secret, &k.key))?, String::new()),

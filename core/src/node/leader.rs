@@ -38,6 +38,8 @@ pub struct LeaderInbox {
     pub registrations: BTreeMap<String, Registration>,
     pub updates: Vec<StatusUpdate>,
     pub first_update_ms: Option<u64>,
+    /// When this process was last seen running (see [`LeaderInbox::note_running`]).
+    pub running_seen_ms: u64,
 }
 
 impl LeaderInbox {
@@ -52,7 +54,31 @@ impl LeaderInbox {
         self.updates.extend(ups);
         true
     }
+
+    /// This process runs at `now_ms`. A gap since it was last seen running longer than the
+    /// stall watch's tick allows means the whole process was stopped (SIGSTOP, a frozen VM or
+    /// container): no node could heartbeat it meanwhile, so every deadline moves by the gap
+    /// instead of every node going down at once on resume and every task being restarted
+    /// elsewhere. Returns the stall it found (ms).
+    pub fn note_running(&mut self, now_ms: u64) -> Option<u64> {
+        let expected = STALL_TICK.as_millis() as u64;
+        let gap = now_ms.saturating_sub(self.running_seen_ms).saturating_sub(expected);
+        let first = self.running_seen_ms == 0;
+        self.running_seen_ms = self.running_seen_ms.max(now_ms);
+        if first || gap < STALL_MIN_MS {
+            return None;
+        }
+        if let Some((_, hb)) = self.heartbeats.as_mut() {
+            hb.postpone(gap);
+        }
+        Some(gap)
+    }
 }
+
+/// How often the stall watch looks ([`Manager::watch_stalls`]).
+const STALL_TICK: Duration = Duration::from_millis(250);
+/// A gap in this process's running at least this long is a stall, not scheduling noise.
+const STALL_MIN_MS: u64 = 1_000;
 
 pub use super::clock::wall_ms;
 
@@ -69,6 +95,23 @@ fn session_id(term: u64, leader: u64, start_ms: u64) -> u64 {
 impl Manager {
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == openraft::ServerState::Leader
+    }
+
+    /// Notes every [`STALL_TICK`] that this process runs (see [`LeaderInbox::note_running`]);
+    /// the leader's pass notes it too before it looks for expired deadlines, so whichever
+    /// runs first after a stall moves the deadlines. Spawned once per manager process.
+    pub(super) async fn watch_stalls(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(STALL_TICK).await;
+            self.note_running(wall_ms());
+        }
+    }
+
+    fn note_running(&self, now_ms: u64) {
+        let stall = self.inbox.lock().unwrap().note_running(now_ms);
+        if let Some(ms) = stall {
+            tracing::warn!(target: "shoal", node = %self.name, "this manager did not run for {ms} ms: nodes could not reach it, so their heartbeat deadlines move by as much");
+        }
     }
 
     /// The leader loop; spawned once per manager process, dormant while not leading.
@@ -165,6 +208,7 @@ impl Manager {
         // write holds it until its entry is applied), and none lands until the pass is in.
         let _serial = self.control_lock.lock().await;
         let now = wall_ms();
+        self.note_running(now);
         let input = {
             let mut inbox = self.inbox.lock().unwrap();
             let Some((t, hb)) = inbox.heartbeats.as_mut() else { return false };

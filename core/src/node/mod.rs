@@ -237,6 +237,7 @@ impl Manager {
         });
         tokio::spawn(node.clone().watch_role());
         tokio::spawn(node.clone().run_leader());
+        tokio::spawn(node.clone().watch_stalls());
         tokio::spawn(node.clone().follow_assignments());
         Ok(node)
     }

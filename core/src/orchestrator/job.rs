@@ -56,7 +56,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
                 let live: Vec<&Task> = tasks.iter().filter(|t| t.is_live()).collect();
                 let taken: BTreeSet<u64> = live.iter().map(|t| t.slot).collect();
                 let running = live.iter().filter(|t| !t.is_terminal()).count() as u64 + restarted;
-                let mut budget = max_concurrent.saturating_sub(running);
+                let mut budget = max_concurrent.saturating_sub(running).min(super::SLOTS_PER_PASS_MAX);
                 for slot in 1..=total_completions {
                     if budget == 0 {
                         break;

@@ -19,6 +19,10 @@
 //! * The constraint enforcer is part of [`replicated`] and [`global`]: a running task whose
 //!   node stopped matching its constraints is shut down and replaced.
 //!
+//! Work per pass is bounded: a pass adds or removes at most [`SLOTS_PER_PASS_MAX`] slots of one
+//! service and the reaper deletes at most [`reaper::REAPED_PER_PASS_MAX`] tasks; the next pass
+//! (the leader runs one after every pass that changed something) goes on from there.
+//!
 //! Invariants: at most one live task (desired ≤ RUNNING) per slot, per node for global
 //! services (debug-asserted in tests); desired states only rise.
 
@@ -30,6 +34,13 @@ pub mod restart;
 pub mod update;
 
 use crate::model::{Node, NodeAvailability, NodeState, Service, Task, TaskState};
+
+/// The most slots one pass adds to, or removes from, one service (Kubernetes' ReplicaSet
+/// controller creates at most 500 pods per sync for the same reason). A pass's changes are
+/// proposed under the lock every control write takes: before this bound, a service of a
+/// million replicas made one pass of a million tasks, 5,000 raft transactions during which
+/// no `service ls` or `service rm` could answer.
+pub const SLOTS_PER_PASS_MAX: u64 = 500;
 use crate::store::Overlay;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 

@@ -6,6 +6,11 @@ use crate::model::{Kind, NodeState, Task, TaskState};
 use crate::store::Overlay;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The most tasks one pass deletes or marks for removal (see [`super::SLOTS_PER_PASS_MAX`]):
+/// `service rm` of a service with a hundred thousand tasks is then many short passes, and
+/// control writes get their turn between them.
+pub const REAPED_PER_PASS_MAX: usize = 2_000;
+
 pub fn reap(o: &mut Overlay, retention: u32) {
     let services: BTreeSet<String> = o.services().into_iter().map(|s| s.id.clone()).collect();
     let mut history: BTreeMap<(String, u64, String), Vec<Task>> = BTreeMap::new();
@@ -18,7 +23,7 @@ pub fn reap(o: &mut Overlay, retention: u32) {
         if !services.contains(&t.service_id) {
             if stopped {
                 delete.push(t.id.clone());
-            } else if t.desired_state < TaskState::Remove {
+            } else if t.desired_state < TaskState::Remove && orphan.len() < REAPED_PER_PASS_MAX {
                 orphan.push(t.clone());
             }
             continue;
@@ -43,10 +48,10 @@ pub fn reap(o: &mut Overlay, retention: u32) {
         let extra = ts.len() - retention as usize;
         delete.extend(ts.into_iter().take(extra).map(|t| t.id));
     }
-    for t in orphan {
+    for t in orphan.into_iter().take(REAPED_PER_PASS_MAX) {
         super::set_desired(o, &t, TaskState::Remove);
     }
-    for id in delete {
+    for id in delete.into_iter().take(REAPED_PER_PASS_MAX) {
         o.delete(Kind::Task, &id);
     }
 }

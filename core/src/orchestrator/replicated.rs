@@ -6,7 +6,7 @@
 
 use super::restart::{self, Verdict};
 use super::update;
-use super::{new_task, node_keeps_tasks, IdGen};
+use super::{new_task, node_keeps_tasks, IdGen, SLOTS_PER_PASS_MAX};
 use crate::constraint::{self, Constraint};
 use crate::model::{Object, Service, ServiceMode, Task, TaskState, UpdateOrder};
 use crate::store::Overlay;
@@ -128,7 +128,7 @@ fn plan_service(
     let have = slots.len() as u64;
     if have < replicas {
         let mut slot = 0;
-        for _ in have..replicas {
+        for _ in have..replicas.min(have + SLOTS_PER_PASS_MAX) {
             slot += 1;
             while slots.contains_key(&slot) {
                 slot += 1;
@@ -138,7 +138,7 @@ fn plan_service(
             plan.push(Change::Create(t));
         }
     } else if have > replicas {
-        scale_down(&slots, (have - replicas) as usize, plan);
+        scale_down(&slots, (have - replicas).min(SLOTS_PER_PASS_MAX) as usize, plan);
     }
 }
 

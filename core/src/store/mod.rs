@@ -15,7 +15,7 @@ mod transaction;
 
 pub use event::Event;
 pub use overlay::Overlay;
-pub use transaction::{batches, Action, StoreError, Transaction, MAX_CHANGES_PER_TRANSACTION};
+pub use transaction::{batches, encoded_len, Action, StoreError, Transaction, MAX_CHANGES_PER_TRANSACTION, MAX_TRANSACTION_BYTES};
 
 use crate::model::{Kind, Object};
 use serde::{Deserialize, Serialize};

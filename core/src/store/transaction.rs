@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 /// swarmkit's limit: a transaction carries at most this many changes; larger batches are split
 /// by [`batches`] into several transactions.
 pub const MAX_CHANGES_PER_TRANSACTION: usize = 200;
+/// swarmkit's other limit: a transaction stops growing once its changes' encoding passes this
+/// many bytes (each task carries its service's spec, so 200 of them can be large); a single
+/// change above it still travels alone.
+pub const MAX_TRANSACTION_BYTES: usize = 1536 * 1024;
 
 /// One write to the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,15 +78,44 @@ impl Transaction {
     }
 }
 
-/// Splits `actions` into transactions of at most [`MAX_CHANGES_PER_TRANSACTION`] changes, as
-/// swarmkit's `store.Batch` does. Each transaction is atomic on its own; the batch is not.
+/// Splits `actions` into transactions of at most [`MAX_CHANGES_PER_TRANSACTION`] changes and
+/// about [`MAX_TRANSACTION_BYTES`] of encoding, as swarmkit's `store.Batch` does. Each
+/// transaction is atomic on its own; the batch is not.
 pub fn batches(timestamp_ms: u64, actions: Vec<Action>) -> Vec<Transaction> {
     let mut out = Vec::with_capacity(actions.len().div_ceil(MAX_CHANGES_PER_TRANSACTION));
-    let mut it = actions.into_iter().peekable();
-    while it.peek().is_some() {
-        let chunk: Vec<Action> = it.by_ref().take(MAX_CHANGES_PER_TRANSACTION).collect();
+    let mut chunk: Vec<Action> = Vec::new();
+    let mut bytes = 0;
+    for a in actions {
+        let size = encoded_len(&a);
+        if !chunk.is_empty() && (chunk.len() == MAX_CHANGES_PER_TRANSACTION || bytes + size > MAX_TRANSACTION_BYTES) {
+            out.push(Transaction { timestamp_ms, actions: std::mem::take(&mut chunk) });
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(a);
+    }
+    if !chunk.is_empty() {
         out.push(Transaction { timestamp_ms, actions: chunk });
     }
     debug_assert!(out.iter().all(|t| !t.actions.is_empty() && t.actions.len() <= MAX_CHANGES_PER_TRANSACTION));
     out
+}
+
+/// The length of `a`'s JSON (the raft log's encoding), counted without building it.
+pub fn encoded_len(a: &impl Serialize) -> usize {
+    /// Counts bytes and keeps none (serde_json has no size-only mode).
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Model objects always serialise (a map key that is not a string is the only failure).
+    let _ = serde_json::to_writer(&mut c, a);
+    c.0
 }

@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_rt::net::{TcpListener, TcpStream};
 
-/// How long a client may take to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+use crate::tls::HANDSHAKE_TIMEOUT;
 /// Handshaken connections waiting for the server to take them.
 const READY_QUEUE: usize = 64;
 /// Lifetime of the certificates made here (a node certificate's).

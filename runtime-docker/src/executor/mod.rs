@@ -11,7 +11,9 @@
 //! dir>/<task id>/` with the owner and mode its reference asks (0:0 and 0444 by default; the
 //! secrets dir should be a tmpfs, `/run/shoal/secrets/<node id>` unless `SHOAL_SECRETS_DIR`
 //! says otherwise) and bind-mounted read-only at `/run/secrets/<target>` (a secret) or at its
-//! path (a config), so it never enters an image layer; the directory goes with the container.
+//! path (a config), so it never enters an image layer; the directory goes with the container,
+//! and what a crash left behind goes at the next start (`secrets_dir`, which also warns when
+//! the directory is not a tmpfs).
 //!
 //! Published ports: a host-mode port (`--publish mode=host,target=80,published=8080`) is bound
 //! on this machine's engine (published 0: a port the engine picks), as swarm does; the
@@ -27,6 +29,7 @@
 
 mod events;
 mod spec;
+mod secrets_dir;
 
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum};
 use bollard::container::LogOutput;
@@ -91,6 +94,19 @@ impl DockerExecutor {
             Some(d) => std::path::PathBuf::from(d),
             None => std::path::PathBuf::from("/run/shoal/secrets").join(node_id),
         };
+        // The tasks that still have a container on this engine (of any node sharing it, as
+        // tests' daemons share one directory): their files stay, the rest is a crash's leftover.
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", vec![LABEL_TASK.to_string()])]);
+        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let listed = docker.list_containers(Some(opts)).await.map_err(|e| format!("cannot list containers: {e}"))?;
+        let keep = listed.iter().filter_map(|c| c.labels.as_ref()?.get(LABEL_TASK).cloned()).collect();
+        let (removed, warning) = secrets_dir::prepare(&secrets_dir, &keep)?;
+        if removed > 0 {
+            tracing::info!(target: "shoal", "secrets: removed {removed} stale entries from {}", secrets_dir.display());
+        }
+        if let Some(w) = warning {
+            tracing::warn!(target: "shoal", "{w}");
+        }
         let exec = Arc::new(DockerExecutor {
             docker,
             node_id: node_id.to_string(),

@@ -590,6 +590,10 @@ impl Run {
             DoCmd::Control(ControlCommand::Config(pc)) => self.payload_step(PayloadKind::Config, pc).await,
             DoCmd::Control(ControlCommand::Network(nc)) => self.network_step(nc).await,
             DoCmd::Control(ControlCommand::Stack(sc)) => self.stack_step(sc).await,
+            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas })) => {
+                let op = Op::UpdateCluster(proto::UpdateCluster { task_history_limit: *task_history_limit, max_service_replicas: *max_service_replicas });
+                self.control(op).await.map(|_| ())
+            }
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
@@ -1047,6 +1051,11 @@ impl Run {
                                 == *n
                         })
                         .unwrap_or(false),
+                    Predicate::ServiceTasks { service, n } => c
+                        .with_best_store(|s| {
+                            s.list(Kind::Task).filter(|o| matches!(o, Object::Task(t) if t.service_name == *service)).count() == *n
+                        })
+                        .unwrap_or(false),
                     Predicate::RequestsFailed { n, cmp } => cmp.holds(self.requests.lock().unwrap().load.failed, *n),
                     Predicate::RequestsSucceeded(n) => self.requests.lock().unwrap().load.succeeded >= *n,
                     Predicate::LogsContain { n, text } => self.logs.lock().unwrap().iter().filter(|l| l.contains(text.as_str())).count() >= *n,
@@ -1085,6 +1094,7 @@ impl Run {
                     | Predicate::ServiceUpdateState { service, .. }
                     | Predicate::ServiceUpdateMessage { service, .. }
                     | Predicate::ServiceCompleted { service, .. }
+                    | Predicate::ServiceTasks { service, .. }
                     | Predicate::ServiceTasksOn { service, .. }
                     | Predicate::TaskPendingWith { service, .. } => {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))

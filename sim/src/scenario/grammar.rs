@@ -92,6 +92,9 @@ pub enum Predicate {
     ServiceTasksOn { service: String, node: String, n: usize },
     /// `service NAME completed N`: N tasks of the (job) service completed with exit 0.
     ServiceCompleted { service: String, n: usize },
+    /// `service NAME tasks N`: the store holds N tasks of the service, finished ones kept as
+    /// history included (a restart or a replacement adds one).
+    ServiceTasks { service: String, n: usize },
     /// `node NAME tasks N`: N containers (of any service) run on the node.
     NodeTasks { node: String, n: usize },
     /// `task of NAME pending with "TEXT"`: a live task of the service is pending and its
@@ -142,6 +145,7 @@ impl Predicate {
             Predicate::ServiceRunning { .. }
             | Predicate::ServiceTasksOn { .. }
             | Predicate::ServiceCompleted { .. }
+            | Predicate::ServiceTasks { .. }
             | Predicate::NodeTasks { .. }
             | Predicate::TaskPendingWith { .. }
             | Predicate::ServiceUpdateState { .. }
@@ -529,6 +533,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         ["service", svc, "update-message", rest @ ..] if !rest.is_empty() => {
             Ok(Predicate::ServiceUpdateMessage { service: svc.to_string(), text: rest.join(" ") })
         }
+        ["service", svc, "tasks", n] => Ok(Predicate::ServiceTasks { service: svc.to_string(), n: count(n)? }),
         ["service", svc, "tasks-on", node, n] => {
             known_node(node, names)?;
             Ok(Predicate::ServiceTasksOn { service: svc.to_string(), node: node.to_string(), n: count(n)? })
@@ -569,7 +574,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         }
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
-             `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME update-message \"TEXT\"`, `service NAME completed N`, `service NAME tasks-on NODE N`, \
+             `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME update-message \"TEXT\"`, `service NAME completed N`, `service NAME tasks N`, `service NAME tasks-on NODE N`, \
              `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `requests failed [<=|>=] N`, `requests succeeded >= N`, `logs contain N \"TEXT\"` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
