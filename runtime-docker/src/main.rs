@@ -26,6 +26,7 @@ mod datapath;
 mod disk;
 mod engine_api;
 mod executor;
+mod completion;
 mod ingress;
 mod join_token;
 mod json_rows;
@@ -185,7 +186,7 @@ enum CaCmd {
 /// manager's certificate) and writes the bundle docker clients read.
 async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String> {
     let CaCmd::ClientBundle { dir } = cmd;
-    let r = call(host, Op::GetCluster(proto::ListObjects {})).await?;
+    let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
     let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
         return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
     };
@@ -256,6 +257,7 @@ fn main() {
             print!("{}", overview());
             return;
         }
+        ["completion", shell] => std::process::exit(completion::run(shell)),
         ["version"] => {
             println!("Client: shoal {}\n API version: {}", env!("CARGO_PKG_VERSION"), shoal_core::engine_api::API_VERSION);
             return;
@@ -355,7 +357,8 @@ fn overview() -> String {
         s += &format!("  {:<13} {}\n", c.get_name(), c.get_about().map(|a| a.to_string()).unwrap_or_default());
     }
     s += "  ca            Client certificates for the Docker Engine API over TLS (ca client-bundle DIR)\n\n\
-          Other:\n  version       Show the version\n\n\
+          Other:\n  version       Show the version\n  \
+          completion    Print a shell completion script (bash, zsh, fish, elvish, powershell)\n\n\
           Run 'shoal COMMAND --help' for more information on a command.\n";
     s
 }
@@ -470,7 +473,7 @@ async fn try_call(host: &str, op: Op) -> Result<proto::ControlReply, CallError> 
         format!("Cannot connect to the Shoal manager at {host}: {e}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.")
     };
     let ch = shoal_core::node::raft::network::channel(host).map_err(|e| CallError::other(unreachable(e.to_string())))?;
-    let mut c = proto::control_client::ControlClient::new(ch);
+    let mut c = proto::control_client::ControlClient::new(ch).max_decoding_message_size(shoal_core::node::CONTROL_REPLY_BYTES_MAX);
     let req = proto::ControlRequest { hops: 0, op: Some(op) };
     match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
         Err(_) => Err(CallError::other(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown"))),
@@ -676,7 +679,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                     println!("Successfully rotated {role} join token.\n");
                 }
             }
-            let r = call(host, Op::GetCluster(proto::ListObjects {})).await?;
+            let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
             let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
                 return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
             };
@@ -686,7 +689,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             } else {
                 // The leader's advertised address, which other machines reach (the CLI's own
                 // --host is often 127.0.0.1).
-                let nodes = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?);
+                let nodes = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?);
                 let leader = nodes.iter().find_map(|o| match o {
                     Object::Node(n) => n.manager_status.as_ref().filter(|m| m.leader).map(|m| m.addr.clone()),
                     _ => None,

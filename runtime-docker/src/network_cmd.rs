@@ -16,7 +16,7 @@ pub async fn run(host: &str, cmd: NetworkCommand) -> Result<(), String> {
     match cmd {
         NetworkCommand::Create { .. } => unreachable!("answered above"),
         NetworkCommand::Ls(shoal_core::cli::ListFlags { quiet, format }) => {
-            let list: Vec<_> = objects(&call(host, Op::ListNetworks(proto::ListObjects {})).await?)
+            let list: Vec<_> = objects(&call(host, Op::ListNetworks(proto::ListObjects::default())).await?)
                 .iter()
                 .filter_map(|o| if let Object::Network(n) = o { Some(convert::network_to_docker(n)) } else { None })
                 .collect();

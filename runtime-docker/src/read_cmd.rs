@@ -146,7 +146,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
         ReadCmd::Node(NodeRead::Ls { quiet, format, filter }) => {
             let filters = cli_filters(&filter)?;
             let keep = query::node_filter(&filters).map_err(|e| e.to_string())?;
-            let mut nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+            let mut nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .filter(|n| keep(n))
@@ -201,7 +201,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
         }
         ReadCmd::Node(NodeRead::Ps { nodes, quiet, format, filter }) => {
             let filters = cli_filters(&filter)?;
-            let all_nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+            let all_nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();
@@ -264,14 +264,17 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
 
 /// `service ls` (and `stack services`): the services `keep` keeps, by name; how many.
 pub async fn services_table(host: &str, quiet: bool, format: Option<&str>, keep: impl Fn(&Service) -> bool) -> Result<usize, String> {
-            let mut services: Vec<Service> = objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
+            // The counts come from the manager: every task would not fit in one reply.
+            let reply = call(host, Op::ListServices(proto::ListObjects { status: true })).await?;
+            let statuses: std::collections::BTreeMap<&str, &proto::ServiceStatus> =
+                reply.statuses.iter().map(|s| (s.service_id.as_str(), s)).collect();
+            let mut services: Vec<Service> = objects(&reply)
                 .into_iter()
                 .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
                 .filter(|s| keep(s))
                 .collect();
             // By name, as docker lists them.
             services.sort_by(|a, b| a.spec.annotations.name.cmp(&b.spec.annotations.name));
-            let tasks = tasks_of(objects(&call(host, Op::ListTasks(proto::ListTasks::default())).await?));
             if quiet {
                 services.iter().for_each(|s| println!("{}", short(&s.id)));
                 return Ok(services.len());
@@ -279,13 +282,11 @@ pub async fn services_table(host: &str, quiet: bool, format: Option<&str>, keep:
             let rows: Vec<Vec<String>> = services
                 .iter()
                 .map(|s| {
-                    let running = tasks
-                        .iter()
-                        .filter(|t| t.service_id == s.id && t.status.state == shoal_core::model::TaskState::Running && t.is_live())
-                        .count();
+                    let count = statuses.get(s.id.as_str());
+                    let running = count.map_or(0, |c| c.running_tasks);
                     let (mode, want) = match &s.spec.mode {
                         ServiceMode::Replicated { replicas } => ("replicated", replicas.to_string()),
-                        ServiceMode::Global => ("global", tasks.iter().filter(|t| t.service_id == s.id && t.is_live()).count().to_string()),
+                        ServiceMode::Global => ("global", count.map_or(0, |c| c.desired_tasks).to_string()),
                         ServiceMode::ReplicatedJob { total_completions, .. } => ("replicated job", total_completions.to_string()),
                         ServiceMode::GlobalJob => ("global job", "-".into()),
                     };
@@ -319,7 +320,7 @@ fn cli_filters(args: &[String]) -> Result<Filters, String> {
 /// `service ps` (and `stack ps`): the tasks of `services` (ids or names) that `filters` keep,
 /// with history rows.
 pub async fn tasks_table(host: &str, services: &[String], quiet: bool, format: Option<&str>, filters: &Filters) -> Result<usize, String> {
-            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects {})).await?)
+            let nodes: Vec<Node> = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?)
                 .into_iter()
                 .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
                 .collect();

@@ -91,7 +91,7 @@ async fn drive(host: &str, mut d: Deployer) -> Result<(), String> {
 }
 
 async fn list_services(host: &str) -> Result<Vec<Service>, String> {
-    Ok(objects(&call(host, Op::ListServices(proto::ListObjects {})).await?)
+    Ok(objects(&call(host, Op::ListServices(proto::ListObjects::default())).await?)
         .into_iter()
         .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
         .collect())

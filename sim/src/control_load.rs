@@ -90,7 +90,7 @@ impl ControlLoad {
                         ),
                         45..=54 => (Op::RemoveService(proto::ObjectKey { key: key.clone() }), vec![ObjectInput::Remove(key)]),
                         55..=64 => (
-                            Op::ListServices(proto::ListObjects {}),
+                            Op::ListServices(proto::ListObjects::default()),
                             KEYS.iter().map(|k| ObjectInput::Get(k.to_string())).collect(),
                         ),
                         _ => (Op::GetService(proto::ObjectKey { key: key.clone() }), vec![ObjectInput::Get(key)]),

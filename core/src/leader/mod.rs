@@ -170,12 +170,16 @@ pub const SCHEDULED_PER_PASS_MAX: usize = 2_000;
 /// PENDING → ASSIGNED for the pending tasks the pass sees, at most [`SCHEDULED_PER_PASS_MAX`]
 /// writes.
 fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut ChaCha8Rng) {
-    let pending: Vec<crate::model::Task> = o
-        .tasks()
-        .into_iter()
-        .filter(|t| t.status.state == TaskState::Pending && t.is_live())
-        .cloned()
-        .collect();
+    // A removed service's tasks wait for the reaper, not for a node (placing a hundred
+    // thousand of them made every pass of a `service rm` slow).
+    let pending: Vec<crate::model::Task> = {
+        let live: std::collections::BTreeSet<&str> = o.services().into_iter().map(|s| s.id.as_str()).collect();
+        o.tasks()
+            .into_iter()
+            .filter(|t| t.status.state == TaskState::Pending && t.is_live() && live.contains(t.service_id.as_str()))
+            .cloned()
+            .collect()
+    };
     if pending.is_empty() {
         return;
     }

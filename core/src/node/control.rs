@@ -106,7 +106,7 @@ impl Manager {
         if !self.is_leader() {
             let addr = self.forward_target(None, req.hops)?;
             let ch = crate::node::raft::network::channel(&addr).map_err(|e| Status::unavailable(e.to_string()))?;
-            let mut c = ControlClient::new(ch);
+            let mut c = ControlClient::new(ch).max_decoding_message_size(super::CONTROL_REPLY_BYTES_MAX);
             let fwd = ControlRequest { hops: req.hops + 1, ..req };
             // The leader's status passes through unchanged (NotFound stays NotFound).
             return match tokio::time::timeout(super::REQUEST_TIMEOUT, c.call(fwd)).await {
@@ -231,7 +231,25 @@ impl Manager {
                 return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
             }
             Op::ReadTables(_) => unreachable!("answered before the control lock"),
-            Op::ListServices(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Service).cloned().collect())), ..Default::default() }),
+            Op::ListServices(l) => {
+                let (list, statuses) = st.with_store(|s| {
+                    let statuses = if l.status {
+                        crate::engine_api::query::service_statuses(s)
+                            .into_iter()
+                            .map(|(id, c)| crate::proto::ServiceStatus {
+                                service_id: id.to_string(),
+                                running_tasks: c.running_tasks,
+                                desired_tasks: c.desired_tasks,
+                                completed_tasks: c.completed_tasks,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    (s.list(Kind::Service).cloned().collect(), statuses)
+                });
+                return Ok(ControlReply { objects: objects(list), statuses, ..Default::default() });
+            }
             Op::ListNodes(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Node).cloned().collect())), ..Default::default() }),
             Op::GetCluster(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Cluster).cloned().collect())), ..Default::default() }),
             Op::ListTasks(f) => {
@@ -252,7 +270,7 @@ impl Manager {
             }
         };
         let index = self.commit_control(actions).await?;
-        Ok(ControlReply { index, id, objects: vec![] })
+        Ok(ControlReply { index, id, ..Default::default() })
     }
 
     /// `secret create` / `config create` from the spec's JSON: the actions and the new id.

@@ -43,6 +43,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The largest control reply a client takes (gRPC's default is 4 MiB, which `service ps` of a
+/// service with a few thousand tasks passed; replies are bounded by the store's size, itself
+/// bounded by the cluster's replicas limit).
+pub const CONTROL_REPLY_BYTES_MAX: usize = 256 << 20;
 /// A request is forwarded to the leader at most this many times (a follower forwards once; a
 /// stale leader hint may need one more hop).
 pub const MAX_HOPS: u32 = 2;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The most tasks one pass deletes or marks for removal (see [`super::SLOTS_PER_PASS_MAX`]):
 /// `service rm` of a service with a hundred thousand tasks is then many short passes, and
 /// control writes get their turn between them.
-pub const REAPED_PER_PASS_MAX: usize = 2_000;
+pub const REAPED_PER_PASS_MAX: usize = 5_000;
 
 pub fn reap(o: &mut Overlay, retention: u32) {
     let services: BTreeSet<String> = o.services().into_iter().map(|s| s.id.clone()).collect();

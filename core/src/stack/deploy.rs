@@ -75,7 +75,7 @@ impl Deployer {
 
     /// The request to send now; None once the machine is done (see [`Deployer::outcome`]).
     pub fn poll_request(&self) -> Option<Op> {
-        let list = proto::ListObjects {};
+        let list = proto::ListObjects::default();
         match &self.phase {
             Phase::Read(0) => Some(Op::ListServices(list)),
             Phase::Read(1) => Some(Op::ListNetworks(list)),

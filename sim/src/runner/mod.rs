@@ -623,7 +623,7 @@ impl Run {
         match cmd {
             NetworkCommand::Create { .. } => unreachable!("answered above"),
             NetworkCommand::Ls(_) => {
-                let r = self.control(Op::ListNetworks(proto::ListObjects {})).await?;
+                let r = self.control(Op::ListNetworks(proto::ListObjects::default())).await?;
                 let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
                 let names: Vec<&str> = objs.iter().filter_map(|o| o.name()).collect();
                 tracing::info!(target: "shoal::step", node = "runner", "networks: {}", names.join(", "));
@@ -667,7 +667,7 @@ impl Run {
                 Ok(())
             }
             StackCommand::Ls(_) | StackCommand::Services { .. } | StackCommand::Ps { .. } => {
-                let r = self.control(Op::ListServices(proto::ListObjects {})).await?;
+                let r = self.control(Op::ListServices(proto::ListObjects::default())).await?;
                 let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
                 let services: Vec<shoal_core::model::Service> = objs.into_iter().filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None }).collect();
                 let stacks: Vec<String> = shoal_core::stack::deploy::stacks(&services).into_iter().map(|(n, c)| format!("{n} ({c})")).collect();
@@ -756,7 +756,7 @@ impl Run {
 
     /// The current join token of a role, read through the control API.
     async fn join_token(&self, manager: bool) -> Result<String, String> {
-        let r = self.control(Op::GetCluster(proto::ListObjects {})).await?;
+        let r = self.control(Op::GetCluster(proto::ListObjects::default())).await?;
         let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
         match objs.into_iter().next() {
             Some(Object::Cluster(c)) if manager => Ok(c.root_ca.join_token_manager),

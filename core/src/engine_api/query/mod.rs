@@ -48,7 +48,9 @@ fn mode_name(m: &ServiceMode) -> &'static str {
 
 /// Running, desired and completed tasks of every service in one pass over the tasks (O(tasks),
 /// not O(services × tasks): `service ls` on 1,000 services).
-fn service_statuses(store: &Store) -> BTreeMap<&str, d::ServiceStatus> {
+/// Each service's running, desired and completed tasks, as dockerd counts them (the Engine
+/// API's `?status=true` and the CLI's `service ls`).
+pub fn service_statuses(store: &Store) -> BTreeMap<&str, d::ServiceStatus> {
     let ready: std::collections::BTreeSet<&str> =
         nodes(store).filter(|n| n.status.state == NodeState::Ready).map(|n| n.id.as_str()).collect();
     let mut out: BTreeMap<&str, d::ServiceStatus> = BTreeMap::new();
