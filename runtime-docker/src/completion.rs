@@ -10,11 +10,11 @@ use clap::{Command, CommandFactory};
 /// Every command of `shoal` as one clap tree.
 pub fn full_command() -> Command {
     let mut root = shoal_core::cli::ControlCli::command().name("shoal").bin_name("shoal");
-    root = merge(root, crate::DaemonCli::command());
+    root = merge(root, crate::daemon_cmd::DaemonCli::command());
     root = merge(root, crate::read_cmd::ReadCli::command());
-    let leave = crate::LeaveCli::command().name("leave").about("Leave the swarm (asks this machine's daemon)");
+    let leave = crate::daemon_cmd::LeaveCli::command().name("leave").about("Leave the swarm (asks this machine's daemon)");
     root = root.mut_subcommand("swarm", |s| s.subcommand(leave));
-    root.subcommand(crate::CaCli::command().name("ca").about("Client certificates for the Docker Engine API over TLS"))
+    root.subcommand(crate::daemon_cmd::CaCli::command().name("ca").about("Client certificates for the Docker Engine API over TLS"))
         .subcommand(Command::new("version").about("Show the version"))
         .subcommand(
             Command::new("completion")

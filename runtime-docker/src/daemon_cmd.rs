@@ -1,0 +1,199 @@
+//! The commands that run this machine's daemon or ask it (not a manager) for something:
+//! `daemon`, `swarm init`, `swarm join` (they run the daemon in the foreground), `swarm
+//! leave` (asks the local daemon over its own mTLS channel) and `ca client-bundle`. Their
+//! clap definitions live here; main.rs dispatches on the words.
+
+use crate::{call, daemon, engine_api, join_token, objects, with_port, DEFAULT_DATA_DIR, DEFAULT_PORT};
+use clap::{Parser, Subcommand};
+use shoal_core::model::Object;
+use shoal_core::proto::{self, control_request::Op};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "shoal", no_binary_name = true, disable_help_subcommand = true)]
+pub(crate) struct DaemonCli {
+    #[command(subcommand)]
+    cmd: DaemonCmd,
+}
+
+#[derive(Subcommand)]
+enum DaemonCmd {
+    /// Restart this machine's daemon from its data directory.
+    Daemon {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        listen_addr: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
+        #[arg(long)]
+        metrics_addr: Option<String>,
+        /// Serve the Docker Engine API at unix:///PATH or tcp://IP:PORT (mutual TLS), repeatable (default: docker.sock in the data dir)
+        #[arg(long)]
+        docker_api: Vec<String>,
+    },
+    #[command(subcommand)]
+    Swarm(SwarmStart),
+}
+
+#[derive(Subcommand)]
+enum SwarmStart {
+    /// Initialize a swarm: this machine becomes its first manager (runs the daemon).
+    Init {
+        #[command(flatten)]
+        node: NodeFlags,
+        #[command(flatten)]
+        init: shoal_core::cli::InitFlags,
+    },
+    /// Join a swarm as a node and/or manager (runs the daemon).
+    Join {
+        /// Token for entry into the swarm ('-': read it from standard input; default: $SHOAL_JOIN_TOKEN)
+        #[arg(long)]
+        token: Option<String>,
+        /// Read the token for entry into the swarm from this file
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeFlags,
+        /// A manager's address, ip:port
+        manager: String,
+    },
+}
+
+/// Where this machine listens, how others reach it, and where it keeps its state.
+#[derive(clap::Args)]
+struct NodeFlags {
+    /// Advertised address (ip:port), the one other machines dial
+    #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
+    advertise_addr: String,
+    /// Listen address (default: the advertised one)
+    #[arg(long)]
+    listen_addr: Option<String>,
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Serve Prometheus metrics at http://ADDR/metrics (ip:port)
+    #[arg(long)]
+    metrics_addr: Option<String>,
+    /// Address other nodes' routing meshes reach this node's tasks at (an IP of this
+    /// machine's engine host; default: the advertised address's IP)
+    #[arg(long)]
+    data_path_addr: Option<String>,
+    /// Serve the Docker Engine API at unix:///PATH or tcp://IP:PORT (mutual TLS), repeatable (default: docker.sock in the data dir)
+    #[arg(long)]
+    docker_api: Vec<String>,
+}
+
+impl NodeFlags {
+    fn options(self) -> daemon::Options {
+        daemon::Options {
+            data_dir: self.data_dir,
+            advertise_addr: with_port(&self.advertise_addr),
+            listen_addr: self.listen_addr,
+            metrics_addr: self.metrics_addr,
+            data_path_addr: self.data_path_addr,
+            docker_api: self.docker_api,
+        }
+    }
+}
+
+/// `swarm leave [--force]`: asks this machine's own daemon (the one whose data directory the
+/// CLI reads) to leave the swarm.
+#[derive(Parser)]
+#[command(name = "shoal swarm leave", no_binary_name = true, disable_help_subcommand = true)]
+pub(crate) struct LeaveCli {
+    /// Force this node to leave the swarm, ignoring warnings
+    #[arg(long, short = 'f')]
+    pub(crate) force: bool,
+}
+
+/// Asks the daemon of the node at `dir` to leave its swarm; returns once it left.
+pub(crate) async fn swarm_leave(dir: &std::path::Path, force: bool) -> Result<(), String> {
+    let identity = daemon::read_identity(dir)?.ok_or_else(|| format!("Error: {} is not a swarm node's data directory: this node is not part of a swarm", dir.display()))?;
+    let role = shoal_core::model::NodeRole::parse(&identity.role).unwrap_or_default();
+    let addr = &identity.advertise_addr;
+    let ch = shoal_core::node::raft::network::channel_to(addr, role).map_err(|e| format!("Cannot connect to this node's daemon at {addr}: {e}"))?;
+    let mut c = proto::local_client::LocalClient::new(ch);
+    // Leaving stops the node's containers first: give it the time docker gives a stop.
+    match tokio::time::timeout(std::time::Duration::from_secs(60), c.leave(proto::LeaveRequest { force })).await {
+        Err(_) => Err(format!("Error: the daemon at {addr} did not finish leaving within 60 s; see its log")),
+        Ok(Err(s)) if s.code() == tonic::Code::Unavailable && s.message().contains("connect") => {
+            Err(format!("Cannot connect to this node's daemon at {addr}: {}. Is it running?", s.message()))
+        }
+        Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// `shoal ca client-bundle DIR`: a client certificate for the Engine API over TCP.
+#[derive(Parser)]
+#[command(name = "shoal ca", no_binary_name = true, disable_help_subcommand = true)]
+pub(crate) struct CaCli {
+    #[command(subcommand)]
+    pub(crate) cmd: CaCmd,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CaCmd {
+    /// Write ca.pem, cert.pem and key.pem for a docker client of the Engine API over TCP
+    /// (DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1 DOCKER_HOST=tcp://MANAGER:PORT)
+    ClientBundle {
+        /// The directory to write them to (made if missing)
+        dir: PathBuf,
+    },
+}
+
+/// Signs a client certificate with the swarm's root (read from a manager: the CLI holds a
+/// manager's certificate) and writes the bundle docker clients read.
+pub(crate) async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String> {
+    let CaCmd::ClientBundle { dir } = cmd;
+    let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
+    let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
+        return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
+    };
+    let (cert, key) = engine_api::tls::issue(&c.root_ca, &[], true)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("Error: cannot create {}: {e}", dir.display()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    for (name, text, mode) in [("ca.pem", &c.root_ca.ca_cert_pem, 0o644), ("cert.pem", &cert, 0o644), ("key.pem", &key, 0o600)] {
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(|e| format!("Error: cannot write {}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| format!("Error: cannot write {}: {e}", path.display()))?;
+    }
+    println!("Wrote ca.pem, cert.pem and key.pem to {}: export DOCKER_CERT_PATH={} DOCKER_TLS_VERIFY=1 DOCKER_HOST=tcp://MANAGER:PORT", dir.display(), dir.display());
+    Ok(())
+}
+
+pub(crate) async fn run_daemon(cli: DaemonCli) -> i32 {
+    use daemon::{Options, Start};
+    let (start, opts) = match cli.cmd {
+        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
+            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
+        }
+        DaemonCmd::Swarm(SwarmStart::Init { node, init }) => match init.spec() {
+            Ok(spec) => (Start::Init(Box::new(spec)), node.options()),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        },
+        DaemonCmd::Swarm(SwarmStart::Join { token, token_file, node, manager }) => match join_token::resolve(token.as_deref(), token_file.as_deref()) {
+            Ok(token) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        },
+    };
+    match daemon::run(start, opts).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            1
+        }
+    }
+}
+
