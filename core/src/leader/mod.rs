@@ -170,24 +170,22 @@ pub const SCHEDULED_PER_PASS_MAX: usize = 2_000;
 /// PENDING → ASSIGNED for the pending tasks the pass sees, at most [`SCHEDULED_PER_PASS_MAX`]
 /// writes.
 fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut ChaCha8Rng) {
-    // A removed service's tasks wait for the reaper, not for a node (placing a hundred
-    // thousand of them made every pass of a `service rm` slow).
-    let pending: Vec<crate::model::Task> = {
-        let live: std::collections::BTreeSet<&str> = o.services().into_iter().map(|s| s.id.as_str()).collect();
-        o.tasks()
-            .into_iter()
-            .filter(|t| t.status.state == TaskState::Pending && t.is_live() && live.contains(t.service_id.as_str()))
-            .cloned()
-            .collect()
-    };
-    if pending.is_empty() {
-        return;
-    }
     let decisions = {
         let services = orchestrator::services_by_id(o);
+        // A removed service's tasks wait for the reaper, not for a node (placing a hundred
+        // thousand of them made every pass of a `service rm` slow). Borrowed, not cloned: a
+        // backlog of pending tasks is read by every pass.
+        let pending: Vec<&crate::model::Task> = o
+            .tasks()
+            .into_iter()
+            .filter(|t| t.status.state == TaskState::Pending && t.is_live() && services.contains_key(&t.service_id))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
         let mut view = ClusterView::build(o.nodes(), o.tasks(), &services, now_ms);
         let (free, fixed): (Vec<&crate::model::Task>, Vec<&crate::model::Task>) =
-            pending.iter().partition(|t| t.node_id.is_empty());
+            pending.into_iter().partition(|t| t.node_id.is_empty());
         let mut d = scheduler::schedule(&mut view, &free, &services, strategy, rng);
         for t in fixed {
             d.push(scheduler::check_node(&mut view, t, &services));
