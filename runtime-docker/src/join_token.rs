@@ -35,6 +35,10 @@ pub fn hide_from_argv() -> Result<(), String> {
     if token == "-" {
         return Ok(());
     }
+    if token.len() as u64 > TOKEN_BYTES_MAX {
+        // Nobody reads the pipe before the exec: a write past its buffer would block.
+        return Err(format!("the join token given is longer than {TOKEN_BYTES_MAX} bytes: that is not a join token"));
+    }
     let mut argv = args.clone();
     match at {
         Some(i) => {
@@ -52,7 +56,7 @@ pub fn hide_from_argv() -> Result<(), String> {
     Err(format!("cannot hide the join token: re-exec failed: {err}"))
 }
 
-/// The token `swarm join` was given: `--token T`, `--token -` (a line of standard input),
+/// The token `swarm join` was given: `--token T`, `--token -` (standard input, to its end),
 /// `--token-file FILE`, else `SHOAL_JOIN_TOKEN`.
 pub fn resolve(token: Option<&str>, token_file: Option<&Path>) -> Result<String, String> {
     let text = match (token, token_file) {

@@ -365,6 +365,7 @@ pub fn rollback_service(store: &Store, key: &str) -> Result<Vec<Action>, Control
             cur.spec.annotations.name
         )));
     };
+    check_replicas_limit(&prev, crate::leader::cluster_spec(store).orchestration.max_service_replicas)?;
     let mut s = cur.clone();
     let prev = crate::mutant::rollback_target(prev, &cur.spec);
     s.previous_spec = Some(std::mem::replace(&mut s.spec, prev));
@@ -482,7 +483,9 @@ pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, C
         if n == 0 {
             return Err(InvalidArgument("--max-service-replicas 0 would refuse every replicated service: give at least 1".into()));
         }
-        if let Some(s) = services(store).find(|s| check_replicas_limit(&s.spec, n).is_err()) {
+        // A previous spec counts too: a rollback (asked or automatic) brings it back.
+        let above = |s: &&Service| check_replicas_limit(&s.spec, n).is_err() || s.previous_spec.as_ref().is_some_and(|p| check_replicas_limit(p, n).is_err());
+        if let Some(s) = services(store).find(above) {
             return Err(FailedPrecondition(format!(
                 "service {} asks for more than {n} replicas: scale it down before lowering --max-service-replicas",
                 s.spec.annotations.name

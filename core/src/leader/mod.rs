@@ -186,10 +186,12 @@ fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut
         let mut view = ClusterView::build(o.nodes(), o.tasks(), &services, now_ms);
         let (free, fixed): (Vec<&crate::model::Task>, Vec<&crate::model::Task>) =
             pending.into_iter().partition(|t| t.node_id.is_empty());
-        let mut d = scheduler::schedule(&mut view, &free, &services, strategy, rng);
-        for t in fixed {
-            d.push(scheduler::check_node(&mut view, t, &services));
-        }
+        // Tasks bound to a node (global services) first: they have nowhere else to go.
+        let mut d: Vec<Decision> = fixed.into_iter().map(|t| scheduler::check_node(&mut view, t, &services)).collect();
+        d.extend(scheduler::schedule(&mut view, &free, &services, strategy, rng));
+        // Placements before new reasons to wait: under the bound, a backlog of unplaceable
+        // tasks whose reason changed must not hold back tasks that have a node.
+        d.sort_by_key(|d| matches!(d, Decision::NoNode { .. }));
         d
     };
     let mut written = 0;

@@ -17,8 +17,10 @@ pub fn reap(o: &mut Overlay, retention: u32) {
     let mut delete = Vec::new();
     let mut orphan = Vec::new();
     for t in o.tasks() {
+        // Not yet assigned (a global task names its node while still pending): no agent runs it.
         let stopped = t.is_terminal()
             || t.node_id.is_empty()
+            || t.status.state < TaskState::Assigned
             || o.node(&t.node_id).is_none_or(|n| n.status.state == NodeState::Down);
         if !services.contains(&t.service_id) {
             if stopped {

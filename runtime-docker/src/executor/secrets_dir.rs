@@ -11,8 +11,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Creates `dir` (0711) and removes every entry but those named in `keep` (the tasks that still
-/// have a container on this engine, of any node sharing it). Returns how many it removed, and
+/// Creates `dir` (0711) and removes every task directory (a directory named like a task id)
+/// but those named in `keep` (the tasks that still have a container on this engine, of any
+/// node sharing it); nothing else in `dir` is touched. Returns how many it removed, and
 /// a warning when `dir` is not on a tmpfs.
 pub fn prepare(dir: &Path, keep: &BTreeSet<String>) -> Result<(usize, Option<String>), String> {
     {
@@ -27,7 +28,10 @@ pub fn prepare(dir: &Path, keep: &BTreeSet<String>) -> Result<(usize, Option<Str
     let entries = std::fs::read_dir(dir).map_err(|e| format!("secrets: cannot list {}: {e}", dir.display()))?;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if keep.contains(&name) {
+        // Only what Shoal writes there: a directory per task, named by the task's id (25
+        // base-36 characters). SHOAL_SECRETS_DIR may name a directory that holds other
+        // things (/dev/shm); those are never touched.
+        if keep.contains(&name) || !is_task_id(&name) || !e.path().is_dir() {
             continue;
         }
         let path = e.path();
@@ -50,6 +54,11 @@ pub fn prepare(dir: &Path, keep: &BTreeSet<String>) -> Result<(usize, Option<Str
         )),
     };
     Ok((removed, warning))
+}
+
+/// Whether `name` has the shape of a task id (swarmkit's: 25 lower-case base-36 characters).
+fn is_task_id(name: &str) -> bool {
+    name.len() == 25 && name.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
 /// The file system type of the mount holding `path`, from `/proc/self/mountinfo` text: the
@@ -122,15 +131,21 @@ mod tests {
     fn stale_entries_go_and_live_tasks_stay() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("secrets");
-        std::fs::create_dir_all(dir.join("live-task")).unwrap();
-        std::fs::write(dir.join("live-task/secret-0"), "pw").unwrap();
-        std::fs::create_dir_all(dir.join("dead-task")).unwrap();
-        std::fs::write(dir.join("dead-task/secret-0"), "pw").unwrap();
-        std::fs::write(dir.join("stray"), "x").unwrap();
-        let keep = BTreeSet::from(["live-task".to_string()]);
+        let (live, dead) = ("a".repeat(25), "0123456789abcdefghijklmno".to_string());
+        std::fs::create_dir_all(dir.join(&live)).unwrap();
+        std::fs::write(dir.join(&live).join("secret-0"), "pw").unwrap();
+        std::fs::create_dir_all(dir.join(&dead)).unwrap();
+        std::fs::write(dir.join(&dead).join("secret-0"), "pw").unwrap();
+        // Not Shoal's: a file and a directory of another shape stay (the directory may be
+        // /dev/shm).
+        std::fs::write(dir.join("docker.sock"), "x").unwrap();
+        std::fs::create_dir_all(dir.join("Other-Dir")).unwrap();
+        std::fs::write(dir.join("b".repeat(25)), "a file, not a task's directory").unwrap();
+        let keep = BTreeSet::from([live.clone()]);
         let (removed, _) = prepare(&dir, &keep).unwrap();
-        assert_eq!(removed, 2);
-        assert!(dir.join("live-task/secret-0").exists());
-        assert!(!dir.join("dead-task").exists() && !dir.join("stray").exists());
+        assert_eq!(removed, 1);
+        assert!(dir.join(&live).join("secret-0").exists());
+        assert!(!dir.join(&dead).exists());
+        assert!(dir.join("docker.sock").exists() && dir.join("Other-Dir").exists() && dir.join("b".repeat(25)).exists());
     }
 }
