@@ -242,9 +242,7 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             let inbox = &mut *inbox;
             // A heartbeat handled first after a stall must not have its fresh deadline moved
             // by that stall: the older deadlines move now, before this one is set.
-            if let Some(ms) = inbox.note_running(now) {
-                tracing::info!(target: "shoal", node = %m.name, "this manager did not run for {ms} ms: heartbeat deadlines move by as much");
-            }
+            super::leader::log_stall(&m.name, inbox.note_running(now));
             let Some(hb) = inbox.heartbeats.as_mut().map(|(_, hb)| hb) else {
                 return Err(Status::unavailable("the leader is starting its dispatcher; retry"));
             };

@@ -75,6 +75,16 @@ impl LeaderInbox {
     }
 }
 
+/// Says what [`LeaderInbox::note_running`] found. Short stalls happen when the process starves
+/// itself (a pass over a huge backlog): worth a line, not an alarm.
+pub(super) fn log_stall(node: &str, stall: Option<u64>) {
+    match stall {
+        Some(ms) if ms >= 5_000 => tracing::warn!(target: "shoal", node, "this manager did not run for {ms} ms (stopped or frozen?): nodes could not reach it, so their heartbeat deadlines move by as much"),
+        Some(ms) => tracing::info!(target: "shoal", node, "this manager did not run for {ms} ms: heartbeat deadlines move by as much"),
+        None => {}
+    }
+}
+
 /// How often the stall watch looks ([`Manager::watch_stalls`]).
 const STALL_TICK: Duration = Duration::from_millis(250);
 /// A gap in this process's running at least this long is a stall, not scheduling noise.
@@ -109,13 +119,7 @@ impl Manager {
 
     fn note_running(&self, now_ms: u64) {
         let stall = self.inbox.lock().unwrap().note_running(now_ms);
-        // Short stalls happen when the process starves itself (a pass over a huge backlog):
-        // worth a line, not an alarm.
-        match stall {
-            Some(ms) if ms >= 5_000 => tracing::warn!(target: "shoal", node = %self.name, "this manager did not run for {ms} ms (stopped or frozen?): nodes could not reach it, so their heartbeat deadlines move by as much"),
-            Some(ms) => tracing::info!(target: "shoal", node = %self.name, "this manager did not run for {ms} ms: heartbeat deadlines move by as much"),
-            None => {}
-        }
+        log_stall(&self.name, stall);
     }
 
     /// The leader loop; spawned once per manager process, dormant while not leading.
