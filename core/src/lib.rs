@@ -26,6 +26,7 @@ pub mod model;
 pub mod mutant;
 pub mod node;
 pub mod orchestrator;
+pub mod plan;
 pub mod scheduler;
 pub mod stack;
 pub mod store;

@@ -1,5 +1,6 @@
 //! `node inspect --pretty` and `service inspect --pretty`: docker's human-readable layouts.
 
+use shoal_core::cli::{go_duration, wire_name};
 use shoal_core::model::{Node, Service, ServiceMode};
 
 /// `node inspect --pretty`: docker's human-readable layout of a node.
@@ -42,28 +43,6 @@ pub fn node_pretty(n: &Node) -> String {
         }
     }
     s
-}
-
-/// A duration as Go (and so docker) prints one: `0s`, `500ms`, `5s`, `1m30s`, `1h0m0s`.
-fn go_duration(ms: u64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms < 1_000 {
-        return format!("{ms}ms");
-    }
-    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1_000 % 60, ms % 1_000);
-    let secs = if frac == 0 { format!("{s}s") } else { format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0')) };
-    match (h, m) {
-        (0, 0) => secs,
-        (0, m) => format!("{m}m{secs}"),
-        (h, m) => format!("{h}h{m}m{secs}"),
-    }
-}
-
-/// An enum as it is written on the wire (`stop-first`, `on-failure`, …).
-fn wire_name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// `service inspect --pretty`: docker's human-readable layout of a service.

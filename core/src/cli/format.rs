@@ -146,7 +146,12 @@ pub fn render(format: &Format, rows: &[Map<String, Value>]) -> Result<String, St
     if !*table {
         return Ok(lines.iter().map(|l| format!("{l}\n")).collect());
     }
-    // Tab-separated cells aligned as docker's tabwriter does: padded to the widest, 3 apart.
+    Ok(align_tabs(&lines))
+}
+
+/// Tab-separated cells aligned as docker's tabwriter does: padded to the widest, 3 apart; a
+/// line's last cell is not padded.
+pub fn align_tabs(lines: &[String]) -> String {
     let split: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let cols = split.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
@@ -170,7 +175,7 @@ pub fn render(format: &Format, rows: &[Map<String, Value>]) -> Result<String, St
         out.push_str(l.trim_end());
         out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -330,6 +330,28 @@ pub fn label_pair(l: &str) -> (String, String) {
     }
 }
 
+/// A duration as Go (and so docker) prints one: `0s`, `500ms`, `5s`, `1m30s`, `1h0m0s`.
+pub fn go_duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1_000 % 60, ms % 1_000);
+    let secs = if frac == 0 { format!("{s}s") } else { format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0')) };
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+/// An enum as it is written on the wire (`stop-first`, `on-failure`, …).
+pub fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 /// A duration as docker prints one in "Running 5 seconds ago" (go-units' `HumanDuration`,
 /// lower-cased as the docker CLI shows task states).
 pub fn human_duration(ms: u64) -> String {

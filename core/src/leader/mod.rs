@@ -226,4 +226,4 @@ fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,9 +12,9 @@ use crate::model::{
 use rand::SeedableRng;
 use std::collections::BTreeMap;
 
-struct World {
-    store: Store,
-    now_ms: u64,
+pub(crate) struct World {
+    pub(crate) store: Store,
+    pub(crate) now_ms: u64,
     ids: IdGen,
     rng: ChaCha8Rng,
     /// Tasks of this image fail instead of running (a broken release).
@@ -22,21 +22,21 @@ struct World {
 }
 
 impl World {
-    fn new(workers: usize) -> World {
+    pub(crate) fn new(workers: usize) -> World {
         let mut w = World { store: Store::new(), now_ms: 1_000, ids: IdGen::new(1), rng: ChaCha8Rng::seed_from_u64(1), broken_image: None };
         let regs = (1..=workers).map(|i| reg(&format!("worker-{i}"), BTreeMap::new())).collect();
         w.pass(PassInput { registrations: regs, ..Default::default() });
         w
     }
 
-    fn commit(&mut self, actions: Vec<Action>) {
+    pub(crate) fn commit(&mut self, actions: Vec<Action>) {
         for txn in crate::store::batches(self.now_ms, actions) {
             let i = self.store.last_index() + 1;
             self.store.apply(i, &txn).expect("pass applies");
         }
     }
 
-    fn pass(&mut self, mut input: PassInput) -> usize {
+    pub(crate) fn pass(&mut self, mut input: PassInput) -> usize {
         input.now_ms = self.now_ms;
         // Machines that register for the first time joined with the worker token just before.
         let token = match self.store.get(Kind::Cluster, CLUSTER_ID) {
@@ -74,7 +74,7 @@ impl World {
     }
 
     /// Passes until quiet (bounded).
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         for _ in 0..20 {
             if self.pass(PassInput::default()) == 0 {
                 return;
@@ -83,12 +83,12 @@ impl World {
         panic!("leader passes do not converge");
     }
 
-    fn tasks(&self) -> Vec<Task> {
+    pub(crate) fn tasks(&self) -> Vec<Task> {
         self.store.list(Kind::Task).filter_map(|o| if let Object::Task(t) = o { Some(t.clone()) } else { None }).collect()
     }
 
     /// Agents: every assigned task desired RUNNING runs; every task desired past RUNNING stops.
-    fn run_all(&mut self) {
+    pub(crate) fn run_all(&mut self) {
         for _ in 0..5 {
             self.settle();
             let ups: Vec<StatusUpdate> = self
@@ -121,7 +121,7 @@ impl World {
         }
     }
 
-    fn running(&self, service: &str) -> BTreeMap<String, usize> {
+    pub(crate) fn running(&self, service: &str) -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
         for t in self.tasks() {
             if t.service_name == service && t.status.state == TaskState::Running && t.desired_state == TaskState::Running {
@@ -131,11 +131,11 @@ impl World {
         m
     }
 
-    fn node_id(&self, host: &str) -> String {
+    pub(crate) fn node_id(&self, host: &str) -> String {
         control::find_node(&self.store, host).unwrap().id.clone()
     }
 
-    fn create(&mut self, spec: ServiceSpec) {
+    pub(crate) fn create(&mut self, spec: ServiceSpec) {
         let id = format!("svc-{}", spec.annotations.name);
         let a = control::create_service(&self.store, spec, id).unwrap();
         self.commit(a);
@@ -151,7 +151,7 @@ impl World {
     }
 }
 
-fn reg(host: &str, labels: BTreeMap<String, String>) -> Registration {
+pub(crate) fn reg(host: &str, labels: BTreeMap<String, String>) -> Registration {
     Registration {
         node_id: format!("id-{host}"),
         addr: format!("{host}:4242"),
@@ -165,7 +165,7 @@ fn reg(host: &str, labels: BTreeMap<String, String>) -> Registration {
     }
 }
 
-fn svc(name: &str, replicas: u64) -> ServiceSpec {
+pub(crate) fn svc(name: &str, replicas: u64) -> ServiceSpec {
     let mut s = ServiceSpec::default();
     s.annotations.name = name.into();
     s.task.container.image = "redis:3.0.6".into();
