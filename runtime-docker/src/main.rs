@@ -35,6 +35,7 @@ mod metrics;
 mod network_cmd;
 mod networks;
 mod payload_cmd;
+mod plan_cmd;
 mod pretty;
 mod progress;
 mod read_cmd;
@@ -282,12 +283,17 @@ async fn call(host: &str, op: Op) -> Result<proto::ControlReply, String> {
 /// [`call`], the failure's kind kept for the machines that act on it (`service update`,
 /// `stack deploy`).
 async fn try_call(host: &str, op: Op) -> Result<proto::ControlReply, CallError> {
+    try_call_as(host, op, false).await
+}
+
+/// [`try_call`], or with `dry_run` the write's plan instead of the write.
+async fn try_call_as(host: &str, op: Op, dry_run: bool) -> Result<proto::ControlReply, CallError> {
     let unreachable = |e: String| {
         format!("Cannot connect to the Shoal manager at {host}: {e}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.")
     };
     let ch = shoal_core::node::raft::network::channel(host).map_err(|e| CallError::other(unreachable(e.to_string())))?;
     let mut c = proto::control_client::ControlClient::new(ch).max_decoding_message_size(shoal_core::node::CONTROL_REPLY_BYTES_MAX);
-    let req = proto::ControlRequest { hops: 0, op: Some(op) };
+    let req = proto::ControlRequest { hops: 0, op: Some(op), dry_run };
     match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
         Err(_) => Err(CallError::other(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown"))),
         Ok(Err(s)) => Err(CallError::of_status(&s, status_error(host, &s))),
@@ -400,6 +406,9 @@ async fn control(host: &str, cmd: ControlCommand) -> i32 {
 }
 
 async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
+    if cmd.dry_run() {
+        return plan_cmd::run(host, &cmd).await;
+    }
     match cmd {
         ControlCommand::Service(ServiceCommand::Create(c)) => {
             let spec = c.to_spec()?;
@@ -420,7 +429,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             println!("{service}");
             maybe_follow(host, &service, detach).await?;
         }
-        ControlCommand::Service(ServiceCommand::Scale { pairs, detach }) => {
+        ControlCommand::Service(ServiceCommand::Scale { pairs, detach, .. }) => {
             let pairs = parse_scale_pairs(&pairs)?;
             for (service, replicas) in &pairs {
                 call(host, Op::ScaleService(proto::ScaleService { service: service.clone(), replicas: *replicas })).await?;
@@ -430,19 +439,19 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 maybe_follow(host, service, detach).await?;
             }
         }
-        ControlCommand::Service(ServiceCommand::Rm { services }) => {
+        ControlCommand::Service(ServiceCommand::Rm { services, .. }) => {
             for s in services {
                 call(host, Op::RemoveService(proto::ObjectKey { key: s.clone() })).await?;
                 println!("{s}");
             }
         }
         ControlCommand::Service(ServiceCommand::Logs(l)) => service_logs(host, &l).await?,
-        ControlCommand::Service(ServiceCommand::Rollback { service, detach }) => {
+        ControlCommand::Service(ServiceCommand::Rollback { service, detach, .. }) => {
             call(host, Op::RollbackService(proto::ObjectKey { key: service.clone() })).await?;
             println!("{service}");
             maybe_follow(host, &service, detach).await?;
         }
-        ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, role, node }) => {
+        ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, role, node, .. }) => {
             if let Some(role) = role.as_deref().and_then(NodeRole::parse) {
                 change_role(host, &node, role).await?;
             }

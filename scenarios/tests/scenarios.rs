@@ -116,6 +116,12 @@ mod networks {
     );
 }
 
+mod plans {
+    scenario_tests!("plans",
+        dry_run => "dry-run.toml",
+    );
+}
+
 mod stacks {
     scenario_tests!("stacks",
         leader_crash => "leader-crash.toml",

@@ -158,7 +158,7 @@ impl ControlLoad {
 /// One call through `target`, under a deadline. `Err((code, message))` for a failed call,
 /// `Err((Unknown, …))` for a timeout.
 async fn call_once(target: &str, op: Op) -> Result<proto::ControlReply, (tonic::Code, String)> {
-    let req = proto::ControlRequest { hops: 0, op: Some(op) };
+    let req = proto::ControlRequest { hops: 0, op: Some(op), dry_run: false };
     let fut = async {
         let ch = shoal_core::node::raft::network::channel(target).map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
         let mut c = proto::control_client::ControlClient::new(ch);

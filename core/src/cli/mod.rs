@@ -5,6 +5,7 @@
 
 mod call;
 mod container;
+mod dry_run;
 pub mod format;
 mod reference;
 mod service;
@@ -13,6 +14,7 @@ mod updater;
 
 pub use call::{CallError, CallFailure};
 pub use container::*;
+pub use dry_run::{plan_requests, PlanFlags};
 pub use reference::*;
 pub use service::*;
 pub use stack::*;
@@ -308,6 +310,8 @@ pub enum NodeCommand {
         /// Role of the node ("worker", "manager"): as `node promote` / `node demote`
         #[arg(long, value_parser = ["worker", "manager"])]
         role: Option<String>,
+        #[command(flatten)]
+        plan: PlanFlags,
         node: String,
     },
     /// Remove one or more nodes from the swarm.
@@ -492,6 +496,7 @@ mod tests {
                 label_add: vec![],
                 label_rm: vec![],
                 role: Some("manager".into()),
+                plan: PlanFlags::default(),
                 node: "w1".into()
             }))
         );
@@ -541,7 +546,7 @@ mod tests {
         assert!(bad(&["--no-healthcheck", "--health-retries", "2"]).contains("conflicts"));
         assert_eq!(
             parse_control(["service", "rollback", "web"]),
-            Ok(ControlCommand::Service(ServiceCommand::Rollback { detach: false, service: "web".into() }))
+            Ok(ControlCommand::Service(ServiceCommand::Rollback { detach: false, plan: PlanFlags::default(), service: "web".into() }))
         );
         assert_eq!(parse_scale_pairs(&["web=5".into()]).unwrap(), vec![("web".to_string(), 5)]);
         assert!(parse_scale_pairs(&["web=-1".into()]).unwrap_err().contains("whole number"));

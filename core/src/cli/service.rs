@@ -20,12 +20,16 @@ pub enum ServiceCommand {
         /// Exit immediately instead of waiting for the services to converge
         #[arg(long, short = 'd')]
         detach: bool,
+        #[command(flatten)]
+        plan: super::PlanFlags,
         #[arg(required = true)]
         pairs: Vec<String>,
     },
     /// Remove one or more services.
     #[command(alias = "remove")]
     Rm {
+        #[command(flatten)]
+        plan: super::PlanFlags,
         #[arg(required = true)]
         services: Vec<String>,
     },
@@ -34,6 +38,8 @@ pub enum ServiceCommand {
         /// Exit immediately instead of waiting for the service to converge
         #[arg(long, short = 'd')]
         detach: bool,
+        #[command(flatten)]
+        plan: super::PlanFlags,
         service: String,
     },
     /// Fetch the logs of a service or task.
@@ -294,6 +300,8 @@ pub struct ServiceCreate {
     /// Exit immediately instead of waiting for the service to converge
     #[arg(long, short = 'd')]
     pub detach: bool,
+    #[command(flatten)]
+    pub plan: super::PlanFlags,
     pub image: String,
     /// Command and arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -367,6 +375,8 @@ pub struct ServiceUpdate {
     /// Exit immediately instead of waiting for the service to converge
     #[arg(long, short = 'd')]
     pub detach: bool,
+    #[command(flatten)]
+    pub plan: super::PlanFlags,
     pub service: String,
 }
 
@@ -697,7 +707,7 @@ impl ServiceUpdate {
     /// (a concurrent change makes it fail "out of sequence": read again and retry).
     pub fn request(&self, cur: &crate::model::Service) -> Result<crate::proto::control_request::Op, String> {
         if self.rollback {
-            if *self != (ServiceUpdate { rollback: true, detach: self.detach, service: self.service.clone(), ..Default::default() }) {
+            if *self != (ServiceUpdate { rollback: true, detach: self.detach, plan: self.plan.clone(), service: self.service.clone(), ..Default::default() }) {
                 return Err("--rollback cannot be combined with other changes: roll back first, then update".into());
             }
             return Ok(crate::proto::control_request::Op::RollbackService(crate::proto::ObjectKey { key: cur.id.clone() }));

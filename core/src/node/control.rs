@@ -123,6 +123,18 @@ impl Manager {
             let list = self.state.with_store(|s| tables(s, &kinds));
             return Ok(ControlReply { index, objects: objects(list), ..Default::default() });
         }
+        if req.dry_run {
+            // A plan writes nothing: it needs fresh state, not the writers' lock (a long plan
+            // must not hold up writes).
+            self.read_barrier().await?;
+            let mut attempt = 0;
+            loop {
+                match self.control_locked(op.clone(), true).await {
+                    Err(s) if s.code() == tonic::Code::Aborted && attempt < MAX_CONTROL_RETRIES => attempt += 1,
+                    r => return r,
+                }
+            }
+        }
         let _guard = self.control_write_lock().await?;
         // A write computed from the store may race the leader's own passes on the same object
         // (a node's heartbeat status, a service's update status) and be refused at apply as
@@ -133,15 +145,16 @@ impl Manager {
             || matches!(&op, Op::UpdateSecret(u) | Op::UpdateConfig(u) if u.version != 0);
         let mut attempt = 0;
         loop {
-            match self.control_locked(op.clone()).await {
+            match self.control_locked(op.clone(), false).await {
                 Err(s) if s.code() == tonic::Code::Aborted && !own_version && attempt < MAX_CONTROL_RETRIES => attempt += 1,
                 r => return r,
             }
         }
     }
 
-    /// One control request on the leader, under the control lock.
-    async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
+    /// One control request on the leader, under the control lock; with `dry_run`, a write's
+    /// plan instead of the write (without the lock: nothing is written).
+    async fn control_locked(&self, op: Op, dry_run: bool) -> Result<ControlReply, Status> {
         let st = &self.state;
         // The table a secret or config read lists.
         let op_kind = if matches!(op, Op::GetConfig(_) | Op::ListConfigs(_)) { Kind::Config } else { Kind::Secret };
@@ -269,8 +282,23 @@ impl Manager {
                 return Ok(ControlReply { objects: objects(list), ..Default::default() });
             }
         };
+        if dry_run {
+            return self.plan(actions);
+        }
         let index = self.commit_control(actions).await?;
         Ok(ControlReply { index, id, ..Default::default() })
+    }
+
+    /// A write's plan over a copy of the committed store (core/src/plan). A copy that moved
+    /// on since the actions were made answers Aborted, which the caller retries.
+    fn plan(&self, actions: Vec<Action>) -> Result<ControlReply, Status> {
+        let store = self.state.with_store(|s| s.clone());
+        let seed = self.fresh_seed();
+        match crate::plan::plan(&store, actions, super::leader::wall_ms(), seed) {
+            Ok(p) => Ok(ControlReply { plan: Some(p.into()), ..Default::default() }),
+            Err(e @ crate::plan::PlanError::Change(_)) => Err(Status::aborted(e.to_string())),
+            Err(e) => Err(Status::internal(e.to_string())),
+        }
     }
 
     /// `secret create` / `config create` from the spec's JSON: the actions and the new id.
@@ -290,7 +318,7 @@ impl Manager {
             return Ok(self.state.with_store(f));
         }
         let op = Op::ReadTables(crate::proto::ReadTables { kinds: kinds.iter().map(|k| k.as_str().to_string()).collect() });
-        let reply = self.control(ControlRequest { hops: 0, op: Some(op) }).await?;
+        let reply = self.control(ControlRequest { hops: 0, op: Some(op), dry_run: false }).await?;
         let list: Vec<Object> =
             serde_json::from_slice(&reply.objects).map_err(|e| Status::internal(format!("the leader's tables did not decode: {e}")))?;
         let store = crate::store::Store::from_objects(reply.index, list)

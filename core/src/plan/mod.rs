@@ -25,6 +25,7 @@
 pub mod render;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use crate::dispatcher::StatusUpdate;
 use crate::leader::{self, PassInput};

@@ -44,7 +44,8 @@ pub fn text(p: &Plan) -> String {
         out.push_str(&format!("{s} would run {}.\n", on.join(", ")));
     }
     for u in &p.updates {
-        let message = if u.message.is_empty() { String::new() } else { format!(" ({})", u.message) };
+        // "update completed" only restates the state.
+        let message = if u.message.is_empty() || u.message.contains(u.state.as_str()) { String::new() } else { format!(" ({})", u.message) };
         out.push_str(&format!("{} update would end {}{message}.\n", u.service, u.state));
     }
     if p.omitted > 0 {

@@ -119,6 +119,15 @@ fn tasks_no_node_can_take_are_planned_pending_with_the_schedulers_reason() {
 }
 
 #[test]
+fn a_plan_crosses_the_wire_unchanged() {
+    let w = converged(3, 2);
+    let p = plan_of(&w, control::scale_service(&w.store, "redis", 5).unwrap());
+    assert!(!p.started.is_empty());
+    let back = Plan::from(crate::proto::Plan::from(p.clone()));
+    assert_eq!(back, p);
+}
+
+#[test]
 fn a_removal_plans_every_task_stopping() {
     let w = converged(2, 3);
     let change = control::remove_service(&w.store, "redis").unwrap();

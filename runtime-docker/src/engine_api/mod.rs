@@ -70,7 +70,7 @@ impl EngineApi {
     /// One control-API call (forwarded to the leader if this manager does not lead).
     async fn control(&self, op: Op) -> Result<ControlReply, ApiError> {
         self.require_manager()?;
-        self.manager.control(ControlRequest { hops: 0, op: Some(op) }).await.map_err(from_status)
+        self.manager.control(ControlRequest { hops: 0, op: Some(op), dry_run: false }).await.map_err(from_status)
     }
 }
 

@@ -31,7 +31,7 @@ async fn endpoint(addr: &str, ca_pem: &str, me: Option<&NodeCerts>) -> tonic::tr
 
 async fn list_services(ch: tonic::transport::Channel) -> Result<proto::ControlReply, tonic::Status> {
     let mut c = proto::control_client::ControlClient::new(ch);
-    c.call(proto::ControlRequest { hops: 0, op: Some(Op::ListServices(proto::ListObjects::default())) }).await.map(|r| r.into_inner())
+    c.call(proto::ControlRequest { hops: 0, op: Some(Op::ListServices(proto::ListObjects::default())), dry_run: false }).await.map(|r| r.into_inner())
 }
 
 async fn vote(ch: tonic::transport::Channel) -> Result<proto::RaftMessage, tonic::Status> {

@@ -7,6 +7,7 @@
 
 mod ground_truth;
 mod injectors;
+mod plan;
 
 use crate::client::LoadClient;
 use crate::mesh::MeshModel;
@@ -259,6 +260,8 @@ struct Run {
     seed: u64,
     /// Lines `service logs` steps received, as the CLI prints them.
     logs: Arc<Mutex<Vec<String>>>,
+    /// The last `--dry-run` step's plan, for `plan holds`.
+    plan: Option<shoal_core::plan::Plan>,
 }
 
 async fn drive(
@@ -303,6 +306,7 @@ async fn drive(
         control_load: None,
         seed,
         logs: Arc::default(),
+        plan: None,
     };
 
     let mut injectors = Vec::new();
@@ -449,6 +453,7 @@ impl Run {
 
     async fn do_cmd(&mut self, cmd: &DoCmd) -> Result<(), String> {
         match cmd {
+            DoCmd::Control(c) if c.dry_run() => self.plan_step(c).await,
             DoCmd::LoadWrites { per_sec, to, read_back } => {
                 if let Some(l) = self.load.take() {
                     l.stop();
@@ -512,7 +517,7 @@ impl Run {
                     }
                     Ok(())
                 }
-                NodeCommand::Update { availability, label_add, label_rm, role, node } => {
+                NodeCommand::Update { availability, label_add, label_rm, role, node, .. } => {
                     if let Some(role) = role {
                         self.membership(node, role == "manager").await?;
                         if availability.is_none() && label_add.is_empty() && label_rm.is_empty() {
@@ -575,7 +580,7 @@ impl Run {
                     self.control(Op::RollbackService(proto::ObjectKey { key: service.clone() })).await.map(|_| ())
                 }
                 ServiceCommand::Logs(l) => self.service_logs(l).await,
-                ServiceCommand::Rm { services } => {
+                ServiceCommand::Rm { services, .. } => {
                     self.remove_all("service", services, |key| Op::RemoveService(proto::ObjectKey { key })).await
                 }
             },
@@ -853,12 +858,17 @@ impl Run {
     /// out or lost its manager, so it may have been applied): a retried `service rm` that
     /// finds nothing, or a retried create that finds its own spec, is that attempt's success.
     async fn control_retried(&self, op: Op) -> (Result<proto::ControlReply, CallError>, bool) {
+        self.control_retried_as(op, false).await
+    }
+
+    /// [`Run::control_retried`], or with `dry_run` the write's plan instead of the write.
+    async fn control_retried_as(&self, op: Op, dry_run: bool) -> (Result<proto::ControlReply, CallError>, bool) {
         let managers = self.cluster.lock().unwrap().manager_addrs();
         let mut last = String::new();
         let mut unknown = false;
         for attempt in 0..20 {
             let target = managers[attempt % managers.len()].clone();
-            let req = proto::ControlRequest { hops: 0, op: Some(op.clone()) };
+            let req = proto::ControlRequest { hops: 0, op: Some(op.clone()), dry_run };
             let call = async move {
                 let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
                 let mut c = proto::control_client::ControlClient::new(ch);
@@ -1015,6 +1025,7 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::PlanHolds => self.plan.as_ref().is_some_and(|p| plan::holds(&c, p).is_ok()),
                     Predicate::ServiceResolves { service, n } => c.resolves(service) == Some(*n),
                     Predicate::StackRunning { stack } => converged_where(&c, |svc| shoal_core::stack::deploy::service_in_stack(svc, stack)).is_ok_and(|n| n > 0),
                     Predicate::ServiceUpdateState { service, state } => c
@@ -1100,6 +1111,10 @@ impl Run {
                         format!("; {service} runs {} containers; tasks: {}", running(&c, Some(service), None), task_summary(&c, service))
                     }
                     Predicate::ServicesConverged => format!("; {}", converged(&c).err().unwrap_or_default()),
+                    Predicate::PlanHolds => match &self.plan {
+                        None => "; no `--dry-run` step ran before".into(),
+                        Some(p) => format!("; {}", plan::holds(&c, p).err().unwrap_or_default()),
+                    },
                     Predicate::StackRunning { stack } => match converged_where(&c, |svc| shoal_core::stack::deploy::service_in_stack(svc, stack)) {
                         Ok(0) => format!("; the stack {stack} has no service"),
                         Ok(_) => String::new(),

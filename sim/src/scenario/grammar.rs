@@ -113,6 +113,9 @@ pub enum Predicate {
     /// `stack NAME running`: the stack has services and each runs what `services converged`
     /// asks of it.
     StackRunning { stack: String },
+    /// `plan holds`: the services the last `--dry-run` step's plan touched run their
+    /// containers where the plan said they would end (ground truth, per node).
+    PlanHolds,
     /// `services converged`: every replicated service runs exactly its replicas and every
     /// global service one container per ready, active node that matches its constraints
     /// (ground truth), i.e. the liveness bound after faults heal.
@@ -153,6 +156,7 @@ impl Predicate {
             | Predicate::ServiceRunningImage { .. }
             | Predicate::StackRunning { .. }
             | Predicate::ServicesConverged
+            | Predicate::PlanHolds
             | Predicate::NodesWithHostname { .. } => true,
             // A node's id is known to the runner only once its join answer arrived, which
             // may be after the store changed.
@@ -547,6 +551,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
             Ok(Predicate::NodeStatus { node: node.to_string(), ready: one_of(st, "ready", "down", "node status")? })
         }
         ["services", "converged"] => Ok(Predicate::ServicesConverged),
+        ["plan", "holds"] => Ok(Predicate::PlanHolds),
         ["stack", name, "running"] => Ok(Predicate::StackRunning { stack: name.to_string() }),
         ["nodes", "with", "hostname", host, n] => {
             known_node(host, names)?;
@@ -575,7 +580,7 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         _ => Err(format!(
             "unknown predicate {:?}: use `leader elected`, `managers agree`, `writes committed N`, \
              `no writes for D`, `snapshot installed`, `service NAME running N [image IMG]`, `service NAME update-state STATE`, `service NAME update-message \"TEXT\"`, `service NAME completed N`, `service NAME tasks N`, `service NAME tasks-on NODE N`, \
-             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `requests failed [<=|>=] N`, `requests succeeded >= N`, `logs contain N \"TEXT\"` or `task of NAME pending with \"TEXT\"`",
+             `node NAME tasks N`, `node NAME status ready|down`, `node NAME role manager|worker`, `nodes with hostname NAME N`, `services converged`, `plan holds`, `requests failed [<=|>=] N`, `requests succeeded >= N`, `logs contain N \"TEXT\"` or `task of NAME pending with \"TEXT\"`",
             words.join(" ")
         )),
     }

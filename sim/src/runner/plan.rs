@@ -1,0 +1,68 @@
+//! `--dry-run` steps and the `plan holds` predicate: a scenario asks the managers for a
+//! write's plan (core/src/plan), traces it, and can then make the write and expect the
+//! containers to end where the plan said (issue 24's check that a plan is what happens).
+
+use super::Run;
+use crate::cluster::Cluster;
+use shoal_core::cli::{plan_requests, ControlCommand, ServiceCommand};
+use shoal_core::plan::{render, Plan};
+use shoal_core::proto::{self, control_request::Op};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Run {
+    /// A `do` step whose command has `--dry-run`: the plan of each of its writes, traced line
+    /// by line; the last one is what `plan holds` checks.
+    pub(super) async fn plan_step(&mut self, cmd: &ControlCommand) -> Result<(), String> {
+        let mut plans = Vec::new();
+        if let ControlCommand::Service(ServiceCommand::Update(u)) = cmd {
+            let mut m = shoal_core::cli::ServiceUpdater::new(u.clone());
+            while let Some(op) = m.poll_request() {
+                let (reply, _) = self.control_retried_as(op, true).await;
+                if let Ok(proto::ControlReply { plan: Some(p), .. }) = &reply {
+                    plans.push(Plan::from(p.clone()));
+                }
+                m.handle_reply(reply);
+            }
+            m.outcome().cloned().unwrap_or(Ok(()))?;
+        } else {
+            let requests = plan_requests(cmd).unwrap_or_else(|| Err("this command cannot be planned with --dry-run".into()))?;
+            for (_, mut op) in requests {
+                if let Op::UpdateNode(u) = &mut op {
+                    u.node = self.node_key(&u.node);
+                }
+                let (reply, _) = self.control_retried_as(op, true).await;
+                let plan = reply.map_err(|e| e.message)?.plan.ok_or("the manager answered the dry run without a plan")?;
+                plans.push(Plan::from(plan));
+            }
+        }
+        for p in &plans {
+            for line in render::text(p).lines() {
+                tracing::info!(target: "shoal::step", node = "runner", "plan: {line}");
+            }
+        }
+        self.plan = Some(plans.pop().ok_or("the dry run planned nothing")?);
+        Ok(())
+    }
+}
+
+/// Whether the containers of the services `plan` touched run where it said they would end
+/// (ground truth, by node name); Err says where they differ.
+pub(super) fn holds(c: &Cluster, plan: &Plan) -> Result<(), String> {
+    let services: BTreeSet<&str> = plan
+        .placement
+        .iter()
+        .map(|x| x.service.as_str())
+        .chain(plan.started.iter().chain(&plan.stopped).map(|t| t.service.as_str()))
+        .collect();
+    for s in services {
+        let want: BTreeMap<&str, u64> = plan.placement.iter().filter(|x| x.service == s).map(|x| (x.node.as_str(), x.tasks)).collect();
+        let have: BTreeMap<&str, u64> = (0..c.nodes.len())
+            .map(|i| (c.nodes[i].name.as_str(), c.running(i, Some(s)) as u64))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if want != have {
+            return Err(format!("{s} runs {have:?}, the plan said {want:?}"));
+        }
+    }
+    Ok(())
+}
