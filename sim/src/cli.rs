@@ -67,6 +67,10 @@ enum Cmd {
         /// Shrink each failing seed's plan and write it as explore-SEED.shrunk.toml here.
         #[arg(long)]
         shrink: bool,
+        /// Instead of faults: a random change planned with --dry-run, then made; the plan must
+        /// hold (sim/src/what_if.rs).
+        #[arg(long)]
+        what_if: bool,
     },
     /// Shrink a failing run into a smaller scenario that fails the same way: the explorer's
     /// plan of --seed, or FILE under --seed. Exit 0 shrunk, 1 nothing to shrink (the run
@@ -263,8 +267,8 @@ pub fn main() -> i32 {
             }
             i32::from(failed > 0)
         }
-        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink } => {
-            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink)
+        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, what_if } => {
+            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, what_if)
         }
         Cmd::Shrink { file, seed, write, max_runs } => {
             let (origin, text) = match &file {
@@ -426,8 +430,10 @@ fn explore(
     shard: Option<(u64, u64)>,
     json: bool,
     shrink: bool,
+    what_if: bool,
 ) -> i32 {
-    use shoal_sim::explore::{explore_one, plan};
+    use shoal_sim::explore::{explore_one, plan_of};
+    let flag = if what_if { " --what-if" } else { "" };
     let seeds = match (seeds, seed) {
         (Some(r), _) => r,
         (None, Some(s)) => s..s + 1,
@@ -437,7 +443,7 @@ fn explore(
         }
     };
     if let Some(path) = write {
-        let p = plan(seeds.start);
+        let p = plan_of(seeds.start, what_if);
         return match std::fs::write(&path, &p.text) {
             Ok(()) => {
                 println!("wrote the plan of seed {} to {path}: replay it with scripts/sim run {path} --seed {}", p.seed, p.seed);
@@ -466,9 +472,9 @@ fn explore(
             .map(|s| {
                 let s = *s;
                 std::thread::spawn(move || {
-                    let first = explore_one(s);
+                    let first = explore_one(s, what_if);
                     // The replay runs on another fresh thread, as a reproduction would.
-                    let again = check_determinism.then(|| std::thread::spawn(move || explore_one(s).1.trace_hash).join());
+                    let again = check_determinism.then(|| std::thread::spawn(move || explore_one(s, what_if).1.trace_hash).join());
                     (first, again)
                 })
             })
@@ -492,7 +498,7 @@ fn explore(
             } else if let Some(v) = r.violations.first() {
                 println!("{}", r.banner);
                 println!("FAILED explore seed={} ({}) at t={:.3}s: [{}] {}", p.seed, p.summary, v.at, v.checker, v.message);
-                println!("reproduce: scripts/sim explore --seed {} (save the plan: --seed {} --write plan.toml)", p.seed, p.seed);
+                println!("reproduce: scripts/sim explore{flag} --seed {} (save the plan: --seed {} --write plan.toml)", p.seed, p.seed);
             } else {
                 println!("PASSED explore seed={} {} virtual={:.1}s wall={:.2}s trace_hash={}", p.seed, p.summary, r.virtual_secs, r.wall_secs, r.trace_hash);
             }

@@ -359,9 +359,19 @@ pub fn plan(seed: u64) -> Plan {
     Plan { seed, text: t, summary }
 }
 
-/// Runs the plan of `seed`.
-pub fn explore_one(seed: u64) -> (Plan, RunReport) {
-    let p = plan(seed);
+/// The fault explorer's plan of `seed`, or with `what_if` the what-if check's
+/// (sim/src/what_if.rs).
+pub fn plan_of(seed: u64, what_if: bool) -> Plan {
+    if what_if {
+        crate::what_if::plan(seed)
+    } else {
+        plan(seed)
+    }
+}
+
+/// Runs the plan of `seed` ([`plan_of`]).
+pub fn explore_one(seed: u64, what_if: bool) -> (Plan, RunReport) {
+    let p = plan_of(seed, what_if);
     let s = Scenario::parse(&format!("<explore seed {seed}>"), &p.text)
         .unwrap_or_else(|e| panic!("the explorer made an invalid plan for seed {seed}: {e}\n{}", p.text));
     let r = run(&s, seed, &RunOptions::default());

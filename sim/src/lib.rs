@@ -20,6 +20,7 @@ pub mod control_load;
 pub mod disk;
 pub mod executor;
 pub mod explore;
+pub mod what_if;
 pub mod history;
 pub mod invariants;
 pub mod mesh;

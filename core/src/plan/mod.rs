@@ -238,11 +238,10 @@ impl Outcome {
     fn finish(mut self, from: &Store, end: &Store, duration_ms: u64, complete: bool, passes: u32) -> Plan {
         let mut pending = Vec::new();
         let mut placement: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for o in end.list(Kind::Task) {
-            let Object::Task(t) = o else { continue };
-            if !t.is_live() {
-                continue;
-            }
+        let live = || end.list(Kind::Task).filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }).filter(|t| t.is_live());
+        // A service with a task left pending is touched: first those, then where the touched
+        // ones run (a pending task may come after its service's running ones in id order).
+        for t in live() {
             if t.status.state == TaskState::Pending {
                 self.touched.insert(t.service_id.clone());
                 if pending.len() < LISTED_MAX {
@@ -252,7 +251,10 @@ impl Outcome {
                 } else {
                     self.omitted += 1;
                 }
-            } else if t.status.state == TaskState::Running && self.touched.contains(&t.service_id) {
+            }
+        }
+        for t in live() {
+            if t.status.state == TaskState::Running && self.touched.contains(&t.service_id) {
                 *placement.entry((t.service_name.clone(), hostname(end, &t.node_id))).or_default() += 1;
             }
         }

@@ -218,21 +218,17 @@ pub fn schedule(
     strategy: SchedulerStrategy,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Decision> {
-    // Batches of identical tasks, in a deterministic order (first appearance).
-    let mut batches: Vec<((String, u64), Vec<&Task>)> = Vec::new();
-    let mut index: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    // Batches of identical tasks by service name, then in slot order: an order that task ids
+    // (random) do not decide, so the same state places the same way whatever ids its tasks
+    // got. A what-if plan (core/src/plan) relies on it: its tasks' ids are not the ones the
+    // write will make, and the first batch placed shapes where the next ones go.
+    let mut batches: BTreeMap<(&str, &str, u64), Vec<&Task>> = BTreeMap::new();
     for t in pending {
-        let key = (t.service_id.clone(), t.spec_version);
-        match index.get(&key) {
-            Some(i) => batches[*i].1.push(t),
-            None => {
-                index.insert(key.clone(), batches.len());
-                batches.push((key, vec![t]));
-            }
-        }
+        batches.entry((t.service_name.as_str(), t.service_id.as_str(), t.spec_version)).or_default().push(t);
     }
     let mut out = Vec::with_capacity(pending.len());
-    for (_, tasks) in batches {
+    for (_, mut tasks) in batches {
+        tasks.sort_by(|a, b| (a.slot, &a.id).cmp(&(b.slot, &b.id)));
         let needs = Needs::of(tasks[0], services.get(&tasks[0].service_id).copied());
         place_batch(view, &tasks, &needs, strategy, rng, &mut out);
     }

@@ -46,8 +46,21 @@ impl Run {
 }
 
 /// Whether the containers of the services `plan` touched run where it said they would end
-/// (ground truth, by node name); Err says where they differ.
+/// (ground truth, by node name), and their updates ended as it said (the most advanced
+/// store); Err says where they differ.
 pub(super) fn holds(c: &Cluster, plan: &Plan) -> Result<(), String> {
+    for u in &plan.updates {
+        let state = c
+            .with_best_store(|s| {
+                let svc = shoal_core::control::find_service(s, &u.service).ok()?;
+                svc.update_status.as_ref().map(|x| shoal_core::cli::wire_name(&x.state))
+            })
+            .flatten()
+            .unwrap_or_default();
+        if state != u.state {
+            return Err(format!("{}'s update is {state:?}, the plan said it would end {:?}", u.service, u.state));
+        }
+    }
     let services: BTreeSet<&str> = plan
         .placement
         .iter()
