@@ -112,9 +112,11 @@ enum Cmd {
     /// fast names and VIPs follow tasks on overlay networks, p50/p99/max), `rollback`
     /// (time from a failure to the automatic rollback), `history` (linearizability checker
     /// speed: Porcupine's corpus and synthetic histories of --tasks operations, default 10,000),
-    /// `stack` (a 10-service stack deploy to converged).
+    /// `stack` (a 10-service stack deploy to converged), `plan` (a what-if plan of a scale, a
+    /// drain, a rolling update and a removal on --nodes nodes (default 1,000) and a service of
+    /// --tasks replicas (default 1,000)).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "names", "rollback", "history", "stack"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "names", "rollback", "history", "stack", "plan"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -365,6 +367,12 @@ pub fn main() -> i32 {
             "worker-crash" => shoal_sim::bench::worker_crash(seeds.unwrap_or(1..201)),
             "stack" => shoal_sim::bench::stack(seeds.unwrap_or(1..101)),
             "false-downs" => shoal_sim::bench::false_downs(seeds.unwrap_or(1..4), hours),
+            // plan: defaults 1,000 nodes and a 1,000-replica service (the target).
+            "plan" => shoal_sim::bench_plan::plan_bench(
+                if nodes == 5_000 { 1_000 } else { nodes },
+                if tasks == 50_000 { 1_000 } else { tasks as u64 },
+                json,
+            ),
             "scheduler" => shoal_sim::bench::scheduler(nodes, tasks, constraint.as_deref(), placement_pref.as_deref(), json),
             _ => shoal_sim::bench::failover(seeds.unwrap_or(1..201)),
         },

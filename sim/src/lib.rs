@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod control_load;
 pub mod disk;
 pub mod executor;
+pub mod bench_plan;
 pub mod explore;
 pub mod what_if;
 pub mod history;

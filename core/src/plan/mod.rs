@@ -31,7 +31,7 @@ use crate::dispatcher::StatusUpdate;
 use crate::leader::{self, PassInput};
 use crate::model::{Kind, Object, Task, TaskState, TaskStatus};
 use crate::orchestrator::IdGen;
-use crate::store::{Action, Store, StoreError, Transaction};
+use crate::store::{Action, Store, StoreError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,12 @@ pub enum PlanError {
 
 /// Plans `change` over `store` at `now_ms`; `seed` drives ids and random placement.
 pub fn plan(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -> Result<Plan, PlanError> {
+    plan_to_end(store, change, now_ms, seed).map(|(p, _)| p)
+}
+
+/// [`plan`], and the store as the plan leaves it (a swarm settled under the model: what a
+/// benchmark or a simulated twin can start from).
+pub fn plan_to_end(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -> Result<(Plan, Store), PlanError> {
     let mut s = store.clone();
     let mut index = s.last_index();
     let mut ids = IdGen::new(seed);
@@ -129,8 +135,10 @@ pub fn plan(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -> Resul
     }
     if !change.is_empty() {
         out.record(&s, &change, 0);
-        index += 1;
-        s.apply(index, &Transaction { timestamp_ms: now_ms, actions: change }).map_err(PlanError::Change)?;
+        for txn in crate::store::batches(now_ms, change) {
+            index += 1;
+            s.apply(index, &txn).map_err(PlanError::Change)?;
+        }
     }
     // In flight when the plan starts (placed but not yet running, told to stop but not yet
     // stopped): the model's agents finish them first, as real ones would.
@@ -160,12 +168,16 @@ pub fn plan(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -> Resul
         }
         out.record(&s, &actions, now - now_ms);
         let touched: BTreeSet<String> = actions.iter().filter(|a| a.key().0 == Kind::Task).map(|a| a.key().1).collect();
-        index += 1;
-        s.apply(index, &Transaction { timestamp_ms: now, actions }).map_err(|error| PlanError::Pass { pass: passes, error })?;
+        // In transactions as the leader proposes them (the store refuses larger ones).
+        for txn in crate::store::batches(now, actions) {
+            index += 1;
+            s.apply(index, &txn).map_err(|error| PlanError::Pass { pass: passes, error })?;
+        }
         reports = perfect_agents(&s, &touched, now);
         last_change_ms = now;
     }
-    Ok(out.finish(store, &s, last_change_ms - now_ms, complete, passes))
+    let p = out.finish(store, &s, last_change_ms - now_ms, complete, passes);
+    Ok((p, s))
 }
 
 /// What perfect agents report about `ids`: a placed task that should run runs; a task told

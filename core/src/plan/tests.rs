@@ -186,3 +186,13 @@ proptest! {
         prop_assert_eq!(placement(&w, "redis"), planned(&p, "redis"));
     }
 }
+
+#[test]
+fn a_plan_larger_than_a_transaction_applies_in_the_leaders_batches() {
+    // 600 new tasks: more than one transaction (200 changes) and than one pass's slots (500).
+    let w = converged(4, 1);
+    let p = plan_of(&w, control::scale_service(&w.store, "redis", 601).unwrap());
+    assert!(p.complete, "{p:?}");
+    assert_eq!(p.started.len(), 600);
+    assert_eq!(planned(&p, "redis").values().sum::<u64>(), 601);
+}
