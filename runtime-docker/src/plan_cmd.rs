@@ -9,6 +9,10 @@ use shoal_core::proto;
 
 /// Plans `cmd` (a command whose `--dry-run` is set) at the manager at `host`.
 pub async fn run(host: &str, cmd: &ControlCommand) -> Result<(), String> {
+    if let ControlCommand::Stack(s) = cmd {
+        // The compose files are read on the client: stack_cmd runs the deployer's dry run.
+        return crate::stack_cmd::run(host, s.clone()).await;
+    }
     let json = cmd.plan_flags().and_then(|p| p.format.as_deref()) == Some("json");
     let mut plans: Vec<(String, Plan)> = Vec::new();
     if let ControlCommand::Service(ServiceCommand::Update(u)) = cmd {

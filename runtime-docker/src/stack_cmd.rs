@@ -3,7 +3,7 @@
 //! this shell sends the plan's requests one by one and prints docker's progress lines.
 
 use crate::read_cmd::{services_table, tasks_table};
-use crate::{call, json_rows, objects, try_call};
+use crate::{call, json_rows, objects, try_call_as};
 use shoal_core::cli::StackCommand;
 use shoal_core::model::{Object, Service};
 use shoal_core::proto::{self, control_request::Op};
@@ -13,7 +13,7 @@ use shoal_core::stack::Variables;
 
 pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
     match cmd {
-        StackCommand::Deploy { compose_files, prune, name, .. } => {
+        StackCommand::Deploy { compose_files, prune, name, plan, .. } => {
             let (sources, working_dir) = read_sources(&compose_files)?;
             let vars = variables(&working_dir)?;
             let read = |p: &str| std::fs::read(p).map_err(|e| e.to_string());
@@ -21,12 +21,26 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
             for w in warnings {
                 eprintln!("{w}\n");
             }
-            drive(host, Deployer::new(&name, Goal::Deploy { spec, prune })).await
+            let goal = Goal::Deploy { spec, prune };
+            if !plan.dry_run {
+                return drive(host, &mut Deployer::new(&name, goal), false).await;
+            }
+            // A dry run: the writes it would make, then their plan (with --format json, the
+            // plan alone on stdout).
+            let json = plan.format.as_deref() == Some("json");
+            let mut d = Deployer::dry_run(&name, goal);
+            drive(host, &mut d, json).await?;
+            match d.plan() {
+                Some(p) if json => println!("{}", serde_json::to_string(p).expect("a plan serialises")),
+                Some(p) => print!("\n{}", shoal_core::plan::render::text(p)),
+                None => {}
+            }
+            Ok(())
         }
         StackCommand::Rm { names } => {
             let mut failed = Vec::new();
             for name in names {
-                if let Err(e) = drive(host, Deployer::new(&name, Goal::Remove)).await {
+                if let Err(e) = drive(host, &mut Deployer::new(&name, Goal::Remove), false).await {
                     eprintln!("{e}");
                     failed.push(name);
                 }
@@ -75,13 +89,16 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
     }
 }
 
-/// Sends the machine's requests until it is done, printing its lines as it goes.
-async fn drive(host: &str, mut d: Deployer) -> Result<(), String> {
+/// Sends the machine's requests until it is done, printing its lines as it goes (unless
+/// `quiet`).
+async fn drive(host: &str, d: &mut Deployer, quiet: bool) -> Result<(), String> {
     while let Some(op) = d.poll_request() {
-        let reply = try_call(host, op).await;
+        let reply = try_call_as(host, op, d.is_dry_run()).await;
         d.handle_reply(reply);
         while let Some(line) = d.poll_output() {
-            println!("{line}");
+            if !quiet {
+                println!("{line}");
+            }
         }
     }
     match d.outcome() {

@@ -119,6 +119,7 @@ mod networks {
 mod plans {
     scenario_tests!("plans",
         dry_run => "dry-run.toml",
+        stack_dry_run => "stack-dry-run.toml",
     );
 }
 

@@ -1,7 +1,8 @@
 //! `--dry-run`: the flags, and the plan requests of the writes that can be planned (the
 //! manager answers a request sent with `dry_run` with a plan, core/src/plan, and writes
 //! nothing). `service update` is planned through [`super::ServiceUpdater`], whose write is
-//! the update's request.
+//! the update's request; `stack deploy` through the stack deployer's dry run
+//! (`crate::stack::deploy::Deployer::dry_run`), which plans all its writes as one.
 
 use super::{ControlCommand, NodeCommand, ServiceCommand};
 use crate::proto::{self, control_request::Op};
@@ -26,6 +27,7 @@ impl ControlCommand {
             ControlCommand::Service(ServiceCommand::Update(u)) => Some(&u.plan),
             ControlCommand::Service(ServiceCommand::Scale { plan, .. } | ServiceCommand::Rm { plan, .. } | ServiceCommand::Rollback { plan, .. }) => Some(plan),
             ControlCommand::Node(NodeCommand::Update { plan, .. }) => Some(plan),
+            ControlCommand::Stack(super::StackCommand::Deploy { plan, .. }) => Some(plan),
             _ => None,
         }
     }

@@ -24,6 +24,8 @@ pub enum StackCommand {
         /// Send registry authentication details to Swarm agents (accepted: no registry is used)
         #[arg(long)]
         with_registry_auth: bool,
+        #[command(flatten)]
+        plan: super::PlanFlags,
         /// The stack's name
         name: String,
     },

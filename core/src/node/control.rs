@@ -9,7 +9,7 @@ use crate::model::{Kind, NodeAvailability, NodeRole, Object, ServiceSpec};
 use crate::orchestrator::IdGen;
 use crate::proto::control_request::Op;
 use crate::proto::{control_client::ControlClient, control_server, ControlReply, ControlRequest};
-use crate::store::{Action, Transaction};
+use crate::store::{Action, Store, Transaction};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -68,11 +68,11 @@ fn readable(o: &Object) -> Object {
 }
 
 /// `secret update` / `config update` (labels only).
-fn update_payload(st: &super::SharedState, kind: PayloadKind, u: crate::proto::UpdatePayload) -> Result<Vec<Action>, ControlError> {
+fn update_payload(s: &Store, kind: PayloadKind, u: &crate::proto::UpdatePayload) -> Result<Vec<Action>, ControlError> {
     let v = (u.version != 0).then_some(u.version);
-    let labels = u.labels.into_iter().collect();
+    let labels = u.labels.clone().into_iter().collect();
     let data = u.data_given.then_some(u.data.as_slice());
-    st.with_store(|s| control::update_payload(s, kind, &u.key, &u.name, data, labels, v))
+    control::update_payload(s, kind, &u.key, &u.name, data, labels, v)
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<Kind>, Status> {
@@ -98,6 +98,93 @@ fn tables(s: &crate::store::Store, kinds: &[Kind]) -> Vec<Object> {
 
 fn objects(v: Vec<Object>) -> Vec<u8> {
     serde_json::to_vec(&v).expect("objects serialise")
+}
+
+/// The store actions of a control write over `s`, and the id of what it creates; None for a
+/// read. Pure over the store it is given: the live one for a write, a copy for a plan.
+fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<Option<(Vec<Action>, String)>, Status> {
+    let none = String::new;
+    let a = match op {
+        Op::CreateService(c) => {
+            let id = ids.next_id();
+            (control::create_service(s, spec_of(&c.spec)?, id.clone())?, id)
+        }
+        Op::UpdateService(u) => {
+            let v = (u.version != 0).then_some(u.version);
+            (control::update_service(s, &u.service, spec_of(&u.spec)?, v)?, none())
+        }
+        Op::ScaleService(x) => (control::scale_service(s, &x.service, x.replicas)?, none()),
+        Op::RemoveService(k) => (control::remove_service(s, &k.key)?, none()),
+        Op::RollbackService(k) => (control::rollback_service(s, &k.key)?, none()),
+        Op::UpdateNode(u) => {
+            let availability = match u.availability.as_str() {
+                "" => None,
+                "active" => Some(NodeAvailability::Active),
+                "pause" => Some(NodeAvailability::Pause),
+                "drain" => Some(NodeAvailability::Drain),
+                a => return Err(Status::invalid_argument(format!("availability {a:?}: use active, pause or drain"))),
+            };
+            let desired_role = match u.role.as_str() {
+                "" => None,
+                r => Some(NodeRole::parse(r).ok_or_else(|| Status::invalid_argument(format!("role {r:?}: use manager or worker")))?),
+            };
+            let nu = NodeUpdate {
+                availability,
+                desired_role,
+                label_add: u.label_add.clone().into_iter().collect(),
+                label_rm: u.label_rm.clone(),
+                expected_version: (u.version != 0).then_some(u.version),
+            };
+            (control::update_node(s, &u.node, &nu)?, none())
+        }
+        Op::RotateJoinToken(r) => {
+            let role = NodeRole::parse(&r.role)
+                .ok_or_else(|| Status::invalid_argument(format!("join token role {:?}: use worker or manager", r.role)))?;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (control::rotate_join_token(s, role, &mut rng)?, none())
+        }
+        Op::RemoveNode(r) => (control::remove_node(s, &r.node, r.force)?, none()),
+        Op::UpdateCluster(u) => {
+            let cu = control::ClusterUpdate { task_history_limit: u.task_history_limit, max_service_replicas: u.max_service_replicas };
+            (control::update_cluster(s, &cu)?, none())
+        }
+        Op::CreateSecret(c) => create_payload(s, PayloadKind::Secret, &c.spec, ids.next_id())?,
+        Op::CreateConfig(c) => create_payload(s, PayloadKind::Config, &c.spec, ids.next_id())?,
+        Op::RemoveSecret(k) => (control::remove_payload(s, PayloadKind::Secret, &k.key)?, none()),
+        Op::RemoveConfig(k) => (control::remove_payload(s, PayloadKind::Config, &k.key)?, none()),
+        Op::UpdateSecret(u) => (update_payload(s, PayloadKind::Secret, u)?, none()),
+        Op::UpdateConfig(u) => (update_payload(s, PayloadKind::Config, u)?, none()),
+        Op::CreateNetwork(c) => {
+            let spec: crate::model::NetworkSpec = serde_json::from_slice(&c.spec)
+                .map_err(|e| Status::invalid_argument(format!("network spec is not valid JSON: {e}")))?;
+            let id = ids.next_id();
+            (control::create_network(s, spec, id.clone())?, id)
+        }
+        Op::RemoveNetwork(k) => (control::remove_network(s, &k.key)?, none()),
+        Op::GetSecret(_)
+        | Op::GetConfig(_)
+        | Op::ListSecrets(_)
+        | Op::ListConfigs(_)
+        | Op::GetNetwork(_)
+        | Op::ListNetworks(_)
+        | Op::GetService(_)
+        | Op::GetNode(_)
+        | Op::GetTask(_)
+        | Op::ReadTables(_)
+        | Op::ListServices(_)
+        | Op::ListNodes(_)
+        | Op::GetCluster(_)
+        | Op::ListTasks(_)
+        | Op::PlanWrites(_) => return Ok(None),
+    };
+    Ok(Some(a))
+}
+
+/// `secret create` / `config create` from the spec's JSON: the actions and the new id.
+fn create_payload(s: &Store, kind: PayloadKind, spec: &[u8], id: String) -> Result<(Vec<Action>, String), Status> {
+    let spec: crate::model::SecretSpec = serde_json::from_slice(spec)
+        .map_err(|e| Status::invalid_argument(format!("{} spec is not valid JSON: {e}", kind.noun())))?;
+    Ok((control::create_payload(s, kind, spec, id.clone())?, id))
 }
 
 impl Manager {
@@ -155,95 +242,37 @@ impl Manager {
     /// One control request on the leader, under the control lock; with `dry_run`, a write's
     /// plan instead of the write (without the lock: nothing is written).
     async fn control_locked(&self, op: Op, dry_run: bool) -> Result<ControlReply, Status> {
+        if let Op::PlanWrites(p) = op {
+            if !dry_run {
+                return Err(Status::invalid_argument("plan_writes is a dry run: send it with dry_run set"));
+            }
+            return self.plan_writes(p);
+        }
+        let seed = self.fresh_seed();
+        let Some((actions, id)) = self.state.with_store(|s| write_actions(s, &op, &mut IdGen::new(seed), seed))? else {
+            return self.control_read(op);
+        };
+        if dry_run {
+            return self.plan(actions);
+        }
+        let index = self.commit_control(actions).await?;
+        Ok(ControlReply { index, id, ..Default::default() })
+    }
+
+    /// A control read, answered from this leader's committed store.
+    fn control_read(&self, op: Op) -> Result<ControlReply, Status> {
         let st = &self.state;
-        // The table a secret or config read lists.
-        let op_kind = if matches!(op, Op::GetConfig(_) | Op::ListConfigs(_)) { Kind::Config } else { Kind::Secret };
-        let (actions, id): (Vec<Action>, String) = match op {
-            Op::CreateService(c) => {
-                let spec = spec_of(&c.spec)?;
-                let id = IdGen::new(self.fresh_seed()).next_id();
-                (st.with_store(|s| control::create_service(s, spec, id.clone()))?, id)
-            }
-            Op::UpdateService(u) => {
-                let spec = spec_of(&u.spec)?;
-                let v = (u.version != 0).then_some(u.version);
-                (st.with_store(|s| control::update_service(s, &u.service, spec, v))?, String::new())
-            }
-            Op::ScaleService(s) => (st.with_store(|st| control::scale_service(st, &s.service, s.replicas))?, String::new()),
-            Op::RemoveService(k) => (st.with_store(|s| control::remove_service(s, &k.key))?, String::new()),
-            Op::RollbackService(k) => (st.with_store(|s| control::rollback_service(s, &k.key))?, String::new()),
-            Op::UpdateNode(u) => {
-                let availability = match u.availability.as_str() {
-                    "" => None,
-                    "active" => Some(NodeAvailability::Active),
-                    "pause" => Some(NodeAvailability::Pause),
-                    "drain" => Some(NodeAvailability::Drain),
-                    a => return Err(Status::invalid_argument(format!("availability {a:?}: use active, pause or drain"))),
-                };
-                let desired_role = match u.role.as_str() {
-                    "" => None,
-                    r => Some(NodeRole::parse(r).ok_or_else(|| Status::invalid_argument(format!("role {r:?}: use manager or worker")))?),
-                };
-                let nu = NodeUpdate {
-                    availability,
-                    desired_role,
-                    label_add: u.label_add.into_iter().collect(),
-                    label_rm: u.label_rm,
-                    expected_version: (u.version != 0).then_some(u.version),
-                };
-                (st.with_store(|s| control::update_node(s, &u.node, &nu))?, String::new())
-            }
-            Op::RotateJoinToken(r) => {
-                let role = NodeRole::parse(&r.role)
-                    .ok_or_else(|| Status::invalid_argument(format!("join token role {:?}: use worker or manager", r.role)))?;
-                let mut rng = ChaCha8Rng::seed_from_u64(self.fresh_seed());
-                (st.with_store(|s| control::rotate_join_token(s, role, &mut rng))?, String::new())
-            }
-            Op::RemoveNode(r) => (st.with_store(|s| control::remove_node(s, &r.node, r.force))?, String::new()),
-            Op::UpdateCluster(u) => {
-                let cu = control::ClusterUpdate { task_history_limit: u.task_history_limit, max_service_replicas: u.max_service_replicas };
-                (st.with_store(|s| control::update_cluster(s, &cu))?, String::new())
-            }
-            Op::CreateSecret(c) => self.create_payload(PayloadKind::Secret, &c.spec)?,
-            Op::CreateConfig(c) => self.create_payload(PayloadKind::Config, &c.spec)?,
-            Op::RemoveSecret(k) => (st.with_store(|s| control::remove_payload(s, PayloadKind::Secret, &k.key))?, String::new()),
-            Op::RemoveConfig(k) => (st.with_store(|s| control::remove_payload(s, PayloadKind::Config, &k.key))?, String::new()),
-            Op::UpdateSecret(u) => (update_payload(st, PayloadKind::Secret, u)?, String::new()),
-            Op::UpdateConfig(u) => (update_payload(st, PayloadKind::Config, u)?, String::new()),
-            Op::GetSecret(k) | Op::GetConfig(k) => {
-                let kind = if matches!(op_kind, Kind::Secret) { PayloadKind::Secret } else { PayloadKind::Config };
-                let o = st.with_store(|s| control::find_payload(s, kind, &k.key).map(readable))?;
-                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
-            }
-            Op::ListSecrets(_) | Op::ListConfigs(_) => {
-                let list = st.with_store(|s| tables(s, &[op_kind]));
-                return Ok(ControlReply { objects: objects(list), ..Default::default() });
-            }
-            Op::CreateNetwork(c) => {
-                let spec: crate::model::NetworkSpec = serde_json::from_slice(&c.spec)
-                    .map_err(|e| Status::invalid_argument(format!("network spec is not valid JSON: {e}")))?;
-                let id = IdGen::new(self.fresh_seed()).next_id();
-                (st.with_store(|s| control::create_network(s, spec, id.clone()))?, id)
-            }
-            Op::RemoveNetwork(k) => (st.with_store(|s| control::remove_network(s, &k.key))?, String::new()),
-            Op::GetNetwork(k) => {
-                let o = st.with_store(|s| control::find_network(s, &k.key).map(|n| Object::Network(n.clone())))?;
-                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
-            }
-            Op::ListNetworks(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Network).cloned().collect())), ..Default::default() }),
-            Op::GetService(k) => {
-                let o = st.with_store(|s| control::find_service(s, &k.key).map(|x| Object::Service(x.clone())))?;
-                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
-            }
-            Op::GetNode(k) => {
-                let o = st.with_store(|s| control::find_node(s, &k.key).map(|x| Object::Node(x.clone())))?;
-                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
-            }
-            Op::GetTask(k) => {
-                let o = st.get(Kind::Task, &k.key).ok_or_else(|| Status::not_found(format!("task {} not found", k.key)))?;
-                return Ok(ControlReply { objects: objects(vec![o]), ..Default::default() });
-            }
-            Op::ReadTables(_) => unreachable!("answered before the control lock"),
+        let reply = |list: Vec<Object>| Ok(ControlReply { objects: objects(list), ..Default::default() });
+        match op {
+            Op::GetSecret(k) => reply(vec![st.with_store(|s| control::find_payload(s, PayloadKind::Secret, &k.key).map(readable))?]),
+            Op::GetConfig(k) => reply(vec![st.with_store(|s| control::find_payload(s, PayloadKind::Config, &k.key).map(readable))?]),
+            Op::ListSecrets(_) => reply(st.with_store(|s| tables(s, &[Kind::Secret]))),
+            Op::ListConfigs(_) => reply(st.with_store(|s| tables(s, &[Kind::Config]))),
+            Op::GetNetwork(k) => reply(vec![st.with_store(|s| control::find_network(s, &k.key).map(|n| Object::Network(n.clone())))?]),
+            Op::ListNetworks(_) => reply(st.with_store(|s| s.list(Kind::Network).cloned().collect())),
+            Op::GetService(k) => reply(vec![st.with_store(|s| control::find_service(s, &k.key).map(|x| Object::Service(x.clone())))?]),
+            Op::GetNode(k) => reply(vec![st.with_store(|s| control::find_node(s, &k.key).map(|x| Object::Node(x.clone())))?]),
+            Op::GetTask(k) => reply(vec![st.get(Kind::Task, &k.key).ok_or_else(|| Status::not_found(format!("task {} not found", k.key)))?]),
             Op::ListServices(l) => {
                 let (list, statuses) = st.with_store(|s| {
                     let statuses = if l.status {
@@ -261,10 +290,10 @@ impl Manager {
                     };
                     (s.list(Kind::Service).cloned().collect(), statuses)
                 });
-                return Ok(ControlReply { objects: objects(list), statuses, ..Default::default() });
+                Ok(ControlReply { objects: objects(list), statuses, ..Default::default() })
             }
-            Op::ListNodes(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Node).cloned().collect())), ..Default::default() }),
-            Op::GetCluster(_) => return Ok(ControlReply { objects: objects(st.with_store(|s| s.list(Kind::Cluster).cloned().collect())), ..Default::default() }),
+            Op::ListNodes(_) => reply(st.with_store(|s| s.list(Kind::Node).cloned().collect())),
+            Op::GetCluster(_) => reply(st.with_store(|s| s.list(Kind::Cluster).cloned().collect())),
             Op::ListTasks(f) => {
                 let list = st.with_store(|s| -> Result<Vec<Object>, ControlError> {
                     let service = if f.service.is_empty() { None } else { Some(control::find_service(s, &f.service)?.id.clone()) };
@@ -279,14 +308,11 @@ impl Manager {
                         .cloned()
                         .collect())
                 })?;
-                return Ok(ControlReply { objects: objects(list), ..Default::default() });
+                reply(list)
             }
-        };
-        if dry_run {
-            return self.plan(actions);
+            Op::ReadTables(_) => unreachable!("answered before the control lock"),
+            op => unreachable!("{op:?} is a write: write_actions makes its actions"),
         }
-        let index = self.commit_control(actions).await?;
-        Ok(ControlReply { index, id, ..Default::default() })
     }
 
     /// A write's plan over a copy of the committed store (core/src/plan). A copy that moved
@@ -301,12 +327,36 @@ impl Manager {
         }
     }
 
-    /// `secret create` / `config create` from the spec's JSON: the actions and the new id.
-    fn create_payload(&self, kind: PayloadKind, spec: &[u8]) -> Result<(Vec<Action>, String), Status> {
-        let spec: crate::model::SecretSpec = serde_json::from_slice(spec)
-            .map_err(|e| Status::invalid_argument(format!("{} spec is not valid JSON: {e}", kind.noun())))?;
-        let id = IdGen::new(self.fresh_seed()).next_id();
-        Ok((self.state.with_store(|s| control::create_payload(s, kind, spec, id.clone()))?, id))
+    /// Several writes planned as one (`stack deploy --dry-run`): each write's actions are made
+    /// against the copy as the writes before it left it (a service may use a network created
+    /// just before), then the whole is planned. A write that would be refused fails the plan
+    /// with its own error, naming which of the writes it was.
+    fn plan_writes(&self, p: crate::proto::PlanWrites) -> Result<ControlReply, Status> {
+        const WRITES_MAX: usize = 1_000;
+        if p.writes.len() > WRITES_MAX {
+            return Err(Status::invalid_argument(format!("{} writes in one plan: plan at most {WRITES_MAX}", p.writes.len())));
+        }
+        let mut copy = self.state.with_store(|s| s.clone());
+        let original = copy.clone();
+        let seed = self.fresh_seed();
+        let mut ids = IdGen::new(seed);
+        let mut all = Vec::new();
+        for (k, w) in p.writes.into_iter().enumerate() {
+            let op = w.op.ok_or_else(|| Status::invalid_argument(format!("write {} of the plan is empty", k + 1)))?;
+            let Some((actions, _)) = write_actions(&copy, &op, &mut ids, seed.wrapping_add(k as u64))? else {
+                return Err(Status::invalid_argument(format!("write {} of the plan is a read", k + 1)));
+            };
+            for txn in crate::store::batches(super::leader::wall_ms(), actions.clone()) {
+                let i = copy.last_index() + 1;
+                copy.apply(i, &txn).map_err(|e| Status::aborted(format!("write {} of the plan does not apply: {e}; retry", k + 1)))?;
+            }
+            all.extend(actions);
+        }
+        match crate::plan::plan(&original, all, super::leader::wall_ms(), seed) {
+            Ok(p) => Ok(ControlReply { plan: Some(p.into()), ..Default::default() }),
+            Err(e @ crate::plan::PlanError::Change(_)) => Err(Status::aborted(e.to_string())),
+            Err(e) => Err(Status::internal(e.to_string())),
+        }
     }
 
     /// A linearizable read of whole tables (the Engine API's lists): on the leader `f` runs

@@ -14,6 +14,11 @@
 //! machine reads and plans once more, so a request whose answer was lost (it may have been
 //! applied) or a service changed under the update is taken as it now is; a second failure
 //! ends the deploy with that error.
+//!
+//! A dry run ([`Deployer::dry_run`], `stack deploy --dry-run`) reads and plans the same way,
+//! then sends every planned write in one `PlanWrites` request (to be sent with `dry_run`): the
+//! leader plans them together (core/src/plan) and nothing is written; [`Deployer::plan`] is
+//! its answer.
 
 use super::convert::StackSpec;
 use super::{StackError, NAMESPACE_LABEL};
@@ -43,6 +48,8 @@ enum Phase {
     /// Reading the n-th of [`READS`].
     Read(usize),
     Run { steps: Vec<Step>, next: usize },
+    /// A dry run: every step planned in one request.
+    Plan(Vec<Step>),
     Done,
 }
 
@@ -66,11 +73,38 @@ pub struct Deployer {
     output: VecDeque<String>,
     replanned: bool,
     outcome: Option<Result<(), StackError>>,
+    dry_run: bool,
+    plan: Option<crate::plan::Plan>,
 }
 
 impl Deployer {
     pub fn new(stack: &str, goal: Goal) -> Deployer {
-        Deployer { stack: stack.to_string(), goal, phase: Phase::Read(0), existing: Existing::default(), output: VecDeque::new(), replanned: false, outcome: None }
+        Deployer {
+            stack: stack.to_string(),
+            goal,
+            phase: Phase::Read(0),
+            existing: Existing::default(),
+            output: VecDeque::new(),
+            replanned: false,
+            outcome: None,
+            dry_run: false,
+            plan: None,
+        }
+    }
+
+    /// The same machine as a dry run: its requests are to be sent with `dry_run` set.
+    pub fn dry_run(stack: &str, goal: Goal) -> Deployer {
+        Deployer { dry_run: true, ..Deployer::new(stack, goal) }
+    }
+
+    /// Whether this is a dry run (the shell sets `dry_run` on its requests).
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// A dry run's plan, once done (None when there was nothing to do).
+    pub fn plan(&self) -> Option<&crate::plan::Plan> {
+        self.plan.as_ref()
     }
 
     /// The request to send now; None once the machine is done (see [`Deployer::outcome`]).
@@ -82,6 +116,9 @@ impl Deployer {
             Phase::Read(2) => Some(Op::ListSecrets(list)),
             Phase::Read(_) => Some(Op::ListConfigs(list)),
             Phase::Run { steps, next } => steps.get(*next).map(|s| s.op.clone()),
+            Phase::Plan(steps) => Some(Op::PlanWrites(proto::PlanWrites {
+                writes: steps.iter().map(|s| proto::ControlRequest { hops: 0, op: Some(s.op.clone()), dry_run: false }).collect(),
+            })),
             Phase::Done => None,
         }
     }
@@ -115,8 +152,19 @@ impl Deployer {
                     Ok(steps) if steps.is_empty() => {
                         if self.goal == Goal::Remove {
                             self.output.push_back(format!("Nothing found in stack: {}", self.stack));
+                        } else if self.dry_run {
+                            self.output.push_back(format!("Dry run: stack {} is as the files say; nothing would change.", self.stack));
                         }
                         self.finish(Ok(()))
+                    }
+                    Ok(steps) if self.dry_run => {
+                        self.output.push_back(format!("Dry run of stack {}: these writes would be made (none was):", self.stack));
+                        for s in &steps {
+                            if !s.line.is_empty() {
+                                self.output.push_back(format!("  {}", s.line));
+                            }
+                        }
+                        self.phase = Phase::Plan(steps);
                     }
                     Ok(steps) => {
                         self.start_step(&steps[0]);
@@ -137,6 +185,16 @@ impl Deployer {
                     self.phase = Phase::Read(0);
                 }
                 Err(e) => self.finish(Err(StackError::Control(format!("failed to {}: {e}", steps[next].what)))),
+            },
+            Phase::Plan(_) => match reply {
+                Ok(r) => match r.plan {
+                    Some(p) => {
+                        self.plan = Some(p.into());
+                        self.finish(Ok(()))
+                    }
+                    None => self.finish(Err(StackError::Control("the manager answered the dry run without a plan; is it an older Shoal?".into()))),
+                },
+                Err(e) => self.finish(Err(StackError::Control(format!("failed to plan the stack: {e}")))),
             },
             Phase::Done => {}
         }

@@ -647,17 +647,19 @@ impl Run {
     /// `stack …` steps: compose files are read from the host (their paths were made relative
     /// to the scenario file when it was loaded); variables come from a `.env` beside the first
     /// file only (never the host's environment, which would make a run depend on the machine).
-    async fn stack_step(&self, cmd: &StackCommand) -> Result<(), String> {
+    async fn stack_step(&mut self, cmd: &StackCommand) -> Result<(), String> {
         use shoal_core::stack::deploy::{Deployer, Goal};
         match cmd {
-            StackCommand::Deploy { compose_files, prune, name, .. } => {
+            StackCommand::Deploy { compose_files, prune, name, plan, .. } => {
                 let (sources, dir, vars) = stack_sources(compose_files)?;
                 let read = |p: &str| std::fs::read(p).map_err(|e| e.to_string());
                 let (spec, warnings) = shoal_core::stack::prepare(name, &sources, &dir, &vars, &read).map_err(|e| e.to_string())?;
                 for w in warnings {
                     tracing::info!(target: "shoal::step", node = "runner", "stack {name}: {w}");
                 }
-                self.drive_stack(Deployer::new(name, Goal::Deploy { spec, prune: *prune })).await
+                let goal = Goal::Deploy { spec, prune: *prune };
+                let d = if plan.dry_run { Deployer::dry_run(name, goal) } else { Deployer::new(name, goal) };
+                self.drive_stack(d).await
             }
             StackCommand::Rm { names } => {
                 for name in names {
@@ -683,13 +685,17 @@ impl Run {
     }
 
     /// Sends a stack machine's requests (each retried through an outage) until it is done.
-    async fn drive_stack(&self, mut d: shoal_core::stack::deploy::Deployer) -> Result<(), String> {
+    async fn drive_stack(&mut self, mut d: shoal_core::stack::deploy::Deployer) -> Result<(), String> {
         while let Some(op) = d.poll_request() {
-            let (reply, _) = self.control_retried(op).await;
+            let (reply, _) = self.control_retried_as(op, d.is_dry_run()).await;
             d.handle_reply(reply);
             while let Some(line) = d.poll_output() {
                 tracing::info!(target: "shoal::step", node = "runner", "{line}");
             }
+        }
+        if let Some(p) = d.plan() {
+            plan::trace(p);
+            self.plan = Some(p.clone());
         }
         match d.outcome() {
             Some(Err(e)) => Err(e.to_string()),

@@ -13,6 +13,10 @@ impl Run {
     /// A `do` step whose command has `--dry-run`: the plan of each of its writes, traced line
     /// by line; the last one is what `plan holds` checks.
     pub(super) async fn plan_step(&mut self, cmd: &ControlCommand) -> Result<(), String> {
+        if let ControlCommand::Stack(s) = cmd {
+            // The deployer's own dry run (all its writes planned as one).
+            return self.stack_step(s).await;
+        }
         let mut plans = Vec::new();
         if let ControlCommand::Service(ServiceCommand::Update(u)) = cmd {
             let mut m = shoal_core::cli::ServiceUpdater::new(u.clone());
@@ -35,13 +39,16 @@ impl Run {
                 plans.push(Plan::from(plan));
             }
         }
-        for p in &plans {
-            for line in render::text(p).lines() {
-                tracing::info!(target: "shoal::step", node = "runner", "plan: {line}");
-            }
-        }
+        plans.iter().for_each(trace);
         self.plan = Some(plans.pop().ok_or("the dry run planned nothing")?);
         Ok(())
+    }
+}
+
+/// Traces a plan line by line, as the CLI prints it.
+pub(super) fn trace(p: &Plan) {
+    for line in render::text(p).lines() {
+        tracing::info!(target: "shoal::step", node = "runner", "plan: {line}");
     }
 }
 
