@@ -12,43 +12,48 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const REAPED_PER_PASS_MAX: usize = 5_000;
 
 pub fn reap(o: &mut Overlay, retention: u32) {
-    let services: BTreeSet<String> = o.services().into_iter().map(|s| s.id.clone()).collect();
-    let mut history: BTreeMap<(String, u64, String), Vec<Task>> = BTreeMap::new();
     let mut delete = Vec::new();
     let mut orphan = Vec::new();
-    for t in o.tasks() {
+    {
+        // Borrowed, not cloned: the history of every slot is read by every pass.
+        let services: BTreeSet<&str> = o.services().into_iter().map(|s| s.id.as_str()).collect();
+        let mut history: BTreeMap<(&str, u64, &str), Vec<&Task>> = BTreeMap::new();
         // Not yet assigned (a global task names its node while still pending): no agent runs it.
-        let stopped = t.is_terminal()
-            || t.node_id.is_empty()
-            || t.status.state < TaskState::Assigned
-            || o.node(&t.node_id).is_none_or(|n| n.status.state == NodeState::Down);
-        if !services.contains(&t.service_id) {
-            if stopped {
-                delete.push(t.id.clone());
-            } else if t.desired_state < TaskState::Remove && orphan.len() < REAPED_PER_PASS_MAX {
-                orphan.push(t.clone());
+        let stopped = |t: &Task| {
+            t.is_terminal()
+                || t.node_id.is_empty()
+                || t.status.state < TaskState::Assigned
+                || o.node(&t.node_id).is_none_or(|n| n.status.state == NodeState::Down)
+        };
+        for t in o.tasks() {
+            if !services.contains(t.service_id.as_str()) {
+                if stopped(t) {
+                    delete.push(t.id.clone());
+                } else if t.desired_state < TaskState::Remove && orphan.len() < REAPED_PER_PASS_MAX {
+                    orphan.push(t.clone());
+                }
+                continue;
             }
-            continue;
-        }
-        if t.desired_state == TaskState::Remove {
-            if stopped {
-                delete.push(t.id.clone());
+            if t.desired_state == TaskState::Remove {
+                if stopped(t) {
+                    delete.push(t.id.clone());
+                }
+                continue;
             }
-            continue;
+            if !t.is_live() {
+                let node = if t.slot == 0 { t.node_id.as_str() } else { "" };
+                history.entry((t.service_id.as_str(), t.slot, node)).or_default().push(t);
+            }
         }
-        if !t.is_live() {
-            let node = if t.slot == 0 { t.node_id.clone() } else { String::new() };
-            history.entry((t.service_id.clone(), t.slot, node)).or_default().push(t.clone());
+        for mut ts in history.into_values() {
+            if ts.len() <= retention as usize {
+                continue;
+            }
+            // Oldest first; only the newest `retention` stay.
+            ts.sort_by_key(|t| (t.meta.created_at_ms, t.meta.version, t.id.as_str()));
+            let extra = ts.len() - retention as usize;
+            delete.extend(ts.into_iter().take(extra).map(|t| t.id.clone()));
         }
-    }
-    for mut ts in history.into_values() {
-        if ts.len() <= retention as usize {
-            continue;
-        }
-        // Oldest first; only the newest `retention` stay.
-        ts.sort_by_key(|t| (t.meta.created_at_ms, t.meta.version, t.id.clone()));
-        let extra = ts.len() - retention as usize;
-        delete.extend(ts.into_iter().take(extra).map(|t| t.id));
     }
     for t in orphan.into_iter().take(REAPED_PER_PASS_MAX) {
         super::set_desired(o, &t, TaskState::Remove);

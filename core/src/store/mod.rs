@@ -25,7 +25,10 @@ use xxhash_rust::xxh3::xxh3_64;
 /// The store's tables. Cloning is a full copy (used for snapshots and tests only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Store {
-    objects: BTreeMap<(Kind, String), Object>,
+    /// Objects by kind, then id. Two levels so a lookup by `&str` needs no key allocation
+    /// (a `(Kind, String)` key cost a String per `get`, the leader pass's hottest path); an
+    /// emptied table is removed, so equal contents compare equal.
+    objects: BTreeMap<Kind, BTreeMap<String, Object>>,
     /// Sum (wrapping) of `object_hash` over all objects.
     objects_hash: u64,
     /// Raft index of the last transaction applied (successful or not).
@@ -61,20 +64,22 @@ impl Store {
     }
 
     pub fn get(&self, kind: Kind, id: &str) -> Option<&Object> {
-        self.objects.get(&(kind, id.to_string()))
+        self.objects.get(&kind)?.get(id)
     }
 
     /// All objects of one kind in id order.
-    pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Object> {
-        self.objects.range((kind, String::new())..).take_while(move |((k, _), _)| *k == kind).map(|(_, o)| o)
+    pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Object> + Clone {
+        self.objects.get(&kind).into_iter().flat_map(|t| t.values())
     }
 
     /// Every service in id order.
     pub fn list_services(&self) -> impl Iterator<Item = &crate::model::Service> + Clone {
-        self.objects
-            .range((Kind::Service, String::new())..)
-            .take_while(|((k, _), _)| *k == Kind::Service)
-            .filter_map(|(_, o)| if let Object::Service(s) = o { Some(s) } else { None })
+        self.list(Kind::Service).filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
+    }
+
+    /// Every object, by kind then id.
+    fn all(&self) -> impl Iterator<Item = &Object> {
+        self.objects.values().flat_map(|t| t.values())
     }
 
     pub fn find_by_name(&self, kind: Kind, name: &str) -> Option<&Object> {
@@ -86,7 +91,7 @@ impl Store {
     }
 
     pub fn len(&self) -> usize {
-        self.objects.len()
+        self.objects.values().map(BTreeMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,7 +124,7 @@ impl Store {
             let key = action.key();
             let current = match pending.get(&key) {
                 Some(p) => p.as_ref(),
-                None => self.objects.get(&key),
+                None => self.get(key.0, &key.1),
             };
             let fail = |reason: String| StoreError::Rejected { action: i, reason };
             match action {
@@ -194,15 +199,22 @@ impl Store {
             }
         }
         // Commit: every action validated.
-        for (key, value) in pending {
-            if let Some(old) = self.objects.remove(&key) {
+        for ((kind, id), value) in pending {
+            if let Some(old) = self.objects.get_mut(&kind).and_then(|t| t.remove(&id)) {
                 self.objects_hash = self.objects_hash.wrapping_sub(object_hash(&old));
                 self.unindex_name(&old);
             }
-            if let Some(new) = value {
-                self.objects_hash = self.objects_hash.wrapping_add(object_hash(&new));
-                self.index_name(&new);
-                self.objects.insert(key, new);
+            match value {
+                Some(new) => {
+                    self.objects_hash = self.objects_hash.wrapping_add(object_hash(&new));
+                    self.index_name(&new);
+                    self.objects.entry(kind).or_default().insert(id, new);
+                }
+                None => {
+                    if self.objects.get(&kind).is_some_and(BTreeMap::is_empty) {
+                        self.objects.remove(&kind);
+                    }
+                }
             }
         }
         // O(n) per apply: checked in unit tests only, where stores are small.
@@ -237,7 +249,7 @@ impl Store {
         let start = (node_id.to_string(), String::new());
         let node = node_id.to_string();
         self.by_node.range(start..).take_while(move |(n, _)| *n == node).filter_map(move |(_, id)| {
-            match self.objects.get(&(Kind::Task, id.clone())) {
+            match self.get(Kind::Task, id) {
                 Some(Object::Task(t)) => Some(t),
                 _ => None,
             }
@@ -297,12 +309,12 @@ impl Store {
 
     #[cfg(test)]
     fn recompute_hash(&self) -> u64 {
-        self.objects.values().fold(0u64, |h, o| h.wrapping_add(object_hash(o)))
+        self.all().fold(0u64, |h, o| h.wrapping_add(object_hash(o)))
     }
 
     /// Serialises the whole store deterministically.
     pub fn snapshot(&self) -> Vec<u8> {
-        let data = SnapshotData { last_index: self.last_index, objects: self.objects.values().cloned().collect() };
+        let data = SnapshotData { last_index: self.last_index, objects: self.all().cloned().collect() };
         serde_json::to_vec(&data).expect("model objects always serialise")
     }
 
@@ -320,7 +332,7 @@ impl Store {
         for o in objects {
             store.objects_hash = store.objects_hash.wrapping_add(object_hash(&o));
             store.index_name(&o);
-            if store.objects.insert((o.kind(), o.id().to_string()), o).is_some() {
+            if store.objects.entry(o.kind()).or_default().insert(o.id().to_string(), o).is_some() {
                 return Err(StoreError::CorruptSnapshot("duplicate object in snapshot".into()));
             }
         }

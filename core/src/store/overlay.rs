@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 /// as one list of store [`Action`]s with at most one action per object.
 pub struct Overlay<'a> {
     store: &'a Store,
-    /// key → Some(new value) or None (deleted).
-    changes: BTreeMap<(Kind, String), Option<Object>>,
+    /// kind → id → Some(new value) or None (deleted). Two levels, as the store's tables, so a
+    /// lookup by `&str` allocates nothing.
+    changes: BTreeMap<Kind, BTreeMap<String, Option<Object>>>,
 }
 
 impl<'a> Overlay<'a> {
@@ -22,7 +23,7 @@ impl<'a> Overlay<'a> {
     }
 
     pub fn get(&self, kind: Kind, id: &str) -> Option<&Object> {
-        match self.changes.get(&(kind, id.to_string())) {
+        match self.changes.get(&kind).and_then(|t| t.get(id)) {
             Some(c) => c.as_ref(),
             None => self.store.get(kind, id),
         }
@@ -30,21 +31,36 @@ impl<'a> Overlay<'a> {
 
     /// Every object of `kind` as the pass sees it, in id order.
     pub fn list(&self, kind: Kind) -> Vec<&Object> {
-        let touched = self.changes.range((kind, String::new())..).next().is_some_and(|((k, _), _)| *k == kind);
-        if !touched {
+        let Some(changed) = self.changes.get(&kind) else {
             return self.store.list(kind).collect();
-        }
-        let mut out: BTreeMap<&str, &Object> = self.store.list(kind).map(|o| (o.id(), o)).collect();
-        for ((k, id), c) in self.changes.range((kind, String::new())..) {
-            if *k != kind {
-                break;
-            }
-            match c {
-                Some(o) => out.insert(id.as_str(), o),
-                None => out.remove(id.as_str()),
+        };
+        // Both are in id order: merged in one walk (a map of every object, rebuilt by each
+        // `list` once a pass had written one task, was most of a pass's time).
+        let mut out = Vec::with_capacity(self.store.list(kind).size_hint().0 + changed.len());
+        let mut committed = self.store.list(kind).peekable();
+        let mut changed = changed.iter().peekable();
+        loop {
+            let take_committed = match (committed.peek(), changed.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(o), Some((id, _))) => match o.id().cmp(id.as_str()) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => {
+                        // Replaced or deleted by the pass.
+                        committed.next();
+                        false
+                    }
+                    std::cmp::Ordering::Greater => false,
+                },
             };
+            if take_committed {
+                out.extend(committed.next());
+            } else if let Some((_, Some(o))) = changed.next() {
+                out.push(o);
+            }
         }
-        out.into_values().collect()
+        out
     }
 
     pub fn tasks(&self) -> Vec<&Task> {
@@ -75,11 +91,11 @@ impl<'a> Overlay<'a> {
 
     /// Creates or replaces an object.
     pub fn put(&mut self, o: Object) {
-        self.changes.insert((o.kind(), o.id().to_string()), Some(o));
+        self.changes.entry(o.kind()).or_default().insert(o.id().to_string(), Some(o));
     }
 
     pub fn delete(&mut self, kind: Kind, id: &str) {
-        self.changes.insert((kind, id.to_string()), None);
+        self.changes.entry(kind).or_default().insert(id.to_string(), None);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,8 +106,8 @@ impl<'a> Overlay<'a> {
     /// for committed ones (a concurrent write makes the transaction fail, and the next pass
     /// starts from the newer state).
     pub fn into_actions(self) -> Vec<Action> {
-        let mut out = Vec::with_capacity(self.changes.len());
-        for ((kind, id), c) in self.changes {
+        let mut out = Vec::with_capacity(self.changes.values().map(BTreeMap::len).sum());
+        for (kind, id, c) in self.changes.into_iter().flat_map(|(k, t)| t.into_iter().map(move |(id, c)| (k, id, c))) {
             let committed = self.store.get(kind, &id).map(|o| o.meta().version);
             match (c, committed) {
                 (Some(o), None) => out.push(Action::Create(o)),

@@ -170,3 +170,40 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// An overlay lists a kind as the committed objects with the pass's writes and deletes laid
+    /// over them, in id order (the merge walk against a plain map).
+    #[test]
+    fn overlay_lists_committed_objects_under_the_pass_changes(
+        committed in proptest::collection::btree_set(0u8..40, 0..20),
+        changes in proptest::collection::vec((0u8..40, any::<bool>()), 0..20),
+    ) {
+        let mut s = Store::new();
+        let creates: Vec<Action> = committed.iter().map(|i| Action::Create(config(&format!("c{i:02}"), &format!("n{i}"), b"old"))).collect();
+        if !creates.is_empty() {
+            s.apply(1, &txn(creates)).unwrap();
+        }
+        let mut o = Overlay::new(&s);
+        let mut want: BTreeMap<String, Vec<u8>> = committed.iter().map(|i| (format!("c{i:02}"), b"old".to_vec())).collect();
+        for (i, put) in &changes {
+            let id = format!("c{i:02}");
+            if *put {
+                o.put(config(&id, &format!("n{i}"), b"new"));
+                want.insert(id, b"new".to_vec());
+            } else {
+                o.delete(Kind::Config, &id);
+                want.remove(&id);
+            }
+        }
+        let got: Vec<(String, Vec<u8>)> = o
+            .list(Kind::Config)
+            .into_iter()
+            .map(|x| match x {
+                Object::Config(c) => (c.id.clone(), c.spec.data.clone()),
+                _ => unreachable!(),
+            })
+            .collect();
+        prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+    }
+}
