@@ -128,6 +128,12 @@ async fn poll(host: &str, service: &str) -> Result<(Service, Vec<Task>), String>
 
 /// Follows `service` until it converged, redrawing docker's progress lines in place.
 pub async fn follow(host: &str, service: &str) -> Result<(), String> {
+    follow_drawing(host, service, true).await
+}
+
+/// [`follow`]; with `draw` false (not a terminal) the lines are not redrawn as they change:
+/// the wait is silent and only the last frame is printed, once converged (or paused).
+pub async fn follow_drawing(host: &str, service: &str, draw: bool) -> Result<(), String> {
     let mut drawn = 0usize;
     let mut stable_since: Option<tokio::time::Instant> = None;
     let mut out = std::io::stdout();
@@ -160,23 +166,15 @@ pub async fn follow(host: &str, service: &str) -> Result<(), String> {
         } else if stable_since.is_some() {
             text.push(format!("verify: Waiting {} seconds to verify that tasks are stable...", VERIFY_MS / 1000));
         }
-        // Back to the first line drawn, then each line cleared and rewritten.
-        let mut frame = String::new();
-        if drawn > 0 {
-            frame.push_str(&format!("\x1b[{drawn}A"));
+        let last = paused.is_some() || verified;
+        if !draw {
+            if last {
+                let _ = out.write_all(text.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes());
+                let _ = out.flush();
+            }
+        } else {
+            draw_frame(&mut out, &text, &mut drawn);
         }
-        for l in &text {
-            frame.push_str("\x1b[2K");
-            frame.push_str(l);
-            frame.push('\n');
-        }
-        // Lines left over from a longer frame (a scale down) are cleared.
-        for _ in text.len()..drawn {
-            frame.push_str("\x1b[2K\n");
-        }
-        let _ = out.write_all(frame.as_bytes());
-        let _ = out.flush();
-        drawn = text.len().max(drawn);
         if let Some(p) = paused {
             return Err(p);
         }
@@ -185,6 +183,27 @@ pub async fn follow(host: &str, service: &str) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
     }
+}
+
+/// Redraws `text` over the `drawn` lines of the previous frame.
+fn draw_frame(out: &mut std::io::Stdout, text: &[String], drawn: &mut usize) {
+    // Back to the first line drawn, then each line cleared and rewritten.
+    let mut frame = String::new();
+    if *drawn > 0 {
+        frame.push_str(&format!("\x1b[{}A", *drawn));
+    }
+    for l in text {
+        frame.push_str("\x1b[2K");
+        frame.push_str(l);
+        frame.push('\n');
+    }
+    // Lines left over from a longer frame (a scale down) are cleared.
+    for _ in text.len()..*drawn {
+        frame.push_str("\x1b[2K\n");
+    }
+    let _ = out.write_all(frame.as_bytes());
+    let _ = out.flush();
+    *drawn = text.len().max(*drawn);
 }
 
 #[cfg(test)]

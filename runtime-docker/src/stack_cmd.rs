@@ -13,7 +13,7 @@ use shoal_core::stack::Variables;
 
 pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
     match cmd {
-        StackCommand::Deploy { compose_files, prune, name, plan, .. } => {
+        StackCommand::Deploy { compose_files, prune, name, plan, detach, .. } => {
             let (sources, working_dir) = read_sources(&compose_files)?;
             let vars = variables(&working_dir)?;
             let read = |p: &str| std::fs::read(p).map_err(|e| e.to_string());
@@ -23,7 +23,11 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
             }
             let goal = Goal::Deploy { spec, prune };
             if !plan.dry_run {
-                return drive(host, &mut Deployer::new(&name, goal), false).await;
+                drive(host, &mut Deployer::new(&name, goal), false).await?;
+                if !detach {
+                    wait_on_services(host, &name).await?;
+                }
+                return Ok(());
             }
             // A dry run: the writes it would make, then their plan (with --format json, the
             // plan alone on stdout).
@@ -87,6 +91,22 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `--detach=false`: waits for each of the stack's services to converge in turn, with the
+/// progress lines of `service create` (redrawn on a terminal, the last frame otherwise), as
+/// the docker CLI waits on a stack's services one after the other.
+async fn wait_on_services(host: &str, stack: &str) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let draw = std::io::stdout().is_terminal();
+    let mut names: Vec<String> =
+        list_services(host).await?.into_iter().filter(|s| service_in_stack(s, stack)).map(|s| s.spec.annotations.name).collect();
+    names.sort();
+    for name in names {
+        println!("Waiting for service {name}");
+        crate::progress::follow_drawing(host, &name, draw).await?;
+    }
+    Ok(())
 }
 
 /// Sends the machine's requests until it is done, printing its lines as it goes (unless
