@@ -293,7 +293,9 @@ async fn try_call_as(host: &str, op: Op, dry_run: bool) -> Result<proto::Control
     };
     let ch = shoal_core::node::raft::network::channel(host).map_err(|e| CallError::other(unreachable(e.to_string())))?;
     let mut c = proto::control_client::ControlClient::new(ch).max_decoding_message_size(shoal_core::node::CONTROL_REPLY_BYTES_MAX);
-    let req = proto::ControlRequest { hops: 0, op: Some(op), dry_run };
+    // A dry run's write goes inside a PlanWrites, which a manager that predates plans
+    // refuses instead of making the write (shoal_core::cli::dry_run_request).
+    let req = if dry_run { shoal_core::cli::dry_run_request(op) } else { proto::ControlRequest { hops: 0, op: Some(op), dry_run: false } };
     match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.call(req)).await {
         Err(_) => Err(CallError::other(format!("Error: the manager at {host} did not answer in time; the request's outcome is unknown"))),
         Ok(Err(s)) => Err(CallError::of_status(&s, status_error(host, &s))),

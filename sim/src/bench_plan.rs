@@ -56,7 +56,7 @@ fn swarm(nodes: usize, replicas: u64) -> Store {
     spec.task.container.image = "app:1".into();
     spec.mode = ServiceMode::Replicated { replicas };
     let create = control::create_service(&s, spec, "svc-web".into()).expect("create");
-    let (_, settled) = plan_to_end(&s, create, NOW_MS, 2).expect("the service settles");
+    let (_, settled) = plan_to_end(s, vec![create], NOW_MS, 2).expect("the service settles");
     settled
 }
 

@@ -14,7 +14,7 @@ mod updater;
 
 pub use call::{CallError, CallFailure};
 pub use container::*;
-pub use dry_run::{plan_requests, PlanFlags};
+pub use dry_run::{dry_run_request, is_read, plan_of, plan_requests, DryRun, PlanFlags};
 pub use reference::*;
 pub use service::*;
 pub use stack::*;

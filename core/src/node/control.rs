@@ -210,51 +210,55 @@ impl Manager {
             let list = self.state.with_store(|s| tables(s, &kinds));
             return Ok(ControlReply { index, objects: objects(list), ..Default::default() });
         }
-        if req.dry_run {
-            // A plan writes nothing: it needs fresh state, not the writers' lock (a long plan
-            // must not hold up writes).
-            self.read_barrier().await?;
-            let mut attempt = 0;
-            loop {
-                match self.control_locked(op.clone(), true).await {
-                    Err(s) if s.code() == tonic::Code::Aborted && attempt < MAX_CONTROL_RETRIES => attempt += 1,
-                    r => return r,
-                }
-            }
-        }
-        let _guard = self.control_write_lock().await?;
         // A write computed from the store may race the leader's own passes on the same object
         // (a node's heartbeat status, a service's update status) and be refused at apply as
         // out of sequence. The server re-reads and applies it again, a bounded number of
         // times; a client's own version (update with --version) is the client's to retry.
-        let own_version = matches!(&op, Op::UpdateService(u) if u.version != 0)
-            || matches!(&op, Op::UpdateNode(u) if u.version != 0)
-            || matches!(&op, Op::UpdateSecret(u) | Op::UpdateConfig(u) if u.version != 0);
+        let own_version = |op: &Op| {
+            matches!(op, Op::UpdateService(u) if u.version != 0)
+                || matches!(op, Op::UpdateNode(u) if u.version != 0)
+                || matches!(op, Op::UpdateSecret(u) | Op::UpdateConfig(u) if u.version != 0)
+        };
+        if req.dry_run && !crate::cli::is_read(&op) {
+            // A plan writes nothing: it needs fresh state, not the writers' lock (a long plan
+            // must not hold up writes). One write sent with the flag is a one-write plan.
+            let p = match op {
+                Op::PlanWrites(p) => p,
+                write => crate::proto::PlanWrites { writes: vec![ControlRequest { hops: 0, op: Some(write), dry_run: false }] },
+            };
+            let own = p.writes.iter().filter_map(|w| w.op.as_ref()).any(own_version);
+            // One plan at a time: a plan is CPU-bound work on this thread, bounded by the
+            // plan's own budget (core/src/plan), and must not take every worker thread.
+            let _one = self.plan_lock.lock().await;
+            self.read_barrier().await?;
+            let mut attempt = 0;
+            loop {
+                match self.plan_writes(p.clone()) {
+                    Err(s) if s.code() == tonic::Code::Aborted && !own && attempt < MAX_CONTROL_RETRIES => attempt += 1,
+                    r => return r,
+                }
+            }
+        }
+        if let Op::PlanWrites(_) = op {
+            return Err(Status::invalid_argument("plan_writes is a dry run: send it with dry_run set"));
+        }
+        let _guard = self.control_write_lock().await?;
+        let own_version = own_version(&op);
         let mut attempt = 0;
         loop {
-            match self.control_locked(op.clone(), false).await {
+            match self.control_locked(op.clone()).await {
                 Err(s) if s.code() == tonic::Code::Aborted && !own_version && attempt < MAX_CONTROL_RETRIES => attempt += 1,
                 r => return r,
             }
         }
     }
 
-    /// One control request on the leader, under the control lock; with `dry_run`, a write's
-    /// plan instead of the write (without the lock: nothing is written).
-    async fn control_locked(&self, op: Op, dry_run: bool) -> Result<ControlReply, Status> {
-        if let Op::PlanWrites(p) = op {
-            if !dry_run {
-                return Err(Status::invalid_argument("plan_writes is a dry run: send it with dry_run set"));
-            }
-            return self.plan_writes(p);
-        }
+    /// One control request on the leader, under the control lock.
+    async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
         let seed = self.fresh_seed();
         let Some((actions, id)) = self.state.with_store(|s| write_actions(s, &op, &mut IdGen::new(seed), seed))? else {
             return self.control_read(op);
         };
-        if dry_run {
-            return self.plan(actions);
-        }
         let index = self.commit_control(actions).await?;
         Ok(ControlReply { index, id, ..Default::default() })
     }
@@ -310,49 +314,46 @@ impl Manager {
                 })?;
                 reply(list)
             }
-            Op::ReadTables(_) => unreachable!("answered before the control lock"),
-            op => unreachable!("{op:?} is a write: write_actions makes its actions"),
+            // ReadTables is answered before the control lock; writes never come here.
+            op => Err(Status::internal(format!("{op:?} reached the read path: a bug; please report it"))),
         }
     }
 
-    /// A write's plan over a copy of the committed store (core/src/plan). A copy that moved
-    /// on since the actions were made answers Aborted, which the caller retries.
-    fn plan(&self, actions: Vec<Action>) -> Result<ControlReply, Status> {
-        let store = self.state.with_store(|s| s.clone());
-        let seed = self.fresh_seed();
-        match crate::plan::plan(&store, actions, super::leader::wall_ms(), seed) {
-            Ok(p) => Ok(ControlReply { plan: Some(p.into()), ..Default::default() }),
-            Err(e @ crate::plan::PlanError::Change(_)) => Err(Status::aborted(e.to_string())),
-            Err(e) => Err(Status::internal(e.to_string())),
-        }
-    }
-
-    /// Several writes planned as one (`stack deploy --dry-run`): each write's actions are made
-    /// against the copy as the writes before it left it (a service may use a network created
-    /// just before), then the whole is planned. A write that would be refused fails the plan
-    /// with its own error, naming which of the writes it was.
+    /// Writes planned as one (a `--dry-run`, `stack deploy --dry-run`): each write's actions
+    /// are made against a copy as the writes before it left it (a service may use a network
+    /// created just before), then the whole is planned from the committed state, write by
+    /// write (core/src/plan). A write that would be refused fails the plan with its own
+    /// error, naming which write it was when there are several. A copy that moved on since
+    /// the actions were made answers Aborted, which the caller retries.
     fn plan_writes(&self, p: crate::proto::PlanWrites) -> Result<ControlReply, Status> {
         const WRITES_MAX: usize = 1_000;
         if p.writes.len() > WRITES_MAX {
             return Err(Status::invalid_argument(format!("{} writes in one plan: plan at most {WRITES_MAX}", p.writes.len())));
         }
-        let mut copy = self.state.with_store(|s| s.clone());
-        let original = copy.clone();
+        let several = p.writes.len() > 1;
+        let which = |k: usize, e: Status| if several { Status::new(e.code(), format!("write {} of the plan: {}", k + 1, e.message())) } else { e };
+        let original = self.state.with_store(|s| s.clone());
+        let mut copy = original.clone();
+        let now_ms = super::leader::wall_ms();
         let seed = self.fresh_seed();
         let mut ids = IdGen::new(seed);
-        let mut all = Vec::new();
+        let mut writes = Vec::with_capacity(p.writes.len());
         for (k, w) in p.writes.into_iter().enumerate() {
-            let op = w.op.ok_or_else(|| Status::invalid_argument(format!("write {} of the plan is empty", k + 1)))?;
-            let Some((actions, _)) = write_actions(&copy, &op, &mut ids, seed.wrapping_add(k as u64))? else {
-                return Err(Status::invalid_argument(format!("write {} of the plan is a read", k + 1)));
-            };
-            for txn in crate::store::batches(super::leader::wall_ms(), actions.clone()) {
-                let i = copy.last_index() + 1;
-                copy.apply(i, &txn).map_err(|e| Status::aborted(format!("write {} of the plan does not apply: {e}; retry", k + 1)))?;
+            let op = w.op.ok_or_else(|| which(k, Status::invalid_argument("an empty write: set an operation")))?;
+            if matches!(op, Op::PlanWrites(_)) {
+                return Err(which(k, Status::invalid_argument("a plan inside a plan: send the writes themselves")));
             }
-            all.extend(actions);
+            let Some((actions, _)) = write_actions(&copy, &op, &mut ids, seed.wrapping_add(k as u64)).map_err(|e| which(k, e))? else {
+                return Err(which(k, Status::invalid_argument("a read: plan writes only")));
+            };
+            for txn in crate::store::batches(now_ms, actions.clone()) {
+                let i = copy.last_index() + 1;
+                copy.apply(i, &txn).map_err(|e| which(k, Status::aborted(format!("the write does not apply: {e}; retry"))))?;
+            }
+            writes.push(actions);
         }
-        match crate::plan::plan(&original, all, super::leader::wall_ms(), seed) {
+        drop(copy);
+        match crate::plan::plan_writes(original, writes, now_ms, seed) {
             Ok(p) => Ok(ControlReply { plan: Some(p.into()), ..Default::default() }),
             Err(e @ crate::plan::PlanError::Change(_)) => Err(Status::aborted(e.to_string())),
             Err(e) => Err(Status::internal(e.to_string())),

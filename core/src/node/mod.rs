@@ -156,6 +156,9 @@ pub struct Manager {
     pub(crate) wake: tokio::sync::Notify,
     /// Serialises control-API writes on the leader.
     control_lock: tokio::sync::Mutex<()>,
+    /// One what-if plan at a time (node/control.rs): a plan is bounded CPU work on the thread
+    /// that serves it.
+    plan_lock: tokio::sync::Mutex<()>,
     /// node id → signal bumped when that node's task set changed (assignment long-polls).
     assignment_signals: std::sync::Mutex<BTreeMap<String, Arc<signal::Signal>>>,
     /// Bumped on every committed change to a task, service or node (routing-mesh long-polls).
@@ -222,6 +225,7 @@ impl Manager {
             inbox: Default::default(),
             wake: tokio::sync::Notify::new(),
             control_lock: tokio::sync::Mutex::new(()),
+            plan_lock: tokio::sync::Mutex::new(()),
             assignment_signals: Default::default(),
             ingress_signal: signal::Signal::new(),
             ingress_cache: Default::default(),

@@ -16,9 +16,10 @@
 //! service the plan touches runs at the end; each touched service's update state at the end;
 //! how long the change takes on the plan's clock.
 //!
-//! Invariants: the input store is never changed (the plan works on a copy); the work is
-//! bounded by [`PASSES_MAX`] passes and [`HORIZON_MS`] of plan time, and a plan cut short by
-//! either says so (`complete: false`); a write that changes nothing plans nothing. Jobs'
+//! Invariants: the committed store is never changed (the plan works on a copy); the work is
+//! bounded by [`PASSES_MAX`] passes, [`TASK_VISITS_MAX`] task visits and [`HORIZON_MS`] of
+//! plan time, and a plan cut short says so (`complete: false`); a write that changes nothing
+//! plans nothing (a task pending before is listed only if the write touches its service). Jobs'
 //! tasks never finish under the model (how long they run is not known before they run), so a
 //! job's plan shows its first tasks starting.
 
@@ -29,7 +30,7 @@ mod wire;
 
 use crate::dispatcher::StatusUpdate;
 use crate::leader::{self, PassInput};
-use crate::model::{Kind, Object, Task, TaskState, TaskStatus};
+use crate::model::{Kind, Object, Task, TaskState, TaskStatus, UpdateStatus};
 use crate::orchestrator::IdGen;
 use crate::store::{Action, Store, StoreError};
 use rand::SeedableRng;
@@ -40,6 +41,13 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The most leader passes one plan runs: a rolling update of 1,000 slots one at a time takes
 /// about three passes per slot (stop, place, report running).
 pub const PASSES_MAX: u32 = 20_000;
+/// The most task visits (passes × tasks) one plan makes: a pass visits every task, so on a
+/// large swarm the pass budget shrinks (100,000 tasks: 200 passes), bounding a plan's time
+/// whatever the swarm's size. At least [`PASSES_MIN`] passes run.
+pub const TASK_VISITS_MAX: u64 = 20_000_000;
+pub const PASSES_MIN: u32 = 30;
+/// Salt of a plan's seed (see [`plan_to_end`]).
+const PLAN_SEED_SALT: u64 = 0x706c_616e_0000_0001;
 /// The most plan time a plan looks ahead (a day): an update with hour-long delays is planned
 /// up to here and marked incomplete.
 pub const HORIZON_MS: u64 = 24 * 3_600_000;
@@ -66,7 +74,9 @@ pub struct PlannedTask {
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Placement {
     pub service: String,
+    /// The node's hostname (its id when it has none).
     pub node: String,
+    pub node_id: String,
     /// Running tasks of the service on the node.
     pub tasks: u64,
 }
@@ -96,11 +106,14 @@ pub struct Plan {
     pub updates: Vec<PlannedUpdate>,
     /// When the last change happens on the plan's clock (ms after the request).
     pub duration_ms: u64,
-    /// False when the plan stopped at [`PASSES_MAX`] or [`HORIZON_MS`] before the cluster
-    /// would settle.
+    /// False when the plan stopped at its budget (passes, task visits) or [`HORIZON_MS`]
+    /// before the cluster would settle.
     pub complete: bool,
     /// Tasks left out of `stopped`, `started` and `pending` beyond [`LISTED_MAX`] each.
     pub omitted: u64,
+    /// Tasks that would stop and start, listed or not.
+    pub stopped_total: u64,
+    pub started_total: u64,
     /// How many leader passes the plan ran.
     pub passes: u32,
 }
@@ -117,29 +130,44 @@ pub enum PlanError {
 
 /// Plans `change` over `store` at `now_ms`; `seed` drives ids and random placement.
 pub fn plan(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -> Result<Plan, PlanError> {
-    plan_to_end(store, change, now_ms, seed).map(|(p, _)| p)
+    plan_writes(store.clone(), vec![change], now_ms, seed)
 }
 
-/// [`plan`], and the store as the plan leaves it (a swarm settled under the model: what a
-/// benchmark or a simulated twin can start from).
-pub fn plan_to_end(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -> Result<(Plan, Store), PlanError> {
-    let mut s = store.clone();
+/// Plans several writes made one after the other (each write's actions made against the
+/// state the writes before it leave), over `store`, which the plan consumes.
+pub fn plan_writes(store: Store, writes: Vec<Vec<Action>>, now_ms: u64, seed: u64) -> Result<Plan, PlanError> {
+    plan_to_end(store, writes, now_ms, seed).map(|(p, _)| p)
+}
+
+/// [`plan_writes`], and the store as the plan leaves it (a swarm settled under the model:
+/// what a benchmark or a simulated twin can start from).
+pub fn plan_to_end(store: Store, writes: Vec<Vec<Action>>, now_ms: u64, seed: u64) -> Result<(Plan, Store), PlanError> {
+    let mut s = store;
+    let from = Before::of(&s);
     let mut index = s.last_index();
+    // Salted: the writes' own ids came from `seed` (a plan's task must not take the id of
+    // the service it belongs to).
+    let seed = seed ^ PLAN_SEED_SALT;
     let mut ids = IdGen::new(seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed.rotate_left(17));
     let mut out = Outcome::default();
-    for a in &change {
-        if let (Kind::Service, id) = a.key() {
-            out.touched.insert(id);
+    // Each write in the transactions the leader would give it, so the versions a later write
+    // expects are the ones the earlier writes leave.
+    for change in writes {
+        for a in &change {
+            if let (Kind::Service, id) = a.key() {
+                out.touched.insert(id);
+            }
         }
-    }
-    if !change.is_empty() {
         out.record(&s, &change, 0);
         for txn in crate::store::batches(now_ms, change) {
             index += 1;
             s.apply(index, &txn).map_err(PlanError::Change)?;
         }
     }
+    // The work is bounded by tasks visited, not passes alone: a pass visits every task.
+    let tasks = s.list(Kind::Task).count().max(1) as u64;
+    let passes_max = PASSES_MAX.min((TASK_VISITS_MAX / tasks).max(PASSES_MIN as u64) as u32);
     // In flight when the plan starts (placed but not yet running, told to stop but not yet
     // stopped): the model's agents finish them first, as real ones would.
     let all: BTreeSet<String> = s.list(Kind::Task).map(|o| o.id().to_string()).collect();
@@ -148,7 +176,7 @@ pub fn plan_to_end(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -
     let mut last_change_ms = now_ms;
     let mut complete = false;
     let mut passes = 0;
-    while passes < PASSES_MAX {
+    while passes < passes_max {
         passes += 1;
         let input = PassInput { now_ms: now, status_updates: std::mem::take(&mut reports), ..Default::default() };
         let actions = leader::pass(&s, &input, &mut ids, &mut rng);
@@ -176,8 +204,21 @@ pub fn plan_to_end(store: &Store, change: Vec<Action>, now_ms: u64, seed: u64) -
         reports = perfect_agents(&s, &touched, now);
         last_change_ms = now;
     }
-    let p = out.finish(store, &s, last_change_ms - now_ms, complete, passes);
+    let p = out.finish(&from, &s, last_change_ms - now_ms, complete, passes);
     Ok((p, s))
+}
+
+/// What the plan reports against: the state before the writes.
+struct Before {
+    index: u64,
+    /// Each service's update status before (an update that ended long ago is not news).
+    updates: BTreeMap<String, Option<UpdateStatus>>,
+}
+
+impl Before {
+    fn of(s: &Store) -> Before {
+        Before { index: s.last_index(), updates: s.list_services().map(|x| (x.id.clone(), x.update_status.clone())).collect() }
+    }
 }
 
 /// What perfect agents report about `ids`: a placed task that should run runs; a task told
@@ -211,6 +252,8 @@ struct Outcome {
     /// Service ids the change or a pass touched.
     touched: BTreeSet<String>,
     omitted: u64,
+    started_omitted: u64,
+    stopped_omitted: u64,
 }
 
 impl Outcome {
@@ -239,23 +282,23 @@ impl Outcome {
     }
 
     fn push(&mut self, start: bool, p: PlannedTask) {
-        let list = if start { &mut self.started } else { &mut self.stopped };
+        let (list, omitted) = if start { (&mut self.started, &mut self.started_omitted) } else { (&mut self.stopped, &mut self.stopped_omitted) };
         if list.len() < LISTED_MAX {
             list.push(p);
         } else {
+            *omitted += 1;
             self.omitted += 1;
         }
     }
 
-    fn finish(mut self, from: &Store, end: &Store, duration_ms: u64, complete: bool, passes: u32) -> Plan {
+    fn finish(mut self, from: &Before, end: &Store, duration_ms: u64, complete: bool, passes: u32) -> Plan {
         let mut pending = Vec::new();
         let mut placement: BTreeMap<(String, String), u64> = BTreeMap::new();
         let live = || end.list(Kind::Task).filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }).filter(|t| t.is_live());
-        // A service with a task left pending is touched: first those, then where the touched
-        // ones run (a pending task may come after its service's running ones in id order).
+        // What waits for a node, of the services the writes or the passes touched (a task
+        // that was pending before and that nothing here touches is not news).
         for t in live() {
-            if t.status.state == TaskState::Pending {
-                self.touched.insert(t.service_id.clone());
+            if t.status.state == TaskState::Pending && self.touched.contains(&t.service_id) {
                 if pending.len() < LISTED_MAX {
                     let mut p = planned(end, t, duration_ms);
                     p.reason = if t.status.err.is_empty() { t.status.message.clone() } else { t.status.err.clone() };
@@ -267,7 +310,7 @@ impl Outcome {
         }
         for t in live() {
             if t.status.state == TaskState::Running && self.touched.contains(&t.service_id) {
-                *placement.entry((t.service_name.clone(), hostname(end, &t.node_id))).or_default() += 1;
+                *placement.entry((t.service_name.clone(), t.node_id.clone())).or_default() += 1;
             }
         }
         let mut updates = Vec::new();
@@ -275,11 +318,7 @@ impl Outcome {
             let Some(Object::Service(svc)) = end.get(Kind::Service, id) else { continue };
             let Some(u) = &svc.update_status else { continue };
             // Only what the plan changed: an update that ended long ago is not news.
-            let before = match from.get(Kind::Service, id) {
-                Some(Object::Service(b)) => b.update_status.as_ref(),
-                _ => None,
-            };
-            if before != Some(u) {
+            if from.updates.get(id).and_then(Option::as_ref) != Some(u) {
                 let state = crate::cli::wire_name(&u.state);
                 updates.push(PlannedUpdate { service: svc.spec.annotations.name.clone(), state, message: u.message.clone() });
             }
@@ -288,11 +327,16 @@ impl Outcome {
         self.started.sort();
         self.stopped.sort();
         Plan {
-            from_index: from.last_index(),
+            from_index: from.index,
+            stopped_total: self.stopped.len() as u64 + self.stopped_omitted,
+            started_total: self.started.len() as u64 + self.started_omitted,
             stopped: self.stopped,
             started: self.started,
             pending,
-            placement: placement.into_iter().map(|((service, node), tasks)| Placement { service, node, tasks }).collect(),
+            placement: placement
+                .into_iter()
+                .map(|((service, node_id), tasks)| Placement { service, node: hostname(end, &node_id), node_id, tasks })
+                .collect(),
             updates,
             duration_ms,
             complete,

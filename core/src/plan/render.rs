@@ -52,7 +52,7 @@ pub fn text(p: &Plan) -> String {
         out.push_str(&format!("{} more tasks are not listed.\n", p.omitted));
     }
     if p.complete {
-        out.push_str(&format!("Done after {} on the plan's clock ({} stopped, {} started).\n", go_duration(p.duration_ms), p.stopped.len(), p.started.len()));
+        out.push_str(&format!("Done after {} on the plan's clock ({} stopped, {} started).\n", go_duration(p.duration_ms), p.stopped_total, p.started_total));
     } else {
         out.push_str(&format!(
             "The plan stopped after {} of its clock and {} passes, before the swarm would settle: what is listed comes first.\n",

@@ -196,3 +196,44 @@ fn a_plan_larger_than_a_transaction_applies_in_the_leaders_batches() {
     assert_eq!(p.started.len(), 600);
     assert_eq!(planned(&p, "redis").values().sum::<u64>(), 601);
 }
+
+#[test]
+fn a_write_that_changes_nothing_lists_nothing_pending_before_it() {
+    // A service whose tasks no node can take is pending before the plan; a no-op write (a
+    // scale of another service to its count) must not list it.
+    let mut w = converged(2, 2);
+    let mut spec = svc("cache", 1);
+    spec.task.placement.constraints = vec!["node.labels.zone==nowhere".into()];
+    w.create(spec);
+    w.run_all();
+    let p = plan_of(&w, control::scale_service(&w.store, "redis", 2).unwrap());
+    assert!(p.pending.is_empty() && p.started.is_empty() && p.placement.is_empty(), "{p:?}");
+    assert!(render::text(&p).contains("Nothing would change."));
+}
+
+#[test]
+fn writes_planned_together_follow_each_other() {
+    // The second write is made against the state the first leaves (its expected version is
+    // the first's): planned together they apply, write by write.
+    let w = converged(3, 3);
+    let first = control::scale_service(&w.store, "redis", 4).unwrap();
+    let mut copy = w.store.clone();
+    for txn in crate::store::batches(w.now_ms, first.clone()) {
+        let i = copy.last_index() + 1;
+        copy.apply(i, &txn).unwrap();
+    }
+    let second = control::scale_service(&copy, "redis", 6).unwrap();
+    let p = plan_writes(w.store.clone(), vec![first, second], w.now_ms, 7).expect("plans");
+    assert_eq!((p.started.len(), p.started_total), (3, 3), "{p:?}");
+    assert_eq!(planned(&p, "redis").values().sum::<u64>(), 6);
+}
+
+#[test]
+fn a_plans_tasks_never_take_the_ids_of_the_objects_its_write_creates() {
+    let w = converged(2, 1);
+    // The write's id comes from the seed the plan is given, as the manager makes it.
+    let id = IdGen::new(7).next_id();
+    let (p, end) = plan_to_end(w.store.clone(), vec![control::create_service(&w.store, svc("new", 3), id.clone()).unwrap()], w.now_ms, 7).unwrap();
+    assert_eq!(p.started.len(), 3);
+    assert!(end.get(Kind::Task, &id).is_none(), "a task took the service's id {id}");
+}

@@ -19,12 +19,14 @@ impl From<Plan> for proto::Plan {
             stopped: p.stopped.into_iter().map(task_to).collect(),
             started: p.started.into_iter().map(task_to).collect(),
             pending: p.pending.into_iter().map(task_to).collect(),
-            placement: p.placement.into_iter().map(|x| proto::PlannedPlacement { service: x.service, node: x.node, tasks: x.tasks }).collect(),
+            placement: p.placement.into_iter().map(|x| proto::PlannedPlacement { service: x.service, node: x.node, tasks: x.tasks, node_id: x.node_id }).collect(),
             updates: p.updates.into_iter().map(|u| proto::PlannedUpdate { service: u.service, state: u.state, message: u.message }).collect(),
             duration_ms: p.duration_ms,
             complete: p.complete,
             omitted: p.omitted,
             passes: p.passes,
+            stopped_total: p.stopped_total,
+            started_total: p.started_total,
         }
     }
 }
@@ -36,12 +38,14 @@ impl From<proto::Plan> for Plan {
             stopped: p.stopped.into_iter().map(task_from).collect(),
             started: p.started.into_iter().map(task_from).collect(),
             pending: p.pending.into_iter().map(task_from).collect(),
-            placement: p.placement.into_iter().map(|x| Placement { service: x.service, node: x.node, tasks: x.tasks }).collect(),
+            placement: p.placement.into_iter().map(|x| Placement { service: x.service, node: x.node, tasks: x.tasks, node_id: x.node_id }).collect(),
             updates: p.updates.into_iter().map(|u| PlannedUpdate { service: u.service, state: u.state, message: u.message }).collect(),
             duration_ms: p.duration_ms,
             complete: p.complete,
             omitted: p.omitted,
             passes: p.passes,
+            stopped_total: p.stopped_total,
+            started_total: p.started_total,
         }
     }
 }

@@ -874,7 +874,8 @@ impl Run {
         let mut unknown = false;
         for attempt in 0..20 {
             let target = managers[attempt % managers.len()].clone();
-            let req = proto::ControlRequest { hops: 0, op: Some(op.clone()), dry_run };
+            // A dry run's write goes inside a PlanWrites (shoal_core::cli::dry_run_request).
+            let req = if dry_run { shoal_core::cli::dry_run_request(op.clone()) } else { proto::ControlRequest { hops: 0, op: Some(op.clone()), dry_run: false } };
             let call = async move {
                 let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
                 let mut c = proto::control_client::ControlClient::new(ch);

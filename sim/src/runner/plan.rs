@@ -4,9 +4,9 @@
 
 use super::Run;
 use crate::cluster::Cluster;
-use shoal_core::cli::{plan_requests, ControlCommand, ServiceCommand};
+use shoal_core::cli::{ControlCommand, DryRun};
 use shoal_core::plan::{render, Plan};
-use shoal_core::proto::{self, control_request::Op};
+use shoal_core::proto::control_request::Op;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Run {
@@ -17,30 +17,17 @@ impl Run {
             // The deployer's own dry run (all its writes planned as one).
             return self.stack_step(s).await;
         }
-        let mut plans = Vec::new();
-        if let ControlCommand::Service(ServiceCommand::Update(u)) = cmd {
-            let mut m = shoal_core::cli::ServiceUpdater::new(u.clone());
-            while let Some(op) = m.poll_request() {
-                let (reply, _) = self.control_retried_as(op, true).await;
-                if let Ok(proto::ControlReply { plan: Some(p), .. }) = &reply {
-                    plans.push(Plan::from(p.clone()));
-                }
-                m.handle_reply(reply);
+        let mut m = DryRun::new(cmd)?;
+        while let Some(mut op) = m.poll_request() {
+            if let Op::UpdateNode(u) = &mut op {
+                u.node = self.node_key(&u.node);
             }
-            m.outcome().cloned().unwrap_or(Ok(()))?;
-        } else {
-            let requests = plan_requests(cmd).unwrap_or_else(|| Err("this command cannot be planned with --dry-run".into()))?;
-            for (_, mut op) in requests {
-                if let Op::UpdateNode(u) = &mut op {
-                    u.node = self.node_key(&u.node);
-                }
-                let (reply, _) = self.control_retried_as(op, true).await;
-                let plan = reply.map_err(|e| e.message)?.plan.ok_or("the manager answered the dry run without a plan")?;
-                plans.push(Plan::from(plan));
-            }
+            let (reply, _) = self.control_retried_as(op, true).await;
+            m.handle_reply(reply);
         }
-        plans.iter().for_each(trace);
-        self.plan = Some(plans.pop().ok_or("the dry run planned nothing")?);
+        let plans = m.outcome().unwrap_or_else(|| Err("the dry run ended without an answer".into()))?;
+        plans.iter().for_each(|(_, p)| trace(p));
+        self.plan = Some(plans.last().ok_or("the dry run planned nothing")?.1.clone());
         Ok(())
     }
 }
