@@ -1,5 +1,6 @@
 //! Inputs from outside never panic (issue "trust", item 6): compose files, the CLI's words,
-//! the Engine API's service specs, join tokens, store snapshots, variable interpolation,
+//! the Engine API's service specs, control requests from a peer (every write operation, with
+//! mutated specs), join tokens, store snapshots, variable interpolation,
 //! constraints, preferences and `--format` templates. Each property takes valid inputs and
 //! mutates them (bytes deleted, duplicated, replaced with syntax characters or extreme
 //! numbers) or generates text from the grammar's alphabet, and requires an answer — Ok or a
@@ -180,6 +181,49 @@ proptest! {
         let _ = shoal_core::stack::interpolate::substitute(&text, &vars());
     }
 
+    /// A control request from a peer, any operation with mutated specs and made-up names, is
+    /// turned into store actions or refused; the actions apply or are refused.
+    #[test]
+    fn control_writes_from_a_peer_never_panic(
+        which in 0u8..17,
+        edits in proptest::collection::vec(edit_strategy(), 0..4),
+        name in proptest::sample::select(&["web", "", "svc1", "node1", "nosuch", "w*", "a/b", "\u{0}"][..]),
+        n in proptest::sample::select(&[0u64, 1, 3, 100_000, 100_001, u64::MAX][..]),
+        version in proptest::sample::select(&[0u64, 1, 7, u64::MAX][..]),
+    ) {
+        use shoal_core::proto::{self, control_request::Op};
+        let store = store_with_cluster();
+        let key = |k: &str| proto::ObjectKey { key: k.to_string() };
+        let spec = mutate(&model_spec(), &edits).into_bytes();
+        let op = match which {
+            0 => Op::CreateService(proto::CreateService { spec }),
+            1 => Op::UpdateService(proto::UpdateService { service: name.into(), spec, version }),
+            2 => Op::ScaleService(proto::ScaleService { service: name.into(), replicas: n }),
+            3 => Op::RemoveService(key(name)),
+            4 => Op::RollbackService(key(name)),
+            5 => Op::UpdateNode(proto::UpdateNode { node: name.into(), availability: mutate("drain", &edits), role: mutate("worker", &edits), version, ..Default::default() }),
+            6 => Op::RotateJoinToken(proto::RotateJoinToken { role: mutate("manager", &edits) }),
+            7 => Op::RemoveNode(proto::RemoveNode { node: name.into(), force: n % 2 == 0 }),
+            8 => Op::UpdateCluster(proto::UpdateCluster { task_history_limit: Some(n as u32), max_service_replicas: Some(n) }),
+            9 => Op::CreateSecret(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
+            10 => Op::CreateConfig(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
+            11 => Op::RemoveSecret(key(name)),
+            12 => Op::UpdateSecret(proto::UpdatePayload { key: name.into(), version, data_given: n % 2 == 1, data: spec, ..Default::default() }),
+            13 => Op::CreateNetwork(proto::CreatePayload { spec: mutate(&network_spec(), &edits).into_bytes() }),
+            14 => Op::RemoveNetwork(key(name)),
+            15 => Op::PlanWrites(proto::PlanWrites::default()),
+            _ => Op::GetService(key(name)),
+        };
+        let mut ids = shoal_core::orchestrator::IdGen::new(1);
+        if let Ok(Some((actions, _))) = shoal_core::control::write_actions(&store, &op, &mut ids, 1) {
+            let mut s = store.clone();
+            for txn in shoal_core::store::batches(1_000, actions) {
+                let i = s.last_index() + 1;
+                let _ = s.apply(i, &txn);
+            }
+        }
+    }
+
     /// Constraints, placement preferences and `--format` templates parse or are refused.
     #[test]
     fn constraints_preferences_and_formats_never_panic(text in "[a-z.=!{}\\[\\] _A-Z|\\\\t]{0,40}") {
@@ -224,6 +268,34 @@ const CLI_WORDS: &[&str] = &[
 /// --limit-memory 64M --env A=b --constraint node.role==worker --update-delay 5s`).
 const DOCKER_SPEC: &str = r#"{"Name":"web","Labels":{"a":"b"},"TaskTemplate":{"ContainerSpec":{"Image":"shoal-app:1","Args":["-x"],"Env":["A=b"],"StopGracePeriod":10000000000,"Healthcheck":{"Test":["CMD","true"],"Interval":1000000000}},"Resources":{"Limits":{"MemoryBytes":67108864,"NanoCPUs":500000000},"Reservations":{}},"RestartPolicy":{"Condition":"any","Delay":5000000000,"MaxAttempts":0},"Placement":{"Constraints":["node.role==worker"],"Preferences":[{"Spread":{"SpreadDescriptor":"node.labels.zone"}}],"MaxReplicas":2},"Networks":[{"Target":"front","Aliases":["w"]}],"ForceUpdate":0},"Mode":{"Replicated":{"Replicas":3}},"UpdateConfig":{"Parallelism":1,"Delay":5000000000,"FailureAction":"pause","Monitor":5000000000,"MaxFailureRatio":0,"Order":"stop-first"},"RollbackConfig":{"Parallelism":1,"FailureAction":"pause","Order":"stop-first"},"EndpointSpec":{"Mode":"vip","Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":8080,"PublishMode":"ingress"}]}}"#;
 
+/// A service spec as the `shoal` CLI sends one (model JSON), made by the CLI itself.
+fn model_spec() -> String {
+    let words = "service create --name api --replicas 3 -p 8080:80 --limit-memory 64M --constraint node.role==worker -e A=b shoal-app:2 -x";
+    let cmd = shoal_core::cli::parse_control(words.split_whitespace()).expect("a valid command");
+    let shoal_core::cli::ControlCommand::Service(shoal_core::cli::ServiceCommand::Create(c)) = cmd else { unreachable!("a create") };
+    serde_json::to_string(&c.to_spec().expect("a valid spec")).expect("specs serialise")
+}
+
+fn payload_spec() -> String {
+    let mut s = shoal_core::model::SecretSpec { data: b"hi".to_vec(), ..Default::default() };
+    s.annotations.name = "s".into();
+    serde_json::to_string(&s).expect("specs serialise")
+}
+
+fn network_spec() -> String {
+    let mut s = shoal_core::model::NetworkSpec { driver: "overlay".into(), attachable: true, ..Default::default() };
+    s.annotations.name = "net".into();
+    serde_json::to_string(&s).expect("specs serialise")
+}
+
+/// The snapshot's objects and the cluster object (control writes need its settings).
+fn store_with_cluster() -> shoal_core::store::Store {
+    let s = shoal_core::store::Store::restore(snapshot_text().as_bytes()).expect("a valid snapshot");
+    let mut objects: Vec<shoal_core::model::Object> = shoal_core::model::Kind::ALL.into_iter().flat_map(|k| s.list(k).cloned().collect::<Vec<_>>()).collect();
+    objects.push(shoal_core::model::Object::Cluster(shoal_core::model::Cluster { id: "default".into(), ..Default::default() }));
+    shoal_core::store::Store::from_objects(s.last_index(), objects).expect("a valid store")
+}
+
 /// A small store's snapshot: a cluster, a node, a service and its task.
 fn snapshot_text() -> String {
     use shoal_core::model::{Object, Service, Task};
@@ -251,4 +323,18 @@ fn the_cli_starting_points_parse() {
     let spec: shoal_core::engine_api::types::ServiceSpec = serde_json::from_str(DOCKER_SPEC).expect("the Engine API starting point decodes");
     assert!(shoal_core::engine_api::convert::spec_from_docker(&spec).is_ok());
     assert!(shoal_core::store::Store::restore(snapshot_text().as_bytes()).is_ok());
+    // The control property's specs decode, so its mutations start from valid requests.
+    let store = store_with_cluster();
+    let op = shoal_core::proto::control_request::Op::CreateService(shoal_core::proto::CreateService { spec: model_spec().into_bytes() });
+    let r = shoal_core::control::write_actions(&store, &op, &mut shoal_core::orchestrator::IdGen::new(1), 1);
+    assert!(matches!(r, Ok(Some(_))), "{r:?}");
+    for (spec, what) in [(payload_spec(), "secret"), (network_spec(), "network")] {
+        let op = if what == "secret" {
+            shoal_core::proto::control_request::Op::CreateSecret(shoal_core::proto::CreatePayload { spec: spec.as_bytes().to_vec() })
+        } else {
+            shoal_core::proto::control_request::Op::CreateNetwork(shoal_core::proto::CreatePayload { spec: spec.as_bytes().to_vec() })
+        };
+        let r = shoal_core::control::write_actions(&store, &op, &mut shoal_core::orchestrator::IdGen::new(1), 1);
+        assert!(matches!(r, Ok(Some(_))), "{what}: {r:?}");
+    }
 }

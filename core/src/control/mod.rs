@@ -36,9 +36,11 @@ use ControlError::*;
 
 mod image;
 mod network;
+mod ops;
 mod payload;
 pub use image::check_image_reference;
 pub use network::*;
+pub use ops::write_actions;
 pub use payload::*;
 
 fn valid_name(name: &str) -> Result<(), ControlError> {

@@ -4,14 +4,12 @@
 //! against the same state (no duplicate names or ports slip through concurrently).
 
 use super::{Manager, RequestError};
-use crate::control::{self, ControlError, NodeUpdate, PayloadKind};
-use crate::model::{Kind, NodeAvailability, NodeRole, Object, ServiceSpec};
+use crate::control::{self, ControlError, PayloadKind};
+use crate::model::{Kind, Object};
 use crate::orchestrator::IdGen;
 use crate::proto::control_request::Op;
 use crate::proto::{control_client::ControlClient, control_server, ControlReply, ControlRequest};
-use crate::store::{Action, Store, Transaction};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use crate::store::{Action, Transaction};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -50,10 +48,6 @@ impl crate::cli::CallError {
     }
 }
 
-fn spec_of(bytes: &[u8]) -> Result<ServiceSpec, Status> {
-    serde_json::from_slice(bytes).map_err(|e| Status::invalid_argument(format!("service spec is not valid JSON: {e}")))
-}
-
 /// An object as reads return it: a secret's data never leaves the managers except to the
 /// nodes whose tasks use it (docker's `secret inspect` shows no data either).
 fn readable(o: &Object) -> Object {
@@ -65,14 +59,6 @@ fn readable(o: &Object) -> Object {
         }
         o => o.clone(),
     }
-}
-
-/// `secret update` / `config update` (labels only).
-fn update_payload(s: &Store, kind: PayloadKind, u: &crate::proto::UpdatePayload) -> Result<Vec<Action>, ControlError> {
-    let v = (u.version != 0).then_some(u.version);
-    let labels = u.labels.clone().into_iter().collect();
-    let data = u.data_given.then_some(u.data.as_slice());
-    control::update_payload(s, kind, &u.key, &u.name, data, labels, v)
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<Kind>, Status> {
@@ -98,93 +84,6 @@ fn tables(s: &crate::store::Store, kinds: &[Kind]) -> Vec<Object> {
 
 fn objects(v: Vec<Object>) -> Vec<u8> {
     serde_json::to_vec(&v).expect("objects serialise")
-}
-
-/// The store actions of a control write over `s`, and the id of what it creates; None for a
-/// read. Pure over the store it is given: the live one for a write, a copy for a plan.
-fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<Option<(Vec<Action>, String)>, Status> {
-    let none = String::new;
-    let a = match op {
-        Op::CreateService(c) => {
-            let id = ids.next_id();
-            (control::create_service(s, spec_of(&c.spec)?, id.clone())?, id)
-        }
-        Op::UpdateService(u) => {
-            let v = (u.version != 0).then_some(u.version);
-            (control::update_service(s, &u.service, spec_of(&u.spec)?, v)?, none())
-        }
-        Op::ScaleService(x) => (control::scale_service(s, &x.service, x.replicas)?, none()),
-        Op::RemoveService(k) => (control::remove_service(s, &k.key)?, none()),
-        Op::RollbackService(k) => (control::rollback_service(s, &k.key)?, none()),
-        Op::UpdateNode(u) => {
-            let availability = match u.availability.as_str() {
-                "" => None,
-                "active" => Some(NodeAvailability::Active),
-                "pause" => Some(NodeAvailability::Pause),
-                "drain" => Some(NodeAvailability::Drain),
-                a => return Err(Status::invalid_argument(format!("availability {a:?}: use active, pause or drain"))),
-            };
-            let desired_role = match u.role.as_str() {
-                "" => None,
-                r => Some(NodeRole::parse(r).ok_or_else(|| Status::invalid_argument(format!("role {r:?}: use manager or worker")))?),
-            };
-            let nu = NodeUpdate {
-                availability,
-                desired_role,
-                label_add: u.label_add.clone().into_iter().collect(),
-                label_rm: u.label_rm.clone(),
-                expected_version: (u.version != 0).then_some(u.version),
-            };
-            (control::update_node(s, &u.node, &nu)?, none())
-        }
-        Op::RotateJoinToken(r) => {
-            let role = NodeRole::parse(&r.role)
-                .ok_or_else(|| Status::invalid_argument(format!("join token role {:?}: use worker or manager", r.role)))?;
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (control::rotate_join_token(s, role, &mut rng)?, none())
-        }
-        Op::RemoveNode(r) => (control::remove_node(s, &r.node, r.force)?, none()),
-        Op::UpdateCluster(u) => {
-            let cu = control::ClusterUpdate { task_history_limit: u.task_history_limit, max_service_replicas: u.max_service_replicas };
-            (control::update_cluster(s, &cu)?, none())
-        }
-        Op::CreateSecret(c) => create_payload(s, PayloadKind::Secret, &c.spec, ids.next_id())?,
-        Op::CreateConfig(c) => create_payload(s, PayloadKind::Config, &c.spec, ids.next_id())?,
-        Op::RemoveSecret(k) => (control::remove_payload(s, PayloadKind::Secret, &k.key)?, none()),
-        Op::RemoveConfig(k) => (control::remove_payload(s, PayloadKind::Config, &k.key)?, none()),
-        Op::UpdateSecret(u) => (update_payload(s, PayloadKind::Secret, u)?, none()),
-        Op::UpdateConfig(u) => (update_payload(s, PayloadKind::Config, u)?, none()),
-        Op::CreateNetwork(c) => {
-            let spec: crate::model::NetworkSpec = serde_json::from_slice(&c.spec)
-                .map_err(|e| Status::invalid_argument(format!("network spec is not valid JSON: {e}")))?;
-            let id = ids.next_id();
-            (control::create_network(s, spec, id.clone())?, id)
-        }
-        Op::RemoveNetwork(k) => (control::remove_network(s, &k.key)?, none()),
-        Op::GetSecret(_)
-        | Op::GetConfig(_)
-        | Op::ListSecrets(_)
-        | Op::ListConfigs(_)
-        | Op::GetNetwork(_)
-        | Op::ListNetworks(_)
-        | Op::GetService(_)
-        | Op::GetNode(_)
-        | Op::GetTask(_)
-        | Op::ReadTables(_)
-        | Op::ListServices(_)
-        | Op::ListNodes(_)
-        | Op::GetCluster(_)
-        | Op::ListTasks(_)
-        | Op::PlanWrites(_) => return Ok(None),
-    };
-    Ok(Some(a))
-}
-
-/// `secret create` / `config create` from the spec's JSON: the actions and the new id.
-fn create_payload(s: &Store, kind: PayloadKind, spec: &[u8], id: String) -> Result<(Vec<Action>, String), Status> {
-    let spec: crate::model::SecretSpec = serde_json::from_slice(spec)
-        .map_err(|e| Status::invalid_argument(format!("{} spec is not valid JSON: {e}", kind.noun())))?;
-    Ok((control::create_payload(s, kind, spec, id.clone())?, id))
 }
 
 impl Manager {
@@ -256,7 +155,7 @@ impl Manager {
     /// One control request on the leader, under the control lock.
     async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
         let seed = self.fresh_seed();
-        let Some((actions, id)) = self.state.with_store(|s| write_actions(s, &op, &mut IdGen::new(seed), seed))? else {
+        let Some((actions, id)) = self.state.with_store(|s| control::write_actions(s, &op, &mut IdGen::new(seed), seed))? else {
             return self.control_read(op);
         };
         let index = self.commit_control(actions).await?;
@@ -343,7 +242,7 @@ impl Manager {
             if matches!(op, Op::PlanWrites(_)) {
                 return Err(which(k, Status::invalid_argument("a plan inside a plan: send the writes themselves")));
             }
-            let Some((actions, _)) = write_actions(&copy, &op, &mut ids, seed.wrapping_add(k as u64)).map_err(|e| which(k, e))? else {
+            let Some((actions, _)) = control::write_actions(&copy, &op, &mut ids, seed.wrapping_add(k as u64)).map_err(|e| which(k, e.into()))? else {
                 return Err(which(k, Status::invalid_argument("a read: plan writes only")));
             };
             for txn in crate::store::batches(now_ms, actions.clone()) {
