@@ -39,6 +39,7 @@ mod plan_cmd;
 mod pretty;
 mod progress;
 mod read_cmd;
+mod snapshot_cmd;
 mod stack_cmd;
 mod tls;
 
@@ -163,6 +164,16 @@ fn main() {
                 },
                 Err(e) => clap_exit(e),
             },
+            ["snapshot", rest @ ..] => match snapshot_cmd::SnapshotCli::try_parse_from(std::iter::once("snapshot").chain(rest.iter().copied())) {
+                Ok(c) => match snapshot_cmd::run(&host, &c).await {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                },
+                Err(e) => clap_exit(e),
+            },
             ["node", "ls" | "list" | "inspect" | "ps", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {
                 Ok(c) => read(&host, c.cmd, std::path::Path::new(&client_dir)).await,
                 Err(e) => clap_exit(e),
@@ -200,7 +211,8 @@ fn overview() -> String {
     for c in shoal_core::cli::ControlCli::command().get_subcommands() {
         s += &format!("  {:<13} {}\n", c.get_name(), c.get_about().map(|a| a.to_string()).unwrap_or_default());
     }
-    s += "  ca            Client certificates for the Docker Engine API over TLS (ca client-bundle DIR)\n\n\
+    s += "  ca            Client certificates for the Docker Engine API over TLS (ca client-bundle DIR)\n  \
+          snapshot      Write the swarm's state to a file for shoal-sim plan (snapshot -o FILE)\n\n\
           Other:\n  version       Show the version\n  \
           completion    Print a shell completion script (bash, zsh, fish, elvish, powershell)\n\n\
           Run 'shoal COMMAND --help' for more information on a command.\n";

@@ -36,6 +36,20 @@ enum Cmd {
         #[arg(long)]
         history: Option<String>,
     },
+    /// Plan a change against a swarm's snapshot (`shoal snapshot -o FILE`) instead of a live
+    /// swarm: what `shoal COMMAND --dry-run` would print there, e.g.
+    /// `plan --snapshot cluster.snap service scale web=10`.
+    Plan {
+        /// A file written by `shoal snapshot -o FILE`.
+        #[arg(long)]
+        snapshot: String,
+        /// Print each plan as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The command, as `shoal` takes it (service create|update|scale|rm|rollback, node update).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Run random plans (cluster, workload, faults) derived from seeds, each with a safety
     /// phase (faults, every checker) and a liveness phase (heal, converge).
     Explore {
@@ -289,6 +303,7 @@ pub fn main() -> i32 {
             });
             shrink_to_file(&origin, &text, seed, max_runs as usize, &out)
         }
+        Cmd::Plan { snapshot, json, command } => plan_from_snapshot(&snapshot, json, &command),
         Cmd::CheckHistory { file, model } => {
             use shoal_sim::history::{check_file, parse::Format, Verdict};
             let format = model.map(|m| match m.as_str() {
@@ -420,6 +435,42 @@ fn shrink_to_file(origin: &str, text: &str, seed: u64, max_runs: usize, out: &st
                 o.signature,
                 o.report.failure_text().unwrap_or_default().lines().next().unwrap_or_default()
             );
+            0
+        }
+    }
+}
+
+/// `shoal-sim plan --snapshot FILE COMMAND…`: the plans of COMMAND over the snapshot's store
+/// (core/src/plan/offline.rs). Exit 0 with the plans, 1 if the command is refused, 2 on a
+/// file that cannot be read.
+fn plan_from_snapshot(path: &str, json: bool, command: &[String]) -> i32 {
+    let store = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| shoal_core::store::Store::restore(&b).map_err(|e| e.to_string())) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {path} is not a snapshot `shoal snapshot -o` wrote: {e}");
+            return 2;
+        }
+    };
+    let plans = shoal_core::cli::parse_control(command).and_then(|cmd| shoal_core::plan::offline::plan_command(&store, &cmd, 1));
+    match plans {
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+        Ok(plans) => {
+            if !json {
+                println!("(from {path}, raft index {})", store.last_index());
+            }
+            for (what, p) in &plans {
+                if json {
+                    println!("{}", serde_json::to_string(p).expect("a plan serialises"));
+                } else {
+                    if plans.len() > 1 {
+                        println!("== {what} ==");
+                    }
+                    print!("{}", shoal_core::plan::render::text(p));
+                }
+            }
             0
         }
     }

@@ -23,7 +23,9 @@
 //! tasks never finish under the model (how long they run is not known before they run), so a
 //! job's plan shows its first tasks starting.
 
+pub mod offline;
 pub mod render;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 mod wire;

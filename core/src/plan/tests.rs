@@ -237,3 +237,29 @@ fn a_plans_tasks_never_take_the_ids_of_the_objects_its_write_creates() {
     assert_eq!(p.started.len(), 3);
     assert!(end.get(Kind::Task, &id).is_none(), "a task took the service's id {id}");
 }
+
+#[test]
+fn a_snapshot_keeps_the_swarm_and_drops_what_must_not_leave_the_managers() {
+    let mut w = converged(3, 2);
+    let a = control::create_payload(&w.store, control::PayloadKind::Secret, crate::model::SecretSpec { data: b"s3cr3t".to_vec(), annotations: crate::model::Annotations { name: "pw".into(), ..Default::default() }, ..Default::default() }, "sec1".into()).unwrap();
+    w.commit(a);
+    let objects: Vec<Object> = Kind::ALL.into_iter().flat_map(|k| w.store.list(k).cloned().collect::<Vec<_>>()).collect();
+    let bytes = snapshot::export(w.store.last_index(), objects).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let key = control::cluster(&w.store).unwrap().root_ca.ca_key_pem.clone();
+    assert!(!text.contains(&control::cluster(&w.store).unwrap().root_ca.join_token_worker), "a join token left");
+    assert!(key.is_empty() || !text.contains(&key), "the CA key left");
+    let back = Store::restore(&bytes).unwrap();
+    assert_eq!(back.last_index(), w.store.last_index());
+    assert!(matches!(back.get(Kind::Secret, "sec1"), Some(Object::Secret(s)) if s.spec.data.is_empty()));
+    assert_eq!(back.list(Kind::Task).count(), w.store.list(Kind::Task).count());
+    // A plan from the snapshot is the plan from the swarm.
+    let cmd = crate::cli::parse_control(["service", "scale", "redis=5", "--dry-run"]).unwrap();
+    let from_file = offline::plan_command(&back, &cmd, 7).unwrap();
+    assert_eq!(from_file.len(), 1);
+    assert_eq!(planned(&from_file[0].1, "redis"), planned(&plan_of(&w, control::scale_service(&w.store, "redis", 5).unwrap()), "redis"));
+    // service update reads the service first: answered from the file.
+    let cmd = crate::cli::parse_control(["service", "update", "--image", "redis:4", "redis", "--dry-run"]).unwrap();
+    let p = &offline::plan_command(&back, &cmd, 7).unwrap()[0].1;
+    assert_eq!((p.stopped.len(), p.started.len()), (2, 2), "{p:?}");
+}
