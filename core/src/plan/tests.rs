@@ -241,7 +241,7 @@ fn a_plans_tasks_never_take_the_ids_of_the_objects_its_write_creates() {
 #[test]
 fn a_snapshot_keeps_the_swarm_and_drops_what_must_not_leave_the_managers() {
     let mut w = converged(3, 2);
-    let a = control::create_payload(&w.store, control::PayloadKind::Secret, crate::model::SecretSpec { data: b"s3cr3t".to_vec(), annotations: crate::model::Annotations { name: "pw".into(), ..Default::default() }, ..Default::default() }, "sec1".into()).unwrap();
+    let a = control::create_payload(&w.store, control::PayloadKind::Secret, crate::model::SecretSpec { data: b"s3cr3t".to_vec(), annotations: crate::model::Annotations { name: "pw".into(), ..Default::default() } }, "sec1".into()).unwrap();
     w.commit(a);
     let objects: Vec<Object> = Kind::ALL.into_iter().flat_map(|k| w.store.list(k).cloned().collect::<Vec<_>>()).collect();
     let bytes = snapshot::export(w.store.last_index(), objects).unwrap();
