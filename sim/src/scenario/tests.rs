@@ -204,3 +204,60 @@ fn invalid_update_configs_are_refused_with_the_flag() {
         assert!(e.line > 0, "{e}");
     }
 }
+
+/// Scenario files from outside never panic the parser (issue "trust", item 6): every file
+/// under scenarios/ and the explorer's plans of a few seeds, mutated 2,000 times
+/// (a range deleted, duplicated, or a syntax fragment or extreme value inserted), parse or
+/// are refused with an error. Seeded, so a failure replays.
+#[test]
+fn mutated_scenario_files_never_panic_the_parser() {
+    use rand::{Rng, SeedableRng};
+    const FRAGMENTS: &[&str] = &[
+        "[", "]", "[[step]]\n", "=", "\"", "\n", "{", "}", ",", "-1", "18446744073709551616", "1e400", "nan", "0s", "99999999h",
+        "5x", "workers = ", "managers = 0\n", "do = \"", "expect = \"", "fault = \"crash ", "within = \"", "after = \"", "at = \"",
+        "every = \"", "rate = ", "kind = \"", "service ", "node ", "--replicas ", "\u{0}", "é", "true", "[[injector]]\n",
+        "[[cluster.node]]\nname = \"", "labels = { ", "[images.\"a:1\"]\nbehaviour = \"", "seed = ", "\\u{0}",
+    ];
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+    let mut texts = Vec::new();
+    for sub in std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        for f in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            if f.path().extension().is_some_and(|x| x == "toml") {
+                texts.push(std::fs::read_to_string(f.path()).unwrap());
+            }
+        }
+    }
+    texts.extend((1..6).map(|s| crate::explore::plan(s).text));
+    texts.extend((1..6).map(|s| crate::what_if::plan(s).text));
+    assert!(texts.len() > 40, "found {} scenario files", texts.len());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+    let mut refused = 0;
+    // SHOAL_FUZZ_CASES raises the count, as for the core's properties (scripts/fuzz-long).
+    let cases: usize = std::env::var("SHOAL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    for k in 0..cases {
+        let mut t = texts[k % texts.len()].clone();
+        for _ in 0..rng.gen_range(1..4) {
+            let mut at = rng.gen_range(0..=t.len());
+            while !t.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + rng.gen_range(1..60)).min(t.len());
+            while !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            match rng.gen_range(0..3) {
+                0 => t.replace_range(at..end, ""),
+                1 => {
+                    let piece = t[at..end].to_string();
+                    t.insert_str(at, &piece);
+                }
+                _ => t.insert_str(at, FRAGMENTS[rng.gen_range(0..FRAGMENTS.len())]),
+            }
+        }
+        // Either answer is fine; a panic fails the test with the case number.
+        refused += usize::from(Scenario::parse(&format!("<mutation {k}>"), &t).is_err());
+    }
+    eprintln!("mutated scenario files: {refused} of {cases} refused, the rest parsed");
+    // The mutations must reach both answers, or the test only exercised one path.
+    assert!(refused > cases / 20 && refused < cases, "{refused} of {cases} refused");
+}
