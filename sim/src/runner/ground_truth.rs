@@ -41,7 +41,7 @@ pub(super) async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: A
         let r = {
             let c = cluster.lock().unwrap();
             let faulted = c.faults > 0;
-            let count = |svc: &str| (running(&c, Some(&svc.to_string()), None), c.failed_containers(svc));
+            let count = |svc: &str| (super::expect::running(&c, Some(&svc.to_string()), None), c.failed_containers(svc));
             c.with_best_store(|s| update_rules.check(s, count, |t| c.ran(t), faulted))
         };
         if let Some(Err(m)) = r {
