@@ -20,17 +20,6 @@ pub async fn run(host: &str, cmd: &ControlCommand) -> Result<(), String> {
         m.handle_reply(reply);
     }
     let plans = m.outcome().unwrap_or_else(|| Err("the dry run ended without an answer".into())).map_err(|e| format!("Error: {e}"))?;
-    let several = plans.len() > 1;
-    for (what, plan) in plans {
-        if json {
-            println!("{}", serde_json::to_string(plan).expect("a plan serialises"));
-        } else {
-            if several {
-                // Each write is planned from the swarm as it is now, not after the others.
-                println!("== {what} ==");
-            }
-            print!("{}", render::text(plan));
-        }
-    }
+    print!("{}", render::many(plans, json));
     Ok(())
 }

@@ -354,17 +354,13 @@ fn history_rows(tasks: &mut [Task], nodes: &[Node]) -> Vec<Vec<String>> {
     let mut rows = Vec::with_capacity(tasks.len());
     for t in tasks.iter() {
         let slot = slot_of(t);
-        let name = if last.as_ref() == Some(&slot) { format!(" \\_ {}", task_name(t)) } else { task_name(t) };
+        let name = if last.as_ref() == Some(&slot) { format!(" \\_ {}", shoal_core::engine_api::query::task_name(t)) } else { shoal_core::engine_api::query::task_name(t) };
         last = Some(slot);
         rows.push(task_row(t, name, hostname(nodes, &t.node_id)));
     }
     rows
 }
 
-/// A task's name as docker shows it: service.slot, or service.node for a global task.
-fn task_name(t: &Task) -> String {
-    format!("{}.{}", t.service_name, if t.slot == 0 { t.node_id.clone() } else { t.slot.to_string() })
-}
 
 fn hostname(nodes: &[Node], id: &str) -> String {
     nodes.iter().find(|n| n.id == id).and_then(|n| n.description.as_ref().map(|d| d.hostname.clone())).unwrap_or_default()

@@ -34,10 +34,11 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
             let json = plan.format.as_deref() == Some("json");
             let mut d = Deployer::dry_run(&name, goal);
             drive(host, &mut d, json).await?;
-            match d.plan() {
-                Some(p) if json => println!("{}", serde_json::to_string(p).expect("a plan serialises")),
-                Some(p) => print!("\n{}", shoal_core::plan::render::text(p)),
-                None => {}
+            if let Some(p) = d.plan() {
+                if !json {
+                    println!();
+                }
+                print!("{}", shoal_core::plan::render::many(&[(format!("stack deploy {name}"), p.clone())], json));
             }
             Ok(())
         }

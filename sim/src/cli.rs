@@ -461,16 +461,7 @@ fn plan_from_snapshot(path: &str, json: bool, command: &[String]) -> i32 {
             if !json {
                 println!("(from {path}, raft index {})", store.last_index());
             }
-            for (what, p) in &plans {
-                if json {
-                    println!("{}", serde_json::to_string(p).expect("a plan serialises"));
-                } else {
-                    if plans.len() > 1 {
-                        println!("== {what} ==");
-                    }
-                    print!("{}", shoal_core::plan::render::text(p));
-                }
-            }
+            print!("{}", shoal_core::plan::render::many(&plans, json));
             0
         }
     }

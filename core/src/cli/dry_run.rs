@@ -65,10 +65,13 @@ pub fn dry_run_request(op: Op) -> ControlRequest {
     ControlRequest { hops: 0, op: Some(op), dry_run: true }
 }
 
+/// What a dry run says when a manager answered without a plan.
+const NO_PLAN: &str = "the manager answered the dry run without a plan: it predates plans; upgrade it";
+
 /// What the manager answered a planning request with: its plan, or the error a manager that
 /// predates plans gives.
 pub fn plan_of(reply: ControlReply) -> Result<Plan, String> {
-    reply.plan.map(Plan::from).ok_or_else(|| "the manager answered the dry run without a plan: it predates plans; upgrade it".into())
+    reply.plan.map(Plan::from).ok_or_else(|| NO_PLAN.into())
 }
 
 /// `--dry-run` of `service create|update|scale|rm|rollback` and `node update` as a machine
@@ -118,15 +121,14 @@ impl DryRun {
     pub fn handle_reply(&mut self, reply: Result<ControlReply, CallError>) {
         match &mut self.state {
             State::Update { what, updater } => {
-                let planned = matches!(&reply, Ok(ControlReply { plan: Some(_), .. }));
-                let plan = reply.as_ref().ok().and_then(|r| r.plan.clone());
-                updater.handle_reply(reply);
-                if let Some(p) = plan.filter(|_| planned) {
+                // The updater's reads come back without a plan, its write with one.
+                if let Some(p) = reply.as_ref().ok().and_then(|r| r.plan.clone()) {
                     self.plans.push((what.clone(), p.into()));
                 }
+                updater.handle_reply(reply);
                 match updater.outcome() {
                     Some(Err(e)) => self.outcome = Some(Err(e.clone())),
-                    Some(Ok(())) if self.plans.is_empty() => self.outcome = Some(plan_of(ControlReply::default()).map(|_| ())),
+                    Some(Ok(())) if self.plans.is_empty() => self.outcome = Some(Err(NO_PLAN.into())),
                     Some(Ok(())) => self.outcome = Some(Ok(())),
                     None => {}
                 }

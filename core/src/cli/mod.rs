@@ -6,14 +6,18 @@
 mod call;
 mod container;
 mod dry_run;
+mod logs;
 pub mod format;
 mod reference;
 mod service;
 mod stack;
 mod updater;
+mod values;
 
 pub use call::{CallError, CallFailure};
 pub use container::*;
+pub use logs::*;
+pub use values::*;
 pub use dry_run::{dry_run_request, is_read, plan_of, plan_requests, DryRun, PlanFlags};
 pub use reference::*;
 pub use service::*;

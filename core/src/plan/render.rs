@@ -6,6 +6,25 @@ use super::Plan;
 use crate::cli::format::align_tabs;
 use crate::cli::go_duration;
 
+/// The plans of a command's writes as the CLI prints them: text, with a header per write
+/// when there are several (each is planned from the swarm as it is now, not after the
+/// others), or with `json` one JSON object per line.
+pub fn many(plans: &[(String, Plan)], json: bool) -> String {
+    let mut out = String::new();
+    for (what, plan) in plans {
+        if json {
+            out.push_str(&serde_json::to_string(plan).expect("a plan serialises"));
+            out.push('\n');
+        } else {
+            if plans.len() > 1 {
+                out.push_str(&format!("== {what} ==\n"));
+            }
+            out.push_str(&text(plan));
+        }
+    }
+    out
+}
+
 /// The plan as text, ending in a newline.
 pub fn text(p: &Plan) -> String {
     let mut out = String::from("Dry run: nothing was changed. The plan assumes every task starts at once and none fails.\n\n");

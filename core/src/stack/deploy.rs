@@ -186,14 +186,11 @@ impl Deployer {
                 }
                 Err(e) => self.finish(Err(StackError::Control(format!("failed to {}: {e}", steps[next].what)))),
             },
-            Phase::Plan(_) => match reply {
-                Ok(r) => match r.plan {
-                    Some(p) => {
-                        self.plan = Some(p.into());
-                        self.finish(Ok(()))
-                    }
-                    None => self.finish(Err(StackError::Control("the manager answered the dry run without a plan; is it an older Shoal?".into()))),
-                },
+            Phase::Plan(_) => match reply.and_then(crate::cli::plan_of) {
+                Ok(p) => {
+                    self.plan = Some(p);
+                    self.finish(Ok(()))
+                }
                 Err(e) => self.finish(Err(StackError::Control(format!("failed to plan the stack: {e}")))),
             },
             Phase::Done => {}

@@ -1,0 +1,54 @@
+//! `service logs` flags (docker's) and the request they make.
+
+use clap::Args;
+
+/// `service logs`: docker's flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ServiceLogs {
+    /// Follow log output
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(long, short = 'n', default_value = "all", value_parser = parse_tail)]
+    pub tail: Tail,
+    /// Show timestamps
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+    /// Do not include task IDs in output
+    #[arg(long)]
+    pub no_task_ids: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Do not neatly format logs
+    #[arg(long)]
+    pub raw: bool,
+    /// Service or task
+    pub service: String,
+}
+
+/// `--tail`: every line, or the last N of each task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Tail {
+    #[default]
+    All,
+    Last(u64),
+}
+
+impl ServiceLogs {
+    /// The `Logs.ServiceLogs` request these flags ask for (the CLI and the simulator send it).
+    pub fn request(&self) -> crate::proto::ServiceLogsRequest {
+        let tail = match self.tail {
+            Tail::All => None,
+            Tail::Last(n) => Some(n),
+        };
+        crate::proto::ServiceLogsRequest { service: self.service.clone(), follow: self.follow, tail: tail.unwrap_or(0), has_tail: tail.is_some() }
+    }
+}
+
+fn parse_tail(s: &str) -> Result<Tail, String> {
+    match s {
+        "all" => Ok(Tail::All),
+        n => n.parse().map(Tail::Last).map_err(|_| format!("{n:?} is not a number of lines: use a count such as 20, or all")),
+    }
+}
