@@ -123,6 +123,12 @@ mod plans {
     );
 }
 
+mod twin {
+    scenario_tests!("twin",
+        crash_and_drain => "crash-and-drain.toml",
+    );
+}
+
 mod stacks {
     scenario_tests!("stacks",
         leader_crash => "leader-crash.toml",

@@ -35,6 +35,10 @@ enum Cmd {
         /// the format `check-history` reads.
         #[arg(long)]
         history: Option<String>,
+        /// Start the swarm as a twin of this snapshot (`shoal snapshot -o FILE`): its nodes,
+        /// services, tasks and networks instead of the file's [cluster] or `from_snapshot`.
+        #[arg(long)]
+        from_snapshot: Option<String>,
     },
     /// Plan a change against a swarm's snapshot (`shoal snapshot -o FILE`) instead of a live
     /// swarm: what `shoal COMMAND --dry-run` would print there, e.g.
@@ -188,10 +192,14 @@ fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
     }
 }
 
-fn load(files: &[String]) -> Result<Vec<Scenario>, i32> {
+fn load(files: &[String], snapshot: Option<&str>) -> Result<Vec<Scenario>, i32> {
     let mut out = Vec::new();
     for f in files {
-        match Scenario::load(f) {
+        let loaded = match snapshot {
+            Some(s) => Scenario::load_twin(f, s),
+            None => Scenario::load(f),
+        };
+        match loaded {
             Ok(s) => out.push(s),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -236,8 +244,8 @@ pub fn main() -> i32 {
         }
     };
     match cli.cmd {
-        Cmd::Run { files, seed, seeds, json, trace, verbose, history } => {
-            let scenarios = match load(&files) {
+        Cmd::Run { files, seed, seeds, json, trace, verbose, history, from_snapshot } => {
+            let scenarios = match load(&files, from_snapshot.as_deref()) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
@@ -334,7 +342,7 @@ pub fn main() -> i32 {
             }
         }
         Cmd::CheckDeterminism { file, seed } => {
-            let scenarios = match load(&[file]) {
+            let scenarios = match load(&[file], None) {
                 Ok(s) => s,
                 Err(c) => return c,
             };

@@ -31,6 +31,7 @@ pub mod scenario;
 pub mod shrink;
 pub mod trace;
 pub mod traffic;
+pub mod twin;
 
 pub use runner::{run, RunOptions, RunReport};
 pub use scenario::Scenario;

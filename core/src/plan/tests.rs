@@ -253,6 +253,13 @@ fn a_snapshot_keeps_the_swarm_and_drops_what_must_not_leave_the_managers() {
     assert_eq!(back.last_index(), w.store.last_index());
     assert!(matches!(back.get(Kind::Secret, "sec1"), Some(Object::Secret(s)) if s.spec.data.is_empty()));
     assert_eq!(back.list(Kind::Task).count(), w.store.list(Kind::Task).count());
+    // The swarm and the file have one shape (a twin that holds its own CA checks it so);
+    // a changed task does not.
+    assert_eq!(snapshot::shape_hash(&w.store), snapshot::shape_hash(&back));
+    assert_eq!(snapshot::shape_hash(&back), back.state_hash(), "the file holds nothing redaction removes");
+    assert_ne!(snapshot::shape_hash(&w.store), w.store.state_hash(), "the swarm holds secrets and a CA the file has not");
+    let latest = snapshot::latest_time_ms(&back);
+    assert!(latest > 0 && back.list(Kind::Task).all(|o| matches!(o, Object::Task(t) if t.status.timestamp_ms <= latest)));
     // A plan from the snapshot is the plan from the swarm.
     let cmd = crate::cli::parse_control(["service", "scale", "redis=5", "--dry-run"]).unwrap();
     let from_file = offline::plan_command(&back, &cmd, 7).unwrap();

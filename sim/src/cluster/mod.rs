@@ -206,19 +206,23 @@ impl Cluster {
     pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng, mesh: Arc<MeshModel>, names: Arc<crate::names::NameLog>) -> Cluster {
         let handle = Handle::current();
         let images = Arc::new(scenario.images.clone());
+        // A twin's machines keep the raft ids the swarm gave them.
+        let raft_id_of = |i: usize| scenario.raft_id(i);
         let managers: BTreeMap<NodeId, String> = scenario
             .nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.manager)
-            .map(|(i, _)| (i as NodeId + 1, addr_of(i)))
+            .map(|(i, _)| (raft_id_of(i), addr_of(i)))
             .collect();
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
+        // A twin's managers start from the snapshot (with the tokens above where it has none).
+        let twin_store = scenario.twin.as_ref().map(|t| t.seeded_store(&root));
         let mut nodes = Vec::new();
         let containers = Arc::new(crate::executor::Containers { names: names.clone(), ..Default::default() });
         for (i, spec) in scenario.nodes.iter().enumerate() {
-            let raft_id = i as NodeId + 1;
+            let raft_id = raft_id_of(i);
             let addr = addr_of(i);
             let disk = Arc::new(SimDisk::new(
                 seed ^ raft_id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -226,13 +230,32 @@ impl Cluster {
                 scenario.sim.torn_writes,
             ));
             disk.report_terms_to(checkers.clone(), raft_id);
+            if let (Some(store), true) = (&twin_store, spec.manager) {
+                if let Err(e) = shoal_core::node::raft::seed_disk(disk.as_ref(), store, &managers) {
+                    checkers.violate("twin", format!("{}: cannot seed its disk from the snapshot: {e}", spec.name));
+                }
+            }
             let slot: Arc<Mutex<Option<Arc<Manager>>>> = Arc::default();
             let executor: Arc<Mutex<Option<Arc<SimExecutor>>>> = Arc::default();
-            let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later));
+            // A twin's machine the swarm saw down starts powered off.
+            let down = spec.twin.as_ref().is_some_and(|m| m.down);
+            let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later && !down));
             let identity = Arc::new(Identity::default());
             identity.inner.lock().unwrap().raft_id = raft_id;
             let net_table: Arc<Mutex<Option<NetworkTable>>> = Arc::default();
-            if !spec.joins_later {
+            // A twin's containers at first boot: the tasks its node ran in the swarm.
+            let adopt: Arc<Mutex<Vec<shoal_core::model::Task>>> = Arc::default();
+            if let Some(m) = &spec.twin {
+                // Already a member: the node the swarm knows.
+                let mut st = identity.inner.lock().unwrap();
+                st.node_id = Some(m.node_id.clone());
+                st.last_node_id = Some(m.node_id.clone());
+                st.role = if m.manager { NodeRole::Manager } else { NodeRole::Worker };
+                drop(st);
+                if let Some(t) = scenario.twin.as_ref().filter(|_| !down) {
+                    *adopt.lock().unwrap() = t.running_on(&m.node_id);
+                }
+            } else if !spec.joins_later {
                 // The swarm as the scenario starts: every initial machine joins with the token
                 // `swarm init` printed (managers with the manager token).
                 let token = if spec.manager { &root.join_token_manager } else { &root.join_token_worker };
@@ -243,9 +266,10 @@ impl Cluster {
                 name: spec.name.clone(),
                 addr: addr.clone(),
                 raft: scenario.raft.clone(),
-                // swarm init: the first manager bootstraps with every initial manager.
-                bootstrap: (i == 0).then(|| managers.clone()),
-                root_ca: spec.manager.then(|| root.clone()),
+                // swarm init: the first manager bootstraps with every initial manager (a
+                // twin's managers start from their seeded disks instead).
+                bootstrap: (i == 0 && twin_store.is_none()).then(|| managers.clone()),
+                root_ca: (spec.manager && twin_store.is_none()).then(|| root.clone()),
                 init_spec: None,
                 cert_signer: None,
             };
@@ -253,12 +277,16 @@ impl Cluster {
                 node_id: String::new(),
                 addr: addr.clone(),
                 manager: spec.manager,
-                description: NodeDescription {
-                    hostname: spec.name.clone(),
-                    platform: Platform { os: "linux".into(), architecture: "x86_64".into() },
-                    resources: Resources { nano_cpus: spec.nano_cpus, memory_bytes: spec.memory_bytes, ..Default::default() },
-                    engine_labels: Default::default(),
-                    data_path_addr: String::new(),
+                description: match &spec.twin {
+                    // What the node reported in the swarm, but the address: the simulator's.
+                    Some(m) => NodeDescription { data_path_addr: String::new(), ..m.description.clone() },
+                    None => NodeDescription {
+                        hostname: spec.name.clone(),
+                        platform: Platform { os: "linux".into(), architecture: "x86_64".into() },
+                        resources: Resources { nano_cpus: spec.nano_cpus, memory_bytes: spec.memory_bytes, ..Default::default() },
+                        engine_labels: Default::default(),
+                        data_path_addr: String::new(),
+                    },
                 },
                 labels: spec.labels.clone(),
                 managers: managers.values().cloned().collect(),
@@ -275,11 +303,12 @@ impl Cluster {
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
-                let (mesh, containers, net_table) = (mesh.clone(), containers.clone(), net_table.clone());
+                let (mesh, containers, net_table, adopt) = (mesh.clone(), containers.clone(), net_table.clone(), adopt.clone());
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
                     let (identity, mesh, containers, net_table) = (identity.clone(), mesh.clone(), containers.clone(), net_table.clone());
+                    let adopt = adopt.clone();
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -313,6 +342,14 @@ impl Cluster {
                                 let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone());
                                 *executor.lock().unwrap() = Some(exec.clone());
                                 m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
+                                // Taken once: after a crash the containers are gone, as anywhere.
+                                let adopted = std::mem::take(&mut *adopt.lock().unwrap());
+                                for t in &adopted {
+                                    use shoal_core::node::agent::Executor;
+                                    if let Err(e) = SimExecutorHandle(exec.clone()).start(t, &Default::default()).await {
+                                        tracing::info!(target: "shoal::container", node = %cfg.name, "{} {} was running in the swarm but cannot start here: {e}", t.service_name, t.id);
+                                    }
+                                }
                                 tokio::spawn(machine_agent(identity, agent_cfg, exec));
                                 if let Err(e) = m.serve().await {
                                     checkers.violate("node", format!("{}: gRPC server failed: {e}", cfg.name));
@@ -336,7 +373,7 @@ impl Cluster {
                 executor,
                 identity,
                 joins_later: spec.joins_later,
-                up: !spec.joins_later,
+                up: !spec.joins_later && !down,
                 paused: false,
                 joined,
                 net_table,
@@ -618,6 +655,11 @@ impl Cluster {
         if self.nodes[i].up {
             // A restart of a running node is a crash followed by a restart.
             self.crash(i);
+        }
+        // A twin's machine that was down in the swarm is powered on by its first restart
+        // (a `node add` machine only by its step).
+        if !self.nodes[i].joins_later {
+            self.nodes[i].joined.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Handle::current().restart(self.nodes[i].sim_id());
         // A node on a corrupted log refuses to start (its init checks that it does): it stays

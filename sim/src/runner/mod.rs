@@ -79,6 +79,9 @@ pub struct RunReport {
     /// The scenario file, for the reproduce command.
     #[serde(skip)]
     pub path: String,
+    /// A twin's snapshot file, for the reproduce command.
+    #[serde(skip)]
+    pub from_snapshot: Option<String>,
 }
 
 impl RunReport {
@@ -90,8 +93,15 @@ impl RunReport {
     pub fn failure_text(&self) -> Option<String> {
         let v = self.violations.first()?;
         Some(format!(
-            "FAILED scenario={} seed={} at t={:.3}s: [{}] {}\nreproduce: scripts/sim run {} --seed {}",
-            self.scenario, self.seed, v.at, v.checker, v.message, self.path, self.seed
+            "FAILED scenario={} seed={} at t={:.3}s: [{}] {}\nreproduce: scripts/sim run {}{} --seed {}",
+            self.scenario,
+            self.seed,
+            v.at,
+            v.checker,
+            v.message,
+            self.path,
+            self.from_snapshot.as_ref().map(|f| format!(" --from-snapshot {f}")).unwrap_or_default(),
+            self.seed
         ))
     }
 }
@@ -150,7 +160,7 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .collect();
     format!(
         "shoal-sim scenario={} seed={} file={} managers={} workers={} latency_ms={}..{} disk_sync_ms={} torn_writes={} \
-         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]{}{}",
+         heartbeat_ms={} election_ms={}..{} snapshot_every={} keep_logs={} mesh_gossip_ms={}..{} mesh_detect_ms={}..{} injectors=[{}]{}{}{}",
         scenario.name,
         seed,
         scenario.path,
@@ -170,6 +180,10 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         d.mesh_detect_ms.0,
         d.mesh_detect_ms.1,
         inj.join(","),
+        match &scenario.twin {
+            Some(t) => format!(" twin={}@{} shape_hash={:016x}", t.file, t.store.last_index(), t.shape_hash),
+            None => String::new(),
+        },
         if d.clock_skews.is_empty() && !scenario.sim.buggify {
             String::new()
         } else {
@@ -184,6 +198,30 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
     )
 }
 
+/// A twin starts as the snapshot: once its managers opened their disks, each one's store has
+/// the snapshot's shape hash (the seeding, the disk format and the restore all hold).
+async fn check_twin(cluster: &Arc<Mutex<Cluster>>, checkers: &Checkers, twin: &crate::twin::Twin) {
+    tracing::info!(target: "shoal", node = "runner", "{}", twin.summary());
+    // Long enough for every manager to open its disk, far too short for an election.
+    madsim::time::sleep(Duration::from_millis(1)).await;
+    let c = cluster.lock().unwrap();
+    for i in (0..c.nodes.len()).filter(|i| c.nodes[*i].manager) {
+        let Some(m) = c.manager(i) else { continue };
+        let (index, hash) = m.state.with_store(|s| (s.last_index(), shoal_core::plan::snapshot::shape_hash(s)));
+        if (index, hash) != (twin.store.last_index(), twin.shape_hash) {
+            checkers.violate(
+                "twin",
+                format!(
+                    "{} started at raft index {index} with shape hash {hash:016x}, not the snapshot's {} and {:016x}",
+                    c.nodes[i].name,
+                    twin.store.last_index(),
+                    twin.shape_hash
+                ),
+            );
+        }
+    }
+}
+
 /// Runs `scenario` under `seed` in a fresh simulated world.
 pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     let d = derive(scenario, seed);
@@ -192,8 +230,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_millis(d.latency_ms.0)..Duration::from_millis(d.latency_ms.1 + 1);
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, config);
-    let names: BTreeMap<u64, String> =
-        scenario.nodes.iter().enumerate().map(|(i, n)| (i as u64 + 1, n.name.clone())).collect();
+    let names: BTreeMap<u64, String> = scenario.nodes.iter().enumerate().map(|(i, n)| (scenario.raft_id(i), n.name.clone())).collect();
     let checkers = Arc::new(Checkers::new(names));
     let requests: Arc<Mutex<RequestStats>> = Arc::default();
     let name_log: Arc<crate::names::NameLog> = Arc::default();
@@ -246,6 +283,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         history: checkers.history(),
         banner: banner(scenario, seed),
         path: scenario.path.clone(),
+        from_snapshot: scenario.from_snapshot_arg.clone(),
     }
 }
 
@@ -282,7 +320,15 @@ async fn drive(
     // it even when empty, so no earlier run's skews remain).
     {
         let c = cluster.lock().unwrap();
-        let skews = derive(&scenario, seed).clock_skews;
+        let mut skews = derive(&scenario, seed).clock_skews;
+        // A twin's clocks read the swarm's time from where the snapshot left it.
+        if let Some(t) = &scenario.twin {
+            let offset_ms = t.taken_at_ms as i64 - shoal_core::node::clock::wall_ms() as i64;
+            skews.resize(scenario.nodes.len(), (0, 0));
+            for s in &mut skews {
+                s.0 += offset_ms;
+            }
+        }
         shoal_core::node::clock::set_skews(
             skews
                 .iter()
@@ -290,6 +336,9 @@ async fn drive(
                 .map(|(i, (offset_ms, drift_ppm))| (c.nodes[i].sim_id(), shoal_core::node::clock::Skew { offset_ms: *offset_ms, drift_ppm: *drift_ppm }))
                 .collect(),
         );
+    }
+    if let Some(t) = &scenario.twin {
+        check_twin(&cluster, &checkers, t).await;
     }
     shoal_core::node::buggify::enable(scenario.sim.buggify);
     let client_node = madsim::runtime::Handle::current()

@@ -7,7 +7,7 @@
 
 mod grammar;
 
-pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Predicate, Selector};
+pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Predicate, Selector, RESERVED};
 
 /// What a simulated image does when its container starts (`[images."NAME"]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +71,8 @@ pub struct NodeSpec {
     pub memory_bytes: i64,
     /// Powered off until a `node add NAME` step (a new machine joining).
     pub joins_later: bool,
+    /// A twin's machine: the node of the snapshot it stands for.
+    pub twin: Option<crate::twin::TwinMachine>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +163,10 @@ pub struct Scenario {
     pub injectors: Vec<Injector>,
     /// Image name → behaviour; an image not listed serves.
     pub images: BTreeMap<String, ImageSpec>,
+    /// A twin: the snapshot the swarm starts from (`from_snapshot`, `--from-snapshot`).
+    pub twin: Option<std::sync::Arc<crate::twin::Twin>>,
+    /// The snapshot given on the command line (`--from-snapshot`), for the reproduce command.
+    pub from_snapshot_arg: Option<String>,
 }
 
 impl Scenario {
@@ -168,7 +174,8 @@ impl Scenario {
     /// only then do the simulated agents poll the networks' table.
     pub fn uses_networks(&self) -> bool {
         use shoal_core::cli::ControlCommand;
-        self.steps.iter().any(|s| {
+        self.twin.as_ref().is_some_and(|t| t.uses_networks())
+            || self.steps.iter().any(|s| {
             matches!(
                 &s.action,
                 Action::Do(DoCmd::Control(ControlCommand::Network(_) | ControlCommand::Stack(_)) | DoCmd::LoadByName { .. })
@@ -196,6 +203,12 @@ fn stack_files_from(scenario: &str, action: Action) -> Result<Action, String> {
 }
 
 impl Scenario {
+    /// The raft member id of machine `i`: its position + 1, or the id a twin's node had in
+    /// the swarm.
+    pub fn raft_id(&self, i: usize) -> u64 {
+        self.nodes[i].twin.as_ref().map_or(i as u64 + 1, |m| m.raft_id)
+    }
+
     pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| n.manager)
     }
@@ -215,8 +228,25 @@ impl Scenario {
         Scenario::parse(path, &text)
     }
 
+    /// Reads and validates a scenario file, its swarm the twin of `snapshot` (a file
+    /// `shoal snapshot -o` wrote) instead of its `[cluster]` or `from_snapshot`.
+    pub fn load_twin(path: &str, snapshot: &str) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.into(),
+            line: 0,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse_with(path, &text, Some(snapshot))
+    }
+
     /// Validates scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_with(file, text, None)
+    }
+
+    /// [`Scenario::parse`], with the swarm the twin of the snapshot file `snapshot` when given.
+    pub fn parse_with(file: &str, text: &str, snapshot: Option<&str>) -> Result<Scenario, ScenarioError> {
         let line_of = |offset: usize| text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1;
         let err = |offset: usize, key: &str, message: String| ScenarioError {
             file: file.into(),
@@ -235,54 +265,87 @@ impl Scenario {
             })
         };
 
-        // Cluster.
-        let c = &raw.cluster;
-        let managers = *c.managers.get_ref();
-        if managers == 0 || managers > 99 {
-            return Err(err(c.managers.span().start, "cluster.managers", format!("{managers} managers: use 1 to 99")));
-        }
-        if c.workers > 9_999 {
-            return Err(err(0, "cluster.workers", format!("{} workers: use at most 9999", c.workers)));
-        }
+        // Cluster: the machines of a snapshot (given on the command line, else the file's
+        // `from_snapshot`, relative to the file), or the `[cluster]` section.
+        let twin = match (snapshot, &raw.from_snapshot) {
+            (Some(s), _) => Some(crate::twin::Twin::load(s).map_err(|e| err(0, "from_snapshot", e.to_string()))?),
+            (None, Some(s)) => {
+                if let Some(c) = &raw.cluster {
+                    return Err(err(
+                        c.span().start,
+                        "cluster",
+                        "`from_snapshot` gives the machines: remove [cluster] (or drop `from_snapshot` to describe the machines here)".into(),
+                    ));
+                }
+                let dir = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+                let path = dir.join(s.get_ref()).to_string_lossy().into_owned();
+                Some(crate::twin::Twin::load(&path).map_err(|e| err(s.span().start, "from_snapshot", format!("{e} (paths are relative to the scenario file)")))?)
+            }
+            (None, None) => None,
+        };
         let mut nodes: Vec<NodeSpec> = Vec::new();
-        for (role_manager, count, prefix) in [(true, managers, "manager"), (false, c.workers, "worker")] {
-            let listed: Vec<&Spanned<RawNode>> =
-                c.node.iter().filter(|n| n.get_ref().role.as_deref().unwrap_or("worker") == prefix).collect();
-            if listed.len() as u32 > count {
-                let n = listed[count as usize];
-                return Err(err(
-                    n.span().start,
-                    "cluster.node",
-                    format!("more {prefix} nodes listed ({}) than cluster.{prefix}s = {count}", listed.len()),
-                ));
-            }
-            for i in 0..count {
-                let (name, labels, cpus, mem) = match listed.get(i as usize) {
-                    Some(n) => {
-                        let n = n.get_ref();
-                        (
-                            n.name.clone().unwrap_or_else(|| format!("{prefix}-{}", i + 1)),
-                            n.labels.clone(),
-                            n.cpus.unwrap_or(4.0),
-                            n.memory_gib.unwrap_or(8.0),
-                        )
-                    }
-                    None => (format!("{prefix}-{}", i + 1), BTreeMap::new(), 4.0, 8.0),
-                };
-                nodes.push(NodeSpec {
-                    name,
-                    manager: role_manager,
-                    labels,
-                    nano_cpus: (cpus * 1e9) as i64,
-                    memory_bytes: (mem * (1u64 << 30) as f64) as i64,
-                    joins_later: false,
-                });
-            }
+        if let Some(t) = &twin {
+            nodes.extend(t.machines.iter().map(|m| NodeSpec {
+                name: m.name.clone(),
+                manager: m.manager,
+                labels: m.labels.clone(),
+                nano_cpus: m.description.resources.nano_cpus,
+                memory_bytes: m.description.resources.memory_bytes,
+                joins_later: false,
+                twin: Some(m.clone()),
+            }));
         }
-        for n in &c.node {
-            if let Some(r) = &n.get_ref().role {
-                if r != "manager" && r != "worker" {
-                    return Err(err(n.span().start, "cluster.node.role", format!("role {r:?}: use \"manager\" or \"worker\"")));
+        if twin.is_none() {
+            let Some(c) = raw.cluster.as_ref().map(|c| c.get_ref()) else {
+                return Err(err(0, "cluster", "no [cluster]: say how many machines (`managers = 3`, `workers = 2`), or start from a snapshot with `from_snapshot = \"FILE\"`".into()));
+            };
+            let managers = *c.managers.get_ref();
+            if managers == 0 || managers > 99 {
+                return Err(err(c.managers.span().start, "cluster.managers", format!("{managers} managers: use 1 to 99")));
+            }
+            if c.workers > 9_999 {
+                return Err(err(0, "cluster.workers", format!("{} workers: use at most 9999", c.workers)));
+            }
+            for (role_manager, count, prefix) in [(true, managers, "manager"), (false, c.workers, "worker")] {
+                let listed: Vec<&Spanned<RawNode>> =
+                    c.node.iter().filter(|n| n.get_ref().role.as_deref().unwrap_or("worker") == prefix).collect();
+                if listed.len() as u32 > count {
+                    let n = listed[count as usize];
+                    return Err(err(
+                        n.span().start,
+                        "cluster.node",
+                        format!("more {prefix} nodes listed ({}) than cluster.{prefix}s = {count}", listed.len()),
+                    ));
+                }
+                for i in 0..count {
+                    let (name, labels, cpus, mem) = match listed.get(i as usize) {
+                        Some(n) => {
+                            let n = n.get_ref();
+                            (
+                                n.name.clone().unwrap_or_else(|| format!("{prefix}-{}", i + 1)),
+                                n.labels.clone(),
+                                n.cpus.unwrap_or(4.0),
+                                n.memory_gib.unwrap_or(8.0),
+                            )
+                        }
+                        None => (format!("{prefix}-{}", i + 1), BTreeMap::new(), 4.0, 8.0),
+                    };
+                    nodes.push(NodeSpec {
+                        name,
+                        manager: role_manager,
+                        labels,
+                        nano_cpus: (cpus * 1e9) as i64,
+                        memory_bytes: (mem * (1u64 << 30) as f64) as i64,
+                        joins_later: false,
+                        twin: None,
+                    });
+                }
+            }
+            for n in &c.node {
+                if let Some(r) = &n.get_ref().role {
+                    if r != "manager" && r != "worker" {
+                        return Err(err(n.span().start, "cluster.node.role", format!("role {r:?}: use \"manager\" or \"worker\"")));
+                    }
                 }
             }
         }
@@ -333,6 +396,7 @@ impl Scenario {
                     nano_cpus: (cpus * 1e9) as i64,
                     memory_bytes: (mem * (1u64 << 30) as f64) as i64,
                     joins_later: true,
+                    twin: None,
                 });
             }
         }
@@ -519,7 +583,7 @@ impl Scenario {
             images.insert(name.clone(), ImageSpec { behaviour, code: r.code.unwrap_or(if behaviour == Behaviour::Exit { 1 } else { 0 }), after });
         }
 
-        Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images })
+        Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images, twin: twin.map(std::sync::Arc::new), from_snapshot_arg: snapshot.map(str::to_string) })
     }
 }
 
@@ -545,7 +609,9 @@ struct RawScenario {
     seed: Option<u64>,
     #[allow(dead_code)]
     description: Option<String>,
-    cluster: RawCluster,
+    cluster: Option<Spanned<RawCluster>>,
+    /// The swarm starts as the twin of this snapshot (relative to the file).
+    from_snapshot: Option<Spanned<String>>,
     raft: Option<RawRaft>,
     sim: Option<RawSim>,
     #[serde(default)]

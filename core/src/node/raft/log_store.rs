@@ -20,8 +20,8 @@ use std::ops::RangeBounds;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-const LOG_FILE: &str = "raft.log";
-const VOTE_FILE: &str = "vote";
+pub(super) const LOG_FILE: &str = "raft.log";
+pub(super) const VOTE_FILE: &str = "vote";
 const KIND_ENTRIES: u8 = 1;
 const KIND_TRUNCATE: u8 = 2;
 const KIND_PURGED: u8 = 3;
@@ -158,6 +158,12 @@ pub fn record_spans(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
 
 fn sto_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageError::IO { source: StorageIOError::write_logs(&e) }
+}
+
+/// Writes a log that holds no entries and is purged up to `id` ([`super::seed_disk`]).
+pub(super) fn write_purged(disk: &dyn Disk, id: LogId) -> io::Result<()> {
+    let inner = LogInner { last_purged: Some(id), ..Default::default() };
+    disk.replace(LOG_FILE, &LogStore::encode_all(&inner))
 }
 
 impl LogStore {

@@ -13,11 +13,13 @@ mod disk;
 mod log_store;
 pub mod network;
 mod runtime;
+mod seed;
 mod state_machine;
 
 pub use disk::{seal, unseal, CrashPoint, Disk, MemDisk};
 pub use log_store::{record_spans, LogStore};
 pub use runtime::Runtime;
+pub use seed::seed_disk;
 pub use state_machine::{SharedState, StateMachine, WatchEvent, WATCH_CAPACITY};
 
 use crate::store::Transaction;

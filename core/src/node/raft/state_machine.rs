@@ -19,7 +19,7 @@ use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::xxh3_64;
 
-const SNAPSHOT_FILE: &str = "snapshot";
+pub(super) const SNAPSHOT_FILE: &str = "snapshot";
 
 #[derive(Serialize, Deserialize, Clone)]
 struct StoredSnapshot {
@@ -113,6 +113,12 @@ fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageError::IO { source: StorageIOError::write_snapshot(None, &e) }
+}
+
+/// Writes the `snapshot` file as if a snapshot `meta` of store bytes `data` was installed
+/// ([`super::seed_disk`]).
+pub(super) fn write_snapshot(disk: &dyn Disk, meta: SnapshotMeta<NodeId, BasicNode>, data: Vec<u8>) -> io::Result<()> {
+    disk.replace(SNAPSHOT_FILE, &seal(&serde_json::to_vec(&StoredSnapshot { meta, data }).expect("snapshot serialises")))
 }
 
 impl StateMachine {
