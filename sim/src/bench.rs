@@ -264,7 +264,7 @@ pub fn scheduler(nodes: usize, tasks: usize, constraint: Option<&str>, pref: Opt
 }
 
 /// Peak resident memory of this process (Linux VmHWM), MiB.
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))

@@ -23,19 +23,23 @@ fn commit(s: &mut Store, actions: Vec<Action>) {
     }
 }
 
-/// A swarm of `nodes` ready workers in three zones, and a `replicas`-replica service
-/// running on them.
-fn swarm(nodes: usize, replicas: u64) -> Store {
+/// A swarm of `managers` managers (raft ids 1..) and `nodes` ready workers in three zones,
+/// and a `replicas`-replica service running on them (`bench twin` starts a twin from it).
+pub(crate) fn swarm(managers: usize, nodes: usize, replicas: u64) -> Store {
     let mut s = Store::new();
     let mut ids = IdGen::new(1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let first = leader::pass(&s, &PassInput { now_ms: NOW_MS, ..Default::default() }, &mut ids, &mut rng);
     commit(&mut s, first);
-    let token = control::cluster(&s).expect("the first pass made the cluster").root_ca.join_token_worker.clone();
+    let root = control::cluster(&s).expect("the first pass made the cluster").root_ca.clone();
     let mut registrations = Vec::new();
-    for i in 0..nodes {
-        let (node_id, host) = (format!("node{i:05}"), format!("worker-{i}"));
-        let (a, _) = control::join_node(&s, &token, node_id.clone(), 0, &format!("{host}:4242")).expect("join");
+    for i in 0..managers + nodes {
+        let (node_id, host, token, raft_id) = if i < managers {
+            (format!("mgr{i:02}"), format!("manager-{}", i + 1), &root.join_token_manager, i as u64 + 1)
+        } else {
+            (format!("node{:05}", i - managers), format!("worker-{}", i - managers), &root.join_token_worker, 0)
+        };
+        let (a, _) = control::join_node(&s, token, node_id.clone(), raft_id, &format!("{host}:4242")).expect("join");
         commit(&mut s, a);
         registrations.push(Registration {
             node_id,
@@ -46,10 +50,12 @@ fn swarm(nodes: usize, replicas: u64) -> Store {
                 ..Default::default()
             },
             labels: [("zone".to_string(), ["a", "b", "c"][i % 3].to_string())].into(),
-            raft_id: 0,
+            raft_id,
         });
     }
-    let regs = leader::pass(&s, &PassInput { now_ms: NOW_MS, registrations, ..Default::default() }, &mut ids, &mut rng);
+    // The managers are raft's voters: the pass gives them the manager role.
+    let voters = (1..=managers as u64).collect();
+    let regs = leader::pass(&s, &PassInput { now_ms: NOW_MS, registrations, voters, leader_raft_id: 1, ..Default::default() }, &mut ids, &mut rng);
     commit(&mut s, regs);
     let mut spec = ServiceSpec::default();
     spec.annotations.name = "web".into();
@@ -78,7 +84,7 @@ fn time(s: &Store, change: &[Action]) -> (f64, shoal_core::plan::Plan) {
 pub fn plan_bench(nodes: usize, replicas: u64, json: bool) -> i32 {
     #[allow(clippy::disallowed_methods)]
     let t = std::time::Instant::now();
-    let s = swarm(nodes, replicas);
+    let s = swarm(0, nodes, replicas);
     let build_s = t.elapsed().as_secs_f64();
     let Some(Object::Service(svc)) = s.find_by_name(shoal_core::model::Kind::Service, "web") else {
         eprintln!("bench plan: the service was not made");

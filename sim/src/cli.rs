@@ -132,9 +132,10 @@ enum Cmd {
     /// speed: Porcupine's corpus and synthetic histories of --tasks operations, default 10,000),
     /// `stack` (a 10-service stack deploy to converged), `plan` (a what-if plan of a scale, a
     /// drain, a rolling update and a removal on --nodes nodes (default 1,000) and a service of
-    /// --tasks replicas (default 1,000)).
+    /// --tasks replicas (default 1,000)), `twin` (a twin of a swarm of --nodes workers (default
+    /// 1,000) and --tasks tasks (default 10,000) started, adopted, elected and converged).
     Bench {
-        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "names", "rollback", "history", "stack", "plan"])]
+        #[arg(value_parser = ["raft", "failover", "worker-crash", "false-downs", "scheduler", "cluster", "update", "mesh", "names", "rollback", "history", "stack", "plan", "twin"])]
         what: String,
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
@@ -391,6 +392,13 @@ pub fn main() -> i32 {
             "stack" => shoal_sim::bench::stack(seeds.unwrap_or(1..101)),
             "false-downs" => shoal_sim::bench::false_downs(seeds.unwrap_or(1..4), hours),
             // plan: defaults 1,000 nodes and a 1,000-replica service (the target).
+            // twin: defaults 1,000 workers and 10,000 tasks (the target).
+            "twin" => shoal_sim::bench_twin::twin_bench(
+                if nodes == 5_000 { 1_000 } else { nodes },
+                if tasks == 50_000 { 10_000 } else { tasks as u64 },
+                seeds.map_or(1, |s| s.start),
+                json,
+            ),
             "plan" => shoal_sim::bench_plan::plan_bench(
                 if nodes == 5_000 { 1_000 } else { nodes },
                 if tasks == 50_000 { 1_000 } else { tasks as u64 },

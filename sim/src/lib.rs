@@ -20,6 +20,7 @@ pub mod control_load;
 pub mod disk;
 pub mod executor;
 pub mod bench_plan;
+pub mod bench_twin;
 pub mod explore;
 pub mod what_if;
 pub mod history;
