@@ -87,8 +87,12 @@ enum Cmd {
         shrink: bool,
         /// Instead of faults: a random change planned with --dry-run, then made; the plan must
         /// hold (sim/src/what_if.rs).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from_snapshot")]
         what_if: bool,
+        /// Against a twin of this snapshot (`shoal snapshot -o FILE`): faults and workload on
+        /// its own nodes and services (sim/src/explore_twin.rs).
+        #[arg(long)]
+        from_snapshot: Option<String>,
     },
     /// Shrink a failing run into a smaller scenario that fails the same way: the explorer's
     /// plan of --seed, or FILE under --seed. Exit 0 shrunk, 1 nothing to shrink (the run
@@ -292,8 +296,19 @@ pub fn main() -> i32 {
             }
             i32::from(failed > 0)
         }
-        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, what_if } => {
-            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, what_if)
+        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, what_if, from_snapshot } => {
+            let mode = match (what_if, from_snapshot) {
+                (true, _) => shoal_sim::explore::Mode::WhatIf,
+                (false, Some(f)) => match shoal_sim::twin::Twin::load(&f) {
+                    Ok(t) => shoal_sim::explore::Mode::Twin(std::sync::Arc::new(t)),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return 2;
+                    }
+                },
+                (false, None) => shoal_sim::explore::Mode::Faults,
+            };
+            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, mode)
         }
         Cmd::Shrink { file, seed, write, max_runs } => {
             let (origin, text) = match &file {
@@ -496,10 +511,10 @@ fn explore(
     shard: Option<(u64, u64)>,
     json: bool,
     shrink: bool,
-    what_if: bool,
+    mode: shoal_sim::explore::Mode,
 ) -> i32 {
     use shoal_sim::explore::{explore_one, plan_of};
-    let flag = if what_if { " --what-if" } else { "" };
+    let flag = mode.flag();
     let seeds = match (seeds, seed) {
         (Some(r), _) => r,
         (None, Some(s)) => s..s + 1,
@@ -509,7 +524,7 @@ fn explore(
         }
     };
     if let Some(path) = write {
-        let p = plan_of(seeds.start, what_if);
+        let p = plan_of(seeds.start, &mode);
         return match std::fs::write(&path, &p.text) {
             Ok(()) => {
                 println!("wrote the plan of seed {} to {path}: replay it with scripts/sim run {path} --seed {}", p.seed, p.seed);
@@ -536,11 +551,11 @@ fn explore(
         let handles: Vec<_> = batch
             .iter()
             .map(|s| {
-                let s = *s;
+                let (s, mode) = (*s, mode.clone());
                 std::thread::spawn(move || {
-                    let first = explore_one(s, what_if);
+                    let first = explore_one(s, &mode);
                     // The replay runs on another fresh thread, as a reproduction would.
-                    let again = check_determinism.then(|| std::thread::spawn(move || explore_one(s, what_if).1.trace_hash).join());
+                    let again = check_determinism.then(|| std::thread::spawn(move || explore_one(s, &mode).1.trace_hash).join());
                     (first, again)
                 })
             })

@@ -359,19 +359,40 @@ pub fn plan(seed: u64) -> Plan {
     Plan { seed, text: t, summary }
 }
 
-/// The fault explorer's plan of `seed`, or with `what_if` the what-if check's
-/// (sim/src/what_if.rs).
-pub fn plan_of(seed: u64, what_if: bool) -> Plan {
-    if what_if {
-        crate::what_if::plan(seed)
-    } else {
-        plan(seed)
+/// What the explorer's plans are made of.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// A random cluster, workload and faults ([`plan`]).
+    Faults,
+    /// A random change planned with `--dry-run`, then made (sim/src/what_if.rs).
+    WhatIf,
+    /// Faults and workload against a twin of a snapshot (sim/src/explore_twin.rs).
+    Twin(std::sync::Arc<crate::twin::Twin>),
+}
+
+impl Mode {
+    /// The `shoal-sim explore` flag that selects the mode, for reproduce lines.
+    pub fn flag(&self) -> String {
+        match self {
+            Mode::Faults => String::new(),
+            Mode::WhatIf => " --what-if".into(),
+            Mode::Twin(t) => format!(" --from-snapshot {}", t.file),
+        }
+    }
+}
+
+/// The plan of `seed` in `mode`.
+pub fn plan_of(seed: u64, mode: &Mode) -> Plan {
+    match mode {
+        Mode::Faults => plan(seed),
+        Mode::WhatIf => crate::what_if::plan(seed),
+        Mode::Twin(t) => crate::explore_twin::plan(seed, t),
     }
 }
 
 /// Runs the plan of `seed` ([`plan_of`]).
-pub fn explore_one(seed: u64, what_if: bool) -> (Plan, RunReport) {
-    let p = plan_of(seed, what_if);
+pub fn explore_one(seed: u64, mode: &Mode) -> (Plan, RunReport) {
+    let p = plan_of(seed, mode);
     let s = Scenario::parse(&format!("<explore seed {seed}>"), &p.text)
         .unwrap_or_else(|e| panic!("the explorer made an invalid plan for seed {seed}: {e}\n{}", p.text));
     let r = run(&s, seed, &RunOptions::default());

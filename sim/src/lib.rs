@@ -22,6 +22,7 @@ pub mod executor;
 pub mod bench_plan;
 pub mod bench_twin;
 pub mod explore;
+pub mod explore_twin;
 pub mod what_if;
 pub mod history;
 pub mod invariants;

@@ -261,3 +261,29 @@ fn mutated_scenario_files_never_panic_the_parser() {
     // The mutations must reach both answers, or the test only exercised one path.
     assert!(refused > cases / 20 && refused < cases, "{refused} of {cases} refused");
 }
+
+/// A twin's machines come from its snapshot (relative to the scenario file), named by
+/// hostname so steps can name them; a file that also describes a [cluster], names a missing
+/// snapshot, or describes no machines at all is refused with its line and key.
+#[test]
+fn from_snapshot_gives_the_machines_or_a_clear_error() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/twin");
+    let file = format!("{dir}/t.toml");
+    let steps = "[[step]]\nfault = \"crash w2\"\n";
+    let s = Scenario::parse(&file, &format!("name = \"t\"\nfrom_snapshot = \"cluster.snap\"\n{steps}")).unwrap();
+    let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, vec!["w2", "m3", "m1", "w1", "m2"]);
+    assert_eq!(s.managers().count(), 3);
+    assert!(s.nodes.iter().all(|n| n.twin.is_some()) && s.twin.is_some());
+    let both = Scenario::parse(&file, &format!("name = \"t\"\nfrom_snapshot = \"cluster.snap\"\n[cluster]\nmanagers = 1\n{steps}")).unwrap_err();
+    assert_eq!((both.line, both.key.as_str()), (3, "cluster"), "{both}");
+    let missing = Scenario::parse(&file, &format!("name = \"t\"\nfrom_snapshot = \"nope.snap\"\n{steps}")).unwrap_err();
+    assert_eq!((missing.line, missing.key.as_str()), (2, "from_snapshot"), "{missing}");
+    assert!(missing.message.contains("cannot read") && missing.message.contains("relative to the scenario file"), "{missing}");
+    let none = parse("name = \"t\"\n[[step]]\nfault = \"heal\"\n").unwrap_err();
+    assert!(none.key == "cluster" && none.message.contains("from_snapshot"), "{none}");
+    // Given on the command line, the snapshot replaces the file's [cluster].
+    let s = Scenario::parse_with("t.toml", GOOD, Some(&format!("{dir}/cluster.snap"))).unwrap();
+    assert_eq!((s.nodes.len(), s.managers().count()), (5, 3));
+    assert!(s.nodes.iter().all(|n| n.twin.is_some()));
+}
