@@ -18,7 +18,8 @@
 //!   update began, or in the release a rollback rolls back from), a stop-first update never
 //!   runs fewer than
 //!   `replicas - parallelism` containers and a start-first one never fewer than `replicas`
-//!   (checked only for updates that began with every replica running).
+//!   (checked only for updates that began with every replica running, not over an update in
+//!   progress whose stops are already under way).
 //! * **paused**: a paused update (or rollback) starts no new slot.
 //! * **rollback**: a rollback (automatic or `service rollback`) restores exactly the previous
 //!   spec (its replica count aside: a scale may land between two polls), and the spec rolled
@@ -148,8 +149,12 @@ impl UpdateRules {
                         ServiceMode::Replicated { replicas } => replicas as usize,
                         _ => usize::MAX,
                     };
-                    // The poll before the update began saw every replica run.
-                    let began_now = seen.as_ref().is_some_and(|s| s.spec_version + 1 == svc.spec_version);
+                    // The poll before the update began saw every replica run, and no update
+                    // in progress: one this update supersedes may have stops under way that
+                    // no one can take back (explore --from-snapshot seed 265: a stop-first
+                    // update of 5 at a time, then one of 2 before the first 5 had stopped;
+                    // a published port's tasks take the mesh's drain to stop).
+                    let began_now = seen.as_ref().is_some_and(|s| s.spec_version + 1 == svc.spec_version && !active(s.state));
                     Some((svc.spec_version, began_now && prev_running >= replicas))
                 }
                 _ => None,

@@ -125,7 +125,14 @@ fn outgoing_start_first(
     start_first_seen: &std::collections::BTreeSet<(String, u64)>,
 ) -> bool {
     match s.get(Kind::Service, &t.service_id) {
-        Some(Object::Service(svc)) => t.spec_version < svc.spec_version && start_first_seen.contains(&(svc.id.clone(), svc.spec_version)),
+        // Of the current spec's update, or of a start-first update after the task's spec that
+        // a newer update superseded before it shut the task down: the slot keeps both until
+        // the newer update reaches it (swarmkit's updater removes every old task of a slot
+        // when it updates the slot; explore --from-snapshot seed 218).
+        Some(Object::Service(svc)) => {
+            t.spec_version < svc.spec_version
+                && start_first_seen.range((svc.id.clone(), t.spec_version + 1)..=(svc.id.clone(), svc.spec_version)).next().is_some()
+        }
         _ => false,
     }
 }
