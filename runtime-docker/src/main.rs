@@ -465,6 +465,28 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             println!("{service}");
             maybe_follow(host, &service, detach).await?;
         }
+        ControlCommand::Service(ServiceCommand::Rebalance { ref services, detach, .. }) => {
+            call(host, shoal_core::cli::rebalance_request(&cmd).expect("a rebalance")).await?;
+            // What each service is moving now (a balanced one: nothing).
+            let r = call(host, Op::ListServices(proto::ListObjects::default())).await?;
+            let mut moving = Vec::new();
+            for o in objects(&r) {
+                let Object::Service(s) = o else { continue };
+                let name = s.spec.annotations.name.clone();
+                let named = services.iter().any(|k| *k == name || *k == s.id);
+                match s.rebalancing.len() {
+                    0 if named => println!("{name}: balanced, nothing to move"),
+                    0 => {}
+                    n => {
+                        println!("{name}: moving {n} task{} (a rolling change under its update config)", if n == 1 { "" } else { "s" });
+                        moving.push(name);
+                    }
+                }
+            }
+            for name in moving {
+                maybe_follow(host, &name, detach).await?;
+            }
+        }
         ControlCommand::Node(NodeCommand::Update { availability, label_add, label_rm, role, node, .. }) => {
             if let Some(role) = role.as_deref().and_then(NodeRole::parse) {
                 change_role(host, &node, role).await?;

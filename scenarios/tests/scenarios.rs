@@ -92,6 +92,7 @@ mod orchestration {
         secrets => "secrets.toml",
         configs => "configs.toml",
         networks => "networks.toml",
+        rebalance => "rebalance.toml",
     );
 }
 

@@ -36,6 +36,7 @@ pub fn is_read(op: &Op) -> bool {
         | Op::ScaleService(_)
         | Op::RemoveService(_)
         | Op::RollbackService(_)
+        | Op::RebalanceService(_)
         | Op::UpdateNode(_)
         | Op::RotateJoinToken(_)
         | Op::RemoveNode(_)
@@ -173,7 +174,9 @@ impl ControlCommand {
         match self {
             ControlCommand::Service(ServiceCommand::Create(c)) => Some(&c.plan),
             ControlCommand::Service(ServiceCommand::Update(u)) => Some(&u.plan),
-            ControlCommand::Service(ServiceCommand::Scale { plan, .. } | ServiceCommand::Rm { plan, .. } | ServiceCommand::Rollback { plan, .. }) => Some(plan),
+            ControlCommand::Service(
+                ServiceCommand::Scale { plan, .. } | ServiceCommand::Rm { plan, .. } | ServiceCommand::Rollback { plan, .. } | ServiceCommand::Rebalance { plan, .. },
+            ) => Some(plan),
             ControlCommand::Node(NodeCommand::Update { plan, .. }) => Some(plan),
             ControlCommand::Stack(super::StackCommand::Deploy { plan, .. }) => Some(plan),
             _ => None,
@@ -183,6 +186,24 @@ impl ControlCommand {
     /// Whether the command asks for a plan instead of the write.
     pub fn dry_run(&self) -> bool {
         self.plan_flags().is_some_and(|p| p.dry_run)
+    }
+}
+
+/// `service rebalance`'s request; None for other commands.
+pub fn rebalance_request(cmd: &ControlCommand) -> Option<Op> {
+    match cmd {
+        ControlCommand::Service(ServiceCommand::Rebalance { all, services, .. }) => {
+            Some(Op::RebalanceService(proto::RebalanceService { services: services.clone(), all: *all }))
+        }
+        _ => None,
+    }
+}
+
+fn cmd_text(cmd: &ControlCommand) -> String {
+    match cmd {
+        ControlCommand::Service(ServiceCommand::Rebalance { all: true, .. }) => "service rebalance --all".into(),
+        ControlCommand::Service(ServiceCommand::Rebalance { services, .. }) => format!("service rebalance {}", services.join(" ")),
+        _ => String::new(),
     }
 }
 
@@ -207,6 +228,7 @@ pub fn plan_requests(cmd: &ControlCommand) -> Option<Result<Vec<(String, Op)>, S
         ControlCommand::Service(ServiceCommand::Rollback { service, .. }) => {
             Ok(vec![(format!("service rollback {service}"), Op::RollbackService(proto::ObjectKey { key: service.clone() }))])
         }
+        ControlCommand::Service(ServiceCommand::Rebalance { .. }) => Ok(vec![(cmd_text(cmd), rebalance_request(cmd).expect("a rebalance"))]),
         ControlCommand::Node(NodeCommand::Update { role: Some(_), .. }) => {
             Err("--dry-run plans a node's availability and labels; a role change (--role, promote, demote) is not planned: leave out --role".into())
         }

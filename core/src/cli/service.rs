@@ -44,6 +44,19 @@ pub enum ServiceCommand {
         plan: super::PlanFlags,
         service: String,
     },
+    /// Move running tasks toward the spread the scheduler would choose now (after a node
+    /// joined or came back), as a rolling change under each service's update config (Shoal's).
+    Rebalance {
+        /// Every replicated service that is not being updated
+        #[arg(long, conflicts_with = "services")]
+        all: bool,
+        /// Exit immediately instead of waiting for the services to converge
+        #[arg(long, short = 'd')]
+        detach: bool,
+        #[command(flatten)]
+        plan: super::PlanFlags,
+        services: Vec<String>,
+    },
     /// Fetch the logs of a service or task.
     Logs(ServiceLogs),
 }
@@ -55,6 +68,10 @@ pub struct CommonFlags {
     /// Endpoint mode (vip or dnsrr)
     #[arg(long = "endpoint-mode", value_parser = ["vip", "dnsrr"])]
     pub endpoint_mode: Option<String>,
+    /// Move tasks back toward an even spread when a node joins or comes back ("auto"), or
+    /// only on `service rebalance` ("off", the default)
+    #[arg(long, value_parser = ["auto", "off"])]
+    pub rebalance: Option<String>,
     /// Reserve CPUs, e.g. 0.5
     #[arg(long)]
     pub reserve_cpu: Option<String>,
@@ -333,6 +350,11 @@ pub struct ServiceUpdate {
 }
 
 fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
+    match c.rebalance.as_deref() {
+        Some("auto") => spec.rebalance = crate::model::RebalanceMode::Auto,
+        Some(_) => spec.rebalance = crate::model::RebalanceMode::Off,
+        None => {}
+    }
     match c.endpoint_mode.as_deref() {
         Some("dnsrr") => spec.endpoint.get_or_insert_with(EndpointSpec::default).mode = crate::model::EndpointMode::Dnsrr,
         Some(_) => {

@@ -38,10 +38,12 @@ mod image;
 mod network;
 mod ops;
 mod payload;
+mod rebalance;
 pub use image::check_image_reference;
 pub use network::*;
 pub use ops::write_actions;
 pub use payload::*;
+pub use rebalance::{auto as auto_rebalance, rebalance_services};
 
 fn valid_name(name: &str) -> Result<(), ControlError> {
     let ok = !name.is_empty()
@@ -343,6 +345,8 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
     if spec.task != cur.spec.task {
         s.previous_spec = Some(cur.spec.clone());
         s.spec_version += 1;
+        // Every task is replaced now: a rebalance under way has nothing left to move.
+        s.rebalancing.clear();
         // The update controller rolls it out (and resumes a paused update this way).
         s.update_status = Some(UpdateStatus { state: UpdateState::Updating, ..Default::default() });
     } else if s.update_status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted)) {

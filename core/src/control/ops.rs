@@ -39,6 +39,7 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
         Op::ScaleService(x) => (control::scale_service(s, &x.service, x.replicas)?, none()),
         Op::RemoveService(k) => (control::remove_service(s, &k.key)?, none()),
         Op::RollbackService(k) => (control::rollback_service(s, &k.key)?, none()),
+        Op::RebalanceService(r) => (control::rebalance_services(s, &r.services, r.all)?, none()),
         Op::UpdateNode(u) => {
             let availability = match u.availability.as_str() {
                 "" => None,

@@ -72,6 +72,10 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     if !input.voters.is_empty() {
         dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id);
     }
+    // A node joined or came back: services with `--rebalance auto` spread onto it.
+    if !input.registrations.is_empty() {
+        crate::control::auto_rebalance(&mut o, now, spec.orchestration.scheduler_strategy);
+    }
     orchestrator::replicated::reconcile(&mut o, now, ids);
     orchestrator::global::reconcile(&mut o, now, ids);
     orchestrator::job::reconcile(&mut o, now, ids);

@@ -421,6 +421,27 @@ pub struct ServiceSpec {
     pub update: Option<UpdateConfig>,
     pub rollback: Option<UpdateConfig>,
     pub endpoint: Option<EndpointSpec>,
+    /// `--rebalance auto`: when a node joins or comes back, the leader moves tasks toward the
+    /// spread the scheduler would choose now (Shoal's; swarm never moves a running task).
+    #[serde(default, skip_serializing_if = "RebalanceMode::is_off")]
+    pub rebalance: RebalanceMode,
+}
+
+/// Whether the leader rebalances a service by itself ([`ServiceSpec::rebalance`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebalanceMode {
+    /// Only `service rebalance` moves tasks (swarm's behaviour: tasks stay where they run).
+    #[default]
+    Off,
+    /// A node joining or coming back starts a rebalance when it would improve the spread.
+    Auto,
+}
+
+impl RebalanceMode {
+    pub fn is_off(&self) -> bool {
+        *self == RebalanceMode::Off
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -462,4 +483,9 @@ pub struct Service {
     /// allocator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_ips: Vec<super::VirtualIp>,
+    /// The tasks a rebalance is moving (`service rebalance`, or `--rebalance auto`): the
+    /// update controller replaces them as it replaces tasks of an older spec, and clears the
+    /// list when the rebalance completes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebalancing: Vec<String>,
 }

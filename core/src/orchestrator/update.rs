@@ -88,10 +88,13 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     let cfg = config(s);
     let status = s.update_status.clone().unwrap_or_default();
     let rollback = in_rollback(s);
+    // A rebalance's tasks are replaced as if they ran an older spec.
+    let moving: BTreeSet<&str> = s.rebalancing.iter().map(String::as_str).collect();
+    let rebalancing = !moving.is_empty() && !rollback;
     let mut dirty: Vec<&Task> = live
         .iter()
         .copied()
-        .filter(|t| t.spec_version < s.spec_version && t.status.state > TaskState::Pending)
+        .filter(|t| (t.spec_version < s.spec_version || moving.contains(t.id.as_str())) && t.status.state > TaskState::Pending)
         .collect();
     // A slot holding two older tasks (an update that superseded a start-first update in
     // flight, or a rollback of one) keeps one, the running one (the newest first), and stops
@@ -113,7 +116,7 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     // fresh one (most of a what-if plan's time).
     let shut: BTreeSet<&str> = step.shutdown.iter().map(String::as_str).collect();
     dirty.retain(|t| !shut.contains(t.id.as_str()));
-    let fresh: Vec<&Task> = live.iter().copied().filter(|t| t.spec_version == s.spec_version).collect();
+    let fresh: Vec<&Task> = live.iter().copied().filter(|t| t.spec_version == s.spec_version && !moving.contains(t.id.as_str())).collect();
     let fresh_slots: BTreeSet<SlotKey> = fresh.iter().map(|t| slot_key(t)).collect();
 
     // Start-first: an old task whose slot has a RUNNING fresh task stops now (once the mesh
@@ -139,7 +142,11 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
             state: if rollback { UpdateState::RollbackStarted } else { UpdateState::Updating },
             started_at_ms: Some(started_at),
             completed_at_ms: None,
-            message: if rollback { "rollback in progress".into() } else { "update in progress".into() },
+            message: match (rollback, rebalancing) {
+                (true, _) => "rollback in progress".into(),
+                (false, true) => "rebalance in progress".into(),
+                (false, false) => "update in progress".into(),
+            },
         });
     }
 
@@ -213,7 +220,11 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
             state: if rollback { UpdateState::RollbackCompleted } else { UpdateState::Completed },
             started_at_ms: Some(started_at),
             completed_at_ms: Some(now_ms),
-            message: if rollback { "rollback completed".into() } else { "update completed".into() },
+            message: match (rollback, rebalancing) {
+                (true, _) => "rollback completed".into(),
+                (false, true) => "rebalance completed".into(),
+                (false, false) => "update completed".into(),
+            },
         });
     }
     step
@@ -230,6 +241,11 @@ pub fn service_after(s: &Service, status: Option<UpdateStatus>, rollback_to: Opt
         let prev = crate::mutant::rollback_target(prev, &s.spec);
         next.previous_spec = Some(std::mem::replace(&mut next.spec, prev));
         next.spec_version += 1;
+        // A rollback replaces every task: what a rebalance was moving goes with them.
+        next.rebalancing.clear();
+    }
+    if status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted)) {
+        next.rebalancing.clear();
     }
     next.update_status = status;
     Some(next)

@@ -20,6 +20,7 @@
 //! Invariants: a decision never puts a task on a node that fails a filter at that moment
 //! (debug-asserted); the same inputs and RNG state give the same decisions.
 
+pub mod rebalance;
 mod view;
 
 pub use view::{ClusterView, NodeInfo};

@@ -129,9 +129,11 @@ fn outgoing_start_first(
         // a newer update superseded before it shut the task down: the slot keeps both until
         // the newer update reaches it (swarmkit's updater removes every old task of a slot
         // when it updates the slot; explore --from-snapshot seed 218).
+        // Or a task a start-first rebalance is moving (same spec: its replacement runs first).
         Some(Object::Service(svc)) => {
-            t.spec_version < svc.spec_version
-                && start_first_seen.range((svc.id.clone(), t.spec_version + 1)..=(svc.id.clone(), svc.spec_version)).next().is_some()
+            (t.spec_version < svc.spec_version
+                && start_first_seen.range((svc.id.clone(), t.spec_version + 1)..=(svc.id.clone(), svc.spec_version)).next().is_some())
+                || (svc.rebalancing.contains(&t.id) && start_first_seen.contains(&(svc.id.clone(), svc.spec_version)))
         }
         _ => false,
     }

@@ -133,6 +133,10 @@ impl Run {
                 ServiceCommand::Rollback { service, .. } => {
                     self.control(Op::RollbackService(proto::ObjectKey { key: service.clone() })).await.map(|_| ())
                 }
+                ServiceCommand::Rebalance { .. } => {
+                    let op = shoal_core::cli::rebalance_request(&ControlCommand::Service(sc.clone())).expect("a rebalance");
+                    self.control(op).await.map(|_| ())
+                }
                 ServiceCommand::Logs(l) => self.service_logs(l).await,
                 ServiceCommand::Rm { services, .. } => {
                     self.remove_all("service", services, |key| Op::RemoveService(proto::ObjectKey { key })).await

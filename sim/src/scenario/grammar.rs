@@ -362,7 +362,7 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                     shoal_core::stack::validate_stack_name(name).map_err(|e| e.to_string())?;
                 }
                 ControlCommand::Stack(_) => {}
-                ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Logs(_))
+                ControlCommand::Service(ServiceCommand::Rm { .. } | ServiceCommand::Rollback { .. } | ServiceCommand::Rebalance { .. } | ServiceCommand::Logs(_))
                 | ControlCommand::Secret(_)
                 | ControlCommand::Config(_)
                 | ControlCommand::Swarm(_) => {}

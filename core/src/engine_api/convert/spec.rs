@@ -456,6 +456,11 @@ pub(super) fn task_spec_from_docker(t: &d::TaskSpec, legacy_networks: &[d::Netwo
     })
 }
 
+/// Docker's spec has no place for Shoal's `--rebalance auto`: it travels as this service label
+/// (as a stack's namespace does), so the docker CLI's read-modify-write keeps it, and
+/// `docker service create --label com.shoal.rebalance=auto` sets it.
+pub const REBALANCE_LABEL: &str = "com.shoal.rebalance";
+
 /// A model spec as dockerd shows it.
 pub fn spec_to_docker(s: &m::ServiceSpec) -> d::ServiceSpec {
     let mode = match &s.mode {
@@ -467,9 +472,13 @@ pub fn spec_to_docker(s: &m::ServiceSpec) -> d::ServiceSpec {
         },
         ServiceMode::GlobalJob => d::ServiceMode { global_job: Some(d::Empty {}), ..Default::default() },
     };
+    let mut labels = s.annotations.labels.clone();
+    if s.rebalance == m::RebalanceMode::Auto {
+        labels.insert(REBALANCE_LABEL.into(), "auto".into());
+    }
     d::ServiceSpec {
         name: s.annotations.name.clone(),
-        labels: s.annotations.labels.clone(),
+        labels,
         task_template: task_spec_to_docker(&s.task),
         mode: Some(mode),
         update_config: s.update.as_ref().map(update_config_to_docker),
@@ -517,12 +526,19 @@ pub fn spec_from_docker(s: &d::ServiceSpec) -> Result<m::ServiceSpec, ApiError> 
             (!ports.is_empty() || !mode.is_vip()).then_some(m::EndpointSpec { mode, ports })
         }
     };
+    let mut labels = s.labels.clone();
+    let rebalance = match labels.remove(REBALANCE_LABEL).as_deref() {
+        None | Some("off") => m::RebalanceMode::Off,
+        Some("auto") => m::RebalanceMode::Auto,
+        Some(v) => return Err(ApiError::BadRequest(format!("label {REBALANCE_LABEL}={v:?}: use auto or off"))),
+    };
     Ok(m::ServiceSpec {
-        annotations: m::Annotations { name: s.name.clone(), labels: s.labels.clone() },
+        annotations: m::Annotations { name: s.name.clone(), labels },
         task: task_spec_from_docker(&s.task_template, &s.networks)?,
         mode,
         update: s.update_config.as_ref().map(|c| update_config_from_docker("UpdateConfig", c)).transpose()?,
         rollback: s.rollback_config.as_ref().map(|c| update_config_from_docker("RollbackConfig", c)).transpose()?,
         endpoint,
+        rebalance,
     })
 }

@@ -293,6 +293,7 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
                         mode: if dnsrr { m::EndpointMode::Dnsrr } else { m::EndpointMode::Vip },
                     }),
                 },
+                rebalance: if force_update == 2 { m::RebalanceMode::Auto } else { m::RebalanceMode::Off },
             }
         })
 }
