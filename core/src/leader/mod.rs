@@ -230,4 +230,6 @@ fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut
 }
 
 #[cfg(test)]
+mod rebalance_tests;
+#[cfg(test)]
 pub(crate) mod tests;
