@@ -1,8 +1,9 @@
 //! The fault explorer: random plans from seeds (`shoal-sim explore`).
 //!
 //! A seed derives a whole plan — a cluster (3, 5 or 7 managers, 0-12 workers with random
-//! zones, one plan in five up to 50), a workload (services created, scaled, updated with random
-//! update configs, rolled back, removed; workers drained and made active again) and a fault
+//! zones, one plan in five up to 50), a workload (services created, some with `--rebalance
+//! auto`, scaled, updated with random update configs, rolled back, removed, rebalanced;
+//! workers drained and made active again) and a fault
 //! plan (background crash, partition and packet-loss injectors that never take a majority of
 //! managers, worker crashes with restarts; a loss of quorum: a majority of managers crashed
 //! together and restarted; network-wide latency spikes; slow disks; clock skew and drift;
@@ -155,6 +156,9 @@ pub fn plan(seed: u64) -> Plan {
     // Membership churn and frozen managers (a fourth stream): after the workload a worker is
     // promoted, or leaves the swarm and joins again, or a new machine joins; managers are
     // paused (frozen, then thawed) in the background.
+    // Rebalance (its own stream): services that follow returning nodes, and `--all` asked now
+    // and then (it skips services being updated, so it never fails for that).
+    let mut reb = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_6261_6c00_0000);
     let mut memb = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_0000_0000);
     let churn = memb.gen_bool(0.3).then(|| memb.gen_range(0..3u32));
     if memb.gen_bool(0.2) {
@@ -202,6 +206,9 @@ pub fn plan(seed: u64) -> Plan {
             // Configs ride the same stream: a third of the services with a secret plan use it.
             if secrets_on && sec.gen_bool(0.3) {
                 flags += " --config source=cfg-1,target=/etc/app.conf";
+            }
+            if reb.gen_bool(0.3) {
+                flags += " --rebalance auto";
             }
             if networks_on && netw.gen_bool(0.5) {
                 flags += " --network name=net-1,alias=a";
@@ -255,6 +262,9 @@ pub fn plan(seed: u64) -> Plan {
             }
         };
         steps.push((gap_ms, step));
+        if reb.gen_bool(0.08) {
+            steps.push((reb.gen_range(200..=2_000), "do = \"service rebalance --all\"".to_string()));
+        }
     }
     // Clients calling the control API through random managers all along: their history is
     // checked for linearizability when the run ends.
