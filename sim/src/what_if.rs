@@ -2,7 +2,8 @@
 //! a cluster (1 or 3 managers, 0-12 workers in zones, one plan in five up to 50), one to three
 //! services (replicated or global, constrained to workers, spread over zones, capped per
 //! node) and one change to them — a scale, a rolling update with a random config, a drain, a
-//! removal or a new service. The change is first planned (`--dry-run`), then made; the
+//! removal, a new service, or (after a worker was drained and made active again) `service
+//! rebalance --all`. The change is first planned (`--dry-run`), then made; the
 //! containers of every service the plan touched must end where the plan said (`plan holds`).
 //! No faults: a plan assumes none. Written as an ordinary scenario file, so a failing seed
 //! can be saved, shrunk and replayed like the fault explorer's.
@@ -78,6 +79,23 @@ pub fn plan(seed: u64) -> Plan {
         60..=79 if workers > 0 => ("node update", format!("--availability drain worker-{}", rng.gen_range(1..=workers))),
         80..=89 => ("service rm", format!("s{k}")),
         _ => ("service create", format!("--name new --replicas {} app:1", rng.gen_range(1..=10))),
+    };
+    // One plan in six (its own stream, so the others stay as they were): a worker drained and
+    // made active again leaves the services uneven, and the change is `service rebalance --all`.
+    let mut reb = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_6261_6c00_0000);
+    let (verb, rest) = if workers >= 2 && reb.gen_bool(1.0 / 6.0) {
+        // Twice as many replicas as machines, so the drain leaves the spread uneven.
+        if let Some(k) = replicated.choose(&mut reb) {
+            let _ = writeln!(t, "[[step]]\ndo = \"service scale s{k}={}\"\n", (2 * (managers + workers)).min(60));
+            let _ = writeln!(t, "[[step]]\nafter = \"10s\"\nexpect = \"managers agree\"\nwithin = \"20s\"\n");
+        }
+        let w = reb.gen_range(1..=workers);
+        let _ = writeln!(t, "[[step]]\ndo = \"node update --availability drain worker-{w}\"\n");
+        let _ = writeln!(t, "[[step]]\nafter = \"10s\"\ndo = \"node update --availability active worker-{w}\"\n");
+        let _ = writeln!(t, "[[step]]\nafter = \"10s\"\nexpect = \"managers agree\"\nwithin = \"20s\"\n");
+        ("service rebalance", "--all".to_string())
+    } else {
+        (verb, rest)
     };
     let _ = writeln!(t, "[[step]]\ndo = \"{verb} --dry-run {rest}\"\n");
     let _ = writeln!(t, "[[step]]\ndo = \"{verb} {rest}\"\n");
