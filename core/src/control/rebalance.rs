@@ -28,9 +28,14 @@ pub fn rebalance_services(store: &Store, keys: &[String], all: bool) -> Result<V
                 "service {name} is not a replicated service: only those rebalance (a global service runs one task per node, a job's tasks finish)"
             )));
         }
-        let busy = s.update_status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Updating | UpdateState::RollbackStarted));
-        if busy && s.rebalancing.is_empty() && !all {
+        let state = s.update_status.as_ref().map(|u| u.state);
+        if matches!(state, Some(UpdateState::Updating | UpdateState::RollbackStarted)) && s.rebalancing.is_empty() && !all {
             return Err(FailedPrecondition(format!("service {name} is being updated: rebalance it once the update completed")));
+        }
+        if matches!(state, Some(UpdateState::Paused | UpdateState::RollbackPaused)) && !all {
+            return Err(FailedPrecondition(format!(
+                "service {name}'s update is paused: resume it (`service update {name}`) or roll it back before a rebalance"
+            )));
         }
     }
     let nodes: Vec<&crate::model::Node> = store.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None }).collect();
@@ -42,8 +47,10 @@ pub fn rebalance_services(store: &Store, keys: &[String], all: bool) -> Result<V
     let strategy = crate::leader::cluster_spec(store).orchestration.scheduler_strategy;
     let mut out = Vec::new();
     for s in services {
-        let idle = !s.update_status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Updating | UpdateState::RollbackStarted));
-        if !idle {
+        let busy = s.update_status.as_ref().is_some_and(|u| {
+            matches!(u.state, UpdateState::Updating | UpdateState::RollbackStarted | UpdateState::Paused | UpdateState::RollbackPaused)
+        });
+        if busy {
             continue;
         }
         if let Some(next) = with_moves(s, crate::scheduler::rebalance::moves(&nodes, &tasks, s, &by_id, now_ms, strategy)) {

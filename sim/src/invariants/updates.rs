@@ -393,6 +393,7 @@ mod tests {
             update_status: Some(UpdateStatus { state, started_at_ms: Some(0), ..Default::default() }),
             endpoint_ports: vec![],
             virtual_ips: vec![],
+            rebalancing: vec![],
         }
     }
 
