@@ -43,6 +43,10 @@ enum SwarmStart {
         node: NodeFlags,
         #[command(flatten)]
         init: shoal_core::cli::InitFlags,
+        /// Force create a new cluster from current state: on a manager of a swarm that lost
+        /// its quorum for good, continue as a one-manager swarm with everything it held
+        #[arg(long)]
+        force_new_cluster: bool,
     },
     /// Join a swarm as a node and/or manager (runs the daemon).
     Join {
@@ -173,7 +177,8 @@ pub(crate) async fn run_daemon(cli: DaemonCli) -> i32 {
         DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
             (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
         }
-        DaemonCmd::Swarm(SwarmStart::Init { node, init }) => match init.spec() {
+        DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Start::ForceNewCluster, node.options()),
+        DaemonCmd::Swarm(SwarmStart::Init { node, init, .. }) => match init.spec() {
             Ok(spec) => (Start::Init(Box::new(spec)), node.options()),
             Err(e) => {
                 eprintln!("Error: {e}");

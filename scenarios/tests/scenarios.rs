@@ -69,6 +69,7 @@ mod raft {
         five_managers_lose_two => "five-managers-lose-two.toml",
         chaos => "chaos.toml",
         latency_and_slow_disk => "latency-and-slow-disk.toml",
+        force_new_cluster => "force-new-cluster.toml",
     );
 }
 

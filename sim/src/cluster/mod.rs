@@ -607,6 +607,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// `swarm init --force-new-cluster` on machine `i`: its process stops (a crash: what it had
+    /// not synced is lost, as with a stopped daemon), its raft state becomes a one-manager
+    /// swarm of everything its disk holds (core/src/node/raft/seed.rs), and it starts again.
+    pub fn force_new_cluster(&mut self, i: usize) -> Result<(), String> {
+        if !self.nodes[i].manager && self.nodes[i].identity.state().role != NodeRole::Manager {
+            return Err(format!("{} is not a manager: only a manager holds the swarm's state", self.nodes[i].name));
+        }
+        self.crash(i);
+        let (raft_id, addr) = (self.nodes[i].raft_id, self.nodes[i].addr.clone());
+        let index = shoal_core::node::raft::force_new_cluster(self.nodes[i].disk.clone(), raft_id, &addr)
+            .map_err(|e| format!("{}: force-new-cluster: {e}", self.nodes[i].name))?;
+        tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, index, "force-new-cluster: a one-manager swarm from its own state");
+        self.restart(i);
+        Ok(())
+    }
+
     /// The store of the most advanced live node (the leader's, when it is up to date). Reads
     /// each node's applied index only: the runner calls this every few virtual milliseconds.
     pub fn with_best_store<R>(&self, f: impl FnOnce(&shoal_core::store::Store) -> R) -> Option<R> {

@@ -143,6 +143,11 @@ impl Run {
                 }
             },
             DoCmd::NodeAdd { name, join } | DoCmd::SwarmJoin { name, join } => self.join(name, join).await,
+            DoCmd::ForceNewCluster { name } => {
+                let mut c = self.cluster.lock().unwrap();
+                let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+                c.force_new_cluster(i)
+            }
             DoCmd::SwarmLeave { name, force } => {
                 let mut c = self.cluster.lock().unwrap();
                 let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;

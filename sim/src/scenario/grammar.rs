@@ -53,6 +53,9 @@ pub enum DoCmd {
     /// `swarm join NAME [--manager] [--token T]`: a machine outside the swarm joins again (as
     /// a new node).
     SwarmJoin { name: String, join: JoinOptions },
+    /// `swarm init --force-new-cluster NAME`: the manager's process stops, its raft state
+    /// becomes a one-manager swarm with everything it held, and it starts again.
+    ForceNewCluster { name: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +309,11 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
                 _ => Err("`swarm leave` takes one node and optionally --force, e.g. `swarm leave worker-2`".into()),
             }
         }
+        ["swarm", "init", "--force-new-cluster", name] => {
+            known_node(name, names)?;
+            Ok(DoCmd::ForceNewCluster { name: name.to_string() })
+        }
+        ["swarm", "init", ..] => Err("the scenario's swarm is made by [cluster]; `swarm init` only takes `--force-new-cluster NODE` (a manager of a swarm that lost its quorum)".into()),
         ["swarm", "join", name, opts @ ..] if !name.starts_with('-') => {
             known_node(name, names)?;
             Ok(DoCmd::SwarmJoin { name: name.to_string(), join: join_options(opts)? })

@@ -160,6 +160,12 @@ fn sto_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageError::IO { source: StorageIOError::write_logs(&e) }
 }
 
+/// Appends `entries` as one record, as an append does (tests that need a log on a disk).
+#[cfg(test)]
+pub(super) fn append_entries(disk: &dyn Disk, entries: &[Entry]) -> io::Result<()> {
+    disk.append(LOG_FILE, &frame(KIND_ENTRIES, &serde_json::to_vec(entries).expect("entries serialise")))
+}
+
 /// Writes a log that holds no entries and is purged up to `id` ([`super::seed_disk`]).
 pub(super) fn write_purged(disk: &dyn Disk, id: LogId) -> io::Result<()> {
     let inner = LogInner { last_purged: Some(id), ..Default::default() };
@@ -230,6 +236,11 @@ impl LogStore {
             tokio::time::sleep(latency).await;
         }
         self.disk.sync(LOG_FILE)
+    }
+
+    /// The entries held after `index`, in order ([`super::force_new_cluster`]).
+    pub fn entries_after(&self, index: u64) -> Vec<Entry> {
+        self.inner.lock().unwrap().entries.range(index + 1..).map(|(_, e)| e.clone()).collect()
     }
 
     /// Last log id present (or purged), for checkers and tests.

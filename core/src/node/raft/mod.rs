@@ -19,7 +19,7 @@ mod state_machine;
 pub use disk::{seal, unseal, CrashPoint, Disk, MemDisk};
 pub use log_store::{record_spans, LogStore};
 pub use runtime::Runtime;
-pub use seed::seed_disk;
+pub use seed::{force_new_cluster, seed_disk};
 pub use state_machine::{SharedState, StateMachine, WatchEvent, WATCH_CAPACITY};
 
 use crate::store::Transaction;

@@ -75,6 +75,12 @@ impl SharedState {
         (i.last_applied.map(|l| l.index).unwrap_or(0), i.store.state_hash())
     }
 
+    /// The store and the last applied log id, read together.
+    pub fn with_store_and_applied<R>(&self, f: impl FnOnce(&Store, Option<LogId>) -> R) -> R {
+        let i = self.inner.lock().unwrap();
+        f(&i.store, i.last_applied)
+    }
+
     pub fn get(&self, kind: Kind, id: &str) -> Option<Object> {
         self.inner.lock().unwrap().store.get(kind, id).cloned()
     }
