@@ -219,25 +219,23 @@ impl Scenario {
 
     /// Reads and validates a scenario file.
     pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.into(),
-            line: 0,
-            key: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Scenario::parse(path, &text)
+        Scenario::load_with(path, None)
     }
 
     /// Reads and validates a scenario file, its swarm the twin of `snapshot` (a file
     /// `shoal snapshot -o` wrote) instead of its `[cluster]` or `from_snapshot`.
     pub fn load_twin(path: &str, snapshot: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::load_with(path, Some(snapshot))
+    }
+
+    fn load_with(path: &str, snapshot: Option<&str>) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             file: path.into(),
             line: 0,
             key: String::new(),
             message: format!("cannot read: {e}"),
         })?;
-        Scenario::parse_with(path, &text, Some(snapshot))
+        Scenario::parse_with(path, &text, snapshot)
     }
 
     /// Validates scenario text; `file` names it in errors.
