@@ -20,6 +20,8 @@
 //!   `replicas - parallelism` containers and a start-first one never fewer than `replicas`
 //!   (checked only for updates that began with every replica running, not over an update in
 //!   progress whose stops are already under way).
+//!   A rebalance (the tasks a service's `rebalancing` names) moves at most `parallelism` slots
+//!   at once the same way.
 //! * **paused**: a paused update (or rollback) starts no new slot.
 //! * **rollback**: a rollback (automatic or `service rollback`) restores exactly the previous
 //!   spec (its replica count aside: a scale may land between two polls), and the spec rolled
@@ -282,6 +284,34 @@ impl UpdateRules {
                     tasks.join(", ")
                 ));
             }
+            // A rebalance moves at most `parallelism` slots at once too: a slot is moving
+            // while a task the rebalance names is in it and another live task of it does not
+            // run yet. Not a slot whose named task failed or sat on a node that left: that
+            // replacement is the orchestrator's.
+            if !svc.rebalancing.is_empty() {
+                let moving: BTreeSet<&str> = svc.rebalancing.iter().map(String::as_str).collect();
+                let named: BTreeSet<Slot> = ts
+                    .iter()
+                    .filter(|t| moving.contains(t.id.as_str()))
+                    .filter(|t| !matches!(t.status.state, TaskState::Failed | TaskState::Rejected | TaskState::Orphaned))
+                    .filter(|t| !self.nodes_lost.contains(&t.node_id))
+                    .map(|t| slot(t))
+                    .collect();
+                let in_flight: BTreeSet<Slot> = ts
+                    .iter()
+                    .filter(|t| !moving.contains(t.id.as_str()) && t.is_live() && t.status.state < TaskState::Running)
+                    .map(|t| slot(t))
+                    .filter(|s| named.contains(s))
+                    .collect();
+                if in_flight.len() > cfg.parallelism as usize {
+                    return Err(format!(
+                        "service {name}: a rebalance moves {} slots at once ({:?}), parallelism is {}",
+                        in_flight.len(),
+                        in_flight.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                        cfg.parallelism
+                    ));
+                }
+            }
         }
         // Capacity, without faults and while the new spec has not failed.
         let ServiceMode::Replicated { replicas } = svc.spec.mode else { return Ok(()) };
@@ -430,6 +460,35 @@ mod tests {
         more.push(Object::Task(task("n2", 2, 2, TaskState::Running, TaskState::Assigned)));
         let e = r.check(&store(more), |_| (1, 0), |_| true, false).unwrap_err();
         assert!(e.contains("2 slots updating at once"), "{e}");
+    }
+
+    /// A rebalance under parallelism 1 moving two slots at once is caught; one at a time, and
+    /// a moved task whose node left (the orchestrator's replacement), are not.
+    #[test]
+    fn a_rebalance_moving_two_slots_with_parallelism_one_is_caught() {
+        let mut r = UpdateRules::default();
+        let mut s = svc(1, "a", None, UpdateState::Updating, UpdateOrder::StopFirst);
+        s.rebalancing = vec!["o1".into(), "o2".into()];
+        let objs = vec![
+            Object::Service(s),
+            Object::Task(task("o1", 1, 1, TaskState::Shutdown, TaskState::Shutdown)),
+            Object::Task(task("n1", 1, 1, TaskState::Running, TaskState::Starting)),
+            Object::Task(task("o2", 2, 1, TaskState::Running, TaskState::Running)),
+            Object::Task(task("o3", 3, 1, TaskState::Running, TaskState::Running)),
+        ];
+        r.check(&store(objs.clone()), |_| (2, 0), |_| true, false).unwrap();
+        let mut more = objs;
+        more[3] = Object::Task(task("o2", 2, 1, TaskState::Shutdown, TaskState::Shutdown));
+        more.push(Object::Task(task("n2", 2, 1, TaskState::Running, TaskState::Assigned)));
+        let e = r.check(&store(more.clone()), |_| (1, 0), |_| true, false).unwrap_err();
+        assert!(e.contains("a rebalance moves 2 slots at once"), "{e}");
+        // o2's node went down: its replacement is the orchestrator's.
+        let mut lost = UpdateRules::default();
+        let mut o2 = task("o2", 2, 1, TaskState::Shutdown, TaskState::Shutdown);
+        o2.node_id = "n2".into();
+        more[3] = Object::Task(o2);
+        more.push(Object::Node(shoal_core::model::Node { id: "n2".into(), ..Default::default() }));
+        lost.check(&store(more), |_| (1, 0), |_| true, true).unwrap();
     }
 
     // A slot whose running task failed and was replaced by the supervisor is no update slot,
