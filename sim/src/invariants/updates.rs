@@ -285,23 +285,24 @@ impl UpdateRules {
                 ));
             }
             // A rebalance moves at most `parallelism` slots at once too: a slot is moving
-            // while a task the rebalance names is in it and another live task of it does not
-            // run yet. Not a slot whose named task failed or sat on a node that left: that
-            // replacement is the orchestrator's.
+            // while it holds a task the rebalance names and a replacement that does not run
+            // yet, or (start-first) runs next to the named task still live. Not a slot whose
+            // named task failed or sat on a node that left: that replacement is the
+            // orchestrator's.
             if !svc.rebalancing.is_empty() {
                 let moving: BTreeSet<&str> = svc.rebalancing.iter().map(String::as_str).collect();
-                let named: BTreeSet<Slot> = ts
+                let named: BTreeMap<Slot, bool> = ts
                     .iter()
                     .filter(|t| moving.contains(t.id.as_str()))
                     .filter(|t| !matches!(t.status.state, TaskState::Failed | TaskState::Rejected | TaskState::Orphaned))
                     .filter(|t| !self.nodes_lost.contains(&t.node_id))
-                    .map(|t| slot(t))
+                    .map(|t| (slot(t), t.is_live()))
                     .collect();
                 let in_flight: BTreeSet<Slot> = ts
                     .iter()
-                    .filter(|t| !moving.contains(t.id.as_str()) && t.is_live() && t.status.state < TaskState::Running)
+                    .filter(|t| !moving.contains(t.id.as_str()) && t.is_live())
+                    .filter(|t| named.get(&slot(t)).is_some_and(|old_live| t.status.state < TaskState::Running || *old_live))
                     .map(|t| slot(t))
-                    .filter(|s| named.contains(s))
                     .collect();
                 if in_flight.len() > cfg.parallelism as usize {
                     return Err(format!(
