@@ -78,6 +78,13 @@ pub fn service_pretty(svc: &Service) -> String {
             let _ = writeln!(s, " Message:\t{}", u.message);
         }
     }
+    // Shoal's (docker has no rebalance): shown only when it says something.
+    if spec.rebalance == shoal_core::model::RebalanceMode::Auto || !svc.rebalancing.is_empty() {
+        let _ = writeln!(s, "Rebalance:\t{}", wire_name(&spec.rebalance));
+        if !svc.rebalancing.is_empty() {
+            let _ = writeln!(s, " Moving:\t{} tasks", svc.rebalancing.len());
+        }
+    }
     let p = &spec.task.placement;
     let _ = writeln!(s, "Placement:");
     if !p.constraints.is_empty() {
