@@ -1,0 +1,314 @@
+//! A simulated machine's making and life: [`Cluster::create`] builds every machine of a
+//! scenario (its disk, seeded from the snapshot for a twin's managers; its identity; its
+//! init, which starts the production [`Manager`] over the disk, the simulated executor and
+//! the agent, and runs again after each restart), and [`machine_agent`] joins the swarm when
+//! asked and runs the agent. What a machine knows of its membership is its [`Identity`].
+
+use super::{addr_of, ip_of, Cluster, SimNode};
+use crate::disk::SimDisk;
+use crate::executor::{SimExecutor, SimExecutorHandle};
+use crate::invariants::Checkers;
+use crate::mesh::MeshModel;
+use crate::scenario::Scenario;
+use crate::trace::now_ms;
+use madsim::runtime::Handle;
+use rand_chacha::ChaCha8Rng;
+use shoal_core::dispatcher::NetworkTable;
+use shoal_core::model::{NodeDescription, NodeRole, Platform, Resources, RootCa};
+use shoal_core::node::agent::{join, run_agent, AgentConfig, AgentExit};
+use shoal_core::node::raft::{NodeId, SharedObserver};
+use shoal_core::node::{Manager, NodeConfig};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where a simulated agent keeps the networks' table it polls (the Docker runtime programs
+/// its data path from it instead), and logs it for the name latencies.
+struct SimNetworkSink {
+    table: Arc<Mutex<Option<NetworkTable>>>,
+    node: usize,
+    names: Arc<crate::names::NameLog>,
+}
+
+impl shoal_core::node::mesh::NetworkSink for SimNetworkSink {
+    fn set(&self, table: NetworkTable) {
+        self.names.tables.record(now_ms(), self.node, table.clone());
+        *self.table.lock().unwrap() = Some(table);
+    }
+}
+
+/// A machine's swarm identity (swarm's node state directory): kept across crashes, deleted by
+/// `swarm leave`, forgotten when the swarm removed the node.
+#[derive(Default)]
+pub struct Identity {
+    pub(super) inner: Mutex<IdentityState>,
+    /// Bumped when a join is requested (the machine's join loop waits on it).
+    signal: shoal_core::node::signal::Signal,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IdentityState {
+    /// The node id the swarm gave at join; None while not in a swarm.
+    pub node_id: Option<String>,
+    /// The node id of the machine's last membership, kept after it left or was removed (the
+    /// swarm still lists that node).
+    pub last_node_id: Option<String>,
+    pub role: NodeRole,
+    pub raft_id: NodeId,
+    /// A join asked for and not finished: the token and the managers to ask.
+    pub join: Option<(String, Vec<String>)>,
+    /// The last join's outcome (node id or error), taken by the step that asked.
+    pub join_result: Option<Result<String, String>>,
+}
+
+impl Identity {
+    pub fn state(&self) -> IdentityState {
+        self.inner.lock().unwrap().clone()
+    }
+
+    pub fn node_id(&self) -> Option<String> {
+        self.inner.lock().unwrap().node_id.clone()
+    }
+
+    /// The node the swarm knows this machine as: its current membership, else its last one.
+    pub fn known_id(&self) -> Option<String> {
+        let st = self.inner.lock().unwrap();
+        st.node_id.clone().or_else(|| st.last_node_id.clone())
+    }
+
+    /// Asks the machine to join with `token` (it tries once, and records the outcome).
+    pub fn request_join(&self, token: String, managers: Vec<String>) {
+        let mut st = self.inner.lock().unwrap();
+        st.join = Some((token, managers));
+        st.join_result = None;
+        drop(st);
+        self.signal.bump();
+    }
+
+    pub fn take_join_result(&self) -> Option<Result<String, String>> {
+        self.inner.lock().unwrap().join_result.take()
+    }
+}
+
+/// The machine's life in the swarm, run from its init (so again after each restart): join
+/// when asked and not yet a member, run the agent, and forget the identity when the swarm
+/// removed the node.
+async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc<SimExecutor>) {
+    loop {
+        let seen = identity.signal.version();
+        let st = identity.state();
+        let (node_id, role) = match (st.node_id, st.join) {
+            (Some(id), _) => (id, st.role),
+            (None, Some((token, managers))) => {
+                let r = join(&managers, &token, &template.addr, st.raft_id, "").await;
+                let mut s = identity.inner.lock().unwrap();
+                s.join = None;
+                match r {
+                    Ok(j) => {
+                        tracing::info!(target: "shoal", node = %template.description.hostname, id = %j.node_id, role = ?j.role, "joined the swarm");
+                        s.node_id = Some(j.node_id.clone());
+                        s.last_node_id = Some(j.node_id.clone());
+                        s.role = j.role;
+                        s.join_result = Some(Ok(j.node_id));
+                    }
+                    Err(e) => {
+                        tracing::info!(target: "shoal", node = %template.description.hostname, "join refused: {e}");
+                        s.join_result = Some(Err(e));
+                    }
+                }
+                continue;
+            }
+            (None, None) => {
+                identity.signal.changed(seen).await;
+                continue;
+            }
+        };
+        let cfg = AgentConfig { node_id, manager: role == NodeRole::Manager, raft_id: st.raft_id, ..template.clone() };
+        let AgentExit::Removed = run_agent(cfg, Arc::new(SimExecutorHandle(exec.clone()))).await;
+        identity.inner.lock().unwrap().node_id = None;
+    }
+}
+
+
+impl Cluster {
+    /// Creates every node of the scenario; call inside the simulation.
+    pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng, mesh: Arc<MeshModel>, names: Arc<crate::names::NameLog>) -> Cluster {
+        let handle = Handle::current();
+        let images = Arc::new(scenario.images.clone());
+        // A twin's machines keep the raft ids the swarm gave them.
+        let raft_id_of = |i: usize| scenario.raft_id(i);
+        let managers: BTreeMap<NodeId, String> = scenario
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.manager)
+            .map(|(i, _)| (raft_id_of(i), addr_of(i)))
+            .collect();
+        // `swarm init`'s root and join tokens, from the seed.
+        let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
+        // A twin's managers start from the snapshot (with the tokens above where it has none).
+        let twin_store = scenario.twin.as_ref().map(|t| t.seeded_store(&root));
+        let mut nodes = Vec::new();
+        let containers = Arc::new(crate::executor::Containers { names: names.clone(), ..Default::default() });
+        for (i, spec) in scenario.nodes.iter().enumerate() {
+            let raft_id = raft_id_of(i);
+            let addr = addr_of(i);
+            let disk = Arc::new(SimDisk::new(
+                seed ^ raft_id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                Duration::from_millis(scenario.sim.disk_sync_ms),
+                scenario.sim.torn_writes,
+            ));
+            disk.report_terms_to(checkers.clone(), raft_id);
+            if let (Some(store), true) = (&twin_store, spec.manager) {
+                if let Err(e) = shoal_core::node::raft::seed_disk(disk.as_ref(), store, &managers) {
+                    checkers.violate("twin", format!("{}: cannot seed its disk from the snapshot: {e}", spec.name));
+                }
+            }
+            let slot: Arc<Mutex<Option<Arc<Manager>>>> = Arc::default();
+            let executor: Arc<Mutex<Option<Arc<SimExecutor>>>> = Arc::default();
+            // A twin's machine the swarm saw down starts powered off.
+            let down = spec.twin.as_ref().is_some_and(|m| m.down);
+            let joined = Arc::new(std::sync::atomic::AtomicBool::new(!spec.joins_later && !down));
+            let identity = Arc::new(Identity::default());
+            identity.inner.lock().unwrap().raft_id = raft_id;
+            let net_table: Arc<Mutex<Option<NetworkTable>>> = Arc::default();
+            // A twin's containers at first boot: the tasks its node ran in the swarm.
+            let adopt: Arc<Mutex<Vec<shoal_core::model::Task>>> = Arc::default();
+            if let Some(m) = &spec.twin {
+                // Already a member: the node the swarm knows.
+                let mut st = identity.inner.lock().unwrap();
+                st.node_id = Some(m.node_id.clone());
+                st.last_node_id = Some(m.node_id.clone());
+                st.role = if m.manager { NodeRole::Manager } else { NodeRole::Worker };
+                drop(st);
+                if let Some(t) = scenario.twin.as_ref().filter(|_| !down) {
+                    *adopt.lock().unwrap() = t.running_on(&m.node_id);
+                }
+            } else if !spec.joins_later {
+                // The swarm as the scenario starts: every initial machine joins with the token
+                // `swarm init` printed (managers with the manager token).
+                let token = if spec.manager { &root.join_token_manager } else { &root.join_token_worker };
+                identity.request_join(token.clone(), managers.values().cloned().collect());
+            }
+            let cfg = NodeConfig {
+                id: raft_id,
+                name: spec.name.clone(),
+                addr: addr.clone(),
+                raft: scenario.raft.clone(),
+                // swarm init: the first manager bootstraps with every initial manager (a
+                // twin's managers start from their seeded disks instead).
+                bootstrap: (i == 0 && twin_store.is_none()).then(|| managers.clone()),
+                root_ca: (spec.manager && twin_store.is_none()).then(|| root.clone()),
+                init_spec: None,
+                cert_signer: None,
+            };
+            let agent_cfg = AgentConfig {
+                node_id: String::new(),
+                addr: addr.clone(),
+                manager: spec.manager,
+                description: match &spec.twin {
+                    // What the node reported in the swarm, but the address: the simulator's.
+                    Some(m) => NodeDescription { data_path_addr: String::new(), ..m.description.clone() },
+                    None => NodeDescription {
+                        hostname: spec.name.clone(),
+                        platform: Platform { os: "linux".into(), architecture: "x86_64".into() },
+                        resources: Resources { nano_cpus: spec.nano_cpus, memory_bytes: spec.memory_bytes, ..Default::default() },
+                        engine_labels: Default::default(),
+                        data_path_addr: String::new(),
+                    },
+                },
+                labels: spec.labels.clone(),
+                managers: managers.values().cloned().collect(),
+                raft_id,
+                managers_seen: None,
+                desired_role: None,
+                ingress: None,
+                // Only where the scenario has networks: every agent's long poll costs the
+                // leader a look at every store change, for nothing without them.
+                networks: scenario
+                    .uses_networks()
+                    .then(|| Arc::new(SimNetworkSink { table: net_table.clone(), node: i, names: names.clone() }) as Arc<dyn shoal_core::node::mesh::NetworkSink>),
+            };
+            let init = {
+                let (disk, slot, checkers, executor, joined, images, identity) =
+                    (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
+                let (mesh, containers, net_table, adopt) = (mesh.clone(), containers.clone(), net_table.clone(), adopt.clone());
+                move || {
+                    let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
+                    let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
+                    let (identity, mesh, containers, net_table) = (identity.clone(), mesh.clone(), containers.clone(), net_table.clone());
+                    let adopt = adopt.clone();
+                    async move {
+                        if !joined.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        let observer: SharedObserver = checkers.clone();
+                        let raft_id = identity.state().raft_id;
+                        if raft_id != cfg.id {
+                            // The machine left the swarm: a new member id, no init material.
+                            (cfg.id, cfg.bootstrap, cfg.root_ca) = (raft_id, None, None);
+                        }
+                        let corrupted_at = disk.corrupted_at();
+                        match Manager::start(cfg.clone(), disk, observer).await {
+                            // The node must refuse to serve a log it cannot trust.
+                            Ok(_) if corrupted_at.is_some() => checkers.violate(
+                                "disk-corruption",
+                                format!(
+                                    "{} started on a raft.log with a bit flipped at byte {} (not its last record) instead of refusing it",
+                                    cfg.name,
+                                    corrupted_at.unwrap_or_default()
+                                ),
+                            ),
+                            Err(e) if corrupted_at.is_some() => {
+                                tracing::info!(target: "shoal::fault", node = %cfg.name, "refused to start: {e}");
+                            }
+                            Ok(m) => {
+                                *slot.lock().unwrap() = Some(m.clone());
+                                tracing::info!(target: "shoal", node = %cfg.name, "started");
+                                // A fresh machine: no containers survive a crash.
+                                // A fresh machine knows no table until its agent polls one.
+                                *net_table.lock().unwrap() = None;
+                                let exec = SimExecutor::new(&cfg.name, i, mesh, images, containers, checkers.clone());
+                                *executor.lock().unwrap() = Some(exec.clone());
+                                m.set_log_source(Arc::new(SimExecutorHandle(exec.clone())));
+                                // Taken once: after a crash the containers are gone, as anywhere.
+                                let adopted = std::mem::take(&mut *adopt.lock().unwrap());
+                                for t in &adopted {
+                                    use shoal_core::node::agent::Executor;
+                                    if let Err(e) = SimExecutorHandle(exec.clone()).start(t, &Default::default()).await {
+                                        tracing::info!(target: "shoal::container", node = %cfg.name, "{} {} was running in the swarm but cannot start here: {e}", t.service_name, t.id);
+                                    }
+                                }
+                                tokio::spawn(machine_agent(identity, agent_cfg, exec));
+                                if let Err(e) = m.serve().await {
+                                    checkers.violate("node", format!("{}: gRPC server failed: {e}", cfg.name));
+                                }
+                            }
+                            Err(e) => checkers.violate("node", format!("{} failed to start: {e}", cfg.name)),
+                        }
+                    }
+                }
+            };
+            let ip: IpAddr = ip_of(i);
+            let handle = handle.create_node().name(spec.name.clone()).ip(ip).init(init).build();
+            nodes.push(SimNode {
+                name: spec.name.clone(),
+                manager: spec.manager,
+                raft_id,
+                addr,
+                handle,
+                disk,
+                slot,
+                executor,
+                identity,
+                joins_later: spec.joins_later,
+                up: !spec.joins_later && !down,
+                paused: false,
+                joined,
+                net_table,
+            });
+        }
+        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers }
+    }
+}
