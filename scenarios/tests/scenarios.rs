@@ -128,6 +128,7 @@ mod plans {
 mod twin {
     scenario_tests!("twin",
         crash_and_drain => "crash-and-drain.toml",
+        network => "network.toml",
     );
 }
 
