@@ -311,6 +311,10 @@ impl Cluster {
         self.last_crashed = last_crashed;
         self.nodes[i].disk.wipe();
         let raft_id = self.nodes[i].raft_id + (1 << 32);
+        // A new member from now on: its votes are that member's, not the old one's (the
+        // old member may have voted in the term the new one first votes in: force-new-cluster
+        // seed 140).
+        self.nodes[i].disk.report_terms_to(self.checkers.clone(), raft_id);
         {
             let mut st = self.nodes[i].identity.inner.lock().unwrap();
             *st = IdentityState { raft_id, last_node_id: st.node_id.take(), ..Default::default() };

@@ -76,6 +76,10 @@ struct Inner {
     addresses: Addresses,
     violations: Vec<Violation>,
     snapshots_installed: u64,
+    /// Every node some committed entry showed not ready or not active (down, drained,
+    /// paused), however briefly: a node down and back between two polls of the rolling-update
+    /// rules still counts as lost there (twin explorer seed 1479).
+    nodes_ever_out: std::collections::BTreeSet<String>,
     names: BTreeMap<NodeId, String>,
     /// The run's control-API history (`load control`), in Shoal's history format.
     history: String,
@@ -90,6 +94,11 @@ pub struct Checkers {
 impl Checkers {
     pub fn new(names: BTreeMap<NodeId, String>) -> Checkers {
         Checkers { inner: Mutex::new(Inner { names, ..Default::default() }) }
+    }
+
+    /// Nodes any committed entry showed not ready or not active.
+    pub fn nodes_ever_out(&self) -> std::collections::BTreeSet<String> {
+        self.inner.lock().unwrap().nodes_ever_out.clone()
     }
 
     pub fn violations(&self) -> Vec<Violation> {
@@ -180,6 +189,13 @@ impl Observer for Checkers {
     fn committed(&self, _node: NodeId, index: u64, events: &[shoal_core::store::Event], store: &shoal_core::store::Store) {
         let (placed, addressed) = {
             let mut i = self.inner.lock().unwrap();
+            for e in events {
+                if let shoal_core::model::Object::Node(n) = e.object() {
+                    if n.status.state != shoal_core::model::NodeState::Ready || n.spec.availability != shoal_core::model::NodeAvailability::Active {
+                        i.nodes_ever_out.insert(n.id.clone());
+                    }
+                }
+            }
             (i.placement.committed(index, events, store), i.addresses.committed(index, events, store))
         };
         if let Err(m) = placed {

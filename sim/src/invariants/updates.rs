@@ -68,6 +68,8 @@ pub struct UpdateRules {
     nodes_lost: BTreeSet<String>,
     /// Nodes not READY or not active at the last poll.
     nodes_out: BTreeSet<String>,
+    /// A node went out and came back between two polls ([`UpdateRules::note_nodes_out`]).
+    left_between_polls: bool,
 }
 
 fn active(state: UpdateState) -> bool {
@@ -83,6 +85,15 @@ fn slot(t: &Task) -> Slot {
 }
 
 impl UpdateRules {
+    /// Nodes some committed entry showed not READY or not active, polled or not: one down and
+    /// back between two polls is lost all the same (its tasks were replaced, not updated).
+    pub fn note_nodes_out(&mut self, ever_out: &BTreeSet<String>) {
+        if ever_out.difference(&self.nodes_lost).next().is_some() {
+            self.left_between_polls = true;
+            self.nodes_lost.extend(ever_out.iter().cloned());
+        }
+    }
+
     /// One poll. `containers(service name)` counts the service's running and failed
     /// containers (ground truth: a container that failed may not be reported yet); `ran(task
     /// id)` says whether the task's container ever ran (ground truth too); `faulted` says
@@ -102,7 +113,7 @@ impl UpdateRules {
                 }
             }
         }
-        let node_left = out.difference(&self.nodes_out).next().is_some();
+        let node_left = out.difference(&self.nodes_out).next().is_some() || std::mem::take(&mut self.left_between_polls);
         self.nodes_lost.extend(out.iter().cloned());
         self.nodes_out = out;
         let mut tasks: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();

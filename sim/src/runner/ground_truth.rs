@@ -38,6 +38,7 @@ pub(super) async fn check_ground_truth(cluster: Arc<Mutex<Cluster>>, checkers: A
             continue;
         }
         looked_at = Some(version);
+        update_rules.note_nodes_out(&checkers.nodes_ever_out());
         let r = {
             let c = cluster.lock().unwrap();
             let faulted = c.faults > 0;
