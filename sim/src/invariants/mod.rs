@@ -76,8 +76,8 @@ struct Inner {
     addresses: Addresses,
     violations: Vec<Violation>,
     snapshots_installed: u64,
-    /// Every node some committed entry showed not ready or not active (down, drained,
-    /// paused), however briefly: a node down and back between two polls of the rolling-update
+    /// Every node some committed entry took out of ready and active (down, drained, paused),
+    /// however briefly: a node down and back between two polls of the rolling-update
     /// rules still counts as lost there (twin explorer seed 1479).
     nodes_ever_out: std::collections::BTreeSet<String>,
     names: BTreeMap<NodeId, String>,
@@ -189,10 +189,14 @@ impl Observer for Checkers {
     fn committed(&self, _node: NodeId, index: u64, events: &[shoal_core::store::Event], store: &shoal_core::store::Store) {
         let (placed, addressed) = {
             let mut i = self.inner.lock().unwrap();
+            // A node that goes out (from ready and active): joining nodes start UNKNOWN and
+            // become ready, which is not leaving.
+            use shoal_core::model::{NodeAvailability, NodeState, Object};
+            let serving = |n: &shoal_core::model::Node| n.status.state == NodeState::Ready && n.spec.availability == NodeAvailability::Active;
             for e in events {
-                if let shoal_core::model::Object::Node(n) = e.object() {
-                    if n.status.state != shoal_core::model::NodeState::Ready || n.spec.availability != shoal_core::model::NodeAvailability::Active {
-                        i.nodes_ever_out.insert(n.id.clone());
+                if let shoal_core::store::Event::Updated { old: Object::Node(old), new: Object::Node(new) } = e {
+                    if serving(old) && !serving(new) {
+                        i.nodes_ever_out.insert(new.id.clone());
                     }
                 }
             }
