@@ -27,6 +27,7 @@ mod datapath;
 mod disk;
 mod engine_api;
 mod executor;
+mod force_new_cluster;
 mod completion;
 mod ingress;
 mod join_token;
@@ -466,7 +467,9 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
             maybe_follow(host, &service, detach).await?;
         }
         ControlCommand::Service(ServiceCommand::Rebalance { ref services, detach, .. }) => {
-            call(host, shoal_core::cli::rebalance_request(&cmd).expect("a rebalance")).await?;
+            for (_, op) in shoal_core::cli::plan_requests(&cmd).expect("a plannable write")? {
+                call(host, op).await?;
+            }
             // What each service is moving now (a balanced one: nothing).
             let r = call(host, Op::ListServices(proto::ListObjects::default())).await?;
             let mut moving = Vec::new();

@@ -189,24 +189,6 @@ impl ControlCommand {
     }
 }
 
-/// `service rebalance`'s request; None for other commands.
-pub fn rebalance_request(cmd: &ControlCommand) -> Option<Op> {
-    match cmd {
-        ControlCommand::Service(ServiceCommand::Rebalance { all, services, .. }) => {
-            Some(Op::RebalanceService(proto::RebalanceService { services: services.clone(), all: *all }))
-        }
-        _ => None,
-    }
-}
-
-fn cmd_text(cmd: &ControlCommand) -> String {
-    match cmd {
-        ControlCommand::Service(ServiceCommand::Rebalance { all: true, .. }) => "service rebalance --all".into(),
-        ControlCommand::Service(ServiceCommand::Rebalance { services, .. }) => format!("service rebalance {}", services.join(" ")),
-        _ => String::new(),
-    }
-}
-
 /// The requests a plannable write sends, each with what the plan is of (`service web scaled
 /// to 6`); None for `service update` (a read-modify-write: [`super::ServiceUpdater`] makes
 /// its request) and for commands that are not plannable writes.
@@ -228,7 +210,10 @@ pub fn plan_requests(cmd: &ControlCommand) -> Option<Result<Vec<(String, Op)>, S
         ControlCommand::Service(ServiceCommand::Rollback { service, .. }) => {
             Ok(vec![(format!("service rollback {service}"), Op::RollbackService(proto::ObjectKey { key: service.clone() }))])
         }
-        ControlCommand::Service(ServiceCommand::Rebalance { .. }) => Ok(vec![(cmd_text(cmd), rebalance_request(cmd).expect("a rebalance"))]),
+        ControlCommand::Service(ServiceCommand::Rebalance { all, services, .. }) => {
+            let what = if *all { "service rebalance --all".to_string() } else { format!("service rebalance {}", services.join(" ")) };
+            Ok(vec![(what, Op::RebalanceService(proto::RebalanceService { services: services.clone(), all: *all }))])
+        }
         ControlCommand::Node(NodeCommand::Update { role: Some(_), .. }) => {
             Err("--dry-run plans a node's availability and labels; a role change (--role, promote, demote) is not planned: leave out --role".into())
         }

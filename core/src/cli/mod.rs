@@ -18,7 +18,7 @@ pub use call::{CallError, CallFailure};
 pub use container::*;
 pub use logs::*;
 pub use values::*;
-pub use dry_run::{dry_run_request, is_read, plan_of, plan_requests, rebalance_request, DryRun, PlanFlags};
+pub use dry_run::{dry_run_request, is_read, plan_of, plan_requests, DryRun, PlanFlags};
 pub use reference::*;
 pub use service::*;
 pub use stack::*;

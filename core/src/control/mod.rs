@@ -43,7 +43,7 @@ pub use image::check_image_reference;
 pub use network::*;
 pub use ops::write_actions;
 pub use payload::*;
-pub use rebalance::{auto as auto_rebalance, rebalance_services};
+pub use rebalance::rebalance_services;
 
 fn valid_name(name: &str) -> Result<(), ControlError> {
     let ok = !name.is_empty()

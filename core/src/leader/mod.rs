@@ -74,7 +74,7 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     }
     // A node joined or came back: services with `--rebalance auto` spread onto it.
     if !input.registrations.is_empty() {
-        crate::control::auto_rebalance(&mut o, now, spec.orchestration.scheduler_strategy);
+        orchestrator::rebalance::auto(&mut o, now, spec.orchestration.scheduler_strategy);
     }
     orchestrator::replicated::reconcile(&mut o, now, ids);
     orchestrator::global::reconcile(&mut o, now, ids);

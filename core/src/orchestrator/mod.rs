@@ -16,6 +16,8 @@
 //!   eligible node).
 //! * [`reaper`]: task history retention (5 per slot by default) and removal of tasks whose
 //!   service is gone.
+//! * [`rebalance`]: which services start moving tasks toward the scheduler's spread now
+//!   (`service rebalance`, and `--rebalance auto` when nodes register); [`update`] moves them.
 //! * The constraint enforcer is part of [`replicated`] and [`global`]: a running task whose
 //!   node stopped matching its constraints is shut down and replaced.
 //!
@@ -29,6 +31,7 @@
 pub mod global;
 pub mod job;
 pub mod reaper;
+pub mod rebalance;
 pub mod replicated;
 pub mod restart;
 pub mod update;

@@ -90,7 +90,12 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
     let rollback = in_rollback(s);
     // A rebalance's tasks are replaced as if they ran an older spec.
     let moving: BTreeSet<&str> = s.rebalancing.iter().map(String::as_str).collect();
-    let rebalancing = !moving.is_empty() && !rollback;
+    // What the status says is under way.
+    let what = match (rollback, moving.is_empty()) {
+        (true, _) => "rollback",
+        (false, false) => "rebalance",
+        (false, true) => "update",
+    };
     let mut dirty: Vec<&Task> = live
         .iter()
         .copied()
@@ -142,11 +147,7 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
             state: if rollback { UpdateState::RollbackStarted } else { UpdateState::Updating },
             started_at_ms: Some(started_at),
             completed_at_ms: None,
-            message: match (rollback, rebalancing) {
-                (true, _) => "rollback in progress".into(),
-                (false, true) => "rebalance in progress".into(),
-                (false, false) => "update in progress".into(),
-            },
+            message: format!("{what} in progress"),
         });
     }
 
@@ -220,11 +221,7 @@ pub fn plan(s: &Service, live: &[&Task], failed: &[&Task], now_ms: u64) -> Step 
             state: if rollback { UpdateState::RollbackCompleted } else { UpdateState::Completed },
             started_at_ms: Some(started_at),
             completed_at_ms: Some(now_ms),
-            message: match (rollback, rebalancing) {
-                (true, _) => "rollback completed".into(),
-                (false, true) => "rebalance completed".into(),
-                (false, false) => "update completed".into(),
-            },
+            message: format!("{what} completed"),
         });
     }
     step

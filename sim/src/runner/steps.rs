@@ -134,8 +134,10 @@ impl Run {
                     self.control(Op::RollbackService(proto::ObjectKey { key: service.clone() })).await.map(|_| ())
                 }
                 ServiceCommand::Rebalance { .. } => {
-                    let op = shoal_core::cli::rebalance_request(&ControlCommand::Service(sc.clone())).expect("a rebalance");
-                    self.control(op).await.map(|_| ())
+                    for (_, op) in shoal_core::cli::plan_requests(&ControlCommand::Service(sc.clone())).expect("a plannable write")? {
+                        self.control(op).await?;
+                    }
+                    Ok(())
                 }
                 ServiceCommand::Logs(l) => self.service_logs(l).await,
                 ServiceCommand::Rm { services, .. } => {
