@@ -7,9 +7,8 @@
 //! leader) with the services still converged. Figures: wall time of each phase, peak memory. Build with
 //! `SHOAL_SIM_PROFILE=release` for the figures that count.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, SnapshotArg};
 use crate::{run, RunOptions};
-use shoal_core::model::Kind;
 
 const SCENARIO: &str = r#"
 name = "bench-twin"
@@ -53,19 +52,19 @@ pub fn twin_bench(nodes: usize, tasks: u64, seed: u64, json: bool) -> i32 {
     #[allow(clippy::disallowed_methods)]
     let t = std::time::Instant::now();
     let store = crate::bench_plan::swarm(3, nodes, tasks);
-    let objects = Kind::ALL.into_iter().flat_map(|k| store.list(k).cloned()).collect();
+    let objects = store.all().cloned().collect();
     let bytes = shoal_core::plan::snapshot::export(store.last_index(), objects).expect("the bench's store exports");
     let build_s = t.elapsed().as_secs_f64();
-    let file = std::env::temp_dir().join(format!("shoal-bench-twin-{}.snap", std::process::id()));
-    if let Err(e) = std::fs::write(&file, &bytes) {
-        eprintln!("bench twin: cannot write {}: {e}", file.display());
-        return 2;
-    }
-    let path = file.to_string_lossy().into_owned();
+    // Loaded as a file's bytes would be (restored, hashed, mapped to machines).
     #[allow(clippy::disallowed_methods)]
     let t = std::time::Instant::now();
-    let loaded = Scenario::parse_with("bench-twin", &SCENARIO.replace("TASKS", &tasks.to_string()), Some(&path));
-    let _ = std::fs::remove_file(&file);
+    let loaded = shoal_core::store::Store::restore(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|s| crate::twin::Twin::from_store("bench-twin.snap", s).map_err(|e| e.to_string()))
+        .and_then(|twin| {
+            let text = SCENARIO.replace("TASKS", &tasks.to_string());
+            Scenario::parse_with("bench-twin", &text, Some(SnapshotArg::Loaded(std::sync::Arc::new(twin)))).map_err(|e| e.to_string())
+        });
     let scenario = match loaded {
         Ok(s) => s,
         Err(e) => {

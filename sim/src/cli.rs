@@ -201,7 +201,7 @@ fn load(files: &[String], snapshot: Option<&str>) -> Result<Vec<Scenario>, i32> 
     let mut out = Vec::new();
     for f in files {
         let loaded = match snapshot {
-            Some(s) => Scenario::load_twin(f, s),
+            Some(s) => Scenario::load_with(f, Some(shoal_sim::scenario::SnapshotArg::File(s))),
             None => Scenario::load(f),
         };
         match loaded {

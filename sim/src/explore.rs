@@ -403,7 +403,12 @@ pub fn plan_of(seed: u64, mode: &Mode) -> Plan {
 /// Runs the plan of `seed` ([`plan_of`]).
 pub fn explore_one(seed: u64, mode: &Mode) -> (Plan, RunReport) {
     let p = plan_of(seed, mode);
-    let s = Scenario::parse(&format!("<explore seed {seed}>"), &p.text)
+    // A twin's plan runs on the snapshot already loaded (it names the same file).
+    let twin = match mode {
+        Mode::Twin(t) => Some(crate::scenario::SnapshotArg::Loaded(t.clone())),
+        _ => None,
+    };
+    let s = Scenario::parse_with(&format!("<explore seed {seed}>"), &p.text, twin)
         .unwrap_or_else(|e| panic!("the explorer made an invalid plan for seed {seed}: {e}\n{}", p.text));
     let r = run(&s, seed, &RunOptions::default());
     (p, r)

@@ -80,12 +80,11 @@ pub fn plan(seed: u64, twin: &Twin) -> Plan {
         let i = rng.gen_range(0..services.len());
         let (name, replicas, updated) = services[i].clone();
         let roll = rng.gen_range(0..100);
-        let step = match roll {
-            0..=34 if replicas.is_some() => {
-                let r = replicas.unwrap_or(0);
+        let step = match (roll, replicas) {
+            (0..=34, Some(r)) => {
                 format!("do = \"service scale {name}={}\"", rng.gen_range(0..=(2 * r).clamp(4, 200)))
             }
-            35..=59 => {
+            (35..=59, _) => {
                 services[i].2 = true;
                 let order = ["stop-first", "start-first"].choose(&mut rng).expect("non-empty");
                 format!(
@@ -93,11 +92,11 @@ pub fn plan(seed: u64, twin: &Twin) -> Plan {
                     rng.gen_range(0..=5)
                 )
             }
-            60..=71 if updated => {
+            (60..=71, _) if updated => {
                 services[i].2 = false;
                 format!("do = \"service rollback {name}\"")
             }
-            72..=85 if !workers.is_empty() => {
+            (72..=85, _) if !workers.is_empty() => {
                 let w = workers[rng.gen_range(0..workers.len())];
                 if drained.contains(&w) {
                     drained.retain(|x| *x != w);
@@ -107,7 +106,7 @@ pub fn plan(seed: u64, twin: &Twin) -> Plan {
                     format!("do = \"node update --availability drain {w}\"")
                 }
             }
-            86..=94 if !workers.is_empty() && crashed.is_none() => {
+            (86..=94, _) if !workers.is_empty() && crashed.is_none() => {
                 let w = workers[rng.gen_range(0..workers.len())];
                 crashed = Some(w);
                 faults += 1;

@@ -18,7 +18,7 @@
 //! Invariant: the twin's store at start has the snapshot's shape hash
 //! ([`shoal_core::plan::snapshot::shape_hash`]); the runner checks it.
 
-use shoal_core::model::{Kind, NodeDescription, NodeRole, NodeState, Object, RootCa, Task, TaskState};
+use shoal_core::model::{Kind, NodeDescription, NodeRole, NodeState, Object, Task, TaskState};
 use shoal_core::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -88,37 +88,12 @@ impl Twin {
         })
     }
 
-    /// The voters the managers' disks are seeded with: every manager's raft id, with the
-    /// simulated address `addr_of` gives the machine at that position.
-    pub fn voters(&self, addr_of: impl Fn(usize) -> String) -> BTreeMap<u64, String> {
-        self.machines.iter().enumerate().filter(|(_, m)| m.manager).map(|(i, m)| (m.raft_id, addr_of(i))).collect()
-    }
-
-    /// The store the managers start from: the snapshot's, with the simulator's join tokens
-    /// (`root`'s) where the file has none, so machines can join the twin. Nothing else
-    /// changes: the shape hash stays the snapshot's.
-    pub fn seeded_store(&self, root: &RootCa) -> Store {
-        let objects = Kind::ALL
-            .into_iter()
-            .flat_map(|k| self.store.list(k).cloned())
-            .map(|o| match o {
-                Object::Cluster(mut c) if c.root_ca.join_token_worker.is_empty() => {
-                    c.root_ca.join_token_worker = root.join_token_worker.clone();
-                    c.root_ca.join_token_manager = root.join_token_manager.clone();
-                    Object::Cluster(c)
-                }
-                o => o,
-            })
-            .collect();
-        Store::from_objects(self.store.last_index(), objects).expect("the objects of a store have distinct keys")
-    }
-
     /// The tasks whose containers run on `node_id` when its machine first boots: assigned
     /// there, still desired running, and started in the swarm.
     pub fn running_on(&self, node_id: &str) -> Vec<Task> {
         self.store
             .tasks_on_node(node_id)
-            .filter(|t| t.desired_state <= TaskState::Running && (TaskState::Starting..=TaskState::Running).contains(&t.status.state))
+            .filter(|t| t.is_live() && (TaskState::Starting..=TaskState::Running).contains(&t.status.state))
             .cloned()
             .collect()
     }
@@ -237,7 +212,6 @@ mod tests {
         let t = Twin::from_store("x.snap", store).unwrap();
         let got: Vec<(&str, u64, bool, bool)> = t.machines.iter().map(|m| (m.name.as_str(), m.raft_id, m.manager, m.down)).collect();
         assert_eq!(got, vec![("m1", 5, true, false), ("w1", 3, false, true), ("w1-c3", 1, false, false), ("leader-d4", 2, false, false)]);
-        assert_eq!(t.voters(|i| format!("10.0.0.{i}:1")), BTreeMap::from([(5, "10.0.0.0:1".to_string())]));
     }
 
     /// A snapshot without a manager cannot start a swarm: said so, with what to do.

@@ -24,6 +24,20 @@ thread_local! {
     static SKEWS: std::cell::RefCell<(u64, Vec<(madsim::task::NodeId, Skew)>)> = const { std::cell::RefCell::new((0, Vec::new())) };
 }
 
+#[cfg(madsim)]
+thread_local! {
+    /// Every simulated clock's distance from madsim's virtual epoch (a twin's swarm lived at
+    /// another time than the simulator's), for the current run.
+    static EPOCH_OFFSET_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Moves every simulated clock of the current run by `offset_ms` (0: madsim's own time), before
+/// any skew: a twin's clocks read the swarm's time.
+#[cfg(madsim)]
+pub fn set_epoch_offset_ms(offset_ms: i64) {
+    EPOCH_OFFSET_MS.with(|o| o.set(offset_ms));
+}
+
 /// Sets the clock skew of simulated nodes for the current run (replacing any earlier run's).
 #[cfg(madsim)]
 pub fn set_skews(skews: Vec<(madsim::task::NodeId, Skew)>) {
@@ -34,7 +48,10 @@ pub fn set_skews(skews: Vec<(madsim::task::NodeId, Skew)>) {
 fn true_ms() -> u64 {
     #[allow(clippy::disallowed_methods)]
     let now = std::time::SystemTime::now();
-    now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    let ms = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    #[cfg(madsim)]
+    let ms = (ms as i64).saturating_add(EPOCH_OFFSET_MS.with(|o| o.get())).max(0) as u64;
+    ms
 }
 
 /// Milliseconds since the Unix epoch by this node's clock.

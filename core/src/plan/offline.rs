@@ -18,7 +18,7 @@ const REQUESTS_MAX: usize = 1_000;
 
 /// Each write's plan of `cmd` over `store` (what it is of, the plan); Err says why not.
 pub fn plan_command(store: &Store, cmd: &ControlCommand, seed: u64) -> Result<Vec<(String, Plan)>, String> {
-    let now_ms = latest_ms(store);
+    let now_ms = super::snapshot::latest_time_ms(store);
     let mut m = DryRun::new(cmd)?;
     let mut ids = IdGen::new(seed);
     for _ in 0..REQUESTS_MAX {
@@ -27,11 +27,6 @@ pub fn plan_command(store: &Store, cmd: &ControlCommand, seed: u64) -> Result<Ve
         m.handle_reply(reply);
     }
     m.outcome().unwrap_or_else(|| Err("the dry run did not end".into())).map(<[_]>::to_vec)
-}
-
-/// When the store was last written (its objects' latest timestamp).
-fn latest_ms(store: &Store) -> u64 {
-    crate::model::Kind::ALL.into_iter().flat_map(|k| store.list(k)).map(|o| o.meta().updated_at_ms.max(o.meta().created_at_ms)).max().unwrap_or(0)
 }
 
 fn answer(store: &Store, op: Op, ids: &mut IdGen, now_ms: u64, seed: u64) -> Result<ControlReply, CallError> {

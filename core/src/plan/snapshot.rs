@@ -4,7 +4,7 @@
 //! tokens. The file is the store's own snapshot format (JSON: the raft index and the objects
 //! in key order), so it restores with [`Store::restore`].
 
-use crate::model::{Kind, Object};
+use crate::model::{Object, RootCa};
 use crate::store::{Store, StoreError};
 
 /// The export of `objects`, the whole store at raft index `index`.
@@ -17,27 +17,34 @@ pub fn export(index: u64, objects: Vec<Object>) -> Result<Vec<u8>, StoreError> {
 /// (which holds the simulator's own CA and tokens where the export has none), whatever
 /// the secrets' data.
 pub fn shape_hash(store: &Store) -> u64 {
-    let objects = Kind::ALL.into_iter().flat_map(|k| store.list(k).cloned()).map(redact).collect();
+    let objects = store.all().cloned().map(redact).collect();
     Store::from_objects(store.last_index(), objects).map(|s| s.state_hash()).unwrap_or_default()
 }
 
-/// The latest time written in `store` (object updates, task status reports), milliseconds
-/// since the Unix epoch: about when the swarm was last seen, since a snapshot carries no
-/// clock of its own. A twin's clocks start there, so the restart delays, update monitors and
-/// heartbeat deadlines in the store mean what they meant in the swarm.
-pub fn latest_time_ms(store: &Store) -> u64 {
-    Kind::ALL
-        .into_iter()
-        .flat_map(|k| store.list(k))
-        .map(|o| {
-            let meta = o.meta().updated_at_ms.max(o.meta().created_at_ms);
-            match o {
-                Object::Task(t) => meta.max(t.status.timestamp_ms),
-                _ => meta,
+/// A snapshot's store with `root`'s join tokens where the export removed them (a twin's, so
+/// machines can join it); nothing else changes, so its [`shape_hash`] is the snapshot's.
+pub fn with_join_tokens(store: &Store, root: &RootCa) -> Store {
+    let objects = store
+        .all()
+        .cloned()
+        .map(|o| match o {
+            Object::Cluster(mut c) if c.root_ca.join_token_worker.is_empty() => {
+                c.root_ca.join_token_worker = root.join_token_worker.clone();
+                c.root_ca.join_token_manager = root.join_token_manager.clone();
+                Object::Cluster(c)
             }
+            o => o,
         })
-        .max()
-        .unwrap_or(0)
+        .collect();
+    Store::from_objects(store.last_index(), objects).expect("the objects of a store have distinct keys")
+}
+
+/// When `store` was last written (its objects' latest timestamp), milliseconds since the Unix
+/// epoch: about when the swarm was last seen, since a snapshot carries no clock of its own.
+/// An offline plan's clock and a twin's clocks start there, so the restart delays, update
+/// monitors and heartbeat deadlines in the store mean what they meant in the swarm.
+pub fn latest_time_ms(store: &Store) -> u64 {
+    store.all().map(|o| o.meta().updated_at_ms.max(o.meta().created_at_ms)).max().unwrap_or(0)
 }
 
 /// An object without what must not leave the managers.

@@ -78,7 +78,7 @@ impl Store {
     }
 
     /// Every object, by kind then id.
-    fn all(&self) -> impl Iterator<Item = &Object> {
+    pub fn all(&self) -> impl Iterator<Item = &Object> {
         self.objects.values().flat_map(|t| t.values())
     }
 

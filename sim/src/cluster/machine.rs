@@ -136,23 +136,21 @@ impl Cluster {
     pub fn create(scenario: &Scenario, seed: u64, checkers: Arc<Checkers>, rng: ChaCha8Rng, mesh: Arc<MeshModel>, names: Arc<crate::names::NameLog>) -> Cluster {
         let handle = Handle::current();
         let images = Arc::new(scenario.images.clone());
-        // A twin's machines keep the raft ids the swarm gave them.
-        let raft_id_of = |i: usize| scenario.raft_id(i);
         let managers: BTreeMap<NodeId, String> = scenario
             .nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.manager)
-            .map(|(i, _)| (raft_id_of(i), addr_of(i)))
+            .map(|(i, _)| (scenario.raft_id(i), addr_of(i)))
             .collect();
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
         // A twin's managers start from the snapshot (with the tokens above where it has none).
-        let twin_store = scenario.twin.as_ref().map(|t| t.seeded_store(&root));
+        let twin_store = scenario.twin.as_ref().map(|t| shoal_core::plan::snapshot::with_join_tokens(&t.store, &root));
         let mut nodes = Vec::new();
         let containers = Arc::new(crate::executor::Containers { names: names.clone(), ..Default::default() });
         for (i, spec) in scenario.nodes.iter().enumerate() {
-            let raft_id = raft_id_of(i);
+            let raft_id = scenario.raft_id(i);
             let addr = addr_of(i);
             let disk = Arc::new(SimDisk::new(
                 seed ^ raft_id.wrapping_mul(0x9e37_79b9_7f4a_7c15),

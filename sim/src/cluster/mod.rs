@@ -24,7 +24,6 @@ use madsim::runtime::{Handle, NodeHandle};
 use openraft::ServerState;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use shoal_core::model::NodeRole;
 use shoal_core::node::Manager;
 use shoal_core::node::raft::NodeId;
 use std::collections::BTreeSet;
@@ -331,7 +330,7 @@ impl Cluster {
     /// not synced is lost, as with a stopped daemon), its raft state becomes a one-manager
     /// swarm of everything its disk holds (core/src/node/raft/seed.rs), and it starts again.
     pub fn force_new_cluster(&mut self, i: usize) -> Result<(), String> {
-        if !self.nodes[i].manager && self.nodes[i].identity.state().role != NodeRole::Manager {
+        if !self.voters().contains(&self.nodes[i].raft_id) {
             return Err(format!("{} is not a manager: only a manager holds the swarm's state", self.nodes[i].name));
         }
         self.crash(i);

@@ -205,8 +205,10 @@ async fn check_twin(cluster: &Arc<Mutex<Cluster>>, checkers: &Checkers, twin: &c
     // Long enough for every manager to open its disk, far too short for an election.
     madsim::time::sleep(Duration::from_millis(1)).await;
     let c = cluster.lock().unwrap();
+    let mut checked = 0;
     for i in (0..c.nodes.len()).filter(|i| c.nodes[*i].manager) {
         let Some(m) = c.manager(i) else { continue };
+        checked += 1;
         let (index, hash) = m.state.with_store(|s| (s.last_index(), shoal_core::plan::snapshot::shape_hash(s)));
         if (index, hash) != (twin.store.last_index(), twin.shape_hash) {
             checkers.violate(
@@ -219,6 +221,9 @@ async fn check_twin(cluster: &Arc<Mutex<Cluster>>, checkers: &Checkers, twin: &c
                 ),
             );
         }
+    }
+    if checked == 0 {
+        checkers.violate("twin", "no manager of the twin had opened its disk 1 ms after the start: nothing to check it against".into());
     }
 }
 
@@ -320,14 +325,12 @@ async fn drive(
     // it even when empty, so no earlier run's skews remain).
     {
         let c = cluster.lock().unwrap();
-        let mut skews = derive(&scenario, seed).clock_skews;
-        // A twin's clocks read the swarm's time from where the snapshot left it.
+        let skews = derive(&scenario, seed).clock_skews;
+        // A twin's clocks read the swarm's time from where the snapshot left it (every
+        // clock of the run: set it, or reset an earlier run's, before the skews).
+        shoal_core::node::clock::set_epoch_offset_ms(0);
         if let Some(t) = &scenario.twin {
-            let offset_ms = t.taken_at_ms as i64 - shoal_core::node::clock::wall_ms() as i64;
-            skews.resize(scenario.nodes.len(), (0, 0));
-            for s in &mut skews {
-                s.0 += offset_ms;
-            }
+            shoal_core::node::clock::set_epoch_offset_ms(t.taken_at_ms as i64 - shoal_core::node::clock::wall_ms() as i64);
         }
         shoal_core::node::clock::set_skews(
             skews

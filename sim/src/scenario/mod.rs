@@ -38,6 +38,7 @@ use serde::Deserialize;
 use shoal_core::model::RaftConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -148,6 +149,14 @@ pub struct SimParams {
     pub buggify: bool,
 }
 
+/// A twin's snapshot given from outside the scenario text.
+pub enum SnapshotArg<'a> {
+    /// A file `shoal snapshot -o` wrote (`--from-snapshot FILE`).
+    File(&'a str),
+    /// One already loaded (the explorer's, for every seed of a range).
+    Loaded(Arc<crate::twin::Twin>),
+}
+
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -164,7 +173,7 @@ pub struct Scenario {
     /// Image name → behaviour; an image not listed serves.
     pub images: BTreeMap<String, ImageSpec>,
     /// A twin: the snapshot the swarm starts from (`from_snapshot`, `--from-snapshot`).
-    pub twin: Option<std::sync::Arc<crate::twin::Twin>>,
+    pub twin: Option<Arc<crate::twin::Twin>>,
     /// The snapshot given on the command line (`--from-snapshot`), for the reproduce command.
     pub from_snapshot_arg: Option<String>,
 }
@@ -203,10 +212,15 @@ fn stack_files_from(scenario: &str, action: Action) -> Result<Action, String> {
 }
 
 impl Scenario {
-    /// The raft member id of machine `i`: its position + 1, or the id a twin's node had in
-    /// the swarm.
+    /// The raft member id of machine `i`: the id a twin's node had in the swarm, else its
+    /// position + 1 (in a twin, above 2^40: clear of the swarm's ids and of the ones a twin
+    /// gives nodes that had none).
     pub fn raft_id(&self, i: usize) -> u64 {
-        self.nodes[i].twin.as_ref().map_or(i as u64 + 1, |m| m.raft_id)
+        match (&self.nodes[i].twin, &self.twin) {
+            (Some(m), _) => m.raft_id,
+            (None, Some(_)) => (1 << 40) + i as u64 + 1,
+            (None, None) => i as u64 + 1,
+        }
     }
 
     pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
@@ -222,13 +236,8 @@ impl Scenario {
         Scenario::load_with(path, None)
     }
 
-    /// Reads and validates a scenario file, its swarm the twin of `snapshot` (a file
-    /// `shoal snapshot -o` wrote) instead of its `[cluster]` or `from_snapshot`.
-    pub fn load_twin(path: &str, snapshot: &str) -> Result<Scenario, ScenarioError> {
-        Scenario::load_with(path, Some(snapshot))
-    }
-
-    fn load_with(path: &str, snapshot: Option<&str>) -> Result<Scenario, ScenarioError> {
+    /// [`Scenario::load`], with the swarm the twin of `snapshot` when given.
+    pub fn load_with(path: &str, snapshot: Option<SnapshotArg>) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             file: path.into(),
             line: 0,
@@ -243,8 +252,9 @@ impl Scenario {
         Scenario::parse_with(file, text, None)
     }
 
-    /// [`Scenario::parse`], with the swarm the twin of the snapshot file `snapshot` when given.
-    pub fn parse_with(file: &str, text: &str, snapshot: Option<&str>) -> Result<Scenario, ScenarioError> {
+    /// [`Scenario::parse`], with the swarm the twin of `snapshot` when given (instead of the
+    /// text's `[cluster]` or `from_snapshot`).
+    pub fn parse_with(file: &str, text: &str, snapshot: Option<SnapshotArg>) -> Result<Scenario, ScenarioError> {
         let line_of = |offset: usize| text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1;
         let err = |offset: usize, key: &str, message: String| ScenarioError {
             file: file.into(),
@@ -265,8 +275,13 @@ impl Scenario {
 
         // Cluster: the machines of a snapshot (given on the command line, else the file's
         // `from_snapshot`, relative to the file), or the `[cluster]` section.
+        let from_snapshot_arg = snapshot.as_ref().map(|s| match s {
+            SnapshotArg::File(f) => f.to_string(),
+            SnapshotArg::Loaded(t) => t.file.clone(),
+        });
         let twin = match (snapshot, &raw.from_snapshot) {
-            (Some(s), _) => Some(crate::twin::Twin::load(s).map_err(|e| err(0, "from_snapshot", e.to_string()))?),
+            (Some(SnapshotArg::Loaded(t)), _) => Some(t),
+            (Some(SnapshotArg::File(s)), _) => Some(Arc::new(crate::twin::Twin::load(s).map_err(|e| err(0, "from_snapshot", e.to_string()))?)),
             (None, Some(s)) => {
                 if let Some(c) = &raw.cluster {
                     return Err(err(
@@ -277,7 +292,7 @@ impl Scenario {
                 }
                 let dir = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
                 let path = dir.join(s.get_ref()).to_string_lossy().into_owned();
-                Some(crate::twin::Twin::load(&path).map_err(|e| err(s.span().start, "from_snapshot", format!("{e} (paths are relative to the scenario file)")))?)
+                Some(Arc::new(crate::twin::Twin::load(&path).map_err(|e| err(s.span().start, "from_snapshot", format!("{e} (paths are relative to the scenario file)")))?))
             }
             (None, None) => None,
         };
@@ -292,8 +307,7 @@ impl Scenario {
                 joins_later: false,
                 twin: Some(m.clone()),
             }));
-        }
-        if twin.is_none() {
+        } else {
             let Some(c) = raw.cluster.as_ref().map(|c| c.get_ref()) else {
                 return Err(err(0, "cluster", "no [cluster]: say how many machines (`managers = 3`, `workers = 2`), or start from a snapshot with `from_snapshot = \"FILE\"`".into()));
             };
@@ -581,7 +595,7 @@ impl Scenario {
             images.insert(name.clone(), ImageSpec { behaviour, code: r.code.unwrap_or(if behaviour == Behaviour::Exit { 1 } else { 0 }), after });
         }
 
-        Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images, twin: twin.map(std::sync::Arc::new), from_snapshot_arg: snapshot.map(str::to_string) })
+        Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images, twin, from_snapshot_arg })
     }
 }
 

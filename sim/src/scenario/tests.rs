@@ -283,7 +283,7 @@ fn from_snapshot_gives_the_machines_or_a_clear_error() {
     let none = parse("name = \"t\"\n[[step]]\nfault = \"heal\"\n").unwrap_err();
     assert!(none.key == "cluster" && none.message.contains("from_snapshot"), "{none}");
     // Given on the command line, the snapshot replaces the file's [cluster].
-    let s = Scenario::parse_with("t.toml", GOOD, Some(&format!("{dir}/cluster.snap"))).unwrap();
+    let s = Scenario::parse_with("t.toml", GOOD, Some(SnapshotArg::File(&format!("{dir}/cluster.snap")))).unwrap();
     assert_eq!((s.nodes.len(), s.managers().count()), (5, 3));
     assert!(s.nodes.iter().all(|n| n.twin.is_some()));
 }
