@@ -10,10 +10,10 @@
 //! first boot are its tasks that ran in the swarm, so the agents adopt them instead of
 //! reporting them lost.
 //!
-//! What the file does not hold is made up, and said so in the banner: the root CA and the join
-//! tokens (the simulator's own, from the seed), every machine's address, and the clocks, which
-//! start at the snapshot's latest recorded time so that the store's deadlines (restart delays,
-//! update monitors, heartbeats) mean what they meant in the swarm.
+//! What the file does not hold is made up, and said so in the trace: the join tokens (the
+//! simulator's own, from the seed), every machine's address, and the clocks, which start at
+//! the snapshot's latest recorded time (core's clock epoch offset) so that the store's
+//! deadlines (restart delays, update monitors, heartbeats) mean what they meant in the swarm.
 //!
 //! Invariant: the twin's store at start has the snapshot's shape hash
 //! ([`shoal_core::plan::snapshot::shape_hash`]); the runner checks it.
@@ -109,7 +109,7 @@ impl Twin {
         let count = |k: Kind| self.store.list(k).count();
         format!(
             "twin of {}: raft index {}, {} nodes ({} managers, {} down), {} services, {} tasks, shape hash {:016x}; \
-             made up: root CA and join tokens (from the seed), addresses; clocks start at the snapshot's latest time {} ms",
+             made up: join tokens (from the seed), addresses; clocks start at the snapshot's latest time {} ms",
             self.file,
             self.store.last_index(),
             self.machines.len(),
