@@ -119,12 +119,14 @@ pub fn validate_spec(spec: &ServiceSpec) -> Result<(), ControlError> {
             return Err(InvalidArgument(format!("protocol {:?}: use tcp, udp or sctp", p.protocol)));
         }
     }
-    for (what, u) in [("update", &spec.update), ("rollback", &spec.rollback)] {
-        if let Some(u) = u {
-            if !(0.0..=1.0).contains(&u.max_failure_ratio) {
-                return Err(InvalidArgument(format!("{what} max failure ratio {}: use a value in [0, 1]", u.max_failure_ratio)));
-            }
+    if let Some(a) = &spec.autoscale {
+        if !matches!(spec.mode, ServiceMode::Replicated { .. }) {
+            return Err(InvalidArgument(format!(
+                "service {}: --autoscale works with replicated services only (a global service runs one task per node)",
+                spec.annotations.name
+            )));
         }
+        a.check().map_err(|why| InvalidArgument(format!("--autoscale {a}: {why}")))?;
     }
     Ok(())
 }
@@ -266,7 +268,8 @@ fn checks_against_store(store: &Store, spec: &ServiceSpec, self_id: &str) -> Res
 /// replicated service's replicas, a replicated job's concurrency and completions.
 pub fn check_replicas_limit(spec: &ServiceSpec, limit: u64) -> Result<(), ControlError> {
     let asked = match spec.mode {
-        ServiceMode::Replicated { replicas } => replicas,
+        // The autoscaler may take the service up to its max.
+        ServiceMode::Replicated { replicas } => replicas.max(spec.autoscale.map_or(0, |a| a.max_replicas)),
         ServiceMode::ReplicatedJob { max_concurrent, total_completions } => max_concurrent.max(total_completions),
         ServiceMode::Global | ServiceMode::GlobalJob => 0,
     };
@@ -349,10 +352,8 @@ pub fn update_service(store: &Store, key: &str, mut spec: ServiceSpec, expected_
         s.rebalancing.clear();
         // The update controller rolls it out (and resumes a paused update this way).
         s.update_status = Some(UpdateStatus { state: UpdateState::Updating, ..Default::default() });
-    } else if s.update_status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted)) {
-        // A finished update's status goes with the next change (swarmkit clears it on every
-        // update): a client following a scale must not read "completed" and stop at once.
-        s.update_status = None;
+    } else {
+        s.forget_finished_update();
     }
     s.spec = spec;
     if s == *cur {

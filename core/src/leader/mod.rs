@@ -37,6 +37,8 @@ pub struct PassInput {
     pub init_root_ca: Option<RootCa>,
     /// The settings `swarm init` gave, written with the Cluster object; None = defaults.
     pub init_spec: Option<ClusterSpec>,
+    /// What the autoscaler decided since the last pass (services' new replicas).
+    pub scales: Vec<orchestrator::autoscale::Scale>,
 }
 
 /// The cluster settings (defaults until the first leader wrote the Cluster object).
@@ -72,6 +74,7 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     if !input.voters.is_empty() {
         dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id);
     }
+    orchestrator::autoscale::apply(&mut o, &input.scales);
     // A node joined or came back: services with `--rebalance auto` spread onto it.
     if !input.registrations.is_empty() {
         orchestrator::rebalance::auto(&mut o, now, spec.orchestration.scheduler_strategy);
@@ -108,7 +111,8 @@ impl Quiet {
 
     /// Whether a pass with `input` over the store at index `applied` may be skipped.
     pub fn skips(&self, input: &PassInput, applied: u64) -> bool {
-        let no_inputs = input.registrations.is_empty() && input.status_updates.is_empty() && input.expired.is_empty();
+        let no_inputs =
+            input.registrations.is_empty() && input.status_updates.is_empty() && input.expired.is_empty() && input.scales.is_empty();
         no_inputs && !self.pending && input.now_ms < self.until_ms && applied == self.applied
     }
 
@@ -229,6 +233,8 @@ fn schedule(o: &mut Overlay, now_ms: u64, strategy: SchedulerStrategy, rng: &mut
     }
 }
 
+#[cfg(test)]
+mod autoscale_tests;
 #[cfg(test)]
 mod rebalance_tests;
 #[cfg(test)]

@@ -131,6 +131,12 @@ impl World {
         m
     }
 
+    /// The ids of `service`'s running tasks.
+    pub(crate) fn running_tasks(&self, service: &str) -> Vec<String> {
+        let running = |t: &Task| t.service_name == service && t.status.state == TaskState::Running && t.desired_state == TaskState::Running;
+        self.tasks().into_iter().filter(running).map(|t| t.id).collect()
+    }
+
     pub(crate) fn node_id(&self, host: &str) -> String {
         control::find_node(&self.store, host).unwrap().id.clone()
     }

@@ -8,6 +8,7 @@
 //! Invariants: maps that can reach an output are `BTreeMap`s (deterministic order); timestamps
 //! are milliseconds written by the proposer into the raft entry, never read from a clock here.
 
+mod autoscale;
 mod cluster;
 mod network;
 mod node;
@@ -15,6 +16,7 @@ mod object;
 mod service;
 mod task;
 
+pub use autoscale::*;
 pub use cluster::*;
 pub use network::*;
 pub use node::*;

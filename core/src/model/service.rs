@@ -425,6 +425,10 @@ pub struct ServiceSpec {
     /// spread the scheduler would choose now (Shoal's; swarm never moves a running task).
     #[serde(default, skip_serializing_if = "RebalanceMode::is_off")]
     pub rebalance: RebalanceMode,
+    /// `--autoscale`: the leader moves a replicated service's replicas between these bounds
+    /// following its tasks' CPU (Shoal's; swarm has no autoscaler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<super::Autoscale>,
 }
 
 /// Whether the leader rebalances a service by itself ([`ServiceSpec::rebalance`]).
@@ -436,6 +440,16 @@ pub enum RebalanceMode {
     Off,
     /// A node joining or coming back starts a rebalance when it would improve the spread.
     Auto,
+}
+
+impl Service {
+    /// A finished update's status goes with the next change of the service (swarmkit clears
+    /// it on every update): a client following a scale must not read "completed" and stop.
+    pub fn forget_finished_update(&mut self) {
+        if self.update_status.as_ref().is_some_and(|u| matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted)) {
+            self.update_status = None;
+        }
+    }
 }
 
 impl RebalanceMode {
@@ -488,4 +502,7 @@ pub struct Service {
     /// list when the rebalance completes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rebalancing: Vec<String>,
+    /// The autoscaler's latest change to the replicas (services with `--autoscale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale_status: Option<super::AutoscaleStatus>,
 }

@@ -16,6 +16,7 @@ use crate::node::leader::wall_ms;
 use crate::node::mesh::{IngressSink, NetworkSink};
 use crate::proto::dispatcher_client::DispatcherClient;
 use crate::proto::node_ca_client::NodeCaClient;
+use crate::orchestrator::autoscale::TaskUsage;
 use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest, IssueNodeCertificateRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -48,7 +49,15 @@ pub trait Executor: Send + Sync + 'static {
     /// The node's assignment set changed: its tasks and every secret and config the
     /// dispatcher sent with them (the simulator checks that no other reached the node).
     fn assignments(&self, _tasks: &[Task], _deps: &Dependencies) {}
+    /// The CPU each running task used since the previous call (the autoscaler's signal);
+    /// empty where nothing is measured.
+    async fn usage(&self) -> Vec<TaskUsage> {
+        Vec::new()
+    }
 }
+
+/// Tasks' CPU samples per heartbeat at most (a node runs far fewer tasks).
+const USAGE_PER_HEARTBEAT_MAX: usize = 2_000;
 
 #[derive(Clone)]
 pub struct AgentConfig {
@@ -346,6 +355,9 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 (addr, client)
             };
             let take = if holding { 0 } else { outbox.len().min(MAX_UPDATES_PER_HEARTBEAT) };
+            // The tasks' CPU goes with the periodic heartbeats (one measure per period).
+            let mut usage = if due { exec.usage().await } else { Vec::new() };
+            usage.truncate(USAGE_PER_HEARTBEAT_MAX);
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
                 description: description.clone(),
@@ -353,6 +365,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 labels: cfg.labels.clone().into_iter().collect(),
                 updates: outbox[..take].iter().map(to_proto).collect(),
                 raft_id: cfg.raft_id,
+                usage: usage.into_iter().map(|u| crate::proto::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }).collect(),
             };
             let r = match client {
                 Some(mut c) => match tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await {

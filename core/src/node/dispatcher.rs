@@ -271,6 +271,10 @@ impl dispatcher_server::Dispatcher for DispatcherService {
         if wake {
             m.wake.notify_one();
         }
+        if !req.usage.is_empty() {
+            let usage = req.usage.into_iter().map(|u| crate::orchestrator::autoscale::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }).collect();
+            m.autoscaler.lock().unwrap().handle_usage(now, usage);
+        }
         Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role }))
     }
 

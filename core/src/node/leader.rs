@@ -157,6 +157,8 @@ impl Manager {
                 let mut inbox = self.inbox.lock().unwrap();
                 inbox.heartbeats = Some((term, hb));
                 inbox.session = session_id(term, self.id, wall_ms());
+                drop(inbox);
+                *self.autoscaler.lock().unwrap() = crate::orchestrator::autoscale::Autoscaler::new(wall_ms());
                 tracing::info!(target: "shoal", node = %self.name, term, "leading: dispatcher and orchestrators started");
                 quiet = None;
             }
@@ -203,6 +205,9 @@ impl Manager {
         if let Some(d) = store_deadline {
             at = at.min(d);
         }
+        if let Some(d) = self.autoscaler.lock().unwrap().next_timeout() {
+            at = at.min(d);
+        }
         Duration::from_millis(at.saturating_sub(now).max(1))
     }
 
@@ -217,7 +222,7 @@ impl Manager {
         let _serial = self.control_lock.lock().await;
         let now = wall_ms();
         self.note_running(now);
-        let input = {
+        let mut input = {
             let mut inbox = self.inbox.lock().unwrap();
             let Some((t, hb)) = inbox.heartbeats.as_mut() else { return false };
             if *t != term {
@@ -241,8 +246,16 @@ impl Manager {
                 leader_raft_id: self.id,
                 init_root_ca: self.init_root_ca.clone(),
                 init_spec: self.init_spec.clone(),
+                scales: Vec::new(),
             }
         };
+        input.scales = {
+            let mut autoscaler = self.autoscaler.lock().unwrap();
+            self.state.with_store(|s| autoscaler.poll_scale(s, now))
+        };
+        for sc in &input.scales {
+            tracing::info!(target: "shoal", node = %self.name, service = %sc.service_id, "autoscale: {}", sc.status.describe());
+        }
         if quiet.is_some_and(|q| q.skips(&input, self.state.with_store(|s| s.last_index()))) {
             return false;
         }

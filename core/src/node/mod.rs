@@ -152,6 +152,10 @@ pub struct Manager {
     observer: SharedObserver,
     /// The dispatcher's hand-over to the leader loop.
     pub(crate) inbox: std::sync::Mutex<leader::LeaderInbox>,
+    /// The autoscaler's samples and history while this manager leads (its own lock: the
+    /// dispatcher feeds it, the leader's pass polls it over the store; never taken with
+    /// `inbox`).
+    pub(crate) autoscaler: std::sync::Mutex<crate::orchestrator::autoscale::Autoscaler>,
     /// Wakes the leader loop (new registrations or status updates).
     pub(crate) wake: tokio::sync::Notify,
     /// Serialises control-API writes on the leader.
@@ -223,6 +227,7 @@ impl Manager {
             state,
             observer,
             inbox: Default::default(),
+            autoscaler: Default::default(),
             wake: tokio::sync::Notify::new(),
             control_lock: tokio::sync::Mutex::new(()),
             plan_lock: tokio::sync::Mutex::new(()),

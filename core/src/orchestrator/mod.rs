@@ -16,6 +16,8 @@
 //!   eligible node).
 //! * [`reaper`]: task history retention (5 per slot by default) and removal of tasks whose
 //!   service is gone.
+//! * [`autoscale`]: the replicas of services with `--autoscale`, from their tasks' CPU (the
+//!   leader keeps the samples in memory; the pass writes what it decided).
 //! * [`rebalance`]: which services start moving tasks toward the scheduler's spread now
 //!   (`service rebalance`, and `--rebalance auto` when nodes register); [`update`] moves them.
 //! * The constraint enforcer is part of [`replicated`] and [`global`]: a running task whose
@@ -28,6 +30,7 @@
 //! Invariants: at most one live task (desired ≤ RUNNING) per slot, per node for global
 //! services (debug-asserted in tests); desired states only rise.
 
+pub mod autoscale;
 pub mod global;
 pub mod job;
 pub mod reaper;

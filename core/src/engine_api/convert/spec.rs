@@ -460,6 +460,8 @@ pub(super) fn task_spec_from_docker(t: &d::TaskSpec, legacy_networks: &[d::Netwo
 /// (as a stack's namespace does), so the docker CLI's read-modify-write keeps it, and
 /// `docker service create --label com.shoal.rebalance=auto` sets it.
 pub const REBALANCE_LABEL: &str = "com.shoal.rebalance";
+/// Shoal's `--autoscale` travels the same way: `com.shoal.autoscale=min=2,max=10,target-cpu=70%`.
+pub const AUTOSCALE_LABEL: &str = "com.shoal.autoscale";
 
 /// A model spec as dockerd shows it.
 pub fn spec_to_docker(s: &m::ServiceSpec) -> d::ServiceSpec {
@@ -475,6 +477,9 @@ pub fn spec_to_docker(s: &m::ServiceSpec) -> d::ServiceSpec {
     let mut labels = s.annotations.labels.clone();
     if s.rebalance == m::RebalanceMode::Auto {
         labels.insert(REBALANCE_LABEL.into(), "auto".into());
+    }
+    if let Some(a) = &s.autoscale {
+        labels.insert(AUTOSCALE_LABEL.into(), a.to_string());
     }
     d::ServiceSpec {
         name: s.annotations.name.clone(),
@@ -532,6 +537,10 @@ pub fn spec_from_docker(s: &d::ServiceSpec) -> Result<m::ServiceSpec, ApiError> 
         Some("auto") => m::RebalanceMode::Auto,
         Some(v) => return Err(ApiError::BadRequest(format!("label {REBALANCE_LABEL}={v:?}: use auto or off"))),
     };
+    let autoscale = match labels.remove(AUTOSCALE_LABEL).as_deref() {
+        None | Some("off") => None,
+        Some(v) => Some(m::Autoscale::parse(v).map_err(|e| ApiError::BadRequest(format!("label {AUTOSCALE_LABEL}: {e}")))?),
+    };
     Ok(m::ServiceSpec {
         annotations: m::Annotations { name: s.name.clone(), labels },
         task: task_spec_from_docker(&s.task_template, &s.networks)?,
@@ -540,5 +549,6 @@ pub fn spec_from_docker(s: &d::ServiceSpec) -> Result<m::ServiceSpec, ApiError> 
         rollback: s.rollback_config.as_ref().map(|c| update_config_from_docker("RollbackConfig", c)).transpose()?,
         endpoint,
         rebalance,
+        autoscale,
     })
 }

@@ -294,6 +294,7 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
                     }),
                 },
                 rebalance: if force_update == 2 { m::RebalanceMode::Auto } else { m::RebalanceMode::Off },
+                autoscale: (force_update == 3).then_some(m::Autoscale { min_replicas: 1, max_replicas: 1 + max_replicas, target_cpu_percent: 70, cooldown_ms: 90_000 }),
             }
         })
 }
