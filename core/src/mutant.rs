@@ -16,6 +16,7 @@
 //! | `rollback-wrong-spec` | a rollback keeps the task template it rolls back from | `control`, `orchestrator/update.rs` |
 //! | `secret-to-wrong-node` | the dispatcher sends every secret of the swarm with every assignment set | `dispatcher` |
 //! | `reuse-address` | the allocator forgets the addresses it gave earlier in the same pass (two tasks made together share one) | `allocator/network.rs` |
+//! | `autoscale-flap` | the autoscaler scales in as soon as the CPU dips, ignoring its cooldown | `orchestrator/autoscale.rs` |
 
 /// The mutants this build carries (at most one in practice).
 pub const ACTIVE: &[&str] = &[
@@ -35,6 +36,8 @@ pub const ACTIVE: &[&str] = &[
     "secret-to-wrong-node",
     #[cfg(feature = "mutant-reuse-address")]
     "reuse-address",
+    #[cfg(feature = "mutant-autoscale-flap")]
+    "autoscale-flap",
 ];
 
 /// Every mutant's name, for scripts and for checking a name given on the command line.
@@ -47,6 +50,7 @@ pub const ALL: &[&str] = &[
     "rollback-wrong-spec",
     "secret-to-wrong-node",
     "reuse-address",
+    "autoscale-flap",
 ];
 
 /// Whether the mutant `name` is compiled in. A `const fn` over a constant list: with no

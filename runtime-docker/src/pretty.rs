@@ -85,6 +85,12 @@ pub fn service_pretty(svc: &Service) -> String {
             let _ = writeln!(s, " Moving:\t{} tasks", svc.rebalancing.len());
         }
     }
+    if let Some(a) = &spec.autoscale {
+        let _ = writeln!(s, "Autoscale:\t{a}");
+        if let Some(st) = &svc.autoscale_status {
+            let _ = writeln!(s, " Last:\t\t{}", st.describe());
+        }
+    }
     let p = &spec.task.placement;
     let _ = writeln!(s, "Placement:");
     if !p.constraints.is_empty() {

@@ -94,6 +94,7 @@ mod orchestration {
         configs => "configs.toml",
         networks => "networks.toml",
         rebalance => "rebalance.toml",
+        autoscale => "autoscale.toml",
     );
 }
 

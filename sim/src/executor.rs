@@ -23,6 +23,7 @@ use shoal_core::agent::{Container, ContainerState};
 use shoal_core::dispatcher::Dependencies;
 use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
+use shoal_core::orchestrator::autoscale::TaskUsage;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +47,8 @@ pub struct SimContainer {
     ports: Vec<u32>,
     /// On an overlay network: callers find it by name and VIP until their tables forget it.
     on_networks: bool,
+    /// CPU its requests cost since its CPU was last measured (ms; see [`SimExecutor::serve`]).
+    busy_ms: u64,
     /// What the container printed: (virtual wall ms, line), one line per state it entered
     /// (the simulated app says when it starts, serves, fails its healthcheck, exits). At most
     /// [`LOG_LINES_MAX`]; later lines are dropped.
@@ -85,6 +88,8 @@ pub struct SimExecutor {
     printed: tokio::sync::Notify,
     /// Told of every secret that reaches this machine (the secrets checker).
     checkers: Arc<crate::invariants::Checkers>,
+    /// When the containers' CPU was last measured (the agent's heartbeat, `usage`).
+    measured_ms: Mutex<u64>,
 }
 
 impl SimExecutor {
@@ -107,7 +112,17 @@ impl SimExecutor {
             containers: Mutex::new(BTreeMap::new()),
             notify: tokio::sync::Notify::new(),
             generation: Default::default(),
+            measured_ms: Mutex::new(now_ms()),
         })
+    }
+
+    /// The container of `task_id` answered a request: it costs the image's
+    /// `cpu-per-request` (nothing when it does not run).
+    pub fn serve(&self, task_id: &str) {
+        let mut cs = self.containers.lock().unwrap();
+        if let Some(c) = cs.get_mut(task_id).filter(|c| c.state == ContainerState::Running) {
+            c.busy_ms += self.spec(&c.image).cpu_per_request.as_millis() as u64;
+        }
     }
 
     /// Running containers, of one service or all (ground truth for predicates; no copies: the
@@ -276,6 +291,7 @@ impl Executor for SimExecutorHandle {
             generation,
             ports,
             on_networks: !task.networks.is_empty(),
+            busy_ms: 0,
             log: Vec::new(),
         };
         me.transition(&mut c, initial);
@@ -334,6 +350,22 @@ impl Executor for SimExecutorHandle {
         if let Some(mut c) = me.containers.lock().unwrap().remove(task_id) {
             me.transition(&mut c, ContainerState::Exited(0));
         }
+    }
+
+    // A container's CPU: the cost of the requests it served since the last measure over the
+    // time since, at most one whole CPU (a simulated app serves one request at a time).
+    async fn usage(&self) -> Vec<TaskUsage> {
+        let me = &self.0;
+        let now = now_ms();
+        let elapsed_ms = now.saturating_sub(std::mem::replace(&mut *me.measured_ms.lock().unwrap(), now)).max(1);
+        let mut cs = me.containers.lock().unwrap();
+        cs.values_mut()
+            .filter(|c| c.state == ContainerState::Running)
+            .map(|c| TaskUsage {
+                task_id: c.task_id.clone(),
+                cpu_millicores: (std::mem::take(&mut c.busy_ms) * 1_000 / elapsed_ms).min(1_000) as u32,
+            })
+            .collect()
     }
 
     async fn changed(&self) {

@@ -3,7 +3,8 @@
 //! A seed derives a whole plan — a cluster (3, 5 or 7 managers, 0-12 workers with random
 //! zones, one plan in five up to 50), a workload (services created, some with `--rebalance
 //! auto`, scaled, updated with random update configs, rolled back, removed, rebalanced;
-//! workers drained and made active again) and a fault
+//! workers drained and made active again; in one plan in four a service with `--autoscale`
+//! under a request load that comes and goes) and a fault
 //! plan (background crash, partition and packet-loss injectors that never take a majority of
 //! managers, worker crashes with restarts; a loss of quorum: a majority of managers crashed
 //! together and restarted; network-wide latency spikes; slow disks; clock skew and drift;
@@ -159,6 +160,16 @@ pub fn plan(seed: u64) -> Plan {
     // Rebalance (its own stream): services that follow returning nodes, and `--all` asked now
     // and then (it skips services being updated, so it never fails for that).
     let mut reb = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_6261_6c00_0000);
+    // Autoscaling (1 in 4 plans, its own stream): a service with `--autoscale` behind the
+    // routing mesh and a load that comes and goes during the workload (each request costs an
+    // app:1 container 5 ms of CPU); the `autoscale` checker holds every scaling to the bounds
+    // and the cooldown.
+    let mut auto = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_746f_0000_0000);
+    let autoscale_on = auto.gen_bool(0.25);
+    if autoscale_on {
+        let _ = writeln!(t, "[images.\"app:1\"]\ncpu-per-request = \"5ms\"\n");
+    }
+    let mut loaded = false;
     let mut memb = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_0000_0000);
     let churn = memb.gen_bool(0.3).then(|| memb.gen_range(0..3u32));
     if memb.gen_bool(0.2) {
@@ -262,6 +273,11 @@ pub fn plan(seed: u64) -> Plan {
             }
         };
         steps.push((gap_ms, step));
+        if autoscale_on && auto.gen_bool(0.3) {
+            let load = if loaded { "load stop service as1".to_string() } else { format!("load service as1 port 18080 rate {}/s", auto.gen_range(20..=400)) };
+            loaded = !loaded;
+            steps.push((auto.gen_range(200..=3_000), format!("do = \"{load}\"")));
+        }
         if reb.gen_bool(0.08) {
             steps.push((reb.gen_range(200..=2_000), "do = \"service rebalance --all\"".to_string()));
         }
@@ -275,6 +291,14 @@ pub fn plan(seed: u64) -> Plan {
     }
     if networks_on {
         let _ = writeln!(t, "[[step]]\ndo = \"network create -d overlay net-1\"\n");
+    }
+    if autoscale_on {
+        let (max, cooldown_s) = (auto.gen_range(2..=8), auto.gen_range(5..=40));
+        let flags = format!("--replicas 1 --publish 18080:80 --autoscale min=1,max={max},target-cpu=50%,cooldown={cooldown_s}s");
+        let _ = writeln!(t, "[[step]]\ndo = \"service create --name as1 {flags} app:1\"\n");
+    }
+    if loaded {
+        steps.push((500, "do = \"load stop service as1\"".to_string()));
     }
     // The stack files by absolute path: a plan is parsed from text with no directory of its
     // own (a saved plan names this checkout's files).

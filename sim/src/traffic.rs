@@ -94,6 +94,8 @@ impl Target {
 
 pub struct TrafficLoad {
     stop: Arc<AtomicBool>,
+    /// The service the requests go to.
+    service: String,
 }
 
 impl TrafficLoad {
@@ -103,6 +105,9 @@ impl TrafficLoad {
         debug_assert!(!matches!(&target, Target::Mesh { entries, .. } if entries.is_empty()));
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        let service = match &target {
+            Target::Mesh { service, .. } | Target::ByName { service, .. } => service.clone(),
+        };
         let period = Duration::from_secs_f64(1.0 / per_sec);
         node.spawn(async move {
             let mut tick = tokio::time::interval(period);
@@ -121,7 +126,11 @@ impl TrafficLoad {
                 stats.lock().unwrap().record(&r);
             }
         });
-        TrafficLoad { stop }
+        TrafficLoad { stop, service }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     pub fn stop(self) {

@@ -72,6 +72,10 @@ pub struct CommonFlags {
     /// only on `service rebalance` ("off", the default)
     #[arg(long, value_parser = ["auto", "off"])]
     pub rebalance: Option<String>,
+    /// Let the leader move the replicas between bounds following the tasks' CPU, e.g.
+    /// min=2,max=10,target-cpu=70% (optional: cooldown=60s); "off" stops it
+    #[arg(long)]
+    pub autoscale: Option<String>,
     /// Reserve CPUs, e.g. 0.5
     #[arg(long)]
     pub reserve_cpu: Option<String>,
@@ -353,6 +357,11 @@ fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<(), String> {
     match c.rebalance.as_deref() {
         Some("auto") => spec.rebalance = crate::model::RebalanceMode::Auto,
         Some(_) => spec.rebalance = crate::model::RebalanceMode::Off,
+        None => {}
+    }
+    match c.autoscale.as_deref() {
+        Some("off") => spec.autoscale = None,
+        Some(v) => spec.autoscale = Some(crate::model::Autoscale::parse(v).map_err(|e| e.to_string())?),
         None => {}
     }
     match c.endpoint_mode.as_deref() {

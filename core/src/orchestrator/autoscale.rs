@@ -170,6 +170,10 @@ impl Autoscaler {
         if recommended > current {
             return since_last(SCALE_OUT_INTERVAL_MS).then(|| scale(recommended, cpu_percent));
         }
+        // Mutant: scale in on the first low measure.
+        if crate::mutant::active("autoscale-flap") && recommended < current {
+            return Some(scale(recommended, cpu_percent));
+        }
         let watched_whole_cooldown = now_ms >= self.since_ms + a.cooldown_ms;
         let highest = history.iter().map(|(_, r)| *r).max().unwrap_or(current);
         (recommended < current && watched_whole_cooldown && since_last(a.cooldown_ms) && highest < current)

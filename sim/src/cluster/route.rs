@@ -67,6 +67,7 @@ impl Cluster {
             return Err(RequestFailure::WrongService);
         }
         if self.serves_to(entry, b.node, &task) {
+            self.served(b.node, &task);
             Ok(task)
         } else {
             Err(RequestFailure::BackendDown)
@@ -113,6 +114,14 @@ impl Cluster {
         if !self.serves_to(*entry, b, &ep.task_id) {
             return Err(RequestFailure::BackendDown);
         }
+        self.served(b, &ep.task_id);
         Ok(ep.task_id.clone())
+    }
+
+    /// `task`'s container on machine `at` answered a request (it costs it CPU).
+    fn served(&self, at: usize, task: &str) {
+        if let Some(e) = self.nodes[at].executor.lock().unwrap().as_ref() {
+            e.serve(task);
+        }
     }
 }

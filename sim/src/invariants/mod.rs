@@ -6,6 +6,7 @@
 
 mod acked_writes;
 mod addresses;
+mod autoscale;
 mod election_safety;
 mod log_matching;
 mod placement;
@@ -16,6 +17,7 @@ pub mod updates;
 
 pub use acked_writes::AckedWrites;
 pub use addresses::Addresses;
+pub use autoscale::AutoscaleRules;
 pub use election_safety::ElectionSafety;
 pub use log_matching::LogMatching;
 pub use placement::Placement;
@@ -74,6 +76,7 @@ struct Inner {
     acked: AckedWrites,
     placement: Placement,
     addresses: Addresses,
+    autoscale: AutoscaleRules,
     violations: Vec<Violation>,
     snapshots_installed: u64,
     /// Every node some committed entry took out of ready and active (down, drained, paused),
@@ -187,7 +190,7 @@ impl Observer for Checkers {
     }
 
     fn committed(&self, _node: NodeId, index: u64, events: &[shoal_core::store::Event], store: &shoal_core::store::Store) {
-        let (placed, addressed) = {
+        let (placed, addressed, autoscaled) = {
             let mut i = self.inner.lock().unwrap();
             // A node that goes out (from ready and active): joining nodes start UNKNOWN and
             // become ready, which is not leaving.
@@ -200,10 +203,13 @@ impl Observer for Checkers {
                     }
                 }
             }
-            (i.placement.committed(index, events, store), i.addresses.committed(index, events, store))
+            (i.placement.committed(index, events, store), i.addresses.committed(index, events, store), i.autoscale.committed(index, events))
         };
         if let Err(m) = placed {
             self.violate("placement", m);
+        }
+        if let Err(m) = autoscaled {
+            self.violate("autoscale", m);
         }
         if let Err(m) = addressed {
             self.violate("addresses", m);

@@ -59,8 +59,14 @@ impl Run {
                 self.control_load = Some(crate::control_load::ControlLoad::start(&self.client_node, managers, *per_sec, self.seed));
                 Ok(())
             }
-            DoCmd::LoadStop => {
+            DoCmd::LoadStop { service: None } => {
                 self.stop_loads();
+                Ok(())
+            }
+            DoCmd::LoadStop { service: Some(service) } => {
+                let (stop, keep) = std::mem::take(&mut self.traffic).into_iter().partition(|t| t.service() == service.as_str());
+                self.traffic = keep;
+                stop.into_iter().for_each(TrafficLoad::stop);
                 Ok(())
             }
             DoCmd::Control(ControlCommand::Node(nc)) => match nc {

@@ -43,8 +43,8 @@ pub enum DoCmd {
     /// remove on a few services) at R calls per second; their history is checked for
     /// linearizability at the end of the run (sim/src/control_load.rs).
     LoadControl { per_sec: f64 },
-    /// `load stop`: stops every load.
-    LoadStop,
+    /// `load stop`: stops every load; `load stop service NAME`: only the requests to NAME.
+    LoadStop { service: Option<String> },
     /// `node add NAME [--label k=v]... [--cpus N] [--memory-gib N] [--manager] [--token T]`: a
     /// new machine joins with the current worker (or manager) token, or the token given.
     NodeAdd { name: String, join: JoinOptions },
@@ -293,7 +293,8 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
             }
             Ok(DoCmd::LoadWrites { per_sec, to, read_back })
         }
-        ["load", "stop"] => Ok(DoCmd::LoadStop),
+        ["load", "stop"] => Ok(DoCmd::LoadStop { service: None }),
+        ["load", "stop", "service", svc] => Ok(DoCmd::LoadStop { service: Some(svc.to_string()) }),
         ["load", "control", r] => Ok(DoCmd::LoadControl { per_sec: rate(r, "calls")? }),
         ["node", "add", name, opts @ ..] => {
             let o = node_add_options(opts)?;

@@ -32,6 +32,13 @@ pub struct ImageSpec {
     pub behaviour: Behaviour,
     pub code: i32,
     pub after: Duration,
+    /// CPU time each request a container of the image serves costs it (`cpu-per-request`):
+    /// what its CPU, the autoscaler's signal, is made of. Zero by default.
+    pub cpu_per_request: Duration,
+}
+
+fn serve() -> String {
+    "serve".into()
 }
 
 use serde::Deserialize;
@@ -592,7 +599,9 @@ impl Scenario {
                 None if matches!(behaviour, Behaviour::Serve | Behaviour::PullFails) => Duration::ZERO,
                 None => Duration::from_secs(1),
             };
-            images.insert(name.clone(), ImageSpec { behaviour, code: r.code.unwrap_or(if behaviour == Behaviour::Exit { 1 } else { 0 }), after });
+            let cpu_per_request = r.cpu_per_request.as_ref().map(|c| duration(c, "cpu-per-request")).transpose()?.unwrap_or_default();
+            let code = r.code.unwrap_or(if behaviour == Behaviour::Exit { 1 } else { 0 });
+            images.insert(name.clone(), ImageSpec { behaviour, code, after, cpu_per_request });
         }
 
         Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images, twin, from_snapshot_arg })
@@ -637,7 +646,10 @@ struct RawScenario {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawImage {
+    #[serde(default = "serve")]
     behaviour: String,
+    #[serde(rename = "cpu-per-request")]
+    cpu_per_request: Option<Spanned<String>>,
     code: Option<i32>,
     after: Option<Spanned<String>>,
 }

@@ -120,7 +120,7 @@ expect = "task of web pending with \"no suitable node\""
 #[test]
 fn orchestration_steps_images_and_node_add_parse() {
     let s = parse(ORCH).unwrap();
-    assert_eq!(s.images["app:bad"], ImageSpec { behaviour: Behaviour::Exit, code: 3, after: Duration::from_secs(2) });
+    assert_eq!(s.images["app:bad"], ImageSpec { behaviour: Behaviour::Exit, code: 3, after: Duration::from_secs(2), cpu_per_request: Duration::ZERO });
     let added = s.nodes.iter().find(|n| n.name == "worker-9").expect("node add declares the machine");
     assert!(added.joins_later && !added.manager && added.labels["zone"] == "b");
     assert_eq!(
