@@ -30,6 +30,7 @@
 mod events;
 mod spec;
 mod secrets_dir;
+mod usage;
 
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum};
 use bollard::container::LogOutput;
@@ -76,6 +77,8 @@ pub struct DockerExecutor {
     /// The overlay data path (None where it cannot run: tasks' networks then reach this
     /// engine only).
     data_path: Option<Arc<crate::datapath::DataPath>>,
+    /// The tasks' CPU between heartbeats (the autoscaler's signal).
+    cpu: usage::CpuMeter,
 }
 
 impl DockerExecutor {
@@ -116,6 +119,7 @@ impl DockerExecutor {
             secrets_dir,
             data_path_ip: data_path_ip.to_string(),
             data_path,
+            cpu: Default::default(),
         });
         tokio::spawn(events::follow_events(exec.docker.clone(), exec.node_id.clone(), exec.changed.clone()));
         Ok(exec)
@@ -422,6 +426,10 @@ impl Executor for DockerExecutor {
 
     async fn changed(&self) {
         self.changed.notified().await;
+    }
+
+    async fn usage(&self) -> Vec<shoal_core::orchestrator::autoscale::TaskUsage> {
+        self.cpu.measure(&self.docker, &self.node_id).await
     }
 }
 
