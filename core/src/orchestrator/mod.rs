@@ -117,6 +117,14 @@ pub fn replaces_in_slot(group: &[&Task], t: &Task, needs: impl Fn(&Task) -> bool
         .is_some_and(|o| o.id == t.id)
 }
 
+/// A pass's nodes by id ([`crate::store::IdIndex`]).
+pub type NodeIndex<'a> = crate::store::IdIndex<'a, &'a Node>;
+
+/// The nodes of `o`, indexed for a pass's lookups.
+pub fn node_index<'a>(o: &'a Overlay) -> NodeIndex<'a> {
+    NodeIndex::new(o.nodes().into_iter().map(|n| (n.id.as_str(), n)))
+}
+
 /// Whether a node may keep running tasks (it may still refuse new ones: pause).
 pub fn node_keeps_tasks(n: Option<&Node>) -> bool {
     n.is_some_and(|n| n.status.state != NodeState::Down && n.spec.availability != NodeAvailability::Drain)

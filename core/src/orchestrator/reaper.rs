@@ -4,7 +4,7 @@
 
 use crate::model::{Kind, NodeState, Task, TaskState};
 use crate::store::Overlay;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The most tasks one pass deletes or marks for removal (see [`super::SLOTS_PER_PASS_MAX`]):
 /// `service rm` of a service with a hundred thousand tasks is then many short passes, and
@@ -17,7 +17,9 @@ pub fn reap(o: &mut Overlay, retention: u32) {
     {
         // Borrowed, not cloned: the history of every slot is read by every pass.
         let services: BTreeSet<&str> = o.services().into_iter().map(|s| s.id.as_str()).collect();
-        let mut history: BTreeMap<(&str, u64, &str), Vec<&Task>> = BTreeMap::new();
+        // Every finished task by (service, slot, node), oldest first: one sorted list, not a
+        // map of lists (allocated per slot on every pass).
+        let mut history: Vec<((&str, u64, &str), &Task)> = Vec::new();
         // Not yet assigned (a global task names its node while still pending): no agent runs it.
         let stopped = |t: &Task| {
             t.is_terminal()
@@ -42,17 +44,14 @@ pub fn reap(o: &mut Overlay, retention: u32) {
             }
             if !t.is_live() {
                 let node = if t.slot == 0 { t.node_id.as_str() } else { "" };
-                history.entry((t.service_id.as_str(), t.slot, node)).or_default().push(t);
+                history.push(((t.service_id.as_str(), t.slot, node), t));
             }
         }
-        for mut ts in history.into_values() {
-            if ts.len() <= retention as usize {
-                continue;
-            }
-            // Oldest first; only the newest `retention` stay.
-            ts.sort_by_key(|t| (t.meta.created_at_ms, t.meta.version, t.id.as_str()));
-            let extra = ts.len() - retention as usize;
-            delete.extend(ts.into_iter().take(extra).map(|t| t.id.clone()));
+        history.sort_unstable_by_key(|(k, t)| (*k, t.meta.created_at_ms, t.meta.version, t.id.as_str()));
+        // Only the newest `retention` of each slot stay.
+        for group in history.chunk_by(|a, b| a.0 == b.0) {
+            let extra = group.len().saturating_sub(retention as usize);
+            delete.extend(group[..extra].iter().map(|(_, t)| t.id.clone()));
         }
     }
     for t in orphan.into_iter().take(REAPED_PER_PASS_MAX) {

@@ -6,10 +6,11 @@
 
 use super::restart::{self, Verdict};
 use super::update;
-use super::{new_task, node_keeps_tasks, IdGen, SLOTS_PER_PASS_MAX};
+use super::{new_task, node_keeps_tasks, IdGen, NodeIndex, SLOTS_PER_PASS_MAX};
 use crate::constraint::{self, Constraint};
-use crate::model::{Object, Service, ServiceMode, Task, TaskState, UpdateOrder};
+use crate::model::{Node, Object, Service, ServiceMode, Task, TaskState, UpdateOrder};
 use crate::store::Overlay;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A replacement waits at most this long for the task it replaces to stop (swarmkit's
@@ -27,24 +28,33 @@ enum Change {
 
 /// What one service's supervision reads.
 struct Ctx<'a> {
-    o: &'a Overlay<'a>,
+    /// Every node by id, looked up once per pass: a pass asks for a task's node several times
+    /// and the overlay answers each from two tables (a third of a what-if plan's time went
+    /// into these lookups).
+    nodes: &'a NodeIndex<'a>,
     s: &'a Service,
     constraints: Vec<Constraint>,
     now_ms: u64,
 }
 
-/// What scale-down needs to know about a slot's live task.
-struct Entry {
+/// A slot's live tasks (one, or two while one replaces the other): inline, not a heap
+/// allocation per slot per pass.
+type SlotEntries<'a> = SmallVec<[Entry<'a>; 2]>;
+
+/// What scale-down needs to know about a slot's live task (borrowed: one per live task per
+/// pass).
+struct Entry<'a> {
     running: bool,
-    node_id: String,
+    node_id: &'a str,
     /// An existing task's id, or the index of a task created in this pass in the plan.
-    task: Result<String, usize>,
+    task: Result<&'a str, usize>,
 }
 
 /// One pass over every replicated service.
 pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
     let plan = {
         let o: &Overlay = o;
+        let nodes = super::node_index(o);
         let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
         // Finished tasks, for the update controller's failure count.
         let mut ended: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
@@ -56,7 +66,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
             }
             if t.is_live() {
                 by_service.entry(t.service_id.as_str()).or_default().push(t);
-            } else if t.status.state <= TaskState::Running && t.status.state >= TaskState::Assigned && node_keeps_running(o, t) {
+            } else if t.status.state <= TaskState::Running && t.status.state >= TaskState::Assigned && node_keeps_running(&nodes, t) {
                 stopping.insert((t.service_id.as_str(), t.slot));
             }
         }
@@ -65,7 +75,7 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
             if matches!(s.spec.mode, ServiceMode::Replicated { .. }) {
                 let live = by_service.remove(s.id.as_str()).unwrap_or_default();
                 let ended = ended.remove(s.id.as_str()).unwrap_or_default();
-                plan_service(o, s, &live, &ended, &stopping, now_ms, ids, &mut plan);
+                plan_service(&nodes, s, &live, &ended, &stopping, now_ms, ids, &mut plan);
             }
         }
         plan
@@ -88,15 +98,15 @@ pub fn reconcile(o: &mut Overlay, now_ms: u64, ids: &mut IdGen) {
 /// Supervises the live tasks of one service (restarts, lost nodes, constraints, restart
 /// delays, pending tasks of an older spec), then scales its slots to `replicas`.
 /// The task's node is still up, so the task may still run there until its agent stops it.
-fn node_keeps_running(o: &Overlay, t: &Task) -> bool {
-    o.node(&t.node_id).is_some_and(|n| n.status.state != crate::model::NodeState::Down)
+fn node_keeps_running(nodes: &NodeIndex, t: &Task) -> bool {
+    nodes.get(&t.node_id).is_some_and(|n| n.status.state != crate::model::NodeState::Down)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn plan_service(
-    o: &Overlay,
-    s: &Service,
-    live: &[&Task],
+fn plan_service<'a>(
+    nodes: &'a NodeIndex<'a>,
+    s: &'a Service,
+    live: &[&'a Task],
     ended: &[&Task],
     stopping: &BTreeSet<(&str, u64)>,
     now_ms: u64,
@@ -104,21 +114,28 @@ fn plan_service(
     plan: &mut Vec<Change>,
 ) {
     let ServiceMode::Replicated { replicas } = s.spec.mode else { return };
-    let ctx = Ctx { o, s, constraints: Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default(), now_ms };
-    let mut slots: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
+    let ctx = Ctx { nodes, s, constraints: Constraint::parse_all(&s.spec.task.placement.constraints).unwrap_or_default(), now_ms };
+    let mut slots: BTreeMap<u64, SlotEntries> = BTreeMap::new();
     let mut kept: Vec<&Task> = Vec::with_capacity(live.len());
-    let mut by_slot: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
-    for t in live {
-        by_slot.entry(t.slot).or_default().push(t);
+    // Each live task's node and whether it needs replacing, decided once.
+    let checked: Vec<(Option<&Node>, bool)> = live.iter().map(|t| ctx.check(t)).collect();
+    let mut by_slot: BTreeMap<u64, SmallVec<[(&Task, bool); 2]>> = BTreeMap::new();
+    for (t, (_, needs)) in live.iter().zip(&checked) {
+        by_slot.entry(t.slot).or_default().push((t, *needs));
     }
-    for t in live {
-        if needs_replacement(&ctx, t) && !super::replaces_in_slot(&by_slot[&t.slot], t, |x| needs_replacement(&ctx, x)) {
+    for (t, (node, needs)) in live.iter().copied().zip(checked) {
+        let holds_slot = || {
+            let group = &by_slot[&t.slot];
+            let tasks: Vec<&Task> = group.iter().map(|(x, _)| *x).collect();
+            super::replaces_in_slot(&tasks, t, |x| group.iter().any(|(y, n)| y.id == x.id && *n))
+        };
+        if needs && !holds_slot() {
             // Another task holds the slot: this one ends without a replacement.
             plan.push(Change::Desired(t.id.clone(), TaskState::Shutdown));
             continue;
         }
         let old_running = stopping.contains(&(s.id.as_str(), t.slot));
-        let e = supervise(&ctx, t, old_running, ids, plan);
+        let e = supervise(&ctx, t, node, old_running, ids, plan);
         if e.task.as_ref().is_ok_and(|id| *id == t.id) {
             kept.push(t);
         }
@@ -134,7 +151,7 @@ fn plan_service(
                 slot += 1;
             }
             let t = new_task(s, slot, "", TaskState::Running, ids, now_ms);
-            slots.insert(slot, vec![Entry { running: false, node_id: String::new(), task: Err(plan.len()) }]);
+            slots.insert(slot, smallvec::smallvec![Entry { running: false, node_id: "", task: Err(plan.len()) }]);
             plan.push(Change::Create(t));
         }
     } else if have > replicas {
@@ -142,25 +159,26 @@ fn plan_service(
     }
 }
 
-/// Whether [`supervise`] would shut `t` down and replace it (it ended, it is an unplaced task
-/// of an older spec, its node was lost or drained or no longer matches): such a task does not
-/// hold its slot.
-fn needs_replacement(ctx: &Ctx, t: &Task) -> bool {
-    if t.is_terminal() || (t.spec_version < ctx.s.spec_version && t.status.state <= TaskState::Pending) {
-        return true;
+impl<'a> Ctx<'a> {
+    /// `t`'s node, and whether [`supervise`] would shut `t` down and replace it (it ended, it
+    /// is an unplaced task of an older spec, its node was lost or drained or no longer
+    /// matches): such a task does not hold its slot.
+    fn check(&self, t: &Task) -> (Option<&'a Node>, bool) {
+        let node = if t.node_id.is_empty() { None } else { self.nodes.get(&t.node_id) };
+        if t.is_terminal() || (t.spec_version < self.s.spec_version && t.status.state <= TaskState::Pending) {
+            return (node, true);
+        }
+        let needs = !t.node_id.is_empty() && (!node_keeps_tasks(node) || node.is_some_and(|n| !constraint::all_match(&self.constraints, n)));
+        (node, needs)
     }
-    if t.node_id.is_empty() {
-        return false;
-    }
-    let node = ctx.o.node(&t.node_id);
-    !node_keeps_tasks(node) || node.is_some_and(|n| !constraint::all_match(&ctx.constraints, n))
 }
 
 /// The restart supervisor and the node checks for one live task: plans its shutdown and
 /// replacement when needed; returns the slot's live task afterwards.
-fn supervise(ctx: &Ctx, t: &Task, old_running: bool, ids: &mut IdGen, plan: &mut Vec<Change>) -> Entry {
-    let (o, s, now_ms) = (ctx.o, ctx.s, ctx.now_ms);
-    let kept = Entry { running: t.status.state == TaskState::Running, node_id: t.node_id.clone(), task: Ok(t.id.clone()) };
+/// `node` is `t`'s, as [`Ctx::check`] found it.
+fn supervise<'a>(ctx: &Ctx, t: &'a Task, node: Option<&Node>, old_running: bool, ids: &mut IdGen, plan: &mut Vec<Change>) -> Entry<'a> {
+    let (s, now_ms) = (ctx.s, ctx.now_ms);
+    let kept = Entry { running: t.status.state == TaskState::Running, node_id: &t.node_id, task: Ok(&t.id) };
     // The replacement is created at once, desired READY, and raised to RUNNING once the delay
     // passed and the old task stopped (swarmkit's restart supervisor does the same), so a slot
     // never runs two containers — except when the old task's node is down (it cannot report
@@ -172,7 +190,7 @@ fn supervise(ctx: &Ctx, t: &Task, old_running: bool, ids: &mut IdGen, plan: &mut
         r.start_after_ms = if delay_ms > 0 { now_ms + delay_ms } else { 0 };
         r.restart_history_ms = history;
         plan.push(Change::Create(r));
-        Entry { running: false, node_id: String::new(), task: Err(plan.len() - 1) }
+        Entry { running: false, node_id: "", task: Err(plan.len() - 1) }
     };
     if t.is_terminal() {
         return match restart::decide(t, now_ms) {
@@ -186,7 +204,6 @@ fn supervise(ctx: &Ctx, t: &Task, old_running: bool, ids: &mut IdGen, plan: &mut
         return replace(0, false, t.restart_history_ms.clone(), plan);
     }
     if !t.node_id.is_empty() {
-        let node = o.node(&t.node_id);
         let lost = !node_keeps_tasks(node);
         let unfit = node.is_some_and(|n| !constraint::all_match(&ctx.constraints, n));
         if lost || unfit {
@@ -207,13 +224,13 @@ fn supervise(ctx: &Ctx, t: &Task, old_running: bool, ids: &mut IdGen, plan: &mut
 /// Applies the update controller's step: old tasks shut down, slots given a task of the
 /// current spec (stop-first: desired READY until the old one stopped, the rule replacements
 /// follow anyway; start-first: desired RUNNING next to the old one), the service's status.
-fn rolling_update(
+fn rolling_update<'a>(
     s: &Service,
-    kept: &[&Task],
+    kept: &[&'a Task],
     ended: &[&Task],
     now_ms: u64,
     ids: &mut IdGen,
-    slots: &mut BTreeMap<u64, Vec<Entry>>,
+    slots: &mut BTreeMap<u64, SlotEntries<'a>>,
     plan: &mut Vec<Change>,
 ) {
     let step = update::plan(s, kept, ended, now_ms);
@@ -236,7 +253,7 @@ fn rolling_update(
             UpdateOrder::StartFirst => TaskState::Running,
         };
         let t = new_task(s, slot, "", desired, ids, now_ms);
-        slots.entry(slot).or_default().push(Entry { running: false, node_id: String::new(), task: Err(plan.len()) });
+        slots.entry(slot).or_default().push(Entry { running: false, node_id: "", task: Err(plan.len()) });
         plan.push(Change::Create(t));
     }
     if let Some(next) = update::service_after(s, step.status, step.rollback_to) {
@@ -246,13 +263,12 @@ fn rolling_update(
 
 /// Removes `n` slots: non-running ones first, then those on the nodes holding the most
 /// replicas of the service, then the highest slot numbers.
-fn scale_down(slots: &BTreeMap<u64, Vec<Entry>>, n: usize, plan: &mut Vec<Change>) {
+fn scale_down(slots: &BTreeMap<u64, SlotEntries>, n: usize, plan: &mut Vec<Change>) {
     let mut per_node: BTreeMap<&str, u64> = BTreeMap::new();
     for e in slots.values().flatten().filter(|e| !e.node_id.is_empty()) {
-        *per_node.entry(e.node_id.as_str()).or_default() += 1;
+        *per_node.entry(e.node_id).or_default() += 1;
     }
-    let mut left: Vec<(u64, bool, &str)> =
-        slots.iter().map(|(slot, es)| (*slot, es.iter().any(|e| e.running), es[0].node_id.as_str())).collect();
+    let mut left: Vec<(u64, bool, &str)> = slots.iter().map(|(slot, es)| (*slot, es.iter().any(|e| e.running), es[0].node_id)).collect();
     for _ in 0..n {
         let Some(pos) = left
             .iter()
@@ -270,7 +286,7 @@ fn scale_down(slots: &BTreeMap<u64, Vec<Entry>>, n: usize, plan: &mut Vec<Change
         }
         for e in &slots[&slot] {
             match &e.task {
-                Ok(id) => plan.push(Change::Desired(id.clone(), TaskState::Remove)),
+                Ok(id) => plan.push(Change::Desired(id.to_string(), TaskState::Remove)),
                 // Created in this pass: it is never created (the desired state stays below REMOVE
                 // otherwise).
                 Err(i) => {

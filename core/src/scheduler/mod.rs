@@ -140,7 +140,7 @@ impl Needs {
         if !ready || n.node.spec.availability != NodeAvailability::Active {
             return Some(Reason::NotReady);
         }
-        if !constraint::all_match(&self.constraints, &n.node) {
+        if !constraint::all_match(&self.constraints, n.node) {
             return Some(Reason::Constraints);
         }
         if !self.platforms.is_empty() {
@@ -253,7 +253,7 @@ fn place_batch(
         }
         let mut b = &mut root;
         for key in &needs.preferences {
-            b = b.children.entry(constraint::preference_value(key, &n.node)).or_insert_with(Branch::new);
+            b = b.children.entry(constraint::preference_value(key, n.node)).or_insert_with(Branch::new);
         }
         b.heap.push(Reverse(rank(strategy, &needs.service_id, n, i)));
     }
@@ -266,7 +266,7 @@ fn place_batch(
             }
             let mut b = &mut root;
             for key in &needs.preferences {
-                match b.children.get_mut(&constraint::preference_value(key, &n.node)) {
+                match b.children.get_mut(&constraint::preference_value(key, n.node)) {
                     Some(child) => {
                         child.service_tasks += c;
                         b = child;

@@ -1,11 +1,14 @@
 use super::{Needs, FAILURE_WINDOW_MS};
 use crate::model::{Node, Resources, Service, Task, TaskState};
+use crate::store::IdIndex;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the scheduler knows about one node: the node and what its tasks use.
+/// What the scheduler knows about one node: the node (borrowed from the pass: a view built
+/// per pass cloned every node, most of a what-if plan's scheduling time) and what its tasks
+/// use.
 #[derive(Debug, Clone)]
-pub struct NodeInfo {
-    pub node: Node,
+pub struct NodeInfo<'a> {
+    pub node: &'a Node,
     /// Sum of the reservations of the tasks that hold resources here.
     pub reserved: Resources,
     pub total_tasks: u64,
@@ -16,8 +19,8 @@ pub struct NodeInfo {
     pub host_ports: BTreeSet<u32>,
 }
 
-impl NodeInfo {
-    pub fn new(node: Node) -> NodeInfo {
+impl<'a> NodeInfo<'a> {
+    pub fn new(node: &'a Node) -> NodeInfo<'a> {
         NodeInfo {
             node,
             reserved: Resources::default(),
@@ -62,7 +65,12 @@ impl NodeInfo {
             }
         }
         self.total_tasks += 1;
-        *self.per_service.entry(t.service_id.clone()).or_default() += 1;
+        match self.per_service.get_mut(&t.service_id) {
+            Some(n) => *n += 1,
+            None => {
+                self.per_service.insert(t.service_id.clone(), 1);
+            }
+        }
         self.host_ports.extend(host_ports);
     }
 
@@ -75,25 +83,25 @@ impl NodeInfo {
 /// The scheduler's picture of the cluster: every node with what its tasks use, in node id
 /// order (the order ties are broken in).
 #[derive(Debug, Clone, Default)]
-pub struct ClusterView {
-    pub nodes: Vec<NodeInfo>,
-    index: BTreeMap<String, usize>,
+pub struct ClusterView<'a> {
+    pub nodes: Vec<NodeInfo<'a>>,
+    index: IdIndex<'a, usize>,
 }
 
-impl ClusterView {
+impl<'a> ClusterView<'a> {
     /// Builds the view from nodes and every task; `now_ms` dates recent failures.
-    pub fn build<'a>(
+    pub fn build<'t>(
         nodes: impl IntoIterator<Item = &'a Node>,
-        tasks: impl IntoIterator<Item = &'a Task>,
+        tasks: impl IntoIterator<Item = &'t Task>,
         services: &BTreeMap<String, &Service>,
         now_ms: u64,
-    ) -> ClusterView {
-        let mut nodes: Vec<NodeInfo> = nodes.into_iter().map(|n| NodeInfo::new(n.clone())).collect();
+    ) -> ClusterView<'a> {
+        let mut nodes: Vec<NodeInfo> = nodes.into_iter().map(NodeInfo::new).collect();
         nodes.sort_by(|a, b| a.node.id.cmp(&b.node.id));
-        let index = nodes.iter().enumerate().map(|(i, n)| (n.node.id.clone(), i)).collect();
+        let index = IdIndex::new(nodes.iter().enumerate().map(|(i, n)| (n.node.id.as_str(), i)));
         let mut view = ClusterView { nodes, index };
         for t in tasks {
-            let Some(&i) = view.index.get(&t.node_id) else { continue };
+            let Some(i) = view.index.get(&t.node_id) else { continue };
             if t.holds_resources() {
                 let ports = super::host_ports(services.get(&t.service_id).copied());
                 view.nodes[i].hold(t, ports.into_iter());
@@ -105,6 +113,6 @@ impl ClusterView {
     }
 
     pub fn position(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        self.index.get(id)
     }
 }

@@ -10,10 +10,12 @@
 //! kept incrementally (a sum of per-object hashes) so it costs O(1) per change.
 
 mod event;
+mod id_index;
 mod overlay;
 mod transaction;
 
 pub use event::Event;
+pub use id_index::IdIndex;
 pub use overlay::Overlay;
 pub use transaction::{batches, encoded_len, Action, StoreError, Transaction, MAX_CHANGES_PER_TRANSACTION, MAX_TRANSACTION_BYTES};
 
