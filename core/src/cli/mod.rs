@@ -10,6 +10,7 @@ mod logs;
 pub mod format;
 mod reference;
 mod service;
+mod service_common;
 mod stack;
 mod updater;
 mod values;
@@ -21,6 +22,7 @@ pub use values::*;
 pub use dry_run::{dry_run_request, is_read, plan_of, plan_requests, DryRun, PlanFlags};
 pub use reference::*;
 pub use service::*;
+pub use service_common::CommonFlags;
 pub use stack::*;
 pub use updater::ServiceUpdater;
 
