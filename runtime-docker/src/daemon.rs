@@ -336,7 +336,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     // What the data directory held before an init or join wrote into it: a failed one
     // takes back what it wrote (an empty `raft/` left behind would look like a node).
     let fresh = existing.is_none().then(|| DirBefore::of(dir));
-    let disk = Arc::new(FileDisk::open(dir.join("raft")).map_err(|e| format!("data directory {}: {e}", dir.display()))?);
+    let disk = crate::disk::raft_disk(&dir.join("raft")).map_err(|e| format!("data directory: {e}"))?;
     let id_disk = FileDisk::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     let advertise = existing.as_ref().map(|i| i.advertise_addr.clone()).unwrap_or_else(|| opts.advertise_addr.clone());
     if advertise.parse::<SocketAddr>().is_err() {
@@ -374,7 +374,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     // The Engine API's `/events` learn the swarm's changes as raft applies them.
     let event_log = Arc::new(crate::engine_api::EventLog::default());
     let start_manager = |cfg: NodeConfig| async {
-        Manager::start(cfg, disk.clone() as Arc<dyn Disk>, event_log.clone()).await.map_err(|e| format!("cannot start: {e}"))
+        Manager::start(cfg, disk.clone(), event_log.clone()).await.map_err(|e| format!("cannot start: {e}"))
     };
     let serve = |manager: &Arc<Manager>, certs: &NodeCerts, node_id: &str| -> Result<_, String> {
         let server = tonic::transport::Server::builder().tls_config(certs.server_tls()).map_err(|e| format!("TLS: {e}"))?;

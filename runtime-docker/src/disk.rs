@@ -15,6 +15,14 @@ pub struct FileDisk {
     dir: PathBuf,
 }
 
+/// The node's raft storage in `dir`: files encrypted at rest with the node's data key
+/// (core's `EncryptedDisk`, the key made on the first start), nonces seeded from the OS.
+pub fn raft_disk(dir: &Path) -> Result<std::sync::Arc<dyn Disk>, String> {
+    let files = FileDisk::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entropy: [u8; 32] = crate::tls::os_random()?;
+    shoal_core::node::raft::encrypted(std::sync::Arc::new(files), entropy).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 impl FileDisk {
     /// Opens (creating if needed, mode 0700) the data directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<FileDisk> {

@@ -4,9 +4,7 @@
 //! starts on it as after a restart.
 
 use crate::daemon::Identity;
-use crate::disk::FileDisk;
 use std::path::Path;
-use std::sync::Arc;
 
 /// `swarm init --force-new-cluster`: keeps a copy of the raft state (`raft.before-force-new-
 /// cluster[-N]`), then rewrites it as a swarm whose only manager is this node, with every
@@ -32,7 +30,7 @@ pub fn run(dir: &Path, id: &Identity) -> Result<(), String> {
             std::fs::copy(e.path(), backup.join(e.file_name())).map_err(|err| format!("cannot copy {}: {err}", e.path().display()))?;
         }
     }
-    let disk = Arc::new(FileDisk::open(raft).map_err(|e| format!("data directory {}: {e}", dir.display()))?);
+    let disk = crate::disk::raft_disk(&raft).map_err(|e| format!("data directory: {e}"))?;
     let index = shoal_core::node::raft::force_new_cluster(disk, id.raft_id, &id.advertise_addr)
         .map_err(|e| format!("--force-new-cluster: {e} (the raft state is unchanged in {})", backup.display()))?;
     println!(

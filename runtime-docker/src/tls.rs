@@ -48,10 +48,16 @@ fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::from(std::time::SystemTime::now())
 }
 
-fn random_serial() -> Result<rcgen::SerialNumber, String> {
+/// `N` bytes from the OS's random source.
+pub fn os_random<const N: usize>() -> Result<[u8; N], String> {
     use std::io::Read;
-    let mut b = [0u8; 16];
+    let mut b = [0u8; N];
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(b)
+}
+
+fn random_serial() -> Result<rcgen::SerialNumber, String> {
+    let mut b: [u8; 16] = os_random()?;
     b[0] &= 0x7f; // a positive ASN.1 integer
     Ok(rcgen::SerialNumber::from_slice(&b))
 }

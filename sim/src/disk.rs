@@ -4,7 +4,7 @@
 //! Faithful to a real disk in the ways raft cares about: `append` only buffers, `sync` takes
 //! (virtual) time and then makes the buffer durable, and a crash drops the unsynced buffer —
 //! or, with torn writes on, keeps a random prefix of it (a write the kernel flushed partly).
-//! The `corrupt` fault flips a bit inside a durable `raft.log` record that is not the last one
+//! The `corrupt` fault flips a bit inside a durable `raft.log` frame that is not the last one
 //! (media corruption, not a torn write): the node must then refuse to start on that log.
 
 use rand::{Rng, SeedableRng};
@@ -89,7 +89,8 @@ impl SimDisk {
     pub fn corrupt_mid_log(&self) -> Option<usize> {
         let mut files = self.files.lock().unwrap();
         let f = files.get_mut("raft.log")?;
-        let spans = shoal_core::node::raft::record_spans(&f.durable);
+        // The node's disk is encrypted (core's EncryptedDisk): its records are frames here.
+        let spans = shoal_core::node::raft::frame_spans(&f.durable);
         if spans.len() < 2 {
             return None;
         }
@@ -99,6 +100,13 @@ impl SimDisk {
         f.durable[at] ^= 1 << rng.gen_range(0..8);
         *self.corrupted_at.lock().unwrap() = Some(at);
         Some(at)
+    }
+
+    /// The first file whose bytes (durable or not) contain `needle`.
+    pub fn holds(&self, needle: &[u8]) -> Option<String> {
+        let files = self.files.lock().unwrap();
+        let has = |b: &[u8]| !needle.is_empty() && b.windows(needle.len()).any(|w| w == needle);
+        files.iter().find(|(_, f)| has(&f.durable) || has(&f.unsynced)).map(|(name, _)| name.clone())
     }
 
     /// Where the `corrupt` fault flipped a bit, if it did (a wipe forgets it).

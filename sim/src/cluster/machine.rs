@@ -158,8 +158,15 @@ impl Cluster {
                 scenario.sim.torn_writes,
             ));
             disk.report_terms_to(checkers.clone(), raft_id);
+            let opener = DiskOpener {
+                raw: disk.clone(),
+                seed: seed ^ raft_id.rotate_left(17),
+                opens: Arc::default(),
+                encrypt: scenario.sim.encrypt_at_rest,
+            };
             if let (Some(store), true) = (&twin_store, spec.manager) {
-                if let Err(e) = shoal_core::node::raft::seed_disk(disk.as_ref(), store, &managers) {
+                let seeded = opener.open().and_then(|d| shoal_core::node::raft::seed_disk(d.as_ref(), store, &managers));
+                if let Err(e) = seeded {
                     checkers.violate("twin", format!("{}: cannot seed its disk from the snapshot: {e}", spec.name));
                 }
             }
@@ -231,12 +238,14 @@ impl Cluster {
             let init = {
                 let (disk, slot, checkers, executor, joined, images, identity) =
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
+                let opener = opener.clone();
                 let (mesh, containers, net_table, adopt) = (mesh.clone(), containers.clone(), net_table.clone(), adopt.clone());
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
                     let (identity, mesh, containers, net_table) = (identity.clone(), mesh.clone(), containers.clone(), net_table.clone());
                     let adopt = adopt.clone();
+                    let opened = opener.open();
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -248,7 +257,11 @@ impl Cluster {
                             (cfg.id, cfg.bootstrap, cfg.root_ca) = (raft_id, None, None);
                         }
                         let corrupted_at = disk.corrupted_at();
-                        match Manager::start(cfg.clone(), disk, observer).await {
+                        let started = match opened {
+                            Ok(disk) => Manager::start(cfg.clone(), disk, observer).await,
+                            Err(e) => Err(e.into()),
+                        };
+                        match started {
                             // The node must refuse to serve a log it cannot trust.
                             Ok(_) if corrupted_at.is_some() => checkers.violate(
                                 "disk-corruption",
@@ -297,6 +310,7 @@ impl Cluster {
                 addr,
                 handle,
                 disk,
+                opener,
                 slot,
                 executor,
                 identity,
@@ -308,5 +322,28 @@ impl Cluster {
             });
         }
         Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers }
+    }
+}
+
+/// How a machine's node opens its disk: encrypted at rest, as production does (core's
+/// `EncryptedDisk`; the data key made at the first open and kept on the disk), with fresh
+/// nonces at every open, drawn from the seed so runs replay.
+#[derive(Clone)]
+pub(crate) struct DiskOpener {
+    raw: Arc<SimDisk>,
+    seed: u64,
+    opens: Arc<std::sync::atomic::AtomicU64>,
+    /// False only for `bench raft`'s comparison (`[sim] encrypt_at_rest = false`).
+    encrypt: bool,
+}
+
+impl DiskOpener {
+    pub(crate) fn open(&self) -> std::io::Result<Arc<dyn shoal_core::node::raft::Disk>> {
+        if !self.encrypt {
+            return Ok(self.raw.clone());
+        }
+        let n = self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let entropy: [u8; 32] = rand::Rng::gen(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.seed ^ n.rotate_left(48) ^ 0x6465_6b00));
+        shoal_core::node::raft::encrypted(self.raw.clone(), entropy)
     }
 }

@@ -42,6 +42,8 @@ pub struct SimNode {
     pub addr: String,
     handle: NodeHandle,
     disk: Arc<SimDisk>,
+    /// The disk as the node opens it (encrypted at rest).
+    opener: machine::DiskOpener,
     slot: Arc<Mutex<Option<Arc<Manager>>>>,
     /// The machine's container runtime while it is up.
     executor: Arc<Mutex<Option<Arc<SimExecutor>>>>,
@@ -62,6 +64,11 @@ pub struct SimNode {
 impl SimNode {
     pub(crate) fn sim_id(&self) -> madsim::task::NodeId {
         self.handle.id()
+    }
+
+    /// The machine's disk as the medium holds it (encrypted below the node).
+    pub(crate) fn disk(&self) -> &SimDisk {
+        &self.disk
     }
 }
 
@@ -335,7 +342,8 @@ impl Cluster {
         }
         self.crash(i);
         let (raft_id, addr) = (self.nodes[i].raft_id, self.nodes[i].addr.clone());
-        let index = shoal_core::node::raft::force_new_cluster(self.nodes[i].disk.clone(), raft_id, &addr)
+        let disk = self.nodes[i].opener.open().map_err(|e| format!("{}: force-new-cluster: {e}", self.nodes[i].name))?;
+        let index = shoal_core::node::raft::force_new_cluster(disk, raft_id, &addr)
             .map_err(|e| format!("{}: force-new-cluster: {e}", self.nodes[i].name))?;
         tracing::info!(target: "shoal::fault", node = %self.nodes[i].name, index, "force-new-cluster: a one-manager swarm from its own state");
         self.restart(i);

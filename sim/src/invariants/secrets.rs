@@ -5,6 +5,10 @@
 //! assignment set an agent applies, against the tasks that came with it. Guards against a
 //! dispatcher that sends the swarm's secrets to every node (the `secret-to-wrong-node` mutant)
 //! or keeps sending a secret after the last task using it finished or left the node.
+//!
+//! And at rest ([`at_rest`], at the end of every run): no machine's disk holds a secret's
+//! data in plaintext, as it is or base64-encoded as the store's JSON carries it (the raft log
+//! and snapshots are encrypted with the node's data key: core/src/node/raft/encrypted_disk.rs).
 
 use shoal_core::dispatcher::Dependencies;
 use shoal_core::model::Task;
@@ -57,5 +61,43 @@ mod tests {
         done.spec.container.secrets = vec![SecretReference { secret_id: "a".into(), secret_name: "n-a".into(), target: "n-a".into(), ..Default::default() }];
         done.status.state = shoal_core::model::TaskState::Failed;
         assert!(confined("w1", &[done], &deps(&["a"], &[])).is_err());
+    }
+}
+
+/// Err names the file of `machine`'s disk that holds `data` (a secret's) in plaintext. Data
+/// shorter than 6 bytes is not looked for (it could appear in ciphertext by chance).
+pub fn at_rest(machine: &str, disk: &crate::disk::SimDisk, name: &str, data: &[u8]) -> Result<(), String> {
+    use base64::Engine;
+    if data.len() < 6 {
+        return Ok(());
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+    match disk.holds(data).or_else(|| disk.holds(encoded.as_bytes())) {
+        None => Ok(()),
+        Some(file) => Err(format!("{machine}'s {file} holds the data of secret {name} in plaintext")),
+    }
+}
+
+#[cfg(test)]
+mod at_rest_tests {
+    use super::at_rest;
+    use crate::disk::SimDisk;
+    use shoal_core::node::raft::Disk;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A secret in a raft entry on a plain disk is found (as base64, the way the store's JSON
+    /// carries it); through the encrypted disk every node uses, it is not.
+    #[test]
+    fn plaintext_is_found_and_ciphertext_is_not() {
+        let entry = br#"{"spec":{"data":"aHVudGVyMi12ZXJ5LXNlY3JldA=="}}"#;
+        let plain = SimDisk::new(1, Duration::ZERO, false);
+        plain.append("raft.log", entry).unwrap();
+        let e = at_rest("m1", &plain, "db-password", b"hunter2-very-secret").unwrap_err();
+        assert!(e.contains("raft.log holds the data of secret db-password"), "{e}");
+        let raw = Arc::new(SimDisk::new(1, Duration::ZERO, false));
+        let encrypted = shoal_core::node::raft::encrypted(raw.clone(), [7; 32]).unwrap();
+        encrypted.append("raft.log", entry).unwrap();
+        at_rest("m1", &raw, "db-password", b"hunter2-very-secret").unwrap();
     }
 }

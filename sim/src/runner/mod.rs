@@ -307,6 +307,8 @@ struct Run {
     logs: Arc<Mutex<Vec<String>>>,
     /// The last `--dry-run` step's plan, for `plan holds`.
     plan: Option<shoal_core::plan::Plan>,
+    /// Each secret created: (name, data), looked for on the disks when the run ends.
+    secrets: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 async fn drive(
@@ -361,6 +363,7 @@ async fn drive(
         seed,
         logs: Arc::default(),
         plan: None,
+        secrets: Mutex::default(),
     };
 
     let mut injectors = Vec::new();
@@ -451,6 +454,11 @@ async fn drive(
             if let Some(m) = c.manager(i) {
                 let (applied, _) = m.state.applied();
                 m.state.with_store(|s| checkers.check_acked(&c.nodes[i].name, applied, s));
+            }
+            for (name, data) in run.secrets.lock().unwrap().iter() {
+                if let Err(e) = crate::invariants::secrets::at_rest(&c.nodes[i].name, c.nodes[i].disk(), name, data) {
+                    checkers.violate("secrets-at-rest", e);
+                }
             }
         }
     }

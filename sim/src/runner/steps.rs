@@ -279,6 +279,9 @@ impl Run {
         let noun = kind.noun();
         match cmd {
             PayloadCommand::Create { labels, name, file } => {
+                if kind == PayloadKind::Secret {
+                    self.secrets.lock().unwrap().push((name.clone(), file.as_bytes().to_vec()));
+                }
                 let op = PayloadCommand::create_request(kind, name, labels, file.as_bytes().to_vec())?;
                 match self.control_retried(op).await {
                     (Ok(r), _) => {

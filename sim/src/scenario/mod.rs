@@ -154,6 +154,9 @@ pub struct SimParams {
     /// Buggify points in the shell fire (rarely, seeded): delayed status reports, dropped
     /// heartbeats.
     pub buggify: bool,
+    /// Managers' raft files are encrypted at rest, as in production (`false`: only for
+    /// `bench raft`'s comparison of the cost).
+    pub encrypt_at_rest: bool,
 }
 
 /// A twin's snapshot given from outside the scenario text.
@@ -426,7 +429,7 @@ impl Scenario {
             return Err(err(0, "raft", format!("invalid raft settings: {e}")));
         }
         let sim = match &raw.sim {
-            None => SimParams { latency_ms: None, disk_sync_ms: 1, torn_writes: true, clock_skew_ms: 0, buggify: false },
+            None => SimParams { latency_ms: None, disk_sync_ms: 1, torn_writes: true, clock_skew_ms: 0, buggify: false, encrypt_at_rest: true },
             Some(s) => {
                 if let Some([lo, hi]) = s.latency_ms {
                     if lo > hi || hi > 10_000 {
@@ -442,6 +445,7 @@ impl Scenario {
                     torn_writes: s.torn_writes.unwrap_or(true),
                     clock_skew_ms: s.clock_skew_ms.unwrap_or(0),
                     buggify: s.buggify.unwrap_or(false),
+                    encrypt_at_rest: s.encrypt_at_rest.unwrap_or(true),
                 }
             }
         };
@@ -693,6 +697,7 @@ struct RawSim {
     torn_writes: Option<bool>,
     clock_skew_ms: Option<u64>,
     buggify: Option<bool>,
+    encrypt_at_rest: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -133,29 +133,6 @@ fn parse_records(bytes: &[u8]) -> io::Result<(Vec<Record<'_>>, bool)> {
     Ok((out, false))
 }
 
-/// The byte ranges of the bodies (kind + payload) of the intact records at the start of a
-/// `raft.log` image, in order; parsing stops at the first damaged record. The simulator's
-/// disk-corruption fault uses it to flip a bit inside a record that is not the last one, which
-/// [`LogStore::open`] must refuse (a damaged last record reads as a torn write instead).
-pub fn record_spans(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut off = 0usize;
-    while bytes.len() - off >= 8 {
-        let len = u32::from_le_bytes(bytes[off..off + 4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().expect("4 bytes"));
-        if len == 0 || len > MAX_RECORD_BYTES || bytes.len() - off - 8 < len {
-            break;
-        }
-        let body = off + 8..off + 8 + len;
-        if crc32fast::hash(&bytes[body.clone()]) != crc {
-            break;
-        }
-        off = body.end;
-        out.push(body);
-    }
-    out
-}
-
 fn sto_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageError::IO { source: StorageIOError::write_logs(&e) }
 }
@@ -379,20 +356,5 @@ mod tests {
         let disk2 = Arc::new(MemDisk::default());
         disk2.append(LOG_FILE, &bad).unwrap();
         assert!(LogStore::open(disk2).is_err(), "a node must refuse a corrupted log");
-    }
-
-    #[test]
-    fn record_spans_cover_the_intact_record_bodies() {
-        let (a, b) = (frame(KIND_TRUNCATE, &5u64.to_le_bytes()), frame(KIND_TRUNCATE, &6u64.to_le_bytes()));
-        let mut bytes = a.clone();
-        bytes.extend_from_slice(&b);
-        let spans = record_spans(&bytes);
-        assert_eq!(spans, vec![8..a.len(), a.len() + 8..bytes.len()]);
-        // A torn tail is not a span; a bit flipped inside the first span makes the log refused.
-        assert_eq!(record_spans(&bytes[..bytes.len() - 1]), vec![8..a.len()]);
-        bytes[spans[0].start + 3] ^= 0x01;
-        let disk = Arc::new(MemDisk::default());
-        disk.append(LOG_FILE, &bytes).unwrap();
-        assert!(LogStore::open(disk).is_err());
     }
 }

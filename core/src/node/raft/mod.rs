@@ -10,6 +10,7 @@
 //! pure function of the entry; a corrupted log record is refused, never served.
 
 mod disk;
+mod encrypted_disk;
 mod log_store;
 pub mod network;
 mod runtime;
@@ -17,7 +18,8 @@ mod seed;
 mod state_machine;
 
 pub use disk::{seal, unseal, CrashPoint, Disk, MemDisk};
-pub use log_store::{record_spans, LogStore};
+pub use encrypted_disk::{encrypted, frame_spans, EncryptedDisk, DEK_FILE};
+pub use log_store::LogStore;
 pub use runtime::Runtime;
 pub use seed::{force_new_cluster, seed_disk};
 pub use state_machine::{SharedState, StateMachine, WatchEvent, WATCH_CAPACITY};

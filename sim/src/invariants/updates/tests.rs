@@ -20,6 +20,7 @@ fn svc(version: u64, image: &str, prev: Option<&str>, state: UpdateState, order:
         endpoint_ports: vec![],
         virtual_ips: vec![],
         rebalancing: vec![],
+        autoscale_status: None,
     }
 }
 
