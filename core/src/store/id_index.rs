@@ -2,7 +2,7 @@
 //! several times per task per pass). Sorted by a hash of the id, so a lookup compares integers
 //! and then one id, where a B-tree of ids compared 25-byte strings about ten times (those
 //! lookups took a third of a what-if plan's time). Lookups only: its order never reaches an
-//! output. Written here because the core may not use `HashMap` (iteration order could leak)
+//! output. Written here because the pure core uses no hashed maps (iteration order could leak)
 //! and needs none of its generality.
 
 use xxhash_rust::xxh3::xxh3_64;
