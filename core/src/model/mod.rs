@@ -55,7 +55,7 @@ pub struct SecretSpec {
 
 /// `data` as a base64 string; reading also takes the array of numbers that logs written
 /// before this encoding hold.
-mod data_base64 {
+pub(crate) mod data_base64 {
     use base64::Engine as _;
     use serde::de::{Error, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
