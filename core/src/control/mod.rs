@@ -39,6 +39,7 @@ mod network;
 mod ops;
 mod payload;
 mod rebalance;
+pub mod revocation;
 pub use image::check_image_reference;
 pub use network::*;
 pub use ops::write_actions;
@@ -468,7 +469,12 @@ pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>,
             "node {key} is not down and can't be removed: stop it first (or use --force)"
         )));
     }
-    Ok(vec![Action::Delete { kind: Kind::Node, id: cur.id.clone(), expected_version: Some(cur.meta.version) }])
+    let mut actions = vec![Action::Delete { kind: Kind::Node, id: cur.id.clone(), expected_version: Some(cur.meta.version) }];
+    // Its certificate stays valid until it expires: every manager refuses it from now on.
+    if let Ok(c) = cluster(store) {
+        actions.push(revocation::remember_removed(c, &cur.id, store.last_index() + 1));
+    }
+    Ok(actions)
 }
 
 /// What `swarm update` changes; None leaves a setting as it is.

@@ -94,6 +94,31 @@ fn node_rm_refuses_live_nodes_and_managers() {
     assert!(e.to_string().contains("node worker-9 not found"), "{e}");
 }
 
+/// Revocation (issue 22): a removed node's certificate opens nothing, a demoted node's
+/// manager certificate opens no manager service; a node the store does not know is not refused.
+#[test]
+fn removed_and_demoted_nodes_certificates_are_refused() {
+    use super::revocation::{check, Revoked};
+    let mut store = Store::new();
+    let mut w = Node { id: "w1".into(), ..Default::default() };
+    w.status.state = NodeState::Down;
+    let mut d = Node { id: "m2".into(), ..Default::default() };
+    d.spec.desired_role = NodeRole::Worker;
+    let mut m = Node { id: "m1".into(), role: NodeRole::Manager, ..Default::default() };
+    m.spec.desired_role = NodeRole::Manager;
+    let cluster = Cluster { id: crate::leader::CLUSTER_ID.into(), ..Default::default() };
+    apply(&mut store, vec![Action::Create(Object::Cluster(cluster)), Action::Create(Object::Node(w)), Action::Create(Object::Node(d)), Action::Create(Object::Node(m))]);
+    assert_eq!(check(&store, "w1", false), Ok(()));
+    let rm = remove_node(&store, "w1", false).unwrap();
+    assert_eq!(rm.len(), 2, "the node goes and the cluster remembers it");
+    apply(&mut store, rm);
+    assert_eq!(check(&store, "w1", false), Err(Revoked::Removed("w1".into())));
+    assert_eq!(check(&store, "m2", true), Err(Revoked::Demoted("m2".into())));
+    assert_eq!(check(&store, "m2", false), Ok(()), "a demoted node is still a worker");
+    assert_eq!(check(&store, "m1", true), Ok(()));
+    assert_eq!(check(&store, "new-manager", true), Ok(()));
+}
+
 #[test]
 fn joins_follow_the_current_tokens_and_rotation_leaves_members_alone() {
     use rand::SeedableRng;

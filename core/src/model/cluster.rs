@@ -10,7 +10,16 @@ pub struct Cluster {
     /// Join tokens `SHTKN-1-<ca digest>-<secret>` for workers and managers.
     #[serde(default)]
     pub root_ca: RootCa,
+    /// Nodes removed from the swarm (`node rm`), with the raft index of the removal: their
+    /// certificates, still valid until they expire, open nothing any more (swarmkit's
+    /// `BlacklistedCertificates`). At most [`REMOVED_NODES_MAX`], the latest kept.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub removed_nodes: std::collections::BTreeMap<String, u64>,
 }
+
+/// The most removed nodes [`Cluster::removed_nodes`] remembers (the oldest are forgotten
+/// first: their certificates have most likely expired by then).
+pub const REMOVED_NODES_MAX: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSpec {

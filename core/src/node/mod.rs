@@ -292,17 +292,33 @@ impl Manager {
         use crate::proto::{control_server::ControlServer, dispatcher_server::DispatcherServer};
         use crate::proto::{local_server::LocalServer, logs_server::LogsServer, manager_server::ManagerServer, node_ca_server::NodeCaServer, raft_server::RaftServer};
         use crate::proto::certificates_server::CertificatesServer;
+        // After the certificate, the store: a removed node's or a demoted manager's certificate
+        // is still valid, but opens nothing, or no manager service (control/revocation.rs).
+        let revoked = |node: &Arc<Manager>, auth: &Arc<dyn Authorizer>, req: &tonic::Request<()>, need: Caller| -> Result<(), tonic::Status> {
+            let Some(id) = auth.caller_node(req) else { return Ok(()) };
+            node.state.with_store(|s| crate::control::revocation::check(s, &id, need == Caller::Manager)).map_err(|e| match e {
+                crate::control::revocation::Revoked::Removed(_) => tonic::Status::not_found(e.to_string()),
+                crate::control::revocation::Revoked::Demoted(_) => tonic::Status::permission_denied(e.to_string()),
+            })
+        };
         let guard = |service: &'static str, need: Caller| {
-            let auth = auth.clone();
-            move |req: tonic::Request<()>| auth.authorize(&req, service, need).map(|()| req)
+            let (auth, node) = (auth.clone(), self.clone());
+            move |req: tonic::Request<()>| {
+                auth.authorize(&req, service, need)?;
+                if need != Caller::Anyone {
+                    revoked(&node, &auth, &req, need)?;
+                }
+                Ok(req)
+            }
         };
         // Renewal answers the node the caller's certificate names, and the dispatcher serves
         // only that node (swarmkit takes the node id from the certificate): the id is handed
         // to the service.
         let node_guard = |service: &'static str| {
-            let auth = auth.clone();
+            let (auth, node) = (auth.clone(), self.clone());
             move |mut req: tonic::Request<()>| {
                 auth.authorize(&req, service, Caller::Node)?;
+                revoked(&node, &auth, &req, Caller::Node)?;
                 let id = auth.caller_node(&req).ok_or_else(|| tonic::Status::unauthenticated(format!("the {service} service needs this swarm's certificate")))?;
                 req.extensions_mut().insert(certificates::CallerNode(id));
                 Ok(req)

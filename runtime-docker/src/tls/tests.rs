@@ -169,6 +169,27 @@ async fn certificates_decide_who_may_call_what() {
     // Its certificate reaches the dispatcher but not the control API.
     let e = list_services(endpoint(&addr, &ca_pem, Some(&mine)).await).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+
+    // Revocation (issue 22): the store decides, not only the certificate. A manager's
+    // certificate for a node the swarm holds as a worker (what a demoted manager keeps until
+    // it renews) opens no manager service ...
+    let demoted = certs_for(&root, &joined.node_id, NodeRole::Manager);
+    let e = list_services(endpoint(&addr, &ca_pem, Some(&demoted)).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("was demoted to a worker"), "{}", e.message());
+    let e = vote(endpoint(&addr, &ca_pem, Some(&demoted)).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    // ... and once the node is removed, none of its certificates opens anything.
+    let rm = proto::ControlRequest { hops: 0, op: Some(Op::RemoveNode(proto::RemoveNode { node: joined.node_id.clone(), force: true })), dry_run: false };
+    m.control(rm).await.expect("node rm --force");
+    let mut d = proto::dispatcher_client::DispatcherClient::new(endpoint(&addr, &ca_pem, Some(&mine)).await);
+    let e = d.heartbeat(proto::HeartbeatRequest { node_id: joined.node_id.clone(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+    assert!(e.message().contains("was removed from this swarm"), "{}", e.message());
+    let e = list_services(endpoint(&addr, &ca_pem, Some(&demoted)).await).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+    // The manager's own certificate still works.
+    list_services(endpoint(&addr, &ca_pem, Some(&manager)).await).await.expect("the manager is not revoked");
     shoal_core::node::raft::network::set_endpoint_maker(None);
 }
 
