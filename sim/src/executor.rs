@@ -23,7 +23,7 @@ use shoal_core::agent::{Container, ContainerState};
 use shoal_core::dispatcher::Dependencies;
 use shoal_core::model::{HealthConfig, Task};
 use shoal_core::node::agent::Executor;
-use shoal_core::orchestrator::autoscale::TaskUsage;
+use shoal_core::model::TaskUsage;
 use shoal_core::node::logs::{LogOptions, LogSource};
 use shoal_core::proto::LogLine;
 use std::collections::{BTreeMap, BTreeSet};

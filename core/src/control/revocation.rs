@@ -47,7 +47,7 @@ pub(super) fn remember_removed(cluster: &Cluster, node_id: &str, index: u64) -> 
     let mut c = cluster.clone();
     c.removed_nodes.insert(node_id.to_string(), index);
     while c.removed_nodes.len() > REMOVED_NODES_MAX {
-        let oldest = c.removed_nodes.iter().min_by_key(|(id, at)| (**at, (*id).clone())).map(|(id, _)| id.clone());
+        let oldest = c.removed_nodes.iter().min_by_key(|(id, at)| (**at, id.as_str())).map(|(id, _)| id.clone());
         match oldest {
             Some(id) => c.removed_nodes.remove(&id),
             None => break,

@@ -6,8 +6,8 @@
 use super::tests::{svc, World};
 use super::PassInput;
 use crate::control;
-use crate::model::{Autoscale, Kind, Object, ServiceMode};
-use crate::orchestrator::autoscale::{Autoscaler, TaskUsage, EVAL_PERIOD_MS};
+use crate::model::{Autoscale, Kind, Object, ServiceMode, TaskUsage};
+use crate::orchestrator::autoscale::{Autoscaler, EVAL_PERIOD_MS};
 
 fn replicas(w: &World) -> u64 {
     match w.store.find_by_name(Kind::Service, "web") {

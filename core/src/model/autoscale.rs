@@ -13,6 +13,17 @@ use std::fmt;
 pub const AUTOSCALE_COOLDOWN_DEFAULT_MS: u64 = 60_000;
 /// The highest `target-cpu` (a task may use up to this many CPUs' worth: 100 CPUs).
 pub const AUTOSCALE_TARGET_CPU_PERCENT_MAX: u32 = 10_000;
+/// The longest cooldown (the autoscaler keeps a cooldown's recommendations in memory).
+pub const AUTOSCALE_COOLDOWN_MAX_MS: u64 = 3_600_000;
+
+/// One running task's CPU, as its agent measured it since its previous heartbeat: thousandths
+/// of a CPU (1000 = one whole CPU, `docker stats`' 100%). Not stored: it travels with
+/// heartbeats to the leader's autoscaler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskUsage {
+    pub task_id: String,
+    pub cpu_millicores: u32,
+}
 
 /// `--autoscale`: the replicas follow the tasks' CPU between `min_replicas` and
 /// `max_replicas`, aiming at `target_cpu_percent` per task.
@@ -56,7 +67,10 @@ impl Autoscale {
             }
             *slot = Some(match k {
                 "target-cpu" => number(k, v.strip_suffix('%').unwrap_or(v))?,
-                "cooldown" => humantime::parse_duration(v).map_err(|e| bad(format!("cooldown {v:?} is not a duration ({e})")))?.as_millis() as u64,
+                "cooldown" => {
+                    let d = humantime::parse_duration(v).map_err(|e| bad(format!("cooldown {v:?} is not a duration ({e})")))?;
+                    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                }
                 _ => number(k, v)?,
             });
         }
@@ -83,6 +97,9 @@ impl Autoscale {
         }
         if self.cooldown_ms < 1_000 {
             return Err(format!("cooldown {} ms is under a second: the tasks' CPU is measured every few seconds", self.cooldown_ms));
+        }
+        if self.cooldown_ms > AUTOSCALE_COOLDOWN_MAX_MS {
+            return Err(format!("cooldown {} ms is over an hour, the longest the autoscaler remembers", self.cooldown_ms));
         }
         Ok(())
     }
@@ -149,6 +166,7 @@ mod tests {
             ("min=1,max=2", "target-cpu is missing"),
             ("min=1,max=2,target-cpu=0%", "outside"),
             ("min=1,max=2,target-cpu=50%,cooldown=10ms", "under a second"),
+            ("min=1,max=2,target-cpu=50%,cooldown=2h", "over an hour"),
             ("min=1,max=2,target-cpu=50%,cpu=3", "unknown key"),
             ("min=1,min=2,max=2,target-cpu=5", "twice"),
             ("min=x,max=2,target-cpu=5", "whole number"),

@@ -16,7 +16,7 @@ use crate::node::leader::wall_ms;
 use crate::node::mesh::{IngressSink, NetworkSink};
 use crate::proto::dispatcher_client::DispatcherClient;
 use crate::proto::node_ca_client::NodeCaClient;
-use crate::orchestrator::autoscale::TaskUsage;
+use crate::model::TaskUsage;
 use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest, IssueNodeCertificateRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -56,8 +56,23 @@ pub trait Executor: Send + Sync + 'static {
     }
 }
 
+// The wire form of the tasks' CPU samples (heartbeats).
+impl From<crate::proto::TaskUsage> for TaskUsage {
+    fn from(u: crate::proto::TaskUsage) -> Self {
+        TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }
+    }
+}
+
+impl From<TaskUsage> for crate::proto::TaskUsage {
+    fn from(u: TaskUsage) -> Self {
+        crate::proto::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }
+    }
+}
+
 /// Tasks' CPU samples per heartbeat at most (a node runs far fewer tasks).
-const USAGE_PER_HEARTBEAT_MAX: usize = 2_000;
+pub(crate) const USAGE_PER_HEARTBEAT_MAX: usize = 2_000;
+/// How long a heartbeat waits for the executor's CPU measure.
+const USAGE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct AgentConfig {
@@ -355,8 +370,9 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 (addr, client)
             };
             let take = if holding { 0 } else { outbox.len().min(MAX_UPDATES_PER_HEARTBEAT) };
-            // The tasks' CPU goes with the periodic heartbeats (one measure per period).
-            let mut usage = if due { exec.usage().await } else { Vec::new() };
+            // The tasks' CPU goes with the periodic heartbeats (one measure per period), never
+            // holding one up: a slow engine's stats are skipped this time.
+            let mut usage = if due { tokio::time::timeout(USAGE_TIMEOUT, exec.usage()).await.unwrap_or_default() } else { Vec::new() };
             usage.truncate(USAGE_PER_HEARTBEAT_MAX);
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
@@ -365,7 +381,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 labels: cfg.labels.clone().into_iter().collect(),
                 updates: outbox[..take].iter().map(to_proto).collect(),
                 raft_id: cfg.raft_id,
-                usage: usage.into_iter().map(|u| crate::proto::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }).collect(),
+                usage: usage.into_iter().map(crate::proto::TaskUsage::from).collect(),
             };
             let r = match client {
                 Some(mut c) => match tokio::time::timeout(HEARTBEAT_TIMEOUT, c.heartbeat(req)).await {

@@ -272,7 +272,16 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             m.wake.notify_one();
         }
         if !req.usage.is_empty() {
-            let usage = req.usage.into_iter().map(|u| crate::orchestrator::autoscale::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }).collect();
+            // Only samples of the node's own tasks, and a bounded number: a node must not move
+            // another's service with made-up load.
+            let usage: Vec<crate::model::TaskUsage> = m.state.with_store(|s| {
+                req.usage
+                    .into_iter()
+                    .take(crate::node::agent::USAGE_PER_HEARTBEAT_MAX)
+                    .filter(|u| matches!(s.get(Kind::Task, &u.task_id), Some(Object::Task(t)) if t.node_id == req.node_id))
+                    .map(crate::model::TaskUsage::from)
+                    .collect()
+            });
             m.autoscaler.lock().unwrap().handle_usage(now, usage);
         }
         Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role }))

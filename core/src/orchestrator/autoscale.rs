@@ -7,7 +7,7 @@
 //! (the leader's pass writes them with [`apply`]), [`Autoscaler::next_timeout`] when to call
 //! back. It lives in the leader's memory: a new leader starts with no samples and no history,
 //! so it scales out once its agents reported, and scales in only after a whole cooldown of its
-//! own observation. The time of the last scaling is in the store
+//! own observation of the service (as after a service's first samples, or a gap in them). The time of the last scaling is in the store
 //! ([`crate::model::AutoscaleStatus`]), so a new leader keeps the cooldown.
 //!
 //! The rule, per service, at each evaluation:
@@ -26,7 +26,7 @@
 //! Invariants: what it asks is within the service's bounds; samples and history are bounded
 //! ([`SAMPLES_MAX`], [`HISTORY_MAX`]); no clock read, only `now_ms` passed in.
 
-use crate::model::{AutoscaleStatus, Kind, Object, Service, ServiceMode, TaskState};
+use crate::model::{AutoscaleStatus, Kind, Object, Service, ServiceMode, TaskState, TaskUsage};
 use crate::store::{Overlay, Store};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -38,18 +38,10 @@ pub const SAMPLE_FRESH_MS: u64 = 15_000;
 pub const TOLERANCE_PERMILLE: u64 = 100;
 /// The least time between two scale-outs of a service.
 pub const SCALE_OUT_INTERVAL_MS: u64 = 15_000;
-/// Recommendations kept per service (a cooldown of up to ~85 minutes at one per evaluation).
-pub const HISTORY_MAX: usize = 1_024;
+/// Recommendations kept per service (the longest cooldown, an hour, at one per evaluation).
+pub const HISTORY_MAX: usize = (crate::model::AUTOSCALE_COOLDOWN_MAX_MS / EVAL_PERIOD_MS) as usize + 1;
 /// Tasks whose latest sample is kept (one each); reports for more are dropped.
 pub const SAMPLES_MAX: usize = 200_000;
-
-/// One running task's CPU, as its agent measured it: thousandths of a CPU (1000 = one whole
-/// CPU, `docker stats`' 100%).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskUsage {
-    pub task_id: String,
-    pub cpu_millicores: u32,
-}
 
 /// A scaling the leader's pass writes ([`apply`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +56,10 @@ pub struct Autoscaler {
     samples: BTreeMap<String, (u64, u32)>,
     /// Service id → (when, recommended replicas), oldest first, within the cooldown.
     history: BTreeMap<String, VecDeque<(u64, u64)>>,
-    /// When this leader started watching: its history covers from here on.
-    since_ms: u64,
+    /// Service id → since when its history has no gap (a service measured for the first
+    /// time, or again after its samples stopped for a while, is watched a whole cooldown
+    /// before it may scale in).
+    watched_since: BTreeMap<String, u64>,
     next_eval_ms: u64,
     /// Some service had `--autoscale` at the last evaluation (else no wake-ups are asked).
     watching: bool,
@@ -79,7 +73,7 @@ impl Default for Autoscaler {
 
 impl Autoscaler {
     pub fn new(now_ms: u64) -> Autoscaler {
-        Autoscaler { samples: BTreeMap::new(), history: BTreeMap::new(), since_ms: now_ms, next_eval_ms: now_ms, watching: true }
+        Autoscaler { samples: BTreeMap::new(), history: BTreeMap::new(), watched_since: BTreeMap::new(), next_eval_ms: now_ms, watching: true }
     }
 
     /// Samples from one agent's heartbeat at `now_ms`.
@@ -114,6 +108,7 @@ impl Autoscaler {
             .collect();
         self.watching = !services.is_empty();
         self.history.retain(|id, _| services.iter().any(|s| s.id == *id));
+        self.watched_since.retain(|id, _| services.iter().any(|s| s.id == *id));
         if services.is_empty() {
             return Vec::new();
         }
@@ -161,11 +156,17 @@ impl Autoscaler {
         let wanted = if off_permille <= TOLERANCE_PERMILLE { current } else { (avg * n_running).div_ceil(target) };
         let recommended = a.clamp(wanted.min((current * 2).max(current + 4)));
         let history = self.history.entry(s.id.clone()).or_default();
+        let watched_since = self.watched_since.entry(s.id.clone()).or_insert(now_ms);
+        if history.back().is_some_and(|(at, _)| at.saturating_add(SAMPLE_FRESH_MS) < now_ms) {
+            // Its samples stopped for a while: what came before says nothing about now.
+            history.clear();
+            *watched_since = now_ms;
+        }
         history.push_back((now_ms, recommended));
-        while history.front().is_some_and(|(at, _)| at + a.cooldown_ms < now_ms) || history.len() > HISTORY_MAX {
+        while history.front().is_some_and(|(at, _)| at.saturating_add(a.cooldown_ms) < now_ms) || history.len() > HISTORY_MAX {
             history.pop_front();
         }
-        let since_last = |ms: u64| s.autoscale_status.as_ref().is_none_or(|st| now_ms >= st.scaled_at_ms + ms);
+        let since_last = |ms: u64| s.autoscale_status.as_ref().is_none_or(|st| now_ms >= st.scaled_at_ms.saturating_add(ms));
         let cpu_percent = Some(u32::try_from(avg / 10).unwrap_or(u32::MAX));
         if recommended > current {
             return since_last(SCALE_OUT_INTERVAL_MS).then(|| scale(recommended, cpu_percent));
@@ -174,7 +175,7 @@ impl Autoscaler {
         if crate::mutant::active("autoscale-flap") && recommended < current {
             return Some(scale(recommended, cpu_percent));
         }
-        let watched_whole_cooldown = now_ms >= self.since_ms + a.cooldown_ms;
+        let watched_whole_cooldown = now_ms >= watched_since.saturating_add(a.cooldown_ms);
         let highest = history.iter().map(|(_, r)| *r).max().unwrap_or(current);
         (recommended < current && watched_whole_cooldown && since_last(a.cooldown_ms) && highest < current)
             .then(|| scale(highest, cpu_percent))

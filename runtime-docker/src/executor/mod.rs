@@ -428,7 +428,7 @@ impl Executor for DockerExecutor {
         self.changed.notified().await;
     }
 
-    async fn usage(&self) -> Vec<shoal_core::orchestrator::autoscale::TaskUsage> {
+    async fn usage(&self) -> Vec<shoal_core::model::TaskUsage> {
         self.cpu.measure(&self.docker, &self.node_id).await
     }
 }

@@ -10,7 +10,7 @@
 use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
-use shoal_core::orchestrator::autoscale::TaskUsage;
+use shoal_core::model::TaskUsage;
 use std::collections::{BTreeMap, HashMap};
 
 /// Containers sampled at once (each sample is one engine round trip).

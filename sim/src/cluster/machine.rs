@@ -245,11 +245,12 @@ impl Cluster {
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
                     let (identity, mesh, containers, net_table) = (identity.clone(), mesh.clone(), containers.clone(), net_table.clone());
                     let adopt = adopt.clone();
-                    let opened = opener.open();
+                    let opener = opener.clone();
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
                         }
+                        let opened = opener.open();
                         let observer: SharedObserver = checkers.clone();
                         let raft_id = identity.state().raft_id;
                         if raft_id != cfg.id {

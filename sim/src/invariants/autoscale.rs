@@ -36,7 +36,7 @@ impl AutoscaleRules {
             }
             let scaled_in_on_cpu = st.to_replicas < st.from_replicas && st.cpu_percent.is_some();
             if let Some(AutoscaleStatus { scaled_at_ms: before, .. }) = &old.autoscale_status {
-                if scaled_in_on_cpu && st.scaled_at_ms < before + a.cooldown_ms {
+                if scaled_in_on_cpu && st.scaled_at_ms < before.saturating_add(a.cooldown_ms) {
                     return Err(format!(
                         "service {name}: scaled in ({}) {} ms after its previous autoscaling, within its cooldown of {} ms (flapping)",
                         st.describe(),

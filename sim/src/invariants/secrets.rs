@@ -64,18 +64,38 @@ mod tests {
     }
 }
 
-/// Err names the file of `machine`'s disk that holds `data` (a secret's) in plaintext. Data
-/// shorter than 6 bytes is not looked for (it could appear in ciphertext by chance).
+/// Err names the file of `machine`'s disk that holds `data` (a secret's) in plaintext: as it
+/// is, base64-encoded (the store's JSON), or that inside a base64-encoded text (a snapshot file
+/// carries the store's JSON so). Data shorter than 6 bytes is not looked for (it could appear
+/// in ciphertext by chance).
 pub fn at_rest(machine: &str, disk: &crate::disk::SimDisk, name: &str, data: &[u8]) -> Result<(), String> {
     use base64::Engine;
     if data.len() < 6 {
         return Ok(());
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(data);
-    match disk.holds(data).or_else(|| disk.holds(encoded.as_bytes())) {
+    let mut needles: Vec<Vec<u8>> = vec![data.to_vec(), encoded.clone().into_bytes()];
+    needles.extend(inside_base64(data).into_iter().chain(inside_base64(encoded.as_bytes())).map(String::into_bytes));
+    match needles.iter().find_map(|n| disk.holds(n)) {
         None => Ok(()),
         Some(file) => Err(format!("{machine}'s {file} holds the data of secret {name} in plaintext")),
     }
+}
+
+/// What `s` looks like inside the base64 encoding of a longer text, for each of the three
+/// places in a 3-byte group it may start at: the groups made of its bytes alone encode the
+/// same whatever surrounds them.
+fn inside_base64(s: &[u8]) -> Vec<String> {
+    use base64::Engine;
+    (0..3usize)
+        .filter_map(|k| {
+            let mut padded = vec![0u8; k];
+            padded.extend_from_slice(s);
+            let first = usize::from(k > 0);
+            let whole = padded.len() / 3;
+            (whole > first + 1).then(|| base64::engine::general_purpose::STANDARD.encode(&padded[first * 3..whole * 3]))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -95,6 +115,14 @@ mod at_rest_tests {
         plain.append("raft.log", entry).unwrap();
         let e = at_rest("m1", &plain, "db-password", b"hunter2-very-secret").unwrap_err();
         assert!(e.contains("raft.log holds the data of secret db-password"), "{e}");
+        // Inside a base64-encoded store (a snapshot file), at every offset.
+        use base64::Engine;
+        for pad in 0..3 {
+            let doc = [&b"xyz"[..pad], &entry[..]].concat();
+            let snap = SimDisk::new(1, Duration::ZERO, false);
+            snap.append("snapshot", format!(r#"{{"data":"{}"}}"#, base64::engine::general_purpose::STANDARD.encode(&doc)).as_bytes()).unwrap();
+            assert!(at_rest("m1", &snap, "db-password", b"hunter2-very-secret").is_err(), "offset {pad}");
+        }
         let raw = Arc::new(SimDisk::new(1, Duration::ZERO, false));
         let encrypted = shoal_core::node::raft::encrypted(raw.clone(), [7; 32]).unwrap();
         encrypted.append("raft.log", entry).unwrap();

@@ -2,15 +2,17 @@
 //! node's data key (DEK), so the raft log, its snapshots and the vote — and with them every
 //! secret's and config's data written through raft — never reach the medium in plaintext.
 //!
-//! Format: each `append` and each `replace` becomes one frame
-//! `[magic "SHE1"][len u32 LE][nonce 12][ciphertext][tag 16]` (`len` counts nonce, ciphertext
-//! and tag), sealed with AES-256-GCM (ring) under the DEK, with the file's name as associated
+//! Format: each `append` and each `replace` becomes one frame (or several, of at most 64 MiB
+//! of plaintext each) `[magic][len u32 LE][nonce 12][ciphertext][tag 16]` (`len` counts
+//! nonce, ciphertext and tag; the magic says which of the two wrote it: "SHE1" an append,
+//! "SHR1" a replace), sealed with AES-256-GCM (ring) under the DEK, with the file's name as associated
 //! data (a frame moved to another file does not open). Nonces are random (96 bits from a
 //! ChaCha20 stream seeded with fresh entropy at every start), never a counter that a crash
 //! could rewind. A read opens every frame and returns the plaintext the layer above wrote, in
-//! order. As in the log's own records: a damaged *last* frame is a torn write that was never
-//! acknowledged (dropped, and the file rewritten without it); a damaged frame followed by more
-//! is corruption, and the read fails.
+//! order. As in the log's own records: a damaged *last* frame of an append is a torn write that
+//! was never acknowledged (dropped, and the file rewritten without it); a damaged frame followed
+//! by more, or a damaged frame of a replace (replaces are atomic), is corruption, and the read
+//! fails. A missing data key beside encrypted files stops the node rather than making a new one.
 //!
 //! The DEK: 32 random bytes made at the first start and kept in [`DEK_FILE`] on the disk below,
 //! in plaintext for now (sealed with a checksum only): it protects copies of the log and
@@ -31,12 +33,18 @@ use std::time::Duration;
 
 /// The data key's file on the disk below.
 pub const DEK_FILE: &str = "raft.dek";
-const MAGIC: &[u8; 4] = b"SHE1";
+/// A frame an `append` wrote: the last one may be torn (a crash before its sync).
+const MAGIC_APPEND: &[u8; 4] = b"SHE1";
+/// A frame a `replace` wrote: replaces are atomic, so a damaged one is never a torn write.
+const MAGIC_REPLACE: &[u8; 4] = b"SHR1";
 const HEADER_BYTES: usize = 8;
 const TAG_BYTES: usize = 16;
-/// A frame longer than this is corrupt (bounds what a bad length field makes us allocate; the
-/// log's own records stop at 256 MiB).
-const FRAME_BYTES_MAX: usize = (256 << 20) + NONCE_LEN + TAG_BYTES;
+/// Plaintext per frame at most: a larger write becomes several frames (reads concatenate
+/// them), so every frame is far below what a length field and a read may hold.
+const FRAME_PLAINTEXT_MAX: usize = 64 << 20;
+const FRAME_BYTES_MAX: usize = FRAME_PLAINTEXT_MAX + NONCE_LEN + TAG_BYTES;
+/// The raft files this disk holds, looked at when the data key is missing.
+const RAFT_FILES: [&str; 3] = ["raft.log", "vote", "snapshot"];
 
 pub struct EncryptedDisk {
     inner: Arc<dyn Disk>,
@@ -54,6 +62,29 @@ pub fn encrypted(inner: Arc<dyn Disk>, entropy: [u8; 32]) -> io::Result<Arc<dyn 
     Ok(Arc::new(EncryptedDisk::open(inner, entropy)?))
 }
 
+/// A frame's header at `off` of `raw`: (written by a replace, body length), once the header
+/// is whole; Err when it is not a frame header.
+fn header(file: &str, raw: &[u8], off: usize) -> io::Result<Option<(bool, usize)>> {
+    let rest = &raw[off..];
+    if rest.len() < HEADER_BYTES {
+        return Ok(None);
+    }
+    let replaced = match &rest[..4] {
+        m if m == MAGIC_APPEND => false,
+        m if m == MAGIC_REPLACE => true,
+        _ => return Err(corrupt(format!("{file}: frame at byte {off} has no header: the file is corrupted; refusing to use it"))),
+    };
+    let len = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes")) as usize;
+    if !(NONCE_LEN + TAG_BYTES..=FRAME_BYTES_MAX).contains(&len) {
+        return Err(corrupt(format!("{file}: frame at byte {off} has invalid length {len}: the file is corrupted")));
+    }
+    Ok(Some((replaced, len)))
+}
+
+fn is_encrypted(raw: &[u8]) -> bool {
+    raw.starts_with(MAGIC_APPEND) || raw.starts_with(MAGIC_REPLACE)
+}
+
 impl EncryptedDisk {
     pub fn open(inner: Arc<dyn Disk>, entropy: [u8; 32]) -> io::Result<EncryptedDisk> {
         let mut rng = ChaCha20Rng::from_seed(entropy);
@@ -62,6 +93,15 @@ impl EncryptedDisk {
                 .try_into()
                 .map_err(|_| corrupt(format!("{DEK_FILE}: not a 32-byte key: the data key is damaged")))?,
             None => {
+                // A new key for files sealed under a lost one would make them unreadable for
+                // good (and a torn-tail repair could then drop what it cannot open).
+                for f in RAFT_FILES {
+                    if inner.read(f)?.is_some_and(|b| is_encrypted(&b)) {
+                        return Err(corrupt(format!(
+                            "{f} is encrypted but the data key {DEK_FILE} is missing: restore it from the backup it was taken with; refusing to start"
+                        )));
+                    }
+                }
                 let dek: [u8; 32] = rng.gen();
                 inner.replace(DEK_FILE, &seal(&dek))?;
                 inner.sync(DEK_FILE)?;
@@ -72,50 +112,52 @@ impl EncryptedDisk {
         Ok(EncryptedDisk { inner, key, nonces: Mutex::new(rng) })
     }
 
-    fn frame(&self, file: &str, plaintext: &[u8]) -> Vec<u8> {
-        let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
-        let mut body = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut body)
-            .expect("AES-GCM seals any input below 64 GiB");
-        let mut out = Vec::with_capacity(HEADER_BYTES + NONCE_LEN + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&((NONCE_LEN + body.len()) as u32).to_le_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&body);
+    /// `plaintext` as frames (one per [`FRAME_PLAINTEXT_MAX`] bytes, at least one).
+    fn frames(&self, file: &str, plaintext: &[u8], magic: &[u8; 4]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plaintext.len() + HEADER_BYTES + NONCE_LEN + TAG_BYTES);
+        let mut chunks: Vec<&[u8]> = plaintext.chunks(FRAME_PLAINTEXT_MAX).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        for chunk in chunks {
+            let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
+            let mut body = chunk.to_vec();
+            self.key
+                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut body)
+                .expect("AES-GCM seals any input below 64 GiB");
+            out.extend_from_slice(magic);
+            out.extend_from_slice(&((NONCE_LEN + body.len()) as u32).to_le_bytes());
+            out.extend_from_slice(&nonce);
+            out.extend_from_slice(&body);
+        }
         out
     }
 
     /// The plaintext of `raw` (frames of `file`), and the length of its intact prefix when a
-    /// torn last frame follows it.
+    /// torn last frame follows it. Only an append's frame may be torn: an incomplete one at
+    /// the end, or a whole last one that does not open (a real disk may leave garbage in a
+    /// write it never finished). A replaced file's frame that does not open is corruption or
+    /// the wrong key, and is refused, never dropped.
     fn open_frames(&self, file: &str, raw: &[u8]) -> io::Result<(Vec<u8>, Option<usize>)> {
         let mut out = Vec::with_capacity(raw.len());
         let mut off = 0;
         while off < raw.len() {
-            let rest = &raw[off..];
-            if rest.len() < HEADER_BYTES {
+            let Some((replaced, len)) = header(file, raw, off)? else { return Ok((out, Some(off))) };
+            if raw.len() - off - HEADER_BYTES < len {
                 return Ok((out, Some(off)));
             }
-            if &rest[..4] != MAGIC {
-                return Err(corrupt(format!("{file}: frame at byte {off} has no header: the file is corrupted; refusing to use it")));
-            }
-            let len = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes")) as usize;
-            if !(NONCE_LEN + TAG_BYTES..=FRAME_BYTES_MAX).contains(&len) {
-                return Err(corrupt(format!("{file}: frame at byte {off} has invalid length {len}: the file is corrupted")));
-            }
-            if rest.len() < HEADER_BYTES + len {
-                return Ok((out, Some(off)));
-            }
-            let body = &rest[HEADER_BYTES..HEADER_BYTES + len];
+            let body = &raw[off + HEADER_BYTES..off + HEADER_BYTES + len];
             let nonce: [u8; NONCE_LEN] = body[..NONCE_LEN].try_into().expect("12 bytes");
             let mut sealed = body[NONCE_LEN..].to_vec();
+            let last = off + HEADER_BYTES + len == raw.len();
             match self.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut sealed) {
                 Ok(plain) => out.extend_from_slice(plain),
-                Err(_) if off + HEADER_BYTES + len == raw.len() => return Ok((out, Some(off))),
+                Err(_) if last && !replaced => return Ok((out, Some(off))),
                 Err(_) => {
                     return Err(corrupt(format!(
-                        "{file}: frame at byte {off} does not decrypt (followed by more frames): the file is corrupted, \
-                         or was written under another data key; refusing to use it"
+                        "{file}: frame at byte {off} does not decrypt{}: the file is corrupted, or was written under \
+                         another data key; refusing to use it",
+                        if last { "" } else { " (followed by more frames)" }
                     )))
                 }
             }
@@ -131,10 +173,11 @@ impl Disk for EncryptedDisk {
         if raw.is_empty() {
             return Ok(Some(raw));
         }
-        if !raw.starts_with(MAGIC) {
-            // Written before encryption: migrate it now (a log's length field, at most 256 MiB,
-            // can never spell the magic).
-            self.inner.replace(file, &self.frame(file, &raw))?;
+        if !is_encrypted(&raw) {
+            // Written before encryption: migrate it now. A log's first record starts with its
+            // length (at most 256 MiB), which never spells a magic; `vote` and `snapshot`
+            // start with a checksum, which could, once in 2^31.
+            self.inner.replace(file, &self.frames(file, &raw, MAGIC_REPLACE))?;
             self.inner.sync(file)?;
             return Ok(Some(raw));
         }
@@ -148,7 +191,7 @@ impl Disk for EncryptedDisk {
     }
 
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
-        self.inner.append(file, &self.frame(file, bytes))
+        self.inner.append(file, &self.frames(file, bytes, MAGIC_APPEND))
     }
 
     fn sync(&self, file: &str) -> io::Result<()> {
@@ -156,7 +199,7 @@ impl Disk for EncryptedDisk {
     }
 
     fn replace(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
-        self.inner.replace(file, &self.frame(file, bytes))
+        self.inner.replace(file, &self.frames(file, bytes, MAGIC_REPLACE))
     }
 
     fn sync_latency(&self) -> Duration {
@@ -174,9 +217,8 @@ impl Disk for EncryptedDisk {
 pub fn frame_spans(raw: &[u8]) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut off = 0;
-    while raw.len() - off >= HEADER_BYTES && &raw[off..off + 4] == MAGIC {
-        let len = u32::from_le_bytes(raw[off + 4..off + 8].try_into().expect("4 bytes")) as usize;
-        if !(NONCE_LEN + TAG_BYTES..=FRAME_BYTES_MAX).contains(&len) || raw.len() - off - HEADER_BYTES < len {
+    while let Ok(Some((_, len))) = header("", raw, off) {
+        if raw.len() - off - HEADER_BYTES < len {
             break;
         }
         out.push(off + HEADER_BYTES..off + HEADER_BYTES + len);

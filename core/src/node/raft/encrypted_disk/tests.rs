@@ -34,9 +34,47 @@ fn reads_back_what_was_written_and_the_disk_holds_no_plaintext() {
     other_raw.replace("vote", &raw.read("vote").unwrap().unwrap()).unwrap();
     other_raw.append("raft.log", &raw.read("raft.log").unwrap().unwrap()).unwrap();
     assert!(other.read("raft.log").is_err(), "another key must not open the log");
-    // A frame moved to another file does not open there either.
-    raw.replace("snapshot", &raw.read("vote").unwrap().unwrap()).unwrap();
-    assert!(e.read("snapshot").unwrap().unwrap().is_empty(), "a lone frame that does not open is a torn write");
+    // A frame moved to another file does not open there either, and is refused, not dropped.
+    let moved = raw.read("vote").unwrap().unwrap();
+    raw.replace("snapshot", &moved).unwrap();
+    assert!(e.read("snapshot").unwrap_err().to_string().contains("does not decrypt"));
+    assert_eq!(raw.read("snapshot").unwrap().unwrap(), moved, "a replaced file is never repaired away");
+}
+
+/// A replaced file's damaged frame is corruption, never a torn write: refused, and left as
+/// it is on the disk.
+#[test]
+fn a_damaged_replaced_file_is_refused_and_kept() {
+    let (raw, e) = fresh();
+    e.replace("vote", b"term 9").unwrap();
+    let mut bytes = raw.read("vote").unwrap().unwrap();
+    let at = frame_spans(&bytes)[0].start + 15;
+    bytes[at] ^= 0x01;
+    raw.replace("vote", &bytes).unwrap();
+    assert!(e.read("vote").is_err());
+    assert_eq!(raw.read("vote").unwrap().unwrap(), bytes);
+}
+
+/// Encrypted files without their data key: the node refuses to start instead of making a
+/// new key that could never open them.
+#[test]
+fn a_missing_data_key_beside_encrypted_files_is_refused() {
+    let (raw, e) = fresh();
+    e.append("raft.log", b"entries").unwrap();
+    let files = MemDisk::default();
+    files.append("raft.log", &raw.read("raft.log").unwrap().unwrap()).unwrap();
+    let err = EncryptedDisk::open(Arc::new(files), [8; 32]).err().expect("refused");
+    assert!(err.to_string().contains("the data key raft.dek is missing"), "{err}");
+}
+
+/// A write larger than one frame holds becomes several frames, and reads back whole.
+#[test]
+fn a_large_write_spans_several_frames() {
+    let (raw, e) = fresh();
+    let big: Vec<u8> = (0..FRAME_PLAINTEXT_MAX + 1000).map(|i| (i % 251) as u8).collect();
+    e.replace("snapshot", &big).unwrap();
+    assert_eq!(frame_spans(&raw.read("snapshot").unwrap().unwrap()).len(), 2);
+    assert!(e.read("snapshot").unwrap().unwrap() == big);
 }
 
 /// A torn last frame is dropped (and the file rewritten without it, so appends go on); a bit
