@@ -15,9 +15,9 @@ use crate::node::dispatcher::to_proto;
 use crate::node::leader::wall_ms;
 use crate::node::mesh::{IngressSink, NetworkSink};
 use crate::proto::dispatcher_client::DispatcherClient;
-use crate::proto::node_ca_client::NodeCaClient;
-use crate::model::TaskUsage;
-use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest, IssueNodeCertificateRequest};
+use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest};
+pub use super::executor::{Executor, USAGE_PER_HEARTBEAT_MAX};
+pub use super::join::{join, Joined, JOIN_DEADLINE};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,48 +31,9 @@ const MAX_UPDATES_PER_HEARTBEAT: usize = 1_000;
 /// Containers an agent creates and starts at once.
 const MAX_CONCURRENT_STARTS: usize = 8;
 
-/// Runs containers for tasks: the simulator's scripted runtime or Docker through bollard.
-#[tonic::async_trait]
-pub trait Executor: Send + Sync + 'static {
-    /// Every container this node's agent owns (found by its task label).
-    async fn list(&self) -> Vec<Container>;
-    /// Creates and starts the task's container with the secrets and configs it uses (a
-    /// secret as the file `/run/secrets/<target>`, a config at its path); Err is the reason
-    /// it cannot run.
-    async fn start(&self, task: &Task, deps: &Dependencies) -> Result<(), String>;
-    /// Stops the task's container (taking it out of the routing mesh first) and returns once
-    /// it stopped; `changed()` then fires.
-    async fn stop(&self, task_id: &str);
-    async fn remove(&self, task_id: &str);
-    /// Resolves when a container changed state on its own (exited, finished starting).
-    async fn changed(&self);
-    /// The node's assignment set changed: its tasks and every secret and config the
-    /// dispatcher sent with them (the simulator checks that no other reached the node).
-    fn assignments(&self, _tasks: &[Task], _deps: &Dependencies) {}
-    /// The CPU each running task used since the previous call (the autoscaler's signal);
-    /// empty where nothing is measured.
-    async fn usage(&self) -> Vec<TaskUsage> {
-        Vec::new()
-    }
-}
-
-// The wire form of the tasks' CPU samples (heartbeats).
-impl From<crate::proto::TaskUsage> for TaskUsage {
-    fn from(u: crate::proto::TaskUsage) -> Self {
-        TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }
-    }
-}
-
-impl From<TaskUsage> for crate::proto::TaskUsage {
-    fn from(u: TaskUsage) -> Self {
-        crate::proto::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }
-    }
-}
-
-/// Tasks' CPU samples per heartbeat at most (a node runs far fewer tasks).
-pub(crate) const USAGE_PER_HEARTBEAT_MAX: usize = 2_000;
 /// How long a heartbeat waits for the executor's CPU measure.
 const USAGE_TIMEOUT: Duration = Duration::from_secs(1);
+
 
 #[derive(Clone)]
 pub struct AgentConfig {
@@ -155,67 +116,6 @@ impl Leader {
             self.switched.bump();
         }
     }
-}
-
-/// What a machine learns when it joins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Joined {
-    pub node_id: String,
-    pub role: NodeRole,
-    /// The node's certificate and the root CA (when a CSR was sent; empty otherwise).
-    pub certificate_pem: String,
-    pub ca_cert_pem: String,
-}
-
-/// How long a machine keeps trying to reach a leader that answers its join.
-pub const JOIN_DEADLINE: Duration = Duration::from_secs(60);
-/// Deadline of one join call (a manager join waits for the raft membership change).
-const JOIN_CALL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// `swarm join --token TOKEN MANAGER`: asks the managers (following redirects to the leader)
-/// for a node identity. Retries while no leader answers, for at most [`JOIN_DEADLINE`]; a
-/// refused token is final (the error says why).
-pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64, csr_pem: &str) -> Result<Joined, String> {
-    let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
-    let mut target = managers.first().cloned().ok_or("no manager address to join: give one")?;
-    let mut next = 0usize;
-    let mut last = String::from("no manager answered");
-    // Retries back off (250 ms doubling to 4 s, plus a per-machine offset): a thousand machines
-    // joining at once retrying every 250 ms kept the managers too busy to elect and answer.
-    let offset_ms = xxhash_rust::xxh3::xxh3_64(addr.as_bytes()) % 250;
-    let mut backoff = RETRY;
-    while tokio::time::Instant::now() < deadline {
-        let req = IssueNodeCertificateRequest { token: token.to_string(), addr: addr.to_string(), raft_id, csr_pem: csr_pem.to_string() };
-        let call = async {
-            let ch = crate::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-            let mut c = NodeCaClient::new(ch);
-            match tokio::time::timeout(JOIN_CALL_TIMEOUT, c.issue_node_certificate(req)).await {
-                Ok(r) => r.map(|r| r.into_inner()),
-                Err(_) => Err(tonic::Status::deadline_exceeded("join call timed out")),
-            }
-        };
-        match call.await {
-            Ok(r) if r.redirect && !r.leader_addr.is_empty() => {
-                // Straight to the leader.
-                target = r.leader_addr;
-                continue;
-            }
-            Ok(r) if r.redirect => last = format!("{target} knows no leader yet"),
-            Ok(r) => {
-                let role = NodeRole::parse(&r.role).unwrap_or_default();
-                return Ok(Joined { node_id: r.node_id, role, certificate_pem: r.certificate_pem, ca_cert_pem: r.ca_cert_pem });
-            }
-            Err(s) if s.code() == tonic::Code::InvalidArgument => return Err(s.message().to_string()),
-            Err(s) => {
-                last = format!("{target}: {}", s.message());
-                next = (next + 1) % managers.len();
-                target = managers[next].clone();
-            }
-        }
-        tokio::time::sleep(backoff + Duration::from_millis(offset_ms)).await;
-        backoff = (backoff * 2).min(Duration::from_secs(4));
-    }
-    Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
 }
 
 /// The tasks whose start is under way (queued for a permit or running) and, once it ended,

@@ -18,6 +18,8 @@ pub mod clock;
 pub mod control;
 pub mod counters;
 pub mod dispatcher;
+mod executor;
+mod join;
 pub mod leader;
 pub mod local;
 pub mod logs;
