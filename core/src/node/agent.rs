@@ -186,6 +186,8 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let description = serde_json::to_vec(&cfg.description).expect("description serialises");
     let mut outbox: Vec<StatusUpdate> = Vec::new();
     let mut next_heartbeat = tokio::time::Instant::now();
+    // The leader autoscales some service: measure the tasks' CPU (its heartbeat answers say).
+    let mut usage_wanted = false;
     // Buggify: reports held back until then.
     let mut reports_held_until: Option<tokio::time::Instant> = None;
     // The dispatcher session (one per leadership) the reports went to; 0 before the first answer.
@@ -272,7 +274,11 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             let take = if holding { 0 } else { outbox.len().min(MAX_UPDATES_PER_HEARTBEAT) };
             // The tasks' CPU goes with the periodic heartbeats (one measure per period), never
             // holding one up: a slow engine's stats are skipped this time.
-            let mut usage = if due { tokio::time::timeout(USAGE_TIMEOUT, exec.usage()).await.unwrap_or_default() } else { Vec::new() };
+            let mut usage = if due && usage_wanted {
+                tokio::time::timeout(USAGE_TIMEOUT, exec.usage()).await.unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             usage.truncate(USAGE_PER_HEARTBEAT_MAX);
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
@@ -320,6 +326,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 }
                 Some(resp) => {
                     outbox.drain(..take);
+                    usage_wanted = resp.usage_wanted;
                     if let (Some(tx), Some(role)) = (&cfg.desired_role, NodeRole::parse(&resp.desired_role)) {
                         tx.send_if_modified(|r| std::mem::replace(r, role) != role);
                     }

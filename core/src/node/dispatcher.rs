@@ -284,7 +284,8 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             });
             m.autoscaler.lock().unwrap().handle_usage(now, usage);
         }
-        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role }))
+        let usage_wanted = m.autoscaler.lock().unwrap().wants_usage();
+        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role, usage_wanted }))
     }
 
     async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {

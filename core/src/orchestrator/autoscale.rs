@@ -86,6 +86,12 @@ impl Autoscaler {
         }
     }
 
+    /// Whether some service autoscales (as of the last evaluation; true before the first):
+    /// agents measure their tasks' CPU only then.
+    pub fn wants_usage(&self) -> bool {
+        self.watching
+    }
+
     /// When [`Autoscaler::poll_scale`] has something to look at next; None while no service
     /// autoscales.
     pub fn next_timeout(&self) -> Option<u64> {
