@@ -78,7 +78,7 @@ pub struct DockerExecutor {
     /// engine only).
     data_path: Option<Arc<crate::datapath::DataPath>>,
     /// The tasks' CPU between heartbeats (the autoscaler's signal).
-    cpu: usage::CpuMeter,
+    cpu: Arc<usage::CpuMeter>,
 }
 
 impl DockerExecutor {
@@ -429,7 +429,7 @@ impl Executor for DockerExecutor {
     }
 
     async fn usage(&self) -> Vec<shoal_core::model::TaskUsage> {
-        self.cpu.measure(&self.docker, &self.node_id).await
+        self.cpu.take(&self.docker, &self.node_id)
     }
 }
 

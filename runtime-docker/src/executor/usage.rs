@@ -1,11 +1,14 @@
 //! The task containers' CPU, from the engine's stats: the autoscaler's signal on Docker.
 //!
-//! Each heartbeat the agent asks ([`Executor::usage`](shoal_core::node::agent::Executor)); this
-//! takes one sample per running container of the node (`GET /containers/{id}/stats?stream=false
-//! &one-shot=true`, which answers at once, unlike a plain `stream=false` that waits a second for
-//! a second sample) and reports the CPU used between it and the container's previous sample,
-//! as `docker stats` computes it: the container's CPU time over the host's, times the online
-//! CPUs. A container seen for the first time reports nothing until its next sample.
+//! A sampler task beside the agent takes one sample per running container of the node every
+//! [`SAMPLE_PERIOD`] (`GET /containers/{id}/stats?stream=false&one-shot=true`) and keeps the
+//! CPU used between it and the container's previous sample, as `docker stats` computes it: the
+//! container's CPU time over the host's, times the online CPUs. Each heartbeat the agent takes
+//! the latest measure ([`Executor::usage`](shoal_core::node::agent::Executor)) without waiting:
+//! a stats call can take a second on some engines (Docker 20.10 here), and a heartbeat must not.
+//! The sampler starts at the first ask and stops when nobody asked for [`IDLE_STOP`] (the
+//! leader autoscales nothing). A container seen for the first time reports nothing until its
+//! next sample.
 
 use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilder};
 use bollard::Docker;
@@ -15,6 +18,10 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Containers sampled at once (each sample is one engine round trip).
 const SAMPLES_IN_FLIGHT: usize = 8;
+/// How often the sampler measures (about a heartbeat period).
+const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_secs(4);
+/// The sampler stops after this long without an ask.
+const IDLE_STOP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One container's CPU counters at a sample (nanoseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +40,41 @@ pub fn cpu_millicores(before: CpuSample, after: CpuSample) -> Option<u32> {
     Some(u32::try_from(m).unwrap_or(u32::MAX))
 }
 
-/// The previous sample of each container (by container id).
+/// The previous sample of each container (by container id), the latest measure not yet
+/// taken, and the sampler's state.
 #[derive(Default)]
 pub struct CpuMeter {
     previous: std::sync::Mutex<BTreeMap<String, CpuSample>>,
+    latest: std::sync::Mutex<Vec<TaskUsage>>,
+    /// Some while the sampler runs: when the agent last asked.
+    asked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl CpuMeter {
+    /// The latest measure (each taken once), starting the sampler if it is not running.
+    pub fn take(self: &std::sync::Arc<Self>, docker: &Docker, node_id: &str) -> Vec<TaskUsage> {
+        let start = std::mem::replace(&mut *self.asked.lock().unwrap(), Some(std::time::Instant::now())).is_none();
+        if start {
+            let (me, docker, node_id) = (self.clone(), docker.clone(), node_id.to_string());
+            tokio::spawn(async move {
+                loop {
+                    let measured = me.measure(&docker, &node_id).await;
+                    *me.latest.lock().unwrap() = measured;
+                    tokio::time::sleep(SAMPLE_PERIOD).await;
+                    let mut asked = me.asked.lock().unwrap();
+                    if asked.is_some_and(|at| at.elapsed() > IDLE_STOP) {
+                        *asked = None;
+                        me.previous.lock().unwrap().clear();
+                        return;
+                    }
+                }
+            });
+        }
+        std::mem::take(&mut *self.latest.lock().unwrap())
+    }
+
     /// The CPU of every running container labelled with `node_id`, since its last sample.
-    pub async fn measure(&self, docker: &Docker, node_id: &str) -> Vec<TaskUsage> {
+    async fn measure(&self, docker: &Docker, node_id: &str) -> Vec<TaskUsage> {
         let filters: HashMap<&str, Vec<String>> = HashMap::from([
             ("label", vec![format!("{}={node_id}", super::LABEL_NODE)]),
             ("status", vec!["running".to_string()]),
