@@ -1,0 +1,206 @@
+//! What the runner asks of the swarm through its APIs, as the `shoal` CLI would: control calls
+//! (with the read-modify-write retries a client makes), joins with the current tokens,
+//! promote and demote, `service logs`.
+
+use super::*;
+
+impl Run {
+    /// The spec of the service named `name`, read through the control API.
+    pub(super) async fn service_spec(&self, name: &str) -> Option<shoal_core::model::ServiceSpec> {
+        let r = self.control(Op::GetService(proto::ObjectKey { key: name.to_string() })).await.ok()?;
+        match serde_json::from_slice::<Vec<Object>>(&r.objects).ok()?.into_iter().next() {
+            Some(Object::Service(s)) => Some(s.spec),
+            _ => None,
+        }
+    }
+
+    /// The current join token of a role, read through the control API.
+    pub(super) async fn join_token(&self, manager: bool) -> Result<String, String> {
+        let r = self.control(Op::GetCluster(proto::ListObjects::default())).await?;
+        let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+        match objs.into_iter().next() {
+            Some(Object::Cluster(c)) if manager => Ok(c.root_ca.join_token_manager),
+            Some(Object::Cluster(c)) => Ok(c.root_ca.join_token_worker),
+            _ => Err("the swarm has no cluster object yet".into()),
+        }
+    }
+
+    /// `node add` / `swarm join`: the machine joins with the current token of its role (or the
+    /// one given); the step waits for the swarm's answer, so a refused token is its error.
+    pub(super) async fn join(&self, name: &str, join: &JoinOptions) -> Result<(), String> {
+        let token = match &join.token {
+            Some(t) => t.clone(),
+            None => self.join_token(join.manager).await?,
+        };
+        let identity = {
+            let mut c = self.cluster.lock().unwrap();
+            let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+            c.join(i, token)?;
+            c.nodes[i].identity.clone()
+        };
+        let deadline = tokio::time::Instant::now() + shoal_core::node::agent::JOIN_DEADLINE + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(r) = identity.take_join_result() {
+                return r.map(|id| {
+                    tracing::info!(target: "shoal::step", node = "runner", "{name} joined as node {id}");
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("{name} did not finish joining (crashed meanwhile?)"))
+    }
+
+    /// A node's store key: the id the simulated machine registers with.
+    pub(super) fn node_key(&self, name: &str) -> String {
+        let c = self.cluster.lock().unwrap();
+        c.index_of(name).and_then(|i| c.nodes[i].identity.known_id()).unwrap_or_else(|| name.to_string())
+    }
+
+    /// One control-API call from the client machine to a live manager (which forwards to the
+    /// leader). Retried, bounded, while no leader answers; any other error is the step's error.
+    pub(super) async fn control(&self, op: Op) -> Result<proto::ControlReply, String> {
+        self.control_retried(op).await.0.map_err(|e| e.message)
+    }
+
+    /// `service logs [-f] [--tail N] SERVICE`: asks the managers in turn until one answers,
+    /// and keeps every line received (traced, and for `logs contain`). Without `-f` the step
+    /// ends with the stream; with it the stream runs on in the background until the run ends.
+    pub(super) async fn service_logs(&self, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
+        let managers = self.cluster.lock().unwrap().manager_addrs();
+        let req = l.request();
+        let sink = self.logs.clone();
+        let call = async move {
+            let mut last = String::from("no manager");
+            for target in managers {
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| e.to_string())?;
+                let mut c = proto::logs_client::LogsClient::new(ch);
+                let mut stream = match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT, c.service_logs(req.clone())).await {
+                    Ok(Ok(r)) => r.into_inner(),
+                    Ok(Err(s)) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                        return Err(format!("{:?}: {}", s.code(), s.message()));
+                    }
+                    Ok(Err(s)) => {
+                        last = format!("{target}: {}", s.message());
+                        continue;
+                    }
+                    Err(_) => {
+                        last = format!("{target}: timed out");
+                        continue;
+                    }
+                };
+                while let Ok(Some(batch)) = stream.message().await {
+                    if !batch.warning.is_empty() {
+                        tracing::info!(target: "shoal::step", node = "runner", "logs warning: {}", batch.warning);
+                    }
+                    for line in &batch.lines {
+                        let text = format!("{} | {}", shoal_core::node::logs::context(line, false, true), String::from_utf8_lossy(&line.data));
+                        tracing::info!(target: "shoal::step", node = "runner", "logs: {text}");
+                        sink.lock().unwrap().push(text);
+                    }
+                }
+                return Ok(());
+            }
+            Err(last)
+        };
+        let fut = self.client_node.spawn(call);
+        if l.follow {
+            return Ok(());
+        }
+        fut.await.map_err(|e| e.to_string())?
+    }
+
+    /// [`Run::control`], also saying whether an earlier attempt's outcome was unknown (it timed
+    /// out or lost its manager, so it may have been applied): a retried `service rm` that
+    /// finds nothing, or a retried create that finds its own spec, is that attempt's success.
+    pub(super) async fn control_retried(&self, op: Op) -> (Result<proto::ControlReply, CallError>, bool) {
+        self.control_retried_as(op, false).await
+    }
+
+    /// [`Run::control_retried`], or with `dry_run` the write's plan instead of the write.
+    pub(super) async fn control_retried_as(&self, op: Op, dry_run: bool) -> (Result<proto::ControlReply, CallError>, bool) {
+        let managers = self.cluster.lock().unwrap().manager_addrs();
+        let mut last = String::new();
+        let mut unknown = false;
+        for attempt in 0..20 {
+            let target = managers[attempt % managers.len()].clone();
+            // A dry run's write goes inside a PlanWrites (shoal_core::cli::dry_run_request).
+            let req = if dry_run { shoal_core::cli::dry_run_request(op.clone()) } else { proto::ControlRequest { hops: 0, op: Some(op.clone()), dry_run: false } };
+            let call = async move {
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+                let mut c = proto::control_client::ControlClient::new(ch);
+                c.call(req).await.map(|r| r.into_inner())
+            };
+            let fut = self.client_node.spawn(call);
+            match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
+                Ok(Ok(Ok(reply))) => return (Ok(reply), unknown),
+                Ok(Ok(Err(s))) => {
+                    let (code, msg) = (s.code(), s.message());
+                    if !matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown) {
+                        return (Err(CallError::of_status(&s, format!("{code:?}: {msg}"))), unknown);
+                    }
+                    // Unavailable may come from a proposal that timed out after it was
+                    // appended: its outcome is unknown too.
+                    unknown = true;
+                    last = format!("{code:?}: {msg}");
+                }
+                Ok(Err(e)) => {
+                    unknown = true;
+                    last = e.to_string();
+                }
+                Err(_) => {
+                    unknown = true;
+                    last = "timed out".into();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        (Err(CallError::other(format!("no manager answered: {last}"))), unknown)
+    }
+
+
+    /// `node promote|demote NAME` through the control plane: sent to a live manager, which
+    /// forwards to the leader. Retried (bounded) while there is no leader.
+    pub(super) async fn membership(&self, name: &str, add: bool) -> Result<(), String> {
+        let (raft_id, addr, managers) = {
+            let c = self.cluster.lock().unwrap();
+            let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+            // The member id the swarm knows the node by (after a forced leave, the machine's
+            // old one), else the machine's own.
+            let known = c.nodes[i].identity.known_id().and_then(|id| {
+                c.with_best_store(|s| match s.get(Kind::Node, &id) {
+                    Some(Object::Node(n)) if n.raft_id != 0 => Some(n.raft_id),
+                    _ => None,
+                })
+                .flatten()
+            });
+            (known.unwrap_or(c.nodes[i].raft_id), c.nodes[i].addr.clone(), c.manager_addrs())
+        };
+        let mut last = String::new();
+        for attempt in 0..10 {
+            let target = managers[attempt % managers.len()].clone();
+            let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: addr.clone(), hops: 0 };
+            let call = async move {
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| e.to_string())?;
+                let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
+                let r = if add { c.add_manager(req).await } else { c.remove_manager(req).await };
+                r.map(|r| r.into_inner().index).map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+            };
+            let fut = self.client_node.spawn(call);
+            match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
+                Ok(Ok(Ok(index))) => {
+                    tracing::info!(target: "shoal::step", node = "runner", index, "{} {name} committed", if add { "promote" } else { "demote" });
+                    return Ok(());
+                }
+                // Refused (not a retryable outage): the reason is the step's error.
+                Ok(Ok(Err(e))) if e.starts_with("Invalid argument") || e.starts_with("InvalidArgument") => {
+                    return Err(format!("{} {name} refused: {e}", if add { "promote" } else { "demote" }))
+                }
+                Ok(Ok(Err(e))) => last = e,
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(format!("{} {name} failed: {last}", if add { "promote" } else { "demote" }))
+    }
+}
