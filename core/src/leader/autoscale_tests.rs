@@ -127,6 +127,25 @@ fn bounds_hold_and_a_new_leader_waits_before_scaling_in() {
     assert_eq!(replicas(&w), 2, "{after:?}");
 }
 
+/// A node's report counts only for its own tasks: made-up load on another node's task is
+/// dropped.
+#[test]
+fn a_node_reports_only_its_own_tasks() {
+    let mut w = World::new(2);
+    w.create(autoscaled(1, 4, 50, 60_000, 2));
+    w.run_all();
+    let tasks = w.tasks();
+    let (t1, t2) = (&tasks[0], &tasks[1]);
+    assert_ne!(t1.node_id, t2.node_id, "spread over both workers");
+    let report = vec![
+        TaskUsage { task_id: t1.id.clone(), cpu_millicores: 900 },
+        TaskUsage { task_id: t2.id.clone(), cpu_millicores: 900 },
+        TaskUsage { task_id: "no-such-task".into(), cpu_millicores: 900 },
+    ];
+    let kept = crate::orchestrator::autoscale::own_samples(&w.store, &t1.node_id, report);
+    assert_eq!(kept, vec![TaskUsage { task_id: t1.id.clone(), cpu_millicores: 900 }]);
+}
+
 /// `--autoscale` on a global service, or with bounds above the swarm's replicas limit, is
 /// refused with what to do.
 #[test]

@@ -16,7 +16,7 @@ use crate::node::leader::wall_ms;
 use crate::node::mesh::{IngressSink, NetworkSink};
 use crate::proto::dispatcher_client::DispatcherClient;
 use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest};
-pub use super::executor::{Executor, USAGE_PER_HEARTBEAT_MAX};
+pub use super::executor::Executor;
 pub use super::join::{join, Joined, JOIN_DEADLINE};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -279,7 +279,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             } else {
                 Vec::new()
             };
-            usage.truncate(USAGE_PER_HEARTBEAT_MAX);
+            usage.truncate(crate::orchestrator::autoscale::SAMPLES_PER_REPORT_MAX);
             let req = HeartbeatRequest {
                 node_id: cfg.node_id.clone(),
                 description: description.clone(),

@@ -272,16 +272,8 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             m.wake.notify_one();
         }
         if !req.usage.is_empty() {
-            // Only samples of the node's own tasks, and a bounded number: a node must not move
-            // another's service with made-up load.
-            let usage: Vec<crate::model::TaskUsage> = m.state.with_store(|s| {
-                req.usage
-                    .into_iter()
-                    .take(crate::node::agent::USAGE_PER_HEARTBEAT_MAX)
-                    .filter(|u| matches!(s.get(Kind::Task, &u.task_id), Some(Object::Task(t)) if t.node_id == req.node_id))
-                    .map(crate::model::TaskUsage::from)
-                    .collect()
-            });
+            let reported = req.usage.into_iter().map(crate::model::TaskUsage::from);
+            let usage = m.state.with_store(|s| crate::orchestrator::autoscale::own_samples(s, &req.node_id, reported));
             m.autoscaler.lock().unwrap().handle_usage(now, usage);
         }
         let usage_wanted = m.autoscaler.lock().unwrap().wants_usage();

@@ -43,6 +43,3 @@ impl From<TaskUsage> for crate::proto::TaskUsage {
         crate::proto::TaskUsage { task_id: u.task_id, cpu_millicores: u.cpu_millicores }
     }
 }
-
-/// Tasks' CPU samples per heartbeat at most (a node runs far fewer tasks).
-pub const USAGE_PER_HEARTBEAT_MAX: usize = 2_000;

@@ -42,6 +42,19 @@ pub const SCALE_OUT_INTERVAL_MS: u64 = 15_000;
 pub const HISTORY_MAX: usize = (crate::model::AUTOSCALE_COOLDOWN_MAX_MS / EVAL_PERIOD_MS) as usize + 1;
 /// Tasks whose latest sample is kept (one each); reports for more are dropped.
 pub const SAMPLES_MAX: usize = 200_000;
+/// Samples one heartbeat carries at most (a node runs far fewer tasks).
+pub const SAMPLES_PER_REPORT_MAX: usize = 2_000;
+
+/// What the autoscaler takes of one node's report: samples of that node's own tasks only
+/// (a node must not move another's service with made-up load), at most
+/// [`SAMPLES_PER_REPORT_MAX`].
+pub fn own_samples(store: &Store, node_id: &str, usage: impl IntoIterator<Item = TaskUsage>) -> Vec<TaskUsage> {
+    usage
+        .into_iter()
+        .take(SAMPLES_PER_REPORT_MAX)
+        .filter(|u| matches!(store.get(Kind::Task, &u.task_id), Some(Object::Task(t)) if t.node_id == node_id))
+        .collect()
+}
 
 /// A scaling the leader's pass writes ([`apply`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
