@@ -386,7 +386,7 @@ pub fn main() -> i32 {
             "mesh" => shoal_sim::bench::mesh(seeds.unwrap_or(1..201), crashes, json),
             "names" => shoal_sim::bench_names::names(seeds.unwrap_or(1..201), json),
             "rollback" => shoal_sim::bench::rollback(seeds.unwrap_or(1..51), json),
-            "history" => shoal_sim::bench::history(if tasks == 50_000 { 10_000 } else { tasks }, json),
+            "history" => shoal_sim::bench_history::history(if tasks == 50_000 { 10_000 } else { tasks }, json),
             "update" => shoal_sim::bench::update(
                 if tasks == 50_000 { 100 } else { tasks as u64 },
                 parallelism,
