@@ -6,6 +6,9 @@
 //! problem. Nothing runs from a file that did not validate.
 
 mod grammar;
+mod raw;
+
+use raw::{raft_config, RawNode, RawScenario};
 
 pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Predicate, Selector, RESERVED};
 
@@ -37,11 +40,7 @@ pub struct ImageSpec {
     pub cpu_per_request: Duration,
 }
 
-fn serve() -> String {
-    "serve".into()
-}
 
-use serde::Deserialize;
 use shoal_core::model::RaftConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -610,120 +609,6 @@ impl Scenario {
 
         Ok(Scenario { name: raw.name, path: file.to_string(), seed: raw.seed, nodes, raft, sim, steps, injectors, images, twin, from_snapshot_arg })
     }
-}
-
-/// The scenario's `[raft]` table over Shoal's defaults.
-fn raft_config(raw: Option<&RawRaft>) -> RaftConfig {
-    let d = RaftConfig::default();
-    match raw {
-        None => d,
-        Some(r) => RaftConfig {
-            snapshot_interval: r.snapshot_interval.unwrap_or(d.snapshot_interval),
-            log_entries_for_slow_followers: r.log_entries_for_slow_followers.unwrap_or(d.log_entries_for_slow_followers),
-            heartbeat_interval_ms: r.heartbeat_interval_ms.unwrap_or(d.heartbeat_interval_ms),
-            election_timeout_min_ms: r.election_timeout_min_ms.unwrap_or(d.election_timeout_min_ms),
-            election_timeout_max_ms: r.election_timeout_max_ms.unwrap_or(d.election_timeout_max_ms),
-        },
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawScenario {
-    name: String,
-    seed: Option<u64>,
-    #[allow(dead_code)]
-    description: Option<String>,
-    cluster: Option<Spanned<RawCluster>>,
-    /// The swarm starts as the twin of this snapshot (relative to the file).
-    from_snapshot: Option<Spanned<String>>,
-    raft: Option<RawRaft>,
-    sim: Option<RawSim>,
-    #[serde(default)]
-    step: Vec<Spanned<RawStep>>,
-    #[serde(default)]
-    injector: Vec<Spanned<RawInjector>>,
-    #[serde(default)]
-    images: BTreeMap<String, Spanned<RawImage>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawImage {
-    #[serde(default = "serve")]
-    behaviour: String,
-    #[serde(rename = "cpu-per-request")]
-    cpu_per_request: Option<Spanned<String>>,
-    code: Option<i32>,
-    after: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCluster {
-    managers: Spanned<u32>,
-    #[serde(default)]
-    workers: u32,
-    #[serde(default)]
-    node: Vec<Spanned<RawNode>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNode {
-    name: Option<String>,
-    role: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    cpus: Option<f64>,
-    memory_gib: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRaft {
-    snapshot_interval: Option<u64>,
-    log_entries_for_slow_followers: Option<u64>,
-    heartbeat_interval_ms: Option<u64>,
-    election_timeout_min_ms: Option<u64>,
-    election_timeout_max_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSim {
-    latency_ms: Option<[u64; 2]>,
-    disk_sync_ms: Option<u64>,
-    torn_writes: Option<bool>,
-    clock_skew_ms: Option<u64>,
-    buggify: Option<bool>,
-    encrypt_at_rest: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    at: Option<Spanned<String>>,
-    after: Option<Spanned<String>>,
-    r#do: Option<Spanned<String>>,
-    fault: Option<Spanned<String>>,
-    expect: Option<Spanned<String>>,
-    within: Option<Spanned<String>>,
-    name: Option<String>,
-    error: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInjector {
-    kind: Spanned<String>,
-    every: Option<Spanned<String>>,
-    from: Option<Spanned<String>>,
-    until: Spanned<String>,
-    down: Option<Spanned<String>>,
-    duration: Option<Spanned<String>>,
-    rate: Option<f64>,
-    latency: Option<Spanned<String>>,
 }
 
 #[cfg(test)]
