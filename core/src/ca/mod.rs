@@ -8,6 +8,8 @@
 //!
 //! Invariant: the worker and manager tokens of a cluster differ and share the digest.
 
+pub mod unlock_key;
+
 use crate::model::{NodeRole, RootCa};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

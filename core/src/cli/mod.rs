@@ -28,6 +28,35 @@ pub use updater::ServiceUpdater;
 
 use clap::{Parser, Subcommand};
 
+/// The control op of `swarm update` and `swarm unlock-key --rotate`: `new_key` draws an
+/// unlock key (from the OS in production, the seed in the simulator) when one may be needed,
+/// autolock turned on or the key rotated.
+pub fn update_cluster_op(
+    task_history_limit: Option<u32>,
+    max_service_replicas: Option<u64>,
+    autolock: Option<bool>,
+    rotate_unlock_key: bool,
+    new_key: impl FnOnce() -> crate::ca::unlock_key::UnlockKey,
+) -> crate::proto::control_request::Op {
+    let new_unlock_key = if autolock == Some(true) || rotate_unlock_key { new_key().to_string() } else { String::new() };
+    crate::proto::control_request::Op::UpdateCluster(crate::proto::UpdateCluster {
+        task_history_limit,
+        max_service_replicas,
+        autolock,
+        rotate_unlock_key,
+        new_unlock_key,
+    })
+}
+
+/// What `swarm init --autolock`, `swarm update --autolock=true` and `swarm unlock-key` print
+/// (docker's words, with Shoal's command).
+pub fn unlock_key_message(key: &str) -> String {
+    format!(
+        "To unlock a swarm manager after it restarts, run the `shoal swarm unlock`\ncommand and provide the following key:\n\n    {key}\n\n\
+         Remember to store this key in a password manager, since without it you\nwill not be able to restart the manager."
+    )
+}
+
 /// Control commands (the part of `shoal`'s CLI that acts on a running cluster).
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "shoal", no_binary_name = true, disable_help_subcommand = true)]
@@ -245,6 +274,9 @@ pub struct InitFlags {
     /// The most replicas one service may ask for (Shoal's guard against a swarm-sized typo)
     #[arg(long = "max-service-replicas", default_value_t = crate::model::DEFAULT_MAX_SERVICE_REPLICAS)]
     pub max_service_replicas: u64,
+    /// Enable manager autolocking (requiring an unlock key to start a stopped manager)
+    #[arg(long)]
+    pub autolock: bool,
 }
 
 impl InitFlags {
@@ -275,6 +307,18 @@ pub enum SwarmCommand {
         /// The most replicas one service may ask for
         #[arg(long = "max-service-replicas")]
         max_service_replicas: Option<u64>,
+        /// Change manager autolocking setting (true|false)
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        autolock: Option<bool>,
+    },
+    /// Manage the unlock key.
+    UnlockKey {
+        /// Rotate unlock key
+        #[arg(long)]
+        rotate: bool,
+        /// Only display the key
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Manage join tokens.
     JoinToken {
@@ -488,6 +532,18 @@ mod tests {
         assert_eq!(
             parse_control(["swarm", "join-token", "--rotate", "worker"]),
             Ok(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate: true, quiet: false, role: "worker".into() }))
+        );
+        let update = |words: &[&str]| match parse_control(words.iter().copied()) {
+            Ok(ControlCommand::Swarm(SwarmCommand::Update { autolock, .. })) => Ok(autolock),
+            other => Err(format!("{other:?}")),
+        };
+        assert_eq!(update(&["swarm", "update", "--autolock"]), Ok(Some(true)));
+        assert_eq!(update(&["swarm", "update", "--autolock=false"]), Ok(Some(false)));
+        assert_eq!(update(&["swarm", "update", "--task-history-limit", "3"]), Ok(None));
+        assert!(update(&["swarm", "update", "--autolock=maybe"]).is_err());
+        assert_eq!(
+            parse_control(["swarm", "unlock-key", "-q", "--rotate"]),
+            Ok(ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate: true, quiet: true }))
         );
         let err = parse_control(["swarm", "join-token", "boss"]).unwrap_err();
         assert!(err.contains("boss") && err.contains("worker"), "{err}");

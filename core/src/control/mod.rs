@@ -482,6 +482,12 @@ pub fn remove_node(store: &Store, key: &str, force: bool) -> Result<Vec<Action>,
 pub struct ClusterUpdate {
     pub task_history_limit: Option<u32>,
     pub max_service_replicas: Option<u64>,
+    /// `--autolock=true|false`.
+    pub autolock: Option<bool>,
+    /// `unlock-key --rotate`.
+    pub rotate_unlock_key: bool,
+    /// The caller's fresh key, used when autolock turns on or the key rotates.
+    pub new_unlock_key: Option<crate::ca::unlock_key::UnlockKey>,
 }
 
 /// `swarm update`: the cluster's settings. Lowering the replicas limit below a service's
@@ -506,10 +512,35 @@ pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, C
         }
         c.spec.orchestration.max_service_replicas = n;
     }
+    apply_autolock(&mut c, u)?;
     if c == *cur {
         return Ok(vec![]);
     }
     Ok(vec![Action::Update { object: Object::Cluster(c), expected_version: cur.meta.version }])
+}
+
+/// Autolock's part of `swarm update` (swarm's rules): turning it on sets a new unlock key,
+/// turning it off clears the key, rotating needs it on. Invariant kept: autolock is on exactly
+/// when the Cluster holds a key.
+fn apply_autolock(c: &mut Cluster, u: &ClusterUpdate) -> Result<(), ControlError> {
+    let was_on = c.spec.encryption.auto_lock_managers;
+    let on = u.autolock.unwrap_or(was_on);
+    if u.rotate_unlock_key && !on {
+        return Err(FailedPrecondition("cannot rotate because autolock is not turned on: run `swarm update --autolock=true` first".into()));
+    }
+    let fresh = || {
+        u.new_unlock_key.as_ref().map(ToString::to_string).ok_or_else(|| {
+            InvalidArgument("a new unlock key is needed to turn autolock on or rotate it (the client draws it)".into())
+        })
+    };
+    c.spec.encryption.auto_lock_managers = on;
+    c.unlock_key = match (on, was_on && !c.unlock_key.is_empty(), u.rotate_unlock_key) {
+        (false, _, _) => String::new(),
+        (true, false, _) | (true, true, true) => fresh()?,
+        (true, true, false) => c.unlock_key.clone(),
+    };
+    debug_assert_eq!(c.spec.encryption.auto_lock_managers, !c.unlock_key.is_empty());
+    Ok(())
 }
 
 /// The Cluster object (settings, root CA, tokens), once the first leader wrote it.

@@ -69,7 +69,17 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
         }
         Op::RemoveNode(r) => (control::remove_node(s, &r.node, r.force)?, none()),
         Op::UpdateCluster(u) => {
-            let cu = control::ClusterUpdate { task_history_limit: u.task_history_limit, max_service_replicas: u.max_service_replicas };
+            let new_unlock_key = match u.new_unlock_key.as_str() {
+                "" => None,
+                k => Some(crate::ca::unlock_key::UnlockKey::parse(k).map_err(|e| ControlError::InvalidArgument(e.to_string()))?),
+            };
+            let cu = control::ClusterUpdate {
+                task_history_limit: u.task_history_limit,
+                max_service_replicas: u.max_service_replicas,
+                autolock: u.autolock,
+                rotate_unlock_key: u.rotate_unlock_key,
+                new_unlock_key,
+            };
             (control::update_cluster(s, &cu)?, none())
         }
         Op::CreateSecret(c) => create_payload(s, PayloadKind::Secret, &c.spec, ids.next_id())?,

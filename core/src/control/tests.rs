@@ -347,7 +347,7 @@ fn networks_get_free_subnets_and_cannot_go_while_in_use() {
 // ingress network) take their subnets from the cluster's pools, in order.
 #[test]
 fn networks_take_subnets_from_the_clusters_pools() {
-    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5, max_service_replicas: 100_000 };
+    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5, max_service_replicas: 100_000, autolock: false };
     let spec = flags.spec().unwrap();
     let mut store = Store::new();
     let ingress = ingress_network("ing".into(), &spec.network);
@@ -360,7 +360,7 @@ fn networks_take_subnets_from_the_clusters_pools() {
     apply(&mut store, a);
     assert_eq!(find_network(&store, "back").unwrap().ipam[0].subnet, "192.168.1.0/24");
     for (pools, mask, wrong) in [(vec!["10.0.0.0/8", "10.1.0.0/16"], 24, "overlaps"), (vec!["10.0.0.0/16"], 8, "does not fit"), (vec!["10.0.0.0/x"], 24, "prefix")] {
-        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5, max_service_replicas: 100_000 };
+        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5, max_service_replicas: 100_000, autolock: false };
         let e = f.spec().unwrap_err();
         assert!(e.contains(wrong), "{e}");
     }

@@ -662,3 +662,28 @@ fn a_service_above_the_clusters_replica_limit_is_refused_until_the_limit_is_rais
     assert!(e.to_string().contains("allows at most 1000000"), "{e}");
     assert_eq!(control::update_cluster(&w.store, &up(1_000_000)).unwrap(), vec![], "no change, no write");
 }
+
+/// Autolock's rules in `swarm update` (swarm's): on sets the caller's fresh key, on again
+/// keeps it, rotation needs it on and replaces it, off clears it.
+#[test]
+fn autolock_keeps_a_key_exactly_while_on() {
+    use crate::ca::unlock_key::UnlockKey;
+    let mut w = World::new(1);
+    let key = |b| Some(UnlockKey::from_bytes([b; 32]));
+    let cluster = |w: &World| control::cluster(&w.store).unwrap().clone();
+    let rotate = control::ClusterUpdate { rotate_unlock_key: true, new_unlock_key: key(1), ..Default::default() };
+    let e = control::update_cluster(&w.store, &rotate).unwrap_err();
+    assert!(e.to_string().contains("cannot rotate because autolock is not turned on"), "{e}");
+    let on = |b| control::ClusterUpdate { autolock: Some(true), new_unlock_key: key(b), ..Default::default() };
+    assert!(control::update_cluster(&w.store, &control::ClusterUpdate { autolock: Some(true), ..Default::default() }).is_err(), "on needs a key");
+    w.commit(control::update_cluster(&w.store, &on(1)).unwrap());
+    let c = cluster(&w);
+    assert!(c.spec.encryption.auto_lock_managers);
+    assert_eq!(c.unlock_key, key(1).unwrap().to_string());
+    assert_eq!(control::update_cluster(&w.store, &on(2)).unwrap(), vec![], "on again keeps the key");
+    w.commit(control::update_cluster(&w.store, &control::ClusterUpdate { rotate_unlock_key: true, new_unlock_key: key(3), ..Default::default() }).unwrap());
+    assert_eq!(cluster(&w).unlock_key, key(3).unwrap().to_string());
+    w.commit(control::update_cluster(&w.store, &control::ClusterUpdate { autolock: Some(false), ..Default::default() }).unwrap());
+    let c = cluster(&w);
+    assert!(!c.spec.encryption.auto_lock_managers && c.unlock_key.is_empty());
+}

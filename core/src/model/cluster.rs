@@ -15,6 +15,11 @@ pub struct Cluster {
     /// `BlacklistedCertificates`). At most [`REMOVED_NODES_MAX`], the latest kept.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub removed_nodes: std::collections::BTreeMap<String, u64>,
+    /// The manager unlock key `SWMKEY-1-…` while autolock is on (empty otherwise): every
+    /// manager wraps its data key with it as it applies the change (swarmkit's `UnlockKeys`).
+    /// It lives only here, in the raft store, which is itself encrypted at rest.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unlock_key: String,
 }
 
 /// The most removed nodes [`Cluster::removed_nodes`] remembers (the oldest are forgotten
@@ -31,6 +36,15 @@ pub struct ClusterSpec {
     /// Where networks' subnets come from (`swarm init --default-addr-pool`).
     #[serde(default)]
     pub network: NetworkDefaults,
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
+}
+
+/// `swarm init --autolock`, `swarm update --autolock=true|false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionConfig {
+    /// Restarted managers stay locked until `swarm unlock` gives them the unlock key.
+    pub auto_lock_managers: bool,
 }
 
 /// The address pools networks take their subnets from, and the subnets' size (swarm's
@@ -56,6 +70,7 @@ impl Default for ClusterSpec {
             dispatcher: DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 },
             ca_config: CaConfig { node_cert_expiry_secs: 90 * 24 * 3600 },
             network: NetworkDefaults::default(),
+            encryption: EncryptionConfig::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The `Local` gRPC service (shell): what the CLI on a machine asks its own daemon, today
-//! `swarm leave [--force]`.
+//! The `Local` gRPC service (shell): what the CLI on a machine asks its own daemon:
+//! `swarm leave [--force]`, and `swarm unlock` (which only a locked node, served by its
+//! runtime before the manager starts, accepts).
 //!
 //! The shell asks the pure rule ([`leave_refusal`]) whether the node may leave (a manager
 //! only with `--force`, as docker refuses it with the same explanation) and hands the leave to the runtime, which owns what
@@ -12,7 +13,7 @@
 
 use super::Manager;
 use crate::control::leave_refusal;
-use crate::proto::{local_server, LeaveRequest, LeaveResponse};
+use crate::proto::{local_server, LeaveRequest, LeaveResponse, UnlockRequest, UnlockResponse};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
@@ -55,7 +56,15 @@ impl local_server::Local for LocalService {
             Err(_) => Err(Status::internal("the daemon stopped before it finished leaving")),
         }
     }
+
+    /// A running node is not locked (a locked one serves its own `Local`, in the runtime).
+    async fn unlock(&self, _request: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
+        Err(Status::failed_precondition(NOT_LOCKED))
+    }
 }
+
+/// dockerd's answer to `swarm unlock` on a node that is not locked.
+pub const NOT_LOCKED: &str = "swarm is not locked";
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,12 @@ pub trait Disk: Send + Sync + 'static {
     /// promise across restarts; real disks ignore it (FoundationDB's buggify idea, off outside
     /// simulation).
     fn crash_point(&self, _point: CrashPoint) {}
+    /// Autolock: wrap the data key this disk encrypts with under `unlock` (none: keep it
+    /// plain). The state machine calls it whenever it applies a change of the swarm's unlock
+    /// key; disks that encrypt nothing have nothing to wrap.
+    fn set_unlock_key(&self, _unlock: Option<&crate::ca::unlock_key::UnlockKey>) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Where the storage code may be crashed, with what it just made durable.

@@ -15,14 +15,21 @@
 //! fails. A missing data key beside encrypted files stops the node rather than making a new one.
 //!
 //! The DEK: 32 random bytes made at the first start and kept in [`DEK_FILE`] on the disk below,
-//! in plaintext for now (sealed with a checksum only): it protects copies of the log and
-//! snapshot files, not a stolen data directory. Autolock (wrapping the DEK with a key derived
-//! from the unlock key) is the next step.
+//! sealed with a checksum. Without autolock it is there in plaintext: that protects copies of
+//! the log and snapshot files, not a stolen data directory. With autolock it is wrapped
+//! (`[b"SHK1"][nonce 12][AES-256-GCM of the DEK][tag 16]`) under a key-encryption key derived
+//! with HKDF-SHA256 from the swarm's unlock key: a restarted manager cannot open its files
+//! ([`OpenError::Locked`]) until `swarm unlock` gives it the key. The state machine re-wraps
+//! the DEK ([`Disk::set_unlock_key`]) whenever it applies a new unlock key (autolock turned on
+//! or off, or the key rotated), so the previous key stops opening this manager from then on.
+//! The DEK itself never changes: rotation rewrites 64 bytes, not the log.
 //!
 //! A file written before encryption (no magic) is read as plaintext once and rewritten
 //! encrypted at once: data directories of earlier versions migrate on their first start.
 
 use super::{seal, unseal, CrashPoint, Disk};
+use crate::ca::unlock_key::UnlockKey;
+use ring::hkdf;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -45,11 +52,37 @@ const FRAME_PLAINTEXT_MAX: usize = 64 << 20;
 const FRAME_BYTES_MAX: usize = FRAME_PLAINTEXT_MAX + NONCE_LEN + TAG_BYTES;
 /// The raft files this disk holds, looked at when the data key is missing.
 const RAFT_FILES: [&str; 3] = ["raft.log", "vote", "snapshot"];
+/// A data key wrapped under an unlock key's KEK (autolock).
+const MAGIC_WRAPPED: &[u8; 4] = b"SHK1";
+const DEK_BYTES: usize = 32;
+
+/// Why the data key could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("this manager is locked: the swarm is autolocked and its data key is wrapped with the unlock key; run `swarm unlock` and give the key `swarm unlock-key` printed")]
+    Locked,
+    #[error("swarm could not be unlocked: invalid key provided (not the unlock key this manager's data was locked with; after a rotation, a manager that was down needs the previous key)")]
+    WrongKey,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<OpenError> for io::Error {
+    fn from(e: OpenError) -> io::Error {
+        match e {
+            OpenError::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::PermissionDenied, other.to_string()),
+        }
+    }
+}
 
 pub struct EncryptedDisk {
     inner: Arc<dyn Disk>,
+    dek: [u8; DEK_BYTES],
     key: LessSafeKey,
     nonces: Mutex<ChaCha20Rng>,
+    /// The unlock key the DEK is wrapped with on the disk below (none: stored plain).
+    wrapped_with: Mutex<Option<UnlockKey>>,
 }
 
 fn corrupt(msg: String) -> io::Error {
@@ -60,6 +93,52 @@ fn corrupt(msg: String) -> io::Error {
 /// has none yet). `entropy` must be fresh at every start: it also seeds the nonces.
 pub fn encrypted(inner: Arc<dyn Disk>, entropy: [u8; 32]) -> io::Result<Arc<dyn Disk>> {
     Ok(Arc::new(EncryptedDisk::open(inner, entropy)?))
+}
+
+/// [`encrypted`] for a manager of an autolocked swarm: `unlock` opens a wrapped data key.
+pub fn encrypted_unlocked(inner: Arc<dyn Disk>, entropy: [u8; 32], unlock: Option<&UnlockKey>) -> Result<Arc<dyn Disk>, OpenError> {
+    Ok(Arc::new(EncryptedDisk::open_with(inner, entropy, unlock)?))
+}
+
+/// The key-encryption key an unlock key stands for (HKDF-SHA256; the salt names its use, so
+/// the same key bytes used for anything else would give another key).
+fn kek(unlock: &UnlockKey) -> LessSafeKey {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"shoal raft.dek kek v1").extract(unlock.bytes());
+    let info = [DEK_FILE.as_bytes()];
+    let okm = prk.expand(&info, &AES_256_GCM).expect("32 bytes is within HKDF-SHA256's output");
+    LessSafeKey::new(UnboundKey::from(okm))
+}
+
+/// The DEK file's content for `dek`, wrapped under `unlock` if given.
+fn dek_file(dek: &[u8; DEK_BYTES], unlock: Option<&UnlockKey>, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
+    let Some(unlock) = unlock else { return seal(dek) };
+    let mut body = dek.to_vec();
+    kek(unlock)
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(DEK_FILE.as_bytes()), &mut body)
+        .expect("AES-GCM seals 32 bytes");
+    let mut out = Vec::with_capacity(4 + NONCE_LEN + body.len());
+    out.extend_from_slice(MAGIC_WRAPPED);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&body);
+    seal(&out)
+}
+
+/// The DEK in a DEK file's (unsealed) content, opened with `unlock` if it is wrapped.
+fn open_dek(content: &[u8], unlock: Option<&UnlockKey>) -> Result<([u8; DEK_BYTES], bool), OpenError> {
+    let damaged = || OpenError::Io(corrupt(format!("{DEK_FILE}: not a 32-byte key: the data key is damaged")));
+    if let Some(rest) = content.strip_prefix(MAGIC_WRAPPED) {
+        let unlock = unlock.ok_or(OpenError::Locked)?;
+        if rest.len() != NONCE_LEN + DEK_BYTES + TAG_BYTES {
+            return Err(damaged());
+        }
+        let nonce: [u8; NONCE_LEN] = rest[..NONCE_LEN].try_into().expect("12 bytes");
+        let mut body = rest[NONCE_LEN..].to_vec();
+        let plain = kek(unlock)
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(DEK_FILE.as_bytes()), &mut body)
+            .map_err(|_| OpenError::WrongKey)?;
+        return Ok((plain.try_into().map_err(|_| damaged())?, true));
+    }
+    Ok((content.try_into().map_err(|_| damaged())?, false))
 }
 
 /// A frame's header at `off` of `raw`: (written by a replace, body length), once the header
@@ -87,29 +166,39 @@ fn is_encrypted(raw: &[u8]) -> bool {
 
 impl EncryptedDisk {
     pub fn open(inner: Arc<dyn Disk>, entropy: [u8; 32]) -> io::Result<EncryptedDisk> {
+        Ok(EncryptedDisk::open_with(inner, entropy, None)?)
+    }
+
+    /// Opens the data key, wrapped or not: a wrapped one needs `unlock` (the key it was
+    /// wrapped with), else [`OpenError::Locked`].
+    pub fn open_with(inner: Arc<dyn Disk>, entropy: [u8; 32], unlock: Option<&UnlockKey>) -> Result<EncryptedDisk, OpenError> {
         let mut rng = ChaCha20Rng::from_seed(entropy);
-        let dek: [u8; 32] = match inner.read(DEK_FILE)? {
-            Some(bytes) => unseal(DEK_FILE, &bytes)?
-                .try_into()
-                .map_err(|_| corrupt(format!("{DEK_FILE}: not a 32-byte key: the data key is damaged")))?,
+        let (dek, wrapped): ([u8; DEK_BYTES], bool) = match inner.read(DEK_FILE)? {
+            Some(bytes) => open_dek(unseal(DEK_FILE, &bytes)?, unlock)?,
             None => {
                 // A new key for files sealed under a lost one would make them unreadable for
                 // good (and a torn-tail repair could then drop what it cannot open).
                 for f in RAFT_FILES {
                     if inner.read(f)?.is_some_and(|b| is_encrypted(&b)) {
-                        return Err(corrupt(format!(
+                        return Err(OpenError::Io(corrupt(format!(
                             "{f} is encrypted but the data key {DEK_FILE} is missing: restore it from the backup it was taken with; refusing to start"
-                        )));
+                        ))));
                     }
                 }
-                let dek: [u8; 32] = rng.gen();
+                let dek: [u8; DEK_BYTES] = rng.gen();
                 inner.replace(DEK_FILE, &seal(&dek))?;
                 inner.sync(DEK_FILE)?;
-                dek
+                (dek, false)
             }
         };
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &dek).map_err(|_| corrupt("the data key is unusable".into()))?);
-        Ok(EncryptedDisk { inner, key, nonces: Mutex::new(rng) })
+        let wrapped_with = Mutex::new(if wrapped { unlock.cloned() } else { None });
+        Ok(EncryptedDisk { inner, dek, key, nonces: Mutex::new(rng), wrapped_with })
+    }
+
+    /// Whether the data key on the disk is wrapped (autolock), and with which key.
+    pub fn wrapped_with(&self) -> Option<UnlockKey> {
+        self.wrapped_with.lock().unwrap().clone()
     }
 
     /// `plaintext` as frames (one per [`FRAME_PLAINTEXT_MAX`] bytes, at least one).
@@ -209,6 +298,26 @@ impl Disk for EncryptedDisk {
     fn crash_point(&self, point: CrashPoint) {
         self.inner.crash_point(point)
     }
+
+    /// Re-wraps the data key under `unlock` (or stores it plain): one atomic replace of
+    /// [`DEK_FILE`], synced before the new key counts. Nothing else is rewritten.
+    fn set_unlock_key(&self, unlock: Option<&UnlockKey>) -> io::Result<()> {
+        let mut cur = self.wrapped_with.lock().unwrap();
+        if cur.as_ref() == unlock {
+            return Ok(());
+        }
+        let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
+        self.inner.replace(DEK_FILE, &dek_file(&self.dek, unlock, nonce))?;
+        self.inner.sync(DEK_FILE)?;
+        *cur = unlock.cloned();
+        Ok(())
+    }
+}
+
+/// Whether `raw` (a [`DEK_FILE`]'s bytes on the disk below) holds the data key wrapped, not
+/// plain: the simulator's autolock check reads it.
+pub fn dek_is_wrapped(raw: &[u8]) -> bool {
+    unseal(DEK_FILE, raw).is_ok_and(|c| c.starts_with(MAGIC_WRAPPED))
 }
 
 /// The byte ranges of the bodies (nonce, ciphertext, tag) of the whole frames at the start of

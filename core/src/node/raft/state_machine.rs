@@ -114,6 +114,8 @@ pub struct StateMachine {
     disk: Arc<dyn Disk>,
     shared: SharedState,
     observer: SharedObserver,
+    /// The Cluster's unlock key as last handed to the disk (none: not yet since the start).
+    unlock_key_seen: Option<String>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -145,11 +147,38 @@ impl StateMachine {
             i.membership = snap.meta.last_membership.clone();
             i.snapshot = Some(snap);
         }
-        Ok(StateMachine { node, disk, shared, observer })
+        Ok(StateMachine { node, disk, shared, observer, unlock_key_seen: None })
     }
 
     pub fn shared(&self) -> SharedState {
         self.shared.clone()
+    }
+
+    /// Autolock: when the applied store's unlock key differs from the one last handed to the
+    /// disk, the disk re-wraps its data key with it. A failure is retried at the next apply
+    /// (the old wrapping still opens the files meanwhile).
+    pub(crate) fn follow_unlock_key(&mut self, store: &Store) {
+        let key = match store.get(crate::model::Kind::Cluster, crate::leader::CLUSTER_ID) {
+            Some(crate::model::Object::Cluster(c)) => c.unlock_key.as_str(),
+            _ => return,
+        };
+        if self.unlock_key_seen.as_deref() == Some(key) {
+            return;
+        }
+        let parsed = match key {
+            "" => None,
+            k => match crate::ca::unlock_key::UnlockKey::parse(k) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!(target: "shoal::raft", node = self.node, "the swarm's unlock key is unusable ({e}): the data key stays as it is");
+                    return;
+                }
+            },
+        };
+        match self.disk.set_unlock_key(parsed.as_ref()) {
+            Ok(()) => self.unlock_key_seen = Some(key.to_string()),
+            Err(e) => tracing::warn!(target: "shoal::raft", node = self.node, "cannot re-wrap the data key with the swarm's unlock key: {e}"),
+        }
     }
 }
 
@@ -191,7 +220,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut out = Vec::new();
-        let mut i = self.shared.inner.lock().unwrap();
+        // A clone, so `self` stays free for follow_unlock_key below.
+        let shared = self.shared.clone();
+        let mut i = shared.inner.lock().unwrap();
         for entry in entries {
             let index = entry.log_id.index;
             debug_assert!(i.last_applied.is_none_or(|l| l.index < index), "entries apply in order, once");
@@ -219,6 +250,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.observer.applied(self.node, index, entry.log_id.leader_id.term, entry_hash, i.store.state_hash());
             out.push(result);
         }
+        self.follow_unlock_key(&i.store);
         drop(i);
         self.shared.applied_signal.bump();
         Ok(out)
@@ -230,6 +262,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             disk: self.disk.clone(),
             shared: self.shared.clone(),
             observer: self.observer.clone(),
+            unlock_key_seen: self.unlock_key_seen.clone(),
         }
     }
 
@@ -247,7 +280,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let snap = StoredSnapshot { meta: meta.clone(), data };
         let bytes = seal(&serde_json::to_vec(&snap).expect("snapshot serialises"));
         self.disk.replace(SNAPSHOT_FILE, &bytes).map_err(write_err)?;
-        let mut i = self.shared.inner.lock().unwrap();
+        let shared = self.shared.clone();
+        let mut i = shared.inner.lock().unwrap();
         i.store = store;
         i.last_applied = meta.last_log_id;
         i.membership = meta.last_membership.clone();
@@ -255,6 +289,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let (index, term) = meta.last_log_id.map(|l| (l.index, l.leader_id.term)).unwrap_or((0, 0));
         tracing::info!(target: "shoal::raft", node = self.node, index, "snapshot installed");
         self.observer.snapshot_installed(self.node, index, term, i.store.state_hash());
+        self.follow_unlock_key(&i.store);
         drop(i);
         self.shared.applied_signal.bump();
         Ok(())

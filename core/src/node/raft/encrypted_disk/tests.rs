@@ -137,3 +137,58 @@ fn raft_storage_runs_on_it_and_secrets_stay_encrypted() {
     let snapshot = plain_disk.read("snapshot").unwrap().unwrap();
     assert!(contains(&snapshot, &e.read("snapshot").unwrap().unwrap()[..16]));
 }
+
+/// Autolock: a wrapped data key opens only with its unlock key; a rotation re-wraps it, after
+/// which the previous key no longer opens it; turning autolock off stores it plain again.
+#[test]
+fn autolock_wraps_the_data_key_and_rotation_retires_the_old_key() {
+    use crate::ca::unlock_key::UnlockKey;
+    let (k1, k2) = (UnlockKey::from_bytes([1; 32]), UnlockKey::from_bytes([2; 32]));
+    let (raw, e) = fresh();
+    e.append("raft.log", b"entries").unwrap();
+    let plain_dek = raw.read(DEK_FILE).unwrap().unwrap();
+    assert!(!dek_is_wrapped(&plain_dek));
+    e.set_unlock_key(Some(&k1)).unwrap();
+    let wrapped = raw.read(DEK_FILE).unwrap().unwrap();
+    assert!(dek_is_wrapped(&wrapped));
+    assert!(!contains(&wrapped, &unseal(DEK_FILE, &plain_dek).unwrap()[..16]), "the wrapped file holds the data key in plaintext");
+    // Restarted: locked without a key, refused with another, open with its own.
+    assert!(matches!(EncryptedDisk::open_with(raw.clone(), [2; 32], None), Err(OpenError::Locked)));
+    assert!(matches!(EncryptedDisk::open_with(raw.clone(), [2; 32], Some(&k2)), Err(OpenError::WrongKey)));
+    let again = EncryptedDisk::open_with(raw.clone(), [2; 32], Some(&k1)).unwrap();
+    assert_eq!(again.read("raft.log").unwrap().unwrap(), b"entries");
+    assert_eq!(again.wrapped_with(), Some(k1.clone()));
+    // Locked is what a plain `open` says too, never a new key made over the old one.
+    let err = EncryptedDisk::open(raw.clone(), [3; 32]).err().expect("locked");
+    assert!(err.to_string().contains("this manager is locked"), "{err}");
+    assert_eq!(raw.read(DEK_FILE).unwrap().unwrap(), wrapped, "a refused open leaves the key as it was");
+    // Rotation: the same key for the data, wrapped under the new unlock key only.
+    again.set_unlock_key(Some(&k2)).unwrap();
+    assert!(matches!(EncryptedDisk::open_with(raw.clone(), [4; 32], Some(&k1)), Err(OpenError::WrongKey)));
+    let rotated = EncryptedDisk::open_with(raw.clone(), [4; 32], Some(&k2)).unwrap();
+    assert_eq!(rotated.read("raft.log").unwrap().unwrap(), b"entries");
+    // The same key again writes nothing; autolock off stores the key plain.
+    let before = raw.read(DEK_FILE).unwrap().unwrap();
+    rotated.set_unlock_key(Some(&k2)).unwrap();
+    assert_eq!(raw.read(DEK_FILE).unwrap().unwrap(), before);
+    rotated.set_unlock_key(None).unwrap();
+    assert!(!dek_is_wrapped(&raw.read(DEK_FILE).unwrap().unwrap()));
+    assert_eq!(EncryptedDisk::open(raw.clone(), [5; 32]).unwrap().read("raft.log").unwrap().unwrap(), b"entries");
+}
+
+/// The state machine hands every change of the swarm's unlock key to the disk as it applies.
+#[test]
+fn the_state_machine_rewraps_when_the_applied_unlock_key_changes() {
+    use crate::ca::unlock_key::UnlockKey;
+    use crate::model::{Cluster, Object};
+    let key = UnlockKey::from_bytes([9; 32]);
+    let mut cluster = Cluster { id: crate::leader::CLUSTER_ID.into(), unlock_key: key.to_string(), ..Default::default() };
+    cluster.spec.encryption.auto_lock_managers = true;
+    let store = crate::store::Store::from_objects(3, vec![Object::Cluster(cluster)]).unwrap();
+    let raw = Arc::new(MemDisk::default());
+    let disk: Arc<dyn Disk> = Arc::new(EncryptedDisk::open(raw.clone(), [5; 32]).unwrap());
+    let mut sm = StateMachine::open(1, disk, Arc::new(NoObserver)).unwrap();
+    sm.follow_unlock_key(&store);
+    assert!(dek_is_wrapped(&raw.read(DEK_FILE).unwrap().unwrap()));
+    assert!(EncryptedDisk::open_with(raw.clone(), [6; 32], Some(&key)).is_ok());
+}
