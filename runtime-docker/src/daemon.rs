@@ -322,9 +322,11 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         }
         _ => {}
     }
+    // The key that opened an autolocked state for --force-new-cluster opens it again below.
+    let mut unlock_key = None;
     let start = match (start, &existing) {
         (Start::ForceNewCluster, Some(id)) => {
-            crate::force_new_cluster::run(dir, id)?;
+            unlock_key = crate::force_new_cluster::run(dir, id)?;
             Start::Restart
         }
         (s, _) => s,
@@ -336,7 +338,6 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     // What the data directory held before an init or join wrote into it: a failed one
     // takes back what it wrote (an empty `raft/` left behind would look like a node).
     let fresh = existing.is_none().then(|| DirBefore::of(dir));
-    let disk = crate::disk::raft_disk(&dir.join("raft")).map_err(|e| format!("data directory: {e}"))?;
     let id_disk = FileDisk::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     let advertise = existing.as_ref().map(|i| i.advertise_addr.clone()).unwrap_or_else(|| opts.advertise_addr.clone());
     if advertise.parse::<SocketAddr>().is_err() {
@@ -353,6 +354,17 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         .unwrap_or(&advertise)
         .parse()
         .map_err(|e| format!("--listen-addr: {e}: give ip:port, e.g. 0.0.0.0:4242"))?;
+    let api_endpoints = if opts.docker_api.is_empty() {
+        vec![crate::engine_api::Endpoint::Unix(dir.join(DOCKER_API_SOCKET))]
+    } else {
+        opts.docker_api.iter().map(|s| crate::engine_api::parse_endpoint(s)).collect::<Result<Vec<_>, _>>()?
+    };
+    let disk = match (crate::disk::raft_disk(&dir.join("raft"), unlock_key.as_ref()), &existing) {
+        (Ok(disk), _) => disk,
+        // Autolock: a restarted manager waits, locked, for its unlock key.
+        (Err(shoal_core::node::raft::OpenError::Locked), Some(id)) => crate::locked::wait_for_unlock(dir, id, listen, &api_endpoints).await?,
+        (Err(e), _) => return Err(format!("data directory: {e}")),
+    };
     let raft_id = match &existing {
         Some(i) => i.raft_id,
         None => os_random_u64()?.max(1),
@@ -361,6 +373,13 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Start::Init(spec) => Some((**spec).clone()),
         _ => None,
     };
+    // `--autolock`: the first leader writes the Cluster without it; it is turned on below,
+    // with a key, once the swarm exists.
+    let autolock_at_init = init_spec.as_ref().is_some_and(|s| s.encryption.auto_lock_managers);
+    let init_spec = init_spec.map(|mut s| {
+        s.encryption.auto_lock_managers = false;
+        s
+    });
     let base = |root_ca: Option<shoal_core::model::RootCa>, bootstrap: bool| NodeConfig {
         id: raft_id,
         name: hostname(),
@@ -382,11 +401,6 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         Ok(tokio::spawn(manager.clone().serve_secure(listen, server, auth)))
     };
 
-    let api_endpoints = if opts.docker_api.is_empty() {
-        vec![crate::engine_api::Endpoint::Unix(dir.join(DOCKER_API_SOCKET))]
-    } else {
-        opts.docker_api.iter().map(|s| crate::engine_api::parse_endpoint(s)).collect::<Result<Vec<_>, _>>()?
-    };
     let metrics_addr: Option<SocketAddr> = match &opts.metrics_addr {
         Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
         None => None,
@@ -422,6 +436,10 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
             println!("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.");
+            if autolock_at_init {
+                let key = crate::locked::turn_on_autolock(&manager).await?;
+                println!("\n{}", shoal_core::cli::unlock_key_message(&key));
+            }
             (i, server, manager, certs)
         }
         (Start::Join { token, manager: addr }, None) => {

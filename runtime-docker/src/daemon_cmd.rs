@@ -3,10 +3,9 @@
 //! leave` (asks the local daemon over its own mTLS channel) and `ca client-bundle`. Their
 //! clap definitions live here; main.rs dispatches on the words.
 
-use crate::{call, daemon, engine_api, join_token, objects, with_port, DEFAULT_DATA_DIR, DEFAULT_PORT};
+use crate::{daemon, engine_api, join_token, with_port, DEFAULT_DATA_DIR, DEFAULT_PORT};
 use clap::{Parser, Subcommand};
-use shoal_core::model::Object;
-use shoal_core::proto::{self, control_request::Op};
+use shoal_core::proto;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -149,10 +148,7 @@ pub(crate) enum CaCmd {
 /// manager's certificate) and writes the bundle docker clients read.
 pub(crate) async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String> {
     let CaCmd::ClientBundle { dir } = cmd;
-    let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
-    let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
-        return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
-    };
+    let c = crate::current_cluster(host).await?;
     let (cert, key) = engine_api::tls::issue(&c.root_ca, &[], true)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("Error: cannot create {}: {e}", dir.display()))?;
     use std::os::unix::fs::OpenOptionsExt;

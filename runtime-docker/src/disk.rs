@@ -5,7 +5,8 @@
 //! directory, so a crash leaves either the old or the new content. Files are created 0600:
 //! the data directory holds keys and the raft log.
 
-use shoal_core::node::raft::Disk;
+use shoal_core::ca::unlock_key::UnlockKey;
+use shoal_core::node::raft::{Disk, OpenError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,10 +18,15 @@ pub struct FileDisk {
 
 /// The node's raft storage in `dir`: files encrypted at rest with the node's data key
 /// (core's `EncryptedDisk`, the key made on the first start), nonces seeded from the OS.
-pub fn raft_disk(dir: &Path) -> Result<std::sync::Arc<dyn Disk>, String> {
-    let files = FileDisk::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let entropy: [u8; 32] = crate::tls::os_random()?;
-    shoal_core::node::raft::encrypted(std::sync::Arc::new(files), entropy).map_err(|e| format!("{}: {e}", dir.display()))
+/// `unlock` opens a data key wrapped under autolock; without it such a disk is `Locked`.
+pub fn raft_disk(dir: &Path, unlock: Option<&UnlockKey>) -> Result<std::sync::Arc<dyn Disk>, OpenError> {
+    let context = |e: String| OpenError::Io(io::Error::other(format!("{}: {e}", dir.display())));
+    let files = FileDisk::open(dir).map_err(|e| context(e.to_string()))?;
+    let entropy: [u8; 32] = crate::tls::os_random().map_err(context)?;
+    match shoal_core::node::raft::encrypted_unlocked(std::sync::Arc::new(files), entropy, unlock) {
+        Err(OpenError::Io(e)) => Err(context(e.to_string())),
+        other => other,
+    }
 }
 
 impl FileDisk {

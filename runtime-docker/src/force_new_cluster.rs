@@ -9,7 +9,7 @@ use std::path::Path;
 /// `swarm init --force-new-cluster`: keeps a copy of the raft state (`raft.before-force-new-
 /// cluster[-N]`), then rewrites it as a swarm whose only manager is this node, with every
 /// object its state held (core/src/node/raft/seed.rs). The daemon then restarts on it.
-pub fn run(dir: &Path, id: &Identity) -> Result<(), String> {
+pub fn run(dir: &Path, id: &Identity) -> Result<Option<shoal_core::ca::unlock_key::UnlockKey>, String> {
     if shoal_core::model::NodeRole::parse(&id.role) != Some(shoal_core::model::NodeRole::Manager) {
         return Err(format!(
             "{} is a worker's data directory (node {}): a worker holds no swarm state; run --force-new-cluster on a manager's",
@@ -30,12 +30,21 @@ pub fn run(dir: &Path, id: &Identity) -> Result<(), String> {
             std::fs::copy(e.path(), backup.join(e.file_name())).map_err(|err| format!("cannot copy {}: {err}", e.path().display()))?;
         }
     }
-    let disk = crate::disk::raft_disk(&raft).map_err(|e| format!("data directory: {e}"))?;
+    // An autolocked manager's state opens only with the unlock key: asked here, and handed
+    // to the daemon so it starts unlocked.
+    let (disk, unlock) = match crate::disk::raft_disk(&raft, None) {
+        Err(shoal_core::node::raft::OpenError::Locked) => {
+            let text = crate::locked::read_key("This manager is locked (autolock). Enter unlock key: ")?;
+            let key = shoal_core::ca::unlock_key::UnlockKey::parse(&text).map_err(|e| e.to_string())?;
+            (crate::disk::raft_disk(&raft, Some(&key)).map_err(|e| format!("--force-new-cluster: {e}"))?, Some(key))
+        }
+        other => (other.map_err(|e| format!("data directory: {e}"))?, None),
+    };
     let index = shoal_core::node::raft::force_new_cluster(disk, id.raft_id, &id.advertise_addr)
         .map_err(|e| format!("--force-new-cluster: {e} (the raft state is unchanged in {})", backup.display()))?;
     println!(
         "Forced a new cluster from this node's state (raft index {index}): it is the only manager now. The raft state before is kept in {}. Add managers with `shoal swarm join-token manager`.",
         backup.display()
     );
-    Ok(())
+    Ok(unlock)
 }

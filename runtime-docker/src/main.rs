@@ -32,6 +32,7 @@ mod completion;
 mod ingress;
 mod join_token;
 mod json_rows;
+mod locked;
 mod metrics;
 mod network_cmd;
 mod networks;
@@ -155,6 +156,17 @@ fn main() {
                 },
                 Err(e) => clap_exit(e),
             },
+            ["swarm", "unlock"] => match locked::swarm_unlock(std::path::Path::new(&client_dir)).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            },
+            ["swarm", "unlock", ..] => {
+                eprintln!("Usage: shoal swarm unlock\n\nUnlock swarm: reads the unlock key from standard input (never from the command line)");
+                if asks_help { 0 } else { 1 }
+            }
             ["ca", rest @ ..] => match CaCli::try_parse_from(rest) {
                 Ok(c) => match client_bundle(&host, &c.cmd).await {
                     Ok(()) => 0,
@@ -206,7 +218,8 @@ fn overview() -> String {
          swarm init    Initialize a swarm: this machine becomes its first manager (runs the daemon)\n  \
          swarm join    Join a swarm as a node and/or manager (runs the daemon)\n  \
          daemon        Restart this machine's daemon from its data directory\n  \
-         swarm leave   Leave the swarm (asks this machine's daemon)\n\n\
+         swarm leave   Leave the swarm (asks this machine's daemon)\n  \
+         swarm unlock  Unlock this locked manager (autolock; reads the key from standard input)\n\n\
          Control (any manager; the CLI speaks mTLS as the node whose --data-dir it reads):\n",
     );
     for c in shoal_core::cli::ControlCli::command().get_subcommands() {
@@ -398,6 +411,14 @@ async fn maybe_follow(host: &str, service: &str, detach: bool) -> Result<(), Str
 }
 
 /// A node by id, hostname or id prefix, read through the control API.
+async fn current_cluster(host: &str) -> Result<shoal_core::model::Cluster, String> {
+    let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
+    match objects(&r).into_iter().next() {
+        Some(Object::Cluster(c)) => Ok(c),
+        _ => Err("Error: the swarm has no cluster object yet; retry in a moment".into()),
+    }
+}
+
 async fn get_node(host: &str, key: &str) -> Result<shoal_core::model::Node, String> {
     let r = call(host, Op::GetNode(proto::ObjectKey { key: key.to_string() })).await?;
     match objects(&r).into_iter().next() {
@@ -529,9 +550,27 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 }
             }
         }
-        ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas }) => {
-            call(host, Op::UpdateCluster(proto::UpdateCluster { task_history_limit, max_service_replicas })).await?;
+        ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas, autolock }) => {
+            let key = locked::new_unlock_key()?;
+            call(host, shoal_core::cli::update_cluster_op(task_history_limit, max_service_replicas, autolock, false, || key)).await?;
             println!("Swarm updated.");
+            if autolock == Some(true) {
+                println!("{}", shoal_core::cli::unlock_key_message(&current_cluster(host).await?.unlock_key));
+            }
+        }
+        ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate, quiet }) => {
+            if rotate {
+                let key = locked::new_unlock_key()?;
+                call(host, shoal_core::cli::update_cluster_op(None, None, None, true, || key)).await?;
+                if !quiet {
+                    println!("Successfully rotated manager unlock key.\n");
+                }
+            }
+            let key = current_cluster(host).await?.unlock_key;
+            if key.is_empty() {
+                return Err("Error: no unlock key is set: autolock is off (`shoal swarm update --autolock=true` turns it on)".into());
+            }
+            println!("{}", if quiet { key } else { shoal_core::cli::unlock_key_message(&key) });
         }
         ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, quiet, role }) => {
             if rotate {
@@ -540,10 +579,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                     println!("Successfully rotated {role} join token.\n");
                 }
             }
-            let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
-            let Some(Object::Cluster(c)) = objects(&r).into_iter().next() else {
-                return Err("Error: the swarm has no cluster object yet; retry in a moment".into());
-            };
+            let c = current_cluster(host).await?;
             let token = if role == "manager" { c.root_ca.join_token_manager } else { c.root_ca.join_token_worker };
             if quiet {
                 println!("{token}");

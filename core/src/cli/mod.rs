@@ -293,6 +293,9 @@ impl InitFlags {
             return Err("--max-service-replicas 0 would refuse every replicated service: give at least 1".into());
         }
         spec.orchestration.max_service_replicas = self.max_service_replicas;
+        // Asked for here; the daemon turns it on with a key once the swarm exists (the Cluster
+        // holds a key exactly while autolock is on).
+        spec.encryption.auto_lock_managers = self.autolock;
         Ok(spec)
     }
 }

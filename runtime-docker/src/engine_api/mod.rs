@@ -10,6 +10,7 @@
 //! (`Manager::read_tables`). A worker answers swarm endpoints as dockerd does on a worker (503).
 
 mod events;
+mod locked;
 mod logs;
 mod routes;
 mod swarm;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use events::EventLog;
+pub use locked::serve_locked;
 
 /// Bodies above this are refused (413): a service spec is a few KiB; a secret at most 500 KiB
 /// of data, base64 inflates it by a third.

@@ -103,7 +103,10 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::POST, ["swarm", "init" | "join"]) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
-        (&M::GET, ["swarm", "unlockkey"]) | (&M::POST, ["swarm", "unlock" | "leave"]) => {
+        (&M::GET, ["swarm", "unlockkey"]) => swarm::unlock_key(api).await,
+        // A running node is not locked (a locked one answers from engine_api/locked.rs).
+        (&M::POST, ["swarm", "unlock"]) => Err(ApiError::Conflict(shoal_core::node::local::NOT_LOCKED.into())),
+        (&M::POST, ["swarm", "leave"]) => {
             Err(ApiError::NotImplemented(format!("{rest} is not supported through the Engine API yet: use the shoal CLI")))
         }
 

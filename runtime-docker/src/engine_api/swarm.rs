@@ -26,9 +26,16 @@ pub async fn inspect_swarm(api: &EngineApi) -> Result<Resp, ApiError> {
     Ok(json(StatusCode::OK, &s))
 }
 
-/// `POST /swarm/update?version=N&rotateWorkerToken=…&rotateManagerToken=…`: join token
-/// rotation (`docker swarm join-token --rotate`). Other changes of the swarm's settings are
-/// refused until Shoal can apply them.
+/// `GET /swarm/unlockkey`.
+pub async fn unlock_key(api: &EngineApi) -> Result<Resp, ApiError> {
+    let k = api.read(&[Kind::Cluster], query::unlock_key).await?;
+    Ok(json(StatusCode::OK, &k))
+}
+
+/// `POST /swarm/update?version=N&rotateWorkerToken=…&rotateManagerToken=…&rotateManagerUnlockKey=…`:
+/// join token rotation (`docker swarm join-token --rotate`), autolock
+/// (`EncryptionConfig.AutoLockManagers`, `swarm unlock-key --rotate`) and the task history
+/// limit. Other changes of the swarm's settings are refused until Shoal can apply them.
 pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Resp, ApiError> {
     let sent: d::SwarmSpec = parse("swarm spec", body)?;
     let version = q.version()?;
@@ -40,13 +47,26 @@ pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Res
             version.unwrap_or_default()
         )));
     }
-    if sent != cur.spec {
+    let mut others = sent.clone();
+    others.encryption_config = cur.spec.encryption_config.clone();
+    others.orchestration = cur.spec.orchestration.clone();
+    if others != cur.spec {
         return Err(ApiError::NotImplemented(
-            "changing the swarm's settings is not supported by Shoal yet: only join token rotation (rotateWorkerToken, rotateManagerToken)".into(),
+            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation and the task history limit".into(),
         ));
     }
-    if q.flag("rotateManagerUnlockKey") {
-        return Err(ApiError::NotImplemented("autolock is not supported by Shoal yet: there is no unlock key to rotate".into()));
+    let autolock = sent.encryption_config.auto_lock_managers;
+    let autolock = (autolock != cur.spec.encryption_config.auto_lock_managers).then_some(autolock);
+    let history = match sent.orchestration.task_history_retention_limit {
+        Some(n) if sent.orchestration != cur.spec.orchestration => Some(
+            u32::try_from(n).map_err(|_| ApiError::BadRequest(format!("TaskHistoryRetentionLimit {n}: give 0 or more")))?,
+        ),
+        _ => None,
+    };
+    let rotate = q.flag("rotateManagerUnlockKey");
+    if autolock.is_some() || history.is_some() || rotate {
+        let key = crate::locked::new_unlock_key().map_err(ApiError::Internal)?;
+        api.control(shoal_core::cli::update_cluster_op(history, None, autolock, rotate, || key)).await?;
     }
     for (flag, role) in [("rotateWorkerToken", NodeRole::Worker), ("rotateManagerToken", NodeRole::Manager)] {
         if q.flag(flag) {

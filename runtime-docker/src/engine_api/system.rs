@@ -12,13 +12,18 @@ use std::collections::BTreeMap;
 /// `HEAD|GET /_ping`: `OK`, with the `Swarm` header the CLI reads (`active/manager`,
 /// `active/worker`).
 pub fn ping(api: &EngineApi, head: bool) -> Resp {
+    ping_as(if api.is_manager() { "active/manager" } else { "active/worker" }, head)
+}
+
+/// `/_ping` with `swarm` as the `Swarm` header (`locked` on a locked manager).
+pub fn ping_as(swarm: &'static str, head: bool) -> Resp {
     let mut r = Response::new(if head { Body::empty() } else { Body::from("OK") });
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert("Builder-Version", HeaderValue::from_static("1"));
-    h.insert("Swarm", HeaderValue::from_static(if api.is_manager() { "active/manager" } else { "active/worker" }));
+    h.insert("Swarm", HeaderValue::from_static(swarm));
     r
 }
 
@@ -58,16 +63,6 @@ fn go_arch() -> &'static str {
 /// `GET /info`: the engine's info, its `Swarm` block Shoal's. Without an engine (or if it
 /// does not answer) the answer carries only what Shoal knows.
 pub async fn info(api: &EngineApi) -> Result<Resp, ApiError> {
-    let mut info = match &api.docker {
-        Some(docker) => match docker.info().await {
-            Ok(i) => serde_json::to_value(i).unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(target: "shoal", "engine info for /info: {e}");
-                serde_json::Value::Object(Default::default())
-            }
-        },
-        None => serde_json::Value::Object(Default::default()),
-    };
     let swarm = if api.is_manager() {
         let (id, addr) = (api.node_id.clone(), api.node_addr.clone());
         match api.manager.read_tables(&[Kind::Node, Kind::Cluster], |s| query::swarm_info(s, &id, &addr, true)).await {
@@ -85,12 +80,27 @@ pub async fn info(api: &EngineApi) -> Result<Resp, ApiError> {
     } else {
         d::SwarmInfo { node_id: api.node_id.clone(), node_addr: api.node_addr.clone(), local_node_state: "active".into(), ..Default::default() }
     };
+    Ok(info_with(api.docker.as_ref(), swarm).await)
+}
+
+/// The engine's `/info` (what it answers, or nothing without one) with `swarm` as its block.
+pub async fn info_with(docker: Option<&bollard::Docker>, swarm: d::SwarmInfo) -> Resp {
+    let mut info = match docker {
+        Some(docker) => match docker.info().await {
+            Ok(i) => serde_json::to_value(i).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(target: "shoal", "engine info for /info: {e}");
+                serde_json::Value::Object(Default::default())
+            }
+        },
+        None => serde_json::Value::Object(Default::default()),
+    };
     if let Some(o) = info.as_object_mut() {
         o.insert("Swarm".into(), serde_json::to_value(swarm).unwrap_or_default());
         o.entry("OSType").or_insert_with(|| "linux".into());
         o.entry("Architecture").or_insert_with(|| std::env::consts::ARCH.into());
     }
-    Ok(json(StatusCode::OK, &info))
+    json(StatusCode::OK, &info)
 }
 
 /// `GET /distribution/{name}/json`: the image as this node's engine has it. No registry is

@@ -257,7 +257,7 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
             dispatcher: d::SwarmDispatcher { heartbeat_period: Some(ms_to_ns(spec.dispatcher.heartbeat_period_ms)) },
             ca_config: d::SwarmCaConfig { node_cert_expiry: Some((spec.ca_config.node_cert_expiry_secs as i64).saturating_mul(1_000_000_000)) },
             task_defaults: Default::default(),
-            encryption_config: d::SwarmEncryption { auto_lock_managers: false },
+            encryption_config: d::SwarmEncryption { auto_lock_managers: spec.encryption.auto_lock_managers },
         },
         tls_info: d::TlsInfo { trust_root: c.root_ca.ca_cert_pem.clone(), ..Default::default() },
         root_rotation_in_progress: false,

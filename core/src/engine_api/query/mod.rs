@@ -278,6 +278,13 @@ pub fn inspect_node(store: &Store, key: &str) -> Result<d::Node, ApiError> {
 }
 
 /// `GET /swarm`
+/// `GET /swarm/unlockkey`: the unlock key while autolock is on (empty otherwise, which the
+/// docker CLI reports as "no unlock key is set").
+pub fn unlock_key(store: &Store) -> Result<serde_json::Value, ApiError> {
+    let c = control::cluster(store).map_err(|_| ApiError::Unavailable("the swarm has no cluster object yet: its first leader has not written it; retry".into()))?;
+    Ok(serde_json::json!({ "UnlockKey": c.unlock_key }))
+}
+
 pub fn swarm(store: &Store) -> Result<d::Swarm, ApiError> {
     let c = control::cluster(store).map_err(|_| ApiError::Unavailable("the swarm has no cluster object yet: its first leader has not written it; retry".into()))?;
     Ok(convert::swarm_to_docker(c, true))

@@ -1,0 +1,75 @@
+//! The Engine API of a locked manager (autolock, locked.rs): what the docker CLI needs to
+//! see that the node is locked and to unlock it, and dockerd's locked answer to the rest.
+//!
+//! `/_ping` (`Swarm: locked`), `/version`, `/info` (`LocalNodeState: locked`) and
+//! `POST /swarm/unlock` with `{"UnlockKey": "SWMKEY-1-…"}`; everything else is 503 with
+//! dockerd's message. Unix sockets only: a TCP endpoint's certificate comes from the swarm's
+//! CA, which is in the locked store.
+
+use super::{empty, error, routes::parse, stamp, system, Endpoint, Resp};
+use crate::locked::{offer, Offer, Refused, LOCKED_MESSAGE};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use shoal_core::engine_api::{split_version, types as d, ApiError};
+use tokio::sync::mpsc;
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UnlockRequest {
+    #[serde(default)]
+    unlock_key: String,
+}
+
+async fn dispatch(req: Request, offers: &mpsc::Sender<Offer>, node_id: &str, node_addr: &str) -> Result<Resp, ApiError> {
+    let path = req.uri().path().to_string();
+    let (_, rest) = split_version(&path)?;
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let m = req.method().clone();
+    match (&m, segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping_as("locked", m == Method::HEAD)),
+        (&Method::GET, ["version"]) => Ok(system::version()),
+        (&Method::GET, ["info"]) => {
+            let swarm = d::SwarmInfo { node_id: node_id.into(), node_addr: node_addr.into(), local_node_state: "locked".into(), ..Default::default() };
+            Ok(system::info_with(bollard::Docker::connect_with_local_defaults().ok().as_ref(), swarm).await)
+        }
+        (&Method::POST, ["swarm", "unlock"]) => {
+            let body = axum::body::to_bytes(req.into_body(), 64 << 10)
+                .await
+                .map_err(|_| ApiError::BadRequest("the unlock request's body is over 64 KiB or could not be read".into()))?;
+            let r: UnlockRequest = parse("unlock request", &body)?;
+            match offer(offers, r.unlock_key).await {
+                Ok(()) => Ok(empty(StatusCode::OK)),
+                Err(Refused::BadKey(m)) => Err(ApiError::BadRequest(m)),
+                Err(Refused::Failed(m)) => Err(ApiError::Internal(m)),
+            }
+        }
+        _ => Err(ApiError::Unavailable(LOCKED_MESSAGE.into())),
+    }
+}
+
+/// Serves the locked API on each unix endpoint; the handles stop it.
+pub fn serve_locked(endpoints: &[Endpoint], offers: mpsc::Sender<Offer>, node_id: String, node_addr: String) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    let mut out = Vec::new();
+    for ep in endpoints {
+        let Endpoint::Unix(path) = ep else {
+            tracing::warn!(target: "shoal", "{ep:?}: not served while this manager is locked (its TLS certificate comes from the locked store)");
+            continue;
+        };
+        let l = super::bind(path)?;
+        let (offers, node_id, node_addr) = (offers.clone(), node_id.clone(), node_addr.clone());
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (offers, node_id, node_addr) = (offers.clone(), node_id.clone(), node_addr.clone());
+            async move {
+                let mut r = dispatch(req, &offers, &node_id, &node_addr).await.unwrap_or_else(|e| error(&e));
+                stamp(&mut r);
+                r
+            }
+        });
+        out.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, app).await {
+                tracing::warn!(target: "shoal", "the locked Engine API stopped: {e}");
+            }
+        }));
+    }
+    Ok(out)
+}
