@@ -70,6 +70,7 @@ mod raft {
         chaos => "chaos.toml",
         latency_and_slow_disk => "latency-and-slow-disk.toml",
         force_new_cluster => "force-new-cluster.toml",
+        autolock => "autolock.toml",
     );
 }
 

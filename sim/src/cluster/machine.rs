@@ -16,7 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use shoal_core::dispatcher::NetworkTable;
 use shoal_core::model::{NodeDescription, NodeRole, Platform, Resources, RootCa};
 use shoal_core::node::agent::{join, run_agent, AgentConfig, AgentExit};
-use shoal_core::node::raft::{NodeId, SharedObserver};
+use shoal_core::ca::unlock_key::UnlockKey;
+use shoal_core::node::raft::{NodeId, OpenError, SharedObserver};
 use shoal_core::node::{Manager, NodeConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -163,9 +164,10 @@ impl Cluster {
                 seed: seed ^ raft_id.rotate_left(17),
                 opens: Arc::default(),
                 encrypt: scenario.sim.encrypt_at_rest,
+                lock: Arc::default(),
             };
             if let (Some(store), true) = (&twin_store, spec.manager) {
-                let seeded = opener.open().and_then(|d| shoal_core::node::raft::seed_disk(d.as_ref(), store, &managers));
+                let seeded = opener.open().map_err(std::io::Error::from).and_then(|d| shoal_core::node::raft::seed_disk(d.as_ref(), store, &managers));
                 if let Err(e) = seeded {
                     checkers.violate("twin", format!("{}: cannot seed its disk from the snapshot: {e}", spec.name));
                 }
@@ -250,7 +252,7 @@ impl Cluster {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
                         }
-                        let opened = opener.open();
+                        let opened = opener.open_or_wait(&cfg.name).await;
                         let observer: SharedObserver = checkers.clone();
                         let raft_id = identity.state().raft_id;
                         if raft_id != cfg.id {
@@ -260,7 +262,7 @@ impl Cluster {
                         let corrupted_at = disk.corrupted_at();
                         let started = match opened {
                             Ok(disk) => Manager::start(cfg.clone(), disk, observer).await,
-                            Err(e) => Err(e.into()),
+                            Err(e) => Err(std::io::Error::from(e).into()),
                         };
                         match started {
                             // The node must refuse to serve a log it cannot trust.
@@ -336,15 +338,54 @@ pub(crate) struct DiskOpener {
     opens: Arc<std::sync::atomic::AtomicU64>,
     /// False only for `bench raft`'s comparison (`[sim] encrypt_at_rest = false`).
     encrypt: bool,
+    pub(crate) lock: Arc<Mutex<LockState>>,
+}
+
+/// Autolock on one machine: whether its manager waits for a key, and the key an operator
+/// offered (`swarm unlock NODE`). An offered key is used by one open only, so a later restart
+/// is locked again, as in production.
+#[derive(Debug, Default)]
+pub(crate) struct LockState {
+    pub(crate) locked: bool,
+    pub(crate) offered: Option<UnlockKey>,
+    /// Keys refused so far (the unlock step compares before and after its offer).
+    pub(crate) refused: u64,
 }
 
 impl DiskOpener {
-    pub(crate) fn open(&self) -> std::io::Result<Arc<dyn shoal_core::node::raft::Disk>> {
+    pub(crate) fn open(&self) -> Result<Arc<dyn shoal_core::node::raft::Disk>, OpenError> {
         if !self.encrypt {
             return Ok(self.raw.clone());
         }
         let n = self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let entropy: [u8; 32] = rand::Rng::gen(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.seed ^ n.rotate_left(48) ^ 0x6465_6b00));
-        shoal_core::node::raft::encrypted(self.raw.clone(), entropy)
+        let key = self.lock.lock().unwrap().offered.take();
+        shoal_core::node::raft::encrypted_unlocked(self.raw.clone(), entropy, key.as_ref())
+    }
+
+    /// Opens the disk; a locked one (autolock) waits, locked, for an offered key that opens
+    /// it, as a restarted production manager waits for `swarm unlock`.
+    async fn open_or_wait(&self, name: &str) -> Result<Arc<dyn shoal_core::node::raft::Disk>, OpenError> {
+        loop {
+            match self.open() {
+                Err(e @ (OpenError::Locked | OpenError::WrongKey)) => {
+                    let mut l = self.lock.lock().unwrap();
+                    if matches!(e, OpenError::WrongKey) {
+                        l.refused += 1;
+                    }
+                    if !l.locked {
+                        l.locked = true;
+                        tracing::info!(target: "shoal", node = %name, "locked (autolock): waiting for `swarm unlock`");
+                    }
+                }
+                other => {
+                    self.lock.lock().unwrap().locked = false;
+                    return other;
+                }
+            }
+            while self.lock.lock().unwrap().offered.is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }

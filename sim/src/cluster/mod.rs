@@ -70,6 +70,11 @@ impl SimNode {
     pub(crate) fn disk(&self) -> &SimDisk {
         &self.disk
     }
+
+    /// Autolock: whether the machine's manager waits locked, and where a key is offered.
+    pub(crate) fn lock_state(&self) -> Arc<Mutex<machine::LockState>> {
+        self.opener.lock.clone()
+    }
 }
 
 pub struct Cluster {

@@ -82,6 +82,19 @@ pub fn at_rest(machine: &str, disk: &crate::disk::SimDisk, name: &str, data: &[u
     }
 }
 
+/// Autolock at rest: a manager that applied the swarm's latest autolock setting holds its data
+/// key wrapped exactly while autolock is on. Plain under autolock, a stolen disk opens; still
+/// wrapped after autolock was turned off, a restart would lock a swarm that is not locked.
+pub fn data_key_at_rest(machine: &str, disk: &crate::disk::SimDisk, autolock: bool) -> Result<(), String> {
+    use shoal_core::node::raft::Disk;
+    let Ok(Some(raw)) = disk.read(shoal_core::node::raft::DEK_FILE) else { return Ok(()) };
+    match (autolock, shoal_core::node::raft::dek_is_wrapped(&raw)) {
+        (true, false) => Err(format!("{machine}'s raft.dek holds its data key in plaintext while the swarm is autolocked")),
+        (false, true) => Err(format!("{machine}'s raft.dek is still wrapped with an unlock key after autolock was turned off")),
+        _ => Ok(()),
+    }
+}
+
 /// What `s` looks like inside the base64 encoding of a longer text, for each of the three
 /// places in a 3-byte group it may start at: the groups made of its bytes alone encode the
 /// same whatever surrounds them.
@@ -127,5 +140,13 @@ mod at_rest_tests {
         let encrypted = shoal_core::node::raft::encrypted(raw.clone(), [7; 32]).unwrap();
         encrypted.append("raft.log", entry).unwrap();
         at_rest("m1", &raw, "db-password", b"hunter2-very-secret").unwrap();
+        // The data key: plain while autolock is off, wrapped once it is on.
+        use super::data_key_at_rest;
+        data_key_at_rest("m1", &raw, false).unwrap();
+        let e = data_key_at_rest("m1", &raw, true).unwrap_err();
+        assert!(e.contains("holds its data key in plaintext while the swarm is autolocked"), "{e}");
+        encrypted.set_unlock_key(Some(&shoal_core::ca::unlock_key::UnlockKey::from_bytes([3; 32]))).unwrap();
+        data_key_at_rest("m1", &raw, true).unwrap();
+        assert!(data_key_at_rest("m1", &raw, false).unwrap_err().contains("still wrapped"));
     }
 }

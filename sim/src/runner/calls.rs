@@ -3,6 +3,7 @@
 //! promote and demote, `service logs`.
 
 use super::*;
+use shoal_core::ca::unlock_key::UnlockKey;
 
 impl Run {
     /// The spec of the service named `name`, read through the control API.
@@ -202,5 +203,75 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Err(format!("{} {name} failed: {last}", if add { "promote" } else { "demote" }))
+    }
+}
+
+impl Run {
+    /// A fresh unlock key from the seed (the n-th of the run), as the CLI draws one from the OS.
+    pub(super) fn draw_unlock_key(&self) -> UnlockKey {
+        let n = self.unlock_keys.lock().unwrap().len() as u64;
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.seed ^ 0x756e_6c6f_636b ^ n.rotate_left(40));
+        UnlockKey::from_bytes(rand::Rng::gen(&mut rng))
+    }
+
+    /// After an autolock or rotation step: the key the swarm holds now goes into the
+    /// operator's record (what `unlock-key` would print).
+    pub(super) async fn record_unlock_key(&self) -> Result<(), String> {
+        let r = self.control(Op::GetCluster(proto::ListObjects::default())).await?;
+        let objs: Vec<Object> = serde_json::from_slice(&r.objects).map_err(|e| e.to_string())?;
+        let Some(Object::Cluster(c)) = objs.into_iter().next() else { return Err("the swarm has no cluster object yet".into()) };
+        if c.unlock_key.is_empty() {
+            return Ok(());
+        }
+        let key = UnlockKey::parse(&c.unlock_key).map_err(|e| format!("the swarm's unlock key: {e}"))?;
+        let mut keys = self.unlock_keys.lock().unwrap();
+        if keys.last() != Some(&key) {
+            tracing::info!(target: "shoal::step", node = "runner", "unlock key #{} recorded", keys.len() + 1);
+            keys.push(key);
+        }
+        Ok(())
+    }
+
+    /// `swarm unlock NAME [--key previous]`: offers the machine's locked manager the keys in
+    /// turn and waits (virtual time) for each verdict.
+    pub(super) async fn unlock(&self, name: &str, previous: bool) -> Result<(), String> {
+        let lock = {
+            let c = self.cluster.lock().unwrap();
+            let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+            c.nodes[i].lock_state()
+        };
+        if !lock.lock().unwrap().locked {
+            return Err(format!("{name}: {}", shoal_core::node::local::NOT_LOCKED));
+        }
+        let keys: Vec<UnlockKey> = {
+            let all = self.unlock_keys.lock().unwrap();
+            let newest_first = all.iter().rev().cloned();
+            if previous { newest_first.skip(1).take(1).collect() } else { newest_first.collect() }
+        };
+        if keys.is_empty() {
+            return Err(format!("{name} is locked but the scenario recorded no such unlock key (turn autolock on with a step first)"));
+        }
+        for key in keys {
+            let refused_before = {
+                let mut l = lock.lock().unwrap();
+                l.offered = Some(key);
+                l.refused
+            };
+            // The machine polls for an offer every 100 ms; opening its disk takes no time.
+            for _ in 0..20 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let l = lock.lock().unwrap();
+                if !l.locked {
+                    tracing::info!(target: "shoal::step", node = %name, "unlocked");
+                    return Ok(());
+                }
+                if l.refused > refused_before {
+                    break;
+                }
+            }
+            // Not taken (the machine is down): withdrawn, so no later restart opens with it.
+            lock.lock().unwrap().offered = None;
+        }
+        Err(format!("{name}: swarm could not be unlocked: invalid key provided"))
     }
 }

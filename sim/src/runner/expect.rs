@@ -95,6 +95,14 @@ impl Run {
                     Predicate::RequestsFailed { n, cmp } => cmp.holds(self.requests.lock().unwrap().load.failed, *n),
                     Predicate::RequestsSucceeded(n) => self.requests.lock().unwrap().load.succeeded >= *n,
                     Predicate::LogsContain { n, text } => self.logs.lock().unwrap().iter().filter(|l| l.contains(text.as_str())).count() >= *n,
+                    Predicate::NodeLocked { node, locked } => {
+                        // Unlocked means started: a machine that has not opened its disk yet
+                        // is neither.
+                        c.index_of(node).is_some_and(|i| {
+                            let is_locked = c.nodes[i].lock_state().lock().unwrap().locked;
+                            c.nodes[i].up && if *locked { is_locked } else { !is_locked && c.manager(i).is_some() }
+                        })
+                    }
                     Predicate::NodeRole { node, manager } => {
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
                         node_in_store(&c, node, |n| n.role == want)

@@ -310,6 +310,9 @@ struct Run {
     plan: Option<shoal_core::plan::Plan>,
     /// Each secret created: (name, data), looked for on the disks when the run ends.
     secrets: Mutex<Vec<(String, Vec<u8>)>>,
+    /// Every unlock key the swarm printed, oldest first: the operator's record that
+    /// `swarm unlock` steps draw from.
+    unlock_keys: Mutex<Vec<shoal_core::ca::unlock_key::UnlockKey>>,
 }
 
 async fn drive(
@@ -365,6 +368,7 @@ async fn drive(
         logs: Arc::default(),
         plan: None,
         secrets: Mutex::default(),
+        unlock_keys: Mutex::default(),
     };
 
     let mut injectors = Vec::new();
@@ -451,10 +455,22 @@ async fn drive(
     // Final durability check on every live replica, whatever the steps asked.
     {
         let c = cluster.lock().unwrap();
+        // Autolock as the swarm has it last, and the raft index that set it.
+        let autolock = c.with_best_store(|s| {
+            shoal_core::control::cluster(s).ok().map(|cl| (cl.spec.encryption.auto_lock_managers, cl.meta.version))
+        });
+        let voters = c.voters();
         for i in 0..c.nodes.len() {
             if let Some(m) = c.manager(i) {
                 let (applied, _) = m.state.applied();
                 m.state.with_store(|s| checkers.check_acked(&c.nodes[i].name, applied, s));
+                if let Some(Some((on, at))) = autolock {
+                    if voters.contains(&c.nodes[i].raft_id) && applied >= at && scenario.sim.encrypt_at_rest {
+                        if let Err(e) = crate::invariants::secrets::data_key_at_rest(&c.nodes[i].name, c.nodes[i].disk(), on) {
+                            checkers.violate("autolock-at-rest", e);
+                        }
+                    }
+                }
             }
             for (name, data) in run.secrets.lock().unwrap().iter() {
                 if let Err(e) = crate::invariants::secrets::at_rest(&c.nodes[i].name, c.nodes[i].disk(), name, data) {

@@ -166,10 +166,20 @@ impl Run {
             DoCmd::Control(ControlCommand::Config(pc)) => self.payload_step(PayloadKind::Config, pc).await,
             DoCmd::Control(ControlCommand::Network(nc)) => self.network_step(nc).await,
             DoCmd::Control(ControlCommand::Stack(sc)) => self.stack_step(sc).await,
-            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas })) => {
-                let op = Op::UpdateCluster(proto::UpdateCluster { task_history_limit: *task_history_limit, max_service_replicas: *max_service_replicas });
-                self.control(op).await.map(|_| ())
+            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas, autolock })) => {
+                let key = self.draw_unlock_key();
+                let op = shoal_core::cli::update_cluster_op(*task_history_limit, *max_service_replicas, *autolock, false, || key);
+                self.control(op).await?;
+                self.record_unlock_key().await
             }
+            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate, .. })) => {
+                if *rotate {
+                    let key = self.draw_unlock_key();
+                    self.control(shoal_core::cli::update_cluster_op(None, None, None, true, || key)).await?;
+                }
+                self.record_unlock_key().await
+            }
+            DoCmd::SwarmUnlock { name, previous } => self.unlock(name, *previous).await,
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;

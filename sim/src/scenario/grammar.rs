@@ -56,6 +56,12 @@ pub enum DoCmd {
     /// `swarm init --force-new-cluster NAME`: the manager's process stops, its raft state
     /// becomes a one-manager swarm with everything it held, and it starts again.
     ForceNewCluster { name: String },
+    /// `swarm unlock NAME [--key previous]`: the operator gives the locked manager NAME (an
+    /// autolocked swarm's manager after a restart) the unlock key: the newest one the swarm
+    /// printed, then, if refused, the older ones in turn (docker's advice: keep the previous
+    /// key until every manager has the new one); `--key previous` gives only the one before
+    /// the newest.
+    SwarmUnlock { name: String, previous: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +131,9 @@ pub enum Predicate {
     ServicesConverged,
     /// `node NAME role manager|worker` (as the leader's store says).
     NodeRole { node: String, manager: bool },
+    /// `node NAME locked|unlocked`: the machine's manager waits for `swarm unlock`, or has
+    /// opened its disk and started.
+    NodeLocked { node: String, locked: bool },
     /// `nodes with hostname NAME N`: the store lists N nodes of that machine (a machine that
     /// left and joined again is a second node until the first is removed).
     NodesWithHostname { host: String, n: usize },
@@ -164,6 +173,8 @@ impl Predicate {
             // A node's id is known to the runner only once its join answer arrived, which
             // may be after the store changed.
             Predicate::NodeStatus { .. } | Predicate::NodeRole { .. } => false,
+            // The lock is the machine's, not the store's or the containers'.
+            Predicate::NodeLocked { .. } => false,
             // The machines' tables change by the agents' polls, not with the containers.
             Predicate::ServiceResolves { .. } => false,
             Predicate::LeaderElected
@@ -314,6 +325,16 @@ fn parse_do(words: &[&str], names: &BTreeSet<String>) -> Result<DoCmd, String> {
             known_node(name, names)?;
             Ok(DoCmd::ForceNewCluster { name: name.to_string() })
         }
+        ["swarm", "unlock", name, opts @ ..] if !name.starts_with('-') => {
+            known_node(name, names)?;
+            let previous = match opts {
+                [] => false,
+                ["--key", "previous"] => true,
+                _ => return Err("`swarm unlock` takes a node and optionally `--key previous`, e.g. `swarm unlock manager-2`".into()),
+            };
+            Ok(DoCmd::SwarmUnlock { name: name.to_string(), previous })
+        }
+        ["swarm", "unlock", ..] => Err("`swarm unlock` needs the locked manager, e.g. `swarm unlock manager-2`".into()),
         ["swarm", "init", ..] => Err("the scenario's swarm is made by [cluster]; `swarm init` only takes `--force-new-cluster NODE` (a manager of a swarm that lost its quorum)".into()),
         ["swarm", "join", name, opts @ ..] if !name.starts_with('-') => {
             known_node(name, names)?;
@@ -565,6 +586,10 @@ fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Result<Predicate
         ["nodes", "with", "hostname", host, n] => {
             known_node(host, names)?;
             Ok(Predicate::NodesWithHostname { host: host.to_string(), n: count(n)? })
+        }
+        ["node", node, st @ ("locked" | "unlocked")] => {
+            known_node(node, names)?;
+            Ok(Predicate::NodeLocked { node: node.to_string(), locked: *st == "locked" })
         }
         ["node", node, "role", r] => {
             known_node(node, names)?;
