@@ -17,6 +17,7 @@
 //! | `secret-to-wrong-node` | the dispatcher sends every secret of the swarm with every assignment set | `dispatcher` |
 //! | `reuse-address` | the allocator forgets the addresses it gave earlier in the same pass (two tasks made together share one) | `allocator/network.rs` |
 //! | `autoscale-flap` | the autoscaler scales in as soon as the CPU dips, ignoring its cooldown | `orchestrator/autoscale.rs` |
+//! | `autolock-stale-wrap` | a manager wraps its data key with the first unlock key only: a rotation never re-wraps it, so the old key keeps opening it | `node/raft/state_machine.rs` |
 
 /// The mutants this build carries (at most one in practice).
 pub const ACTIVE: &[&str] = &[
@@ -38,6 +39,8 @@ pub const ACTIVE: &[&str] = &[
     "reuse-address",
     #[cfg(feature = "mutant-autoscale-flap")]
     "autoscale-flap",
+    #[cfg(feature = "mutant-autolock-stale-wrap")]
+    "autolock-stale-wrap",
 ];
 
 /// Every mutant's name, for scripts and for checking a name given on the command line.
@@ -51,6 +54,7 @@ pub const ALL: &[&str] = &[
     "secret-to-wrong-node",
     "reuse-address",
     "autoscale-flap",
+    "autolock-stale-wrap",
 ];
 
 /// Whether the mutant `name` is compiled in. A `const fn` over a constant list: with no

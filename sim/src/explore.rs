@@ -14,7 +14,8 @@
 //! `secrets` checker holds every node to the secrets and configs its tasks use) and an overlay
 //! network some services join (the `addresses` checker holds their addresses unique); in one
 //! plan in five a five-service stack deployed from a compose file (then redeployed changed or
-//! removed); in some plans a worker promoted, a worker
+//! removed); in one plan in four the swarm autolocked (its key rotated now and then, restarted
+//! managers locked until an operator unlocks them); in some plans a worker promoted, a worker
 //! leaving and joining again, a new machine joining, managers paused and thawed — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
@@ -170,6 +171,13 @@ pub fn plan(seed: u64) -> Plan {
         let _ = writeln!(t, "[images.\"app:1\"]\ncpu-per-request = \"5ms\"\n");
     }
     let mut loaded = false;
+    // Autolock (1 in 4 plans, its own stream): the swarm is autolocked from the start, its key
+    // rotated now and then during the workload; every manager a fault restarts comes back
+    // locked, and an operator unlocks it after 1-5 s with the keys the swarm printed (newest
+    // first). The `autolock-at-rest` check holds every manager's data key to the swarm's
+    // current key at the end.
+    let mut lockr = ChaCha8Rng::seed_from_u64(seed ^ 0x6c6f_636b_0000_0000);
+    let autolock_unlock_ms = lockr.gen_bool(0.25).then(|| lockr.gen_range(1_000..=5_000u64));
     let mut memb = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_0000_0000);
     let churn = memb.gen_bool(0.3).then(|| memb.gen_range(0..3u32));
     if memb.gen_bool(0.2) {
@@ -177,8 +185,11 @@ pub fn plan(seed: u64) -> Plan {
         let _ = writeln!(t, "[[injector]]\nkind = \"pause\"\nevery = \"{every}s\"\nduration = \"{dur_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
         faults += 1;
     }
-    if clock_skew_ms.is_some() || buggify {
+    if clock_skew_ms.is_some() || buggify || autolock_unlock_ms.is_some() {
         let _ = writeln!(t, "[sim]");
+        if let Some(ms) = autolock_unlock_ms {
+            let _ = writeln!(t, "operator_unlock_ms = {ms}");
+        }
         if let Some(ms) = clock_skew_ms {
             let _ = writeln!(t, "clock_skew_ms = {ms}");
             faults += 1;
@@ -281,10 +292,16 @@ pub fn plan(seed: u64) -> Plan {
         if reb.gen_bool(0.08) {
             steps.push((reb.gen_range(200..=2_000), "do = \"service rebalance --all\"".to_string()));
         }
+        if autolock_unlock_ms.is_some() && lockr.gen_bool(0.15) {
+            steps.push((lockr.gen_range(200..=2_000), "do = \"swarm unlock-key --rotate\"".to_string()));
+        }
     }
     // Clients calling the control API through random managers all along: their history is
     // checked for linearizability when the run ends.
     let _ = writeln!(t, "[[step]]\ndo = \"load control 4/s\"\n");
+    if autolock_unlock_ms.is_some() {
+        let _ = writeln!(t, "[[step]]\ndo = \"swarm update --autolock=true\"\n");
+    }
     if secrets_on {
         let _ = writeln!(t, "[[step]]\ndo = \"secret create sec-1 s3cr3t-{seed}\"\n");
         let _ = writeln!(t, "[[step]]\ndo = \"config create cfg-1 conf-{seed}\"\n");
@@ -385,9 +402,10 @@ pub fn plan(seed: u64) -> Plan {
     let _ = writeln!(t, "[[step]]\nexpect = \"services converged\"\nwithin = \"{CONVERGE_WITHIN_S}s\"\nname = \"converged\"\n");
     let _ = writeln!(t, "[[step]]\nexpect = \"managers agree\"\nwithin = \"60s\"\nname = \"agree\"");
     let summary = format!(
-        "managers={managers} workers={workers} services={}{} workload_steps={} faults={faults} safety_s={safety_s}",
+        "managers={managers} workers={workers} services={}{}{} workload_steps={} faults={faults} safety_s={safety_s}",
         next_service - 1,
         if stack_on { " stack=5" } else { "" },
+        if autolock_unlock_ms.is_some() { " autolock" } else { "" },
         steps.len()
     );
     Plan { seed, text: t, summary }

@@ -347,6 +347,8 @@ pub(crate) struct DiskOpener {
 #[derive(Debug, Default)]
 pub(crate) struct LockState {
     pub(crate) locked: bool,
+    /// Virtual time it locked at (ms), for an operator who unlocks after a while.
+    pub(crate) locked_at_ms: u64,
     pub(crate) offered: Option<UnlockKey>,
     /// Keys refused so far (the unlock step compares before and after its offer).
     pub(crate) refused: u64,
@@ -375,6 +377,7 @@ impl DiskOpener {
                     }
                     if !l.locked {
                         l.locked = true;
+                        l.locked_at_ms = now_ms();
                         tracing::info!(target: "shoal", node = %name, "locked (autolock): waiting for `swarm unlock`");
                     }
                 }

@@ -83,14 +83,19 @@ pub fn at_rest(machine: &str, disk: &crate::disk::SimDisk, name: &str, data: &[u
 }
 
 /// Autolock at rest: a manager that applied the swarm's latest autolock setting holds its data
-/// key wrapped exactly while autolock is on. Plain under autolock, a stolen disk opens; still
-/// wrapped after autolock was turned off, a restart would lock a swarm that is not locked.
-pub fn data_key_at_rest(machine: &str, disk: &crate::disk::SimDisk, autolock: bool) -> Result<(), String> {
-    use shoal_core::node::raft::Disk;
+/// key wrapped under the swarm's current unlock key exactly while autolock is on (`key`).
+/// Plain under autolock, a stolen disk opens; wrapped under an older key, a rotation did not
+/// retire it; still wrapped after autolock was turned off, a restart would lock a swarm that
+/// is not locked.
+pub fn data_key_at_rest(machine: &str, disk: &crate::disk::SimDisk, key: Option<&shoal_core::ca::unlock_key::UnlockKey>) -> Result<(), String> {
+    use shoal_core::node::raft::{dek_is_wrapped, dek_unwraps_with, Disk};
     let Ok(Some(raw)) = disk.read(shoal_core::node::raft::DEK_FILE) else { return Ok(()) };
-    match (autolock, shoal_core::node::raft::dek_is_wrapped(&raw)) {
-        (true, false) => Err(format!("{machine}'s raft.dek holds its data key in plaintext while the swarm is autolocked")),
-        (false, true) => Err(format!("{machine}'s raft.dek is still wrapped with an unlock key after autolock was turned off")),
+    match (key, dek_is_wrapped(&raw)) {
+        (Some(_), false) => Err(format!("{machine}'s raft.dek holds its data key in plaintext while the swarm is autolocked")),
+        (Some(k), true) if !dek_unwraps_with(&raw, k) => {
+            Err(format!("{machine}'s raft.dek is wrapped under an older unlock key, not the swarm's current one (a rotation it applied did not re-wrap it)"))
+        }
+        (None, true) => Err(format!("{machine}'s raft.dek is still wrapped with an unlock key after autolock was turned off")),
         _ => Ok(()),
     }
 }
@@ -142,11 +147,14 @@ mod at_rest_tests {
         at_rest("m1", &raw, "db-password", b"hunter2-very-secret").unwrap();
         // The data key: plain while autolock is off, wrapped once it is on.
         use super::data_key_at_rest;
-        data_key_at_rest("m1", &raw, false).unwrap();
-        let e = data_key_at_rest("m1", &raw, true).unwrap_err();
+        use shoal_core::ca::unlock_key::UnlockKey;
+        let (k3, k4) = (UnlockKey::from_bytes([3; 32]), UnlockKey::from_bytes([4; 32]));
+        data_key_at_rest("m1", &raw, None).unwrap();
+        let e = data_key_at_rest("m1", &raw, Some(&k3)).unwrap_err();
         assert!(e.contains("holds its data key in plaintext while the swarm is autolocked"), "{e}");
-        encrypted.set_unlock_key(Some(&shoal_core::ca::unlock_key::UnlockKey::from_bytes([3; 32]))).unwrap();
-        data_key_at_rest("m1", &raw, true).unwrap();
-        assert!(data_key_at_rest("m1", &raw, false).unwrap_err().contains("still wrapped"));
+        encrypted.set_unlock_key(Some(&k3)).unwrap();
+        data_key_at_rest("m1", &raw, Some(&k3)).unwrap();
+        assert!(data_key_at_rest("m1", &raw, Some(&k4)).unwrap_err().contains("wrapped under an older unlock key"));
+        assert!(data_key_at_rest("m1", &raw, None).unwrap_err().contains("still wrapped"));
     }
 }

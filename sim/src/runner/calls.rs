@@ -232,46 +232,73 @@ impl Run {
         Ok(())
     }
 
-    /// `swarm unlock NAME [--key previous]`: offers the machine's locked manager the keys in
-    /// turn and waits (virtual time) for each verdict.
+    /// `swarm unlock NAME [--key previous]`.
     pub(super) async fn unlock(&self, name: &str, previous: bool) -> Result<(), String> {
-        let lock = {
-            let c = self.cluster.lock().unwrap();
-            let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
-            c.nodes[i].lock_state()
-        };
-        if !lock.lock().unwrap().locked {
-            return Err(format!("{name}: {}", shoal_core::node::local::NOT_LOCKED));
-        }
-        let keys: Vec<UnlockKey> = {
-            let all = self.unlock_keys.lock().unwrap();
-            let newest_first = all.iter().rev().cloned();
-            if previous { newest_first.skip(1).take(1).collect() } else { newest_first.collect() }
-        };
-        if keys.is_empty() {
-            return Err(format!("{name} is locked but the scenario recorded no such unlock key (turn autolock on with a step first)"));
-        }
-        for key in keys {
-            let refused_before = {
-                let mut l = lock.lock().unwrap();
-                l.offered = Some(key);
-                l.refused
-            };
-            // The machine polls for an offer every 100 ms; opening its disk takes no time.
-            for _ in 0..20 {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let l = lock.lock().unwrap();
-                if !l.locked {
-                    tracing::info!(target: "shoal::step", node = %name, "unlocked");
-                    return Ok(());
-                }
-                if l.refused > refused_before {
-                    break;
-                }
-            }
-            // Not taken (the machine is down): withdrawn, so no later restart opens with it.
-            lock.lock().unwrap().offered = None;
-        }
-        Err(format!("{name}: swarm could not be unlocked: invalid key provided"))
+        unlock_machine(&self.cluster, &self.unlock_keys, name, previous).await
     }
+}
+
+/// `[sim] operator_unlock_ms`: every half second of virtual time, each machine locked for
+/// `after_ms` or more is unlocked as `swarm unlock NAME` would (newest key first).
+pub(super) async fn operator_unlocks(cluster: Arc<Mutex<Cluster>>, keys: Arc<Mutex<Vec<UnlockKey>>>, after_ms: u64) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let due: Vec<String> = {
+            let c = cluster.lock().unwrap();
+            let now = crate::trace::now_ms();
+            c.nodes
+                .iter()
+                .filter(|n| n.up && { let l = n.lock_state(); let l = l.lock().unwrap(); l.locked && now >= l.locked_at_ms + after_ms })
+                .map(|n| n.name.clone())
+                .collect()
+        };
+        for name in due {
+            if let Err(e) = unlock_machine(&cluster, &keys, &name, false).await {
+                tracing::info!(target: "shoal::step", node = "operator", "{e}");
+            }
+        }
+    }
+}
+
+/// Offers the locked manager of machine `name` the recorded keys in turn (only the one before
+/// the newest with `previous`) and waits (virtual time) for each verdict.
+async fn unlock_machine(cluster: &Mutex<Cluster>, unlock_keys: &Mutex<Vec<UnlockKey>>, name: &str, previous: bool) -> Result<(), String> {
+    let lock = {
+        let c = cluster.lock().unwrap();
+        let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
+        c.nodes[i].lock_state()
+    };
+    if !lock.lock().unwrap().locked {
+        return Err(format!("{name}: {}", shoal_core::node::local::NOT_LOCKED));
+    }
+    let keys: Vec<UnlockKey> = {
+        let all = unlock_keys.lock().unwrap();
+        let newest_first = all.iter().rev().cloned();
+        if previous { newest_first.skip(1).take(1).collect() } else { newest_first.collect() }
+    };
+    if keys.is_empty() {
+        return Err(format!("{name} is locked but the scenario recorded no such unlock key (turn autolock on with a step first)"));
+    }
+    for key in keys {
+        let refused_before = {
+            let mut l = lock.lock().unwrap();
+            l.offered = Some(key);
+            l.refused
+        };
+        // The machine polls for an offer every 100 ms; opening its disk takes no time.
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let l = lock.lock().unwrap();
+            if !l.locked {
+                tracing::info!(target: "shoal::step", node = %name, "unlocked");
+                return Ok(());
+            }
+            if l.refused > refused_before {
+                break;
+            }
+        }
+        // Not taken (the machine is down): withdrawn, so no later restart opens with it.
+        lock.lock().unwrap().offered = None;
+    }
+    Err(format!("{name}: swarm could not be unlocked: invalid key provided"))
 }

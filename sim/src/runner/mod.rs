@@ -312,7 +312,7 @@ struct Run {
     secrets: Mutex<Vec<(String, Vec<u8>)>>,
     /// Every unlock key the swarm printed, oldest first: the operator's record that
     /// `swarm unlock` steps draw from.
-    unlock_keys: Mutex<Vec<shoal_core::ca::unlock_key::UnlockKey>>,
+    unlock_keys: Arc<Mutex<Vec<shoal_core::ca::unlock_key::UnlockKey>>>,
 }
 
 async fn drive(
@@ -368,8 +368,10 @@ async fn drive(
         logs: Arc::default(),
         plan: None,
         secrets: Mutex::default(),
-        unlock_keys: Mutex::default(),
+        unlock_keys: Arc::default(),
     };
+    // `[sim] operator_unlock_ms`: an operator unlocks locked managers after a while.
+    let operator = scenario.sim.operator_unlock_ms.map(|ms| tokio::spawn(calls::operator_unlocks(cluster.clone(), run.unlock_keys.clone(), ms)));
 
     let mut injectors = Vec::new();
     for (k, inj) in scenario.injectors.iter().enumerate() {
@@ -443,6 +445,9 @@ async fn drive(
     }
     ground_truth.abort();
     pruner.abort();
+    if let Some(o) = operator {
+        o.abort();
+    }
     run.stop_loads();
     if let Some(l) = run.control_load.take() {
         checkers.set_history(l.edn());
@@ -457,16 +462,16 @@ async fn drive(
         let c = cluster.lock().unwrap();
         // Autolock as the swarm has it last, and the raft index that set it.
         let autolock = c.with_best_store(|s| {
-            shoal_core::control::cluster(s).ok().map(|cl| (cl.spec.encryption.auto_lock_managers, cl.meta.version))
+            shoal_core::control::cluster(s).ok().map(|cl| (shoal_core::ca::unlock_key::UnlockKey::parse(&cl.unlock_key).ok(), cl.meta.version))
         });
         let voters = c.voters();
         for i in 0..c.nodes.len() {
             if let Some(m) = c.manager(i) {
                 let (applied, _) = m.state.applied();
                 m.state.with_store(|s| checkers.check_acked(&c.nodes[i].name, applied, s));
-                if let Some(Some((on, at))) = autolock {
-                    if voters.contains(&c.nodes[i].raft_id) && applied >= at && scenario.sim.encrypt_at_rest {
-                        if let Err(e) = crate::invariants::secrets::data_key_at_rest(&c.nodes[i].name, c.nodes[i].disk(), on) {
+                if let Some(Some((key, at))) = &autolock {
+                    if voters.contains(&c.nodes[i].raft_id) && applied >= *at && scenario.sim.encrypt_at_rest {
+                        if let Err(e) = crate::invariants::secrets::data_key_at_rest(&c.nodes[i].name, c.nodes[i].disk(), key.as_ref()) {
                             checkers.violate("autolock-at-rest", e);
                         }
                     }

@@ -7,9 +7,11 @@
 
 mod grammar;
 mod raw;
+mod sim_params;
 
 use raw::{raft_config, RawNode, RawScenario};
 
+pub use sim_params::SimParams;
 pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Predicate, Selector, RESERVED};
 
 /// What a simulated image does when its container starts (`[images."NAME"]`).
@@ -139,23 +141,6 @@ pub struct Injector {
     pub every: Duration,
     pub from: Duration,
     pub until: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimParams {
-    /// Network latency range; `None` = derived from the seed.
-    pub latency_ms: Option<(u64, u64)>,
-    pub disk_sync_ms: u64,
-    pub torn_writes: bool,
-    /// Each node's clock is off by up to this much (either way), and drifts up to ±100 ppm,
-    /// as derived from the seed; 0 = every clock agrees.
-    pub clock_skew_ms: u64,
-    /// Buggify points in the shell fire (rarely, seeded): delayed status reports, dropped
-    /// heartbeats.
-    pub buggify: bool,
-    /// Managers' raft files are encrypted at rest, as in production (`false`: only for
-    /// `bench raft`'s comparison of the cost).
-    pub encrypt_at_rest: bool,
 }
 
 /// A twin's snapshot given from outside the scenario text.
@@ -427,27 +412,7 @@ impl Scenario {
         if let Err(e) = shoal_core::node::raft::openraft_config(&raft) {
             return Err(err(0, "raft", format!("invalid raft settings: {e}")));
         }
-        let sim = match &raw.sim {
-            None => SimParams { latency_ms: None, disk_sync_ms: 1, torn_writes: true, clock_skew_ms: 0, buggify: false, encrypt_at_rest: true },
-            Some(s) => {
-                if let Some([lo, hi]) = s.latency_ms {
-                    if lo > hi || hi > 10_000 {
-                        return Err(err(0, "sim.latency_ms", format!("[{lo}, {hi}]: need low ≤ high ≤ 10000")));
-                    }
-                }
-                if s.clock_skew_ms.is_some_and(|ms| ms > 3_600_000) {
-                    return Err(err(0, "sim.clock_skew_ms", "at most 3600000 (an hour)".into()));
-                }
-                SimParams {
-                    latency_ms: s.latency_ms.map(|[a, b]| (a, b)),
-                    disk_sync_ms: s.disk_sync_ms.unwrap_or(1),
-                    torn_writes: s.torn_writes.unwrap_or(true),
-                    clock_skew_ms: s.clock_skew_ms.unwrap_or(0),
-                    buggify: s.buggify.unwrap_or(false),
-                    encrypt_at_rest: s.encrypt_at_rest.unwrap_or(true),
-                }
-            }
-        };
+        let sim = SimParams::parse(raw.sim.as_ref()).map_err(|(key, message)| err(0, key, message))?;
 
         // Steps.
         let mut steps = Vec::new();

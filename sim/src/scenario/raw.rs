@@ -96,6 +96,7 @@ pub(super) struct RawSim {
     pub(super) clock_skew_ms: Option<u64>,
     pub(super) buggify: Option<bool>,
     pub(super) encrypt_at_rest: Option<bool>,
+    pub(super) operator_unlock_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]

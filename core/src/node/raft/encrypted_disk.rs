@@ -320,6 +320,12 @@ pub fn dek_is_wrapped(raw: &[u8]) -> bool {
     unseal(DEK_FILE, raw).is_ok_and(|c| c.starts_with(MAGIC_WRAPPED))
 }
 
+/// Whether `raw` (a [`DEK_FILE`]'s bytes) holds a data key wrapped under exactly `unlock`:
+/// the simulator checks that every manager followed the swarm's latest rotation.
+pub fn dek_unwraps_with(raw: &[u8], unlock: &UnlockKey) -> bool {
+    unseal(DEK_FILE, raw).is_ok_and(|c| c.starts_with(MAGIC_WRAPPED) && open_dek(c, Some(unlock)).is_ok())
+}
+
 /// The byte ranges of the bodies (nonce, ciphertext, tag) of the whole frames at the start of
 /// an encrypted file, in order. The simulator's disk-corruption fault flips a bit inside one
 /// that is not the last, which a read must refuse (a damaged last frame reads as a torn write).

@@ -18,7 +18,7 @@ mod seed;
 mod state_machine;
 
 pub use disk::{seal, unseal, CrashPoint, Disk, MemDisk};
-pub use encrypted_disk::{dek_is_wrapped, encrypted, encrypted_unlocked, frame_spans, EncryptedDisk, OpenError, DEK_FILE};
+pub use encrypted_disk::{dek_is_wrapped, dek_unwraps_with, encrypted, encrypted_unlocked, frame_spans, EncryptedDisk, OpenError, DEK_FILE};
 pub use log_store::LogStore;
 pub use runtime::Runtime;
 pub use seed::{force_new_cluster, seed_disk};

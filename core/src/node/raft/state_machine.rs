@@ -165,6 +165,10 @@ impl StateMachine {
         if self.unlock_key_seen.as_deref() == Some(key) {
             return;
         }
+        // Mutant: only the first key ever wraps the data key; rotations are ignored.
+        if crate::mutant::active("autolock-stale-wrap") && self.unlock_key_seen.as_deref().is_some_and(|k| !k.is_empty()) && !key.is_empty() {
+            return;
+        }
         let parsed = match key {
             "" => None,
             k => match crate::ca::unlock_key::UnlockKey::parse(k) {
