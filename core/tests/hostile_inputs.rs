@@ -204,7 +204,14 @@ proptest! {
             5 => Op::UpdateNode(proto::UpdateNode { node: name.into(), availability: mutate("drain", &edits), role: mutate("worker", &edits), version, ..Default::default() }),
             6 => Op::RotateJoinToken(proto::RotateJoinToken { role: mutate("manager", &edits) }),
             7 => Op::RemoveNode(proto::RemoveNode { node: name.into(), force: n % 2 == 0 }),
-            8 => Op::UpdateCluster(proto::UpdateCluster { task_history_limit: Some(n as u32), max_service_replicas: Some(n) }),
+            8 => Op::UpdateCluster(proto::UpdateCluster {
+                task_history_limit: Some(n as u32),
+                max_service_replicas: Some(n),
+                autolock: Some(n % 2 == 0),
+                rotate_unlock_key: version % 2 == 1,
+                // A peer's key: well-formed or not.
+                new_unlock_key: mutate("SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &edits),
+            }),
             9 => Op::CreateSecret(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
             10 => Op::CreateConfig(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
             11 => Op::RemoveSecret(key(name)),

@@ -192,3 +192,17 @@ fn the_state_machine_rewraps_when_the_applied_unlock_key_changes() {
     assert!(dek_is_wrapped(&raw.read(DEK_FILE).unwrap().unwrap()));
     assert!(EncryptedDisk::open_with(raw.clone(), [6; 32], Some(&key)).is_ok());
 }
+
+proptest::proptest! {
+    /// Whatever a data-key file holds (damaged, truncated, a wrapped key cut short), opening it
+    /// with or without an unlock key is an answer, never a panic.
+    #[test]
+    fn any_data_key_file_opens_or_is_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80), wrapped in proptest::prelude::any::<bool>()) {
+        use crate::ca::unlock_key::UnlockKey;
+        let raw = Arc::new(MemDisk::default());
+        let content = if wrapped { [&MAGIC_WRAPPED[..], &bytes].concat() } else { bytes };
+        raw.replace(DEK_FILE, &seal(&content)).unwrap();
+        let _ = EncryptedDisk::open_with(raw.clone(), [1; 32], None);
+        let _ = EncryptedDisk::open_with(raw, [1; 32], Some(&UnlockKey::from_bytes([2; 32])));
+    }
+}
