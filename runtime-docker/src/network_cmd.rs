@@ -27,7 +27,7 @@ pub async fn run(host: &str, cmd: NetworkCommand) -> Result<(), String> {
                 }
                 None if quiet => list.iter().for_each(|n| println!("{}", n.id)),
                 None => {
-                    println!("{:<27}{:<24}{:<10}{}", "NETWORK ID", "NAME", "DRIVER", "SCOPE");
+                    println!("{:<27}{:<24}{:<10}SCOPE", "NETWORK ID", "NAME", "DRIVER");
                     for n in &list {
                         println!("{:<27}{:<24}{:<10}{}", n.id, n.name, n.driver, n.scope);
                     }

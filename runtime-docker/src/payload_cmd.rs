@@ -32,7 +32,7 @@ pub async fn run(host: &str, kind: PayloadKind, cmd: PayloadCommand) -> Result<(
                 }
                 None if quiet => list.iter().for_each(|s| println!("{}", s.id)),
                 None => {
-                    println!("{:<27}{:<32}{}", "ID", "NAME", "LABELS");
+                    println!("{:<27}{:<32}LABELS", "ID", "NAME");
                     for s in &list {
                         println!("{:<27}{:<32}{}", s.id, s.spec.name, labels(s));
                     }

@@ -62,7 +62,7 @@ pub async fn run(host: &str, cmd: StackCommand) -> Result<(), String> {
                 Some(f) => json_rows::print(f, &["Name", "Services"], &rows, &[])?,
                 None if quiet => rows.iter().for_each(|r| println!("{}", r[0])),
                 None => {
-                    println!("{:<24}{}", "NAME", "SERVICES");
+                    println!("{:<24}SERVICES", "NAME");
                     for r in rows {
                         println!("{:<24}{}", r[0], r[1]);
                     }

@@ -145,20 +145,20 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn percent_escapes_are_decoded() {
-        assert_eq!(super::percent_decode("shoal-app%3A1"), "shoal-app:1");
-        assert_eq!(super::percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
-    }
-}
-
 /// The payload kind a path's first segment names (`secrets` or `configs`).
 fn payload_kind(segment: &str) -> shoal_core::control::PayloadKind {
     if segment == "configs" {
         shoal_core::control::PayloadKind::Config
     } else {
         shoal_core::control::PayloadKind::Secret
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert_eq!(super::percent_decode("shoal-app%3A1"), "shoal-app:1");
+        assert_eq!(super::percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
     }
 }

@@ -278,7 +278,7 @@ impl Executor for DockerExecutor {
     async fn start(&self, task: &Task, deps: &Dependencies) -> Result<(), String> {
         if let Some(id) = self.find(&task.id).await {
             // Adopt: the container exists (an agent restart, a retried start).
-            return self.docker.start_container(&id, None).await.or_else(|e| ignore_not_modified(e)).map_err(|e| e.to_string());
+            return self.docker.start_container(&id, None).await.or_else(ignore_not_modified).map_err(|e| e.to_string());
         }
         let (lookup, pinned) = split_pinned(&task.spec.container.image);
         let image = match self.docker.inspect_image(lookup).await {

@@ -140,13 +140,15 @@ mod tests {
     #[test]
     fn host_mode_ports_are_bound_everywhere_and_ingress_ones_on_the_data_path_address() {
         use shoal_core::model::{PortConfig, PublishMode, Task};
-        let mut t = Task::default();
-        t.endpoint_ports = vec![
-            PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Host },
-            PortConfig { protocol: String::new(), target_port: 81, published_port: 0, publish_mode: PublishMode::Host },
-            PortConfig { protocol: "tcp".into(), target_port: 90, published_port: 30000, publish_mode: PublishMode::Ingress },
-            PortConfig { protocol: "tcp".into(), target_port: 91, published_port: 0, publish_mode: PublishMode::Ingress },
-        ];
+        let t = Task {
+            endpoint_ports: vec![
+                PortConfig { protocol: "tcp".into(), target_port: 80, published_port: 8080, publish_mode: PublishMode::Host },
+                PortConfig { protocol: String::new(), target_port: 81, published_port: 0, publish_mode: PublishMode::Host },
+                PortConfig { protocol: "tcp".into(), target_port: 90, published_port: 30000, publish_mode: PublishMode::Ingress },
+                PortConfig { protocol: "tcp".into(), target_port: 91, published_port: 0, publish_mode: PublishMode::Ingress },
+            ],
+            ..Default::default()
+        };
         let (exposed, map) = port_bindings(&t, "10.0.0.7");
         assert_eq!(exposed, Some(vec!["80/tcp".to_string(), "81/tcp".to_string(), "90/tcp".to_string()]));
         let map = map.unwrap();

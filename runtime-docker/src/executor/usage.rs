@@ -53,7 +53,7 @@ pub struct CpuMeter {
 impl CpuMeter {
     /// The latest measure (each taken once), starting the sampler if it is not running.
     pub fn take(self: &std::sync::Arc<Self>, docker: &Docker, node_id: &str) -> Vec<TaskUsage> {
-        let start = std::mem::replace(&mut *self.asked.lock().unwrap(), Some(std::time::Instant::now())).is_none();
+        let start = (*self.asked.lock().unwrap()).replace(std::time::Instant::now()).is_none();
         if start {
             let (me, docker, node_id) = (self.clone(), docker.clone(), node_id.to_string());
             tokio::spawn(async move {

@@ -158,7 +158,7 @@ async fn certificates_decide_who_may_call_what() {
     // A join with a CSR over the anonymous client: a worker certificate for a new node id.
     install_anonymous_client(&ca_pem);
     let (key_pem, csr) = new_key_and_csr().unwrap();
-    let joined = shoal_core::node::agent::join(&[addr.clone()], &root.join_token_worker, "127.0.0.1:2", 8, &csr).await.unwrap();
+    let joined = shoal_core::node::agent::join(std::slice::from_ref(&addr), &root.join_token_worker, "127.0.0.1:2", 8, &csr).await.unwrap();
     assert_eq!(joined.role, NodeRole::Worker);
     let mine = NodeCerts { ca_pem: joined.ca_cert_pem.clone(), cert_pem: joined.certificate_pem.clone(), key_pem };
     assert_eq!(mine.role().unwrap(), NodeRole::Worker);
