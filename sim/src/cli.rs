@@ -25,6 +25,9 @@ enum Cmd {
         /// Print one JSON object per run as the last line(s).
         #[arg(long)]
         json: bool,
+        /// Write a picture of the run (a self-contained HTML timeline) to this file (single run only).
+        #[arg(long)]
+        report: Option<String>,
         /// Write the trace (one line per event) to this file (single run only).
         #[arg(long)]
         trace: Option<String>,
@@ -85,6 +88,9 @@ enum Cmd {
         /// Shrink each failing seed's plan and write it as explore-SEED.shrunk.toml here.
         #[arg(long)]
         shrink: bool,
+        /// Where each failing seed's picture goes (explore-SEED.html: an HTML timeline of the run)
+        #[arg(long, default_value = "target/sim/reports")]
+        report_dir: String,
         /// Instead of faults: a random change planned with --dry-run, then made; the plan must
         /// hold (sim/src/what_if.rs).
         #[arg(long, conflicts_with = "from_snapshot")]
@@ -249,15 +255,15 @@ pub fn main() -> i32 {
         }
     };
     match cli.cmd {
-        Cmd::Run { files, seed, seeds, json, trace, verbose, history, from_snapshot } => {
+        Cmd::Run { files, seed, seeds, json, trace, verbose, history, from_snapshot, report } => {
             let scenarios = match load(&files, from_snapshot.as_deref()) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
             // Without --seed/--seeds each file runs its own `seed` (a regression's), else 1.
             let given = seeds.or(seed.map(|s| s..s + 1));
-            if (trace.is_some() || history.is_some()) && (given.as_ref().is_some_and(|r| r.end - r.start > 1) || scenarios.len() > 1) {
-                eprintln!("error: --trace and --history write one run's: give one file and one --seed");
+            if (trace.is_some() || history.is_some() || report.is_some()) && (given.as_ref().is_some_and(|r| r.end - r.start > 1) || scenarios.len() > 1) {
+                eprintln!("error: --trace, --history and --report write one run's: give one file and one --seed");
                 return 2;
             }
             let mut failed = 0;
@@ -266,8 +272,15 @@ pub fn main() -> i32 {
                 let own = s.seed.unwrap_or(1);
                 for seed in given.clone().unwrap_or(own..own + 1) {
                     println!("{}", shoal_sim::runner::banner(s, seed));
-                    let opts = RunOptions { keep_trace: trace.is_some(), echo_trace: verbose };
+                    let opts = RunOptions { keep_trace: trace.is_some() || report.is_some(), echo_trace: verbose };
                     let r = run(s, seed, &opts);
+                    if let Some(path) = &report {
+                        if let Err(e) = shoal_sim::report::write(path, &r) {
+                            eprintln!("error: {e}");
+                            return 2;
+                        }
+                        println!("report: {path}");
+                    }
                     if let Some(path) = &trace {
                         if let Err(e) = std::fs::write(path, r.trace_lines.join("\n") + "\n") {
                             eprintln!("error: cannot write trace {path}: {e}");
@@ -296,7 +309,7 @@ pub fn main() -> i32 {
             }
             i32::from(failed > 0)
         }
-        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, what_if, from_snapshot } => {
+        Cmd::Explore { seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, report_dir, what_if, from_snapshot } => {
             let mode = match (what_if, from_snapshot) {
                 (true, _) => shoal_sim::explore::Mode::WhatIf,
                 (false, Some(f)) => match shoal_sim::twin::Twin::load(&f) {
@@ -308,7 +321,7 @@ pub fn main() -> i32 {
                 },
                 (false, None) => shoal_sim::explore::Mode::Faults,
             };
-            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, mode)
+            explore(seeds, seed, jobs, budget, write, check_determinism, shard, json, shrink, mode, report_dir)
         }
         Cmd::Shrink { file, seed, write, max_runs } => {
             let (origin, text) = match &file {
@@ -466,6 +479,18 @@ fn shrink_to_file(origin: &str, text: &str, seed: u64, max_runs: usize, out: &st
                 o.signature,
                 o.report.failure_text().unwrap_or_default().lines().next().unwrap_or_default()
             );
+            // The shrunk run's picture beside it, from a replay that keeps its trace.
+            let picture = format!("{}.html", out.trim_end_matches(".toml"));
+            match shoal_sim::scenario::Scenario::parse(out, &body) {
+                Ok(s) => {
+                    let r = shoal_sim::runner::run(&s, seed, &shoal_sim::runner::RunOptions { keep_trace: true, echo_trace: false });
+                    match shoal_sim::report::write(&picture, &r) {
+                        Ok(()) => println!("picture: {picture}"),
+                        Err(e) => eprintln!("error: {e}"),
+                    }
+                }
+                Err(e) => eprintln!("error: the shrunk plan does not parse: {e}"),
+            }
             0
         }
     }
@@ -512,6 +537,7 @@ fn explore(
     json: bool,
     shrink: bool,
     mode: shoal_sim::explore::Mode,
+    report_dir: String,
 ) -> i32 {
     use shoal_sim::explore::{explore_one, plan_of};
     let flag = mode.flag();
@@ -580,6 +606,15 @@ fn explore(
                 println!("{}", r.banner);
                 println!("FAILED explore seed={} ({}) at t={:.3}s: [{}] {}", p.seed, p.summary, v.at, v.checker, v.message);
                 println!("reproduce: scripts/sim explore{flag} --seed {} (save the plan: --seed {} --write plan.toml)", p.seed, p.seed);
+                // The picture, from a replay that keeps its trace (the same run: keeping lines
+                // changes nothing of it).
+                let opts = shoal_sim::runner::RunOptions { keep_trace: true, echo_trace: false };
+                let (_, replay) = shoal_sim::explore::explore_one_with(p.seed, &mode, &opts);
+                let path = format!("{report_dir}/explore-{}.html", p.seed);
+                match std::fs::create_dir_all(&report_dir).map_err(|e| format!("cannot create {report_dir}: {e}")).and_then(|()| shoal_sim::report::write(&path, &replay)) {
+                    Ok(()) => println!("picture: {path}"),
+                    Err(e) => eprintln!("error: {e}"),
+                }
             } else {
                 println!("PASSED explore seed={} {} virtual={:.1}s wall={:.2}s trace_hash={}", p.seed, p.summary, r.virtual_secs, r.wall_secs, r.trace_hash);
             }

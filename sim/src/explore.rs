@@ -444,6 +444,11 @@ pub fn plan_of(seed: u64, mode: &Mode) -> Plan {
 
 /// Runs the plan of `seed` ([`plan_of`]).
 pub fn explore_one(seed: u64, mode: &Mode) -> (Plan, RunReport) {
+    explore_one_with(seed, mode, &RunOptions::default())
+}
+
+/// [`explore_one`] with the run's options (`keep_trace` for a failure's picture).
+pub fn explore_one_with(seed: u64, mode: &Mode, opts: &RunOptions) -> (Plan, RunReport) {
     let p = plan_of(seed, mode);
     // A twin's plan runs on the snapshot already loaded (it names the same file).
     let twin = match mode {
@@ -452,6 +457,6 @@ pub fn explore_one(seed: u64, mode: &Mode) -> (Plan, RunReport) {
     };
     let s = Scenario::parse_with(&format!("<explore seed {seed}>"), &p.text, twin)
         .unwrap_or_else(|e| panic!("the explorer made an invalid plan for seed {seed}: {e}\n{}", p.text));
-    let r = run(&s, seed, &RunOptions::default());
+    let r = run(&s, seed, opts);
     (p, r)
 }

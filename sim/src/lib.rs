@@ -29,6 +29,7 @@ pub mod history;
 pub mod invariants;
 pub mod mesh;
 pub mod names;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
