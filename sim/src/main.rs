@@ -22,3 +22,4 @@ fn main() {
 
 #[cfg(madsim)]
 mod cli;
+mod explore_cmd;

@@ -116,20 +116,22 @@ fn is_task_id(s: &str) -> bool {
     s.len() == 25 && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
-/// The page of a finished run (its trace lines must have been kept: `RunOptions::keep_trace`).
-pub fn of_run(r: &crate::runner::RunReport) -> String {
+/// The page of a finished run (its trace lines must have been kept: `RunOptions::keep_trace`);
+/// `replay` is the command that replays it (none: the run's own `scripts/sim run …`).
+pub fn of_run(r: &crate::runner::RunReport, replay: Option<&str>) -> String {
+    let own = || r.failure_text().and_then(|t| t.lines().nth(1).map(|l| l.trim_start_matches("reproduce: ").to_string()));
     let outcome = Outcome {
         title: format!("scenario={} seed={}", r.scenario, r.seed),
         passed: r.passed(),
         violation: r.violations.first().map(|v| (v.at, v.checker.to_string(), v.message.clone())),
-        replay: r.failure_text().and_then(|t| t.lines().nth(1).map(|l| l.trim_start_matches("reproduce: ").to_string())).unwrap_or_default(),
+        replay: replay.map(str::to_string).or_else(own).unwrap_or_default(),
     };
     render(&timeline(&r.trace_lines, r.virtual_secs), &outcome)
 }
 
-/// Writes the page of `r` to `path`; Err says why not.
-pub fn write(path: &str, r: &crate::runner::RunReport) -> Result<(), String> {
-    std::fs::write(path, of_run(r)).map_err(|e| format!("cannot write the report {path}: {e}"))
+/// Writes the page of `r` to `path` ([`of_run`]); Err says why not.
+pub fn write(path: &str, r: &crate::runner::RunReport, replay: Option<&str>) -> Result<(), String> {
+    std::fs::write(path, of_run(r, replay)).map_err(|e| format!("cannot write the report {path}: {e}"))
 }
 
 /// Reads the trace lines of a run that lasted `end_secs`.
