@@ -27,7 +27,8 @@ pub fn node_pretty(n: &Node) -> String {
     if let Some(m) = &n.manager_status {
         let _ = writeln!(s, "Manager Status:");
         let _ = writeln!(s, " Address:\t\t{}", m.addr);
-        let _ = writeln!(s, " Raft Status:\t\tReachable");
+        let reachability = if n.reachability() == Some("unreachable") { "Unreachable" } else { "Reachable" };
+        let _ = writeln!(s, " Raft Status:\t\t{reachability}");
         let _ = writeln!(s, " Leader:\t\t{}", if m.leader { "Yes" } else { "No" });
     }
     let _ = writeln!(s, "Platform:");

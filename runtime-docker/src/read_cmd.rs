@@ -162,11 +162,7 @@ async fn run_read(host: &str, cmd: ReadCmd, data_dir: &std::path::Path) -> Resul
             let rows: Vec<Vec<String>> = nodes
                 .iter()
                 .map(|n| {
-                    let ms = match &n.manager_status {
-                        Some(m) if m.leader => "Leader",
-                        Some(_) => "Reachable",
-                        None => "",
-                    };
+                    let ms = n.manager_status_text();
                     vec![
                         if n.id == me && format.is_none() { format!("{} *", n.id) } else { n.id.clone() },
                         n.description.as_ref().map(|d| d.hostname.clone()).unwrap_or_default(),

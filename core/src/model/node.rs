@@ -102,6 +102,24 @@ pub struct ManagerStatus {
     pub leader: bool,
 }
 
+impl Node {
+    /// A manager's raft reachability as swarm shows it (`reachable` / `unreachable`): a
+    /// manager whose heartbeats stopped (DOWN) is unreachable; none for a worker.
+    pub fn reachability(&self) -> Option<&'static str> {
+        self.manager_status.as_ref().map(|_| if self.status.state == NodeState::Down { "unreachable" } else { "reachable" })
+    }
+
+    /// `node ls`'s MANAGER STATUS column: `Leader`, `Reachable`, `Unreachable`, or empty.
+    pub fn manager_status_text(&self) -> &'static str {
+        match (&self.manager_status, self.reachability()) {
+            (Some(m), _) if m.leader => "Leader",
+            (_, Some("unreachable")) => "Unreachable",
+            (_, Some(_)) => "Reachable",
+            _ => "",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub id: String,
@@ -115,4 +133,22 @@ pub struct Node {
     /// leader derives `role` and `manager_status` from the raft membership through it.
     #[serde(default)]
     pub raft_id: u64,
+}
+
+#[cfg(test)]
+mod manager_status_tests {
+    use super::*;
+
+    #[test]
+    fn a_down_manager_is_unreachable_and_a_worker_has_no_status() {
+        let mut n = Node { manager_status: Some(ManagerStatus { raft_id: 1, addr: "a:1".into(), leader: false }), ..Default::default() };
+        n.status.state = NodeState::Ready;
+        assert_eq!((n.reachability(), n.manager_status_text()), (Some("reachable"), "Reachable"));
+        n.status.state = NodeState::Down;
+        assert_eq!((n.reachability(), n.manager_status_text()), (Some("unreachable"), "Unreachable"));
+        n.manager_status.as_mut().unwrap().leader = true;
+        assert_eq!(n.manager_status_text(), "Leader");
+        n.manager_status = None;
+        assert_eq!((n.reachability(), n.manager_status_text()), (None, ""));
+    }
 }

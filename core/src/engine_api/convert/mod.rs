@@ -227,7 +227,7 @@ pub fn node_to_docker(n: &m::Node, trust_root: &str) -> d::Node {
         },
         manager_status: n.manager_status.as_ref().map(|ms| d::ManagerStatus {
             leader: ms.leader,
-            reachability: if n.status.state == m::NodeState::Down { "unreachable" } else { "reachable" }.into(),
+            reachability: n.reachability().unwrap_or_default().into(),
             addr: ms.addr.clone(),
         }),
     }
