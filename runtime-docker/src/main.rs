@@ -26,6 +26,7 @@ mod daemon_cmd;
 mod datapath;
 mod disk;
 mod engine_api;
+mod events_cmd;
 mod executor;
 mod force_new_cluster;
 mod completion;
@@ -156,6 +157,16 @@ fn main() {
                 },
                 Err(e) => clap_exit(e),
             },
+            ["events", rest @ ..] => match events_cmd::EventsCli::try_parse_from(rest) {
+                Ok(c) => match events_cmd::events(std::path::Path::new(&client_dir), c).await {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                },
+                Err(e) => clap_exit(e),
+            },
             ["swarm", "unlock"] => match locked::swarm_unlock(std::path::Path::new(&client_dir)).await {
                 Ok(()) => 0,
                 Err(e) => {
@@ -219,7 +230,8 @@ fn overview() -> String {
          swarm join    Join a swarm as a node and/or manager (runs the daemon)\n  \
          daemon        Restart this machine's daemon from its data directory\n  \
          swarm leave   Leave the swarm (asks this machine's daemon)\n  \
-         swarm unlock  Unlock this locked manager (autolock; reads the key from standard input)\n\n\
+         swarm unlock  Unlock this locked manager (autolock; reads the key from standard input)\n  \
+         events        Get real time events from the swarm (this machine's daemon)\n\n\
          Control (any manager; the CLI speaks mTLS as the node whose --data-dir it reads):\n",
     );
     for c in shoal_core::cli::ControlCli::command().get_subcommands() {

@@ -131,6 +131,36 @@ pub fn parse_time_ms(what: &str, s: &str) -> Result<u64, ApiError> {
     Ok(secs.saturating_mul(1000) + ms_digits.parse::<u64>().map_err(|_| bad())?)
 }
 
+/// A `--since`/`--until` argument as the docker CLI takes it — Unix seconds (`1733470000.5`),
+/// a duration before `now_ms` (`10m`, `1h30m`) or an RFC 3339 time — as the Unix seconds the
+/// API takes.
+pub fn timestamp_arg(flag: &str, s: &str, now_ms: u64) -> Result<String, String> {
+    let s = s.trim();
+    if parse_time_ms(flag, s).is_ok() {
+        return Ok(s.to_string());
+    }
+    let ms = if let Ok(d) = humantime::parse_duration(s) {
+        now_ms.saturating_sub(d.as_millis() as u64)
+    } else if let Some(ms) = crate::engine_api::convert::ms_of_time(s) {
+        ms
+    } else {
+        return Err(format!("--{flag} {s:?}: give Unix seconds (1733470000), a duration before now (10m, 1h30m) or a time (2026-12-07T10:00:00Z)"));
+    };
+    Ok(format!("{}.{:03}", ms / 1000, ms % 1000))
+}
+
+/// An event as `docker events` prints it: time (RFC 3339, nanoseconds), type, action, actor
+/// id, then the actor's attributes sorted by key.
+pub fn text_line(m: &EventMessage) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(m.time_nano.max(0) as u64);
+    let mut line = format!("{} {} {} {}", humantime::format_rfc3339_nanos(t), m.kind, m.action, m.actor.id);
+    if !m.actor.attributes.is_empty() {
+        let attrs: Vec<String> = m.actor.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        line += &format!(" ({})", attrs.join(", "));
+    }
+    line
+}
+
 /// An event's time in milliseconds (for since/until).
 pub fn time_ms(m: &EventMessage) -> u64 {
     (m.time_nano / 1_000_000).max(0) as u64
@@ -140,6 +170,24 @@ pub fn time_ms(m: &EventMessage) -> u64 {
 mod tests {
     use super::*;
     use crate::model::{Meta, Service, ServiceSpec};
+
+    #[test]
+    fn cli_times_and_lines_read_as_dockers() {
+        let now = 1_733_470_000_000;
+        assert_eq!(timestamp_arg("since", "1733469000", now), Ok("1733469000".into()));
+        assert_eq!(timestamp_arg("since", "10m", now), Ok("1733469400.000".into()));
+        assert_eq!(timestamp_arg("until", "2024-12-06T07:26:40Z", now), Ok("1733470000.000".into()));
+        assert!(timestamp_arg("since", "yesterday-ish", now).unwrap_err().contains("give Unix seconds"));
+        let m = EventMessage {
+            kind: "service".into(),
+            action: "update".into(),
+            actor: crate::engine_api::types::EventActor { id: "abc".into(), attributes: [("name".to_string(), "web".to_string()), ("a".to_string(), "b".to_string())].into() },
+            scope: "swarm".into(),
+            time: 1_733_470_000,
+            time_nano: 1_733_470_000_000_000_123,
+        };
+        assert_eq!(text_line(&m), "2024-12-06T07:26:40.000000123Z service update abc (a=b, name=web)");
+    }
 
     fn svc(image: &str, replicas: u64, at_ms: u64) -> Object {
         let mut spec = ServiceSpec { mode: ServiceMode::Replicated { replicas }, ..Default::default() };
