@@ -148,7 +148,7 @@ pub(crate) enum CaCmd {
 /// manager's certificate) and writes the bundle docker clients read.
 pub(crate) async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String> {
     let CaCmd::ClientBundle { dir } = cmd;
-    let c = crate::current_cluster(host).await?;
+    let c = crate::swarm_cmd::current_cluster(host).await?;
     let (cert, key) = engine_api::tls::issue(&c.root_ca, &[], true)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("Error: cannot create {}: {e}", dir.display()))?;
     use std::os::unix::fs::OpenOptionsExt;

@@ -42,12 +42,14 @@ mod plan_cmd;
 mod pretty;
 mod progress;
 mod read_cmd;
+mod renew;
 mod snapshot_cmd;
 mod stack_cmd;
+mod swarm_cmd;
 mod tls;
 
 use daemon_cmd::{client_bundle, run_daemon, swarm_leave, CaCli, DaemonCli, LeaveCli};
-use shoal_core::cli::{CallError, parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand, SwarmCommand};
+use shoal_core::cli::{CallError, parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand};
 use read_cmd::{read, ReadCli};
 use shoal_core::model::{NodeRole, Object};
 use shoal_core::proto::{self, control_request::Op};
@@ -423,14 +425,6 @@ async fn maybe_follow(host: &str, service: &str, detach: bool) -> Result<(), Str
 }
 
 /// A node by id, hostname or id prefix, read through the control API.
-async fn current_cluster(host: &str) -> Result<shoal_core::model::Cluster, String> {
-    let r = call(host, Op::GetCluster(proto::ListObjects::default())).await?;
-    match objects(&r).into_iter().next() {
-        Some(Object::Cluster(c)) => Ok(c),
-        _ => Err("Error: the swarm has no cluster object yet; retry in a moment".into()),
-    }
-}
-
 async fn get_node(host: &str, key: &str) -> Result<shoal_core::model::Node, String> {
     let r = call(host, Op::GetNode(proto::ObjectKey { key: key.to_string() })).await?;
     match objects(&r).into_iter().next() {
@@ -562,51 +556,7 @@ async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
                 }
             }
         }
-        ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas, autolock }) => {
-            let key = locked::new_unlock_key()?;
-            call(host, shoal_core::cli::update_cluster_op(task_history_limit, max_service_replicas, autolock, false, || key)).await?;
-            println!("Swarm updated.");
-            if autolock == Some(true) {
-                println!("{}", shoal_core::cli::unlock_key_message(&current_cluster(host).await?.unlock_key));
-            }
-        }
-        ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate, quiet }) => {
-            if rotate {
-                let key = locked::new_unlock_key()?;
-                call(host, shoal_core::cli::update_cluster_op(None, None, None, true, || key)).await?;
-                if !quiet {
-                    println!("Successfully rotated manager unlock key.\n");
-                }
-            }
-            let key = current_cluster(host).await?.unlock_key;
-            if key.is_empty() {
-                return Err("Error: no unlock key is set: autolock is off (`shoal swarm update --autolock=true` turns it on)".into());
-            }
-            println!("{}", if quiet { key } else { shoal_core::cli::unlock_key_message(&key) });
-        }
-        ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, quiet, role }) => {
-            if rotate {
-                call(host, Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
-                if !quiet {
-                    println!("Successfully rotated {role} join token.\n");
-                }
-            }
-            let c = current_cluster(host).await?;
-            let token = if role == "manager" { c.root_ca.join_token_manager } else { c.root_ca.join_token_worker };
-            if quiet {
-                println!("{token}");
-            } else {
-                // The leader's advertised address, which other machines reach (the CLI's own
-                // --host is often 127.0.0.1).
-                let nodes = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?);
-                let leader = nodes.iter().find_map(|o| match o {
-                    Object::Node(n) => n.manager_status.as_ref().filter(|m| m.leader).map(|m| m.addr.clone()),
-                    _ => None,
-                });
-                let addr = leader.filter(|a| !a.is_empty()).unwrap_or_else(|| host.to_string());
-                println!("To add a {role} to this swarm, run the following command:\n\n    shoal swarm join --token {token} {addr}\n");
-            }
-        }
+        ControlCommand::Swarm(sc) => swarm_cmd::run(host, sc).await?,
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod reference;
 mod service;
 mod service_common;
 mod stack;
+mod swarm;
 mod updater;
 mod values;
 
@@ -24,38 +25,10 @@ pub use reference::*;
 pub use service::*;
 pub use service_common::CommonFlags;
 pub use stack::*;
+pub use swarm::*;
 pub use updater::ServiceUpdater;
 
 use clap::{Parser, Subcommand};
-
-/// The control op of `swarm update` and `swarm unlock-key --rotate`: `new_key` draws an
-/// unlock key (from the OS in production, the seed in the simulator) when one may be needed,
-/// autolock turned on or the key rotated.
-pub fn update_cluster_op(
-    task_history_limit: Option<u32>,
-    max_service_replicas: Option<u64>,
-    autolock: Option<bool>,
-    rotate_unlock_key: bool,
-    new_key: impl FnOnce() -> crate::ca::unlock_key::UnlockKey,
-) -> crate::proto::control_request::Op {
-    let new_unlock_key = if autolock == Some(true) || rotate_unlock_key { new_key().to_string() } else { String::new() };
-    crate::proto::control_request::Op::UpdateCluster(crate::proto::UpdateCluster {
-        task_history_limit,
-        max_service_replicas,
-        autolock,
-        rotate_unlock_key,
-        new_unlock_key,
-    })
-}
-
-/// What `swarm init --autolock`, `swarm update --autolock=true` and `swarm unlock-key` print
-/// (docker's words, with Shoal's command).
-pub fn unlock_key_message(key: &str) -> String {
-    format!(
-        "To unlock a swarm manager after it restarts, run the `shoal swarm unlock`\ncommand and provide the following key:\n\n    {key}\n\n\
-         Remember to store this key in a password manager, since without it you\nwill not be able to restart the manager."
-    )
-}
 
 /// Control commands (the part of `shoal`'s CLI that acts on a running cluster).
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
@@ -257,84 +230,6 @@ pub struct ListFlags {
     /// json (one JSON object per line), or a Go template: '{{.Name}}', 'table {{.ID}}\t{{.Name}}'
     #[arg(long)]
     pub format: Option<String>,
-}
-
-/// `swarm init`'s cluster settings (docker's flags and defaults).
-#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
-pub struct InitFlags {
-    /// Default address pool in CIDR format (repeatable; default 10.0.0.0/8)
-    #[arg(long = "default-addr-pool")]
-    pub default_addr_pool: Vec<String>,
-    /// Default address pool subnet mask length
-    #[arg(long = "default-addr-pool-mask-length", default_value_t = 24)]
-    pub default_addr_pool_mask_length: u8,
-    /// Task history retention limit
-    #[arg(long = "task-history-limit", default_value_t = 5)]
-    pub task_history_limit: u32,
-    /// The most replicas one service may ask for (Shoal's guard against a swarm-sized typo)
-    #[arg(long = "max-service-replicas", default_value_t = crate::model::DEFAULT_MAX_SERVICE_REPLICAS)]
-    pub max_service_replicas: u64,
-    /// Enable manager autolocking (requiring an unlock key to start a stopped manager)
-    #[arg(long)]
-    pub autolock: bool,
-}
-
-impl InitFlags {
-    /// The Cluster object's settings these flags ask for; Err says which flag is wrong.
-    pub fn spec(&self) -> Result<crate::model::ClusterSpec, String> {
-        let mut spec = crate::model::ClusterSpec::default();
-        if !self.default_addr_pool.is_empty() {
-            spec.network.default_addr_pool = self.default_addr_pool.clone();
-        }
-        spec.network.subnet_size = self.default_addr_pool_mask_length;
-        crate::control::validate_network_defaults(&spec.network).map_err(|e| e.to_string())?;
-        spec.orchestration.task_history_retention_limit = self.task_history_limit;
-        if self.max_service_replicas == 0 {
-            return Err("--max-service-replicas 0 would refuse every replicated service: give at least 1".into());
-        }
-        spec.orchestration.max_service_replicas = self.max_service_replicas;
-        // Asked for here; the daemon turns it on with a key once the swarm exists (the Cluster
-        // holds a key exactly while autolock is on).
-        spec.encryption.auto_lock_managers = self.autolock;
-        Ok(spec)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-pub enum SwarmCommand {
-    /// Update the swarm's settings.
-    Update {
-        /// Task history retention limit
-        #[arg(long = "task-history-limit")]
-        task_history_limit: Option<u32>,
-        /// The most replicas one service may ask for
-        #[arg(long = "max-service-replicas")]
-        max_service_replicas: Option<u64>,
-        /// Change manager autolocking setting (true|false)
-        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-        autolock: Option<bool>,
-    },
-    /// Manage the unlock key.
-    UnlockKey {
-        /// Rotate unlock key
-        #[arg(long)]
-        rotate: bool,
-        /// Only display the key
-        #[arg(long, short = 'q')]
-        quiet: bool,
-    },
-    /// Manage join tokens.
-    JoinToken {
-        /// Rotate the join token
-        #[arg(long)]
-        rotate: bool,
-        /// Only display the token
-        #[arg(long, short = 'q')]
-        quiet: bool,
-        /// worker or manager
-        #[arg(value_parser = ["worker", "manager"])]
-        role: String,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

@@ -8,6 +8,7 @@
 mod expect;
 mod ground_truth;
 mod injectors;
+mod outcome;
 mod calls;
 mod plan;
 mod steps;
@@ -21,7 +22,6 @@ use crate::scenario::{Action, DoCmd, Fault, InjectorKind, JoinOptions, Scenario,
 use crate::trace::{now_secs, Trace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use shoal_core::cli::{payload_op, CallError, CallFailure, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, StackCommand, SwarmCommand};
 use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object};
@@ -36,76 +36,11 @@ use tracing_subscriber::layer::SubscriberExt;
 /// How often predicates and checkers are polled, in virtual time.
 use ground_truth::{check_ground_truth, prune_task_lists};
 use injectors::injector;
+pub use outcome::{RunOptions, RunReport};
 
 const POLL: Duration = Duration::from_millis(10);
 /// How long `crash leader` & co. wait for a leader to exist before failing the step.
 const SELECT_WAIT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Keep every trace line (for `--trace FILE` and determinism diffs).
-    pub keep_trace: bool,
-    /// Print trace lines to stderr as they happen.
-    pub echo_trace: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub scenario: String,
-    pub seed: u64,
-    pub verdict: &'static str,
-    pub trace_hash: String,
-    pub virtual_secs: f64,
-    pub wall_secs: f64,
-    pub events: u64,
-    /// Writes acknowledged to the load client over the whole run.
-    pub writes_acked: usize,
-    /// Requests through the routing mesh over the whole run (`load service`).
-    pub requests: RequestStats,
-    /// How fast names followed tasks (scenarios with networks; sim/src/names.rs).
-    #[serde(skip)]
-    pub names: crate::names::NameLatencies,
-    /// name → virtual time (s) the expectation was met.
-    pub expectations: BTreeMap<String, f64>,
-    /// name → virtual time (s) from the step's start until it was met.
-    pub expectation_waits: BTreeMap<String, f64>,
-    pub violations: Vec<Violation>,
-    #[serde(skip)]
-    pub trace_lines: Vec<String>,
-    /// The `load control` history in Shoal's history format (empty without that load).
-    #[serde(skip)]
-    pub history: String,
-    #[serde(skip)]
-    pub banner: String,
-    /// The scenario file, for the reproduce command.
-    #[serde(skip)]
-    pub path: String,
-    /// A twin's snapshot file, for the reproduce command.
-    #[serde(skip)]
-    pub from_snapshot: Option<String>,
-}
-
-impl RunReport {
-    pub fn passed(&self) -> bool {
-        self.verdict == "pass"
-    }
-
-    /// The two failure lines: what broke, and the one command that replays it.
-    pub fn failure_text(&self) -> Option<String> {
-        let v = self.violations.first()?;
-        Some(format!(
-            "FAILED scenario={} seed={} at t={:.3}s: [{}] {}\nreproduce: scripts/sim run {}{} --seed {}",
-            self.scenario,
-            self.seed,
-            v.at,
-            v.checker,
-            v.message,
-            self.path,
-            self.from_snapshot.as_ref().map(|f| format!(" --from-snapshot {f}")).unwrap_or_default(),
-            self.seed
-        ))
-    }
-}
 
 /// Parameters derived from the seed.
 struct Derived {

@@ -6,13 +6,15 @@
 //! problem. Nothing runs from a file that did not validate.
 
 mod grammar;
+mod predicate;
 mod raw;
 mod sim_params;
 
 use raw::{raft_config, RawNode, RawScenario};
 
 pub use sim_params::SimParams;
-pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Predicate, Selector, RESERVED};
+pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Selector, RESERVED};
+pub use predicate::{Cmp, Predicate};
 
 /// What a simulated image does when its container starts (`[images."NAME"]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -157,7 +157,7 @@ fn mesh_load_and_request_predicates_parse() {
         .replace("expect = \"managers agree\"", "expect = \"requests succeeded >= 100\"");
     let s = parse(&text).unwrap();
     assert_eq!(s.steps[0].action, Action::Do(DoCmd::LoadService { service: "web".into(), port: 8080, per_sec: 200.0 }));
-    assert!(matches!(&s.steps[2].action, Action::Expect { predicate: Predicate::RequestsFailed { n: 3, cmp: grammar::Cmp::AtMost }, .. }));
+    assert!(matches!(&s.steps[2].action, Action::Expect { predicate: Predicate::RequestsFailed { n: 3, cmp: Cmp::AtMost }, .. }));
     assert!(matches!(&s.steps[4].action, Action::Expect { predicate: Predicate::RequestsSucceeded(100), .. }));
     for (from, to, want) in [
         ("load writes 50/s", "load service web port 99999 rate 200/s", "1..65535"),
