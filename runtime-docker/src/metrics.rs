@@ -55,7 +55,12 @@ pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy)
     gauge(&mut out, "shoal_raft_applied_index", "Index of the last entry applied to the store.", &[(String::new(), m.last_applied.map(|l| l.index).unwrap_or(0))]);
     gauge(&mut out, "shoal_raft_leader", "1 when this manager leads.", &[(String::new(), leader)]);
     gauge(&mut out, "shoal_raft_voters", "Voters in the raft membership.", &[(String::new(), m.membership_config.membership().voter_ids().count() as u64)]);
-    let (tasks, nodes, services) = manager.state.with_store(|s| {
+    let lag = m.last_log_index.unwrap_or(0).saturating_sub(m.last_applied.map(|l| l.index).unwrap_or(0));
+    gauge(&mut out, "shoal_raft_apply_lag", "Log entries this manager holds but has not applied yet.", &[(String::new(), lag)]);
+    let name = "shoal_raft_leader_changes_total";
+    let changes = manager.counters.leader_changes.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(out, "# HELP {name} Changes of the raft leader this manager saw.\n# TYPE {name} counter\n{name} {changes}");
+    let (tasks, nodes, services, per_service) = manager.state.with_store(|s| {
         let mut tasks: BTreeMap<String, u64> = BTreeMap::new();
         for o in s.list(Kind::Task) {
             if let Object::Task(t) = o {
@@ -73,12 +78,41 @@ pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy)
                 *nodes.entry(lower(n.status.state)).or_default() += 1;
             }
         }
-        (tasks, nodes, s.list_services().count() as u64)
+        // Per service: replicas asked for (replicated services; a global service's live tasks)
+        // and tasks running, and whether an update or rollback is under way.
+        let mut by_service: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // (running, live)
+        for o in s.list(Kind::Task) {
+            if let Object::Task(t) = o {
+                if t.is_live() {
+                    let e = by_service.entry(t.service_id.as_str()).or_default();
+                    e.0 += u64::from(t.status.state == TaskState::Running);
+                    e.1 += 1;
+                }
+            }
+        }
+        let mut per_service: Vec<(String, u64, u64, bool)> = Vec::new();
+        for svc in s.list_services() {
+            let (running, live) = by_service.get(svc.id.as_str()).copied().unwrap_or_default();
+            let desired = match svc.spec.mode {
+                shoal_core::model::ServiceMode::Replicated { replicas } => replicas,
+                _ => live,
+            };
+            let updating = svc.update_status.as_ref().is_some_and(|u| matches!(u.state, shoal_core::model::UpdateState::Updating | shoal_core::model::UpdateState::RollbackStarted));
+            per_service.push((svc.spec.annotations.name.clone(), desired, running, updating));
+        }
+        (tasks, nodes, s.list_services().count() as u64, per_service)
     });
     let labelled = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, v)| (format!("{{state=\"{k}\"}}"), v)).collect::<Vec<_>>();
     gauge(&mut out, "shoal_tasks", "Live tasks by observed state.", &labelled(tasks));
     gauge(&mut out, "shoal_nodes", "Nodes by status (down: missed its heartbeat deadline).", &labelled(nodes));
     gauge(&mut out, "shoal_services", "Services.", &[(String::new(), services)]);
+    let replicas: Vec<(String, u64)> = per_service
+        .iter()
+        .flat_map(|(name, desired, running, _)| [(format!("{{service=\"{name}\",state=\"desired\"}}"), *desired), (format!("{{service=\"{name}\",state=\"running\"}}"), *running)])
+        .collect();
+    gauge(&mut out, "shoal_service_replicas", "Per service: replicas asked for (desired) and tasks running.", &replicas);
+    let updating: Vec<(String, u64)> = per_service.iter().map(|(name, _, _, u)| (format!("{{service=\"{name}\"}}"), u64::from(*u))).collect();
+    gauge(&mut out, "shoal_service_updating", "1 while a rolling update or rollback of the service is under way.", &updating);
     let mut containers: BTreeMap<String, u64> = BTreeMap::new();
     for c in exec.list().await {
         let state = match c.state {

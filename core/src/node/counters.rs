@@ -19,6 +19,9 @@ pub const SCHEDULER_LATENCY_BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 50
 #[derive(Debug, Default)]
 pub struct Counters {
     pub heartbeats_missed: AtomicU64,
+    /// Changes of the raft leader this manager saw (a new leader, or none), for graphs of
+    /// elections.
+    pub leader_changes: AtomicU64,
     /// Assignments with a latency at most the bucket's bound (cumulative, as Prometheus
     /// wants them).
     scheduler_buckets: [AtomicU64; SCHEDULER_LATENCY_BUCKETS_MS.len()],

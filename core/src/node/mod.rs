@@ -358,6 +358,9 @@ impl Manager {
                 ticking = Some(tick);
             }
             if last != Some((state, term, leader)) {
+                if last.is_some_and(|(_, _, was)| was != leader) {
+                    self.counters.leader_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 tracing::info!(target: "shoal", node = %self.name, term, leader = ?leader, "role {:?}", state);
                 self.observer.role_changed(self.id, term, state == openraft::ServerState::Leader);
                 last = Some((state, term, leader));
