@@ -373,6 +373,7 @@ fn status_error(host: &str, s: &tonic::Status) -> String {
 async fn service_logs(host: &str, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
     use std::io::Write;
     let req = l.request();
+    let keep = l.since_filter(shoal_core::node::clock::wall_ms()).map_err(|e| format!("Error: {e}"))?;
     let ch = shoal_core::node::raft::network::channel(host).map_err(|e| format!("Cannot connect to the Shoal manager at {host}: {e}"))?;
     let mut c = proto::logs_client::LogsClient::new(ch);
     let mut stream = match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, c.service_logs(req)).await {
@@ -392,7 +393,7 @@ async fn service_logs(host: &str, l: &shoal_core::cli::ServiceLogs) -> Result<()
         if !batch.warning.is_empty() {
             let _ = writeln!(err, "warning: {}", batch.warning);
         }
-        for line in &batch.lines {
+        for line in batch.lines.iter().filter(|x| keep(x)) {
             let mut text = String::new();
             if l.timestamps && !line.timestamp.is_empty() {
                 text.push_str(&line.timestamp);

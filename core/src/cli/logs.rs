@@ -23,6 +23,9 @@ pub struct ServiceLogs {
     /// Do not neatly format logs
     #[arg(long)]
     pub raw: bool,
+    /// Show logs since timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    pub since: Option<String>,
     /// Service or task
     pub service: String,
 }
@@ -36,6 +39,22 @@ pub enum Tail {
 }
 
 impl ServiceLogs {
+    /// `--since` as a filter on lines (a line the engine did not stamp is kept); Err names
+    /// the bad value. `now_ms`: the wall clock, for relative values.
+    pub fn since_filter(&self, now_ms: u64) -> Result<impl Fn(&crate::proto::LogLine) -> bool, String> {
+        let since_ms = match &self.since {
+            None => None,
+            Some(s) => {
+                let secs = crate::engine_api::events::timestamp_arg("since", s, now_ms)?;
+                Some(crate::engine_api::events::parse_time_ms("since", &secs).map_err(|e| e.to_string())?)
+            }
+        };
+        Ok(move |l: &crate::proto::LogLine| match (since_ms, crate::engine_api::convert::ms_of_time(&l.timestamp)) {
+            (Some(s), Some(t)) => t >= s,
+            _ => true,
+        })
+    }
+
     /// The `Logs.ServiceLogs` request these flags ask for (the CLI and the simulator send it).
     pub fn request(&self) -> crate::proto::ServiceLogsRequest {
         let tail = match self.tail {

@@ -69,6 +69,7 @@ impl Run {
     pub(super) async fn service_logs(&self, l: &shoal_core::cli::ServiceLogs) -> Result<(), String> {
         let managers = self.cluster.lock().unwrap().manager_addrs();
         let req = l.request();
+        let keep = l.since_filter(shoal_core::node::clock::wall_ms())?;
         let sink = self.logs.clone();
         let call = async move {
             let mut last = String::from("no manager");
@@ -93,7 +94,7 @@ impl Run {
                     if !batch.warning.is_empty() {
                         tracing::info!(target: "shoal::step", node = "runner", "logs warning: {}", batch.warning);
                     }
-                    for line in &batch.lines {
+                    for line in batch.lines.iter().filter(|x| keep(x)) {
                         let text = format!("{} | {}", shoal_core::node::logs::context(line, false, true), String::from_utf8_lossy(&line.data));
                         tracing::info!(target: "shoal::step", node = "runner", "logs: {text}");
                         sink.lock().unwrap().push(text);
