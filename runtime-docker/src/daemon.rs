@@ -264,7 +264,18 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
     let disk = match (crate::disk::raft_disk(&dir.join("raft"), unlock_key.as_ref()), &existing) {
         (Ok(disk), _) => disk,
         // Autolock: a restarted manager waits, locked, for its unlock key.
-        (Err(shoal_core::node::raft::OpenError::Locked), Some(id)) => crate::locked::wait_for_unlock(dir, id, listen, &api_endpoints).await?,
+        (Err(shoal_core::node::raft::OpenError::Locked), Some(id)) if id.role == "manager" => {
+            crate::locked::wait_for_unlock(dir, id, listen, &api_endpoints).await?
+        }
+        // A worker (demoted while the swarm was autolocked) holds no state it needs: its old
+        // raft files are set aside, never a reason to lock it.
+        (Err(shoal_core::node::raft::OpenError::Locked), Some(_)) => {
+            let aside = dir.join("raft.locked-before-demotion");
+            let _ = std::fs::remove_dir_all(&aside);
+            std::fs::rename(dir.join("raft"), &aside).map_err(|e| format!("cannot set aside {}: {e}", dir.join("raft").display()))?;
+            tracing::warn!(target: "shoal", "this worker's raft files were locked under autolock (a demoted manager's): set aside in {}", aside.display());
+            crate::disk::raft_disk(&dir.join("raft"), None).map_err(|e| format!("data directory: {e}"))?
+        }
         (Err(e), _) => return Err(format!("data directory: {e}")),
     };
     let raft_id = match &existing {
@@ -339,8 +350,13 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
             println!("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.");
             if autolock_at_init {
-                let key = crate::locked::turn_on_autolock(&manager).await?;
-                println!("\n{}", shoal_core::cli::unlock_key_message(&key));
+                // The daemon's output is often its log: the key is shown only on a terminal.
+                use std::io::IsTerminal;
+                match crate::locked::turn_on_autolock(&manager).await {
+                    Ok(key) if std::io::stdout().is_terminal() => println!("\n{}", shoal_core::cli::unlock_key_message(&key)),
+                    Ok(_) => println!("\nAutolock is on: run `shoal swarm unlock-key` to see the unlock key, and keep it in a password manager."),
+                    Err(e) => eprintln!("Warning: {e}"),
+                }
             }
             (i, server, manager, certs)
         }

@@ -100,10 +100,19 @@ pub async fn wait_for_unlock(
             .add_service(control_server::ControlServer::new(LockedControl))
             .serve(listen),
     );
+    // A port that cannot be bound ends the task at once: say so rather than wait for a key
+    // no one can give.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if grpc.is_finished() {
+        return Err(match grpc.await {
+            Ok(Err(e)) => format!("this manager is locked, but cannot serve `swarm unlock` on {listen}: {e}"),
+            _ => format!("this manager is locked, but its unlock server on {listen} stopped"),
+        });
+    }
     let node_addr = identity.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default();
     let http = crate::engine_api::serve_locked(api, offers, identity.node_id.clone(), node_addr)?;
     tracing::warn!(target: "shoal", node = %identity.node_id, "this manager is locked (autolock): run `shoal swarm unlock` (or `docker swarm unlock`) and give the unlock key");
-    eprintln!("This manager is locked: the swarm is autolocked. Run `shoal swarm unlock` and give the key `shoal swarm unlock-key` printed.");
+    eprintln!("This manager is locked: the swarm is autolocked. Run `shoal swarm unlock` and give the unlock key that was current when it stopped.");
     let disk = loop {
         let Some((text, reply)) = rx.recv().await else { return Err("the unlock servers stopped".into()) };
         let key = match UnlockKey::parse(&text) {

@@ -22,7 +22,7 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
             call(host, shoal_core::cli::update_cluster_op(task_history_limit, max_service_replicas, autolock, false, || key)).await?;
             println!("Swarm updated.");
             if autolock == Some(true) {
-                println!("{}", shoal_core::cli::unlock_key_message(&current_cluster(host).await?.unlock_key));
+                println!("{}", shoal_core::cli::unlock_key_message(current_cluster(host).await?.unlock_key.as_str()));
             }
         }
         SwarmCommand::UnlockKey { rotate, quiet } => {
@@ -33,7 +33,7 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
                     println!("Successfully rotated manager unlock key.\n");
                 }
             }
-            let key = current_cluster(host).await?.unlock_key;
+            let key = current_cluster(host).await?.unlock_key.0;
             if key.is_empty() {
                 return Err("Error: no unlock key is set: autolock is off (`shoal swarm update --autolock=true` turns it on)".into());
             }

@@ -49,7 +49,10 @@ pub(super) fn shrink_to_file(origin: &str, text: &str, seed: u64, max_runs: usiz
             let picture = format!("{}.html", out.trim_end_matches(".toml"));
             match shoal_sim::scenario::Scenario::parse(out, &body) {
                 Ok(s) => {
-                    let r = shoal_sim::runner::run(&s, seed, &shoal_sim::runner::RunOptions { keep_trace: true, echo_trace: false });
+                    // On a fresh thread, as every simulation must start for the same run to replay.
+                    let r = std::thread::spawn(move || shoal_sim::runner::run(&s, seed, &shoal_sim::runner::RunOptions { keep_trace: true, echo_trace: false }))
+                        .join()
+                        .expect("the replay panicked");
                     match shoal_sim::report::write(&picture, &r, None) {
                         Ok(()) => println!("picture: {picture}"),
                         Err(e) => eprintln!("error: {e}"),
@@ -149,7 +152,9 @@ pub(super) fn explore(
                 // The picture, from a replay that keeps its trace (the same run: keeping lines
                 // changes nothing of it).
                 let opts = shoal_sim::runner::RunOptions { keep_trace: true, echo_trace: false };
-                let (_, replay) = shoal_sim::explore::explore_one_with(p.seed, &mode, &opts);
+                // On a fresh thread, as every simulation must start for the same run to replay.
+                let (seed, m) = (p.seed, mode.clone());
+                let (_, replay) = std::thread::spawn(move || shoal_sim::explore::explore_one_with(seed, &m, &opts)).join().expect("the replay panicked");
                 let path = format!("{report_dir}/explore-{}.html", p.seed);
                 match std::fs::create_dir_all(&report_dir).map_err(|e| format!("cannot create {report_dir}: {e}")).and_then(|()| shoal_sim::report::write(&path, &replay, Some(&format!("scripts/sim explore{flag} --seed {}", p.seed)))) {
                     Ok(()) => println!("picture: {path}"),

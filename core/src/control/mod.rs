@@ -535,8 +535,8 @@ fn apply_autolock(c: &mut Cluster, u: &ClusterUpdate) -> Result<(), ControlError
     };
     c.spec.encryption.auto_lock_managers = on;
     c.unlock_key = match (on, was_on && !c.unlock_key.is_empty(), u.rotate_unlock_key) {
-        (false, _, _) => String::new(),
-        (true, false, _) | (true, true, true) => fresh()?,
+        (false, _, _) => Default::default(),
+        (true, false, _) | (true, true, true) => crate::model::UnlockKeyText(fresh()?),
         (true, true, false) => c.unlock_key.clone(),
     };
     debug_assert_eq!(c.spec.encryption.auto_lock_managers, !c.unlock_key.is_empty());

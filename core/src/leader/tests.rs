@@ -679,10 +679,12 @@ fn autolock_keeps_a_key_exactly_while_on() {
     w.commit(control::update_cluster(&w.store, &on(1)).unwrap());
     let c = cluster(&w);
     assert!(c.spec.encryption.auto_lock_managers);
-    assert_eq!(c.unlock_key, key(1).unwrap().to_string());
+    assert_eq!(c.unlock_key.as_str(), key(1).unwrap().to_string());
+    assert!(!format!("{c:?}").contains("SWMKEY"), "a Cluster's Debug shows the unlock key");
+    assert!(serde_json::to_string(&c).unwrap().contains("SWMKEY-1-"), "the store keeps it");
     assert_eq!(control::update_cluster(&w.store, &on(2)).unwrap(), vec![], "on again keeps the key");
     w.commit(control::update_cluster(&w.store, &control::ClusterUpdate { rotate_unlock_key: true, new_unlock_key: key(3), ..Default::default() }).unwrap());
-    assert_eq!(cluster(&w).unlock_key, key(3).unwrap().to_string());
+    assert_eq!(cluster(&w).unlock_key.as_str(), key(3).unwrap().to_string());
     w.commit(control::update_cluster(&w.store, &control::ClusterUpdate { autolock: Some(false), ..Default::default() }).unwrap());
     let c = cluster(&w);
     assert!(!c.spec.encryption.auto_lock_managers && c.unlock_key.is_empty());

@@ -18,8 +18,31 @@ pub struct Cluster {
     /// The manager unlock key `SWMKEY-1-…` while autolock is on (empty otherwise): every
     /// manager wraps its data key with it as it applies the change (swarmkit's `UnlockKeys`).
     /// It lives only here, in the raft store, which is itself encrypted at rest.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub unlock_key: String,
+    #[serde(default, skip_serializing_if = "UnlockKeyText::is_empty")]
+    pub unlock_key: UnlockKeyText,
+}
+
+/// The unlock key's text as the Cluster object holds it: serialised as the plain string, but
+/// never shown by `Debug`, so no `{:?}` of a Cluster (a log line, a violation, a report)
+/// carries it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnlockKeyText(pub String);
+
+impl UnlockKeyText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for UnlockKeyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+    }
 }
 
 /// The most removed nodes [`Cluster::removed_nodes`] remembers (the oldest are forgotten

@@ -392,6 +392,11 @@ impl Cluster {
         let lost = self.nodes[i].disk.crash();
         *self.nodes[i].slot.lock().unwrap() = None;
         *self.nodes[i].executor.lock().unwrap() = None;
+        {
+            // A crashed machine is not waiting for a key; an offer it never took is withdrawn.
+            let mut l = self.nodes[i].opener.lock.lock().unwrap();
+            (l.locked, l.offered) = (false, None);
+        }
         self.mesh.crashed(i, now_ms());
         self.set_up(i, false);
         self.nodes[i].paused = false;

@@ -152,7 +152,7 @@ mod at_rest_tests {
         data_key_at_rest("m1", &raw, None).unwrap();
         let e = data_key_at_rest("m1", &raw, Some(&k3)).unwrap_err();
         assert!(e.contains("holds its data key in plaintext while the swarm is autolocked"), "{e}");
-        encrypted.set_unlock_key(Some(&k3)).unwrap();
+        encrypted.set_unlock_key(Some(&k3), 5).unwrap();
         data_key_at_rest("m1", &raw, Some(&k3)).unwrap();
         assert!(data_key_at_rest("m1", &raw, Some(&k4)).unwrap_err().contains("wrapped under an older unlock key"));
         assert!(data_key_at_rest("m1", &raw, None).unwrap_err().contains("still wrapped"));

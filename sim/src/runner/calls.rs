@@ -224,7 +224,7 @@ impl Run {
         if c.unlock_key.is_empty() {
             return Ok(());
         }
-        let key = UnlockKey::parse(&c.unlock_key).map_err(|e| format!("the swarm's unlock key: {e}"))?;
+        let key = UnlockKey::parse(c.unlock_key.as_str()).map_err(|e| format!("the swarm's unlock key: {e}"))?;
         let mut keys = self.unlock_keys.lock().unwrap();
         if keys.last() != Some(&key) {
             tracing::info!(target: "shoal::step", node = "runner", "unlock key #{} recorded", keys.len() + 1);

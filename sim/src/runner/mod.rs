@@ -397,7 +397,7 @@ async fn drive(
         let c = cluster.lock().unwrap();
         // Autolock as the swarm has it last, and the raft index that set it.
         let autolock = c.with_best_store(|s| {
-            shoal_core::control::cluster(s).ok().map(|cl| (shoal_core::ca::unlock_key::UnlockKey::parse(&cl.unlock_key).ok(), cl.meta.version))
+            shoal_core::control::cluster(s).ok().map(|cl| (shoal_core::ca::unlock_key::UnlockKey::parse(cl.unlock_key.as_str()).ok(), cl.meta.version))
         });
         let voters = c.voters();
         for i in 0..c.nodes.len() {

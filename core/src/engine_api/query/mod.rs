@@ -277,7 +277,6 @@ pub fn inspect_node(store: &Store, key: &str) -> Result<d::Node, ApiError> {
     Ok(convert::node_to_docker(n, &trust_root(store)))
 }
 
-/// `GET /swarm`
 /// `GET /swarm/unlockkey`: the unlock key while autolock is on (empty otherwise, which the
 /// docker CLI reports as "no unlock key is set").
 pub fn unlock_key(store: &Store) -> Result<serde_json::Value, ApiError> {
@@ -285,6 +284,7 @@ pub fn unlock_key(store: &Store) -> Result<serde_json::Value, ApiError> {
     Ok(serde_json::json!({ "UnlockKey": c.unlock_key }))
 }
 
+/// `GET /swarm`
 pub fn swarm(store: &Store) -> Result<d::Swarm, ApiError> {
     let c = control::cluster(store).map_err(|_| ApiError::Unavailable("the swarm has no cluster object yet: its first leader has not written it; retry".into()))?;
     Ok(convert::swarm_to_docker(c, true))

@@ -28,9 +28,10 @@ pub trait Disk: Send + Sync + 'static {
     /// simulation).
     fn crash_point(&self, _point: CrashPoint) {}
     /// Autolock: wrap the data key this disk encrypts with under `unlock` (none: keep it
-    /// plain). The state machine calls it whenever it applies a change of the swarm's unlock
-    /// key; disks that encrypt nothing have nothing to wrap.
-    fn set_unlock_key(&self, _unlock: Option<&crate::ca::unlock_key::UnlockKey>) -> io::Result<()> {
+    /// plain), as the Cluster change at raft index `index` asks (an older index than the last
+    /// one followed is ignored). The state machine calls it whenever it applies a change of the
+    /// swarm's unlock key; disks that encrypt nothing have nothing to wrap.
+    fn set_unlock_key(&self, _unlock: Option<&crate::ca::unlock_key::UnlockKey>, _index: u64) -> io::Result<()> {
         Ok(())
     }
 }

@@ -15,14 +15,22 @@
 //! fails. A missing data key beside encrypted files stops the node rather than making a new one.
 //!
 //! The DEK: 32 random bytes made at the first start and kept in [`DEK_FILE`] on the disk below,
-//! sealed with a checksum. Without autolock it is there in plaintext: that protects copies of
-//! the log and snapshot files, not a stolen data directory. With autolock it is wrapped
-//! (`[b"SHK1"][nonce 12][AES-256-GCM of the DEK][tag 16]`) under a key-encryption key derived
-//! with HKDF-SHA256 from the swarm's unlock key: a restarted manager cannot open its files
-//! ([`OpenError::Locked`]) until `swarm unlock` gives it the key. The state machine re-wraps
-//! the DEK ([`Disk::set_unlock_key`]) whenever it applies a new unlock key (autolock turned on
-//! or off, or the key rotated), so the previous key stops opening this manager from then on.
-//! The DEK itself never changes: rotation rewrites 64 bytes, not the log.
+//! sealed with a checksum, with the raft index of the Cluster change it follows. Without
+//! autolock it is there in plaintext (`[DEK 32][index u64 LE]`): that protects copies of the log
+//! and snapshot files, not a stolen data directory. With autolock it is wrapped
+//! (`[b"SHK1"][index u64 LE][nonce 12][AES-256-GCM of the DEK][tag 16]`, the index bound as
+//! associated data) under a key-encryption key derived with HKDF-SHA256 from the swarm's
+//! unlock key: a restarted manager cannot open its files ([`OpenError::Locked`]) until `swarm
+//! unlock` gives it the key. The state machine re-wraps the DEK ([`Disk::set_unlock_key`])
+//! whenever it applies a newer unlock key (autolock turned on or off, or the key rotated), so
+//! the previous key stops opening this file from then on; a change older than the one the file
+//! follows (a log replayed after a restart) never re-wraps it back. The formats differ in
+//! length (32 or 40 bytes plain, 72 wrapped), never by a prefix a random key could spell.
+//!
+//! Not done: the DEK itself never changes (rotation rewrites 72 bytes, not the log), so an
+//! old copy of `raft.dek` — plain from before autolock, or wrapped under a retired key —
+//! still opens files written later. Swarm makes a new DEK when autolock turns on; Shoal
+//! does not yet.
 //!
 //! A file written before encryption (no magic) is read as plaintext once and rewritten
 //! encrypted at once: data directories of earlier versions migrate on their first start.
@@ -55,11 +63,13 @@ const RAFT_FILES: [&str; 3] = ["raft.log", "vote", "snapshot"];
 /// A data key wrapped under an unlock key's KEK (autolock).
 const MAGIC_WRAPPED: &[u8; 4] = b"SHK1";
 const DEK_BYTES: usize = 32;
+const INDEX_BYTES: usize = 8;
+const WRAPPED_BYTES: usize = 4 + INDEX_BYTES + NONCE_LEN + DEK_BYTES + TAG_BYTES;
 
 /// Why the data key could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("this manager is locked: the swarm is autolocked and its data key is wrapped with the unlock key; run `swarm unlock` and give the key `swarm unlock-key` printed")]
+    #[error("this manager is locked: the swarm is autolocked and its data key is wrapped with the unlock key; run `swarm unlock` and give the unlock key that was current when this manager stopped")]
     Locked,
     #[error("swarm could not be unlocked: invalid key provided (not the unlock key this manager's data was locked with; after a rotation, a manager that was down needs the previous key)")]
     WrongKey,
@@ -81,8 +91,9 @@ pub struct EncryptedDisk {
     dek: [u8; DEK_BYTES],
     key: LessSafeKey,
     nonces: Mutex<ChaCha20Rng>,
-    /// The unlock key the DEK is wrapped with on the disk below (none: stored plain).
-    wrapped_with: Mutex<Option<UnlockKey>>,
+    /// The unlock key the DEK is wrapped with on the disk below (none: stored plain), and the
+    /// raft index of the Cluster change that put it there.
+    wrapped_with: Mutex<(Option<UnlockKey>, u64)>,
 }
 
 fn corrupt(msg: String) -> io::Error {
@@ -109,36 +120,54 @@ fn kek(unlock: &UnlockKey) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::from(okm))
 }
 
-/// The DEK file's content for `dek`, wrapped under `unlock` if given.
-fn dek_file(dek: &[u8; DEK_BYTES], unlock: Option<&UnlockKey>, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
-    let Some(unlock) = unlock else { return seal(dek) };
+/// The associated data of a wrapped DEK: the file's name and the index it follows.
+fn wrap_aad(index: u64) -> Vec<u8> {
+    [DEK_FILE.as_bytes(), &index.to_le_bytes()].concat()
+}
+
+/// The DEK file's content for `dek` following the Cluster change at `index`, wrapped under
+/// `unlock` if given.
+fn dek_file(dek: &[u8; DEK_BYTES], unlock: Option<&UnlockKey>, index: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
+    let Some(unlock) = unlock else { return seal(&[&dek[..], &index.to_le_bytes()].concat()) };
     let mut body = dek.to_vec();
     kek(unlock)
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(DEK_FILE.as_bytes()), &mut body)
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(index)), &mut body)
         .expect("AES-GCM seals 32 bytes");
-    let mut out = Vec::with_capacity(4 + NONCE_LEN + body.len());
+    let mut out = Vec::with_capacity(WRAPPED_BYTES);
     out.extend_from_slice(MAGIC_WRAPPED);
+    out.extend_from_slice(&index.to_le_bytes());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&body);
+    debug_assert_eq!(out.len(), WRAPPED_BYTES);
     seal(&out)
 }
 
-/// The DEK in a DEK file's (unsealed) content, opened with `unlock` if it is wrapped.
-fn open_dek(content: &[u8], unlock: Option<&UnlockKey>) -> Result<([u8; DEK_BYTES], bool), OpenError> {
-    let damaged = || OpenError::Io(corrupt(format!("{DEK_FILE}: not a 32-byte key: the data key is damaged")));
-    if let Some(rest) = content.strip_prefix(MAGIC_WRAPPED) {
-        let unlock = unlock.ok_or(OpenError::Locked)?;
-        if rest.len() != NONCE_LEN + DEK_BYTES + TAG_BYTES {
-            return Err(damaged());
+/// Whether a DEK file's (unsealed) content is a wrapped key: by its length and magic.
+fn is_wrapped(content: &[u8]) -> bool {
+    content.len() == WRAPPED_BYTES && content.starts_with(MAGIC_WRAPPED)
+}
+
+/// The DEK in a DEK file's (unsealed) content, opened with `unlock` if it is wrapped, with
+/// whether it was wrapped and the index it follows.
+fn open_dek(content: &[u8], unlock: Option<&UnlockKey>) -> Result<([u8; DEK_BYTES], bool, u64), OpenError> {
+    let damaged = || OpenError::Io(corrupt(format!("{DEK_FILE}: not a data key: the file is damaged")));
+    let index_at = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    match content.len() {
+        DEK_BYTES => Ok((content.try_into().expect("32 bytes"), false, 0)),
+        n if n == DEK_BYTES + INDEX_BYTES => Ok((content[..DEK_BYTES].try_into().expect("32 bytes"), false, index_at(&content[DEK_BYTES..]))),
+        _ if is_wrapped(content) => {
+            let unlock = unlock.ok_or(OpenError::Locked)?;
+            let index = index_at(&content[4..4 + INDEX_BYTES]);
+            let rest = &content[4 + INDEX_BYTES..];
+            let nonce: [u8; NONCE_LEN] = rest[..NONCE_LEN].try_into().expect("12 bytes");
+            let mut body = rest[NONCE_LEN..].to_vec();
+            let plain = kek(unlock)
+                .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(index)), &mut body)
+                .map_err(|_| OpenError::WrongKey)?;
+            Ok((plain.try_into().map_err(|_| damaged())?, true, index))
         }
-        let nonce: [u8; NONCE_LEN] = rest[..NONCE_LEN].try_into().expect("12 bytes");
-        let mut body = rest[NONCE_LEN..].to_vec();
-        let plain = kek(unlock)
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(DEK_FILE.as_bytes()), &mut body)
-            .map_err(|_| OpenError::WrongKey)?;
-        return Ok((plain.try_into().map_err(|_| damaged())?, true));
+        _ => Err(damaged()),
     }
-    Ok((content.try_into().map_err(|_| damaged())?, false))
 }
 
 /// A frame's header at `off` of `raw`: (written by a replace, body length), once the header
@@ -173,7 +202,7 @@ impl EncryptedDisk {
     /// wrapped with), else [`OpenError::Locked`].
     pub fn open_with(inner: Arc<dyn Disk>, entropy: [u8; 32], unlock: Option<&UnlockKey>) -> Result<EncryptedDisk, OpenError> {
         let mut rng = ChaCha20Rng::from_seed(entropy);
-        let (dek, wrapped): ([u8; DEK_BYTES], bool) = match inner.read(DEK_FILE)? {
+        let (dek, wrapped, index): ([u8; DEK_BYTES], bool, u64) = match inner.read(DEK_FILE)? {
             Some(bytes) => open_dek(unseal(DEK_FILE, &bytes)?, unlock)?,
             None => {
                 // A new key for files sealed under a lost one would make them unreadable for
@@ -186,19 +215,19 @@ impl EncryptedDisk {
                     }
                 }
                 let dek: [u8; DEK_BYTES] = rng.gen();
-                inner.replace(DEK_FILE, &seal(&dek))?;
+                inner.replace(DEK_FILE, &dek_file(&dek, None, 0, [0; NONCE_LEN]))?;
                 inner.sync(DEK_FILE)?;
-                (dek, false)
+                (dek, false, 0)
             }
         };
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &dek).map_err(|_| corrupt("the data key is unusable".into()))?);
-        let wrapped_with = Mutex::new(if wrapped { unlock.cloned() } else { None });
+        let wrapped_with = Mutex::new((if wrapped { unlock.cloned() } else { None }, index));
         Ok(EncryptedDisk { inner, dek, key, nonces: Mutex::new(rng), wrapped_with })
     }
 
     /// Whether the data key on the disk is wrapped (autolock), and with which key.
     pub fn wrapped_with(&self) -> Option<UnlockKey> {
-        self.wrapped_with.lock().unwrap().clone()
+        self.wrapped_with.lock().unwrap().0.clone()
     }
 
     /// `plaintext` as frames (one per [`FRAME_PLAINTEXT_MAX`] bytes, at least one).
@@ -299,17 +328,22 @@ impl Disk for EncryptedDisk {
         self.inner.crash_point(point)
     }
 
-    /// Re-wraps the data key under `unlock` (or stores it plain): one atomic replace of
-    /// [`DEK_FILE`], synced before the new key counts. Nothing else is rewritten.
-    fn set_unlock_key(&self, unlock: Option<&UnlockKey>) -> io::Result<()> {
+    /// Re-wraps the data key under `unlock` (or stores it plain) as the Cluster change at raft
+    /// index `index` asks: one atomic replace of [`DEK_FILE`], synced before the new key
+    /// counts. A change older than the one the file follows is ignored (a replayed log).
+    fn set_unlock_key(&self, unlock: Option<&UnlockKey>, index: u64) -> io::Result<()> {
         let mut cur = self.wrapped_with.lock().unwrap();
-        if cur.as_ref() == unlock {
+        if index < cur.1 || (cur.0.as_ref() == unlock && index == cur.1) {
+            return Ok(());
+        }
+        if cur.0.as_ref() == unlock && cur.0.is_none() {
+            // Plain either way: no write needed for a newer index alone.
             return Ok(());
         }
         let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
-        self.inner.replace(DEK_FILE, &dek_file(&self.dek, unlock, nonce))?;
+        self.inner.replace(DEK_FILE, &dek_file(&self.dek, unlock, index, nonce))?;
         self.inner.sync(DEK_FILE)?;
-        *cur = unlock.cloned();
+        *cur = (unlock.cloned(), index);
         Ok(())
     }
 }
@@ -317,13 +351,13 @@ impl Disk for EncryptedDisk {
 /// Whether `raw` (a [`DEK_FILE`]'s bytes on the disk below) holds the data key wrapped, not
 /// plain: the simulator's autolock check reads it.
 pub fn dek_is_wrapped(raw: &[u8]) -> bool {
-    unseal(DEK_FILE, raw).is_ok_and(|c| c.starts_with(MAGIC_WRAPPED))
+    unseal(DEK_FILE, raw).is_ok_and(is_wrapped)
 }
 
 /// Whether `raw` (a [`DEK_FILE`]'s bytes) holds a data key wrapped under exactly `unlock`:
 /// the simulator checks that every manager followed the swarm's latest rotation.
 pub fn dek_unwraps_with(raw: &[u8], unlock: &UnlockKey) -> bool {
-    unseal(DEK_FILE, raw).is_ok_and(|c| c.starts_with(MAGIC_WRAPPED) && open_dek(c, Some(unlock)).is_ok())
+    unseal(DEK_FILE, raw).is_ok_and(|c| is_wrapped(c) && open_dek(c, Some(unlock)).is_ok())
 }
 
 /// The byte ranges of the bodies (nonce, ciphertext, tag) of the whole frames at the start of

@@ -147,7 +147,14 @@ impl StateMachine {
             i.membership = snap.meta.last_membership.clone();
             i.snapshot = Some(snap);
         }
-        Ok(StateMachine { node, disk, shared, observer, unlock_key_seen: None })
+        let mut sm = StateMachine { node, disk, shared, observer, unlock_key_seen: None };
+        // A snapshot installed just before a crash may hold a key change the data key does
+        // not follow yet.
+        let shared = sm.shared.clone();
+        let i = shared.inner.lock().unwrap();
+        sm.follow_unlock_key(&i.store);
+        drop(i);
+        Ok(sm)
     }
 
     pub fn shared(&self) -> SharedState {
@@ -158,8 +165,8 @@ impl StateMachine {
     /// disk, the disk re-wraps its data key with it. A failure is retried at the next apply
     /// (the old wrapping still opens the files meanwhile).
     pub(crate) fn follow_unlock_key(&mut self, store: &Store) {
-        let key = match store.get(crate::model::Kind::Cluster, crate::leader::CLUSTER_ID) {
-            Some(crate::model::Object::Cluster(c)) => c.unlock_key.as_str(),
+        let (key, index) = match store.get(crate::model::Kind::Cluster, crate::leader::CLUSTER_ID) {
+            Some(crate::model::Object::Cluster(c)) => (c.unlock_key.as_str(), c.meta.version),
             _ => return,
         };
         if self.unlock_key_seen.as_deref() == Some(key) {
@@ -179,7 +186,7 @@ impl StateMachine {
                 }
             },
         };
-        match self.disk.set_unlock_key(parsed.as_ref()) {
+        match self.disk.set_unlock_key(parsed.as_ref(), index) {
             Ok(()) => self.unlock_key_seen = Some(key.to_string()),
             Err(e) => tracing::warn!(target: "shoal::raft", node = self.node, "cannot re-wrap the data key with the swarm's unlock key: {e}"),
         }
