@@ -22,4 +22,5 @@ fn main() {
 
 #[cfg(madsim)]
 mod cli;
+#[cfg(madsim)]
 mod explore_cmd;
