@@ -78,25 +78,13 @@ pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy)
                 *nodes.entry(lower(n.status.state)).or_default() += 1;
             }
         }
-        // Per service: replicas asked for (replicated services; a global service's live tasks)
-        // and tasks running, and whether an update or rollback is under way.
-        let mut by_service: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // (running, live)
-        for o in s.list(Kind::Task) {
-            if let Object::Task(t) = o {
-                if t.is_live() {
-                    let e = by_service.entry(t.service_id.as_str()).or_default();
-                    e.0 += u64::from(t.status.state == TaskState::Running);
-                    e.1 += 1;
-                }
-            }
-        }
+        // Per service: tasks desired and running as `service ls` counts them, and whether an
+        // update or rollback is under way.
+        let statuses = shoal_core::engine_api::query::service_statuses(s);
         let mut per_service: Vec<(String, u64, u64, bool)> = Vec::new();
         for svc in s.list_services() {
-            let (running, live) = by_service.get(svc.id.as_str()).copied().unwrap_or_default();
-            let desired = match svc.spec.mode {
-                shoal_core::model::ServiceMode::Replicated { replicas } => replicas,
-                _ => live,
-            };
+            let st = statuses.get(svc.id.as_str()).cloned().unwrap_or_default();
+            let (desired, running) = (st.desired_tasks, st.running_tasks);
             let updating = svc.update_status.as_ref().is_some_and(|u| matches!(u.state, shoal_core::model::UpdateState::Updating | shoal_core::model::UpdateState::RollbackStarted));
             per_service.push((svc.spec.annotations.name.clone(), desired, running, updating));
         }
@@ -110,7 +98,7 @@ pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy)
         .iter()
         .flat_map(|(name, desired, running, _)| [(format!("{{service=\"{name}\",state=\"desired\"}}"), *desired), (format!("{{service=\"{name}\",state=\"running\"}}"), *running)])
         .collect();
-    gauge(&mut out, "shoal_service_replicas", "Per service: replicas asked for (desired) and tasks running.", &replicas);
+    gauge(&mut out, "shoal_service_replicas", "Per service: tasks desired and running, as `service ls` counts them.", &replicas);
     let updating: Vec<(String, u64)> = per_service.iter().map(|(name, _, _, u)| (format!("{{service=\"{name}\"}}"), u64::from(*u))).collect();
     gauge(&mut out, "shoal_service_updating", "1 while a rolling update or rollback of the service is under way.", &updating);
     let mut containers: BTreeMap<String, u64> = BTreeMap::new();
