@@ -40,29 +40,7 @@ pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Res
     let sent: d::SwarmSpec = parse("swarm spec", body)?;
     let version = q.version()?;
     let cur = api.read(&[Kind::Cluster], query::swarm).await?;
-    if version.is_some_and(|v| v != cur.version.index) {
-        return Err(ApiError::BadRequest(format!(
-            "update out of sequence: the swarm is at version {}, not {}; re-read it and retry",
-            cur.version.index,
-            version.unwrap_or_default()
-        )));
-    }
-    let mut others = sent.clone();
-    others.encryption_config = cur.spec.encryption_config.clone();
-    others.orchestration = cur.spec.orchestration.clone();
-    if others != cur.spec {
-        return Err(ApiError::NotImplemented(
-            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation and the task history limit".into(),
-        ));
-    }
-    let autolock = sent.encryption_config.auto_lock_managers;
-    let autolock = (autolock != cur.spec.encryption_config.auto_lock_managers).then_some(autolock);
-    let history = match sent.orchestration.task_history_retention_limit {
-        Some(n) if sent.orchestration != cur.spec.orchestration => Some(
-            u32::try_from(n).map_err(|_| ApiError::BadRequest(format!("TaskHistoryRetentionLimit {n}: give 0 or more")))?,
-        ),
-        _ => None,
-    };
+    let (history, autolock) = convert::swarm_update_from_docker(&cur, &sent, version)?;
     let rotate = q.flag("rotateManagerUnlockKey");
     if autolock.is_some() || history.is_some() || rotate {
         let key = crate::locked::new_unlock_key().map_err(ApiError::Internal)?;

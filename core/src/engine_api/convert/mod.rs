@@ -269,6 +269,35 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
     }
 }
 
+/// What `POST /swarm/update` asks of the swarm `cur` with the spec `sent` (computed from
+/// `version`, if given): the settings Shoal can change (task history limit, autolock), each
+/// None when unchanged. Any other difference is refused, as is an out-of-date version.
+pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Option<u64>) -> Result<(Option<u32>, Option<bool>), ApiError> {
+    if let Some(v) = version.filter(|v| *v != cur.version.index) {
+        return Err(ApiError::BadRequest(format!(
+            "update out of sequence: the swarm is at version {}, not {v}; re-read it and retry",
+            cur.version.index
+        )));
+    }
+    let mut others = sent.clone();
+    others.encryption_config = cur.spec.encryption_config.clone();
+    others.orchestration = cur.spec.orchestration.clone();
+    if others != cur.spec {
+        return Err(ApiError::NotImplemented(
+            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation and the task history limit".into(),
+        ));
+    }
+    let autolock = sent.encryption_config.auto_lock_managers;
+    let autolock = (autolock != cur.spec.encryption_config.auto_lock_managers).then_some(autolock);
+    let history = match sent.orchestration.task_history_retention_limit {
+        Some(n) if sent.orchestration != cur.spec.orchestration => {
+            Some(u32::try_from(n).map_err(|_| ApiError::BadRequest(format!("TaskHistoryRetentionLimit {n}: give 0 or more")))?)
+        }
+        _ => None,
+    };
+    Ok((history, autolock))
+}
+
 /// A secret or config as dockerd shows it (both have this shape): a config with its data
 /// (base64), a secret never. None for other objects.
 pub fn payload_to_docker(o: &m::Object) -> Option<d::Secret> {

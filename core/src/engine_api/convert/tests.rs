@@ -311,3 +311,22 @@ proptest! {
         prop_assert_eq!(spec_from_docker(&read).unwrap(), spec);
     }
 }
+
+/// `POST /swarm/update`: autolock and the history limit are read from the spec; anything
+/// else changed, or a stale version, is refused.
+#[test]
+fn swarm_updates_shoal_can_make_are_read_and_the_rest_refused() {
+    let c = m::Cluster { id: "c".into(), meta: m::Meta { version: 7, ..Default::default() }, ..Default::default() };
+    let cur = swarm_to_docker(&c, false);
+    assert_eq!(swarm_update_from_docker(&cur, &cur.spec, Some(7)), Ok((None, None)));
+    let mut sent = cur.spec.clone();
+    sent.encryption_config.auto_lock_managers = true;
+    sent.orchestration.task_history_retention_limit = Some(2);
+    assert_eq!(swarm_update_from_docker(&cur, &sent, None), Ok((Some(2), Some(true))));
+    assert!(matches!(swarm_update_from_docker(&cur, &cur.spec, Some(6)), Err(ApiError::BadRequest(_))));
+    sent.orchestration.task_history_retention_limit = Some(-1);
+    assert!(matches!(swarm_update_from_docker(&cur, &sent, None), Err(ApiError::BadRequest(_))));
+    let mut other = cur.spec.clone();
+    other.name = "renamed".into();
+    assert!(matches!(swarm_update_from_docker(&cur, &other, None), Err(ApiError::NotImplemented(_))));
+}
