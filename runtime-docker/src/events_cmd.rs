@@ -31,20 +31,12 @@ pub(crate) struct EventsCli {
     format: Option<String>,
 }
 
-/// Query-string escaping of everything but unreserved characters (hand-written: six lines,
-/// for the one query this client sends).
-fn escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
-}
-
 /// The request path for `c`; Err names the bad flag.
 fn path_of(c: &EventsCli, now_ms: u64) -> Result<String, String> {
-    let mut q = Vec::new();
+    let mut q: Vec<(&str, String)> = Vec::new();
     for (flag, v) in [("since", &c.since), ("until", &c.until)] {
         if let Some(v) = v {
-            q.push(format!("{flag}={}", escape(&timestamp_arg(flag, v, now_ms)?)));
+            q.push((flag, timestamp_arg(flag, v, now_ms)?));
         }
     }
     if !c.filter.is_empty() {
@@ -53,9 +45,10 @@ fn path_of(c: &EventsCli, now_ms: u64) -> Result<String, String> {
             let (k, v) = f.split_once('=').ok_or_else(|| format!("--filter {f:?}: give key=value, e.g. type=service"))?;
             filters.entry(k.to_string()).or_default().insert(v.to_string(), true);
         }
-        q.push(format!("filters={}", escape(&serde_json::to_string(&filters).expect("filters serialise"))));
+        q.push(("filters", serde_json::to_string(&filters).expect("filters serialise")));
     }
-    Ok(format!("/v{}/events{}{}", shoal_core::engine_api::API_VERSION, if q.is_empty() { "" } else { "?" }, q.join("&")))
+    let query = serde_urlencoded::to_string(&q).expect("pairs of strings encode");
+    Ok(format!("/v{}/events{}{query}", shoal_core::engine_api::API_VERSION, if q.is_empty() { "" } else { "?" }))
 }
 
 pub(crate) async fn events(dir: &Path, c: EventsCli) -> Result<(), String> {
