@@ -108,13 +108,20 @@ pub(crate) struct LeaveCli {
     pub(crate) force: bool,
 }
 
-/// Asks the daemon of the node at `dir` to leave its swarm; returns once it left.
-pub(crate) async fn swarm_leave(dir: &std::path::Path, force: bool) -> Result<(), String> {
+/// The `Local` service of the daemon whose data directory is `dir` (this machine's), as the
+/// node itself (its certificate), and the address it listens at.
+pub(crate) fn local_daemon(dir: &std::path::Path) -> Result<(proto::local_client::LocalClient<tonic::transport::Channel>, String), String> {
     let identity = daemon::read_identity(dir)?.ok_or_else(|| format!("Error: {} is not a swarm node's data directory: this node is not part of a swarm", dir.display()))?;
     let role = shoal_core::model::NodeRole::parse(&identity.role).unwrap_or_default();
-    let addr = &identity.advertise_addr;
-    let ch = shoal_core::node::raft::network::channel_to(addr, role).map_err(|e| format!("Cannot connect to this node's daemon at {addr}: {e}"))?;
-    let mut c = proto::local_client::LocalClient::new(ch);
+    let addr = identity.advertise_addr;
+    let ch = shoal_core::node::raft::network::channel_to(&addr, role).map_err(|e| format!("Cannot connect to this node's daemon at {addr}: {e}"))?;
+    Ok((proto::local_client::LocalClient::new(ch), addr))
+}
+
+/// Asks the daemon of the node at `dir` to leave its swarm; returns once it left.
+pub(crate) async fn swarm_leave(dir: &std::path::Path, force: bool) -> Result<(), String> {
+    let (mut c, addr) = local_daemon(dir)?;
+    let addr = &addr;
     // Leaving stops the node's containers first: give it the time docker gives a stop.
     match tokio::time::timeout(std::time::Duration::from_secs(60), c.leave(proto::LeaveRequest { force })).await {
         Err(_) => Err(format!("Error: the daemon at {addr} did not finish leaving within 60 s; see its log")),

@@ -184,12 +184,8 @@ pub fn read_key(prompt: &str) -> Result<String, String> {
 
 /// `shoal swarm unlock`: the key from standard input to this machine's locked daemon.
 pub async fn swarm_unlock(dir: &Path) -> Result<(), String> {
-    let identity = crate::daemon::read_identity(dir)?
-        .ok_or_else(|| format!("Error: {} is not a swarm node's data directory: this node is not part of a swarm", dir.display()))?;
-    let addr = &identity.advertise_addr;
-    let role = shoal_core::model::NodeRole::parse(&identity.role).unwrap_or_default();
-    let ch = shoal_core::node::raft::network::channel_to(addr, role).map_err(|e| format!("Cannot connect to this node's daemon at {addr}: {e}"))?;
-    let mut c = proto::local_client::LocalClient::new(ch);
+    let (mut c, addr) = crate::daemon_cmd::local_daemon(dir)?;
+    let addr = &addr;
     // Ask before reading the key, as docker does: a node that is not locked needs none.
     match c.unlock(proto::UnlockRequest { unlock_key: String::new() }).await {
         Err(s) if s.code() == tonic::Code::FailedPrecondition => return Err(format!("Error: {}", s.message())),
