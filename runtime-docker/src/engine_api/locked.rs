@@ -6,7 +6,7 @@
 //! dockerd's message. Unix sockets only: a TCP endpoint's certificate comes from the swarm's
 //! CA, which is in the locked store.
 
-use super::{empty, error, routes::parse, stamp, system, Endpoint, Resp};
+use super::{empty, error, routes::{body, parse}, stamp, system, Endpoint, Resp};
 use crate::locked::{offer, Offer, Refused, LOCKED_MESSAGE};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -33,10 +33,7 @@ async fn dispatch(req: Request, offers: &mpsc::Sender<Offer>, node_id: &str, nod
             Ok(system::info_with(bollard::Docker::connect_with_local_defaults().ok().as_ref(), swarm).await)
         }
         (&Method::POST, ["swarm", "unlock"]) => {
-            let body = axum::body::to_bytes(req.into_body(), 64 << 10)
-                .await
-                .map_err(|_| ApiError::BadRequest("the unlock request's body is over 64 KiB or could not be read".into()))?;
-            let r: UnlockRequest = parse("unlock request", &body)?;
+            let r: UnlockRequest = parse("unlock request", &body(req).await?)?;
             match offer(offers, r.unlock_key).await {
                 Ok(()) => Ok(empty(StatusCode::OK)),
                 Err(Refused::BadKey(m)) => Err(ApiError::BadRequest(m)),

@@ -64,7 +64,7 @@ fn percent_decode_bytes(b: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+pub(super) async fn body(req: Request) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::BadRequest(format!("request body is over {MAX_BODY_BYTES} bytes or could not be read")))

@@ -333,11 +333,8 @@ impl Disk for EncryptedDisk {
     /// counts. A change older than the one the file follows is ignored (a replayed log).
     fn set_unlock_key(&self, unlock: Option<&UnlockKey>, index: u64) -> io::Result<()> {
         let mut cur = self.wrapped_with.lock().unwrap();
-        if index < cur.1 || (cur.0.as_ref() == unlock && index == cur.1) {
-            return Ok(());
-        }
-        if cur.0.as_ref() == unlock && cur.0.is_none() {
-            // Plain either way: no write needed for a newer index alone.
+        // The same key again needs no write: a Cluster change of something else.
+        if index < cur.1 || cur.0.as_ref() == unlock {
             return Ok(());
         }
         let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
