@@ -4,7 +4,9 @@
 //! Owns the data directory: `raft/` (log, vote, snapshots through [`FileDisk`]) and
 //! `node.json` (this machine's identity: raft member id, node id, role, addresses). Inputs:
 //! `swarm init` (bootstrap a one-manager swarm), `swarm join` (ask a manager for an identity)
-//! or a restart from an existing data directory. Runs until SIGTERM/SIGINT.
+//! or a restart from an existing data directory. One call of [`run`] is one life of the node
+//! in a swarm, on a runtime of its own (lifecycle.rs starts it and runs the next): it ends
+//! on SIGTERM/SIGINT, when the node leaves, or when the swarm removes it.
 //!
 //! Invariants: a data directory belongs to one swarm (init/join refuse one that has an
 //! identity); the identity is written atomically, after the join succeeded; a restart reuses
@@ -62,6 +64,7 @@ pub enum Start {
     ForceNewCluster,
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub data_dir: PathBuf,
     pub advertise_addr: String,
@@ -185,8 +188,24 @@ pub(crate) async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str
     Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
 }
 
-/// Runs the daemon until a signal; Err is the reason it could not start (for the CLI).
-pub async fn run(start: Start, opts: Options) -> Result<(), String> {
+/// How a life of the node ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGTERM or SIGINT: the daemon stops; the node stays in its swarm.
+    Stopped,
+    /// `swarm leave`: the swarm state is forgotten.
+    Left,
+    /// The swarm removed this node (`node rm`): its identity is void.
+    Removed(String),
+}
+
+/// Where [`run`] answers the Engine API request that began this life (`docker swarm
+/// init|join`): this node's id once it serves as part of the swarm.
+pub type Ready = Option<tokio::sync::oneshot::Sender<Result<String, shoal_core::engine_api::ApiError>>>;
+
+/// Runs one life of the node; Err is the reason it could not start (for the CLI). `front`
+/// serves the Engine API's unix sockets: this life sets its mode (locked, then active).
+pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, ready: &mut Ready) -> Result<Ended, String> {
     let dir = &opts.data_dir;
     let existing = read_identity(dir)?;
     let same_swarm = |token: &str| -> bool {
@@ -256,16 +275,15 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         .unwrap_or(&advertise)
         .parse()
         .map_err(|e| format!("--listen-addr: {e}: give ip:port, e.g. 0.0.0.0:4242"))?;
-    let api_endpoints = if opts.docker_api.is_empty() {
-        vec![crate::engine_api::Endpoint::Unix(dir.join(DOCKER_API_SOCKET))]
-    } else {
-        opts.docker_api.iter().map(|s| crate::engine_api::parse_endpoint(s)).collect::<Result<Vec<_>, _>>()?
-    };
+    let api_endpoints = crate::engine_api::endpoints(&opts.docker_api, dir)?;
     let disk = match (crate::disk::raft_disk(&dir.join("raft"), unlock_key.as_ref()), &existing) {
         (Ok(disk), _) => disk,
         // Autolock: a restarted manager waits, locked, for its unlock key.
         (Err(shoal_core::node::raft::OpenError::Locked), Some(id)) if id.role == "manager" => {
-            crate::locked::wait_for_unlock(dir, id, listen, &api_endpoints).await?
+            if api_endpoints.iter().any(|e| matches!(e, crate::engine_api::Endpoint::Tcp(_))) {
+                tracing::warn!(target: "shoal", "the Engine API over TCP waits for the unlock: its TLS certificate comes from the locked store");
+            }
+            crate::locked::wait_for_unlock(dir, id, listen, front).await?
         }
         // A worker (demoted while the swarm was autolocked) holds no state it needs: its old
         // raft files are set aside, never a reason to lock it.
@@ -423,7 +441,11 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         });
         let advertise_ip = advertise.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default();
         let names = [advertise_ip, "127.0.0.1".into(), "localhost".into(), hostname()];
-        crate::engine_api::start(&api_endpoints, api, &names).await?;
+        crate::engine_api::start(&api_endpoints, api.clone(), &names).await?;
+        front.set(crate::engine_api::Mode::Active { api, rt: tokio_rt::runtime::Handle::current() });
+        if let Some(r) = ready.take() {
+            let _ = r.send(Ok(identity.node_id.clone()));
+        }
     }
     {
         let mut identity = identity.clone();
@@ -499,7 +521,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
             r = &mut agent => {
                 // The swarm removed this node: its identity is void.
                 let _ = std::fs::remove_file(identity_path(dir));
-                return Err(format!("this node was removed from the swarm ({r:?}); join again with a token"));
+                return Ok(Ended::Removed(format!("this node was removed from the swarm ({r:?}); join again with a token")));
             }
             Some(reply) = leave.recv() => {
                 // `swarm leave` (the Local service checked that the node may): no more starts,
@@ -528,7 +550,7 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 result?;
                 tracing::info!(target: "shoal", "left the swarm");
-                return Ok(());
+                return Ok(Ended::Left);
             }
         }
     }
@@ -542,24 +564,24 @@ pub async fn run(start: Start, opts: Options) -> Result<(), String> {
         tracing::warn!(target: "shoal", "raft did not stop within 5 s; exiting anyway");
     }
     tracing::info!(target: "shoal", "stopped");
-    Ok(())
+    Ok(Ended::Stopped)
 }
 
 /// The entries of a data directory before an init or join wrote into it, to take back what a
 /// failed one wrote.
-struct DirBefore {
+pub(crate) struct DirBefore {
     existed: bool,
     entries: std::collections::BTreeSet<std::ffi::OsString>,
 }
 
 impl DirBefore {
-    fn of(dir: &Path) -> DirBefore {
+    pub(crate) fn of(dir: &Path) -> DirBefore {
         let entries = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name())).collect()).unwrap_or_default();
         DirBefore { existed: dir.exists(), entries }
     }
 
     /// Removes what was not there before (the directory itself if it was not).
-    fn restore(&self, dir: &Path) {
+    pub(crate) fn restore(&self, dir: &Path) {
         if !self.existed {
             let _ = std::fs::remove_dir_all(dir);
             return;

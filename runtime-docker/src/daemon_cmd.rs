@@ -17,7 +17,8 @@ pub(crate) struct DaemonCli {
 
 #[derive(Subcommand)]
 enum DaemonCmd {
-    /// Restart this machine's daemon from its data directory.
+    /// Run this machine's daemon: the swarm its data directory holds, or, if none, in no swarm
+    /// until `docker swarm init|join` through its Engine API.
     Daemon {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
@@ -178,25 +179,28 @@ pub(crate) async fn run_daemon(cli: DaemonCli) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cli.cmd {
         DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
-            (Start::Restart, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
+            (None, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
         }
-        DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Start::ForceNewCluster, node.options()),
+        DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Some(Start::ForceNewCluster), node.options()),
         DaemonCmd::Swarm(SwarmStart::Init { node, init, .. }) => match init.spec() {
-            Ok(spec) => (Start::Init(Box::new(spec)), node.options()),
+            Ok(spec) => (Some(Start::Init(Box::new(spec))), node.options()),
             Err(e) => {
                 eprintln!("Error: {e}");
                 return 1;
             }
         },
         DaemonCmd::Swarm(SwarmStart::Join { token, token_file, node, manager }) => match join_token::resolve(token.as_deref(), token_file.as_deref()) {
-            Ok(token) => (Start::Join { token, manager: with_port(&manager) }, node.options()),
+            Ok(token) => (Some(Start::Join { token, manager: with_port(&manager) }), node.options()),
             Err(e) => {
                 eprintln!("Error: {e}");
                 return 1;
             }
         },
     };
-    match daemon::run(start, opts).await {
+    // `shoal daemon` outlives a leave (it waits for the next init or join); `swarm init|join`
+    // in the foreground end with their swarm, as before.
+    let stay = start.is_none();
+    match crate::lifecycle::serve(start, opts, stay).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("Error: {e}");

@@ -5,8 +5,9 @@
 //!
 //! Owns the locked daemon's two doors and the CLI's side of them: on the gRPC address, the
 //! node's own `Local.Unlock` (its certificate only) and a `Control` that answers every call
-//! with the locked message; on the Engine API's unix sockets, `/_ping`, `/version`, `/info`
-//! (`LocalNodeState: locked`) and `POST /swarm/unlock` (engine_api/locked.rs). Each key
+//! with the locked message; on the Engine API's unix sockets (the daemon's front, in
+//! [`Mode::Locked`]), `/_ping`, `/version`, `/info` (`LocalNodeState: locked`) and
+//! `POST /swarm/unlock` (engine_api/locked.rs). Each key
 //! offered is tried on the disk; the first that opens it ends the wait and the daemon starts
 //! as after any restart.
 //!
@@ -15,6 +16,7 @@
 //! no process list; it is never logged.
 
 use crate::daemon::Identity;
+use crate::engine_api::{Front, Mode};
 use crate::tls::{self, NodeCerts};
 use shoal_core::ca::unlock_key::UnlockKey;
 use shoal_core::node::raft::{Disk, OpenError};
@@ -83,7 +85,7 @@ pub async fn wait_for_unlock(
     dir: &Path,
     identity: &Identity,
     listen: SocketAddr,
-    api: &[crate::engine_api::Endpoint],
+    front: &Front,
 ) -> Result<Arc<dyn Disk>, String> {
     let certs = NodeCerts::load(dir)?.ok_or_else(|| format!("{} holds no certificates: remove the directory and join the swarm again", dir.display()))?;
     certs.install_client();
@@ -110,7 +112,7 @@ pub async fn wait_for_unlock(
         });
     }
     let node_addr = identity.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default();
-    let http = crate::engine_api::serve_locked(api, offers, identity.node_id.clone(), node_addr)?;
+    front.set(Mode::Locked { offers: offers.clone(), node_id: identity.node_id.clone(), node_addr });
     tracing::warn!(target: "shoal", node = %identity.node_id, "this manager is locked (autolock): run `shoal swarm unlock` (or `docker swarm unlock`) and give the unlock key");
     eprintln!("This manager is locked: the swarm is autolocked. Run `shoal swarm unlock` and give the unlock key that was current when it stopped.");
     let disk = loop {
@@ -138,12 +140,9 @@ pub async fn wait_for_unlock(
     };
     // The answer must leave before its server goes (the real servers bind the same addresses).
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    front.set(Mode::Starting);
     grpc.abort();
     let _ = grpc.await;
-    for h in http {
-        h.abort();
-        let _ = h.await;
-    }
     tracing::info!(target: "shoal", "unlocked");
     Ok(disk)
 }

@@ -28,6 +28,29 @@ impl Manager {
         *self.leave_requests.lock().unwrap() = Some(tx);
         rx
     }
+
+    /// `swarm leave [--force]` on this node, from its own CLI (`Local.Leave`) or the Engine
+    /// API (`POST /swarm/leave`): the refusal check, then the hand-over to the runtime's
+    /// handler; answers once the node left.
+    pub async fn leave_swarm(&self, force: bool) -> Result<(), Status> {
+        let (voter, voters) = {
+            let m = self.state.membership();
+            let voters: Vec<u64> = m.membership().voter_ids().collect();
+            (voters.contains(&self.id), voters.len())
+        };
+        if let Some(msg) = leave_refusal(voter, voters, force) {
+            return Err(Status::failed_precondition(msg));
+        }
+        let tx = self.leave_requests.lock().unwrap().clone();
+        let tx = tx.ok_or_else(|| Status::unimplemented("this node cannot leave through its API: stop its daemon instead"))?;
+        let (reply, answer) = oneshot::channel();
+        tx.try_send(reply).map_err(|_| Status::unavailable("this node is already leaving the swarm"))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Status::internal(format!("leaving the swarm failed: {e}"))),
+            Err(_) => Err(Status::internal("the daemon stopped before it finished leaving")),
+        }
+    }
 }
 
 pub struct LocalService {
@@ -37,24 +60,7 @@ pub struct LocalService {
 #[tonic::async_trait]
 impl local_server::Local for LocalService {
     async fn leave(&self, request: Request<LeaveRequest>) -> Result<Response<LeaveResponse>, Status> {
-        let force = request.into_inner().force;
-        let (voter, voters) = {
-            let m = self.node.state.membership();
-            let voters: Vec<u64> = m.membership().voter_ids().collect();
-            (voters.contains(&self.node.id), voters.len())
-        };
-        if let Some(msg) = leave_refusal(voter, voters, force) {
-            return Err(Status::failed_precondition(msg));
-        }
-        let tx = self.node.leave_requests.lock().unwrap().clone();
-        let tx = tx.ok_or_else(|| Status::unimplemented("this node cannot leave through its API: stop its daemon instead"))?;
-        let (reply, answer) = oneshot::channel();
-        tx.try_send(reply).map_err(|_| Status::unavailable("this node is already leaving the swarm"))?;
-        match answer.await {
-            Ok(Ok(())) => Ok(Response::new(LeaveResponse {})),
-            Ok(Err(e)) => Err(Status::internal(format!("leaving the swarm failed: {e}"))),
-            Err(_) => Err(Status::internal("the daemon stopped before it finished leaving")),
-        }
+        self.node.leave_swarm(request.into_inner().force).await.map(|()| Response::new(LeaveResponse {}))
     }
 
     /// A running node is not locked (a locked one serves its own `Local`, in the runtime).

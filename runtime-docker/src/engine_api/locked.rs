@@ -3,10 +3,10 @@
 //!
 //! `/_ping` (`Swarm: locked`), `/version`, `/info` (`LocalNodeState: locked`) and
 //! `POST /swarm/unlock` with `{"UnlockKey": "SWMKEY-1-…"}`; everything else is 503 with
-//! dockerd's message. Unix sockets only: a TCP endpoint's certificate comes from the swarm's
-//! CA, which is in the locked store.
+//! dockerd's message. Served on the unix sockets (front.rs) only: a TCP endpoint's
+//! certificate comes from the swarm's CA, which is in the locked store.
 
-use super::{empty, error, routes::{body, parse}, stamp, system, Endpoint, Resp};
+use super::{empty, routes::{body, parse}, system, Resp};
 use crate::locked::{offer, Offer, Refused, LOCKED_MESSAGE};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -20,7 +20,7 @@ struct UnlockRequest {
     unlock_key: String,
 }
 
-async fn dispatch(req: Request, offers: &mpsc::Sender<Offer>, node_id: &str, node_addr: &str) -> Result<Resp, ApiError> {
+pub async fn dispatch(req: Request, offers: &mpsc::Sender<Offer>, node_id: &str, node_addr: &str, docker: Option<&bollard::Docker>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_string();
     let (_, rest) = split_version(&path)?;
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
@@ -30,7 +30,7 @@ async fn dispatch(req: Request, offers: &mpsc::Sender<Offer>, node_id: &str, nod
         (&Method::GET, ["version"]) => Ok(system::version()),
         (&Method::GET, ["info"]) => {
             let swarm = d::SwarmInfo { node_id: node_id.into(), node_addr: node_addr.into(), local_node_state: "locked".into(), ..Default::default() };
-            Ok(system::info_with(bollard::Docker::connect_with_local_defaults().ok().as_ref(), swarm).await)
+            Ok(system::info_with(docker, swarm).await)
         }
         (&Method::POST, ["swarm", "unlock"]) => {
             let r: UnlockRequest = parse("unlock request", &body(req).await?)?;
@@ -42,31 +42,4 @@ async fn dispatch(req: Request, offers: &mpsc::Sender<Offer>, node_id: &str, nod
         }
         _ => Err(ApiError::Unavailable(LOCKED_MESSAGE.into())),
     }
-}
-
-/// Serves the locked API on each unix endpoint; the handles stop it.
-pub fn serve_locked(endpoints: &[Endpoint], offers: mpsc::Sender<Offer>, node_id: String, node_addr: String) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
-    let mut out = Vec::new();
-    for ep in endpoints {
-        let Endpoint::Unix(path) = ep else {
-            tracing::warn!(target: "shoal", "{ep:?}: not served while this manager is locked (its TLS certificate comes from the locked store)");
-            continue;
-        };
-        let l = super::bind(path)?;
-        let (offers, node_id, node_addr) = (offers.clone(), node_id.clone(), node_addr.clone());
-        let app = axum::Router::new().fallback(move |req: Request| {
-            let (offers, node_id, node_addr) = (offers.clone(), node_id.clone(), node_addr.clone());
-            async move {
-                let mut r = dispatch(req, &offers, &node_id, &node_addr).await.unwrap_or_else(|e| error(&e));
-                stamp(&mut r);
-                r
-            }
-        });
-        out.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app).await {
-                tracing::warn!(target: "shoal", "the locked Engine API stopped: {e}");
-            }
-        }));
-    }
-    Ok(out)
 }

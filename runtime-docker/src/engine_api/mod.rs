@@ -10,6 +10,8 @@
 //! (`Manager::read_tables`). A worker answers swarm endpoints as dockerd does on a worker (503).
 
 mod events;
+mod front;
+mod inactive;
 mod locked;
 mod logs;
 mod routes;
@@ -28,7 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use events::EventLog;
-pub use locked::serve_locked;
+pub use front::{Front, Mode};
+pub use inactive::Begin;
 
 /// Bodies above this are refused (413): a service spec is a few KiB; a secret at most 500 KiB
 /// of data, base64 inflates it by a third.
@@ -146,22 +149,26 @@ pub fn parse_endpoint(spec: &str) -> Result<Endpoint, String> {
 /// log) before it gives up serving the API over TCP.
 const ROOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Starts a server on each endpoint. A TCP endpoint needs the swarm's CA key, which only
-/// managers' stores hold; `names` are what its server certificate names (the addresses
-/// clients dial).
+/// The endpoints `--docker-api` names (none: `docker.sock` in the data directory).
+pub fn endpoints(docker_api: &[String], data_dir: &Path) -> Result<Vec<Endpoint>, String> {
+    if docker_api.is_empty() {
+        return Ok(vec![Endpoint::Unix(data_dir.join(crate::daemon::DOCKER_API_SOCKET))]);
+    }
+    docker_api.iter().map(|s| parse_endpoint(s)).collect()
+}
+
+/// The unix sockets among `endpoints` (the [`Front`] serves them for the process's life).
+pub fn unix_sockets(endpoints: &[Endpoint]) -> Vec<PathBuf> {
+    endpoints.iter().filter_map(|e| if let Endpoint::Unix(p) = e { Some(p.clone()) } else { None }).collect()
+}
+
+/// Starts a server on each TCP endpoint, for the node's life (the unix sockets are the
+/// [`Front`]'s). A TCP endpoint needs the swarm's CA key, which only managers' stores hold;
+/// `names` are what its server certificate names (the addresses clients dial).
 pub async fn start(endpoints: &[Endpoint], api: Arc<EngineApi>, names: &[String]) -> Result<(), String> {
     for ep in endpoints {
         match ep {
-            Endpoint::Unix(path) => {
-                let l = bind(path)?;
-                tracing::info!(target: "shoal", socket = %path.display(), "Engine API listening");
-                let api = api.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(l, api).await {
-                        tracing::warn!(target: "shoal", "{e}");
-                    }
-                });
-            }
+            Endpoint::Unix(_) => {}
             Endpoint::Tcp(addr) => {
                 if !api.is_manager() {
                     return Err(format!("--docker-api tcp://{addr}: only managers serve the Engine API over TCP (they hold the swarm's CA); use a unix socket on a worker"));
@@ -216,6 +223,15 @@ fn bind(path: &Path) -> Result<tokio_rt::net::UnixListener, String> {
     Ok(l)
 }
 
+/// `req` with its body read whole (at most [`MAX_BODY_BYTES`]) before any handler looks at
+/// it: an answer given before the client finished sending (a 503 on a POST) would otherwise
+/// close the connection under the client, which then reports a broken pipe, not the answer.
+pub async fn buffered(req: axum::extract::Request) -> Result<axum::extract::Request, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = routes::read_body(body).await?;
+    Ok(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+}
+
 /// Serves the API on `listener` until the task is dropped.
 async fn serve<L>(listener: L, api: Arc<EngineApi>) -> Result<(), String>
 where
@@ -225,7 +241,11 @@ where
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let api = api.clone();
         async move {
-            let mut r = routes::dispatch(&api, req).await.unwrap_or_else(|e| error(&e));
+            let r = match buffered(req).await {
+                Ok(req) => routes::dispatch(&api, req).await,
+                Err(e) => Err(e),
+            };
+            let mut r = r.unwrap_or_else(|e| error(&e));
             stamp(&mut r);
             r
         }

@@ -65,7 +65,11 @@ fn percent_decode_bytes(b: &[u8]) -> String {
 }
 
 pub(super) async fn body(req: Request) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+    read_body(req.into_body()).await
+}
+
+pub(super) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::BadRequest(format!("request body is over {MAX_BODY_BYTES} bytes or could not be read")))
 }
@@ -106,9 +110,7 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::GET, ["swarm", "unlockkey"]) => swarm::unlock_key(api).await,
         // A running node is not locked (a locked one answers from engine_api/locked.rs).
         (&M::POST, ["swarm", "unlock"]) => Err(ApiError::Conflict(shoal_core::node::local::NOT_LOCKED.into())),
-        (&M::POST, ["swarm", "leave"]) => {
-            Err(ApiError::NotImplemented(format!("{rest} is not supported through the Engine API yet: use the shoal CLI")))
-        }
+        (&M::POST, ["swarm", "leave"]) => swarm::leave(api, &q).await,
 
         (&M::GET, ["services"]) => swarm::list_services(api, &q).await,
         (&M::POST, ["services", "create"]) => swarm::create_service(api, &body(req).await?).await,

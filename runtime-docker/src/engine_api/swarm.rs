@@ -54,6 +54,14 @@ pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Res
     Ok(empty(StatusCode::OK))
 }
 
+/// `POST /swarm/leave?force=1`: this node leaves as with `shoal swarm leave` (one rule for
+/// both, `Manager::leave_swarm`). The answer comes once it left; the daemon then waits in no
+/// swarm (lifecycle.rs) or, run as `swarm init|join`, exits.
+pub async fn leave(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
+    api.manager.leave_swarm(q.flag("force")).await.map_err(super::from_status)?;
+    Ok(empty(StatusCode::OK))
+}
+
 pub async fn list_services(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
     let f = q.filters()?;
     let status = q.flag("status");

@@ -13,10 +13,12 @@ use std::collections::BTreeMap;
 
 mod network;
 mod spec;
+mod swarm_init;
 
 pub use network::{attachments_to_docker, network_spec_from_docker, network_to_docker};
 
 pub use spec::{spec_from_docker, spec_to_docker};
+pub use swarm_init::{check_join, init_flags_from_docker, node_addresses, DEFAULT_LISTEN_ADDR};
 use spec::*;
 
 const NS_PER_MS: i64 = 1_000_000;
@@ -255,7 +257,7 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
                 heartbeat_tick: 1,
             },
             dispatcher: d::SwarmDispatcher { heartbeat_period: Some(ms_to_ns(spec.dispatcher.heartbeat_period_ms)) },
-            ca_config: d::SwarmCaConfig { node_cert_expiry: Some((spec.ca_config.node_cert_expiry_secs as i64).saturating_mul(1_000_000_000)) },
+            ca_config: d::SwarmCaConfig { node_cert_expiry: Some((spec.ca_config.node_cert_expiry_secs as i64).saturating_mul(1_000_000_000)), ..Default::default() },
             task_defaults: Default::default(),
             encryption_config: d::SwarmEncryption { auto_lock_managers: spec.encryption.auto_lock_managers },
         },

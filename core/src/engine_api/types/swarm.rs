@@ -65,6 +65,11 @@ pub struct SwarmDispatcher {
 pub struct SwarmCaConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_cert_expiry: Option<i64>,
+    /// Read only to refuse them: Shoal signs with its own root.
+    #[serde(default, rename = "ExternalCAs", skip_serializing_if = "Vec::is_empty")]
+    pub external_cas: Vec<serde_json::Value>,
+    #[serde(default, rename = "SigningCACert", skip_serializing_if = "String::is_empty")]
+    pub signing_ca_cert: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +97,50 @@ pub struct Swarm {
     pub data_path_port: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_tokens: Option<JoinTokens>,
+}
+
+/// `POST /swarm/init`'s body, as the docker CLI sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InitRequest {
+    #[serde(default)]
+    pub listen_addr: String,
+    #[serde(default)]
+    pub advertise_addr: String,
+    #[serde(default)]
+    pub data_path_addr: String,
+    #[serde(default)]
+    pub data_path_port: u32,
+    #[serde(default)]
+    pub force_new_cluster: bool,
+    #[serde(default)]
+    pub spec: SwarmSpec,
+    #[serde(default)]
+    pub auto_lock_managers: bool,
+    #[serde(default)]
+    pub availability: String,
+    #[serde(default)]
+    pub default_addr_pool: Vec<String>,
+    #[serde(default)]
+    pub subnet_size: u32,
+}
+
+/// `POST /swarm/join`'s body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JoinRequest {
+    #[serde(default)]
+    pub listen_addr: String,
+    #[serde(default)]
+    pub advertise_addr: String,
+    #[serde(default)]
+    pub data_path_addr: String,
+    #[serde(default)]
+    pub remote_addrs: Vec<String>,
+    #[serde(default)]
+    pub join_token: String,
+    #[serde(default)]
+    pub availability: String,
 }
 
 /// A secret as `GET /secrets` lists it: never its data.
