@@ -188,25 +188,10 @@ pub(crate) async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str
     Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
 }
 
-/// How a life of the node ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// SIGTERM or SIGINT: the daemon stops; the node stays in its swarm.
-    Stopped,
-    /// `swarm leave`: the swarm state is forgotten.
-    Left,
-    /// The swarm removed this node (`node rm`): its identity is void.
-    Removed(String),
-}
-
-/// Where [`run`] answers the Engine API request that began this life (`docker swarm
-/// init|join`): this node's id once it serves as part of the swarm.
-pub type Ready = Option<tokio::sync::oneshot::Sender<Result<String, shoal_core::engine_api::ApiError>>>;
-
-/// Runs one life of the node; Err is the reason it could not start (for the CLI). `front`
-/// serves the Engine API's unix sockets: this life sets its mode (locked, then active).
-pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, ready: &mut Ready) -> Result<Ended, String> {
-    let dir = &opts.data_dir;
+/// `start` as it may go ahead on the data directory `dir`: the same join run again restarts
+/// the node; an init or join on a swarm's directory, or a restart or --force-new-cluster on an
+/// empty one, is refused (before anything is bound or written).
+pub fn check_start(start: Start, dir: &Path) -> Result<Start, String> {
     let existing = read_identity(dir)?;
     let same_swarm = |token: &str| -> bool {
         // The token names this data directory's CA: a re-run of the same join (a node
@@ -243,6 +228,30 @@ pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, 
         }
         _ => {}
     }
+    Ok(start)
+}
+
+/// How a life of the node ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGTERM or SIGINT: the daemon stops; the node stays in its swarm.
+    Stopped,
+    /// `swarm leave`: the swarm state is forgotten.
+    Left,
+    /// The swarm removed this node (`node rm`): its identity is void.
+    Removed(String),
+}
+
+/// Where [`run`] answers the Engine API request that began this life (`docker swarm
+/// init|join`): this node's id once it serves as part of the swarm.
+pub type Ready = Option<tokio::sync::oneshot::Sender<Result<String, shoal_core::engine_api::ApiError>>>;
+
+/// Runs one life of the node; Err is the reason it could not start (for the CLI). `front`
+/// serves the Engine API's unix sockets: this life sets its mode (locked, then active).
+pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, ready: &mut Ready) -> Result<Ended, String> {
+    let dir = &opts.data_dir;
+    let start = check_start(start, dir)?;
+    let existing = read_identity(dir)?;
     // The key that opened an autolocked state for --force-new-cluster opens it again below.
     let mut unlock_key = None;
     let start = match (start, &existing) {

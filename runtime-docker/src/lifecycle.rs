@@ -30,8 +30,9 @@ pub async fn serve(first: Option<Start>, opts: Options, stay: bool) -> Result<()
     // the sockets included (an absent data directory stays absent).
     let before = daemon::DirBefore::of(&dir);
     let endpoints = engine_api::endpoints(&opts.docker_api, &dir)?;
+    // Refused before the sockets are bound: another daemon may be serving this directory.
+    let mut next = first.map(|s| daemon::check_start(s, &dir)).transpose()?;
     let front = Front::start(&engine_api::unix_sockets(&endpoints))?;
-    let mut next = first;
     loop {
         let (start, life_opts, mut ready): (Start, Options, Ready) = match next.take() {
             Some(start) => (start, opts.clone(), None),

@@ -211,6 +211,9 @@ async fn wait_for_root(manager: &Manager) -> Result<shoal_core::model::RootCa, S
 /// Binds the socket (a stale one left by a killed daemon is replaced), mode 0660.
 fn bind(path: &Path) -> Result<tokio_rt::net::UnixListener, String> {
     use std::os::unix::fs::PermissionsExt;
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!("{} is served by another process (a daemon already running on this data directory?): stop it, or give another --docker-api", path.display()));
+    }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("cannot replace {}: {e}", path.display())),
         _ => {}
