@@ -449,7 +449,11 @@ async fn control(host: &str, cmd: ControlCommand) -> i32 {
     }
 }
 
-async fn run_control(host: &str, cmd: ControlCommand) -> Result<(), String> {
+async fn run_control(host: &str, mut cmd: ControlCommand) -> Result<(), String> {
+    if let ControlCommand::Service(ServiceCommand::Create(c)) = &mut cmd {
+        // `--env-file`: read here, on the client, as docker's CLI reads it.
+        c.read_env_files(|f| std::fs::read_to_string(f).map_err(|e| e.to_string()), &|k| std::env::var(k).ok())?;
+    }
     if cmd.dry_run() {
         return plan_cmd::run(host, &cmd).await;
     }

@@ -371,6 +371,32 @@ mod tests {
         assert_eq!((name.as_str(), file.as_str(), labels), ("db-pass", "-", vec!["env=prod".to_string()]));
     }
 
+    // docker's `--env-file`: its variables first, then `--env` (a later one of the same name
+    // wins in the container); a bare KEY takes the CLI's environment or is dropped; the spec
+    // never names a file. `--limit-pids` is docker's Limits.Pids.
+    #[test]
+    fn env_files_and_pids_limit_like_docker() {
+        let Ok(ControlCommand::Service(ServiceCommand::Create(mut c))) =
+            parse_control(["service", "create", "--name", "w", "--env-file", "a.env", "-e", "B=flag", "--limit-pids", "64", "img"])
+        else {
+            panic!("service create did not parse")
+        };
+        assert!(c.to_spec().unwrap_err().contains("--env-file a.env"), "an unread file is refused, never dropped");
+        let files = |f: &str| if f == "a.env" { Ok("# c\nA=1\nB=file\nHOME\nUNSET\n".to_string()) } else { Err("no such file".to_string()) };
+        c.read_env_files(files, &|k| (k == "HOME").then(|| "/root".to_string())).unwrap();
+        let s = c.to_spec().unwrap();
+        assert_eq!(s.task.container.env, ["A=1", "B=file", "HOME=/root", "B=flag"].map(String::from).to_vec());
+        assert_eq!(s.task.resources.pids_limit, 64);
+        let mut bad = c.clone();
+        bad.env_files = vec!["missing.env".into()];
+        assert!(bad.read_env_files(files, &|_| None).unwrap_err().contains("--env-file missing.env: no such file"));
+        bad.env_files = vec!["a.env".into()];
+        let spaced = |_: &str| Ok("A B=1\n".to_string());
+        assert!(bad.read_env_files(spaced, &|_| None).unwrap_err().contains(":1:"), "a bad line names file:line");
+        assert!(matches!(parse_control(["service", "create", "--name", "w", "--limit-pids", "-1", "img"]),
+            Ok(ControlCommand::Service(ServiceCommand::Create(c))) if c.to_spec().unwrap_err().contains("--limit-pids -1")));
+    }
+
     // docker's `service update --label-add/--label-rm/--publish-rm/--rollback` and the
     // container flags, through the grammar scenario steps share.
     #[test]

@@ -86,6 +86,9 @@ pub struct ServiceCreate {
     /// Set environment variables
     #[arg(long = "env", short = 'e')]
     pub env: Vec<String>,
+    /// Read in a file of environment variables (KEY=VALUE lines; --env wins over it)
+    #[arg(long = "env-file")]
+    pub env_files: Vec<String>,
     /// Specify secrets to expose to the service: NAME or source=NAME,target=FILE[,uid=,gid=,mode=]
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
@@ -196,7 +199,26 @@ pub(crate) fn kv(flag: &str, s: &str) -> Result<(String, String), String> {
 }
 
 impl ServiceCreate {
+    /// Reads the `--env-file` files with `read` (the shell's file access) and puts their
+    /// variables before `--env`'s, as docker does: a later `--env` of the same name wins. A
+    /// bare `KEY` line takes the value `lookup` gives (the CLI's environment), or is dropped.
+    pub fn read_env_files(&mut self, read: impl Fn(&str) -> Result<String, String>, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+        let mut env = Vec::new();
+        for f in std::mem::take(&mut self.env_files) {
+            let text = read(&f).map_err(|e| format!("--env-file {f}: {e}"))?;
+            let vars = crate::stack::load::parse_env_file(&f, &text, lookup).map_err(|e| format!("--env-file {e}"))?;
+            env.extend(vars.into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))));
+        }
+        env.append(&mut self.env);
+        self.env = env;
+        Ok(())
+    }
+
     pub fn to_spec(&self) -> Result<ServiceSpec, String> {
+        if let Some(f) = self.env_files.first() {
+            // The shell reads the files first (read_env_files); a spec never names a file.
+            return Err(format!("--env-file {f}: the file was not read: give the variables with --env here"));
+        }
         let mut spec = ServiceSpec::default();
         spec.annotations.name = self.name.clone();
         for l in &self.labels {

@@ -33,6 +33,9 @@ pub struct CommonFlags {
     /// Limit memory
     #[arg(long)]
     pub limit_memory: Option<String>,
+    /// Limit maximum number of processes (0 = unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub limit_pids: Option<i64>,
     /// Maximum number of tasks per node (0 = unlimited)
     #[arg(long, allow_negative_numbers = true)]
     pub replicas_max_per_node: Option<u64>,
@@ -240,6 +243,12 @@ pub(super) fn apply_common(spec: &mut ServiceSpec, c: &CommonFlags) -> Result<()
     }
     if let Some(v) = &c.limit_memory {
         res.limits.get_or_insert_with(Resources::default).memory_bytes = parse_bytes(v)?;
+    }
+    if let Some(v) = c.limit_pids {
+        if v < 0 {
+            return Err(format!("invalid --limit-pids {v}: give 0 (no limit) or more"));
+        }
+        res.pids_limit = v;
     }
     if let Some(v) = c.replicas_max_per_node {
         spec.task.placement.max_replicas = v;

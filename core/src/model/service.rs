@@ -265,6 +265,14 @@ impl Default for HealthConfig {
 pub struct ResourceRequirements {
     pub limits: Option<Resources>,
     pub reservations: Option<Resources>,
+    /// The most processes one task's container may run (`--limit-pids`, docker's
+    /// `Limits.Pids`); 0: no limit. The scheduler does not count it: it limits, never reserves.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pids_limit: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

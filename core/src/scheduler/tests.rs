@@ -68,7 +68,7 @@ fn explains_why_no_node_fits_in_swarms_words() {
     let mut t = task("t1", "db");
     t.spec.resources = ResourceRequirements {
         reservations: Some(Resources { memory_bytes: 2 * GIB, ..Default::default() }),
-        limits: None,
+        ..Default::default()
     };
     let d = run(&[down, drained, small], &[], &[t], SchedulerStrategy::Spread);
     assert_eq!(

@@ -317,6 +317,7 @@ impl Executor for DockerExecutor {
             memory: (limits.memory_bytes > 0).then_some(limits.memory_bytes),
             nano_cpus: (limits.nano_cpus > 0).then_some(limits.nano_cpus),
             memory_reservation: (reservations.memory_bytes > 0).then_some(reservations.memory_bytes),
+            pids_limit: (task.spec.resources.pids_limit > 0).then_some(task.spec.resources.pids_limit),
             binds: (!binds.is_empty()).then_some(binds),
             port_bindings,
             readonly_rootfs: c.read_only.then_some(true),

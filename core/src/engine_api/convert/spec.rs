@@ -86,7 +86,10 @@ pub(super) fn restart_from_docker(r: &d::RestartPolicy) -> Result<m::RestartPoli
 
 pub(super) fn resources_to_docker(r: &m::ResourceRequirements) -> d::ResourceRequirements {
     d::ResourceRequirements {
-        limits: Some(r.limits.as_ref().map(|l| d::Limit { nano_cpus: l.nano_cpus, memory_bytes: l.memory_bytes, pids: 0 }).unwrap_or_default()),
+        limits: Some(d::Limit {
+            pids: r.pids_limit,
+            ..r.limits.as_ref().map(|l| d::Limit { nano_cpus: l.nano_cpus, memory_bytes: l.memory_bytes, pids: 0 }).unwrap_or_default()
+        }),
         reservations: Some(
             r.reservations
                 .as_ref()
@@ -103,8 +106,9 @@ pub(super) fn generic_to_docker(g: &BTreeMap<String, i64>) -> Vec<d::GenericReso
 }
 
 pub(super) fn resources_from_docker(r: &d::ResourceRequirements) -> Result<m::ResourceRequirements, ApiError> {
-    if r.limits.as_ref().is_some_and(|l| l.pids != 0) {
-        return Err(unsupported("TaskTemplate.Resources.Limits.Pids"));
+    let pids_limit = r.limits.as_ref().map_or(0, |l| l.pids);
+    if pids_limit < 0 {
+        return Err(ApiError::BadRequest(format!("TaskTemplate.Resources.Limits.Pids {pids_limit}: give 0 (no limit) or more")));
     }
     let limits = r.limits.as_ref().filter(|l| l.nano_cpus != 0 || l.memory_bytes != 0).map(|l| m::Resources {
         nano_cpus: l.nano_cpus,
@@ -128,7 +132,7 @@ pub(super) fn resources_from_docker(r: &d::ResourceRequirements) -> Result<m::Re
             })
         }
     };
-    Ok(m::ResourceRequirements { limits, reservations })
+    Ok(m::ResourceRequirements { limits, reservations, pids_limit })
 }
 
 pub(super) fn unsupported(field: &str) -> ApiError {

@@ -267,7 +267,7 @@ fn model_spec() -> impl Strategy<Value = m::ServiceSpec> {
                 task: m::TaskSpec {
                     log_driver: (force_update % 2 == 1).then(|| m::Driver { name: "json-file".into(), options: [("max-size".to_string(), "1m".to_string())].into() }),
                     container,
-                    resources: m::ResourceRequirements { limits, reservations },
+                    resources: m::ResourceRequirements { limits, reservations, pids_limit: force_update as i64 * 32 },
                     restart: m::RestartPolicy {
                         condition: [m::RestartCondition::None, m::RestartCondition::OnFailure, m::RestartCondition::Any][cond as usize],
                         delay_ms,
