@@ -371,8 +371,8 @@ mod tests {
         assert_eq!((name.as_str(), file.as_str(), labels), ("db-pass", "-", vec!["env=prod".to_string()]));
     }
 
-    // docker's `--env-file`: its variables first, then `--env` (a later one of the same name
-    // wins in the container); a bare KEY takes the CLI's environment or is dropped; the spec
+    // docker's `--env-file`: its variables first, then `--env`; a later variable of the same
+    // name replaces the earlier one and moves to the end (docker's create); a bare KEY takes the CLI's environment or is dropped; the spec
     // never names a file. `--limit-pids` is docker's Limits.Pids.
     #[test]
     fn env_files_and_pids_limit_like_docker() {
@@ -385,7 +385,7 @@ mod tests {
         let files = |f: &str| if f == "a.env" { Ok("# c\nA=1\nB=file\nHOME\nUNSET\n".to_string()) } else { Err("no such file".to_string()) };
         c.read_env_files(files, &|k| (k == "HOME").then(|| "/root".to_string())).unwrap();
         let s = c.to_spec().unwrap();
-        assert_eq!(s.task.container.env, ["A=1", "B=file", "HOME=/root", "B=flag"].map(String::from).to_vec());
+        assert_eq!(s.task.container.env, ["A=1", "HOME=/root", "B=flag"].map(String::from).to_vec());
         assert_eq!(s.task.resources.pids_limit, 64);
         let mut bad = c.clone();
         bad.env_files = vec!["missing.env".into()];

@@ -198,6 +198,18 @@ pub(crate) fn kv(flag: &str, s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// docker's create rule for repeated variables: a later one of the same name replaces the
+/// earlier one and takes its place at the end.
+fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env {
+        let key = e.split('=').next().unwrap_or_default();
+        out.retain(|c| c.split('=').next().unwrap_or_default() != key);
+        out.push(e.clone());
+    }
+    out
+}
+
 impl ServiceCreate {
     /// Reads the `--env-file` files with `read` (the shell's file access) and puts their
     /// variables before `--env`'s, as docker does: a later `--env` of the same name wins. A
@@ -227,7 +239,7 @@ impl ServiceCreate {
         }
         spec.task.container.image = self.image.clone();
         spec.task.container.args = self.args.clone();
-        spec.task.container.env = self.env.clone();
+        spec.task.container.env = dedup_env(&self.env);
         spec.task.container.secrets = self.secrets.iter().map(|s| parse_secret(s)).collect::<Result<_, _>>()?;
         spec.task.container.configs = self.configs.iter().map(|s| parse_config(s)).collect::<Result<_, _>>()?;
         spec.task.networks = self.networks.iter().map(|s| parse_network(s)).collect::<Result<_, _>>()?;
