@@ -17,18 +17,20 @@ pub(crate) async fn current_cluster(host: &str) -> Result<shoal_core::model::Clu
 
 pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
     match cmd {
-        SwarmCommand::Update { task_history_limit, max_service_replicas, autolock } => {
+        SwarmCommand::Update(u) => {
+            let change = u.change().map_err(|e| format!("Error: {e}"))?;
             let key = locked::new_unlock_key()?;
-            call(host, shoal_core::cli::update_cluster_op(task_history_limit, max_service_replicas, autolock, false, || key)).await?;
+            call(host, shoal_core::cli::update_cluster_op(&change, || key)).await?;
             println!("Swarm updated.");
-            if autolock == Some(true) {
+            if u.autolock == Some(true) {
                 println!("{}", shoal_core::cli::unlock_key_message(current_cluster(host).await?.unlock_key.as_str()));
             }
         }
         SwarmCommand::UnlockKey { rotate, quiet } => {
             if rotate {
                 let key = locked::new_unlock_key()?;
-                call(host, shoal_core::cli::update_cluster_op(None, None, None, true, || key)).await?;
+                let rotate = shoal_core::cli::ClusterChange { rotate_unlock_key: true, ..Default::default() };
+                call(host, shoal_core::cli::update_cluster_op(&rotate, || key)).await?;
                 if !quiet {
                     println!("Successfully rotated manager unlock key.\n");
                 }

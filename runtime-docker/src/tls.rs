@@ -2,7 +2,7 @@
 //!
 //! Owns: the root CA `swarm init` makes (rcgen, ECDSA P-256, 20 years), node certificates
 //! (CN node id, OU role, DNS names `shoal-manager`/`shoal-worker` and the node id, server and
-//! client auth, [`NODE_CERT_DAYS`] days), the certificate files in the data directory
+//! client auth, valid for the swarm's `--cert-expiry`, 90 days by default), the certificate files in the data directory
 //! (`certs/ca.crt`, `certs/node.crt`, `certs/node.key`, 0600), the TLS configs of tonic's
 //! server and clients, the [`Authorizer`] that reads a caller's role from its certificate,
 //! and the pinned first contact of a joining machine.
@@ -106,7 +106,7 @@ pub fn new_key_and_csr() -> Result<(String, String), String> {
 pub struct RootSigner;
 
 impl CertSigner for RootSigner {
-    fn sign(&self, root: &RootCa, csr_pem: &str, node_id: &str, role: NodeRole) -> Result<String, String> {
+    fn sign(&self, root: &RootCa, csr_pem: &str, node_id: &str, role: NodeRole, expiry_secs: u64) -> Result<String, String> {
         if root.ca_key_pem.is_empty() {
             return Err("this swarm's root has no CA key".into());
         }
@@ -124,7 +124,8 @@ impl CertSigner for RootSigner {
         params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         params.not_before = now() - time::Duration::hours(1);
-        params.not_after = now() + time::Duration::days(NODE_CERT_DAYS);
+        let expiry_secs = i64::try_from(expiry_secs).unwrap_or(i64::MAX).clamp(shoal_core::control::MIN_CERT_EXPIRY_SECS as i64, 100 * 365 * 86_400);
+        params.not_after = now() + time::Duration::seconds(expiry_secs);
         params.serial_number = Some(random_serial()?);
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&csr.public_key, &issuer).map_err(err("cannot sign"))?;
@@ -177,7 +178,7 @@ impl NodeCerts {
         if now_unix > v.not_after.timestamp() {
             return Err(format!(
                 "this node's certificate ({}/{CERTS_DIR}/node.crt) expired on {}: a node renews it at 50-80% of its \
-                 {NODE_CERT_DAYS}-day validity while its daemon runs, and this one was down past its end, so the swarm \
+                 validity while its daemon runs, and this one was down past its end, so the swarm \
                  no longer knows it. Remove {} and join the swarm again with a token (`shoal swarm join-token` on a manager)",
                 data_dir.display(),
                 when(&v.not_after),

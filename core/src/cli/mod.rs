@@ -458,7 +458,7 @@ mod tests {
             Ok(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate: true, quiet: false, role: "worker".into() }))
         );
         let update = |words: &[&str]| match parse_control(words.iter().copied()) {
-            Ok(ControlCommand::Swarm(SwarmCommand::Update { autolock, .. })) => Ok(autolock),
+            Ok(ControlCommand::Swarm(SwarmCommand::Update(u))) => Ok(u.autolock),
             other => Err(format!("{other:?}")),
         };
         assert_eq!(update(&["swarm", "update", "--autolock"]), Ok(Some(true)));

@@ -21,6 +21,21 @@ pub struct InitFlags {
     /// Enable manager autolocking (requiring an unlock key to start a stopped manager)
     #[arg(long)]
     pub autolock: bool,
+    /// Dispatcher heartbeat period (ns|us|ms|s|m|h; default 5s)
+    #[arg(long = "dispatcher-heartbeat")]
+    pub dispatcher_heartbeat: Option<String>,
+    /// Validity period for node certificates (ns|us|ms|s|m|h; default 2160h0m0s)
+    #[arg(long = "cert-expiry")]
+    pub cert_expiry: Option<String>,
+}
+
+/// `--dispatcher-heartbeat` and `--cert-expiry` as the control API takes them, checked alike
+/// for init and update (`control::check_cluster_settings`).
+fn settings(heartbeat: &Option<String>, expiry: &Option<String>) -> Result<(Option<u64>, Option<u64>), String> {
+    let heartbeat_ms = heartbeat.as_deref().map(|v| crate::cli::parse_duration_ms("dispatcher-heartbeat", v)).transpose()?;
+    let expiry_secs = expiry.as_deref().map(|v| crate::cli::parse_duration_ms("cert-expiry", v).map(|ms| ms / 1000)).transpose()?;
+    crate::control::check_cluster_settings(heartbeat_ms, expiry_secs).map_err(|e| e.to_string())?;
+    Ok((heartbeat_ms, expiry_secs))
 }
 
 impl InitFlags {
@@ -40,6 +55,13 @@ impl InitFlags {
         // Asked for here; the daemon turns it on with a key once the swarm exists (the Cluster
         // holds a key exactly while autolock is on).
         spec.encryption.auto_lock_managers = self.autolock;
+        let (heartbeat_ms, expiry_secs) = settings(&self.dispatcher_heartbeat, &self.cert_expiry)?;
+        if let Some(ms) = heartbeat_ms {
+            spec.dispatcher.heartbeat_period_ms = ms;
+        }
+        if let Some(s) = expiry_secs {
+            spec.ca_config.node_cert_expiry_secs = s;
+        }
         Ok(spec)
     }
 }
@@ -47,17 +69,7 @@ impl InitFlags {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum SwarmCommand {
     /// Update the swarm's settings.
-    Update {
-        /// Task history retention limit
-        #[arg(long = "task-history-limit")]
-        task_history_limit: Option<u32>,
-        /// The most replicas one service may ask for
-        #[arg(long = "max-service-replicas")]
-        max_service_replicas: Option<u64>,
-        /// Change manager autolocking setting (true|false)
-        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-        autolock: Option<bool>,
-    },
+    Update(SwarmUpdate),
     /// Manage the unlock key.
     UnlockKey {
         /// Rotate unlock key
@@ -81,23 +93,72 @@ pub enum SwarmCommand {
     },
 }
 
-/// The control op of `swarm update` and `swarm unlock-key --rotate`: `new_key` draws an
-/// unlock key (from the OS in production, the seed in the simulator) when one may be needed,
-/// autolock turned on or the key rotated.
-pub fn update_cluster_op(
-    task_history_limit: Option<u32>,
-    max_service_replicas: Option<u64>,
-    autolock: Option<bool>,
-    rotate_unlock_key: bool,
-    new_key: impl FnOnce() -> crate::ca::unlock_key::UnlockKey,
-) -> crate::proto::control_request::Op {
-    let new_unlock_key = if autolock == Some(true) || rotate_unlock_key { new_key().to_string() } else { String::new() };
+/// `swarm update`'s flags (docker's, plus `--max-service-replicas`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct SwarmUpdate {
+    /// Task history retention limit
+    #[arg(long = "task-history-limit")]
+    pub task_history_limit: Option<u32>,
+    /// The most replicas one service may ask for
+    #[arg(long = "max-service-replicas")]
+    pub max_service_replicas: Option<u64>,
+    /// Change manager autolocking setting (true|false)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub autolock: Option<bool>,
+    /// Dispatcher heartbeat period (ns|us|ms|s|m|h)
+    #[arg(long = "dispatcher-heartbeat")]
+    pub dispatcher_heartbeat: Option<String>,
+    /// Validity period for node certificates issued from now on (ns|us|ms|s|m|h)
+    #[arg(long = "cert-expiry")]
+    pub cert_expiry: Option<String>,
+}
+
+impl SwarmUpdate {
+    /// The change these flags ask for; Err names the flag that is wrong.
+    pub fn change(&self) -> Result<ClusterChange, String> {
+        let (dispatcher_heartbeat_ms, cert_expiry_secs) = settings(&self.dispatcher_heartbeat, &self.cert_expiry)?;
+        Ok(ClusterChange {
+            task_history_limit: self.task_history_limit,
+            max_service_replicas: self.max_service_replicas,
+            autolock: self.autolock,
+            dispatcher_heartbeat_ms,
+            cert_expiry_secs,
+            ..Default::default()
+        })
+    }
+}
+
+/// A change of the swarm's settings, as `swarm update`, `swarm unlock-key --rotate` and the
+/// Engine API's `POST /swarm/update` ask for it (None: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterChange {
+    pub task_history_limit: Option<u32>,
+    pub max_service_replicas: Option<u64>,
+    pub autolock: Option<bool>,
+    pub rotate_unlock_key: bool,
+    pub dispatcher_heartbeat_ms: Option<u64>,
+    pub cert_expiry_secs: Option<u64>,
+}
+
+impl ClusterChange {
+    pub fn is_empty(&self) -> bool {
+        *self == ClusterChange::default()
+    }
+}
+
+/// The control op of a [`ClusterChange`]: `new_key` draws an unlock key (from the OS in
+/// production, the seed in the simulator) when one may be needed, autolock turned on or the
+/// key rotated.
+pub fn update_cluster_op(c: &ClusterChange, new_key: impl FnOnce() -> crate::ca::unlock_key::UnlockKey) -> crate::proto::control_request::Op {
+    let new_unlock_key = if c.autolock == Some(true) || c.rotate_unlock_key { new_key().to_string() } else { String::new() };
     crate::proto::control_request::Op::UpdateCluster(crate::proto::UpdateCluster {
-        task_history_limit,
-        max_service_replicas,
-        autolock,
-        rotate_unlock_key,
+        task_history_limit: c.task_history_limit,
+        max_service_replicas: c.max_service_replicas,
+        autolock: c.autolock,
+        rotate_unlock_key: c.rotate_unlock_key,
         new_unlock_key,
+        dispatcher_heartbeat_ms: c.dispatcher_heartbeat_ms,
+        cert_expiry_secs: c.cert_expiry_secs,
     })
 }
 

@@ -488,6 +488,26 @@ pub struct ClusterUpdate {
     pub rotate_unlock_key: bool,
     /// The caller's fresh key, used when autolock turns on or the key rotates.
     pub new_unlock_key: Option<crate::ca::unlock_key::UnlockKey>,
+    /// `--dispatcher-heartbeat`.
+    pub dispatcher_heartbeat_ms: Option<u64>,
+    /// `--cert-expiry`.
+    pub cert_expiry_secs: Option<u64>,
+}
+
+/// swarmkit's floor for `--cert-expiry`: a node renews at 50-80% of its certificate's life,
+/// so a shorter one would have the swarm renewing constantly.
+pub const MIN_CERT_EXPIRY_SECS: u64 = 3600;
+
+/// The settings `swarm init` and `swarm update` share, checked alike: a heartbeat period of
+/// at least 1 s and at most a day, a certificate life of at least an hour.
+pub fn check_cluster_settings(heartbeat_ms: Option<u64>, cert_expiry_secs: Option<u64>) -> Result<(), ControlError> {
+    if let Some(ms) = heartbeat_ms.filter(|ms| !(1_000..=86_400_000).contains(ms)) {
+        return Err(InvalidArgument(format!("--dispatcher-heartbeat {ms}ms: give a period between 1s and 24h")));
+    }
+    if let Some(s) = cert_expiry_secs.filter(|s| *s < MIN_CERT_EXPIRY_SECS) {
+        return Err(InvalidArgument(format!("--cert-expiry {s}s: the minimum certificate expiry time is 1h0m0s")));
+    }
+    Ok(())
 }
 
 /// `swarm update`: the cluster's settings. Lowering the replicas limit below a service's
@@ -511,6 +531,13 @@ pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, C
             )));
         }
         c.spec.orchestration.max_service_replicas = n;
+    }
+    check_cluster_settings(u.dispatcher_heartbeat_ms, u.cert_expiry_secs)?;
+    if let Some(ms) = u.dispatcher_heartbeat_ms {
+        c.spec.dispatcher.heartbeat_period_ms = ms;
+    }
+    if let Some(s) = u.cert_expiry_secs {
+        c.spec.ca_config.node_cert_expiry_secs = s;
     }
     apply_autolock(&mut c, u)?;
     if c == *cur {

@@ -79,6 +79,8 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
                 autolock: u.autolock,
                 rotate_unlock_key: u.rotate_unlock_key,
                 new_unlock_key,
+                dispatcher_heartbeat_ms: u.dispatcher_heartbeat_ms,
+                cert_expiry_secs: u.cert_expiry_secs,
             };
             (control::update_cluster(s, &cu)?, none())
         }

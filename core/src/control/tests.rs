@@ -347,7 +347,7 @@ fn networks_get_free_subnets_and_cannot_go_while_in_use() {
 // ingress network) take their subnets from the cluster's pools, in order.
 #[test]
 fn networks_take_subnets_from_the_clusters_pools() {
-    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5, max_service_replicas: 100_000, autolock: false };
+    let flags = crate::cli::InitFlags { default_addr_pool: vec!["192.168.0.0/16".into(), "172.30.0.0/24".into()], default_addr_pool_mask_length: 24, task_history_limit: 5, max_service_replicas: 100_000, autolock: false, dispatcher_heartbeat: None, cert_expiry: None };
     let spec = flags.spec().unwrap();
     let mut store = Store::new();
     let ingress = ingress_network("ing".into(), &spec.network);
@@ -360,7 +360,7 @@ fn networks_take_subnets_from_the_clusters_pools() {
     apply(&mut store, a);
     assert_eq!(find_network(&store, "back").unwrap().ipam[0].subnet, "192.168.1.0/24");
     for (pools, mask, wrong) in [(vec!["10.0.0.0/8", "10.1.0.0/16"], 24, "overlaps"), (vec!["10.0.0.0/16"], 8, "does not fit"), (vec!["10.0.0.0/x"], 24, "prefix")] {
-        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5, max_service_replicas: 100_000, autolock: false };
+        let f = crate::cli::InitFlags { default_addr_pool: pools.into_iter().map(String::from).collect(), default_addr_pool_mask_length: mask, task_history_limit: 5, max_service_replicas: 100_000, autolock: false, dispatcher_heartbeat: None, cert_expiry: None };
         let e = f.spec().unwrap_err();
         assert!(e.contains(wrong), "{e}");
     }
@@ -410,4 +410,21 @@ fn a_spec_of_megabytes_is_refused_and_big_tasks_split_their_transactions() {
         let bytes: usize = t.actions.iter().map(crate::store::encoded_len).sum();
         assert!(bytes <= crate::store::MAX_TRANSACTION_BYTES, "{bytes}");
     }
+}
+
+// docker's `swarm update --dispatcher-heartbeat` and `--cert-expiry`: written into the
+// cluster's spec; a period under 1 s or a certificate life under swarmkit's 1 h floor is
+// refused and nothing changes.
+#[test]
+fn heartbeat_and_cert_expiry_updates_are_checked_then_written() {
+    let mut store = Store::new();
+    apply(&mut store, vec![Action::Create(Object::Cluster(Cluster { id: crate::leader::CLUSTER_ID.into(), ..Default::default() }))]);
+    let up = |hb: Option<u64>, exp: Option<u64>| ClusterUpdate { dispatcher_heartbeat_ms: hb, cert_expiry_secs: exp, ..Default::default() };
+    assert!(update_cluster(&store, &up(Some(500), None)).unwrap_err().to_string().contains("--dispatcher-heartbeat 500ms"));
+    assert!(update_cluster(&store, &up(None, Some(600))).unwrap_err().to_string().contains("minimum certificate expiry time is 1h0m0s"));
+    let a = update_cluster(&store, &up(Some(2_000), Some(48 * 3600))).unwrap();
+    apply(&mut store, a);
+    let c = cluster(&store).unwrap();
+    assert_eq!((c.spec.dispatcher.heartbeat_period_ms, c.spec.ca_config.node_cert_expiry_secs), (2_000, 48 * 3600));
+    assert_eq!(update_cluster(&store, &up(Some(2_000), None)).unwrap(), vec![], "no change, no write");
 }

@@ -77,6 +77,12 @@ impl Heartbeats {
         Heartbeats { config, deadlines: BTreeMap::new(), by_deadline: Default::default(), seen: Default::default(), rng }
     }
 
+    /// The swarm's settings changed (`swarm update --dispatcher-heartbeat`): periods handed
+    /// out from now on follow them; deadlines already set stand.
+    pub fn set_config(&mut self, config: DispatcherConfig) {
+        self.config = config;
+    }
+
     /// A new leader: every node not down gets a long grace from now.
     pub fn start_leading<'a>(&mut self, now_ms: u64, nodes: impl Iterator<Item = &'a Node>) {
         self.deadlines.clear();
@@ -459,6 +465,18 @@ mod tests {
         assert_eq!(hb.next_deadline(), Some(d + 20_000));
         assert!(hb.expired(d + 19_999).is_empty());
         assert_eq!(hb.expired(d + 20_000), vec!["w1".to_string()]);
+    }
+
+    // `swarm update --dispatcher-heartbeat 2s`: the next periods handed out are 2 s ± 10%.
+    #[test]
+    fn a_new_heartbeat_period_applies_from_the_next_heartbeat() {
+        let mut hb = Heartbeats::new(DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 }, ChaCha8Rng::seed_from_u64(2));
+        hb.heartbeat("w1", 0);
+        hb.set_config(DispatcherConfig { heartbeat_period_ms: 2_000, heartbeat_grace_ms: 2_000 });
+        for t in 1..20 {
+            let p = hb.heartbeat("w1", t * 2_000);
+            assert!((1_800..=2_200).contains(&p), "{p}");
+        }
     }
 
     proptest::proptest! {

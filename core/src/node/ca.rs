@@ -31,8 +31,9 @@ pub struct NodeCaService {
 /// Signs node certificates with the root CA's key (the production runtime's rcgen signer;
 /// outside the pure core because signing draws randomness and parses ASN.1).
 pub trait CertSigner: Send + Sync + std::fmt::Debug {
-    /// A PEM certificate for the key in `csr_pem`: subject CN `node_id`, OU `role`.
-    fn sign(&self, root: &crate::model::RootCa, csr_pem: &str, node_id: &str, role: NodeRole) -> Result<String, String>;
+    /// A PEM certificate for the key in `csr_pem`: subject CN `node_id`, OU `role`, valid for
+    /// `expiry_secs` (the swarm's `--cert-expiry`).
+    fn sign(&self, root: &crate::model::RootCa, csr_pem: &str, node_id: &str, role: NodeRole, expiry_secs: u64) -> Result<String, String>;
 }
 
 #[tonic::async_trait]
@@ -57,9 +58,12 @@ impl node_ca_server::NodeCa for NodeCaService {
         };
         let (node_id, role) = m.join_batched(req.clone()).await?;
         if let Some(signer) = signer {
-            let root = m.state.with_store(|s| control::cluster(s).map(|c| c.root_ca.clone())).map_err(Status::from)?;
+            let (root, expiry_secs) = m
+                .state
+                .with_store(|s| control::cluster(s).map(|c| (c.root_ca.clone(), c.spec.ca_config.node_cert_expiry_secs)))
+                .map_err(Status::from)?;
             let certificate_pem = signer
-                .sign(&root, &req.csr_pem, &node_id, role)
+                .sign(&root, &req.csr_pem, &node_id, role, expiry_secs)
                 .map_err(|e| Status::invalid_argument(format!("cannot sign the node's certificate: {e}")))?;
             tracing::info!(target: "shoal", node = %m.name, joined = %node_id, ?role, addr = %req.addr, "node joined; certificate issued");
             return Ok(Response::new(IssueNodeCertificateResponse {

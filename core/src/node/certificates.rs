@@ -42,12 +42,13 @@ impl certificates_server::Certificates for CertificatesService {
         }
         let m = &self.node;
         let signer = m.cert_signer.clone().ok_or_else(|| Status::failed_precondition("this manager issues no certificates"))?;
-        let (root, role) = m
+        let (root, expiry_secs, role) = m
             .state
             .with_store(|s| -> Result<_, control::ControlError> {
-                let root = control::cluster(s)?.root_ca.clone();
+                let c = control::cluster(s)?;
+                let (root, expiry_secs) = (c.root_ca.clone(), c.spec.ca_config.node_cert_expiry_secs);
                 match s.get(Kind::Node, &caller.0) {
-                    Some(Object::Node(n)) => Ok((root, n.spec.desired_role)),
+                    Some(Object::Node(n)) => Ok((root, expiry_secs, n.spec.desired_role)),
                     _ => Err(control::ControlError::NotFound(format!(
                         "node {} is not a member of this swarm (removed?): join again with a token",
                         caller.0
@@ -56,7 +57,7 @@ impl certificates_server::Certificates for CertificatesService {
             })
             .map_err(Status::from)?;
         let certificate_pem = signer
-            .sign(&root, &req.csr_pem, &caller.0, role)
+            .sign(&root, &req.csr_pem, &caller.0, role, expiry_secs)
             .map_err(|e| Status::invalid_argument(format!("cannot sign the node's certificate: {e}")))?;
         tracing::info!(target: "shoal", node = %m.name, renewed = %caller.0, ?role, "certificate renewed");
         Ok(Response::new(RenewCertificateResponse { certificate_pem, role: role.as_str().into() }))

@@ -222,12 +222,16 @@ impl Manager {
         let _serial = self.control_lock.lock().await;
         let now = wall_ms();
         self.note_running(now);
+        // Read before the inbox is locked (never both locks at once): the heartbeat period
+        // follows `swarm update --dispatcher-heartbeat` from the next heartbeat on.
+        let dispatcher_config = self.state.with_store(|s| cluster_spec(s).dispatcher);
         let mut input = {
             let mut inbox = self.inbox.lock().unwrap();
             let Some((t, hb)) = inbox.heartbeats.as_mut() else { return false };
             if *t != term {
                 return false;
             }
+            hb.set_config(dispatcher_config);
             let expired = hb.expired(now);
             let flush = inbox.first_update_ms.is_some_and(|f| now >= f + STATUS_BATCH_MS)
                 || inbox.updates.len() >= STATUS_BATCH_MAX;

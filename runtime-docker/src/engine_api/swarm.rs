@@ -40,11 +40,11 @@ pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Res
     let sent: d::SwarmSpec = parse("swarm spec", body)?;
     let version = q.version()?;
     let cur = api.read(&[Kind::Cluster], query::swarm).await?;
-    let (history, autolock) = convert::swarm_update_from_docker(&cur, &sent, version)?;
-    let rotate = q.flag("rotateManagerUnlockKey");
-    if autolock.is_some() || history.is_some() || rotate {
+    let mut change = convert::swarm_update_from_docker(&cur, &sent, version)?;
+    change.rotate_unlock_key = q.flag("rotateManagerUnlockKey");
+    if !change.is_empty() {
         let key = crate::locked::new_unlock_key().map_err(ApiError::Internal)?;
-        api.control(shoal_core::cli::update_cluster_op(history, None, autolock, rotate, || key)).await?;
+        api.control(shoal_core::cli::update_cluster_op(&change, || key)).await?;
     }
     for (flag, role) in [("rotateWorkerToken", NodeRole::Worker), ("rotateManagerToken", NodeRole::Manager)] {
         if q.flag(flag) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn certs_for(root: &RootCa, node_id: &str, role: NodeRole) -> NodeCerts {
     let (key_pem, csr) = new_key_and_csr().unwrap();
-    let cert_pem = RootSigner.sign(root, &csr, node_id, role).unwrap();
+    let cert_pem = RootSigner.sign(root, &csr, node_id, role, NODE_CERT_DAYS as u64 * 86_400).unwrap();
     NodeCerts { ca_pem: root.ca_cert_pem.clone(), cert_pem, key_pem }
 }
 
@@ -207,7 +207,7 @@ fn saved_certificates_load_back_with_a_private_key_file() {
     let mode = std::fs::metadata(dir.path().join("certs/node.key")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A garbage CSR is refused with a reason, not a panic.
-    let e = RootSigner.sign(&root, "not a csr", "n2", NodeRole::Worker).unwrap_err();
+    let e = RootSigner.sign(&root, "not a csr", "n2", NodeRole::Worker, 3600).unwrap_err();
     assert!(e.contains("CSR"), "{e}");
 }
 

@@ -166,16 +166,17 @@ impl Run {
             DoCmd::Control(ControlCommand::Config(pc)) => self.payload_step(PayloadKind::Config, pc).await,
             DoCmd::Control(ControlCommand::Network(nc)) => self.network_step(nc).await,
             DoCmd::Control(ControlCommand::Stack(sc)) => self.stack_step(sc).await,
-            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Update { task_history_limit, max_service_replicas, autolock })) => {
+            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Update(u))) => {
                 let key = self.draw_unlock_key();
-                let op = shoal_core::cli::update_cluster_op(*task_history_limit, *max_service_replicas, *autolock, false, || key);
+                let op = shoal_core::cli::update_cluster_op(&u.change()?, || key);
                 self.control(op).await?;
                 self.record_unlock_key().await
             }
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate, .. })) => {
                 if *rotate {
                     let key = self.draw_unlock_key();
-                    self.control(shoal_core::cli::update_cluster_op(None, None, None, true, || key)).await?;
+                    let rotate = shoal_core::cli::ClusterChange { rotate_unlock_key: true, ..Default::default() };
+                    self.control(shoal_core::cli::update_cluster_op(&rotate, || key)).await?;
                 }
                 self.record_unlock_key().await
             }

@@ -272,9 +272,10 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
 }
 
 /// What `POST /swarm/update` asks of the swarm `cur` with the spec `sent` (computed from
-/// `version`, if given): the settings Shoal can change (task history limit, autolock), each
-/// None when unchanged. Any other difference is refused, as is an out-of-date version.
-pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Option<u64>) -> Result<(Option<u32>, Option<bool>), ApiError> {
+/// `version`, if given): the settings Shoal can change (task history limit, autolock, the
+/// dispatcher's heartbeat, the certificates' expiry), each None when unchanged. Any other
+/// difference is refused, as is an out-of-date version.
+pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Option<u64>) -> Result<crate::cli::ClusterChange, ApiError> {
     if let Some(v) = version.filter(|v| *v != cur.version.index) {
         return Err(ApiError::BadRequest(format!(
             "update out of sequence: the swarm is at version {}, not {v}; re-read it and retry",
@@ -284,11 +285,16 @@ pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Op
     let mut others = sent.clone();
     others.encryption_config = cur.spec.encryption_config.clone();
     others.orchestration = cur.spec.orchestration.clone();
+    others.dispatcher = cur.spec.dispatcher.clone();
+    others.ca_config.node_cert_expiry = cur.spec.ca_config.node_cert_expiry;
     if others != cur.spec {
         return Err(ApiError::NotImplemented(
-            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation and the task history limit".into(),
+            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation, the task history limit, the dispatcher's heartbeat and the certificates' expiry".into(),
         ));
     }
+    let changed_ns = |sent: Option<i64>, cur: Option<i64>| sent.filter(|n| Some(*n) != cur && *n > 0);
+    let dispatcher_heartbeat_ms = changed_ns(sent.dispatcher.heartbeat_period, cur.spec.dispatcher.heartbeat_period).map(|ns| ns as u64 / 1_000_000);
+    let cert_expiry_secs = changed_ns(sent.ca_config.node_cert_expiry, cur.spec.ca_config.node_cert_expiry).map(|ns| ns as u64 / 1_000_000_000);
     let autolock = sent.encryption_config.auto_lock_managers;
     let autolock = (autolock != cur.spec.encryption_config.auto_lock_managers).then_some(autolock);
     let history = match sent.orchestration.task_history_retention_limit {
@@ -297,7 +303,7 @@ pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Op
         }
         _ => None,
     };
-    Ok((history, autolock))
+    Ok(crate::cli::ClusterChange { task_history_limit: history, autolock, dispatcher_heartbeat_ms, cert_expiry_secs, ..Default::default() })
 }
 
 /// A secret or config as dockerd shows it (both have this shape): a config with its data

@@ -31,16 +31,8 @@ fn check_availability(a: &str) -> Result<(), ApiError> {
 pub fn init_flags_from_docker(r: &d::InitRequest) -> Result<InitFlags, ApiError> {
     let spec = &r.spec;
     let leave_out = "leave it out (Shoal keeps its default)";
-    // The one expiry Shoal issues with (the model's default) may be asked for by value.
-    let expiry_ns = (crate::model::ClusterSpec::default().ca_config.node_cert_expiry_secs as i64).saturating_mul(1_000_000_000);
-    if spec.ca_config.node_cert_expiry.is_some_and(|n| n != 0 && n != expiry_ns) {
-        return Err(unsupported("--cert-expiry", leave_out));
-    }
     if !spec.ca_config.external_cas.is_empty() || !spec.ca_config.signing_ca_cert.is_empty() {
         return Err(unsupported("an external CA (--external-ca, --external-ca-cert)", "let the swarm make its own root CA"));
-    }
-    if spec.dispatcher.heartbeat_period.is_some_and(|n| n != 0) {
-        return Err(unsupported("--dispatcher-heartbeat", leave_out));
     }
     if spec.raft.snapshot_interval != 0 {
         return Err(unsupported("--snapshot-interval", leave_out));
@@ -66,6 +58,9 @@ pub fn init_flags_from_docker(r: &d::InitRequest) -> Result<InitFlags, ApiError>
         task_history_limit,
         max_service_replicas: crate::model::DEFAULT_MAX_SERVICE_REPLICAS,
         autolock: r.auto_lock_managers || spec.encryption_config.auto_lock_managers,
+        // As durations the flags' parser reads (milliseconds: the model's resolution).
+        dispatcher_heartbeat: spec.dispatcher.heartbeat_period.filter(|ns| *ns != 0).map(|ns| format!("{}ms", ns / 1_000_000)),
+        cert_expiry: spec.ca_config.node_cert_expiry.filter(|ns| *ns != 0).map(|ns| format!("{}ms", ns / 1_000_000)),
     })
 }
 
@@ -142,12 +137,17 @@ mod tests {
         assert_eq!((f.task_history_limit, f.default_addr_pool_mask_length, f.autolock), (5, 24, false));
         r.auto_lock_managers = true;
         r.spec.orchestration.task_history_retention_limit = Some(2);
+        r.spec.dispatcher.heartbeat_period = Some(2_000_000_000);
+        r.spec.ca_config.node_cert_expiry = Some(48 * 3600 * 1_000_000_000);
         let f = init_flags_from_docker(&r).unwrap();
         assert_eq!((f.task_history_limit, f.autolock), (2, true));
+        let spec = f.spec().unwrap();
+        assert_eq!((spec.dispatcher.heartbeat_period_ms, spec.ca_config.node_cert_expiry_secs), (2_000, 48 * 3600));
+        r.spec.ca_config.node_cert_expiry = Some(60 * 1_000_000_000);
+        let e = init_flags_from_docker(&r).unwrap().spec().unwrap_err();
+        assert!(e.contains("minimum certificate expiry time is 1h0m0s"), "{e}");
         for (mutate, flag) in [
-            (Box::new(|r: &mut d::InitRequest| r.spec.ca_config.node_cert_expiry = Some(1)) as Box<dyn Fn(&mut d::InitRequest)>, "--cert-expiry"),
-            (Box::new(|r: &mut d::InitRequest| r.spec.dispatcher.heartbeat_period = Some(1)), "--dispatcher-heartbeat"),
-            (Box::new(|r: &mut d::InitRequest| r.spec.raft.snapshot_interval = 10), "--snapshot-interval"),
+            (Box::new(|r: &mut d::InitRequest| r.spec.raft.snapshot_interval = 10) as Box<dyn Fn(&mut d::InitRequest)>, "--snapshot-interval"),
             (Box::new(|r: &mut d::InitRequest| r.data_path_port = 4790), "--data-path-port"),
             (Box::new(|r: &mut d::InitRequest| r.availability = "drain".into()), "--availability drain"),
             (Box::new(|r: &mut d::InitRequest| r.spec.orchestration.task_history_retention_limit = Some(-1)), "--task-history-limit -1"),

@@ -312,17 +312,26 @@ proptest! {
     }
 }
 
-/// `POST /swarm/update`: autolock and the history limit are read from the spec; anything
-/// else changed, or a stale version, is refused.
+/// `POST /swarm/update`: autolock, the history limit, the heartbeat and the certificates'
+/// expiry are read from the spec; anything else changed, or a stale version, is refused.
 #[test]
 fn swarm_updates_shoal_can_make_are_read_and_the_rest_refused() {
     let c = m::Cluster { id: "c".into(), meta: m::Meta { version: 7, ..Default::default() }, ..Default::default() };
     let cur = swarm_to_docker(&c, false);
-    assert_eq!(swarm_update_from_docker(&cur, &cur.spec, Some(7)), Ok((None, None)));
+    assert_eq!(swarm_update_from_docker(&cur, &cur.spec, Some(7)), Ok(crate::cli::ClusterChange::default()));
     let mut sent = cur.spec.clone();
     sent.encryption_config.auto_lock_managers = true;
     sent.orchestration.task_history_retention_limit = Some(2);
-    assert_eq!(swarm_update_from_docker(&cur, &sent, None), Ok((Some(2), Some(true))));
+    sent.dispatcher.heartbeat_period = Some(2_000_000_000);
+    sent.ca_config.node_cert_expiry = Some(3 * 3600 * 1_000_000_000);
+    let want = crate::cli::ClusterChange {
+        task_history_limit: Some(2),
+        autolock: Some(true),
+        dispatcher_heartbeat_ms: Some(2_000),
+        cert_expiry_secs: Some(3 * 3600),
+        ..Default::default()
+    };
+    assert_eq!(swarm_update_from_docker(&cur, &sent, None), Ok(want));
     assert!(matches!(swarm_update_from_docker(&cur, &cur.spec, Some(6)), Err(ApiError::BadRequest(_))));
     sent.orchestration.task_history_retention_limit = Some(-1);
     assert!(matches!(swarm_update_from_docker(&cur, &sent, None), Err(ApiError::BadRequest(_))));
