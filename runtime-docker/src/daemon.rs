@@ -60,8 +60,9 @@ pub enum Start {
     Join { token: String, manager: String },
     Restart,
     /// `swarm init --force-new-cluster` on a manager's data directory: its raft state becomes
-    /// a one-manager swarm, then it restarts.
-    ForceNewCluster,
+    /// a one-manager swarm, then it restarts. An autolocked state opens with `unlock_key`
+    /// (given by a running manager's store), else with a key read from standard input.
+    ForceNewCluster { unlock_key: Option<shoal_core::ca::unlock_key::UnlockKey> },
 }
 
 #[derive(Clone)]
@@ -220,7 +221,7 @@ pub fn check_start(start: Start, dir: &Path) -> Result<Start, String> {
         (Start::Restart, None) => {
             return Err(format!("{} holds no swarm: run `shoal swarm init` or `shoal swarm join` first", dir.display()))
         }
-        (Start::ForceNewCluster, None) => {
+        (Start::ForceNewCluster { .. }, None) => {
             return Err(format!(
                 "{} holds no swarm: --force-new-cluster recovers a manager of a swarm that lost its quorum; give that manager's --data-dir",
                 dir.display()
@@ -248,15 +249,22 @@ pub type Ready = Option<tokio::sync::oneshot::Sender<Result<String, shoal_core::
 
 /// Runs one life of the node; Err is the reason it could not start (for the CLI). `front`
 /// serves the Engine API's unix sockets: this life sets its mode (locked, then active).
-pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, ready: &mut Ready) -> Result<Ended, String> {
+/// `stop` ends the life as SIGTERM does (the lifecycle starts another one).
+pub async fn run(
+    start: Start,
+    opts: Options,
+    front: &crate::engine_api::Front,
+    ready: &mut Ready,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<Ended, String> {
     let dir = &opts.data_dir;
     let start = check_start(start, dir)?;
     let existing = read_identity(dir)?;
     // The key that opened an autolocked state for --force-new-cluster opens it again below.
     let mut unlock_key = None;
     let start = match (start, &existing) {
-        (Start::ForceNewCluster, Some(id)) => {
-            unlock_key = crate::force_new_cluster::run(dir, id)?;
+        (Start::ForceNewCluster { unlock_key: given }, Some(id)) => {
+            unlock_key = crate::force_new_cluster::run(dir, id, given)?;
             Start::Restart
         }
         (s, _) => s,
@@ -410,7 +418,7 @@ pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, 
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
             (i, server, manager, certs)
         }
-        (Start::Restart | Start::ForceNewCluster, None) => unreachable!("refused above"),
+        (Start::Restart | Start::ForceNewCluster { .. }, None) => unreachable!("refused above"),
     }) }
     .await;
     let (identity, server, manager, certs) = match made {
@@ -514,6 +522,10 @@ pub async fn run(start: Start, opts: Options, front: &crate::engine_api::Front, 
             }
             _ = tokio_rt::signal::ctrl_c() => {
                 tracing::info!(target: "shoal", "SIGINT: shutting down");
+                break;
+            }
+            _ = &mut stop => {
+                tracing::info!(target: "shoal", "stopping this life of the node: another one begins");
                 break;
             }
             r = &mut server => return Err(format!("the gRPC server stopped: {r:?}")),

@@ -181,7 +181,7 @@ pub(crate) async fn run_daemon(cli: DaemonCli) -> i32 {
         DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
             (None, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
         }
-        DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Some(Start::ForceNewCluster), node.options()),
+        DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Some(Start::ForceNewCluster { unlock_key: None }), node.options()),
         DaemonCmd::Swarm(SwarmStart::Init { node, init, .. }) => match init.spec() {
             Ok(spec) => (Some(Start::Init(Box::new(spec))), node.options()),
             Err(e) => {

@@ -9,7 +9,7 @@ use std::path::Path;
 /// `swarm init --force-new-cluster`: keeps a copy of the raft state (`raft.before-force-new-
 /// cluster[-N]`), then rewrites it as a swarm whose only manager is this node, with every
 /// object its state held (core/src/node/raft/seed.rs). The daemon then restarts on it.
-pub fn run(dir: &Path, id: &Identity) -> Result<Option<shoal_core::ca::unlock_key::UnlockKey>, String> {
+pub fn run(dir: &Path, id: &Identity, given: Option<shoal_core::ca::unlock_key::UnlockKey>) -> Result<Option<shoal_core::ca::unlock_key::UnlockKey>, String> {
     if shoal_core::model::NodeRole::parse(&id.role) != Some(shoal_core::model::NodeRole::Manager) {
         return Err(format!(
             "{} is a worker's data directory (node {}): a worker holds no swarm state; run --force-new-cluster on a manager's",
@@ -30,12 +30,18 @@ pub fn run(dir: &Path, id: &Identity) -> Result<Option<shoal_core::ca::unlock_ke
             std::fs::copy(e.path(), backup.join(e.file_name())).map_err(|err| format!("cannot copy {}: {err}", e.path().display()))?;
         }
     }
-    // An autolocked manager's state opens only with the unlock key: asked here, and handed
-    // to the daemon so it starts unlocked.
+    // An autolocked manager's state opens only with the unlock key: the one given (a running
+    // manager's, through the Engine API), else asked here; handed to the daemon so it starts
+    // unlocked.
     let (disk, unlock) = match crate::disk::raft_disk(&raft, None) {
         Err(shoal_core::node::raft::OpenError::Locked) => {
-            let text = crate::locked::read_key("This manager is locked (autolock). Enter unlock key: ")?;
-            let key = shoal_core::ca::unlock_key::UnlockKey::parse(&text).map_err(|e| e.to_string())?;
+            let key = match given {
+                Some(k) => k,
+                None => {
+                    let text = crate::locked::read_key("This manager is locked (autolock). Enter unlock key: ")?;
+                    shoal_core::ca::unlock_key::UnlockKey::parse(&text).map_err(|e| e.to_string())?
+                }
+            };
             (crate::disk::raft_disk(&raft, Some(&key)).map_err(|e| format!("--force-new-cluster: {e}"))?, Some(key))
         }
         other => (other.map_err(|e| format!("data directory: {e}"))?, None),

@@ -31,29 +31,47 @@ pub async fn serve(first: Option<Start>, opts: Options, stay: bool) -> Result<()
     let before = daemon::DirBefore::of(&dir);
     let endpoints = engine_api::endpoints(&opts.docker_api, &dir)?;
     // Refused before the sockets are bound: another daemon may be serving this directory.
-    let mut next = first.map(|s| daemon::check_start(s, &dir)).transpose()?;
-    let front = Front::start(&engine_api::unix_sockets(&endpoints))?;
+    let first = first.map(|s| daemon::check_start(s, &dir)).transpose()?;
+    let (front, mut again) = Front::start(&engine_api::unix_sockets(&endpoints))?;
+    // The command line's start (nobody waits for an answer), then what the API asks.
+    let mut first = first;
+    let mut next: Option<Begin> = None;
+    let mut lives = 0u64;
     loop {
-        let (start, life_opts, mut ready): (Start, Options, Ready) = match next.take() {
-            Some(start) => (start, opts.clone(), None),
-            None if daemon::read_identity(&dir)?.is_some() => (Start::Restart, opts.clone(), None),
-            None => match wait_in_no_swarm(&front).await? {
+        let (start, life_opts, mut ready): (Start, Options, Ready) = match (first.take(), next.take()) {
+            (Some(start), _) => (start, opts.clone(), None),
+            (None, Some(b)) => (b.start, with_addresses(&opts, b.addresses), Some(b.reply)),
+            (None, None) if daemon::read_identity(&dir)?.is_some() => (Start::Restart, opts.clone(), None),
+            (None, None) => match wait_in_no_swarm(&front).await? {
                 None => return Ok(()),
-                Some(b) => {
-                    let o = Options {
-                        advertise_addr: b.advertise.to_string(),
-                        listen_addr: Some(b.listen.to_string()),
-                        data_path_addr: b.data_path_addr,
-                        ..opts.clone()
-                    };
-                    (b.start, o, Some(b.reply))
-                }
+                Some(b) => (b.start, with_addresses(&opts, b.addresses), Some(b.reply)),
             },
         };
         front.set(Mode::Starting);
         let asked = ready.is_some();
-        let ended = life(start, life_opts, front.clone(), ready.take()).await;
+        // Only the command line's own init or join takes back what it wrote when it fails.
+        let undo_on_failure = !stay && lives == 0 && !asked;
+        lives += 1;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let mut running = std::pin::pin!(life(start, life_opts, front.clone(), ready.take(), stop_rx));
+        // A new life asked meanwhile (`--force-new-cluster` through the API) stops this one
+        // first; a second ask while one is pending is refused by the queue of one.
+        let mut stop = Some(stop_tx);
+        let ended = loop {
+            tokio::select! {
+                biased;
+                r = &mut running => break r,
+                Some(b) = again.recv(), if next.is_none() => {
+                    next = Some(b);
+                    if let Some(s) = stop.take() {
+                        let _ = s.send(());
+                    }
+                }
+            }
+        };
         match ended {
+            // Stopped to begin again: the next life carries the request's answer.
+            Ok(Ended::Stopped) if next.is_some() => tracing::info!(target: "shoal", "stopped for a new life asked through the Engine API"),
             Ok(Ended::Stopped) => return Ok(()),
             Ok(Ended::Left) if stay => tracing::info!(target: "shoal", "in no swarm: waiting for `docker swarm init` or `docker swarm join`"),
             Ok(Ended::Left) => return Ok(()),
@@ -62,12 +80,25 @@ pub async fn serve(first: Option<Start>, opts: Options, stay: bool) -> Result<()
             // The requester has the reason; the node is in no swarm again.
             Err(e) if asked && stay => tracing::warn!(target: "shoal", "swarm init or join failed: {e}"),
             Err(e) => {
-                if !stay {
+                if undo_on_failure {
                     before.restore(&dir);
                 }
                 return Err(e);
             }
         }
+    }
+}
+
+/// `opts` with a request's addresses, if it gave any.
+fn with_addresses(opts: &Options, a: Option<engine_api::Addresses>) -> Options {
+    match a {
+        None => opts.clone(),
+        Some(a) => Options {
+            advertise_addr: a.advertise.to_string(),
+            listen_addr: Some(a.listen.to_string()),
+            data_path_addr: a.data_path_addr,
+            ..opts.clone()
+        },
     }
 }
 
@@ -87,14 +118,14 @@ async fn wait_in_no_swarm(front: &Front) -> Result<Option<Begin>, String> {
 }
 
 /// One life on a runtime of its own (a thread that owns it); its end once the runtime shut down.
-async fn life(start: Start, opts: Options, front: Front, mut ready: Ready) -> Result<Ended, String> {
+async fn life(start: Start, opts: Options, front: Front, mut ready: Ready, stop: oneshot::Receiver<()>) -> Result<Ended, String> {
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("shoal-node".into())
         .spawn(move || {
             let r = match tokio_rt::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => {
-                    let r = rt.block_on(daemon::run(start, opts, &front, &mut ready));
+                    let r = rt.block_on(daemon::run(start, opts, &front, &mut ready, stop));
                     rt.shutdown_timeout(LIFE_SHUTDOWN);
                     r
                 }

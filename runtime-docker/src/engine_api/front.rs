@@ -33,14 +33,17 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct Front {
     mode: Arc<watch::Sender<Arc<Mode>>>,
+    /// A new life asked of a node in a swarm (`--force-new-cluster`), for the lifecycle.
+    again: mpsc::Sender<Begin>,
 }
 
 impl Front {
     /// Binds every unix socket (mode 0660, a stale file replaced) and serves them, in
-    /// [`Mode::Starting`].
-    pub fn start(sockets: &[PathBuf]) -> Result<Front, String> {
+    /// [`Mode::Starting`]; the receiver gets the new lives asked of a node in a swarm.
+    pub fn start(sockets: &[PathBuf]) -> Result<(Front, mpsc::Receiver<Begin>), String> {
         let (tx, _) = watch::channel(Arc::new(Mode::Starting));
-        let front = Front { mode: Arc::new(tx) };
+        let (again, again_rx) = mpsc::channel(1);
+        let front = Front { mode: Arc::new(tx), again };
         let docker = bollard::Docker::connect_with_local_defaults().ok();
         for path in sockets {
             let l = super::bind(path)?;
@@ -60,7 +63,7 @@ impl Front {
                 }
             });
         }
-        Ok(front)
+        Ok((front, again_rx))
     }
 
     pub fn set(&self, mode: Mode) {
@@ -74,6 +77,8 @@ impl Front {
             Mode::Starting => inactive::dispatch(req, None, docker).await,
             Mode::Inactive(begins) => inactive::dispatch(req, Some(begins), docker).await,
             Mode::Locked { offers, node_id, node_addr } => locked::dispatch(req, offers, node_id, node_addr, docker).await,
+            // Answered here, not on the node's runtime: it ends the life it runs in.
+            Mode::Active { api, .. } if is_swarm_init(&req) => super::swarm::init_running(api, &self.again, req).await,
             Mode::Active { api, rt } => {
                 let api = api.clone();
                 rt.spawn(async move { routes::dispatch(&api, req).await })
@@ -82,4 +87,11 @@ impl Front {
             }
         }
     }
+}
+
+/// `POST /swarm/init` (with or without the version prefix).
+fn is_swarm_init(req: &axum::extract::Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::POST
+        && shoal_core::engine_api::split_version(path).is_ok_and(|(_, rest)| rest.trim_matches('/') == "swarm/init")
 }

@@ -20,15 +20,22 @@ const NO_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm ini
 /// dockerd's answer to `swarm leave` (and `unlock`) on a node in no swarm.
 const NOT_PART: &str = "This node is not part of a swarm";
 
-/// An init or join asked through the API, checked, for the lifecycle to carry out. It
-/// answers on `reply` with this node's id once the node serves as part of the swarm, or
-/// with why it could not.
+/// A new life asked through the API, checked, for the lifecycle to carry out: an init or
+/// join of a node in no swarm, or `--force-new-cluster` on a running manager. It answers on
+/// `reply` with this node's id once the node serves as part of the swarm, or with why it
+/// could not.
 pub struct Begin {
     pub start: Start,
+    /// Where the new node listens and is reached (None: as its data directory says).
+    pub addresses: Option<Addresses>,
+    pub reply: oneshot::Sender<Result<String, ApiError>>,
+}
+
+/// A new node's addresses, from an init or join request.
+pub struct Addresses {
     pub listen: SocketAddr,
     pub advertise: SocketAddr,
     pub data_path_addr: Option<String>,
-    pub reply: oneshot::Sender<Result<String, ApiError>>,
 }
 
 /// This machine's IP on its default route, for a request that names no address (dockerd
@@ -50,7 +57,8 @@ fn data_path(ip: &str) -> Result<Option<String>, ApiError> {
 fn begin_init(r: &d::InitRequest, reply: oneshot::Sender<Result<String, ApiError>>) -> Result<Begin, ApiError> {
     let spec = convert::init_flags_from_docker(r)?.spec().map_err(ApiError::BadRequest)?;
     let (listen, advertise) = convert::node_addresses(&r.listen_addr, &r.advertise_addr, default_route_ip())?;
-    Ok(Begin { start: Start::Init(Box::new(spec)), listen, advertise, data_path_addr: data_path(&r.data_path_addr)?, reply })
+    let addresses = Some(Addresses { listen, advertise, data_path_addr: data_path(&r.data_path_addr)? });
+    Ok(Begin { start: Start::Init(Box::new(spec)), addresses, reply })
 }
 
 fn begin_join(r: &d::JoinRequest, reply: oneshot::Sender<Result<String, ApiError>>) -> Result<Begin, ApiError> {
@@ -58,11 +66,12 @@ fn begin_join(r: &d::JoinRequest, reply: oneshot::Sender<Result<String, ApiError
     let (listen, advertise) = convert::node_addresses(&r.listen_addr, &r.advertise_addr, default_route_ip())?;
     let manager = r.remote_addrs.iter().map(|a| a.trim()).find(|a| !a.is_empty()).unwrap_or_default().to_string();
     let start = Start::Join { token: r.join_token.trim().to_string(), manager };
-    Ok(Begin { start, listen, advertise, data_path_addr: data_path(&r.data_path_addr)?, reply })
+    let addresses = Some(Addresses { listen, advertise, data_path_addr: data_path(&r.data_path_addr)? });
+    Ok(Begin { start, addresses, reply })
 }
 
 /// Hands a checked request to the lifecycle and waits for the node it makes.
-async fn ask(begins: &mpsc::Sender<Begin>, make: impl FnOnce(oneshot::Sender<Result<String, ApiError>>) -> Result<Begin, ApiError>) -> Result<String, ApiError> {
+pub async fn ask(begins: &mpsc::Sender<Begin>, make: impl FnOnce(oneshot::Sender<Result<String, ApiError>>) -> Result<Begin, ApiError>) -> Result<String, ApiError> {
     let (tx, rx) = oneshot::channel();
     let b = make(tx)?;
     begins.try_send(b).map_err(|_| ApiError::Unavailable("this node is already joining a swarm: wait for it, then ask `docker info`".into()))?;

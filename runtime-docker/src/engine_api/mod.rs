@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 pub use events::EventLog;
 pub use front::{Front, Mode};
-pub use inactive::Begin;
+pub use inactive::{Addresses, Begin};
 
 /// Bodies above this are refused (413): a service spec is a few KiB; a secret at most 500 KiB
 /// of data, base64 inflates it by a third.

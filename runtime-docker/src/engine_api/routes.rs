@@ -10,6 +10,9 @@ use axum::http::{Method, StatusCode};
 use shoal_core::engine_api::{filters::Filters, split_version, ApiError};
 use std::collections::BTreeMap;
 
+/// dockerd's answer to an init or join on a node in a swarm.
+pub const ALREADY_IN_A_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+
 /// The query string as key → value (the last of a repeated key wins, as Go's `Get`).
 pub struct Query(BTreeMap<String, String>);
 
@@ -104,9 +107,8 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
 
         (&M::GET, ["swarm"]) => swarm::inspect_swarm(api).await,
         (&M::POST, ["swarm", "update"]) => swarm::update_swarm(api, &q, &body(req).await?).await,
-        (&M::POST, ["swarm", "init" | "join"]) => Err(ApiError::Unavailable(
-            "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
-        )),
+        // `--force-new-cluster` is answered on the unix sockets (front.rs), which outlive a life.
+        (&M::POST, ["swarm", "init" | "join"]) => Err(ApiError::Unavailable(ALREADY_IN_A_SWARM.into())),
         (&M::GET, ["swarm", "unlockkey"]) => swarm::unlock_key(api).await,
         // A running node is not locked (a locked one answers from engine_api/locked.rs).
         (&M::POST, ["swarm", "unlock"]) => Err(ApiError::Conflict(shoal_core::node::local::NOT_LOCKED.into())),

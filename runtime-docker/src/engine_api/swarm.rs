@@ -62,6 +62,30 @@ pub async fn leave(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
     Ok(empty(StatusCode::OK))
 }
 
+/// `POST /swarm/init` on a node already in a swarm: only `--force-new-cluster` on a manager
+/// (dockerd's rule). It stops this life and starts the node again as the only manager of a
+/// swarm made from its state (lifecycle.rs, force_new_cluster.rs), and answers once the node
+/// serves again. Runs on the front's runtime: the node's own ends with the life.
+pub async fn init_running(api: &EngineApi, again: &tokio::sync::mpsc::Sender<super::Begin>, req: axum::extract::Request) -> Result<Resp, ApiError> {
+    let r: d::InitRequest = parse("swarm init request", &super::routes::body(req).await?)?;
+    if !r.force_new_cluster {
+        return Err(ApiError::Unavailable(super::routes::ALREADY_IN_A_SWARM.into()));
+    }
+    if !api.is_manager() {
+        return Err(ApiError::BadRequest("--force-new-cluster: this node is a worker, which holds no swarm state; run it on a manager".into()));
+    }
+    // An autolocked state opens, once the node stopped, with the key this swarm holds (read
+    // from this manager's own store: a swarm that lost its quorum answers no linearizable read).
+    let key = api.manager.state.with_store(|s| shoal_core::control::cluster(s).map(|c| c.unlock_key.0.clone()).unwrap_or_default());
+    let unlock_key = match key.as_str() {
+        "" => None,
+        k => Some(shoal_core::ca::unlock_key::UnlockKey::parse(k).map_err(|e| ApiError::Internal(e.to_string()))?),
+    };
+    let start = crate::daemon::Start::ForceNewCluster { unlock_key };
+    let id = super::inactive::ask(again, |reply| Ok(super::Begin { start, addresses: None, reply })).await?;
+    Ok(json(StatusCode::OK, &id))
+}
+
 pub async fn list_services(api: &EngineApi, q: &Query) -> Result<Resp, ApiError> {
     let f = q.filters()?;
     let status = q.flag("status");
