@@ -211,6 +211,9 @@ proptest! {
                 rotate_unlock_key: version % 2 == 1,
                 // A peer's key: well-formed or not.
                 new_unlock_key: mutate("SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &edits),
+                // Out of bounds as often as not: 0, under 1 s or 1 h, huge.
+                dispatcher_heartbeat_ms: (n % 3 == 0).then_some(n.wrapping_mul(997)),
+                cert_expiry_secs: (n % 5 == 0).then_some(n.wrapping_mul(7919)),
             }),
             9 => Op::CreateSecret(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
             10 => Op::CreateConfig(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
