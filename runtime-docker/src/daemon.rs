@@ -1,8 +1,8 @@
 //! The `shoal` daemon: one machine of a swarm — a manager shell (dormant on workers until a
 //! promotion), its gRPC server, and the agent running tasks on the local Docker engine.
 //!
-//! Owns the data directory: `raft/` (log, vote, snapshots through [`FileDisk`]) and
-//! `node.json` (this machine's identity: raft member id, node id, role, addresses). Inputs:
+//! Owns the data directory's use: `raft/` (log, vote, snapshots through [`FileDisk`]) and
+//! `node.json` (datadir.rs: raft member id, node id, role, addresses). Inputs:
 //! `swarm init` (bootstrap a one-manager swarm), `swarm join` (ask a manager for an identity)
 //! or a restart from an existing data directory. One call of [`run`] is one life of the node
 //! in a swarm, on a runtime of its own (lifecycle.rs starts it and runs the next): it ends
@@ -12,47 +12,18 @@
 //! identity); the identity is written atomically, after the join succeeded; a restart reuses
 //! the raft log and the node id, so the swarm sees the same node come back.
 
+pub use crate::datadir::{check_start, read_identity, DirBefore, Identity, DOCKER_API_SOCKET};
+use crate::datadir::{forget_swarm, write_identity, Undo};
 use crate::disk::FileDisk;
 use crate::executor::DockerExecutor;
-use serde::{Deserialize, Serialize};
 use shoal_core::model::{NodeDescription, NodeRole, Platform, RaftConfig, Resources};
 use crate::tls::{self, NodeCerts};
 use shoal_core::node::agent::{join, run_agent, AgentConfig, Joined};
-use shoal_core::node::raft::Disk;
 use shoal_core::node::{Manager, NodeConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-
-pub const IDENTITY_FILE: &str = "node.json";
-/// The Engine API's socket in the data directory, unless `--docker-api` says otherwise.
-pub const DOCKER_API_SOCKET: &str = "docker.sock";
-
-/// What a machine remembers of its swarm membership.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Identity {
-    pub raft_id: u64,
-    pub node_id: String,
-    pub role: String,
-    /// Where peers and CLIs reach this machine.
-    pub advertise_addr: String,
-    /// Managers to contact (the agent learns more from heartbeats).
-    pub managers: Vec<String>,
-    /// The IP where other nodes' routing meshes reach this node's tasks (`--data-path-addr`;
-    /// none: the advertised address's IP).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_path_addr: Option<String>,
-}
-
-impl Identity {
-    /// The data-path IP: the one given at init/join, else the advertised address's.
-    pub fn data_path_ip(&self) -> String {
-        self.data_path_addr.clone().unwrap_or_else(|| {
-            self.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| self.advertise_addr.clone())
-        })
-    }
-}
 
 pub enum Start {
     /// `swarm init` with the cluster's settings.
@@ -77,41 +48,6 @@ pub struct Options {
     /// `--docker-api unix:///PATH|tcp://IP:PORT` (repeatable): where the Engine API listens
     /// (none given: `docker.sock` in the data directory).
     pub docker_api: Vec<String>,
-}
-
-fn identity_path(dir: &Path) -> PathBuf {
-    dir.join(IDENTITY_FILE)
-}
-
-/// Removes what makes `dir` a swarm node's (its identity first: without it the rest is never
-/// read again), so the machine can join a swarm anew.
-fn forget_swarm(dir: &Path) -> Result<(), String> {
-    let gone = |r: std::io::Result<()>, what: &Path| match r {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {e}", what.display())),
-        _ => Ok(()),
-    };
-    let identity = identity_path(dir);
-    gone(std::fs::remove_file(&identity), &identity)?;
-    for sub in [dir.join(tls::CERTS_DIR), dir.join("raft")] {
-        gone(std::fs::remove_dir_all(&sub), &sub)?;
-    }
-    Ok(())
-}
-
-pub fn read_identity(dir: &Path) -> Result<Option<Identity>, String> {
-    match std::fs::read(identity_path(dir)) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| format!("{}: not a Shoal identity ({e}); remove the data directory to start over", identity_path(dir).display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", identity_path(dir).display())),
-    }
-}
-
-/// Writes the identity atomically (temporary file, fsync, rename) through the node's disk.
-fn write_identity(disk: &FileDisk, id: &Identity) -> Result<(), String> {
-    disk.replace(IDENTITY_FILE, &serde_json::to_vec_pretty(id).expect("identity serialises"))
-        .map_err(|e| format!("cannot write the identity: {e}"))
 }
 
 /// 8 bytes from the OS (raft member ids, the root CA's seed): the production runtime is
@@ -189,67 +125,35 @@ pub(crate) async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str
     Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
 }
 
-/// `start` as it may go ahead on the data directory `dir`: the same join run again restarts
-/// the node; an init or join on a swarm's directory, or a restart or --force-new-cluster on an
-/// empty one, is refused (before anything is bound or written).
-pub fn check_start(start: Start, dir: &Path) -> Result<Start, String> {
-    let existing = read_identity(dir)?;
-    let same_swarm = |token: &str| -> bool {
-        // The token names this data directory's CA: a re-run of the same join (a node
-        // container's command after `docker restart`) restarts the node.
-        let digest = shoal_core::ca::digest_of(token.trim());
-        let ca = NodeCerts::load(dir).ok().flatten().and_then(|c| pem::parse(&c.ca_pem).ok().map(|p| tls::digest(p.contents())));
-        digest.is_some() && digest.map(str::to_string) == ca
-    };
-    let start = match (start, &existing) {
-        (Start::Join { token, .. }, Some(id)) if same_swarm(&token) => {
-            println!("This node is already part of this swarm (node {}, {}): restarting it.", id.node_id, id.role);
-            Start::Restart
-        }
-        (s, _) => s,
-    };
-    match (&start, &existing) {
-        (Start::Init(_) | Start::Join { .. }, Some(id)) => {
-            return Err(format!(
-                "{} already belongs to a swarm (node {}, {}): restart it with `shoal daemon --data-dir {}`, or remove the directory to start over",
-                dir.display(),
-                id.node_id,
-                id.role,
-                dir.display()
-            ))
-        }
-        (Start::Restart, None) => {
-            return Err(format!("{} holds no swarm: run `shoal swarm init` or `shoal swarm join` first", dir.display()))
-        }
-        (Start::ForceNewCluster { .. }, None) => {
-            return Err(format!(
-                "{} holds no swarm: --force-new-cluster recovers a manager of a swarm that lost its quorum; give that manager's --data-dir",
-                dir.display()
-            ))
-        }
-        _ => {}
-    }
-    Ok(start)
-}
-
-/// How a life of the node ended.
+/// How a life of the node ended once it had served (a life that never served ends in Err).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
-    /// SIGTERM or SIGINT: the daemon stops; the node stays in its swarm.
+    /// Asked to stop (SIGTERM, SIGINT, or a new life): the node stays in its swarm.
     Stopped,
     /// `swarm leave`: the swarm state is forgotten.
     Left,
-    /// The swarm removed this node (`node rm`): its identity is void.
+    /// The swarm removed this node (`node rm`): its swarm state is forgotten too.
     Removed(String),
+    /// Something it cannot serve without failed (its gRPC server): the daemon exits.
+    Failed(String),
+}
+
+/// `--data-path-addr`'s check, for the flag and the Engine API's `DataPathAddr` alike.
+pub fn check_data_path_addr(ip: &str) -> Result<(), String> {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("--data-path-addr {ip:?}: give the IP address other nodes reach this node's tasks at, e.g. 10.0.0.5")),
+    }
 }
 
 /// Where [`run`] answers the Engine API request that began this life (`docker swarm
 /// init|join`): this node's id once it serves as part of the swarm.
 pub type Ready = Option<tokio::sync::oneshot::Sender<Result<String, shoal_core::engine_api::ApiError>>>;
 
-/// Runs one life of the node; Err is the reason it could not start (for the CLI). `front`
-/// serves the Engine API's unix sockets: this life sets its mode (locked, then active).
-/// `stop` ends the life as SIGTERM does (the lifecycle starts another one).
+/// Runs one life of the node; Err is the reason it could not start (for the CLI), and then a
+/// directory that held no swarm is left as it was. `front` serves the Engine API's unix
+/// sockets: this life sets its mode (locked, then active). `stop` ends the life gracefully
+/// (the lifecycle turns signals into it, and stops a life to begin another).
 pub async fn run(
     start: Start,
     opts: Options,
@@ -273,18 +177,16 @@ pub async fn run(
         // Before anything is written: a machine whose engine is down cannot run tasks.
         DockerExecutor::engine().await?;
     }
-    // What the data directory held before an init or join wrote into it: a failed one
-    // takes back what it wrote (an empty `raft/` left behind would look like a node).
-    let fresh = existing.is_none().then(|| DirBefore::of(dir));
+    // What the data directory held before an init or join wrote into it: a start that fails
+    // before the node serves takes back what it wrote (an empty `raft/` would look like a node).
+    let mut undo = Undo::new(dir, existing.is_none());
     let id_disk = FileDisk::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     let advertise = existing.as_ref().map(|i| i.advertise_addr.clone()).unwrap_or_else(|| opts.advertise_addr.clone());
     if advertise.parse::<SocketAddr>().is_err() {
         return Err(format!("--advertise-addr {advertise:?}: give ip:port that other machines reach, e.g. 10.0.0.5:4242"));
     }
     if let Some(ip) = &opts.data_path_addr {
-        if ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(format!("--data-path-addr {ip:?}: give the IP address other nodes reach this node's tasks at, e.g. 10.0.0.5"));
-        }
+        check_data_path_addr(ip)?;
     }
     let listen: SocketAddr = opts
         .listen_addr
@@ -300,7 +202,7 @@ pub async fn run(
             if api_endpoints.iter().any(|e| matches!(e, crate::engine_api::Endpoint::Tcp(_))) {
                 tracing::warn!(target: "shoal", "the Engine API over TCP waits for the unlock: its TLS certificate comes from the locked store");
             }
-            crate::locked::wait_for_unlock(dir, id, listen, front).await?
+            crate::locked::wait_for_unlock(dir, id, listen, front, &mut stop).await?
         }
         // A worker (demoted while the swarm was autolocked) holds no state it needs: its old
         // raft files are set aside, never a reason to lock it.
@@ -421,15 +323,7 @@ pub async fn run(
         (Start::Restart | Start::ForceNewCluster { .. }, None) => unreachable!("refused above"),
     }) }
     .await;
-    let (identity, server, manager, certs) = match made {
-        Ok(x) => x,
-        Err(e) => {
-            if let Some(before) = &fresh {
-                before.restore(dir);
-            }
-            return Err(e);
-        }
-    };
+    let (identity, server, manager, certs) = made?;
     manager.allow_raft(certs.role().is_ok_and(|r| r == NodeRole::Manager));
     // The overlay data path: VXLAN to the other nodes and the name server (datapath/).
     let data_path = crate::datapath::DataPath::start(&identity.node_id, &identity.data_path_ip());
@@ -451,20 +345,21 @@ pub async fn run(
         let api = Arc::new(crate::engine_api::EngineApi {
             manager: manager.clone(),
             node_id: identity.node_id.clone(),
-            node_addr: identity.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default(),
+            node_addr: identity.advertise_ip(),
             role: roles_tx.subscribe(),
             docker: bollard::Docker::connect_with_local_defaults().ok(),
             events: event_log.clone(),
         });
-        let advertise_ip = advertise.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default();
-        let names = [advertise_ip, "127.0.0.1".into(), "localhost".into(), hostname()];
+        let names = [identity.advertise_ip(), "127.0.0.1".into(), "localhost".into(), hostname()];
         crate::engine_api::start(&api_endpoints, api.clone(), &names).await?;
+        // The node serves: from here on nothing of its start is taken back.
         front.set(crate::engine_api::Mode::Active { api, rt: tokio_rt::runtime::Handle::current() });
+        undo.disarm();
         if let Some(r) = ready.take() {
             let _ = r.send(Ok(identity.node_id.clone()));
         }
     }
-    {
+    let writer = {
         let mut identity = identity.clone();
         tokio::spawn(async move {
             loop {
@@ -482,8 +377,8 @@ pub async fn run(
                     }
                 }
             }
-        });
-    }
+        })
+    };
     let (swap_tx, mut swap_rx) = tokio::sync::mpsc::channel::<NodeCerts>(1);
     tokio::spawn(crate::renew::renew_loop(dir.clone(), certs.clone(), desired_rx, managers_rx, raft_id, advertise.clone(), swap_tx));
     let agent_cfg = AgentConfig {
@@ -511,67 +406,53 @@ pub async fn run(
     }
     let mut leave = manager.on_leave();
     let mut agent = tokio::spawn(run_agent(agent_cfg, exec.clone()));
-    let mut term = tokio_rt::signal::unix::signal(tokio_rt::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut server = server;
+    let here = Here { dir, exec: &exec, data_path: data_path.as_ref(), front };
     loop {
         tokio::select! {
             biased;
-            _ = term.recv() => {
-                tracing::info!(target: "shoal", "SIGTERM: shutting down");
-                break;
-            }
-            _ = tokio_rt::signal::ctrl_c() => {
-                tracing::info!(target: "shoal", "SIGINT: shutting down");
-                break;
-            }
             _ = &mut stop => {
-                tracing::info!(target: "shoal", "stopping this life of the node: another one begins");
+                tracing::info!(target: "shoal", "stopping");
                 break;
             }
-            r = &mut server => return Err(format!("the gRPC server stopped: {r:?}")),
+            r = &mut server => return Ok(Ended::Failed(format!("the gRPC server stopped: {r:?}"))),
             Some(new) = swap_rx.recv() => {
                 // A renewed certificate: serve with it (connections already open keep theirs)
                 // and dial managers afresh with it.
                 server.abort();
                 let _ = (&mut server).await;
-                server = serve(&manager, &new, &identity.node_id)?;
+                server = match serve(&manager, &new, &identity.node_id) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Ended::Failed(format!("cannot serve with the renewed certificate: {e}"))),
+                };
                 manager.forget_peers();
                 manager.allow_raft(new.role().is_ok_and(|r| r == NodeRole::Manager));
                 let _ = roles_tx.send(new.role().map(|r| r.as_str().to_string()).unwrap_or_default());
             }
             r = &mut agent => {
-                // The swarm removed this node: its identity is void.
-                let _ = std::fs::remove_file(identity_path(dir));
+                // The swarm removed this node: its swarm state is void, forgotten as on a leave.
+                writer.abort();
+                if let Err(e) = here.forget(None).await {
+                    tracing::warn!(target: "shoal", "{e}");
+                }
                 return Ok(Ended::Removed(format!("this node was removed from the swarm ({r:?}); join again with a token")));
             }
             Some(reply) = leave.recv() => {
-                // `swarm leave` (the Local service checked that the node may): no more starts,
-                // this node's containers stopped and removed (docker's leave stops the node's
-                // tasks), then the swarm state forgotten. The swarm keeps the node, DOWN once its
-                // heartbeats stop, until `node rm`.
+                // `swarm leave` (the Local service checked that the node may). The swarm keeps
+                // the node, DOWN once its heartbeats stop, until `node rm`.
                 agent.abort();
                 let _ = (&mut agent).await;
-                // Twice: a start already under way when the agent stopped may still create its
-                // container after the first sweep.
-                for sweep in 0..2 {
-                    if sweep > 0 {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                    for c in exec.list().await {
-                        exec.stop(&c.task_id).await;
-                        exec.remove(&c.task_id).await;
-                    }
-                }
-                if let Some(dp) = &data_path {
-                    dp.clear().await;
-                }
-                let result = forget_swarm(dir);
-                let _ = reply.send(result.clone());
-                // The answer must leave before the process (and its server) ends.
+                writer.abort();
+                let result = here.forget(Some(reply)).await;
+                // The answer must leave before this life's runtime (and its server) ends.
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                result?;
-                tracing::info!(target: "shoal", "left the swarm");
-                return Ok(Ended::Left);
+                return match result {
+                    Ok(()) => {
+                        tracing::info!(target: "shoal", "left the swarm");
+                        Ok(Ended::Left)
+                    }
+                    Err(e) => Ok(Ended::Failed(e)),
+                };
             }
         }
     }
@@ -588,30 +469,41 @@ pub async fn run(
     Ok(Ended::Stopped)
 }
 
-/// The entries of a data directory before an init or join wrote into it, to take back what a
-/// failed one wrote.
-pub(crate) struct DirBefore {
-    existed: bool,
-    entries: std::collections::BTreeSet<std::ffi::OsString>,
+/// What a node leaving its swarm (or removed from it) clears on this machine.
+struct Here<'a> {
+    dir: &'a std::path::Path,
+    exec: &'a Arc<dyn shoal_core::node::agent::Executor>,
+    data_path: Option<&'a Arc<crate::datapath::DataPath>>,
+    front: &'a crate::engine_api::Front,
 }
 
-impl DirBefore {
-    pub(crate) fn of(dir: &Path) -> DirBefore {
-        let entries = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name())).collect()).unwrap_or_default();
-        DirBefore { existed: dir.exists(), entries }
-    }
-
-    /// Removes what was not there before (the directory itself if it was not).
-    pub(crate) fn restore(&self, dir: &Path) {
-        if !self.existed {
-            let _ = std::fs::remove_dir_all(dir);
-            return;
-        }
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if !self.entries.contains(&e.file_name()) {
-                let p = e.path();
-                let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+impl Here<'_> {
+    /// No more starts (the agent is stopped), this node's containers stopped and removed
+    /// (docker's leave stops the node's tasks), the overlay cleared, then the swarm state
+    /// forgotten; `reply` (a leave's) answered. The sockets then take inits and joins again:
+    /// one sent while this life winds down waits for the next (lifecycle.rs).
+    async fn forget(&self, reply: Option<shoal_core::node::local::LeaveReply>) -> Result<(), String> {
+        // Twice: a start already under way when the agent stopped may still create its
+        // container after the first sweep.
+        for sweep in 0..2 {
+            if sweep > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            for c in self.exec.list().await {
+                self.exec.stop(&c.task_id).await;
+                self.exec.remove(&c.task_id).await;
             }
         }
+        if let Some(dp) = self.data_path {
+            dp.clear().await;
+        }
+        let result = forget_swarm(self.dir);
+        if result.is_ok() {
+            self.front.set(crate::engine_api::Mode::Inactive);
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(result.clone());
+        }
+        result
     }
 }

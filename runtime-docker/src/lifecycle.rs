@@ -10,77 +10,168 @@
 //! (raft, the leader's loops, the agent, the servers, the routing mesh's listeners) ends with
 //! it, and nothing of one swarm reaches the next.
 //!
-//! Invariants: one life at a time; the mode on the sockets always says what the node is now;
-//! an init or join asked through the API is answered exactly once (the node's id, or why it
-//! did not start) and a failed one leaves the node in no swarm, as before.
+//! Signals are the lifecycle's: SIGTERM and SIGINT are taken once for the process and passed
+//! to the running life as its `stop` (a signal between lives, or while one starts, is kept
+//! until it can be acted on), so the daemon always stops gracefully.
+//!
+//! Invariants: one life at a time; the mode on the sockets says what the node is (a life
+//! sets it; between lives it is starting or in no swarm); every ask through the API is
+//! answered exactly once — the node's id, or why not — and an ask the node's change made
+//! moot (queued while a life ended) is refused, never carried into the next life; a failed
+//! init or join leaves the node in no swarm and the data directory as it was.
 
 use crate::daemon::{self, Ended, Options, Ready, Start};
 use crate::engine_api::{self, Begin, Front, Mode};
+use shoal_core::engine_api::ApiError;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+use tokio_rt::signal::unix::{signal, Signal, SignalKind};
 
 /// How long a stopping life's leftover tasks may take once its runtime shuts down.
 const LIFE_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// SIGTERM and SIGINT, taken once for the whole process (a signal that arrives while nobody
+/// waits is kept for the next wait).
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn take() -> Result<Signals, String> {
+        let term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+        Ok(Signals { term, int })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            biased;
+            _ = self.term.recv() => tracing::info!(target: "shoal", "SIGTERM: shutting down"),
+            _ = self.int.recv() => tracing::info!(target: "shoal", "SIGINT: shutting down"),
+        }
+    }
+}
+
+/// Answers an ask that will not be carried out.
+fn refuse(b: Option<Begin>, why: &str) {
+    if let Some(b) = b {
+        let _ = b.reply.send(Err(ApiError::Unavailable(why.to_string())));
+    }
+}
 
 /// Runs the daemon: `first` (None: restart the data directory's swarm, or wait in no swarm).
 /// `stay`: after a leave, wait in no swarm instead of exiting (`shoal daemon`).
 pub async fn serve(first: Option<Start>, opts: Options, stay: bool) -> Result<(), String> {
     let dir = opts.data_dir.clone();
-    // Before the sockets are bound: a failed `swarm init|join` takes back everything it made,
-    // the sockets included (an absent data directory stays absent).
+    // Before the sockets are bound: a failed `swarm init|join` from the command line takes
+    // back everything it made, the sockets included (an absent data directory stays absent).
     let before = daemon::DirBefore::of(&dir);
     let endpoints = engine_api::endpoints(&opts.docker_api, &dir)?;
     // Refused before the sockets are bound: another daemon may be serving this directory.
-    let first = first.map(|s| daemon::check_start(s, &dir)).transpose()?;
-    let (front, mut again) = Front::start(&engine_api::unix_sockets(&endpoints))?;
-    // The command line's start (nobody waits for an answer), then what the API asks.
-    let mut first = first;
+    let mut first = first.map(|s| daemon::check_start(s, &dir)).transpose()?;
+    let sockets = engine_api::unix_sockets(&endpoints);
+    if first.is_none() && sockets.is_empty() && daemon::read_identity(&dir)?.is_none() {
+        return Err(format!(
+            "{} holds no swarm, and no --docker-api unix socket would let `docker swarm init|join` reach this daemon: add --docker-api unix:///PATH, or run `shoal swarm init|join`",
+            dir.display()
+        ));
+    }
+    let mut signals = Signals::take()?;
+    let (front, mut begins) = Front::start(&sockets)?;
     let mut next: Option<Begin> = None;
-    let mut lives = 0u64;
+    // The options of the life before: a new life asked without addresses keeps its own.
+    let mut current = opts.clone();
     loop {
-        let (start, life_opts, mut ready): (Start, Options, Ready) = match (first.take(), next.take()) {
-            (Some(start), _) => (start, opts.clone(), None),
-            (None, Some(b)) => (b.start, with_addresses(&opts, b.addresses), Some(b.reply)),
-            (None, None) if daemon::read_identity(&dir)?.is_some() => (Start::Restart, opts.clone(), None),
-            (None, None) => match wait_in_no_swarm(&front).await? {
-                None => return Ok(()),
-                Some(b) => (b.start, with_addresses(&opts, b.addresses), Some(b.reply)),
-            },
+        let (start, life_opts, ready, undo): (Start, Options, Ready, bool) = match (first.take(), next.take()) {
+            (Some(start), _) => {
+                let undo = matches!(start, Start::Init(_) | Start::Join { .. });
+                (start, opts.clone(), None, undo)
+            }
+            (None, Some(b)) => (b.start, with_addresses(&current, b.addresses), Some(b.reply), false),
+            (None, None) if daemon::read_identity(&dir)?.is_some() => (Start::Restart, current.clone(), None, false),
+            (None, None) => {
+                front.set(Mode::Inactive);
+                tracing::info!(target: "shoal", "in no swarm: waiting for `docker swarm init` or `docker swarm join`");
+                tokio::select! {
+                    biased;
+                    _ = signals.recv() => return Ok(()),
+                    b = begins.recv() => match b {
+                        Some(b) => (b.start, with_addresses(&opts, b.addresses), Some(b.reply), false),
+                        None => return Ok(()),
+                    },
+                }
+            }
         };
         front.set(Mode::Starting);
+        current = life_opts.clone();
         let asked = ready.is_some();
-        // Only the command line's own init or join takes back what it wrote when it fails.
-        let undo_on_failure = !stay && lives == 0 && !asked;
-        lives += 1;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let mut running = std::pin::pin!(life(start, life_opts, front.clone(), ready.take(), stop_rx));
-        // A new life asked meanwhile (`--force-new-cluster` through the API) stops this one
-        // first; a second ask while one is pending is refused by the queue of one.
-        let mut stop = Some(stop_tx);
+        let mut stop_tx = Some(stop_tx);
+        let mut running = std::pin::pin!(life(start, life_opts, front.clone(), ready, stop_rx));
+        let mut signalled = false;
         let ended = loop {
             tokio::select! {
                 biased;
                 r = &mut running => break r,
-                Some(b) = again.recv(), if next.is_none() => {
-                    next = Some(b);
-                    if let Some(s) = stop.take() {
+                _ = signals.recv(), if !signalled => {
+                    signalled = true;
+                    if let Some(s) = stop_tx.take() {
                         let _ = s.send(());
                     }
                 }
+                Some(b) = begins.recv(), if next.is_none() && !signalled => {
+                    // `--force-new-cluster` stops this life first; an init or join (sent while
+                    // a leave winds the life down) waits for its end.
+                    if matches!(b.start, Start::ForceNewCluster { .. }) {
+                        if let Some(s) = stop_tx.take() {
+                            let _ = s.send(());
+                        }
+                    }
+                    next = Some(b);
+                }
             }
         };
+        // Asks queued while the life ended were made of a node that is no more.
+        while let Ok(b) = begins.try_recv() {
+            refuse(Some(b), "this node changed state meanwhile (a leave or a restart): ask again");
+        }
+        if signalled {
+            refuse(next.take(), "the daemon is stopping");
+            return match ended {
+                Ok(Ended::Failed(e)) => Err(e),
+                _ => Ok(()),
+            };
+        }
         match ended {
-            // Stopped to begin again: the next life carries the request's answer.
-            Ok(Ended::Stopped) if next.is_some() => tracing::info!(target: "shoal", "stopped for a new life asked through the Engine API"),
+            // Stopped for the new life asked (`--force-new-cluster`): it begins now.
+            Ok(Ended::Stopped) if next.is_some() => {}
             Ok(Ended::Stopped) => return Ok(()),
-            Ok(Ended::Left) if stay => tracing::info!(target: "shoal", "in no swarm: waiting for `docker swarm init` or `docker swarm join`"),
-            Ok(Ended::Left) => return Ok(()),
-            Ok(Ended::Removed(e)) if stay => tracing::warn!(target: "shoal", "{e}"),
-            Ok(Ended::Removed(e)) => return Err(e),
-            // The requester has the reason; the node is in no swarm again.
-            Err(e) if asked && stay => tracing::warn!(target: "shoal", "swarm init or join failed: {e}"),
+            Ok(Ended::Left | Ended::Removed(_)) if !stay => {
+                refuse(next.take(), "the daemon exits: it ran as `shoal swarm init|join`");
+                return match ended {
+                    Ok(Ended::Removed(e)) => Err(e),
+                    _ => Ok(()),
+                };
+            }
+            Ok(Ended::Left | Ended::Removed(_)) => {
+                if let Ok(Ended::Removed(e)) = &ended {
+                    tracing::warn!(target: "shoal", "{e}");
+                }
+                if next.as_ref().is_some_and(|b| matches!(b.start, Start::ForceNewCluster { .. })) {
+                    refuse(next.take(), "this node left its swarm: --force-new-cluster has no state to recover");
+                }
+            }
+            Ok(Ended::Failed(e)) => {
+                refuse(next.take(), "the daemon stopped");
+                return Err(e);
+            }
+            // A life that never served: an ask's requester has the reason; the node is as
+            // before (in no swarm, or restarted on its swarm).
+            Err(e) if asked => tracing::warn!(target: "shoal", "a start asked through the Engine API failed: {e}"),
             Err(e) => {
-                if undo_on_failure {
+                refuse(next.take(), "the daemon stopped");
+                if undo {
                     before.restore(&dir);
                 }
                 return Err(e);
@@ -102,22 +193,8 @@ fn with_addresses(opts: &Options, a: Option<engine_api::Addresses>) -> Options {
     }
 }
 
-/// Serves in no swarm until an init or join arrives (Some) or a signal stops the daemon (None).
-async fn wait_in_no_swarm(front: &Front) -> Result<Option<Begin>, String> {
-    // A fresh queue for each wait: a request that raced a previous start is answered (its
-    // sender dropped), never carried into this one.
-    let (tx, mut rx) = mpsc::channel::<Begin>(1);
-    front.set(Mode::Inactive(tx));
-    let mut term = tokio_rt::signal::unix::signal(tokio_rt::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        biased;
-        _ = term.recv() => Ok(None),
-        _ = tokio_rt::signal::ctrl_c() => Ok(None),
-        b = rx.recv() => Ok(b),
-    }
-}
-
-/// One life on a runtime of its own (a thread that owns it); its end once the runtime shut down.
+/// One life on a runtime of its own (a thread that owns it); its end once the runtime shut
+/// down. A life that fails before it serves answers the ask that began it with why.
 async fn life(start: Start, opts: Options, front: Front, mut ready: Ready, stop: oneshot::Receiver<()>) -> Result<Ended, String> {
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new()
@@ -132,7 +209,7 @@ async fn life(start: Start, opts: Options, front: Front, mut ready: Ready, stop:
                 Err(e) => Err(format!("cannot start a tokio runtime for the node: {e}")),
             };
             if let (Err(e), Some(reply)) = (&r, ready.take()) {
-                let _ = reply.send(Err(shoal_core::engine_api::ApiError::BadRequest(e.clone())));
+                let _ = reply.send(Err(ApiError::BadRequest(e.clone())));
             }
             let _ = tx.send(r);
         })

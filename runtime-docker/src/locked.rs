@@ -86,6 +86,7 @@ pub async fn wait_for_unlock(
     identity: &Identity,
     listen: SocketAddr,
     front: &Front,
+    stop: &mut oneshot::Receiver<()>,
 ) -> Result<Arc<dyn Disk>, String> {
     let certs = NodeCerts::load(dir)?.ok_or_else(|| format!("{} holds no certificates: remove the directory and join the swarm again", dir.display()))?;
     certs.install_client();
@@ -111,12 +112,19 @@ pub async fn wait_for_unlock(
             _ => format!("this manager is locked, but its unlock server on {listen} stopped"),
         });
     }
-    let node_addr = identity.advertise_addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_default();
-    front.set(Mode::Locked { offers: offers.clone(), node_id: identity.node_id.clone(), node_addr });
+    front.set(Mode::Locked { offers: offers.clone(), node_id: identity.node_id.clone(), node_addr: identity.advertise_ip() });
     tracing::warn!(target: "shoal", node = %identity.node_id, "this manager is locked (autolock): run `shoal swarm unlock` (or `docker swarm unlock`) and give the unlock key");
     eprintln!("This manager is locked: the swarm is autolocked. Run `shoal swarm unlock` and give the unlock key that was current when it stopped.");
     let disk = loop {
-        let Some((text, reply)) = rx.recv().await else { return Err("the unlock servers stopped".into()) };
+        let offer = tokio::select! {
+            biased;
+            _ = &mut *stop => None,
+            o = rx.recv() => o,
+        };
+        let Some((text, reply)) = offer else {
+            grpc.abort();
+            return Err("stopped while locked".into());
+        };
         let key = match UnlockKey::parse(&text) {
             Ok(k) => k,
             Err(e) => {

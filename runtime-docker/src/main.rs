@@ -23,6 +23,7 @@
 
 mod daemon;
 mod daemon_cmd;
+mod datadir;
 mod lifecycle;
 mod datapath;
 mod disk;

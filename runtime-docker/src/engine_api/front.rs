@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, watch};
 pub enum Mode {
     /// Starting (opening its state, joining): only the handshake and `/info`.
     Starting,
-    /// In no swarm: `docker swarm init|join` are handed over on the sender.
-    Inactive(mpsc::Sender<Begin>),
+    /// In no swarm: `docker swarm init|join` are handed to the lifecycle.
+    Inactive,
     /// A manager waiting for its unlock key (autolock).
     Locked { offers: mpsc::Sender<Offer>, node_id: String, node_addr: String },
     /// In a swarm: the node's API, run on the node's runtime.
@@ -33,17 +33,18 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct Front {
     mode: Arc<watch::Sender<Arc<Mode>>>,
-    /// A new life asked of a node in a swarm (`--force-new-cluster`), for the lifecycle.
-    again: mpsc::Sender<Begin>,
+    /// New lives asked through the API (init, join, `--force-new-cluster`), for the
+    /// lifecycle: a queue of one, so a second ask while one waits is refused.
+    begins: mpsc::Sender<Begin>,
 }
 
 impl Front {
     /// Binds every unix socket (mode 0660, a stale file replaced) and serves them, in
-    /// [`Mode::Starting`]; the receiver gets the new lives asked of a node in a swarm.
+    /// [`Mode::Starting`]; the receiver gets the new lives asked through the API.
     pub fn start(sockets: &[PathBuf]) -> Result<(Front, mpsc::Receiver<Begin>), String> {
         let (tx, _) = watch::channel(Arc::new(Mode::Starting));
-        let (again, again_rx) = mpsc::channel(1);
-        let front = Front { mode: Arc::new(tx), again };
+        let (begins, begins_rx) = mpsc::channel(1);
+        let front = Front { mode: Arc::new(tx), begins };
         let docker = bollard::Docker::connect_with_local_defaults().ok();
         for path in sockets {
             let l = super::bind(path)?;
@@ -63,7 +64,7 @@ impl Front {
                 }
             });
         }
-        Ok((front, again_rx))
+        Ok((front, begins_rx))
     }
 
     pub fn set(&self, mode: Mode) {
@@ -75,10 +76,10 @@ impl Front {
         let mode = self.mode.borrow().clone();
         match &*mode {
             Mode::Starting => inactive::dispatch(req, None, docker).await,
-            Mode::Inactive(begins) => inactive::dispatch(req, Some(begins), docker).await,
+            Mode::Inactive => inactive::dispatch(req, Some(&self.begins), docker).await,
             Mode::Locked { offers, node_id, node_addr } => locked::dispatch(req, offers, node_id, node_addr, docker).await,
             // Answered here, not on the node's runtime: it ends the life it runs in.
-            Mode::Active { api, .. } if is_swarm_init(&req) => super::swarm::init_running(api, &self.again, req).await,
+            Mode::Active { api, .. } if is_swarm_init(&req) => super::swarm::init_running(api, &self.begins, req).await,
             Mode::Active { api, rt } => {
                 let api = api.clone();
                 rt.spawn(async move { routes::dispatch(&api, req).await })
@@ -89,9 +90,7 @@ impl Front {
     }
 }
 
-/// `POST /swarm/init` (with or without the version prefix).
+/// `POST /swarm/init`, its path read as the routes read it.
 fn is_swarm_init(req: &axum::extract::Request) -> bool {
-    let path = req.uri().path();
-    req.method() == axum::http::Method::POST
-        && shoal_core::engine_api::split_version(path).is_ok_and(|(_, rest)| rest.trim_matches('/') == "swarm/init")
+    req.method() == axum::http::Method::POST && routes::segments(req.uri().path()).is_ok_and(|s| s == ["swarm", "init"])
 }

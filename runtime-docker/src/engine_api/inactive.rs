@@ -7,11 +7,11 @@
 //! (`engine_api::convert::{init_flags_from_docker, check_join, node_addresses}`), before the
 //! daemon is asked: a bad one is answered at once and nothing starts.
 
-use super::{empty, json, routes::{body, parse}, system, Resp};
+use super::{empty, json, routes::{body, parse, segments}, system, Resp};
 use crate::daemon::Start;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use shoal_core::engine_api::{convert, split_version, types as d, ApiError};
+use shoal_core::engine_api::{convert, types as d, ApiError};
 use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,8 +49,7 @@ fn default_route_ip() -> Option<std::net::IpAddr> {
 fn data_path(ip: &str) -> Result<Option<String>, ApiError> {
     match ip.trim() {
         "" => Ok(None),
-        ip if ip.parse::<std::net::IpAddr>().is_ok() => Ok(Some(ip.to_string())),
-        ip => Err(ApiError::BadRequest(format!("--data-path-addr {ip:?}: give the IP other nodes reach this node's tasks at"))),
+        ip => crate::daemon::check_data_path_addr(ip).map(|()| Some(ip.to_string())).map_err(ApiError::BadRequest),
     }
 }
 
@@ -64,7 +63,7 @@ fn begin_init(r: &d::InitRequest, reply: oneshot::Sender<Result<String, ApiError
 fn begin_join(r: &d::JoinRequest, reply: oneshot::Sender<Result<String, ApiError>>) -> Result<Begin, ApiError> {
     convert::check_join(r)?;
     let (listen, advertise) = convert::node_addresses(&r.listen_addr, &r.advertise_addr, default_route_ip())?;
-    let manager = r.remote_addrs.iter().map(|a| a.trim()).find(|a| !a.is_empty()).unwrap_or_default().to_string();
+    let manager = convert::manager_address(r.remote_addrs.iter().map(|a| a.trim()).find(|a| !a.is_empty()).unwrap_or_default());
     let start = Start::Join { token: r.join_token.trim().to_string(), manager };
     let addresses = Some(Addresses { listen, advertise, data_path_addr: data_path(&r.data_path_addr)? });
     Ok(Begin { start, addresses, reply })
@@ -80,15 +79,14 @@ pub async fn ask(begins: &mpsc::Sender<Begin>, make: impl FnOnce(oneshot::Sender
 
 /// Answers `req`; `begins` is None while the daemon is starting.
 pub async fn dispatch(req: Request, begins: Option<&mpsc::Sender<Begin>>, docker: Option<&bollard::Docker>) -> Result<Resp, ApiError> {
-    let path = req.uri().path().to_string();
-    let (_, rest) = split_version(&path)?;
-    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let segs = segments(req.uri().path())?;
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method().clone();
     let state = if begins.is_some() { "inactive" } else { "pending" };
+    if let Some(r) = system::handshake(&m, &segs, state, d::SwarmInfo::default(), docker).await {
+        return Ok(r);
+    }
     match (&m, segs.as_slice()) {
-        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping_as(state, m == Method::HEAD)),
-        (&Method::GET, ["version"]) => Ok(system::version()),
-        (&Method::GET, ["info"]) => Ok(system::info_with(docker, d::SwarmInfo { local_node_state: state.into(), ..Default::default() }).await),
         (&Method::POST, ["swarm", verb @ ("init" | "join")]) => {
             let Some(begins) = begins else {
                 return Err(ApiError::Unavailable("this node is starting: ask again once `docker info` shows its state".into()));

@@ -82,10 +82,17 @@ pub fn parse<T: serde::de::DeserializeOwned>(what: &str, b: &[u8]) -> Result<T, 
     shoal_core::engine_api::from_json(what, b)
 }
 
+/// A request path's segments as every mode routes them: the `/vX.Y` prefix split off, empty
+/// segments dropped, `%XX` escapes decoded.
+pub fn segments(path: &str) -> Result<Vec<String>, ApiError> {
+    let (_, rest) = split_version(path)?;
+    Ok(rest.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect())
+}
+
 pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_string();
-    let (_, rest) = split_version(&path)?;
-    let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let rest = split_version(&path)?.1.to_string();
+    let segs = segments(&path)?;
     let mut segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     // `self` names the node answering (the docker CLI resolves it for some verbs, not all).
     if segs.len() >= 2 && segs[0] == "nodes" && segs[1] == "self" {
@@ -108,7 +115,10 @@ pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiErr
         (&M::GET, ["swarm"]) => swarm::inspect_swarm(api).await,
         (&M::POST, ["swarm", "update"]) => swarm::update_swarm(api, &q, &body(req).await?).await,
         // `--force-new-cluster` is answered on the unix sockets (front.rs), which outlive a life.
-        (&M::POST, ["swarm", "init" | "join"]) => Err(ApiError::Unavailable(ALREADY_IN_A_SWARM.into())),
+        (&M::POST, ["swarm", "init"]) => Err(ApiError::Unavailable(format!(
+            "{ALREADY_IN_A_SWARM} (`--force-new-cluster` through the API: use this node's unix socket, whose server outlives the restart)"
+        ))),
+        (&M::POST, ["swarm", "join"]) => Err(ApiError::Unavailable(ALREADY_IN_A_SWARM.into())),
         (&M::GET, ["swarm", "unlockkey"]) => swarm::unlock_key(api).await,
         // A running node is not locked (a locked one answers from engine_api/locked.rs).
         (&M::POST, ["swarm", "unlock"]) => Err(ApiError::Conflict(shoal_core::node::local::NOT_LOCKED.into())),

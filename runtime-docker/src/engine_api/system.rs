@@ -27,6 +27,19 @@ pub fn ping_as(swarm: &'static str, head: bool) -> Resp {
     r
 }
 
+/// `/_ping`, `/version` and `/info` of a node outside a life in a swarm (starting, in no
+/// swarm, locked): `state` is its `Swarm` header and `LocalNodeState`, `swarm` the rest of
+/// `/info`'s block. None for any other request.
+pub async fn handshake(m: &axum::http::Method, segs: &[&str], state: &'static str, swarm: d::SwarmInfo, docker: Option<&bollard::Docker>) -> Option<Resp> {
+    use axum::http::Method;
+    match (m, segs) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => Some(ping_as(state, m == Method::HEAD)),
+        (&Method::GET, ["version"]) => Some(version()),
+        (&Method::GET, ["info"]) => Some(info_with(docker, d::SwarmInfo { local_node_state: state.into(), ..swarm }).await),
+        _ => None,
+    }
+}
+
 pub fn version() -> Resp {
     let (os, arch) = (std::env::consts::OS, go_arch());
     let details = BTreeMap::from([

@@ -18,7 +18,7 @@ mod swarm_init;
 pub use network::{attachments_to_docker, network_spec_from_docker, network_to_docker};
 
 pub use spec::{spec_from_docker, spec_to_docker};
-pub use swarm_init::{check_join, init_flags_from_docker, node_addresses, DEFAULT_LISTEN_ADDR};
+pub use swarm_init::{check_join, init_flags_from_docker, manager_address, node_addresses, DEFAULT_LISTEN_ADDR};
 use spec::*;
 
 const NS_PER_MS: i64 = 1_000_000;

@@ -76,6 +76,20 @@ pub fn check_join(r: &d::JoinRequest) -> Result<(), ApiError> {
     check_availability(&r.availability)
 }
 
+/// A manager's address as `docker swarm join` gives it, with dockerd's default port 2377
+/// added when it has none (`10.0.0.5`, `[::1]`, `manager-1`).
+pub fn manager_address(addr: &str) -> String {
+    let addr = addr.trim();
+    if addr.parse::<SocketAddr>().is_ok() {
+        return addr.to_string();
+    }
+    match addr.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, 2377).to_string(),
+        Err(_) if addr.contains(':') => addr.to_string(),
+        Err(_) => format!("{addr}:2377"),
+    }
+}
+
 /// This node's listen and advertised addresses from a request's `ListenAddr` and
 /// `AdvertiseAddr`, as dockerd reads them. The listen address defaults to
 /// [`DEFAULT_LISTEN_ADDR`]. The advertised one may be an IP (the listen port is added) or
@@ -157,6 +171,16 @@ mod tests {
             let e = init_flags_from_docker(&r).unwrap_err().to_string();
             assert!(e.contains(flag), "{flag}: {e}");
         }
+    }
+
+    // dockerd adds 2377 to a manager given without a port.
+    #[test]
+    fn a_manager_without_a_port_gets_2377() {
+        assert_eq!(manager_address("10.0.0.5"), "10.0.0.5:2377");
+        assert_eq!(manager_address("10.0.0.5:4242"), "10.0.0.5:4242");
+        assert_eq!(manager_address("[::1]"), "[::1]:2377");
+        assert_eq!(manager_address("manager-1"), "manager-1:2377");
+        assert_eq!(manager_address("manager-1:4000"), "manager-1:4000");
     }
 
     #[test]
