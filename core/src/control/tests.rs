@@ -1,6 +1,8 @@
 use super::*;
 use crate::model::{EndpointSpec, PortConfig, PublishMode, SecretSpec};
+use crate::model::Cluster;
 use crate::store::Transaction;
+use rand_chacha::ChaCha8Rng;
 
 fn spec(name: &str, image: &str) -> ServiceSpec {
     let mut s = ServiceSpec::default();
