@@ -159,7 +159,9 @@ pub fn plan(seed: u64) -> Plan {
     // half the time, redeployed with demo-v2.yml merged over it (two services change under
     // the faults), and a quarter of the time removed.
     let mut stk = ChaCha8Rng::seed_from_u64(seed ^ 0x7374_6163_6b00_0000);
-    let stack_on = stk.gen_bool(0.2);
+    // Not in plans above 250 workers: its global service is on the stack's default /24
+    // network, whose addresses run out at 253 tasks (in swarm too), so it could not converge.
+    let stack_on = stk.gen_bool(0.2) && workers <= 250;
     let stack_later = if stack_on { stk.gen_range(0..4u32) } else { 0 };
     // Membership churn and frozen managers (a fourth stream): after the workload a worker is
     // promoted, or leaves the swarm and joins again, or a new machine joins; managers are

@@ -258,16 +258,28 @@ fn task_summary(c: &Cluster, service: &str) -> String {
             *counts.entry(format!("{:?}", t.status.state)).or_default() += 1;
             if t.status.state != TaskState::Running && odd.len() < 10 {
                 let host = hosts.get(&t.node_id).cloned().unwrap_or_else(|| "-".into());
-                let err = if t.status.err.is_empty() { String::new() } else { format!(" ({})", t.status.err) };
-                // What may hold the slot: its other tasks that have not ended.
-                let held: Vec<String> = s
+                // Why it waits: its error, or (not placed yet) the allocator's or scheduler's word.
+                let why = match (t.status.err.as_str(), t.status.state < TaskState::Assigned) {
+                    ("", true) if !t.status.message.is_empty() => format!(" ({})", t.status.message),
+                    ("", _) => String::new(),
+                    (err, _) => format!(" ({err})"),
+                };
+                // What may hold the slot (a global service's: its node): its other tasks that
+                // have not ended, the first few.
+                let same_slot = |x: &shoal_core::model::Task| if t.slot == 0 { x.node_id == t.node_id } else { x.slot == t.slot };
+                let mut held: Vec<String> = s
                     .list(Kind::Task)
                     .filter_map(|o| if let Object::Task(x) = o { Some(x) } else { None })
-                    .filter(|x| x.service_id == t.service_id && x.slot == t.slot && x.id != t.id && x.status.state <= TaskState::Running)
+                    .filter(|x| x.service_id == t.service_id && same_slot(x) && x.id != t.id && x.status.state <= TaskState::Running)
                     .map(|x| format!("{}:{:?}->{:?}@{}", x.spec_version, x.status.state, x.desired_state, hosts.get(&x.node_id).map(String::as_str).unwrap_or("-")))
                     .collect();
+                if held.len() > 5 {
+                    let more = held.len() - 5;
+                    held.truncate(5);
+                    held.push(format!("and {more} more"));
+                }
                 let held = if held.is_empty() { String::new() } else { format!(" [slot also: {}]", held.join(" ")) };
-                odd.push(format!("{}/{:?}->{:?}@{host}{err}{held}", t.slot, t.status.state, t.desired_state));
+                odd.push(format!("{}/{:?}->{:?}@{host}{why}{held}", t.slot, t.status.state, t.desired_state));
             }
         }
         let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
