@@ -5,7 +5,7 @@
 
 use super::super::{types as d, ApiError};
 use crate::cli::InitFlags;
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 
 /// dockerd's listen address when a request gives none (the docker CLI always sends one).
 pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:2377";
