@@ -188,9 +188,11 @@ pub async fn run(
     if let Some(ip) = &opts.data_path_addr {
         check_data_path_addr(ip)?;
     }
+    // `--listen-addr` now, else the one this node was made with, else the advertised address.
     let listen: SocketAddr = opts
         .listen_addr
         .as_deref()
+        .or(existing.as_ref().and_then(|i| i.listen_addr.as_deref()))
         .unwrap_or(&advertise)
         .parse()
         .map_err(|e| format!("--listen-addr: {e}: give ip:port, e.g. 0.0.0.0:4242"))?;
@@ -281,7 +283,7 @@ pub async fn run(
             certs.save(dir)?;
             certs.install_client();
             let server = serve(&manager, &certs, &joined.node_id)?;
-            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()], data_path_addr: opts.data_path_addr.clone() };
+            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()], data_path_addr: opts.data_path_addr.clone(), listen_addr: opts.listen_addr.clone() };
             write_identity(&id_disk, &i)?;
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
@@ -315,7 +317,7 @@ pub async fn run(
                 // Now that we serve raft with a manager certificate, become a raft member.
                 add_self_as_manager(&addr, raft_id, &advertise).await?;
             }
-            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr], data_path_addr: opts.data_path_addr.clone() };
+            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr], data_path_addr: opts.data_path_addr.clone(), listen_addr: opts.listen_addr.clone() };
             write_identity(&id_disk, &i)?;
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
             (i, server, manager, certs)

@@ -32,6 +32,10 @@ pub struct Identity {
     /// none: the advertised address's IP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_path_addr: Option<String>,
+    /// Where this machine's gRPC listens, if not its advertised address (`--listen-addr` at
+    /// init or join, or an API request's `ListenAddr`): a restart listens there again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_addr: Option<String>,
 }
 
 impl Identity {
