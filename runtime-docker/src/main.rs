@@ -405,6 +405,12 @@ async fn service_logs(host: &str, l: &shoal_core::cli::ServiceLogs) -> Result<()
                 let ctx = shoal_core::node::logs::context(line, l.no_trunc, !l.no_task_ids);
                 width = width.max(ctx.len());
                 text.push_str(&format!("{ctx:<width$} | "));
+                if l.details {
+                    // docker prints the line's attributes other than the swarm context it
+                    // shows already, then a space; Shoal's lines carry no others (no log
+                    // driver labels or env), so only the space remains, as with docker.
+                    text.push(' ');
+                }
             }
             let data = String::from_utf8_lossy(&line.data);
             let w: &mut dyn Write = if line.stream == 2 { &mut err } else { &mut out };

@@ -23,6 +23,9 @@ pub struct ServiceLogs {
     /// Do not neatly format logs
     #[arg(long)]
     pub raw: bool,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
     /// Show logs since timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     pub since: Option<String>,
