@@ -160,7 +160,7 @@ pub async fn wait_for_unlock(
 /// the key to print.
 pub async fn turn_on_autolock(manager: &shoal_core::node::Manager) -> Result<String, String> {
     let key = new_unlock_key()?;
-    let op = shoal_core::cli::update_cluster_op(&shoal_core::cli::ClusterChange { autolock: Some(true), ..Default::default() }, || key.clone());
+    let op = shoal_core::cli::update_cluster_op(&shoal_core::control::ClusterUpdate { autolock: Some(true), ..Default::default() }, || key.clone());
     let mut last = String::new();
     for _ in 0..50 {
         match manager.control(proto::ControlRequest { hops: 0, op: Some(op.clone()), dry_run: false }).await {

@@ -29,7 +29,7 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
         SwarmCommand::UnlockKey { rotate, quiet } => {
             if rotate {
                 let key = locked::new_unlock_key()?;
-                let rotate = shoal_core::cli::ClusterChange { rotate_unlock_key: true, ..Default::default() };
+                let rotate = shoal_core::control::ClusterUpdate { rotate_unlock_key: true, ..Default::default() };
                 call(host, shoal_core::cli::update_cluster_op(&rotate, || key)).await?;
                 if !quiet {
                     println!("Successfully rotated manager unlock key.\n");

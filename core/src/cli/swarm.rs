@@ -29,12 +29,11 @@ pub struct InitFlags {
     pub cert_expiry: Option<String>,
 }
 
-/// `--dispatcher-heartbeat` and `--cert-expiry` as the control API takes them, checked alike
-/// for init and update (`control::check_cluster_settings`).
+/// `--dispatcher-heartbeat` and `--cert-expiry` as the control API takes them (their bounds
+/// are `control::apply_cluster_settings`'s, for init and update alike).
 fn settings(heartbeat: &Option<String>, expiry: &Option<String>) -> Result<(Option<u64>, Option<u64>), String> {
     let heartbeat_ms = heartbeat.as_deref().map(|v| crate::cli::parse_duration_ms("dispatcher-heartbeat", v)).transpose()?;
     let expiry_secs = expiry.as_deref().map(|v| crate::cli::parse_duration_ms("cert-expiry", v).map(|ms| ms / 1000)).transpose()?;
-    crate::control::check_cluster_settings(heartbeat_ms, expiry_secs).map_err(|e| e.to_string())?;
     Ok((heartbeat_ms, expiry_secs))
 }
 
@@ -56,12 +55,7 @@ impl InitFlags {
         // holds a key exactly while autolock is on).
         spec.encryption.auto_lock_managers = self.autolock;
         let (heartbeat_ms, expiry_secs) = settings(&self.dispatcher_heartbeat, &self.cert_expiry)?;
-        if let Some(ms) = heartbeat_ms {
-            spec.dispatcher.heartbeat_period_ms = ms;
-        }
-        if let Some(s) = expiry_secs {
-            spec.ca_config.node_cert_expiry_secs = s;
-        }
+        crate::control::apply_cluster_settings(&mut spec, heartbeat_ms, expiry_secs).map_err(|e| e.to_string())?;
         Ok(spec)
     }
 }
@@ -114,10 +108,11 @@ pub struct SwarmUpdate {
 }
 
 impl SwarmUpdate {
-    /// The change these flags ask for; Err names the flag that is wrong.
-    pub fn change(&self) -> Result<ClusterChange, String> {
+    /// The change these flags ask for; Err names the flag that is wrong (the bounds are
+    /// checked where the change is made, `control::update_cluster`).
+    pub fn change(&self) -> Result<crate::control::ClusterUpdate, String> {
         let (dispatcher_heartbeat_ms, cert_expiry_secs) = settings(&self.dispatcher_heartbeat, &self.cert_expiry)?;
-        Ok(ClusterChange {
+        Ok(crate::control::ClusterUpdate {
             task_history_limit: self.task_history_limit,
             max_service_replicas: self.max_service_replicas,
             autolock: self.autolock,
@@ -128,29 +123,16 @@ impl SwarmUpdate {
     }
 }
 
-/// A change of the swarm's settings, as `swarm update`, `swarm unlock-key --rotate` and the
-/// Engine API's `POST /swarm/update` ask for it (None: unchanged).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterChange {
-    pub task_history_limit: Option<u32>,
-    pub max_service_replicas: Option<u64>,
-    pub autolock: Option<bool>,
-    pub rotate_unlock_key: bool,
-    pub dispatcher_heartbeat_ms: Option<u64>,
-    pub cert_expiry_secs: Option<u64>,
-}
-
-impl ClusterChange {
-    pub fn is_empty(&self) -> bool {
-        *self == ClusterChange::default()
-    }
-}
-
-/// The control op of a [`ClusterChange`]: `new_key` draws an unlock key (from the OS in
-/// production, the seed in the simulator) when one may be needed, autolock turned on or the
-/// key rotated.
-pub fn update_cluster_op(c: &ClusterChange, new_key: impl FnOnce() -> crate::ca::unlock_key::UnlockKey) -> crate::proto::control_request::Op {
-    let new_unlock_key = if c.autolock == Some(true) || c.rotate_unlock_key { new_key().to_string() } else { String::new() };
+/// The control op of a cluster update (the other way is `control::ops`): `new_key` draws an
+/// unlock key (from the OS in production, the seed in the simulator) when one may be needed,
+/// autolock turned on or the key rotated, and the update carries none.
+pub fn update_cluster_op(c: &crate::control::ClusterUpdate, new_key: impl FnOnce() -> crate::ca::unlock_key::UnlockKey) -> crate::proto::control_request::Op {
+    let needed = c.autolock == Some(true) || c.rotate_unlock_key;
+    let new_unlock_key = match (&c.new_unlock_key, needed) {
+        (Some(k), _) => k.to_string(),
+        (None, true) => new_key().to_string(),
+        (None, false) => String::new(),
+    };
     crate::proto::control_request::Op::UpdateCluster(crate::proto::UpdateCluster {
         task_history_limit: c.task_history_limit,
         max_service_replicas: c.max_service_replicas,

@@ -7,11 +7,12 @@
 
 use super::{check_replicas_limit, services, ControlError, ControlError::*};
 use crate::ca;
-use crate::model::{Cluster, Kind, NodeRole, Object, Service};
+use crate::model::{Cluster, ClusterSpec, Kind, NodeRole, Object, Service};
 use crate::store::{Action, Store};
 use rand_chacha::ChaCha8Rng;
 
-/// What `swarm update` changes; None leaves a setting as it is.
+/// What `swarm update` changes; None leaves a setting as it is. The CLI, the simulator's
+/// steps and the Engine API build it; the control op carries it (`cli::update_cluster_op`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterUpdate {
     pub task_history_limit: Option<u32>,
@@ -32,14 +33,27 @@ pub struct ClusterUpdate {
 /// so a shorter one would have the swarm renewing constantly.
 pub const MIN_CERT_EXPIRY_SECS: u64 = 3600;
 
-/// The settings `swarm init` and `swarm update` share, checked alike: a heartbeat period of
-/// at least 1 s and at most a day, a certificate life of at least an hour.
-pub fn check_cluster_settings(heartbeat_ms: Option<u64>, cert_expiry_secs: Option<u64>) -> Result<(), ControlError> {
+impl ClusterUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == ClusterUpdate::default()
+    }
+}
+
+/// The settings `swarm init` and `swarm update` share, checked then written into `spec`
+/// alike: a heartbeat period of 1 s to a day, a certificate life of at least an hour. On Err
+/// `spec` is unchanged.
+pub fn apply_cluster_settings(spec: &mut ClusterSpec, heartbeat_ms: Option<u64>, cert_expiry_secs: Option<u64>) -> Result<(), ControlError> {
     if let Some(ms) = heartbeat_ms.filter(|ms| !(1_000..=86_400_000).contains(ms)) {
         return Err(InvalidArgument(format!("--dispatcher-heartbeat {ms}ms: give a period between 1s and 24h")));
     }
     if let Some(s) = cert_expiry_secs.filter(|s| *s < MIN_CERT_EXPIRY_SECS) {
         return Err(InvalidArgument(format!("--cert-expiry {s}s: the minimum certificate expiry time is 1h0m0s")));
+    }
+    if let Some(ms) = heartbeat_ms {
+        spec.dispatcher.heartbeat_period_ms = ms;
+    }
+    if let Some(s) = cert_expiry_secs {
+        spec.ca_config.node_cert_expiry_secs = s;
     }
     Ok(())
 }
@@ -66,13 +80,7 @@ pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, C
         }
         c.spec.orchestration.max_service_replicas = n;
     }
-    check_cluster_settings(u.dispatcher_heartbeat_ms, u.cert_expiry_secs)?;
-    if let Some(ms) = u.dispatcher_heartbeat_ms {
-        c.spec.dispatcher.heartbeat_period_ms = ms;
-    }
-    if let Some(s) = u.cert_expiry_secs {
-        c.spec.ca_config.node_cert_expiry_secs = s;
-    }
+    apply_cluster_settings(&mut c.spec, u.dispatcher_heartbeat_ms, u.cert_expiry_secs)?;
     apply_autolock(&mut c, u)?;
     if c == *cur {
         return Ok(vec![]);

@@ -90,9 +90,9 @@ pub fn segments(path: &str) -> Result<Vec<String>, ApiError> {
 }
 
 pub async fn dispatch(api: &Arc<EngineApi>, req: Request) -> Result<Resp, ApiError> {
-    let path = req.uri().path().to_string();
-    let rest = split_version(&path)?.1.to_string();
-    let segs = segments(&path)?;
+    let segs = segments(req.uri().path())?;
+    // The path as the errors name it (without the version prefix).
+    let rest = format!("/{}", segs.join("/"));
     let mut segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     // `self` names the node answering (the docker CLI resolves it for some verbs, not all).
     if segs.len() >= 2 && segs[0] == "nodes" && segs[1] == "self" {

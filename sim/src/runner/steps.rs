@@ -175,7 +175,7 @@ impl Run {
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate, .. })) => {
                 if *rotate {
                     let key = self.draw_unlock_key();
-                    let rotate = shoal_core::cli::ClusterChange { rotate_unlock_key: true, ..Default::default() };
+                    let rotate = shoal_core::control::ClusterUpdate { rotate_unlock_key: true, ..Default::default() };
                     self.control(shoal_core::cli::update_cluster_op(&rotate, || key)).await?;
                 }
                 self.record_unlock_key().await

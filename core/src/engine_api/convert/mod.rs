@@ -275,7 +275,7 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
 /// `version`, if given): the settings Shoal can change (task history limit, autolock, the
 /// dispatcher's heartbeat, the certificates' expiry), each None when unchanged. Any other
 /// difference is refused, as is an out-of-date version.
-pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Option<u64>) -> Result<crate::cli::ClusterChange, ApiError> {
+pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Option<u64>) -> Result<crate::control::ClusterUpdate, ApiError> {
     if let Some(v) = version.filter(|v| *v != cur.version.index) {
         return Err(ApiError::BadRequest(format!(
             "update out of sequence: the swarm is at version {}, not {v}; re-read it and retry",
@@ -303,7 +303,7 @@ pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Op
         }
         _ => None,
     };
-    Ok(crate::cli::ClusterChange { task_history_limit: history, autolock, dispatcher_heartbeat_ms, cert_expiry_secs, ..Default::default() })
+    Ok(crate::control::ClusterUpdate { task_history_limit: history, autolock, dispatcher_heartbeat_ms, cert_expiry_secs, ..Default::default() })
 }
 
 /// A secret or config as dockerd shows it (both have this shape): a config with its data

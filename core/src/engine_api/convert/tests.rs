@@ -318,13 +318,13 @@ proptest! {
 fn swarm_updates_shoal_can_make_are_read_and_the_rest_refused() {
     let c = m::Cluster { id: "c".into(), meta: m::Meta { version: 7, ..Default::default() }, ..Default::default() };
     let cur = swarm_to_docker(&c, false);
-    assert_eq!(swarm_update_from_docker(&cur, &cur.spec, Some(7)), Ok(crate::cli::ClusterChange::default()));
+    assert_eq!(swarm_update_from_docker(&cur, &cur.spec, Some(7)), Ok(crate::control::ClusterUpdate::default()));
     let mut sent = cur.spec.clone();
     sent.encryption_config.auto_lock_managers = true;
     sent.orchestration.task_history_retention_limit = Some(2);
     sent.dispatcher.heartbeat_period = Some(2_000_000_000);
     sent.ca_config.node_cert_expiry = Some(3 * 3600 * 1_000_000_000);
-    let want = crate::cli::ClusterChange {
+    let want = crate::control::ClusterUpdate {
         task_history_limit: Some(2),
         autolock: Some(true),
         dispatcher_heartbeat_ms: Some(2_000),
