@@ -30,6 +30,7 @@ pub mod plan;
 pub mod scheduler;
 pub mod stack;
 pub mod store;
+pub mod ui;
 
 /// Generated protobuf/gRPC code (madsim-tonic: real tonic, or simulated under `cfg(madsim)`).
 pub mod proto {

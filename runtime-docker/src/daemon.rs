@@ -43,6 +43,8 @@ pub struct Options {
     pub listen_addr: Option<String>,
     /// Where to serve Prometheus metrics (`/metrics`); none unless given.
     pub metrics_addr: Option<String>,
+    /// `--ui-addr`: the live cluster page (managers).
+    pub ui_addr: Option<String>,
     /// `--data-path-addr` (init/join): the IP other nodes reach this node's tasks at.
     pub data_path_addr: Option<String>,
     /// `--docker-api unix:///PATH|tcp://IP:PORT` (repeatable): where the Engine API listens
@@ -257,6 +259,10 @@ pub async fn run(
         Some(a) => Some(a.parse().map_err(|e| format!("--metrics-addr {a:?}: {e}: give ip:port, e.g. 127.0.0.1:9323"))?),
         None => None,
     };
+    let ui_addr: Option<SocketAddr> = match &opts.ui_addr {
+        Some(a) => Some(a.parse().map_err(|e| format!("--ui-addr {a:?}: {e}: give ip:port, e.g. 0.0.0.0:8443"))?),
+        None => None,
+    };
     let made = async { Ok::<_, String>(match (start, existing) {
         (_, Some(i)) => {
             let certs = NodeCerts::load(dir)?.ok_or_else(|| {
@@ -354,6 +360,12 @@ pub async fn run(
         });
         let names = [identity.advertise_ip(), "127.0.0.1".into(), "localhost".into(), hostname()];
         crate::engine_api::start(&api_endpoints, api.clone(), &names).await?;
+        if let Some(addr) = ui_addr {
+            // The page is a view: a node that cannot serve it still runs.
+            if let Err(e) = crate::ui::start(addr, api.clone(), dir.to_path_buf(), &names).await {
+                tracing::warn!(target: "shoal", "the cluster page is not served: {e}");
+            }
+        }
         // The node serves: from here on nothing of its start is taken back.
         front.set(crate::engine_api::Mode::Active { api, rt: tokio_rt::runtime::Handle::current() });
         undo.disarm();

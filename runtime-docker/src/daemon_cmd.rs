@@ -30,6 +30,9 @@ enum DaemonCmd {
         /// Serve the Docker Engine API at unix:///PATH or tcp://IP:PORT (mutual TLS), repeatable (default: docker.sock in the data dir)
         #[arg(long)]
         docker_api: Vec<String>,
+        /// Serve the live cluster page at https://ADDR/ (ip:port; managers; see `shoal ui token`)
+        #[arg(long)]
+        ui_addr: Option<String>,
     },
     #[command(subcommand)]
     Swarm(SwarmStart),
@@ -84,6 +87,9 @@ struct NodeFlags {
     /// Serve the Docker Engine API at unix:///PATH or tcp://IP:PORT (mutual TLS), repeatable (default: docker.sock in the data dir)
     #[arg(long)]
     docker_api: Vec<String>,
+    /// Serve the live cluster page at https://ADDR/ (ip:port; managers; see `shoal ui token`)
+    #[arg(long)]
+    ui_addr: Option<String>,
 }
 
 impl NodeFlags {
@@ -95,6 +101,7 @@ impl NodeFlags {
             metrics_addr: self.metrics_addr,
             data_path_addr: self.data_path_addr,
             docker_api: self.docker_api,
+            ui_addr: self.ui_addr,
         }
     }
 }
@@ -175,11 +182,51 @@ pub(crate) async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String>
     Ok(())
 }
 
+/// `shoal ui token [--rotate] [-q]`: the read-only token of this manager's cluster page.
+#[derive(Parser)]
+#[command(name = "shoal ui", no_binary_name = true, disable_help_subcommand = true)]
+pub(crate) struct UiCli {
+    #[command(subcommand)]
+    pub(crate) cmd: UiCmd,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UiCmd {
+    /// Print this manager's read-only token for its cluster page (--ui-addr), made if missing
+    Token {
+        /// Make a new token: the old one stops opening the page, and pages open with it close
+        #[arg(long)]
+        rotate: bool,
+        /// Only display the token
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+}
+
+pub(crate) fn ui_token(dir: &std::path::Path, cmd: &UiCmd) -> Result<(), String> {
+    let UiCmd::Token { rotate, quiet } = cmd;
+    let identity = daemon::read_identity(dir)?.ok_or_else(|| format!("Error: {} is not a swarm node's data directory", dir.display()))?;
+    if identity.role != "manager" {
+        return Err("Error: this node is not a manager: only managers serve the cluster page; run this on a manager".into());
+    }
+    let token = if *rotate { crate::ui::token_rotate(dir)? } else { crate::ui::token_load_or_make(dir)? };
+    if *quiet {
+        println!("{token}");
+    } else {
+        if *rotate {
+            println!("Successfully rotated the cluster page's token.\n");
+        }
+        println!("Open this manager's cluster page (its daemon's --ui-addr) at:\n\n    https://MANAGER:PORT/?token={token}\n");
+        println!("The token only shows the page; `shoal ui token --rotate` replaces it.");
+    }
+    Ok(())
+}
+
 pub(crate) async fn run_daemon(cli: DaemonCli) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cli.cmd {
-        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api } => {
-            (None, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api })
+        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api, ui_addr } => {
+            (None, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api, ui_addr })
         }
         DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Some(Start::ForceNewCluster { unlock_key: None }), node.options()),
         DaemonCmd::Swarm(SwarmStart::Init { node, init, .. }) => match init.spec() {

@@ -49,6 +49,7 @@ mod snapshot_cmd;
 mod stack_cmd;
 mod swarm_cmd;
 mod tls;
+mod ui;
 
 use daemon_cmd::{client_bundle, run_daemon, swarm_leave, CaCli, DaemonCli, LeaveCli};
 use shoal_core::cli::{CallError, parse_control, parse_scale_pairs, ControlCommand, NodeCommand, ServiceCommand};
@@ -182,6 +183,16 @@ fn main() {
                 eprintln!("Usage: shoal swarm unlock\n\nUnlock swarm: reads the unlock key from standard input (never from the command line)");
                 if asks_help { 0 } else { 1 }
             }
+            ["ui", rest @ ..] => match daemon_cmd::UiCli::try_parse_from(rest) {
+                Ok(c) => match daemon_cmd::ui_token(std::path::Path::new(&client_dir), &c.cmd) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                },
+                Err(e) => clap_exit(e),
+            },
             ["ca", rest @ ..] => match CaCli::try_parse_from(rest) {
                 Ok(c) => match client_bundle(&host, &c.cmd).await {
                     Ok(()) => 0,
@@ -235,7 +246,8 @@ fn overview() -> String {
          daemon        Restart this machine's daemon from its data directory\n  \
          swarm leave   Leave the swarm (asks this machine's daemon)\n  \
          swarm unlock  Unlock this locked manager (autolock; reads the key from standard input)\n  \
-         events        Get real time events from the swarm (this machine's daemon)\n\n\
+         events        Get real time events from the swarm (this machine's daemon)\n  \
+         ui token      The read-only token of this manager's cluster page (--ui-addr)\n\n\
          Control (any manager; the CLI speaks mTLS as the node whose --data-dir it reads):\n",
     );
     for c in shoal_core::cli::ControlCli::command().get_subcommands() {

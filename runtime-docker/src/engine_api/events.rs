@@ -6,6 +6,9 @@
 //! wakes the streams. A stream replays the ring from `since`, then follows until `until` or
 //! until the client hangs up. Like dockerd, which keeps its last 256 events, a `since` older
 //! than the ring's oldest event replays what the ring still has.
+//!
+//! It also tells the cluster page (ui/) when the store changed at all (task states included,
+//! which make no event): [`EventLog::changes`] follows the last applied index that changed it.
 
 use super::routes::Query;
 use super::{EngineApi, Resp};
@@ -22,15 +25,33 @@ use std::sync::{Arc, Mutex};
 /// Events kept for `since` (dockerd keeps 256).
 const EVENTS_KEPT: usize = 1024;
 
-#[derive(Default)]
 pub struct EventLog {
     /// (sequence number, event), oldest first.
     ring: Mutex<VecDeque<(u64, EventMessage)>>,
     next_seq: std::sync::atomic::AtomicU64,
     wake: tokio::sync::Notify,
+    /// The raft index of the last entry that changed the store.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog { ring: Mutex::default(), next_seq: Default::default(), wake: Default::default(), changed: tokio::sync::watch::Sender::new(0) }
+    }
 }
 
 impl EventLog {
+    /// Follows the index of the last entry that changed the store.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The newest `n` events, oldest first.
+    pub fn recent(&self, n: usize) -> Vec<EventMessage> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.iter().skip(ring.len().saturating_sub(n)).map(|(_, m)| m.clone()).collect()
+    }
+
     /// Events after sequence number `after` (all if None), and the last sequence number seen.
     fn since(&self, after: Option<u64>) -> (Vec<(u64, EventMessage)>, Option<u64>) {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,7 +73,10 @@ impl EventLog {
 impl Observer for EventLog {
     fn applied(&self, _: NodeId, _: u64, _: u64, _: u64, _: u64) {}
     fn snapshot_installed(&self, _: NodeId, _: u64, _: u64, _: u64) {}
-    fn committed(&self, _: NodeId, _: u64, events: &[shoal_core::store::Event], _: &shoal_core::store::Store) {
+    fn committed(&self, _: NodeId, index: u64, events: &[shoal_core::store::Event], _: &shoal_core::store::Store) {
+        if !events.is_empty() {
+            self.changed.send_replace(index);
+        }
         let now = wall_ms();
         let mut any = false;
         for m in events.iter().filter_map(|e| event_of(e, now)) {

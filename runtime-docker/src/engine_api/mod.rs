@@ -54,7 +54,7 @@ pub struct EngineApi {
 pub type Resp = Response<Body>;
 
 impl EngineApi {
-    fn is_manager(&self) -> bool {
+    pub(crate) fn is_manager(&self) -> bool {
         *self.role.borrow() == "manager"
     }
 
@@ -173,14 +173,9 @@ pub async fn start(endpoints: &[Endpoint], api: Arc<EngineApi>, names: &[String]
                 if !api.is_manager() {
                     return Err(format!("--docker-api tcp://{addr}: only managers serve the Engine API over TCP (they hold the swarm's CA); use a unix socket on a worker"));
                 }
-                let root = wait_for_root(&api.manager).await?;
-                let mut all = names.to_vec();
-                if !addr.ip().is_unspecified() {
-                    all.push(addr.ip().to_string());
-                }
-                all.sort();
-                all.dedup();
-                let l = tls::bind(*addr, &root, &all).await?;
+                let root = wait_for_root(&api.manager, "--docker-api tcp://").await?;
+                let all = cert_names(names, *addr);
+                let l = tls::bind(*addr, &root, &all, tls::ClientAuth::Required, "Engine API").await?;
                 tracing::info!(target: "shoal", %addr, names = ?all, "Engine API listening (mutual TLS)");
                 let api = api.clone();
                 tokio::spawn(async move {
@@ -194,14 +189,27 @@ pub async fn start(endpoints: &[Endpoint], api: Arc<EngineApi>, names: &[String]
     Ok(())
 }
 
-async fn wait_for_root(manager: &Manager) -> Result<shoal_core::model::RootCa, String> {
+/// What the server certificate of a TLS endpoint on `addr` names: `names` (the node's
+/// addresses and host names) and the IP it listens on, unless that is 0.0.0.0.
+pub(crate) fn cert_names(names: &[String], addr: std::net::SocketAddr) -> Vec<String> {
+    let mut all = names.to_vec();
+    if !addr.ip().is_unspecified() {
+        all.push(addr.ip().to_string());
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// The swarm's root CA once this manager's store shows it; `what` names the server waiting.
+pub(crate) async fn wait_for_root(manager: &Manager, what: &str) -> Result<shoal_core::model::RootCa, String> {
     let deadline = tokio::time::Instant::now() + ROOT_WAIT;
     loop {
         let root = manager.state.with_store(|s| shoal_core::control::cluster(s).map(|c| c.root_ca.clone()).ok());
         match root {
             Some(r) if !r.ca_key_pem.is_empty() => return Ok(r),
             _ if tokio::time::Instant::now() > deadline => {
-                return Err(format!("--docker-api tcp://: this manager's store showed no CA within {ROOT_WAIT:?}"))
+                return Err(format!("{what}: this manager's store showed no CA within {ROOT_WAIT:?}"))
             }
             _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }

@@ -67,14 +67,33 @@ fn der_of(pem_text: &str, what: &str) -> Result<Vec<u8>, String> {
     Ok(pem::parse(pem_text).map_err(|e| format!("{what} is not PEM: {e}"))?.into_contents())
 }
 
-/// rustls' server config: our certificate, client certificates required and verified
-/// against the swarm's root.
-fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, String> {
+/// Whether a client must show a certificate of the swarm's CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// The Engine API: no certificate, no connection.
+    Required,
+    /// The cluster page (ui/): a browser without one may show a read-only token instead.
+    Optional,
+}
+
+/// Who connected: their address, and whether they showed a certificate of the swarm's CA
+/// (always, under [`ClientAuth::Required`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub certified: bool,
+}
+
+/// rustls' server config: our certificate, client certificates verified against the swarm's
+/// root (required or optional).
+fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str, auth: ClientAuth) -> Result<rustls::ServerConfig, String> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let ca = CertificateDer::from(der_of(&root.ca_cert_pem, "the CA certificate")?);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).map_err(|e| format!("the CA certificate: {e}"))?;
-    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().map_err(|e| format!("client verifier: {e}"))?;
+    let builder = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots));
+    let builder = if auth == ClientAuth::Optional { builder.allow_unauthenticated() } else { builder };
+    let verifier = builder.build().map_err(|e| format!("client verifier: {e}"))?;
     let chain = vec![CertificateDer::from(der_of(cert_pem, "the API certificate")?), ca];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der_of(key_pem, "the API key")?));
     rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key).map_err(|e| format!("TLS: {e}"))
@@ -82,13 +101,13 @@ fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str) -> Result<rustls:
 
 /// Accepted connections that finished their handshake (axum's [`axum::serve::Listener`]).
 pub struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
+    ready: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, Peer)>,
+    local: Peer,
 }
 
 impl axum::serve::Listener for TlsListener {
     type Io = tokio_rustls::server::TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+    type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.ready.recv().await {
@@ -98,24 +117,31 @@ impl axum::serve::Listener for TlsListener {
         }
     }
 
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    fn local_addr(&self) -> std::io::Result<Peer> {
         Ok(self.local)
     }
 }
 
-/// Listens on `addr` with a server certificate naming `names`, signed by `root`.
-pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String]) -> Result<TlsListener, String> {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        *stream.remote_addr()
+    }
+}
+
+/// Listens on `addr` with a server certificate naming `names`, signed by `root`. `what`
+/// names the server in the log.
+pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String], auth: ClientAuth, what: &'static str) -> Result<TlsListener, String> {
     let (cert, key) = issue(root, names, false)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(root, &cert, &key)?));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(root, &cert, &key, auth)?));
     let tcp = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = tcp.local_addr().map_err(|e| e.to_string())?;
+    let local = Peer { addr: tcp.local_addr().map_err(|e| e.to_string())?, certified: false };
     let (tx, ready) = tokio::sync::mpsc::channel(READY_QUEUE);
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match tcp.accept().await {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(target: "shoal", "Engine API accept: {e}");
+                    tracing::warn!(target: "shoal", "{what} accept: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
@@ -124,17 +150,18 @@ pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String]) -> Result<T
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
-                        let ou = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| subject_ou(c.as_ref()));
+                        let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                        let (ou, certified) = (cert.and_then(|c| subject_ou(c.as_ref())), cert.is_some());
                         if ou.as_deref() == Some("worker") {
                             // A worker's node certificate chains to the root too, but grants no
                             // manager rights, here as on the gRPC API.
-                            tracing::info!(target: "shoal", %peer, "Engine API refused a worker's certificate");
+                            tracing::info!(target: "shoal", %peer, "{what} refused a worker's certificate");
                             return;
                         }
-                        let _ = tx.send((tls, peer)).await;
+                        let _ = tx.send((tls, Peer { addr: peer, certified })).await;
                     }
-                    Ok(Err(e)) => tracing::info!(target: "shoal", %peer, "Engine API TLS handshake refused: {e}"),
-                    Err(_) => tracing::info!(target: "shoal", %peer, "Engine API TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"),
+                    Ok(Err(e)) => tracing::info!(target: "shoal", %peer, "{what} TLS handshake refused: {e}"),
+                    Err(_) => tracing::info!(target: "shoal", %peer, "{what} TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"),
                 }
             });
         }
@@ -156,7 +183,8 @@ mod tests {
         assert_eq!(ou, CLIENT_OU);
         assert!(shoal_core::model::NodeRole::parse(&ou).is_none());
         let (server, key) = issue(&root, &["127.0.0.1".into(), "localhost".into()], false).unwrap();
-        assert!(server_config(&root, &server, &key).is_ok());
+        assert!(server_config(&root, &server, &key, ClientAuth::Required).is_ok());
+        assert!(server_config(&root, &server, &key, ClientAuth::Optional).is_ok());
         let no_key = RootCa { ca_key_pem: String::new(), ..root };
         assert!(issue(&no_key, &[], true).unwrap_err().contains("run this on a manager"));
     }

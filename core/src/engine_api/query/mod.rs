@@ -37,7 +37,7 @@ pub fn task_name(t: &Task) -> String {
     }
 }
 
-fn mode_name(m: &ServiceMode) -> &'static str {
+pub(crate) fn mode_name(m: &ServiceMode) -> &'static str {
     match m {
         ServiceMode::Replicated { .. } => "replicated",
         ServiceMode::Global => "global",
