@@ -163,54 +163,24 @@ fn main() {
                 Err(e) => clap_exit(e),
             },
             ["events", rest @ ..] => match events_cmd::EventsCli::try_parse_from(rest) {
-                Ok(c) => match events_cmd::events(std::path::Path::new(&client_dir), c).await {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        1
-                    }
-                },
+                Ok(c) => exit_code(events_cmd::events(std::path::Path::new(&client_dir), c).await),
                 Err(e) => clap_exit(e),
             },
-            ["swarm", "unlock"] => match locked::swarm_unlock(std::path::Path::new(&client_dir)).await {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("{e}");
-                    1
-                }
-            },
+            ["swarm", "unlock"] => exit_code(locked::swarm_unlock(std::path::Path::new(&client_dir)).await),
             ["swarm", "unlock", ..] => {
                 eprintln!("Usage: shoal swarm unlock\n\nUnlock swarm: reads the unlock key from standard input (never from the command line)");
                 if asks_help { 0 } else { 1 }
             }
             ["ui", rest @ ..] => match daemon_cmd::UiCli::try_parse_from(rest) {
-                Ok(c) => match daemon_cmd::ui_token(std::path::Path::new(&client_dir), &c.cmd) {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        1
-                    }
-                },
+                Ok(c) => exit_code(daemon_cmd::ui_token(std::path::Path::new(&client_dir), &c.cmd)),
                 Err(e) => clap_exit(e),
             },
             ["ca", rest @ ..] => match CaCli::try_parse_from(rest) {
-                Ok(c) => match client_bundle(&host, &c.cmd).await {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        1
-                    }
-                },
+                Ok(c) => exit_code(client_bundle(&host, &c.cmd).await),
                 Err(e) => clap_exit(e),
             },
             ["snapshot", rest @ ..] => match snapshot_cmd::SnapshotCli::try_parse_from(std::iter::once("snapshot").chain(rest.iter().copied())) {
-                Ok(c) => match snapshot_cmd::run(&host, &c).await {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        1
-                    }
-                },
+                Ok(c) => exit_code(snapshot_cmd::run(&host, &c).await),
                 Err(e) => clap_exit(e),
             },
             ["node", "ls" | "list" | "inspect" | "ps", ..] | ["service", "ls" | "list" | "ps" | "inspect", ..] => match ReadCli::try_parse_from(&words) {
@@ -231,6 +201,17 @@ fn main() {
         }
     });
     std::process::exit(code);
+}
+
+/// A command's exit status: 0, or 1 with its error on stderr.
+fn exit_code(r: Result<(), String>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
 }
 
 /// `shoal --help`: every command, the daemon's and the control ones (clap's own list for the
@@ -459,13 +440,7 @@ fn objects(r: &proto::ControlReply) -> Vec<Object> {
 }
 
 async fn control(host: &str, cmd: ControlCommand) -> i32 {
-    match run_control(host, cmd).await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
-    }
+    exit_code(run_control(host, cmd).await)
 }
 
 async fn run_control(host: &str, mut cmd: ControlCommand) -> Result<(), String> {

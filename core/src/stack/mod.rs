@@ -19,6 +19,7 @@
 
 pub mod compose;
 pub mod convert;
+mod convert_deploy;
 pub mod deploy;
 pub mod interpolate;
 pub mod load;
