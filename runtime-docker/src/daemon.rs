@@ -45,6 +45,8 @@ pub struct Options {
     pub metrics_addr: Option<String>,
     /// `--ui-addr`: the live cluster page (managers).
     pub ui_addr: Option<String>,
+    /// `--hollow`: containers that exist only in memory (executor/hollow.rs; scripts/bench-hollow).
+    pub hollow: bool,
     /// `--data-path-addr` (init/join): the IP other nodes reach this node's tasks at.
     pub data_path_addr: Option<String>,
     /// `--docker-api unix:///PATH|tcp://IP:PORT` (repeatable): where the Engine API listens
@@ -334,11 +336,20 @@ pub async fn run(
     let (identity, server, manager, certs) = made?;
     manager.allow_raft(certs.role().is_ok_and(|r| r == NodeRole::Manager));
     // The overlay data path: VXLAN to the other nodes and the name server (datapath/).
-    let data_path = crate::datapath::DataPath::start(&identity.node_id, &identity.data_path_ip());
-    let exec = DockerExecutor::connect(&identity.node_id, &identity.data_path_ip(), data_path.clone()).await?;
+    // A hollow node touches neither the engine nor the host's interfaces.
+    let data_path = if opts.hollow { None } else { crate::datapath::DataPath::start(&identity.node_id, &identity.data_path_ip()) };
+    let exec: Arc<dyn shoal_core::node::agent::Executor> = if opts.hollow {
+        tracing::warn!(target: "shoal", "hollow node (--hollow): containers exist only in this process's memory; nothing runs");
+        let h = Arc::new(crate::executor::hollow::HollowExecutor::default());
+        manager.set_log_source(h.clone());
+        h
+    } else {
+        let d = DockerExecutor::connect(&identity.node_id, &identity.data_path_ip(), data_path.clone()).await?;
+        manager.set_log_source(d.clone());
+        d
+    };
     // The routing mesh: every published ingress port, on every interface.
     let mesh = crate::ingress::IngressProxy::new(std::net::IpAddr::from([0, 0, 0, 0]));
-    manager.set_log_source(exec.clone());
     // The managers the leader names in heartbeat answers go into node.json, so a restart can
     // reach the swarm after the manager it joined through is gone.
     let (managers_seen, mut seen_rx) = tokio::sync::watch::channel(identity.managers.clone());
@@ -409,7 +420,6 @@ pub async fn run(
         networks: data_path.clone().map(|d| d as Arc<dyn shoal_core::node::mesh::NetworkSink>),
     };
     tracing::info!(target: "shoal", node = %identity.node_id, role = %identity.role, addr = %advertise, "daemon running");
-    let exec: Arc<dyn shoal_core::node::agent::Executor> = exec;
     if let Some(addr) = metrics_addr {
         let (manager, exec, mesh) = (manager.clone(), exec.clone(), mesh.clone());
         tokio::spawn(async move {

@@ -33,6 +33,9 @@ enum DaemonCmd {
         /// Serve the live cluster page at https://ADDR/ (ip:port; managers; see `shoal ui token`)
         #[arg(long)]
         ui_addr: Option<String>,
+        /// Test only (scripts/bench-hollow): containers exist only in memory, nothing runs
+        #[arg(long, hide = true)]
+        hollow: bool,
     },
     #[command(subcommand)]
     Swarm(SwarmStart),
@@ -90,6 +93,9 @@ struct NodeFlags {
     /// Serve the live cluster page at https://ADDR/ (ip:port; managers; see `shoal ui token`)
     #[arg(long)]
     ui_addr: Option<String>,
+    /// Test only (scripts/bench-hollow): containers exist only in memory, nothing runs
+    #[arg(long, hide = true)]
+    hollow: bool,
 }
 
 impl NodeFlags {
@@ -102,6 +108,7 @@ impl NodeFlags {
             data_path_addr: self.data_path_addr,
             docker_api: self.docker_api,
             ui_addr: self.ui_addr,
+            hollow: self.hollow,
         }
     }
 }
@@ -225,8 +232,8 @@ pub(crate) fn ui_token(dir: &std::path::Path, cmd: &UiCmd) -> Result<(), String>
 pub(crate) async fn run_daemon(cli: DaemonCli) -> i32 {
     use daemon::{Options, Start};
     let (start, opts) = match cli.cmd {
-        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api, ui_addr } => {
-            (None, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api, ui_addr })
+        DaemonCmd::Daemon { data_dir, listen_addr, metrics_addr, docker_api, ui_addr, hollow } => {
+            (None, Options { data_dir, advertise_addr: String::new(), listen_addr, metrics_addr, data_path_addr: None, docker_api, ui_addr, hollow })
         }
         DaemonCmd::Swarm(SwarmStart::Init { node, force_new_cluster: true, .. }) => (Some(Start::ForceNewCluster { unlock_key: None }), node.options()),
         DaemonCmd::Swarm(SwarmStart::Init { node, init, .. }) => match init.spec() {

@@ -78,6 +78,11 @@ struct Leader {
     /// carries them side by side): dialling per call cost a connection, and in production a
     /// TLS handshake, every heartbeat.
     channels: BTreeMap<String, DispatcherClient<tonic::transport::Channel>>,
+    /// Bumped by the assignments' long poll when its call to the current address failed: the
+    /// heartbeat loop then asks at once whether the leader is still there, instead of at its
+    /// next period (up to 4.5 s later: every worker stayed that long on a dead leader after a
+    /// failover, `scripts/bench-hollow` measured). The heartbeat loop alone switches.
+    lost: Arc<crate::node::signal::Signal>,
 }
 
 /// At most this many managers' channels are kept (a swarm has a handful of managers; the
@@ -86,7 +91,7 @@ const CHANNELS_MAX: usize = 16;
 
 impl Leader {
     fn new(first: String, managers: Vec<String>) -> Leader {
-        Leader { addr: first, epoch: 0, managers, next: 0, switched: Arc::default(), channels: BTreeMap::new() }
+        Leader { addr: first, epoch: 0, managers, next: 0, switched: Arc::default(), channels: BTreeMap::new(), lost: Arc::default() }
     }
 
     /// The client of the manager at `addr`, dialled once and kept.
@@ -197,6 +202,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let start_gate = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_STARTS));
     let in_flight: InFlight = Arc::default();
     let start_ended = Arc::new(crate::node::signal::Signal::new());
+    let lost = leader.lock().unwrap().lost.clone();
     loop {
         // Reconcile once per wake-up. Starts and stops run beside the loop, so it never waits
         // for the engine: a start is several engine round trips (find, image, create, start)
@@ -205,6 +211,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
         // that failed is reported REJECTED by the next reconcile.
         let ended_seen = start_ended.version();
         let assigned_seen = assigned.signal.version();
+        let lost_seen = lost.version();
         let tasks = assigned.tasks.lock().unwrap().clone();
         let synced = assigned.synced.load(std::sync::atomic::Ordering::SeqCst);
         if synced {
@@ -371,6 +378,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
             _ = start_ended.changed(ended_seen) => {}
+            _ = lost.changed(lost_seen) => next_heartbeat = next_heartbeat.min(tokio::time::Instant::now()),
             _ = tokio::time::sleep_until(reports_held_until.map_or(next_heartbeat, |u| u.min(next_heartbeat))) => {}
         }
     }
@@ -453,6 +461,7 @@ const POLL_CALL_TIMEOUT: Duration = Duration::from_secs(crate::node::dispatcher:
 /// Long-polls the assignments of `node_id` from the current leader, restarting on a switch.
 async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned: Arc<Assigned>, exec: Arc<dyn Executor>) {
     let mut known = 0u64;
+    let mut failing = false;
     loop {
         let req = AssignmentsRequest { node_id: node_id.clone(), known_version: known };
         let r = match poll_leader(&leader, |c| async move {
@@ -461,9 +470,22 @@ async fn poll_assignments(node_id: String, leader: Arc<Mutex<Leader>>, assigned:
         })
         .await
         {
-            Polled::Answer(r) => Some(r),
-            Polled::Failed => None,
-            Polled::Switched => continue,
+            Polled::Answer(r) => {
+                failing = false;
+                Some(r)
+            }
+            Polled::Failed => {
+                // Once per run of failures: a leader that answers heartbeats but fails this
+                // call must not draw a heartbeat every RETRY.
+                if !std::mem::replace(&mut failing, true) {
+                    leader.lock().unwrap().lost.bump();
+                }
+                None
+            }
+            Polled::Switched => {
+                failing = false;
+                continue;
+            }
         };
         match r {
             Some(resp) if resp.redirect => {

@@ -28,6 +28,7 @@
 //! container exists starts nothing new (an agent restarted mid-deploy adopts what it finds).
 
 mod events;
+pub mod hollow;
 mod spec;
 mod secrets_dir;
 mod usage;
