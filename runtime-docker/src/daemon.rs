@@ -372,10 +372,14 @@ pub async fn run(
         let names = [identity.advertise_ip(), "127.0.0.1".into(), "localhost".into(), hostname()];
         crate::engine_api::start(&api_endpoints, api.clone(), &names).await?;
         if let Some(addr) = ui_addr {
-            // The page is a view: a node that cannot serve it still runs.
-            if let Err(e) = crate::ui::start(addr, api.clone(), dir.to_path_buf(), &names).await {
-                tracing::warn!(target: "shoal", "the cluster page is not served: {e}");
-            }
+            // The page is a view: a node that cannot serve it still runs, and its start (which
+            // may wait for the store to show the CA) holds up nothing.
+            let (api, dir, names) = (api.clone(), dir.to_path_buf(), names.to_vec());
+            tokio::spawn(async move {
+                if let Err(e) = crate::ui::start(addr, api, dir, &names).await {
+                    tracing::warn!(target: "shoal", "the cluster page is not served: {e}");
+                }
+            });
         }
         // The node serves: from here on nothing of its start is taken back.
         front.set(crate::engine_api::Mode::Active { api, rt: tokio_rt::runtime::Handle::current() });

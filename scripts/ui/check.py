@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,8 @@ import urllib.request
 import websocket
 
 chromium, shoal, data_dir, page_url, worker_id, out_dir = sys.argv[1:7]
-PORT = 9222 + os.getpid() % 500
+# `timeout` ends this with SIGTERM: run the `finally` below (the browser and its profile go).
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
 
 def fail(msg):
@@ -45,7 +47,7 @@ def sh(*args):
 
 profile = tempfile.mkdtemp(prefix="shoal-ui-chromium.")
 browser = subprocess.Popen(
-    [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", f"--remote-debugging-port={PORT}",
+    [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--remote-debugging-port=0",
      f"--user-data-dir={profile}", "--window-size=1400,900", "about:blank"],
     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -97,15 +99,18 @@ def shot(name):
 
 
 try:
+    # The port Chromium chose (port 0: never one another process holds) is in its profile.
     deadline = time.monotonic() + 30
     while True:
         try:
-            targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{PORT}/json/list", timeout=2))
+            with open(os.path.join(profile, "DevToolsActivePort")) as f:
+                port = int(f.readline())
+            targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2))
             page = next(t for t in targets if t.get("type") == "page")
             break
         except Exception as e:
             if time.monotonic() > deadline:
-                fail(f"chromium's DevTools did not answer on port {PORT}: {e}")
+                fail(f"chromium's DevTools did not answer: {e}")
             time.sleep(0.2)
     ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
     cdp("Page.enable")

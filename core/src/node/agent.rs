@@ -85,6 +85,32 @@ struct Leader {
     lost: Arc<crate::node::signal::Signal>,
 }
 
+/// Nodes that lost their leader together ask again spread over this long: 500 workers dialling
+/// the surviving managers in the same instant starved their election on one machine.
+const LOST_LEADER_SPREAD_MS: u64 = 1_000;
+
+/// This node's place in [`LOST_LEADER_SPREAD_MS`]: a hash of its id (xxh3, stable across
+/// releases), so the spread needs no randomness and a run replays the same.
+fn lost_leader_delay(node_id: &str) -> Duration {
+    Duration::from_millis(xxhash_rust::xxh3::xxh3_64(node_id.as_bytes()) % LOST_LEADER_SPREAD_MS)
+}
+
+/// The wait before the next heartbeat after `tries` in a row found no leader: RETRY, then
+/// doubling up to [`LOST_LEADER_BACKOFF_MAX`], plus this node's place in the spread after the
+/// first. Without it every worker asked the surviving managers four times a second while they
+/// held their election (2,000 calls a second from 500 workers, which starved the election's
+/// own messages on one machine: scripts/bench-hollow).
+fn lost_backoff(tries: u32, spread: Duration) -> Duration {
+    if tries <= 1 {
+        return RETRY;
+    }
+    RETRY.saturating_mul(1 << (tries - 1).min(4)).min(LOST_LEADER_BACKOFF_MAX) + spread
+}
+
+/// The longest wait between heartbeats that find no leader (a worker's tasks keep running
+/// meanwhile; the new leader gives every node a grace period after an election).
+const LOST_LEADER_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
 /// At most this many managers' channels are kept (a swarm has a handful of managers; the
 /// bound is for a leader address that keeps changing).
 const CHANNELS_MAX: usize = 16;
@@ -203,6 +229,11 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let in_flight: InFlight = Arc::default();
     let start_ended = Arc::new(crate::node::signal::Signal::new());
     let lost = leader.lock().unwrap().lost.clone();
+    let lost_delay = lost_leader_delay(&cfg.node_id);
+    // Heartbeats in a row that found no leader.
+    let mut lost_tries = 0u32;
+    // Kept across passes: a bump while another wake-up won the select is seen on the next.
+    let mut lost_seen = lost.version();
     loop {
         // Reconcile once per wake-up. Starts and stops run beside the loop, so it never waits
         // for the engine: a start is several engine round trips (find, image, create, start)
@@ -211,7 +242,6 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
         // that failed is reported REJECTED by the next reconcile.
         let ended_seen = start_ended.version();
         let assigned_seen = assigned.signal.version();
-        let lost_seen = lost.version();
         let tasks = assigned.tasks.lock().unwrap().clone();
         let synced = assigned.synced.load(std::sync::atomic::Ordering::SeqCst);
         if synced {
@@ -328,10 +358,14 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     if !resp.managers.is_empty() {
                         l.managers = resp.managers.clone();
                     }
+                    // A manager that knows no leader (an election under way) is a failure:
+                    // back off; one that names the leader is progress.
+                    lost_tries = if resp.leader_addr.is_empty() { lost_tries.saturating_add(1) } else { 0 };
                     l.switch(Some(resp.leader_addr));
-                    next_heartbeat = now + RETRY;
+                    next_heartbeat = now + lost_backoff(lost_tries, lost_delay);
                 }
                 Some(resp) => {
+                    lost_tries = 0;
                     outbox.drain(..take);
                     usage_wanted = resp.usage_wanted;
                     if let (Some(tx), Some(role)) = (&cfg.desired_role, NodeRole::parse(&resp.desired_role)) {
@@ -369,7 +403,8 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 }
                 None => {
                     leader.lock().unwrap().switch(None);
-                    next_heartbeat = now + RETRY;
+                    lost_tries = lost_tries.saturating_add(1);
+                    next_heartbeat = now + lost_backoff(lost_tries, lost_delay);
                 }
             }
         }
@@ -378,7 +413,13 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
             _ = assigned.signal.changed(assigned_seen) => {}
             _ = exec.changed() => {}
             _ = start_ended.changed(ended_seen) => {}
-            _ = lost.changed(lost_seen) => next_heartbeat = next_heartbeat.min(tokio::time::Instant::now()),
+            v = lost.changed(lost_seen) => {
+                lost_seen = v;
+                // Already backing off from a lost leader: the heartbeat loop knows.
+                if lost_tries == 0 {
+                    next_heartbeat = next_heartbeat.min(tokio::time::Instant::now() + lost_delay);
+                }
+            }
             _ = tokio::time::sleep_until(reports_held_until.map_or(next_heartbeat, |u| u.min(next_heartbeat))) => {}
         }
     }

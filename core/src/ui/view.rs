@@ -138,7 +138,7 @@ pub fn cluster_view(store: &Store, events: &[EventMessage]) -> ClusterView {
     nodes.sort_by(|a, b| (b.role, hostname(a), &a.id).cmp(&(a.role, hostname(b), &b.id)));
     let mut budget = CARDS_MAX;
     let mut hidden = 0;
-    let nodes = nodes
+    let nodes: Vec<NodeView> = nodes
         .into_iter()
         .map(|n| {
             let mut on = columns.remove(n.id.as_str()).unwrap_or_default();
@@ -168,6 +168,8 @@ pub fn cluster_view(store: &Store, events: &[EventMessage]) -> ClusterView {
             }
         })
         .collect();
+    // Placed on a node the store no longer has (removed meanwhile): counted, not drawn.
+    hidden += columns.values().map(Vec::len).sum::<usize>();
     pending.sort_by(|a, b| (a.meta.created_at_ms, &a.service_name, a.slot, &a.id).cmp(&(b.meta.created_at_ms, &b.service_name, b.slot, &b.id)));
     let statuses = service_statuses(store);
     let mut updated: BTreeMap<&str, u64> = BTreeMap::new();

@@ -72,7 +72,10 @@ impl EventLog {
 
 impl Observer for EventLog {
     fn applied(&self, _: NodeId, _: u64, _: u64, _: u64, _: u64) {}
-    fn snapshot_installed(&self, _: NodeId, _: u64, _: u64, _: u64) {}
+    // A lagging manager took a snapshot instead of entries: its store changed wholesale.
+    fn snapshot_installed(&self, _: NodeId, index: u64, _: u64, _: u64) {
+        self.changed.send_replace(index);
+    }
     fn committed(&self, _: NodeId, index: u64, events: &[shoal_core::store::Event], _: &shoal_core::store::Store) {
         if !events.is_empty() {
             self.changed.send_replace(index);

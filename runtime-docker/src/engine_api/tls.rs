@@ -99,14 +99,49 @@ fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str, auth: ClientAuth)
     rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key).map_err(|e| format!("TLS: {e}"))
 }
 
+/// Connections open at once under [`ClientAuth::Optional`], where anyone may finish a
+/// handshake: more are closed at accept (each holds a descriptor of the process that runs raft).
+pub const OPTIONAL_CONNECTIONS_MAX: usize = 128;
+
+/// A connection holding its place among [`OPTIONAL_CONNECTIONS_MAX`] until it closes.
+pub struct Held {
+    inner: tokio_rustls::server::TlsStream<TcpStream>,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+// Plain delegation (the stream is Unpin).
+impl tokio_rt::io::AsyncRead for Held {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio_rt::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio_rt::io::AsyncWrite for Held {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// Accepted connections that finished their handshake (axum's [`axum::serve::Listener`]).
 pub struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, Peer)>,
+    ready: tokio::sync::mpsc::Receiver<(Held, Peer)>,
     local: Peer,
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Io = Held;
     type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -136,6 +171,7 @@ pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String], auth: Clien
     let tcp = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = Peer { addr: tcp.local_addr().map_err(|e| e.to_string())?, certified: false };
     let (tx, ready) = tokio::sync::mpsc::channel(READY_QUEUE);
+    let slots = (auth == ClientAuth::Optional).then(|| Arc::new(tokio::sync::Semaphore::new(OPTIONAL_CONNECTIONS_MAX)));
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match tcp.accept().await {
@@ -145,6 +181,16 @@ pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String], auth: Clien
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
+            };
+            let slot = match &slots {
+                None => None,
+                Some(s) => match s.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        tracing::info!(target: "shoal", %peer, "{what}: {OPTIONAL_CONNECTIONS_MAX} connections open already: closed");
+                        continue;
+                    }
+                },
             };
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
@@ -158,7 +204,7 @@ pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String], auth: Clien
                             tracing::info!(target: "shoal", %peer, "{what} refused a worker's certificate");
                             return;
                         }
-                        let _ = tx.send((tls, Peer { addr: peer, certified })).await;
+                        let _ = tx.send((Held { inner: tls, _slot: slot }, Peer { addr: peer, certified })).await;
                     }
                     Ok(Err(e)) => tracing::info!(target: "shoal", %peer, "{what} TLS handshake refused: {e}"),
                     Err(_) => tracing::info!(target: "shoal", %peer, "{what} TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"),

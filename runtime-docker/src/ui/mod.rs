@@ -8,11 +8,17 @@
 //!   manager's, as for the Engine API), or a browser with this manager's read-only token
 //!   (`shoal ui token`, token.rs): `/?token=T` sets it as an HttpOnly cookie and redirects to
 //!   `/`, so the token leaves the address bar.
+//!   The cookie is the host's, not the port's: a browser also sends it to other HTTPS
+//!   services on the manager's address; it opens nothing but this page.
 //! * `GET /` the page (page.html, embedded: no build step), `GET /view` the view as JSON,
 //!   `GET /stream` server-sent events: the view now, then again after each change of the store
 //!   (coalesced over [`COALESCE`]), a comment every [`KEEPALIVE`] to notice closed pages.
-//! * Bounded: at most [`STREAMS_MAX`] open pages; the view itself is bounded by core.
-//! * A stream opened with a token ends when the token is rotated (checked at each keep-alive).
+//! * One producer builds the view, once per change and only while a page is open; every page's
+//!   stream forwards it (a view is a scan of the store under its lock: never one per page).
+//! * Bounded: at most [`STREAMS_MAX`] open pages and [`tls::OPTIONAL_CONNECTIONS_MAX`]
+//!   connections (anyone may finish a handshake here); core bounds the task cards listed.
+//! * A stream opened with a token ends when the token is rotated (checked before each view
+//!   and at each keep-alive).
 
 mod token;
 
@@ -42,6 +48,10 @@ struct Ui {
     /// The data directory (the token file).
     dir: PathBuf,
     streams: Arc<tokio::sync::Semaphore>,
+    /// The latest view as JSON, from the producer.
+    views: tokio::sync::watch::Sender<Arc<str>>,
+    /// A page opened: the producer sends a fresh view.
+    wanted: tokio::sync::Notify,
 }
 
 type Resp = Response<Body>;
@@ -136,7 +146,9 @@ async fn page(State(ui): State<Arc<Ui>>, ConnectInfo(peer): ConnectInfo<Peer>, h
         // of the address bar (and of the browser's history).
         Some(Access::Token(t)) if query_token(&uri).is_some() => {
             let mut r = answer(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
-            let cookie = format!("{COOKIE}={t}; Path=/; Secure; HttpOnly; SameSite=Strict");
+            // Lax, not Strict: a link to `/?token=` followed from another site must still
+            // carry the cookie through this redirect. The page only reads.
+            let cookie = format!("{COOKIE}={t}; Path=/; Secure; HttpOnly; SameSite=Lax");
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -166,35 +178,47 @@ async fn stream(State(ui): State<Arc<Ui>>, ConnectInfo(peer): ConnectInfo<Peer>,
         return text(StatusCode::SERVICE_UNAVAILABLE, format!("{STREAMS_MAX} pages are open on this manager already: close one, or open another manager's page"));
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let mut views = ui.views.subscribe();
+    ui.wanted.notify_one();
     tokio::spawn(async move {
         let _permit = permit;
-        let mut changes = ui.api.events.changes();
-        let mut last = String::new();
-        loop {
-            changes.borrow_and_update();
+        let mut last: Arc<str> = Arc::from("");
+        let mut next_check = tokio::time::Instant::now() + KEEPALIVE;
+        // Why the stream ends, told to the page (it then stops reconnecting).
+        let refusal = |ui: &Ui| -> Option<&'static [u8]> {
             if !ui.api.is_manager() {
-                let _ = tx.send(Bytes::from_static(b"event: denied\ndata: this node is no longer a manager\n\n")).await;
-                return;
+                Some(b"event: denied\ndata: this node is no longer a manager\n\n")
+            } else if !ui.still_allowed(&access) {
+                Some(b"event: denied\ndata: the token was rotated: open the page with the new one (shoal ui token)\n\n")
+            } else {
+                None
             }
-            let json = ui.view_json();
-            if json != last {
-                if tx.send(Bytes::from(format!("data: {json}\n\n"))).await.is_err() {
-                    return;
-                }
-                last = json;
-            }
+        };
+        loop {
             tokio::select! {
                 biased;
-                r = changes.changed() => {
+                r = views.changed() => {
                     if r.is_err() {
                         return;
                     }
-                    tokio::time::sleep(COALESCE).await;
+                    let json = views.borrow_and_update().clone();
+                    if json.is_empty() || json == last {
+                        continue;
+                    }
+                    if let Some(why) = refusal(&ui) {
+                        let _ = tx.send(Bytes::from_static(why)).await;
+                        return;
+                    }
+                    if tx.send(Bytes::from(format!("data: {json}\n\n"))).await.is_err() {
+                        return;
+                    }
+                    last = json;
                 }
                 _ = tx.closed() => return,
-                _ = tokio::time::sleep(KEEPALIVE) => {
-                    if !ui.still_allowed(&access) {
-                        let _ = tx.send(Bytes::from_static(b"event: denied\ndata: the token was rotated: open the page with the new one (shoal ui token)\n\n")).await;
+                _ = tokio::time::sleep_until(next_check) => {
+                    next_check += KEEPALIVE;
+                    if let Some(why) = refusal(&ui) {
+                        let _ = tx.send(Bytes::from_static(why)).await;
                         return;
                     }
                     if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
@@ -210,6 +234,29 @@ async fn stream(State(ui): State<Arc<Ui>>, ConnectInfo(peer): ConnectInfo<Peer>,
     r
 }
 
+/// Builds the view after each change of the store (coalesced) while a page is open, and at
+/// once for a page that just opened.
+async fn produce(ui: Arc<Ui>) {
+    let mut changes = ui.api.events.changes();
+    loop {
+        tokio::select! {
+            biased;
+            r = changes.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                tokio::time::sleep(COALESCE).await;
+                changes.borrow_and_update();
+            }
+            _ = ui.wanted.notified() => {}
+        }
+        // No page open: nothing to build (the next page asks for a fresh view).
+        if ui.views.receiver_count() > 0 {
+            ui.views.send_replace(Arc::from(ui.view_json()));
+        }
+    }
+}
+
 /// Serves the page on `addr` for the node's life. Only managers hold the store it shows.
 pub async fn start(addr: SocketAddr, api: Arc<EngineApi>, dir: PathBuf, names: &[String]) -> Result<(), String> {
     if !api.is_manager() {
@@ -220,7 +267,14 @@ pub async fn start(addr: SocketAddr, api: Arc<EngineApi>, dir: PathBuf, names: &
     let names = crate::engine_api::cert_names(names, addr);
     let listener = tls::bind(addr, &root, &names, ClientAuth::Optional, "cluster page").await?;
     tracing::info!(target: "shoal", "cluster page at https://{addr}/ (a client certificate of the swarm, or the token `shoal ui token` prints)");
-    let ui = Arc::new(Ui { api, dir, streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)) });
+    let ui = Arc::new(Ui {
+        api,
+        dir,
+        streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
+        views: tokio::sync::watch::Sender::new(Arc::from("")),
+        wanted: tokio::sync::Notify::new(),
+    });
+    tokio::spawn(produce(ui.clone()));
     let app = axum::Router::new()
         .route("/", axum::routing::get(page))
         .route("/view", axum::routing::get(view))

@@ -97,6 +97,8 @@ fn the_view_is_bounded_whatever_the_store_holds() {
     for i in 0..(CARDS_MAX as u64 + 10) {
         objects.push(Object::Task(task(&format!("r{i:06}"), svc, i + 1, if i % 2 == 0 { "n1" } else { "n2" }, TaskState::Running, 1)));
     }
+    // Placed on a node the store no longer has.
+    objects.push(Object::Task(task("gone", svc, 999_999, "n-removed", TaskState::Running, 1)));
     for i in 0..(PENDING_MAX as u64 + 50) {
         objects.push(Object::Task(task(&format!("p{i:06}"), svc, 900_000 + i, "", TaskState::Pending, 1)));
     }
@@ -104,7 +106,7 @@ fn the_view_is_bounded_whatever_the_store_holds() {
     let v = cluster_view(&store(objects), &events);
     let shown: usize = v.nodes.iter().map(|n| n.tasks.len()).sum();
     assert_eq!(shown, CARDS_MAX);
-    assert_eq!(v.cards_hidden, 10);
+    assert_eq!(v.cards_hidden, 11, "10 over the budget, 1 on a removed node");
     assert_eq!(v.pending.len(), PENDING_MAX);
     assert_eq!(v.pending_total, PENDING_MAX + 50);
     assert_eq!(v.events.len(), EVENTS_SHOWN);
