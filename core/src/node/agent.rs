@@ -85,30 +85,35 @@ struct Leader {
     lost: Arc<crate::node::signal::Signal>,
 }
 
-/// Nodes that lost their leader together ask again spread over this long: 500 workers dialling
-/// the surviving managers in the same instant starved their election on one machine.
-const LOST_LEADER_SPREAD_MS: u64 = 1_000;
+/// Nodes that lost their leader together ask again spread over this long, each at its own
+/// place: 500 workers dialling the surviving managers in the same instant starved their
+/// election on one machine.
+const LOST_LEADER_SPREAD_MS: u64 = 250;
 
-/// This node's place in [`LOST_LEADER_SPREAD_MS`]: a hash of its id (xxh3, stable across
-/// releases), so the spread needs no randomness and a run replays the same.
-fn lost_leader_delay(node_id: &str) -> Duration {
-    Duration::from_millis(xxhash_rust::xxh3::xxh3_64(node_id.as_bytes()) % LOST_LEADER_SPREAD_MS)
+/// This node's place in every spread: a hash of its id (xxh3, stable across releases), so the
+/// spread needs no randomness and a run replays the same.
+fn node_hash(node_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(node_id.as_bytes())
 }
 
-/// The wait before the next heartbeat after `tries` in a row found no leader: RETRY, then
-/// doubling up to [`LOST_LEADER_BACKOFF_MAX`], plus this node's place in the spread after the
-/// first. Without it every worker asked the surviving managers four times a second while they
-/// held their election (2,000 calls a second from 500 workers, which starved the election's
-/// own messages on one machine: scripts/bench-hollow).
-fn lost_backoff(tries: u32, spread: Duration) -> Duration {
+/// The wait before the next heartbeat after `tries` in a row found no leader: RETRY, then a
+/// step doubling up to [`LOST_LEADER_BACKOFF_MAX`], of which the node waits between half and
+/// all, at its own place (`hash`). Without it every worker asked the surviving managers four
+/// times a second, all in step, while they held their election (2,000 calls a second from
+/// 500 workers, which starved the election's own messages on one machine: scripts/bench-hollow).
+fn lost_backoff(tries: u32, hash: u64) -> Duration {
     if tries <= 1 {
         return RETRY;
     }
-    RETRY.saturating_mul(1 << (tries - 1).min(4)).min(LOST_LEADER_BACKOFF_MAX) + spread
+    let step = RETRY.saturating_mul(1 << (tries - 1).min(4)).min(LOST_LEADER_BACKOFF_MAX);
+    let half = step / 2;
+    half + Duration::from_millis(hash % (half.as_millis() as u64).max(1))
 }
 
 /// The longest wait between heartbeats that find no leader (a worker's tasks keep running
-/// meanwhile; the new leader gives every node a grace period after an election).
+/// meanwhile; the new leader gives every node a grace period after an election). With 1 s,
+/// 200 workers reattached 1-2 s sooner, but 500 asked the new leader hard enough that it
+/// lost its leadership again and again (scripts/bench-hollow).
 const LOST_LEADER_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// At most this many managers' channels are kept (a swarm has a handful of managers; the
@@ -229,7 +234,8 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
     let in_flight: InFlight = Arc::default();
     let start_ended = Arc::new(crate::node::signal::Signal::new());
     let lost = leader.lock().unwrap().lost.clone();
-    let lost_delay = lost_leader_delay(&cfg.node_id);
+    let hash = node_hash(&cfg.node_id);
+    let lost_delay = Duration::from_millis(hash % LOST_LEADER_SPREAD_MS);
     // Heartbeats in a row that found no leader.
     let mut lost_tries = 0u32;
     // Kept across passes: a bump while another wake-up won the select is seen on the next.
@@ -362,7 +368,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     // back off; one that names the leader is progress.
                     lost_tries = if resp.leader_addr.is_empty() { lost_tries.saturating_add(1) } else { 0 };
                     l.switch(Some(resp.leader_addr));
-                    next_heartbeat = now + lost_backoff(lost_tries, lost_delay);
+                    next_heartbeat = now + lost_backoff(lost_tries, hash);
                 }
                 Some(resp) => {
                     lost_tries = 0;
@@ -404,7 +410,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                 None => {
                     leader.lock().unwrap().switch(None);
                     lost_tries = lost_tries.saturating_add(1);
-                    next_heartbeat = now + lost_backoff(lost_tries, lost_delay);
+                    next_heartbeat = now + lost_backoff(lost_tries, hash);
                 }
             }
         }
@@ -650,6 +656,28 @@ async fn poll_table<T: serde::de::DeserializeOwned>(node_id: String, leader: Arc
             },
             Polled::Failed => tokio::time::sleep(RETRY).await,
             Polled::Switched => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod lost_backoff_tests {
+    use super::*;
+
+    proptest::proptest! {
+        // A node that keeps finding no leader waits longer, never past the cap, and nodes
+        // spread over the upper half of each step.
+        #[test]
+        fn backoff_grows_within_its_step_and_stops_at_the_cap(hash: u64, tries in 0u32..100) {
+            let d = lost_backoff(tries, hash);
+            if tries <= 1 {
+                proptest::prop_assert_eq!(d, RETRY);
+            } else {
+                let step = RETRY.saturating_mul(1 << (tries - 1).min(4)).min(LOST_LEADER_BACKOFF_MAX);
+                proptest::prop_assert!(d >= step / 2 && d < step, "{d:?} outside [{:?}, {step:?})", step / 2);
+                proptest::prop_assert!(d < LOST_LEADER_BACKOFF_MAX);
+                proptest::prop_assert!(lost_backoff(tries + 1, hash) >= d || step == LOST_LEADER_BACKOFF_MAX);
+            }
         }
     }
 }
