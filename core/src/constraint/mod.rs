@@ -1,6 +1,6 @@
 //! Placement constraints: `node.labels.zone==east`, `node.role!=manager`, ...
 //!
-//! Owns the constraint syntax of DESIGN.md §2 (swarmkit's `manager/constraint`): keys
+//! Owns the constraint syntax (swarmkit's `manager/constraint`; CONTRIBUTING.md): keys
 //! `node.id`, `node.hostname`, `node.role`, `node.ip`, `node.platform.os`,
 //! `node.platform.arch`, `node.labels.X`, `engine.labels.X`; operators `==` and `!=`; values
 //! compared case-insensitively; a missing label reads as "". Input: the strings of a service's

@@ -4,7 +4,7 @@
 //! Dead peers are detected by deadlines, not HTTP/2 keepalive (madsim-tonic ignores it, and an
 //! open stream to a partitioned peer stalls silently): every RPC runs under a timeout. Failures
 //! are reported as `RPCError::Network`/`Timeout`, never `Unreachable`: openraft answers
-//! `Unreachable` with an unbiased `select!` backoff that breaks determinism (FACTS.md).
+//! `Unreachable` with an unbiased `select!` backoff that breaks determinism (CONTRIBUTING.md, measured facts).
 
 use super::{NodeId, Raft, TypeConfig};
 use crate::proto::raft_client::RaftClient;

@@ -2,7 +2,7 @@
 //!
 //! openraft's stock `TokioRuntime` panics under madsim ("there is no reactor running"), so
 //! under `cfg(madsim)` this adapter maps spawn/sleep/timeout onto madsim and draws openraft's
-//! randomness (election timeouts) from madsim's seeded RNG (FACTS.md). Instants stay
+//! randomness (election timeouts) from madsim's seeded RNG (CONTRIBUTING.md, measured facts). Instants stay
 //! `tokio::time::Instant`: madsim intercepts the clock, so they read virtual time.
 
 #[cfg(not(madsim))]
