@@ -195,7 +195,8 @@ async fn stream(State(ui): State<Arc<Ui>>, ConnectInfo(peer): ConnectInfo<Peer>,
             }
         };
         loop {
-            tokio::select! {
+            // What to send next: a new view, or a keep-alive; both only while the page may look.
+            let next = tokio::select! {
                 biased;
                 r = views.changed() => {
                     if r.is_err() {
@@ -205,26 +206,21 @@ async fn stream(State(ui): State<Arc<Ui>>, ConnectInfo(peer): ConnectInfo<Peer>,
                     if json.is_empty() || json == last {
                         continue;
                     }
-                    if let Some(why) = refusal(&ui) {
-                        let _ = tx.send(Bytes::from_static(why)).await;
-                        return;
-                    }
-                    if tx.send(Bytes::from(format!("data: {json}\n\n"))).await.is_err() {
-                        return;
-                    }
                     last = json;
+                    Bytes::from(format!("data: {last}\n\n"))
                 }
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep_until(next_check) => {
                     next_check += KEEPALIVE;
-                    if let Some(why) = refusal(&ui) {
-                        let _ = tx.send(Bytes::from_static(why)).await;
-                        return;
-                    }
-                    if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
-                        return;
-                    }
+                    Bytes::from_static(b": keep-alive\n\n")
                 }
+            };
+            if let Some(why) = refusal(&ui) {
+                let _ = tx.send(Bytes::from_static(why)).await;
+                return;
+            }
+            if tx.send(next).await.is_err() {
+                return;
             }
         }
     });
