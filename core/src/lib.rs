@@ -21,6 +21,7 @@ pub mod constraint;
 pub mod control;
 pub mod dispatcher;
 pub mod engine_api;
+pub mod figures;
 pub mod leader;
 pub mod model;
 pub mod mutant;

@@ -3,9 +3,12 @@
 //!
 //! What it reports, all read when scraped (nothing is kept between scrapes):
 //! * raft: `shoal_raft_term`, `shoal_raft_last_log_index`, `shoal_raft_applied_index`,
-//!   `shoal_raft_leader` (1 on the leader), `shoal_raft_voters`;
-//! * the store as this node applied it: `shoal_tasks{state=…}` (live tasks by observed
-//!   state), `shoal_nodes{state=…}` (a node marked down missed its heartbeats), `shoal_services`;
+//!   `shoal_raft_leader` (1 on the leader), `shoal_raft_voters`, `shoal_raft_apply_lag`,
+//!   `shoal_raft_leader_changes_total`;
+//! * the store as this node applied it (core/src/figures.rs): `shoal_tasks{state=…}` (live
+//!   tasks by observed state), `shoal_tasks_pending`, `shoal_nodes{state=…}` (a node marked
+//!   down missed its heartbeats), `shoal_services`, and per service `shoal_service_replicas`,
+//!   `shoal_service_updating` and `shoal_service_updated` (an update's progress);
 //! * the agent: `shoal_agent_containers{state=…}` (this node's task containers by state);
 //! * what this process saw as leader (core/src/node/counters.rs):
 //!   `shoal_heartbeats_missed_total` (nodes it marked down for a missed heartbeat deadline)
@@ -20,7 +23,8 @@
 
 use crate::ingress::IngressProxy;
 use shoal_core::agent::ContainerState;
-use shoal_core::model::{Kind, NodeState, Object, TaskState};
+use shoal_core::figures::ServiceFigures;
+use shoal_core::node::counters::Figures;
 use shoal_core::node::agent::Executor;
 use shoal_core::node::Manager;
 use std::collections::BTreeMap;
@@ -34,8 +38,8 @@ const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// A client that sends nothing for this long is dropped.
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn lower<T: std::fmt::Debug>(v: T) -> String {
-    format!("{v:?}").to_lowercase()
+fn counter(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
@@ -48,59 +52,31 @@ fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
 /// The metrics text of one scrape (pure but for what it reads from the node).
 pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy) -> String {
     let mut out = String::new();
-    let m = manager.raft.metrics().borrow().clone();
-    let leader = u64::from(manager.is_leader());
-    gauge(&mut out, "shoal_raft_term", "Current raft term.", &[(String::new(), m.current_term)]);
-    gauge(&mut out, "shoal_raft_last_log_index", "Index of the last raft log entry.", &[(String::new(), m.last_log_index.unwrap_or(0))]);
-    gauge(&mut out, "shoal_raft_applied_index", "Index of the last entry applied to the store.", &[(String::new(), m.last_applied.map(|l| l.index).unwrap_or(0))]);
-    gauge(&mut out, "shoal_raft_leader", "1 when this manager leads.", &[(String::new(), leader)]);
-    gauge(&mut out, "shoal_raft_voters", "Voters in the raft membership.", &[(String::new(), m.membership_config.membership().voter_ids().count() as u64)]);
-    let lag = m.last_log_index.unwrap_or(0).saturating_sub(m.last_applied.map(|l| l.index).unwrap_or(0));
-    gauge(&mut out, "shoal_raft_apply_lag", "Log entries this manager holds but has not applied yet.", &[(String::new(), lag)]);
-    let name = "shoal_raft_leader_changes_total";
-    let changes = manager.counters.leader_changes.load(std::sync::atomic::Ordering::Relaxed);
-    let _ = writeln!(out, "# HELP {name} Changes of the raft leader this manager saw.\n# TYPE {name} counter\n{name} {changes}");
-    let (tasks, nodes, services, per_service) = manager.state.with_store(|s| {
-        let mut tasks: BTreeMap<String, u64> = BTreeMap::new();
-        for o in s.list(Kind::Task) {
-            if let Object::Task(t) = o {
-                if t.is_live() || t.status.state <= TaskState::Running {
-                    *tasks.entry(lower(t.status.state)).or_default() += 1;
-                }
-            }
-        }
-        let mut nodes: BTreeMap<String, u64> = BTreeMap::new();
-        for st in [NodeState::Unknown, NodeState::Down, NodeState::Ready, NodeState::Disconnected] {
-            nodes.insert(lower(st), 0);
-        }
-        for o in s.list(Kind::Node) {
-            if let Object::Node(n) = o {
-                *nodes.entry(lower(n.status.state)).or_default() += 1;
-            }
-        }
-        // Per service: tasks desired and running as `service ls` counts them, and whether an
-        // update or rollback is under way.
-        let statuses = shoal_core::engine_api::query::service_statuses(s);
-        let mut per_service: Vec<(String, u64, u64, bool)> = Vec::new();
-        for svc in s.list_services() {
-            let st = statuses.get(svc.id.as_str()).cloned().unwrap_or_default();
-            let (desired, running) = (st.desired_tasks, st.running_tasks);
-            let updating = svc.update_status.as_ref().is_some_and(|u| matches!(u.state, shoal_core::model::UpdateState::Updating | shoal_core::model::UpdateState::RollbackStarted));
-            per_service.push((svc.spec.annotations.name.clone(), desired, running, updating));
-        }
-        (tasks, nodes, s.list_services().count() as u64, per_service)
-    });
+    let Figures { raft, leader, store } = manager.figures();
+    let one = |v: u64| [(String::new(), v)];
+    gauge(&mut out, "shoal_raft_term", "Current raft term.", &one(raft.term));
+    gauge(&mut out, "shoal_raft_last_log_index", "Index of the last raft log entry.", &one(raft.last_log_index));
+    gauge(&mut out, "shoal_raft_applied_index", "Index of the last entry applied to the store.", &one(raft.applied_index));
+    gauge(&mut out, "shoal_raft_leader", "1 when this manager leads.", &one(u64::from(raft.leader)));
+    gauge(&mut out, "shoal_raft_voters", "Voters in the raft membership.", &one(raft.voters));
+    gauge(&mut out, "shoal_raft_apply_lag", "Log entries this manager holds but has not applied yet.", &one(raft.apply_lag));
+    counter(&mut out, "shoal_raft_leader_changes_total", "Changes of the raft leader this manager saw.", raft.leader_changes);
     let labelled = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, v)| (format!("{{state=\"{k}\"}}"), v)).collect::<Vec<_>>();
-    gauge(&mut out, "shoal_tasks", "Live tasks by observed state.", &labelled(tasks));
-    gauge(&mut out, "shoal_nodes", "Nodes by status (down: missed its heartbeat deadline).", &labelled(nodes));
-    gauge(&mut out, "shoal_services", "Services.", &[(String::new(), services)]);
-    let replicas: Vec<(String, u64)> = per_service
+    gauge(&mut out, "shoal_tasks", "Live tasks by observed state.", &labelled(store.tasks));
+    gauge(&mut out, "shoal_tasks_pending", "Live tasks waiting for a node (the scheduler could not place them yet).", &one(store.pending));
+    gauge(&mut out, "shoal_nodes", "Nodes by status (down: missed its heartbeat deadline).", &labelled(store.nodes));
+    gauge(&mut out, "shoal_services", "Services.", &one(store.services.len() as u64));
+    let per_service = |f: &dyn Fn(&ServiceFigures) -> u64| -> Vec<(String, u64)> {
+        store.services.iter().map(|s| (format!("{{service=\"{}\"}}", s.name), f(s))).collect()
+    };
+    let replicas: Vec<(String, u64)> = store
+        .services
         .iter()
-        .flat_map(|(name, desired, running, _)| [(format!("{{service=\"{name}\",state=\"desired\"}}"), *desired), (format!("{{service=\"{name}\",state=\"running\"}}"), *running)])
+        .flat_map(|s| [(format!("{{service=\"{}\",state=\"desired\"}}", s.name), s.desired), (format!("{{service=\"{}\",state=\"running\"}}", s.name), s.running)])
         .collect();
     gauge(&mut out, "shoal_service_replicas", "Per service: tasks desired and running, as `service ls` counts them.", &replicas);
-    let updating: Vec<(String, u64)> = per_service.iter().map(|(name, _, _, u)| (format!("{{service=\"{name}\"}}"), u64::from(*u))).collect();
-    gauge(&mut out, "shoal_service_updating", "1 while a rolling update or rollback of the service is under way.", &updating);
+    gauge(&mut out, "shoal_service_updating", "1 while a rolling update or rollback of the service is under way.", &per_service(&|s| u64::from(s.updating)));
+    gauge(&mut out, "shoal_service_updated", "Per service: running tasks of its current spec (an update's progress, out of desired).", &per_service(&|s| s.updated));
     let mut containers: BTreeMap<String, u64> = BTreeMap::new();
     for c in exec.list().await {
         let state = match c.state {
@@ -113,9 +89,7 @@ pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy)
         *containers.entry(state.into()).or_default() += 1;
     }
     gauge(&mut out, "shoal_agent_containers", "This node's task containers by state.", &labelled(containers));
-    let missed = manager.counters.heartbeats_missed.load(std::sync::atomic::Ordering::Relaxed);
-    let name = "shoal_heartbeats_missed_total";
-    let _ = writeln!(out, "# HELP {name} Nodes this process, as leader, marked down for a missed heartbeat deadline.\n# TYPE {name} counter\n{name} {missed}");
+    counter(&mut out, "shoal_heartbeats_missed_total", "Nodes this process, as leader, marked down for a missed heartbeat deadline.", leader.heartbeats_missed);
     let h = manager.counters.scheduler_latency();
     let name = "shoal_scheduler_latency_seconds";
     let _ = writeln!(out, "# HELP {name} Time from a task's creation to its assignment by this process's scheduler.\n# TYPE {name} histogram");

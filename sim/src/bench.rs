@@ -331,7 +331,7 @@ within = "60s"
                 "bench": "cluster", "managers": managers, "workers": workers, "tasks": tasks, "seed": seed,
                 "virtual_secs": r.virtual_secs, "wall_secs": r.wall_secs, "speedup": (speedup * 10.0).round() / 10.0,
                 "converged_at_secs": converged, "peak_rss_mib": peak_rss_mib().round(), "verdict": r.verdict,
-                "trace_hash": r.trace_hash, "deterministic": deterministic,
+                "trace_hash": r.trace_hash, "deterministic": deterministic, "figures": r.figures,
             })
         );
     } else {
@@ -344,6 +344,21 @@ within = "60s"
             r.verdict,
             r.trace_hash
         );
+        if let Some(f) = &r.figures {
+            println!(
+                "figures (leader at the end): term={} log_index={} apply_lag={} leader_changes={} heartbeats_missed={} \
+                 assignments={} mean_wait_ms={} pending={} tasks={:?}",
+                f.raft.term,
+                f.raft.last_log_index,
+                f.raft.apply_lag,
+                f.raft.leader_changes,
+                f.leader.heartbeats_missed,
+                f.leader.assignments,
+                f.leader.assignment_wait_ms_sum.checked_div(f.leader.assignments).unwrap_or(0),
+                f.store.pending,
+                f.store.tasks
+            );
+        }
     }
     if let Some(f) = r.failure_text() {
         println!("{f}");

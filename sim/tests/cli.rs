@@ -33,6 +33,14 @@ fn run_prints_banner_first_and_json_last() {
     for key in ["scenario", "trace_hash", "virtual_secs", "wall_secs", "events", "violations"] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
+    // The leader's figures as the run ends, as `/metrics` would show them: it leads, three
+    // voters after the demotions, elections seen, every node counted.
+    let f = &json["figures"];
+    assert_eq!(f["raft"]["leader"], true, "{f}");
+    assert_eq!(f["raft"]["voters"], 3, "{f}");
+    assert!(f["raft"]["term"].as_u64().unwrap() >= 1 && f["raft"]["last_log_index"].as_u64().unwrap() > 0, "{f}");
+    assert_eq!(f["store"]["nodes"]["ready"], 5, "{f}");
+    assert_eq!(f["store"]["pending"], 0, "{f}");
 }
 
 #[test]

@@ -31,6 +31,8 @@ pub struct PassInput {
     pub expired: Vec<String>,
     /// Raft voters and the leader's raft id (node roles follow them); empty = leave roles.
     pub voters: std::collections::BTreeSet<u64>,
+    /// The voters the leader's raft cannot reach (their managers show `Unreachable`).
+    pub unreachable: std::collections::BTreeSet<u64>,
     pub leader_raft_id: u64,
     /// The root (join tokens) `swarm init` made, written with the Cluster object by the first
     /// leader; None = make one from the RNG.
@@ -72,7 +74,7 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     }
     dispatcher::orphan(&mut o, now);
     if !input.voters.is_empty() {
-        dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id);
+        dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id, &input.unreachable);
     }
     orchestrator::autoscale::apply(&mut o, &input.scales);
     // A node joined or came back: services with `--rebalance auto` spread onto it.
@@ -94,26 +96,33 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
 /// names every clock a pass reads), and the leader's shell skips it — unless a task is
 /// `pending`, which every pass retries. Without this the shell woke for every node's heartbeat
 /// deadline and ran a full pass each time: at 1,000 nodes, hundreds a second over every task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quiet {
     applied: u64,
     pending: bool,
     until_ms: u64,
+    /// The unreachable managers the idle pass saw: a change is an input.
+    unreachable: std::collections::BTreeSet<u64>,
 }
 
 impl Quiet {
-    /// After a pass at `now_ms` over `store` proposed nothing; `max_ms` bounds the quiet (the
+    /// After a pass with `input` over `store` proposed nothing; `max_ms` bounds the quiet (the
     /// shell's own safety net of a full pass every so often).
-    pub fn after_idle_pass(store: &Store, now_ms: u64, max_ms: u64) -> Quiet {
+    pub fn after_idle_pass(store: &Store, input: &PassInput, max_ms: u64) -> Quiet {
+        let now_ms = input.now_ms;
         let until_ms = next_deadline_ms(store, now_ms).unwrap_or(u64::MAX).min(now_ms + max_ms);
-        Quiet { applied: store.last_index(), pending: has_pending_task(store), until_ms }
+        Quiet { applied: store.last_index(), pending: has_pending_task(store), until_ms, unreachable: input.unreachable.clone() }
     }
 
     /// Whether a pass with `input` over the store at index `applied` may be skipped.
     pub fn skips(&self, input: &PassInput, applied: u64) -> bool {
         let no_inputs =
             input.registrations.is_empty() && input.status_updates.is_empty() && input.expired.is_empty() && input.scales.is_empty();
-        no_inputs && !self.pending && input.now_ms < self.until_ms && applied == self.applied
+        no_inputs
+            && !self.pending
+            && input.now_ms < self.until_ms
+            && applied == self.applied
+            && input.unreachable == self.unreachable
     }
 
     /// When the quiet ends (the idle shell wakes then at the latest).

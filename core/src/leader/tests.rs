@@ -342,7 +342,17 @@ fn node_roles_follow_the_raft_membership() {
     assert_eq!(n.role, crate::model::NodeRole::Manager);
     assert!(n.manager_status.as_ref().is_some_and(|m| m.leader && m.raft_id == id1));
     assert_eq!(control::find_node(&w.store, "worker-2").unwrap().role, NodeRole::Worker);
-    assert_eq!(w.pass(PassInput { voters, leader_raft_id: id1, ..Default::default() }), 0, "no rewrite when unchanged");
+    assert_eq!(w.pass(PassInput { voters: voters.clone(), leader_raft_id: id1, ..Default::default() }), 0, "no rewrite when unchanged");
+    // A second manager the leader's raft stops hearing from shows Unreachable, and Reachable
+    // again once it answers; the leader itself never does.
+    let id2 = reg("worker-2", BTreeMap::new()).raft_id;
+    let two: std::collections::BTreeSet<u64> = [id1, id2].into();
+    let lost = PassInput { voters: two.clone(), leader_raft_id: id1, unreachable: [id1, id2].into(), ..Default::default() };
+    assert_eq!(w.pass(lost), 1, "only worker-2 changes");
+    assert_eq!(control::find_node(&w.store, "worker-2").unwrap().manager_status_text(), "Unreachable");
+    assert_eq!(control::find_node(&w.store, "worker-1").unwrap().manager_status_text(), "Leader");
+    w.pass(PassInput { voters: two, leader_raft_id: id1, ..Default::default() });
+    assert_eq!(control::find_node(&w.store, "worker-2").unwrap().manager_status_text(), "Reachable");
 }
 
 #[test]
@@ -448,13 +458,15 @@ fn a_quiet_store_stays_quiet_until_its_next_deadline() {
     fail(&mut w);
     let delay_end = next_deadline_ms(&w.store, w.now_ms).expect("the restart delay is a deadline");
     assert_eq!(delay_end, w.now_ms + 5_000);
-    let quiet = Quiet::after_idle_pass(&w.store, w.now_ms, 60_000);
     let idle = |now_ms| PassInput { now_ms, ..Default::default() };
+    let quiet = Quiet::after_idle_pass(&w.store, &idle(w.now_ms), 60_000);
     let index = w.store.last_index();
     assert!(quiet.skips(&idle(delay_end - 1), index));
     assert!(!quiet.skips(&idle(delay_end), index), "the quiet ends at the deadline");
     assert!(!quiet.skips(&idle(w.now_ms), index + 1), "a new store ends it");
-    assert!(!Quiet::after_idle_pass(&w.store, w.now_ms, 1_000).skips(&idle(w.now_ms + 1_000), index), "so does the safety net");
+    assert!(!Quiet::after_idle_pass(&w.store, &idle(w.now_ms), 1_000).skips(&idle(w.now_ms + 1_000), index), "so does the safety net");
+    let lost = PassInput { now_ms: w.now_ms + 1, unreachable: [2].into(), ..Default::default() };
+    assert!(!quiet.skips(&lost, index), "a manager turning unreachable ends it");
     quiet_until(&mut w, delay_end);
     w.run_all();
     // Second failure inside the window: max attempts reached, the task is kept until the first
@@ -476,7 +488,7 @@ fn a_pending_task_leaves_no_quiet() {
     w.settle();
     assert!(w.tasks().iter().any(|t| t.status.state == TaskState::Pending));
     assert!(has_pending_task(&w.store));
-    let quiet = Quiet::after_idle_pass(&w.store, w.now_ms, 5_000);
+    let quiet = Quiet::after_idle_pass(&w.store, &PassInput { now_ms: w.now_ms, ..Default::default() }, 5_000);
     assert!(!quiet.skips(&PassInput { now_ms: w.now_ms + 1, ..Default::default() }, w.store.last_index()), "a pending task is retried");
     assert_eq!(next_deadline_ms(&w.store, w.now_ms), None, "no clock: the retries follow the loop's other wake-ups");
 }

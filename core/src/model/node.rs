@@ -100,13 +100,20 @@ pub struct ManagerStatus {
     pub raft_id: u64,
     pub addr: String,
     pub leader: bool,
+    /// The leader's raft has not heard from this manager lately (swarm's raft reachability);
+    /// written by the leader when it changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
 }
 
 impl Node {
     /// A manager's raft reachability as swarm shows it (`reachable` / `unreachable`): a
-    /// manager whose heartbeats stopped (DOWN) is unreachable; none for a worker.
+    /// manager the leader's raft cannot reach, or whose heartbeats stopped (DOWN), is
+    /// unreachable; none for a worker.
     pub fn reachability(&self) -> Option<&'static str> {
-        self.manager_status.as_ref().map(|_| if self.status.state == NodeState::Down { "unreachable" } else { "reachable" })
+        self.manager_status
+            .as_ref()
+            .map(|m| if m.unreachable || self.status.state == NodeState::Down { "unreachable" } else { "reachable" })
     }
 
     /// `node ls`'s MANAGER STATUS column: `Leader`, `Reachable`, `Unreachable`, or empty.
@@ -141,11 +148,14 @@ mod manager_status_tests {
 
     #[test]
     fn a_down_manager_is_unreachable_and_a_worker_has_no_status() {
-        let mut n = Node { manager_status: Some(ManagerStatus { raft_id: 1, addr: "a:1".into(), leader: false }), ..Default::default() };
+        let mut n = Node { manager_status: Some(ManagerStatus { raft_id: 1, addr: "a:1".into(), ..Default::default() }), ..Default::default() };
         n.status.state = NodeState::Ready;
         assert_eq!((n.reachability(), n.manager_status_text()), (Some("reachable"), "Reachable"));
         n.status.state = NodeState::Down;
         assert_eq!((n.reachability(), n.manager_status_text()), (Some("unreachable"), "Unreachable"));
+        n.status.state = NodeState::Ready;
+        n.manager_status.as_mut().unwrap().unreachable = true;
+        assert_eq!((n.reachability(), n.manager_status_text()), (Some("unreachable"), "Unreachable"), "raft cannot reach it");
         n.manager_status.as_mut().unwrap().leader = true;
         assert_eq!(n.manager_status_text(), "Leader");
         n.manager_status = None;

@@ -7,9 +7,13 @@
 //!   deadline;
 //! * scheduler latency: for each task this process's scheduler assigned (a committed pass),
 //!   the time from the task's creation to its assignment, as a histogram.
+//!
+//! [`Manager::figures`] reads them with the raft's own figures and the store's
+//! ([`crate::figures`]): what `/metrics` serves and the simulator's `--json` reports.
 
 use crate::model::{Object, TaskState};
 use crate::store::Action;
+use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Upper bounds (ms) of the scheduler-latency histogram's buckets (Prometheus' default
@@ -67,6 +71,65 @@ impl Counters {
             buckets: SCHEDULER_LATENCY_BUCKETS_MS.iter().zip(&self.scheduler_buckets).map(|(b, c)| (*b, c.load(Relaxed))).collect(),
             count: self.scheduler_count.load(Relaxed),
             sum_ms: self.scheduler_sum_ms.load(Relaxed),
+        }
+    }
+}
+
+/// This manager's raft as it stands, for graphs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RaftFigures {
+    pub term: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// Entries this manager holds but has not applied yet.
+    pub apply_lag: u64,
+    pub leader: bool,
+    pub voters: u64,
+    /// Changes of leader this manager saw since it started.
+    pub leader_changes: u64,
+}
+
+/// What this process saw as leader since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LeaderFigures {
+    /// Nodes it marked down for a missed heartbeat deadline.
+    pub heartbeats_missed: u64,
+    /// Tasks its scheduler assigned (committed), and their summed wait since creation.
+    pub assignments: u64,
+    pub assignment_wait_ms_sum: u64,
+}
+
+/// Every figure of one manager: its raft, what it did as leader, and its applied store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Figures {
+    pub raft: RaftFigures,
+    pub leader: LeaderFigures,
+    pub store: crate::figures::StoreFigures,
+}
+
+impl super::Manager {
+    /// This manager's figures now (a read of its raft metrics, counters and applied store).
+    pub fn figures(&self) -> Figures {
+        let m = self.raft.metrics().borrow().clone();
+        let last_log_index = m.last_log_index.unwrap_or(0);
+        let applied_index = m.last_applied.map(|l| l.index).unwrap_or(0);
+        let h = self.counters.scheduler_latency();
+        Figures {
+            raft: RaftFigures {
+                term: m.current_term,
+                last_log_index,
+                applied_index,
+                apply_lag: last_log_index.saturating_sub(applied_index),
+                leader: m.state == openraft::ServerState::Leader,
+                voters: m.membership_config.membership().voter_ids().count() as u64,
+                leader_changes: self.counters.leader_changes.load(Relaxed),
+            },
+            leader: LeaderFigures {
+                heartbeats_missed: self.counters.heartbeats_missed.load(Relaxed),
+                assignments: h.count,
+                assignment_wait_ms_sum: h.sum_ms,
+            },
+            store: self.state.with_store(crate::figures::of),
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct LeaderInbox {
     pub first_update_ms: Option<u64>,
     /// When this process was last seen running (see [`LeaderInbox::note_running`]).
     pub running_seen_ms: u64,
+    /// When this leadership began (peers count as reachable from then until they fail to
+    /// answer); None while not leading.
+    pub lead_since: Option<tokio::time::Instant>,
 }
 
 impl LeaderInbox {
@@ -117,6 +120,16 @@ impl Manager {
         }
     }
 
+    /// The leader's view of which other voters stopped answering raft, and when the next one
+    /// would ([`crate::node::raft::network::unreachable_peers`]).
+    pub(super) fn unreachable_peers(
+        &self,
+        voters: impl IntoIterator<Item = u64>,
+    ) -> (std::collections::BTreeSet<u64>, Option<tokio::time::Instant>) {
+        let since = self.inbox.lock().unwrap().lead_since;
+        crate::node::raft::network::unreachable_peers(&self.health, voters, self.id, since, tokio::time::Instant::now())
+    }
+
     fn note_running(&self, now_ms: u64) {
         let stall = self.inbox.lock().unwrap().note_running(now_ms);
         log_stall(&self.name, stall);
@@ -134,7 +147,11 @@ impl Manager {
                 (m.state, m.current_term)
             };
             if state != openraft::ServerState::Leader {
-                self.inbox.lock().unwrap().heartbeats = None;
+                {
+                    let mut inbox = self.inbox.lock().unwrap();
+                    inbox.heartbeats = None;
+                    inbox.lead_since = None;
+                }
                 self.role_signal.changed(role_seen).await;
                 continue;
             }
@@ -156,6 +173,7 @@ impl Manager {
                 });
                 let mut inbox = self.inbox.lock().unwrap();
                 inbox.heartbeats = Some((term, hb));
+                inbox.lead_since = Some(tokio::time::Instant::now());
                 inbox.session = session_id(term, self.id, wall_ms());
                 drop(inbox);
                 *self.autoscaler.lock().unwrap() = crate::orchestrator::autoscale::Autoscaler::new(wall_ms());
@@ -167,7 +185,7 @@ impl Manager {
                 continue;
             }
             // Idle: sleep until something can change the outcome of a pass.
-            let deadline = self.next_wakeup(quiet);
+            let deadline = self.next_wakeup(quiet.as_ref());
             let applied = self.state.applied_signal();
             tokio::select! {
                 biased;
@@ -183,9 +201,15 @@ impl Manager {
     /// How long the idle loop may sleep: the next heartbeat deadline, status batch deadline, or
     /// the end of the last idle pass's quiet (restart delays, updates' next steps; at most
     /// [`IDLE_PASS`]).
-    fn next_wakeup(&self, quiet: Option<Quiet>) -> Duration {
+    fn next_wakeup(&self, quiet: Option<&Quiet>) -> Duration {
         let now = wall_ms();
         let mut at = now + IDLE_PASS.as_millis() as u64;
+        // A peer that stops answering turns unreachable without any other input.
+        let voters: Vec<u64> = self.state.membership().membership().voter_ids().collect();
+        if let (_, Some(t)) = self.unreachable_peers(voters) {
+            let after = t.saturating_duration_since(tokio::time::Instant::now());
+            at = at.min(now + after.as_millis() as u64 + 1);
+        }
         {
             let inbox = self.inbox.lock().unwrap();
             if let Some(d) = inbox.heartbeats.as_ref().and_then(|(_, h)| h.next_deadline()) {
@@ -247,12 +271,14 @@ impl Manager {
                 status_updates: updates,
                 expired,
                 voters: self.state.membership().membership().voter_ids().collect(),
+                unreachable: Default::default(),
                 leader_raft_id: self.id,
                 init_root_ca: self.init_root_ca.clone(),
                 init_spec: self.init_spec.clone(),
                 scales: Vec::new(),
             }
         };
+        input.unreachable = self.unreachable_peers(input.voters.iter().copied()).0;
         input.scales = {
             let mut autoscaler = self.autoscaler.lock().unwrap();
             self.state.with_store(|s| autoscaler.poll_scale(s, now))
@@ -260,7 +286,7 @@ impl Manager {
         for sc in &input.scales {
             tracing::info!(target: "shoal", node = %self.name, service = %sc.service_id, "autoscale: {}", sc.status.describe());
         }
-        if quiet.is_some_and(|q| q.skips(&input, self.state.with_store(|s| s.last_index()))) {
+        if quiet.as_ref().is_some_and(|q| q.skips(&input, self.state.with_store(|s| s.last_index()))) {
             return false;
         }
         for n in &input.expired {
@@ -272,7 +298,7 @@ impl Manager {
         let mut rng = ChaCha8Rng::seed_from_u64(applied.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ term);
         let (actions, idle) = self.state.with_store(|s| {
             let actions = pass(s, &input, &mut ids, &mut rng);
-            let idle = actions.is_empty().then(|| Quiet::after_idle_pass(s, now, IDLE_PASS.as_millis() as u64));
+            let idle = actions.is_empty().then(|| Quiet::after_idle_pass(s, &input, IDLE_PASS.as_millis() as u64));
             (actions, idle)
         });
         *quiet = idle;

@@ -55,9 +55,6 @@ pub const MAX_HOPS: u32 = 2;
 /// Deadline of a proposal, a membership change or a forwarded call. A leader cut off from its
 /// quorum never commits; the caller learns "outcome unknown" instead of waiting forever.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// A manager that answered the leader within this long counts as reachable when a demotion is
-/// checked for quorum loss.
-pub const DEMOTE_REACHABLE_WITHIN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -496,8 +493,8 @@ impl Manager {
     }
 
     /// Refuses a demotion that would leave no manager or lose quorum (swarm refuses both),
-    /// judged on the leader: a manager that answered a raft RPC within
-    /// [`DEMOTE_REACHABLE_WITHIN`] counts as reachable (the leader heartbeats every 100 ms).
+    /// judged on the leader: a manager counts as reachable as `node ls` shows it
+    /// ([`raft::network::unreachable_peers`]).
     fn check_demote(&self, id: NodeId) -> Result<(), RequestError> {
         let m = self.raft.metrics().borrow().clone();
         let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
@@ -509,13 +506,9 @@ impl Manager {
                 "cannot demote the last manager of the swarm: promote another node first".into(),
             ));
         }
-        let now = tokio::time::Instant::now();
-        let health = self.health.lock().unwrap().clone();
         let remaining: Vec<NodeId> = voters.iter().copied().filter(|v| *v != id).collect();
-        let reachable = remaining
-            .iter()
-            .filter(|v| **v == self.id || health.get(v).is_some_and(|t| now.duration_since(*t) <= DEMOTE_REACHABLE_WITHIN))
-            .count();
+        let (unreachable, _) = self.unreachable_peers(remaining.iter().copied());
+        let reachable = remaining.len() - unreachable.len();
         if reachable < remaining.len() / 2 + 1 {
             return Err(RequestError::Invalid(format!(
                 "demoting node {id} would leave {reachable} of {} managers reachable: the swarm would lose quorum; \

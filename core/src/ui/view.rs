@@ -172,13 +172,7 @@ pub fn cluster_view(store: &Store, events: &[EventMessage]) -> ClusterView {
     hidden += columns.values().map(Vec::len).sum::<usize>();
     pending.sort_by(|a, b| (a.meta.created_at_ms, &a.service_name, a.slot, &a.id).cmp(&(b.meta.created_at_ms, &b.service_name, b.slot, &b.id)));
     let statuses = service_statuses(store);
-    let mut updated: BTreeMap<&str, u64> = BTreeMap::new();
-    let versions: BTreeMap<&str, u64> = store.list_services().map(|s| (s.id.as_str(), s.spec_version)).collect();
-    for t in &tasks {
-        if t.is_live() && t.status.state == TaskState::Running && versions.get(t.service_id.as_str()) == Some(&t.spec_version) {
-            *updated.entry(t.service_id.as_str()).or_default() += 1;
-        }
-    }
+    let updated = crate::figures::updated_by_service(store);
     let mut services: Vec<ServiceView> = store
         .list_services()
         .map(|s| {

@@ -182,10 +182,10 @@ impl Run {
             let target = managers[attempt % managers.len()].clone();
             let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: addr.clone(), hops: 0 };
             let call = async move {
-                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| e.to_string())?;
+                let ch = shoal_core::node::raft::network::channel(&target).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
                 let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
                 let r = if add { c.add_manager(req).await } else { c.remove_manager(req).await };
-                r.map(|r| r.into_inner().index).map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+                r.map(|r| r.into_inner().index)
             };
             let fut = self.client_node.spawn(call);
             match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
@@ -194,10 +194,10 @@ impl Run {
                     return Ok(());
                 }
                 // Refused (not a retryable outage): the reason is the step's error.
-                Ok(Ok(Err(e))) if e.starts_with("Invalid argument") || e.starts_with("InvalidArgument") => {
-                    return Err(format!("{} {name} refused: {e}", if add { "promote" } else { "demote" }))
+                Ok(Ok(Err(s))) if s.code() == tonic::Code::InvalidArgument => {
+                    return Err(format!("{} {name} refused: {:?}: {}", if add { "promote" } else { "demote" }, s.code(), s.message()))
                 }
-                Ok(Ok(Err(e))) => last = e,
+                Ok(Ok(Err(s))) => last = format!("{:?}: {}", s.code(), s.message()),
                 Ok(Err(e)) => last = e.to_string(),
                 Err(_) => last = "timed out".into(),
             }

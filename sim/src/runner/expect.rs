@@ -103,6 +103,7 @@ impl Run {
                             c.nodes[i].up && if *locked { is_locked } else { !is_locked && c.manager(i).is_some() }
                         })
                     }
+                    Predicate::NodeManagerStatus { node, status } => node_in_store(&c, node, |n| n.manager_status_text() == status),
                     Predicate::NodeRole { node, manager } => {
                         let want = if *manager { shoal_core::model::NodeRole::Manager } else { shoal_core::model::NodeRole::Worker };
                         node_in_store(&c, node, |n| n.role == want)

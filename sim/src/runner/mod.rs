@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use shoal_core::cli::{payload_op, CallError, CallFailure, ControlCommand, NetworkCommand, NodeCommand, PayloadCommand, PayloadVerb, ServiceCommand, StackCommand, SwarmCommand};
 use shoal_core::control::PayloadKind;
 use shoal_core::model::{Kind, NodeState, Object};
+use shoal_core::node::counters::Figures;
 use shoal_core::proto::{self, control_request::Op};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -190,7 +191,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         }))
     });
     let wall_secs = wall.elapsed().as_secs_f64();
-    let (virtual_secs, expectations, waits) = match outcome {
+    let (virtual_secs, expectations, waits, figures) = match outcome {
         Ok(r) => r,
         Err(payload) => {
             let msg = payload
@@ -200,7 +201,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
                 .unwrap_or_else(|| "a panic without a message".into());
             let at = trace.last_secs();
             checkers.push_violation(Violation { at, checker: "panic", message: msg.replace('\n', " ") });
-            (at, BTreeMap::new(), BTreeMap::new())
+            (at, BTreeMap::new(), BTreeMap::new(), None)
         }
     };
     let violations = checkers.violations();
@@ -219,6 +220,7 @@ pub fn run(scenario: &Scenario, seed: u64, opts: &RunOptions) -> RunReport {
         names: name_latencies,
         expectations,
         expectation_waits: waits,
+        figures,
         violations,
         trace_lines: trace.lines(),
         history: checkers.history(),
@@ -257,7 +259,7 @@ async fn drive(
     requests: Arc<Mutex<RequestStats>>,
     (gossip_ms, detect_ms): ((u64, u64), (u64, u64)),
     names: Arc<crate::names::NameLog>,
-) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>) {
+) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>, Option<Figures>) {
     let rng = ChaCha8Rng::seed_from_u64(seed);
     let mesh_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_7368);
     let mesh = Arc::new(MeshModel::new(scenario.nodes.len(), gossip_ms, detect_ms, mesh_rng));
@@ -420,9 +422,16 @@ async fn drive(
         }
     }
     let end = now_secs();
+    // The figures a `/metrics` scrape of the leader would show now (the most advanced
+    // manager's when none leads).
+    let figures = {
+        let c = cluster.lock().unwrap();
+        let best = || (0..c.nodes.len()).filter_map(|i| c.view(i)).max_by_key(|v| v.applied).map(|v| v.index);
+        c.leader().or_else(best).and_then(|i| c.manager(i)).map(|m| m.figures())
+    };
     cluster.lock().unwrap().tear_down();
     madsim::runtime::Handle::current().kill(run.client_node.id());
-    (end, expectations, waits)
+    (end, expectations, waits, figures)
 }
 
 /// Sleeps `d` of virtual time, polling the checkers; false if a violation appeared.

@@ -4,6 +4,7 @@
 use super::RequestStats;
 use crate::invariants::Violation;
 use serde::Serialize;
+use shoal_core::node::counters::Figures;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +35,9 @@ pub struct RunReport {
     pub expectations: BTreeMap<String, f64>,
     /// name → virtual time (s) from the step's start until it was met.
     pub expectation_waits: BTreeMap<String, f64>,
+    /// What a `/metrics` scrape of the leader would show as the run ends: its raft, what it
+    /// did as leader, and the store's figures (core/src/figures.rs). None if no manager ran.
+    pub figures: Option<Figures>,
     pub violations: Vec<Violation>,
     #[serde(skip)]
     pub trace_lines: Vec<String>,

@@ -53,6 +53,8 @@ pub enum Predicate {
     ServicesConverged,
     /// `node NAME role manager|worker` (as the leader's store says).
     NodeRole { node: String, manager: bool },
+    /// `node ls`'s MANAGER STATUS column for the node: `Leader`, `Reachable`, `Unreachable`.
+    NodeManagerStatus { node: String, status: String },
     /// `node NAME locked|unlocked`: the machine's manager waits for `swarm unlock`, or has
     /// opened its disk and started.
     NodeLocked { node: String, locked: bool },
@@ -94,7 +96,7 @@ impl Predicate {
             | Predicate::NodesWithHostname { .. } => true,
             // A node's id is known to the runner only once its join answer arrived, which
             // may be after the store changed.
-            Predicate::NodeStatus { .. } | Predicate::NodeRole { .. } => false,
+            Predicate::NodeStatus { .. } | Predicate::NodeRole { .. } | Predicate::NodeManagerStatus { .. } => false,
             // The lock is the machine's, not the store's or the containers'.
             Predicate::NodeLocked { .. } => false,
             // The machines' tables change by the agents' polls, not with the containers.
@@ -179,6 +181,14 @@ pub(super) fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Resul
         ["node", node, st @ ("locked" | "unlocked")] => {
             known_node(node, names)?;
             Ok(Predicate::NodeLocked { node: node.to_string(), locked: *st == "locked" })
+        }
+        ["node", node, "manager-status", st] => {
+            known_node(node, names)?;
+            const STATUSES: [&str; 3] = ["Leader", "Reachable", "Unreachable"];
+            if !STATUSES.contains(st) {
+                return Err(format!("manager status {st:?}: use one of {}, as `node ls` shows them", STATUSES.join(", ")));
+            }
+            Ok(Predicate::NodeManagerStatus { node: node.to_string(), status: st.to_string() })
         }
         ["node", node, "role", r] => {
             known_node(node, names)?;

@@ -195,8 +195,8 @@ pub fn parse_availability(s: &str) -> Option<m::NodeAvailability> {
 /// The engine version a Shoal node reports for itself (no dockerd runs the swarm).
 pub const ENGINE_VERSION: &str = concat!("shoal-", env!("CARGO_PKG_VERSION"));
 
-/// A node as dockerd shows it. `reachable` says whether a manager answers raft (the leader's
-/// view: every voter it hears from).
+/// A node as dockerd shows it. A manager's reachability is the leader's raft view, written to
+/// the store ([`m::Node::reachability`]).
 pub fn node_to_docker(n: &m::Node, trust_root: &str) -> d::Node {
     let desc = n.description.clone().unwrap_or_default();
     d::Node {

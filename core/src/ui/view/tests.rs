@@ -7,7 +7,7 @@ fn node(id: &str, host: &str, role: NodeRole, leader: bool) -> Object {
     n.status.state = NodeState::Ready;
     n.description = Some(NodeDescription { hostname: host.into(), resources: Resources { nano_cpus: 4_000_000_000, memory_bytes: 8 << 30, ..Default::default() }, ..Default::default() });
     if role == NodeRole::Manager {
-        n.manager_status = Some(ManagerStatus { raft_id: 1, addr: "a:1".into(), leader });
+        n.manager_status = Some(ManagerStatus { raft_id: 1, addr: "a:1".into(), leader, ..Default::default() });
     }
     Object::Node(n)
 }
