@@ -1,5 +1,5 @@
-//! `/metrics` in Prometheus' text format (version 0.0.4), served by every daemon on
-//! `--metrics-addr IP:PORT` (off unless given).
+//! `/metrics` in the OpenMetrics text format (which Prometheus reads), served by every daemon
+//! on `--metrics-addr IP:PORT` (off unless given).
 //!
 //! What it reports, all read when scraped (nothing is kept between scrapes):
 //! * raft: `shoal_raft_term`, `shoal_raft_last_log_index`, `shoal_raft_applied_index`,
@@ -17,66 +17,119 @@
 //! * the routing mesh: `shoal_mesh_ports` (published ports this node serves) and
 //!   `shoal_mesh_connections_total{result=forwarded|failed}` (failed: no task answered).
 //!
-//! Written by hand rather than with a Prometheus crate: a handful of gauges rendered on
-//! demand need no registry, and a GET on one path needs no HTTP framework (requests are read
-//! up to a bound and answered once, then the connection closes).
+//! Encoded with prometheus-client and served with axum. The values are read when scraped, so
+//! each scrape registers what it read in a fresh registry; the samples of a metric keep the
+//! order they were read in (prometheus-client's `Family` keeps a `HashMap`, whose order would
+//! reach the output).
 
 use crate::ingress::IngressProxy;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use shoal_core::agent::ContainerState;
-use shoal_core::figures::ServiceFigures;
-use shoal_core::node::counters::Figures;
 use shoal_core::node::agent::Executor;
+use shoal_core::node::counters::{Figures, Histogram};
 use shoal_core::node::Manager;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio_rt::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A request line and headers beyond this are refused (a scrape is a few hundred bytes).
-const MAX_REQUEST_BYTES: usize = 8 * 1024;
-/// A client that sends nothing for this long is dropped.
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-fn counter(out: &mut String, name: &str, help: &str, v: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+/// One metric as read at scrape time: a sample per label set (none: one unlabelled sample).
+#[derive(Debug)]
+struct Read {
+    kind: MetricType,
+    samples: Vec<(Vec<(String, String)>, u64)>,
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-    for (labels, v) in samples {
-        let _ = writeln!(out, "{name}{labels} {v}");
+impl Read {
+    fn gauge(v: u64) -> Read {
+        Read { kind: MetricType::Gauge, samples: vec![(Vec::new(), v)] }
+    }
+
+    fn counter(v: u64) -> Read {
+        Read { kind: MetricType::Counter, samples: vec![(Vec::new(), v)] }
+    }
+
+    /// A gauge per value of one label (`state`, `service`…).
+    fn by(label: &str, values: impl IntoIterator<Item = (String, u64)>) -> Read {
+        Read { kind: MetricType::Gauge, samples: values.into_iter().map(|(k, v)| (vec![(label.to_string(), k)], v)).collect() }
     }
 }
 
-/// The metrics text of one scrape (pure but for what it reads from the node).
+impl EncodeMetric for Read {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let one = |e: &mut MetricEncoder, v: &u64| match self.kind {
+            MetricType::Counter => e.encode_counter::<NoLabelSet, u64, u64>(v, None),
+            _ => e.encode_gauge(v),
+        };
+        for (labels, v) in &self.samples {
+            if labels.is_empty() {
+                one(&mut encoder, v)?;
+            } else {
+                one(&mut encoder.encode_family(labels)?, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.kind
+    }
+}
+
+/// The scheduler-latency histogram as the counters hold it (cumulative buckets, in ms).
+#[derive(Debug)]
+struct Latency(Histogram);
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        // The encoder wants each bucket's own count, and the +Inf bucket as f64::MAX.
+        let mut below = 0;
+        let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(self.0.buckets.len() + 1);
+        for (bound_ms, cumulative) in &self.0.buckets {
+            buckets.push((*bound_ms as f64 / 1000.0, cumulative - below));
+            below = *cumulative;
+        }
+        buckets.push((f64::MAX, self.0.count - below));
+        encoder.encode_histogram::<NoLabelSet>(self.0.sum_ms as f64 / 1000.0, self.0.count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// The metrics text of one scrape (what it reads from the node, encoded).
 pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy) -> String {
-    let mut out = String::new();
     let Figures { raft, leader, store } = manager.figures();
-    let one = |v: u64| [(String::new(), v)];
-    gauge(&mut out, "shoal_raft_term", "Current raft term.", &one(raft.term));
-    gauge(&mut out, "shoal_raft_last_log_index", "Index of the last raft log entry.", &one(raft.last_log_index));
-    gauge(&mut out, "shoal_raft_applied_index", "Index of the last entry applied to the store.", &one(raft.applied_index));
-    gauge(&mut out, "shoal_raft_leader", "1 when this manager leads.", &one(u64::from(raft.leader)));
-    gauge(&mut out, "shoal_raft_voters", "Voters in the raft membership.", &one(raft.voters));
-    gauge(&mut out, "shoal_raft_apply_lag", "Log entries this manager holds but has not applied yet.", &one(raft.apply_lag));
-    counter(&mut out, "shoal_raft_leader_changes_total", "Changes of the raft leader this manager saw.", raft.leader_changes);
-    let labelled = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, v)| (format!("{{state=\"{k}\"}}"), v)).collect::<Vec<_>>();
-    gauge(&mut out, "shoal_tasks", "Live tasks by observed state.", &labelled(store.tasks));
-    gauge(&mut out, "shoal_tasks_pending", "Live tasks waiting for a node (the scheduler could not place them yet).", &one(store.pending));
-    gauge(&mut out, "shoal_nodes", "Nodes by status (down: missed its heartbeat deadline).", &labelled(store.nodes));
-    gauge(&mut out, "shoal_services", "Services.", &one(store.services.len() as u64));
-    let per_service = |f: &dyn Fn(&ServiceFigures) -> u64| -> Vec<(String, u64)> {
-        store.services.iter().map(|s| (format!("{{service=\"{}\"}}", s.name), f(s))).collect()
-    };
-    let replicas: Vec<(String, u64)> = store
-        .services
-        .iter()
-        .flat_map(|s| [(format!("{{service=\"{}\",state=\"desired\"}}", s.name), s.desired), (format!("{{service=\"{}\",state=\"running\"}}", s.name), s.running)])
-        .collect();
-    gauge(&mut out, "shoal_service_replicas", "Per service: tasks desired and running, as `service ls` counts them.", &replicas);
-    gauge(&mut out, "shoal_service_updating", "1 while a rolling update or rollback of the service is under way.", &per_service(&|s| u64::from(s.updating)));
-    gauge(&mut out, "shoal_service_updated", "Per service: running tasks of its current spec (an update's progress, out of desired).", &per_service(&|s| s.updated));
+    let mut r = Registry::default();
+    r.register("shoal_raft_term", "Current raft term", Read::gauge(raft.term));
+    r.register("shoal_raft_last_log_index", "Index of the last raft log entry", Read::gauge(raft.last_log_index));
+    r.register("shoal_raft_applied_index", "Index of the last entry applied to the store", Read::gauge(raft.applied_index));
+    r.register("shoal_raft_leader", "1 when this manager leads", Read::gauge(u64::from(raft.leader)));
+    r.register("shoal_raft_voters", "Voters in the raft membership", Read::gauge(raft.voters));
+    r.register("shoal_raft_apply_lag", "Log entries this manager holds but has not applied yet", Read::gauge(raft.apply_lag));
+    r.register("shoal_raft_leader_changes", "Changes of the raft leader this manager saw", Read::counter(raft.leader_changes));
+    r.register("shoal_tasks", "Live tasks by observed state", Read::by("state", store.tasks));
+    r.register("shoal_tasks_pending", "Live tasks waiting for a node (the scheduler could not place them yet)", Read::gauge(store.pending));
+    r.register("shoal_nodes", "Nodes by status (down: missed its heartbeat deadline)", Read::by("state", store.nodes));
+    r.register("shoal_services", "Services", Read::gauge(store.services.len() as u64));
+    let replicas = store.services.iter().flat_map(|s| {
+        [("desired", s.desired), ("running", s.running)]
+            .map(|(state, v)| (vec![("service".to_string(), s.name.clone()), ("state".to_string(), state.to_string())], v))
+    });
+    r.register(
+        "shoal_service_replicas",
+        "Per service: tasks desired and running, as `service ls` counts them",
+        Read { kind: MetricType::Gauge, samples: replicas.collect() },
+    );
+    let per_service = |f: fn(&shoal_core::figures::ServiceFigures) -> u64| Read::by("service", store.services.iter().map(|s| (s.name.clone(), f(s))));
+    r.register("shoal_service_updating", "1 while a rolling update or rollback of the service is under way", per_service(|s| u64::from(s.updating)));
+    r.register(
+        "shoal_service_updated",
+        "Per service: running tasks of its current spec (an update's progress, out of desired)",
+        per_service(|s| s.updated),
+    );
     let mut containers: BTreeMap<String, u64> = BTreeMap::new();
     for c in exec.list().await {
         let state = match c.state {
@@ -88,59 +141,89 @@ pub async fn render(manager: &Manager, exec: &dyn Executor, mesh: &IngressProxy)
         };
         *containers.entry(state.into()).or_default() += 1;
     }
-    gauge(&mut out, "shoal_agent_containers", "This node's task containers by state.", &labelled(containers));
-    counter(&mut out, "shoal_heartbeats_missed_total", "Nodes this process, as leader, marked down for a missed heartbeat deadline.", leader.heartbeats_missed);
-    let h = manager.counters.scheduler_latency();
-    let name = "shoal_scheduler_latency_seconds";
-    let _ = writeln!(out, "# HELP {name} Time from a task's creation to its assignment by this process's scheduler.\n# TYPE {name} histogram");
-    for (bound_ms, n) in &h.buckets {
-        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {n}", *bound_ms as f64 / 1000.0);
-    }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum_ms as f64 / 1000.0, h.count);
-    gauge(&mut out, "shoal_mesh_ports", "Published ingress ports this node's routing mesh serves.", &[(String::new(), mesh.ports().len() as u64)]);
-    let name = "shoal_mesh_connections_total";
+    r.register("shoal_agent_containers", "This node's task containers by state", Read::by("state", containers));
+    r.register(
+        "shoal_heartbeats_missed",
+        "Nodes this process, as leader, marked down for a missed heartbeat deadline",
+        Read::counter(leader.heartbeats_missed),
+    );
+    r.register(
+        "shoal_scheduler_latency_seconds",
+        "Time from a task's creation to its assignment by this process's scheduler",
+        Latency(manager.counters.scheduler_latency()),
+    );
+    r.register("shoal_mesh_ports", "Published ingress ports this node's routing mesh serves", Read::gauge(mesh.ports().len() as u64));
     let (ok, failed) = (mesh.forwarded.load(std::sync::atomic::Ordering::Relaxed), mesh.failed.load(std::sync::atomic::Ordering::Relaxed));
-    let _ = writeln!(out, "# HELP {name} Connections to published ports (failed: no task answered).\n# TYPE {name} counter\n{name}{{result=\"forwarded\"}} {ok}\n{name}{{result=\"failed\"}} {failed}");
+    let connections = [("forwarded", ok), ("failed", failed)].map(|(k, v)| (vec![("result".to_string(), k.to_string())], v));
+    r.register(
+        "shoal_mesh_connections",
+        "Connections to published ports (failed: no task answered)",
+        Read { kind: MetricType::Counter, samples: connections.to_vec() },
+    );
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &r);
     out
+}
+
+struct Scrape {
+    manager: Arc<Manager>,
+    exec: Arc<dyn Executor>,
+    mesh: Arc<IngressProxy>,
+}
+
+async fn scrape(axum::extract::State(s): axum::extract::State<Arc<Scrape>>) -> impl axum::response::IntoResponse {
+    let body = render(&s.manager, s.exec.as_ref(), &s.mesh).await;
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
 }
 
 /// Serves `GET /metrics` on `addr` until the process ends.
 pub async fn serve(addr: SocketAddr, manager: Arc<Manager>, exec: Arc<dyn Executor>, mesh: Arc<IngressProxy>) -> Result<(), String> {
     let listener = tokio_rt::net::TcpListener::bind(addr).await.map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
     tracing::info!(target: "shoal", %addr, "metrics on http://{addr}/metrics");
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
-        let (manager, exec, mesh) = (manager.clone(), exec.clone(), mesh.clone());
-        tokio_rt::spawn(async move {
-            let mut buf = Vec::with_capacity(512);
-            let mut chunk = [0u8; 1024];
-            // Read the request head, bounded in size and time.
-            let head_done = loop {
-                match tokio_rt::time::timeout(READ_TIMEOUT, sock.read(&mut chunk)).await {
-                    Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break false,
-                    Ok(Ok(n)) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                            break true;
-                        }
-                        if buf.len() > MAX_REQUEST_BYTES {
-                            break false;
-                        }
-                    }
-                }
-            };
-            if !head_done {
-                return;
-            }
-            let line = String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == b'\r').unwrap_or(0)]).to_string();
-            let (status, body, kind) = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-                ["GET", "/metrics", ..] => ("200 OK", render(&manager, exec.as_ref(), &mesh).await, "text/plain; version=0.0.4"),
-                ["GET", ..] => ("404 Not Found", "only /metrics is served here\n".to_string(), "text/plain"),
-                _ => ("405 Method Not Allowed", "use GET /metrics\n".to_string(), "text/plain"),
-            };
-            let resp = format!("HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-            let _ = sock.write_all(resp.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        });
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(Arc::new(Scrape { manager, exec, mesh }));
+    axum::serve(listener, app).await.map_err(|e| format!("the metrics server on {addr} stopped: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(name: &str, metric: impl prometheus_client::registry::Metric) -> String {
+        let mut r = Registry::default();
+        r.register(name, "help", metric);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
+        out
+    }
+
+    // Cumulative buckets in ms become the encoder's per-bucket counts and come out cumulative
+    // again, in seconds, with the rest of the count in +Inf.
+    #[test]
+    fn the_latency_histogram_round_trips_its_cumulative_buckets() {
+        let h = Histogram { buckets: vec![(5, 1), (10, 3), (25, 3)], count: 4, sum_ms: 1_500 };
+        let out = encoded("lat_seconds", Latency(h));
+        for line in [
+            "# TYPE lat_seconds histogram",
+            "lat_seconds_sum 1.5",
+            "lat_seconds_count 4",
+            "lat_seconds_bucket{le=\"0.005\"} 1",
+            "lat_seconds_bucket{le=\"0.01\"} 3",
+            "lat_seconds_bucket{le=\"0.025\"} 3",
+            "lat_seconds_bucket{le=\"+Inf\"} 4",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+        }
+    }
+
+    // Samples keep the order they were read in; counters get `_total`; the text ends as
+    // OpenMetrics wants.
+    #[test]
+    fn samples_keep_their_order_and_counters_their_suffix() {
+        let out = encoded("tasks", Read::by("state", [("running".to_string(), 3), ("failed".to_string(), 1)]));
+        let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(samples, ["tasks{state=\"running\"} 3", "tasks{state=\"failed\"} 1"]);
+        let out = encoded("changes", Read::counter(2));
+        assert!(out.lines().any(|l| l == "changes_total 2") && out.ends_with("# EOF\n"), "{out}");
     }
 }
