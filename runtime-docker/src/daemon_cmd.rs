@@ -140,7 +140,7 @@ pub(crate) async fn swarm_leave(dir: &std::path::Path, force: bool) -> Result<()
     // Leaving stops the node's containers first: give it the time docker gives a stop.
     match tokio::time::timeout(std::time::Duration::from_secs(60), c.leave(proto::LeaveRequest { force })).await {
         Err(_) => Err(format!("Error: the daemon at {addr} did not finish leaving within 60 s; see its log")),
-        Ok(Err(s)) if s.code() == tonic::Code::Unavailable && s.message().contains("connect") => {
+        Ok(Err(s)) if crate::tls::failure::failure(&s) == Some(crate::tls::failure::Failure::Connect) => {
             Err(format!("Cannot connect to this node's daemon at {addr}: {}. Is it running?", s.message()))
         }
         Ok(Err(s)) => Err(format!("Error response from daemon: {}", s.message())),

@@ -340,25 +340,23 @@ async fn try_call_as(host: &str, op: Op, dry_run: bool) -> Result<proto::Control
 
 /// What a failed call to the manager at `host` tells the operator.
 fn status_error(host: &str, s: &tonic::Status) -> String {
-    if s.code() == tonic::Code::Unavailable && s.message().contains("connect") {
-        format!(
+    use tls::failure::{failure, Failure};
+    match failure(s) {
+        Some(Failure::Connect) => format!(
             "Cannot connect to the Shoal manager at {host}: {}. Is `shoal swarm init` (or join) running there? Set --host or SHOAL_HOST.",
             s.message()
-        )
-    } else if s.message().contains(&format!("not valid for name \"{}\"", tls::MANAGER_NAME)) {
-        format!(
+        ),
+        Some(Failure::NotAManager) => format!(
             "Error: the node at {host} is not a swarm manager (its certificate is a worker's). \
              Run the command on a manager, or set --host to one."
-        )
-    } else if s.message().contains("invalid peer certificate") || s.message().contains("fatal alert") {
+        ),
         // The handshake failed on the certificates: the two sides trust different roots.
-        format!(
+        Some(Failure::OtherSwarm) => format!(
             "Error: the manager at {host} belongs to another swarm: its certificate and this node's do not share a root CA \
              ({}). Set --host to a manager of this node's swarm, or --data-dir (SHOAL_DATA_DIR) to a node of that one.",
             s.message()
-        )
-    } else {
-        format!("Error response from daemon: {}", s.message())
+        ),
+        None => format!("Error response from daemon: {}", s.message()),
     }
 }
 
@@ -567,11 +565,15 @@ mod tests {
 
     #[test]
     fn connection_errors_say_what_is_wrong() {
-        let e = status_error("10.0.0.9:4242", &tonic::Status::unavailable("invalid peer certificate: BadSignature"));
+        let tls = |e: rustls::Error| {
+            tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))))
+        };
+        let e = status_error("10.0.0.9:4242", &tls(rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)));
         assert!(e.contains("the manager at 10.0.0.9:4242 belongs to another swarm") && e.contains("BadSignature"), "{e}");
-        let e = status_error("h", &tonic::Status::unavailable("invalid peer certificate: certificate not valid for name \"shoal-manager\""));
+        let e = status_error("h", &tls(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)));
         assert!(e.contains("is not a swarm manager"), "a worker's certificate is not another swarm's: {e}");
-        let e = status_error("10.0.0.9:4242", &tonic::Status::unavailable("tcp connect error"));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = status_error("10.0.0.9:4242", &tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(refused)))));
         assert!(e.starts_with("Cannot connect to the Shoal manager at 10.0.0.9:4242"), "{e}");
         let e = status_error("h", &tonic::Status::not_found("service nope not found"));
         assert_eq!(e, "Error response from daemon: service nope not found");

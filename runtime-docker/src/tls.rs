@@ -372,5 +372,7 @@ pub async fn fetch_pinned_ca(manager: &str, token: &str) -> Result<String, Strin
     Ok(pem::encode(&pem::Pem::new("CERTIFICATE", der)))
 }
 
+pub mod failure;
+
 #[cfg(test)]
 mod tests;

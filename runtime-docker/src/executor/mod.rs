@@ -386,7 +386,7 @@ impl Executor for DockerExecutor {
                     more = endpoints;
                 }
                 match self.docker.create_container(Some(opts.clone()), body.clone()).await {
-                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) if tries < 2 && message.contains("network") => {
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) if tries < 2 && message.contains("network") => { // error text: Docker's API gives a 404 and words only
                         tracing::debug!(target: "shoal", "create {}: {message}; again", task.id)
                     }
                     r => break (r.map_err(|e| e.to_string())?, more),

@@ -143,9 +143,27 @@ async fn certificates_decide_who_may_call_what() {
     // A certificate from another swarm's CA is refused in the handshake.
     let other = new_root().unwrap();
     let foreign = certs_for(&other, "m1", NodeRole::Manager);
+    // (With TLS 1.3 the client learns only that the server closed the connection.)
     assert!(list_services(endpoint(&addr, &root.ca_cert_pem, Some(&foreign)).await).await.is_err());
     // ... and a client trusting another CA does not accept this server.
-    assert!(list_services(endpoint(&addr, &other.ca_cert_pem, Some(&foreign)).await).await.is_err());
+    let e = list_services(endpoint(&addr, &other.ca_cert_pem, Some(&foreign)).await).await.unwrap_err();
+    assert_eq!(failure::failure(&e), Some(failure::Failure::OtherSwarm), "the client refused it: {e:?}");
+    // A node that answers with a worker's certificate is not a manager, whatever it serves.
+    let as_worker = free_addr();
+    let worker_tls = tonic::transport::Server::builder().tls_config(certs_for(&root, "w9", NodeRole::Worker).server_tls()).unwrap();
+    tokio_rt::spawn(m.clone().serve_secure(as_worker.parse().unwrap(), worker_tls, Arc::new(CertAuthorizer { node_id: "w9".into() })));
+    let mut e = tonic::Status::unknown("not called");
+    for _ in 0..50 {
+        e = list_services(endpoint(&as_worker, &root.ca_cert_pem, Some(&manager)).await).await.unwrap_err();
+        if failure::failure(&e) != Some(failure::Failure::Connect) {
+            break;
+        }
+        tokio_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failure::failure(&e), Some(failure::Failure::NotAManager), "{e:?}");
+    // Nothing listening is no certificate's fault.
+    let e = list_services(endpoint(&free_addr(), &root.ca_cert_pem, Some(&manager)).await).await.unwrap_err();
+    assert_eq!(failure::failure(&e), Some(failure::Failure::Connect), "{e:?}");
 
     // Pinned first contact: the right token yields this swarm's CA; another swarm's token fails.
     let ca_pem = fetch_pinned_ca(&addr, &root.join_token_worker).await.unwrap();

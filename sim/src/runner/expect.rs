@@ -115,7 +115,7 @@ impl Run {
                                     t.service_name == *service
                                         && t.is_live()
                                         && t.status.state == TaskState::Pending
-                                        && (t.status.err.contains(text.as_str()) || t.status.message.contains(text.as_str()))
+                                        && (t.status.err.contains(text.as_str()) || t.status.message.contains(text.as_str())) // error text: the scenario's own words
                                 }
                                 _ => false,
                             })

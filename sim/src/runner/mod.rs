@@ -346,7 +346,7 @@ async fn drive(
                 (Ok(()), Some(want)) => {
                     checkers.violate("step", format!("{label}: expected it to fail with {want:?}, but it succeeded"))
                 }
-                (Err(e), Some(want)) if !e.contains(want.as_str()) => {
+                (Err(e), Some(want)) if !e.contains(want.as_str()) => { // error text: the scenario's expected words
                     checkers.violate("step", format!("{label}: failed with {e:?}, not with {want:?}"))
                 }
                 (Err(e), Some(_)) => {
