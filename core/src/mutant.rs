@@ -18,6 +18,7 @@
 //! | `reuse-address` | the allocator forgets the addresses it gave earlier in the same pass (two tasks made together share one) | `allocator/network.rs` |
 //! | `autoscale-flap` | the autoscaler scales in as soon as the CPU dips, ignoring its cooldown | `orchestrator/autoscale.rs` |
 //! | `autolock-stale-wrap` | a manager wraps its data key with the first unlock key only: a rotation never re-wraps it, so the old key keeps opening it | `node/raft/state_machine.rs` |
+//! | `stale-leader-read` | a linearizable read waits only for openraft's read index, which after a leader's restart in its own term is its snapshot's: the read misses writes it acknowledged before the crash | `node/mod.rs` |
 
 /// The mutants this build carries (at most one in practice).
 pub const ACTIVE: &[&str] = &[
@@ -41,6 +42,8 @@ pub const ACTIVE: &[&str] = &[
     "autoscale-flap",
     #[cfg(feature = "mutant-autolock-stale-wrap")]
     "autolock-stale-wrap",
+    #[cfg(feature = "mutant-stale-leader-read")]
+    "stale-leader-read",
 ];
 
 /// Every mutant's name, for scripts and for checking a name given on the command line.
@@ -55,6 +58,7 @@ pub const ALL: &[&str] = &[
     "reuse-address",
     "autoscale-flap",
     "autolock-stale-wrap",
+    "stale-leader-read",
 ];
 
 /// Whether the mutant `name` is compiled in. A `const fn` over a constant list: with no

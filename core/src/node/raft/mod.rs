@@ -80,6 +80,24 @@ impl Observer for NoObserver {
 
 pub type SharedObserver = Arc<dyn Observer>;
 
+/// Entries per AppendEntries at most. An entry holds up to `MAX_TRANSACTION_BYTES` (1.5 MiB)
+/// of changes, and openraft's default of 300 made a catching-up follower's message tens of
+/// MiB. openraft 0.9 gives an AppendEntries one heartbeat interval (100 ms) to be sent,
+/// decoded, written and answered, or it sends it again: a message must stay small for a
+/// follower far behind to catch up at all (16 entries of a few hundred KiB each, as a batch of
+/// tasks is, take a few ms on loopback; 16 of 1.5 MiB would need ~2 Gbit/s).
+pub const MAX_PAYLOAD_ENTRIES: u64 = 16;
+/// What a raft RPC may carry, and what every raft server accepts (tonic's default of 4 MiB
+/// refused a follower's catch-up once a store held a few thousand tasks, and it retried the
+/// same message for ever).
+pub const RAFT_MESSAGE_BYTES_MAX: usize = 256 << 20;
+/// A new manager is a learner until its log is within this many entries of the leader's; only
+/// then does it become a voter (`Manager::learner_caught_up`). openraft's blocking
+/// `add_learner` (5,000 entries) let a learner that had received nothing (a store of 60 big
+/// entries) become a voter at once, and a one-manager swarm then waited for it for ever (a
+/// joint configuration needs both).
+pub const LEARNER_CAUGHT_UP_ENTRIES: u64 = 16;
+
 /// The openraft configuration derived from the cluster's raft settings.
 pub fn openraft_config(c: &crate::model::RaftConfig) -> Result<openraft::Config, openraft::ConfigError> {
     openraft::Config {
@@ -91,6 +109,7 @@ pub fn openraft_config(c: &crate::model::RaftConfig) -> Result<openraft::Config,
         max_in_snapshot_log_to_keep: c.log_entries_for_slow_followers,
         // Purge as soon as a snapshot allows; `max_in_snapshot_log_to_keep` keeps the tail.
         purge_batch_size: 1,
+        max_payload_entries: MAX_PAYLOAD_ENTRIES,
         ..Default::default()
     }
     .validate()
