@@ -83,15 +83,20 @@ struct Latency(Histogram);
 
 impl EncodeMetric for Latency {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        // The encoder wants each bucket's own count, and the +Inf bucket as f64::MAX.
+        // The encoder wants each bucket's own count, and the +Inf bucket as f64::MAX. The
+        // counters are read one by one while assignments may be recorded: a later bucket (or
+        // the count) read before an earlier one may be behind it, so each is at least the one
+        // before.
         let mut below = 0;
         let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(self.0.buckets.len() + 1);
         for (bound_ms, cumulative) in &self.0.buckets {
+            let cumulative = (*cumulative).max(below);
             buckets.push((*bound_ms as f64 / 1000.0, cumulative - below));
-            below = *cumulative;
+            below = cumulative;
         }
-        buckets.push((f64::MAX, self.0.count - below));
-        encoder.encode_histogram::<NoLabelSet>(self.0.sum_ms as f64 / 1000.0, self.0.count, &buckets, None)
+        let count = self.0.count.max(below);
+        buckets.push((f64::MAX, count - below));
+        encoder.encode_histogram::<NoLabelSet>(self.0.sum_ms as f64 / 1000.0, count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -212,6 +217,17 @@ mod tests {
             "lat_seconds_bucket{le=\"0.025\"} 3",
             "lat_seconds_bucket{le=\"+Inf\"} 4",
         ] {
+            assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+        }
+    }
+
+    // Counters read while an assignment is recorded may disagree (a later bucket behind an
+    // earlier one): the scrape stays cumulative instead of failing.
+    #[test]
+    fn a_histogram_read_mid_update_stays_cumulative() {
+        let h = Histogram { buckets: vec![(5, 3), (10, 2)], count: 1, sum_ms: 10 };
+        let out = encoded("lat_seconds", Latency(h));
+        for line in ["lat_seconds_count 3", "lat_seconds_bucket{le=\"0.01\"} 3", "lat_seconds_bucket{le=\"+Inf\"} 3"] {
             assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
         }
     }

@@ -176,8 +176,9 @@ pub fn register(o: &mut Overlay, r: &Registration) {
 
 /// Makes every node's role follow the raft membership (`voters`, and the current `leader`):
 /// promotion and demotion are membership changes; the store then says what they did. Managers
-/// in `unreachable` (the leader's raft cannot reach them) are marked so.
-pub fn sync_roles(o: &mut Overlay, voters: &BTreeSet<u64>, leader: u64, unreachable: &BTreeSet<u64>) {
+/// in `unreachable` (the leader's raft cannot reach them) are marked so; with None each keeps
+/// what the store says.
+pub fn sync_roles(o: &mut Overlay, voters: &BTreeSet<u64>, leader: u64, unreachable: Option<&BTreeSet<u64>>) {
     let changed: Vec<Node> = o
         .nodes()
         .into_iter()
@@ -188,7 +189,11 @@ pub fn sync_roles(o: &mut Overlay, voters: &BTreeSet<u64>, leader: u64, unreacha
                 raft_id: n.raft_id,
                 addr: n.status.addr.clone(),
                 leader: n.raft_id == leader,
-                unreachable: n.raft_id != leader && unreachable.contains(&n.raft_id),
+                unreachable: n.raft_id != leader
+                    && match unreachable {
+                        Some(set) => set.contains(&n.raft_id),
+                        None => n.manager_status.as_ref().is_some_and(|m| m.unreachable),
+                    },
             });
             let role = if manager { NodeRole::Manager } else { NodeRole::Worker };
             (n.role != role || n.manager_status != status).then(|| {

@@ -31,8 +31,9 @@ pub struct PassInput {
     pub expired: Vec<String>,
     /// Raft voters and the leader's raft id (node roles follow them); empty = leave roles.
     pub voters: std::collections::BTreeSet<u64>,
-    /// The voters the leader's raft cannot reach (their managers show `Unreachable`).
-    pub unreachable: std::collections::BTreeSet<u64>,
+    /// The voters the leader's raft cannot reach (their managers show `Unreachable`); None =
+    /// leave each manager's reachability as the store has it.
+    pub unreachable: Option<std::collections::BTreeSet<u64>>,
     pub leader_raft_id: u64,
     /// The root (join tokens) `swarm init` made, written with the Cluster object by the first
     /// leader; None = make one from the RNG.
@@ -74,7 +75,7 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     }
     dispatcher::orphan(&mut o, now);
     if !input.voters.is_empty() {
-        dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id, &input.unreachable);
+        dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id, input.unreachable.as_ref());
     }
     orchestrator::autoscale::apply(&mut o, &input.scales);
     // A node joined or came back: services with `--rebalance auto` spread onto it.
@@ -102,7 +103,7 @@ pub struct Quiet {
     pending: bool,
     until_ms: u64,
     /// The unreachable managers the idle pass saw: a change is an input.
-    unreachable: std::collections::BTreeSet<u64>,
+    unreachable: Option<std::collections::BTreeSet<u64>>,
 }
 
 impl Quiet {

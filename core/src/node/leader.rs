@@ -88,6 +88,9 @@ pub(super) fn log_stall(node: &str, stall: Option<u64>) {
     }
 }
 
+/// How soon the idle leader looks again whether an unreachable manager answers.
+const RECHECK: Duration = Duration::from_millis(250);
+
 /// How often the stall watch looks ([`Manager::watch_stalls`]).
 const STALL_TICK: Duration = Duration::from_millis(250);
 /// A gap in this process's running at least this long is a stall, not scheduling noise.
@@ -120,14 +123,26 @@ impl Manager {
         }
     }
 
-    /// The leader's view of which other voters stopped answering raft, and when the next one
-    /// would ([`crate::node::raft::network::unreachable_peers`]).
-    pub(super) fn unreachable_peers(
-        &self,
-        voters: impl IntoIterator<Item = u64>,
-    ) -> (std::collections::BTreeSet<u64>, Option<tokio::time::Instant>) {
-        let since = self.inbox.lock().unwrap().lead_since;
-        crate::node::raft::network::unreachable_peers(&self.health, voters, self.id, since, tokio::time::Instant::now())
+    /// What this leader's pass writes as the managers' reachability: the voters its raft has
+    /// not heard from within `PEER_REACHABLE_WITHIN`, or None (leave what the store says)
+    /// during the first such interval of a leadership (nobody had the time to answer it yet)
+    /// and while it cannot reach a quorum (it could not commit the change, and would retry
+    /// it for ever). Also when the answer may change next without any other input.
+    fn reachability(&self, voters: &std::collections::BTreeSet<u64>) -> (Option<std::collections::BTreeSet<u64>>, Option<tokio::time::Instant>) {
+        use crate::node::raft::network::{unreachable_peers, PEER_REACHABLE_WITHIN};
+        let Some(since) = self.inbox.lock().unwrap().lead_since else { return (None, None) };
+        let now = tokio::time::Instant::now();
+        if now < since + PEER_REACHABLE_WITHIN {
+            return (None, Some(since + PEER_REACHABLE_WITHIN));
+        }
+        let (unreachable, next) = unreachable_peers(&self.health, voters.iter().copied(), self.id, now);
+        // An unreachable peer may answer any time: look again soon.
+        let next = if unreachable.is_empty() { next } else { Some(next.map_or(now + RECHECK, |n| n.min(now + RECHECK))) };
+        let reachable = voters.len() - unreachable.len();
+        if reachable < voters.len() / 2 + 1 {
+            return (None, next);
+        }
+        (Some(unreachable), next)
     }
 
     fn note_running(&self, now_ms: u64) {
@@ -204,9 +219,9 @@ impl Manager {
     fn next_wakeup(&self, quiet: Option<&Quiet>) -> Duration {
         let now = wall_ms();
         let mut at = now + IDLE_PASS.as_millis() as u64;
-        // A peer that stops answering turns unreachable without any other input.
-        let voters: Vec<u64> = self.state.membership().membership().voter_ids().collect();
-        if let (_, Some(t)) = self.unreachable_peers(voters) {
+        // A peer that stops or starts answering changes what a pass writes.
+        let voters: std::collections::BTreeSet<u64> = self.state.membership().membership().voter_ids().collect();
+        if let (_, Some(t)) = self.reachability(&voters) {
             let after = t.saturating_duration_since(tokio::time::Instant::now());
             at = at.min(now + after.as_millis() as u64 + 1);
         }
@@ -278,7 +293,7 @@ impl Manager {
                 scales: Vec::new(),
             }
         };
-        input.unreachable = self.unreachable_peers(input.voters.iter().copied()).0;
+        input.unreachable = self.reachability(&input.voters).0;
         input.scales = {
             let mut autoscaler = self.autoscaler.lock().unwrap();
             self.state.with_store(|s| autoscaler.poll_scale(s, now))

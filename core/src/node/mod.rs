@@ -23,6 +23,7 @@ mod join;
 pub mod leader;
 pub mod local;
 pub mod logs;
+mod membership;
 pub mod mesh;
 pub mod raft;
 mod service;
@@ -179,6 +180,9 @@ pub struct Manager {
     raft_allowed: std::sync::atomic::AtomicBool,
     /// When each peer last answered a raft RPC.
     health: crate::node::raft::network::PeerHealth,
+    /// (term, this node's last log index at its first linearizable read of that term): the
+    /// least every read of the term waits to have applied ([`Manager::linearizable_barrier`]).
+    read_floor: std::sync::Mutex<(u64, u64)>,
     /// Channels to other managers for forwarding, kept open (dialling per request costs a
     /// connection setup each time).
     peers: std::sync::Mutex<BTreeMap<String, ManagerClient<tonic::transport::Channel>>>,
@@ -237,6 +241,7 @@ impl Manager {
             role_signal: signal::Signal::new(),
             raft_allowed: std::sync::atomic::AtomicBool::new(true),
             health,
+            read_floor: Default::default(),
             peers: Default::default(),
             init_root_ca: cfg.root_ca,
             init_spec: cfg.init_spec,
@@ -459,116 +464,31 @@ impl Manager {
         Ok(ApplyResult { index: resp.index, error: (!resp.error.is_empty()).then_some(resp.error) })
     }
 
-    /// Adds (`add = true`) or removes a voter. Adding first syncs the node as a learner.
-    pub async fn change_manager(&self, id: NodeId, addr: &str, add: bool, hops: u32) -> Result<u64, RequestError> {
-        if !add && self.is_leader() {
-            self.check_demote(id)?;
-        }
-        let work = async {
-            if add {
-                let added = self.raft.add_learner(id, BasicNode { addr: addr.to_string() }, false).await?;
-                self.learner_caught_up(id, added.log_id.index).await;
-                self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await
-            } else {
-                self.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false).await
-            }
-        };
-        let leader = match tokio::time::timeout(REQUEST_TIMEOUT, work).await {
-            Err(_) => return Err(RequestError::Timeout(REQUEST_TIMEOUT)),
-            Ok(Ok(resp)) => return Ok(resp.log_id.index),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                self.forward_target(f.leader_node, hops)?
-            }
-            // A change still under way (an earlier attempt whose answer was lost) passes:
-            // try again once it committed. The others are the request's fault.
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e @ openraft::error::ChangeMembershipError::InProgress(_))))) => {
-                return Err(RequestError::Unavailable(e.to_string()))
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                return Err(RequestError::Invalid(e.to_string()))
-            }
-            Ok(Err(e)) => return Err(RequestError::Unavailable(e.to_string())),
-        };
-        let mut c = self.peer(&leader)?;
-        let req = MembershipRequest { node_id: id, addr: addr.to_string(), hops: hops + 1 };
-        let resp = if add {
-            self.forwarded(&leader, c.add_manager(req)).await?
-        } else {
-            self.forwarded(&leader, c.remove_manager(req)).await?
-        };
-        Ok(resp.index)
-    }
-
-    /// Returns once learner `id` (added at log index `added`) holds the leader's log but for
-    /// at most [`raft::LEARNER_CAUGHT_UP_ENTRIES`], or once this node no longer leads (the
-    /// membership change then says so); never otherwise: the caller's deadline ends a learner
-    /// that cannot catch up, before it became a voter the quorum would wait for. openraft's
-    /// own blocking `add_learner` counts 5,000 entries as caught up and waits on its metrics
-    /// watch, which is not deterministic under madsim; this polls on the (virtual) clock.
-    async fn learner_caught_up(&self, id: NodeId, added: u64) {
-        const POLL: Duration = Duration::from_millis(20);
-        loop {
-            let caught_up = {
-                let m = self.raft.metrics().borrow().clone();
-                match &m.replication {
-                    None => true,
-                    Some(r) => {
-                        let matched = r.get(&id).cloned().flatten().map_or(0, |l| l.index);
-                        let last = m.last_log_index.unwrap_or(0);
-                        m.membership_config.log_id().as_ref().map_or(0, |l| l.index) >= added
-                            && matched >= added
-                            && last.saturating_sub(matched) <= raft::LEARNER_CAUGHT_UP_ENTRIES
-                    }
-                }
-            };
-            if caught_up {
-                return;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Refuses a demotion that would leave no manager or lose quorum (swarm refuses both),
-    /// judged on the leader: a manager counts as reachable as `node ls` shows it
-    /// ([`raft::network::unreachable_peers`]).
-    fn check_demote(&self, id: NodeId) -> Result<(), RequestError> {
-        let m = self.raft.metrics().borrow().clone();
-        let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
-        if !voters.contains(&id) {
-            return Err(RequestError::Invalid(format!("node {id} is not a manager: nothing to demote")));
-        }
-        if voters.len() == 1 {
-            return Err(RequestError::Invalid(
-                "cannot demote the last manager of the swarm: promote another node first".into(),
-            ));
-        }
-        let remaining: Vec<NodeId> = voters.iter().copied().filter(|v| *v != id).collect();
-        let (unreachable, _) = self.unreachable_peers(remaining.iter().copied());
-        let reachable = remaining.len() - unreachable.len();
-        if reachable < remaining.len() / 2 + 1 {
-            return Err(RequestError::Invalid(format!(
-                "demoting node {id} would leave {reachable} of {} managers reachable: the swarm would lose quorum; \
-                 bring the unreachable managers back first",
-                remaining.len()
-            )));
-        }
-        Ok(())
-    }
-
     /// Confirms leadership with a quorum round and waits until this node applied everything
     /// committed before (openraft's `ensure_linearizable`, but waiting on the deterministic
     /// applied [`signal::Signal`] instead of openraft's metrics watch: see signal.rs).
     ///
-    /// The wait covers this leader's whole log as the read began, not only openraft's read
-    /// index: a leader that restarts keeps its term (its vote was committed) and appends no new
-    /// blank entry, while its state machine restarts from the last snapshot; openraft's read
-    /// index was then that of the snapshot and the term's first entry, and a read after the
-    /// restart returned a value a removal acknowledged before the crash had deleted (explorer
-    /// seed 58). Every write this leader acknowledged is in its durable log, so once the log
-    /// as it was is applied, the read sees them.
+    /// The wait also covers this leader's log as its first read of the term began, not only
+    /// openraft's read index: a leader that restarts keeps its term (its vote was committed)
+    /// and appends no new blank entry, while its state machine restarts from the last
+    /// snapshot; openraft's read index was then that of the snapshot and the term's first
+    /// entry, and a read after the restart returned a value a removal acknowledged before the
+    /// crash had deleted (explorer seed 58). Every write this process acknowledged in the term
+    /// is either in that log or committed since (openraft's read index covers those).
     pub async fn linearizable_barrier(&self) -> Result<(), RaftError<NodeId, openraft::error::CheckIsLeaderError<NodeId, openraft::BasicNode>>> {
+        let logged = {
+            let (term, last) = {
+                let m = self.raft.metrics().borrow().clone();
+                (m.current_term, m.last_log_index.unwrap_or(0))
+            };
+            let mut floor = self.read_floor.lock().unwrap();
+            if floor.0 != term {
+                *floor = (term, last);
+            }
+            floor.1
+        };
         // Mutant: openraft's read index alone.
-        let logged = if crate::mutant::active("stale-leader-read") { 0 } else { self.raft.metrics().borrow().last_log_index.unwrap_or(0) };
+        let logged = if crate::mutant::active("stale-leader-read") { 0 } else { logged };
         let (read_log_id, _) = self.raft.get_read_log_id().await?;
         let read = read_log_id.map_or(0, |l| l.index).max(logged);
         if read == 0 {

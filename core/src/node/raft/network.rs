@@ -73,24 +73,18 @@ pub const PEER_REACHABLE_WITHIN: Duration = Duration::from_secs(1);
 
 /// The leader's view of its peers at `now`: the voters other than `self_id` that did not
 /// answer within [`PEER_REACHABLE_WITHIN`], and the earliest instant at which one of the others
-/// turns unreachable unless it answers again. `since` is when this leadership began (a new
-/// leader has heard from no one yet, which is not the peers' fault).
+/// turns unreachable unless it answers again.
 pub fn unreachable_peers(
     health: &PeerHealth,
     voters: impl IntoIterator<Item = NodeId>,
     self_id: NodeId,
-    since: Option<tokio::time::Instant>,
     now: tokio::time::Instant,
 ) -> (std::collections::BTreeSet<NodeId>, Option<tokio::time::Instant>) {
     let health = health.lock().unwrap_or_else(|e| e.into_inner());
     let mut unreachable = std::collections::BTreeSet::new();
     let mut next: Option<tokio::time::Instant> = None;
     for v in voters.into_iter().filter(|v| *v != self_id) {
-        let heard = match (health.get(&v).copied(), since) {
-            (Some(t), Some(s)) => Some(t.max(s)),
-            (t, s) => t.or(s),
-        };
-        match heard.map(|t| t + PEER_REACHABLE_WITHIN).filter(|until| now <= *until) {
+        match health.get(&v).map(|t| *t + PEER_REACHABLE_WITHIN).filter(|until| now <= *until) {
             Some(until) => next = Some(next.map_or(until, |n| n.min(until))),
             None => {
                 unreachable.insert(v);
