@@ -49,11 +49,17 @@ profile = tempfile.mkdtemp(prefix="shoal-ui-chromium.")
 browser = subprocess.Popen(
     [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--remote-debugging-port=0",
      f"--user-data-dir={profile}", "--window-size=1400,900", "about:blank"],
-    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def stop_browser():
-    browser.kill()
+    # Debian's chromium-headless-shell is a shell script that runs the browser without exec:
+    # killing the script alone left the browser running. It leads a session of its own, so
+    # the whole group goes.
+    try:
+        os.killpg(browser.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     browser.wait()
     shutil.rmtree(profile, ignore_errors=True)
 
