@@ -407,7 +407,7 @@ pub fn main() -> i32 {
                 seeds.unwrap_or(1..21),
                 json,
             ),
-            "cluster" => shoal_sim::bench::cluster(
+            "cluster" => shoal_sim::bench_cluster::cluster(
                 managers,
                 workers,
                 if tasks == 50_000 { 5_000 } else { tasks as u64 },

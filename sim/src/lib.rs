@@ -13,6 +13,7 @@
 #![cfg(madsim)]
 
 pub mod bench;
+pub mod bench_cluster;
 pub mod bench_history;
 pub mod bench_names;
 pub mod client;

@@ -179,6 +179,11 @@ fn services(store: &Store) -> impl Iterator<Item = &Service> + Clone {
     store.list_services()
 }
 
+/// How many of `voters` raft voters make a quorum (a majority).
+pub fn quorum(voters: usize) -> usize {
+    voters / 2 + 1
+}
+
 /// Why a node may not leave the swarm now (docker's words), or None. `voter`: this node is a
 /// raft voter (a manager); `voters`: how many there are.
 pub fn leave_refusal(voter: bool, voters: usize, force: bool) -> Option<String> {

@@ -138,8 +138,7 @@ impl Manager {
         let (unreachable, next) = unreachable_peers(&self.health, voters.iter().copied(), self.id, now);
         // An unreachable peer may answer any time: look again soon.
         let next = if unreachable.is_empty() { next } else { Some(next.map_or(now + RECHECK, |n| n.min(now + RECHECK))) };
-        let reachable = voters.len() - unreachable.len();
-        if reachable < voters.len() / 2 + 1 {
+        if voters.len() - unreachable.len() < crate::control::quorum(voters.len()) {
             return (None, next);
         }
         (Some(unreachable), next)

@@ -93,7 +93,7 @@ impl Manager {
         let now = tokio::time::Instant::now();
         let (unreachable, _) = raft::network::unreachable_peers(&self.health, remaining.iter().copied(), self.id, now);
         let reachable = remaining.len() - unreachable.len();
-        if reachable < remaining.len() / 2 + 1 {
+        if reachable < crate::control::quorum(remaining.len()) {
             return Err(RequestError::Invalid(format!(
                 "demoting node {id} would leave {reachable} of {} managers reachable: the swarm would lose quorum; \
                  bring the unreachable managers back first",
