@@ -80,6 +80,8 @@ fn describe() -> NodeDescription {
         resources: Resources { nano_cpus: cpus * 1_000_000_000, memory_bytes: mem_kib * 1024, ..Default::default() },
         engine_labels: BTreeMap::new(),
         data_path_addr: String::new(),
+        // The agent fills in what the node holds.
+        tls_info: Default::default(),
     }
 }
 
@@ -291,7 +293,16 @@ pub async fn run(
             certs.save(dir)?;
             certs.install_client();
             let server = serve(&manager, &certs, &joined.node_id)?;
-            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![advertise.clone()], data_path_addr: opts.data_path_addr.clone(), listen_addr: opts.listen_addr.clone() };
+            let i = Identity {
+                raft_id,
+                node_id: joined.node_id,
+                role: joined.role.as_str().into(),
+                advertise_addr: advertise.clone(),
+                managers: vec![advertise.clone()],
+                data_path_addr: opts.data_path_addr.clone(),
+                listen_addr: opts.listen_addr.clone(),
+                joined_digest: None,
+            };
             write_identity(&id_disk, &i)?;
             println!("Swarm initialized: current node ({}) is now a manager.\n", i.node_id);
             println!("To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {advertise}\n", root.join_token_worker);
@@ -316,6 +327,9 @@ pub async fn run(
             if joined.certificate_pem.is_empty() {
                 return Err(format!("{addr} answered the join without a certificate"));
             }
+            // The roots the manager says to trust (two during a root rotation), from a manager
+            // this machine verified against the pinned one.
+            let ca_pem = if joined.ca_cert_pem.is_empty() { ca_pem } else { joined.ca_cert_pem.clone() };
             let certs = NodeCerts { ca_pem, cert_pem: joined.certificate_pem.clone(), key_pem };
             certs.save(dir)?;
             certs.install_client();
@@ -325,7 +339,16 @@ pub async fn run(
                 // Now that we serve raft with a manager certificate, become a raft member.
                 add_self_as_manager(&addr, raft_id, &advertise).await?;
             }
-            let i = Identity { raft_id, node_id: joined.node_id, role: joined.role.as_str().into(), advertise_addr: advertise.clone(), managers: vec![addr], data_path_addr: opts.data_path_addr.clone(), listen_addr: opts.listen_addr.clone() };
+            let i = Identity {
+                raft_id,
+                node_id: joined.node_id,
+                role: joined.role.as_str().into(),
+                advertise_addr: advertise.clone(),
+                managers: vec![addr],
+                data_path_addr: opts.data_path_addr.clone(),
+                listen_addr: opts.listen_addr.clone(),
+                joined_digest: shoal_core::ca::digest_of(token.trim()).map(str::to_string),
+            };
             write_identity(&id_disk, &i)?;
             println!("This node joined a swarm as a {} (node {}).", i.role, i.node_id);
             (i, server, manager, certs)
@@ -409,7 +432,21 @@ pub async fn run(
         })
     };
     let (swap_tx, mut swap_rx) = tokio::sync::mpsc::channel::<NodeCerts>(1);
-    tokio::spawn(crate::renew::renew_loop(dir.clone(), certs.clone(), desired_rx, managers_rx, raft_id, advertise.clone(), swap_tx));
+    // What the node holds (its heartbeats report it) and what the swarm wants it to hold (a
+    // root rotation), between the agent and the renewal loop.
+    let (held_tls, held_tls_rx) = tokio::sync::watch::channel(certs.tls_info());
+    let (tls_wanted, tls_wanted_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(crate::renew::renew_loop(
+        dir.clone(),
+        certs.clone(),
+        desired_rx,
+        tls_wanted_rx,
+        held_tls,
+        managers_rx,
+        raft_id,
+        advertise.clone(),
+        swap_tx,
+    ));
     let agent_cfg = AgentConfig {
         node_id: identity.node_id.clone(),
         addr: advertise.clone(),
@@ -420,6 +457,7 @@ pub async fn run(
         raft_id,
         managers_seen: Some(Arc::new(managers_seen)),
         desired_role: Some(Arc::new(desired_role)),
+        tls: Some(shoal_core::node::agent::AgentTls { held: held_tls_rx, wanted: Arc::new(tls_wanted) }),
         ingress: Some(mesh.clone()),
         networks: data_path.clone().map(|d| d as Arc<dyn shoal_core::node::mesh::NetworkSink>),
     };

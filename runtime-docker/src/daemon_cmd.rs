@@ -174,7 +174,9 @@ pub(crate) async fn client_bundle(host: &str, cmd: &CaCmd) -> Result<(), String>
     let (cert, key) = engine_api::tls::issue(&c.root_ca, &[], true)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("Error: cannot create {}: {e}", dir.display()))?;
     use std::os::unix::fs::OpenOptionsExt;
-    for (name, text, mode) in [("ca.pem", &c.root_ca.ca_cert_pem, 0o644), ("cert.pem", &cert, 0o644), ("key.pem", &key, 0o600)] {
+    // Both roots during a root rotation.
+    let ca = shoal_core::ca::rotation::trust_bundle(&c.root_ca);
+    for (name, text, mode) in [("ca.pem", &ca, 0o644), ("cert.pem", &cert, 0o644), ("key.pem", &key, 0o600)] {
         let path = dir.join(name);
         let mut f = std::fs::OpenOptions::new()
             .write(true)

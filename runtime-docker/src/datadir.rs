@@ -36,6 +36,11 @@ pub struct Identity {
     /// init or join, or an API request's `ListenAddr`): a restart listens there again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_addr: Option<String>,
+    /// The root digest of the token this node joined with: the same join run again (a node
+    /// container's command after `docker restart`) restarts the node also after a root
+    /// rotation changed the root it trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_digest: Option<String>,
 }
 
 impl Identity {
@@ -97,7 +102,8 @@ pub fn check_start(start: Start, dir: &Path) -> Result<Start, String> {
         // container's command after `docker restart`) restarts the node.
         let digest = shoal_core::ca::digest_of(token.trim());
         let ca = NodeCerts::load(dir).ok().flatten().and_then(|c| pem::parse(&c.ca_pem).ok().map(|p| tls::digest(p.contents())));
-        digest.is_some() && digest.map(str::to_string) == ca
+        let joined = existing.as_ref().and_then(|i| i.joined_digest.clone());
+        digest.is_some() && (digest.map(str::to_string) == ca || digest.map(str::to_string) == joined)
     };
     let start = match (start, &existing) {
         (Start::Join { token, .. }, Some(id)) if same_swarm(&token) => {

@@ -130,16 +130,8 @@ fn main() {
         // The CLI speaks mTLS as the node whose data directory it reads (as docker's CLI
         // reaches the engine through a root-only socket: reading the key needs the daemon's
         // user).
-        match tls::NodeCerts::load(std::path::Path::new(&client_dir)) {
-            Ok(Some(c)) => match c.usable(std::path::Path::new(&client_dir)) {
-                Ok(()) => c.install_client(),
-                Err(e) => fail(&e),
-            },
-            Ok(None) => fail(&format!(
-                "{client_dir} holds no swarm certificates: run this on a swarm node, or give --data-dir (SHOAL_DATA_DIR) of one; \
-                 `shoal swarm init` or `shoal swarm join` makes a node"
-            )),
-            Err(e) => fail(&e),
+        if let Err(e) = tls::install_client_from(std::path::Path::new(&client_dir)) {
+            fail(&e);
         }
     }
     let rt = tokio_rt::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| fail(&format!("cannot start tokio: {e}")));

@@ -186,7 +186,7 @@ pub async fn follow_drawing(host: &str, service: &str, draw: bool) -> Result<(),
 }
 
 /// Redraws `text` over the `drawn` lines of the previous frame.
-fn draw_frame(out: &mut std::io::Stdout, text: &[String], drawn: &mut usize) {
+pub(crate) fn draw_frame(out: &mut std::io::Stdout, text: &[String], drawn: &mut usize) {
     // Back to the first line drawn, then each line cleared and rewritten.
     let mut frame = String::new();
     if *drawn > 0 {

@@ -1,11 +1,14 @@
 //! Certificate renewal on a running node: at a random point of its certificate's validity
-//! (swarm's 50-80% window), or when the swarm wants the node in another role (a promotion or
-//! demotion the heartbeat answers announce), it asks the managers it knows for a certificate
-//! for a new key, saves it, and hands it to the daemon, which serves and dials with it.
+//! (swarm's 50-80% window), when the swarm wants the node in another role (a promotion or
+//! demotion the heartbeat answers announce), or when heartbeat answers say the node must hold
+//! other roots or a certificate of another root (a root rotation, `shoal_core::ca::rotation`),
+//! it asks the managers it knows for a certificate for a new key, saves it with the roots the
+//! answer names, and hands it to the daemon, which serves and dials with it. What the node
+//! holds goes back to the agent, whose heartbeats report it.
 
 use crate::daemon::{add_self_as_manager, os_random_u64};
 use crate::tls::{self, NodeCerts};
-use shoal_core::model::NodeRole;
+use shoal_core::model::{NodeRole, TlsInfo};
 use std::path::PathBuf;
 
 /// Renews a certificate at a random point between 50 and 80% of its validity (swarm's
@@ -25,7 +28,13 @@ async fn renew_once(certs: &NodeCerts, managers: &[String]) -> Result<NodeCerts,
         let mut c = shoal_core::proto::certificates_client::CertificatesClient::new(ch);
         let req = shoal_core::proto::RenewCertificateRequest { csr_pem: csr_pem.clone() };
         match tokio::time::timeout(std::time::Duration::from_secs(10), c.renew(req)).await {
-            Ok(Ok(r)) => return Ok(NodeCerts { ca_pem: certs.ca_pem.clone(), cert_pem: r.into_inner().certificate_pem, key_pem }),
+            Ok(Ok(r)) => {
+                let r = r.into_inner();
+                // The roots to trust come from a manager this node verified with the ones it
+                // trusts; a manager of an older version sends none.
+                let ca_pem = if r.ca_cert_pem.is_empty() { certs.ca_pem.clone() } else { r.ca_cert_pem };
+                return Ok(NodeCerts { ca_pem, cert_pem: r.certificate_pem, key_pem });
+            }
             Ok(Err(s)) => last = format!("{addr}: {}", s.message()),
             Err(_) => last = format!("{addr}: no answer within 10 s"),
         }
@@ -34,8 +43,9 @@ async fn renew_once(certs: &NodeCerts, managers: &[String]) -> Result<NodeCerts,
 }
 
 /// Keeps this node's certificate current: renews it when the swarm wants another role
-/// (`node promote|demote`, learned from heartbeat answers through `desired`) or once 50-80%
-/// of its validity passed. The new certificate is saved, used for new dials at once, and
+/// (`node promote|demote`, learned from heartbeat answers through `desired`), other roots or
+/// another issuer (`tls_wanted`, a root rotation), or once 50-80% of its validity passed;
+/// `held` is told what the node holds. The new certificate is saved, used for new dials at once, and
 /// handed to the daemon (`swap`) to serve with; a node promoted this way then asks for its
 /// raft membership (a demoted one was removed from the raft before its desired role changed).
 #[allow(clippy::too_many_arguments)]
@@ -43,6 +53,8 @@ pub(crate) async fn renew_loop(
     dir: PathBuf,
     mut certs: NodeCerts,
     mut desired: tokio::sync::watch::Receiver<NodeRole>,
+    mut tls_wanted: tokio::sync::watch::Receiver<Option<TlsInfo>>,
+    held_tls: tokio::sync::watch::Sender<TlsInfo>,
     managers: tokio::sync::watch::Receiver<Vec<String>>,
     raft_id: u64,
     advertise: String,
@@ -55,14 +67,19 @@ pub(crate) async fn renew_loop(
     loop {
         let held = certs.role().unwrap_or(NodeRole::Worker);
         let want = *desired.borrow_and_update();
+        let tls_current = match &*tls_wanted.borrow_and_update() {
+            Some(w) => shoal_core::ca::rotation::holds(&certs.tls_info(), w),
+            None => true,
+        };
         #[allow(clippy::disallowed_methods)] // The production shell reads the wall clock.
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        if want == held && now < renew_at {
+        if want == held && tls_current && now < renew_at {
             // A day at most, so a clock that jumps is noticed.
             let wait = std::time::Duration::from_secs((renew_at - now).clamp(1, 86_400) as u64);
             tokio::select! {
                 biased;
                 r = desired.changed() => if r.is_err() { return },
+                r = tls_wanted.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep(wait) => {}
             }
             continue;
@@ -82,6 +99,7 @@ pub(crate) async fn renew_loop(
                     return;
                 }
                 certs = new;
+                held_tls.send_replace(certs.tls_info());
                 renew_at = renew_at_unix(&certs);
                 if role == NodeRole::Manager && held == NodeRole::Worker {
                     // Promoted: serve raft with the manager certificate first (the server is

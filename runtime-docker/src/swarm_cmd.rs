@@ -1,5 +1,5 @@
-//! `shoal swarm update|unlock-key|join-token`: the cluster's settings, autolock's key and the
-//! join tokens, through the control API of the manager at --host.
+//! `shoal swarm update|unlock-key|join-token|ca`: the cluster's settings, autolock's key, the
+//! join tokens and the root CA, through the control API of the manager at --host.
 
 use crate::{call, locked, objects};
 use shoal_core::cli::SwarmCommand;
@@ -41,6 +41,22 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
             }
             println!("{}", if quiet { key } else { shoal_core::cli::unlock_key_message(&key) });
         }
+        SwarmCommand::Ca(ca) => {
+            let change = ca.change().map_err(|e| format!("Error: {e}"))?;
+            if let Some(change) = &change {
+                let key = locked::new_unlock_key()?;
+                call(host, shoal_core::cli::update_cluster_op(change, || key)).await?;
+                if ca.detach {
+                    return Ok(());
+                }
+                follow_rotation(host, !ca.quiet).await?;
+            }
+            let root = current_cluster(host).await?.root_ca.ca_cert_pem;
+            if root.is_empty() {
+                return Err("Error: no CA information available".into());
+            }
+            println!("{}", root.trim());
+        }
         SwarmCommand::JoinToken { rotate, quiet, role } => {
             if rotate {
                 call(host, Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
@@ -66,4 +82,58 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How often `swarm ca --rotate` looks at the nodes (docker's CLI: 200 ms).
+const ROTATION_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// docker's progress bar of `Current/Total Units`.
+fn bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 50;
+    let filled = (WIDTH * done).checked_div(total).unwrap_or(0).min(WIDTH);
+    format!("[{}>{}] {done}/{total} nodes", "=".repeat(filled), " ".repeat(WIDTH - filled))
+}
+
+/// docker's three lines of a root rotation's progress.
+pub(crate) fn rotation_lines(root: &shoal_core::model::RootCa, p: &shoal_core::ca::rotation::Progress) -> Vec<String> {
+    let d = ring::digest::digest(&ring::digest::SHA256, root.ca_cert_pem.as_bytes());
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    // Docker shows no trust root rotated while certificates still are.
+    let roots = if p.in_progress || p.certs_rotated < p.total { 0 } else { p.roots_rotated };
+    vec![
+        format!("desired root digest: sha256:{hex}"),
+        format!("  rotated TLS certificates: {}", bar(p.certs_rotated, p.total)),
+        format!("  rotated CA certificates:  {}", bar(roots, p.total)),
+    ]
+}
+
+/// Waits until every node holds a certificate of the new root and trusts it alone, showing
+/// docker's progress (`show`: redrawn on a terminal, else the last frame once). Like docker's,
+/// it waits for nodes that are down (the rotation waits for them too); Ctrl-C leaves the
+/// rotation going on.
+async fn follow_rotation(host: &str, show: bool) -> Result<(), String> {
+    use std::io::Write;
+    let draw = show && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut drawn = 0usize;
+    let mut out = std::io::stdout();
+    loop {
+        crate::tls::reload_client();
+        let c = current_cluster(host).await?;
+        let nodes = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?);
+        let nodes = nodes.iter().filter_map(|o| match o {
+            Object::Node(n) => Some(n),
+            _ => None,
+        });
+        let p = shoal_core::ca::rotation::progress(&c.root_ca, nodes);
+        if draw {
+            crate::progress::draw_frame(&mut out, &rotation_lines(&c.root_ca, &p), &mut drawn);
+        }
+        if p.done() {
+            if show && !draw {
+                let _ = out.write_all(rotation_lines(&c.root_ca, &p).iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes());
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(ROTATION_POLL).await;
+    }
 }

@@ -76,22 +76,7 @@ fn first_der(pem: &str, what: &str) -> Result<Vec<u8>, String> {
     Ok(p.contents().to_vec())
 }
 
-/// `swarm init`: a new root CA and the root (tokens name its digest).
-pub fn new_root() -> Result<RootCa, String> {
-    let key = rcgen::KeyPair::generate().map_err(err("cannot make the CA key"))?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err("CA parameters"))?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "shoal-root-ca");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
-    params.not_before = now() - time::Duration::hours(1);
-    params.not_after = now() + time::Duration::days(CA_CERT_DAYS);
-    params.serial_number = Some(random_serial()?);
-    let cert = params.self_signed(&key).map_err(err("cannot sign the CA certificate"))?;
-    let digest = digest(cert.der());
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(u64::from_le_bytes(random_serial()?.to_bytes()[..8].try_into().expect("16 bytes")));
-    Ok(shoal_core::ca::root_for_ca(cert.pem(), key.serialize_pem(), &digest, &mut rng))
-}
+pub use roots::new_root;
 
 /// A machine's new key and the CSR for it (the subject is the signer's choice, not ours).
 pub fn new_key_and_csr() -> Result<(String, String), String> {
@@ -101,17 +86,29 @@ pub fn new_key_and_csr() -> Result<(String, String), String> {
     Ok((key.serialize_pem(), csr.pem().map_err(err("CSR PEM"))?))
 }
 
+/// Who signs certificates now, and what goes after each: the root, or during a rotation the
+/// new root, whose cross-signed copy then follows the certificate for the nodes that trust
+/// only the old root yet.
+pub fn signing_issuer(root: &RootCa) -> Result<(rcgen::Issuer<'static, rcgen::KeyPair>, &str), String> {
+    let (ca_cert_pem, ca_key_pem, then) = match &root.rotation {
+        Some(r) => (&r.ca_cert_pem, &r.ca_key_pem, r.cross_signed_pem.as_str()),
+        None => (&root.ca_cert_pem, &root.ca_key_pem, ""),
+    };
+    if ca_key_pem.is_empty() {
+        return Err("this node's store holds no CA key: run this on a manager of the swarm".into());
+    }
+    let key = rcgen::KeyPair::from_pem(ca_key_pem).map_err(err("the CA key"))?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca_cert_pem, key).map_err(err("the CA certificate"))?;
+    Ok((issuer, then))
+}
+
 /// Signs with the root key held in the raft store (whichever manager leads).
 #[derive(Debug)]
 pub struct RootSigner;
 
 impl CertSigner for RootSigner {
     fn sign(&self, root: &RootCa, csr_pem: &str, node_id: &str, role: NodeRole, expiry_secs: u64) -> Result<String, String> {
-        if root.ca_key_pem.is_empty() {
-            return Err("this swarm's root has no CA key".into());
-        }
-        let key = rcgen::KeyPair::from_pem(&root.ca_key_pem).map_err(err("the CA key"))?;
-        let issuer = rcgen::Issuer::from_ca_cert_pem(&root.ca_cert_pem, key).map_err(err("the CA certificate"))?;
+        let (issuer, then) = signing_issuer(root)?;
         let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(err("the CSR"))?;
         let role_name = match role {
             NodeRole::Manager => MANAGER_NAME,
@@ -129,7 +126,11 @@ impl CertSigner for RootSigner {
         params.serial_number = Some(random_serial()?);
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&csr.public_key, &issuer).map_err(err("cannot sign"))?;
-        Ok(cert.pem())
+        Ok(format!("{}\n{then}", cert.pem().trim_end()))
+    }
+
+    fn new_root(&self, root: &RootCa) -> Result<shoal_core::ca::rotation::NewRoot, String> {
+        roots::rotation_root(root)
     }
 }
 
@@ -222,6 +223,33 @@ impl NodeCerts {
     }
 }
 
+/// The data directory whose certificates the CLI dials with ([`reload_client`]).
+static CLIENT_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The CLI: dials as the node whose data directory `dir` is; Err says why it cannot.
+pub fn install_client_from(dir: &Path) -> Result<(), String> {
+    let c = NodeCerts::load(dir)?.ok_or_else(|| {
+        format!(
+            "{} holds no swarm certificates: run this on a swarm node, or give --data-dir (SHOAL_DATA_DIR) of one; \
+             `shoal swarm init` or `shoal swarm join` makes a node",
+            dir.display()
+        )
+    })?;
+    c.usable(dir)?;
+    c.install_client();
+    let _ = CLIENT_DIR.set(dir.to_path_buf());
+    Ok(())
+}
+
+/// A CLI that outlives its node's certificates (`swarm ca --rotate` waits while every node,
+/// its own too, renews and comes to trust the new root alone) dials with the node's current
+/// files again.
+pub fn reload_client() {
+    if let Some(c) = CLIENT_DIR.get().and_then(|d| NodeCerts::load(d).ok().flatten()) {
+        c.install_client();
+    }
+}
+
 /// Dials of a machine that has the root CA but no certificate yet (joining).
 pub fn install_anonymous_client(ca_pem: &str) {
     install_client_tls(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name(MANAGER_NAME));
@@ -309,7 +337,10 @@ impl rustls::client::danger::ServerCertVerifier for PinnedRoot {
         let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
             .build()
             .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let ok = inner.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)?;
+        // During a root rotation the manager's certificate is the new root's, verified
+        // through the new root's certificate cross-signed by the pinned one.
+        let others: Vec<_> = intermediates.iter().filter(|c| c.as_ref() != ca.as_ref()).cloned().collect();
+        let ok = inner.verify_server_cert(end_entity, &others, server_name, ocsp_response, now)?;
         *self.found.lock().unwrap_or_else(|e| e.into_inner()) = Some(ca.as_ref().to_vec());
         Ok(ok)
     }
@@ -373,6 +404,10 @@ pub async fn fetch_pinned_ca(manager: &str, token: &str) -> Result<String, Strin
 }
 
 pub mod failure;
+pub mod roots;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rotation_tests;

@@ -8,6 +8,7 @@
 //!
 //! Invariant: the worker and manager tokens of a cluster differ and share the digest.
 
+pub mod rotation;
 pub mod unlock_key;
 
 use crate::model::{NodeRole, RootCa};
@@ -45,10 +46,15 @@ pub fn digest_of(token: &str) -> Option<&str> {
     let ok = parts.next().is_none()
         && p == TOKEN_PREFIX
         && v == TOKEN_VERSION
-        && d.len() == DIGEST_LEN
+        && is_digest(d)
         && s.len() == SECRET_LEN
-        && d.bytes().chain(s.bytes()).all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+        && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
     ok.then_some(d)
+}
+
+/// A CA digest as tokens carry it: 50 base-36 digits.
+fn is_digest(d: &str) -> bool {
+    d.len() == DIGEST_LEN && d.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
 /// A new root with fresh worker and manager tokens and no certificate (the simulator's: it
@@ -67,7 +73,7 @@ pub fn root_for_ca(ca_cert_pem: String, ca_key_pem: String, digest: &str, rng: &
     while manager == worker {
         manager = token(digest, rng);
     }
-    RootCa { ca_cert_pem, ca_key_pem, join_token_worker: worker, join_token_manager: manager }
+    RootCa { ca_cert_pem, ca_key_pem, join_token_worker: worker, join_token_manager: manager, ..Default::default() }
 }
 
 /// A 256-bit digest (big-endian) in the token's 50 base-36 digits, zero-padded.

@@ -469,6 +469,17 @@ mod tests {
             parse_control(["swarm", "unlock-key", "-q", "--rotate"]),
             Ok(ControlCommand::Swarm(SwarmCommand::UnlockKey { rotate: true, quiet: true }))
         );
+        let ca = |words: &[&str]| match parse_control(["swarm", "ca"].iter().chain(words)) {
+            Ok(ControlCommand::Swarm(SwarmCommand::Ca(ca))) => ca,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ca(&[]).change(), Ok(None), "`swarm ca` shows the root");
+        let rotate = ca(&["--rotate", "-d", "--cert-expiry", "48h"]);
+        assert!(rotate.detach && !rotate.quiet);
+        let change = rotate.change().unwrap().unwrap();
+        assert!(change.rotate_ca && change.new_root.is_none(), "the leader makes the new root");
+        assert_eq!(change.cert_expiry_secs, Some(48 * 3600));
+        assert!(ca(&["--cert-expiry", "48h"]).change().unwrap_err().contains("requires the `--rotate` flag"));
         let err = parse_control(["swarm", "join-token", "boss"]).unwrap_err();
         assert!(err.contains("boss") && err.contains("worker"), "{err}");
     }

@@ -73,6 +73,8 @@ pub enum SwarmCommand {
         #[arg(long, short = 'q')]
         quiet: bool,
     },
+    /// Display and rotate the root CA.
+    Ca(SwarmCa),
     /// Manage join tokens.
     JoinToken {
         /// Rotate the join token
@@ -85,6 +87,38 @@ pub enum SwarmCommand {
         #[arg(value_parser = ["worker", "manager"])]
         role: String,
     },
+}
+
+/// `swarm ca`'s flags (docker's, but a root CA given as files or an external CA: the swarm
+/// makes its new root itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct SwarmCa {
+    /// Rotate the swarm CA: a new root, every node's certificate reissued
+    #[arg(long)]
+    pub rotate: bool,
+    /// Exit immediately instead of waiting for the root rotation to converge
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Suppress progress output
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Validity period for node certificates (ns|us|ms|s|m|h)
+    #[arg(long = "cert-expiry")]
+    pub cert_expiry: Option<String>,
+}
+
+impl SwarmCa {
+    /// The change these flags ask for; None to only show the root.
+    pub fn change(&self) -> Result<Option<crate::control::ClusterUpdate>, String> {
+        if !self.rotate {
+            if self.cert_expiry.is_some() {
+                return Err("`--cert-expiry` flag requires the `--rotate` flag to update the CA".into());
+            }
+            return Ok(None);
+        }
+        let (_, cert_expiry_secs) = settings(&None, &self.cert_expiry)?;
+        Ok(Some(crate::control::ClusterUpdate { rotate_ca: true, cert_expiry_secs, ..Default::default() }))
+    }
 }
 
 /// `swarm update`'s flags (docker's, plus `--max-service-replicas`).
@@ -141,6 +175,9 @@ pub fn update_cluster_op(c: &crate::control::ClusterUpdate, new_key: impl FnOnce
         new_unlock_key,
         dispatcher_heartbeat_ms: c.dispatcher_heartbeat_ms,
         cert_expiry_secs: c.cert_expiry_secs,
+        rotate_ca: c.rotate_ca,
+        // The leader makes it.
+        new_root_ca: None,
     })
 }
 

@@ -27,6 +27,11 @@ pub struct ClusterUpdate {
     pub dispatcher_heartbeat_ms: Option<u64>,
     /// `--cert-expiry`.
     pub cert_expiry_secs: Option<u64>,
+    /// `swarm ca --rotate`.
+    pub rotate_ca: bool,
+    /// The new root the leader made for `rotate_ca`, and the seed of its join tokens (None
+    /// where no manager makes certificates: the simulator).
+    pub new_root: Option<(crate::ca::rotation::NewRoot, u64)>,
 }
 
 /// swarmkit's floor for `--cert-expiry`: a node renews at 50-80% of its certificate's life,
@@ -82,6 +87,18 @@ pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, C
     }
     apply_cluster_settings(&mut c.spec, u.dispatcher_heartbeat_ms, u.cert_expiry_secs)?;
     apply_autolock(&mut c, u)?;
+    if u.rotate_ca {
+        let Some((new, seed)) = &u.new_root else {
+            return Err(FailedPrecondition(ca::rotation::RotationError::NoCertificates.to_string()));
+        };
+        use rand::SeedableRng;
+        let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+        c.root_ca = ca::rotation::start(&c.root_ca, new.clone(), &mut rng).map_err(|e| match e {
+            ca::rotation::RotationError::NoCertificates => FailedPrecondition(e.to_string()),
+            _ => InvalidArgument(e.to_string()),
+        })?;
+        c.spec.ca_config.force_rotate += 1;
+    }
     if c == *cur {
         return Ok(vec![]);
     }

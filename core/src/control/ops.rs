@@ -73,6 +73,19 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
                 "" => None,
                 k => Some(crate::ca::unlock_key::UnlockKey::parse(k).map_err(|e| ControlError::InvalidArgument(e.to_string()))?),
             };
+            let new_root = match &u.new_root_ca {
+                None => None,
+                Some(n) => Some((
+                    crate::ca::rotation::NewRoot {
+                        ca_cert_pem: n.ca_cert_pem.clone(),
+                        ca_key_pem: n.ca_key_pem.clone(),
+                        cross_signed_pem: n.cross_signed_pem.clone(),
+                        issuer: crate::model::IssuerInfo { subject: n.issuer_subject.clone(), public_key: n.issuer_public_key.clone() },
+                        digest: n.digest.clone(),
+                    },
+                    seed,
+                )),
+            };
             let cu = control::ClusterUpdate {
                 task_history_limit: u.task_history_limit,
                 max_service_replicas: u.max_service_replicas,
@@ -81,6 +94,8 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
                 new_unlock_key,
                 dispatcher_heartbeat_ms: u.dispatcher_heartbeat_ms,
                 cert_expiry_secs: u.cert_expiry_secs,
+                rotate_ca: u.rotate_ca,
+                new_root,
             };
             (control::update_cluster(s, &cu)?, none())
         }

@@ -77,6 +77,8 @@ pub fn pass(store: &Store, input: &PassInput, ids: &mut IdGen, rng: &mut ChaCha8
     if !input.voters.is_empty() {
         dispatcher::sync_roles(&mut o, &input.voters, input.leader_raft_id, input.unreachable.as_ref());
     }
+    // A root rotation ends once every node reports a certificate of the new root.
+    crate::ca::rotation::finish(&mut o);
     orchestrator::autoscale::apply(&mut o, &input.scales);
     // A node joined or came back: services with `--rebalance auto` spread onto it.
     if !input.registrations.is_empty() {

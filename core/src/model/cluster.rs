@@ -91,7 +91,7 @@ impl Default for ClusterSpec {
             orchestration: OrchestrationConfig::default(),
             raft: RaftConfig::default(),
             dispatcher: DispatcherConfig { heartbeat_period_ms: 5_000, heartbeat_grace_ms: 2_000 },
-            ca_config: CaConfig { node_cert_expiry_secs: 90 * 24 * 3600 },
+            ca_config: CaConfig { node_cert_expiry_secs: 90 * 24 * 3600, force_rotate: 0 },
             network: NetworkDefaults::default(),
             encryption: EncryptionConfig::default(),
         }
@@ -179,6 +179,14 @@ pub struct DispatcherConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaConfig {
     pub node_cert_expiry_secs: u64,
+    /// How many times `swarm ca --rotate` asked for a new root (docker's `ForceRotate`: a
+    /// client asks for one more by sending a higher count).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub force_rotate: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,4 +199,56 @@ pub struct RootCa {
     pub ca_key_pem: String,
     pub join_token_worker: String,
     pub join_token_manager: String,
+    /// The root certificate as an issuer (empty for a root made before Shoal recorded it, and
+    /// in the simulator).
+    #[serde(default, skip_serializing_if = "IssuerInfo::is_empty")]
+    pub issuer: IssuerInfo,
+    /// A root rotation under way (`swarm ca --rotate`): nodes get certificates of the new root
+    /// and trust both until every node holds one; then the new root replaces this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RootRotation>,
+}
+
+/// The root a rotation moves to (swarmkit's `RootRotation`). Made by the manager that took
+/// the request (the runtime's [`crate::node::ca::CertSigner`]): only it can cross-sign.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootRotation {
+    pub ca_cert_pem: String,
+    pub ca_key_pem: String,
+    /// The new root's certificate signed by the old root: sent after every certificate the
+    /// new root signs during the rotation, so a node that trusts only the old root verifies it.
+    pub cross_signed_pem: String,
+    pub issuer: IssuerInfo,
+    /// The join tokens once the rotation ends: they name the new root's digest.
+    pub join_token_worker: String,
+    pub join_token_manager: String,
+}
+
+/// Who signs a certificate, as docker's `TLSInfo` says it: base64 of the issuer's subject and
+/// of its public key (SubjectPublicKeyInfo), both DER. A root and its cross-signed copy are
+/// the same issuer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IssuerInfo {
+    pub subject: String,
+    pub public_key: String,
+}
+
+impl IssuerInfo {
+    pub fn is_empty(&self) -> bool {
+        self.subject.is_empty() && self.public_key.is_empty()
+    }
+}
+
+/// What a node holds: the roots it trusts (PEM, one or two) and who signed its certificate
+/// (docker's node `TLSInfo`). Reported in its description; empty in the simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    pub trust_root: String,
+    pub issuer: IssuerInfo,
+}
+
+impl TlsInfo {
+    pub fn is_empty(&self) -> bool {
+        self.trust_root.is_empty() && self.issuer.is_empty()
+    }
 }

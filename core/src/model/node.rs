@@ -83,6 +83,9 @@ pub struct NodeDescription {
     /// tunnel endpoint); empty: the IP of the node's address.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub data_path_addr: String,
+    /// The certificates the node holds (production; empty in the simulator).
+    #[serde(default, skip_serializing_if = "super::TlsInfo::is_empty")]
+    pub tls_info: super::TlsInfo,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

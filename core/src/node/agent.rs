@@ -58,12 +58,23 @@ pub struct AgentConfig {
     /// promote|demote`): the production daemon renews its certificate when it differs from
     /// the one it holds. None in the simulator, which has no certificates.
     pub desired_role: Option<Arc<tokio::sync::watch::Sender<NodeRole>>>,
+    /// The certificates this node holds (reported in its description) and what heartbeat
+    /// answers say it must hold instead (a root rotation): the production daemon renews. None
+    /// in the simulator.
+    pub tls: Option<AgentTls>,
     /// Handed every new routing-mesh table (the production runtime's mesh proxy). None in
     /// the simulator, whose mesh is a model.
     pub ingress: Option<Arc<dyn IngressSink>>,
     /// Handed this node's part of the overlay networks' table each time it changes (the
     /// production runtime's data path). None in the simulator.
     pub networks: Option<Arc<dyn NetworkSink>>,
+}
+
+/// The agent's side of the node's certificates (see [`AgentConfig::tls`]).
+#[derive(Clone)]
+pub struct AgentTls {
+    pub held: tokio::sync::watch::Receiver<crate::model::TlsInfo>,
+    pub wanted: Arc<tokio::sync::watch::Sender<Option<crate::model::TlsInfo>>>,
 }
 
 /// The tasks whose start is under way (queued for a permit or running) and, once it ended,
@@ -131,7 +142,18 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
         seen
     });
     let mut agent = Agent::new(&cfg.node_id);
-    let description = serde_json::to_vec(&cfg.description).expect("description serialises");
+    let describe = |tls: Option<&AgentTls>| {
+        let mut d = cfg.description.clone();
+        if let Some(t) = tls {
+            d.tls_info = t.held.borrow().clone();
+        }
+        serde_json::to_vec(&d).expect("description serialises")
+    };
+    let mut tls = cfg.tls.clone();
+    if let Some(t) = tls.as_mut() {
+        t.held.mark_unchanged();
+    }
+    let mut description = describe(tls.as_ref());
     let mut outbox: Vec<StatusUpdate> = Vec::new();
     let mut next_heartbeat = tokio::time::Instant::now();
     // The leader autoscales some service: measure the tasks' CPU (its heartbeat answers say).
@@ -289,6 +311,13 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     if let (Some(tx), Some(role)) = (&cfg.desired_role, NodeRole::parse(&resp.desired_role)) {
                         tx.send_if_modified(|r| std::mem::replace(r, role) != role);
                     }
+                    if let Some(t) = &tls {
+                        let wanted = resp.tls_wanted.map(|w| crate::model::TlsInfo {
+                            trust_root: w.trust_root,
+                            issuer: crate::model::IssuerInfo { subject: w.issuer_subject, public_key: w.issuer_public_key },
+                        });
+                        t.wanted.send_if_modified(|cur| std::mem::replace(cur, wanted.clone()) != wanted);
+                    }
                     if !resp.managers.is_empty() {
                         if let Some(seen) = &cfg.managers_seen {
                             seen.send_if_modified(|m| {
@@ -338,8 +367,29 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                     next_heartbeat = next_heartbeat.min(tokio::time::Instant::now() + lost_delay);
                 }
             }
+            r = held_changed(tls.as_mut()) => match r {
+                // A renewed certificate is reported at once (a root rotation waits for
+                // every node's report).
+                Ok(()) => {
+                    if let Some(t) = tls.as_mut() {
+                        t.held.mark_unchanged();
+                        description = describe(Some(&*t));
+                    }
+                    next_heartbeat = tokio::time::Instant::now();
+                }
+                // The renewal loop is gone: nothing more to report.
+                Err(_) => tls = None,
+            },
             _ = tokio::time::sleep_until(reports_held_until.map_or(next_heartbeat, |u| u.min(next_heartbeat))) => {}
         }
+    }
+}
+
+/// Resolves when the node's certificates changed (never without them).
+async fn held_changed(tls: Option<&mut AgentTls>) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match tls {
+        Some(t) => t.held.changed().await,
+        None => std::future::pending().await,
     }
 }
 

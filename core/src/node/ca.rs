@@ -32,8 +32,12 @@ pub struct NodeCaService {
 /// outside the pure core because signing draws randomness and parses ASN.1).
 pub trait CertSigner: Send + Sync + std::fmt::Debug {
     /// A PEM certificate for the key in `csr_pem`: subject CN `node_id`, OU `role`, valid for
-    /// `expiry_secs` (the swarm's `--cert-expiry`).
+    /// `expiry_secs` (the swarm's `--cert-expiry`). During a root rotation it is signed by the
+    /// new root and followed by the new root's cross-signed certificate.
     fn sign(&self, root: &crate::model::RootCa, csr_pem: &str, node_id: &str, role: NodeRole, expiry_secs: u64) -> Result<String, String>;
+
+    /// A new root for `swarm ca --rotate`, cross-signed by `root`'s key.
+    fn new_root(&self, root: &crate::model::RootCa) -> Result<crate::ca::rotation::NewRoot, String>;
 }
 
 #[tonic::async_trait]
@@ -70,7 +74,7 @@ impl node_ca_server::NodeCa for NodeCaService {
                 node_id,
                 role: role.as_str().into(),
                 certificate_pem,
-                ca_cert_pem: root.ca_cert_pem,
+                ca_cert_pem: crate::ca::rotation::trust_bundle(&root),
                 ..Default::default()
             }));
         }

@@ -7,9 +7,11 @@
 //! answers (the root CA is replicated); one whose store is behind may sign the old role, and
 //! the node then renews again at a later heartbeat.
 //!
-//! Why a node renews: 50-80% of its certificate's validity has passed, or a promotion or
+//! Why a node renews: 50-80% of its certificate's validity has passed, a promotion or
 //! demotion changed its desired role (a promoted node must hold a manager certificate before
-//! it can serve raft and call the other managers; it then asks for its raft membership).
+//! it can serve raft and call the other managers; it then asks for its raft membership), or
+//! a root rotation (heartbeat answers say what to hold; the answer here carries the roots to
+//! trust, `ca::rotation`).
 //! Served only with mTLS (the production runtime); the simulator has no certificates.
 
 use super::Manager;
@@ -60,6 +62,7 @@ impl certificates_server::Certificates for CertificatesService {
             .sign(&root, &req.csr_pem, &caller.0, role, expiry_secs)
             .map_err(|e| Status::invalid_argument(format!("cannot sign the node's certificate: {e}")))?;
         tracing::info!(target: "shoal", node = %m.name, renewed = %caller.0, ?role, "certificate renewed");
-        Ok(Response::new(RenewCertificateResponse { certificate_pem, role: role.as_str().into() }))
+        let ca_cert_pem = crate::ca::rotation::trust_bundle(&root);
+        Ok(Response::new(RenewCertificateResponse { certificate_pem, role: role.as_str().into(), ca_cert_pem }))
     }
 }

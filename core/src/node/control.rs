@@ -154,12 +154,34 @@ impl Manager {
 
     /// One control request on the leader, under the control lock.
     async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
+        let op = self.with_new_root(op)?;
         let seed = self.fresh_seed();
         let Some((actions, id)) = self.state.with_store(|s| control::write_actions(s, &op, &mut IdGen::new(seed), seed))? else {
             return self.control_read(op);
         };
         let index = self.commit_control(actions).await?;
         Ok(ControlReply { index, id, ..Default::default() })
+    }
+
+    /// `swarm ca --rotate` reaches the leader without a new root: only the leader's runtime
+    /// can make one, cross-signed with the current root's key from the store.
+    fn with_new_root(&self, op: Op) -> Result<Op, Status> {
+        let Op::UpdateCluster(mut u) = op else { return Ok(op) };
+        if u.rotate_ca && u.new_root_ca.is_none() {
+            if let Some(signer) = &self.cert_signer {
+                let root = self.state.with_store(|s| control::cluster(s).map(|c| c.root_ca.clone()))?;
+                let n = signer.new_root(&root).map_err(|e| Status::internal(format!("cannot make a new root CA: {e}")))?;
+                u.new_root_ca = Some(crate::proto::NewRootCa {
+                    ca_cert_pem: n.ca_cert_pem,
+                    ca_key_pem: n.ca_key_pem,
+                    cross_signed_pem: n.cross_signed_pem,
+                    issuer_subject: n.issuer.subject,
+                    issuer_public_key: n.issuer.public_key,
+                    digest: n.digest,
+                });
+            }
+        }
+        Ok(Op::UpdateCluster(u))
     }
 
     /// A control read, answered from this leader's committed store.

@@ -183,6 +183,20 @@ fn check_caller<T>(request: &Request<T>, node_id: &str) -> Result<(), Status> {
     }
 }
 
+/// What a node that reports `held` must hold instead (a root rotation); None when it holds
+/// it, or reports no certificates (the simulator's nodes).
+fn tls_wanted_by(m: &Manager, held: &crate::model::TlsInfo) -> Option<crate::proto::TlsWanted> {
+    if held.is_empty() {
+        return None;
+    }
+    let wanted = m.state.with_store(|s| crate::control::cluster(s).ok().map(|c| crate::ca::rotation::wanted(&c.root_ca)))?;
+    (!wanted.trust_root.is_empty() && !crate::ca::rotation::holds(held, &wanted)).then(|| crate::proto::TlsWanted {
+        trust_root: wanted.trust_root,
+        issuer_subject: wanted.issuer.subject,
+        issuer_public_key: wanted.issuer.public_key,
+    })
+}
+
 #[tonic::async_trait]
 impl dispatcher_server::Dispatcher for DispatcherService {
     async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
@@ -220,11 +234,13 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             });
         }
         // Register only when the store does not already say what the node says.
+        let mut tls_wanted = None;
         let registration = if req.description.is_empty() {
             None
         } else {
             let description: NodeDescription = serde_json::from_slice(&req.description)
                 .map_err(|e| Status::invalid_argument(format!("node description is not valid JSON: {e}")))?;
+            tls_wanted = tls_wanted_by(m, &description.tls_info);
             let current = m.state.get(Kind::Node, &req.node_id);
             let fresh = matches!(&current, Some(Object::Node(n))
                 if n.status.state == NodeState::Ready && n.status.addr == req.addr && n.raft_id == req.raft_id
@@ -277,7 +293,16 @@ impl dispatcher_server::Dispatcher for DispatcherService {
             m.autoscaler.lock().unwrap().handle_usage(now, usage);
         }
         let usage_wanted = m.autoscaler.lock().unwrap().wants_usage();
-        Ok(Response::new(HeartbeatResponse { period_ms, leader_addr: String::new(), redirect: false, managers, session, desired_role, usage_wanted }))
+        Ok(Response::new(HeartbeatResponse {
+            period_ms,
+            leader_addr: String::new(),
+            redirect: false,
+            managers,
+            session,
+            desired_role,
+            usage_wanted,
+            tls_wanted,
+        }))
     }
 
     async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<AssignmentsResponse>, Status> {

@@ -62,6 +62,11 @@ fn redact(o: Object) -> Object {
             c.root_ca.ca_key_pem.clear();
             c.root_ca.join_token_worker.clear();
             c.root_ca.join_token_manager.clear();
+            if let Some(r) = &mut c.root_ca.rotation {
+                r.ca_key_pem.clear();
+                r.join_token_worker.clear();
+                r.join_token_manager.clear();
+            }
             // The unlock key opens the managers' disks: it never leaves them. A copy made
             // from the snapshot (twin, plan) runs without autolock.
             c.unlock_key = Default::default();

@@ -33,11 +33,7 @@ fn err(what: &'static str) -> impl Fn(rcgen::Error) -> String {
 /// A new key and a certificate for it signed by the swarm's root: a server certificate naming
 /// `names` (IP addresses or DNS names), or a client certificate (`client`).
 pub fn issue(root: &RootCa, names: &[String], client: bool) -> Result<(String, String), String> {
-    if root.ca_key_pem.is_empty() {
-        return Err("this node's store holds no CA key: run this on a manager of the swarm".into());
-    }
-    let ca_key = rcgen::KeyPair::from_pem(&root.ca_key_pem).map_err(err("the CA key"))?;
-    let issuer = rcgen::Issuer::from_ca_cert_pem(&root.ca_cert_pem, ca_key).map_err(err("the CA certificate"))?;
+    let (issuer, then) = crate::tls::signing_issuer(root)?;
     let key = rcgen::KeyPair::generate().map_err(err("cannot make a key"))?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(err("certificate names"))?;
     let cn = if client { "docker-client" } else { "shoal-engine-api" };
@@ -53,7 +49,7 @@ pub fn issue(root: &RootCa, names: &[String], client: bool) -> Result<(String, S
     params.not_after = now + time::Duration::days(CERT_DAYS);
     params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(&key, &issuer).map_err(err("cannot sign"))?;
-    Ok((cert.pem(), key.serialize_pem()))
+    Ok((format!("{}\n{then}", cert.pem().trim_end()), key.serialize_pem()))
 }
 
 /// The subject OU of a certificate (a node's role, or [`CLIENT_OU`]).
@@ -88,13 +84,19 @@ pub struct Peer {
 /// root (required or optional).
 fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str, auth: ClientAuth) -> Result<rustls::ServerConfig, String> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    let ca = CertificateDer::from(der_of(&root.ca_cert_pem, "the CA certificate")?);
+    // Both roots during a rotation (`shoal_core::ca::rotation`).
+    let bundle = shoal_core::ca::rotation::trust_bundle(root);
+    let cas: Vec<CertificateDer> = pem::parse_many(&bundle).map_err(|e| format!("the CA certificates: {e}"))?.into_iter().map(|p| CertificateDer::from(p.into_contents())).collect();
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.clone()).map_err(|e| format!("the CA certificate: {e}"))?;
+    for ca in &cas {
+        roots.add(ca.clone()).map_err(|e| format!("the CA certificate: {e}"))?;
+    }
     let builder = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots));
     let builder = if auth == ClientAuth::Optional { builder.allow_unauthenticated() } else { builder };
     let verifier = builder.build().map_err(|e| format!("client verifier: {e}"))?;
-    let chain = vec![CertificateDer::from(der_of(cert_pem, "the API certificate")?), ca];
+    // Our certificate, what was signed with it (a rotation's cross-signed root), the roots.
+    let mut chain: Vec<CertificateDer> = pem::parse_many(cert_pem).map_err(|e| format!("the API certificate: {e}"))?.into_iter().map(|p| CertificateDer::from(p.into_contents())).collect();
+    chain.extend(cas);
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der_of(key_pem, "the API key")?));
     rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key).map_err(|e| format!("TLS: {e}"))
 }

@@ -215,14 +215,16 @@ impl Cluster {
                 addr: addr.clone(),
                 manager: spec.manager,
                 description: match &spec.twin {
-                    // What the node reported in the swarm, but the address: the simulator's.
-                    Some(m) => NodeDescription { data_path_addr: String::new(), ..m.description.clone() },
+                    // What the node reported in the swarm, but the address and the certificates:
+                    // the simulator's (it has none).
+                    Some(m) => NodeDescription { data_path_addr: String::new(), tls_info: Default::default(), ..m.description.clone() },
                     None => NodeDescription {
                         hostname: spec.name.clone(),
                         platform: Platform { os: "linux".into(), architecture: "x86_64".into() },
                         resources: Resources { nano_cpus: spec.nano_cpus, memory_bytes: spec.memory_bytes, ..Default::default() },
                         engine_labels: Default::default(),
                         data_path_addr: String::new(),
+                        tls_info: Default::default(),
                     },
                 },
                 labels: spec.labels.clone(),
@@ -230,6 +232,7 @@ impl Cluster {
                 raft_id,
                 managers_seen: None,
                 desired_role: None,
+                tls: None,
                 ingress: None,
                 // Only where the scenario has networks: every agent's long poll costs the
                 // leader a look at every store change, for nothing without them.

@@ -181,6 +181,12 @@ impl Run {
                 self.record_unlock_key().await
             }
             DoCmd::SwarmUnlock { name, previous } => self.unlock(name, *previous).await,
+            // The simulator's swarm issues no certificates: a rotation is refused (as the
+            // control API says), and showing the root shows nothing.
+            DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Ca(ca))) => match ca.change()? {
+                Some(change) => self.control(shoal_core::cli::update_cluster_op(&change, || self.draw_unlock_key())).await.map(drop),
+                None => Ok(()),
+            },
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
                     self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;

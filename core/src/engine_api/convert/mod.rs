@@ -219,7 +219,16 @@ pub fn node_to_docker(n: &m::Node, trust_root: &str) -> d::Node {
                 generic_resources: generic_to_docker(&desc.resources.generic),
             },
             engine: d::EngineDescription { engine_version: ENGINE_VERSION.into(), labels: desc.engine_labels, plugins: vec![] },
-            tls_info: d::TlsInfo { trust_root: trust_root.into(), ..Default::default() },
+            // What the node reports holding; the swarm's root for a node that reports nothing
+            // (the simulator's).
+            tls_info: match desc.tls_info.is_empty() {
+                true => d::TlsInfo { trust_root: trust_root.into(), ..Default::default() },
+                false => d::TlsInfo {
+                    trust_root: desc.tls_info.trust_root,
+                    cert_issuer_subject: desc.tls_info.issuer.subject,
+                    cert_issuer_public_key: desc.tls_info.issuer.public_key,
+                },
+            },
         },
         status: d::NodeStatus {
             state: node_state_name(n.status.state).into(),
@@ -257,12 +266,24 @@ pub fn swarm_to_docker(c: &m::Cluster, with_tokens: bool) -> d::Swarm {
                 heartbeat_tick: 1,
             },
             dispatcher: d::SwarmDispatcher { heartbeat_period: Some(ms_to_ns(spec.dispatcher.heartbeat_period_ms)) },
-            ca_config: d::SwarmCaConfig { node_cert_expiry: Some((spec.ca_config.node_cert_expiry_secs as i64).saturating_mul(1_000_000_000)), ..Default::default() },
+            ca_config: d::SwarmCaConfig {
+                node_cert_expiry: Some((spec.ca_config.node_cert_expiry_secs as i64).saturating_mul(1_000_000_000)),
+                force_rotate: spec.ca_config.force_rotate,
+                ..Default::default()
+            },
             task_defaults: Default::default(),
             encryption_config: d::SwarmEncryption { auto_lock_managers: spec.encryption.auto_lock_managers },
         },
-        tls_info: d::TlsInfo { trust_root: c.root_ca.ca_cert_pem.clone(), ..Default::default() },
-        root_rotation_in_progress: false,
+        // The root, and who signs now (the new root during a rotation): docker's progress bars.
+        tls_info: {
+            let issuer = crate::ca::rotation::signing_issuer(&c.root_ca);
+            d::TlsInfo {
+                trust_root: c.root_ca.ca_cert_pem.clone(),
+                cert_issuer_subject: issuer.subject.clone(),
+                cert_issuer_public_key: issuer.public_key.clone(),
+            }
+        },
+        root_rotation_in_progress: c.root_ca.rotation.is_some(),
         default_addr_pool: c.spec.network.default_addr_pool.clone(),
         subnet_size: u32::from(c.spec.network.subnet_size),
         data_path_port: 4789,
@@ -282,14 +303,21 @@ pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Op
             cur.version.index
         )));
     }
+    let ca = &sent.ca_config;
+    if !ca.signing_ca_cert.is_empty() || !ca.signing_ca_key.is_empty() || !ca.external_cas.is_empty() {
+        return Err(ApiError::NotImplemented(
+            "a root CA or external CA you give (--ca-cert, --ca-key, --external-ca) is not supported by Shoal: run `docker swarm ca --rotate` without them, and the swarm makes its new root itself".into(),
+        ));
+    }
     let mut others = sent.clone();
     others.encryption_config = cur.spec.encryption_config.clone();
     others.orchestration = cur.spec.orchestration.clone();
     others.dispatcher = cur.spec.dispatcher.clone();
     others.ca_config.node_cert_expiry = cur.spec.ca_config.node_cert_expiry;
+    others.ca_config.force_rotate = cur.spec.ca_config.force_rotate;
     if others != cur.spec {
         return Err(ApiError::NotImplemented(
-            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation, the task history limit, the dispatcher's heartbeat and the certificates' expiry".into(),
+            "changing the swarm's settings is not supported by Shoal yet: only join token rotation, autolock, the unlock key's rotation, the task history limit, the dispatcher's heartbeat, the certificates' expiry and the root CA's rotation".into(),
         ));
     }
     let changed_ns = |sent: Option<i64>, cur: Option<i64>| sent.filter(|n| Some(*n) != cur && *n > 0);
@@ -303,7 +331,9 @@ pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Op
         }
         _ => None,
     };
-    Ok(crate::control::ClusterUpdate { task_history_limit: history, autolock, dispatcher_heartbeat_ms, cert_expiry_secs, ..Default::default() })
+    // `docker swarm ca --rotate` sends the count it read plus one.
+    let rotate_ca = sent.ca_config.force_rotate != cur.spec.ca_config.force_rotate;
+    Ok(crate::control::ClusterUpdate { task_history_limit: history, autolock, dispatcher_heartbeat_ms, cert_expiry_secs, rotate_ca, ..Default::default() })
 }
 
 /// A secret or config as dockerd shows it (both have this shape): a config with its data

@@ -31,7 +31,7 @@ fn check_availability(a: &str) -> Result<(), ApiError> {
 pub fn init_flags_from_docker(r: &d::InitRequest) -> Result<InitFlags, ApiError> {
     let spec = &r.spec;
     let leave_out = "leave it out (Shoal keeps its default)";
-    if !spec.ca_config.external_cas.is_empty() || !spec.ca_config.signing_ca_cert.is_empty() {
+    if !spec.ca_config.external_cas.is_empty() || !spec.ca_config.signing_ca_cert.is_empty() || !spec.ca_config.signing_ca_key.is_empty() {
         return Err(unsupported("an external CA (--external-ca, --external-ca-cert)", "let the swarm make its own root CA"));
     }
     if spec.raft.snapshot_interval != 0 {

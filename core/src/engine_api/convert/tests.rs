@@ -339,3 +339,33 @@ fn swarm_updates_shoal_can_make_are_read_and_the_rest_refused() {
     other.name = "renamed".into();
     assert!(matches!(swarm_update_from_docker(&cur, &other, None), Err(ApiError::NotImplemented(_))));
 }
+
+/// `docker swarm ca --rotate` sends the ForceRotate it read plus one: a root rotation. A root
+/// or external CA of the user's is refused; the swarm's and each node's TLS info drive docker's
+/// progress bars.
+#[test]
+fn docker_swarm_ca_rotate_is_a_root_rotation() {
+    let mut c = m::Cluster { id: "c".into(), ..Default::default() };
+    c.spec.ca_config.force_rotate = 2;
+    let cur = swarm_to_docker(&c, false);
+    assert_eq!(serde_json::to_value(&cur.spec).unwrap()["CAConfig"]["ForceRotate"], 2);
+    let mut sent = cur.spec.clone();
+    sent.ca_config.force_rotate = 3;
+    let want = crate::control::ClusterUpdate { rotate_ca: true, ..Default::default() };
+    assert_eq!(swarm_update_from_docker(&cur, &sent, None), Ok(want));
+    sent.ca_config.signing_ca_key = "KEY".into();
+    assert!(matches!(swarm_update_from_docker(&cur, &sent, None), Err(ApiError::NotImplemented(m)) if m.contains("--ca-key")));
+
+    let issuer = |s: &str| m::IssuerInfo { subject: format!("{s}-subject"), public_key: format!("{s}-key") };
+    c.root_ca.ca_cert_pem = "OLD".into();
+    c.root_ca.issuer = issuer("old");
+    assert!(!swarm_to_docker(&c, false).root_rotation_in_progress);
+    c.root_ca.rotation = Some(m::RootRotation { issuer: issuer("new"), ..Default::default() });
+    let s = swarm_to_docker(&c, false);
+    assert!(s.root_rotation_in_progress);
+    assert_eq!((s.tls_info.trust_root.as_str(), s.tls_info.cert_issuer_subject.as_str()), ("OLD", "new-subject"), "the root, and who signs now");
+    let mut n = m::Node { id: "n".into(), ..Default::default() };
+    n.description = Some(m::NodeDescription { tls_info: m::TlsInfo { trust_root: "BOTH".into(), issuer: issuer("new") }, ..Default::default() });
+    let t = node_to_docker(&n, "OLD").description.tls_info;
+    assert_eq!((t.trust_root.as_str(), t.cert_issuer_public_key.as_str()), ("BOTH", "new-key"), "what the node reports");
+}

@@ -65,11 +65,17 @@ pub struct SwarmDispatcher {
 pub struct SwarmCaConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_cert_expiry: Option<i64>,
+    /// `swarm ca --rotate` raises it by one.
+    #[serde(default, skip_serializing_if = "super::is_zero_u64")]
+    pub force_rotate: u64,
     /// Read only to refuse them: Shoal signs with its own root.
     #[serde(default, rename = "ExternalCAs", skip_serializing_if = "Vec::is_empty")]
     pub external_cas: Vec<serde_json::Value>,
     #[serde(default, rename = "SigningCACert", skip_serializing_if = "String::is_empty")]
     pub signing_ca_cert: String,
+    /// Read only to refuse it (`swarm ca --rotate --ca-key`): Shoal makes the new root itself.
+    #[serde(default, rename = "SigningCAKey", skip_serializing_if = "String::is_empty")]
+    pub signing_ca_key: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
