@@ -214,6 +214,16 @@ proptest! {
                 // Out of bounds as often as not: 0, under 1 s or 1 h, huge.
                 dispatcher_heartbeat_ms: (n % 3 == 0).then_some(n.wrapping_mul(997)),
                 cert_expiry_secs: (n % 5 == 0).then_some(n.wrapping_mul(7919)),
+                // A root rotation, with a peer's new root (whatever it holds) or none.
+                rotate_ca: n % 7 == 0,
+                new_root_ca: (n % 2 == 0).then(|| proto::NewRootCa {
+                    ca_cert_pem: mutate("-----BEGIN CERTIFICATE-----", &edits),
+                    ca_key_pem: mutate("key", &edits),
+                    cross_signed_pem: mutate("cross", &edits),
+                    issuer_subject: mutate("c3ViamVjdA==", &edits),
+                    issuer_public_key: mutate("a2V5", &edits),
+                    digest: mutate(&"0".repeat(50), &edits),
+                }),
             }),
             9 => Op::CreateSecret(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),
             10 => Op::CreateConfig(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),

@@ -118,7 +118,7 @@ fn reported(n: &Node) -> Option<&TlsInfo> {
 }
 
 /// The root once its rotation ended.
-fn finished(root: &RootCa, r: &RootRotation) -> RootCa {
+fn finished(r: &RootRotation) -> RootCa {
     RootCa {
         ca_cert_pem: r.ca_cert_pem.clone(),
         ca_key_pem: r.ca_key_pem.clone(),
@@ -126,7 +126,6 @@ fn finished(root: &RootCa, r: &RootRotation) -> RootCa {
         join_token_manager: r.join_token_manager.clone(),
         issuer: r.issuer.clone(),
         rotation: None,
-        ..root.clone()
     }
 }
 
@@ -137,7 +136,7 @@ pub fn finish(o: &mut Overlay) {
     let Some(r) = &c.root_ca.rotation else { return };
     let done = o.nodes().into_iter().all(|n| reported(n).is_some_and(|t| t.issuer == r.issuer));
     if done {
-        let next = Cluster { root_ca: finished(&c.root_ca, r), ..c.clone() };
+        let next = Cluster { root_ca: finished(r), ..c.clone() };
         o.put(Object::Cluster(next));
     }
 }

@@ -73,9 +73,8 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
                 "" => None,
                 k => Some(crate::ca::unlock_key::UnlockKey::parse(k).map_err(|e| ControlError::InvalidArgument(e.to_string()))?),
             };
-            let new_root = match &u.new_root_ca {
-                None => None,
-                Some(n) => Some((
+            let new_root = u.new_root_ca.as_ref().map(|n| {
+                (
                     crate::ca::rotation::NewRoot {
                         ca_cert_pem: n.ca_cert_pem.clone(),
                         ca_key_pem: n.ca_key_pem.clone(),
@@ -84,8 +83,8 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
                         digest: n.digest.clone(),
                     },
                     seed,
-                )),
-            };
+                )
+            });
             let cu = control::ClusterUpdate {
                 task_history_limit: u.task_history_limit,
                 max_service_replicas: u.max_service_replicas,

@@ -190,7 +190,7 @@ fn tls_wanted_by(m: &Manager, held: &crate::model::TlsInfo) -> Option<crate::pro
         return None;
     }
     let wanted = m.state.with_store(|s| crate::control::cluster(s).ok().map(|c| crate::ca::rotation::wanted(&c.root_ca)))?;
-    (!wanted.trust_root.is_empty() && !crate::ca::rotation::holds(held, &wanted)).then(|| crate::proto::TlsWanted {
+    (!wanted.trust_root.is_empty() && !crate::ca::rotation::holds(held, &wanted)).then_some(crate::proto::TlsWanted {
         trust_root: wanted.trust_root,
         issuer_subject: wanted.issuer.subject,
         issuer_public_key: wanted.issuer.public_key,
