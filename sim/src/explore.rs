@@ -99,6 +99,16 @@ pub fn plan(seed: u64) -> Plan {
         let _ = writeln!(t, "[[injector]]\nkind = \"crash-after-vote\"\nrate = {rate}\ndown = \"{down_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
         faults += 1;
     }
+    // The leader crashed and back within an election timeout: it still leads its term, its
+    // state machine restarted from its snapshot (the window of the `stale-leader-read`
+    // mutant). Drawn from a stream of its own, so the rest of a seed's plan is as before.
+    let mut lead = ChaCha8Rng::seed_from_u64(seed ^ 0x6c65_6164_6572_0000);
+    if lead.gen_bool(0.3) {
+        let every = lead.gen_range(5..=12);
+        let down_ms = lead.gen_range(50..=250);
+        let _ = writeln!(t, "[[injector]]\nkind = \"crash-leader\"\nevery = \"{every}s\"\ndown = \"{down_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
+        faults += 1;
+    }
     if rng.gen_bool(0.25) {
         let rate = [0.01, 0.02, 0.05].choose(&mut rng).expect("non-empty");
         let _ = writeln!(t, "[[injector]]\nkind = \"packet-loss\"\nrate = {rate}\nfrom = \"5s\"\nuntil = \"{safety_s}s\"\n");

@@ -175,7 +175,7 @@ pub async fn start(endpoints: &[Endpoint], api: Arc<EngineApi>, names: &[String]
                 }
                 let root = wait_for_root(&api.manager, "--docker-api tcp://").await?;
                 let all = cert_names(names, *addr);
-                let l = tls::bind(*addr, &root, &all, tls::ClientAuth::Required, "Engine API").await?;
+                let l = tls::bind(*addr, &root, current_root(&api.manager), &all, tls::ClientAuth::Required, "Engine API").await?;
                 tracing::info!(target: "shoal", %addr, names = ?all, "Engine API listening (mutual TLS)");
                 let api = api.clone();
                 tokio::spawn(async move {
@@ -199,6 +199,12 @@ pub(crate) fn cert_names(names: &[String], addr: std::net::SocketAddr) -> Vec<St
     all.sort();
     all.dedup();
     all
+}
+
+/// The swarm's root CA as `manager`'s store shows it, each time it is asked.
+pub(crate) fn current_root(manager: &Arc<Manager>) -> tls::CurrentRoot {
+    let m = manager.clone();
+    Box::new(move || m.state.with_store(|s| shoal_core::control::cluster(s).map(|c| c.root_ca.clone()).ok()))
 }
 
 /// The swarm's root CA once this manager's store shows it; `what` names the server waiting.

@@ -165,11 +165,23 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     }
 }
 
-/// Listens on `addr` with a server certificate naming `names`, signed by `root`. `what`
-/// names the server in the log.
-pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String], auth: ClientAuth, what: &'static str) -> Result<TlsListener, String> {
+/// The swarm's root CA as the store shows it now (None: not known).
+pub type CurrentRoot = Box<dyn Fn() -> Option<RootCa> + Send + Sync>;
+
+/// A server certificate naming `names` signed by whoever signs for `root` now, and the TLS
+/// acceptor that shows it and trusts `root`'s roots.
+fn acceptor_for(root: &RootCa, names: &[String], auth: ClientAuth) -> Result<tokio_rustls::TlsAcceptor, String> {
     let (cert, key) = issue(root, names, false)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(root, &cert, &key, auth)?));
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(root, &cert, &key, auth)?)))
+}
+
+/// Listens on `addr` with a server certificate naming `names`, signed by `root`. `what`
+/// names the server in the log. When `current` shows other roots to trust (a root rotation,
+/// `shoal_core::ca::rotation`), the next connection gets a new certificate and trust.
+pub async fn bind(addr: SocketAddr, root: &RootCa, current: CurrentRoot, names: &[String], auth: ClientAuth, what: &'static str) -> Result<TlsListener, String> {
+    let mut acceptor = acceptor_for(root, names, auth)?;
+    let mut built_for = shoal_core::ca::rotation::trust_bundle(root);
+    let names = names.to_vec();
     let tcp = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = Peer { addr: tcp.local_addr().map_err(|e| e.to_string())?, certified: false };
     let (tx, ready) = tokio::sync::mpsc::channel(READY_QUEUE);
@@ -194,6 +206,18 @@ pub async fn bind(addr: SocketAddr, root: &RootCa, names: &[String], auth: Clien
                     }
                 },
             };
+            if let Some(r) = current() {
+                let bundle = shoal_core::ca::rotation::trust_bundle(&r);
+                if bundle != built_for {
+                    match acceptor_for(&r, &names, auth) {
+                        Ok(a) => {
+                            tracing::info!(target: "shoal", "{what}: the swarm's roots changed (a root rotation): serving a new certificate");
+                            (acceptor, built_for) = (a, bundle);
+                        }
+                        Err(e) => tracing::warn!(target: "shoal", "{what}: still the certificate of the previous roots: {e}"),
+                    }
+                }
+            }
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -235,5 +259,36 @@ mod tests {
         assert!(server_config(&root, &server, &key, ClientAuth::Optional).is_ok());
         let no_key = RootCa { ca_key_pem: String::new(), ..root };
         assert!(issue(&no_key, &[], true).unwrap_err().contains("run this on a manager"));
+    }
+
+    /// A client that trusts only the new root (a client bundle made after the rotation began)
+    /// reaches the listener once the store shows the rotation, without a restart.
+    #[tokio_rt::test(flavor = "multi_thread", worker_threads = 2, crate = "tokio_rt")]
+    async fn the_listener_follows_a_root_rotation() {
+        use shoal_core::node::ca::CertSigner;
+        crate::tls::install_provider();
+        let old = crate::tls::new_root().unwrap();
+        let new = crate::tls::RootSigner.new_root(&old).unwrap();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        let during = shoal_core::ca::rotation::start(&old, new.clone(), &mut rng).unwrap();
+        let now = Arc::new(std::sync::Mutex::new(old.clone()));
+        let seen = now.clone();
+        let current: CurrentRoot = Box::new(move || Some(seen.lock().unwrap().clone()));
+        let l = bind("127.0.0.1:0".parse().unwrap(), &old, current, &["127.0.0.1".into()], ClientAuth::Optional, "test").await.unwrap();
+        let addr = l.local.addr;
+        let dial = || {
+            let ca = new.ca_cert_pem.clone();
+            async move {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(rustls::pki_types::CertificateDer::from(der_of(&ca, "ca").unwrap())).unwrap();
+                let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map(drop)
+            }
+        };
+        assert!(dial().await.is_err(), "the old root's certificate: not trusted by the new root alone");
+        *now.lock().unwrap() = during;
+        dial().await.expect("a certificate of the new root, once the rotation is in the store");
     }
 }

@@ -261,7 +261,7 @@ pub async fn start(addr: SocketAddr, api: Arc<EngineApi>, dir: PathBuf, names: &
     token::load_or_make(&dir)?;
     let root = crate::engine_api::wait_for_root(&api.manager, "--ui-addr").await?;
     let names = crate::engine_api::cert_names(names, addr);
-    let listener = tls::bind(addr, &root, &names, ClientAuth::Optional, "cluster page").await?;
+    let listener = tls::bind(addr, &root, crate::engine_api::current_root(&api.manager), &names, ClientAuth::Optional, "cluster page").await?;
     tracing::info!(target: "shoal", "cluster page at https://{addr}/ (a client certificate of the swarm, or the token `shoal ui token` prints)");
     let ui = Arc::new(Ui {
         api,

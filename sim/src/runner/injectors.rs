@@ -35,7 +35,7 @@ pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<
             return;
         }
         match inj.kind {
-            InjectorKind::Crash { down } => {
+            InjectorKind::Crash { down, leader } => {
                 let victim = {
                     let mut c = cluster.lock().unwrap();
                     let voters = c.voters();
@@ -44,7 +44,7 @@ pub(super) async fn injector(inj: crate::scenario::Injector, cluster: Arc<Mutex<
                     if !minority_may_go(&c) {
                         None
                     } else {
-                        let v = pick_voter(&c, &voters, &mut rng, |n| n.up);
+                        let v = if leader { c.leader().filter(|i| c.nodes[*i].up) } else { pick_voter(&c, &voters, &mut rng, |n| n.up) };
                         if let Some(v) = v {
                             c.crash(v);
                         }

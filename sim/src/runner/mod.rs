@@ -84,7 +84,7 @@ pub fn banner(scenario: &Scenario, seed: u64) -> String {
         .injectors
         .iter()
         .map(|i| match &i.kind {
-            InjectorKind::Crash { down } => format!("crash(every={:?},down={:?})", i.every, down),
+            InjectorKind::Crash { down, leader } => format!("crash{}(every={:?},down={:?})", if *leader { "-leader" } else { "" }, i.every, down),
             InjectorKind::Pause { duration } => format!("pause(every={:?},duration={:?})", i.every, duration),
             InjectorKind::Partition { duration, one_way } => {
                 format!("{}partition(every={:?},for={:?})", if *one_way { "one-way-" } else { "" }, i.every, duration)

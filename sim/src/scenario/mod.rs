@@ -111,8 +111,11 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum InjectorKind {
-    /// Crash a random manager, restart it `down` later; never more than a minority at once.
-    Crash { down: Duration },
+    /// Crash a random manager (`crash`), or the leader (`crash-leader`), restart it `down`
+    /// later; never more than a minority at once. A leader back within an election timeout
+    /// still leads its term (its vote is durable, nobody campaigned): its state machine
+    /// restarts from its snapshot, where a read served too early is stale.
+    Crash { down: Duration, leader: bool },
     /// Cut a random manager off from all others for `duration`; one-way: only what it sends
     /// is lost (it still hears the others), the case that makes a node campaign forever.
     Partition { duration: Duration, one_way: bool },
@@ -476,11 +479,12 @@ impl Scenario {
                 return Err(err(start, "every", "`every` must be more than 0s".into()));
             }
             let kind = match r.kind.get_ref().as_str() {
-                "crash" => InjectorKind::Crash {
+                k @ ("crash" | "crash-leader") => InjectorKind::Crash {
                     down: match &r.down {
                         Some(d) => duration(d, "down")?,
                         None => Duration::from_secs(5),
                     },
+                    leader: k == "crash-leader",
                 },
                 "pause" => InjectorKind::Pause {
                     duration: match &r.duration {
@@ -537,7 +541,7 @@ impl Scenario {
                     return Err(err(
                         r.kind.span().start,
                         "kind",
-                        format!("unknown injector kind {k:?}: use crash, partition, one-way-partition, packet-loss, crash-after-vote, latency-spike or slow-disk"),
+                        format!("unknown injector kind {k:?}: use crash, crash-leader, pause, partition, one-way-partition, packet-loss, crash-after-vote, latency-spike or slow-disk"),
                     ))
                 }
             };
