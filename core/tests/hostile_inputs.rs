@@ -223,6 +223,8 @@ proptest! {
                     issuer_subject: mutate("c3ViamVjdA==", &edits),
                     issuer_public_key: mutate("a2V5", &edits),
                     digest: mutate(&"0".repeat(50), &edits),
+                    signed_by_pem: mutate("-----BEGIN CERTIFICATE-----", &edits),
+                    token_seed: mutate(&"s".repeat(32), &edits).into_bytes(),
                 }),
             }),
             9 => Op::CreateSecret(proto::CreatePayload { spec: mutate(&payload_spec(), &edits).into_bytes() }),

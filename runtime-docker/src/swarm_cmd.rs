@@ -86,6 +86,8 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
 
 /// How often `swarm ca --rotate` looks at the nodes (docker's CLI: 200 ms).
 const ROTATION_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Failed looks in a row (10 s) before the CLI gives up following (the rotation goes on).
+const ROTATION_LOOKS_FAILED_MAX: u32 = 50;
 
 /// docker's progress bar of `Current/Total Units`.
 fn bar(done: usize, total: usize) -> String {
@@ -116,10 +118,26 @@ async fn follow_rotation(host: &str, show: bool) -> Result<(), String> {
     let draw = show && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut drawn = 0usize;
     let mut out = std::io::stdout();
+    // Looks in a row that failed: the node's own files change under the CLI (a renewal is
+    // three files), and its manager restarts its server with them; the next look redials.
+    let mut failed = 0u32;
     loop {
         crate::tls::reload_client();
-        let c = current_cluster(host).await?;
-        let nodes = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?);
+        let look = async {
+            let c = current_cluster(host).await?;
+            let nodes = objects(&call(host, Op::ListNodes(proto::ListObjects::default())).await?);
+            Ok::<_, String>((c, nodes))
+        };
+        let (c, nodes) = match look.await {
+            Ok(l) => l,
+            Err(e) if failed >= ROTATION_LOOKS_FAILED_MAX => return Err(e),
+            Err(_) => {
+                failed += 1;
+                tokio::time::sleep(ROTATION_POLL).await;
+                continue;
+            }
+        };
+        failed = 0;
         let nodes = nodes.iter().filter_map(|o| match o {
             Object::Node(n) => Some(n),
             _ => None,

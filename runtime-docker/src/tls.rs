@@ -329,7 +329,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedRoot {
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         let Some(ca) = intermediates.iter().find(|c| digest(c.as_ref()) == self.digest) else {
             return Err(rustls::Error::General(
-                "the manager's root CA does not match the join token's digest: wrong token, or not the swarm you meant".into(),
+                "the manager's root CA does not match the join token's digest: wrong token, not the swarm you meant, or the swarm's root CA was rotated since the token was made (get the current one with `shoal swarm join-token` on a manager)".into(),
             ));
         };
         let mut roots = rustls::RootCertStore::empty();

@@ -37,6 +37,10 @@ pub struct NewRoot {
     pub issuer: IssuerInfo,
     /// The new root's digest as join tokens carry it ([`super::digest_base36`]).
     pub digest: String,
+    /// The root certificate whose key cross-signed it.
+    pub signed_by_pem: String,
+    /// Randomness for the new root's join tokens (from the OS, as `swarm init`'s).
+    pub token_seed: [u8; 32],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,13 +53,18 @@ pub enum RotationError {
     BadDigest(String),
     #[error("the new root CA has the current root's key: a rotation needs a new key")]
     SameKey,
+    /// The root changed between the new root's making and its write (a rotation ended).
+    #[error("the swarm's root CA changed while the new root was made: retry the rotation")]
+    RootChanged,
 }
 
-/// A rotation to `new` starts (or replaces the one under way: its nodes renew again). Tokens
-/// for the new root are drawn from `rng`.
-pub fn start(root: &RootCa, new: NewRoot, rng: &mut ChaCha8Rng) -> Result<RootCa, RotationError> {
+/// A rotation to `new` starts (or replaces the one under way: its nodes renew again).
+pub fn start(root: &RootCa, new: NewRoot) -> Result<RootCa, RotationError> {
     if root.ca_key_pem.is_empty() {
         return Err(RotationError::NoCertificates);
+    }
+    if new.signed_by_pem != root.ca_cert_pem {
+        return Err(RotationError::RootChanged);
     }
     for (what, v) in [("certificate", &new.ca_cert_pem), ("key", &new.ca_key_pem), ("cross-signed certificate", &new.cross_signed_pem)] {
         if v.trim().is_empty() {
@@ -71,7 +80,8 @@ pub fn start(root: &RootCa, new: NewRoot, rng: &mut ChaCha8Rng) -> Result<RootCa
     if new.issuer == root.issuer {
         return Err(RotationError::SameKey);
     }
-    let tokens = super::root_for_ca(String::new(), String::new(), &new.digest, rng);
+    use rand::SeedableRng;
+    let tokens = super::root_for_ca(String::new(), String::new(), &new.digest, &mut ChaCha8Rng::from_seed(new.token_seed));
     let mut next = root.clone();
     next.rotation = Some(RootRotation {
         ca_cert_pem: new.ca_cert_pem,
@@ -130,11 +140,14 @@ fn finished(r: &RootRotation) -> RootCa {
 }
 
 /// A leader pass's step: ends the rotation once every node of the store reports a
-/// certificate of the new root.
+/// certificate of the new root and trusts both roots.
 pub fn finish(o: &mut Overlay) {
     let Some(Object::Cluster(c)) = o.get(crate::model::Kind::Cluster, crate::leader::CLUSTER_ID) else { return };
     let Some(r) = &c.root_ca.rotation else { return };
-    let done = o.nodes().into_iter().all(|n| reported(n).is_some_and(|t| t.issuer == r.issuer));
+    // Who signed each node's certificate, and the roots it trusts: a node must trust the new
+    // root before the swarm moves to it alone.
+    let want = wanted(&c.root_ca);
+    let done = o.nodes().into_iter().all(|n| reported(n).is_some_and(|t| holds(t, &want)));
     if done {
         let next = Cluster { root_ca: finished(r), ..c.clone() };
         o.put(Object::Cluster(next));

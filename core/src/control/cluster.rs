@@ -29,9 +29,9 @@ pub struct ClusterUpdate {
     pub cert_expiry_secs: Option<u64>,
     /// `swarm ca --rotate`.
     pub rotate_ca: bool,
-    /// The new root the leader made for `rotate_ca`, and the seed of its join tokens (None
-    /// where no manager makes certificates: the simulator).
-    pub new_root: Option<(crate::ca::rotation::NewRoot, u64)>,
+    /// The new root the leader made for `rotate_ca` (None where no manager makes
+    /// certificates: the simulator).
+    pub new_root: Option<crate::ca::rotation::NewRoot>,
 }
 
 /// swarmkit's floor for `--cert-expiry`: a node renews at 50-80% of its certificate's life,
@@ -88,13 +88,13 @@ pub fn update_cluster(store: &Store, u: &ClusterUpdate) -> Result<Vec<Action>, C
     apply_cluster_settings(&mut c.spec, u.dispatcher_heartbeat_ms, u.cert_expiry_secs)?;
     apply_autolock(&mut c, u)?;
     if u.rotate_ca {
-        let Some((new, seed)) = &u.new_root else {
+        let Some(new) = &u.new_root else {
             return Err(FailedPrecondition(ca::rotation::RotationError::NoCertificates.to_string()));
         };
-        use rand::SeedableRng;
-        let mut rng = ChaCha8Rng::seed_from_u64(*seed);
-        c.root_ca = ca::rotation::start(&c.root_ca, new.clone(), &mut rng).map_err(|e| match e {
+        c.root_ca = ca::rotation::start(&c.root_ca, new.clone()).map_err(|e| match e {
             ca::rotation::RotationError::NoCertificates => FailedPrecondition(e.to_string()),
+            // Retried by the control service with a new root made from the current one.
+            ca::rotation::RotationError::RootChanged => OutOfSequence(e.to_string()),
             _ => InvalidArgument(e.to_string()),
         })?;
         c.spec.ca_config.force_rotate += 1;
@@ -143,5 +143,11 @@ pub fn rotate_join_token(store: &Store, role: NodeRole, rng: &mut ChaCha8Rng) ->
     let cur = cluster(store)?;
     let mut c = cur.clone();
     c.root_ca = ca::rotate(&cur.root_ca, role, rng);
+    // During a root rotation the tokens the swarm moves to when it ends rotate too.
+    if let Some(r) = c.root_ca.rotation.as_mut() {
+        let pending = crate::model::RootCa { join_token_worker: r.join_token_worker.clone(), join_token_manager: r.join_token_manager.clone(), ..Default::default() };
+        let next = ca::rotate(&pending, role, rng);
+        (r.join_token_worker, r.join_token_manager) = (next.join_token_worker, next.join_token_manager);
+    }
     Ok(vec![Action::Update { object: Object::Cluster(c), expected_version: cur.meta.version }])
 }

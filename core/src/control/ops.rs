@@ -73,18 +73,20 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
                 "" => None,
                 k => Some(crate::ca::unlock_key::UnlockKey::parse(k).map_err(|e| ControlError::InvalidArgument(e.to_string()))?),
             };
-            let new_root = u.new_root_ca.as_ref().map(|n| {
-                (
-                    crate::ca::rotation::NewRoot {
-                        ca_cert_pem: n.ca_cert_pem.clone(),
-                        ca_key_pem: n.ca_key_pem.clone(),
-                        cross_signed_pem: n.cross_signed_pem.clone(),
-                        issuer: crate::model::IssuerInfo { subject: n.issuer_subject.clone(), public_key: n.issuer_public_key.clone() },
-                        digest: n.digest.clone(),
-                    },
-                    seed,
-                )
-            });
+            let new_root = match &u.new_root_ca {
+                None => None,
+                Some(n) => Some(crate::ca::rotation::NewRoot {
+                    ca_cert_pem: n.ca_cert_pem.clone(),
+                    ca_key_pem: n.ca_key_pem.clone(),
+                    cross_signed_pem: n.cross_signed_pem.clone(),
+                    issuer: crate::model::IssuerInfo { subject: n.issuer_subject.clone(), public_key: n.issuer_public_key.clone() },
+                    digest: n.digest.clone(),
+                    signed_by_pem: n.signed_by_pem.clone(),
+                    token_seed: n.token_seed.as_slice().try_into().map_err(|_| {
+                        ControlError::InvalidArgument(format!("the new root's token seed has {} bytes, not 32", n.token_seed.len()))
+                    })?,
+                }),
+            };
             let cu = control::ClusterUpdate {
                 task_history_limit: u.task_history_limit,
                 max_service_replicas: u.max_service_replicas,

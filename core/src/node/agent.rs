@@ -375,6 +375,7 @@ pub async fn run_agent(cfg: AgentConfig, exec: Arc<dyn Executor>) -> AgentExit {
                         t.held.mark_unchanged();
                         description = describe(Some(&*t));
                     }
+                    leader.lock().unwrap().redial();
                     next_heartbeat = tokio::time::Instant::now();
                 }
                 // The renewal loop is gone: nothing more to report.

@@ -3,9 +3,9 @@
 //! Inputs: a CSR for the node's new key, from a caller whose current certificate (checked by
 //! the interceptor, which hands its node id in as [`CallerNode`]) names the node. Output: a
 //! certificate for that node with the role the swarm wants it to have (`spec.desired_role`,
-//! set at join and by `node promote|demote`), signed by the root CA in the store. Any manager
-//! answers (the root CA is replicated); one whose store is behind may sign the old role, and
-//! the node then renews again at a later heartbeat.
+//! set at join and by `node promote|demote`), signed by the root CA in the store. Only the
+//! leader answers, once it applied everything committed (a store that is behind would sign
+//! with a root a rotation left, or the old role); the node asks its managers in turn.
 //!
 //! Why a node renews: 50-80% of its certificate's validity has passed, a promotion or
 //! demotion changed its desired role (a promoted node must hold a manager certificate before
@@ -44,6 +44,14 @@ impl certificates_server::Certificates for CertificatesService {
         }
         let m = &self.node;
         let signer = m.cert_signer.clone().ok_or_else(|| Status::failed_precondition("this manager issues no certificates"))?;
+        // Only the leader signs, with everything committed applied: a manager whose store is
+        // behind would sign with a root the swarm left (a rotation that ended) and strand
+        // the node outside the swarm's trust, or with a role it no longer has.
+        if !m.is_leader() {
+            let leader = m.leader_addr(None).unwrap_or_default();
+            return Err(Status::unavailable(format!("not the leader: renew at the leader ({leader})")));
+        }
+        m.read_barrier().await?;
         let (root, expiry_secs, role) = m
             .state
             .with_store(|s| -> Result<_, control::ControlError> {

@@ -163,11 +163,12 @@ impl Manager {
         Ok(ControlReply { index, id, ..Default::default() })
     }
 
-    /// `swarm ca --rotate` reaches the leader without a new root: only the leader's runtime
-    /// can make one, cross-signed with the current root's key from the store.
+    /// `swarm ca --rotate`: only the leader's runtime makes the new root, cross-signed with
+    /// the current root's key from the store; one a caller sent is never used.
     fn with_new_root(&self, op: Op) -> Result<Op, Status> {
         let Op::UpdateCluster(mut u) = op else { return Ok(op) };
-        if u.rotate_ca && u.new_root_ca.is_none() {
+        u.new_root_ca = None;
+        if u.rotate_ca {
             if let Some(signer) = &self.cert_signer {
                 let root = self.state.with_store(|s| control::cluster(s).map(|c| c.root_ca.clone()))?;
                 let n = signer.new_root(&root).map_err(|e| Status::internal(format!("cannot make a new root CA: {e}")))?;
@@ -178,6 +179,8 @@ impl Manager {
                     issuer_subject: n.issuer.subject,
                     issuer_public_key: n.issuer.public_key,
                     digest: n.digest,
+                    signed_by_pem: n.signed_by_pem,
+                    token_seed: n.token_seed.to_vec(),
                 });
             }
         }

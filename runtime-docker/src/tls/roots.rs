@@ -58,6 +58,8 @@ pub fn rotation_root(root: &RootCa) -> Result<NewRoot, String> {
         ca_cert_pem: cert.pem(),
         ca_key_pem: key.serialize_pem(),
         cross_signed_pem: cross.pem(),
+        signed_by_pem: root.ca_cert_pem.clone(),
+        token_seed: super::os_random()?,
     })
 }
 

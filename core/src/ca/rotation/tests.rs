@@ -25,6 +25,8 @@ fn new_root(name: &str) -> NewRoot {
         cross_signed_pem: pem(&format!("{name} signed by old")),
         issuer: issuer(name),
         digest: "7".repeat(50),
+        signed_by_pem: pem("old"),
+        token_seed: [7; 32],
     }
 }
 
@@ -52,7 +54,7 @@ fn reports(w: &mut World, i: usize, tls: TlsInfo) {
 }
 
 fn rotate(new: NewRoot) -> ClusterUpdate {
-    ClusterUpdate { rotate_ca: true, new_root: Some((new, 9)), ..Default::default() }
+    ClusterUpdate { rotate_ca: true, new_root: Some(new), ..Default::default() }
 }
 
 #[test]
@@ -130,6 +132,8 @@ fn a_rotation_is_refused_with_what_was_wrong_and_changes_nothing() {
     assert!(bad(|n| n.cross_signed_pem.clear()).to_string().contains("cross-signed certificate is empty"));
     assert!(bad(|n| n.digest = "NOT-A-DIGEST".into()).to_string().contains("not 50 base-36 digits"));
     assert!(bad(|n| n.issuer = issuer("old")).to_string().contains("needs a new key"));
+    // Cross-signed by a root the swarm no longer has (a rotation ended meanwhile): retried.
+    assert!(matches!(bad(|n| n.signed_by_pem = pem("older")), ControlError::OutOfSequence(_)));
     assert_eq!(cluster(&w).root_ca.rotation, None);
 
     // A second rotation replaces the first: its nodes renew again.
@@ -137,7 +141,15 @@ fn a_rotation_is_refused_with_what_was_wrong_and_changes_nothing() {
     w.commit(control::update_cluster(&w.store, &rotate(new_root("one"))).unwrap());
     w.commit(control::update_cluster(&w.store, &rotate(new_root("two"))).unwrap());
     let c = cluster(&w);
-    assert_eq!((c.root_ca.rotation.unwrap().issuer, c.spec.ca_config.force_rotate), (issuer("two"), 2));
+    assert_eq!((c.root_ca.rotation.clone().unwrap().issuer, c.spec.ca_config.force_rotate), (issuer("two"), 2));
+
+    // `join-token --rotate` during a rotation rotates the token the swarm moves to as well.
+    let before = c.root_ca.rotation.unwrap();
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
+    w.commit(control::rotate_join_token(&w.store, crate::model::NodeRole::Worker, &mut rng).unwrap());
+    let after = cluster(&w).root_ca.rotation.unwrap();
+    assert!(after.join_token_worker != before.join_token_worker && after.join_token_manager == before.join_token_manager);
+    assert!(after.join_token_worker.contains(&"7".repeat(50)), "still the new root's digest");
 }
 
 #[test]

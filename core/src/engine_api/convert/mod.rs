@@ -332,7 +332,8 @@ pub fn swarm_update_from_docker(cur: &d::Swarm, sent: &d::SwarmSpec, version: Op
         _ => None,
     };
     // `docker swarm ca --rotate` sends the count it read plus one.
-    let rotate_ca = sent.ca_config.force_rotate != cur.spec.ca_config.force_rotate;
+    // (A spec without the count, or an older one, asks for nothing.)
+    let rotate_ca = sent.ca_config.force_rotate > cur.spec.ca_config.force_rotate;
     Ok(crate::control::ClusterUpdate { task_history_limit: history, autolock, dispatcher_heartbeat_ms, cert_expiry_secs, rotate_ca, ..Default::default() })
 }
 

@@ -84,6 +84,15 @@ impl Leader {
         Some(c)
     }
 
+    /// This node's certificates changed (a renewal): channels dialled with the old ones are
+    /// dropped, and the long polls call again on new ones. A kept channel reconnects with
+    /// the TLS settings it was made with, which after a root rotation no manager accepts.
+    pub(super) fn redial(&mut self) {
+        self.channels.clear();
+        self.epoch += 1;
+        self.switched.bump();
+    }
+
     pub(super) fn switch(&mut self, to: Option<String>) {
         let to = match to.filter(|a| !a.is_empty()) {
             Some(a) => a,
