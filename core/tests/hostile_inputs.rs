@@ -202,7 +202,7 @@ proptest! {
             3 => Op::RemoveService(key(name)),
             4 => Op::RollbackService(key(name)),
             5 => Op::UpdateNode(proto::UpdateNode { node: name.into(), availability: mutate("drain", &edits), role: mutate("worker", &edits), version, ..Default::default() }),
-            6 => Op::RotateJoinToken(proto::RotateJoinToken { role: mutate("manager", &edits) }),
+            6 => Op::RotateJoinToken(proto::RotateJoinToken { role: mutate("manager", &edits), token_seed: mutate("seed", &edits).into_bytes() }),
             7 => Op::RemoveNode(proto::RemoveNode { node: name.into(), force: n % 2 == 0 }),
             8 => Op::UpdateCluster(proto::UpdateCluster {
                 task_history_limit: Some(n as u32),

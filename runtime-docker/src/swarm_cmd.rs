@@ -59,7 +59,7 @@ pub(crate) async fn run(host: &str, cmd: SwarmCommand) -> Result<(), String> {
         }
         SwarmCommand::JoinToken { rotate, quiet, role } => {
             if rotate {
-                call(host, Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
+                call(host, Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone(), token_seed: Vec::new() })).await?;
                 if !quiet {
                     println!("Successfully rotated {role} join token.\n");
                 }

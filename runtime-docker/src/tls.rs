@@ -132,6 +132,10 @@ impl CertSigner for RootSigner {
     fn new_root(&self, root: &RootCa) -> Result<shoal_core::ca::rotation::NewRoot, String> {
         roots::rotation_root(root)
     }
+
+    fn token_seed(&self) -> Result<[u8; 32], String> {
+        os_random()
+    }
 }
 
 /// This machine's certificate, key and the swarm's root CA, as PEM.

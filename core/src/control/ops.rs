@@ -64,7 +64,11 @@ pub fn write_actions(s: &Store, op: &Op, ids: &mut IdGen, seed: u64) -> Result<O
         Op::RotateJoinToken(r) => {
             let role = NodeRole::parse(&r.role)
                 .ok_or_else(|| ControlError::InvalidArgument(format!("join token role {:?}: use worker or manager", r.role)))?;
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            // The OS's randomness where the runtime gave it (production), else the seed.
+            let mut rng = match <[u8; 32]>::try_from(r.token_seed.as_slice()) {
+                Ok(os) => ChaCha8Rng::from_seed(os),
+                Err(_) => ChaCha8Rng::seed_from_u64(seed),
+            };
             (control::rotate_join_token(s, role, &mut rng)?, none())
         }
         Op::RemoveNode(r) => (control::remove_node(s, &r.node, r.force)?, none()),

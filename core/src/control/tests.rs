@@ -148,6 +148,19 @@ fn joins_follow_the_current_tokens_and_rotation_leaves_members_alone() {
     let (_, role) = join_node(&store, &root.join_token_manager, "n2".into(), 0, "b:1").unwrap();
     assert_eq!(role, NodeRole::Manager);
     assert_eq!(find_node(&store, "n1").unwrap(), find_node(&before, "n1").unwrap());
+
+    // The runtime's randomness, when given, decides the new token (the core's seed does not).
+    let op = |token_seed: Vec<u8>| crate::proto::control_request::Op::RotateJoinToken(crate::proto::RotateJoinToken { role: "worker".into(), token_seed });
+    let token = |op, seed| {
+        let a = write_actions(&store, &op, &mut crate::orchestrator::IdGen::new(1), seed).unwrap().unwrap().0;
+        match &a[..] {
+            [Action::Update { object: Object::Cluster(c), .. }] => c.root_ca.join_token_worker.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(token(op(vec![9; 32]), 1), token(op(vec![9; 32]), 2));
+    assert_ne!(token(op(vec![9; 32]), 1), token(op(vec![8; 32]), 1));
+    assert_ne!(token(op(Vec::new()), 1), token(op(Vec::new()), 2), "the simulator's: from the seed");
 }
 
 #[test]

@@ -38,6 +38,10 @@ pub trait CertSigner: Send + Sync + std::fmt::Debug {
 
     /// A new root for `swarm ca --rotate`, cross-signed by `root`'s key.
     fn new_root(&self, root: &crate::model::RootCa) -> Result<crate::ca::rotation::NewRoot, String>;
+
+    /// 32 bytes of the OS's randomness for a new join token (`swarm join-token --rotate`):
+    /// the core's own seeds are for determinism, not secrecy.
+    fn token_seed(&self) -> Result<[u8; 32], String>;
 }
 
 #[tonic::async_trait]

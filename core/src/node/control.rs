@@ -154,7 +154,7 @@ impl Manager {
 
     /// One control request on the leader, under the control lock.
     async fn control_locked(&self, op: Op) -> Result<ControlReply, Status> {
-        let op = self.with_new_root(op)?;
+        let op = self.with_leader_secrets(op)?;
         let seed = self.fresh_seed();
         let Some((actions, id)) = self.state.with_store(|s| control::write_actions(s, &op, &mut IdGen::new(seed), seed))? else {
             return self.control_read(op);
@@ -163,9 +163,17 @@ impl Manager {
         Ok(ControlReply { index, id, ..Default::default() })
     }
 
-    /// `swarm ca --rotate`: only the leader's runtime makes the new root, cross-signed with
-    /// the current root's key from the store; one a caller sent is never used.
-    fn with_new_root(&self, op: Op) -> Result<Op, Status> {
+    /// What only the leader's runtime makes, never taken from a caller: the new root of `swarm
+    /// ca --rotate` (cross-signed with the current root's key from the store), and the OS's
+    /// randomness for a new join token.
+    fn with_leader_secrets(&self, op: Op) -> Result<Op, Status> {
+        if let Op::RotateJoinToken(mut r) = op {
+            r.token_seed = match &self.cert_signer {
+                Some(signer) => signer.token_seed().map_err(|e| Status::internal(format!("cannot draw a new join token: {e}")))?.to_vec(),
+                None => Vec::new(),
+            };
+            return Ok(Op::RotateJoinToken(r));
+        }
         let Op::UpdateCluster(mut u) = op else { return Ok(op) };
         u.new_root_ca = None;
         if u.rotate_ca {

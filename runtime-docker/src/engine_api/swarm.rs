@@ -48,7 +48,7 @@ pub async fn update_swarm(api: &EngineApi, q: &Query, body: &[u8]) -> Result<Res
     }
     for (flag, role) in [("rotateWorkerToken", NodeRole::Worker), ("rotateManagerToken", NodeRole::Manager)] {
         if q.flag(flag) {
-            api.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.as_str().into() })).await?;
+            api.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.as_str().into(), token_seed: Vec::new() })).await?;
         }
     }
     Ok(empty(StatusCode::OK))

@@ -189,7 +189,7 @@ impl Run {
             },
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::JoinToken { rotate, role, .. })) => {
                 if *rotate {
-                    self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone() })).await?;
+                    self.control(Op::RotateJoinToken(proto::RotateJoinToken { role: role.clone(), token_seed: Vec::new() })).await?;
                 }
                 let token = self.join_token(role == "manager").await?;
                 tracing::info!(target: "shoal::step", node = "runner", "{role} join token: {token}");
