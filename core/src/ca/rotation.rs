@@ -14,7 +14,7 @@
 //!    a new certificate through the cross-signed copy; one that renewed verifies the old ones.
 //! 2. Heartbeat answers tell each node whose report differs what to hold; it renews.
 //! 3. [`finish`] (a leader pass): once every node in the store reports a certificate of the
-//!    new root, the new root replaces the old and its join tokens become the swarm's (the old
+//!    new root and trusts both roots, the new root replaces the old and its join tokens become the swarm's (the old
 //!    tokens name the old root's digest). A node that is down holds the rotation until it
 //!    comes back and renews, or is removed, as in swarm.
 //! 4. Nodes are told to trust the new root alone; they renew once more.
