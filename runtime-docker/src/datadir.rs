@@ -70,7 +70,7 @@ pub fn forget_swarm(dir: &Path) -> Result<(), String> {
     };
     let identity = identity_path(dir);
     gone(std::fs::remove_file(&identity), &identity)?;
-    for sub in [dir.join(tls::CERTS_DIR), dir.join("raft")] {
+    for sub in [tls::CERTS_DIR, tls::CERTS_NEXT, tls::CERTS_OLD, "raft"].map(|s| dir.join(s)) {
         gone(std::fs::remove_dir_all(&sub), &sub)?;
     }
     Ok(())

@@ -33,6 +33,18 @@ const WORKER_NAME: &str = "shoal-worker";
 pub const NODE_CERT_DAYS: i64 = 90;
 const CA_CERT_DAYS: i64 = 20 * 365;
 pub const CERTS_DIR: &str = "certs";
+/// Where a new set of certificates is written before it replaces [`CERTS_DIR`], and where the
+/// old set waits meanwhile ([`NodeCerts::save`]).
+pub const CERTS_NEXT: &str = "certs.next";
+pub const CERTS_OLD: &str = "certs.old";
+
+/// Removes a directory that may not exist.
+fn remove_dir(p: &Path) -> Result<(), String> {
+    match std::fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {e}", p.display())),
+        _ => Ok(()),
+    }
+}
 
 /// Installs ring as rustls' process-wide crypto provider (CONTRIBUTING.md, measured facts:
 /// builds 3x faster than aws-lc-rs). Idempotent.
@@ -147,16 +159,40 @@ pub struct NodeCerts {
 }
 
 impl NodeCerts {
+    /// The three files must match (a key and its certificate, the roots they chain to): a new
+    /// set is written whole into [`CERTS_NEXT`] and swapped in by two renames, so a crash
+    /// leaves the old set or the new one, never a mix ([`NodeCerts::load`] finishes a swap a
+    /// crash cut short). A node renews twice in every root rotation.
     pub fn save(&self, data_dir: &Path) -> Result<(), String> {
-        let disk = crate::disk::FileDisk::open(data_dir.join(CERTS_DIR)).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let (cur, next, old) = (data_dir.join(CERTS_DIR), data_dir.join(CERTS_NEXT), data_dir.join(CERTS_OLD));
+        remove_dir(&next)?;
+        let disk = crate::disk::FileDisk::open(&next).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         for (name, pem) in [("ca.crt", &self.ca_pem), ("node.crt", &self.cert_pem), ("node.key", &self.key_pem)] {
             disk.replace(name, pem.as_bytes()).map_err(|e| format!("cannot write {name}: {e}"))?;
         }
-        Ok(())
+        if cur.exists() {
+            remove_dir(&old)?;
+            std::fs::rename(&cur, &old).map_err(|e| format!("cannot move {} aside: {e}", cur.display()))?;
+        }
+        std::fs::rename(&next, &cur).map_err(|e| format!("cannot put the new certificates in {}: {e}", cur.display()))?;
+        std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        remove_dir(&old)
+    }
+
+    /// A swap [`NodeCerts::save`] began and a crash cut short between its renames: the new set
+    /// is whole in [`CERTS_NEXT`] (written and synced before the first rename).
+    fn finish_swap(data_dir: &Path) -> Result<(), String> {
+        let (cur, next, old) = (data_dir.join(CERTS_DIR), data_dir.join(CERTS_NEXT), data_dir.join(CERTS_OLD));
+        if cur.exists() || !old.exists() {
+            return Ok(());
+        }
+        let from = if next.exists() { next } else { old };
+        std::fs::rename(&from, &cur).map_err(|e| format!("cannot restore {} from {}: {e}", cur.display(), from.display()))
     }
 
     /// Ok(None) when the directory holds no certificates.
     pub fn load(data_dir: &Path) -> Result<Option<NodeCerts>, String> {
+        NodeCerts::finish_swap(data_dir)?;
         let dir = data_dir.join(CERTS_DIR);
         let read = |name: &str| std::fs::read_to_string(dir.join(name));
         match (read("ca.crt"), read("node.crt"), read("node.key")) {

@@ -227,6 +227,34 @@ fn saved_certificates_load_back_with_a_private_key_file() {
     // A garbage CSR is refused with a reason, not a panic.
     let e = RootSigner.sign(&root, "not a csr", "n2", NodeRole::Worker, 3600).unwrap_err();
     assert!(e.contains("CSR"), "{e}");
+
+    // A renewal is a whole set or none, whatever step a crash cut: the new set written
+    // (certs.next/) but not swapped in, swapped halfway (certs/ moved aside), or done.
+    let renewed = certs_for(&root, "n1", NodeRole::Worker);
+    let at = |d: &str| dir.path().join(d);
+    // `set` saved whole as the directory `d` of the data directory.
+    let put = |set: &NodeCerts, d: &str| {
+        let scratch = tempfile::tempdir().unwrap();
+        set.save(scratch.path()).unwrap();
+        let _ = std::fs::remove_dir_all(at(d));
+        std::fs::rename(scratch.path().join(CERTS_DIR), at(d)).unwrap();
+    };
+    // The state a crash after `step` renames of the swap leaves.
+    let crash_after = |step: usize| {
+        put(&renewed, CERTS_NEXT);
+        put(&c, CERTS_DIR);
+        if step >= 1 {
+            std::fs::rename(at(CERTS_DIR), at(CERTS_OLD)).unwrap();
+        }
+    };
+    crash_after(0);
+    assert_eq!(NodeCerts::load(dir.path()).unwrap().unwrap().cert_pem, c.cert_pem, "not swapped in: the old set");
+    crash_after(1);
+    assert_eq!(NodeCerts::load(dir.path()).unwrap().unwrap().cert_pem, renewed.cert_pem, "swapped halfway: the new set");
+    assert!(!at(CERTS_NEXT).exists() && at(CERTS_DIR).exists());
+    renewed.save(dir.path()).unwrap();
+    assert!(!at(CERTS_OLD).exists() && !at(CERTS_NEXT).exists(), "nothing left beside certs/");
+    assert_eq!(NodeCerts::load(dir.path()).unwrap().unwrap().key_pem, renewed.key_pem);
 }
 
 #[test]
