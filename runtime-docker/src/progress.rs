@@ -94,6 +94,17 @@ pub fn slot_lines(svc: &Service, tasks: &[Task]) -> Vec<(String, SlotLine)> {
         .collect()
 }
 
+/// Docker's progress bar, `filled` out of [`BAR_WIDTH`].
+pub(crate) fn bar(filled: usize) -> String {
+    let filled = filled.min(BAR_WIDTH);
+    format!("[{}>{}]", "=".repeat(filled), " ".repeat(BAR_WIDTH - filled))
+}
+
+/// How much of [`BAR_WIDTH`] `done` of `total` fills.
+pub(crate) fn filled(done: usize, total: usize) -> usize {
+    (BAR_WIDTH * done).checked_div(total).unwrap_or(0)
+}
+
 /// The lines drawn for one poll.
 pub fn render(lines: &[(String, SlotLine)]) -> Vec<String> {
     let done = lines.iter().filter(|(_, l)| l.done).count();
@@ -107,12 +118,7 @@ pub fn render(lines: &[(String, SlotLine)]) -> Vec<String> {
             Some(s) => (format!("{s:?}").to_lowercase(), progress_of(s)),
             None => ("new".to_string(), 0),
         };
-        let bar = if filled >= BAR_WIDTH {
-            format!("[{}>]", "=".repeat(BAR_WIDTH))
-        } else {
-            format!("[{}>{}]", "=".repeat(filled), " ".repeat(BAR_WIDTH - filled))
-        };
-        out.push(format!("{label}: {name:<9} {bar}"));
+        out.push(format!("{label}: {name:<9} {}", bar(filled)));
     }
     out
 }

@@ -91,9 +91,7 @@ const ROTATION_LOOKS_FAILED_MAX: u32 = 50;
 
 /// docker's progress bar of `Current/Total Units`.
 fn bar(done: usize, total: usize) -> String {
-    const WIDTH: usize = 50;
-    let filled = (WIDTH * done).checked_div(total).unwrap_or(0).min(WIDTH);
-    format!("[{}>{}] {done}/{total} nodes", "=".repeat(filled), " ".repeat(WIDTH - filled))
+    format!("{} {done}/{total} nodes", crate::progress::bar(crate::progress::filled(done, total)))
 }
 
 /// docker's three lines of a root rotation's progress.

@@ -98,14 +98,10 @@ pub fn new_key_and_csr() -> Result<(String, String), String> {
     Ok((key.serialize_pem(), csr.pem().map_err(err("CSR PEM"))?))
 }
 
-/// Who signs certificates now, and what goes after each: the root, or during a rotation the
-/// new root, whose cross-signed copy then follows the certificate for the nodes that trust
-/// only the old root yet.
-pub fn signing_issuer(root: &RootCa) -> Result<(rcgen::Issuer<'static, rcgen::KeyPair>, &str), String> {
-    let (ca_cert_pem, ca_key_pem, then) = match &root.rotation {
-        Some(r) => (&r.ca_cert_pem, &r.ca_key_pem, r.cross_signed_pem.as_str()),
-        None => (&root.ca_cert_pem, &root.ca_key_pem, ""),
-    };
+/// The signer of certificates now ([`shoal_core::ca::rotation::signing`]: the new root during
+/// a rotation) and what follows each certificate it signs.
+pub fn signer(root: &RootCa) -> Result<(rcgen::Issuer<'static, rcgen::KeyPair>, &str), String> {
+    let shoal_core::ca::rotation::Signing { ca_cert_pem, ca_key_pem, then } = shoal_core::ca::rotation::signing(root);
     if ca_key_pem.is_empty() {
         return Err("this node's store holds no CA key: run this on a manager of the swarm".into());
     }
@@ -120,7 +116,7 @@ pub struct RootSigner;
 
 impl CertSigner for RootSigner {
     fn sign(&self, root: &RootCa, csr_pem: &str, node_id: &str, role: NodeRole, expiry_secs: u64) -> Result<String, String> {
-        let (issuer, then) = signing_issuer(root)?;
+        let (issuer, then) = signer(root)?;
         let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(err("the CSR"))?;
         let role_name = match role {
             NodeRole::Manager => MANAGER_NAME,

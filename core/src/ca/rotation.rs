@@ -102,6 +102,24 @@ pub fn trust_bundle(root: &RootCa) -> String {
     }
 }
 
+/// The root that signs certificates now, and what follows each certificate it signs.
+#[derive(Debug, Clone, Copy)]
+pub struct Signing<'a> {
+    pub ca_cert_pem: &'a str,
+    pub ca_key_pem: &'a str,
+    /// During a rotation, the new root's cross-signed copy: the nodes that trust only the old
+    /// root yet verify a new certificate through it.
+    pub then: &'a str,
+}
+
+/// The root, or during a rotation the new one.
+pub fn signing(root: &RootCa) -> Signing<'_> {
+    match &root.rotation {
+        Some(r) => Signing { ca_cert_pem: &r.ca_cert_pem, ca_key_pem: &r.ca_key_pem, then: &r.cross_signed_pem },
+        None => Signing { ca_cert_pem: &root.ca_cert_pem, ca_key_pem: &root.ca_key_pem, then: "" },
+    }
+}
+
 /// Who signs certificates now: the new root during a rotation.
 pub fn signing_issuer(root: &RootCa) -> &IssuerInfo {
     root.rotation.as_ref().map_or(&root.issuer, |r| &r.issuer)
@@ -110,6 +128,13 @@ pub fn signing_issuer(root: &RootCa) -> &IssuerInfo {
 /// What every node should hold now.
 pub fn wanted(root: &RootCa) -> TlsInfo {
     TlsInfo { trust_root: trust_bundle(root), issuer: signing_issuer(root).clone() }
+}
+
+/// What a node that reports `held` must hold instead; None when it holds what the swarm wants,
+/// reports no certificates (the simulator's nodes), or the swarm has none.
+pub fn instead(root: &RootCa, held: &TlsInfo) -> Option<TlsInfo> {
+    let want = wanted(root);
+    (!held.is_empty() && !want.trust_root.is_empty() && !holds(held, &want)).then_some(want)
 }
 
 /// PEM texts with the same certificates (line endings and wrapping aside).

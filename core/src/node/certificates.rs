@@ -47,8 +47,7 @@ impl certificates_server::Certificates for CertificatesService {
         // Only the leader signs, with everything committed applied: a manager whose store is
         // behind would sign with a root the swarm left (a rotation that ended) and strand
         // the node outside the swarm's trust, or with a role it no longer has.
-        if !m.is_leader() {
-            let leader = m.leader_addr(None).unwrap_or_default();
+        if let Some(leader) = m.redirect() {
             return Err(Status::unavailable(format!("not the leader: renew at the leader ({leader})")));
         }
         m.read_barrier().await?;

@@ -59,8 +59,9 @@ pub fn to_proto(u: &StatusUpdate) -> TaskStatusUpdate {
 }
 
 impl Manager {
-    /// Where an agent should go instead of this manager, if it does not lead.
-    fn redirect(&self) -> Option<String> {
+    /// Where an agent (or a node renewing its certificate) should go instead of this manager,
+    /// if it does not lead.
+    pub(super) fn redirect(&self) -> Option<String> {
         if self.is_leader() {
             return None;
         }
@@ -183,14 +184,13 @@ fn check_caller<T>(request: &Request<T>, node_id: &str) -> Result<(), Status> {
     }
 }
 
-/// What a node that reports `held` must hold instead (a root rotation); None when it holds
-/// it, or reports no certificates (the simulator's nodes).
+/// What a node that reports `held` must hold instead ([`crate::ca::rotation::instead`]).
 fn tls_wanted_by(m: &Manager, held: &crate::model::TlsInfo) -> Option<crate::proto::TlsWanted> {
     if held.is_empty() {
         return None;
     }
-    let wanted = m.state.with_store(|s| crate::control::cluster(s).ok().map(|c| crate::ca::rotation::wanted(&c.root_ca)))?;
-    (!wanted.trust_root.is_empty() && !crate::ca::rotation::holds(held, &wanted)).then_some(crate::proto::TlsWanted {
+    let wanted = m.state.with_store(|s| crate::control::cluster(s).ok().and_then(|c| crate::ca::rotation::instead(&c.root_ca, held)))?;
+    Some(crate::proto::TlsWanted {
         trust_root: wanted.trust_root,
         issuer_subject: wanted.issuer.subject,
         issuer_public_key: wanted.issuer.public_key,

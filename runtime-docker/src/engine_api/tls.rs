@@ -33,7 +33,7 @@ fn err(what: &'static str) -> impl Fn(rcgen::Error) -> String {
 /// A new key and a certificate for it signed by the swarm's root: a server certificate naming
 /// `names` (IP addresses or DNS names), or a client certificate (`client`).
 pub fn issue(root: &RootCa, names: &[String], client: bool) -> Result<(String, String), String> {
-    let (issuer, then) = crate::tls::signing_issuer(root)?;
+    let (issuer, then) = crate::tls::signer(root)?;
     let key = rcgen::KeyPair::generate().map_err(err("cannot make a key"))?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(err("certificate names"))?;
     let cn = if client { "docker-client" } else { "shoal-engine-api" };
@@ -83,10 +83,10 @@ pub struct Peer {
 /// rustls' server config: our certificate, client certificates verified against the swarm's
 /// root (required or optional).
 fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str, auth: ClientAuth) -> Result<rustls::ServerConfig, String> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     // Both roots during a rotation (`shoal_core::ca::rotation`).
     let bundle = shoal_core::ca::rotation::trust_bundle(root);
-    let cas: Vec<CertificateDer> = pem::parse_many(&bundle).map_err(|e| format!("the CA certificates: {e}"))?.into_iter().map(|p| CertificateDer::from(p.into_contents())).collect();
+    let cas = crate::tls::roots::certificates(&bundle, "the CA certificates")?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in &cas {
         roots.add(ca.clone()).map_err(|e| format!("the CA certificate: {e}"))?;
@@ -95,7 +95,7 @@ fn server_config(root: &RootCa, cert_pem: &str, key_pem: &str, auth: ClientAuth)
     let builder = if auth == ClientAuth::Optional { builder.allow_unauthenticated() } else { builder };
     let verifier = builder.build().map_err(|e| format!("client verifier: {e}"))?;
     // Our certificate, what was signed with it (a rotation's cross-signed root), the roots.
-    let mut chain: Vec<CertificateDer> = pem::parse_many(cert_pem).map_err(|e| format!("the API certificate: {e}"))?.into_iter().map(|p| CertificateDer::from(p.into_contents())).collect();
+    let mut chain = crate::tls::roots::certificates(cert_pem, "the API certificate")?;
     chain.extend(cas);
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der_of(key_pem, "the API key")?));
     rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key).map_err(|e| format!("TLS: {e}"))

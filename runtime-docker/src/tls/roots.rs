@@ -67,9 +67,15 @@ fn b64(der: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(der)
 }
 
-/// Every certificate of a PEM text, DER.
-fn ders(pem_text: &str) -> Vec<Vec<u8>> {
-    pem::parse_many(pem_text).map(|v| v.into_iter().map(pem::Pem::into_contents).collect()).unwrap_or_default()
+/// Every certificate of a PEM text (a chain, a bundle of roots), DER; `what` names the text.
+pub(crate) fn certificates(pem_text: &str, what: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let all = pem::parse_many(pem_text).map_err(|e| format!("{what}: {e}"))?;
+    Ok(all.into_iter().map(|p| rustls::pki_types::CertificateDer::from(p.into_contents())).collect())
+}
+
+/// [`certificates`], none when the text is not PEM (what a node reports is then empty).
+fn ders(pem_text: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    certificates(pem_text, "").unwrap_or_default()
 }
 
 /// A root certificate as an issuer: base64 of its subject and public key (DER).

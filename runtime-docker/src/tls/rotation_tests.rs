@@ -15,7 +15,7 @@ fn certs_for(root: &RootCa, node_id: &str) -> NodeCerts {
 }
 
 fn ders(pem_text: &str) -> Vec<CertificateDer<'static>> {
-    pem::parse_many(pem_text).unwrap().into_iter().map(|p| CertificateDer::from(p.into_contents())).collect()
+    super::roots::certificates(pem_text, "test").unwrap()
 }
 
 fn roots(c: &NodeCerts) -> Arc<rustls::RootCertStore> {

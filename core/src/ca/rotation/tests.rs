@@ -77,7 +77,13 @@ fn a_rotation_ends_once_every_node_holds_a_certificate_of_the_new_root() {
     let want = wanted(&during.root_ca);
     assert!(want.trust_root.contains("old") && want.trust_root.contains("new"), "both roots trusted: {}", want.trust_root);
     assert_eq!(want.issuer, issuer("new"));
+    let s = signing(&during.root_ca);
+    assert_eq!((s.ca_key_pem, s.then), ("key of new", r.cross_signed_pem.as_str()), "the new root signs, its cross-signed copy follows");
+    assert_eq!(signing(&before).then, "", "no rotation: the root alone");
     assert!(!holds(&wanted(&before), &want), "every node is told to renew");
+    assert_eq!(instead(&during.root_ca, &wanted(&before)), Some(want.clone()));
+    assert_eq!(instead(&during.root_ca, &want), None, "one that holds it is told nothing");
+    assert_eq!(instead(&during.root_ca, &TlsInfo::default()), None, "nor one that reports nothing (the simulator's)");
 
     // Two nodes renew; a node that is down holds the rotation.
     reports(&mut w, 1, want.clone());
