@@ -19,6 +19,8 @@
 //! | `autoscale-flap` | the autoscaler scales in as soon as the CPU dips, ignoring its cooldown | `orchestrator/autoscale.rs` |
 //! | `autolock-stale-wrap` | a manager wraps its data key with the first unlock key only: a rotation never re-wraps it, so the old key keeps opening it | `node/raft/state_machine.rs` |
 //! | `stale-leader-read` | a linearizable read waits only for openraft's read index, which after a leader's restart in its own term is its snapshot's: the read misses writes it acknowledged before the crash | `node/mod.rs` |
+//! | `raft-demotion-check` | raft refuses callers its store holds as workers: a follower behind a promotion refuses the promoted leader's entries for good | `node/mod.rs` |
+//! | `rotation-skips-down-nodes` | a root rotation ends without waiting for nodes that are down: one that returns holds only the old root and the swarm can no longer verify it | `ca/rotation.rs` |
 
 /// The mutants this build carries (at most one in practice).
 pub const ACTIVE: &[&str] = &[
@@ -44,6 +46,10 @@ pub const ACTIVE: &[&str] = &[
     "autolock-stale-wrap",
     #[cfg(feature = "mutant-stale-leader-read")]
     "stale-leader-read",
+    #[cfg(feature = "mutant-raft-demotion-check")]
+    "raft-demotion-check",
+    #[cfg(feature = "mutant-rotation-skips-down-nodes")]
+    "rotation-skips-down-nodes",
 ];
 
 /// Every mutant's name, for scripts and for checking a name given on the command line.
@@ -59,6 +65,8 @@ pub const ALL: &[&str] = &[
     "autoscale-flap",
     "autolock-stale-wrap",
     "stale-leader-read",
+    "raft-demotion-check",
+    "rotation-skips-down-nodes",
 ];
 
 /// Whether the mutant `name` is compiled in. A `const fn` over a constant list: with no

@@ -71,6 +71,7 @@ mod raft {
         latency_and_slow_disk => "latency-and-slow-disk.toml",
         force_new_cluster => "force-new-cluster.toml",
         autolock => "autolock.toml",
+        ca_rotation => "ca-rotation.toml",
         manager_unreachable => "manager-unreachable.toml",
         promote_unreachable => "promote-unreachable.toml",
     );

@@ -15,7 +15,9 @@
 //! network some services join (the `addresses` checker holds their addresses unique); in one
 //! plan in five a five-service stack deployed from a compose file (then redeployed changed or
 //! removed); in one plan in four the swarm autolocked (its key rotated now and then, restarted
-//! managers locked until an operator unlocks them); in some plans a worker promoted, a worker
+//! managers locked until an operator unlocks them); in one plan in four the nodes hold
+//! certificates and the root CA is rotated during the workload (the `certificates` checker
+//! holds every two nodes of the swarm to verifying each other); in some plans a worker promoted, a worker
 //! leaving and joining again, a new machine joining, managers paused and thawed — written as an ordinary scenario file, so a plan can be saved, read,
 //! committed as a regression and replayed with `scripts/sim run`. The run has a safety phase
 //! (faults on, every checker on) and a liveness phase: every fault stops, the network heals,
@@ -197,14 +199,29 @@ pub fn plan(seed: u64) -> Plan {
     let mut lockr = ChaCha8Rng::seed_from_u64(seed ^ 0x6c6f_636b_0000_0000);
     let autolock_unlock_ms = lockr.gen_bool(0.25).then(|| lockr.gen_range(1_000..=5_000u64));
     let mut memb = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_0000_0000);
-    let churn = memb.gen_bool(0.3).then(|| memb.gen_range(0..3u32));
+    let mut churn = memb.gen_bool(0.3).then(|| memb.gen_range(0..3u32));
+    // Certificates (1 in 4 plans, its own stream): the root CA rotated once or more during
+    // the workload. A machine that left stays in the swarm as a down node and, as in swarm,
+    // holds a rotation until it is removed: those plans have no leaving worker.
+    let mut pkir = ChaCha8Rng::seed_from_u64(seed ^ 0x706b_6900_0000_0000);
+    let certificates_on = pkir.gen_bool(0.25);
+    if certificates_on && churn == Some(1) {
+        churn = None;
+    }
+    let mut rotations = 0;
+    // A manager down for good (its raft.log corrupted) holds a rotation until an operator
+    // removes it, as in swarm: certificate plans have none.
+    let corrupt = if certificates_on { None } else { corrupt };
     if memb.gen_bool(0.2) {
         let (every, dur_ms) = (memb.gen_range(5..=15), memb.gen_range(300..=4_000));
         let _ = writeln!(t, "[[injector]]\nkind = \"pause\"\nevery = \"{every}s\"\nduration = \"{dur_ms}ms\"\nfrom = \"3s\"\nuntil = \"{safety_s}s\"\n");
         faults += 1;
     }
-    if clock_skew_ms.is_some() || buggify || autolock_unlock_ms.is_some() {
+    if clock_skew_ms.is_some() || buggify || autolock_unlock_ms.is_some() || certificates_on {
         let _ = writeln!(t, "[sim]");
+        if certificates_on {
+            let _ = writeln!(t, "certificates = true");
+        }
         if let Some(ms) = autolock_unlock_ms {
             let _ = writeln!(t, "operator_unlock_ms = {ms}");
         }
@@ -226,7 +243,7 @@ pub fn plan(seed: u64) -> Plan {
     let mut drained: Vec<u32> = Vec::new();
     let mut crashed_worker: Option<u32> = None;
     let n_steps = rng.gen_range(4..=14);
-    for _ in 0..n_steps {
+    for i in 0..n_steps {
         let gap_ms = rng.gen_range(500..=4_000);
         let roll = rng.gen_range(0..100);
         let step = if services.is_empty() || roll < 20 {
@@ -312,6 +329,10 @@ pub fn plan(seed: u64) -> Plan {
         }
         if autolock_unlock_ms.is_some() && lockr.gen_bool(0.15) {
             steps.push((lockr.gen_range(200..=2_000), "do = \"swarm unlock-key --rotate\"".to_string()));
+        }
+        if certificates_on && (pkir.gen_bool(0.15) || (rotations == 0 && i + 1 == n_steps)) {
+            steps.push((pkir.gen_range(200..=2_000), "do = \"swarm ca --rotate\"".to_string()));
+            rotations += 1;
         }
     }
     // Clients calling the control API through random managers all along: their history is
@@ -420,10 +441,11 @@ pub fn plan(seed: u64) -> Plan {
     let _ = writeln!(t, "[[step]]\nexpect = \"services converged\"\nwithin = \"{CONVERGE_WITHIN_S}s\"\nname = \"converged\"\n");
     let _ = writeln!(t, "[[step]]\nexpect = \"managers agree\"\nwithin = \"60s\"\nname = \"agree\"");
     let summary = format!(
-        "managers={managers} workers={workers} services={}{}{} workload_steps={} faults={faults} safety_s={safety_s}",
+        "managers={managers} workers={workers} services={}{}{}{} workload_steps={} faults={faults} safety_s={safety_s}",
         next_service - 1,
         if stack_on { " stack=5" } else { "" },
         if autolock_unlock_ms.is_some() { " autolock" } else { "" },
+        if certificates_on { format!(" ca_rotations={rotations}") } else { String::new() },
         steps.len()
     );
     Plan { seed, text: t, summary }

@@ -6,7 +6,7 @@
 //! a trace with a hash ([`trace`]), scenario files ([`scenario`]), the routing-mesh model
 //! ([`mesh`]) with its request client ([`traffic`]), the runner ([`runner`]), the fault
 //! explorer ([`explore`]), the shrinker ([`shrink`]) and the linearizability checker
-//! ([`history`]).
+//! ([`history`]), and where a scenario asks, certificates ([`pki`]).
 //!
 //! Only compiled with `--cfg madsim` (scripts/sim, `cargo sim-*` aliases): a binary built with
 //! the cfg panics outside the simulator, and one built without it has no simulator.
@@ -30,6 +30,7 @@ pub mod history;
 pub mod invariants;
 pub mod mesh;
 pub mod names;
+pub mod pki;
 pub mod report;
 pub mod runner;
 pub mod scenario;

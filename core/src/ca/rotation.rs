@@ -172,7 +172,8 @@ pub fn finish(o: &mut Overlay) {
     // Who signed each node's certificate, and the roots it trusts: a node must trust the new
     // root before the swarm moves to it alone.
     let want = wanted(&c.root_ca);
-    let done = o.nodes().into_iter().all(|n| reported(n).is_some_and(|t| holds(t, &want)));
+    let skip_down = |n: &&Node| crate::mutant::active("rotation-skips-down-nodes") && n.status.state == crate::model::NodeState::Down;
+    let done = o.nodes().into_iter().filter(|n| !skip_down(n)).all(|n| reported(n).is_some_and(|t| holds(t, &want)));
     if done {
         let next = Cluster { root_ca: finished(r), ..c.clone() };
         o.put(Object::Cluster(next));

@@ -4,7 +4,10 @@
 //! * a node removed from the swarm (`node rm`, kept in [`Cluster::removed_nodes`]) is refused
 //!   everything, as if it had never joined (NOT_FOUND, which its agent reads as "removed");
 //! * a node the operator demoted (`spec.desired_role` worker) is refused the manager-only
-//!   services (raft, control, logs, forwarding) even with its old manager certificate.
+//!   services (control, logs, forwarding) even with its old manager certificate. Not raft:
+//!   a follower whose store is behind would take a just-promoted leader for the worker it was
+//!   and refuse the entries that would tell it otherwise; raft's own membership (which a
+//!   demoted manager leaves before its role changes) decides who takes part there.
 //!
 //! Every manager checks this on every call, against its own committed store (a manager whose
 //! store is behind may still let a just-revoked certificate in until it catches up). A caller

@@ -56,11 +56,12 @@ pub struct AgentConfig {
     pub managers_seen: Option<Arc<tokio::sync::watch::Sender<Vec<String>>>>,
     /// Told the role the swarm wants this node to have, from every heartbeat answer (`node
     /// promote|demote`): the production daemon renews its certificate when it differs from
-    /// the one it holds. None in the simulator, which has no certificates.
+    /// the one it holds (so does the simulator's certificate model). None where nothing
+    /// renews.
     pub desired_role: Option<Arc<tokio::sync::watch::Sender<NodeRole>>>,
     /// The certificates this node holds (reported in its description) and what heartbeat
-    /// answers say it must hold instead (a root rotation): the production daemon renews. None
-    /// in the simulator.
+    /// answers say it must hold instead (a root rotation): the production daemon renews, and
+    /// so does the simulator's certificate model. None where nodes hold no certificates.
     pub tls: Option<AgentTls>,
     /// Handed every new routing-mesh table (the production runtime's mesh proxy). None in
     /// the simulator, whose mesh is a model.

@@ -12,7 +12,8 @@
 //! it can serve raft and call the other managers; it then asks for its raft membership), or
 //! a root rotation (heartbeat answers say what to hold; the answer here carries the roots to
 //! trust, `ca::rotation`).
-//! Served only with mTLS (the production runtime); the simulator has no certificates.
+//! Served only with mTLS (the production runtime), and in the simulator where a scenario models
+//! certificates (sim/src/pki.rs).
 
 use super::Manager;
 use crate::control;

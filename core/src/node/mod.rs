@@ -78,6 +78,9 @@ pub struct NodeConfig {
     pub cert_signer: Option<Arc<dyn ca::CertSigner>>,
 }
 
+/// The raft service's name in [`Authorizer`] calls and refusals.
+const RAFT_SERVICE: &str = "raft";
+
 /// Whose certificate a service needs ([`Manager::serve_secure`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -92,7 +95,8 @@ pub enum Caller {
 }
 
 /// Decides from a request's peer certificate whether it may call a service (the production
-/// runtime reads the certificate's OU; the simulator serves without one).
+/// runtime reads the certificate's OU; the simulator's certificate model, where a scenario
+/// turns it on, looks up what the calling machine holds).
 pub trait Authorizer: Send + Sync + 'static {
     fn authorize(&self, req: &tonic::Request<()>, service: &'static str, need: Caller) -> Result<(), tonic::Status>;
     /// The node id the request's verified certificate names, if any.
@@ -288,8 +292,9 @@ impl Manager {
     /// (client certificates optional, so machines without one can join), and every service
     /// asks `auth` whether the caller's certificate may call it: raft, manager and control
     /// need a manager's, the dispatcher any node's (and then serves only the node it names),
-    /// `NodeCa` (joining) none, logs a manager's, `Local` (leave) this node's own.
-    #[cfg(not(madsim))]
+    /// `NodeCa` (joining) none, logs a manager's, `Local` (leave) this node's own. The
+    /// simulator serves through here too when its scenario models certificates (madsim's
+    /// server ignores TLS; its `auth` plays the handshake).
     pub async fn serve_secure(
         self: Arc<Self>,
         addr: SocketAddr,
@@ -301,9 +306,14 @@ impl Manager {
         use crate::proto::certificates_server::CertificatesServer;
         // After the certificate, the store: a removed node's or a demoted manager's certificate
         // is still valid, but opens nothing, or no manager service (control/revocation.rs).
-        let revoked = |node: &Arc<Manager>, auth: &Arc<dyn Authorizer>, req: &tonic::Request<()>, need: Caller| -> Result<(), tonic::Status> {
+        // Raft is the exception to the demotion check: a follower whose store is behind sees a
+        // just-promoted leader as the worker it was and would refuse the very entries that
+        // tell it otherwise (the simulator's certificate model found a follower cut off for
+        // good this way). A demoted manager leaves raft's membership before its role changes,
+        // and raft ignores a non-member, as swarmkit's raft refuses removed members.
+        let revoked = |node: &Arc<Manager>, auth: &Arc<dyn Authorizer>, req: &tonic::Request<()>, demotion: bool| -> Result<(), tonic::Status> {
             let Some(id) = auth.caller_node(req) else { return Ok(()) };
-            node.state.with_store(|s| crate::control::revocation::check(s, &id, need == Caller::Manager)).map_err(|e| match e {
+            node.state.with_store(|s| crate::control::revocation::check(s, &id, demotion)).map_err(|e| match e {
                 crate::control::revocation::Revoked::Removed(_) => tonic::Status::not_found(e.to_string()),
                 crate::control::revocation::Revoked::Demoted(_) => tonic::Status::permission_denied(e.to_string()),
             })
@@ -313,7 +323,8 @@ impl Manager {
             move |req: tonic::Request<()>| {
                 auth.authorize(&req, service, need)?;
                 if need != Caller::Anyone {
-                    revoked(&node, &auth, &req, need)?;
+                    let demotion = need == Caller::Manager && (service != RAFT_SERVICE || crate::mutant::active("raft-demotion-check"));
+                    revoked(&node, &auth, &req, demotion)?;
                 }
                 Ok(req)
             }
@@ -325,17 +336,24 @@ impl Manager {
             let (auth, node) = (auth.clone(), self.clone());
             move |mut req: tonic::Request<()>| {
                 auth.authorize(&req, service, Caller::Node)?;
-                revoked(&node, &auth, &req, Caller::Node)?;
+                revoked(&node, &auth, &req, false)?;
                 let id = auth.caller_node(&req).ok_or_else(|| tonic::Status::unauthenticated(format!("the {service} service needs this swarm's certificate")))?;
                 req.extensions_mut().insert(certificates::CallerNode(id));
                 Ok(req)
             }
         };
+        let raft_service = RaftService { raft: self.raft.clone(), id: self.id };
+        // tonic's generated server takes an interceptor only around the whole service (which
+        // then has no size limit to set); madsim's generated one takes it directly.
+        #[cfg(not(madsim))]
+        let raft_server = tonic::service::interceptor::InterceptedService::new(
+            RaftServer::new(raft_service).max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX),
+            guard(RAFT_SERVICE, Caller::Manager),
+        );
+        #[cfg(madsim)]
+        let raft_server = RaftServer::with_interceptor(raft_service, guard(RAFT_SERVICE, Caller::Manager)).max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX);
         server
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                RaftServer::new(RaftService { raft: self.raft.clone(), id: self.id }).max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX),
-                guard("raft", Caller::Manager),
-            ))
+            .add_service(raft_server)
             .add_service(ManagerServer::with_interceptor(ManagerService { node: self.clone() }, guard("manager", Caller::Manager)))
             .add_service(DispatcherServer::with_interceptor(dispatcher::DispatcherService { node: self.clone() }, node_guard("dispatcher")))
             .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager)))

@@ -9,6 +9,7 @@ use crate::disk::SimDisk;
 use crate::executor::{SimExecutor, SimExecutorHandle};
 use crate::invariants::Checkers;
 use crate::mesh::MeshModel;
+use crate::pki::{Pki, SimAuthorizer, SimSigner};
 use crate::scenario::Scenario;
 use crate::trace::now_ms;
 use madsim::runtime::Handle;
@@ -92,17 +93,36 @@ impl Identity {
     }
 }
 
+/// A machine's certificates, where the scenario models them: the world's PKI, the machine's
+/// address in it, and whether the machine is a raft voter from the swarm's bootstrap (a
+/// manager that joins later with a CSR makes itself a member, as production's daemon does).
+#[derive(Clone)]
+struct MachinePki {
+    pki: Arc<Pki>,
+    ip: IpAddr,
+    bootstrap_voter: bool,
+}
+
 /// The machine's life in the swarm, run from its init (so again after each restart): join
 /// when asked and not yet a member, run the agent, and forget the identity when the swarm
 /// removed the node.
-async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc<SimExecutor>) {
+async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc<SimExecutor>, pki: Option<MachinePki>) {
     loop {
         let seen = identity.signal.version();
         let st = identity.state();
         let (node_id, role) = match (st.node_id, st.join) {
             (Some(id), _) => (id, st.role),
             (None, Some((token, managers))) => {
-                let r = join(&managers, &token, &template.addr, st.raft_id, "").await;
+                let csr = if pki.is_some() { crate::pki::CSR } else { "" };
+                let r = join(&managers, &token, &template.addr, st.raft_id, csr).await;
+                if let (Some(p), Ok(j)) = (&pki, &r) {
+                    p.pki.set(p.ip, j.certificate_pem.clone(), j.ca_cert_pem.clone());
+                    if j.role == NodeRole::Manager && !(p.bootstrap_voter && st.raft_id == template.raft_id) {
+                        if let Err(e) = crate::pki::add_self_as_manager(&managers, st.raft_id, &template.addr).await {
+                            tracing::info!(target: "shoal", node = %template.description.hostname, "{e}");
+                        }
+                    }
+                }
                 let mut s = identity.inner.lock().unwrap();
                 s.join = None;
                 match r {
@@ -125,7 +145,22 @@ async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc
                 continue;
             }
         };
-        let cfg = AgentConfig { node_id, manager: role == NodeRole::Manager, raft_id: st.raft_id, ..template.clone() };
+        let mut cfg = AgentConfig { node_id, manager: role == NodeRole::Manager, raft_id: st.raft_id, ..template.clone() };
+        if let Some(p) = &pki {
+            // The agent reports what the machine holds and hears what the swarm wants of it;
+            // the renewal loop acts on that, for as long as this agent runs.
+            let held = p.pki.held(p.ip).unwrap_or_default();
+            let (desired, desired_rx) = tokio::sync::watch::channel(role);
+            let (wanted, wanted_rx) = tokio::sync::watch::channel(None);
+            let (held_tx, held_rx) = tokio::sync::watch::channel(held.tls_info());
+            let (seen, seen_rx) = tokio::sync::watch::channel(template.managers.clone());
+            cfg.desired_role = Some(Arc::new(desired));
+            cfg.tls = Some(shoal_core::node::agent::AgentTls { held: held_rx, wanted: Arc::new(wanted) });
+            cfg.managers_seen = Some(Arc::new(seen));
+            let name = template.description.hostname.clone();
+            let renewals = crate::pki::renew_loop(p.pki.clone(), p.ip, name, st.raft_id, template.addr.clone(), desired_rx, wanted_rx, held_tx, seen_rx);
+            tokio::spawn(renewals);
+        }
         let AgentExit::Removed = run_agent(cfg, Arc::new(SimExecutorHandle(exec.clone()))).await;
         identity.inner.lock().unwrap().node_id = None;
     }
@@ -146,6 +181,9 @@ impl Cluster {
             .collect();
         // `swarm init`'s root and join tokens, from the seed.
         let root: RootCa = shoal_core::ca::new_root(&mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x726f_6f74));
+        // Certificates, where the scenario models them: a root with a key that signs.
+        let pki = scenario.sim.certificates.then(|| Pki::new((0..scenario.nodes.len()).map(ip_of).collect(), checkers.clone(), seed));
+        let root = pki.as_ref().map_or(root.clone(), |p| p.first_root(&root));
         // A twin's managers start from the snapshot (with the tokens above where it has none).
         let twin_store = scenario.twin.as_ref().map(|t| shoal_core::plan::snapshot::with_join_tokens(&t.store, &root));
         let mut nodes = Vec::new();
@@ -208,8 +246,16 @@ impl Cluster {
                 bootstrap: (i == 0 && twin_store.is_none()).then(|| managers.clone()),
                 root_ca: (spec.manager && twin_store.is_none()).then(|| root.clone()),
                 init_spec: None,
-                cert_signer: None,
+                cert_signer: pki.as_ref().map(|p| Arc::new(SimSigner(p.clone())) as Arc<dyn shoal_core::node::ca::CertSigner>),
             };
+            let machine_pki = pki.as_ref().map(|p| MachinePki { pki: p.clone(), ip: ip_of(i), bootstrap_voter: spec.manager && !spec.joins_later });
+            if let (Some(p), true) = (&pki, spec.manager && !spec.joins_later) {
+                // The managers the swarm is bootstrapped with elect before anyone joined (the
+                // simulator's `swarm init` of several managers at once): each holds a manager
+                // certificate of the first root from the start, as `swarm init` makes one
+                // before raft starts; its join then names its node.
+                p.provision_bootstrap(ip_of(i), raft_id);
+            }
             let agent_cfg = AgentConfig {
                 node_id: String::new(),
                 addr: addr.clone(),
@@ -245,12 +291,14 @@ impl Cluster {
                     (disk.clone(), slot.clone(), checkers.clone(), executor.clone(), joined.clone(), images.clone(), identity.clone());
                 let opener = opener.clone();
                 let (mesh, containers, net_table, adopt) = (mesh.clone(), containers.clone(), net_table.clone(), adopt.clone());
+                let machine_pki = machine_pki.clone();
                 move || {
                     let (mut cfg, disk, slot, checkers) = (cfg.clone(), disk.clone(), slot.clone(), checkers.clone());
                     let (executor, joined, images, agent_cfg) = (executor.clone(), joined.clone(), images.clone(), agent_cfg.clone());
                     let (identity, mesh, containers, net_table) = (identity.clone(), mesh.clone(), containers.clone(), net_table.clone());
                     let adopt = adopt.clone();
                     let opener = opener.clone();
+                    let machine_pki = machine_pki.clone();
                     async move {
                         if !joined.load(std::sync::atomic::Ordering::SeqCst) {
                             return;
@@ -297,8 +345,18 @@ impl Cluster {
                                         tracing::info!(target: "shoal::container", node = %cfg.name, "{} {} was running in the swarm but cannot start here: {e}", t.service_name, t.id);
                                     }
                                 }
-                                tokio::spawn(machine_agent(identity, agent_cfg, exec));
-                                if let Err(e) = m.serve().await {
+                                tokio::spawn(machine_agent(identity, agent_cfg, exec, machine_pki.clone()));
+                                let served = match &machine_pki {
+                                    // Every call is a handshake of the certificates the two
+                                    // machines hold, then production's guards.
+                                    Some(p) => {
+                                        let auth = SimAuthorizer { pki: p.pki.clone(), me: p.ip, name: cfg.name.clone(), manager: m.clone() };
+                                        let addr = std::net::SocketAddr::new(p.ip, super::RAFT_PORT);
+                                        m.serve_secure(addr, tonic::transport::Server::builder(), Arc::new(auth)).await
+                                    }
+                                    None => m.serve().await,
+                                };
+                                if let Err(e) = served {
                                     checkers.violate("node", format!("{}: gRPC server failed: {e}", cfg.name));
                                 }
                             }
@@ -327,7 +385,7 @@ impl Cluster {
                 net_table,
             });
         }
-        Cluster { nodes, checkers, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers }
+        Cluster { nodes, checkers, pki, clogged: BTreeSet::new(), last_crashed: None, cut_off_term: 0, rng, mesh, faults: 0, base_latency: None, containers }
     }
 }
 

@@ -80,6 +80,8 @@ impl SimNode {
 }
 
 pub struct Cluster {
+    /// The machines' certificates, where the scenario models them.
+    pub pki: Option<Arc<crate::pki::Pki>>,
     pub nodes: Vec<SimNode>,
     checkers: Arc<Checkers>,
     clogged: BTreeSet<(madsim::task::NodeId, madsim::task::NodeId)>,
@@ -522,7 +524,7 @@ impl Cluster {
     }
 }
 
-fn ip_of(i: usize) -> IpAddr {
+pub(crate) fn ip_of(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250) as u8 + 1))
 }
 

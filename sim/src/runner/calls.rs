@@ -27,12 +27,27 @@ impl Run {
     }
 
     /// `node add` / `swarm join`: the machine joins with the current token of its role (or the
-    /// one given); the step waits for the swarm's answer, so a refused token is its error.
+    /// one given); the step waits for the swarm's answer, so a refused token is its error. A
+    /// token the step fetched itself that the swarm replaced meanwhile (a root rotation ended,
+    /// which moves the join tokens) is fetched again, once, as an operator would.
     pub(super) async fn join(&self, name: &str, join: &JoinOptions) -> Result<(), String> {
-        let token = match &join.token {
-            Some(t) => t.clone(),
-            None => self.join_token(join.manager).await?,
+        let Some(given) = &join.token else {
+            let token = self.join_token(join.manager).await?;
+            let first = self.join_with(name, token.clone()).await;
+            if first.is_err() {
+                let now = self.join_token(join.manager).await?;
+                if now != token {
+                    tracing::info!(target: "shoal::step", node = "runner", "{name}: the join token changed meanwhile; joining with the new one");
+                    return self.join_with(name, now).await;
+                }
+            }
+            return first;
         };
+        self.join_with(name, given.clone()).await
+    }
+
+    /// One join of machine `name` with `token`, waited for.
+    async fn join_with(&self, name: &str, token: String) -> Result<(), String> {
         let identity = {
             let mut c = self.cluster.lock().unwrap();
             let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;
@@ -160,9 +175,28 @@ impl Run {
     }
 
 
-    /// `node promote|demote NAME` through the control plane: sent to a live manager, which
-    /// forwards to the leader. Retried (bounded) while there is no leader.
+    /// `node promote|demote NAME`. Where the scenario models certificates, as production's
+    /// CLI does it: a promotion tells the swarm it wants the node as a manager (the node renews
+    /// its certificate for the role, then joins the raft itself: it cannot serve raft with a
+    /// worker's certificate); a demotion takes it out of the raft first, then tells the swarm
+    /// it wants a worker (the node renews again). Without certificates the raft membership
+    /// changes and the leader's pass records the role.
     pub(super) async fn membership(&self, name: &str, add: bool) -> Result<(), String> {
+        let certificates = self.cluster.lock().unwrap().pki.is_some();
+        if !(certificates && add) {
+            self.raft_membership(name, add).await?;
+        }
+        if certificates {
+            let role = if add { "manager" } else { "worker" };
+            let op = Op::UpdateNode(proto::UpdateNode { node: self.node_key(name), role: role.into(), ..Default::default() });
+            self.control(op).await?;
+        }
+        Ok(())
+    }
+
+    /// The raft half of `node promote|demote NAME` through the control plane: sent to a live
+    /// manager, which forwards to the leader. Retried (bounded) while there is no leader.
+    async fn raft_membership(&self, name: &str, add: bool) -> Result<(), String> {
         let (raft_id, addr, managers) = {
             let c = self.cluster.lock().unwrap();
             let i = c.index_of(name).ok_or_else(|| format!("no node {name}"))?;

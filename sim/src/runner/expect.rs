@@ -50,6 +50,7 @@ impl Run {
                         node_in_store(&c, node, |n| n.status.state == want)
                     }
                     Predicate::ServicesConverged => converged(&c).is_ok(),
+                    Predicate::CertificatesConverged => c.pki.is_some() && certificates_converged(&c).is_ok(),
                     Predicate::PlanHolds => self.plan.as_ref().is_some_and(|p| plan::holds(&c, p).is_ok()),
                     Predicate::ServiceResolves { service, n } => c.resolves(service) == Some(*n),
                     Predicate::StackRunning { stack } => converged_where(&c, |svc| shoal_core::stack::deploy::service_in_stack(svc, stack)).is_ok_and(|n| n > 0),
@@ -197,11 +198,59 @@ pub(super) fn running(c: &Cluster, service: Option<&String>, node: Option<usize>
     nodes.into_iter().map(|i| c.running(i, service.map(String::as_str))).sum()
 }
 
-/// Every service as desired, and every machine's names answering only running tasks.
+/// Every service as desired, every machine's names answering only running tasks, and where
+/// the scenario models certificates, every live node holding one of the swarm's root alone.
 fn converged(c: &Cluster) -> Result<(), String> {
     converged_where(c, |_| true)?;
+    certificates_converged(c)?;
     match c.stale_name() {
         Some(stale) => Err(format!("DNS not converged: {stale}")),
+        None => Ok(()),
+    }
+}
+
+/// No rotation under way, and every live node of the swarm (in the most advanced store)
+/// holding a certificate of the swarm's root and trusting it alone.
+fn certificates_converged(c: &Cluster) -> Result<(), String> {
+    let Some(pki) = &c.pki else { return Ok(()) };
+    let (root, known, lagging) = c
+        .with_best_store(|s| {
+            let root = shoal_core::control::cluster(s).ok().map(|cl| cl.root_ca.clone());
+            // During a rotation, the nodes whose reports hold it up.
+            let lagging: Vec<String> = root
+                .as_ref()
+                .filter(|r| r.rotation.is_some())
+                .map(|r| {
+                    let want = shoal_core::ca::rotation::wanted(r);
+                    s.list(Kind::Node)
+                        .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+                        .filter(|n| !n.description.as_ref().is_some_and(|d| shoal_core::ca::rotation::holds(&d.tls_info, &want)))
+                        .map(|n| format!("{} ({:?})", n.description.as_ref().map_or(n.id.as_str(), |d| d.hostname.as_str()), n.status.state))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let known: BTreeMap<String, shoal_core::model::NodeRole> =
+                s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some((n.id.clone(), n.spec.desired_role)) } else { None }).collect();
+            (root, known, lagging)
+        })
+        .ok_or("no manager is up")?;
+    let root = root.ok_or("the store has no cluster object")?;
+    if !lagging.is_empty() {
+        let more = if lagging.len() > 3 { format!(" and {} more", lagging.len() - 3) } else { String::new() };
+        return Err(format!("certificates not converged: the root CA rotation waits for {}{more}", lagging[..lagging.len().min(3)].join(", ")));
+    }
+    let members: Vec<_> = c
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.up)
+        .filter_map(|(i, m)| {
+            let id = m.identity.node_id()?;
+            known.get(&id).map(|role| crate::pki::Member { ip: crate::cluster::ip_of(i), name: m.name.clone(), node_id: id.clone(), role: *role })
+        })
+        .collect();
+    match pki.unconverged(&root, &members) {
+        Some(why) => Err(format!("certificates not converged: {why}")),
         None => Ok(()),
     }
 }

@@ -181,8 +181,9 @@ impl Run {
                 self.record_unlock_key().await
             }
             DoCmd::SwarmUnlock { name, previous } => self.unlock(name, *previous).await,
-            // The simulator's swarm issues no certificates: a rotation is refused (as the
-            // control API says), and showing the root shows nothing.
+            // Where the scenario models certificates the leader makes the new root with the
+            // world's signer and nodes renew (sim/src/pki.rs); elsewhere the swarm issues no
+            // certificates and a rotation is refused, as the control API says.
             DoCmd::Control(ControlCommand::Swarm(SwarmCommand::Ca(ca))) => match ca.change()? {
                 Some(change) => self.control(shoal_core::cli::update_cluster_op(&change, || self.draw_unlock_key())).await.map(drop),
                 None => Ok(()),

@@ -58,6 +58,10 @@ pub enum Predicate {
     /// `node NAME locked|unlocked`: the machine's manager waits for `swarm unlock`, or has
     /// opened its disk and started.
     NodeLocked { node: String, locked: bool },
+    /// `certificates converged` (where the scenario models certificates): no root rotation
+    /// under way, and every live node of the swarm holds a certificate of the swarm's root, in
+    /// the role the store gives it, and trusts that root alone.
+    CertificatesConverged,
     /// `nodes with hostname NAME N`: the store lists N nodes of that machine (a machine that
     /// left and joined again is a second node until the first is removed).
     NodesWithHostname { host: String, n: usize },
@@ -99,6 +103,8 @@ impl Predicate {
             Predicate::NodeStatus { .. } | Predicate::NodeRole { .. } | Predicate::NodeManagerStatus { .. } => false,
             // The lock is the machine's, not the store's or the containers'.
             Predicate::NodeLocked { .. } => false,
+            // Certificates are the machines' and change by their renewals.
+            Predicate::CertificatesConverged => false,
             // The machines' tables change by the agents' polls, not with the containers.
             Predicate::ServiceResolves { .. } => false,
             Predicate::LeaderElected
@@ -172,6 +178,7 @@ pub(super) fn parse_predicate(words: &[&str], names: &BTreeSet<String>) -> Resul
             Ok(Predicate::NodeStatus { node: node.to_string(), ready: one_of(st, "ready", "down", "node status")? })
         }
         ["services", "converged"] => Ok(Predicate::ServicesConverged),
+        ["certificates", "converged"] => Ok(Predicate::CertificatesConverged),
         ["plan", "holds"] => Ok(Predicate::PlanHolds),
         ["stack", name, "running"] => Ok(Predicate::StackRunning { stack: name.to_string() }),
         ["nodes", "with", "hostname", host, n] => {

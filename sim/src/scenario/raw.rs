@@ -97,6 +97,7 @@ pub(super) struct RawSim {
     pub(super) buggify: Option<bool>,
     pub(super) encrypt_at_rest: Option<bool>,
     pub(super) operator_unlock_ms: Option<u64>,
+    pub(super) certificates: Option<bool>,
 }
 
 #[derive(Deserialize)]

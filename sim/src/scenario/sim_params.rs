@@ -23,6 +23,10 @@ pub struct SimParams {
     /// (autolock, after a restart) with the unlock keys the swarm printed, newest first; none:
     /// only `swarm unlock` steps do.
     pub operator_unlock_ms: Option<u64>,
+    /// Nodes hold certificates (sim/src/pki.rs): joins send a CSR, every call between
+    /// machines is a handshake, nodes renew on promotion, demotion and root rotation (`swarm
+    /// ca --rotate`), and the `certificates` checker runs.
+    pub certificates: bool,
 }
 
 impl SimParams {
@@ -36,6 +40,7 @@ impl SimParams {
             buggify: false,
             encrypt_at_rest: true,
             operator_unlock_ms: None,
+            certificates: false,
         };
         let Some(s) = raw else { return Ok(default) };
         if let Some([lo, hi]) = s.latency_ms {
@@ -57,6 +62,7 @@ impl SimParams {
             buggify: s.buggify.unwrap_or(default.buggify),
             encrypt_at_rest: s.encrypt_at_rest.unwrap_or(default.encrypt_at_rest),
             operator_unlock_ms: s.operator_unlock_ms,
+            certificates: s.certificates.unwrap_or(default.certificates),
         })
     }
 }
