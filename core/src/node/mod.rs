@@ -78,6 +78,16 @@ pub struct NodeConfig {
     pub cert_signer: Option<Arc<dyn ca::CertSigner>>,
 }
 
+/// Whether raft's timers run on a machine: on voters the machine allows to take part, and on a
+/// leader always. A leader that removed itself (`node demote` of the leader) steps down on a
+/// tick once the membership without it is applied; without ticks it stayed leader forever,
+/// its followers never elected another, and a membership change sent to it tripped openraft's
+/// assertion that only a leader appends one (found by the simulator: demote the leader, then
+/// another manager).
+fn raft_ticks(state: openraft::ServerState, voter: bool, allowed: bool) -> bool {
+    state == openraft::ServerState::Leader || (voter && allowed)
+}
+
 /// The raft service's name in [`Authorizer`] calls and refusals.
 const RAFT_SERVICE: &str = "raft";
 
@@ -375,7 +385,7 @@ impl Manager {
                 let m = rx.borrow();
                 (m.state, m.current_term, m.current_leader, self.is_voter(&m))
             };
-            let tick = voter && self.raft_allowed.load(std::sync::atomic::Ordering::SeqCst);
+            let tick = raft_ticks(state, voter, self.raft_allowed.load(std::sync::atomic::Ordering::SeqCst));
             if ticking != Some(tick) {
                 // Raft's timers (elections, leader heartbeats) run only on voters: a worker's
                 // raft idles until a promotion makes it one (300 idle workers ticking every
@@ -412,8 +422,12 @@ impl Manager {
     /// answer its votes) and allows them once it holds a manager's again.
     pub fn allow_raft(&self, allowed: bool) {
         self.raft_allowed.store(allowed, std::sync::atomic::Ordering::SeqCst);
-        let voter = self.is_voter(&self.raft.metrics().borrow());
-        self.raft.runtime_config().tick(allowed && voter);
+        let (state, voter) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state, self.is_voter(&m))
+        };
+        self.raft.runtime_config().tick(raft_ticks(state, voter, allowed));
     }
 
     /// This machine is a voter in the membership `m` shows.
