@@ -447,3 +447,5 @@ mod tests;
 
 #[cfg(test)]
 mod rotation_tests;
+#[cfg(test)]
+mod fuzz_tests;

@@ -179,7 +179,8 @@ impl LogStore {
                     KIND_PURGED => {
                         let id: LogId = serde_json::from_slice(payload)
                             .map_err(|e| corrupt(format!("raft.log purge record: {e}")))?;
-                        inner.entries = inner.entries.split_off(&(id.index + 1));
+                        let after = id.index.checked_add(1).ok_or_else(|| corrupt(format!("raft.log purge record: index {} is past the last", id.index)))?;
+                        inner.entries = inner.entries.split_off(&after);
                         inner.last_purged = Some(id);
                     }
                     k => return Err(corrupt(format!("raft.log: unknown record kind {k}"))),
@@ -356,5 +357,89 @@ mod tests {
         let disk2 = Arc::new(MemDisk::default());
         disk2.append(LOG_FILE, &bad).unwrap();
         assert!(LogStore::open(disk2).is_err(), "a node must refuse a corrupted log");
+    }
+
+    #[test]
+    fn a_purge_record_at_the_last_index_is_refused_not_a_panic() {
+        let disk = Arc::new(MemDisk::default());
+        let id = LogId::new(openraft::CommittedLeaderId::new(1, 1), u64::MAX);
+        disk.append(LOG_FILE, &frame(KIND_PURGED, &serde_json::to_vec(&id).unwrap())).unwrap();
+        assert!(LogStore::open(disk).is_err());
+    }
+
+    /// Fuzzing the files on disk (issue 22, item 6).
+    mod fuzz {
+        use super::super::*;
+        use crate::node::raft::MemDisk;
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        /// Cases per property: 2,000 (SHOAL_FUZZ_CASES overrides; `scripts/fuzz-long`).
+        fn cases() -> u32 {
+            std::env::var("SHOAL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+        }
+
+        fn log_id() -> impl Strategy<Value = LogId> {
+            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(t, n, i)| LogId::new(openraft::CommittedLeaderId::new(t, n), i))
+        }
+
+        /// One record of a raft.log as a fuzzer makes it: well framed, with a payload that is
+        /// valid JSON of the kind's type (any numbers), or any bytes under any kind.
+        fn record() -> impl Strategy<Value = Vec<u8>> {
+            let entries = proptest::collection::vec(log_id(), 0..4)
+                .prop_map(|ids| ids.into_iter().map(|log_id| Entry { log_id, payload: openraft::EntryPayload::Blank }).collect::<Vec<_>>());
+            prop_oneof![
+                entries.prop_map(|e| frame(KIND_ENTRIES, &serde_json::to_vec(&e).unwrap())),
+                any::<u64>().prop_map(|i| frame(KIND_TRUNCATE, &i.to_le_bytes())),
+                log_id().prop_map(|id| frame(KIND_PURGED, &serde_json::to_vec(&id).unwrap())),
+                (0u8..6, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(k, b)| frame(k, &b)),
+            ]
+        }
+
+        /// A vote file: a sealed vote (any numbers), sealed bytes, or bytes.
+        fn vote_file() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(t, n, c)| {
+                    let mut v = Vote::new(t, n);
+                    if c {
+                        v.commit()
+                    }
+                    seal(&serde_json::to_vec(&v).unwrap())
+                }),
+                proptest::collection::vec(any::<u8>(), 0..40).prop_map(|b| seal(&b)),
+                proptest::collection::vec(any::<u8>(), 0..40),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(cases()))]
+            /// A raft.log and vote file as a disk may hold them after any damage or any hand:
+            /// opening never panics (it opens or says what is wrong), and what opens answers.
+            #[test]
+            fn raft_files_on_disk_never_panic(
+                records in proptest::collection::vec(record(), 0..6),
+                cut in proptest::option::of(any::<Index>()),
+                flip in proptest::option::of((any::<Index>(), 1u8..=255)),
+                vote in proptest::option::of(vote_file()),
+            ) {
+                let mut log: Vec<u8> = records.concat();
+                if let (Some((at, x)), false) = (flip, log.is_empty()) {
+                    let i = at.index(log.len());
+                    log[i] ^= x;
+                }
+                if let (Some(at), false) = (cut, log.is_empty()) {
+                    log.truncate(at.index(log.len()));
+                }
+                let disk = Arc::new(MemDisk::default());
+                disk.append(LOG_FILE, &log).unwrap();
+                if let Some(v) = vote {
+                    disk.replace(VOTE_FILE, &v).unwrap();
+                }
+                if let Ok(store) = LogStore::open(disk) {
+                    let _ = store.entries_after(0);
+                    let _ = store.last_log_id();
+                }
+            }
+        }
     }
 }
