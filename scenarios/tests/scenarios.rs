@@ -72,6 +72,7 @@ mod raft {
         force_new_cluster => "force-new-cluster.toml",
         autolock => "autolock.toml",
         ca_rotation => "ca-rotation.toml",
+        revocation => "revocation.toml",
         manager_unreachable => "manager-unreachable.toml",
         promote_unreachable => "promote-unreachable.toml",
     );

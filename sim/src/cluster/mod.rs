@@ -64,6 +64,11 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// The machine's madsim node, to run a call from it (with its address).
+    pub(crate) fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
     pub(crate) fn sim_id(&self) -> madsim::task::NodeId {
         self.handle.id()
     }

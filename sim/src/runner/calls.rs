@@ -147,7 +147,8 @@ impl Run {
                 let mut c = proto::control_client::ControlClient::new(ch);
                 c.call(req).await.map(|r| r.into_inner())
             };
-            let fut = self.client_node.spawn(call);
+            let from = self.call_from.lock().unwrap().clone().unwrap_or_else(|| self.client_node.clone());
+            let fut = from.spawn(call);
             match tokio::time::timeout(shoal_core::node::REQUEST_TIMEOUT * 2, fut).await {
                 Ok(Ok(Ok(reply))) => return (Ok(reply), unknown),
                 Ok(Ok(Err(s))) => {
@@ -174,6 +175,21 @@ impl Run {
         (Err(CallError::other(format!("no manager answered: {last}"))), unknown)
     }
 
+
+    /// A `do` step, its control calls leaving from machine `from` when given.
+    pub(super) async fn do_cmd_from(&mut self, cmd: &DoCmd, from: Option<&str>) -> Result<(), String> {
+        let handle = match from {
+            Some(name) => {
+                let c = self.cluster.lock().unwrap();
+                Some(c.index_of(name).map(|i| c.nodes[i].handle()).ok_or_else(|| format!("no node {name}"))?)
+            }
+            None => None,
+        };
+        *self.call_from.lock().unwrap() = handle;
+        let r = self.do_cmd(cmd).await;
+        *self.call_from.lock().unwrap() = None;
+        r
+    }
 
     /// `node promote|demote NAME`. Where the scenario models certificates, as production's
     /// CLI does it: a promotion tells the swarm it wants the node as a manager (the node renews

@@ -234,6 +234,8 @@ struct Run {
     cluster: Arc<Mutex<Cluster>>,
     checkers: Arc<Checkers>,
     client_node: madsim::runtime::NodeHandle,
+    /// A `do` step's `from = "NODE"`: its control calls leave from that machine while it runs.
+    call_from: Mutex<Option<madsim::runtime::NodeHandle>>,
     load: Option<LoadClient>,
     next_write: Arc<AtomicU64>,
     traffic: Vec<TrafficLoad>,
@@ -296,6 +298,7 @@ async fn drive(
         cluster: cluster.clone(),
         checkers: checkers.clone(),
         client_node,
+        call_from: Mutex::default(),
         load: None,
         next_write: Arc::default(),
         traffic: Vec::new(),
@@ -341,7 +344,7 @@ async fn drive(
         tracing::info!(target: "shoal::step", node = "runner", "step {} (line {}): {}", n + 1, step.line, step.text);
         let label = step.name.clone().unwrap_or_else(|| format!("step {} (line {})", n + 1, step.line));
         match &step.action {
-            Action::Do(cmd) => match (run.do_cmd(cmd).await, &step.error) {
+            Action::Do(cmd) => match (run.do_cmd_from(cmd, step.from.as_deref()).await, &step.error) {
                 (Err(e), None) => checkers.violate("step", format!("{label}: {e}")),
                 (Ok(()), Some(want)) => {
                     checkers.violate("step", format!("{label}: expected it to fail with {want:?}, but it succeeded"))

@@ -107,6 +107,10 @@ pub struct Step {
     /// `do` steps only: the command must fail, with an error containing this text (bad input
     /// is refused with a clear message and changes nothing).
     pub error: Option<String>,
+    /// `do` steps only: the command's control calls leave from this machine, with what it
+    /// holds (its certificate, where the scenario models them), instead of the operator's
+    /// client machine.
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -449,10 +453,16 @@ impl Scenario {
                 Some(e) => return Err(err(e.span().start, "error", "`error` only goes with `do`".into())),
                 None => None,
             };
+            let from = match &r.from {
+                Some(f) if key == "do" && names.contains(f.get_ref()) => Some(f.get_ref().clone()),
+                Some(f) if key == "do" => return Err(err(f.span().start, "from", format!("no node {:?} in [cluster]", f.get_ref()))),
+                Some(f) => return Err(err(f.span().start, "from", "`from` only goes with `do`".into())),
+                None => None,
+            };
             let action = parse_action(key, text.get_ref(), within, &names)
                 .and_then(|a| stack_files_from(file, a))
                 .map_err(|m| err(text.span().start, key, m))?;
-            steps.push(Step { line, text: format!("{key} {}", text.get_ref()), when, action, name: r.name.clone(), error });
+            steps.push(Step { line, text: format!("{key} {}", text.get_ref()), when, action, name: r.name.clone(), error, from });
         }
         if steps.is_empty() {
             return Err(err(0, "step", "no [[step]]: a scenario needs at least one step".into()));

@@ -111,6 +111,7 @@ pub(super) struct RawStep {
     pub(super) within: Option<Spanned<String>>,
     pub(super) name: Option<String>,
     pub(super) error: Option<Spanned<String>>,
+    pub(super) from: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
