@@ -189,7 +189,7 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCa {
     /// The root CA certificate (production; empty in the simulator, which issues none).
     pub ca_cert_pem: String,
@@ -211,7 +211,7 @@ pub struct RootCa {
 
 /// The root a rotation moves to (swarmkit's `RootRotation`). Made by the manager that took
 /// the request (the runtime's [`crate::node::ca::CertSigner`]): only it can cross-sign.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootRotation {
     pub ca_cert_pem: String,
     pub ca_key_pem: String,
@@ -222,6 +222,56 @@ pub struct RootRotation {
     /// The join tokens once the rotation ends: they name the new root's digest.
     pub join_token_worker: String,
     pub join_token_manager: String,
+}
+
+/// A secret as `{:?}` shows it: whether it is set and its size, never its text (a key or a
+/// join token must not reach a log through a debug print).
+struct Redacted<'a>(&'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            write!(f, "<redacted, {} bytes>", self.0.len())
+        }
+    }
+}
+
+impl std::fmt::Debug for RootCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCa")
+            .field("ca_cert_pem", &self.ca_cert_pem)
+            .field("ca_key_pem", &Redacted(&self.ca_key_pem))
+            .field("join_token_worker", &Redacted(&self.join_token_worker))
+            .field("join_token_manager", &Redacted(&self.join_token_manager))
+            .field("issuer", &self.issuer)
+            .field("rotation", &self.rotation)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RootRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootRotation")
+            .field("ca_cert_pem", &self.ca_cert_pem)
+            .field("ca_key_pem", &Redacted(&self.ca_key_pem))
+            .field("cross_signed_pem", &self.cross_signed_pem)
+            .field("issuer", &self.issuer)
+            .field("join_token_worker", &Redacted(&self.join_token_worker))
+            .field("join_token_manager", &Redacted(&self.join_token_manager))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn debug_prints_show_no_key_and_no_token() {
+    let r = RootRotation { ca_key_pem: "SECRET-KEY".into(), join_token_worker: "SHTKN-secret".into(), ..Default::default() };
+    let root = RootCa { ca_key_pem: "SECRET-KEY".into(), join_token_manager: "SHTKN-secret".into(), rotation: Some(r), ..Default::default() };
+    let shown = format!("{root:?}");
+    assert!(!shown.contains("SECRET") && !shown.contains("SHTKN"), "{shown}");
+    assert!(shown.contains("<redacted, 10 bytes>"), "{shown}");
 }
 
 /// Who signs a certificate, as docker's `TLSInfo` says it: base64 of the issuer's subject and
