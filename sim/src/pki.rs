@@ -147,6 +147,11 @@ impl Pki {
         self.held.lock().unwrap().get(&ip).cloned()
     }
 
+    /// The machine left the swarm or learned it was removed: it holds nothing any more.
+    pub fn forget(&self, ip: IpAddr) {
+        self.held.lock().unwrap().remove(&ip);
+    }
+
     /// A join or renewal answered: the machine holds `cert_pem` and trusts `trust_pem` now.
     pub fn set(&self, ip: IpAddr, cert_pem: String, trust_pem: String) {
         self.held.lock().unwrap().insert(ip, Held { cert_pem, trust_pem });
@@ -155,7 +160,9 @@ impl Pki {
     /// A fresh stream of the seed for the next draw.
     fn draw(&self) -> ChaCha8Rng {
         let n = self.draws.fetch_add(1, Ordering::SeqCst);
-        ChaCha8Rng::seed_from_u64(self.seed ^ 0x706b_6900_0000_0000 ^ n.rotate_left(24))
+        // Not the explorer's certificate stream (seed ^ 0x706b69 << 40): a run of a plan under
+        // the plan's seed would draw the same numbers.
+        ChaCha8Rng::seed_from_u64(self.seed ^ 0x7369_676e_0000_0000 ^ n.rotate_left(24))
     }
 
     /// Why the machines' certificates have not converged, if they have not: every live
@@ -317,6 +324,10 @@ pub async fn renew_loop(
     /// At most one renewal attempt this often (production's gap).
     const MIN_GAP: Duration = Duration::from_secs(2);
     loop {
+        // Ends with the agent that reports what it holds (a removal, a leave, a crash).
+        if held_tls.is_closed() {
+            return;
+        }
         let held = pki.held(me).unwrap_or_default();
         let cert = Cert::parse(&held.cert_pem);
         let role_current = cert.as_ref().is_none_or(|c| c.role == *desired.borrow_and_update());

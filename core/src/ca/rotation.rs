@@ -131,7 +131,8 @@ pub fn wanted(root: &RootCa) -> TlsInfo {
 }
 
 /// What a node that reports `held` must hold instead; None when it holds what the swarm wants,
-/// reports no certificates (the simulator's nodes), or the swarm has none.
+/// reports no certificates (the simulator's nodes unless its scenario models certificates),
+/// or the swarm has none.
 pub fn instead(root: &RootCa, held: &TlsInfo) -> Option<TlsInfo> {
     let want = wanted(root);
     (!held.is_empty() && !want.trust_root.is_empty() && !holds(held, &want)).then_some(want)

@@ -6,8 +6,9 @@
 //! * a node the operator demoted (`spec.desired_role` worker) is refused the manager-only
 //!   services (control, logs, forwarding) even with its old manager certificate. Not raft:
 //!   a follower whose store is behind would take a just-promoted leader for the worker it was
-//!   and refuse the entries that would tell it otherwise; raft's own membership (which a
-//!   demoted manager leaves before its role changes) decides who takes part there.
+//!   and refuse the entries that would tell it otherwise. Raft's own membership decides
+//!   there: a demoted manager leaves it before its role changes, and the raft service refuses
+//!   the votes of members removed from it (`RaftService::vote`).
 //!
 //! Every manager checks this on every call, against its own committed store (a manager whose
 //! store is behind may still let a just-revoked certificate in until it catches up). A caller

@@ -191,7 +191,8 @@ fn is_zero(n: &u64) -> bool {
 
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCa {
-    /// The root CA certificate (production; empty in the simulator, which issues none).
+    /// The root CA certificate (production; in the simulator empty unless the scenario models
+    /// certificates, then the model's text).
     pub ca_cert_pem: String,
     /// The root CA's private key. Kept in the raft store, as swarmkit keeps its CA key, so
     /// whichever manager leads can sign joining nodes' certificates; only manager

@@ -10,7 +10,8 @@
 //! by the [`CertSigner`] the runtime installed (CN node id, OU role), and the root CA. Such a
 //! node cannot serve raft before it holds its certificate, so for it the leader does not add
 //! the raft member: the node asks for it itself (`Manager.ChangeMembership`, with its new
-//! manager certificate) once it serves. The simulator sends no CSR and installs no signer.
+//! manager certificate) once it serves. The simulator sends a CSR and installs its own signer
+//! only where a scenario models certificates (sim/src/pki.rs).
 //!
 //! Joins are group-committed: each waits in a queue; whoever holds the control lock writes
 //! every queued join in one raft entry (300 machines joining at once cost a few entries, not

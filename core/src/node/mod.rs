@@ -285,7 +285,7 @@ impl Manager {
     pub async fn serve_on(self: Arc<Self>, addr: SocketAddr) -> Result<(), tonic::transport::Error> {
         tonic::transport::Server::builder()
             .add_service(
-                crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone(), id: self.id })
+                crate::proto::raft_server::RaftServer::new(RaftService { raft: self.raft.clone(), id: self.id, state: self.state.clone() })
                     .max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX),
             )
             .add_service(crate::proto::manager_server::ManagerServer::new(ManagerService { node: self.clone() }))
@@ -319,8 +319,9 @@ impl Manager {
         // Raft is the exception to the demotion check: a follower whose store is behind sees a
         // just-promoted leader as the worker it was and would refuse the very entries that
         // tell it otherwise (the simulator's certificate model found a follower cut off for
-        // good this way). A demoted manager leaves raft's membership before its role changes,
-        // and raft ignores a non-member, as swarmkit's raft refuses removed members.
+        // good this way). A demoted manager leaves raft's membership before its role changes;
+        // the raft service then refuses its votes (RaftService::vote, removed voters), and
+        // openraft refuses its appends (a removed member never wins a newer term).
         let revoked = |node: &Arc<Manager>, auth: &Arc<dyn Authorizer>, req: &tonic::Request<()>, demotion: bool| -> Result<(), tonic::Status> {
             let Some(id) = auth.caller_node(req) else { return Ok(()) };
             node.state.with_store(|s| crate::control::revocation::check(s, &id, demotion)).map_err(|e| match e {
@@ -352,7 +353,7 @@ impl Manager {
                 Ok(req)
             }
         };
-        let raft_service = RaftService { raft: self.raft.clone(), id: self.id };
+        let raft_service = RaftService { raft: self.raft.clone(), id: self.id, state: self.state.clone() };
         // tonic's generated server takes an interceptor only around the whole service (which
         // then has no size limit to set); madsim's generated one takes it directly.
         #[cfg(not(madsim))]

@@ -118,9 +118,15 @@ async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc
                 if let (Some(p), Ok(j)) = (&pki, &r) {
                     p.pki.set(p.ip, j.certificate_pem.clone(), j.ca_cert_pem.clone());
                     if j.role == NodeRole::Manager && !(p.bootstrap_voter && st.raft_id == template.raft_id) {
-                        if let Err(e) = crate::pki::add_self_as_manager(&managers, st.raft_id, &template.addr).await {
-                            tracing::info!(target: "shoal", node = %template.description.hostname, "{e}");
-                        }
+                        // Joined: the raft membership follows in the background, as the
+                        // daemon's does once it serves (the join is recorded at once).
+                        let (name, raft_id, addr) = (template.description.hostname.clone(), st.raft_id, template.addr.clone());
+                        let managers = managers.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = crate::pki::add_self_as_manager(&managers, raft_id, &addr).await {
+                                tracing::info!(target: "shoal", node = %name, "{e}");
+                            }
+                        });
                     }
                 }
                 let mut s = identity.inner.lock().unwrap();
@@ -163,6 +169,10 @@ async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc
         }
         let AgentExit::Removed = run_agent(cfg, Arc::new(SimExecutorHandle(exec.clone()))).await;
         identity.inner.lock().unwrap().node_id = None;
+        // Removed: the machine forgets its certificates, as production's daemon does.
+        if let Some(p) = &pki {
+            p.pki.forget(p.ip);
+        }
     }
 }
 

@@ -47,6 +47,10 @@ impl Cluster {
         self.crash(i);
         self.last_crashed = last_crashed;
         self.nodes[i].disk.wipe();
+        // Its certificates go with its swarm state, as production's leave deletes them.
+        if let Some(p) = &self.pki {
+            p.forget(super::ip_of(i));
+        }
         let raft_id = self.nodes[i].raft_id + (1 << 32);
         // A new member from now on: its votes are that member's, not the old one's (the
         // old member may have voted in the term the new one first votes in: force-new-cluster

@@ -422,6 +422,10 @@ impl Scenario {
             return Err(err(0, "raft", format!("invalid raft settings: {e}")));
         }
         let sim = SimParams::parse(raw.sim.as_ref()).map_err(|(key, message)| err(0, key, message))?;
+        if sim.certificates && twin.is_some() {
+            // A snapshot's root was made by a production swarm: the simulator cannot sign with it.
+            return Err(err(0, "sim.certificates", "a twin of a snapshot cannot model certificates: drop `certificates = true` or the snapshot".into()));
+        }
 
         // Steps.
         let mut steps = Vec::new();
@@ -466,6 +470,12 @@ impl Scenario {
         }
         if steps.is_empty() {
             return Err(err(0, "step", "no [[step]]: a scenario needs at least one step".into()));
+        }
+        if !sim.certificates {
+            if let Some(s) = steps.iter().find(|s| matches!(s.action, Action::Expect { predicate: Predicate::CertificatesConverged, .. })) {
+                let message = "`certificates converged` needs `[sim] certificates = true`: without it nodes hold no certificates".into();
+                return Err(ScenarioError { file: file.into(), line: s.line, key: "expect".into(), message });
+            }
         }
 
         // Injectors.

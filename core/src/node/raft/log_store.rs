@@ -186,6 +186,15 @@ impl LogStore {
                     k => return Err(corrupt(format!("raft.log: unknown record kind {k}"))),
                 }
             }
+            // The log must read back as openraft wrote it: entries at consecutive indexes,
+            // each filed under its own index, all after the purge point.
+            let mut expect = inner.last_purged.map(|p| p.index.saturating_add(1));
+            for (index, e) in &inner.entries {
+                if e.log_id.index != *index || expect.is_some_and(|x| *index != x) {
+                    return Err(corrupt(format!("raft.log: entry {index} does not follow the entries before it: the log is corrupted; refusing to serve it")));
+                }
+                expect = index.checked_add(1);
+            }
             if torn {
                 // Rewrite without the torn tail so later appends follow a clean record.
                 let clean = Self::encode_all(&inner);
@@ -218,7 +227,8 @@ impl LogStore {
 
     /// The entries held after `index`, in order ([`super::force_new_cluster`]).
     pub fn entries_after(&self, index: u64) -> Vec<Entry> {
-        self.inner.lock().unwrap().entries.range(index + 1..).map(|(_, e)| e.clone()).collect()
+        let Some(after) = index.checked_add(1) else { return Vec::new() };
+        self.inner.lock().unwrap().entries.range(after..).map(|(_, e)| e.clone()).collect()
     }
 
     /// Last log id present (or purged), for checkers and tests.

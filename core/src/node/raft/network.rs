@@ -244,6 +244,8 @@ impl RaftNetwork<TypeConfig> for Network {
 pub struct RaftService {
     pub raft: Raft,
     pub id: NodeId,
+    /// This node's applied state: who was removed from the voters.
+    pub state: super::SharedState,
 }
 
 impl RaftService {
@@ -281,6 +283,14 @@ impl raft_server::Raft for RaftService {
     async fn vote(&self, request: tonic::Request<RaftMessage>) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
         self.check_target(request.get_ref())?;
         let req: VoteRequest<NodeId> = decode(request.get_ref())?;
+        // A member removed from the voters (a demoted manager, whose manager certificate is
+        // still valid) may not campaign: its vote requests would only raise the term under
+        // the others (swarmkit refuses removed members' raft messages the same way). Only a
+        // removal this node applied counts: one it has not seen yet might be a promotion it
+        // has not seen either, and refusing that could leave no one electable.
+        if let Some(candidate) = req.vote.leader_id().voted_for().filter(|c| self.state.removed_voter(*c)) {
+            return Err(tonic::Status::permission_denied(format!("raft member {candidate} was removed from the managers: its votes are refused")));
+        }
         encode(&self.raft.vote(req).await)
     }
 

@@ -36,6 +36,34 @@ struct SmInner {
     last_applied: Option<LogId>,
     membership: StoredMembership<NodeId, BasicNode>,
     snapshot: Option<StoredSnapshot>,
+    /// Raft members this node saw removed from the voters by an applied membership change,
+    /// and not added back since (swarmkit's removed-member list: their votes are refused).
+    /// Kept in memory: a restart or a snapshot install starts it empty again (then such a
+    /// vote is handled as openraft handles any).
+    removed_voters: std::collections::BTreeSet<NodeId>,
+}
+
+/// [`SmInner::removed_voters`] after a membership change from `before` to `after` voters.
+fn track_removed(removed: &mut std::collections::BTreeSet<NodeId>, before: impl IntoIterator<Item = NodeId>, after: &std::collections::BTreeSet<NodeId>) {
+    for gone in before.into_iter().filter(|v| !after.contains(v)) {
+        removed.insert(gone);
+    }
+    removed.retain(|v| !after.contains(v));
+}
+
+#[cfg(test)]
+#[test]
+fn a_removed_voter_is_remembered_until_added_back() {
+    let mut removed = std::collections::BTreeSet::new();
+    let set = |v: &[NodeId]| v.iter().copied().collect::<std::collections::BTreeSet<_>>();
+    // Joint configuration (the union) first: nobody removed yet.
+    track_removed(&mut removed, [1, 2, 3], &set(&[1, 2, 3]));
+    assert!(removed.is_empty());
+    track_removed(&mut removed, [1, 2, 3], &set(&[1, 2]));
+    assert_eq!(removed, set(&[3]));
+    // Promoted again: its votes count again.
+    track_removed(&mut removed, [1, 2], &set(&[1, 2, 3]));
+    assert!(removed.is_empty());
 }
 
 /// How many committed changes a watcher may fall behind before it is told it lagged (and must
@@ -94,6 +122,12 @@ impl SharedState {
 
     pub fn membership(&self) -> StoredMembership<NodeId, BasicNode> {
         self.inner.lock().unwrap().membership.clone()
+    }
+
+    /// Whether raft member `id` was removed from the voters by a membership change this node
+    /// applied, and not added back since.
+    pub fn removed_voter(&self, id: NodeId) -> bool {
+        self.inner.lock().unwrap().removed_voters.contains(&id)
     }
 
     /// Subscribes to committed changes from now on. The queue is bounded
@@ -254,6 +288,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     Err(e) => result.error = Some(e.to_string()),
                 },
                 EntryPayload::Membership(m) => {
+                    let before: Vec<NodeId> = i.membership.membership().voter_ids().collect();
+                    track_removed(&mut i.removed_voters, before, &m.voter_ids().collect());
                     i.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                 }
             }
