@@ -27,10 +27,15 @@
 //! follows (a log replayed after a restart) never re-wraps it back. The formats differ in
 //! length (32 or 40 bytes plain, 72 wrapped), never by a prefix a random key could spell.
 //!
-//! Not done: the DEK itself never changes (rotation rewrites 72 bytes, not the log), so an
-//! old copy of `raft.dek` — plain from before autolock, or wrapped under a retired key —
-//! still opens files written later. Swarm makes a new DEK when autolock turns on; Shoal
-//! does not yet.
+//! A new DEK when autolock turns on (as swarm makes one): a plain `raft.dek` copied before
+//! autolock must not open what is written after. Crash-safe in three durable steps: the file
+//! first holds both keys wrapped (`[b"SHK2"][index][nonce][AES-256-GCM of new ‖ old][tag]`,
+//! 104 bytes), then every raft file is rewritten under the new key (each one atomic replace),
+//! then the file holds the new key alone. A start that finds both keys reads each file with
+//! whichever opens its first frame and finishes the change before serving. Unlock-key
+//! rotations and autolock turned off keep the DEK (they rewrite the key's wrapping only), so
+//! a wrapped copy under a retired unlock key still opens later files if that retired key is
+//! known too.
 //!
 //! A file written before encryption (no magic) is read as plaintext once and rewritten
 //! encrypted at once: data directories of earlier versions migrate on their first start.
@@ -62,9 +67,12 @@ const FRAME_BYTES_MAX: usize = FRAME_PLAINTEXT_MAX + NONCE_LEN + TAG_BYTES;
 const RAFT_FILES: [&str; 3] = ["raft.log", "vote", "snapshot"];
 /// A data key wrapped under an unlock key's KEK (autolock).
 const MAGIC_WRAPPED: &[u8; 4] = b"SHK1";
+/// A new data key and the one it replaces, wrapped together while the files move to the new.
+const MAGIC_REKEYING: &[u8; 4] = b"SHK2";
 const DEK_BYTES: usize = 32;
 const INDEX_BYTES: usize = 8;
 const WRAPPED_BYTES: usize = 4 + INDEX_BYTES + NONCE_LEN + DEK_BYTES + TAG_BYTES;
+const REKEYING_BYTES: usize = WRAPPED_BYTES + DEK_BYTES;
 
 /// Why the data key could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -88,12 +96,24 @@ impl From<OpenError> for io::Error {
 
 pub struct EncryptedDisk {
     inner: Arc<dyn Disk>,
-    dek: [u8; DEK_BYTES],
-    key: LessSafeKey,
+    /// The data key, and while files move to a new one, the key they may still be under.
+    /// Every read and write holds it shared; a change of data key holds it alone, so no
+    /// append lands between a file's rewrite and the switch.
+    keys: std::sync::RwLock<Keys>,
     nonces: Mutex<ChaCha20Rng>,
     /// The unlock key the DEK is wrapped with on the disk below (none: stored plain), and the
     /// raft index of the Cluster change that put it there.
     wrapped_with: Mutex<(Option<UnlockKey>, u64)>,
+}
+
+struct Keys {
+    dek: [u8; DEK_BYTES],
+    key: LessSafeKey,
+    old: Option<([u8; DEK_BYTES], LessSafeKey)>,
+}
+
+fn aead(dek: &[u8; DEK_BYTES]) -> io::Result<LessSafeKey> {
+    Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, dek).map_err(|_| corrupt("the data key is unusable".into()))?))
 }
 
 fn corrupt(msg: String) -> io::Error {
@@ -125,36 +145,45 @@ fn wrap_aad(index: u64) -> Vec<u8> {
     [DEK_FILE.as_bytes(), &index.to_le_bytes()].concat()
 }
 
-/// The DEK file's content for `dek` following the Cluster change at `index`, wrapped under
-/// `unlock` if given.
-fn dek_file(dek: &[u8; DEK_BYTES], unlock: Option<&UnlockKey>, index: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
-    let Some(unlock) = unlock else { return seal(&[&dek[..], &index.to_le_bytes()].concat()) };
+/// The DEK file's content for `dek` (and, while files move to it, the `old` one) following
+/// the Cluster change at `index`, wrapped under `unlock` if given (two keys are always
+/// wrapped: only autolock turning on makes a new key).
+fn dek_file(dek: &[u8; DEK_BYTES], old: Option<&[u8; DEK_BYTES]>, unlock: Option<&UnlockKey>, index: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
+    let Some(unlock) = unlock else {
+        debug_assert!(old.is_none(), "a change of data key is wrapped");
+        return seal(&[&dek[..], &index.to_le_bytes()].concat());
+    };
     let mut body = dek.to_vec();
+    body.extend_from_slice(old.map_or(&[][..], |o| &o[..]));
     kek(unlock)
         .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(index)), &mut body)
-        .expect("AES-GCM seals 32 bytes");
-    let mut out = Vec::with_capacity(WRAPPED_BYTES);
-    out.extend_from_slice(MAGIC_WRAPPED);
+        .expect("AES-GCM seals 64 bytes");
+    let mut out = Vec::with_capacity(REKEYING_BYTES);
+    out.extend_from_slice(if old.is_some() { MAGIC_REKEYING } else { MAGIC_WRAPPED });
     out.extend_from_slice(&index.to_le_bytes());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&body);
-    debug_assert_eq!(out.len(), WRAPPED_BYTES);
+    debug_assert_eq!(out.len(), if old.is_some() { REKEYING_BYTES } else { WRAPPED_BYTES });
     seal(&out)
 }
 
-/// Whether a DEK file's (unsealed) content is a wrapped key: by its length and magic.
+/// Whether a DEK file's (unsealed) content is a wrapped key (or a wrapped pair, while the
+/// files move to a new key): by its length and magic.
 fn is_wrapped(content: &[u8]) -> bool {
-    content.len() == WRAPPED_BYTES && content.starts_with(MAGIC_WRAPPED)
+    (content.len() == WRAPPED_BYTES && content.starts_with(MAGIC_WRAPPED)) || (content.len() == REKEYING_BYTES && content.starts_with(MAGIC_REKEYING))
 }
 
-/// The DEK in a DEK file's (unsealed) content, opened with `unlock` if it is wrapped, with
-/// whether it was wrapped and the index it follows.
-fn open_dek(content: &[u8], unlock: Option<&UnlockKey>) -> Result<([u8; DEK_BYTES], bool, u64), OpenError> {
+/// A DEK file as opened: the key, the one files may still be under (a change of key a crash
+/// cut short), whether it was wrapped, and the index it follows.
+type OpenedDek = ([u8; DEK_BYTES], Option<[u8; DEK_BYTES]>, bool, u64);
+
+/// The DEK in a DEK file's (unsealed) content, opened with `unlock` if it is wrapped.
+fn open_dek(content: &[u8], unlock: Option<&UnlockKey>) -> Result<OpenedDek, OpenError> {
     let damaged = || OpenError::Io(corrupt(format!("{DEK_FILE}: not a data key: the file is damaged")));
     let index_at = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
     match content.len() {
-        DEK_BYTES => Ok((content.try_into().expect("32 bytes"), false, 0)),
-        n if n == DEK_BYTES + INDEX_BYTES => Ok((content[..DEK_BYTES].try_into().expect("32 bytes"), false, index_at(&content[DEK_BYTES..]))),
+        DEK_BYTES => Ok((content.try_into().expect("32 bytes"), None, false, 0)),
+        n if n == DEK_BYTES + INDEX_BYTES => Ok((content[..DEK_BYTES].try_into().expect("32 bytes"), None, false, index_at(&content[DEK_BYTES..]))),
         _ if is_wrapped(content) => {
             let unlock = unlock.ok_or(OpenError::Locked)?;
             let index = index_at(&content[4..4 + INDEX_BYTES]);
@@ -164,7 +193,13 @@ fn open_dek(content: &[u8], unlock: Option<&UnlockKey>) -> Result<([u8; DEK_BYTE
             let plain = kek(unlock)
                 .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(index)), &mut body)
                 .map_err(|_| OpenError::WrongKey)?;
-            Ok((plain.try_into().map_err(|_| damaged())?, true, index))
+            let dek: [u8; DEK_BYTES] = plain.get(..DEK_BYTES).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
+            let old = match plain.len() {
+                DEK_BYTES => None,
+                n if n == 2 * DEK_BYTES => Some(plain[DEK_BYTES..].try_into().expect("32 bytes")),
+                _ => return Err(damaged()),
+            };
+            Ok((dek, old, true, index))
         }
         _ => Err(damaged()),
     }
@@ -202,7 +237,7 @@ impl EncryptedDisk {
     /// wrapped with), else [`OpenError::Locked`].
     pub fn open_with(inner: Arc<dyn Disk>, entropy: [u8; 32], unlock: Option<&UnlockKey>) -> Result<EncryptedDisk, OpenError> {
         let mut rng = ChaCha20Rng::from_seed(entropy);
-        let (dek, wrapped, index): ([u8; DEK_BYTES], bool, u64) = match inner.read(DEK_FILE)? {
+        let (dek, old, wrapped, index): OpenedDek = match inner.read(DEK_FILE)? {
             Some(bytes) => open_dek(unseal(DEK_FILE, &bytes)?, unlock)?,
             None => {
                 // A new key for files sealed under a lost one would make them unreadable for
@@ -215,14 +250,75 @@ impl EncryptedDisk {
                     }
                 }
                 let dek: [u8; DEK_BYTES] = rng.gen();
-                inner.replace(DEK_FILE, &dek_file(&dek, None, 0, [0; NONCE_LEN]))?;
+                inner.replace(DEK_FILE, &dek_file(&dek, None, None, 0, [0; NONCE_LEN]))?;
                 inner.sync(DEK_FILE)?;
-                (dek, false, 0)
+                (dek, None, false, 0)
             }
         };
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &dek).map_err(|_| corrupt("the data key is unusable".into()))?);
+        let old = match old {
+            Some(o) => Some((o, aead(&o)?)),
+            None => None,
+        };
+        let keys = std::sync::RwLock::new(Keys { dek, key: aead(&dek)?, old });
         let wrapped_with = Mutex::new((if wrapped { unlock.cloned() } else { None }, index));
-        Ok(EncryptedDisk { inner, dek, key, nonces: Mutex::new(rng), wrapped_with })
+        let disk = EncryptedDisk { inner, keys, nonces: Mutex::new(rng), wrapped_with };
+        // A change of data key a crash cut short: finished before anything is served.
+        if wrapped && disk.keys.read().unwrap().old.is_some() {
+            disk.change_data_key(unlock, index)?;
+        }
+        Ok(disk)
+    }
+
+    /// Moves every raft file to a new data key (autolock turned on), wrapped under `unlock`:
+    /// both keys in [`DEK_FILE`] first, then each file rewritten under the new key, then the
+    /// new key alone. A change a crash cut short is finished with the key it had made.
+    fn change_data_key(&self, unlock: Option<&UnlockKey>, index: u64) -> io::Result<()> {
+        let Some(unlock) = unlock else { return Ok(()) };
+        let mut keys = self.keys.write().unwrap();
+        if keys.old.is_none() {
+            let new: [u8; DEK_BYTES] = self.nonces.lock().unwrap().gen();
+            let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
+            self.inner.replace(DEK_FILE, &dek_file(&new, Some(&keys.dek), Some(unlock), index, nonce))?;
+            self.inner.sync(DEK_FILE)?;
+            let previous = std::mem::replace(&mut *keys, Keys { dek: new, key: aead(&new)?, old: None });
+            keys.old = Some((previous.dek, previous.key));
+        }
+        for f in RAFT_FILES {
+            let Some(raw) = self.inner.read(f)? else { continue };
+            if raw.is_empty() || !is_encrypted(&raw) {
+                continue;
+            }
+            let key = self.key_of(&keys, f, &raw);
+            let (plain, torn) = self.open_frames(key, f, &raw)?;
+            if let Some(intact) = torn {
+                tracing::debug!(target: "shoal::disk", file = f, offset = intact, "dropping a torn last frame");
+            }
+            self.inner.replace(f, &self.frames(&keys.key, f, &plain, MAGIC_REPLACE))?;
+            self.inner.sync(f)?;
+        }
+        let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
+        self.inner.replace(DEK_FILE, &dek_file(&keys.dek, None, Some(unlock), index, nonce))?;
+        self.inner.sync(DEK_FILE)?;
+        keys.old = None;
+        tracing::info!(target: "shoal::disk", "the raft files moved to a new data key (autolock turned on)");
+        Ok(())
+    }
+
+    /// The key `raw` (frames of `file`) is under: the data key, or during a change of data
+    /// key the previous one when only that opens its first frame.
+    fn key_of<'k>(&self, keys: &'k Keys, file: &str, raw: &[u8]) -> &'k LessSafeKey {
+        let Some((_, old)) = &keys.old else { return &keys.key };
+        let opens = |key: &LessSafeKey| -> bool {
+            let Ok(Some((_, len))) = header(file, raw, 0) else { return false };
+            let Some(body) = raw.get(HEADER_BYTES..HEADER_BYTES + len) else { return false };
+            let nonce: [u8; NONCE_LEN] = body[..NONCE_LEN].try_into().expect("12 bytes");
+            key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut body[NONCE_LEN..].to_vec()).is_ok()
+        };
+        if !opens(&keys.key) && opens(old) {
+            old
+        } else {
+            &keys.key
+        }
     }
 
     /// Whether the data key on the disk is wrapped (autolock), and with which key.
@@ -230,8 +326,8 @@ impl EncryptedDisk {
         self.wrapped_with.lock().unwrap().0.clone()
     }
 
-    /// `plaintext` as frames (one per [`FRAME_PLAINTEXT_MAX`] bytes, at least one).
-    fn frames(&self, file: &str, plaintext: &[u8], magic: &[u8; 4]) -> Vec<u8> {
+    /// `plaintext` as frames under `key` (one per [`FRAME_PLAINTEXT_MAX`] bytes, at least one).
+    fn frames(&self, key: &LessSafeKey, file: &str, plaintext: &[u8], magic: &[u8; 4]) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + HEADER_BYTES + NONCE_LEN + TAG_BYTES);
         let mut chunks: Vec<&[u8]> = plaintext.chunks(FRAME_PLAINTEXT_MAX).collect();
         if chunks.is_empty() {
@@ -240,8 +336,7 @@ impl EncryptedDisk {
         for chunk in chunks {
             let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
             let mut body = chunk.to_vec();
-            self.key
-                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut body)
+            key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut body)
                 .expect("AES-GCM seals any input below 64 GiB");
             out.extend_from_slice(magic);
             out.extend_from_slice(&((NONCE_LEN + body.len()) as u32).to_le_bytes());
@@ -256,7 +351,7 @@ impl EncryptedDisk {
     /// the end, or a whole last one that does not open (a real disk may leave garbage in a
     /// write it never finished). A replaced file's frame that does not open is corruption or
     /// the wrong key, and is refused, never dropped.
-    fn open_frames(&self, file: &str, raw: &[u8]) -> io::Result<(Vec<u8>, Option<usize>)> {
+    fn open_frames(&self, key: &LessSafeKey, file: &str, raw: &[u8]) -> io::Result<(Vec<u8>, Option<usize>)> {
         let mut out = Vec::with_capacity(raw.len());
         let mut off = 0;
         while off < raw.len() {
@@ -268,7 +363,7 @@ impl EncryptedDisk {
             let nonce: [u8; NONCE_LEN] = body[..NONCE_LEN].try_into().expect("12 bytes");
             let mut sealed = body[NONCE_LEN..].to_vec();
             let last = off + HEADER_BYTES + len == raw.len();
-            match self.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut sealed) {
+            match key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(file.as_bytes()), &mut sealed) {
                 Ok(plain) => out.extend_from_slice(plain),
                 Err(_) if last && !replaced => return Ok((out, Some(off))),
                 Err(_) => {
@@ -287,6 +382,7 @@ impl EncryptedDisk {
 
 impl Disk for EncryptedDisk {
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
+        let keys = self.keys.read().unwrap();
         let Some(raw) = self.inner.read(file)? else { return Ok(None) };
         if raw.is_empty() {
             return Ok(Some(raw));
@@ -295,11 +391,11 @@ impl Disk for EncryptedDisk {
             // Written before encryption: migrate it now. A log's first record starts with its
             // length (at most 256 MiB), which never spells a magic; `vote` and `snapshot`
             // start with a checksum, which could, once in 2^31.
-            self.inner.replace(file, &self.frames(file, &raw, MAGIC_REPLACE))?;
+            self.inner.replace(file, &self.frames(&keys.key, file, &raw, MAGIC_REPLACE))?;
             self.inner.sync(file)?;
             return Ok(Some(raw));
         }
-        let (plain, torn) = self.open_frames(file, &raw)?;
+        let (plain, torn) = self.open_frames(self.key_of(&keys, file, &raw), file, &raw)?;
         if let Some(intact) = torn {
             tracing::debug!(target: "shoal::disk", file, offset = intact, "dropping a torn last frame");
             // Rewritten without it, so later appends follow a clean frame.
@@ -309,7 +405,8 @@ impl Disk for EncryptedDisk {
     }
 
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
-        self.inner.append(file, &self.frames(file, bytes, MAGIC_APPEND))
+        let keys = self.keys.read().unwrap();
+        self.inner.append(file, &self.frames(&keys.key, file, bytes, MAGIC_APPEND))
     }
 
     fn sync(&self, file: &str) -> io::Result<()> {
@@ -317,7 +414,8 @@ impl Disk for EncryptedDisk {
     }
 
     fn replace(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
-        self.inner.replace(file, &self.frames(file, bytes, MAGIC_REPLACE))
+        let keys = self.keys.read().unwrap();
+        self.inner.replace(file, &self.frames(&keys.key, file, bytes, MAGIC_REPLACE))
     }
 
     fn sync_latency(&self) -> Duration {
@@ -337,9 +435,16 @@ impl Disk for EncryptedDisk {
         if index < cur.1 || cur.0.as_ref() == unlock {
             return Ok(());
         }
-        let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
-        self.inner.replace(DEK_FILE, &dek_file(&self.dek, unlock, index, nonce))?;
-        self.inner.sync(DEK_FILE)?;
+        if cur.0.is_none() && unlock.is_some() {
+            // Autolock turned on: a new data key, so a plain copy of the old one opens
+            // nothing written from now on.
+            self.change_data_key(unlock, index)?;
+        } else {
+            let nonce: [u8; NONCE_LEN] = self.nonces.lock().unwrap().gen();
+            let keys = self.keys.read().unwrap();
+            self.inner.replace(DEK_FILE, &dek_file(&keys.dek, None, unlock, index, nonce))?;
+            self.inner.sync(DEK_FILE)?;
+        }
         *cur = (unlock.cloned(), index);
         Ok(())
     }

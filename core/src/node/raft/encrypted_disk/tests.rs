@@ -209,3 +209,57 @@ proptest::proptest! {
         let _ = EncryptedDisk::open_with(raw, [1; 32], Some(&UnlockKey::from_bytes([2; 32])));
     }
 }
+
+/// Autolock turned on makes a new data key (as swarm does): a plain copy of `raft.dek` from
+/// before opens nothing written after, and what was written before reads back.
+#[test]
+fn autolock_on_moves_the_files_to_a_new_data_key() {
+    use crate::ca::unlock_key::UnlockKey;
+    let k1 = UnlockKey::from_bytes([1; 32]);
+    let (raw, e) = fresh();
+    e.append("raft.log", b"entries").unwrap();
+    e.replace("vote", b"v1").unwrap();
+    let plain_copy = raw.read(DEK_FILE).unwrap().unwrap();
+    e.set_unlock_key(Some(&k1), 10).unwrap();
+    assert!(dek_is_wrapped(&raw.read(DEK_FILE).unwrap().unwrap()));
+    assert_eq!(unseal(DEK_FILE, &raw.read(DEK_FILE).unwrap().unwrap()).unwrap().len(), WRAPPED_BYTES, "the change finished");
+    e.append("raft.log", b" more").unwrap();
+    assert_eq!(e.read("raft.log").unwrap().unwrap(), b"entries more");
+    let again = EncryptedDisk::open_with(raw.clone(), [2; 32], Some(&k1)).unwrap();
+    assert_eq!(again.read("raft.log").unwrap().unwrap(), b"entries more");
+    assert_eq!(again.read("vote").unwrap().unwrap(), b"v1");
+    // The old plain key opens none of it any more.
+    let stolen = Arc::new(MemDisk::default());
+    stolen.replace(DEK_FILE, &plain_copy).unwrap();
+    for f in ["raft.log", "vote"] {
+        stolen.replace(f, &raw.read(f).unwrap().unwrap()).unwrap();
+    }
+    let with_old = EncryptedDisk::open(stolen, [3; 32]).unwrap();
+    assert!(with_old.read("vote").is_err(), "a copy of the data key from before autolock still opens the vote");
+    // A rotation of the unlock key keeps the data key (only its wrapping changes).
+    let k2 = UnlockKey::from_bytes([2; 32]);
+    again.set_unlock_key(Some(&k2), 20).unwrap();
+    assert_eq!(EncryptedDisk::open_with(raw.clone(), [4; 32], Some(&k2)).unwrap().read("vote").unwrap().unwrap(), b"v1");
+}
+
+/// A change of data key a crash cut short (both keys in the file, one file moved, one not)
+/// is finished at the next open, and every file reads back.
+#[test]
+fn a_change_of_data_key_cut_short_is_finished_at_open() {
+    use crate::ca::unlock_key::UnlockKey;
+    let k1 = UnlockKey::from_bytes([1; 32]);
+    let (raw, e) = fresh();
+    e.append("raft.log", b"old-key entries").unwrap();
+    let old = e.keys.read().unwrap().dek;
+    let new = [7u8; DEK_BYTES];
+    raw.replace(DEK_FILE, &dek_file(&new, Some(&old), Some(&k1), 10, [5; NONCE_LEN])).unwrap();
+    // The vote was moved to the new key before the crash; the log was not.
+    let moved = EncryptedDisk { inner: raw.clone(), keys: std::sync::RwLock::new(Keys { dek: new, key: aead(&new).unwrap(), old: None }), nonces: Mutex::new(ChaCha20Rng::from_seed([9; 32])), wrapped_with: Mutex::new((None, 0)) };
+    moved.replace("vote", b"v1").unwrap();
+    assert!(matches!(EncryptedDisk::open_with(raw.clone(), [2; 32], None), Err(OpenError::Locked)));
+    let opened = EncryptedDisk::open_with(raw.clone(), [2; 32], Some(&k1)).unwrap();
+    assert_eq!(opened.read("raft.log").unwrap().unwrap(), b"old-key entries");
+    assert_eq!(opened.read("vote").unwrap().unwrap(), b"v1");
+    assert_eq!(unseal(DEK_FILE, &raw.read(DEK_FILE).unwrap().unwrap()).unwrap().len(), WRAPPED_BYTES, "finished: the new key alone");
+    assert_eq!(opened.keys.read().unwrap().dek, new);
+}
