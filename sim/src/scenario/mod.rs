@@ -6,6 +6,7 @@
 //! problem. Nothing runs from a file that did not validate.
 
 mod grammar;
+mod images;
 mod predicate;
 mod raw;
 mod sim_params;
@@ -15,34 +16,8 @@ use raw::{raft_config, RawNode, RawScenario};
 pub use sim_params::SimParams;
 pub use grammar::{parse_action, Action, DoCmd, Fault, JoinOptions, Selector, RESERVED};
 pub use predicate::{Cmp, Predicate};
+pub use images::{Behaviour, ImageSpec};
 
-/// What a simulated image does when its container starts (`[images."NAME"]`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Behaviour {
-    /// Runs until stopped.
-    #[default]
-    Serve,
-    /// Exits with `code` after `after`.
-    Exit,
-    /// Takes `after` to start running.
-    SlowStart,
-    /// Runs with its own healthcheck (every 1 s, 3 retries), which fails from `after` on.
-    UnhealthyAfter,
-    /// Killed for memory after `after` (exit 137).
-    Oom,
-    /// The image cannot be pulled: the task is rejected.
-    PullFails,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImageSpec {
-    pub behaviour: Behaviour,
-    pub code: i32,
-    pub after: Duration,
-    /// CPU time each request a container of the image serves costs it (`cpu-per-request`):
-    /// what its CPU, the autoscaler's signal, is made of. Zero by default.
-    pub cpu_per_request: Duration,
-}
 
 
 use shoal_core::model::RaftConfig;
