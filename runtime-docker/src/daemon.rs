@@ -85,9 +85,9 @@ fn describe() -> NodeDescription {
     }
 }
 
-/// How long `swarm init` waits for its own node to lead and write the root, and a manager
-/// joiner for its raft membership.
-const SELF_JOIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long `swarm init` waits for its own node to lead and write the root (as long as a
+/// manager joiner waits for its raft membership).
+const SELF_JOIN_DEADLINE: std::time::Duration = shoal_core::node::agent::SELF_JOIN_DEADLINE;
 
 /// `swarm init`'s own join, through the node CA of the manager it just started.
 async fn join_in_process(manager: &Arc<Manager>, token: &str, addr: &str, raft_id: u64, csr_pem: &str) -> Result<Joined, String> {
@@ -110,25 +110,6 @@ async fn join_in_process(manager: &Arc<Manager>, token: &str, addr: &str, raft_i
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     Err(format!("could not issue this node's own certificate within {SELF_JOIN_DEADLINE:?}: {last}"))
-}
-
-/// A manager-token joiner's raft membership, asked of the manager it joined through (which
-/// forwards to the leader).
-pub(crate) async fn add_self_as_manager(via: &str, raft_id: u64, advertise: &str) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + SELF_JOIN_DEADLINE;
-    let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        let ch = shoal_core::node::raft::network::channel(via).map_err(|e| e.to_string())?;
-        let mut c = shoal_core::proto::manager_client::ManagerClient::new(ch);
-        let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: advertise.into(), hops: 0 };
-        match c.add_manager(req).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.code() == tonic::Code::InvalidArgument => return Err(e.message().to_string()),
-            Err(e) => last = e.message().to_string(),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
 }
 
 /// How a life of the node ended once it had served (a life that never served ends in Err).
@@ -337,7 +318,7 @@ pub async fn run(
             let server = serve(&manager, &certs, &joined.node_id)?;
             if joined.role == NodeRole::Manager {
                 // Now that we serve raft with a manager certificate, become a raft member.
-                add_self_as_manager(&addr, raft_id, &advertise).await?;
+                shoal_core::node::agent::add_self_as_manager(std::slice::from_ref(&addr), raft_id, &advertise).await?;
             }
             let i = Identity {
                 raft_id,

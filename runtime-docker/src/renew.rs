@@ -6,7 +6,7 @@
 //! answer names, and hands it to the daemon, which serves and dials with it. What the node
 //! holds goes back to the agent, whose heartbeats report it.
 
-use crate::daemon::{add_self_as_manager, os_random_u64};
+use crate::daemon::os_random_u64;
 use crate::tls::{self, NodeCerts};
 use shoal_core::model::{NodeRole, TlsInfo};
 use std::path::PathBuf;
@@ -31,8 +31,8 @@ async fn renew_once(certs: &NodeCerts, managers: &[String]) -> Result<NodeCerts,
             Ok(Ok(r)) => {
                 let r = r.into_inner();
                 // The roots to trust come from a manager this node verified with the ones it
-                // trusts; a manager of an older version sends none.
-                let ca_pem = if r.ca_cert_pem.is_empty() { certs.ca_pem.clone() } else { r.ca_cert_pem };
+                // trusts.
+                let ca_pem = shoal_core::ca::renewal::trust_after(r.ca_cert_pem, &certs.ca_pem);
                 return Ok(NodeCerts { ca_pem, cert_pem: r.certificate_pem, key_pem });
             }
             Ok(Err(s)) => last = format!("{addr}: {}", s.message()),
@@ -67,13 +67,10 @@ pub(crate) async fn renew_loop(
     loop {
         let held = certs.role().unwrap_or(NodeRole::Worker);
         let want = *desired.borrow_and_update();
-        let tls_current = match &*tls_wanted.borrow_and_update() {
-            Some(w) => shoal_core::ca::rotation::holds(&certs.tls_info(), w),
-            None => true,
-        };
+        let due = shoal_core::ca::renewal::due(held, want, &certs.tls_info(), tls_wanted.borrow_and_update().as_ref());
         #[allow(clippy::disallowed_methods)] // The production shell reads the wall clock.
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        if want == held && tls_current && now < renew_at {
+        if !due && now < renew_at {
             // A day at most, so a clock that jumps is noticed.
             let wait = std::time::Duration::from_secs((renew_at - now).clamp(1, 86_400) as u64);
             tokio::select! {
@@ -101,18 +98,11 @@ pub(crate) async fn renew_loop(
                 certs = new;
                 held_tls.send_replace(certs.tls_info());
                 renew_at = renew_at_unix(&certs);
-                if role == NodeRole::Manager && held == NodeRole::Worker {
+                if shoal_core::ca::renewal::promoted(held, role) {
                     // Promoted: serve raft with the manager certificate first (the server is
                     // restarting with it), then become a member.
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    let mut done = Err("no manager known".to_string());
-                    for via in &list {
-                        done = add_self_as_manager(via, raft_id, &advertise).await;
-                        if done.is_ok() {
-                            break;
-                        }
-                    }
-                    match done {
+                    match shoal_core::node::agent::add_self_as_manager(&list, raft_id, &advertise).await {
                         Ok(()) => tracing::info!(target: "shoal", "promoted: a raft member now"),
                         Err(e) => tracing::warn!(target: "shoal", "promoted but not a raft member: {e}"),
                     }

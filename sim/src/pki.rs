@@ -28,6 +28,7 @@
 use crate::invariants::Checkers;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use shoal_core::ca::renewal;
 use shoal_core::ca::rotation::{self, NewRoot};
 use shoal_core::model::{IssuerInfo, Kind, NodeRole, Object, RootCa, TlsInfo};
 use shoal_core::node::ca::CertSigner;
@@ -329,13 +330,11 @@ pub async fn renew_loop(
             return;
         }
         let held = pki.held(me).unwrap_or_default();
-        let cert = Cert::parse(&held.cert_pem);
-        let role_current = cert.as_ref().is_none_or(|c| c.role == *desired.borrow_and_update());
-        let tls_current = match &*wanted.borrow_and_update() {
-            Some(w) => rotation::holds(&held.tls_info(), w),
-            None => true,
-        };
-        if cert.is_none() || (role_current && tls_current) {
+        // A machine that holds nothing (not joined yet) has nothing to renew.
+        let held_role = Cert::parse(&held.cert_pem).map(|c| c.role);
+        let want = *desired.borrow_and_update();
+        let due = held_role.is_some_and(|role| renewal::due(role, want, &held.tls_info(), wanted.borrow_and_update().as_ref()));
+        if !due {
             tokio::select! {
                 biased;
                 r = desired.changed() => if r.is_err() { return },
@@ -353,14 +352,13 @@ pub async fn renew_loop(
             match tokio::time::timeout(Duration::from_secs(10), call).await {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
-                    let trust = if r.ca_cert_pem.is_empty() { held.trust_pem.clone() } else { r.ca_cert_pem };
-                    pki.set(me, r.certificate_pem, trust);
+                    pki.set(me, r.certificate_pem, renewal::trust_after(r.ca_cert_pem, &held.trust_pem));
                     let now = pki.held(me).unwrap_or_default().tls_info();
                     tracing::info!(target: "shoal", node = %name, issuer = %now.issuer.subject, role = %r.role, "certificate renewed");
                     held_tls.send_replace(now);
-                    let promoted = cert.as_ref().is_some_and(|c| c.role == NodeRole::Worker) && NodeRole::parse(&r.role) == Some(NodeRole::Manager);
+                    let promoted = held_role.zip(NodeRole::parse(&r.role)).is_some_and(|(before, after)| renewal::promoted(before, after));
                     if promoted {
-                        match add_self_as_manager(&list, raft_id, &addr).await {
+                        match shoal_core::node::agent::add_self_as_manager(&list, raft_id, &addr).await {
                             Ok(()) => tracing::info!(target: "shoal", node = %name, "promoted: a raft member now"),
                             Err(e) => tracing::info!(target: "shoal", node = %name, "promoted but not a raft member: {e}"),
                         }
@@ -373,28 +371,6 @@ pub async fn renew_loop(
         }
         tokio::time::sleep(MIN_GAP).await;
     }
-}
-
-/// A machine that joined with a manager's token and a CSR becomes a raft member itself
-/// (production's daemon does the same once it serves with its manager certificate).
-pub async fn add_self_as_manager(managers: &[String], raft_id: u64, addr: &str) -> Result<(), String> {
-    let mut last = "no manager known".to_string();
-    for attempt in 0..40 {
-        let Some(via) = managers.get(attempt % managers.len().max(1)) else { break };
-        let req = shoal_core::proto::MembershipRequest { node_id: raft_id, addr: addr.into(), hops: 0 };
-        let call = async {
-            let ch = shoal_core::node::raft::network::channel(via).map_err(|e| Status::unavailable(e.to_string()))?;
-            shoal_core::proto::manager_client::ManagerClient::new(ch).add_manager(req).await
-        };
-        match tokio::time::timeout(Duration::from_secs(10), call).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(s)) if s.code() == tonic::Code::InvalidArgument => return Err(s.message().to_string()),
-            Ok(Err(s)) => last = s.message().to_string(),
-            Err(_) => last = format!("{via}: no answer"),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Err(format!("joined as a manager but not a raft member: {last}"))
 }
 
 #[cfg(test)]

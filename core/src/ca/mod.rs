@@ -8,6 +8,7 @@
 //!
 //! Invariant: the worker and manager tokens of a cluster differ and share the digest.
 
+pub mod renewal;
 pub mod rotation;
 pub mod unlock_key;
 

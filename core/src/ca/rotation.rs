@@ -165,6 +165,16 @@ fn finished(r: &RootRotation) -> RootCa {
     }
 }
 
+/// The nodes that hold a rotation up: those whose report does not hold what the swarm wants
+/// now (none when no rotation is under way).
+pub fn holding_up<'a>(root: &RootCa, nodes: impl IntoIterator<Item = &'a Node>) -> Vec<&'a Node> {
+    if root.rotation.is_none() {
+        return Vec::new();
+    }
+    let want = wanted(root);
+    nodes.into_iter().filter(|n| !reported(n).is_some_and(|t| holds(t, &want))).collect()
+}
+
 /// A leader pass's step: ends the rotation once every node of the store reports a
 /// certificate of the new root and trusts both roots.
 pub fn finish(o: &mut Overlay) {
@@ -172,9 +182,8 @@ pub fn finish(o: &mut Overlay) {
     let Some(r) = &c.root_ca.rotation else { return };
     // Who signed each node's certificate, and the roots it trusts: a node must trust the new
     // root before the swarm moves to it alone.
-    let want = wanted(&c.root_ca);
     let skip_down = |n: &&Node| crate::mutant::active("rotation-skips-down-nodes") && n.status.state == crate::model::NodeState::Down;
-    let done = o.nodes().into_iter().filter(|n| !skip_down(n)).all(|n| reported(n).is_some_and(|t| holds(t, &want)));
+    let done = holding_up(&c.root_ca, o.nodes()).iter().all(skip_down);
     if done {
         let next = Cluster { root_ca: finished(r), ..c.clone() };
         o.put(Object::Cluster(next));

@@ -16,7 +16,7 @@ use crate::node::leader::wall_ms;
 use crate::node::mesh::{IngressSink, NetworkSink};
 use crate::proto::{AssignmentsRequest, HeartbeatRequest, IngressRequest};
 pub use super::executor::Executor;
-pub use super::join::{join, Joined, JOIN_DEADLINE};
+pub use super::join::{add_self_as_manager, join, Joined, JOIN_DEADLINE, SELF_JOIN_DEADLINE};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

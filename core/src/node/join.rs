@@ -69,3 +69,36 @@ pub async fn join(managers: &[String], token: &str, addr: &str, raft_id: u64, cs
     }
     Err(format!("could not join within {}s: {last}", JOIN_DEADLINE.as_secs()))
 }
+
+/// How long a manager that joined with a CSR (or was promoted) keeps asking for its raft
+/// membership.
+pub const SELF_JOIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A machine that holds a manager's certificate (joined with a manager token and a CSR, or
+/// promoted and renewed) asks for its raft membership itself, of the managers in turn (each
+/// forwards to the leader), until one grants it or [`SELF_JOIN_DEADLINE`] passed; a refusal
+/// (invalid argument) is final. It must already serve raft with that certificate: the leader
+/// replicates to it at once.
+pub async fn add_self_as_manager(managers: &[String], raft_id: u64, addr: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + SELF_JOIN_DEADLINE;
+    let mut last = String::from("no manager known");
+    for attempt in 0usize.. {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let Some(via) = managers.get(attempt % managers.len().max(1)) else { break };
+        let req = crate::proto::MembershipRequest { node_id: raft_id, addr: addr.into(), hops: 0 };
+        let call = async {
+            let ch = crate::node::raft::network::channel(via).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            crate::proto::manager_client::ManagerClient::new(ch).add_manager(req).await
+        };
+        match tokio::time::timeout(JOIN_CALL_TIMEOUT, call).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(s)) if s.code() == tonic::Code::InvalidArgument => return Err(s.message().to_string()),
+            Ok(Err(s)) => last = format!("{via}: {}", s.message()),
+            Err(_) => last = format!("{via}: no answer"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!("joined as a manager but could not become a raft member within {SELF_JOIN_DEADLINE:?}: {last}"))
+}

@@ -88,9 +88,6 @@ fn raft_ticks(state: openraft::ServerState, voter: bool, allowed: bool) -> bool 
     state == openraft::ServerState::Leader || (voter && allowed)
 }
 
-/// The raft service's name in [`Authorizer`] calls and refusals.
-const RAFT_SERVICE: &str = "raft";
-
 /// Whose certificate a service needs ([`Manager::serve_secure`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -329,17 +326,18 @@ impl Manager {
                 crate::control::revocation::Revoked::Demoted(_) => tonic::Status::permission_denied(e.to_string()),
             })
         };
-        let guard = |service: &'static str, need: Caller| {
+        // `demotion`: whether the store's demotion check applies (every manager service but raft).
+        let guard = |service: &'static str, need: Caller, demotion: bool| {
             let (auth, node) = (auth.clone(), self.clone());
             move |req: tonic::Request<()>| {
                 auth.authorize(&req, service, need)?;
                 if need != Caller::Anyone {
-                    let demotion = need == Caller::Manager && (service != RAFT_SERVICE || crate::mutant::active("raft-demotion-check"));
                     revoked(&node, &auth, &req, demotion)?;
                 }
                 Ok(req)
             }
         };
+        let raft_guard = guard("raft", Caller::Manager, crate::mutant::active("raft-demotion-check"));
         // Renewal answers the node the caller's certificate names, and the dispatcher serves
         // only that node (swarmkit takes the node id from the certificate): the id is handed
         // to the service.
@@ -359,18 +357,18 @@ impl Manager {
         #[cfg(not(madsim))]
         let raft_server = tonic::service::interceptor::InterceptedService::new(
             RaftServer::new(raft_service).max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX),
-            guard(RAFT_SERVICE, Caller::Manager),
+            raft_guard,
         );
         #[cfg(madsim)]
-        let raft_server = RaftServer::with_interceptor(raft_service, guard(RAFT_SERVICE, Caller::Manager)).max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX);
+        let raft_server = RaftServer::with_interceptor(raft_service, raft_guard).max_decoding_message_size(raft::RAFT_MESSAGE_BYTES_MAX);
         server
             .add_service(raft_server)
-            .add_service(ManagerServer::with_interceptor(ManagerService { node: self.clone() }, guard("manager", Caller::Manager)))
+            .add_service(ManagerServer::with_interceptor(ManagerService { node: self.clone() }, guard("manager", Caller::Manager, true)))
             .add_service(DispatcherServer::with_interceptor(dispatcher::DispatcherService { node: self.clone() }, node_guard("dispatcher")))
-            .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager)))
-            .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone)))
-            .add_service(LogsServer::with_interceptor(logs::LogsService { node: self.clone() }, guard("logs", Caller::Manager)))
-            .add_service(LocalServer::with_interceptor(local::LocalService { node: self.clone() }, guard("local", Caller::Itself)))
+            .add_service(ControlServer::with_interceptor(control::ControlService { node: self.clone() }, guard("control", Caller::Manager, true)))
+            .add_service(NodeCaServer::with_interceptor(ca::NodeCaService { node: self.clone() }, guard("node CA", Caller::Anyone, false)))
+            .add_service(LogsServer::with_interceptor(logs::LogsService { node: self.clone() }, guard("logs", Caller::Manager, true)))
+            .add_service(LocalServer::with_interceptor(local::LocalService { node: self.clone() }, guard("local", Caller::Itself, false)))
             .add_service(CertificatesServer::with_interceptor(certificates::CertificatesService { node: self.clone() }, node_guard("certificates")))
             .serve(addr)
             .await

@@ -123,7 +123,7 @@ async fn machine_agent(identity: Arc<Identity>, template: AgentConfig, exec: Arc
                         let (name, raft_id, addr) = (template.description.hostname.clone(), st.raft_id, template.addr.clone());
                         let managers = managers.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = crate::pki::add_self_as_manager(&managers, raft_id, &addr).await {
+                            if let Err(e) = shoal_core::node::agent::add_self_as_manager(&managers, raft_id, &addr).await {
                                 tracing::info!(target: "shoal", node = %name, "{e}");
                             }
                         });

@@ -217,18 +217,14 @@ fn certificates_converged(c: &Cluster) -> Result<(), String> {
         .with_best_store(|s| {
             let root = shoal_core::control::cluster(s).ok().map(|cl| cl.root_ca.clone());
             // During a rotation, the nodes whose reports hold it up.
+            let nodes = s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None });
             let lagging: Vec<String> = root
                 .as_ref()
-                .filter(|r| r.rotation.is_some())
-                .map(|r| {
-                    let want = shoal_core::ca::rotation::wanted(r);
-                    s.list(Kind::Node)
-                        .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
-                        .filter(|n| !n.description.as_ref().is_some_and(|d| shoal_core::ca::rotation::holds(&d.tls_info, &want)))
-                        .map(|n| format!("{} ({:?})", n.description.as_ref().map_or(n.id.as_str(), |d| d.hostname.as_str()), n.status.state))
-                        .collect()
-                })
-                .unwrap_or_default();
+                .map(|r| shoal_core::ca::rotation::holding_up(r, nodes))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| format!("{} ({:?})", n.description.as_ref().map_or(n.id.as_str(), |d| d.hostname.as_str()), n.status.state))
+                .collect();
             let known: BTreeMap<String, shoal_core::model::NodeRole> =
                 s.list(Kind::Node).filter_map(|o| if let Object::Node(n) = o { Some((n.id.clone(), n.spec.desired_role)) } else { None }).collect();
             (root, known, lagging)
